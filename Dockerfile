@@ -1,0 +1,36 @@
+# Quarterdeck portal image: one process serving the backend and the built
+# frontend on port 7007, configured by app-config.production.yaml and its
+# environment variables (see README.md, "Production").
+#
+#   docker build -t quarterdeck .
+#
+# The backend runs from its TypeScript sources through Backstage's node
+# transform (`backstage-cli package build` for a backend bundle needs yarn,
+# which this npm-workspaces repo does not use).
+
+# --- build: install everything, build the frontend -------------------------
+FROM node:22-bookworm-slim AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 g++ make libsqlite3-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY package.json package-lock.json ./
+COPY packages/app/package.json packages/app/
+COPY packages/backend/package.json packages/backend/
+COPY plugins plugins
+RUN npm install --no-audit --no-fund
+COPY . .
+# The backend runs through @backstage/cli's transform, so dev dependencies stay.
+RUN npm run build
+
+# --- run -------------------------------------------------------------------
+FROM node:22-bookworm-slim
+WORKDIR /app
+ENV NODE_ENV=production
+COPY --from=build --chown=node:node /app /app
+USER node
+EXPOSE 7007
+CMD ["node", "--enable-source-maps", \
+     "--require", "@backstage/cli/config/nodeTransform.cjs", \
+     "packages/backend/src/index.ts", \
+     "--config", "app-config.production.yaml"]

@@ -1,0 +1,112 @@
+#!/usr/bin/env node
+/* eslint-disable no-console */
+// `npm run test:e2e`: journeys in headless Chromium (Debian's chromium,
+// driven by playwright-core) against the real portal on SQLite. Screenshots
+// go to e2e/screenshots/. Prints `e2e: N passed, N failed` and exits non-zero
+// on a failure.
+const fs = require('node:fs');
+const path = require('node:path');
+const { chromium } = require('playwright-core');
+const { ensureFrontendBuilt } = require('../scripts/lib/frontend');
+const { startPortal, waitForCatalogUsers, freePort } = require('../scripts/lib/portal');
+
+const SCREENSHOTS = path.join(__dirname, 'screenshots');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
+  '--disable-background-networking', '--disable-component-update',
+  '--disable-sync', '--no-first-run',
+];
+
+const journeys = [];
+/** A journey: a name and a function of a fresh page and the portal's URL. */
+function journey(name, fn) {
+  journeys.push({ name, fn });
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
+}
+
+async function signInAs(page, url, user) {
+  await page.goto(url);
+  await page.getByText(`Sign in as ${user}`).click();
+}
+
+journey('signs in as a catalog user and lands on the catalog', async (page, url) => {
+  await page.goto(url);
+  await page.getByRole('button', { name: 'Enter as guest' }).waitFor();
+  await shot(page, '01-sign-in');
+  await page.getByText('Sign in as alice').click();
+  await page.waitForURL(/\/catalog/);
+  // The catalog opens on what the user owns: alice owns payments-api only.
+  await page.getByRole('link', { name: 'payments-api' }).waitFor({ timeout: 30_000 });
+  await page.getByText('Owned Components (1)').waitFor();
+  await page.getByRole('menuitem', { name: /^All/ }).click();
+  await page.getByRole('link', { name: 'chat-assistant' }).waitFor();
+  await page.getByRole('link', { name: 'sentiment-model' }).waitFor();
+  await shot(page, '02-catalog');
+});
+
+journey("opens payments-api and sees its owner, system and API", async (page, url) => {
+  await signInAs(page, url, 'alice');
+  await page.goto(`${url}/catalog/default/component/payments-api`);
+  await page.getByRole('heading', { name: 'payments-api' }).first().waitFor({ timeout: 30_000 });
+  await page.getByText('team-payments').first().waitFor();
+  await page.getByText('quarterdeck-demo').first().waitFor();
+  await page.getByText('Takes and refunds payments').first().waitFor();
+  await shot(page, '03-payments-api');
+});
+
+journey('shows the API catalog with both example APIs', async (page, url) => {
+  await signInAs(page, url, 'erin');
+  await page.goto(`${url}/api-docs`);
+  await page.getByRole('menuitem', { name: /^All/ }).click({ timeout: 30_000 });
+  await page.getByRole('link', { name: 'llm-chat' }).waitFor();
+  await page.getByRole('link', { name: 'payments-rest' }).waitFor();
+  await shot(page, '04-apis');
+});
+
+async function main() {
+  ensureFrontendBuilt();
+  fs.mkdirSync(SCREENSHOTS, { recursive: true });
+  const portal = await startPortal({ port: await freePort() });
+  let passed = 0;
+  let failed = 0;
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  try {
+    await waitForCatalogUsers(portal.url, ['alice', 'erin']);
+    for (const { name, fn } of journeys) {
+      const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+      const page = await context.newPage();
+      page.setDefaultTimeout(15_000);
+      const started = Date.now();
+      try {
+        await fn(page, portal.url);
+        passed++;
+        console.log(`  ✓ ${name} (${Date.now() - started} ms)`);
+      } catch (error) {
+        failed++;
+        console.log(`  ✕ ${name}\n    ${String(error?.message ?? error).split('\n').join('\n    ')}`);
+        await shot(page, `failed-${name.replace(/\W+/g, '-')}`).catch(() => {});
+      } finally {
+        await context.close();
+      }
+    }
+  } finally {
+    await browser.close();
+    await portal.stop();
+  }
+  console.log(`Screenshots in ${path.relative(process.cwd(), SCREENSHOTS)}/`);
+  console.log(`e2e: ${passed} passed, ${failed} failed`);
+  if (process.env.E2E_RESULT_FILE) {
+    fs.writeFileSync(process.env.E2E_RESULT_FILE, JSON.stringify({ passed, failed }));
+  }
+  process.exit(failed > 0 ? 1 : 0);
+}
+
+main().catch(error => {
+  console.error(error);
+  console.log('e2e: 0 passed, 1 failed');
+  process.exit(1);
+});

@@ -1,0 +1,133 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+// The same helper the journeys and benchmarks use to run the real backend.
+// eslint-disable-next-line @backstage/no-relative-monorepo-imports
+const { startPortal, signIn, waitForCatalogUsers, freePort, root } = require('../../../scripts/lib/portal');
+
+jest.setTimeout(180_000);
+
+const databases: Array<'sqlite' | 'pg'> = process.env
+  .BACKSTAGE_TEST_DATABASE_POSTGRES15_CONNECTION_STRING
+  ? ['sqlite', 'pg']
+  : ['sqlite'];
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    await new Promise(resolve => setTimeout(resolve, 500));
+  }
+  throw new Error(`Timed out waiting for ${what}`);
+}
+
+describe.each(databases)('the portal backend on %s', database => {
+  let portal: any;
+  let tokens: Record<string, string>;
+
+  beforeAll(async () => {
+    portal = await startPortal({ port: await freePort(), database });
+    const guest = await waitForCatalogUsers(portal.url, ['alice', 'erin', 'grace']);
+    tokens = {
+      guest,
+      alice: await signIn(portal.url, 'alice'),
+      erin: await signIn(portal.url, 'erin'),
+      grace: await signIn(portal.url, 'grace'),
+    };
+  });
+  afterAll(async () => portal?.stop());
+
+  const get = (route: string, who?: string) =>
+    fetch(`${portal.url}${route}`, {
+      headers: who ? { authorization: `Bearer ${tokens[who]}` } : {},
+    });
+
+  it("answers each Quarterdeck plugin's health probe", async () => {
+    for (const plugin of ['argo', 'gateway']) {
+      const res = await get(`/api/${plugin}/health`);
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ status: 'ok' });
+    }
+  });
+
+  it('loads the example catalog and shows it to a signed-in user only', async () => {
+    const entity = await waitFor('payments-api in the catalog', async () => {
+      const res = await get('/api/catalog/entities/by-name/component/default/payments-api', 'guest');
+      return res.ok ? await res.json() : undefined;
+    });
+    expect(entity.spec.owner).toBe('group:default/team-payments');
+    expect(entity.metadata.annotations['backstage.io/kubernetes-id']).toBe('payments-api');
+    expect((await get('/api/catalog/entities/by-name/component/default/payments-api')).status).toBe(401);
+  });
+
+  it('signs in as a catalog user with their group memberships, and refuses unknown users', async () => {
+    const claims = JSON.parse(Buffer.from(tokens.alice.split('.')[1], 'base64url').toString());
+    expect(claims.sub).toBe('user:default/alice');
+    const res = await fetch(`${portal.url}/api/auth/dev-user/refresh`, {
+      headers: { 'x-requested-with': 'XMLHttpRequest', 'x-quarterdeck-dev-user': 'mallory' },
+    });
+    expect(res.status).toBe(401);
+    expect((await res.json()).error.message).toMatch(/No User named 'mallory' in the catalog/);
+  });
+
+  it("lets owners and platform admins act on an entity, and no one else", async () => {
+    const decide = async (who: string, name: string, resourceRef: string) => {
+      const res = await fetch(`${portal.url}/api/permission/authorize`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${tokens[who]}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          items: [{
+            id: '1',
+            permission: { type: 'resource', name, attributes: { action: 'update' }, resourceType: 'catalog-entity' },
+            resourceRef,
+          }],
+        }),
+      });
+      expect(res.status).toBe(200);
+      return (await res.json()).items[0].result;
+    };
+    const paymentsApi = 'component:default/payments-api';
+    expect(await decide('alice', 'argo.rollout.promote', paymentsApi)).toBe('ALLOW');
+    expect(await decide('erin', 'argo.rollout.promote', paymentsApi)).toBe('DENY');
+    expect(await decide('guest', 'argo.rollout.promote', paymentsApi)).toBe('DENY');
+    expect(await decide('grace', 'argo.rollout.promote', paymentsApi)).toBe('ALLOW');
+  });
+});
+
+describe('bad configuration', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qd-badconfig-'));
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  function start(configText: string) {
+    const file = path.join(dir, 'bad.yaml');
+    fs.writeFileSync(file, configText);
+    return spawnSync(
+      process.execPath,
+      [
+        '--require', require.resolve('@backstage/cli/config/nodeTransform.cjs'),
+        path.join(root, 'packages/backend/src/index.ts'),
+        '--config', path.join(root, 'app-config.yaml'),
+        '--config', file,
+      ],
+      { cwd: root, encoding: 'utf8', timeout: 60_000 },
+    );
+  }
+
+  it.each([
+    ['malformed YAML', 'backend: [\n', /^Configuration error: .*bad\.yaml line 2: malformed YAML/],
+    ['an unknown database client', 'backend:\n  database:\n    client: mongodb\n', /^Configuration error: backend\.database\.client: unknown database client 'mongodb'/],
+    ['a missing catalog file', 'catalog:\n  locations:\n    - type: file\n      target: ./examples/nope.yaml\n', /^Configuration error: catalog\.locations\[0\]\.target: file \.\/examples\/nope\.yaml does not exist/],
+  ])('stops start-up on %s with one line and no stack trace', (_what, text, message) => {
+    const result = start(text);
+    expect(result.status).toBe(1);
+    const lines = result.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(message);
+  });
+});

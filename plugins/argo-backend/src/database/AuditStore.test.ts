@@ -1,0 +1,63 @@
+import { TestDatabases } from '@backstage/backend-test-utils';
+import { applyDatabaseMigrations } from './migrations';
+import { KnexAuditStore } from './AuditStore';
+
+jest.setTimeout(60_000);
+
+describe('KnexAuditStore', () => {
+  // PostgreSQL joins when BACKSTAGE_TEST_DATABASE_POSTGRES15_CONNECTION_STRING
+  // names a server (`npm run test:pg`, CI); no Docker here.
+  const databases = TestDatabases.create({
+    ids: ['SQLITE_3', 'POSTGRES_15'],
+    disableDocker: true,
+  });
+
+  it.each(databases.eachSupportedId())(
+    'records events and lists them newest first per entity and object, %p',
+    async databaseId => {
+      const knex = await databases.init(databaseId);
+      await applyDatabaseMigrations({ getClient: async () => knex });
+      const store = new KnexAuditStore(knex);
+      const object = { cluster: 'local', kind: 'Rollout', namespace: 'payments', name: 'payments-api' };
+
+      await store.record({
+        ...object,
+        actor: 'user:default/alice',
+        action: 'promote',
+        entityRef: 'component:default/payments-api',
+        reason: 'metrics look good',
+        details: { stepBefore: 1, stepAfter: 2 },
+        createdAt: new Date('2026-11-22T10:00:00Z'),
+      });
+      await store.record({
+        ...object,
+        actor: 'user:default/bob',
+        action: 'abort',
+        entityRef: 'component:default/payments-api',
+        createdAt: new Date('2026-11-22T10:05:00Z'),
+      });
+      await store.record({
+        ...object,
+        name: 'other',
+        actor: 'user:default/carol',
+        action: 'pause',
+        entityRef: 'component:default/other',
+      });
+
+      const forEntity = await store.list({ entityRef: 'component:default/payments-api' });
+      expect(forEntity.map(e => e.action)).toEqual(['abort', 'promote']);
+      expect(forEntity[1]).toMatchObject({
+        actor: 'user:default/alice',
+        reason: 'metrics look good',
+        details: { stepBefore: 1, stepAfter: 2 },
+        createdAt: '2026-11-22T10:00:00.000Z',
+      });
+
+      const forObject = await store.list({ object: { ...object, name: 'other' } });
+      expect(forObject.map(e => e.actor)).toEqual(['user:default/carol']);
+
+      expect(await store.list({ entityRef: 'component:default/payments-api', limit: 1 }))
+        .toHaveLength(1);
+    },
+  );
+});

@@ -1,0 +1,103 @@
+import type { Knex } from 'knex';
+
+/** One row of the audit trail: who did what to which object, and why. */
+export interface AuditEvent {
+  id: string;
+  createdAt: string;
+  /** The acting user's entity ref, e.g. `user:default/alice`. */
+  actor: string;
+  action: string;
+  /** The catalog entity the object belongs to, when known. */
+  entityRef?: string;
+  cluster: string;
+  kind: string;
+  namespace: string;
+  name: string;
+  reason?: string;
+  details?: Record<string, unknown>;
+}
+
+export type NewAuditEvent = Omit<AuditEvent, 'id' | 'createdAt'> & {
+  createdAt?: Date;
+};
+
+export interface AuditQuery {
+  entityRef?: string;
+  object?: { cluster: string; kind: string; namespace: string; name: string };
+  limit?: number;
+}
+
+/** The audit trail of mutating argo actions. */
+export interface AuditStore {
+  record(event: NewAuditEvent): Promise<AuditEvent>;
+  /** Newest first. */
+  list(query: AuditQuery): Promise<AuditEvent[]>;
+}
+
+type AuditRow = {
+  id: string | number;
+  created_at: Date | string | number;
+  actor: string;
+  action: string;
+  entity_ref: string | null;
+  cluster: string;
+  kind: string;
+  namespace: string;
+  name: string;
+  reason: string | null;
+  details: string | null;
+};
+
+const MAX_LIMIT = 500;
+
+export class KnexAuditStore implements AuditStore {
+  constructor(private readonly db: Knex) {}
+
+  async record(event: NewAuditEvent): Promise<AuditEvent> {
+    const row = {
+      created_at: event.createdAt ?? new Date(),
+      actor: event.actor,
+      action: event.action,
+      entity_ref: event.entityRef ?? null,
+      cluster: event.cluster,
+      kind: event.kind,
+      namespace: event.namespace,
+      name: event.name,
+      reason: event.reason ?? null,
+      details: event.details ? JSON.stringify(event.details) : null,
+    };
+    const [inserted] = await this.db<AuditRow>('audit_events')
+      .insert(row)
+      .returning('id');
+    const id = typeof inserted === 'object' ? inserted.id : inserted;
+    return toEvent({ ...row, id });
+  }
+
+  async list(query: AuditQuery): Promise<AuditEvent[]> {
+    const limit = Math.min(Math.max(query.limit ?? 100, 1), MAX_LIMIT);
+    const q = this.db<AuditRow>('audit_events');
+    if (query.entityRef) q.where('entity_ref', query.entityRef);
+    if (query.object) {
+      const { cluster, kind, namespace, name } = query.object;
+      q.where({ cluster, kind, namespace, name });
+    }
+    const rows = await q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit);
+    return rows.map(toEvent);
+  }
+}
+
+function toEvent(row: AuditRow): AuditEvent {
+  return {
+    id: String(row.id),
+    createdAt: new Date(row.created_at).toISOString(),
+    actor: row.actor,
+    action: row.action,
+    entityRef: row.entity_ref ?? undefined,
+    cluster: row.cluster,
+    kind: row.kind,
+    namespace: row.namespace,
+    name: row.name,
+    reason: row.reason ?? undefined,
+    details: row.details ? JSON.parse(row.details) : undefined,
+  };
+}

@@ -1,0 +1,6 @@
+/**
+ * The argo backend plugin for Quarterdeck.
+ *
+ * @packageDocumentation
+ */
+export { argoPlugin as default } from './plugin';

@@ -1,0 +1,35 @@
+import {
+  mockCredentials,
+  startTestBackend,
+} from '@backstage/backend-test-utils';
+import request from 'supertest';
+import { argoPlugin } from './plugin';
+
+describe('argo backend plugin', () => {
+  it('starts, runs its migrations and answers /health without a token', async () => {
+    const { server } = await startTestBackend({ features: [argoPlugin] });
+    const res = await request(server).get('/api/argo/health');
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ status: 'ok' });
+  });
+
+  it('registers the rollout permissions with the permission framework', async () => {
+    const { server } = await startTestBackend({ features: [argoPlugin] });
+    const res = await request(server)
+      .get('/api/argo/.well-known/backstage/permissions/metadata')
+      .set('authorization', mockCredentials.service.header());
+    expect(res.status).toBe(200);
+    const names = res.body.permissions.map((p: { name: string }) => p.name);
+    expect(names).toEqual(
+      expect.arrayContaining(['argo.rollout.promote', 'argo.rollout.abort']),
+    );
+  });
+
+  it('refuses unauthenticated calls to anything but /health', async () => {
+    const { server } = await startTestBackend({ features: [argoPlugin] });
+    const res = await request(server)
+      .get('/api/argo/.well-known/backstage/permissions/metadata')
+      .set('authorization', mockCredentials.none.header());
+    expect(res.status).toBe(401);
+  });
+});

@@ -1,0 +1,8 @@
+/**
+ * Isomorphic types, annotations and permissions shared by Quarterdeck's Argo
+ * plugins (frontend, backend and node library).
+ *
+ * @packageDocumentation
+ */
+export * from './annotations';
+export * from './permissions';

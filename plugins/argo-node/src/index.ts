@@ -1,0 +1,7 @@
+/**
+ * Quarterdeck's backend library: the cluster layer and the primitives the
+ * reconcilers share.
+ *
+ * @packageDocumentation
+ */
+export * from './errors';

@@ -1,0 +1,6 @@
+/**
+ * The gateway backend plugin for Quarterdeck.
+ *
+ * @packageDocumentation
+ */
+export { gatewayPlugin as default } from './plugin';

@@ -1,0 +1,35 @@
+import {
+  mockCredentials,
+  startTestBackend,
+} from '@backstage/backend-test-utils';
+import request from 'supertest';
+import { gatewayPlugin } from './plugin';
+
+describe('gateway backend plugin', () => {
+  it('starts, runs its migrations and answers /health without a token', async () => {
+    const { server } = await startTestBackend({ features: [gatewayPlugin] });
+    const res = await request(server).get('/api/gateway/health');
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ status: 'ok' });
+  });
+
+  it('registers the gateway permissions with the permission framework', async () => {
+    const { server } = await startTestBackend({ features: [gatewayPlugin] });
+    const res = await request(server)
+      .get('/api/gateway/.well-known/backstage/permissions/metadata')
+      .set('authorization', mockCredentials.service.header());
+    expect(res.status).toBe(200);
+    const names = res.body.permissions.map((p: { name: string }) => p.name);
+    expect(names).toEqual(
+      expect.arrayContaining(['gateway.key-request.review', 'gateway.key.manage']),
+    );
+  });
+
+  it('refuses unauthenticated calls to anything but /health', async () => {
+    const { server } = await startTestBackend({ features: [gatewayPlugin] });
+    const res = await request(server)
+      .get('/api/gateway/.well-known/backstage/permissions/metadata')
+      .set('authorization', mockCredentials.none.header());
+    expect(res.status).toBe(401);
+  });
+});

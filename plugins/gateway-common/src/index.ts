@@ -1,0 +1,7 @@
+/**
+ * Isomorphic annotations, permissions and API types of Quarterdeck's gateway.
+ *
+ * @packageDocumentation
+ */
+export * from './annotations';
+export * from './permissions';

@@ -1,0 +1,33 @@
+import {
+  createApiRef,
+  type DiscoveryApi,
+  type FetchApi,
+} from '@backstage/frontend-plugin-api';
+import { ResponseError } from '@backstage/errors';
+
+/** The frontend's view of the `/api/gateway` backend. */
+export interface GatewayApi {
+  health(): Promise<{ status: 'ok' }>;
+}
+
+export const gatewayApiRef = createApiRef<GatewayApi>({ id: 'plugin.gateway.client' });
+
+/** Talks to the `gateway` backend plugin with the signed-in user's token. */
+export class GatewayClient implements GatewayApi {
+  constructor(
+    private readonly deps: { discoveryApi: DiscoveryApi; fetchApi: FetchApi },
+  ) {}
+
+  async health(): Promise<{ status: 'ok' }> {
+    return this.get('/health');
+  }
+
+  private async get<T>(path: string): Promise<T> {
+    const base = await this.deps.discoveryApi.getBaseUrl('gateway');
+    const response = await this.deps.fetchApi.fetch(`${base}${path}`);
+    if (!response.ok) {
+      throw await ResponseError.fromResponse(response);
+    }
+    return (await response.json()) as T;
+  }
+}

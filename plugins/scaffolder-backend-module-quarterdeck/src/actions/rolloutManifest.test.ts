@@ -1,0 +1,63 @@
+import { createMockActionContext } from '@backstage/plugin-scaffolder-node-test-utils';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { createRolloutManifestAction } from './rolloutManifest';
+
+describe('quarterdeck:rollout:manifest', () => {
+  let workspacePath: string;
+  beforeEach(() => {
+    workspacePath = fs.mkdtempSync(path.join(os.tmpdir(), 'qd-scaffold-'));
+  });
+  afterEach(() => fs.rmSync(workspacePath, { recursive: true, force: true }));
+
+  const run = async (input: Record<string, unknown>) => {
+    const action = createRolloutManifestAction();
+    const ctx = createMockActionContext({ input: input as any, workspacePath });
+    await action.handler(ctx as any);
+    return ctx;
+  };
+  const read = (file: string) =>
+    parseAllDocuments(fs.readFileSync(path.join(workspacePath, file), 'utf8')).map(d => d.toJS());
+
+  it('writes a canary Rollout with a stable and a canary Service', async () => {
+    const ctx = await run({
+      name: 'payments-api', namespace: 'payments', image: 'example/payments:1.0.0',
+      port: 8080, replicas: 4, strategy: 'canary', targetPath: 'manifests/rollout.yaml',
+    });
+    const [rollout, stable, canary] = read('manifests/rollout.yaml');
+    expect(rollout.apiVersion).toBe('argoproj.io/v1alpha1');
+    expect(rollout.kind).toBe('Rollout');
+    expect(rollout.spec.replicas).toBe(4);
+    expect(rollout.spec.strategy.canary).toEqual({
+      canaryService: 'payments-api-canary',
+      stableService: 'payments-api',
+      steps: [{ setWeight: 20 }, { pause: {} }, { setWeight: 50 }, { pause: { duration: '1m' } }, { setWeight: 100 }],
+    });
+    expect(rollout.spec.template.metadata.labels['backstage.io/kubernetes-id']).toBe('payments-api');
+    expect([stable.metadata.name, canary.metadata.name]).toEqual(['payments-api', 'payments-api-canary']);
+    expect(ctx.output).toHaveBeenCalledWith('path', 'manifests/rollout.yaml');
+  });
+
+  it('writes a blue-green Rollout with active and preview Services and manual promotion', async () => {
+    await run({
+      name: 'sentiment-model', namespace: 'ml', image: 'example/sentiment:2', port: 9000,
+      replicas: 2, strategy: 'blueGreen', targetPath: 'rollout.yaml',
+    });
+    const [rollout, active, preview] = read('rollout.yaml');
+    expect(rollout.spec.strategy.blueGreen).toEqual({
+      activeService: 'sentiment-model',
+      previewService: 'sentiment-model-preview',
+      autoPromotionEnabled: false,
+    });
+    expect(active.spec.ports[0].targetPort).toBe(9000);
+    expect(preview.metadata.name).toBe('sentiment-model-preview');
+  });
+
+  it('refuses to write outside the workspace', async () => {
+    await expect(
+      run({ name: 'x', namespace: 'default', image: 'i', port: 80, replicas: 1, strategy: 'canary', targetPath: '../escape.yaml' }),
+    ).rejects.toThrow(/outside/);
+  });
+});

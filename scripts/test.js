@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+// `npm test`: every package's tests, once, on SQLite.
+// `npm run test:pg`: the database and backend integration tests again on
+// PostgreSQL (127.0.0.1:5432 unless BACKSTAGE_TEST_DATABASE_POSTGRES15_CONNECTION_STRING says otherwise).
+// Any other arguments go to jest (e.g. a path pattern, --json --outputFile=…).
+const { spawnSync } = require('node:child_process');
+const path = require('node:path');
+
+const root = path.resolve(__dirname, '..');
+const args = process.argv.slice(2);
+const pg = args.includes('--pg');
+const jestArgs = args.filter(a => a !== '--pg');
+
+const env = { ...process.env, CI: 'true' };
+if (pg) {
+  env.BACKSTAGE_TEST_DATABASE_POSTGRES15_CONNECTION_STRING ??=
+    'postgresql://postgres@127.0.0.1:5432';
+  // The suites that touch a database: migrations, stores, the real backend.
+  jestArgs.push('--testPathPatterns', '(database|integration)');
+}
+
+const result = spawnSync(
+  process.execPath,
+  [
+    require.resolve('@backstage/cli/bin/backstage-cli'),
+    'repo',
+    'test',
+    '--passWithNoTests',
+    ...jestArgs,
+  ],
+  { cwd: root, stdio: 'inherit', env },
+);
+process.exit(result.status ?? 1);
