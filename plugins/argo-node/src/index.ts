@@ -4,4 +4,5 @@
  *
  * @packageDocumentation
  */
-export * from './errors';
+export * from './cluster/errors';
+export * from './cluster/types';

@@ -1,0 +1,294 @@
+import crypto from 'node:crypto';
+import {
+  ApplyConflictError,
+  InvalidObjectError,
+  ObjectConflictError,
+  ObjectNotFoundError,
+  WatchExpiredError,
+} from '../errors';
+import type { ClusterClient, KubeObject, WatchEvent } from '../types';
+
+/**
+ * One conformance suite for every driver: what the engines rely on, checked
+ * against the local driver and against a real kube-apiserver alike.
+ */
+export interface ConformanceTarget {
+  client: ClusterClient;
+  teardown(): Promise<void>;
+}
+
+const cm = (namespace: string, name: string, extra: Partial<KubeObject> = {}): KubeObject => ({
+  apiVersion: 'v1',
+  kind: 'ConfigMap',
+  metadata: { name, namespace, ...(extra.metadata ?? {}) },
+  data: { greeting: 'hello' },
+  ...Object.fromEntries(Object.entries(extra).filter(([k]) => k !== 'metadata')),
+});
+
+export async function eventually<T>(what: string, probe: () => Promise<T | undefined | false>, ms = 30_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    last = await probe();
+    if (last !== undefined && last !== false) return last as T;
+    await new Promise(resolve => setTimeout(resolve, 100));
+  }
+  throw new Error(`Timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
+}
+
+/** Collects watch events until `count` arrived or the time is up. */
+async function collect<T extends KubeObject>(
+  stream: AsyncIterable<WatchEvent<T>>,
+  count: number,
+  abort: AbortController,
+  ms = 15_000,
+): Promise<WatchEvent<T>[]> {
+  const events: WatchEvent<T>[] = [];
+  const timer = setTimeout(() => abort.abort(), ms);
+  try {
+    for await (const e of stream) {
+      if (e.type === 'BOOKMARK') continue;
+      events.push(e);
+      if (events.length >= count) break;
+    }
+  } finally {
+    clearTimeout(timer);
+    abort.abort();
+  }
+  return events;
+}
+
+export function describeConformance(driver: string, setup: () => Promise<ConformanceTarget>) {
+  describe(`cluster conformance: ${driver}`, () => {
+    let target: ConformanceTarget;
+    let client: ClusterClient;
+    let ns: string;
+
+    beforeAll(async () => {
+      target = await setup();
+      client = target.client;
+    });
+    afterAll(async () => target?.teardown());
+
+    beforeEach(async () => {
+      ns = `qd-conf-${crypto.randomBytes(3).toString('hex')}`;
+      await client.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+    });
+
+    it('creates, reads, patches and deletes an object', async () => {
+      const created = await client.create(cm(ns, 'a'));
+      expect(created.metadata.uid).toBeTruthy();
+      expect(created.metadata.resourceVersion).toBeTruthy();
+      const read = await client.get({ apiVersion: 'v1', kind: 'ConfigMap', namespace: ns, name: 'a' });
+      expect(read?.data).toEqual({ greeting: 'hello' });
+
+      await expect(client.create(cm(ns, 'a'))).rejects.toThrow(ObjectConflictError);
+
+      const merged = await client.patch({ apiVersion: 'v1', kind: 'ConfigMap', namespace: ns, name: 'a' }, 'merge', {
+        data: { greeting: null, farewell: 'bye' },
+      });
+      expect(merged.data).toEqual({ farewell: 'bye' });
+      expect(Number(merged.metadata.resourceVersion)).toBeGreaterThan(Number(created.metadata.resourceVersion));
+
+      const patched = await client.patch({ apiVersion: 'v1', kind: 'ConfigMap', namespace: ns, name: 'a' }, 'json', [
+        { op: 'test', path: '/data/farewell', value: 'bye' },
+        { op: 'add', path: '/data/extra', value: 'x' },
+      ]);
+      expect(patched.data).toEqual({ farewell: 'bye', extra: 'x' });
+      await expect(
+        client.patch({ apiVersion: 'v1', kind: 'ConfigMap', namespace: ns, name: 'a' }, 'json', [
+          { op: 'test', path: '/data/farewell', value: 'nope' },
+        ]),
+      ).rejects.toThrow(InvalidObjectError);
+
+      // An update carrying a stale resourceVersion is refused.
+      await expect(
+        client.patch({ apiVersion: 'v1', kind: 'ConfigMap', namespace: ns, name: 'a' }, 'merge', {
+          metadata: { resourceVersion: created.metadata.resourceVersion },
+          data: { stale: 'yes' },
+        }),
+      ).rejects.toThrow(ObjectConflictError);
+
+      await client.delete({ apiVersion: 'v1', kind: 'ConfigMap', namespace: ns, name: 'a' });
+      expect(await client.get({ apiVersion: 'v1', kind: 'ConfigMap', namespace: ns, name: 'a' })).toBeUndefined();
+      await expect(client.delete({ apiVersion: 'v1', kind: 'ConfigMap', namespace: ns, name: 'a' })).rejects.toThrow(
+        ObjectNotFoundError,
+      );
+    });
+
+    it('refuses bad input with typed errors', async () => {
+      await expect(client.create({ kind: 'ConfigMap', metadata: { name: 'x', namespace: ns } } as any)).rejects.toThrow(
+        InvalidObjectError,
+      );
+      await expect(client.create({ apiVersion: 'v1', metadata: { name: 'x', namespace: ns } } as any)).rejects.toThrow(
+        InvalidObjectError,
+      );
+      await expect(client.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { namespace: ns } })).rejects.toThrow(
+        InvalidObjectError,
+      );
+      await expect(client.create(cm(ns, 'Not_A_Name'))).rejects.toThrow(InvalidObjectError);
+      await expect(
+        client.create({ apiVersion: 'example.com/v1', kind: 'Unknown', metadata: { name: 'x', namespace: ns } }),
+      ).rejects.toThrow(/no matches for kind "Unknown"/);
+      await expect(client.list({ apiVersion: 'v1', kind: 'ConfigMap', namespace: ns }, { labelSelector: 'a in (b' })).rejects.toThrow(
+        InvalidObjectError,
+      );
+      await expect(client.list({ apiVersion: 'v1', kind: 'ConfigMap', namespace: ns }, { fieldSelector: 'spec.nope=1' })).rejects.toThrow(
+        InvalidObjectError,
+      );
+      await expect(client.create(cm('no-such-namespace', 'x'))).rejects.toThrow(ObjectNotFoundError);
+    });
+
+    it('lists by namespace, label and field selectors, page by page', async () => {
+      const labels = [
+        { app: 'pay', tier: 'api' },
+        { app: 'pay', tier: 'web' },
+        { app: 'chat', tier: 'api' },
+        { app: 'chat' },
+      ];
+      for (const [i, l] of labels.entries()) await client.create(cm(ns, `o${i}`, { metadata: { labels: l } as any }));
+      const names = async (labelSelector?: string, fieldSelector?: string) =>
+        (await client.list({ apiVersion: 'v1', kind: 'ConfigMap', namespace: ns }, { labelSelector, fieldSelector })).items
+          .map(o => o.metadata.name)
+          .filter(n => n !== 'kube-root-ca.crt')
+          .sort();
+      expect(await names('app=pay')).toEqual(['o0', 'o1']);
+      expect(await names('app!=pay')).toEqual(['kube-root-ca.crt', 'o2', 'o3'].filter(n => n !== 'kube-root-ca.crt'));
+      expect(await names('tier in (api)')).toEqual(['o0', 'o2']);
+      expect(await names('app,!tier')).toEqual(['o3']);
+      expect(await names('app=chat,tier notin (api)')).toEqual(['o3']);
+      expect(await names(undefined, 'metadata.name=o2')).toEqual(['o2']);
+
+      const seen: string[] = [];
+      let cont: string | undefined;
+      do {
+        const page = await client.list({ apiVersion: 'v1', kind: 'ConfigMap', namespace: ns }, { labelSelector: 'app', limit: 3, continue: cont });
+        expect(page.items.length).toBeLessThanOrEqual(3);
+        seen.push(...page.items.map(o => o.metadata.name!));
+        cont = page.continue;
+      } while (cont);
+      expect(seen.sort()).toEqual(['o0', 'o1', 'o2', 'o3']);
+    });
+
+    it('watches in order, resumes from a resourceVersion and follows label selectors', async () => {
+      const kind = { apiVersion: 'v1', kind: 'ConfigMap', namespace: ns };
+      const list = await client.list(kind);
+      const abort = new AbortController();
+      const stream = client.watch(kind, { resourceVersion: list.resourceVersion, labelSelector: 'watched=yes', signal: abort.signal });
+      const events = collect(stream, 4, abort);
+      const ref = { apiVersion: 'v1', kind: 'ConfigMap', namespace: ns, name: 'w' };
+      await client.create(cm(ns, 'w', { metadata: { labels: { watched: 'yes' } } as any }));
+      await client.patch(ref, 'merge', { data: { n: '1' } });
+      await client.patch(ref, 'merge', { metadata: { labels: { watched: 'no' } } }); // leaves the selector
+      await client.patch(ref, 'merge', { metadata: { labels: { watched: 'yes' } } }); // comes back
+      const got = await events;
+      expect(got.map(e => e.type)).toEqual(['ADDED', 'MODIFIED', 'DELETED', 'ADDED']);
+      const versions = got.map(e => Number(e.object.metadata.resourceVersion));
+      expect([...versions].sort((a, b) => a - b)).toEqual(versions);
+
+      // Resume after the first event: the rest arrive again, in order.
+      const resume = new AbortController();
+      const resumed = await collect(
+        client.watch(kind, { resourceVersion: got[0].object.metadata.resourceVersion, signal: resume.signal }),
+        3,
+        resume,
+      );
+      expect(resumed.map(e => e.type)).toEqual(['MODIFIED', 'MODIFIED', 'MODIFIED']);
+      expect(resumed.map(e => e.object.metadata.resourceVersion)).toEqual(
+        got.slice(1).map(e => e.object.metadata.resourceVersion),
+      );
+    });
+
+    it('answers a watch from a compacted resourceVersion with 410 Gone', async () => {
+      const abort = new AbortController();
+      const attempt = async () => {
+        for await (const _ of client.watch({ apiVersion: 'v1', kind: 'ConfigMap', namespace: ns }, { resourceVersion: '1', signal: abort.signal })) {
+          // no event should arrive
+        }
+      };
+      await expect(attempt()).rejects.toThrow(WatchExpiredError);
+      abort.abort();
+    });
+
+    it('applies server-side with field ownership and conflicts', async () => {
+      const applied = (data: Record<string, string>) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'ssa', namespace: ns }, data });
+      const ref = { apiVersion: 'v1', kind: 'ConfigMap', namespace: ns, name: 'ssa' };
+      await client.apply(applied({ a: '1', b: '2' }), { fieldManager: 'team-a' });
+      // Same value: shared ownership, no conflict.
+      await client.apply(applied({ a: '1' }), { fieldManager: 'team-b' });
+      const conflict = await client.apply(applied({ a: '3' }), { fieldManager: 'team-b' }).catch(e => e);
+      expect(conflict).toBeInstanceOf(ApplyConflictError);
+      expect(conflict.conflicts).toEqual([{ manager: 'team-a', field: '.data.a' }]);
+      expect((await client.get(ref))?.data).toEqual({ a: '1', b: '2' });
+
+      await client.apply(applied({ a: '3' }), { fieldManager: 'team-b', force: true });
+      expect((await client.get(ref))?.data).toEqual({ a: '3', b: '2' });
+      // team-a stops applying b: it is removed, as no one else owns it.
+      await client.apply(applied({ c: '4' }), { fieldManager: 'team-a' });
+      expect((await client.get(ref))?.data).toEqual({ a: '3', c: '4' });
+      const managers = ((await client.get(ref))?.metadata.managedFields ?? []).map(m => `${m.manager}/${m.operation}`).sort();
+      expect(managers).toEqual(['team-a/Apply', 'team-b/Apply']);
+    });
+
+    it('keeps status behind its subresource and counts spec generations', async () => {
+      const rollout = {
+        apiVersion: 'argoproj.io/v1alpha1',
+        kind: 'Rollout',
+        metadata: { name: 'r', namespace: ns },
+        spec: {
+          replicas: 2,
+          selector: { matchLabels: { app: 'r' } },
+          template: { metadata: { labels: { app: 'r' } }, spec: { containers: [{ name: 'c', image: 'x' }] } },
+          strategy: { canary: { steps: [{ setWeight: 20 }, { pause: {} }] } },
+        },
+        status: { phase: 'Ignored' },
+      };
+      const ref = { apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', namespace: ns, name: 'r' };
+      const created = await client.create(rollout);
+      expect(created.status).toBeUndefined();
+      expect(created.metadata.generation).toBe(1);
+
+      await client.patch(ref, 'merge', { status: { phase: 'Healthy' } });
+      expect((await client.get(ref))?.status).toBeUndefined();
+
+      const withStatus = await client.patch(ref, 'merge', { status: { phase: 'Paused', currentStepIndex: 1 } }, { subresource: 'status' });
+      expect(withStatus.status).toEqual({ phase: 'Paused', currentStepIndex: 1 });
+      expect(withStatus.metadata.generation).toBe(1);
+
+      const bumped = await client.patch(ref, 'merge', { spec: { replicas: 3 } });
+      expect(bumped.metadata.generation).toBe(2);
+      expect(bumped.status).toEqual({ phase: 'Paused', currentStepIndex: 1 });
+
+      const applied = await client.apply(
+        { apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', metadata: { name: 'r', namespace: ns }, status: { phase: 'Healthy' } },
+        { subresource: 'status', fieldManager: 'rollouts-controller', force: true },
+      );
+      expect(applied.status).toMatchObject({ phase: 'Healthy' });
+      expect(applied.spec).toMatchObject({ replicas: 3 });
+    });
+
+    it('validates custom resources against their CRD schema', async () => {
+      const bad = {
+        apiVersion: 'argoproj.io/v1alpha1',
+        kind: 'Rollout',
+        metadata: { name: 'bad', namespace: ns },
+        spec: { replicas: 'three', strategy: { blueGreen: {} } },
+      };
+      const error = await client.create(bad).catch(e => e);
+      expect(error).toBeInstanceOf(InvalidObjectError);
+      expect(error.message).toMatch(/spec\.replicas/);
+      expect(error.message).toMatch(/spec\.strategy\.blueGreen\.activeService: Required value/);
+      expect(await client.get({ apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', namespace: ns, name: 'bad' })).toBeUndefined();
+
+      // Unknown fields are pruned where the schema is closed, kept where Argo keeps them.
+      const kept = await client.create({
+        apiVersion: 'argoproj.io/v1alpha1',
+        kind: 'Rollout',
+        metadata: { name: 'pruned', namespace: ns },
+        spec: { replicas: 1, notAField: true, template: { anything: { goes: 1 } } },
+      });
+      expect((kept.spec as any).notAField).toBeUndefined();
+      expect((kept.spec as any).template).toEqual({ anything: { goes: 1 } });
+    });
+  });
+}

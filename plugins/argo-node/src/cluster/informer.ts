@@ -1,0 +1,176 @@
+import type { LoggerService } from '@backstage/backend-plugin-api';
+import { WatchExpiredError } from './errors';
+import { objectKey, type ClusterClient, type KindRef, type KubeObject } from './types';
+
+export interface InformerHandlers<T extends KubeObject> {
+  onAdd?(object: T): void;
+  /** Also called with the same object twice on each resync. */
+  onUpdate?(previous: T, object: T): void;
+  onDelete?(object: T): void;
+}
+
+export interface InformerOptions {
+  labelSelector?: string;
+  fieldSelector?: string;
+  /** Re-deliver every cached object as an update this often (level-triggered reconcilers). */
+  resyncMs?: number;
+  logger?: LoggerService;
+}
+
+const MIN_BACKOFF_MS = 500;
+const MAX_BACKOFF_MS = 30_000;
+
+/**
+ * A list + watch cache of one kind, like client-go's shared informer: lists,
+ * then watches from the list's resourceVersion; lists again when the watch
+ * expires (410 Gone) and backs off on errors. Reconcilers read the cache and
+ * react to handler calls instead of polling the cluster.
+ */
+export class Informer<T extends KubeObject = KubeObject> {
+  private readonly cache = new Map<string, T>();
+  private readonly handlers: InformerHandlers<T>[] = [];
+  private abort = new AbortController();
+  private synced = false;
+  private syncedWaiters: Array<() => void> = [];
+  private resync?: NodeJS.Timeout;
+  private running?: Promise<void>;
+
+  constructor(
+    private readonly client: ClusterClient,
+    readonly kind: KindRef,
+    private readonly options: InformerOptions = {},
+  ) {}
+
+  addHandlers(handlers: InformerHandlers<T>): void {
+    this.handlers.push(handlers);
+    if (this.synced) for (const o of this.cache.values()) handlers.onAdd?.(o);
+  }
+
+  /** Starts listing and watching; resolves once the first list is in the cache. */
+  async start(): Promise<void> {
+    if (!this.running) {
+      this.abort = new AbortController();
+      this.running = this.run(this.abort.signal);
+      if (this.options.resyncMs) {
+        this.resync = setInterval(() => {
+          for (const o of this.cache.values()) this.emit(h => h.onUpdate?.(o, o));
+        }, this.options.resyncMs);
+        this.resync.unref?.();
+      }
+    }
+    await this.waitForSync();
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    if (this.resync) clearInterval(this.resync);
+    await this.running?.catch(() => undefined);
+    this.running = undefined;
+  }
+
+  hasSynced(): boolean {
+    return this.synced;
+  }
+
+  waitForSync(): Promise<void> {
+    return this.synced ? Promise.resolve() : new Promise(resolve => this.syncedWaiters.push(resolve));
+  }
+
+  get(key: string): T | undefined {
+    return this.cache.get(key);
+  }
+
+  list(filter?: (o: T) => boolean): T[] {
+    const all = [...this.cache.values()];
+    return filter ? all.filter(filter) : all;
+  }
+
+  private emit(call: (h: InformerHandlers<T>) => void) {
+    for (const h of this.handlers) {
+      try {
+        call(h);
+      } catch (error) {
+        this.options.logger?.error(`Informer handler for ${this.kind.kind} failed: ${error}`);
+      }
+    }
+  }
+
+  private async relist(): Promise<string> {
+    const items: T[] = [];
+    let cont: string | undefined;
+    let resourceVersion = '';
+    do {
+      const page = await this.client.list<T>(this.kind, {
+        labelSelector: this.options.labelSelector,
+        fieldSelector: this.options.fieldSelector,
+        limit: 500,
+        continue: cont,
+      });
+      items.push(...page.items);
+      cont = page.continue;
+      resourceVersion = page.resourceVersion;
+    } while (cont);
+    const seen = new Set<string>();
+    for (const o of items) {
+      const key = objectKey(o);
+      seen.add(key);
+      const previous = this.cache.get(key);
+      this.cache.set(key, o);
+      if (!previous) this.emit(h => h.onAdd?.(o));
+      else if (previous.metadata.resourceVersion !== o.metadata.resourceVersion) this.emit(h => h.onUpdate?.(previous, o));
+    }
+    for (const [key, o] of [...this.cache]) {
+      if (!seen.has(key)) {
+        this.cache.delete(key);
+        this.emit(h => h.onDelete?.(o));
+      }
+    }
+    if (!this.synced) {
+      this.synced = true;
+      for (const resolve of this.syncedWaiters.splice(0)) resolve();
+    }
+    return resourceVersion;
+  }
+
+  private async run(signal: AbortSignal) {
+    let backoff = MIN_BACKOFF_MS;
+    let resourceVersion: string | undefined;
+    while (!signal.aborted) {
+      try {
+        resourceVersion ??= await this.relist();
+        for await (const event of this.client.watch<T>(this.kind, {
+          labelSelector: this.options.labelSelector,
+          fieldSelector: this.options.fieldSelector,
+          resourceVersion,
+          allowBookmarks: true,
+          signal,
+        })) {
+          backoff = MIN_BACKOFF_MS;
+          resourceVersion = event.object.metadata.resourceVersion ?? resourceVersion;
+          if (event.type === 'BOOKMARK') continue;
+          const key = objectKey(event.object);
+          const previous = this.cache.get(key);
+          if (event.type === 'DELETED') {
+            this.cache.delete(key);
+            this.emit(h => h.onDelete?.(event.object));
+          } else {
+            this.cache.set(key, event.object);
+            if (previous) this.emit(h => h.onUpdate?.(previous, event.object));
+            else this.emit(h => h.onAdd?.(event.object));
+          }
+        }
+        // The server ended the watch: resume from where it left off.
+      } catch (error) {
+        if (signal.aborted) return;
+        if (error instanceof WatchExpiredError || (error as { statusCode?: number }).statusCode === 410) {
+          resourceVersion = undefined;
+          continue;
+        }
+        this.options.logger?.warn(`Watching ${this.kind.kind} failed, retrying in ${backoff} ms: ${error}`);
+        await new Promise(resolve => setTimeout(resolve, backoff).unref?.());
+        backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+        resourceVersion = undefined;
+      }
+    }
+  }
+}
