@@ -18,6 +18,8 @@ export interface InformerOptions {
 }
 
 const MIN_BACKOFF_MS = 500;
+
+const sleep = (ms: number) => new Promise<void>(resolve => setTimeout(resolve, ms).unref?.());
 const MAX_BACKOFF_MS = 30_000;
 
 /**
@@ -167,7 +169,7 @@ export class Informer<T extends KubeObject = KubeObject> {
           continue;
         }
         this.options.logger?.warn(`Watching ${this.kind.kind} failed, retrying in ${backoff} ms: ${error}`);
-        await new Promise(resolve => setTimeout(resolve, backoff).unref?.());
+        await sleep(backoff);
         backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
         resourceVersion = undefined;
       }

@@ -62,6 +62,32 @@ function splitTopLevel(selector: string): string[] {
   return parts;
 }
 
+const OPERATORS: Record<string, Operator> = { '=': '=', '==': '=', '!=': '!=', '>': 'gt', '<': 'lt' };
+
+function parseRequirement(selector: string, part: string): Requirement {
+  const notExists = /^!\s*([^\s=!<>(),]+)$/.exec(part);
+  if (notExists) return { key: notExists[1], operator: '!exists', values: [] };
+  const set = /^([^\s=!<>(),]+)\s+(in|notin)\s*\(([^()]*)\)$/.exec(part);
+  if (set) {
+    const values = set[3].split(',').map(v => v.trim());
+    if (values.length === 1 && values[0] === '') {
+      throw invalid(selector, `for '${set[2]}' operator, values set can't be empty`);
+    }
+    return { key: set[1], operator: set[2] as 'in' | 'notin', values };
+  }
+  const compare = /^([^\s=!<>(),]+)\s*(==|=|!=|>|<)\s*([^\s=!<>(),]*)$/.exec(part);
+  if (compare) {
+    const operator = OPERATORS[compare[2]];
+    if ((operator === 'gt' || operator === 'lt') && !/^-?\d+$/.test(compare[3])) {
+      throw invalid(selector, `for '${compare[2]}' operator, the value must be an integer`);
+    }
+    return { key: compare[1], operator, values: [compare[3]] };
+  }
+  const exists = /^([^\s=!<>(),]+)$/.exec(part);
+  if (exists) return { key: exists[1], operator: 'exists', values: [] };
+  throw invalid(selector, `cannot parse requirement "${part}"`);
+}
+
 /** Parses a label selector; throws InvalidObjectError naming what is wrong. */
 export function parseLabelSelector(selector: string | undefined): Requirement[] {
   if (!selector || selector.trim() === '') return [];
@@ -69,27 +95,7 @@ export function parseLabelSelector(selector: string | undefined): Requirement[] 
   for (const raw of splitTopLevel(selector)) {
     const part = raw.trim();
     if (part === '') throw invalid(selector, 'found empty requirement');
-    let m: RegExpExecArray | null;
-    let req: Requirement;
-    if ((m = /^!\s*([^\s=!<>(),]+)$/.exec(part))) {
-      req = { key: m[1], operator: '!exists', values: [] };
-    } else if ((m = /^([^\s=!<>(),]+)\s+(in|notin)\s*\(([^()]*)\)$/.exec(part))) {
-      const values = m[3].split(',').map(v => v.trim());
-      if (values.length === 1 && values[0] === '') {
-        throw invalid(selector, `for '${m[2]}' operator, values set can't be empty`);
-      }
-      req = { key: m[1], operator: m[2] as 'in' | 'notin', values };
-    } else if ((m = /^([^\s=!<>(),]+)\s*(==|=|!=|>|<)\s*([^\s=!<>(),]*)$/.exec(part))) {
-      const op = m[2] === '==' || m[2] === '=' ? '=' : m[2] === '!=' ? '!=' : m[2] === '>' ? 'gt' : 'lt';
-      if ((op === 'gt' || op === 'lt') && !/^-?\d+$/.test(m[3])) {
-        throw invalid(selector, `for '${m[2]}' operator, the value must be an integer`);
-      }
-      req = { key: m[1], operator: op, values: [m[3]] };
-    } else if ((m = /^([^\s=!<>(),]+)$/.exec(part))) {
-      req = { key: m[1], operator: 'exists', values: [] };
-    } else {
-      throw invalid(selector, `cannot parse requirement "${part}"`);
-    }
+    const req = parseRequirement(selector, part);
     const keyProblem = labelKeyProblem(req.key);
     if (keyProblem) throw invalid(selector, `key "${req.key}": ${keyProblem}`);
     if (req.operator !== 'gt' && req.operator !== 'lt') {

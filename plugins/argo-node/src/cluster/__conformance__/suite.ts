@@ -1,3 +1,4 @@
+/* eslint-disable jest/no-export -- the shared conformance suite, run by each driver's test file */
 import crypto from 'node:crypto';
 import {
   ApplyConflictError,

@@ -33,6 +33,7 @@ import type {
   WatchEvent,
   WatchOptions,
 } from '../types';
+import { AsyncQueue } from '../asyncQueue';
 import type { LocalObjectStore } from './LocalObjectStore';
 
 const DEFAULT_MANAGER = 'quarterdeck';
@@ -71,6 +72,12 @@ export interface LocalClusterOptions {
 /** Where `logs()` reads from: the local kubelet's captured output. */
 export interface PodLogSource {
   read(namespace: string, pod: string, container: string | undefined, options: LogOptions): AsyncIterable<string>;
+}
+
+/** Byte order, the order continue tokens rely on. */
+function compareKeys(a: string, b: string): number {
+  if (a < b) return -1;
+  return a > b ? 1 : 0;
 }
 
 const typeKeyOf = (t: { group: string; kind: string }) => `${t.group}/${t.kind}`;
@@ -192,7 +199,7 @@ export class LocalCluster implements ClusterClient {
     const matching = [...this.bucket(type).entries()]
       .filter(([, o]) => !type.namespaced || !kind.namespace || o.metadata.namespace === kind.namespace)
       .filter(([, o]) => matchesLabels(labels, o.metadata.labels) && matchesFields(fields, o))
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .sort(([a], [b]) => compareKeys(a, b))
       .filter(([k]) => after === undefined || k > after);
     const limit = options.limit && options.limit > 0 ? options.limit : undefined;
     const page = limit ? matching.slice(0, limit) : matching;
@@ -232,14 +239,8 @@ export class LocalCluster implements ClusterClient {
     options: WatchOptions,
   ): AsyncGenerator<WatchEvent<T>> {
     const typeKey = typeKeyOf(type);
-    const queue: WatchEvent<T>[] = [];
-    let wake: (() => void) | undefined;
-    let failure: Error | undefined;
+    const queue = new AsyncQueue<WatchEvent<T>>();
     let lastRv = from ?? this.resourceVersion;
-    const notify = () => {
-      wake?.();
-      wake = undefined;
-    };
     const toEvent = (change: Change): WatchEvent<T> | undefined => {
       const now = change.type !== 'DELETED' && accepts(change.object);
       const before = change.previous !== undefined && accepts(change.previous);
@@ -261,10 +262,9 @@ export class LocalCluster implements ClusterClient {
         const event = toEvent(change);
         if (!event) return;
         queue.push(event);
-        if (queue.length > this.watchLogSize) {
-          failure = new WatchExpiredError('the watcher fell too far behind');
+        if (queue.size > this.watchLogSize) {
+          queue.fail(new WatchExpiredError('the watcher fell too far behind'));
         }
-        notify();
       },
     };
 
@@ -280,7 +280,7 @@ export class LocalCluster implements ClusterClient {
     }
     this.watchers.add(watcher);
     const signal = options.signal;
-    const onAbort = () => notify();
+    const onAbort = () => queue.close();
     signal?.addEventListener('abort', onAbort);
     const bookmarks = options.allowBookmarks
       ? setInterval(() => {
@@ -288,21 +288,12 @@ export class LocalCluster implements ClusterClient {
             type: 'BOOKMARK',
             object: { apiVersion, kind: type.kind, metadata: { resourceVersion: String(Math.max(lastRv, this.committedRv)) } } as T,
           });
-          notify();
         }, this.bookmarkIntervalMs)
       : undefined;
     bookmarks?.unref?.();
+    if (signal?.aborted) queue.close();
     try {
-      while (!signal?.aborted) {
-        if (queue.length > 0) {
-          yield queue.shift()!;
-          continue;
-        }
-        if (failure) throw failure;
-        await new Promise<void>(resolve => {
-          wake = resolve;
-        });
-      }
+      yield* queue;
     } finally {
       this.watchers.delete(watcher);
       signal?.removeEventListener('abort', onAbort);
@@ -546,10 +537,12 @@ export class LocalCluster implements ClusterClient {
     if (!type.namespaced) delete next.metadata.namespace;
     if (!next.metadata.deletionTimestamp) delete next.metadata.deletionTimestamp;
     if (subresource === 'status') {
-      const status = next.status;
+      const { status } = next;
       const managed = next.metadata.managedFields;
-      next = { ...structuredClone(live), status, metadata: { ...structuredClone(live.metadata), managedFields: managed } } as KubeObject;
+      for (const k of Object.keys(next)) delete (next as Record<string, unknown>)[k];
+      Object.assign(next, structuredClone(live), { metadata: { ...structuredClone(live.metadata), managedFields: managed } });
       if (status === undefined) delete next.status;
+      else next.status = status;
     } else if (type.statusSubresource && type.kind !== 'CustomResourceDefinition') {
       if (live.status === undefined) delete next.status;
       else next.status = structuredClone(live.status);
