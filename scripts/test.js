@@ -2,6 +2,8 @@
 // `npm test`: every package's tests, once, on SQLite.
 // `npm run test:pg`: the database and backend integration tests again on
 // PostgreSQL (127.0.0.1:5432 unless BACKSTAGE_TEST_DATABASE_POSTGRES15_CONNECTION_STRING says otherwise).
+// `npm run test:cluster` (scripts/test-cluster/run.sh): the cluster
+// conformance suite against a real kube-apiserver, through `--cluster`.
 // Any other arguments go to jest (e.g. a path pattern, --json --outputFile=…).
 const { spawnSync } = require('node:child_process');
 const path = require('node:path');
@@ -9,14 +11,21 @@ const path = require('node:path');
 const root = path.resolve(__dirname, '..');
 const args = process.argv.slice(2);
 const pg = args.includes('--pg');
-const jestArgs = args.filter(a => a !== '--pg');
+const cluster = args.includes('--cluster');
+const jestArgs = args.filter(a => a !== '--pg' && a !== '--cluster');
 
 const env = { ...process.env, CI: 'true' };
 if (pg) {
   env.BACKSTAGE_TEST_DATABASE_POSTGRES15_CONNECTION_STRING ??=
     'postgresql://postgres@127.0.0.1:5432';
   // The suites that touch a database: migrations, stores, the real backend.
-  jestArgs.push('--testPathPatterns', '(database|integration)');
+  jestArgs.push('--testPathPatterns', '(database|integration|local\\.conformance)');
+}
+if (cluster) {
+  jestArgs.push('--testPathPatterns', 'kubernetes\\.conformance');
+} else {
+  // Needs the real cluster that test:cluster starts.
+  jestArgs.push('--testPathIgnorePatterns', 'kubernetes\\.conformance');
 }
 
 const result = spawnSync(

@@ -158,7 +158,10 @@ spec:
       logsFile: $DIR/pod.log
       follow: false
 KWOK
-  printf 'line one\nline two\nline three\n' >"$DIR/pod.log"
+  # The CRI log format kwok serves container logs from.
+  for line in 'line one' 'line two' 'line three'; do
+    printf '%s stdout F %s\n' "$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)" "$line"
+  done >"$DIR/pod.log"
   launch kwok "$bin/kwok" --kubeconfig "$DIR/kubeconfig" --config "$DIR/kwok.yaml" \
     --manage-all-nodes --node-ip 127.0.0.1 --node-port "$KWOK_PORT" \
     --server-address "127.0.0.1:$KWOK_PORT" \

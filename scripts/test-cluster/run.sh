@@ -9,4 +9,4 @@ root=$(cd "$here/../.." && pwd)
 kubeconfig=$("$here/cluster.sh" start | tail -n 1) || exit 1
 trap '"$here/cluster.sh" stop' EXIT
 cd "$root"
-CI=true QUARTERDECK_TEST_KUBECONFIG="$kubeconfig" node scripts/test.js --testPathPatterns 'kubernetes' "$@"
+CI=true QUARTERDECK_TEST_KUBECONFIG="$kubeconfig" node scripts/test.js --cluster "$@"

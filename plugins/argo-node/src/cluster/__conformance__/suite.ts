@@ -268,6 +268,139 @@ export function describeConformance(driver: string, setup: () => Promise<Conform
       expect(applied.spec).toMatchObject({ replicas: 3 });
     });
 
+    it('collects garbage: background, foreground and orphan deletion', async () => {
+      const owner = async (name: string) => client.create(cm(ns, name));
+      const dependent = async (name: string, of: KubeObject) =>
+        client.create(cm(ns, name, {
+          metadata: { ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: of.metadata.name!, uid: of.metadata.uid!, blockOwnerDeletion: true }] } as any,
+        }));
+      const ref = (name: string) => ({ apiVersion: 'v1', kind: 'ConfigMap', namespace: ns, name });
+
+      const bg = await owner('bg-owner');
+      await dependent('bg-dep', bg);
+      await client.delete(ref('bg-owner'), { propagationPolicy: 'Background' });
+      expect(await client.get(ref('bg-owner'))).toBeUndefined();
+      await eventually('the background dependent to go', async () => (await client.get(ref('bg-dep'))) === undefined);
+
+      const fg = await owner('fg-owner');
+      await dependent('fg-dep', fg);
+      await client.delete(ref('fg-owner'), { propagationPolicy: 'Foreground' });
+      await eventually('both foreground objects to go', async () =>
+        (await client.get(ref('fg-dep'))) === undefined && (await client.get(ref('fg-owner'))) === undefined);
+
+      const orphaning = await owner('or-owner');
+      await dependent('or-dep', orphaning);
+      await client.delete(ref('or-owner'), { propagationPolicy: 'Orphan' });
+      await eventually('the orphaning owner to go', async () => (await client.get(ref('or-owner'))) === undefined);
+      const orphan = await client.get(ref('or-dep'));
+      expect(orphan).toBeDefined();
+      expect(orphan?.metadata.ownerReferences ?? []).toEqual([]);
+    });
+
+    it('rolls a Deployment out to Ready through a ReplicaSet, and rolls it again', async () => {
+      const deployment = (image: string) => ({
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name: 'web', namespace: ns },
+        spec: {
+          replicas: 3,
+          selector: { matchLabels: { app: 'web' } },
+          strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
+          template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image }] } },
+        },
+      });
+      const ref = { apiVersion: 'apps/v1', kind: 'Deployment', namespace: ns, name: 'web' };
+      await client.apply(deployment('web:1'));
+      const ready = (generation: number) => eventually(`deployment generation ${generation} ready`, async () => {
+        const d = await client.get(ref);
+        const s = d?.status as any;
+        return s?.observedGeneration === generation && s?.readyReplicas === 3 && s?.updatedReplicas === 3 && s?.replicas === 3 ? d : undefined;
+      }, 60_000);
+      await ready(1);
+      const rs = await client.list({ apiVersion: 'apps/v1', kind: 'ReplicaSet', namespace: ns });
+      expect(rs.items).toHaveLength(1);
+      const hash = rs.items[0].metadata.labels?.['pod-template-hash'];
+      expect(hash).toBeTruthy();
+      const pods = await client.list({ apiVersion: 'v1', kind: 'Pod', namespace: ns }, { labelSelector: `app=web,pod-template-hash=${hash}` });
+      expect(pods.items).toHaveLength(3);
+      expect(pods.items.every(p => (p.status as any)?.phase === 'Running')).toBe(true);
+
+      await client.apply(deployment('web:2'));
+      await ready(2);
+      const after = await client.list({ apiVersion: 'apps/v1', kind: 'ReplicaSet', namespace: ns });
+      expect(after.items).toHaveLength(2);
+      const byReplicas = after.items.map(r => (r.spec as any).replicas).sort();
+      expect(byReplicas).toEqual([0, 3]);
+    });
+
+    it('runs a Job to completion', async () => {
+      await client.create({
+        apiVersion: 'batch/v1',
+        kind: 'Job',
+        metadata: { name: 'once', namespace: ns },
+        spec: {
+          backoffLimit: 0,
+          template: { spec: { restartPolicy: 'Never', containers: [{ name: 'main', image: 'busybox', command: ['true'] }] } },
+        },
+      });
+      const job = await eventually('the job to complete', async () => {
+        const j = await client.get({ apiVersion: 'batch/v1', kind: 'Job', namespace: ns, name: 'once' });
+        return ((j?.status as any)?.conditions ?? []).some((c: any) => c.type === 'Complete' && c.status === 'True') ? j : undefined;
+      }, 60_000);
+      expect((job.status as any).succeeded).toBe(1);
+    });
+
+    it("keeps a Service's endpoints to its ready pods", async () => {
+      await client.create({
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: 'api', namespace: ns },
+        spec: { selector: { app: 'api' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
+      });
+      await client.create({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'api-0', namespace: ns, labels: { app: 'api' } },
+        spec: { containers: [{ name: 'api', image: 'api:1', ports: [{ containerPort: 8080 }] }] },
+      });
+      const endpoints = await eventually('endpoints with the ready pod', async () => {
+        const e = await client.get({ apiVersion: 'v1', kind: 'Endpoints', namespace: ns, name: 'api' });
+        return (e as any)?.subsets?.[0]?.addresses?.length === 1 ? e : undefined;
+      }, 60_000);
+      expect((endpoints as any).subsets[0].addresses[0].targetRef.name).toBe('api-0');
+      expect((endpoints as any).subsets[0].ports[0].port).toBe(8080);
+    });
+
+    it("reads a pod's logs, whole and the last lines", async () => {
+      await client.create({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'talker', namespace: ns, annotations: { 'quarterdeck.io/execute': 'host' } },
+        spec: {
+          restartPolicy: 'Never',
+          containers: [{ name: 'main', image: 'busybox', command: ['sh', '-c', 'echo line one; echo line two; echo line three'] }],
+        },
+      });
+      const read = async (tailLines?: number) => {
+        const lines: string[] = [];
+        for await (const line of client.logs({ namespace: ns, name: 'talker' }, { tailLines })) lines.push(line);
+        return lines;
+      };
+      await eventually('the log', async () => {
+        const phase = ((await client.get({ apiVersion: 'v1', kind: 'Pod', namespace: ns, name: 'talker' }))?.status as any)?.phase;
+        if (phase !== 'Running' && phase !== 'Succeeded') return undefined;
+        return (await read().catch(() => [])).length === 3;
+      }, 60_000);
+      expect(await read()).toEqual(['line one', 'line two', 'line three']);
+      expect(await read(2)).toEqual(['line two', 'line three']);
+      const missing = async () => {
+        for await (const _ of client.logs({ namespace: ns, name: 'no-such-pod' })) {
+          // nothing
+        }
+      };
+      await expect(missing()).rejects.toThrow(ObjectNotFoundError);
+    });
+
     it('validates custom resources against their CRD schema', async () => {
       const bad = {
         apiVersion: 'argoproj.io/v1alpha1',

@@ -302,12 +302,7 @@ export class KubernetesCluster implements ClusterClient {
     await this.request({
       method: 'DELETE',
       path: await this.path(ref.apiVersion, ref.kind, ref.namespace, ref.name),
-      body: JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'DeleteOptions',
-        ...(options.propagationPolicy ? { propagationPolicy: options.propagationPolicy } : {}),
-      }),
-      contentType: 'application/json',
+      query: { propagationPolicy: options.propagationPolicy },
     });
   }
 

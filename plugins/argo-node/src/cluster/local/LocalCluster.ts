@@ -69,6 +69,13 @@ export interface LocalClusterOptions {
   podLogs?: PodLogSource;
 }
 
+/** A committed change, as the built-in controllers see it. */
+export interface LocalChange {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED';
+  object: KubeObject;
+  previous?: KubeObject;
+}
+
 /** Where `logs()` reads from: the local kubelet's captured output. */
 export interface PodLogSource {
   read(namespace: string, pod: string, container: string | undefined, options: LogOptions): AsyncIterable<string>;
@@ -97,6 +104,7 @@ export class LocalCluster implements ClusterClient {
   private readonly objects = new Map<string, Map<string, KubeObject>>();
   private readonly log: Change[] = [];
   private readonly watchers = new Set<Watcher>();
+  private readonly changeListeners = new Set<(change: LocalChange) => void>();
   private readonly store: LocalObjectStore;
   private readonly watchLogSize: number;
   private readonly bookmarkIntervalMs: number;
@@ -411,6 +419,9 @@ export class LocalCluster implements ClusterClient {
       }
       this.committedRv = rv;
       for (const w of this.watchers) if (w.typeKey === change.typeKey) w.push(change);
+      for (const listener of this.changeListeners) {
+        listener({ type: change.type, object: change.object, previous: change.previous });
+      }
     });
     await persisted;
   }
@@ -620,6 +631,15 @@ export class LocalCluster implements ClusterClient {
     next.metadata.finalizers = finalizers;
     next.metadata.deletionTimestamp ??= nowIso();
     await this.commit(type, key, live, next);
+  }
+
+  /**
+   * Every committed change of every kind, in order: what the built-in
+   * controllers (garbage collector, kubelet) react to. Returns an unsubscribe.
+   */
+  onChange(listener: (change: LocalChange) => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
   }
 
   /** Every object of every kind, for the built-in controllers' indexes. */
