@@ -53,6 +53,14 @@ describe.each(databases)('the portal backend on %s', database => {
     }
   });
 
+  it('runs the embedded local cluster and lists it', async () => {
+    const res = await get('/api/argo/clusters', 'alice');
+    expect(res.status).toBe(200);
+    expect((await res.json()).items).toEqual([
+      expect.objectContaining({ name: 'local', driver: 'local', isDefault: true }),
+    ]);
+  });
+
   it('loads the example catalog and shows it to a signed-in user only', async () => {
     const entity = await waitFor('payments-api in the catalog', async () => {
       const res = await get('/api/catalog/entities/by-name/component/default/payments-api', 'guest');

@@ -1,5 +1,6 @@
 import {
   mockCredentials,
+  mockServices,
   startTestBackend,
 } from '@backstage/backend-test-utils';
 import request from 'supertest';
@@ -23,6 +24,26 @@ describe('argo backend plugin', () => {
     expect(names).toEqual(
       expect.arrayContaining(['argo.rollout.promote', 'argo.rollout.abort']),
     );
+  });
+
+  it('lists the configured clusters to signed-in users', async () => {
+    const { server } = await startTestBackend({
+      features: [
+        argoPlugin,
+        mockServices.rootConfig.factory({
+          data: { quarterdeck: { clusters: { local: [{ name: 'local', kubelet: { readyDelayMs: 10 } }] } } },
+        }),
+      ],
+    });
+    const res = await request(server)
+      .get('/api/argo/clusters')
+      .set('authorization', mockCredentials.user.header());
+    expect(res.status).toBe(200);
+    expect(res.body.items).toEqual([
+      expect.objectContaining({ name: 'local', driver: 'local', isDefault: true }),
+    ]);
+    const anonymous = await request(server).get('/api/argo/clusters').set('authorization', mockCredentials.none.header());
+    expect(anonymous.status).toBe(401);
   });
 
   it('refuses unauthenticated calls to anything but /health', async () => {

@@ -3,6 +3,7 @@ import {
   createBackendPlugin,
 } from '@backstage/backend-plugin-api';
 import { argoPermissions } from '@quarterdeck/plugin-argo-common';
+import { clusterServiceRef } from '@quarterdeck/plugin-argo-node';
 import { applyDatabaseMigrations } from './database/migrations';
 import { createRouter } from './service/router';
 
@@ -19,11 +20,17 @@ export const argoPlugin = createBackendPlugin({
         database: coreServices.database,
         httpRouter: coreServices.httpRouter,
         permissionsRegistry: coreServices.permissionsRegistry,
+        clusters: clusterServiceRef,
       },
-      async init({ logger, database, httpRouter, permissionsRegistry }) {
+      async init({ logger, database, httpRouter, permissionsRegistry, clusters }) {
         const db = await applyDatabaseMigrations(database);
         permissionsRegistry.addPermissions(argoPermissions);
-        httpRouter.use(await createRouter({ logger, db }));
+        // Local clusters start with the plugin, so their controllers and
+        // kubelet run whether or not anyone has asked for them yet.
+        for (const cluster of clusters.clusters()) {
+          if (cluster.driver === 'local') await clusters.client(cluster.name);
+        }
+        httpRouter.use(await createRouter({ logger, db, clusters }));
         httpRouter.addAuthPolicy({ path: '/health', allow: 'unauthenticated' });
       },
     });

@@ -18,3 +18,18 @@ export { argoCrds, readManifests, deployDirectory } from './cluster/manifests';
 export { LocalCluster, type LocalClusterOptions, type PodLogSource } from './cluster/local/LocalCluster';
 export { LocalObjectStore, migrateLocalObjectStore } from './cluster/local/LocalObjectStore';
 export { KubernetesCluster } from './cluster/kubernetes/KubernetesCluster';
+export {
+  clusterServiceRef,
+  createClusterService,
+  kubeConfigFromBackstageCluster,
+  CLUSTER_DOMAINS,
+  type ClusterService,
+  type ClusterInfo,
+  type ClusterDomain,
+  type ClusterMode,
+} from './cluster/ClusterService';
+export { startLocalCluster, type RunningLocalCluster } from './cluster/local/startLocalCluster';
+export { WorkQueue, type WorkQueueOptions } from './cluster/workQueue';
+export { computePodTemplateHash } from './cluster/podTemplateHash';
+export { scaledValue } from './cluster/intOrPercent';
+export { EXECUTE_ANNOTATION, SCRIPT_SOURCE_ANNOTATION, SCRATCH_DIR_ANNOTATION } from './cluster/local/controllers/kubelet';

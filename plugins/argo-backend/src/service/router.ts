@@ -1,4 +1,5 @@
 import type { LoggerService } from '@backstage/backend-plugin-api';
+import type { ClusterService } from '@quarterdeck/plugin-argo-node';
 import express from 'express';
 import Router from 'express-promise-router';
 import type { Knex } from 'knex';
@@ -6,12 +7,13 @@ import type { Knex } from 'knex';
 export interface RouterOptions {
   logger: LoggerService;
   db: Knex;
+  clusters: ClusterService;
 }
 
 export async function createRouter(
   options: RouterOptions,
 ): Promise<express.Router> {
-  const { db } = options;
+  const { db, clusters } = options;
   const router = Router();
   router.use(express.json());
 
@@ -20,6 +22,12 @@ export async function createRouter(
   router.get('/health', async (_req, res) => {
     await db.raw('select 1');
     res.json({ status: 'ok' });
+  });
+
+  // The configured clusters, their drivers and per-domain modes. No secrets:
+  // tokens and certificates stay in the backend.
+  router.get('/clusters', async (_req, res) => {
+    res.json({ items: clusters.clusters() });
   });
 
   return router;

@@ -1,0 +1,62 @@
+export interface Config {
+  quarterdeck?: {
+    clusters?: {
+      /**
+       * Modes of the clusters read from the Kubernetes plugin's
+       * `kubernetes.clusterLocatorMethods` (observe unless set), by cluster name.
+       */
+      modes?: {
+        [cluster: string]: {
+          gitops?: 'reconcile' | 'observe';
+          rollouts?: 'reconcile' | 'observe';
+          workflows?: 'reconcile' | 'observe';
+          events?: 'reconcile' | 'observe';
+        };
+      };
+      /** The cluster used when an entity names none. Defaults to the first configured. */
+      default?: string;
+      /** Embedded clusters, kept in the argo plugin's database. */
+      local?: Array<{
+        name: string;
+        /**
+         * Let pods annotated `quarterdeck.io/execute: host` run their command
+         * on this machine as the backend's user. Only for trusted setups.
+         */
+        execute?: boolean;
+        kubelet?: {
+          /** Pending → Running and Ready after this many milliseconds. */
+          readyDelayMs?: number;
+        };
+        /** Per domain: reconcile (default for local clusters) or observe. */
+        modes?: {
+          gitops?: 'reconcile' | 'observe';
+          rollouts?: 'reconcile' | 'observe';
+          workflows?: 'reconcile' | 'observe';
+          events?: 'reconcile' | 'observe';
+        };
+      }>;
+      /** Clusters from kubeconfig files. */
+      kubeconfig?: Array<{
+        name: string;
+        path: string;
+        context?: string;
+        modes?: {
+          gitops?: 'reconcile' | 'observe';
+          rollouts?: 'reconcile' | 'observe';
+          workflows?: 'reconcile' | 'observe';
+          events?: 'reconcile' | 'observe';
+        };
+      }>;
+      /** The cluster the backend runs in, through its service account. */
+      inCluster?: {
+        name?: string;
+        modes?: {
+          gitops?: 'reconcile' | 'observe';
+          rollouts?: 'reconcile' | 'observe';
+          workflows?: 'reconcile' | 'observe';
+          events?: 'reconcile' | 'observe';
+        };
+      };
+    };
+  };
+}
