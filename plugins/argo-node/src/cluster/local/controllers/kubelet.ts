@@ -62,7 +62,14 @@ export class LocalKubelet implements PodLogSource {
     this.cluster.setPodLogSource(this);
     this.unsubscribe = this.cluster.onChange(change => this.observe(change));
     for (const o of this.cluster.allObjects()) {
-      if (o.kind === 'Pod' && o.apiVersion === 'v1') this.observe({ type: 'ADDED', object: o });
+      if (o.kind !== 'Pod' || o.apiVersion !== 'v1') continue;
+      const pod = o as Pod;
+      if (pod.status?.phase === 'Running' && this.wantsHost(pod) && !pod.metadata.deletionTimestamp) {
+        // A host process cannot survive a restart of the backend.
+        this.finish(pod, 1, 'the node restarted while the container ran').catch(() => undefined);
+        continue;
+      }
+      this.observe({ type: 'ADDED', object: o });
     }
   }
 
@@ -82,33 +89,31 @@ export class LocalKubelet implements PodLogSource {
       this.processes.get(key)?.kill('SIGTERM');
       return;
     }
-    if (this.started.has(key) || pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') return;
-    if (pod.status?.phase === 'Running' && !this.processes.has(key) && this.wantsHost(pod)) {
-      // A host process cannot survive a restart of the backend.
-      this.finish(pod, 1, 'the node restarted while the container ran').catch(() => undefined);
-      return;
+    const phase = pod.status?.phase;
+    if (this.started.has(key) || phase === 'Running' || phase === 'Succeeded' || phase === 'Failed') return;
+    // Bind first, then start after the delay, so the two status writes never race.
+    this.started.set(key, setTimeout(() => undefined, 0));
+    this.admit(pod, key).catch(error => {
+      this.started.delete(key);
+      if (!(error instanceof ObjectNotFoundError)) this.options.logger?.warn(`kubelet: pod ${key} failed to start: ${error}`);
+    });
+  }
+
+  private async admit(pod: Pod, key: string) {
+    let bound = pod;
+    if (!pod.spec.nodeName) {
+      bound = await this.cluster.patch<Pod>(refOf(pod), 'merge', { spec: { nodeName: LOCAL_NODE_NAME } }, { fieldManager: 'kube-scheduler' });
+      bound = await this.cluster.patch<Pod>(refOf(bound), 'merge', {
+        status: { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'True', lastTransitionTime: now() }] },
+      }, { subresource: 'status', fieldManager: 'kubelet' });
     }
-    if (pod.status?.phase === 'Running') return;
+    for (const c of bound.spec.containers) this.log(bound, c.name);
+    if (!this.started.has(key)) return; // deleted meanwhile
     const timer = setTimeout(() => {
-      this.run(pod).catch(error => this.options.logger?.warn(`kubelet: pod ${key} failed to start: ${error}`));
+      this.run(bound).catch(error => this.options.logger?.warn(`kubelet: pod ${key} failed to start: ${error}`));
     }, this.readyDelayMs);
     timer.unref?.();
     this.started.set(key, timer);
-    if (!pod.spec.nodeName) {
-      this.cluster
-        .patch(refOf(pod), 'merge', { spec: { nodeName: LOCAL_NODE_NAME } }, { fieldManager: 'kube-scheduler' })
-        .then(bound =>
-          this.cluster.patch(refOf(bound), 'merge', {
-            status: {
-              phase: 'Pending',
-              conditions: [{ type: 'PodScheduled', status: 'True', lastTransitionTime: now() }],
-            },
-          }, { subresource: 'status', fieldManager: 'kubelet' }),
-        )
-        .catch(error => {
-          if (!(error instanceof ObjectNotFoundError)) this.options.logger?.warn(`kubelet: binding ${key} failed: ${error}`);
-        });
-    }
   }
 
   private wantsHost(pod: Pod): boolean {
@@ -183,8 +188,6 @@ export class LocalKubelet implements PodLogSource {
   }
 
   private async run(pod: Pod) {
-    const key = `${pod.metadata.namespace}/${pod.metadata.name}`;
-    this.started.delete(key);
     const live = await this.cluster.get<Pod>(refOf(pod));
     if (!live || live.metadata.deletionTimestamp || live.metadata.uid !== pod.metadata.uid) return;
     const ip = `10.244.0.${this.nextIp++ % 250 || 2}`;

@@ -1,0 +1,113 @@
+import { TestDatabases } from '@backstage/backend-test-utils';
+import { Informer } from '../informer';
+import type { KubeObject } from '../types';
+import { LocalCluster } from './LocalCluster';
+import { LocalObjectStore, migrateLocalObjectStore } from './LocalObjectStore';
+import { startLocalCluster } from './startLocalCluster';
+
+jest.setTimeout(30_000);
+
+const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'], disableDocker: true });
+const cm = (name: string, data: Record<string, string> = {}): KubeObject => ({
+  apiVersion: 'v1',
+  kind: 'ConfigMap',
+  metadata: { name, namespace: 'default' },
+  data,
+});
+const ref = (name: string) => ({ apiVersion: 'v1', kind: 'ConfigMap', namespace: 'default', name });
+
+describe.each(databases.eachSupportedId())('LocalCluster on %s', databaseId => {
+  it('keeps objects and keeps resourceVersions growing across a restart', async () => {
+    const db = await databases.init(databaseId);
+    await migrateLocalObjectStore(db);
+    const first = await LocalCluster.open({ name: 'c', store: new LocalObjectStore(db, 'c') });
+    await first.create(cm('kept', { a: '1' }));
+    await first.create(cm('gone'));
+    await first.delete(ref('gone'));
+    const lastBefore = Number(first.currentResourceVersion());
+    await first.settle();
+
+    const second = await LocalCluster.open({ name: 'c', store: new LocalObjectStore(db, 'c') });
+    expect((await second.get(ref('kept')))?.data).toEqual({ a: '1' });
+    expect(await second.get(ref('gone'))).toBeUndefined();
+    const recreated = await second.create(cm('gone'));
+    expect(Number(recreated.metadata.resourceVersion)).toBeGreaterThan(lastBefore);
+
+    // Another cluster in the same database sees none of it.
+    const other = await LocalCluster.open({ name: 'other', store: new LocalObjectStore(db, 'other') });
+    expect(await other.get(ref('kept'))).toBeUndefined();
+    await Promise.all([second.settle(), other.settle()]);
+  });
+});
+
+describe('Informer on the local driver', () => {
+  it('delivers adds, updates and deletes, resyncs, and lists again after 410 Gone', async () => {
+    const db = await databases.init('SQLITE_3');
+    await migrateLocalObjectStore(db);
+    // A watch log of 5 changes: a watcher that falls further behind must relist.
+    const cluster = await LocalCluster.open({ name: 'i', store: new LocalObjectStore(db, 'i'), watchLogSize: 5 });
+    await cluster.create(cm('before'));
+    const seen: string[] = [];
+    const informer = new Informer(cluster, { apiVersion: 'v1', kind: 'ConfigMap', namespace: 'default' }, { resyncMs: 200 });
+    informer.addHandlers({
+      onAdd: o => seen.push(`add ${o.metadata.name}`),
+      onUpdate: (prev, o) => seen.push(prev === o ? `resync ${o.metadata.name}` : `update ${o.metadata.name}`),
+      onDelete: o => seen.push(`delete ${o.metadata.name}`),
+    });
+    await informer.start();
+    expect(seen).toEqual(['add before']);
+    await cluster.create(cm('x'));
+    await cluster.patch(ref('x'), 'merge', { data: { k: 'v' } });
+    await cluster.delete(ref('before'));
+    await cluster.settle();
+    await new Promise(resolve => setTimeout(resolve, 50));
+    expect(seen).toEqual(['add before', 'add x', 'update x', 'delete before']);
+    expect(informer.list().map(o => o.metadata.name)).toEqual(['x']);
+
+    await new Promise(resolve => setTimeout(resolve, 300));
+    expect(seen).toContain('resync x');
+    await informer.stop();
+  });
+
+  it('relists when its resourceVersion has been compacted away', async () => {
+    const db = await databases.init('SQLITE_3');
+    await migrateLocalObjectStore(db);
+    const cluster = await LocalCluster.open({ name: 'g', store: new LocalObjectStore(db, 'g'), watchLogSize: 3 });
+    const informer = new Informer(cluster, { apiVersion: 'v1', kind: 'ConfigMap', namespace: 'default' });
+    await informer.start();
+    await informer.stop();
+    // While it is stopped, more changes than the log keeps happen.
+    for (let i = 0; i < 10; i++) await cluster.create(cm(`n${i}`));
+    await cluster.settle();
+    await expect(async () => {
+      for await (const _ of cluster.watch({ apiVersion: 'v1', kind: 'ConfigMap' }, { resourceVersion: '1' })) break;
+    }).rejects.toThrow('too old resource version');
+    await informer.start();
+    await cluster.settle();
+    expect(informer.list().length).toBe(10);
+    await informer.stop();
+  });
+});
+
+describe('local kubelet logs', () => {
+  it('follows a running container until it ends', async () => {
+    const db = await databases.init('SQLITE_3');
+    const { cluster, stop } = await startLocalCluster({ name: 'logs', db, installCrds: false, kubelet: { readyDelayMs: 10, execute: true } });
+    await cluster.create({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'ticker', namespace: 'default', annotations: { 'quarterdeck.io/execute': 'host' } },
+      spec: { restartPolicy: 'Never', containers: [{ name: 'main', command: ['sh', '-c', 'for i in 1 2 3; do echo tick $i; sleep 0.2; done'] }] },
+    });
+    // Wait until it runs, then follow.
+    for (;;) {
+      const pod = await cluster.get({ apiVersion: 'v1', kind: 'Pod', namespace: 'default', name: 'ticker' });
+      if (['Running', 'Succeeded'].includes((pod?.status as any)?.phase)) break;
+      await new Promise(resolve => setTimeout(resolve, 20));
+    }
+    const lines: string[] = [];
+    for await (const line of cluster.logs({ namespace: 'default', name: 'ticker' }, { follow: true })) lines.push(line);
+    expect(lines).toEqual(['tick 1', 'tick 2', 'tick 3']);
+    await stop();
+  });
+});
