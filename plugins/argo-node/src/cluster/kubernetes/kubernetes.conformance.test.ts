@@ -1,4 +1,6 @@
+import { mockServices } from '@backstage/backend-test-utils';
 import { KubeConfig } from '@kubernetes/client-node';
+import { createClusterService } from '../ClusterService';
 import { describeConformance } from '../__conformance__/suite';
 import { KubernetesCluster } from './KubernetesCluster';
 
@@ -14,4 +16,22 @@ describeConformance('kubernetes driver on kube-apiserver', async () => {
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfig);
   return { client: new KubernetesCluster('test', kc), teardown: async () => {} };
+});
+
+describe('ClusterService with a kubeconfig cluster', () => {
+  it('connects through the kubeconfig path it is configured with', async () => {
+    const service = createClusterService({
+      config: mockServices.rootConfig({
+        data: { quarterdeck: { clusters: { kubeconfig: [{ name: 'test', path: process.env.QUARTERDECK_TEST_KUBECONFIG! }] } } },
+      }),
+      logger: mockServices.logger.mock(),
+      database: { getClient: async () => { throw new Error('no local clusters here'); } },
+    });
+    expect(service.clusters()).toEqual([
+      { name: 'test', driver: 'kubernetes', source: 'kubeconfig', isDefault: true, modes: { gitops: 'observe', rollouts: 'observe', workflows: 'observe', events: 'observe' } },
+    ]);
+    const client = await service.client();
+    const namespaces = await client.list({ apiVersion: 'v1', kind: 'Namespace' });
+    expect(namespaces.items.map(n => n.metadata.name)).toEqual(expect.arrayContaining(['default', 'kube-system']));
+  });
 });

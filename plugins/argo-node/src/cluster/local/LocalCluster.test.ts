@@ -40,6 +40,30 @@ describe.each(databases.eachSupportedId())('LocalCluster on %s', databaseId => {
   });
 });
 
+describe('LocalCluster watch bookmarks', () => {
+  it('sends BOOKMARK events with the current resourceVersion to watchers that ask', async () => {
+    const db = await databases.init('SQLITE_3');
+    await migrateLocalObjectStore(db);
+    const cluster = await LocalCluster.open({ name: 'b', store: new LocalObjectStore(db, 'b'), bookmarkIntervalMs: 50 });
+    const { resourceVersion } = await cluster.list({ apiVersion: 'v1', kind: 'ConfigMap' });
+    await cluster.create(cm('elsewhere', {}));
+    await cluster.settle();
+    const abort = new AbortController();
+    const types: string[] = [];
+    let bookmarkRv = '';
+    for await (const e of cluster.watch({ apiVersion: 'v1', kind: 'ConfigMap', namespace: 'kube-system' }, { resourceVersion, allowBookmarks: true, signal: abort.signal })) {
+      types.push(e.type);
+      if (e.type === 'BOOKMARK') {
+        bookmarkRv = e.object.metadata.resourceVersion!;
+        abort.abort();
+      }
+    }
+    // Nothing changed in kube-system, yet the bookmark moved past the change elsewhere.
+    expect(types).toEqual(['BOOKMARK']);
+    expect(Number(bookmarkRv)).toBeGreaterThan(Number(resourceVersion));
+  });
+});
+
 describe('Informer on the local driver', () => {
   it('delivers adds, updates and deletes, resyncs, and lists again after 410 Gone', async () => {
     const db = await databases.init('SQLITE_3');

@@ -1,0 +1,2 @@
+export { ExpressionSyntaxError } from './lexer';
+export { compileExpression, ExpressionRuntimeError, type CompiledExpression, type Environment, type ExprFunction } from './evaluate';
