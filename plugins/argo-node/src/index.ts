@@ -34,3 +34,4 @@ export { computePodTemplateHash } from './cluster/podTemplateHash';
 export { scaledValue } from './cluster/intOrPercent';
 export { EXECUTE_ANNOTATION, SCRIPT_SOURCE_ANNOTATION, SCRATCH_DIR_ANNOTATION } from './cluster/local/controllers/kubelet';
 export { KindClient, argoClients } from './cluster/kindClient';
+export { compileExpression, ExpressionSyntaxError, ExpressionRuntimeError, type CompiledExpression } from './expr';
