@@ -4,6 +4,7 @@ import {
 } from '@backstage/backend-plugin-api';
 import { argoPermissions } from '@quarterdeck/plugin-argo-common';
 import { clusterServiceRef } from '@quarterdeck/plugin-argo-node';
+import { RolloutReconciler } from './rollouts/reconciler';
 import { applyDatabaseMigrations } from './database/migrations';
 import { createRouter } from './service/router';
 
@@ -20,15 +21,25 @@ export const argoPlugin = createBackendPlugin({
         database: coreServices.database,
         httpRouter: coreServices.httpRouter,
         permissionsRegistry: coreServices.permissionsRegistry,
+        lifecycle: coreServices.lifecycle,
         clusters: clusterServiceRef,
       },
-      async init({ logger, database, httpRouter, permissionsRegistry, clusters }) {
+      async init({ logger, database, httpRouter, permissionsRegistry, lifecycle, clusters }) {
         const db = await applyDatabaseMigrations(database);
         permissionsRegistry.addPermissions(argoPermissions);
         // Local clusters start with the plugin, so their controllers and
         // kubelet run whether or not anyone has asked for them yet.
         for (const cluster of clusters.clusters()) {
           if (cluster.driver === 'local') await clusters.client(cluster.name);
+        }
+        // Our engines own the objects of clusters in `reconcile` mode.
+        for (const cluster of clusters.clusters()) {
+          if (clusters.mode(cluster.name, 'rollouts') !== 'reconcile') continue;
+          const reconciler = new RolloutReconciler(await clusters.client(cluster.name), {
+            logger: logger.child({ cluster: cluster.name, domain: 'rollouts' }),
+          });
+          lifecycle.addStartupHook(() => reconciler.start());
+          lifecycle.addShutdownHook(() => reconciler.stop());
         }
         httpRouter.use(await createRouter({ logger, db, clusters }));
         httpRouter.addAuthPolicy({ path: '/health', allow: 'unauthenticated' });

@@ -1,0 +1,177 @@
+import type { LoggerService } from '@backstage/backend-plugin-api';
+import type { Rollout, RolloutStatus } from '@quarterdeck/plugin-argo-common';
+import {
+  argoClients,
+  Informer,
+  ObjectConflictError,
+  WorkQueue,
+  type ClusterClient,
+  type KubeObject,
+} from '@quarterdeck/plugin-argo-node';
+import { POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION, reconcileCanary, type ReplicaSetState } from './canary';
+import { calculateRolloutPhase } from './phase';
+import { rolloutSpecProblem } from './validation';
+
+const FIELD_MANAGER = 'quarterdeck-rollouts';
+
+type ReplicaSet = KubeObject & {
+  spec: { replicas?: number };
+  status?: { replicas?: number; availableReplicas?: number; readyReplicas?: number };
+};
+
+/** A merge patch that turns `before` into `after` at the top level of status (removed fields become null). */
+export function statusPatch(before: RolloutStatus | undefined, after: RolloutStatus): Record<string, unknown> | undefined {
+  const patch: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(after)) {
+    if (JSON.stringify(v) !== JSON.stringify((before as Record<string, unknown> | undefined)?.[k])) patch[k] = v;
+  }
+  for (const k of Object.keys(before ?? {})) if (!(k in after)) patch[k] = null;
+  return Object.keys(patch).length > 0 ? patch : undefined;
+}
+
+/**
+ * Reconciles the Rollouts of one cluster in `reconcile` mode: reads them and
+ * their ReplicaSets from informers, asks the engine what to do, and acts
+ * through the cluster layer. Level-triggered: a crash between two actions is
+ * repaired by the next pass, which reads everything again.
+ */
+export class RolloutReconciler {
+  private readonly rollouts: Informer<Rollout & KubeObject>;
+  private readonly replicaSets: Informer<ReplicaSet>;
+  private readonly queue: WorkQueue;
+
+  constructor(
+    private readonly client: ClusterClient,
+    private readonly options: { logger?: LoggerService; resyncMs?: number; now?: () => Date } = {},
+  ) {
+    this.rollouts = argoClients(client).rollouts.informer(undefined, { logger: options.logger, resyncMs: options.resyncMs ?? 15 * 60_000 });
+    this.replicaSets = new Informer<ReplicaSet>(client, { apiVersion: 'apps/v1', kind: 'ReplicaSet' }, { logger: options.logger });
+    this.queue = new WorkQueue(async key => {
+      try {
+        await this.reconcile(key);
+      } catch (error) {
+        // A write raced a newer version: the informer's event brings the key back.
+        if (!(error instanceof ObjectConflictError)) throw error;
+        this.queue.addAfter(key, 100);
+      }
+    }, { concurrency: 4, logger: options.logger });
+  }
+
+  async start() {
+    const enqueue = (o: KubeObject) => this.queue.add(`${o.metadata.namespace}/${o.metadata.name}`);
+    this.rollouts.addHandlers({ onAdd: enqueue, onUpdate: (_, o) => enqueue(o) });
+    const byOwner = (rs: ReplicaSet) => {
+      const owner = (rs.metadata.ownerReferences ?? []).find(r => r.controller && r.kind === 'Rollout');
+      if (owner) this.queue.add(`${rs.metadata.namespace}/${owner.name}`);
+    };
+    this.replicaSets.addHandlers({ onAdd: byOwner, onUpdate: (_, rs) => byOwner(rs), onDelete: byOwner });
+    await Promise.all([this.rollouts.start(), this.replicaSets.start()]);
+  }
+
+  async stop() {
+    this.queue.stop();
+    await Promise.all([this.rollouts.stop(), this.replicaSets.stop()]);
+  }
+
+  /** Resolves when no reconcile is queued or running (for tests). */
+  idle() {
+    return this.queue.idle();
+  }
+
+  private now() {
+    return this.options.now?.() ?? new Date();
+  }
+
+  private async writeStatus(rollout: Rollout, status: RolloutStatus) {
+    const patch = statusPatch(rollout.status, status);
+    if (!patch) return;
+    // Guarded by the resourceVersion we decided on: a decision made from a
+    // stale cache is refused (409) and made again from fresh state.
+    await this.client.patch(
+      { apiVersion: rollout.apiVersion, kind: 'Rollout', namespace: rollout.metadata.namespace, name: rollout.metadata.name! },
+      'merge',
+      { metadata: { resourceVersion: rollout.metadata.resourceVersion }, status: patch },
+      { subresource: 'status', fieldManager: FIELD_MANAGER },
+    );
+  }
+
+  async reconcile(key: string): Promise<void> {
+    const rollout = this.rollouts.get(key);
+    if (!rollout || rollout.metadata.deletionTimestamp) return;
+
+    const problem = rolloutSpecProblem(rollout);
+    if (problem) {
+      const now = this.now().toISOString().replace(/\.\d{3}Z$/, 'Z');
+      const conditions = (rollout.status?.conditions ?? []).filter(c => c.type !== 'InvalidSpec');
+      const previous = rollout.status?.conditions?.find(c => c.type === 'InvalidSpec');
+      conditions.push({
+        type: 'InvalidSpec',
+        status: 'True',
+        reason: 'InvalidSpec',
+        message: problem,
+        lastUpdateTime: previous?.message === problem ? previous.lastUpdateTime : now,
+        lastTransitionTime: previous?.lastTransitionTime ?? now,
+      });
+      const status = { ...(rollout.status ?? {}), conditions, observedGeneration: String(rollout.metadata.generation ?? 1) };
+      const { phase, message } = calculateRolloutPhase(rollout.spec, status);
+      await this.writeStatus(rollout, { ...status, phase, message });
+      return;
+    }
+    if (!rollout.spec.strategy?.canary) {
+      // The blue-green engine is not there yet: leave such Rollouts alone.
+      return;
+    }
+
+    const owned = this.replicaSets.list(
+      rs => rs.metadata.namespace === rollout.metadata.namespace &&
+        (rs.metadata.ownerReferences ?? []).some(r => r.controller && r.uid === rollout.metadata.uid),
+    );
+    const states: ReplicaSetState[] = owned.map(rs => ({
+      name: rs.metadata.name!,
+      hash: rs.metadata.labels?.[POD_TEMPLATE_HASH_LABEL] ?? '',
+      revision: Number.parseInt(rs.metadata.annotations?.[REVISION_ANNOTATION] ?? '0', 10) || 0,
+      specReplicas: rs.spec.replicas ?? 0,
+      replicas: rs.status?.replicas ?? 0,
+      availableReplicas: rs.status?.availableReplicas ?? 0,
+      readyReplicas: rs.status?.readyReplicas ?? 0,
+      createdAt: rs.metadata.creationTimestamp ?? '',
+    }));
+    const decision = reconcileCanary({ rollout, replicaSets: states, now: this.now() });
+
+    if (decision.create) {
+      const { name, hash, revision } = decision.create;
+      const labels = { ...(rollout.spec.template?.metadata?.labels ?? {}), [POD_TEMPLATE_HASH_LABEL]: hash };
+      try {
+        await this.client.create({
+          apiVersion: 'apps/v1',
+          kind: 'ReplicaSet',
+          metadata: {
+            name,
+            namespace: rollout.metadata.namespace,
+            labels,
+            annotations: { [REVISION_ANNOTATION]: String(revision) },
+            ownerReferences: [{ apiVersion: rollout.apiVersion, kind: 'Rollout', name: rollout.metadata.name!, uid: rollout.metadata.uid!, controller: true, blockOwnerDeletion: true }],
+          },
+          spec: {
+            replicas: 0,
+            minReadySeconds: rollout.spec.minReadySeconds,
+            selector: { ...rollout.spec.selector, matchLabels: { ...(rollout.spec.selector?.matchLabels ?? {}), [POD_TEMPLATE_HASH_LABEL]: hash } },
+            template: { ...(rollout.spec.template ?? {}), metadata: { ...(rollout.spec.template?.metadata ?? {}), labels } },
+          },
+        }, { fieldManager: FIELD_MANAGER });
+      } catch (error) {
+        if (!(error instanceof ObjectConflictError)) throw error; // it exists: the informer will show it
+      }
+    }
+    for (const { name, replicas } of decision.scale) {
+      await this.client.patch(
+        { apiVersion: 'apps/v1', kind: 'ReplicaSet', namespace: rollout.metadata.namespace, name },
+        'merge',
+        { spec: { replicas } },
+        { fieldManager: FIELD_MANAGER },
+      );
+    }
+    await this.writeStatus(rollout, decision.status);
+    if (decision.requeueAfterMs !== undefined) this.queue.addAfter(key, decision.requeueAfterMs);
+  }
+}

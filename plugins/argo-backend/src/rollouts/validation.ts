@@ -1,0 +1,45 @@
+import type { Rollout } from '@quarterdeck/plugin-argo-common';
+import { pauseDurationSeconds } from './replicas';
+
+/**
+ * The first problem with a Rollout's spec, in the words Argo's InvalidSpec
+ * condition uses (`The Rollout "<name>" is invalid: <field error>`), or
+ * undefined. Covers what the engine relies on; Argo checks more.
+ */
+export function rolloutSpecProblem(rollout: Rollout): string | undefined {
+  const name = rollout.metadata.name;
+  const invalid = (error: string) => `The Rollout "${name}" is invalid: ${error}`;
+  const { spec } = rollout;
+  if ((spec.replicas ?? 1) < 0) return invalid(`spec.replicas: Invalid value: ${spec.replicas}: must be greater than or equal to 0`);
+  if (!spec.selector) return invalid("spec.selector: Required value: Rollout has missing field '.spec.selector'");
+  const matchLabels = spec.selector.matchLabels ?? {};
+  if (Object.keys(matchLabels).length === 0 && (spec.selector.matchExpressions ?? []).length === 0) {
+    return invalid('spec.selector: Invalid value: {}: empty selector is invalid for deployment');
+  }
+  if (!spec.workloadRef) {
+    const labels = spec.template?.metadata?.labels ?? {};
+    if (Object.entries(matchLabels).some(([k, v]) => labels[k] !== v)) {
+      return invalid(`spec.template.metadata.labels: Invalid value: ${JSON.stringify(labels)}: \`selector\` does not match template \`labels\``);
+    }
+  }
+  const { canary, blueGreen } = spec.strategy ?? {};
+  if (canary && blueGreen) {
+    return invalid('spec.strategy.strategy: Invalid value: "blueGreen: true canary: true": Multiple Strategies can not be listed');
+  }
+  if (!canary && !blueGreen) {
+    return invalid("spec.strategy.strategy: Required value: Rollout has missing field '.spec.strategy.canary or .spec.strategy.blueGreen'");
+  }
+  for (const [i, step] of (canary?.steps ?? []).entries()) {
+    const kinds = ['setWeight', 'pause', 'experiment', 'analysis', 'setCanaryScale', 'setHeaderRoute', 'setMirrorRoute', 'plugin'].filter(k => step[k] !== undefined);
+    if (kinds.length !== 1) {
+      return invalid(`spec.strategy.canary.steps[${i}]: Invalid value: "${kinds.map(k => `step.${k}: true`).join(' ')}": Step must have one of the following set: experiment, setWeight, setCanaryScale, plugin or pause`);
+    }
+    if (step.setWeight !== undefined && (step.setWeight < 0 || step.setWeight > 100)) {
+      return invalid(`spec.strategy.canary.steps[${i}].setWeight: Invalid value: ${step.setWeight}: SetWeight needs to be between 0 and 100`);
+    }
+    if (step.pause && (pauseDurationSeconds(step.pause.duration) ?? 0) < 0) {
+      return invalid(`spec.strategy.canary.steps[${i}].pause.duration: Invalid value: -1: Duration needs to be greater than 0`);
+    }
+  }
+  return undefined;
+}
