@@ -4,6 +4,7 @@ import {
 } from '@backstage/backend-plugin-api';
 import { argoPermissions } from '@quarterdeck/plugin-argo-common';
 import { clusterServiceRef } from '@quarterdeck/plugin-argo-node';
+import { AnalysisRunReconciler } from './rollouts/analysis/reconciler';
 import { RolloutReconciler } from './rollouts/reconciler';
 import { applyDatabaseMigrations } from './database/migrations';
 import { createRouter } from './service/router';
@@ -35,11 +36,15 @@ export const argoPlugin = createBackendPlugin({
         // Our engines own the objects of clusters in `reconcile` mode.
         for (const cluster of clusters.clusters()) {
           if (clusters.mode(cluster.name, 'rollouts') !== 'reconcile') continue;
-          const reconciler = new RolloutReconciler(await clusters.client(cluster.name), {
-            logger: logger.child({ cluster: cluster.name, domain: 'rollouts' }),
-          });
-          lifecycle.addStartupHook(() => reconciler.start());
-          lifecycle.addShutdownHook(() => reconciler.stop());
+          const client = await clusters.client(cluster.name);
+          const domainLogger = logger.child({ cluster: cluster.name, domain: 'rollouts' });
+          for (const reconciler of [
+            new RolloutReconciler(client, { logger: domainLogger }),
+            new AnalysisRunReconciler(client, { logger: domainLogger }),
+          ]) {
+            lifecycle.addStartupHook(() => reconciler.start());
+            lifecycle.addShutdownHook(() => reconciler.stop());
+          }
         }
         httpRouter.use(await createRouter({ logger, db, clusters }));
         httpRouter.addAuthPolicy({ path: '/health', allow: 'unauthenticated' });
