@@ -27,7 +27,16 @@ export interface ReplicaSetState {
   createdAt: string;
 }
 
+/** The AnalysisRun of the current analysis step, as the reconciler found it. */
+export interface StepAnalysis {
+  name: string;
+  phase?: string;
+  message?: string;
+}
+
 export interface CanaryDecision {
+  /** Create the AnalysisRun of this analysis step. */
+  createStepAnalysis?: { stepIndex: number };
   /** Create the ReplicaSet for the current template (with 0 replicas). */
   create?: { name: string; hash: string; revision: number };
   /** Scale these ReplicaSets. */
@@ -149,8 +158,8 @@ export interface CanaryContext {
   rollout: Rollout;
   replicaSets: ReplicaSetState[];
   now: Date;
-  /** Phase of the current step's AnalysisRun, if the step is an analysis step. */
-  stepAnalysisPhase?: string;
+  /** The current analysis step's AnalysisRun, once it exists. */
+  stepAnalysis?: StepAnalysis;
 }
 
 /** One reconcile of a canary Rollout without a traffic router. */
@@ -261,6 +270,7 @@ export function reconcileCanary(ctx: CanaryContext): CanaryDecision {
     status.canary = { ...status.canary, weights: { canary: { weight, podTemplateHash: hash }, stable: { weight: MAX_WEIGHT - weight, podTemplateHash: status.stableRS } } };
   }
 
+  let abortMessage: string | undefined;
   // Steps: at most one completes per reconcile.
   if (!changed && !status.abort && index !== undefined && index < steps.length && !rollout.spec.paused) {
     const step = steps[index];
@@ -288,11 +298,35 @@ export function reconcileCanary(ctx: CanaryContext): CanaryDecision {
         Boolean(currentStable) && counts.stable === currentStable!.specReplicas && counts.stable === currentStable!.replicas &&
         sum(others.filter(rs => rs !== currentStable), rs => rs.availableReplicas) === 0;
     } else if (step.analysis) {
-      completed = ctx.stepAnalysisPhase === 'Successful';
+      const run = ctx.stepAnalysis;
+      if (!run) {
+        decision.createStepAnalysis = { stepIndex: index };
+      } else {
+        status.canary = { ...status.canary, currentStepAnalysisRunStatus: { name: run.name, status: run.phase ?? 'Pending', ...(run.message ? { message: run.message } : {}) } };
+        if (run.phase === 'Successful') {
+          completed = true;
+        } else if (run.phase === 'Failed' || run.phase === 'Error') {
+          // A failed run aborts the update, as in Argo.
+          status.abort = true;
+          status.abortedAt = nowIso;
+          abortMessage = `Step-based analysis phase ${run.phase === 'Error' ? 'error' : 'failed'}${run.message ? `: ${run.message}` : ''}`;
+          index = status.stableRS === hash ? steps.length : 0;
+          pauseConditions = [];
+          controllerPause = undefined;
+        } else if (run.phase === 'Inconclusive' && !pauseConditions.some(p => p.reason === 'InconclusiveAnalysisRun')) {
+          // An inconclusive run pauses it until someone promotes or aborts.
+          pauseConditions.push({ reason: 'InconclusiveAnalysisRun', startTime: nowIso });
+          controllerPause = true;
+        }
+      }
     }
     if (completed) {
       index++;
       pauseConditions = pauseConditions.filter(p => p.reason !== 'CanaryPauseStep');
+      if (status.canary?.currentStepAnalysisRunStatus) {
+        const { currentStepAnalysisRunStatus: _done, ...rest } = status.canary;
+        status.canary = rest;
+      }
     }
   }
 
@@ -306,7 +340,12 @@ export function reconcileCanary(ctx: CanaryContext): CanaryDecision {
   let conditions = status.conditions!.filter(c => c.type !== 'InvalidSpec');
   const revision = newRs?.revision ?? decision.create?.revision ?? 0;
   if (status.abort) {
-    conditions = setCondition(conditions, { type: 'Progressing', status: 'False', reason: 'RolloutAborted', message: `Rollout aborted update to revision ${revision}` }, nowIso);
+    conditions = setCondition(conditions, {
+      type: 'Progressing',
+      status: 'False',
+      reason: 'RolloutAborted',
+      message: `Rollout aborted update to revision ${revision}${abortMessage ? `: ${abortMessage}` : ''}`,
+    }, nowIso);
   } else if (status.stableRS === hash && (status.updatedReplicas ?? 0) === replicas && (status.availableReplicas ?? 0) >= replicas) {
     conditions = setCondition(conditions, { type: 'Progressing', status: 'True', reason: 'NewReplicaSetAvailable', message: `ReplicaSet "${rollout.metadata.name}-${hash}" has successfully progressed.` }, nowIso);
   } else {

@@ -70,7 +70,8 @@ describe('RolloutReconciler on the local driver', () => {
     );
     const done = await eventually('the update to complete', async () => {
       const r = await get();
-      return r?.status?.phase === 'Healthy' && r.status.stableRS === r.status.currentPodHash ? r : undefined;
+      const observed = r?.status?.observedGeneration === String(r?.metadata.generation);
+      return observed && r?.status?.phase === 'Healthy' && r.status.stableRS === r.status.currentPodHash ? r : undefined;
     });
     expect(done.status?.currentStepIndex).toBe(4);
     await eventually('only new pods', async () => (await pods('payments:2')) === 4 && (await pods('payments:1')) === 0);

@@ -1,5 +1,5 @@
 import type { LoggerService } from '@backstage/backend-plugin-api';
-import type { Rollout, RolloutStatus } from '@quarterdeck/plugin-argo-common';
+import type { AnalysisRun, AnalysisTemplateSpec, Rollout, RolloutAnalysis, RolloutStatus } from '@quarterdeck/plugin-argo-common';
 import {
   argoClients,
   Informer,
@@ -8,7 +8,10 @@ import {
   type ClusterClient,
   type KubeObject,
 } from '@quarterdeck/plugin-argo-node';
-import { POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION, reconcileCanary, type ReplicaSetState } from './canary';
+import { POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION, reconcileCanary, templateHash, type ReplicaSetState } from './canary';
+
+/** A Rollout that refers to something missing, in Argo's InvalidSpec words. */
+class InvalidSpecError extends Error {}
 import { calculateRolloutPhase } from './phase';
 import { rolloutSpecProblem } from './validation';
 
@@ -38,6 +41,7 @@ export function statusPatch(before: RolloutStatus | undefined, after: RolloutSta
 export class RolloutReconciler {
   private readonly rollouts: Informer<Rollout & KubeObject>;
   private readonly replicaSets: Informer<ReplicaSet>;
+  private readonly analysisRuns: Informer<AnalysisRun & KubeObject>;
   private readonly queue: WorkQueue;
 
   constructor(
@@ -46,6 +50,7 @@ export class RolloutReconciler {
   ) {
     this.rollouts = argoClients(client).rollouts.informer(undefined, { logger: options.logger, resyncMs: options.resyncMs ?? 15 * 60_000 });
     this.replicaSets = new Informer<ReplicaSet>(client, { apiVersion: 'apps/v1', kind: 'ReplicaSet' }, { logger: options.logger });
+    this.analysisRuns = argoClients(client).analysisRuns.informer(undefined, { logger: options.logger });
     this.queue = new WorkQueue(async key => {
       try {
         await this.reconcile(key);
@@ -60,17 +65,18 @@ export class RolloutReconciler {
   async start() {
     const enqueue = (o: KubeObject) => this.queue.add(`${o.metadata.namespace}/${o.metadata.name}`);
     this.rollouts.addHandlers({ onAdd: enqueue, onUpdate: (_, o) => enqueue(o) });
-    const byOwner = (rs: ReplicaSet) => {
+    const byOwner = (rs: KubeObject) => {
       const owner = (rs.metadata.ownerReferences ?? []).find(r => r.controller && r.kind === 'Rollout');
       if (owner) this.queue.add(`${rs.metadata.namespace}/${owner.name}`);
     };
     this.replicaSets.addHandlers({ onAdd: byOwner, onUpdate: (_, rs) => byOwner(rs), onDelete: byOwner });
-    await Promise.all([this.rollouts.start(), this.replicaSets.start()]);
+    this.analysisRuns.addHandlers({ onAdd: byOwner, onUpdate: (_, run) => byOwner(run), onDelete: byOwner });
+    await Promise.all([this.rollouts.start(), this.replicaSets.start(), this.analysisRuns.start()]);
   }
 
   async stop() {
     this.queue.stop();
-    await Promise.all([this.rollouts.stop(), this.replicaSets.stop()]);
+    await Promise.all([this.rollouts.stop(), this.replicaSets.stop(), this.analysisRuns.stop()]);
   }
 
   /** Resolves when no reconcile is queued or running (for tests). */
@@ -80,6 +86,51 @@ export class RolloutReconciler {
 
   private now() {
     return this.options.now?.() ?? new Date();
+  }
+
+  /**
+   * The AnalysisRun spec of an analysis step: the templates' metrics, with
+   * the step's arguments over the templates' (Argo's newAnalysisRunFromRollout).
+   * Throws the InvalidSpec message for a missing template or argument.
+   */
+  private async analysisRunSpec(rollout: Rollout, analysis: RolloutAnalysis, path: string): Promise<AnalysisTemplateSpec> {
+    const argo = argoClients(this.client);
+    const metrics: AnalysisTemplateSpec['metrics'] = [];
+    const args = new Map<string, { name: string; value?: string }>();
+    for (const ref of analysis.templates ?? []) {
+      const template = ref.clusterScope
+        ? await argo.clusterAnalysisTemplates.get(undefined, ref.templateName)
+        : await argo.analysisTemplates.get(rollout.metadata.namespace, ref.templateName);
+      if (!template) {
+        const kind = ref.clusterScope ? 'ClusterAnalysisTemplate' : 'AnalysisTemplate';
+        throw new InvalidSpecError(`The Rollout "${rollout.metadata.name}" is invalid: ${path}: Invalid value: "${ref.templateName}": ${kind} '${ref.templateName}' not found`);
+      }
+      metrics.push(...template.spec.metrics);
+      for (const arg of template.spec.args ?? []) if (!args.has(arg.name)) args.set(arg.name, { name: arg.name, value: arg.value });
+    }
+    for (const arg of analysis.args ?? []) args.set(arg.name, { name: arg.name, value: arg.value });
+    const missing = [...args.values()].find(a => a.value === undefined);
+    if (missing) {
+      throw new InvalidSpecError(`The Rollout "${rollout.metadata.name}" is invalid: ${path}: Invalid value: "${(analysis.templates ?? []).map(t => t.templateName).join(',')}": missing analysis arguments in rollout spec: ${missing.name}`);
+    }
+    return { metrics, args: [...args.values()], ...(analysis.dryRun ? { dryRun: analysis.dryRun } : {}) };
+  }
+
+  private async writeInvalidSpec(rollout: Rollout, problem: string) {
+    const now = this.now().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const conditions = (rollout.status?.conditions ?? []).filter(c => c.type !== 'InvalidSpec');
+    const previous = rollout.status?.conditions?.find(c => c.type === 'InvalidSpec');
+    conditions.push({
+      type: 'InvalidSpec',
+      status: 'True',
+      reason: 'InvalidSpec',
+      message: problem,
+      lastUpdateTime: previous?.message === problem ? previous.lastUpdateTime : now,
+      lastTransitionTime: previous?.lastTransitionTime ?? now,
+    });
+    const status = { ...(rollout.status ?? {}), conditions, observedGeneration: String(rollout.metadata.generation ?? 1) };
+    const { phase, message } = calculateRolloutPhase(rollout.spec, status);
+    await this.writeStatus(rollout, { ...status, phase, message });
   }
 
   private async writeStatus(rollout: Rollout, status: RolloutStatus) {
@@ -101,20 +152,19 @@ export class RolloutReconciler {
 
     const problem = rolloutSpecProblem(rollout);
     if (problem) {
-      const now = this.now().toISOString().replace(/\.\d{3}Z$/, 'Z');
-      const conditions = (rollout.status?.conditions ?? []).filter(c => c.type !== 'InvalidSpec');
-      const previous = rollout.status?.conditions?.find(c => c.type === 'InvalidSpec');
-      conditions.push({
-        type: 'InvalidSpec',
-        status: 'True',
-        reason: 'InvalidSpec',
-        message: problem,
-        lastUpdateTime: previous?.message === problem ? previous.lastUpdateTime : now,
-        lastTransitionTime: previous?.lastTransitionTime ?? now,
-      });
-      const status = { ...(rollout.status ?? {}), conditions, observedGeneration: String(rollout.metadata.generation ?? 1) };
-      const { phase, message } = calculateRolloutPhase(rollout.spec, status);
-      await this.writeStatus(rollout, { ...status, phase, message });
+      await this.writeInvalidSpec(rollout, problem);
+      return;
+    }
+    // Every analysis step must name templates that exist, with all their arguments.
+    const steps = rollout.spec.strategy?.canary?.steps ?? [];
+    const stepSpecs = new Map<number, AnalysisTemplateSpec>();
+    try {
+      for (const [i, step] of steps.entries()) {
+        if (step.analysis) stepSpecs.set(i, await this.analysisRunSpec(rollout, step.analysis, `spec.strategy.canary.steps[${i}].analysis.templates`));
+      }
+    } catch (error) {
+      if (!(error instanceof InvalidSpecError)) throw error;
+      await this.writeInvalidSpec(rollout, error.message);
       return;
     }
     if (!rollout.spec.strategy?.canary) {
@@ -136,7 +186,61 @@ export class RolloutReconciler {
       readyReplicas: rs.status?.readyReplicas ?? 0,
       createdAt: rs.metadata.creationTimestamp ?? '',
     }));
-    const decision = reconcileCanary({ rollout, replicaSets: states, now: this.now() });
+    const hashOf = (o: KubeObject) => o.metadata.labels?.[POD_TEMPLATE_HASH_LABEL];
+    const ownedRuns = this.analysisRuns.list(
+      run => run.metadata.namespace === rollout.metadata.namespace &&
+        (run.metadata.ownerReferences ?? []).some(r => r.controller && r.uid === rollout.metadata.uid),
+    );
+    const index = rollout.status?.currentStepIndex ?? 0;
+    const currentHash = templateHash(rollout);
+    const stepRun = ownedRuns.find(run =>
+      run.metadata.labels?.['rollout-type'] === 'Step' &&
+      run.metadata.labels?.['step-index'] === String(index) &&
+      hashOf(run) === currentHash &&
+      (!rollout.status?.abortedAt || (run.metadata.creationTimestamp ?? '') >= rollout.status.abortedAt));
+    const decision = reconcileCanary({
+      rollout,
+      replicaSets: states,
+      now: this.now(),
+      stepAnalysis: stepRun ? { name: stepRun.metadata.name!, phase: stepRun.status?.phase, message: stepRun.status?.message } : undefined,
+    });
+
+    // Runs that no longer concern the current step stop measuring.
+    for (const run of ownedRuns) {
+      const done = ['Successful', 'Failed', 'Error', 'Inconclusive'].includes(run.status?.phase ?? '');
+      if (done || run.spec.terminate || run === stepRun) continue;
+      await this.client.patch(
+        { apiVersion: run.apiVersion, kind: 'AnalysisRun', namespace: run.metadata.namespace, name: run.metadata.name! },
+        'merge',
+        { spec: { terminate: true } },
+        { fieldManager: FIELD_MANAGER },
+      );
+    }
+    if (decision.createStepAnalysis) {
+      const i = decision.createStepAnalysis.stepIndex;
+      const revision = states.find(rs => rs.hash === currentHash)?.revision ?? decision.create?.revision ?? 1;
+      const attempt = ownedRuns.filter(run => run.metadata.labels?.['step-index'] === String(i) && hashOf(run) === currentHash).length;
+      const base = `${rollout.metadata.name}-${currentHash}-${revision}-${i}`;
+      await this.client.create({
+        apiVersion: 'argoproj.io/v1alpha1',
+        kind: 'AnalysisRun',
+        metadata: {
+          name: attempt > 0 ? `${base}.${attempt}` : base,
+          namespace: rollout.metadata.namespace,
+          labels: {
+            [POD_TEMPLATE_HASH_LABEL]: currentHash,
+            'rollout-type': 'Step',
+            'step-index': String(i),
+            ...(rollout.spec.selector?.matchLabels ?? {}),
+          },
+          annotations: { [REVISION_ANNOTATION]: String(revision) },
+          ownerReferences: [{ apiVersion: rollout.apiVersion, kind: 'Rollout', name: rollout.metadata.name!, uid: rollout.metadata.uid!, controller: true, blockOwnerDeletion: true }],
+        },
+        spec: stepSpecs.get(i)!,
+      }, { fieldManager: FIELD_MANAGER }).catch(error => {
+        if (!(error instanceof ObjectConflictError)) throw error;
+      });
+    }
 
     if (decision.create) {
       const { name, hash, revision } = decision.create;

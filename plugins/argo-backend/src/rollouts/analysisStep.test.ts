@@ -1,0 +1,108 @@
+import { TestDatabases } from '@backstage/backend-test-utils';
+import type { AnalysisTemplate, Rollout } from '@quarterdeck/plugin-argo-common';
+import { argoClients, startLocalCluster, type RunningLocalCluster } from '@quarterdeck/plugin-argo-node';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { AnalysisRunReconciler } from './analysis/reconciler';
+import { RolloutReconciler } from './reconciler';
+
+jest.setTimeout(60_000);
+const databases = TestDatabases.create({ ids: ['SQLITE_3'], disableDocker: true });
+
+async function eventually<T>(what: string, probe: () => Promise<T | undefined | false>, ms = 20_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    last = await probe();
+    if (last) return last as T;
+    await new Promise(resolve => setTimeout(resolve, 50));
+  }
+  throw new Error(`Timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
+}
+
+describe('a canary with an analysis step, on the local driver', () => {
+  let local: RunningLocalCluster;
+  let reconcilers: Array<{ start(): Promise<void>; stop(): Promise<void> }>;
+  let server: http.Server;
+  let base: string;
+
+  beforeAll(async () => {
+    server = http.createServer((req, res) => {
+      res.end(JSON.stringify({ ok: req.url === '/good' }));
+    });
+    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise(resolve => server.close(resolve)));
+
+  beforeEach(async () => {
+    local = await startLocalCluster({ name: 's', db: await databases.init('SQLITE_3'), kubelet: { readyDelayMs: 10 } });
+    reconcilers = [new RolloutReconciler(local.cluster), new AnalysisRunReconciler(local.cluster)];
+    for (const r of reconcilers) await r.start();
+    const template: AnalysisTemplate = {
+      apiVersion: 'argoproj.io/v1alpha1',
+      kind: 'AnalysisTemplate',
+      metadata: { name: 'health', namespace: 'default' },
+      spec: {
+        args: [{ name: 'path' }],
+        metrics: [{ name: 'ok', successCondition: 'result == true', provider: { web: { url: `${base}/{{args.path}}`, jsonPath: '{$.ok}' } } }],
+      },
+    };
+    await argoClients(local.cluster).analysisTemplates.apply(template);
+  });
+  afterEach(async () => {
+    for (const r of reconcilers) await r.stop();
+    await local.stop();
+  });
+
+  const rollout = (image: string, path: string, templateName = 'health'): Rollout => ({
+    apiVersion: 'argoproj.io/v1alpha1',
+    kind: 'Rollout',
+    metadata: { name: 'payments-api', namespace: 'default' },
+    spec: {
+      replicas: 2,
+      selector: { matchLabels: { app: 'payments' } },
+      template: { metadata: { labels: { app: 'payments' } }, spec: { containers: [{ name: 'app', image }] } },
+      strategy: { canary: { steps: [{ setWeight: 50 }, { analysis: { templates: [{ templateName }], args: [{ name: 'path', value: path }] } }, { setWeight: 100 }] } },
+    },
+  });
+  const get = () => argoClients(local.cluster).rollouts.get('default', 'payments-api');
+
+  it('passes the analysis and completes the update on its own', async () => {
+    const rollouts = argoClients(local.cluster).rollouts;
+    await rollouts.apply(rollout('payments:1', 'good'));
+    await eventually('the first deploy', async () => (await get())?.status?.phase === 'Healthy');
+    await rollouts.apply(rollout('payments:2', 'good'));
+    const done = await eventually('the update to complete', async () => {
+      const r = await get();
+      const observed = r?.status?.observedGeneration === String(r?.metadata.generation);
+      return observed && r?.status?.phase === 'Healthy' && r.status.stableRS === r.status.currentPodHash ? r : undefined;
+    });
+    expect(done.status?.currentStepIndex).toBe(3);
+    const runs = (await argoClients(local.cluster).analysisRuns.list('default')).items;
+    expect(runs).toHaveLength(1);
+    expect(runs[0].metadata.name).toMatch(/^payments-api-\w+-2-1$/);
+    expect(runs[0].metadata.labels).toMatchObject({ 'rollout-type': 'Step', 'step-index': '1', app: 'payments' });
+    expect(runs[0].status?.phase).toBe('Successful');
+  });
+
+  it('aborts the update when the analysis fails, naming the metric', async () => {
+    const rollouts = argoClients(local.cluster).rollouts;
+    await rollouts.apply(rollout('payments:1', 'bad'));
+    await eventually('the first deploy', async () => (await get())?.status?.phase === 'Healthy');
+    await rollouts.apply(rollout('payments:2', 'bad'));
+    const aborted = await eventually('the abort', async () => ((await get())?.status?.phase === 'Degraded' ? get() : undefined), 30_000);
+    expect(aborted?.status?.message).toBe(
+      'RolloutAborted: Rollout aborted update to revision 2: Step-based analysis phase failed: Metric "ok" assessed Failed due to failed (1) > failureLimit (0)',
+    );
+    expect(aborted?.status?.abort).toBe(true);
+  });
+
+  it('refuses an unknown template with InvalidSpec', async () => {
+    await argoClients(local.cluster).rollouts.apply(rollout('payments:1', 'good', 'nope'));
+    const r = await eventually('InvalidSpec', async () => ((await get())?.status?.phase === 'Degraded' ? get() : undefined));
+    expect(r?.status?.message).toBe(
+      'InvalidSpec: The Rollout "payments-api" is invalid: spec.strategy.canary.steps[1].analysis.templates: Invalid value: "nope": AnalysisTemplate \'nope\' not found',
+    );
+  });
+});
