@@ -3,6 +3,7 @@ import {
   createBackendPlugin,
 } from '@backstage/backend-plugin-api';
 import { argoPermissions } from '@quarterdeck/plugin-argo-common';
+import { catalogServiceRef } from '@backstage/plugin-catalog-node';
 import { clusterServiceRef } from '@quarterdeck/plugin-argo-node';
 import { AnalysisRunReconciler } from './rollouts/analysis/reconciler';
 import { RolloutReconciler } from './rollouts/reconciler';
@@ -23,9 +24,13 @@ export const argoPlugin = createBackendPlugin({
         httpRouter: coreServices.httpRouter,
         permissionsRegistry: coreServices.permissionsRegistry,
         lifecycle: coreServices.lifecycle,
+        permissions: coreServices.permissions,
+        httpAuth: coreServices.httpAuth,
+        auth: coreServices.auth,
+        catalog: catalogServiceRef,
         clusters: clusterServiceRef,
       },
-      async init({ logger, database, httpRouter, permissionsRegistry, lifecycle, clusters }) {
+      async init({ logger, database, httpRouter, permissionsRegistry, lifecycle, permissions, httpAuth, auth, catalog, clusters }) {
         const db = await applyDatabaseMigrations(database);
         permissionsRegistry.addPermissions(argoPermissions);
         // Local clusters start with the plugin, so their controllers and
@@ -46,7 +51,7 @@ export const argoPlugin = createBackendPlugin({
             lifecycle.addShutdownHook(() => reconciler.stop());
           }
         }
-        httpRouter.use(await createRouter({ logger, db, clusters }));
+        httpRouter.use(await createRouter({ logger, db, clusters, catalog, permissions, httpAuth, auth }));
         httpRouter.addAuthPolicy({ path: '/health', allow: 'unauthenticated' });
       },
     });

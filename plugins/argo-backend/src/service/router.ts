@@ -1,5 +1,13 @@
-import type { LoggerService } from '@backstage/backend-plugin-api';
+import type {
+  AuthService,
+  HttpAuthService,
+  LoggerService,
+  PermissionsService,
+} from '@backstage/backend-plugin-api';
+import type { CatalogService } from '@backstage/plugin-catalog-node';
 import type { ClusterService } from '@quarterdeck/plugin-argo-node';
+import { KnexAuditStore } from '../database/AuditStore';
+import { createRolloutsRouter } from '../rollouts/router';
 import express from 'express';
 import Router from 'express-promise-router';
 import type { Knex } from 'knex';
@@ -8,6 +16,10 @@ export interface RouterOptions {
   logger: LoggerService;
   db: Knex;
   clusters: ClusterService;
+  catalog: CatalogService;
+  permissions: PermissionsService;
+  httpAuth: HttpAuthService;
+  auth: AuthService;
 }
 
 export async function createRouter(
@@ -29,6 +41,18 @@ export async function createRouter(
   router.get('/clusters', async (_req, res) => {
     res.json({ items: clusters.clusters() });
   });
+
+  router.use(
+    createRolloutsRouter({
+      clusters,
+      catalog: options.catalog,
+      permissions: options.permissions,
+      httpAuth: options.httpAuth,
+      auth: options.auth,
+      audit: new KnexAuditStore(db),
+      logger: options.logger,
+    }),
+  );
 
   return router;
 }

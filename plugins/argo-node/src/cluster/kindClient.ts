@@ -42,8 +42,8 @@ export class KindClient<T> {
     return this.client.get(this.ref(namespace, name)) as Promise<T | undefined>;
   }
 
-  list(namespace?: string, options?: ListOptions): Promise<ObjectList & { items: T[] }> {
-    return this.client.list({ apiVersion: this.apiVersion, kind: this.kind, namespace }, options) as Promise<ObjectList & { items: T[] }>;
+  list(namespace?: string, options?: ListOptions): Promise<Omit<ObjectList, 'items'> & { items: T[] }> {
+    return this.client.list({ apiVersion: this.apiVersion, kind: this.kind, namespace }, options) as unknown as Promise<Omit<ObjectList, 'items'> & { items: T[] }>;
   }
 
   watch(namespace?: string, options?: WatchOptions): AsyncIterable<WatchEvent & { object: T }> {

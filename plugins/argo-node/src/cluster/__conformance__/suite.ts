@@ -247,6 +247,8 @@ export function describeConformance(driver: string, setup: () => Promise<Conform
       const ref = { apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', namespace: ns, name: 'r' };
       const created = await client.create(rollout);
       expect(created.status).toBeUndefined();
+      const read = await client.get(ref);
+      expect([read?.apiVersion, read?.kind]).toEqual(['argoproj.io/v1alpha1', 'Rollout']);
       expect(created.metadata.generation).toBe(1);
 
       await client.patch(ref, 'merge', { status: { phase: 'Healthy' } });

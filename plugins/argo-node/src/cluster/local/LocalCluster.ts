@@ -356,7 +356,8 @@ export class LocalCluster implements ClusterClient {
 
   private validateSchema(type: ResourceType, object: KubeObject) {
     if (!type.schema) return;
-    const { metadata, ...rest } = object;
+    // Identity fields are not the schema's to prune: validate the rest.
+    const { metadata, apiVersion, kind, ...rest } = object;
     const body = rest as Record<string, unknown>;
     const schema = { ...type.schema, properties: { ...(type.schema.properties ?? {}) } };
     delete schema.properties.metadata;
@@ -366,8 +367,10 @@ export class LocalCluster implements ClusterClient {
     if (errors.length > 0) {
       throw new InvalidObjectError(formatInvalid(type.kind, type.group, metadata.name ?? '', errors));
     }
-    for (const k of Object.keys(object)) if (!(k in body) && k !== 'metadata') delete (object as any)[k];
-    Object.assign(object, body);
+    for (const k of Object.keys(object)) {
+      if (!(k in body) && k !== 'metadata' && k !== 'apiVersion' && k !== 'kind') delete (object as Record<string, unknown>)[k];
+    }
+    Object.assign(object, body, { apiVersion, kind });
   }
 
   private requireNamespace(type: ResourceType, namespace: string | undefined) {

@@ -1,0 +1,122 @@
+import { createServiceFactory } from '@backstage/backend-plugin-api';
+import { mockCredentials, mockServices, startTestBackend, TestDatabases } from '@backstage/backend-test-utils';
+import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
+import { AuthorizeResult } from '@backstage/plugin-permission-common';
+import type { Rollout } from '@quarterdeck/plugin-argo-common';
+import { argoClients, clusterServiceRef, createClusterService, type ClusterService } from '@quarterdeck/plugin-argo-node';
+import request from 'supertest';
+import { argoPlugin } from '../plugin';
+
+jest.setTimeout(60_000);
+const databases = TestDatabases.create({ ids: ['SQLITE_3'], disableDocker: true });
+
+async function eventually<T>(what: string, probe: () => Promise<T | undefined | false>, ms = 20_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    last = await probe();
+    if (last) return last as T;
+    await new Promise(resolve => setTimeout(resolve, 50));
+  }
+  throw new Error(`Timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
+}
+
+const rollout = (image: string): Rollout => ({
+  apiVersion: 'argoproj.io/v1alpha1',
+  kind: 'Rollout',
+  metadata: { name: 'payments-api', namespace: 'default', labels: { 'backstage.io/kubernetes-id': 'payments-api' } },
+  spec: {
+    replicas: 2,
+    selector: { matchLabels: { app: 'payments' } },
+    template: { metadata: { labels: { app: 'payments', 'backstage.io/kubernetes-id': 'payments-api' } }, spec: { containers: [{ name: 'app', image }] } },
+    strategy: { canary: { steps: [{ setWeight: 50 }, { pause: {} }, { setWeight: 100 }] } },
+  },
+});
+
+async function backend(result: AuthorizeResult.ALLOW | AuthorizeResult.DENY) {
+  const config = mockServices.rootConfig({ data: { quarterdeck: { clusters: { local: [{ name: 'local', kubelet: { readyDelayMs: 10 } }] } } } });
+  const knex = await databases.init('SQLITE_3');
+  const clusters: ClusterService & { stop(): Promise<void> } = createClusterService({ config, logger: mockServices.logger.mock(), database: { getClient: async () => knex } });
+  const testBackend = await startTestBackend({
+    features: [
+      argoPlugin,
+      createServiceFactory({ service: clusterServiceRef, deps: {}, factory: () => clusters }),
+      catalogServiceMock.factory({
+        entities: [{
+          apiVersion: 'backstage.io/v1alpha1',
+          kind: 'Component',
+          metadata: { name: 'payments-api', namespace: 'default', annotations: { 'backstage.io/kubernetes-id': 'payments-api', 'backstage.io/kubernetes-namespace': 'default' } },
+          spec: { type: 'service', owner: 'group:default/team-payments', lifecycle: 'production' },
+        }],
+      }),
+      mockServices.permissions.factory({ result }),
+    ],
+  });
+  const cluster = await clusters.client('local');
+  return { server: testBackend.server, cluster, stop: async () => { await testBackend.stop(); await clusters.stop(); } };
+}
+
+const alice = mockCredentials.user.header('user:default/alice');
+
+describe('rollout routes', () => {
+  it('lists an entity\'s rollouts, promotes a paused one, audits it and refuses what makes no sense', async () => {
+    const { server, cluster, stop } = await backend(AuthorizeResult.ALLOW);
+    try {
+      const rollouts = argoClients(cluster).rollouts;
+      await rollouts.apply(rollout('payments:1'));
+      await eventually('deploy', async () => (await rollouts.get('default', 'payments-api'))?.status?.phase === 'Healthy');
+      await rollouts.apply(rollout('payments:2'));
+      await eventually('pause', async () => (await rollouts.get('default', 'payments-api'))?.status?.phase === 'Paused');
+
+      const list = await request(server).get('/api/argo/rollouts').query({ entityRef: 'component:default/payments-api' }).set('authorization', alice);
+      expect(list.status).toBe(200);
+      expect(list.body.items).toEqual([expect.objectContaining({ name: 'payments-api', cluster: 'local', strategy: 'canary', phase: 'Paused', message: 'CanaryPauseStep', currentStepIndex: 1 })]);
+
+      const promoted = await request(server).post('/api/argo/rollouts/local/default/payments-api/promote').set('authorization', alice).send({ reason: 'error rate is flat' });
+      expect(promoted.status).toBe(200);
+      expect(promoted.body.summary).toBe("rollout 'payments-api' promoted");
+      await eventually('the next step', async () => (await rollouts.get('default', 'payments-api'))?.status?.phase === 'Healthy');
+
+      const detail = await request(server).get('/api/argo/rollouts/local/default/payments-api').set('authorization', alice);
+      expect(detail.status).toBe(200);
+      expect(detail.body.entityRef).toBe('component:default/payments-api');
+      expect(detail.body.replicaSets.map((r: any) => r.role).sort()).toEqual(['old', 'stable']);
+      expect(detail.body.audit).toEqual([expect.objectContaining({ actor: 'user:default/alice', action: 'promote', reason: 'error rate is flat', details: expect.objectContaining({ stepBefore: 1 }) })]);
+
+      const again = await request(server).post('/api/argo/rollouts/local/default/payments-api/promote').set('authorization', alice).send({});
+      expect(again.status).toBe(409);
+      expect(again.body.error.message).toMatch(/is not paused, so there is nothing to promote/);
+
+      expect((await request(server).post('/api/argo/rollouts/local/default/payments-api/launch').set('authorization', alice).send({})).status).toBe(400);
+      const badBody = await request(server).post('/api/argo/rollouts/local/default/payments-api/undo').set('authorization', alice).send({ revision: 'two' });
+      expect(badBody.status).toBe(400);
+      expect((await request(server).post('/api/argo/rollouts/local/default/nope/abort').set('authorization', alice).send({})).status).toBe(404);
+      expect((await request(server).post('/api/argo/rollouts/prod/default/payments-api/abort').set('authorization', alice).send({})).status).toBe(404);
+      expect((await request(server).get('/api/argo/rollouts').set('authorization', alice)).status).toBe(400);
+    } finally {
+      await stop();
+    }
+  });
+
+  it('answers 403 to a user without the permission, and changes nothing', async () => {
+    const { server, cluster, stop } = await backend(AuthorizeResult.DENY);
+    try {
+      const rollouts = argoClients(cluster).rollouts;
+      await rollouts.apply(rollout('payments:1'));
+      await eventually('deploy', async () => (await rollouts.get('default', 'payments-api'))?.status?.phase === 'Healthy');
+      await rollouts.apply(rollout('payments:2'));
+      const paused = await eventually('pause', async () => {
+        const r = await rollouts.get('default', 'payments-api');
+        return r?.status?.phase === 'Paused' ? r : undefined;
+      });
+      const res = await request(server).post('/api/argo/rollouts/local/default/payments-api/promote').set('authorization', mockCredentials.user.header('user:default/erin')).send({});
+      expect(res.status).toBe(403);
+      expect(res.body.error.message).toBe('You may not promote Rollout default/payments-api (permission argo.rollout.promote)');
+      const after = await rollouts.get('default', 'payments-api');
+      expect(after?.status?.pauseConditions).toEqual(paused.status?.pauseConditions);
+      expect(after?.metadata.resourceVersion).toBe(paused.metadata.resourceVersion);
+    } finally {
+      await stop();
+    }
+  });
+});

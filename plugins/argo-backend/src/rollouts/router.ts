@@ -1,0 +1,251 @@
+import type { AuthService, HttpAuthService, LoggerService, PermissionsService } from '@backstage/backend-plugin-api';
+import { ConflictError, InputError, NotAllowedError, NotFoundError } from '@backstage/errors';
+import { stringifyEntityRef, type Entity } from '@backstage/catalog-model';
+import type { CatalogService } from '@backstage/plugin-catalog-node';
+import { AuthorizeResult } from '@backstage/plugin-permission-common';
+import {
+  argoReadPermission,
+  KUBERNETES_ID_ANNOTATION,
+  KUBERNETES_ID_LABEL,
+  KUBERNETES_LABEL_SELECTOR_ANNOTATION,
+  KUBERNETES_NAMESPACE_ANNOTATION,
+  QUARTERDECK_CLUSTER_ANNOTATION,
+  rolloutAbortPermission,
+  rolloutPausePermission,
+  rolloutPromoteFullPermission,
+  rolloutPromotePermission,
+  rolloutRestartPermission,
+  rolloutResumePermission,
+  rolloutRetryPermission,
+  rolloutUndoPermission,
+  type AnalysisRun,
+  type Rollout,
+} from '@quarterdeck/plugin-argo-common';
+import { argoClients, type ClusterService, type KubeObject } from '@quarterdeck/plugin-argo-node';
+import Router from 'express-promise-router';
+import { z } from 'zod';
+import type { AuditStore } from '../database/AuditStore';
+import { planRolloutAction, ROLLOUT_ACTIONS, type RolloutAction } from './actions';
+import { POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION } from './canary';
+import { displayedRolloutPhase } from './phase';
+
+const ACTION_PERMISSIONS = {
+  promote: rolloutPromotePermission,
+  'promote-full': rolloutPromoteFullPermission,
+  abort: rolloutAbortPermission,
+  retry: rolloutRetryPermission,
+  pause: rolloutPausePermission,
+  resume: rolloutResumePermission,
+  restart: rolloutRestartPermission,
+  undo: rolloutUndoPermission,
+} as const;
+
+const actionBody = z
+  .object({
+    reason: z.string().max(2000, 'reason: at most 2000 characters').optional(),
+    revision: z.number().int('revision: must be a whole number').positive('revision: must be positive').optional(),
+  })
+  .strict();
+
+/** Where an entity's Rollouts are: the Kubernetes plugin's annotations, plus our cluster annotation. */
+export function entityRolloutScope(entity: Entity): { cluster?: string; namespace?: string; labelSelector: string } | undefined {
+  const annotations = entity.metadata.annotations ?? {};
+  const selector = annotations[KUBERNETES_LABEL_SELECTOR_ANNOTATION] ??
+    (annotations[KUBERNETES_ID_ANNOTATION] ? `${KUBERNETES_ID_LABEL}=${annotations[KUBERNETES_ID_ANNOTATION]}` : undefined);
+  if (!selector) return undefined;
+  return { cluster: annotations[QUARTERDECK_CLUSTER_ANNOTATION], namespace: annotations[KUBERNETES_NAMESPACE_ANNOTATION], labelSelector: selector };
+}
+
+export interface RolloutsRouterOptions {
+  clusters: ClusterService;
+  catalog: CatalogService;
+  permissions: PermissionsService;
+  httpAuth: HttpAuthService;
+  auth: AuthService;
+  audit: AuditStore;
+  logger: LoggerService;
+}
+
+export function summarizeRollout(cluster: string, rollout: Rollout) {
+  const { phase, message } = displayedRolloutPhase(rollout);
+  const canary = rollout.spec.strategy?.canary;
+  return {
+    cluster,
+    namespace: rollout.metadata.namespace,
+    name: rollout.metadata.name,
+    strategy: canary ? 'canary' : 'blueGreen',
+    phase,
+    message,
+    paused: Boolean(rollout.spec.paused),
+    aborted: Boolean(rollout.status?.abort),
+    pauseConditions: rollout.status?.pauseConditions ?? [],
+    currentStepIndex: rollout.status?.currentStepIndex,
+    steps: canary?.steps ?? [],
+    weights: rollout.status?.canary?.weights,
+    stableRS: rollout.status?.stableRS,
+    currentPodHash: rollout.status?.currentPodHash,
+    replicas: rollout.spec.replicas ?? 1,
+    readyReplicas: rollout.status?.readyReplicas ?? 0,
+    updatedReplicas: rollout.status?.updatedReplicas ?? 0,
+    availableReplicas: rollout.status?.availableReplicas ?? 0,
+  };
+}
+
+export function createRolloutsRouter(options: RolloutsRouterOptions) {
+  const { clusters, catalog, permissions, httpAuth, auth, audit } = options;
+  const router = Router();
+
+  async function entityOf(rollout: Rollout): Promise<string | undefined> {
+    const id = rollout.metadata.labels?.[KUBERNETES_ID_LABEL];
+    if (!id) return undefined;
+    const { items } = await catalog.getEntities(
+      { filter: { [`metadata.annotations.${KUBERNETES_ID_ANNOTATION}`]: id }, fields: ['kind', 'metadata.name', 'metadata.namespace'] },
+      { credentials: await auth.getOwnServiceCredentials() },
+    );
+    return items[0] ? stringifyEntityRef(items[0]) : undefined;
+  }
+
+  /**
+   * Checks a catalog-entity permission on the Rollout's entity. A Rollout
+   * no entity claims can only be acted on by whoever the policy allows
+   * unconditionally (platform admins, in Quarterdeck's policy).
+   */
+  async function allowed(
+    permission: typeof argoReadPermission,
+    entityRef: string | undefined,
+    credentials: Awaited<ReturnType<HttpAuthService['credentials']>>,
+  ): Promise<boolean> {
+    if (entityRef) {
+      const [decision] = await permissions.authorize([{ permission, resourceRef: entityRef }], { credentials });
+      return decision.result === AuthorizeResult.ALLOW;
+    }
+    const [decision] = await permissions.authorizeConditional([{ permission }], { credentials });
+    return decision.result === AuthorizeResult.ALLOW;
+  }
+
+  async function readRollout(cluster: string, namespace: string, name: string) {
+    const client = await clusters.client(cluster);
+    const rollout = await argoClients(client).rollouts.get(namespace, name);
+    if (!rollout) throw new NotFoundError(`Rollout ${namespace}/${name} not found on cluster '${cluster}'`);
+    return { client, rollout };
+  }
+
+  // An entity's Rollouts.
+  router.get('/rollouts', async (req, res) => {
+    const entityRef = typeof req.query.entityRef === 'string' ? req.query.entityRef : undefined;
+    if (!entityRef) throw new InputError('entityRef: a catalog entity ref is required, e.g. component:default/payments-api');
+    const credentials = await httpAuth.credentials(req);
+    const entity = await catalog.getEntityByRef(entityRef, { credentials });
+    if (!entity) throw new NotFoundError(`No entity ${entityRef} in the catalog`);
+    const [decision] = await permissions.authorize([{ permission: argoReadPermission, resourceRef: entityRef }], { credentials });
+    if (decision.result !== AuthorizeResult.ALLOW) throw new NotAllowedError(`You may not read the Argo objects of ${entityRef}`);
+    const scope = entityRolloutScope(entity);
+    if (!scope) {
+      res.json({ items: [] });
+      return;
+    }
+    const cluster = scope.cluster ?? clusters.clusters().find(c => c.isDefault)?.name;
+    if (!cluster) throw new NotFoundError('No cluster is configured');
+    const client = await clusters.client(cluster);
+    const list = await argoClients(client).rollouts.list(scope.namespace, { labelSelector: scope.labelSelector });
+    res.json({ items: list.items.map(r => summarizeRollout(cluster, r)) });
+  });
+
+  // One Rollout with its ReplicaSets, AnalysisRuns and audit trail.
+  router.get('/rollouts/:cluster/:namespace/:name', async (req, res) => {
+    const { cluster, namespace, name } = req.params;
+    const credentials = await httpAuth.credentials(req);
+    const { client, rollout } = await readRollout(cluster, namespace, name);
+    const entityRef = await entityOf(rollout);
+    if (!(await allowed(argoReadPermission, entityRef, credentials))) {
+      throw new NotAllowedError(`You may not read Rollout ${namespace}/${name}`);
+    }
+    const owned = (o: KubeObject) => (o.metadata.ownerReferences ?? []).some(r => r.uid === rollout.metadata.uid);
+    const replicaSets = (await client.list({ apiVersion: 'apps/v1', kind: 'ReplicaSet', namespace })).items.filter(owned);
+    const runs = (await argoClients(client).analysisRuns.list(namespace)).items.filter(r => owned(r as KubeObject));
+    res.json({
+      ...summarizeRollout(cluster, rollout),
+      entityRef,
+      conditions: rollout.status?.conditions ?? [],
+      replicaSets: replicaSets.map(rs => {
+        const hash = rs.metadata.labels?.[POD_TEMPLATE_HASH_LABEL];
+        let role = 'old';
+        if (hash === rollout.status?.stableRS) role = 'stable';
+        else if (hash === rollout.status?.currentPodHash) role = 'canary';
+        const s = (rs.status ?? {}) as { replicas?: number; readyReplicas?: number; availableReplicas?: number };
+        return {
+          name: rs.metadata.name,
+          hash,
+          role,
+          revision: Number(rs.metadata.annotations?.[REVISION_ANNOTATION] ?? 0),
+          replicas: (rs.spec as { replicas?: number }).replicas ?? 0,
+          readyReplicas: s.readyReplicas ?? 0,
+          availableReplicas: s.availableReplicas ?? 0,
+        };
+      }),
+      analysisRuns: runs.map((run: AnalysisRun) => ({
+        name: run.metadata.name,
+        type: run.metadata.labels?.['rollout-type'],
+        stepIndex: run.metadata.labels?.['step-index'],
+        phase: run.status?.phase,
+        message: run.status?.message,
+        startedAt: run.status?.startedAt,
+        metricResults: run.status?.metricResults ?? [],
+      })),
+      audit: await audit.list({ object: { cluster, kind: 'Rollout', namespace, name } }),
+    });
+  });
+
+  // promote, promote-full, abort, retry, pause, resume, restart, undo.
+  router.post('/rollouts/:cluster/:namespace/:name/:action', async (req, res) => {
+    const { cluster, namespace, name } = req.params;
+    const action = req.params.action as RolloutAction;
+    if (!ROLLOUT_ACTIONS.includes(action)) {
+      throw new InputError(`Unknown action '${req.params.action}': use one of ${ROLLOUT_ACTIONS.join(', ')}`);
+    }
+    const parsed = actionBody.safeParse(req.body ?? {});
+    if (!parsed.success) throw new InputError(parsed.error.issues.map(i => i.message).join('; '));
+    if (parsed.data.revision !== undefined && action !== 'undo') throw new InputError('revision: only undo takes a revision');
+    const credentials = await httpAuth.credentials(req, { allow: ['user'] });
+    const { client, rollout } = await readRollout(cluster, namespace, name);
+    const entityRef = await entityOf(rollout);
+    const permission = ACTION_PERMISSIONS[action];
+    if (!(await allowed(permission, entityRef, credentials))) {
+      throw new NotAllowedError(`You may not ${action} Rollout ${namespace}/${name} (permission ${permission.name})`);
+    }
+    const replicaSets = action === 'undo'
+      ? (await client.list({ apiVersion: 'apps/v1', kind: 'ReplicaSet', namespace })).items
+          .filter(rs => (rs.metadata.ownerReferences ?? []).some(r => r.uid === rollout.metadata.uid))
+      : undefined;
+    const plan = planRolloutAction(rollout, action, { revision: parsed.data.revision, replicaSets });
+    if (!plan.ok) {
+      if (plan.status === 404) throw new NotFoundError(plan.message);
+      throw new ConflictError(plan.message);
+    }
+    const ref = { apiVersion: rollout.apiVersion, kind: 'Rollout', namespace, name };
+    for (const patch of plan.patches) {
+      await client.patch(ref, patch.type, patch.body as never, patch.subresource ? { subresource: patch.subresource } : {});
+    }
+    const after = await argoClients(client).rollouts.get(namespace, name);
+    const event = await audit.record({
+      actor: credentials.principal.userEntityRef,
+      action,
+      entityRef,
+      cluster,
+      kind: 'Rollout',
+      namespace,
+      name,
+      reason: parsed.data.reason,
+      details: {
+        stepBefore: rollout.status?.currentStepIndex,
+        stepAfter: after?.status?.currentStepIndex,
+        phaseBefore: displayedRolloutPhase(rollout).phase,
+        ...(parsed.data.revision ? { revision: parsed.data.revision } : {}),
+      },
+    });
+    options.logger.info(`${event.actor} ran ${action} on Rollout ${cluster}/${namespace}/${name}`);
+    res.json({ summary: plan.summary, rollout: after ? summarizeRollout(cluster, after) : undefined, audit: event });
+  });
+
+  return router;
+}
