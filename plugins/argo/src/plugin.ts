@@ -5,6 +5,7 @@ import {
   fetchApiRef,
 } from '@backstage/frontend-plugin-api';
 import { ArgoClient, argoApiRef } from './api/ArgoClient';
+import { rolloutsEntityContent } from './entityContent';
 
 const argoApi = ApiBlueprint.make({
   params: defineParams =>
@@ -16,10 +17,10 @@ const argoApi = ApiBlueprint.make({
 });
 
 /**
- * The `argo` frontend plugin. Each capability adds its own entity content and
- * pages here as it lands; none is shown before it has something to show.
+ * The `argo` frontend plugin: the Rollouts tab on entity pages. Each
+ * capability adds its own entity content here as it lands.
  */
 export const argoPlugin = createFrontendPlugin({
   pluginId: 'argo',
-  extensions: [argoApi],
+  extensions: [argoApi, rolloutsEntityContent],
 });

@@ -20,6 +20,7 @@ import {
   rolloutUndoPermission,
   type AnalysisRun,
   type Rollout,
+  type RolloutSummary,
 } from '@quarterdeck/plugin-argo-common';
 import { argoClients, type ClusterService, type KubeObject } from '@quarterdeck/plugin-argo-node';
 import Router from 'express-promise-router';
@@ -66,7 +67,7 @@ export interface RolloutsRouterOptions {
   logger: LoggerService;
 }
 
-export function summarizeRollout(cluster: string, rollout: Rollout) {
+export function summarizeRollout(cluster: string, rollout: Rollout): RolloutSummary {
   const { phase, message } = displayedRolloutPhase(rollout);
   const canary = rollout.spec.strategy?.canary;
   return {

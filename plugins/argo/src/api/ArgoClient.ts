@@ -4,10 +4,20 @@ import {
   type FetchApi,
 } from '@backstage/frontend-plugin-api';
 import { ResponseError } from '@backstage/errors';
+import type { RolloutActionResponse, RolloutDetail, RolloutSummary } from '@quarterdeck/plugin-argo-common';
+
+export type RolloutActionName = 'promote' | 'promote-full' | 'abort' | 'retry' | 'pause' | 'resume' | 'restart' | 'undo';
 
 /** The frontend's view of the `/api/argo` backend. */
 export interface ArgoApi {
   health(): Promise<{ status: 'ok' }>;
+  listRollouts(entityRef: string): Promise<RolloutSummary[]>;
+  getRollout(cluster: string, namespace: string, name: string): Promise<RolloutDetail>;
+  rolloutAction(
+    ref: { cluster: string; namespace: string; name: string },
+    action: RolloutActionName,
+    body?: { reason?: string; revision?: number },
+  ): Promise<RolloutActionResponse>;
 }
 
 export const argoApiRef = createApiRef<ArgoApi>({ id: 'plugin.argo.client' });
@@ -19,12 +29,33 @@ export class ArgoClient implements ArgoApi {
   ) {}
 
   async health(): Promise<{ status: 'ok' }> {
-    return this.get('/health');
+    return this.request('/health');
   }
 
-  private async get<T>(path: string): Promise<T> {
+  async listRollouts(entityRef: string): Promise<RolloutSummary[]> {
+    const { items } = await this.request<{ items: RolloutSummary[] }>(`/rollouts?entityRef=${encodeURIComponent(entityRef)}`);
+    return items;
+  }
+
+  getRollout(cluster: string, namespace: string, name: string): Promise<RolloutDetail> {
+    return this.request(`/rollouts/${[cluster, namespace, name].map(encodeURIComponent).join('/')}`);
+  }
+
+  rolloutAction(
+    ref: { cluster: string; namespace: string; name: string },
+    action: RolloutActionName,
+    body: { reason?: string; revision?: number } = {},
+  ): Promise<RolloutActionResponse> {
+    return this.request(`/rollouts/${[ref.cluster, ref.namespace, ref.name, action].map(encodeURIComponent).join('/')}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+  }
+
+  private async request<T>(path: string, init?: RequestInit): Promise<T> {
     const base = await this.deps.discoveryApi.getBaseUrl('argo');
-    const response = await this.deps.fetchApi.fetch(`${base}${path}`);
+    const response = await this.deps.fetchApi.fetch(`${base}${path}`, init);
     if (!response.ok) {
       throw await ResponseError.fromResponse(response);
     }

@@ -1,0 +1,306 @@
+import { useState } from 'react';
+import { InfoCard, Progress, ResponseErrorPanel } from '@backstage/core-components';
+import { alertApiRef, useApi } from '@backstage/core-plugin-api';
+import { usePermission } from '@backstage/plugin-permission-react';
+import {
+  rolloutAbortPermission,
+  rolloutPausePermission,
+  rolloutPromoteFullPermission,
+  rolloutPromotePermission,
+  rolloutRestartPermission,
+  rolloutResumePermission,
+  rolloutRetryPermission,
+  rolloutUndoPermission,
+  type CanaryStep,
+  type RolloutDetail,
+  type RolloutSummary,
+} from '@quarterdeck/plugin-argo-common';
+import Alert from '@mui/material/Alert';
+import Box from '@mui/material/Box';
+import Button from '@mui/material/Button';
+import Chip from '@mui/material/Chip';
+import Dialog from '@mui/material/Dialog';
+import DialogActions from '@mui/material/DialogActions';
+import DialogContent from '@mui/material/DialogContent';
+import DialogTitle from '@mui/material/DialogTitle';
+import Grid from '@mui/material/Grid';
+import Stack from '@mui/material/Stack';
+import Step from '@mui/material/Step';
+import StepLabel from '@mui/material/StepLabel';
+import Stepper from '@mui/material/Stepper';
+import Table from '@mui/material/Table';
+import TableBody from '@mui/material/TableBody';
+import TableCell from '@mui/material/TableCell';
+import TableHead from '@mui/material/TableHead';
+import TableRow from '@mui/material/TableRow';
+import TextField from '@mui/material/TextField';
+import Tooltip from '@mui/material/Tooltip';
+import Typography from '@mui/material/Typography';
+import { argoApiRef, type RolloutActionName } from '../../api/ArgoClient';
+import { usePolling } from './usePolling';
+
+const ROLE_COLORS: Record<string, 'success' | 'warning' | 'default'> = { stable: 'success', canary: 'warning', old: 'default' };
+const CONFIRM_TITLES: Partial<Record<RolloutActionName, string>> = { abort: 'Abort', undo: 'Undo', 'promote-full': 'Promote fully' };
+
+const PHASE_COLORS: Record<RolloutSummary['phase'], 'success' | 'info' | 'warning' | 'error'> = {
+  Healthy: 'success',
+  Progressing: 'info',
+  Paused: 'warning',
+  Degraded: 'error',
+};
+
+/** How kubectl argo rollouts names a step. */
+export function stepLabel(step: CanaryStep): string {
+  if (step.setWeight !== undefined) return `setWeight: ${step.setWeight}`;
+  if (step.pause) return step.pause.duration !== undefined ? `pause: ${step.pause.duration}` : 'pause';
+  if (step.analysis) return `analysis: ${(step.analysis.templates ?? []).map(t => t.templateName).join(', ')}`;
+  if (step.setCanaryScale) return 'setCanaryScale';
+  return Object.keys(step)[0] ?? 'step';
+}
+
+/** The share of traffic (or pods) at the canary and at stable. */
+export function WeightBar({ canary }: { canary: number }) {
+  return (
+    <Box aria-label={`canary weight ${canary}%`} sx={{ display: 'flex', height: 22, borderRadius: 1, overflow: 'hidden', border: 1, borderColor: 'divider' }}>
+      <Box sx={{ width: `${100 - canary}%`, bgcolor: 'success.light', color: 'success.contrastText', fontSize: 12, px: 1, display: 'flex', alignItems: 'center' }}>
+        {100 - canary > 12 ? `stable ${100 - canary}%` : ''}
+      </Box>
+      <Box sx={{ width: `${canary}%`, bgcolor: 'warning.light', color: 'warning.contrastText', fontSize: 12, px: canary ? 1 : 0, display: 'flex', alignItems: 'center' }}>
+        {canary > 12 ? `canary ${canary}%` : ''}
+      </Box>
+    </Box>
+  );
+}
+
+/** A metric's measurements over time: numbers as a line, verdicts as dots. */
+export function MeasurementChart({ measurements }: { measurements: Array<{ phase: string; value?: string }> }) {
+  const values = measurements.map(m => {
+    const n = Number(m.value?.replace(/^\[|\]$/g, '').split(',')[0]);
+    return Number.isFinite(n) ? n : undefined;
+  });
+  const numbers = values.filter((v): v is number => v !== undefined);
+  const max = Math.max(...numbers, 1);
+  const min = Math.min(...numbers, 0);
+  const width = 220;
+  const height = 48;
+  const x = (i: number) => (measurements.length <= 1 ? width / 2 : (i / (measurements.length - 1)) * (width - 12) + 6);
+  const y = (v: number) => height - 6 - ((v - min) / (max - min || 1)) * (height - 12);
+  const points = values.map((v, i) => (v === undefined ? undefined : `${x(i)},${y(v)}`)).filter(Boolean).join(' ');
+  const color = (phase: string) => ({ Successful: '#2e7d32', Failed: '#d32f2f', Error: '#ed6c02', Inconclusive: '#757575' }[phase] ?? '#1976d2');
+  return (
+    <svg width={width} height={height} role="img" aria-label="measurements over time">
+      {points && <polyline points={points} fill="none" stroke="#1976d2" strokeWidth={1.5} />}
+      {measurements.map((m, i) => (
+        <circle key={i} cx={x(i)} cy={values[i] !== undefined ? y(values[i]!) : height / 2} r={3.5} fill={color(m.phase)}>
+          <title>{`${m.phase}${m.value ? `: ${m.value}` : ''}`}</title>
+        </circle>
+      ))}
+    </svg>
+  );
+}
+
+const ACTIONS: Array<{ action: RolloutActionName; label: string; permission: typeof rolloutPromotePermission; confirm?: boolean }> = [
+  { action: 'promote', label: 'Promote', permission: rolloutPromotePermission },
+  { action: 'promote-full', label: 'Promote full', permission: rolloutPromoteFullPermission, confirm: true },
+  { action: 'abort', label: 'Abort', permission: rolloutAbortPermission, confirm: true },
+  { action: 'retry', label: 'Retry', permission: rolloutRetryPermission },
+  { action: 'pause', label: 'Pause', permission: rolloutPausePermission },
+  { action: 'resume', label: 'Resume', permission: rolloutResumePermission },
+  { action: 'restart', label: 'Restart', permission: rolloutRestartPermission },
+  { action: 'undo', label: 'Undo', permission: rolloutUndoPermission, confirm: true },
+];
+
+/** Whether an action applies now; the backend has the last word (409 with the reason). */
+function applies(action: RolloutActionName, r: RolloutSummary): boolean {
+  const promoted = Boolean(r.stableRS) && r.stableRS === r.currentPodHash;
+  switch (action) {
+    case 'promote': return r.paused || r.pauseConditions.length > 0;
+    case 'promote-full': return !promoted || r.paused;
+    case 'abort': return !r.aborted && !promoted;
+    case 'retry': return r.aborted;
+    case 'pause': return !r.paused;
+    case 'resume': return r.paused;
+    default: return true;
+  }
+}
+
+function ActionButton(props: {
+  entityRef: string;
+  spec: (typeof ACTIONS)[number];
+  rollout: RolloutSummary;
+  busy: boolean;
+  onRun: (action: RolloutActionName, confirm: boolean) => void;
+}) {
+  const { allowed, loading } = usePermission({ permission: props.spec.permission, resourceRef: props.entityRef });
+  const relevant = applies(props.spec.action, props.rollout);
+  let why = '';
+  if (!allowed && !loading) why = `You need ${props.spec.permission.name} on ${props.entityRef}`;
+  else if (!relevant) why = 'Does not apply to the rollout as it is now';
+  return (
+    <Tooltip title={why}>
+      <span>
+        <Button
+          size="small"
+          variant={props.spec.action === 'promote' ? 'contained' : 'outlined'}
+          color={props.spec.action === 'abort' ? 'error' : 'primary'}
+          disabled={!allowed || loading || !relevant || props.busy}
+          onClick={() => props.onRun(props.spec.action, Boolean(props.spec.confirm))}
+        >
+          {props.spec.label}
+        </Button>
+      </span>
+    </Tooltip>
+  );
+}
+
+export function RolloutCard({ entityRef, summary }: { entityRef: string; summary: RolloutSummary }) {
+  const argo = useApi(argoApiRef);
+  const alerts = useApi(alertApiRef);
+  const ref = { cluster: summary.cluster, namespace: summary.namespace!, name: summary.name! };
+  const { value: detail, error, retry } = usePolling<RolloutDetail>(() => argo.getRollout(ref.cluster, ref.namespace, ref.name), 1500);
+  const [busy, setBusy] = useState(false);
+  const [confirming, setConfirming] = useState<RolloutActionName | undefined>();
+  const [reason, setReason] = useState('');
+
+  const run = async (action: RolloutActionName, reasonText?: string) => {
+    setBusy(true);
+    try {
+      const result = await argo.rolloutAction(ref, action, reasonText ? { reason: reasonText } : {});
+      alerts.post({ message: result.summary, severity: 'success', display: 'transient' });
+      retry();
+    } catch (e) {
+      alerts.post({ message: (e as Error).message, severity: 'error' });
+    } finally {
+      setBusy(false);
+      setConfirming(undefined);
+      setReason('');
+    }
+  };
+
+  const r = detail ?? summary;
+  const stepCount = r.steps.length;
+  const index = Math.min(r.currentStepIndex ?? 0, stepCount);
+  return (
+    <InfoCard
+      title={
+        <Stack direction="row" spacing={1} alignItems="center">
+          <span>{r.name}</span>
+          <Chip size="small" label={r.phase} color={PHASE_COLORS[r.phase]} />
+          <Chip size="small" variant="outlined" label={r.strategy === 'canary' ? 'canary' : 'blue-green'} />
+        </Stack>
+      }
+      subheader={`${r.cluster} · ${r.namespace}${r.message ? ` · ${r.message}` : ''}`}
+    >
+      {error && <ResponseErrorPanel error={error} />}
+      {r.pauseConditions.length > 0 && (
+        <Alert severity="warning" sx={{ mb: 2 }}>
+          Paused: {r.pauseConditions.map(p => p.reason).join(', ')} since {new Date(r.pauseConditions[0].startTime).toLocaleTimeString()}
+        </Alert>
+      )}
+      {r.strategy === 'canary' && stepCount > 0 && (
+        <Box sx={{ mb: 2 }}>
+          <Typography variant="subtitle2" gutterBottom>
+            {index >= stepCount ? `All ${stepCount} steps done` : `Step ${index + 1} of ${stepCount}`}
+          </Typography>
+          <Stepper activeStep={index} alternativeLabel>
+            {r.steps.map((step, i) => (
+              <Step key={i} completed={i < index}>
+                <StepLabel>{stepLabel(step)}</StepLabel>
+              </Step>
+            ))}
+          </Stepper>
+        </Box>
+      )}
+      {r.weights && (
+        <Box sx={{ mb: 2 }}>
+          <WeightBar canary={r.weights.canary.weight} />
+        </Box>
+      )}
+      <Stack direction="row" spacing={1} sx={{ mb: 2, flexWrap: 'wrap' }} role="group" aria-label="rollout actions">
+        {ACTIONS.map(spec => (
+          <ActionButton key={spec.action} entityRef={entityRef} spec={spec} rollout={r} busy={busy}
+            onRun={(action, confirm) => (confirm ? setConfirming(action) : run(action))} />
+        ))}
+      </Stack>
+      {!detail && !error && <Progress />}
+      {detail && (
+        <Grid container spacing={2}>
+          <Grid item xs={12} md={6}>
+            <Typography variant="subtitle2">ReplicaSets</Typography>
+            <Table size="small" aria-label="replica sets">
+              <TableHead><TableRow><TableCell>Role</TableCell><TableCell>Name</TableCell><TableCell>Revision</TableCell><TableCell>Ready</TableCell></TableRow></TableHead>
+              <TableBody>
+                {detail.replicaSets.filter(rs => rs.replicas > 0 || rs.role !== 'old').map(rs => (
+                  <TableRow key={rs.name}>
+                    <TableCell><Chip size="small" label={rs.role} color={ROLE_COLORS[rs.role]} /></TableCell>
+                    <TableCell>{rs.name}</TableCell>
+                    <TableCell>{rs.revision}</TableCell>
+                    <TableCell>{rs.readyReplicas}/{rs.replicas}</TableCell>
+                  </TableRow>
+                ))}
+              </TableBody>
+            </Table>
+          </Grid>
+          <Grid item xs={12} md={6}>
+            <Typography variant="subtitle2">AnalysisRuns</Typography>
+            {detail.analysisRuns.length === 0 && <Typography variant="body2" color="text.secondary">No analysis has run for this rollout.</Typography>}
+            {detail.analysisRuns.map(analysis => (
+              <Box key={analysis.name} sx={{ mb: 1 }}>
+                <Stack direction="row" spacing={1} alignItems="center">
+                  <Typography variant="body2">{analysis.name}</Typography>
+                  <Chip size="small" label={analysis.phase ?? 'Pending'} />
+                </Stack>
+                {analysis.message && <Typography variant="caption" color="text.secondary">{analysis.message}</Typography>}
+                {analysis.metricResults.map(m => (
+                  <Stack key={m.name} direction="row" spacing={1} alignItems="center">
+                    <Typography variant="caption" sx={{ minWidth: 110 }}>{m.name}</Typography>
+                    <MeasurementChart measurements={m.measurements ?? []} />
+                  </Stack>
+                ))}
+              </Box>
+            ))}
+          </Grid>
+          <Grid item xs={12}>
+            <Typography variant="subtitle2">Audit trail</Typography>
+            {detail.audit.length === 0 ? (
+              <Typography variant="body2" color="text.secondary">No one has acted on this rollout yet.</Typography>
+            ) : (
+              <Table size="small" aria-label="audit trail">
+                <TableHead><TableRow><TableCell>When</TableCell><TableCell>Who</TableCell><TableCell>Action</TableCell><TableCell>Step</TableCell><TableCell>Reason</TableCell></TableRow></TableHead>
+                <TableBody>
+                  {detail.audit.map(a => (
+                    <TableRow key={a.id}>
+                      <TableCell>{new Date(a.createdAt).toLocaleString()}</TableCell>
+                      <TableCell>{a.actor.replace(/^user:default\//, '')}</TableCell>
+                      <TableCell>{a.action}</TableCell>
+                      <TableCell>{String(a.details?.stepBefore ?? '–')} → {String(a.details?.stepAfter ?? '–')}</TableCell>
+                      <TableCell>{a.reason ?? ''}</TableCell>
+                    </TableRow>
+                  ))}
+                </TableBody>
+              </Table>
+            )}
+          </Grid>
+        </Grid>
+      )}
+      <Dialog open={confirming !== undefined} onClose={() => setConfirming(undefined)}>
+        <DialogTitle>{confirming ? CONFIRM_TITLES[confirming] : ''} {r.name}?</DialogTitle>
+        <DialogContent>
+          <Typography variant="body2" paragraph>
+            {confirming === 'abort' && 'Traffic and pods go back to the stable version.'}
+            {confirming === 'promote-full' && 'All remaining steps, pauses and analyses are skipped.'}
+            {confirming === 'undo' && 'The previous revision\'s pod template replaces the current one.'}
+          </Typography>
+          <TextField fullWidth required label="Reason" value={reason} onChange={e => setReason(e.target.value)} />
+        </DialogContent>
+        <DialogActions>
+          <Button onClick={() => setConfirming(undefined)}>Cancel</Button>
+          <Button variant="contained" color={confirming === 'abort' ? 'error' : 'primary'} disabled={!reason.trim() || busy}
+            onClick={() => confirming && run(confirming, reason.trim())}>
+            Confirm
+          </Button>
+        </DialogActions>
+      </Dialog>
+    </InfoCard>
+  );
+}

@@ -1,0 +1,109 @@
+import { fireEvent, screen, waitFor } from '@testing-library/react';
+import { mockApis, renderInTestApp, TestApiProvider } from '@backstage/frontend-test-utils';
+import { alertApiRef } from '@backstage/core-plugin-api';
+import { permissionApiRef } from '@backstage/plugin-permission-react';
+import { EntityProvider } from '@backstage/plugin-catalog-react';
+import { AuthorizeResult } from '@backstage/plugin-permission-common';
+import type { RolloutDetail, RolloutSummary } from '@quarterdeck/plugin-argo-common';
+import { argoApiRef, type ArgoApi } from '../../api/ArgoClient';
+import { RolloutsContent } from './RolloutsContent';
+
+const entity = {
+  apiVersion: 'backstage.io/v1alpha1',
+  kind: 'Component',
+  metadata: { name: 'payments-api', namespace: 'default', annotations: { 'backstage.io/kubernetes-id': 'payments-api' } },
+  spec: { type: 'service', owner: 'team-payments', lifecycle: 'production' },
+};
+
+const summary: RolloutSummary = {
+  cluster: 'local',
+  namespace: 'payments',
+  name: 'payments-api',
+  strategy: 'canary',
+  phase: 'Paused',
+  message: 'CanaryPauseStep',
+  paused: false,
+  aborted: false,
+  pauseConditions: [{ reason: 'CanaryPauseStep', startTime: '2026-11-22T10:00:00Z' }],
+  currentStepIndex: 1,
+  steps: [{ setWeight: 20 }, { pause: {} }, { setWeight: 50 }, { pause: { duration: '1m' } }, { setWeight: 100 }],
+  weights: { canary: { weight: 20 }, stable: { weight: 80 } },
+  stableRS: 'old',
+  currentPodHash: 'new',
+  replicas: 5,
+  readyReplicas: 5,
+  updatedReplicas: 1,
+  availableReplicas: 5,
+};
+const detail: RolloutDetail = {
+  ...summary,
+  entityRef: 'component:default/payments-api',
+  conditions: [],
+  replicaSets: [
+    { name: 'payments-api-old', hash: 'old', role: 'stable', revision: 1, replicas: 4, readyReplicas: 4, availableReplicas: 4 },
+    { name: 'payments-api-new', hash: 'new', role: 'canary', revision: 2, replicas: 1, readyReplicas: 1, availableReplicas: 1 },
+  ],
+  analysisRuns: [{ name: 'payments-api-new-2-2', phase: 'Successful', metricResults: [{ name: 'success-rate', phase: 'Successful', measurements: [{ phase: 'Successful', value: '[0.99]' }, { phase: 'Successful', value: '[0.97]' }] }] }],
+  audit: [{ id: '1', createdAt: '2026-11-22T09:00:00Z', actor: 'user:default/alice', action: 'promote', reason: 'looks good', details: { stepBefore: 0, stepAfter: 1 } }],
+};
+
+function api(): jest.Mocked<ArgoApi> {
+  return {
+    health: jest.fn(),
+    listRollouts: jest.fn().mockResolvedValue([summary]),
+    getRollout: jest.fn().mockResolvedValue(detail),
+    rolloutAction: jest.fn().mockResolvedValue({ summary: "rollout 'payments-api' aborted", audit: detail.audit[0] }),
+  };
+}
+
+async function render(argo: ArgoApi, result: AuthorizeResult.ALLOW | AuthorizeResult.DENY, name = 'payments-api') {
+  await renderInTestApp(
+    <TestApiProvider apis={[[argoApiRef, argo], [permissionApiRef, mockApis.permission({ authorize: result })], [alertApiRef, { post: jest.fn(), alert$: jest.fn() } as any]]}>
+      <EntityProvider entity={{ ...entity, metadata: { ...entity.metadata, name } }}>
+        <RolloutsContent />
+      </EntityProvider>
+    </TestApiProvider>,
+  );
+}
+
+describe('RolloutsContent', () => {
+  it('shows the step, the weights, the ReplicaSets, the analysis and the audit trail', async () => {
+    await render(api(), AuthorizeResult.ALLOW);
+    expect(await screen.findByText('Step 2 of 5')).toBeInTheDocument();
+    expect(screen.getByLabelText('canary weight 20%')).toBeInTheDocument();
+    expect(screen.getByText(/Paused: CanaryPauseStep/)).toBeInTheDocument();
+    expect(await screen.findByText('payments-api-new')).toBeInTheDocument();
+    expect(screen.getByText('payments-api-new-2-2')).toBeInTheDocument();
+    expect(screen.getByRole('img', { name: 'measurements over time' })).toBeInTheDocument();
+    expect(screen.getByText('looks good')).toBeInTheDocument();
+    expect(screen.getByRole('button', { name: 'Promote' })).toBeEnabled();
+    expect(screen.getByRole('button', { name: 'Retry' })).toBeDisabled(); // nothing to retry
+  });
+
+  it('asks for a reason before aborting, and sends it', async () => {
+    const argo = api();
+    await render(argo, AuthorizeResult.ALLOW);
+    fireEvent.click(await screen.findByRole('button', { name: 'Abort' }));
+    const confirm = screen.getByRole('button', { name: 'Confirm' });
+    expect(confirm).toBeDisabled();
+    fireEvent.change(screen.getByLabelText(/Reason/), { target: { value: 'errors on checkout' } });
+    fireEvent.click(confirm);
+    await waitFor(() =>
+      expect(argo.rolloutAction).toHaveBeenCalledWith({ cluster: 'local', namespace: 'payments', name: 'payments-api' }, 'abort', { reason: 'errors on checkout' }),
+    );
+  });
+
+  it('disables the actions a user may not take', async () => {
+    // Another entity: permission answers are cached per resource.
+    await render(api(), AuthorizeResult.DENY, 'payments-api-locked');
+    const promote = await screen.findByRole('button', { name: 'Promote' });
+    await waitFor(() => expect(promote).toBeDisabled());
+  });
+
+  it('says so when an entity has no Rollouts', async () => {
+    const argo = api();
+    argo.listRollouts.mockResolvedValue([]);
+    await render(argo, AuthorizeResult.ALLOW);
+    expect(await screen.findByText('No Rollouts for this entity')).toBeInTheDocument();
+  });
+});

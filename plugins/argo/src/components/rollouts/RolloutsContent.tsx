@@ -1,0 +1,34 @@
+import { EmptyState, Progress, ResponseErrorPanel } from '@backstage/core-components';
+import { useApi } from '@backstage/core-plugin-api';
+import { stringifyEntityRef } from '@backstage/catalog-model';
+import { useEntity } from '@backstage/plugin-catalog-react';
+import Stack from '@mui/material/Stack';
+import { argoApiRef } from '../../api/ArgoClient';
+import { RolloutCard } from './RolloutCard';
+import { usePolling } from './usePolling';
+
+/** The Rollouts tab of an entity page: every Rollout of the entity, followed live. */
+export function RolloutsContent() {
+  const { entity } = useEntity();
+  const entityRef = stringifyEntityRef(entity);
+  const argo = useApi(argoApiRef);
+  const { value, error, loading } = usePolling(() => argo.listRollouts(entityRef), 1500);
+  if (loading && !value) return <Progress />;
+  if (error && !value) return <ResponseErrorPanel error={error} />;
+  if (!value || value.length === 0) {
+    return (
+      <EmptyState
+        missing="data"
+        title="No Rollouts for this entity"
+        description={`Quarterdeck looks for argoproj.io Rollouts labelled backstage.io/kubernetes-id=${entity.metadata.annotations?.['backstage.io/kubernetes-id'] ?? '…'} in the entity's namespace and cluster. Apply one, or create the service from a template.`}
+      />
+    );
+  }
+  return (
+    <Stack spacing={3}>
+      {value.map(r => (
+        <RolloutCard key={`${r.cluster}/${r.namespace}/${r.name}`} entityRef={entityRef} summary={r} />
+      ))}
+    </Stack>
+  );
+}
