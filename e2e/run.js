@@ -67,6 +67,35 @@ journey('shows the API catalog with both example APIs', async (page, url) => {
   await shot(page, '04-apis');
 });
 
+journey("follows payments-api's canary and promotes it past the pause", async (page, url) => {
+  await signInAs(page, url, 'alice');
+  await page.goto(`${url}/catalog/default/component/payments-api/rollouts`);
+  // The example update (examples/deploy) pauses at step 2 of 6.
+  await page.getByText('Step 2 of 6').waitFor({ timeout: 60_000 });
+  await page.getByText(/Paused: CanaryPauseStep/).waitFor();
+  await page.getByLabel('canary weight 25%').waitFor();
+  await shot(page, '05-rollout-paused');
+  await page.getByRole('button', { name: 'Promote', exact: true }).click();
+  // Past the pause: the weight goes to 50 and the analysis runs.
+  await page.getByText(/Step [3-6] of 6/).waitFor({ timeout: 30_000 });
+  await page.getByRole('table', { name: 'audit trail' }).getByText('alice').waitFor();
+  await page.getByRole('table', { name: 'audit trail' }).getByText('promote').waitFor();
+  await page.getByText(/payments-api-\w+-2-3/).waitFor({ timeout: 30_000 });
+  await shot(page, '06-rollout-promoted');
+});
+
+journey('shows the rollout actions disabled to a user outside the owning team', async (page, url) => {
+  await signInAs(page, url, 'erin');
+  await page.goto(`${url}/catalog/default/component/payments-api/rollouts`);
+  const promote = page.getByRole('button', { name: 'Promote', exact: true });
+  await promote.waitFor({ timeout: 60_000 });
+  await page.waitForFunction(() => {
+    const b = [...document.querySelectorAll('button')].find(x => x.textContent === 'Promote');
+    return b && b.hasAttribute('disabled');
+  });
+  await shot(page, '07-rollout-not-allowed');
+});
+
 async function main() {
   ensureFrontendBuilt();
   fs.mkdirSync(SCREENSHOTS, { recursive: true });

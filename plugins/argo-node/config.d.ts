@@ -27,6 +27,12 @@ export interface Config {
           /** Pending → Running and Ready after this many milliseconds. */
           readyDelayMs?: number;
         };
+        /**
+         * Manifest files (or directories) applied once each at start, in
+         * order; a file waits until the Rollouts of the one before are
+         * Healthy. `$(QUARTERDECK_BASE_URL)` is replaced by backend.baseUrl.
+         */
+        manifests?: string[];
         /** Per domain: reconcile (default for local clusters) or observe. */
         modes?: {
           gitops?: 'reconcile' | 'observe';

@@ -5,6 +5,7 @@ import {
 import { argoPermissions } from '@quarterdeck/plugin-argo-common';
 import { catalogServiceRef } from '@backstage/plugin-catalog-node';
 import { clusterServiceRef } from '@quarterdeck/plugin-argo-node';
+import { seedManifests } from './clusters/seed';
 import { AnalysisRunReconciler } from './rollouts/analysis/reconciler';
 import { RolloutReconciler } from './rollouts/reconciler';
 import { applyDatabaseMigrations } from './database/migrations';
@@ -20,6 +21,7 @@ export const argoPlugin = createBackendPlugin({
     env.registerInit({
       deps: {
         logger: coreServices.logger,
+        config: coreServices.rootConfig,
         database: coreServices.database,
         httpRouter: coreServices.httpRouter,
         permissionsRegistry: coreServices.permissionsRegistry,
@@ -30,7 +32,7 @@ export const argoPlugin = createBackendPlugin({
         catalog: catalogServiceRef,
         clusters: clusterServiceRef,
       },
-      async init({ logger, database, httpRouter, permissionsRegistry, lifecycle, permissions, httpAuth, auth, catalog, clusters }) {
+      async init({ logger, config, database, httpRouter, permissionsRegistry, lifecycle, permissions, httpAuth, auth, catalog, clusters }) {
         const db = await applyDatabaseMigrations(database);
         permissionsRegistry.addPermissions(argoPermissions);
         // Local clusters start with the plugin, so their controllers and
@@ -50,6 +52,17 @@ export const argoPlugin = createBackendPlugin({
             lifecycle.addStartupHook(() => reconciler.start());
             lifecycle.addShutdownHook(() => reconciler.stop());
           }
+        }
+        // Example manifests for local clusters, applied once each, after the
+        // reconcilers run (a file may wait for the previous one's Rollouts).
+        for (const local of config.getOptionalConfigArray('quarterdeck.clusters.local') ?? []) {
+          const files = local.getOptionalStringArray('manifests') ?? [];
+          if (files.length === 0) continue;
+          const name = local.getString('name');
+          lifecycle.addStartupHook(async () => {
+            seedManifests({ client: await clusters.client(name), files, baseUrl: config.getString('backend.baseUrl'), logger })
+              .catch(error => logger.error(`Seeding cluster ${name} failed: ${error}`));
+          });
         }
         httpRouter.use(await createRouter({ logger, db, clusters, catalog, permissions, httpAuth, auth }));
         httpRouter.addAuthPolicy({ path: '/health', allow: 'unauthenticated' });
