@@ -134,9 +134,11 @@ start() {
   wait_for kube-apiserver api GET /readyz
 
   log "starting kube-controller-manager, kube-scheduler and kwok"
+  # No node-lifecycle controller: the kwok node's heartbeats can lag under load on
+  # 2 cores, and a fake node has no kubelet whose pods would really be lost.
   launch kube-controller-manager "$bin/kube-controller-manager" \
     --kubeconfig "$DIR/kubeconfig" --leader-elect=false --bind-address 127.0.0.1 --secure-port 0 \
-    --controllers '*,-nodeipam,-csrsigning,-csrapproving,-bootstrapsigner,-tokencleaner' \
+    --controllers '*,-nodeipam,-nodelifecycle,-csrsigning,-csrapproving,-bootstrapsigner,-tokencleaner' \
     --service-account-private-key-file "$DIR/sa.key" --root-ca-file "$DIR/ca.crt" \
     --use-service-account-credentials=false --concurrent-gc-syncs 5 --v 0
   launch kube-scheduler "$bin/kube-scheduler" \
@@ -176,6 +178,9 @@ KWOK
   ready_node() { api GET /api/v1/nodes/kwok-node-0 | grep -q '"type": "Ready",[^}]*"status": "True"' ||
     api GET /api/v1/nodes/kwok-node-0 | tr -d '\n ' | grep -q '"type":"Ready","status":"True"'; }
   wait_for kwok ready_node
+  # The API server taints a new node not-ready; the node-lifecycle controller,
+  # which we do not run, would lift it once the node is Ready.
+  api PATCH /api/v1/nodes/kwok-node-0 -H 'content-type: application/merge-patch+json' -d '{"spec":{"taints":null}}' >/dev/null
 
   log "installing deploy/ (CRDs and RBAC)"
   node --require "$root/node_modules/@backstage/cli/config/nodeTransform.cjs" "$here/apply.ts" \
