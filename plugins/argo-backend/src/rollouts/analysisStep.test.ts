@@ -5,20 +5,11 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AnalysisRunReconciler } from './analysis/reconciler';
 import { RolloutReconciler } from './reconciler';
+import { eventually } from '../__testUtils__/eventually';
 
 jest.setTimeout(60_000);
 const databases = TestDatabases.create({ ids: ['SQLITE_3'], disableDocker: true });
 
-async function eventually<T>(what: string, probe: () => Promise<T | undefined | false>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    last = await probe();
-    if (last) return last as T;
-    await new Promise(resolve => setTimeout(resolve, 50));
-  }
-  throw new Error(`Timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
-}
 
 describe('a canary with an analysis step, on the local driver', () => {
   let local: RunningLocalCluster;

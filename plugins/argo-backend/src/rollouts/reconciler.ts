@@ -4,7 +4,7 @@ import {
   argoClients,
   Informer,
   ObjectConflictError,
-  WorkQueue,
+  type WorkQueue,
   type ClusterClient,
   type KubeObject,
 } from '@quarterdeck/plugin-argo-node';
@@ -13,6 +13,7 @@ import { POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION, reconcileCanary, template
 /** A Rollout that refers to something missing, in Argo's InvalidSpec words. */
 class InvalidSpecError extends Error {}
 import { calculateRolloutPhase } from './phase';
+import { reconcileQueue } from './retryOnConflict';
 import { rolloutSpecProblem } from './validation';
 
 const FIELD_MANAGER = 'quarterdeck-rollouts';
@@ -51,15 +52,7 @@ export class RolloutReconciler {
     this.rollouts = argoClients(client).rollouts.informer(undefined, { logger: options.logger, resyncMs: options.resyncMs ?? 15 * 60_000 });
     this.replicaSets = new Informer<ReplicaSet>(client, { apiVersion: 'apps/v1', kind: 'ReplicaSet' }, { logger: options.logger });
     this.analysisRuns = argoClients(client).analysisRuns.informer(undefined, { logger: options.logger });
-    this.queue = new WorkQueue(async key => {
-      try {
-        await this.reconcile(key);
-      } catch (error) {
-        // A write raced a newer version: the informer's event brings the key back.
-        if (!(error instanceof ObjectConflictError)) throw error;
-        this.queue.addAfter(key, 100);
-      }
-    }, { concurrency: 4, logger: options.logger });
+    this.queue = reconcileQueue(key => this.reconcile(key), options.logger);
   }
 
   async start() {

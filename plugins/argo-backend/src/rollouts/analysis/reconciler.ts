@@ -3,8 +3,7 @@ import type { AnalysisRun, Metric } from '@quarterdeck/plugin-argo-common';
 import {
   argoClients,
   Informer,
-  ObjectConflictError,
-  WorkQueue,
+  type WorkQueue,
   type ClusterClient,
   type KubeObject,
 } from '@quarterdeck/plugin-argo-node';
@@ -20,6 +19,7 @@ import {
 } from './assess';
 import { assessResult } from './conditions';
 import { providerFor } from './providers';
+import { reconcileQueue } from '../retryOnConflict';
 
 const FIELD_MANAGER = 'quarterdeck-analysis';
 const nowIso = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -56,14 +56,7 @@ export class AnalysisRunReconciler {
     private readonly options: { logger?: LoggerService; now?: () => Date } = {},
   ) {
     this.runs = argoClients(client).analysisRuns.informer(undefined, { logger: options.logger });
-    this.queue = new WorkQueue(async key => {
-      try {
-        await this.reconcile(key);
-      } catch (error) {
-        if (!(error instanceof ObjectConflictError)) throw error;
-        this.queue.addAfter(key, 100);
-      }
-    }, { concurrency: 4, logger: options.logger });
+    this.queue = reconcileQueue(key => this.reconcile(key), options.logger);
   }
 
   async start() {
