@@ -30,7 +30,7 @@ export {
 } from './cluster/ClusterService';
 export { startLocalCluster, type RunningLocalCluster } from './cluster/local/startLocalCluster';
 export { WorkQueue, type WorkQueueOptions } from './cluster/workQueue';
-export { computePodTemplateHash } from './cluster/podTemplateHash';
+export { computePodTemplateHash, canonicalJson } from './cluster/podTemplateHash';
 export { scaledValue } from './cluster/intOrPercent';
 export { EXECUTE_ANNOTATION, SCRIPT_SOURCE_ANNOTATION, SCRATCH_DIR_ANNOTATION } from './cluster/local/controllers/kubelet';
 export { KindClient, argoClients } from './cluster/kindClient';

@@ -1,4 +1,5 @@
 import type { Rollout } from '@quarterdeck/plugin-argo-common';
+import { canonicalJson } from '@quarterdeck/plugin-argo-node';
 
 /** The manual actions on a Rollout, named after `kubectl argo rollouts`. */
 export const ROLLOUT_ACTIONS = ['promote', 'promote-full', 'abort', 'retry', 'pause', 'resume', 'restart', 'undo'] as const;
@@ -30,14 +31,6 @@ export function isPaused(rollout: Rollout): boolean {
 
 function stepCount(rollout: Rollout): number {
   return rollout.spec.strategy?.canary?.steps?.length ?? 0;
-}
-
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  if (value && typeof value === 'object') {
-    return `{${Object.keys(value).sort().map(k => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
 }
 
 /** The template of a ReplicaSet without the label the controller added. */
@@ -130,7 +123,7 @@ export function planRolloutAction(
           : { ok: false, status: 404, message: `no revision found for rollout "${name}"` };
       }
       const template = templateOf(target.rs);
-      if (canonical(template) === canonical(rollout.spec.template ?? {})) {
+      if (canonicalJson(template) === canonicalJson(rollout.spec.template ?? {})) {
         return { ok: false, status: 409, message: `skipped rollback (current template already matches revision ${options.revision ?? 0})` };
       }
       return {

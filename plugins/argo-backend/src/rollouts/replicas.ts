@@ -1,4 +1,5 @@
 import type { IntOrString, RolloutSpec } from '@quarterdeck/plugin-argo-common';
+import { parseGoDuration } from './duration';
 
 /**
  * Replica arithmetic of Argo Rollouts' canary without a traffic router
@@ -84,9 +85,6 @@ export function pauseDurationSeconds(duration: IntOrString | undefined): number 
   if (duration === undefined) return undefined;
   if (typeof duration === 'number') return duration;
   if (/^[+-]?\d+$/.test(duration)) return Number(duration);
-  const units: Record<string, number> = { ns: 1e-9, us: 1e-6, 'µs': 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600 };
-  if (!/^[+-]?((\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h))+$/.test(duration)) return -1;
-  let seconds = 0;
-  for (const m of duration.matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/g)) seconds += Number(m[1]) * units[m[2]];
-  return Math.trunc(duration.startsWith('-') ? -seconds : seconds);
+  const ms = parseGoDuration(duration);
+  return ms === undefined ? -1 : Math.trunc(ms / 1000);
 }

@@ -238,8 +238,8 @@ export function createRolloutsRouter(options: RolloutsRouterOptions) {
       name,
       reason: parsed.data.reason,
       details: {
+        // The step the action was taken at: the controller moves it afterwards.
         stepBefore: rollout.status?.currentStepIndex,
-        stepAfter: after?.status?.currentStepIndex,
         phaseBefore: displayedRolloutPhase(rollout).phase,
         ...(parsed.data.revision ? { revision: parsed.data.revision } : {}),
       },

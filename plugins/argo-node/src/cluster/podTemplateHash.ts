@@ -8,12 +8,13 @@
  */
 const SAFE_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
 
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+/** JSON with object keys sorted: equal values give equal text. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
   if (value !== null && typeof value === 'object') {
     return `{${Object.keys(value as object)
       .sort()
-      .map(k => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`)
+      .map(k => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`)
       .join(',')}}`;
   }
   return JSON.stringify(value);
@@ -30,7 +31,7 @@ export function fnv1a32(text: string): number {
 }
 
 export function computePodTemplateHash(template: unknown, collisionCount?: number): string {
-  const input = canonical(template) + (collisionCount ? String(collisionCount) : '');
+  const input = canonicalJson(template) + (collisionCount ? String(collisionCount) : '');
   const digits = String(fnv1a32(input));
   let out = '';
   for (let i = 0; i < digits.length; i++) out += SAFE_ALPHABET[digits.charCodeAt(i) % SAFE_ALPHABET.length];

@@ -5,11 +5,11 @@ import {
   effectiveCount,
   newMetricResult,
   nextMeasurementAt,
-  parseGoDuration,
   recordMeasurement,
   type AnalysisPhase,
   type MetricResult,
 } from './assess';
+import { parseGoDuration } from '../duration';
 
 const metric = (extra: Partial<Metric> = {}): Metric => ({ name: 'success-rate', provider: { web: { url: 'http://x' } }, ...extra });
 

@@ -87,6 +87,9 @@ function compareKeys(a: string, b: string): number {
   return a > b ? 1 : 0;
 }
 
+/** `deployments.apps`, `configmaps`: how the API server names a resource in messages. */
+const resourceName = (t: ResourceType) => (t.group ? `${t.plural}.${t.group}` : t.plural);
+
 const typeKeyOf = (t: { group: string; kind: string }) => `${t.group}/${t.kind}`;
 const nowIso = () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 
@@ -458,8 +461,7 @@ export class LocalCluster implements ClusterClient {
     const key = this.keyOf(type, next.metadata.namespace, next.metadata.name!);
     const existing = this.bucket(type).get(key);
     if (existing) {
-      const what = type.group ? `${type.plural}.${type.group}` : type.plural;
-      throw new ObjectConflictError(`${what} "${next.metadata.name}" already exists`);
+      throw new ObjectConflictError(`${resourceName(type)} "${next.metadata.name}" already exists`);
     }
     if (type.statusSubresource && type.kind !== 'CustomResourceDefinition') delete next.status;
     next.metadata.uid = crypto.randomUUID();
@@ -520,9 +522,8 @@ export class LocalCluster implements ClusterClient {
   }
 
   private staleConflict(type: ResourceType, name: string): ObjectConflictError {
-    const what = type.group ? `${type.plural}.${type.group}` : type.plural;
     return new ObjectConflictError(
-      `Operation cannot be fulfilled on ${what} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+      `Operation cannot be fulfilled on ${resourceName(type)} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
     );
   }
 
@@ -589,8 +590,7 @@ export class LocalCluster implements ClusterClient {
     const key = this.keyOf(type, ref.namespace, ref.name);
     const live = this.bucket(type).get(key);
     if (!live) {
-      const what = type.group ? `${type.plural}.${type.group}` : type.plural;
-      throw new ObjectNotFoundError(`${what} "${ref.name}" not found`);
+      throw new ObjectNotFoundError(`${resourceName(type)} "${ref.name}" not found`);
     }
     let next: KubeObject;
     if (patchType === 'merge') {
@@ -614,8 +614,7 @@ export class LocalCluster implements ClusterClient {
     const key = this.keyOf(type, ref.namespace, ref.name);
     const live = this.bucket(type).get(key);
     if (!live) {
-      const what = type.group ? `${type.plural}.${type.group}` : type.plural;
-      throw new ObjectNotFoundError(`${what} "${ref.name}" not found`);
+      throw new ObjectNotFoundError(`${resourceName(type)} "${ref.name}" not found`);
     }
     const policy = options.propagationPolicy ?? type.defaultPropagation;
     const finalizers = [...(live.metadata.finalizers ?? [])];

@@ -273,7 +273,7 @@ export function RolloutCard({ entityRef, summary }: { entityRef: string; summary
                       <TableCell>{new Date(a.createdAt).toLocaleString()}</TableCell>
                       <TableCell>{a.actor.replace(/^user:default\//, '')}</TableCell>
                       <TableCell>{a.action}</TableCell>
-                      <TableCell>{String(a.details?.stepBefore ?? '–')} → {String(a.details?.stepAfter ?? '–')}</TableCell>
+                      <TableCell>{typeof a.details?.stepBefore === 'number' ? `at step ${a.details.stepBefore + 1}` : '–'}</TableCell>
                       <TableCell>{a.reason ?? ''}</TableCell>
                     </TableRow>
                   ))}

@@ -44,7 +44,7 @@ const detail: RolloutDetail = {
     { name: 'payments-api-new', hash: 'new', role: 'canary', revision: 2, replicas: 1, readyReplicas: 1, availableReplicas: 1 },
   ],
   analysisRuns: [{ name: 'payments-api-new-2-2', phase: 'Successful', metricResults: [{ name: 'success-rate', phase: 'Successful', measurements: [{ phase: 'Successful', value: '[0.99]' }, { phase: 'Successful', value: '[0.97]' }] }] }],
-  audit: [{ id: '1', createdAt: '2026-11-22T09:00:00Z', actor: 'user:default/alice', action: 'promote', reason: 'looks good', details: { stepBefore: 0, stepAfter: 1 } }],
+  audit: [{ id: '1', createdAt: '2026-11-22T09:00:00Z', actor: 'user:default/alice', action: 'promote', reason: 'looks good', details: { stepBefore: 0 } }],
 };
 
 function api(): jest.Mocked<ArgoApi> {
@@ -76,6 +76,7 @@ describe('RolloutsContent', () => {
     expect(screen.getByText('payments-api-new-2-2')).toBeInTheDocument();
     expect(screen.getByRole('img', { name: 'measurements over time' })).toBeInTheDocument();
     expect(screen.getByText('looks good')).toBeInTheDocument();
+    expect(screen.getByText('at step 1')).toBeInTheDocument();
     expect(screen.getByRole('button', { name: 'Promote' })).toBeEnabled();
     expect(screen.getByRole('button', { name: 'Retry' })).toBeDisabled(); // nothing to retry
   });
