@@ -6,6 +6,7 @@ import {
   newMetricResult,
   nextMeasurementAt,
   recordMeasurement,
+  updateLastMeasurement,
   type AnalysisPhase,
   type MetricResult,
 } from './assess';
@@ -62,6 +63,24 @@ describe('assessMetric', () => {
     const m = metric();
     const r = { ...newMetricResult(m), measurements: [{ phase: 'Running' as const, startedAt: '2026-01-01T00:00:00Z' }] };
     expect(assessMetric(m, r, false).phase).toBe('Running');
+  });
+});
+
+describe('a measurement that runs on (a job\'s)', () => {
+  it('is counted only when it finishes, in place of the running one', () => {
+    const m = metric({ count: 2, interval: '1s' });
+    const started = recordMeasurement(newMetricResult(m), { phase: 'Running', startedAt: '2026-01-01T00:00:00Z', metadata: { 'job-name': 'j1' } });
+    expect(started).toMatchObject({ count: 0, successful: 0, measurements: [{ phase: 'Running' }] });
+    expect(assessMetric(m, started, false).phase).toBe('Running');
+    const done = updateLastMeasurement(started, { ...started.measurements[0], phase: 'Successful', finishedAt: '2026-01-01T00:00:05Z' });
+    expect(done).toMatchObject({ count: 1, successful: 1, consecutiveSuccess: 1 });
+    expect(done.measurements).toEqual([{ phase: 'Successful', startedAt: '2026-01-01T00:00:00Z', finishedAt: '2026-01-01T00:00:05Z', metadata: { 'job-name': 'j1' } }]);
+  });
+
+  it('is resumed at its resumeAt', () => {
+    const m = metric();
+    const r = recordMeasurement(newMetricResult(m), { phase: 'Running', startedAt: '2026-01-01T00:00:00Z', resumeAt: '2026-01-01T00:00:03Z' });
+    expect(nextMeasurementAt(m, r, Date.parse('2026-01-01T00:00:00Z'))).toBe(Date.parse('2026-01-01T00:00:03Z'));
   });
 });
 

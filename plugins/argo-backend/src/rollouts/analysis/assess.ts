@@ -43,7 +43,7 @@ const SEVERITY: Record<AnalysisPhase, number> = { Successful: 0, Running: 1, Pen
 export const isWorse = (current: AnalysisPhase, candidate: AnalysisPhase) => SEVERITY[candidate] > SEVERITY[current];
 
 export const DEFAULT_CONSECUTIVE_ERROR_LIMIT = 4;
-/** Measurements kept per metric. */
+/** Measurements kept per metric (Argo's DefaultMeasurementHistoryLimit); a job metric keeps as many Jobs. */
 export const MEASUREMENT_HISTORY_LIMIT = 10;
 /** An errored measurement is retried after this, whatever the interval. */
 export const ERROR_RETRY_INTERVAL_MS = 10_000;
@@ -79,10 +79,9 @@ export function newMetricResult(metric: Metric, dryRun = false): MetricResult {
   };
 }
 
-/** Adds a finished measurement and updates the counters as runMeasurements does. */
-export function recordMeasurement(result: MetricResult, measurement: Measurement, historyLimit = MEASUREMENT_HISTORY_LIMIT): MetricResult {
-  const next = { ...result, measurements: [...result.measurements, measurement].slice(-historyLimit) };
-  switch (measurement.phase) {
+/** Updates the counters for a measurement that has just finished, as runMeasurements does. */
+function countMeasurement(next: MetricResult, phase: AnalysisPhase): MetricResult {
+  switch (phase) {
     case 'Successful':
       next.successful++;
       next.count++;
@@ -107,9 +106,27 @@ export function recordMeasurement(result: MetricResult, measurement: Measurement
       next.consecutiveSuccess = 0;
       break;
     default:
+      // Running or Pending: counted when it finishes.
       break;
   }
   return next;
+}
+
+/**
+ * Adds a new measurement and updates the counters as runMeasurements does.
+ * A Running one (a job's) is added but counted only when it finishes.
+ */
+export function recordMeasurement(result: MetricResult, measurement: Measurement, historyLimit = MEASUREMENT_HISTORY_LIMIT): MetricResult {
+  return countMeasurement({ ...result, measurements: [...result.measurements, measurement].slice(-historyLimit) }, measurement.phase);
+}
+
+/**
+ * Replaces the in-flight last measurement with what resuming or terminating
+ * it gave, and counts it if it has finished (runMeasurements with an
+ * incomplete measurement).
+ */
+export function updateLastMeasurement(result: MetricResult, measurement: Measurement): MetricResult {
+  return countMeasurement({ ...result, measurements: [...result.measurements.slice(0, -1), measurement] }, measurement.phase);
 }
 
 /** Which limit a metric has crossed, if any; a later check overrides an earlier one. */

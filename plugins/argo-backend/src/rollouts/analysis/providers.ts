@@ -1,10 +1,37 @@
-import type { Metric } from '@quarterdeck/plugin-argo-common';
+import type { AnalysisRun, Metric } from '@quarterdeck/plugin-argo-common';
+import type { ClusterClient, KubeObject } from '@quarterdeck/plugin-argo-node';
+import type { Measurement, MetricResult } from './assess';
+import { JobProvider } from './job';
+
 /** What a provider measured: the value conditions see as `result`, and its text form. */
 export type ProviderResult = { ok: true; result: unknown; value: string } | { ok: false; message: string };
 
+/** A provider that measures within one call; the metric's conditions judge what it returns. */
 export interface MetricProvider {
   measure(metric: Metric, signal: AbortSignal): Promise<ProviderResult>;
 }
+
+/**
+ * A provider whose measurement outlives the call that starts it (Argo's
+ * job): `run` starts it and answers a Running measurement with `metadata`
+ * and a `resumeAt`; later passes `resume` it until it has finished;
+ * `terminate` stops it when the run ends first; `garbageCollect` removes
+ * what measurements beyond the history limit left behind. The provider
+ * judges its measurements: the metric's conditions are not consulted.
+ */
+export interface ResumableMetricProvider {
+  readonly resumable: true;
+  /** `result` is the metric's result before this measurement, if any. */
+  run(run: AnalysisRun & KubeObject, metric: Metric, result: MetricResult | undefined, now: Date): Promise<Measurement>;
+  resume(run: AnalysisRun & KubeObject, metric: Metric, measurement: Measurement, now: Date): Promise<Measurement>;
+  terminate(run: AnalysisRun & KubeObject, metric: Metric, measurement: Measurement, now: Date): Promise<Measurement>;
+  garbageCollect(run: AnalysisRun & KubeObject, metric: Metric, limit: number): Promise<void>;
+}
+
+export type AnyMetricProvider = MetricProvider | ResumableMetricProvider;
+
+export const isResumable = (provider: AnyMetricProvider): provider is ResumableMetricProvider =>
+  (provider as ResumableMetricProvider).resumable === true;
 
 /**
  * A Kubernetes-style JSONPath of the simple kind metrics use: `{$.data.ok}`,
@@ -129,14 +156,18 @@ export const prometheusProvider: MetricProvider = {
   },
 };
 
-/** The provider a metric names, or the reason there is none usable. */
-export function providerFor(metric: Metric): MetricProvider | string {
+/**
+ * The provider a metric names, or the reason there is none usable. The job
+ * provider works through `client`, the cluster the AnalysisRun is in.
+ */
+export function providerFor(metric: Metric, options: { client?: ClusterClient } = {}): AnyMetricProvider | string {
   const names = Object.keys(metric.provider ?? {});
   if (names.length === 0) return 'no provider specified';
   if (names.length > 1) return 'multiple providers specified';
   switch (names[0]) {
     case 'web': return webProvider;
     case 'prometheus': return prometheusProvider;
+    case 'job': return options.client ? new JobProvider(options.client) : 'the job provider needs the cluster the AnalysisRun is in';
     default: return `provider "${names[0]}" is not supported by Quarterdeck yet`;
   }
 }

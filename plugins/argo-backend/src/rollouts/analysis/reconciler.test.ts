@@ -107,6 +107,109 @@ describe('AnalysisRunReconciler', () => {
   });
 });
 
+describe('AnalysisRunReconciler: job metrics', () => {
+  let local: RunningLocalCluster;
+  let reconciler: AnalysisRunReconciler;
+
+  beforeEach(async () => {
+    // `execute` lets a pod opt into running its command on the host: the only way the local kubelet fails a pod.
+    local = await startLocalCluster({ name: 'jobs', db: await databases.init('SQLITE_3'), kubelet: { readyDelayMs: 10, execute: true } });
+    reconciler = new AnalysisRunReconciler(local.cluster);
+    await reconciler.start();
+  });
+  afterEach(async () => {
+    await reconciler.stop();
+    await local.stop();
+  });
+
+  const jobMetric = (name: string, podSpec: Record<string, unknown>, extra: Record<string, unknown> = {}, podAnnotations?: Record<string, string>) => ({
+    name,
+    provider: {
+      job: {
+        metadata: { labels: { team: 'checks' } },
+        spec: {
+          backoffLimit: 0,
+          ...extra,
+          template: { ...(podAnnotations ? { metadata: { annotations: podAnnotations } } : {}), spec: { restartPolicy: 'Never', ...podSpec } },
+        },
+      },
+    },
+  });
+  const apply = (name: string, metrics: AnalysisRun['spec']['metrics']) =>
+    argoClients(local.cluster).analysisRuns.apply({ apiVersion: 'argoproj.io/v1alpha1', kind: 'AnalysisRun', metadata: { name, namespace: 'default' }, spec: { metrics } });
+  const get = (name: string) => argoClients(local.cluster).analysisRuns.get('default', name);
+  const finished = (name: string) =>
+    eventually(`${name} to finish`, async () => {
+      const r = await get(name);
+      return ['Successful', 'Failed', 'Error', 'Inconclusive'].includes(r?.status?.phase ?? '') ? r : undefined;
+    });
+  const jobsOf = async (uid: string) =>
+    (await local.cluster.list({ apiVersion: 'batch/v1', kind: 'Job', namespace: 'default' }, { labelSelector: `analysisrun.argoproj.io/uid=${uid}` })).items;
+
+  it('runs a Job and succeeds when it completes', async () => {
+    await apply('job-ok', [jobMetric('smoke', { containers: [{ name: 'check', image: 'busybox', command: ['true'] }] })]);
+    const r = await finished('job-ok');
+    const uid = r.metadata.uid!;
+    expect(r.status).toMatchObject({ phase: 'Successful' });
+    expect(r.status!.metricResults![0]).toMatchObject({ name: 'smoke', phase: 'Successful', count: 1, successful: 1 });
+    const measurement = r.status!.metricResults![0].measurements![0] as any;
+    expect(measurement).toMatchObject({ phase: 'Successful', metadata: { 'job-name': `${uid}.smoke.1`, 'job-namespace': 'default' } });
+    expect(measurement.finishedAt).toBeDefined();
+    const [job] = await jobsOf(uid);
+    expect(job.metadata).toMatchObject({
+      name: `${uid}.smoke.1`,
+      labels: { team: 'checks', 'analysisrun.argoproj.io/uid': uid },
+      annotations: { 'analysisrun.argoproj.io/name': 'job-ok', 'analysisrun.argoproj.io/namespace': 'default', 'analysisrun.argoproj.io/metric-name': 'smoke' },
+      ownerReferences: [{ kind: 'AnalysisRun', name: 'job-ok', uid, controller: true }],
+    });
+    expect((job.status as any).conditions).toEqual(expect.arrayContaining([expect.objectContaining({ type: 'Complete', status: 'True' })]));
+  });
+
+  it('fails when the Job fails (a host-executed pod that exits non-zero)', async () => {
+    await apply('job-bad', [jobMetric('smoke', { containers: [{ name: 'check', image: 'busybox', command: ['sh', '-c', 'exit 3'] }] }, {}, { 'quarterdeck.io/execute': 'host' })]);
+    const r = await finished('job-bad');
+    expect(r.status).toMatchObject({ phase: 'Failed', message: 'Metric "smoke" assessed Failed due to failed (1) > failureLimit (0)' });
+    const measurement = r.status!.metricResults![0].measurements![0];
+    expect(measurement.phase).toBe('Failed');
+    expect(measurement.message).toBeUndefined();
+    const [job] = await jobsOf(r.metadata.uid!);
+    expect((job.status as any).conditions).toEqual(expect.arrayContaining([expect.objectContaining({ type: 'Failed', reason: 'BackoffLimitExceeded' })]));
+  });
+
+  it('terminating the run deletes its running Job and ends Inconclusive, as Argo does', async () => {
+    // A suspended Job never starts a pod: it runs until someone ends it.
+    await apply('job-stop', [jobMetric('smoke', { containers: [{ name: 'check', image: 'busybox' }] }, { suspend: true })]);
+    const started = await eventually('the Job to be running', async () => {
+      const r = await get('job-stop');
+      const m = r?.status?.metricResults?.[0]?.measurements?.[0];
+      return m?.phase === 'Running' && (await jobsOf(r!.metadata.uid!)).length === 1 ? r : undefined;
+    });
+    await local.cluster.patch({ apiVersion: 'argoproj.io/v1alpha1', kind: 'AnalysisRun', namespace: 'default', name: 'job-stop' }, 'merge', { spec: { terminate: true } });
+    const r = await finished('job-stop');
+    expect(r.status).toMatchObject({
+      phase: 'Inconclusive',
+      message: 'Metric "smoke" assessed Inconclusive due to inconclusive (1) > inconclusiveLimit (0): "Error Message: Metric Terminated"',
+    });
+    expect(r.status!.metricResults![0].measurements![0]).toMatchObject({ phase: 'Inconclusive', message: 'Metric Terminated' });
+    await eventually('the Job to be gone', async () => (await jobsOf(started.metadata.uid!)).length === 0);
+  });
+
+  it('keeps the last 10 measurements and their Jobs', async () => {
+    await apply('job-many', [{ ...jobMetric('smoke', { containers: [{ name: 'check', image: 'busybox' }] }), count: 12, interval: '10ms' }]);
+    const r = await finished('job-many');
+    const uid = r.metadata.uid!;
+    expect(r.status).toMatchObject({ phase: 'Successful' });
+    const result = r.status!.metricResults![0];
+    expect(result).toMatchObject({ count: 12, successful: 12 });
+    expect(result.measurements!.map(m => (m as any).metadata['job-name'])).toEqual(Array.from({ length: 10 }, (_, i) => `${uid}.smoke.${i + 3}`));
+    const names = await eventually('old Jobs to be collected', async () => {
+      const jobs = await jobsOf(uid);
+      return jobs.length === 10 ? jobs.map(j => j.metadata.name) : undefined;
+    });
+    expect(names.sort((a, b) => a!.localeCompare(b!, undefined, { numeric: true }))).toEqual(Array.from({ length: 10 }, (_, i) => `${uid}.smoke.${i + 3}`));
+  });
+});
+
 describe('resolveMetricArgs', () => {
   it('substitutes arguments and refuses unknown or missing ones', () => {
     const metric = { name: 'm', provider: { web: { url: 'http://x/{{ args.service }}/q' } } };

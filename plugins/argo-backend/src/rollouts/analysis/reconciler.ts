@@ -10,15 +10,18 @@ import {
 import {
   assessRun,
   isCompleted,
+  MEASUREMENT_HISTORY_LIMIT,
   newMetricResult,
   nextMeasurementAt,
   recordMeasurement,
+  updateLastMeasurement,
   type AnalysisPhase,
   type Measurement,
   type MetricResult,
 } from './assess';
 import { assessResult } from './conditions';
-import { providerFor } from './providers';
+import { analysisRunKeyOf, ANALYSIS_RUN_UID_LABEL, JOB_NAME_KEY, JOB_NAMESPACE_KEY, jobOutcome, type Job } from './job';
+import { isResumable, providerFor } from './providers';
 import { reconcileQueue } from '../retryOnConflict';
 
 const FIELD_MANAGER = 'quarterdeck-analysis';
@@ -41,13 +44,19 @@ export function resolveMetricArgs(metric: Metric, args: Array<{ name: string; va
   return JSON.parse(text);
 }
 
+type Run = AnalysisRun & KubeObject;
+
 /**
  * Runs the AnalysisRuns of one cluster: takes each metric's measurements when
  * they are due (initialDelay, interval, count), judges them with the metric's
  * conditions, and writes the run's status with Argo's phases and messages.
+ * A job metric's measurement runs on in a Job: it is resumed when its Job
+ * finishes (the Jobs' informer requeues the run) or at its `resumeAt`, and
+ * terminated, deleting the Job, when the run ends first.
  */
 export class AnalysisRunReconciler {
-  private readonly runs: Informer<AnalysisRun & KubeObject>;
+  private readonly runs: Informer<Run>;
+  private readonly jobs: Informer<Job>;
   private readonly queue: WorkQueue;
   private readonly abort = new AbortController();
 
@@ -56,19 +65,27 @@ export class AnalysisRunReconciler {
     private readonly options: { logger?: LoggerService; now?: () => Date } = {},
   ) {
     this.runs = argoClients(client).analysisRuns.informer(undefined, { logger: options.logger });
+    // Only the Jobs of job metrics, as Argo's Job informer selects them.
+    this.jobs = new Informer<Job>(client, { apiVersion: 'batch/v1', kind: 'Job' }, { labelSelector: ANALYSIS_RUN_UID_LABEL, logger: options.logger });
     this.queue = reconcileQueue(key => this.reconcile(key), options.logger);
   }
 
   async start() {
     const enqueue = (o: KubeObject) => this.queue.add(`${o.metadata.namespace}/${o.metadata.name}`);
     this.runs.addHandlers({ onAdd: enqueue, onUpdate: (_, o) => enqueue(o) });
-    await this.runs.start();
+    // A Job that has finished requeues its run (enqueueJobIfCompleted); one still running is looked at on its resumeAt.
+    const onJob = (job: Job) => {
+      const key = jobOutcome(job) ? analysisRunKeyOf(job) : undefined;
+      if (key) this.queue.add(key);
+    };
+    this.jobs.addHandlers({ onAdd: onJob, onUpdate: (_, job) => onJob(job), onDelete: onJob });
+    await Promise.all([this.runs.start(), this.jobs.start()]);
   }
 
   async stop() {
     this.abort.abort();
     this.queue.stop();
-    await this.runs.stop();
+    await Promise.all([this.runs.stop(), this.jobs.stop()]);
   }
 
   idle() {
@@ -79,16 +96,20 @@ export class AnalysisRunReconciler {
     return this.options.now?.() ?? new Date();
   }
 
-  private async measure(metric: Metric, args: AnalysisRun['spec']['args']): Promise<Measurement> {
+  /** A new measurement (provider.Run, or a measurement judged by the metric's conditions). */
+  private async measure(run: Run, metric: Metric, result: MetricResult): Promise<Measurement> {
     const startedAt = nowIso(this.now());
     let resolved: Metric;
     try {
-      resolved = resolveMetricArgs(metric, args);
+      resolved = resolveMetricArgs(metric, run.spec.args);
     } catch (error) {
       return { phase: 'Error', message: `Unable to resolve metric arguments: ${(error as Error).message}`, startedAt, finishedAt: startedAt };
     }
-    const provider = providerFor(resolved);
+    const provider = providerFor(resolved, { client: this.client });
     if (typeof provider === 'string') return { phase: 'Error', message: provider, startedAt, finishedAt: nowIso(this.now()) };
+    if (isResumable(provider)) {
+      return provider.run(run, resolved, result, this.now());
+    }
     const measured = await provider.measure(resolved, this.abort.signal);
     const finishedAt = nowIso(this.now());
     if (!measured.ok) return { phase: 'Error', message: measured.message, startedAt, finishedAt };
@@ -100,6 +121,85 @@ export class AnalysisRunReconciler {
       startedAt,
       finishedAt,
     };
+  }
+
+  /**
+   * The in-flight measurement, resumed, or terminated when the run is
+   * terminating (runMeasurements with an incomplete measurement). A
+   * terminated measurement that ends Successful or Inconclusive says so.
+   */
+  private async continueMeasurement(run: Run, metric: Metric, measurement: Measurement, terminating: boolean): Promise<Measurement> {
+    const error = (message: string): Measurement => ({ ...measurement, phase: 'Error', message, finishedAt: measurement.finishedAt ?? nowIso(this.now()) });
+    let resolved: Metric;
+    try {
+      resolved = resolveMetricArgs(metric, run.spec.args);
+    } catch (e) {
+      return error(`Unable to resolve metric arguments: ${(e as Error).message}`);
+    }
+    const provider = providerFor(resolved, { client: this.client });
+    if (typeof provider === 'string') return error(provider);
+    // Only a resumable provider leaves a measurement running; anything else would stay Running for ever.
+    if (!isResumable(provider)) return error('the measurement was left running by a provider that cannot resume it');
+    if (!terminating) return provider.resume(run, resolved, measurement, this.now());
+    const terminated = await provider.terminate(run, resolved, measurement, this.now());
+    return terminated.phase === 'Successful' || terminated.phase === 'Inconclusive' ? { ...terminated, message: 'Metric Terminated' } : terminated;
+  }
+
+  /**
+   * Whether the measurement's Job has finished, as the Jobs' informer saw it.
+   * Argo waits for resumeAt even then; resumeAt paces the looks at a Job
+   * still running, and a finished one is looked at as soon as it is seen.
+   */
+  private jobFinished(run: Run, measurement: Measurement): boolean {
+    const name = measurement.metadata?.[JOB_NAME_KEY];
+    if (!name) return false;
+    const job = this.jobs.get(`${measurement.metadata?.[JOB_NAMESPACE_KEY] || run.metadata.namespace}/${name}`);
+    return Boolean(job && jobOutcome(job));
+  }
+
+  /** One metric's part of a pass (generateMetricTasks and runMeasurements). */
+  private async advance(run: Run, metric: Metric, result: MetricResult, startedAt: string, terminating: boolean): Promise<MetricResult> {
+    if (isCompleted(result.phase)) return result;
+    const now = this.now().getTime();
+    const last = result.measurements[result.measurements.length - 1];
+    if (last && !last.finishedAt) {
+      // A terminating run ends an in-flight measurement at once, whatever its resumeAt.
+      const early = !terminating && last.resumeAt && Date.parse(last.resumeAt) > now;
+      if (early && !this.jobFinished(run, last)) return result;
+      return updateLastMeasurement(result, await this.continueMeasurement(run, metric, last, terminating));
+    }
+    if (terminating) return result;
+    const due = nextMeasurementAt(metric, result.measurements.length ? result : undefined, Date.parse(startedAt));
+    if (due === undefined || due > now) return result;
+    return recordMeasurement(result, await this.measure(run, metric, result), Infinity);
+  }
+
+  /**
+   * Trims each metric's measurements to the newest MEASUREMENT_HISTORY_LIMIT
+   * and, for a job metric, deletes the older Jobs (garbageCollectMeasurements).
+   * A failed cleanup leaves that metric untrimmed until a later pass.
+   */
+  private async garbageCollect(run: Run, metrics: Metric[], results: MetricResult[]): Promise<MetricResult[]> {
+    const limit = MEASUREMENT_HISTORY_LIMIT;
+    return Promise.all(results.map(async (result, i) => {
+      if (result.measurements.length <= limit) return result;
+      let resolved: Metric | undefined;
+      try {
+        resolved = resolveMetricArgs(metrics[i], run.spec.args);
+      } catch {
+        resolved = undefined;
+      }
+      const provider = resolved ? providerFor(resolved, { client: this.client }) : undefined;
+      if (resolved && provider && typeof provider !== 'string' && isResumable(provider)) {
+        try {
+          await provider.garbageCollect(run, resolved, limit);
+        } catch (error) {
+          this.options.logger?.warn(`Failed to garbage collect measurements of ${run.metadata.namespace}/${run.metadata.name}: ${error}`);
+          return result;
+        }
+      }
+      return { ...result, measurements: result.measurements.slice(-limit) };
+    }));
   }
 
   async reconcile(key: string): Promise<void> {
@@ -118,20 +218,15 @@ export class AnalysisRunReconciler {
 
     const terminating = Boolean(run.spec.terminate) ||
       results.some(r => !dryRun.has(r.name) && ['Failed', 'Error', 'Inconclusive'].includes(r.phase));
-    if (!terminating) {
-      results = await Promise.all(results.map(async (result, i) => {
-        const due = nextMeasurementAt(metrics[i], result.measurements.length ? result : undefined, Date.parse(startedAt));
-        if (due === undefined || due > now.getTime()) return result;
-        return recordMeasurement(result, await this.measure(metrics[i], run.spec.args));
-      }));
-    }
+    results = await Promise.all(results.map((result, i) => this.advance(run, metrics[i], result, startedAt, terminating)));
     const assessed = assessRun(metrics, results, { terminate: run.spec.terminate, dryRun });
+    const metricResults = await this.garbageCollect(run, metrics, assessed.metricResults);
     const completed = isCompleted(assessed.phase);
     const patch: Record<string, unknown> = {
       phase: assessed.phase,
       message: assessed.message || null,
       startedAt,
-      metricResults: assessed.metricResults,
+      metricResults,
       ...(completed ? { completedAt: nowIso(this.now()) } : {}),
     };
     await this.client.patch(
@@ -142,7 +237,7 @@ export class AnalysisRunReconciler {
     );
     if (!completed) {
       const next = metrics
-        .map((m, i) => nextMeasurementAt(m, assessed.metricResults[i]?.measurements.length ? assessed.metricResults[i] : undefined, Date.parse(startedAt)))
+        .map((m, i) => nextMeasurementAt(m, metricResults[i]?.measurements.length ? metricResults[i] : undefined, Date.parse(startedAt)))
         .filter((t): t is number => t !== undefined);
       if (next.length > 0) this.queue.addAfter(key, Math.max(0, Math.min(...next) - this.now().getTime()));
     }
