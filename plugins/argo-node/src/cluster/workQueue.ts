@@ -21,7 +21,7 @@ export class WorkQueue {
   private readonly active = new Set<string>();
   private readonly dirty = new Set<string>();
   private readonly failures = new Map<string, number>();
-  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly timers = new Map<string, { timer: NodeJS.Timeout; due: number }>();
   private running = 0;
   private stopped = false;
   private idleWaiters: Array<() => void> = [];
@@ -43,26 +43,28 @@ export class WorkQueue {
     this.pump();
   }
 
-  /** Adds the key after `ms`; an earlier pending addAfter for the key wins. */
+  /** Adds the key after `ms`; of several pending addAfters for a key, the earliest wins. */
   addAfter(key: string, ms: number): void {
     if (this.stopped) return;
     if (ms <= 0) {
       this.add(key);
       return;
     }
+    const due = Date.now() + ms;
     const existing = this.timers.get(key);
-    if (existing) return;
+    if (existing && existing.due <= due) return;
+    if (existing) clearTimeout(existing.timer);
     const timer = setTimeout(() => {
       this.timers.delete(key);
       this.add(key);
     }, ms);
     timer.unref?.();
-    this.timers.set(key, timer);
+    this.timers.set(key, { timer, due });
   }
 
   stop(): void {
     this.stopped = true;
-    for (const t of this.timers.values()) clearTimeout(t);
+    for (const t of this.timers.values()) clearTimeout(t.timer);
     this.timers.clear();
   }
 
