@@ -15,10 +15,11 @@ function objectsOf(file: string, baseUrl: string): KubeObject[] {
   return parseAllDocuments(text).map(d => d.toJS()).filter((o): o is KubeObject => Boolean(o && o.kind));
 }
 
-async function rolloutsHealthy(client: ClusterClient, objects: KubeObject[]): Promise<boolean> {
+/** Whether every Rollout of `objects` that already exists is Healthy (the deploys a file updates). */
+async function updatedRolloutsHealthy(client: ClusterClient, objects: KubeObject[]): Promise<boolean> {
   for (const o of objects.filter(x => x.kind === 'Rollout')) {
     const live = await client.get({ apiVersion: o.apiVersion, kind: o.kind, namespace: o.metadata.namespace, name: o.metadata.name! });
-    if ((live?.status as { phase?: string } | undefined)?.phase !== 'Healthy') return false;
+    if (live && (live.status as { phase?: string } | undefined)?.phase !== 'Healthy') return false;
   }
   return true;
 }
@@ -26,9 +27,10 @@ async function rolloutsHealthy(client: ClusterClient, objects: KubeObject[]): Pr
 /**
  * Applies example manifests to a local cluster, each file once (recorded by
  * content hash in a ConfigMap, so a restart keeps what users changed since).
- * Files go in order; a file waits until the Rollouts of the file before it
- * are Healthy, so a first file can deploy a version and a second update it,
- * leaving a canary under way for a newcomer to click through.
+ * Files go in order; a file that updates a Rollout waits until that Rollout
+ * is Healthy, so a first file can deploy a version and a later one update
+ * it, leaving a canary or a blue-green update under way for a newcomer to
+ * click through.
  */
 export async function seedManifests(options: {
   client: ClusterClient;
@@ -40,7 +42,6 @@ export async function seedManifests(options: {
   const { client, files, baseUrl, logger } = options;
   const record = await client.get(RECORD);
   const done = new Set(Object.keys((record?.data as Record<string, string> | undefined) ?? {}));
-  let previous: KubeObject[] = [];
   for (const file of files) {
     const absolute = path.resolve(file);
     if (!fs.existsSync(absolute)) {
@@ -49,12 +50,9 @@ export async function seedManifests(options: {
     }
     const objects = objectsOf(absolute, baseUrl);
     const key = `${path.basename(file).replace(/[^-._a-zA-Z0-9]/g, '_')}.${crypto.createHash('sha256').update(JSON.stringify(objects)).digest('hex').slice(0, 12)}`;
-    if (done.has(key)) {
-      previous = objects;
-      continue;
-    }
+    if (done.has(key)) continue;
     const deadline = Date.now() + (options.waitMs ?? 120_000);
-    while (previous.length > 0 && !(await rolloutsHealthy(client, previous)) && Date.now() < deadline) {
+    while (!(await updatedRolloutsHealthy(client, objects)) && Date.now() < deadline) {
       await new Promise(resolve => setTimeout(resolve, 250));
     }
     // Namespaces and CRD-defined templates first, Rollouts last.
@@ -68,6 +66,5 @@ export async function seedManifests(options: {
       { fieldManager: `${FIELD_MANAGER}-${key}` },
     );
     logger.info(`Seeded ${objects.length} objects from ${file}`);
-    previous = objects;
   }
 }

@@ -84,7 +84,7 @@ describe('a canary with an analysis step, on the local driver', () => {
     await rollouts.apply(rollout('payments:2', 'bad'));
     const aborted = await eventually('the abort', async () => ((await get())?.status?.phase === 'Degraded' ? get() : undefined), 30_000);
     expect(aborted?.status?.message).toBe(
-      'RolloutAborted: Rollout aborted update to revision 2: Step-based analysis phase failed: Metric "ok" assessed Failed due to failed (1) > failureLimit (0)',
+      'RolloutAborted: Rollout aborted update to revision 2: Step-based analysis phase error/failed: Metric "ok" assessed Failed due to failed (1) > failureLimit (0)',
     );
     expect(aborted?.status?.abort).toBe(true);
   });

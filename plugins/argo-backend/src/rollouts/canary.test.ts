@@ -1,6 +1,7 @@
 import type { Rollout } from '@quarterdeck/plugin-argo-common';
 import { planRolloutAction } from './actions';
-import { reconcileCanary, templateHash, type ReplicaSetState } from './canary';
+import { reconcileCanary } from './canary';
+import { templateHash, type ReplicaSetState } from './objects';
 
 /**
  * A tiny cluster for the engine: ReplicaSets whose pods are available as

@@ -1,7 +1,17 @@
-import type { CanaryStep, Condition, Rollout, RolloutStatus } from '@quarterdeck/plugin-argo-common';
+import type { CanaryStep, Rollout, RolloutStatus } from '@quarterdeck/plugin-argo-common';
 import { computePodTemplateHash } from '@quarterdeck/plugin-argo-node';
-import { calculateRolloutPhase } from './phase';
+import {
+  newAnalysisRunName,
+  runStatusRef,
+  templateHash,
+  type AnalysisRunState,
+  type ReplicaSetState,
+  type RolloutDecision,
+  type RunStatusRef,
+} from './objects';
 import { canaryFenceposts, pauseDurationSeconds, weightedCanaryStableCounts } from './replicas';
+import { cleanupRevisionHistory } from './scaleDown';
+import { baseStatus, finishStatus, formatTime, PAUSE_REASON, pausedConditions, type PauseDecisions } from './status';
 
 /**
  * The canary strategy without a traffic router, as Argo Rollouts runs it
@@ -11,48 +21,10 @@ import { canaryFenceposts, pauseDurationSeconds, weightedCanaryStableCounts } fr
  * reconcile and at most one step completes, as in Argo.
  */
 
-export const POD_TEMPLATE_HASH_LABEL = 'rollouts-pod-template-hash';
-export const REVISION_ANNOTATION = 'rollout.argoproj.io/revision';
 const MAX_WEIGHT = 100;
-
-export interface ReplicaSetState {
-  name: string;
-  hash: string;
-  revision: number;
-  specReplicas: number;
-  /** status.replicas */
-  replicas: number;
-  availableReplicas: number;
-  readyReplicas: number;
-  createdAt: string;
-}
-
-/** The AnalysisRun of the current analysis step, as the reconciler found it. */
-export interface StepAnalysis {
-  name: string;
-  phase?: string;
-  message?: string;
-}
-
-export interface CanaryDecision {
-  /** Create the AnalysisRun of this analysis step. */
-  createStepAnalysis?: { stepIndex: number };
-  /** Create the ReplicaSet for the current template (with 0 replicas). */
-  create?: { name: string; hash: string; revision: number };
-  /** Scale these ReplicaSets. */
-  scale: Array<{ name: string; replicas: number }>;
-  /** The status to write (the whole status, as Argo recomputes it). */
-  status: RolloutStatus;
-  /** Come back after this long (a timed pause). */
-  requeueAfterMs?: number;
-}
 
 export function stepHash(rollout: Rollout): string {
   return computePodTemplateHash(rollout.spec.strategy?.canary?.steps ?? []);
-}
-
-export function templateHash(rollout: Rollout): string {
-  return computePodTemplateHash(rollout.spec.template ?? {}, (rollout.status as { collisionCount?: number } | undefined)?.collisionCount);
 }
 
 /** The most recent setWeight at or before the current step (GetCurrentSetWeight). */
@@ -143,59 +115,44 @@ export function basicCanaryCounts(
   return { canary: newCount, stable: stableCount };
 }
 
-function setCondition(conditions: Condition[], next: Condition, now: string): Condition[] {
-  const existing = conditions.find(c => c.type === next.type);
-  if (existing && existing.status === next.status && existing.reason === next.reason) return conditions;
-  const kept = conditions.filter(c => c.type !== next.type);
-  return [...kept, {
-    ...next,
-    lastUpdateTime: now,
-    lastTransitionTime: existing && existing.status === next.status ? existing.lastTransitionTime : now,
-  }];
-}
-
 export interface CanaryContext {
   rollout: Rollout;
   replicaSets: ReplicaSetState[];
   now: Date;
-  /** The current analysis step's AnalysisRun, once it exists. */
-  stepAnalysis?: StepAnalysis;
+  /** The AnalysisRuns the Rollout owns. */
+  analysisRuns?: AnalysisRunState[];
 }
 
+const ref = (value: unknown) => value as RunStatusRef | undefined;
+
 /** One reconcile of a canary Rollout without a traffic router. */
-export function reconcileCanary(ctx: CanaryContext): CanaryDecision {
+export function reconcileCanary(ctx: CanaryContext): RolloutDecision {
   const { rollout, replicaSets, now } = ctx;
-  const nowIso = now.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const nowIso = formatTime(now);
   const old = rollout.status ?? {};
   const steps: CanaryStep[] = rollout.spec.strategy?.canary?.steps ?? [];
   const replicas = rollout.spec.replicas ?? 1;
   const hash = templateHash(rollout);
   const stepsHash = stepHash(rollout);
   const newRs = replicaSets.find(rs => rs.hash === hash);
-  const decision: CanaryDecision = { scale: [], status: {} };
+  const decision: RolloutDecision = { scale: [], annotate: [], switchServices: [], createAnalysis: [], keepAnalysis: [], delete: [], status: {} };
+  const runs = new Map((ctx.analysisRuns ?? []).map(r => [r.name, r]));
 
   if (!newRs) {
     const revision = Math.max(0, ...replicaSets.map(rs => rs.revision)) + 1;
     decision.create = { name: `${rollout.metadata.name}-${hash}`, hash, revision };
   }
+  const revision = newRs?.revision ?? decision.create!.revision;
   const stableRs = replicaSets.find(rs => rs.hash === old.stableRS) ?? (old.stableRS === hash ? newRs : undefined);
   const others = replicaSets.filter(rs => rs !== newRs && rs !== stableRs);
 
   // Base status, recomputed every reconcile.
   const status: RolloutStatus = {
-    ...(old.restartedAt ? { restartedAt: old.restartedAt } : {}),
-    currentPodHash: hash,
+    ...baseStatus(rollout, replicaSets, newRs, hash, pausedConditions(rollout, nowIso)),
     currentStepHash: stepsHash,
-    replicas: sum(replicaSets, rs => rs.replicas),
-    updatedReplicas: newRs?.replicas ?? 0,
-    readyReplicas: sum(replicaSets, rs => rs.readyReplicas),
-    availableReplicas: sum(replicaSets, rs => rs.availableReplicas),
-    HPAReplicas: sum(replicaSets, rs => rs.replicas),
-    stableRS: old.stableRS,
     promoteFull: old.promoteFull,
     abort: old.abort,
     abortedAt: old.abortedAt,
-    conditions: old.conditions ?? [],
     canary: { ...(old.canary?.weights ? { weights: old.canary.weights } : {}) },
   };
   let pauseConditions = [...(old.pauseConditions ?? [])];
@@ -271,6 +228,7 @@ export function reconcileCanary(ctx: CanaryContext): CanaryDecision {
   }
 
   let abortMessage: string | undefined;
+  let stepRun: string | undefined;
   // Steps: at most one completes per reconcile.
   if (!changed && !status.abort && index !== undefined && index < steps.length && !rollout.spec.paused) {
     const step = steps[index];
@@ -298,74 +256,115 @@ export function reconcileCanary(ctx: CanaryContext): CanaryDecision {
         Boolean(currentStable) && counts.stable === currentStable!.specReplicas && counts.stable === currentStable!.replicas &&
         sum(others.filter(rs => rs !== currentStable), rs => rs.availableReplicas) === 0;
     } else if (step.analysis) {
-      const run = ctx.stepAnalysis;
-      if (!run) {
-        decision.createStepAnalysis = { stepIndex: index };
+      // The step's run is the one the status names, if it belongs to this step (reconcileStepBasedAnalysisRun).
+      const currentRef = ref(old.canary?.currentStepAnalysisRunStatus);
+      const current = currentRef ? runs.get(currentRef.name) : undefined;
+      const run = current && current.stepIndex === index ? current : undefined;
+      const needsNew = !run || (old.controllerPause && !pauseConditions.some(p => p.reason === PAUSE_REASON.canaryPauseStep)
+        ? run.phase === 'Inconclusive'
+        : Boolean(old.abortedAt));
+      if (pauseConditions.length > 0) {
+        if (run) stepRun = run.name;
+      } else if (needsNew) {
+        stepRun = newAnalysisRunName(rollout, hash, revision, String(index), runs.keys());
+        decision.createAnalysis.push({ name: stepRun, kind: 'Step', stepIndex: index });
       } else {
-        status.canary = { ...status.canary, currentStepAnalysisRunStatus: { name: run.name, status: run.phase ?? 'Pending', ...(run.message ? { message: run.message } : {}) } };
-        if (run.phase === 'Successful') {
+        stepRun = run!.name;
+        if (run!.phase === 'Successful') {
           completed = true;
-        } else if (run.phase === 'Failed' || run.phase === 'Error') {
-          // A failed run aborts the update, as in Argo.
-          status.abort = true;
-          status.abortedAt = nowIso;
-          abortMessage = `Step-based analysis phase ${run.phase === 'Error' ? 'error' : 'failed'}${run.message ? `: ${run.message}` : ''}`;
-          index = status.stableRS === hash ? steps.length : 0;
-          pauseConditions = [];
-          controllerPause = undefined;
-        } else if (run.phase === 'Inconclusive' && !pauseConditions.some(p => p.reason === 'InconclusiveAnalysisRun')) {
+        } else if (run!.phase === 'Failed' || run!.phase === 'Error') {
+          abortMessage = `Step-based analysis phase error/failed${run!.message ? `: ${run!.message}` : ''}`;
+        } else if (run!.phase === 'Inconclusive' && !pauseConditions.some(p => p.reason === PAUSE_REASON.inconclusiveAnalysis)) {
           // An inconclusive run pauses it until someone promotes or aborts.
-          pauseConditions.push({ reason: 'InconclusiveAnalysisRun', startTime: nowIso });
+          pauseConditions.push({ reason: PAUSE_REASON.inconclusiveAnalysis, startTime: nowIso });
           controllerPause = true;
         }
       }
     }
     if (completed) {
       index++;
-      pauseConditions = pauseConditions.filter(p => p.reason !== 'CanaryPauseStep');
-      if (status.canary?.currentStepAnalysisRunStatus) {
-        const { currentStepAnalysisRunStatus: _done, ...rest } = status.canary;
-        status.canary = rest;
-      }
+      pauseConditions = pauseConditions.filter(p => p.reason !== PAUSE_REASON.canaryPauseStep);
+      stepRun = undefined;
     }
   }
 
-  if (pauseConditions.length === 0) controllerPause = undefined;
-  status.pauseConditions = pauseConditions.length > 0 ? pauseConditions : undefined;
-  status.controllerPause = controllerPause;
-  status.currentStepIndex = index;
-  status.observedGeneration = String(rollout.metadata.generation ?? 1);
-
-  // Conditions.
-  let conditions = status.conditions!.filter(c => c.type !== 'InvalidSpec');
-  const revision = newRs?.revision ?? decision.create?.revision ?? 0;
-  if (status.abort) {
-    conditions = setCondition(conditions, {
-      type: 'Progressing',
-      status: 'False',
-      reason: 'RolloutAborted',
-      message: `Rollout aborted update to revision ${revision}${abortMessage ? `: ${abortMessage}` : ''}`,
-    }, nowIso);
-  } else if (status.stableRS === hash && (status.updatedReplicas ?? 0) === replicas && (status.availableReplicas ?? 0) >= replicas) {
-    conditions = setCondition(conditions, { type: 'Progressing', status: 'True', reason: 'NewReplicaSetAvailable', message: `ReplicaSet "${rollout.metadata.name}-${hash}" has successfully progressed.` }, nowIso);
-  } else {
-    conditions = setCondition(conditions, { type: 'Progressing', status: 'True', reason: 'ReplicaSetUpdated', message: `ReplicaSet "${rollout.metadata.name}-${hash}" is progressing.` }, nowIso);
+  // Background analysis, from startingStep on (reconcileBackgroundAnalysisRun).
+  const background = rollout.spec.strategy?.canary?.analysis;
+  const fullyPromoted = Boolean(old.stableRS) && old.stableRS === old.currentPodHash;
+  let backgroundRun: string | undefined;
+  if (!changed && !status.abort && !abortMessage && !status.promoteFull && (background?.templates ?? []).length > 0 &&
+    !fullyPromoted && old.stableRS && (background!.startingStep === undefined || index === undefined || index >= background!.startingStep)) {
+    const currentRef = ref(old.canary?.currentBackgroundAnalysisRunStatus);
+    const run = currentRef ? runs.get(currentRef.name) : undefined;
+    const needsNew = !run || (old.controllerPause && !pauseConditions.some(p => p.reason === PAUSE_REASON.canaryPauseStep)
+      ? run.phase === 'Inconclusive'
+      : Boolean(old.abortedAt));
+    if (pauseConditions.some(p => p.reason === PAUSE_REASON.inconclusiveAnalysis)) {
+      backgroundRun = run?.name;
+    } else if (needsNew) {
+      backgroundRun = newAnalysisRunName(rollout, hash, revision, '', runs.keys());
+      decision.createAnalysis.push({ name: backgroundRun, kind: 'Background' });
+    } else {
+      backgroundRun = run!.name;
+      if (run!.phase === 'Inconclusive') {
+        pauseConditions.push({ reason: PAUSE_REASON.inconclusiveAnalysis, startTime: nowIso });
+        controllerPause = true;
+      } else if (run!.phase === 'Failed' || run!.phase === 'Error') {
+        abortMessage = `Background analysis phase error/failed${run!.message ? `: ${run!.message}` : ''}`;
+      }
+    }
   }
-  const available = (status.availableReplicas ?? 0) >= replicas;
-  conditions = setCondition(conditions, {
-    type: 'Available',
-    status: available ? 'True' : 'False',
-    reason: 'AvailableReason',
-    message: available ? 'Rollout has minimum availability' : 'Rollout does not have minimum availability',
-  }, nowIso);
-  const paused = Boolean(rollout.spec.paused) || pauseConditions.length > 0;
-  conditions = setCondition(conditions, { type: 'Paused', status: paused ? 'True' : 'False', reason: 'RolloutPaused', message: 'Rollout is paused' }, nowIso);
-  status.conditions = conditions;
+  if (abortMessage) {
+    // A failed run aborts the update, as in Argo.
+    status.abort = true;
+    status.abortedAt = nowIso;
+    index = status.stableRS === hash ? steps.length : 0;
+    pauseConditions = [];
+    controllerPause = undefined;
+  }
 
-  const { phase, message } = calculateRolloutPhase(rollout.spec, status);
-  status.phase = phase;
-  status.message = message;
-  for (const key of Object.keys(status) as Array<keyof RolloutStatus>) if (status[key] === undefined) delete status[key];
+  // Runs stay current while the update goes on; everything else is cancelled (reconcileAnalysisRuns).
+  if (!status.abort && !status.promoteFull && !fullyPromoted && !changed) {
+    const record = (name: string | undefined) => (name ? runStatusRef(name, runs.get(name)) : undefined);
+    const stepRef = record(stepRun);
+    const backgroundRef = record(backgroundRun);
+    status.canary = {
+      ...status.canary,
+      ...(stepRef ? { currentStepAnalysisRunStatus: stepRef } : {}),
+      ...(backgroundRef ? { currentBackgroundAnalysisRunStatus: backgroundRef } : {}),
+    };
+    decision.keepAnalysis = [stepRun, backgroundRun].filter((n): n is string => Boolean(n));
+  }
+  status.currentStepIndex = index;
+  decision.delete = cleanupRevisionHistory(rollout, others.filter(rs => rs !== newRs));
+
+  const pause: PauseDecisions = {
+    isAborted: () => Boolean(status.abort),
+    abortMessage: abortMessage ?? '',
+    abort(message: string) {
+      status.abort = true;
+      status.abortedAt = old.abortedAt ?? nowIso;
+      this.abortMessage = message;
+    },
+    apply(next: RolloutStatus) {
+      const conditions = next.abort ? [] : pauseConditions;
+      next.pauseConditions = conditions.length > 0 ? conditions : undefined;
+      next.controllerPause = conditions.length > 0 && controllerPause ? true : undefined;
+    },
+  };
+  const current = index !== undefined ? steps[index] : undefined;
+  const pausedTrue = (status.conditions ?? []).some(c => c.type === 'Paused' && c.status === 'True');
+  const { requeueAfterMs } = finishStatus(status, {
+    rollout,
+    pause,
+    now,
+    revision,
+    newRsName: newRs?.name ?? decision.create?.name,
+    available: (status.availableReplicas ?? 0) >= replicas,
+    indefiniteStep: Boolean(current && (current.pause || current.analysis || current.experiment)) || pausedTrue,
+    waitingForScaleDown: false,
+  });
+  if (requeueAfterMs !== undefined) decision.requeueAfterMs = Math.min(decision.requeueAfterMs ?? Infinity, requeueAfterMs);
   decision.status = status;
   return decision;
 }

@@ -78,4 +78,67 @@ describe('RolloutReconciler on the local driver', () => {
     );
     expect((await local.cluster.list({ apiVersion: 'apps/v1', kind: 'ReplicaSet', namespace: 'default' })).items).toHaveLength(0);
   });
+
+  describe('blue-green', () => {
+    const service = (name: string) => ({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'default' }, spec: { selector: { app: 'sentiment' }, ports: [{ port: 80 }] } });
+    const blueGreen = (image: string): Rollout => ({
+      apiVersion: 'argoproj.io/v1alpha1',
+      kind: 'Rollout',
+      metadata: { name: 'sentiment', namespace: 'default' },
+      spec: {
+        replicas: 2,
+        selector: { matchLabels: { app: 'sentiment' } },
+        template: { metadata: { labels: { app: 'sentiment' } }, spec: { containers: [{ name: 'model', image }] } },
+        strategy: { blueGreen: { activeService: 'sentiment', previewService: 'sentiment-preview', autoPromotionEnabled: false, scaleDownDelaySeconds: 1 } },
+      },
+    });
+    const selectorOf = async (name: string) =>
+      ((await local.cluster.get({ apiVersion: 'v1', kind: 'Service', namespace: 'default', name }))?.spec as any)?.selector?.['rollouts-pod-template-hash'];
+    const getBg = () => argoClients(local.cluster).rollouts.get('default', 'sentiment');
+
+    it('switches the preview Service at once and the active one on promote, then scales the old pods down after the delay', async () => {
+      await local.cluster.apply(service('sentiment'));
+      await local.cluster.apply(service('sentiment-preview'));
+      const rollouts = argoClients(local.cluster).rollouts;
+      await rollouts.apply(blueGreen('sentiment:1'));
+      const first = await eventually('the first deploy', async () => {
+        const r = await getBg();
+        return r?.status?.phase === 'Healthy' ? r : undefined;
+      });
+      const blue = first.status!.stableRS!;
+      expect(await selectorOf('sentiment')).toBe(blue);
+      const managed = await local.cluster.get({ apiVersion: 'v1', kind: 'Service', namespace: 'default', name: 'sentiment' });
+      expect(managed?.metadata.annotations?.['argo-rollouts.argoproj.io/managed-by-rollouts']).toBe('sentiment');
+
+      await rollouts.apply(blueGreen('sentiment:2'));
+      const paused = await eventually('the blue-green pause', async () => {
+        const r = await getBg();
+        return r?.status?.phase === 'Paused' ? r : undefined;
+      });
+      const green = paused.status!.currentPodHash!;
+      expect(paused.status?.message).toBe('BlueGreenPause');
+      expect(await selectorOf('sentiment-preview')).toBe(green);
+      expect(await selectorOf('sentiment')).toBe(blue);
+
+      await local.cluster.patch(
+        { apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', namespace: 'default', name: 'sentiment' },
+        'merge',
+        { status: { pauseConditions: null } },
+        { subresource: 'status' },
+      );
+      await eventually('the switch', async () => (await getBg())?.status?.stableRS === green && (await selectorOf('sentiment')) === green);
+      await eventually('the old pods to go after the scale-down delay', async () => {
+        const rs = await local.cluster.get({ apiVersion: 'apps/v1', kind: 'ReplicaSet', namespace: 'default', name: `sentiment-${blue}` });
+        return (rs?.spec as any)?.replicas === 0;
+      });
+    });
+
+    it('marks a Rollout whose active Service is missing Degraded with InvalidSpec', async () => {
+      await argoClients(local.cluster).rollouts.apply(blueGreen('sentiment:1'));
+      const r = await eventually('InvalidSpec', async () => ((await getBg())?.status?.phase === 'Degraded' ? getBg() : undefined));
+      expect(r?.status?.message).toBe(
+        'InvalidSpec: The Rollout "sentiment" is invalid: spec.strategy.blueGreen.activeService: Invalid value: "sentiment": services "sentiment" not found',
+      );
+    });
+  });
 });

@@ -4,22 +4,41 @@ import {
   argoClients,
   Informer,
   ObjectConflictError,
+  ObjectNotFoundError,
   type WorkQueue,
   type ClusterClient,
   type KubeObject,
 } from '@quarterdeck/plugin-argo-node';
-import { POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION, reconcileCanary, templateHash, type ReplicaSetState } from './canary';
-
-/** A Rollout that refers to something missing, in Argo's InvalidSpec words. */
-class InvalidSpecError extends Error {}
+import { reconcileBlueGreen } from './bluegreen';
+import { reconcileCanary } from './canary';
+import {
+  MANAGED_BY_ANNOTATION,
+  POD_TEMPLATE_HASH_LABEL,
+  REVISION_ANNOTATION,
+  ROLLOUT_TYPE_LABEL,
+  SCALE_DOWN_DEADLINE_ANNOTATION,
+  STEP_INDEX_LABEL,
+  templateHash,
+  type AnalysisKind,
+  type AnalysisRunState,
+  type ReplicaSetState,
+  type RolloutDecision,
+  type ServiceState,
+} from './objects';
 import { calculateRolloutPhase } from './phase';
 import { reconcileQueue } from './retryOnConflict';
 import { rolloutSpecProblem } from './validation';
 
+/** A Rollout that refers to something missing, in Argo's InvalidSpec words. */
+class InvalidSpecError extends Error {}
+
 const FIELD_MANAGER = 'quarterdeck-rollouts';
+
+type Service = KubeObject & { spec?: { selector?: Record<string, string> } };
 
 type ReplicaSet = KubeObject & {
   spec: { replicas?: number };
+  metadata: { deletionTimestamp?: string };
   status?: { replicas?: number; availableReplicas?: number; readyReplicas?: number };
 };
 
@@ -43,6 +62,7 @@ export class RolloutReconciler {
   private readonly rollouts: Informer<Rollout & KubeObject>;
   private readonly replicaSets: Informer<ReplicaSet>;
   private readonly analysisRuns: Informer<AnalysisRun & KubeObject>;
+  private readonly services: Informer<Service>;
   private readonly queue: WorkQueue;
 
   constructor(
@@ -52,6 +72,7 @@ export class RolloutReconciler {
     this.rollouts = argoClients(client).rollouts.informer(undefined, { logger: options.logger, resyncMs: options.resyncMs ?? 15 * 60_000 });
     this.replicaSets = new Informer<ReplicaSet>(client, { apiVersion: 'apps/v1', kind: 'ReplicaSet' }, { logger: options.logger });
     this.analysisRuns = argoClients(client).analysisRuns.informer(undefined, { logger: options.logger });
+    this.services = new Informer<Service>(client, { apiVersion: 'v1', kind: 'Service' }, { logger: options.logger });
     this.queue = reconcileQueue(key => this.reconcile(key), options.logger);
   }
 
@@ -64,12 +85,17 @@ export class RolloutReconciler {
     };
     this.replicaSets.addHandlers({ onAdd: byOwner, onUpdate: (_, rs) => byOwner(rs), onDelete: byOwner });
     this.analysisRuns.addHandlers({ onAdd: byOwner, onUpdate: (_, run) => byOwner(run), onDelete: byOwner });
-    await Promise.all([this.rollouts.start(), this.replicaSets.start(), this.analysisRuns.start()]);
+    // A Service a Rollout names: its Rollouts look again (it may have appeared, or been switched by someone else).
+    const byService = (svc: KubeObject) => {
+      for (const r of this.rollouts.list(o => o.metadata.namespace === svc.metadata.namespace && serviceNames(o).includes(svc.metadata.name!))) enqueue(r);
+    };
+    this.services.addHandlers({ onAdd: byService, onUpdate: (_, svc) => byService(svc), onDelete: byService });
+    await Promise.all([this.rollouts.start(), this.replicaSets.start(), this.analysisRuns.start(), this.services.start()]);
   }
 
   async stop() {
     this.queue.stop();
-    await Promise.all([this.rollouts.stop(), this.replicaSets.stop(), this.analysisRuns.stop()]);
+    await Promise.all([this.rollouts.stop(), this.replicaSets.stop(), this.analysisRuns.stop(), this.services.stop()]);
   }
 
   /** Resolves when no reconcile is queued or running (for tests). */
@@ -139,6 +165,35 @@ export class RolloutReconciler {
     );
   }
 
+  /** Every RolloutAnalysis the Rollout names, with the field path InvalidSpec messages use. */
+  private analysesOf(rollout: Rollout): Array<{ kind: AnalysisKind; stepIndex?: number; analysis: RolloutAnalysis; path: string }> {
+    const { canary, blueGreen } = rollout.spec.strategy ?? {};
+    const found: Array<{ kind: AnalysisKind; stepIndex?: number; analysis: RolloutAnalysis; path: string }> = [];
+    for (const [i, step] of (canary?.steps ?? []).entries()) {
+      if (step.analysis) found.push({ kind: 'Step', stepIndex: i, analysis: step.analysis, path: `spec.strategy.canary.steps[${i}].analysis.templates` });
+    }
+    if (canary?.analysis) found.push({ kind: 'Background', analysis: canary.analysis, path: 'spec.strategy.canary.analysis.templates' });
+    if (blueGreen?.prePromotionAnalysis) found.push({ kind: 'PrePromotion', analysis: blueGreen.prePromotionAnalysis, path: 'spec.strategy.blueGreen.prePromotionAnalysis.templates' });
+    if (blueGreen?.postPromotionAnalysis) found.push({ kind: 'PostPromotion', analysis: blueGreen.postPromotionAnalysis, path: 'spec.strategy.blueGreen.postPromotionAnalysis.templates' });
+    return found;
+  }
+
+  /** The Service a Rollout names, or the InvalidSpec message for a missing or mismatched one (getReferencedService, ValidateService). */
+  private service(rollout: Rollout, name: string, path: string): ServiceState {
+    const svc = this.services.get(`${rollout.metadata.namespace}/${name}`);
+    const invalid = (message: string) => new InvalidSpecError(`The Rollout "${rollout.metadata.name}" is invalid: ${path}: Invalid value: "${name}": ${message}`);
+    if (!svc) throw invalid(`services "${name}" not found`);
+    const labels = rollout.spec.template?.metadata?.labels ?? {};
+    for (const [k, v] of Object.entries(svc.spec?.selector ?? {})) {
+      if (k !== POD_TEMPLATE_HASH_LABEL && labels[k] !== v) throw invalid(`Service "${name}" has unmatch label "${k}" in rollout`);
+    }
+    const manager = svc.metadata.annotations?.[MANAGED_BY_ANNOTATION];
+    if (manager && manager !== rollout.metadata.name) {
+      throw invalid(`This service "${name}" is already managed by another rollout "${manager}"`);
+    }
+    return { name, selectorHash: svc.spec?.selector?.[POD_TEMPLATE_HASH_LABEL] };
+  }
+
   async reconcile(key: string): Promise<void> {
     const rollout = this.rollouts.get(key);
     if (!rollout || rollout.metadata.deletionTimestamp) return;
@@ -148,27 +203,30 @@ export class RolloutReconciler {
       await this.writeInvalidSpec(rollout, problem);
       return;
     }
-    // Every analysis step must name templates that exist, with all their arguments.
-    const steps = rollout.spec.strategy?.canary?.steps ?? [];
-    const stepSpecs = new Map<number, AnalysisTemplateSpec>();
+    // Every analysis must name templates that exist, with all their arguments; every Service must exist.
+    const specs = new Map<string, AnalysisTemplateSpec>();
+    const specKey = (kind: AnalysisKind, stepIndex?: number) => `${kind}/${stepIndex ?? ''}`;
+    const { blueGreen } = rollout.spec.strategy ?? {};
+    let services: { active: ServiceState; preview?: ServiceState } | undefined;
     try {
-      for (const [i, step] of steps.entries()) {
-        if (step.analysis) stepSpecs.set(i, await this.analysisRunSpec(rollout, step.analysis, `spec.strategy.canary.steps[${i}].analysis.templates`));
+      for (const { kind, stepIndex, analysis, path } of this.analysesOf(rollout)) {
+        specs.set(specKey(kind, stepIndex), await this.analysisRunSpec(rollout, analysis, path));
+      }
+      if (blueGreen) {
+        services = {
+          active: this.service(rollout, blueGreen.activeService, 'spec.strategy.blueGreen.activeService'),
+          ...(blueGreen.previewService ? { preview: this.service(rollout, blueGreen.previewService, 'spec.strategy.blueGreen.previewService') } : {}),
+        };
       }
     } catch (error) {
       if (!(error instanceof InvalidSpecError)) throw error;
       await this.writeInvalidSpec(rollout, error.message);
       return;
     }
-    if (!rollout.spec.strategy?.canary) {
-      // The blue-green engine is not there yet: leave such Rollouts alone.
-      return;
-    }
 
-    const owned = this.replicaSets.list(
-      rs => rs.metadata.namespace === rollout.metadata.namespace &&
-        (rs.metadata.ownerReferences ?? []).some(r => r.controller && r.uid === rollout.metadata.uid),
-    );
+    const ownedBy = (o: KubeObject) => o.metadata.namespace === rollout.metadata.namespace &&
+      (o.metadata.ownerReferences ?? []).some(r => r.controller && r.uid === rollout.metadata.uid);
+    const owned = this.replicaSets.list(rs => ownedBy(rs) && !rs.metadata.deletionTimestamp);
     const states: ReplicaSetState[] = owned.map(rs => ({
       name: rs.metadata.name!,
       hash: rs.metadata.labels?.[POD_TEMPLATE_HASH_LABEL] ?? '',
@@ -178,97 +236,116 @@ export class RolloutReconciler {
       availableReplicas: rs.status?.availableReplicas ?? 0,
       readyReplicas: rs.status?.readyReplicas ?? 0,
       createdAt: rs.metadata.creationTimestamp ?? '',
+      scaleDownDeadline: rs.metadata.annotations?.[SCALE_DOWN_DEADLINE_ANNOTATION],
     }));
-    const hashOf = (o: KubeObject) => o.metadata.labels?.[POD_TEMPLATE_HASH_LABEL];
-    const ownedRuns = this.analysisRuns.list(
-      run => run.metadata.namespace === rollout.metadata.namespace &&
-        (run.metadata.ownerReferences ?? []).some(r => r.controller && r.uid === rollout.metadata.uid),
-    );
-    const index = rollout.status?.currentStepIndex ?? 0;
-    const currentHash = templateHash(rollout);
-    const stepRun = ownedRuns.find(run =>
-      run.metadata.labels?.['rollout-type'] === 'Step' &&
-      run.metadata.labels?.['step-index'] === String(index) &&
-      hashOf(run) === currentHash &&
-      (!rollout.status?.abortedAt || (run.metadata.creationTimestamp ?? '') >= rollout.status.abortedAt));
-    const decision = reconcileCanary({
-      rollout,
-      replicaSets: states,
-      now: this.now(),
-      stepAnalysis: stepRun ? { name: stepRun.metadata.name!, phase: stepRun.status?.phase, message: stepRun.status?.message } : undefined,
+    const ownedRuns = this.analysisRuns.list(ownedBy);
+    const runStates: AnalysisRunState[] = ownedRuns.map(run => {
+      const step = run.metadata.labels?.[STEP_INDEX_LABEL];
+      return {
+        name: run.metadata.name!,
+        kind: run.metadata.labels?.[ROLLOUT_TYPE_LABEL] as AnalysisKind | undefined,
+        stepIndex: step === undefined ? undefined : Number(step),
+        phase: run.status?.phase,
+        message: run.status?.message,
+      };
     });
+    const decision: RolloutDecision = blueGreen
+      ? reconcileBlueGreen({ rollout, replicaSets: states, services: services!, analysisRuns: runStates, now: this.now() })
+      : reconcileCanary({ rollout, replicaSets: states, analysisRuns: runStates, now: this.now() });
+    await this.carryOut(rollout, decision, ownedRuns, specs, specKey);
+    if (decision.requeueAfterMs !== undefined) this.queue.addAfter(key, decision.requeueAfterMs);
+  }
 
-    // Runs that no longer concern the current step stop measuring.
-    for (const run of ownedRuns) {
-      const done = ['Successful', 'Failed', 'Error', 'Inconclusive'].includes(run.status?.phase ?? '');
-      if (done || run.spec.terminate || run === stepRun) continue;
+  /** Acts on a decision, in the order Argo's controller acts within one reconcile. */
+  private async carryOut(
+    rollout: Rollout,
+    decision: RolloutDecision,
+    ownedRuns: Array<AnalysisRun & KubeObject>,
+    specs: Map<string, AnalysisTemplateSpec>,
+    specKey: (kind: AnalysisKind, stepIndex?: number) => string,
+  ) {
+    const namespace = rollout.metadata.namespace;
+    const owner = { apiVersion: rollout.apiVersion, kind: 'Rollout', name: rollout.metadata.name!, uid: rollout.metadata.uid!, controller: true, blockOwnerDeletion: true };
+    const hash = templateHash(rollout);
+    const ignoreConflict = (error: unknown) => {
+      if (!(error instanceof ObjectConflictError)) throw error; // it exists: the informer will show it
+    };
+    const ignoreMissing = (error: unknown) => {
+      if (!(error instanceof ObjectNotFoundError)) throw error;
+    };
+
+    if (decision.create) {
+      const { name, hash: rsHash, revision } = decision.create;
+      const labels = { ...(rollout.spec.template?.metadata?.labels ?? {}), [POD_TEMPLATE_HASH_LABEL]: rsHash };
+      await this.client.create({
+        apiVersion: 'apps/v1',
+        kind: 'ReplicaSet',
+        metadata: { name, namespace, labels, annotations: { [REVISION_ANNOTATION]: String(revision) }, ownerReferences: [owner] },
+        spec: {
+          replicas: 0,
+          minReadySeconds: rollout.spec.minReadySeconds,
+          selector: { ...rollout.spec.selector, matchLabels: { ...(rollout.spec.selector?.matchLabels ?? {}), [POD_TEMPLATE_HASH_LABEL]: rsHash } },
+          template: { ...(rollout.spec.template ?? {}), metadata: { ...(rollout.spec.template?.metadata ?? {}), labels } },
+        },
+      }, { fieldManager: FIELD_MANAGER }).catch(ignoreConflict);
+    }
+    const rsRef = (name: string) => ({ apiVersion: 'apps/v1', kind: 'ReplicaSet', namespace, name });
+    for (const { name, scaleDownDeadline } of decision.annotate) {
+      await this.client.patch(rsRef(name), 'merge', { metadata: { annotations: { [SCALE_DOWN_DEADLINE_ANNOTATION]: scaleDownDeadline } } }, { fieldManager: FIELD_MANAGER });
+    }
+    for (const { name, replicas } of decision.scale) {
+      await this.client.patch(rsRef(name), 'merge', { spec: { replicas } }, { fieldManager: FIELD_MANAGER });
+    }
+    for (const { name, hash: to } of decision.switchServices) {
+      // switchServiceSelector: the selector, and the managed-by annotation the first time.
       await this.client.patch(
-        { apiVersion: run.apiVersion, kind: 'AnalysisRun', namespace: run.metadata.namespace, name: run.metadata.name! },
+        { apiVersion: 'v1', kind: 'Service', namespace, name },
         'merge',
-        { spec: { terminate: true } },
+        { metadata: { annotations: { [MANAGED_BY_ANNOTATION]: rollout.metadata.name } }, spec: { selector: { [POD_TEMPLATE_HASH_LABEL]: to } } },
         { fieldManager: FIELD_MANAGER },
       );
     }
-    if (decision.createStepAnalysis) {
-      const i = decision.createStepAnalysis.stepIndex;
-      const revision = states.find(rs => rs.hash === currentHash)?.revision ?? decision.create?.revision ?? 1;
-      const attempt = ownedRuns.filter(run => run.metadata.labels?.['step-index'] === String(i) && hashOf(run) === currentHash).length;
-      const base = `${rollout.metadata.name}-${currentHash}-${revision}-${i}`;
+    // Runs no longer current stop measuring (cancelAnalysisRuns).
+    const keep = new Set(decision.keepAnalysis);
+    for (const run of ownedRuns) {
+      const done = ['Successful', 'Failed', 'Error', 'Inconclusive'].includes(run.status?.phase ?? '');
+      if (done || run.spec.terminate || keep.has(run.metadata.name!)) continue;
+      await this.client.patch(
+        { apiVersion: run.apiVersion, kind: 'AnalysisRun', namespace, name: run.metadata.name! },
+        'merge',
+        { spec: { terminate: true } },
+        { fieldManager: FIELD_MANAGER },
+      ).catch(ignoreMissing);
+    }
+    const revision = decision.create?.revision ?? this.replicaSets.get(`${namespace}/${rollout.metadata.name}-${hash}`)?.metadata.annotations?.[REVISION_ANNOTATION] ?? '1';
+    for (const request of decision.createAnalysis) {
       await this.client.create({
         apiVersion: 'argoproj.io/v1alpha1',
         kind: 'AnalysisRun',
         metadata: {
-          name: attempt > 0 ? `${base}.${attempt}` : base,
-          namespace: rollout.metadata.namespace,
+          name: request.name,
+          namespace,
           labels: {
-            [POD_TEMPLATE_HASH_LABEL]: currentHash,
-            'rollout-type': 'Step',
-            'step-index': String(i),
+            [POD_TEMPLATE_HASH_LABEL]: hash,
+            [ROLLOUT_TYPE_LABEL]: request.kind,
+            ...(request.stepIndex !== undefined ? { [STEP_INDEX_LABEL]: String(request.stepIndex) } : {}),
             ...(rollout.spec.selector?.matchLabels ?? {}),
           },
           annotations: { [REVISION_ANNOTATION]: String(revision) },
-          ownerReferences: [{ apiVersion: rollout.apiVersion, kind: 'Rollout', name: rollout.metadata.name!, uid: rollout.metadata.uid!, controller: true, blockOwnerDeletion: true }],
+          ownerReferences: [owner],
         },
-        spec: stepSpecs.get(i)!,
-      }, { fieldManager: FIELD_MANAGER }).catch(error => {
-        if (!(error instanceof ObjectConflictError)) throw error;
-      });
+        spec: specs.get(specKey(request.kind, request.stepIndex))!,
+      }, { fieldManager: FIELD_MANAGER }).catch(ignoreConflict);
     }
-
-    if (decision.create) {
-      const { name, hash, revision } = decision.create;
-      const labels = { ...(rollout.spec.template?.metadata?.labels ?? {}), [POD_TEMPLATE_HASH_LABEL]: hash };
-      try {
-        await this.client.create({
-          apiVersion: 'apps/v1',
-          kind: 'ReplicaSet',
-          metadata: {
-            name,
-            namespace: rollout.metadata.namespace,
-            labels,
-            annotations: { [REVISION_ANNOTATION]: String(revision) },
-            ownerReferences: [{ apiVersion: rollout.apiVersion, kind: 'Rollout', name: rollout.metadata.name!, uid: rollout.metadata.uid!, controller: true, blockOwnerDeletion: true }],
-          },
-          spec: {
-            replicas: 0,
-            minReadySeconds: rollout.spec.minReadySeconds,
-            selector: { ...rollout.spec.selector, matchLabels: { ...(rollout.spec.selector?.matchLabels ?? {}), [POD_TEMPLATE_HASH_LABEL]: hash } },
-            template: { ...(rollout.spec.template ?? {}), metadata: { ...(rollout.spec.template?.metadata ?? {}), labels } },
-          },
-        }, { fieldManager: FIELD_MANAGER });
-      } catch (error) {
-        if (!(error instanceof ObjectConflictError)) throw error; // it exists: the informer will show it
-      }
-    }
-    for (const { name, replicas } of decision.scale) {
-      await this.client.patch(
-        { apiVersion: 'apps/v1', kind: 'ReplicaSet', namespace: rollout.metadata.namespace, name },
-        'merge',
-        { spec: { replicas } },
-        { fieldManager: FIELD_MANAGER },
-      );
+    for (const name of decision.delete) {
+      await this.client.delete(rsRef(name)).catch(ignoreMissing);
     }
     await this.writeStatus(rollout, decision.status);
-    if (decision.requeueAfterMs !== undefined) this.queue.addAfter(key, decision.requeueAfterMs);
   }
+}
+
+/** The Services a Rollout's strategy names. */
+function serviceNames(rollout: Rollout): string[] {
+  const { canary, blueGreen } = rollout.spec.strategy ?? {};
+  return [blueGreen?.activeService, blueGreen?.previewService, canary?.stableService, canary?.canaryService].filter((n): n is string => Boolean(n));
 }

@@ -27,7 +27,7 @@ import Router from 'express-promise-router';
 import { z } from 'zod';
 import type { AuditStore } from '../database/AuditStore';
 import { planRolloutAction, ROLLOUT_ACTIONS, type RolloutAction } from './actions';
-import { POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION } from './canary';
+import { POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION } from './objects';
 import { displayedRolloutPhase } from './phase';
 
 const ACTION_PERMISSIONS = {

@@ -29,6 +29,27 @@ export function rolloutSpecProblem(rollout: Rollout): string | undefined {
   if (!canary && !blueGreen) {
     return invalid("spec.strategy.strategy: Required value: Rollout has missing field '.spec.strategy.canary or .spec.strategy.blueGreen'");
   }
+  if (blueGreen) {
+    if (!blueGreen.activeService) return invalid("spec.strategy.blueGreen.activeService: Required value: Rollout has missing field '.spec.strategy.blueGreen.activeService'");
+    if (blueGreen.activeService === blueGreen.previewService) {
+      return invalid(`spec.strategy.blueGreen.activeService: Invalid value: "${blueGreen.activeService}": This rollout uses the same service for the active and preview services, but two different services are required.`);
+    }
+    const limit = (blueGreen as { scaleDownDelayRevisionLimit?: number }).scaleDownDelayRevisionLimit;
+    if (limit !== undefined && (spec.revisionHistoryLimit ?? 10) < limit) {
+      return invalid(`spec.strategy.blueGreen.scaleDownDelayRevisionLimit: Invalid value: ${limit}: This rollout's revision history limit can not be smaller than the rollout's scale down limit`);
+    }
+  }
+  if (canary && canary.stableService && canary.stableService === canary.canaryService) {
+    return invalid(`spec.strategy.canary.stableService: Invalid value: "${canary.stableService}": This rollout uses the same service for the stable and canary services, but two different services are required.`);
+  }
+  if (canary && !canary.trafficRouting) {
+    if (canary.scaleDownDelaySeconds !== undefined) {
+      return invalid(`spec.strategy.canary.scaleDownDelaySeconds: Invalid value: ${canary.scaleDownDelaySeconds}: Canary scaleDownDelaySeconds can only be used with traffic routing`);
+    }
+    if (canary.dynamicStableScale) return invalid('spec.strategy.canary.dynamicStableScale: Invalid value: true: Canary dynamicStableScale can only be used with traffic routing');
+  } else if (canary?.scaleDownDelaySeconds !== undefined && canary.dynamicStableScale) {
+    return invalid('spec.strategy.canary.dynamicStableScale: Invalid value: true: Canary dynamicStableScale cannot be used with scaleDownDelaySeconds');
+  }
   for (const [i, step] of (canary?.steps ?? []).entries()) {
     const kinds = ['setWeight', 'pause', 'experiment', 'analysis', 'setCanaryScale', 'setHeaderRoute', 'setMirrorRoute', 'plugin'].filter(k => step[k] !== undefined);
     if (kinds.length !== 1) {
@@ -36,6 +57,9 @@ export function rolloutSpecProblem(rollout: Rollout): string | undefined {
     }
     if (step.setWeight !== undefined && (step.setWeight < 0 || step.setWeight > 100)) {
       return invalid(`spec.strategy.canary.steps[${i}].setWeight: Invalid value: ${step.setWeight}: SetWeight needs to be between 0 and 100`);
+    }
+    if (step.setCanaryScale && !canary?.trafficRouting) {
+      return invalid(`spec.strategy.canary.steps[${i}].setCanaryScale: Invalid value: ${JSON.stringify(step.setCanaryScale)}: SetCanaryScale requires TrafficRouting to be set`);
     }
     if (step.pause && (pauseDurationSeconds(step.pause.duration) ?? 0) < 0) {
       return invalid(`spec.strategy.canary.steps[${i}].pause.duration: Invalid value: -1: Duration needs to be greater than 0`);

@@ -1,0 +1,104 @@
+import type { Rollout, RolloutStatus } from '@quarterdeck/plugin-argo-common';
+import { computePodTemplateHash } from '@quarterdeck/plugin-argo-node';
+
+/**
+ * What the strategy engines decide from: the Rollout's ReplicaSets, Services
+ * and AnalysisRuns as the reconciler observed them, reduced to the fields
+ * Argo's controller looks at.
+ */
+
+export const POD_TEMPLATE_HASH_LABEL = 'rollouts-pod-template-hash';
+export const REVISION_ANNOTATION = 'rollout.argoproj.io/revision';
+/** Set on an old ReplicaSet: when it may be scaled to zero (RFC 3339). */
+export const SCALE_DOWN_DEADLINE_ANNOTATION = 'scale-down-deadline';
+/** Set on a Service the first time a Rollout switches its selector. */
+export const MANAGED_BY_ANNOTATION = 'argo-rollouts.argoproj.io/managed-by-rollouts';
+export const ROLLOUT_TYPE_LABEL = 'rollout-type';
+export const STEP_INDEX_LABEL = 'step-index';
+
+export interface ReplicaSetState {
+  name: string;
+  hash: string;
+  revision: number;
+  specReplicas: number;
+  /** status.replicas */
+  replicas: number;
+  availableReplicas: number;
+  readyReplicas: number;
+  createdAt: string;
+  scaleDownDeadline?: string;
+}
+
+export interface ServiceState {
+  name: string;
+  /** The `rollouts-pod-template-hash` in its selector, if any. */
+  selectorHash?: string;
+}
+
+export type AnalysisKind = 'Step' | 'Background' | 'PrePromotion' | 'PostPromotion';
+
+export interface AnalysisRunState {
+  name: string;
+  kind?: AnalysisKind;
+  stepIndex?: number;
+  phase?: string;
+  message?: string;
+}
+
+/** An AnalysisRun the engine wants created, under the name it recorded in status. */
+export interface AnalysisRequest {
+  name: string;
+  kind: AnalysisKind;
+  stepIndex?: number;
+}
+
+/** A run's entry in the Rollout's status (RolloutAnalysisRunStatus). */
+export interface RunStatusRef {
+  name: string;
+  status: string;
+  message?: string;
+}
+
+export function templateHash(rollout: Rollout): string {
+  return computePodTemplateHash(rollout.spec.template ?? {}, (rollout.status as { collisionCount?: number } | undefined)?.collisionCount);
+}
+
+export const COMPLETED_ANALYSIS = new Set(['Successful', 'Failed', 'Error', 'Inconclusive']);
+
+/**
+ * The name Argo gives a new run: `<rollout>-<hash>-<revision>[-<infix>]`,
+ * with `.1`, `.2`… when that name is taken (CreateWithCollisionCounter).
+ */
+export function newAnalysisRunName(rollout: Rollout, hash: string, revision: number, infix: string, taken: Iterable<string>): string {
+  const base = [rollout.metadata.name, hash, String(revision), ...(infix ? [infix] : [])].join('-');
+  const names = new Set(taken);
+  if (!names.has(base)) return base;
+  let n = 1;
+  while (names.has(`${base}.${n}`)) n++;
+  return `${base}.${n}`;
+}
+
+/** The status entry for a run: its name, phase ('' before its first reconcile) and message. */
+export function runStatusRef(name: string, run: AnalysisRunState | undefined): RunStatusRef {
+  return { name, status: run?.phase ?? '', ...(run?.message ? { message: run.message } : {}) };
+}
+
+/** What one reconcile of either strategy decided; the reconciler carries it out in this order. */
+export interface RolloutDecision {
+  /** Create the ReplicaSet for the current template (with 0 replicas). */
+  create?: { name: string; hash: string; revision: number };
+  scale: Array<{ name: string; replicas: number }>;
+  /** Set (or, with null, remove) an old ReplicaSet's scale-down deadline. */
+  annotate: Array<{ name: string; scaleDownDeadline: string | null }>;
+  /** Point a Service's `rollouts-pod-template-hash` selector at this hash. */
+  switchServices: Array<{ name: string; hash: string }>;
+  createAnalysis: AnalysisRequest[];
+  /** The runs still current: every other unfinished run the Rollout owns is terminated. */
+  keepAnalysis: string[];
+  /** Old ReplicaSets beyond revisionHistoryLimit. */
+  delete: string[];
+  /** The whole status, as Argo recomputes it. */
+  status: RolloutStatus;
+  /** Come back after this long (a timed pause, a deadline). */
+  requeueAfterMs?: number;
+}
