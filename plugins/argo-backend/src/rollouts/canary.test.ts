@@ -1,7 +1,7 @@
 import type { Rollout } from '@quarterdeck/plugin-argo-common';
 import { planRolloutAction } from './actions';
 import { reconcileCanary } from './canary';
-import { templateHash, type ReplicaSetState } from './objects';
+import { templateHash, type AnalysisRunState, type ReplicaSetState } from './objects';
 
 /**
  * A tiny cluster for the engine: ReplicaSets whose pods are available as
@@ -9,6 +9,10 @@ import { templateHash, type ReplicaSetState } from './objects';
  */
 class Sim {
   replicaSets: ReplicaSetState[] = [];
+  runs: AnalysisRunState[] = [];
+  terminated = new Set<string>();
+  /** Whether scaled-up pods become ready and available. */
+  podsStart = true;
   now = new Date('2026-11-22T10:00:00Z');
   requeueAfterMs?: number;
   constructor(public rollout: Rollout) {}
@@ -16,7 +20,7 @@ class Sim {
   /** Reconciles until nothing changes any more. */
   settle(max = 50) {
     for (let i = 0; i < max; i++) {
-      const d = reconcileCanary({ rollout: this.rollout, replicaSets: this.replicaSets, now: this.now });
+      const d = reconcileCanary({ rollout: this.rollout, replicaSets: this.replicaSets, analysisRuns: this.runs, now: this.now });
       this.requeueAfterMs = d.requeueAfterMs;
       let changed = false;
       if (d.create) {
@@ -25,8 +29,16 @@ class Sim {
       }
       for (const { name, replicas } of d.scale) {
         const rs = this.replicaSets.find(r => r.name === name)!;
-        Object.assign(rs, { specReplicas: replicas, replicas, availableReplicas: replicas, readyReplicas: replicas });
+        const up = this.podsStart ? replicas : Math.min(replicas, rs.availableReplicas);
+        Object.assign(rs, { specReplicas: replicas, replicas, availableReplicas: up, readyReplicas: up });
         changed = true;
+      }
+      for (const run of d.createAnalysis) {
+        this.runs.push({ name: run.name, kind: run.kind, stepIndex: run.stepIndex, phase: 'Running' });
+        changed = true;
+      }
+      for (const run of this.runs) {
+        if (run.phase === 'Running' && !d.keepAnalysis.includes(run.name)) this.terminated.add(run.name);
       }
       if (JSON.stringify(d.status) !== JSON.stringify(this.rollout.status)) changed = true;
       this.rollout = { ...this.rollout, status: d.status };
@@ -51,6 +63,10 @@ class Sim {
         this.rollout = { ...this.rollout, status };
       }
     }
+  }
+
+  advance(seconds: number) {
+    this.now = new Date(this.now.getTime() + seconds * 1000);
   }
 
   image(tag: string) {
@@ -174,5 +190,62 @@ describe('canary without a traffic router', () => {
     sim.settle();
     expect(sim.rollout.status).toMatchObject({ currentStepIndex: 1, phase: 'Paused' });
     expect(sim.replicaSets).toHaveLength(3);
+  });
+
+  it('runs background analysis from startingStep on, and aborts the update when it fails', () => {
+    const rollout = paymentsRollout();
+    rollout.spec.strategy!.canary!.analysis = { templates: [{ templateName: 'error-rate' }], startingStep: 2 };
+    const sim = new Sim(rollout);
+    sim.settle();
+    expect(sim.runs).toHaveLength(0); // not on the first deploy
+    sim.image('2');
+    sim.settle();
+    expect(sim.rollout.status!.currentStepIndex).toBe(1);
+    expect(sim.runs).toHaveLength(0); // before the starting step
+    sim.act('promote');
+    sim.settle();
+    const hash = templateHash(sim.rollout);
+    expect(sim.runs).toEqual([{ name: `payments-api-${hash}-2`, kind: 'Background', phase: 'Running' }]);
+    expect(sim.rollout.status!.canary).toMatchObject({ currentBackgroundAnalysisRunStatus: { name: `payments-api-${hash}-2`, status: 'Running' } });
+
+    Object.assign(sim.runs[0], { phase: 'Failed', message: 'Metric "errors" assessed Failed due to failed (1) > failureLimit (0)' });
+    sim.settle();
+    expect(sim.rollout.status).toMatchObject({
+      phase: 'Degraded',
+      message: 'RolloutAborted: Rollout aborted update to revision 2: Background analysis phase error/failed: Metric "errors" assessed Failed due to failed (1) > failureLimit (0)',
+      abort: true,
+    });
+    expect(sim.counts()).toEqual({ canary: 0, stable: 5 });
+  });
+
+  it('stops background analysis once the update is complete', () => {
+    const rollout = paymentsRollout();
+    rollout.spec.strategy!.canary!.analysis = { templates: [{ templateName: 'error-rate' }] };
+    const sim = new Sim(rollout);
+    sim.settle();
+    sim.image('2');
+    sim.settle();
+    expect(sim.runs.map(r => r.kind)).toEqual(['Background']);
+    sim.act('promote-full');
+    sim.settle();
+    expect(sim.rollout.status).toMatchObject({ phase: 'Healthy' });
+    expect(sim.terminated.has(sim.runs[0].name)).toBe(true);
+    expect(sim.rollout.status!.canary?.currentBackgroundAnalysisRunStatus).toBeUndefined();
+  });
+
+  it('aborts on the progress deadline when progressDeadlineAbort is set and nothing moves', () => {
+    const rollout = paymentsRollout();
+    rollout.spec.progressDeadlineSeconds = 60;
+    rollout.spec.progressDeadlineAbort = true;
+    const sim = new Sim(rollout);
+    sim.settle();
+    sim.image('2');
+    sim.podsStart = false; // the canary's pods never become available
+    sim.settle();
+    expect(sim.rollout.status!.phase).not.toBe('Degraded');
+    sim.advance(61);
+    sim.settle();
+    expect(sim.rollout.status).toMatchObject({ phase: 'Degraded', abort: true });
+    expect(sim.rollout.status!.message).toMatch(/^RolloutAborted: Rollout aborted update to revision 2: ReplicaSet "payments-api-.*" has timed out progressing\.$/);
   });
 });
