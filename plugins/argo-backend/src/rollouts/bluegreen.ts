@@ -242,6 +242,7 @@ export function reconcileBlueGreen(ctx: BlueGreenContext): RolloutDecision {
   if (podSpecChanged) {
     pause.clear();
     pause.removeAbort();
+    if (rollout.spec.restartAt) status.restartedAt = rollout.spec.restartAt;
     status.promoteFull = undefined;
     scaleUpPreviewCheckPoint = undefined;
   }

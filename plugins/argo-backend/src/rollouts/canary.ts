@@ -161,7 +161,8 @@ export function reconcileCanary(ctx: CanaryContext): RolloutDecision {
 
   const changed = !old.currentStepHash || old.currentStepHash !== stepsHash || (old.currentPodHash && old.currentPodHash !== hash);
   if (changed) {
-    // A new template or new steps: start the steps again (resetRolloutStatus).
+    // A new template or new steps: start the steps again (resetRolloutStatus); new pods need no restart.
+    if (rollout.spec.restartAt) status.restartedAt = rollout.spec.restartAt;
     pauseConditions = [];
     controllerPause = undefined;
     status.abort = undefined;

@@ -68,6 +68,27 @@ describe('RolloutReconciler on the local driver', () => {
     await eventually('only new pods', async () => (await pods('payments:2')) === 4 && (await pods('payments:1')) === 0);
   });
 
+  it('restarts every pod on restartAt, a few at a time, then records restartedAt', async () => {
+    const rollouts = argoClients(local.cluster).rollouts;
+    await rollouts.apply(rollout('payments:1'));
+    await eventually('the first deploy to be Healthy', async () => (await get())?.status?.phase === 'Healthy' && (await pods('payments:1')) === 4);
+    const before = (await local.cluster.list({ apiVersion: 'v1', kind: 'Pod', namespace: 'default' })).items.map(p => p.metadata.name);
+    await new Promise(resolve => setTimeout(resolve, 1100));
+    // What `kubectl argo rollouts restart` sends.
+    const restartAt = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    await local.cluster.patch({ apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', namespace: 'default', name: 'payments-api' }, 'merge', { spec: { restartAt } });
+    const done = await eventually('the restart to be recorded', async () => {
+      const r = await get();
+      return r?.status?.restartedAt === restartAt && r.status.phase === 'Healthy' ? r : undefined;
+    }, 30_000);
+    expect(done.status?.restartedAt).toBe(restartAt);
+    await eventually('four new pods', async () => {
+      const now = (await local.cluster.list({ apiVersion: 'v1', kind: 'Pod', namespace: 'default' }, { labelSelector: 'app=payments' })).items
+        .filter(p => !p.metadata.deletionTimestamp && (p.status as any)?.phase === 'Running');
+      return now.length === 4 && now.every(p => !before.includes(p.metadata.name) && p.metadata.creationTimestamp! >= restartAt);
+    });
+  });
+
   it('marks an invalid Rollout Degraded with InvalidSpec naming the field', async () => {
     const bad = rollout('payments:1');
     delete bad.spec.selector;

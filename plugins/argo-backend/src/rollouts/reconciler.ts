@@ -26,6 +26,7 @@ import {
   type ServiceState,
 } from './objects';
 import { calculateRolloutPhase } from './phase';
+import { needsRestart, planRestart, type PodState } from './restart';
 import { reconcileQueue } from './retryOnConflict';
 import { rolloutSpecProblem } from './validation';
 
@@ -249,11 +250,45 @@ export class RolloutReconciler {
         message: run.status?.message,
       };
     });
+    const restart = await this.restartPods(rollout, owned);
+    const current = restart.done ? { ...rollout, status: { ...rollout.status, restartedAt: rollout.spec.restartAt } } : rollout;
     const decision: RolloutDecision = blueGreen
-      ? reconcileBlueGreen({ rollout, replicaSets: states, services: services!, analysisRuns: runStates, now: this.now() })
-      : reconcileCanary({ rollout, replicaSets: states, analysisRuns: runStates, now: this.now() });
+      ? reconcileBlueGreen({ rollout: current, replicaSets: states, services: services!, analysisRuns: runStates, now: this.now() })
+      : reconcileCanary({ rollout: current, replicaSets: states, analysisRuns: runStates, now: this.now() });
     await this.carryOut(rollout, decision, ownedRuns, specs, specKey);
-    if (decision.requeueAfterMs !== undefined) this.queue.addAfter(key, decision.requeueAfterMs);
+    for (const ms of [decision.requeueAfterMs, restart.requeueAfterMs]) if (ms !== undefined) this.queue.addAfter(key, ms);
+  }
+
+  /**
+   * `spec.restartAt`: evicts (deletes) pods older than it, a few at a time,
+   * and says when all are newer. Lists pods only while a restart is due and
+   * the template is unchanged, as Argo's pod restarter does.
+   */
+  private async restartPods(rollout: Rollout, owned: ReplicaSet[]): Promise<{ done: boolean; requeueAfterMs?: number }> {
+    const now = this.now();
+    const restartAt = rollout.spec.restartAt ? Date.parse(rollout.spec.restartAt) : Number.NaN;
+    if (restartAt > now.getTime()) return { done: false, requeueAfterMs: restartAt - now.getTime() + 1 };
+    if (!needsRestart(rollout, now) || rollout.status?.currentPodHash !== templateHash(rollout)) return { done: false };
+    const uids = new Set(owned.map(rs => rs.metadata.uid));
+    const labelSelector = Object.entries(rollout.spec.selector?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
+    const { items } = await this.client.list({ apiVersion: 'v1', kind: 'Pod', namespace: rollout.metadata.namespace }, { labelSelector });
+    const pods: PodState[] = items
+      .filter(pod => (pod.metadata.ownerReferences ?? []).some(r => uids.has(r.uid)))
+      .map(pod => ({
+        name: pod.metadata.name!,
+        createdAt: pod.metadata.creationTimestamp ?? '',
+        available: ((pod.status as { conditions?: Array<{ type: string; status: string }> } | undefined)?.conditions ?? [])
+          .some(c => c.type === 'Ready' && c.status === 'True'),
+        deleting: Boolean(pod.metadata.deletionTimestamp),
+      }));
+    const total = owned.reduce((n, rs) => n + (rs.spec.replicas ?? 0), 0);
+    const plan = planRestart(rollout, pods, total);
+    for (const name of plan.evict) {
+      await this.client.delete({ apiVersion: 'v1', kind: 'Pod', namespace: rollout.metadata.namespace, name }).catch(error => {
+        if (!(error instanceof ObjectNotFoundError)) throw error;
+      });
+    }
+    return { done: plan.done, requeueAfterMs: plan.requeueAfterMs };
   }
 
   /** Acts on a decision, in the order Argo's controller acts within one reconcile. */
