@@ -3,6 +3,9 @@ import { argoClients, startLocalCluster } from '@quarterdeck/plugin-argo-node';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { AnalysisRunReconciler } from '../rollouts/analysis/reconciler';
 import { RolloutReconciler } from '../rollouts/reconciler';
 import { seedManifests } from './seed';
 
@@ -52,6 +55,44 @@ describe('seedManifests', () => {
       await reconciler.stop();
       await stop();
       fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('leaves the shipped examples where a newcomer finds them: payments-api paused in its canary, sentiment-model waiting for promotion', async () => {
+    // The examples' analyses call the portal's health endpoint.
+    const portal = http.createServer((_req, res) => res.end(JSON.stringify({ status: 'ok' })));
+    await new Promise<void>(resolve => portal.listen(0, '127.0.0.1', resolve));
+    const baseUrl = `http://127.0.0.1:${(portal.address() as AddressInfo).port}`;
+    const { cluster, stop } = await startLocalCluster({ name: 'examples', db: await databases.init('SQLITE_3'), kubelet: { readyDelayMs: 10 } });
+    const reconcilers = [new RolloutReconciler(cluster), new AnalysisRunReconciler(cluster)];
+    for (const r of reconcilers) await r.start();
+    try {
+      const dir = path.resolve(__dirname, '../../../../examples/deploy');
+      const files = fs.readdirSync(dir).filter(f => f.endsWith('.yaml')).sort().map(f => path.join(dir, f));
+      await seedManifests({ client: cluster, files, baseUrl, logger: mockServices.logger.mock() });
+      const rollouts = argoClients(cluster).rollouts;
+      const settled = async (ns: string, name: string, ok: (r: any) => boolean) => {
+        for (let i = 0; i < 400; i++) {
+          const r = await rollouts.get(ns, name);
+          if (r && ok(r)) return r;
+          await new Promise(resolve => setTimeout(resolve, 50));
+        }
+        return rollouts.get(ns, name);
+      };
+      const payments = await settled('payments', 'payments-api', r => r.status?.phase === 'Paused');
+      expect(payments?.status).toMatchObject({ phase: 'Paused', message: 'CanaryPauseStep', currentStepIndex: 1 });
+      const sentiment = await settled('ml', 'sentiment-model', r => r.status?.phase === 'Paused');
+      expect(sentiment?.status).toMatchObject({
+        phase: 'Paused',
+        message: 'BlueGreenPause',
+        blueGreen: { prePromotionAnalysisRunStatus: { status: 'Successful' } },
+      });
+      expect(sentiment?.status?.blueGreen?.previewSelector).toBe(sentiment?.status?.currentPodHash);
+      expect(sentiment?.status?.blueGreen?.activeSelector).toBe(sentiment?.status?.stableRS);
+    } finally {
+      for (const r of reconcilers) await r.stop();
+      await stop();
+      await new Promise(resolve => portal.close(resolve));
     }
   });
 });
