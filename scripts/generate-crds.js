@@ -103,7 +103,7 @@ const analysisTemplateSpec = obj({
   templates: arr(obj({ templateName: str, clusterScope: bool })),
 }, ['metrics']);
 
-const crd = ({ group, kind, plural, singular, shortNames, scope = 'Namespaced', schema, columns = [], categories }) => ({
+const crd = ({ group, kind, plural, singular, shortNames, scope = 'Namespaced', schema, columns = [], categories, version = 'v1alpha1' }) => ({
   apiVersion: 'apiextensions.k8s.io/v1',
   kind: 'CustomResourceDefinition',
   metadata: { name: `${plural}.${group}`, labels: { 'app.kubernetes.io/part-of': 'quarterdeck' } },
@@ -112,7 +112,7 @@ const crd = ({ group, kind, plural, singular, shortNames, scope = 'Namespaced', 
     names: { kind, listKind: `${kind}List`, plural, singular, ...(shortNames ? { shortNames } : {}), ...(categories ? { categories } : {}) },
     scope,
     versions: [{
-      name: 'v1alpha1',
+      name: version,
       served: true,
       storage: true,
       subresources: { status: {}, ...(kind === 'Rollout' ? { scale: { specReplicasPath: '.spec.replicas', statusReplicasPath: '.status.HPAReplicas', labelSelectorPath: '.status.selector' } } : {}) },
@@ -143,3 +143,19 @@ const files = {
 for (const [name, doc] of Object.entries(files)) {
   fs.writeFileSync(require('path').join(__dirname, '..', 'deploy', 'crds', name), `# Generated for Quarterdeck: compatible with Argo's CRD of the same name.\n${stringify(doc, { lineWidth: 0 })}`);
 }
+
+// The Gateway API's HTTPRoute, for the local driver and the test cluster: the
+// fields a routed canary reads and writes (rules[].backendRefs[].weight), the
+// rest kept open. On a real cluster install the Gateway API's own CRDs.
+const backendRef = obj({ group: str, kind: str, name: str, namespace: str, port: int, weight: int, filters: arr(preserve) }, ['name']);
+const httpRoute = crd({ group: 'gateway.networking.k8s.io', version: 'v1', kind: 'HTTPRoute', plural: 'httproutes', singular: 'httproute', categories: ['gateway-api'],
+  schema: obj({
+    parentRefs: arr(preserve),
+    hostnames: arr(str),
+    rules: arr(obj({ name: str, matches: arr(preserve), filters: arr(preserve), backendRefs: arr(backendRef), timeouts: preserve, retry: preserve, sessionPersistence: preserve })),
+  }),
+  columns: [{ name: 'Hostnames', type: 'string', jsonPath: '.spec.hostnames' }] });
+httpRoute.metadata.annotations = { 'gateway.networking.k8s.io/bundle-version': 'v1.2.0 (subset for Quarterdeck\'s local driver)' };
+fs.mkdirSync(require('path').join(__dirname, '..', 'deploy', 'gateway-api'), { recursive: true });
+fs.writeFileSync(require('path').join(__dirname, '..', 'deploy', 'gateway-api', 'gateway.networking.k8s.io_httproutes.yaml'),
+  `# Generated for Quarterdeck: a subset of the Gateway API's HTTPRoute CRD (same group, version and kind).\n${stringify(httpRoute, { lineWidth: 0 })}`);

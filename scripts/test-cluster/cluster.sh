@@ -184,7 +184,7 @@ KWOK
 
   log "installing deploy/ (CRDs and RBAC)"
   node --require "$root/node_modules/@backstage/cli/config/nodeTransform.cjs" "$here/apply.ts" \
-    "$DIR/kubeconfig" "$root/deploy/crds" "$root/deploy/rbac"
+    "$DIR/kubeconfig" "$root/deploy/crds" "$root/deploy/gateway-api" "$root/deploy/rbac"
   echo "$DIR/kubeconfig"
 }
 

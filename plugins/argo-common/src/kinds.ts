@@ -128,7 +128,7 @@ export interface RolloutStatus {
   HPAReplicas?: number;
   selector?: string;
   restartedAt?: string;
-  canary?: { weights?: { canary: { weight: number; podTemplateHash?: string }; stable: { weight: number; podTemplateHash?: string } }; currentStepAnalysisRunStatus?: unknown; currentBackgroundAnalysisRunStatus?: unknown };
+  canary?: { weights?: { canary: { weight: number; podTemplateHash?: string; serviceName?: string }; stable: { weight: number; podTemplateHash?: string; serviceName?: string } }; currentStepAnalysisRunStatus?: unknown; currentBackgroundAnalysisRunStatus?: unknown };
   blueGreen?: { activeSelector?: string; previewSelector?: string; scaleUpPreviewCheckPoint?: boolean; prePromotionAnalysisRunStatus?: unknown; postPromotionAnalysisRunStatus?: unknown };
   conditions?: Condition[];
   [other: string]: unknown;

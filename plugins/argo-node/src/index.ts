@@ -14,7 +14,7 @@ export {
   selectorToString,
   type LabelSelectorObject,
 } from './cluster/selectors';
-export { argoCrds, readManifests, deployDirectory } from './cluster/manifests';
+export { argoCrds, gatewayApiCrds, readManifests, deployDirectory } from './cluster/manifests';
 export { LocalCluster, type LocalClusterOptions, type PodLogSource } from './cluster/local/LocalCluster';
 export { LocalObjectStore, migrateLocalObjectStore } from './cluster/local/LocalObjectStore';
 export { KubernetesCluster } from './cluster/kubernetes/KubernetesCluster';

@@ -1,100 +1,7 @@
 import type { Rollout } from '@quarterdeck/plugin-argo-common';
-import { planRolloutAction } from './actions';
-import { reconcileBlueGreen } from './bluegreen';
-import { templateHash, type AnalysisRunState, type ReplicaSetState } from './objects';
+import { RolloutSim } from '../__testUtils__/rolloutSim';
 
 type BlueGreen = NonNullable<NonNullable<Rollout['spec']['strategy']>['blueGreen']>;
-
-/**
- * A tiny cluster for the blue-green engine: ReplicaSets whose pods are
- * available as soon as they are scaled, two Services, AnalysisRuns whose
- * phase the test sets, and a clock the test moves.
- */
-class Sim {
-  replicaSets: ReplicaSetState[] = [];
-  services: Record<string, string | undefined> = { 'sentiment-active': undefined, 'sentiment-preview': undefined };
-  runs: AnalysisRunState[] = [];
-  now = new Date('2026-11-22T10:00:00Z');
-  requeueAfterMs?: number;
-  constructor(public rollout: Rollout) {}
-
-  settle(max = 50) {
-    for (let i = 0; i < max; i++) {
-      const bg = this.rollout.spec.strategy!.blueGreen!;
-      const d = reconcileBlueGreen({
-        rollout: this.rollout,
-        replicaSets: this.replicaSets,
-        services: {
-          active: { name: bg.activeService, selectorHash: this.services[bg.activeService] },
-          ...(bg.previewService ? { preview: { name: bg.previewService, selectorHash: this.services[bg.previewService] } } : {}),
-        },
-        analysisRuns: this.runs,
-        now: this.now,
-      });
-      this.requeueAfterMs = d.requeueAfterMs;
-      let changed = false;
-      if (d.create) {
-        this.replicaSets.push({ name: d.create.name, hash: d.create.hash, revision: d.create.revision, specReplicas: 0, replicas: 0, availableReplicas: 0, readyReplicas: 0, createdAt: this.now.toISOString() });
-        changed = true;
-      }
-      for (const { name, scaleDownDeadline } of d.annotate) {
-        this.replicaSets.find(r => r.name === name)!.scaleDownDeadline = scaleDownDeadline ?? undefined;
-        changed = true;
-      }
-      for (const { name, replicas } of d.scale) {
-        Object.assign(this.replicaSets.find(r => r.name === name)!, { specReplicas: replicas, replicas, availableReplicas: replicas, readyReplicas: replicas });
-        changed = true;
-      }
-      for (const { name, hash } of d.switchServices) {
-        this.services[name] = hash;
-        changed = true;
-      }
-      for (const run of d.createAnalysis) {
-        this.runs.push({ name: run.name, kind: run.kind, phase: 'Running' });
-        changed = true;
-      }
-      if (JSON.stringify(d.status) !== JSON.stringify(this.rollout.status)) changed = true;
-      this.rollout = { ...this.rollout, status: d.status };
-      if (!changed) return;
-    }
-    throw new Error('did not settle');
-  }
-
-  act(action: Parameters<typeof planRolloutAction>[1]) {
-    const plan = planRolloutAction(this.rollout, action, { now: this.now });
-    if (!plan.ok) throw new Error(plan.message);
-    for (const p of plan.patches) {
-      const body = p.body as { spec?: object; status?: Record<string, unknown> };
-      if (body.spec) this.rollout = { ...this.rollout, spec: { ...this.rollout.spec, ...body.spec }, metadata: { ...this.rollout.metadata, generation: (this.rollout.metadata.generation ?? 1) + 1 } };
-      if (body.status) {
-        const status: Record<string, unknown> = { ...this.rollout.status };
-        for (const [k, v] of Object.entries(body.status)) {
-          if (v === null) delete status[k];
-          else status[k] = v;
-        }
-        this.rollout = { ...this.rollout, status };
-      }
-    }
-  }
-
-  image(tag: string) {
-    this.rollout = {
-      ...this.rollout,
-      metadata: { ...this.rollout.metadata, generation: (this.rollout.metadata.generation ?? 1) + 1 },
-      spec: { ...this.rollout.spec, template: { metadata: { labels: { app: 'sentiment' } }, spec: { containers: [{ name: 'model', image: `sentiment:${tag}` }] } } },
-    };
-  }
-
-  rs(hash: string | undefined) {
-    return this.replicaSets.find(r => r.hash === hash);
-  }
-  get hash() {
-    return templateHash(this.rollout);
-  }
-  advance(seconds: number) {
-    this.now = new Date(this.now.getTime() + seconds * 1000);
-  }
-}
 
 function sentimentRollout(blueGreen: Partial<BlueGreen> = {}): Rollout {
   return {
@@ -112,7 +19,7 @@ function sentimentRollout(blueGreen: Partial<BlueGreen> = {}): Rollout {
 
 describe('blue-green', () => {
   it('deploys the first ReplicaSet straight to the active and preview Services', () => {
-    const sim = new Sim(sentimentRollout());
+    const sim = new RolloutSim(sentimentRollout());
     sim.settle();
     expect(sim.replicaSets).toHaveLength(1);
     expect(sim.replicaSets[0].specReplicas).toBe(3);
@@ -126,7 +33,7 @@ describe('blue-green', () => {
   });
 
   it('brings an update up behind the preview Service, pauses, switches on promote and keeps the old one for the scale-down delay', () => {
-    const sim = new Sim(sentimentRollout());
+    const sim = new RolloutSim(sentimentRollout());
     sim.settle();
     const blue = sim.hash;
     sim.image('2');
@@ -155,7 +62,7 @@ describe('blue-green', () => {
   });
 
   it('keeps the preview at previewReplicaCount until promoted, then scales it up before switching', () => {
-    const sim = new Sim(sentimentRollout({ previewReplicaCount: 1 }));
+    const sim = new RolloutSim(sentimentRollout({ previewReplicaCount: 1 }));
     sim.settle();
     const blue = sim.hash;
     sim.image('2');
@@ -170,7 +77,7 @@ describe('blue-green', () => {
   });
 
   it('promotes by itself after autoPromotionSeconds', () => {
-    const sim = new Sim(sentimentRollout({ autoPromotionEnabled: undefined, autoPromotionSeconds: 60 }));
+    const sim = new RolloutSim(sentimentRollout({ autoPromotionEnabled: undefined, autoPromotionSeconds: 60 }));
     sim.settle();
     const blue = sim.hash;
     sim.image('2');
@@ -187,7 +94,7 @@ describe('blue-green', () => {
   });
 
   it('switches at once without a pause when auto-promotion is on (the default)', () => {
-    const sim = new Sim(sentimentRollout({ autoPromotionEnabled: undefined }));
+    const sim = new RolloutSim(sentimentRollout({ autoPromotionEnabled: undefined }));
     sim.settle();
     sim.image('2');
     sim.settle();
@@ -199,7 +106,7 @@ describe('blue-green', () => {
     const withPre = () => sentimentRollout({ prePromotionAnalysis: { templates: [{ templateName: 'accuracy' }] } });
 
     it('runs against the preview once it is up, and pauses only after it succeeds', () => {
-      const sim = new Sim(withPre());
+      const sim = new RolloutSim(withPre());
       sim.settle();
       expect(sim.runs).toHaveLength(0); // not on the first deploy
       sim.image('2');
@@ -219,7 +126,7 @@ describe('blue-green', () => {
     });
 
     it('aborts when it fails: the active Service stays on blue and the preview goes down after the abort delay', () => {
-      const sim = new Sim(withPre());
+      const sim = new RolloutSim(withPre());
       sim.settle();
       const blue = sim.hash;
       sim.image('2');
@@ -247,7 +154,7 @@ describe('blue-green', () => {
     });
 
     it('pauses on an inconclusive run until someone decides', () => {
-      const sim = new Sim(withPre());
+      const sim = new RolloutSim(withPre());
       sim.settle();
       sim.image('2');
       sim.settle();
@@ -258,7 +165,7 @@ describe('blue-green', () => {
   });
 
   it('makes the new ReplicaSet stable only after post-promotion analysis succeeds, holding the old one up meanwhile', () => {
-    const sim = new Sim(sentimentRollout({ autoPromotionEnabled: undefined, postPromotionAnalysis: { templates: [{ templateName: 'errors' }] } }));
+    const sim = new RolloutSim(sentimentRollout({ autoPromotionEnabled: undefined, postPromotionAnalysis: { templates: [{ templateName: 'errors' }] } }));
     sim.settle();
     const blue = sim.hash;
     sim.image('2');
@@ -274,7 +181,7 @@ describe('blue-green', () => {
   });
 
   it('rolls back instantly to a ReplicaSet still within its scale-down delay', () => {
-    const sim = new Sim(sentimentRollout());
+    const sim = new RolloutSim(sentimentRollout());
     sim.settle();
     const blue = sim.hash;
     sim.advance(1);

@@ -1,89 +1,6 @@
 import type { Rollout } from '@quarterdeck/plugin-argo-common';
-import { planRolloutAction } from './actions';
-import { reconcileCanary } from './canary';
-import { templateHash, type AnalysisRunState, type ReplicaSetState } from './objects';
-
-/**
- * A tiny cluster for the engine: ReplicaSets whose pods are available as
- * soon as they are scaled, and a clock the test moves.
- */
-class Sim {
-  replicaSets: ReplicaSetState[] = [];
-  runs: AnalysisRunState[] = [];
-  terminated = new Set<string>();
-  /** Whether scaled-up pods become ready and available. */
-  podsStart = true;
-  now = new Date('2026-11-22T10:00:00Z');
-  requeueAfterMs?: number;
-  constructor(public rollout: Rollout) {}
-
-  /** Reconciles until nothing changes any more. */
-  settle(max = 50) {
-    for (let i = 0; i < max; i++) {
-      const d = reconcileCanary({ rollout: this.rollout, replicaSets: this.replicaSets, analysisRuns: this.runs, now: this.now });
-      this.requeueAfterMs = d.requeueAfterMs;
-      let changed = false;
-      if (d.create) {
-        this.replicaSets.push({ name: d.create.name, hash: d.create.hash, revision: d.create.revision, specReplicas: 0, replicas: 0, availableReplicas: 0, readyReplicas: 0, createdAt: this.now.toISOString() });
-        changed = true;
-      }
-      for (const { name, replicas } of d.scale) {
-        const rs = this.replicaSets.find(r => r.name === name)!;
-        const up = this.podsStart ? replicas : Math.min(replicas, rs.availableReplicas);
-        Object.assign(rs, { specReplicas: replicas, replicas, availableReplicas: up, readyReplicas: up });
-        changed = true;
-      }
-      for (const run of d.createAnalysis) {
-        this.runs.push({ name: run.name, kind: run.kind, stepIndex: run.stepIndex, phase: 'Running' });
-        changed = true;
-      }
-      for (const run of this.runs) {
-        if (run.phase === 'Running' && !d.keepAnalysis.includes(run.name)) this.terminated.add(run.name);
-      }
-      if (JSON.stringify(d.status) !== JSON.stringify(this.rollout.status)) changed = true;
-      this.rollout = { ...this.rollout, status: d.status };
-      if (!changed) return;
-    }
-    throw new Error('did not settle');
-  }
-
-  /** Applies what an action would patch (status and spec merge patches, as the API would). */
-  act(action: Parameters<typeof planRolloutAction>[1]) {
-    const plan = planRolloutAction(this.rollout, action, { now: this.now });
-    if (!plan.ok) throw new Error(plan.message);
-    for (const p of plan.patches) {
-      const body = p.body as { spec?: object; status?: Record<string, unknown> };
-      if (body.spec) this.rollout = { ...this.rollout, spec: { ...this.rollout.spec, ...body.spec }, metadata: { ...this.rollout.metadata, generation: (this.rollout.metadata.generation ?? 1) + 1 } };
-      if (body.status) {
-        const status: Record<string, unknown> = { ...this.rollout.status };
-        for (const [k, v] of Object.entries(body.status)) {
-          if (v === null) delete status[k];
-          else status[k] = v;
-        }
-        this.rollout = { ...this.rollout, status };
-      }
-    }
-  }
-
-  advance(seconds: number) {
-    this.now = new Date(this.now.getTime() + seconds * 1000);
-  }
-
-  image(tag: string) {
-    this.rollout = {
-      ...this.rollout,
-      metadata: { ...this.rollout.metadata, generation: (this.rollout.metadata.generation ?? 1) + 1 },
-      spec: { ...this.rollout.spec, template: { metadata: { labels: { app: 'payments' } }, spec: { containers: [{ name: 'app', image: `payments:${tag}` }] } } },
-    };
-  }
-
-  counts() {
-    const hash = templateHash(this.rollout);
-    const canary = this.replicaSets.find(r => r.hash === hash)?.specReplicas ?? 0;
-    const stable = this.replicaSets.find(r => r.hash === this.rollout.status?.stableRS && r.hash !== hash)?.specReplicas ?? 0;
-    return { canary, stable };
-  }
-}
+import { RolloutSim } from '../__testUtils__/rolloutSim';
+import { templateHash } from './objects';
 
 function paymentsRollout(): Rollout {
   return {
@@ -101,7 +18,7 @@ function paymentsRollout(): Rollout {
 
 describe('canary without a traffic router', () => {
   it('makes the first ReplicaSet stable at once, skipping the steps (initial deploy)', () => {
-    const sim = new Sim(paymentsRollout());
+    const sim = new RolloutSim(paymentsRollout());
     sim.settle();
     expect(sim.replicaSets).toHaveLength(1);
     expect(sim.replicaSets[0].specReplicas).toBe(5);
@@ -109,7 +26,7 @@ describe('canary without a traffic router', () => {
   });
 
   it('walks the steps of an update: weight, pause until promoted, weight, timed pause, full promotion', () => {
-    const sim = new Sim(paymentsRollout());
+    const sim = new RolloutSim(paymentsRollout());
     sim.settle();
     const stableHash = sim.rollout.status!.stableRS;
     sim.image('2');
@@ -148,7 +65,7 @@ describe('canary without a traffic router', () => {
   });
 
   it('goes back to stable on abort, shows Degraded, and starts over on retry', () => {
-    const sim = new Sim(paymentsRollout());
+    const sim = new RolloutSim(paymentsRollout());
     sim.settle();
     sim.image('2');
     sim.settle();
@@ -165,7 +82,7 @@ describe('canary without a traffic router', () => {
   });
 
   it('promote-full skips the remaining steps', () => {
-    const sim = new Sim(paymentsRollout());
+    const sim = new RolloutSim(paymentsRollout());
     sim.settle();
     sim.image('2');
     sim.settle();
@@ -177,7 +94,7 @@ describe('canary without a traffic router', () => {
   });
 
   it('holds still while paused by hand, and a new template restarts the steps', () => {
-    const sim = new Sim(paymentsRollout());
+    const sim = new RolloutSim(paymentsRollout());
     sim.settle();
     sim.image('2');
     sim.act('pause');
@@ -195,7 +112,7 @@ describe('canary without a traffic router', () => {
   it('runs background analysis from startingStep on, and aborts the update when it fails', () => {
     const rollout = paymentsRollout();
     rollout.spec.strategy!.canary!.analysis = { templates: [{ templateName: 'error-rate' }], startingStep: 2 };
-    const sim = new Sim(rollout);
+    const sim = new RolloutSim(rollout);
     sim.settle();
     expect(sim.runs).toHaveLength(0); // not on the first deploy
     sim.image('2');
@@ -221,7 +138,7 @@ describe('canary without a traffic router', () => {
   it('stops background analysis once the update is complete', () => {
     const rollout = paymentsRollout();
     rollout.spec.strategy!.canary!.analysis = { templates: [{ templateName: 'error-rate' }] };
-    const sim = new Sim(rollout);
+    const sim = new RolloutSim(rollout);
     sim.settle();
     sim.image('2');
     sim.settle();
@@ -237,7 +154,7 @@ describe('canary without a traffic router', () => {
     const rollout = paymentsRollout();
     rollout.spec.progressDeadlineSeconds = 60;
     rollout.spec.progressDeadlineAbort = true;
-    const sim = new Sim(rollout);
+    const sim = new RolloutSim(rollout);
     sim.settle();
     sim.image('2');
     sim.podsStart = false; // the canary's pods never become available

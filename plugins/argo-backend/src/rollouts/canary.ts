@@ -8,9 +8,11 @@ import {
   type ReplicaSetState,
   type RolloutDecision,
   type RunStatusRef,
+  type ServiceState,
 } from './objects';
 import { canaryFenceposts, pauseDurationSeconds, weightedCanaryStableCounts } from './replicas';
-import { cleanupRevisionHistory } from './scaleDown';
+import { cleanupRevisionHistory, DEFAULT_SCALE_DOWN_DELAY_SECONDS, ScaleDownDelay } from './scaleDown';
+import { abortScaleDownDelaySeconds, atDesiredRoutedCounts, MAX_TRAFFIC_WEIGHT, routedCanaryCounts, routedWeight } from './trafficRouting';
 import { baseStatus, finishStatus, formatTime, PAUSE_REASON, pausedConditions, type PauseDecisions } from './status';
 
 /**
@@ -121,6 +123,8 @@ export interface CanaryContext {
   now: Date;
   /** The AnalysisRuns the Rollout owns. */
   analysisRuns?: AnalysisRunState[];
+  /** `stableService` and `canaryService`, when the Rollout names them. */
+  services?: { stable?: ServiceState; canary?: ServiceState };
 }
 
 const ref = (value: unknown) => value as RunStatusRef | undefined;
@@ -201,8 +205,16 @@ export function reconcileCanary(ctx: CanaryContext): RolloutDecision {
 
   // Scaling, unless halted by a manual pause or an inconclusive analysis.
   const halted = Boolean(rollout.spec.paused) || pauseConditions.some(p => p.reason === 'InconclusiveAnalysisRun');
+  const canarySpec = rollout.spec.strategy!.canary!;
+  const routed = Boolean(canarySpec.trafficRouting);
+  const view = (): Rollout => ({ ...rollout, status: { ...old, ...status, currentStepIndex: index } });
+  const requeue = (ms: number) => {
+    decision.requeueAfterMs = Math.min(decision.requeueAfterMs ?? Infinity, Math.max(0, ms) + 1);
+  };
   let scaled = false;
-  if (!changed && newRs && !halted) {
+  if (!changed && newRs && !halted && routed) {
+    scaled = scaleRoutedCanary({ rollout, view: view(), old, replicaSets, newRs, stableRs: replicaSets.find(rs => rs.hash === status.stableRS), hash, now, decision, requeue, status });
+  } else if (!changed && newRs && !halted) {
     const currentStable = replicaSets.find(rs => rs.hash === status.stableRS);
     const weight = currentSetWeight({ ...rollout, status: { ...old, ...status } }, index);
     const counts = basicCanaryCounts(rollout, weight, newRs, currentStable, replicaSets.filter(rs => rs !== newRs && rs !== currentStable));
@@ -249,6 +261,8 @@ export function reconcileCanary(ctx: CanaryContext): RolloutDecision {
         const start = cond ? Date.parse(cond.startTime) : now.getTime();
         decision.requeueAfterMs = Math.max(0, start + seconds * 1000 - now.getTime()) + 1;
       }
+    } else if ((step.setWeight !== undefined || step.setCanaryScale) && routed) {
+      completed = !scaled && atDesiredRoutedCounts(view(), newRs, replicaSets.find(rs => rs.hash === status.stableRS), status.canary?.weights);
     } else if (step.setWeight !== undefined || step.setCanaryScale) {
       const currentStable = replicaSets.find(rs => rs.hash === status.stableRS);
       const weight = currentSetWeight({ ...rollout, status: { ...old, ...status } }, index);
@@ -337,6 +351,7 @@ export function reconcileCanary(ctx: CanaryContext): RolloutDecision {
     decision.keepAnalysis = [stepRun, backgroundRun].filter((n): n is string => Boolean(n));
   }
   status.currentStepIndex = index;
+  if (!changed) switchCanaryServices(ctx.services ?? {}, replicaSets.find(rs => rs.hash === status.stableRS), newRs, Boolean(status.abort), routed, decision);
   decision.delete = cleanupRevisionHistory(rollout, others.filter(rs => rs !== newRs));
 
   const pause: PauseDecisions = {
@@ -368,4 +383,123 @@ export function reconcileCanary(ctx: CanaryContext): RolloutDecision {
   if (requeueAfterMs !== undefined) decision.requeueAfterMs = Math.min(decision.requeueAfterMs ?? Infinity, requeueAfterMs);
   decision.status = status;
   return decision;
+}
+
+/**
+ * One reconcile's scaling of a canary with a traffic router (rolloutCanary
+ * with trafficRouting): stable and canary to their counts for the weights in
+ * force, the canary kept up for abortScaleDownDelaySeconds after an abort,
+ * the router's weight once the stable has the pods for its share, and old
+ * ReplicaSets down (after scaleDownDelaySeconds once fully promoted).
+ * Returns whether anything was scaled.
+ */
+function scaleRoutedCanary(args: {
+  rollout: Rollout;
+  view: Rollout;
+  old: RolloutStatus;
+  replicaSets: ReplicaSetState[];
+  newRs: ReplicaSetState;
+  stableRs: ReplicaSetState | undefined;
+  hash: string;
+  now: Date;
+  decision: RolloutDecision;
+  requeue: (ms: number) => void;
+  status: RolloutStatus;
+}): boolean {
+  const { rollout, view, old, replicaSets, newRs, stableRs, now, decision, requeue, status } = args;
+  const canary = rollout.spec.strategy!.canary!;
+  const replicas = rollout.spec.replicas ?? 1;
+  const counts = routedCanaryCounts(view, newRs, stableRs, old.canary?.weights);
+  const before = decision.scale.length;
+
+  // reconcileCanaryStableReplicaSet
+  if (stableRs && stableRs !== newRs && stableRs.specReplicas !== counts.stable) decision.scale.push({ name: stableRs.name, replicas: counts.stable });
+
+  // reconcileNewReplicaSet, with the abort delay (shouldDelayScaleDownOnAbort)
+  const abortDelay = abortScaleDownDelaySeconds(rollout);
+  const explicitDelay = (canary.abortScaleDownDelaySeconds ?? 0) > 0;
+  const delayOnAbort = Boolean(status.abort) && Boolean(stableRs) && abortDelay !== undefined && !(canary.dynamicStableScale && !explicitDelay);
+  for (const rs of [...(delayOnAbort ? [] : [newRs]), ...(stableRs && stableRs !== newRs ? [stableRs] : [])]) {
+    if (rs.scaleDownDeadline) decision.annotate.push({ name: rs.name, scaleDownDeadline: null });
+  }
+  let newCount: number | undefined = counts.canary;
+  if (delayOnAbort && newRs !== stableRs) {
+    if (newRs.scaleDownDeadline) {
+      const remaining = Date.parse(newRs.scaleDownDeadline) - now.getTime();
+      if (remaining > 0) {
+        requeue(remaining);
+        newCount = undefined;
+      } else {
+        newCount = 0;
+      }
+    } else {
+      if (stableRs!.availableReplicas >= replicas) {
+        decision.annotate.push({ name: newRs.name, scaleDownDeadline: formatTime(new Date(now.getTime() + abortDelay! * 1000)) });
+        requeue(abortDelay! * 1000);
+      }
+      newCount = undefined; // stays up until annotated
+    }
+  }
+  if (newCount !== undefined && newRs !== stableRs && newRs.specReplicas !== newCount) decision.scale.push({ name: newRs.name, replicas: newCount });
+  if (newRs === stableRs && newRs.specReplicas !== replicas) decision.scale.push({ name: newRs.name, replicas });
+
+  // reconcileTrafficRouting
+  const others = replicaSets.filter(rs => rs !== newRs && rs !== stableRs);
+  const routedTo = routedWeight({ rollout: view, newRs, stableRs, others, hash: args.hash });
+  if (routedTo) {
+    decision.trafficWeight = routedTo.weight;
+    status.canary = {
+      ...status.canary,
+      weights: {
+        canary: { weight: routedTo.weight, podTemplateHash: routedTo.canaryHash, serviceName: canary.canaryService },
+        stable: { weight: MAX_TRAFFIC_WEIGHT - routedTo.weight, podTemplateHash: stableRs?.hash, serviceName: canary.stableService },
+      },
+    };
+  }
+
+  // scaleDownOldReplicaSetsForCanary with a router
+  let maxScaleDown = sum(replicaSets, rs => rs.availableReplicas) - (replicas - canaryFenceposts(rollout.spec).maxUnavailable);
+  if (maxScaleDown > 0) {
+    const fullyPromoted = Boolean(old.stableRS) && old.stableRS === old.currentPodHash;
+    const weights = old.canary?.weights;
+    const referenced = new Set([old.stableRS, old.currentPodHash, weights?.canary.podTemplateHash, weights?.stable.podTemplateHash]);
+    const delay = new ScaleDownDelay({ now, delaySeconds: canary.scaleDownDelaySeconds ?? DEFAULT_SCALE_DOWN_DELAY_SECONDS, decision, requeue });
+    for (const rs of [...others].sort((a, b) => b.revision - a.revision)) {
+      if (referenced.has(rs.hash)) continue;
+      if (maxScaleDown <= 0) break;
+      if (rs.specReplicas === 0) continue;
+      let desired = 0;
+      if ((fullyPromoted || rs.scaleDownDeadline) && !canary.dynamicStableScale) desired = delay.desiredReplicas(rs, rs.specReplicas);
+      if (desired === rs.specReplicas) continue;
+      decision.scale.push({ name: rs.name, replicas: desired });
+      maxScaleDown -= rs.specReplicas - desired;
+    }
+  }
+  return decision.scale.length > before;
+}
+
+/**
+ * reconcileStableAndCanaryService: `stableService` selects the stable
+ * ReplicaSet, `canaryService` the new one (the stable one after an abort
+ * without a router); a Service is only switched to a ReplicaSet with pods
+ * available, and one not yet managed only to a fully available one.
+ */
+function switchCanaryServices(
+  services: { stable?: ServiceState; canary?: ServiceState },
+  stableRs: ReplicaSetState | undefined,
+  newRs: ReplicaSetState | undefined,
+  aborted: boolean,
+  routed: boolean,
+  decision: RolloutDecision,
+) {
+  const ensure = (svc: ServiceState | undefined, rs: ReplicaSetState | undefined) => {
+    if (!svc || !rs || svc.selectorHash === rs.hash) return;
+    if (!svc.managed && rs.availableReplicas < rs.specReplicas) return;
+    if (rs.availableReplicas === 0) return;
+    decision.switchServices.push({ name: svc.name, hash: rs.hash });
+  };
+  ensure(services.stable, stableRs);
+  // With a router, an aborted canary's traffic is already at zero, so its Service may point back at stable too.
+  if (aborted && (!routed || decision.trafficWeight === 0)) ensure(services.canary, stableRs);
+  else ensure(services.canary, newRs);
 }

@@ -33,6 +33,8 @@ export interface ServiceState {
   name: string;
   /** The `rollouts-pod-template-hash` in its selector, if any. */
   selectorHash?: string;
+  /** It carries the managed-by-rollouts annotation (the Rollout switched it before). */
+  managed?: boolean;
 }
 
 export type AnalysisKind = 'Step' | 'Background' | 'PrePromotion' | 'PostPromotion';
@@ -93,6 +95,8 @@ export interface RolloutDecision {
   /** Point a Service's `rollouts-pod-template-hash` selector at this hash. */
   switchServices: Array<{ name: string; hash: string }>;
   createAnalysis: AnalysisRequest[];
+  /** The weight the traffic routers should send to the canary Service (a routed canary). */
+  trafficWeight?: number;
   /** The runs still current: every other unfinished run the Rollout owns is terminated. */
   keepAnalysis: string[];
   /** Old ReplicaSets beyond revisionHistoryLimit. */

@@ -162,4 +162,57 @@ describe('RolloutReconciler on the local driver', () => {
       );
     });
   });
+
+  it('drives a Gateway API HTTPRoute: backend weights follow the canary steps', async () => {
+    const svc = (name: string) => ({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'default' }, spec: { selector: { app: 'checkout' }, ports: [{ port: 80 }] } });
+    await local.cluster.apply(svc('checkout-stable'));
+    await local.cluster.apply(svc('checkout-canary'));
+    const routeRef = { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', namespace: 'default', name: 'checkout' };
+    await local.cluster.apply({
+      apiVersion: routeRef.apiVersion,
+      kind: routeRef.kind,
+      metadata: { name: 'checkout', namespace: 'default' },
+      spec: { parentRefs: [{ name: 'edge' }], rules: [{ backendRefs: [{ name: 'checkout-stable', port: 80, weight: 100 }, { name: 'checkout-canary', port: 80, weight: 0 }] }] },
+    });
+    const routed = (image: string): Rollout => ({
+      apiVersion: 'argoproj.io/v1alpha1',
+      kind: 'Rollout',
+      metadata: { name: 'checkout', namespace: 'default' },
+      spec: {
+        replicas: 4,
+        selector: { matchLabels: { app: 'checkout' } },
+        template: { metadata: { labels: { app: 'checkout' } }, spec: { containers: [{ name: 'app', image }] } },
+        strategy: {
+          canary: {
+            stableService: 'checkout-stable',
+            canaryService: 'checkout-canary',
+            trafficRouting: { plugins: { 'argoproj-labs/gatewayAPI': { httpRoute: 'checkout' } } },
+            steps: [{ setWeight: 25 }, { pause: {} }],
+          },
+        },
+      },
+    });
+    const rollouts = argoClients(local.cluster).rollouts;
+    const getRouted = () => rollouts.get('default', 'checkout');
+    const weights = async () => ((await local.cluster.get(routeRef))?.spec as any).rules[0].backendRefs.map((r: any) => `${r.name}=${r.weight}`);
+    await rollouts.apply(routed('checkout:1'));
+    await eventually('the first deploy', async () => (await getRouted())?.status?.phase === 'Healthy');
+    await rollouts.apply(routed('checkout:2'));
+    const paused = await eventually('the pause at 25 %', async () => {
+      const r = await getRouted();
+      return r?.status?.phase === 'Paused' ? r : undefined;
+    });
+    expect(paused.status?.canary?.weights?.canary.weight).toBe(25);
+    expect(await weights()).toEqual(['checkout-stable=75', 'checkout-canary=25']);
+    // One canary pod beside all four stable ones: the router, not the pod ratio, splits traffic.
+    const rs = (await local.cluster.list({ apiVersion: 'apps/v1', kind: 'ReplicaSet', namespace: 'default' }, { labelSelector: 'app=checkout' })).items;
+    expect(rs.map(r => (r.spec as any).replicas).sort()).toEqual([1, 4]);
+
+    await local.cluster.patch({ apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', namespace: 'default', name: 'checkout' }, 'merge', { status: { pauseConditions: null } }, { subresource: 'status' });
+    await eventually('the promotion', async () => (await getRouted())?.status?.phase === 'Healthy');
+    await eventually('all traffic on the new version through the stable Service', async () => {
+      const stable = ((await local.cluster.get({ apiVersion: 'v1', kind: 'Service', namespace: 'default', name: 'checkout-stable' }))?.spec as any).selector['rollouts-pod-template-hash'];
+      return stable === (await getRouted())?.status?.stableRS && (await weights()).join() === 'checkout-stable=100,checkout-canary=0';
+    });
+  });
 });

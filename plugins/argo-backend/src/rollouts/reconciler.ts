@@ -27,6 +27,7 @@ import {
 } from './objects';
 import { calculateRolloutPhase } from './phase';
 import { needsRestart, planRestart, type PodState } from './restart';
+import { trafficRoutersFor } from './routers';
 import { reconcileQueue } from './retryOnConflict';
 import { rolloutSpecProblem } from './validation';
 
@@ -192,7 +193,7 @@ export class RolloutReconciler {
     if (manager && manager !== rollout.metadata.name) {
       throw invalid(`This service "${name}" is already managed by another rollout "${manager}"`);
     }
-    return { name, selectorHash: svc.spec?.selector?.[POD_TEMPLATE_HASH_LABEL] };
+    return { name, selectorHash: svc.spec?.selector?.[POD_TEMPLATE_HASH_LABEL], managed: Boolean(manager) };
   }
 
   async reconcile(key: string): Promise<void> {
@@ -207,8 +208,9 @@ export class RolloutReconciler {
     // Every analysis must name templates that exist, with all their arguments; every Service must exist.
     const specs = new Map<string, AnalysisTemplateSpec>();
     const specKey = (kind: AnalysisKind, stepIndex?: number) => `${kind}/${stepIndex ?? ''}`;
-    const { blueGreen } = rollout.spec.strategy ?? {};
+    const { blueGreen, canary } = rollout.spec.strategy ?? {};
     let services: { active: ServiceState; preview?: ServiceState } | undefined;
+    let canaryServices: { stable?: ServiceState; canary?: ServiceState } = {};
     try {
       for (const { kind, stepIndex, analysis, path } of this.analysesOf(rollout)) {
         specs.set(specKey(kind, stepIndex), await this.analysisRunSpec(rollout, analysis, path));
@@ -217,6 +219,12 @@ export class RolloutReconciler {
         services = {
           active: this.service(rollout, blueGreen.activeService, 'spec.strategy.blueGreen.activeService'),
           ...(blueGreen.previewService ? { preview: this.service(rollout, blueGreen.previewService, 'spec.strategy.blueGreen.previewService') } : {}),
+        };
+      }
+      if (canary) {
+        canaryServices = {
+          ...(canary.stableService ? { stable: this.service(rollout, canary.stableService, 'spec.strategy.canary.stableService') } : {}),
+          ...(canary.canaryService ? { canary: this.service(rollout, canary.canaryService, 'spec.strategy.canary.canaryService') } : {}),
         };
       }
     } catch (error) {
@@ -254,7 +262,7 @@ export class RolloutReconciler {
     const current = restart.done ? { ...rollout, status: { ...rollout.status, restartedAt: rollout.spec.restartAt } } : rollout;
     const decision: RolloutDecision = blueGreen
       ? reconcileBlueGreen({ rollout: current, replicaSets: states, services: services!, analysisRuns: runStates, now: this.now() })
-      : reconcileCanary({ rollout: current, replicaSets: states, analysisRuns: runStates, now: this.now() });
+      : reconcileCanary({ rollout: current, replicaSets: states, analysisRuns: runStates, services: canaryServices, now: this.now() });
     await this.carryOut(rollout, decision, ownedRuns, specs, specKey);
     for (const ms of [decision.requeueAfterMs, restart.requeueAfterMs]) if (ms !== undefined) this.queue.addAfter(key, ms);
   }
@@ -339,6 +347,9 @@ export class RolloutReconciler {
         { metadata: { annotations: { [MANAGED_BY_ANNOTATION]: rollout.metadata.name } }, spec: { selector: { [POD_TEMPLATE_HASH_LABEL]: to } } },
         { fieldManager: FIELD_MANAGER },
       );
+    }
+    if (decision.trafficWeight !== undefined) {
+      for (const router of trafficRoutersFor(rollout, this.client)) await router.setWeight(rollout, decision.trafficWeight);
     }
     // Runs no longer current stop measuring (cancelAnalysisRuns).
     const keep = new Set(decision.keepAnalysis);

@@ -25,28 +25,48 @@ export function scaleDownOldReplicaSets(args: {
   decision: RolloutDecision;
   requeue: (ms: number) => void;
 }) {
-  const { now, decision, requeue } = args;
-  const limit = args.revisionLimit ?? Number.MAX_SAFE_INTEGER;
-  let annotated = 0;
+  const delay = new ScaleDownDelay(args);
   for (const rs of [...args.others].sort((a, b) => b.revision - a.revision)) {
     if (args.referenced.has(rs.hash) || rs.specReplicas === 0) continue;
-    let desired = 0;
+    const desired = delay.desiredReplicas(rs, args.replicas);
+    if (desired !== rs.specReplicas) args.decision.scale.push({ name: rs.name, replicas: desired });
+  }
+}
+
+/**
+ * scaleDownDelayHelper, one ReplicaSet at a time (newest first): the first
+ * `revisionLimit` get a deadline and keep `keep` pods until it passes.
+ */
+export class ScaleDownDelay {
+  private annotated = 0;
+
+  constructor(private readonly args: {
+    now: Date;
+    delaySeconds: number;
+    revisionLimit?: number;
+    decision: RolloutDecision;
+    requeue: (ms: number) => void;
+  }) {}
+
+  desiredReplicas(rs: ReplicaSetState, keep: number): number {
+    const { now, decision, requeue, delaySeconds } = this.args;
+    const limit = this.args.revisionLimit ?? Number.MAX_SAFE_INTEGER;
     if (!rs.scaleDownDeadline) {
-      if (annotated < limit && args.delaySeconds > 0) {
-        annotated++;
-        desired = rs.specReplicas;
-        decision.annotate.push({ name: rs.name, scaleDownDeadline: formatTime(new Date(now.getTime() + args.delaySeconds * 1000)) });
-        requeue(args.delaySeconds * 1000);
+      if (rs.specReplicas > 0 && this.annotated < limit && delaySeconds > 0) {
+        this.annotated++;
+        decision.annotate.push({ name: rs.name, scaleDownDeadline: formatTime(new Date(now.getTime() + delaySeconds * 1000)) });
+        requeue(delaySeconds * 1000);
+        return rs.specReplicas;
       }
-    } else {
-      annotated++;
-      const remaining = Date.parse(rs.scaleDownDeadline) - now.getTime();
-      if (annotated <= limit && remaining > 0) {
-        desired = args.replicas;
-        requeue(remaining);
-      }
+      return 0;
     }
-    if (desired !== rs.specReplicas) decision.scale.push({ name: rs.name, replicas: desired });
+    this.annotated++;
+    const remaining = Date.parse(rs.scaleDownDeadline) - now.getTime();
+    if (this.annotated <= limit && remaining > 0) {
+      requeue(remaining);
+      return keep;
+    }
+    return 0;
   }
 }
 

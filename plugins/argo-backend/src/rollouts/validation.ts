@@ -1,5 +1,6 @@
 import type { Rollout } from '@quarterdeck/plugin-argo-common';
 import { pauseDurationSeconds } from './replicas';
+import { trafficRoutingProblem } from './routers';
 
 /**
  * The first problem with a Rollout's spec, in the words Argo's InvalidSpec
@@ -41,6 +42,12 @@ export function rolloutSpecProblem(rollout: Rollout): string | undefined {
   }
   if (canary && canary.stableService && canary.stableService === canary.canaryService) {
     return invalid(`spec.strategy.canary.stableService: Invalid value: "${canary.stableService}": This rollout uses the same service for the stable and canary services, but two different services are required.`);
+  }
+  if (canary?.trafficRouting) {
+    if (!canary.stableService) return invalid('spec.strategy.canary.stableService: Invalid value: "": Canary service and Stable service must to be set to use Traffic Routing');
+    if (!canary.canaryService) return invalid('spec.strategy.canary.canaryService: Invalid value: "": Canary service and Stable service must to be set to use Traffic Routing');
+    const routing = trafficRoutingProblem(rollout);
+    if (routing) return invalid(routing);
   }
   if (canary && !canary.trafficRouting) {
     if (canary.scaleDownDelaySeconds !== undefined) {

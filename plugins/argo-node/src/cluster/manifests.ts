@@ -23,3 +23,12 @@ export function readManifests(dir: string): KubeObject[] {
 export function argoCrds(): KubeObject[] {
   return readManifests(path.join(deployDirectory(), 'crds'));
 }
+
+/**
+ * The Gateway API kinds a routed canary drives, from `deploy/gateway-api`:
+ * installed in the local driver (and the test cluster); a real cluster uses
+ * the Gateway API's own release instead.
+ */
+export function gatewayApiCrds(): KubeObject[] {
+  return readManifests(path.join(deployDirectory(), 'gateway-api'));
+}

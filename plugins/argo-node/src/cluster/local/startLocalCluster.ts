@@ -1,6 +1,6 @@
 import type { LoggerService } from '@backstage/backend-plugin-api';
 import type { Knex } from 'knex';
-import { argoCrds } from '../manifests';
+import { argoCrds, gatewayApiCrds } from '../manifests';
 import { GarbageCollector } from './controllers/garbageCollector';
 import { LocalKubelet, type KubeletOptions } from './controllers/kubelet';
 import { WorkloadControllers } from './controllers/workloads';
@@ -12,7 +12,7 @@ export interface StartLocalClusterOptions {
   db: Knex;
   logger?: LoggerService;
   kubelet?: Omit<KubeletOptions, 'logger'>;
-  /** Install the Argo CRDs from deploy/crds (the default). */
+  /** Install the Argo CRDs from deploy/crds and the Gateway API's HTTPRoute (the default). */
   installCrds?: boolean;
   watchLogSize?: number;
   bookmarkIntervalMs?: number;
@@ -39,7 +39,7 @@ export async function startLocalCluster(options: StartLocalClusterOptions): Prom
     bookmarkIntervalMs: options.bookmarkIntervalMs,
   });
   if (options.installCrds !== false) {
-    for (const crd of argoCrds()) await cluster.apply(crd, { fieldManager: 'quarterdeck-install', force: true });
+    for (const crd of [...argoCrds(), ...gatewayApiCrds()]) await cluster.apply(crd, { fieldManager: 'quarterdeck-install', force: true });
   }
   const gc = new GarbageCollector(cluster, options.logger);
   const workloads = new WorkloadControllers(cluster, options.logger);

@@ -1,0 +1,36 @@
+import type { Rollout } from '@quarterdeck/plugin-argo-common';
+import type { ClusterClient } from '@quarterdeck/plugin-argo-node';
+import { GATEWAY_API_PLUGIN, GatewayApiRouter } from './gatewayApi';
+import type { TrafficRouter } from './types';
+
+export type { TrafficRouter } from './types';
+
+/** The routers Quarterdeck implements, by the name used under `trafficRouting.plugins`. */
+const SUPPORTED_PLUGINS = [GATEWAY_API_PLUGIN];
+
+/**
+ * The InvalidSpec message for a traffic routing this Rollout cannot use,
+ * or undefined. Argo has many built-in routers; Quarterdeck implements the
+ * Gateway API one and says so for the others.
+ */
+export function trafficRoutingProblem(rollout: Rollout): string | undefined {
+  const routing = rollout.spec.strategy?.canary?.trafficRouting as Record<string, unknown> | undefined;
+  if (!routing) return undefined;
+  const builtins = Object.keys(routing).filter(k => !['plugins', 'maxTrafficWeight', 'managedRoutes'].includes(k));
+  if (builtins.length > 0) {
+    return `spec.strategy.canary.trafficRouting.${builtins[0]}: Unsupported value: "${builtins[0]}": supported values: "plugins.${SUPPORTED_PLUGINS.join('", "plugins.')}"`;
+  }
+  const plugins = Object.keys((routing.plugins ?? {}) as Record<string, unknown>);
+  const unknown = plugins.find(p => !SUPPORTED_PLUGINS.includes(p));
+  if (unknown) return `spec.strategy.canary.trafficRouting.plugins: Unsupported value: "${unknown}": supported values: "${SUPPORTED_PLUGINS.join('", "')}"`;
+  if (plugins.length === 0) return 'spec.strategy.canary.trafficRouting: Required value: a traffic router is required';
+  if (routing.maxTrafficWeight !== undefined) {
+    return `spec.strategy.canary.trafficRouting.maxTrafficWeight: Invalid value: ${routing.maxTrafficWeight}: Quarterdeck supports only the default maximum weight of 100`;
+  }
+  return undefined;
+}
+
+export function trafficRoutersFor(rollout: Rollout, client: ClusterClient): TrafficRouter[] {
+  const plugins = (rollout.spec.strategy?.canary?.trafficRouting?.plugins ?? {}) as Record<string, unknown>;
+  return Object.keys(plugins).filter(p => p === GATEWAY_API_PLUGIN).map(() => new GatewayApiRouter(client));
+}

@@ -1,0 +1,122 @@
+import type { CanaryStep, Rollout } from '@quarterdeck/plugin-argo-common';
+import { RolloutSim } from '../__testUtils__/rolloutSim';
+import { rolloutSpecProblem } from './validation';
+
+type Canary = NonNullable<NonNullable<Rollout['spec']['strategy']>['canary']>;
+
+function routedRollout(canary: Partial<Canary> = {}, steps: CanaryStep[] = [{ setWeight: 20 }, { pause: {} }, { setWeight: 60 }, { pause: {} }]): Rollout {
+  return {
+    apiVersion: 'argoproj.io/v1alpha1',
+    kind: 'Rollout',
+    metadata: { name: 'checkout', namespace: 'shop', generation: 1 },
+    spec: {
+      replicas: 5,
+      selector: { matchLabels: { app: 'checkout' } },
+      template: { metadata: { labels: { app: 'checkout' } }, spec: { containers: [{ name: 'app', image: 'checkout:1' }] } },
+      strategy: {
+        canary: {
+          stableService: 'checkout-stable',
+          canaryService: 'checkout-canary',
+          trafficRouting: { plugins: { 'argoproj-labs/gatewayAPI': { httpRoute: 'checkout' } } },
+          steps,
+          ...canary,
+        },
+      },
+    },
+  };
+}
+
+/** Deploys version 1 and starts the update to version 2. */
+function updating(canary: Partial<Canary> = {}, steps?: CanaryStep[]) {
+  const sim = new RolloutSim(routedRollout(canary, steps));
+  sim.settle();
+  const stable = sim.hash;
+  sim.advance(1);
+  sim.image('2');
+  sim.settle();
+  return { sim, stable };
+}
+
+describe('canary with a traffic router', () => {
+  it('splits traffic by weight, not by pods: one canary pod for 20 %, the stable keeps all five', () => {
+    const { sim, stable } = updating();
+    expect(sim.counts()).toEqual({ canary: 1, stable: 5 });
+    expect(sim.routerWeight).toBe(20);
+    expect(sim.services).toEqual({ 'checkout-stable': stable, 'checkout-canary': sim.hash });
+    expect(sim.rollout.status).toMatchObject({
+      phase: 'Paused',
+      currentStepIndex: 1,
+      canary: { weights: { canary: { weight: 20, podTemplateHash: sim.hash, serviceName: 'checkout-canary' }, stable: { weight: 80, podTemplateHash: stable, serviceName: 'checkout-stable' } } },
+    });
+  });
+
+  it('raises the weight only once the canary has its pods', () => {
+    const { sim } = updating();
+    sim.podsStart = false;
+    sim.act('promote');
+    sim.settle();
+    // setWeight 60 wants 3 canary pods; until they are up the router stays at the previous 20 %.
+    expect(sim.counts()).toEqual({ canary: 3, stable: 5 });
+    expect(sim.routerWeight).toBe(20);
+    expect(sim.rollout.status!.currentStepIndex).toBe(2);
+    sim.rs(sim.hash)!.availableReplicas = 3;
+    sim.settle();
+    expect(sim.routerWeight).toBe(60);
+    expect(sim.rollout.status).toMatchObject({ phase: 'Paused', currentStepIndex: 3 });
+  });
+
+  it('promotes fully: 100 % to the canary, then it becomes stable and the old pods go after the scale-down delay', () => {
+    const { sim, stable } = updating({ scaleDownDelaySeconds: 10 });
+    sim.act('promote-full');
+    sim.settle();
+    expect(sim.rollout.status).toMatchObject({ phase: 'Healthy', stableRS: sim.hash });
+    expect(sim.services).toEqual({ 'checkout-stable': sim.hash, 'checkout-canary': sim.hash });
+    expect(sim.routerWeight).toBe(0); // both Services now select the new pods
+    expect(sim.rs(stable)).toMatchObject({ specReplicas: 5, scaleDownDeadline: '2026-11-22T10:00:11Z' });
+    sim.advance(11);
+    sim.settle();
+    expect(sim.rs(stable)!.specReplicas).toBe(0);
+  });
+
+  it('aborts: traffic back to stable at once, the canary Service too, the canary pods after abortScaleDownDelaySeconds', () => {
+    const { sim, stable } = updating({ abortScaleDownDelaySeconds: 5 });
+    sim.act('abort');
+    sim.settle();
+    expect(sim.routerWeight).toBe(0);
+    expect(sim.services['checkout-canary']).toBe(stable);
+    expect(sim.rs(sim.hash)).toMatchObject({ specReplicas: 1, scaleDownDeadline: '2026-11-22T10:00:06Z' });
+    expect(sim.rollout.status).toMatchObject({ phase: 'Degraded', abort: true });
+    sim.advance(6);
+    sim.settle();
+    expect(sim.rs(sim.hash)!.specReplicas).toBe(0);
+  });
+
+  it('setCanaryScale sets the canary pods apart from the weight', () => {
+    const { sim } = updating({}, [{ setCanaryScale: { replicas: 3 } }, { setWeight: 10 }, { pause: {} }, { setCanaryScale: { matchTrafficWeight: true } }, { setWeight: 40 }, { pause: {} }]);
+    expect(sim.counts()).toEqual({ canary: 3, stable: 5 });
+    expect(sim.routerWeight).toBe(10);
+    expect(sim.rollout.status).toMatchObject({ phase: 'Paused', currentStepIndex: 2 });
+    sim.act('promote');
+    sim.settle();
+    // matchTrafficWeight: back to ceil(40 % of 5) = 2 pods.
+    expect(sim.counts()).toEqual({ canary: 2, stable: 5 });
+    expect(sim.routerWeight).toBe(40);
+  });
+
+  it('dynamicStableScale trims the stable to its share once the traffic has moved', () => {
+    const { sim } = updating({ dynamicStableScale: true });
+    sim.act('promote');
+    sim.settle();
+    expect(sim.routerWeight).toBe(60);
+    expect(sim.counts()).toEqual({ canary: 3, stable: 2 });
+  });
+
+  it('is InvalidSpec without both Services, with a router Quarterdeck does not implement, or with pod-ratio-only fields', () => {
+    const noCanaryService = routedRollout({ canaryService: undefined });
+    expect(rolloutSpecProblem(noCanaryService)).toBe('The Rollout "checkout" is invalid: spec.strategy.canary.canaryService: Invalid value: "": Canary service and Stable service must to be set to use Traffic Routing');
+    const nginx = routedRollout({ trafficRouting: { nginx: { stableIngress: 'checkout' } } });
+    expect(rolloutSpecProblem(nginx)).toBe('The Rollout "checkout" is invalid: spec.strategy.canary.trafficRouting.nginx: Unsupported value: "nginx": supported values: "plugins.argoproj-labs/gatewayAPI"');
+    const basic = routedRollout({ trafficRouting: undefined, dynamicStableScale: true });
+    expect(rolloutSpecProblem(basic)).toBe('The Rollout "checkout" is invalid: spec.strategy.canary.dynamicStableScale: Invalid value: true: Canary dynamicStableScale can only be used with traffic routing');
+  });
+});
