@@ -215,4 +215,32 @@ describe('RolloutReconciler on the local driver', () => {
       return stable === (await getRouted())?.status?.stableRS && (await weights()).join() === 'checkout-stable=100,checkout-canary=0';
     });
   });
+
+  it('runs a Rollout from a Deployment through workloadRef, and scales the Deployment down once Healthy', async () => {
+    const deploymentRef = { apiVersion: 'apps/v1', kind: 'Deployment', namespace: 'default', name: 'legacy' };
+    const template = (image: string) => ({ metadata: { labels: { app: 'legacy' } }, spec: { containers: [{ name: 'app', image }] } });
+    await local.cluster.apply({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'legacy', namespace: 'default' }, spec: { replicas: 2, selector: { matchLabels: { app: 'legacy' } }, template: template('legacy:1') } });
+    const rollouts = argoClients(local.cluster).rollouts;
+    await rollouts.apply({
+      apiVersion: 'argoproj.io/v1alpha1',
+      kind: 'Rollout',
+      metadata: { name: 'legacy', namespace: 'default' },
+      spec: { replicas: 2, workloadRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'legacy', scaleDown: 'onsuccess' }, strategy: { canary: { steps: [{ setWeight: 50 }, { pause: {} }] } } },
+    });
+    const healthy = await eventually('the Rollout from the Deployment', async () => {
+      const r = await rollouts.get('default', 'legacy');
+      return r?.status?.phase === 'Healthy' ? r : undefined;
+    });
+    const rs = await local.cluster.get({ apiVersion: 'apps/v1', kind: 'ReplicaSet', namespace: 'default', name: `legacy-${healthy.status!.stableRS}` });
+    expect((rs?.spec as any).template.spec.containers[0].image).toBe('legacy:1');
+    await eventually('the Deployment scaled to zero', async () => ((await local.cluster.get(deploymentRef))?.spec as any).replicas === 0);
+
+    // A new image in the Deployment is a new Rollout revision.
+    await local.cluster.patch(deploymentRef, 'merge', { spec: { template: template('legacy:2') } });
+    const paused = await eventually('the canary of the Deployment\'s new template', async () => {
+      const r = await rollouts.get('default', 'legacy');
+      return r?.status?.phase === 'Paused' ? r : undefined;
+    });
+    expect(paused.status?.currentPodHash).not.toBe(healthy.status?.stableRS);
+  });
 });

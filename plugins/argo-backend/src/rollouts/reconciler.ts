@@ -28,6 +28,7 @@ import {
 import { calculateRolloutPhase } from './phase';
 import { needsRestart, planRestart, type PodState } from './restart';
 import { trafficRoutersFor } from './routers';
+import { resolveWorkloadRef, workloadRefProblem, workloadReplicas } from './workloadRef';
 import { reconcileQueue } from './retryOnConflict';
 import { rolloutSpecProblem } from './validation';
 
@@ -65,6 +66,7 @@ export class RolloutReconciler {
   private readonly replicaSets: Informer<ReplicaSet>;
   private readonly analysisRuns: Informer<AnalysisRun & KubeObject>;
   private readonly services: Informer<Service>;
+  private readonly deployments: Informer<KubeObject>;
   private readonly queue: WorkQueue;
 
   constructor(
@@ -75,6 +77,7 @@ export class RolloutReconciler {
     this.replicaSets = new Informer<ReplicaSet>(client, { apiVersion: 'apps/v1', kind: 'ReplicaSet' }, { logger: options.logger });
     this.analysisRuns = argoClients(client).analysisRuns.informer(undefined, { logger: options.logger });
     this.services = new Informer<Service>(client, { apiVersion: 'v1', kind: 'Service' }, { logger: options.logger });
+    this.deployments = new Informer<KubeObject>(client, { apiVersion: 'apps/v1', kind: 'Deployment' }, { logger: options.logger });
     this.queue = reconcileQueue(key => this.reconcile(key), options.logger);
   }
 
@@ -92,12 +95,17 @@ export class RolloutReconciler {
       for (const r of this.rollouts.list(o => o.metadata.namespace === svc.metadata.namespace && serviceNames(o).includes(svc.metadata.name!))) enqueue(r);
     };
     this.services.addHandlers({ onAdd: byService, onUpdate: (_, svc) => byService(svc), onDelete: byService });
-    await Promise.all([this.rollouts.start(), this.replicaSets.start(), this.analysisRuns.start(), this.services.start()]);
+    // A workloadRef's Deployment: its Rollouts take the new template.
+    const byWorkload = (d: KubeObject) => {
+      for (const r of this.rollouts.list(o => o.metadata.namespace === d.metadata.namespace && o.spec.workloadRef?.kind === d.kind && o.spec.workloadRef.name === d.metadata.name)) enqueue(r);
+    };
+    this.deployments.addHandlers({ onAdd: byWorkload, onUpdate: (_, d) => byWorkload(d), onDelete: byWorkload });
+    await Promise.all([this.rollouts.start(), this.replicaSets.start(), this.analysisRuns.start(), this.services.start(), this.deployments.start()]);
   }
 
   async stop() {
     this.queue.stop();
-    await Promise.all([this.rollouts.stop(), this.replicaSets.stop(), this.analysisRuns.stop(), this.services.stop()]);
+    await Promise.all([this.rollouts.stop(), this.replicaSets.stop(), this.analysisRuns.stop(), this.services.stop(), this.deployments.stop()]);
   }
 
   /** Resolves when no reconcile is queued or running (for tests). */
@@ -167,6 +175,15 @@ export class RolloutReconciler {
     );
   }
 
+  /** The workload a `workloadRef` names, from an informer where there is one. */
+  private async workloadOf(rollout: Rollout): Promise<KubeObject | undefined> {
+    const ref = rollout.spec.workloadRef!;
+    const key = `${rollout.metadata.namespace}/${ref.name}`;
+    if (ref.kind === 'Deployment') return this.deployments.get(key);
+    if (ref.kind === 'ReplicaSet') return this.replicaSets.get(key);
+    return this.client.get({ apiVersion: ref.apiVersion, kind: ref.kind, namespace: rollout.metadata.namespace, name: ref.name });
+  }
+
   /** Every RolloutAnalysis the Rollout names, with the field path InvalidSpec messages use. */
   private analysesOf(rollout: Rollout): Array<{ kind: AnalysisKind; stepIndex?: number; analysis: RolloutAnalysis; path: string }> {
     const { canary, blueGreen } = rollout.spec.strategy ?? {};
@@ -197,8 +214,21 @@ export class RolloutReconciler {
   }
 
   async reconcile(key: string): Promise<void> {
-    const rollout = this.rollouts.get(key);
-    if (!rollout || rollout.metadata.deletionTimestamp) return;
+    const live = this.rollouts.get(key);
+    if (!live || live.metadata.deletionTimestamp) return;
+    const invalidRef = workloadRefProblem(live);
+    if (invalidRef) {
+      await this.writeInvalidSpec(live, `The Rollout "${live.metadata.name}" is invalid: ${invalidRef}`);
+      return;
+    }
+    const workload = live.spec.workloadRef ? await this.workloadOf(live) : undefined;
+    if (live.spec.workloadRef && !workload) {
+      const ref = live.spec.workloadRef;
+      const resource = `${ref.kind.toLowerCase()}s${ref.apiVersion.includes('/') ? `.${ref.apiVersion.split('/')[0]}` : ''}`;
+      await this.writeInvalidSpec(live, `The Rollout "${live.metadata.name}" is invalid: spec.workloadRef: Invalid value: ${JSON.stringify(ref)}: ${resource} "${ref.name}" not found`);
+      return;
+    }
+    const rollout = workload ? resolveWorkloadRef(live, workload) : live;
 
     const problem = rolloutSpecProblem(rollout);
     if (problem) {
@@ -264,6 +294,14 @@ export class RolloutReconciler {
       ? reconcileBlueGreen({ rollout: current, replicaSets: states, services: services!, analysisRuns: runStates, now: this.now() })
       : reconcileCanary({ rollout: current, replicaSets: states, analysisRuns: runStates, services: canaryServices, now: this.now() });
     await this.carryOut(rollout, decision, ownedRuns, specs, specKey);
+    if (workload?.kind === 'Deployment') {
+      const revision = decision.create?.revision ?? states.find(rs => rs.hash === templateHash(rollout))?.revision ?? 0;
+      const current = (workload.spec as { replicas?: number } | undefined)?.replicas ?? 1;
+      const target = workloadReplicas(rollout, revision, current);
+      if (target !== undefined) {
+        await this.client.patch({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: rollout.metadata.namespace, name: workload.metadata.name! }, 'merge', { spec: { replicas: target } }, { fieldManager: FIELD_MANAGER });
+      }
+    }
     for (const ms of [decision.requeueAfterMs, restart.requeueAfterMs]) if (ms !== undefined) this.queue.addAfter(key, ms);
   }
 
@@ -317,6 +355,7 @@ export class RolloutReconciler {
       if (!(error instanceof ObjectNotFoundError)) throw error;
     };
 
+    const rsRef = (name: string) => ({ apiVersion: 'apps/v1', kind: 'ReplicaSet', namespace, name });
     if (decision.create) {
       const { name, hash: rsHash, revision } = decision.create;
       const labels = { ...(rollout.spec.template?.metadata?.labels ?? {}), [POD_TEMPLATE_HASH_LABEL]: rsHash };
@@ -330,9 +369,23 @@ export class RolloutReconciler {
           selector: { ...rollout.spec.selector, matchLabels: { ...(rollout.spec.selector?.matchLabels ?? {}), [POD_TEMPLATE_HASH_LABEL]: rsHash } },
           template: { ...(rollout.spec.template ?? {}), metadata: { ...(rollout.spec.template?.metadata ?? {}), labels } },
         },
-      }, { fieldManager: FIELD_MANAGER }).catch(ignoreConflict);
+      }, { fieldManager: FIELD_MANAGER }).catch(async error => {
+        if (!(error instanceof ObjectConflictError)) throw error;
+        // A ReplicaSet of that name someone else owns (a Deployment's, for the same template):
+        // count the collision, which changes the hash, and decide again (getNewReplicaSet).
+        const existing = await this.client.get(rsRef(name));
+        if (existing && !(existing.metadata.ownerReferences ?? []).some(r => r.uid === rollout.metadata.uid)) {
+          const collisionCount = ((rollout.status?.collisionCount as number | undefined) ?? 0) + 1;
+          await this.client.patch(
+            { apiVersion: rollout.apiVersion, kind: 'Rollout', namespace, name: rollout.metadata.name! },
+            'merge',
+            { metadata: { resourceVersion: rollout.metadata.resourceVersion }, status: { collisionCount } },
+            { subresource: 'status', fieldManager: FIELD_MANAGER },
+          );
+          throw new ObjectConflictError(`ReplicaSet ${name} belongs to another owner; collisionCount is now ${collisionCount}`);
+        }
+      });
     }
-    const rsRef = (name: string) => ({ apiVersion: 'apps/v1', kind: 'ReplicaSet', namespace, name });
     for (const { name, scaleDownDeadline } of decision.annotate) {
       await this.client.patch(rsRef(name), 'merge', { metadata: { annotations: { [SCALE_DOWN_DEADLINE_ANNOTATION]: scaleDownDeadline } } }, { fieldManager: FIELD_MANAGER });
     }
