@@ -296,8 +296,8 @@ export class RolloutReconciler {
     await this.carryOut(rollout, decision, ownedRuns, specs, specKey);
     if (workload?.kind === 'Deployment') {
       const revision = decision.create?.revision ?? states.find(rs => rs.hash === templateHash(rollout))?.revision ?? 0;
-      const current = (workload.spec as { replicas?: number } | undefined)?.replicas ?? 1;
-      const target = workloadReplicas(rollout, revision, current);
+      const deploymentReplicas = (workload.spec as { replicas?: number } | undefined)?.replicas ?? 1;
+      const target = workloadReplicas(rollout, revision, deploymentReplicas);
       if (target !== undefined) {
         await this.client.patch({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: rollout.metadata.namespace, name: workload.metadata.name! }, 'merge', { spec: { replicas: target } }, { fieldManager: FIELD_MANAGER });
       }

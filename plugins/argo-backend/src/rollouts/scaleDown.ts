@@ -8,32 +8,6 @@ export const DEFAULT_SCALE_DOWN_DELAY_SECONDS = 30;
 export const DEFAULT_REVISION_HISTORY_LIMIT = 10;
 
 /**
- * Old ReplicaSets after a switch (scaleDownOldReplicaSetsForBlueGreen with
- * scaleDownDelayHelper): each gets a `scale-down-deadline` first and keeps
- * the Rollout's size until then, so a rollback within the delay is instant;
- * beyond scaleDownDelayRevisionLimit they go down at once. Ones a Service or
- * the status still points at are left alone.
- */
-export function scaleDownOldReplicaSets(args: {
-  rollout: Rollout;
-  others: ReplicaSetState[];
-  referenced: Set<string | undefined>;
-  now: Date;
-  replicas: number;
-  delaySeconds: number;
-  revisionLimit?: number;
-  decision: RolloutDecision;
-  requeue: (ms: number) => void;
-}) {
-  const delay = new ScaleDownDelay(args);
-  for (const rs of [...args.others].sort((a, b) => b.revision - a.revision)) {
-    if (args.referenced.has(rs.hash) || rs.specReplicas === 0) continue;
-    const desired = delay.desiredReplicas(rs, args.replicas);
-    if (desired !== rs.specReplicas) args.decision.scale.push({ name: rs.name, replicas: desired });
-  }
-}
-
-/**
  * scaleDownDelayHelper, one ReplicaSet at a time (newest first): the first
  * `revisionLimit` get a deadline and keep `keep` pods until it passes.
  */
@@ -67,6 +41,32 @@ export class ScaleDownDelay {
       return keep;
     }
     return 0;
+  }
+}
+
+/**
+ * Old ReplicaSets after a switch (scaleDownOldReplicaSetsForBlueGreen with
+ * scaleDownDelayHelper): each gets a `scale-down-deadline` first and keeps
+ * the Rollout's size until then, so a rollback within the delay is instant;
+ * beyond scaleDownDelayRevisionLimit they go down at once. Ones a Service or
+ * the status still points at are left alone.
+ */
+export function scaleDownOldReplicaSets(args: {
+  rollout: Rollout;
+  others: ReplicaSetState[];
+  referenced: Set<string | undefined>;
+  now: Date;
+  replicas: number;
+  delaySeconds: number;
+  revisionLimit?: number;
+  decision: RolloutDecision;
+  requeue: (ms: number) => void;
+}) {
+  const delay = new ScaleDownDelay(args);
+  for (const rs of [...args.others].sort((a, b) => b.revision - a.revision)) {
+    if (args.referenced.has(rs.hash) || rs.specReplicas === 0) continue;
+    const desired = delay.desiredReplicas(rs, args.replicas);
+    if (desired !== rs.specReplicas) args.decision.scale.push({ name: rs.name, replicas: desired });
   }
 }
 
