@@ -96,6 +96,36 @@ journey('shows the rollout actions disabled to a user outside the owning team', 
   await shot(page, '07-rollout-not-allowed');
 });
 
+journey("follows sentiment-model's blue-green update and promotes it to the active Service", async (page, url) => {
+  await signInAs(page, url, 'carol');
+  await page.goto(`${url}/catalog/default/component/sentiment-model/rollouts`);
+  // The example update (examples/deploy/04) comes up behind the preview
+  // Service, passes its pre-promotion analysis and waits for a promotion.
+  await page.getByText(/Waiting for promotion: the new version is up behind the preview Service/).waitFor({ timeout: 90_000 });
+  await page.getByText(/Paused: BlueGreenPause/).waitFor();
+  const stages = page.getByLabel('blue-green stages');
+  await stages.getByText('Pre-promotion analysis').waitFor();
+  await stages.getByText('Waiting for promotion').waitFor();
+  const preview = page.getByLabel(/^preview service sentiment-model-preview selects rev \d+ · /);
+  await preview.waitFor();
+  const green = (await preview.getAttribute('aria-label')).split(' · ').pop();
+  await page.getByLabel(/^active service sentiment-model selects rev \d+ · /).waitFor();
+  await page.getByText('Pre-promotion', { exact: true }).first().waitFor();
+  await shot(page, '08-bluegreen-paused');
+  const promote = page.getByRole('button', { name: 'Promote', exact: true });
+  await page.waitForFunction(() => {
+    const b = [...document.querySelectorAll('button')].find(x => x.textContent === 'Promote');
+    return b && !b.hasAttribute('disabled');
+  });
+  await promote.click();
+  // The active Service switches to the new version, which becomes stable.
+  await page.getByLabel(new RegExp(`^active service sentiment-model selects rev \\d+ · ${green}$`)).waitFor({ timeout: 30_000 });
+  await page.getByText('Healthy', { exact: true }).first().waitFor({ timeout: 30_000 });
+  await page.getByRole('table', { name: 'audit trail' }).getByText('carol').waitFor();
+  await page.getByRole('table', { name: 'replica sets' }).getByText(/scales down at/).waitFor({ timeout: 30_000 });
+  await shot(page, '09-bluegreen-promoted');
+});
+
 async function main() {
   ensureFrontendBuilt();
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
@@ -104,7 +134,7 @@ async function main() {
   let failed = 0;
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   try {
-    await waitForCatalogUsers(portal.url, ['alice', 'erin']);
+    await waitForCatalogUsers(portal.url, ['alice', 'carol', 'erin']);
     for (const { name, fn } of journeys) {
       const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
       const page = await context.newPage();

@@ -1,5 +1,40 @@
 import type { CanaryStep, Condition } from './kinds';
 
+/** An AnalysisRun as the Rollout's status refers to it (RolloutAnalysisRunStatus). */
+export interface AnalysisRunStatusView {
+  name: string;
+  /** The run's phase; '' before its first reconcile. */
+  status: string;
+  message?: string;
+}
+
+/** What an AnalysisRun is for: its `rollout-type` label. */
+export type AnalysisRunKind = 'Step' | 'Background' | 'PrePromotion' | 'PostPromotion';
+
+/** A ReplicaSet's part in the rollout: canary roles, blue-green roles, or neither. */
+export type ReplicaSetRole = 'stable' | 'canary' | 'active' | 'preview' | 'old';
+
+/** A blue-green Rollout's Services, settings and analyses. */
+export interface BlueGreenView {
+  activeService: string;
+  previewService?: string;
+  /** The pod-template hash the active Service selects. */
+  activeSelector?: string;
+  /** The pod-template hash the preview Service selects. */
+  previewSelector?: string;
+  /** Unset means true, as in Argo. */
+  autoPromotionEnabled?: boolean;
+  autoPromotionSeconds?: number;
+  previewReplicaCount?: number;
+  scaleDownDelaySeconds?: number;
+  /** Whether pre/post-promotion analysis is configured at all. */
+  prePromotionAnalysisConfigured: boolean;
+  postPromotionAnalysisConfigured: boolean;
+  prePromotionAnalysis?: AnalysisRunStatusView;
+  postPromotionAnalysis?: AnalysisRunStatusView;
+  scaleUpPreviewCheckPoint?: boolean;
+}
+
 /** The routes' view of a Rollout (GET /api/argo/rollouts). */
 export interface RolloutSummary {
   cluster: string;
@@ -20,6 +55,12 @@ export interface RolloutSummary {
   readyReplicas: number;
   updatedReplicas: number;
   availableReplicas: number;
+  /** Canary: the current step's analysis, if any. */
+  stepAnalysis?: AnalysisRunStatusView;
+  /** Canary: the background analysis (strategy.canary.analysis), if running. */
+  backgroundAnalysis?: AnalysisRunStatusView;
+  /** Blue-green only. */
+  blueGreen?: BlueGreenView;
 }
 
 export interface AuditEventView {
@@ -35,10 +76,23 @@ export interface AuditEventView {
 export interface RolloutDetail extends RolloutSummary {
   entityRef?: string;
   conditions: Condition[];
-  replicaSets: Array<{ name: string; hash?: string; role: 'stable' | 'canary' | 'old'; revision: number; replicas: number; readyReplicas: number; availableReplicas: number }>;
+  replicaSets: Array<{
+    name: string;
+    hash?: string;
+    role: ReplicaSetRole;
+    revision: number;
+    replicas: number;
+    readyReplicas: number;
+    availableReplicas: number;
+    /** When an old ReplicaSet is scaled to zero (its scale-down-deadline annotation, RFC 3339). */
+    scaleDownDeadline?: string;
+  }>;
   analysisRuns: Array<{
     name: string;
+    /** The `rollout-type` label, as written. */
     type?: string;
+    /** The same, when it is one Quarterdeck knows. */
+    kind?: AnalysisRunKind;
     stepIndex?: string;
     phase?: string;
     message?: string;

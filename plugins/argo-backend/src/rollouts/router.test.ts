@@ -24,6 +24,24 @@ const rollout = (image: string): Rollout => ({
   },
 });
 
+const service = (name: string) => ({
+  apiVersion: 'v1',
+  kind: 'Service',
+  metadata: { name, namespace: 'default' },
+  spec: { selector: { app: 'sentiment' }, ports: [{ port: 80 }] },
+});
+const blueGreen = (image: string): Rollout => ({
+  apiVersion: 'argoproj.io/v1alpha1',
+  kind: 'Rollout',
+  metadata: { name: 'sentiment-model', namespace: 'default', labels: { 'backstage.io/kubernetes-id': 'sentiment-model' } },
+  spec: {
+    replicas: 2,
+    selector: { matchLabels: { app: 'sentiment' } },
+    template: { metadata: { labels: { app: 'sentiment', 'backstage.io/kubernetes-id': 'sentiment-model' } }, spec: { containers: [{ name: 'model', image }] } },
+    strategy: { blueGreen: { activeService: 'sentiment-model', previewService: 'sentiment-model-preview', autoPromotionEnabled: false, scaleDownDelaySeconds: 30 } },
+  },
+});
+
 async function backend(result: AuthorizeResult.ALLOW | AuthorizeResult.DENY) {
   const config = mockServices.rootConfig({ data: { quarterdeck: { clusters: { local: [{ name: 'local', kubelet: { readyDelayMs: 10 } }] } } } });
   const knex = await databases.init('SQLITE_3');
@@ -38,6 +56,11 @@ async function backend(result: AuthorizeResult.ALLOW | AuthorizeResult.DENY) {
           kind: 'Component',
           metadata: { name: 'payments-api', namespace: 'default', annotations: { 'backstage.io/kubernetes-id': 'payments-api', 'backstage.io/kubernetes-namespace': 'default' } },
           spec: { type: 'service', owner: 'group:default/team-payments', lifecycle: 'production' },
+        }, {
+          apiVersion: 'backstage.io/v1alpha1',
+          kind: 'Component',
+          metadata: { name: 'sentiment-model', namespace: 'default', annotations: { 'backstage.io/kubernetes-id': 'sentiment-model', 'backstage.io/kubernetes-namespace': 'default' } },
+          spec: { type: 'service', owner: 'group:default/team-ml', lifecycle: 'production' },
         }],
       }),
       mockServices.permissions.factory({ result }),
@@ -84,6 +107,79 @@ describe('rollout routes', () => {
       expect((await request(server).post('/api/argo/rollouts/local/default/nope/abort').set('authorization', alice).send({})).status).toBe(404);
       expect((await request(server).post('/api/argo/rollouts/prod/default/payments-api/abort').set('authorization', alice).send({})).status).toBe(404);
       expect((await request(server).get('/api/argo/rollouts').set('authorization', alice)).status).toBe(400);
+    } finally {
+      await stop();
+    }
+  });
+
+  it('shows a blue-green rollout\'s Services, roles and scale-down deadline, and promotes it past the pause', async () => {
+    const { server, cluster, stop } = await backend(AuthorizeResult.ALLOW);
+    try {
+      await cluster.apply(service('sentiment-model'));
+      await cluster.apply(service('sentiment-model-preview'));
+      const rollouts = argoClients(cluster).rollouts;
+      await rollouts.apply(blueGreen('sentiment:1'));
+      const first = await eventually('deploy', async () => {
+        const r = await rollouts.get('default', 'sentiment-model');
+        return r?.status?.phase === 'Healthy' ? r : undefined;
+      });
+      const blue = first.status!.stableRS!;
+      await rollouts.apply(blueGreen('sentiment:2'));
+      const paused = await eventually('the blue-green pause', async () => {
+        const r = await rollouts.get('default', 'sentiment-model');
+        return r?.status?.phase === 'Paused' ? r : undefined;
+      });
+      const green = paused.status!.currentPodHash!;
+
+      const list = await request(server).get('/api/argo/rollouts').query({ entityRef: 'component:default/sentiment-model' }).set('authorization', alice);
+      expect(list.status).toBe(200);
+      expect(list.body.items).toEqual([expect.objectContaining({
+        name: 'sentiment-model',
+        strategy: 'blueGreen',
+        phase: 'Paused',
+        message: 'BlueGreenPause',
+        steps: [],
+        pauseConditions: [expect.objectContaining({ reason: 'BlueGreenPause' })],
+        blueGreen: {
+          activeService: 'sentiment-model',
+          previewService: 'sentiment-model-preview',
+          activeSelector: blue,
+          previewSelector: green,
+          autoPromotionEnabled: false,
+          scaleDownDelaySeconds: 30,
+          prePromotionAnalysisConfigured: false,
+          postPromotionAnalysisConfigured: false,
+        },
+      })]);
+      expect(list.body.items[0].backgroundAnalysis).toBeUndefined();
+
+      const before = await request(server).get('/api/argo/rollouts/local/default/sentiment-model').set('authorization', alice);
+      expect(before.status).toBe(200);
+      const roles = (body: any) => Object.fromEntries(body.replicaSets.map((r: any) => [r.hash, r.role]));
+      expect(roles(before.body)).toEqual({ [blue]: 'active', [green]: 'preview' });
+
+      const promoted = await request(server).post('/api/argo/rollouts/local/default/sentiment-model/promote').set('authorization', alice).send({ reason: 'smoke tests pass' });
+      expect(promoted.status).toBe(200);
+      expect(promoted.body.summary).toBe("rollout 'sentiment-model' promoted");
+      await eventually('the switch', async () => {
+        const r = await rollouts.get('default', 'sentiment-model');
+        return r?.status?.phase === 'Healthy' && r.status.blueGreen?.activeSelector === green;
+      });
+
+      const after = await eventually('the old ReplicaSet\'s scale-down deadline', async () => {
+        const res = await request(server).get('/api/argo/rollouts/local/default/sentiment-model').set('authorization', alice);
+        const old = res.body.replicaSets?.find((r: any) => r.hash === blue);
+        return old?.scaleDownDeadline ? res.body : undefined;
+      });
+      expect(after.blueGreen).toEqual(expect.objectContaining({ activeSelector: green, previewSelector: green }));
+      expect(roles(after)).toEqual({ [blue]: 'old', [green]: 'active' });
+      const deadline = Date.parse(after.replicaSets.find((r: any) => r.hash === blue).scaleDownDeadline);
+      expect(deadline).toBeGreaterThan(Date.now());
+      expect(after.audit).toEqual([expect.objectContaining({ action: 'promote', reason: 'smoke tests pass', details: expect.objectContaining({ phaseBefore: 'Paused' }) })]);
+
+      const again = await request(server).post('/api/argo/rollouts/local/default/sentiment-model/promote').set('authorization', alice).send({});
+      expect(again.status).toBe(409);
+      expect(again.body.error.message).toMatch(/is not paused/);
     } finally {
       await stop();
     }

@@ -19,7 +19,11 @@ import {
   rolloutRetryPermission,
   rolloutUndoPermission,
   type AnalysisRun,
+  type AnalysisRunKind,
+  type AnalysisRunStatusView,
+  type ReplicaSetRole,
   type Rollout,
+  type RolloutDetail,
   type RolloutSummary,
 } from '@quarterdeck/plugin-argo-common';
 import { argoClients, type ClusterService, type KubeObject } from '@quarterdeck/plugin-argo-node';
@@ -27,7 +31,7 @@ import Router from 'express-promise-router';
 import { z } from 'zod';
 import type { AuditStore } from '../database/AuditStore';
 import { planRolloutAction, ROLLOUT_ACTIONS, type RolloutAction } from './actions';
-import { POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION } from './objects';
+import { POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION, ROLLOUT_TYPE_LABEL, SCALE_DOWN_DEADLINE_ANNOTATION, STEP_INDEX_LABEL } from './objects';
 import { displayedRolloutPhase } from './phase';
 
 const ACTION_PERMISSIONS = {
@@ -67,9 +71,63 @@ export interface RolloutsRouterOptions {
   logger: LoggerService;
 }
 
+const ANALYSIS_KINDS: ReadonlySet<string> = new Set<AnalysisRunKind>(['Step', 'Background', 'PrePromotion', 'PostPromotion']);
+
+/** A run reference from the Rollout's status, if it is one. */
+function runStatus(value: unknown): AnalysisRunStatusView | undefined {
+  const v = value as { name?: unknown; status?: unknown; message?: unknown } | null | undefined;
+  if (!v || typeof v.name !== 'string') return undefined;
+  return {
+    name: v.name,
+    status: typeof v.status === 'string' ? v.status : '',
+    ...(typeof v.message === 'string' && v.message ? { message: v.message } : {}),
+  };
+}
+
+function blueGreenView(rollout: Rollout): RolloutSummary['blueGreen'] {
+  const spec = rollout.spec.strategy?.blueGreen;
+  if (!spec) return undefined;
+  const status = rollout.status?.blueGreen ?? {};
+  const configured = (a: { templates?: unknown[] } | undefined) => (a?.templates ?? []).length > 0;
+  const pre = runStatus(status.prePromotionAnalysisRunStatus);
+  const post = runStatus(status.postPromotionAnalysisRunStatus);
+  return {
+    activeService: spec.activeService,
+    ...(spec.previewService ? { previewService: spec.previewService } : {}),
+    ...(status.activeSelector ? { activeSelector: status.activeSelector } : {}),
+    ...(status.previewSelector ? { previewSelector: status.previewSelector } : {}),
+    ...(spec.autoPromotionEnabled !== undefined ? { autoPromotionEnabled: spec.autoPromotionEnabled } : {}),
+    ...(spec.autoPromotionSeconds !== undefined ? { autoPromotionSeconds: spec.autoPromotionSeconds } : {}),
+    ...(spec.previewReplicaCount !== undefined ? { previewReplicaCount: spec.previewReplicaCount } : {}),
+    ...(spec.scaleDownDelaySeconds !== undefined ? { scaleDownDelaySeconds: spec.scaleDownDelaySeconds } : {}),
+    prePromotionAnalysisConfigured: configured(spec.prePromotionAnalysis),
+    postPromotionAnalysisConfigured: configured(spec.postPromotionAnalysis),
+    ...(pre ? { prePromotionAnalysis: pre } : {}),
+    ...(post ? { postPromotionAnalysis: post } : {}),
+    ...(status.scaleUpPreviewCheckPoint ? { scaleUpPreviewCheckPoint: true } : {}),
+  };
+}
+
+/** A ReplicaSet's role: by the Services' selectors for blue-green, by stable/current for canaries. */
+export function replicaSetRole(rollout: Rollout, hash: string | undefined): ReplicaSetRole {
+  const status = rollout.status ?? {};
+  if (hash && rollout.spec.strategy?.blueGreen) {
+    if (hash === status.blueGreen?.activeSelector) return 'active';
+    if (hash === status.blueGreen?.previewSelector) return 'preview';
+    if (hash === status.stableRS) return 'stable';
+    return 'old';
+  }
+  if (hash && hash === status.stableRS) return 'stable';
+  if (hash && hash === status.currentPodHash) return 'canary';
+  return 'old';
+}
+
 export function summarizeRollout(cluster: string, rollout: Rollout): RolloutSummary {
   const { phase, message } = displayedRolloutPhase(rollout);
   const canary = rollout.spec.strategy?.canary;
+  const stepAnalysis = canary ? runStatus(rollout.status?.canary?.currentStepAnalysisRunStatus) : undefined;
+  const backgroundAnalysis = canary ? runStatus(rollout.status?.canary?.currentBackgroundAnalysisRunStatus) : undefined;
+  const blueGreen = canary ? undefined : blueGreenView(rollout);
   return {
     cluster,
     namespace: rollout.metadata.namespace,
@@ -89,6 +147,9 @@ export function summarizeRollout(cluster: string, rollout: Rollout): RolloutSumm
     readyReplicas: rollout.status?.readyReplicas ?? 0,
     updatedReplicas: rollout.status?.updatedReplicas ?? 0,
     availableReplicas: rollout.status?.availableReplicas ?? 0,
+    ...(stepAnalysis ? { stepAnalysis } : {}),
+    ...(backgroundAnalysis ? { backgroundAnalysis } : {}),
+    ...(blueGreen ? { blueGreen } : {}),
   };
 }
 
@@ -164,37 +225,41 @@ export function createRolloutsRouter(options: RolloutsRouterOptions) {
     const owned = (o: KubeObject) => (o.metadata.ownerReferences ?? []).some(r => r.uid === rollout.metadata.uid);
     const replicaSets = (await client.list({ apiVersion: 'apps/v1', kind: 'ReplicaSet', namespace })).items.filter(owned);
     const runs = (await argoClients(client).analysisRuns.list(namespace)).items.filter(r => owned(r as KubeObject));
-    res.json({
+    const body: RolloutDetail = {
       ...summarizeRollout(cluster, rollout),
       entityRef,
       conditions: rollout.status?.conditions ?? [],
       replicaSets: replicaSets.map(rs => {
         const hash = rs.metadata.labels?.[POD_TEMPLATE_HASH_LABEL];
-        let role = 'old';
-        if (hash === rollout.status?.stableRS) role = 'stable';
-        else if (hash === rollout.status?.currentPodHash) role = 'canary';
         const s = (rs.status ?? {}) as { replicas?: number; readyReplicas?: number; availableReplicas?: number };
+        const scaleDownDeadline = rs.metadata.annotations?.[SCALE_DOWN_DEADLINE_ANNOTATION];
         return {
-          name: rs.metadata.name,
+          name: rs.metadata.name!,
           hash,
-          role,
+          role: replicaSetRole(rollout, hash),
           revision: Number(rs.metadata.annotations?.[REVISION_ANNOTATION] ?? 0),
           replicas: (rs.spec as { replicas?: number }).replicas ?? 0,
           readyReplicas: s.readyReplicas ?? 0,
           availableReplicas: s.availableReplicas ?? 0,
+          ...(scaleDownDeadline ? { scaleDownDeadline } : {}),
         };
       }),
-      analysisRuns: runs.map((run: AnalysisRun) => ({
-        name: run.metadata.name,
-        type: run.metadata.labels?.['rollout-type'],
-        stepIndex: run.metadata.labels?.['step-index'],
-        phase: run.status?.phase,
+      analysisRuns: runs.map((run: AnalysisRun) => {
+        const type = run.metadata.labels?.[ROLLOUT_TYPE_LABEL];
+        return {
+          name: run.metadata.name!,
+          type,
+          ...(type && ANALYSIS_KINDS.has(type) ? { kind: type as AnalysisRunKind } : {}),
+          stepIndex: run.metadata.labels?.[STEP_INDEX_LABEL],
+          phase: run.status?.phase,
         message: run.status?.message,
-        startedAt: run.status?.startedAt,
-        metricResults: run.status?.metricResults ?? [],
-      })),
+          startedAt: run.status?.startedAt,
+          metricResults: run.status?.metricResults ?? [],
+        };
+      }),
       audit: await audit.list({ object: { cluster, kind: 'Rollout', namespace, name } }),
-    });
+    };
+    res.json(body);
   });
 
   // promote, promote-full, abort, retry, pause, resume, restart, undo.

@@ -38,8 +38,15 @@ import Tooltip from '@mui/material/Tooltip';
 import Typography from '@mui/material/Typography';
 import { argoApiRef, type RolloutActionName } from '../../api/ArgoClient';
 import { usePolling } from './usePolling';
+import { analysisKindLabel, BlueGreenFlow, pauseReasonText, RUN_STATUS_COLORS, RunStatusChip } from './BlueGreenFlow';
 
-const ROLE_COLORS: Record<string, 'success' | 'warning' | 'default'> = { stable: 'success', canary: 'warning', old: 'default' };
+const ROLE_COLORS: Record<string, 'success' | 'warning' | 'info' | 'default'> = {
+  stable: 'success',
+  canary: 'warning',
+  active: 'success',
+  preview: 'info',
+  old: 'default',
+};
 const CONFIRM_TITLES: Partial<Record<RolloutActionName, string>> = { abort: 'Abort', undo: 'Undo', 'promote-full': 'Promote fully' };
 
 const PHASE_COLORS: Record<RolloutSummary['phase'], 'success' | 'info' | 'warning' | 'error'> = {
@@ -153,6 +160,13 @@ function ActionButton(props: {
   );
 }
 
+/** Where the rollout was when someone acted: its canary step, or else its phase. */
+function auditWhere(details: Record<string, unknown> | undefined): string {
+  if (typeof details?.stepBefore === 'number') return `at step ${details.stepBefore + 1}`;
+  if (typeof details?.phaseBefore === 'string') return `while ${details.phaseBefore}`;
+  return '–';
+}
+
 export function RolloutCard({ entityRef, summary }: { entityRef: string; summary: RolloutSummary }) {
   const argo = useApi(argoApiRef);
   const alerts = useApi(alertApiRef);
@@ -195,8 +209,12 @@ export function RolloutCard({ entityRef, summary }: { entityRef: string; summary
       {r.pauseConditions.length > 0 && (
         <Alert severity="warning" sx={{ mb: 2 }}>
           Paused: {r.pauseConditions.map(p => p.reason).join(', ')} since {new Date(r.pauseConditions[0].startTime).toLocaleTimeString()}
+          {r.pauseConditions.map(p => pauseReasonText(p.reason, r)).filter(Boolean).map(text => (
+            <Typography key={text} variant="body2">{text}.</Typography>
+          ))}
         </Alert>
       )}
+      {r.strategy === 'blueGreen' && <BlueGreenFlow rollout={r} />}
       {r.strategy === 'canary' && stepCount > 0 && (
         <Box sx={{ mb: 2 }}>
           <Typography variant="subtitle2" gutterBottom>
@@ -216,6 +234,13 @@ export function RolloutCard({ entityRef, summary }: { entityRef: string; summary
           <WeightBar canary={r.weights.canary.weight} />
         </Box>
       )}
+      {r.backgroundAnalysis && (
+        <Stack direction="row" spacing={1} alignItems="center" sx={{ mb: 2 }} aria-label="background analysis">
+          <Typography variant="body2">Background analysis</Typography>
+          <RunStatusChip run={r.backgroundAnalysis} />
+          <Typography variant="caption" color="text.secondary">{r.backgroundAnalysis.name}</Typography>
+        </Stack>
+      )}
       <Stack direction="row" spacing={1} sx={{ mb: 2, flexWrap: 'wrap' }} role="group" aria-label="rollout actions">
         {ACTIONS.map(spec => (
           <ActionButton key={spec.action} entityRef={entityRef} spec={spec} rollout={r} busy={busy}
@@ -233,7 +258,16 @@ export function RolloutCard({ entityRef, summary }: { entityRef: string; summary
                 {detail.replicaSets.filter(rs => rs.replicas > 0 || rs.role !== 'old').map(rs => (
                   <TableRow key={rs.name}>
                     <TableCell><Chip size="small" label={rs.role} color={ROLE_COLORS[rs.role]} /></TableCell>
-                    <TableCell>{rs.name}</TableCell>
+                    <TableCell>
+                      {rs.name}
+                      {rs.scaleDownDeadline && rs.replicas > 0 && (
+                        <Tooltip title={rs.scaleDownDeadline}>
+                          <Typography variant="caption" color="text.secondary" display="block">
+                            scales down at {new Date(rs.scaleDownDeadline).toLocaleTimeString()}
+                          </Typography>
+                        </Tooltip>
+                      )}
+                    </TableCell>
                     <TableCell>{rs.revision}</TableCell>
                     <TableCell>{rs.readyReplicas}/{rs.replicas}</TableCell>
                   </TableRow>
@@ -247,8 +281,11 @@ export function RolloutCard({ entityRef, summary }: { entityRef: string; summary
             {detail.analysisRuns.map(analysis => (
               <Box key={analysis.name} sx={{ mb: 1 }}>
                 <Stack direction="row" spacing={1} alignItems="center">
+                  {analysisKindLabel(analysis.kind, analysis.stepIndex) && (
+                    <Chip size="small" variant="outlined" label={analysisKindLabel(analysis.kind, analysis.stepIndex)} />
+                  )}
                   <Typography variant="body2">{analysis.name}</Typography>
-                  <Chip size="small" label={analysis.phase ?? 'Pending'} />
+                  <Chip size="small" label={analysis.phase ?? 'Pending'} color={RUN_STATUS_COLORS[analysis.phase ?? 'Pending'] ?? 'default'} />
                 </Stack>
                 {analysis.message && <Typography variant="caption" color="text.secondary">{analysis.message}</Typography>}
                 {analysis.metricResults.map(m => (
@@ -266,14 +303,14 @@ export function RolloutCard({ entityRef, summary }: { entityRef: string; summary
               <Typography variant="body2" color="text.secondary">No one has acted on this rollout yet.</Typography>
             ) : (
               <Table size="small" aria-label="audit trail">
-                <TableHead><TableRow><TableCell>When</TableCell><TableCell>Who</TableCell><TableCell>Action</TableCell><TableCell>Step</TableCell><TableCell>Reason</TableCell></TableRow></TableHead>
+                <TableHead><TableRow><TableCell>When</TableCell><TableCell>Who</TableCell><TableCell>Action</TableCell><TableCell>At</TableCell><TableCell>Reason</TableCell></TableRow></TableHead>
                 <TableBody>
                   {detail.audit.map(a => (
                     <TableRow key={a.id}>
                       <TableCell>{new Date(a.createdAt).toLocaleString()}</TableCell>
                       <TableCell>{a.actor.replace(/^user:default\//, '')}</TableCell>
                       <TableCell>{a.action}</TableCell>
-                      <TableCell>{typeof a.details?.stepBefore === 'number' ? `at step ${a.details.stepBefore + 1}` : '–'}</TableCell>
+                      <TableCell>{auditWhere(a.details)}</TableCell>
                       <TableCell>{a.reason ?? ''}</TableCell>
                     </TableRow>
                   ))}
@@ -288,7 +325,9 @@ export function RolloutCard({ entityRef, summary }: { entityRef: string; summary
         <DialogContent>
           <Typography variant="body2" paragraph>
             {confirming === 'abort' && 'Traffic and pods go back to the stable version.'}
-            {confirming === 'promote-full' && 'All remaining steps, pauses and analyses are skipped.'}
+            {confirming === 'promote-full' && (r.strategy === 'blueGreen'
+              ? 'The active Service switches to the new version now; the pause and the analyses are skipped.'
+              : 'All remaining steps, pauses and analyses are skipped.')}
             {confirming === 'undo' && 'The previous revision\'s pod template replaces the current one.'}
           </Typography>
           <TextField fullWidth required label="Reason" value={reason} onChange={e => setReason(e.target.value)} />

@@ -1,4 +1,4 @@
-import { fireEvent, screen, waitFor } from '@testing-library/react';
+import { fireEvent, screen, waitFor, within } from '@testing-library/react';
 import { mockApis, renderInTestApp, TestApiProvider } from '@backstage/frontend-test-utils';
 import { alertApiRef } from '@backstage/core-plugin-api';
 import { permissionApiRef } from '@backstage/plugin-permission-react';
@@ -45,6 +45,51 @@ const detail: RolloutDetail = {
   ],
   analysisRuns: [{ name: 'payments-api-new-2-2', phase: 'Successful', metricResults: [{ name: 'success-rate', phase: 'Successful', measurements: [{ phase: 'Successful', value: '[0.99]' }, { phase: 'Successful', value: '[0.97]' }] }] }],
   audit: [{ id: '1', createdAt: '2026-11-22T09:00:00Z', actor: 'user:default/alice', action: 'promote', reason: 'looks good', details: { stepBefore: 0 } }],
+};
+
+const blueGreenSummary: RolloutSummary = {
+  cluster: 'local',
+  namespace: 'ml',
+  name: 'sentiment-model',
+  strategy: 'blueGreen',
+  phase: 'Paused',
+  message: 'BlueGreenPause',
+  paused: false,
+  aborted: false,
+  pauseConditions: [{ reason: 'BlueGreenPause', startTime: '2026-11-22T10:00:00Z' }],
+  steps: [],
+  stableRS: 'blue1',
+  currentPodHash: 'green2',
+  replicas: 2,
+  readyReplicas: 2,
+  updatedReplicas: 2,
+  availableReplicas: 2,
+  blueGreen: {
+    activeService: 'sentiment-model',
+    previewService: 'sentiment-model-preview',
+    activeSelector: 'blue1',
+    previewSelector: 'green2',
+    autoPromotionEnabled: false,
+    scaleDownDelaySeconds: 30,
+    prePromotionAnalysisConfigured: true,
+    postPromotionAnalysisConfigured: true,
+    prePromotionAnalysis: { name: 'sentiment-model-green2-2-pre', status: 'Successful' },
+  },
+};
+const blueGreenDetail: RolloutDetail = {
+  ...blueGreenSummary,
+  entityRef: 'component:default/sentiment-model',
+  conditions: [],
+  replicaSets: [
+    { name: 'sentiment-model-blue1', hash: 'blue1', role: 'active', revision: 1, replicas: 2, readyReplicas: 2, availableReplicas: 2 },
+    { name: 'sentiment-model-green2', hash: 'green2', role: 'preview', revision: 2, replicas: 2, readyReplicas: 2, availableReplicas: 2 },
+    { name: 'sentiment-model-old0', hash: 'old0', role: 'old', revision: 0, replicas: 1, readyReplicas: 1, availableReplicas: 1, scaleDownDeadline: '2026-11-22T10:05:00Z' },
+  ],
+  analysisRuns: [
+    { name: 'sentiment-model-green2-2-pre', type: 'PrePromotion', kind: 'PrePromotion', phase: 'Successful', metricResults: [] },
+    { name: 'payments-like-step-run', type: 'Step', kind: 'Step', stepIndex: '2', phase: 'Running', metricResults: [] },
+  ],
+  audit: [],
 };
 
 function api(): jest.Mocked<ArgoApi> {
@@ -99,6 +144,63 @@ describe('RolloutsContent', () => {
     await render(api(), AuthorizeResult.DENY, 'payments-api-locked');
     const promote = await screen.findByRole('button', { name: 'Promote' });
     await waitFor(() => expect(promote).toBeDisabled());
+  });
+
+  it('shows a blue-green rollout: its Services, its stages, the pause in words, and Promote enabled', async () => {
+    const argo = api();
+    argo.listRollouts.mockResolvedValue([blueGreenSummary]);
+    argo.getRollout.mockResolvedValue(blueGreenDetail);
+    argo.rolloutAction.mockResolvedValue({ summary: "rollout 'sentiment-model' promoted", audit: detail.audit[0] });
+    await render(argo, AuthorizeResult.ALLOW, 'sentiment-model');
+    expect(await screen.findByText(/Waiting for promotion: the new version is up behind the preview Service/)).toBeInTheDocument();
+    expect(screen.getByText(/Paused: BlueGreenPause/)).toBeInTheDocument();
+    expect(screen.queryByText(/Step \d+ of/)).not.toBeInTheDocument();
+    expect(screen.getByText('active: sentiment-model')).toBeInTheDocument();
+    expect(screen.getByText('preview: sentiment-model-preview')).toBeInTheDocument();
+    // The ReplicaSets' revisions come with the detail.
+    expect(await screen.findByLabelText('active service sentiment-model selects rev 1 · blue1')).toBeInTheDocument();
+    expect(screen.getByLabelText('preview service sentiment-model-preview selects rev 2 · green2')).toBeInTheDocument();
+
+    const stages = screen.getByLabelText('blue-green stages');
+    for (const stage of ['Preview up', 'Pre-promotion analysis', 'Switch active', 'Post-promotion analysis', 'Stable']) {
+      expect(within(stages).getByText(stage)).toBeInTheDocument();
+    }
+    expect(within(stages).getByText('Successful')).toBeInTheDocument();
+    expect(within(stages).getByText('Waiting for promotion')).toBeInTheDocument();
+
+    const replicaSets = screen.getByRole('table', { name: 'replica sets' });
+    expect(within(replicaSets).getByText('active')).toBeInTheDocument();
+    expect(within(replicaSets).getByText('preview')).toBeInTheDocument();
+    expect(within(replicaSets).getByText(/^scales down at /)).toBeInTheDocument();
+    expect(screen.getByText('Pre-promotion')).toBeInTheDocument();
+    expect(screen.getByText('Step 3')).toBeInTheDocument();
+
+    const promote = screen.getByRole('button', { name: 'Promote' });
+    await waitFor(() => expect(promote).toBeEnabled());
+    fireEvent.click(promote);
+    await waitFor(() =>
+      expect(argo.rolloutAction).toHaveBeenCalledWith({ cluster: 'local', namespace: 'ml', name: 'sentiment-model' }, 'promote', {}),
+    );
+  });
+
+  it('counts down an auto-promotion, and shows a canary\'s background analysis', async () => {
+    const argo = api();
+    const startTime = new Date(Date.now() - 10_000).toISOString();
+    const auto: RolloutSummary = {
+      ...blueGreenSummary,
+      name: 'sentiment-auto',
+      pauseConditions: [{ reason: 'BlueGreenPause', startTime }],
+      blueGreen: { ...blueGreenSummary.blueGreen!, autoPromotionEnabled: undefined, autoPromotionSeconds: 60, postPromotionAnalysisConfigured: false },
+    };
+    const background: RolloutSummary = { ...summary, name: 'payments-bg', backgroundAnalysis: { name: 'payments-api-new-2', status: 'Running' } };
+    argo.listRollouts.mockResolvedValue([auto, background]);
+    argo.getRollout.mockImplementation(async (_c, _n, name) => (name === 'payments-bg' ? { ...detail, ...background } : { ...blueGreenDetail, ...auto }));
+    await render(argo, AuthorizeResult.ALLOW, 'sentiment-auto');
+    expect(await screen.findByText(/^Auto-promotion in (4\d|50) s$/)).toBeInTheDocument();
+    expect(screen.queryByText('Post-promotion analysis')).not.toBeInTheDocument();
+    const backgroundRun = screen.getByLabelText('background analysis');
+    expect(within(backgroundRun).getByText('Running')).toBeInTheDocument();
+    expect(within(backgroundRun).getByText('payments-api-new-2')).toBeInTheDocument();
   });
 
   it('says so when an entity has no Rollouts', async () => {
