@@ -155,7 +155,11 @@ const httpRoute = crd({ group: 'gateway.networking.k8s.io', version: 'v1', kind:
     rules: arr(obj({ name: str, matches: arr(preserve), filters: arr(preserve), backendRefs: arr(backendRef), timeouts: preserve, retry: preserve, sessionPersistence: preserve })),
   }),
   columns: [{ name: 'Hostnames', type: 'string', jsonPath: '.spec.hostnames' }] });
-httpRoute.metadata.annotations = { 'gateway.networking.k8s.io/bundle-version': 'v1.2.0 (subset for Quarterdeck\'s local driver)' };
+httpRoute.metadata.annotations = {
+  // A *.k8s.io group needs this on a real API server; the Gateway API's own CRDs carry the same.
+  'api-approved.kubernetes.io': 'https://github.com/kubernetes-sigs/gateway-api/pull/2466',
+  'gateway.networking.k8s.io/bundle-version': 'v1.2.0 (subset for Quarterdeck\'s local driver)',
+};
 fs.mkdirSync(require('path').join(__dirname, '..', 'deploy', 'gateway-api'), { recursive: true });
 fs.writeFileSync(require('path').join(__dirname, '..', 'deploy', 'gateway-api', 'gateway.networking.k8s.io_httproutes.yaml'),
   `# Generated for Quarterdeck: a subset of the Gateway API's HTTPRoute CRD (same group, version and kind).\n${stringify(httpRoute, { lineWidth: 0 })}`);

@@ -3,7 +3,7 @@
 // `npm run test:pg`: the database and backend integration tests again on
 // PostgreSQL (127.0.0.1:5432 unless BACKSTAGE_TEST_DATABASE_POSTGRES15_CONNECTION_STRING says otherwise).
 // `npm run test:cluster` (scripts/test-cluster/run.sh): the cluster
-// conformance suite against a real kube-apiserver, through `--cluster`.
+// conformance suite and the reconcilers against a real kube-apiserver, through `--cluster`.
 // Any other arguments go to jest (e.g. a path pattern, --json --outputFile=…).
 const { spawnSync } = require('node:child_process');
 const path = require('node:path');
@@ -21,11 +21,13 @@ if (pg) {
   // The suites that touch a database: migrations, stores, the real backend.
   jestArgs.push('--testPathPatterns', '(database|integration|local\\.conformance)');
 }
+// Suites that need the real cluster test:cluster starts: the conformance
+// suite and `*.kubernetes.test.ts`.
+const onCluster = '(kubernetes\\.conformance|\\.kubernetes\\.test)';
 if (cluster) {
-  jestArgs.push('--testPathPatterns', 'kubernetes\\.conformance');
+  jestArgs.push('--testPathPatterns', onCluster);
 } else {
-  // Needs the real cluster that test:cluster starts.
-  jestArgs.push('--testPathIgnorePatterns', 'kubernetes\\.conformance');
+  jestArgs.push('--testPathIgnorePatterns', onCluster);
 }
 
 const result = spawnSync(

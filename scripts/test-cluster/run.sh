@@ -6,7 +6,8 @@
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-kubeconfig=$("$here/cluster.sh" start | tail -n 1) || exit 1
+# Stop it on the way out, also when starting it failed half-way.
 trap '"$here/cluster.sh" stop' EXIT
+kubeconfig=$("$here/cluster.sh" start | tail -n 1) || exit 1
 cd "$root"
 CI=true QUARTERDECK_TEST_KUBECONFIG="$kubeconfig" node scripts/test.js --cluster "$@"
