@@ -40,8 +40,9 @@ async function dropPostgresDatabases(prefix) {
 }
 
 /**
- * @param {{ port: number, database?: 'sqlite' | 'pg', config?: object, env?: object, timeoutMs?: number, entry?: string }} options
+ * @param {{ port: number, gatewayPort?: number, database?: 'sqlite' | 'pg', config?: object, env?: object, timeoutMs?: number, entry?: string }} options
  *   entry: another backend entry point (benchmarks start a baseline backend with it).
+ *   gatewayPort: the gateway data plane's port (a free one unless given); returned as gatewayUrl.
  */
 async function startPortal(options) {
   const {
@@ -53,6 +54,8 @@ async function startPortal(options) {
     entry = path.join(root, 'packages/backend/src/index.ts'),
   } = options;
   const url = `http://127.0.0.1:${port}`;
+  const gatewayPort = options.gatewayPort ?? (await freePort());
+  const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
   const prefix = `qd_test_${crypto.randomBytes(4).toString('hex')}_`;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qd-portal-'));
   const override = path.join(dir, 'app-config.test.json');
@@ -61,6 +64,7 @@ async function startPortal(options) {
     JSON.stringify({
       ...config,
       app: { baseUrl: url, ...(config.app ?? {}) },
+      gateway: { ...(config.gateway ?? {}), listen: { host: '127.0.0.1', port: gatewayPort } },
       backend: {
         baseUrl: url,
         listen: { port, host: '127.0.0.1' },
@@ -112,7 +116,7 @@ async function startPortal(options) {
     try {
       const res = await fetch(`${url}/.backstage/health/v1/readiness`);
       if (res.ok) {
-        return { url, pid: child.pid, child, logs, startupMs: Date.now() - started, stop };
+        return { url, gatewayUrl, pid: child.pid, child, logs, startupMs: Date.now() - started, stop };
       }
     } catch {
       // not listening yet

@@ -19,6 +19,8 @@ describe('checkConfiguration', () => {
 backend:
   database:
     client: better-sqlite3
+gateway:
+  keySecret: a-server-secret-of-at-least-32-characters
 catalog:
   locations:
     - type: file
@@ -81,5 +83,21 @@ catalog:
   it('leaves environment substitutions for Backstage to resolve', () => {
     write('app-config.yaml', good.replace('better-sqlite3', '${DB_CLIENT}'));
     expect(checkConfiguration([], dir)).toBeUndefined();
+  });
+});
+
+describe('checkConfiguration of the gateway', () => {
+  it('asks for a gateway.keySecret of at least 32 characters', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qd-preflight-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'app-config.yaml'), 'backend:\n  database:\n    client: pg\n');
+      expect(checkConfiguration([], dir)).toBe('gateway.keySecret: missing (the server secret gateway keys are hashed with, at least 32 characters)');
+      fs.writeFileSync(path.join(dir, 'app-config.yaml'), 'gateway:\n  keySecret: short\n');
+      expect(checkConfiguration([], dir)).toBe('gateway.keySecret: must be at least 32 characters');
+      fs.writeFileSync(path.join(dir, 'app-config.yaml'), 'gateway:\n  keySecret: ${QUARTERDECK_GATEWAY_KEY_SECRET}\n');
+      expect(checkConfiguration([], dir)).toBeUndefined();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -89,5 +89,13 @@ export function checkConfiguration(
       }
     }
   }
+
+  const keySecret = merged.gateway?.keySecret;
+  if (keySecret === undefined || keySecret === null || keySecret === '') {
+    return 'gateway.keySecret: missing (the server secret gateway keys are hashed with, at least 32 characters)';
+  }
+  if (typeof keySecret === 'string' && !keySecret.includes('${') && keySecret.length < 32) {
+    return 'gateway.keySecret: must be at least 32 characters';
+  }
   return undefined;
 }

@@ -1,20 +1,26 @@
 import {
   mockCredentials,
+  mockServices,
   startTestBackend,
 } from '@backstage/backend-test-utils';
 import request from 'supertest';
 import { gatewayPlugin } from './plugin';
 
+// The data plane on a free port; a key secret as config requires.
+const config = mockServices.rootConfig.factory({
+  data: { gateway: { keySecret: 'a-test-server-secret-of-at-least-32-chars', listen: { port: 0 } } },
+});
+
 describe('gateway backend plugin', () => {
   it('starts, runs its migrations and answers /health without a token', async () => {
-    const { server } = await startTestBackend({ features: [gatewayPlugin] });
+    const { server } = await startTestBackend({ features: [gatewayPlugin, config] });
     const res = await request(server).get('/api/gateway/health');
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ status: 'ok' });
   });
 
   it('registers the gateway permissions with the permission framework', async () => {
-    const { server } = await startTestBackend({ features: [gatewayPlugin] });
+    const { server } = await startTestBackend({ features: [gatewayPlugin, config] });
     const res = await request(server)
       .get('/api/gateway/.well-known/backstage/permissions/metadata')
       .set('authorization', mockCredentials.service.header());
@@ -26,7 +32,7 @@ describe('gateway backend plugin', () => {
   });
 
   it('refuses unauthenticated calls to anything but /health', async () => {
-    const { server } = await startTestBackend({ features: [gatewayPlugin] });
+    const { server } = await startTestBackend({ features: [gatewayPlugin, config] });
     const res = await request(server)
       .get('/api/gateway/.well-known/backstage/permissions/metadata')
       .set('authorization', mockCredentials.none.header());

@@ -1,14 +1,25 @@
-import {
-  coreServices,
-  createBackendPlugin,
-} from '@backstage/backend-plugin-api';
+import { coreServices, createBackendPlugin } from '@backstage/backend-plugin-api';
+import { catalogServiceRef } from '@backstage/plugin-catalog-node';
+import { eventsServiceRef } from '@backstage/plugin-events-node';
 import { gatewayPermissions } from '@quarterdeck/plugin-gateway-common';
+import { GatewayAuditStore } from './database/AuditStore';
+import { KnexGatewayStore } from './database/GatewayStore';
 import { applyDatabaseMigrations } from './database/migrations';
+import { Gcra } from './dataplane/gcra';
+import { KeyCache } from './dataplane/keyCache';
+import { ProductCache } from './dataplane/productCache';
+import { startDataPlane } from './dataplane/server';
+import { UsageWriter } from './dataplane/usageWriter';
 import { createRouter } from './service/router';
+import { seedProducts } from './service/seed';
+
+/** The data plane's default port (`gateway.listen.port`). */
+export const DEFAULT_DATA_PLANE_PORT = 7008;
 
 /**
- * The `gateway` backend plugin: the control plane of Quarterdeck's API and AI
- * gateway under `/api/gateway`.
+ * The `gateway` backend plugin: the control plane under `/api/gateway`
+ * (products, key requests, keys, audit) and the data plane on its own port
+ * (`gateway.listen`), sharing this process's key and product caches.
  */
 export const gatewayPlugin = createBackendPlugin({
   pluginId: 'gateway',
@@ -16,15 +27,51 @@ export const gatewayPlugin = createBackendPlugin({
     env.registerInit({
       deps: {
         logger: coreServices.logger,
+        config: coreServices.rootConfig,
         database: coreServices.database,
         httpRouter: coreServices.httpRouter,
+        httpAuth: coreServices.httpAuth,
+        permissions: coreServices.permissions,
         permissionsRegistry: coreServices.permissionsRegistry,
+        lifecycle: coreServices.lifecycle,
+        catalog: catalogServiceRef,
+        events: eventsServiceRef,
       },
-      async init({ logger, database, httpRouter, permissionsRegistry }) {
+      async init({ logger, config, database, httpRouter, httpAuth, permissions, permissionsRegistry, lifecycle, catalog, events }) {
         const db = await applyDatabaseMigrations(database);
         permissionsRegistry.addPermissions(gatewayPermissions);
-        httpRouter.use(await createRouter({ logger, db }));
+        const keySecret = config.getString('gateway.keySecret');
+        if (keySecret.length < 32) throw new Error('gateway.keySecret must be at least 32 characters');
+        const settings = {
+          keySecret,
+          allowedUpstreamHosts: config.getOptionalStringArray('gateway.allowedUpstreamHosts') ?? [],
+          keyRequestTtlMs: (config.getOptionalNumber('gateway.keyRequestTtlDays') ?? 7) * 86_400_000,
+        };
+        const store = new KnexGatewayStore(db);
+        const keys = new KeyCache(store, { keySecret, logger });
+        const products = new ProductCache(store, { logger });
+        const usage = new UsageWriter(store, { logger });
+
+        httpRouter.use(await createRouter({
+          logger, db, store, audit: new GatewayAuditStore(db), catalog, permissions, httpAuth, events, settings,
+          onKeyChange: key => keys.apply(key),
+          onProductChange: product => products.apply(product),
+        }));
         httpRouter.addAuthPolicy({ path: '/health', allow: 'unauthenticated' });
+
+        await seedProducts({ store, files: config.getOptionalStringArray('gateway.products') ?? [], allowedHosts: settings.allowedUpstreamHosts, logger });
+        await Promise.all([keys.start(), products.start()]);
+        usage.start();
+        const host = config.getOptionalString('gateway.listen.host') ?? '127.0.0.1';
+        const port = config.getOptionalNumber('gateway.listen.port') ?? DEFAULT_DATA_PLANE_PORT;
+        const dataPlane = await startDataPlane({ host, port, keys, products, limiter: new Gcra(), usage, logger });
+        logger.info(`Gateway data plane listening on ${dataPlane.url}`);
+        lifecycle.addShutdownHook(async () => {
+          keys.stop();
+          products.stop();
+          await dataPlane.close();
+          await usage.stop();
+        });
       },
     });
   },

@@ -18,12 +18,16 @@ describe('gateway migrations', () => {
       await applyDatabaseMigrations({ getClient: async () => knex });
       expect(await knex.schema.hasTable('audit_events')).toBe(true);
       expect(await knex.schema.hasColumn('audit_events', 'entity_ref')).toBe(true);
+      for (const table of ['gateway_products', 'gateway_plans', 'gateway_key_requests', 'gateway_keys', 'gateway_usage']) {
+        expect(await knex.schema.hasTable(table)).toBe(true);
+      }
 
       await knex.migrate.rollback(
         { directory: require('node:path').resolve(__dirname, '../../migrations') },
         true,
       );
       expect(await knex.schema.hasTable('audit_events')).toBe(false);
+      expect(await knex.schema.hasTable('gateway_keys')).toBe(false);
     },
   );
 

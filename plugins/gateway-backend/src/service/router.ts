@@ -1,25 +1,377 @@
-import type { LoggerService } from '@backstage/backend-plugin-api';
+import type { HttpAuthService, LoggerService, PermissionsService } from '@backstage/backend-plugin-api';
+import { parseEntityRef, stringifyEntityRef, type Entity } from '@backstage/catalog-model';
+import { ConflictError, InputError, NotAllowedError, NotFoundError } from '@backstage/errors';
+import type { CatalogService } from '@backstage/plugin-catalog-node';
+import type { EventsService } from '@backstage/plugin-events-node';
+import { AuthorizeResult, type ResourcePermission } from '@backstage/plugin-permission-common';
+import {
+  gatewayKeyManagePermission,
+  gatewayKeyRequestCreatePermission,
+  gatewayKeyRequestReviewPermission,
+  gatewayProductManagePermission,
+  gatewayReadPermission,
+  type GatewayKeyView,
+  type GatewayProduct,
+  type IssuedKey,
+} from '@quarterdeck/plugin-gateway-common';
+import crypto from 'node:crypto';
 import express from 'express';
 import Router from 'express-promise-router';
 import type { Knex } from 'knex';
+import { z } from 'zod';
+import type { GatewayAuditStore } from '../database/AuditStore';
+import type { GatewayStore, StoredKey } from '../database/GatewayStore';
+import { generateKey, maskKey } from '../keys/keyMaterial';
+import { describeZodIssue, validateProductSpec } from './productSchema';
+
+/** Backstage events topic of key lifecycle events. */
+export const GATEWAY_EVENTS_TOPIC = 'quarterdeck.gateway';
+
+export interface GatewaySettings {
+  /** HMAC key for stored key hashes. */
+  keySecret: string;
+  allowedUpstreamHosts: string[];
+  /** How long a key request waits for review. */
+  keyRequestTtlMs: number;
+}
 
 export interface RouterOptions {
   logger: LoggerService;
   db: Knex;
+  store: GatewayStore;
+  audit: GatewayAuditStore;
+  catalog: CatalogService;
+  permissions: PermissionsService;
+  httpAuth: HttpAuthService;
+  events: EventsService;
+  settings: GatewaySettings;
+  /** Told about every key change at once (this replica's data plane). */
+  onKeyChange?: (key: StoredKey) => void;
+  /** Told about every product change at once (this replica's data plane). */
+  onProductChange?: (product: GatewayProduct) => void;
+  now?: () => Date;
 }
 
-export async function createRouter(
-  options: RouterOptions,
-): Promise<express.Router> {
-  const { db } = options;
+const MAX_GRACE_SECONDS = 30 * 24 * 3600;
+
+const productBody = z.object({ entityRef: z.string().min(1, 'entityRef: required'), spec: z.unknown() }).strict();
+const keyRequestBody = z.object({
+  componentRef: z.string().min(1),
+  productId: z.string().min(1),
+  plan: z.string().min(1),
+  justification: z.string().trim().min(10, 'must say why, in at least 10 characters').max(2000),
+}).strict();
+const approveBody = z.object({
+  reason: z.string().max(2000).optional(),
+  expiresInDays: z.number().int('must be a whole number').positive().max(3650).optional(),
+}).strict();
+const denyBody = z.object({ reason: z.string().trim().min(1, 'say why the request is denied').max(2000) }).strict();
+const rotateBody = z.object({ graceSeconds: z.number().int('must be a whole number').min(0).max(MAX_GRACE_SECONDS).optional() }).strict();
+const revokeBody = z.object({ reason: z.string().max(2000).optional() }).strict();
+
+function parse<T>(schema: z.ZodType<T>, body: unknown): T {
+  const parsed = schema.safeParse(body ?? {});
+  if (!parsed.success) throw new InputError(describeZodIssue(parsed.error));
+  return parsed.data;
+}
+
+/** The view of a stored key lists show: masked, with an expiry-derived status. */
+export function keyView(key: StoredKey, now: Date): GatewayKeyView {
+  const expired = key.status === 'active' && key.expiresAt !== undefined && Date.parse(key.expiresAt) <= now.getTime();
+  return {
+    id: key.id,
+    publicId: key.publicId,
+    masked: maskKey(key.publicId),
+    componentRef: key.componentRef,
+    productId: key.productId,
+    plan: key.plan,
+    ...(key.models ? { models: key.models } : {}),
+    status: expired ? 'expired' : key.status,
+    createdAt: key.createdAt,
+    createdBy: key.createdBy,
+    ...(key.expiresAt ? { expiresAt: key.expiresAt } : {}),
+    ...(key.revokedAt ? { revokedAt: key.revokedAt, revokedBy: key.revokedBy } : {}),
+    ...(key.replacedBy ? { replacedBy: key.replacedBy } : {}),
+  };
+}
+
+export async function createRouter(options: RouterOptions): Promise<express.Router> {
+  const { db, store, audit, catalog, permissions, httpAuth, events, settings, logger } = options;
+  const now = () => options.now?.() ?? new Date();
   const router = Router();
-  router.use(express.json());
+  router.use(express.json({ limit: '1mb' }));
 
   // Open to unauthenticated callers (see plugin.ts) so probes can use it; it
   // tells only that the plugin is up and its database answers.
   router.get('/health', async (_req, res) => {
     await db.raw('select 1');
     res.json({ status: 'ok' });
+  });
+
+  const userOf = async (req: express.Request) => {
+    const credentials = await httpAuth.credentials(req, { allow: ['user'] });
+    return { credentials, actor: credentials.principal.userEntityRef };
+  };
+  const anyCredentials = (req: express.Request) => httpAuth.credentials(req);
+  const authorizeOn = async (
+    permission: ResourcePermission<'catalog-entity'>,
+    entityRef: string,
+    credentials: Awaited<ReturnType<HttpAuthService['credentials']>>,
+    doing: string,
+  ) => {
+    const [decision] = await permissions.authorize([{ permission, resourceRef: entityRef }], { credentials });
+    if (decision.result !== AuthorizeResult.ALLOW) throw new NotAllowedError(`You may not ${doing} (permission ${permission.name} on ${entityRef})`);
+  };
+  const entity = async (ref: string, kind: string, credentials: Awaited<ReturnType<HttpAuthService['credentials']>>, field: string): Promise<Entity> => {
+    let normalized: string;
+    try {
+      normalized = stringifyEntityRef(parseEntityRef(ref, { defaultKind: kind, defaultNamespace: 'default' }));
+    } catch {
+      throw new InputError(`${field}: "${ref}" is not an entity reference`);
+    }
+    const found = await catalog.getEntityByRef(normalized, { credentials });
+    if (!found) throw new NotFoundError(`${field}: no ${kind} ${normalized} in the catalog`);
+    if (found.kind.toLowerCase() !== kind.toLowerCase()) throw new InputError(`${field}: ${normalized} is a ${found.kind}, not a ${kind}`);
+    return found;
+  };
+  const publish = async (type: string, payload: Record<string, unknown>) => {
+    try {
+      await events.publish({ topic: GATEWAY_EVENTS_TOPIC, eventPayload: { type, ...payload } });
+    } catch (error) {
+      logger.warn(`Could not publish ${type}: ${error}`);
+    }
+  };
+
+  // Products ---------------------------------------------------------------
+
+  router.get('/products', async (req, res) => {
+    const credentials = await anyCredentials(req);
+    const entityRef = typeof req.query.entityRef === 'string' ? req.query.entityRef : undefined;
+    if (entityRef) {
+      await authorizeOn(gatewayReadPermission, entityRef, credentials, `read the gateway products of ${entityRef}`);
+      const product = await store.getProductByEntity(entityRef);
+      res.json({ items: product ? [product] : [] });
+      return;
+    }
+    const all = await store.listProducts();
+    const decisions = all.length === 0 ? [] : await permissions.authorize(
+      all.map(p => ({ permission: gatewayReadPermission, resourceRef: p.entityRef })), { credentials });
+    res.json({ items: all.filter((_, i) => decisions[i].result === AuthorizeResult.ALLOW) });
+  });
+
+  router.get('/products/:id', async (req, res) => {
+    const credentials = await anyCredentials(req);
+    const product = await store.getProduct(req.params.id);
+    if (!product) throw new NotFoundError(`No gateway product ${req.params.id}`);
+    await authorizeOn(gatewayReadPermission, product.entityRef, credentials, `read gateway product ${product.id}`);
+    res.json(product);
+  });
+
+  router.put('/products/:id', async (req, res) => {
+    const { credentials, actor } = await userOf(req);
+    const id = req.params.id;
+    if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(id)) throw new InputError(`id: "${id}" must be 1–63 lowercase letters, digits or "-"`);
+    const body = parse(productBody, req.body);
+    const api = await entity(body.entityRef, 'API', credentials, 'entityRef');
+    const apiRef = stringifyEntityRef(api);
+    await authorizeOn(gatewayProductManagePermission, apiRef, credentials, `define the gateway product of ${apiRef}`);
+    const existing = await store.getProductByEntity(apiRef);
+    if (existing && existing.id !== id) throw new ConflictError(`${apiRef} already has the gateway product ${existing.id}`);
+    const validated = validateProductSpec(body.spec, settings.allowedUpstreamHosts);
+    if (!validated.ok) throw new InputError(validated.message);
+    const previous = await store.getProduct(id);
+    if (previous && previous.entityRef !== apiRef) throw new ConflictError(`Gateway product ${id} belongs to ${previous.entityRef}`);
+    const product = await store.putProduct({ id, entityRef: apiRef, spec: validated.spec, actor, now: now() });
+    options.onProductChange?.(product);
+    await audit.record({ actor, action: previous ? 'product.updated' : 'product.created', entityRef: apiRef, target: id });
+    res.status(previous ? 200 : 201).json(product);
+  });
+
+  // Key requests -----------------------------------------------------------
+
+  router.get('/key-requests', async (req, res) => {
+    const credentials = await anyCredentials(req);
+    const entityRef = typeof req.query.entityRef === 'string' ? req.query.entityRef : undefined;
+    if (!entityRef) throw new InputError('entityRef: required (an API or a component)');
+    const status = typeof req.query.status === 'string' ? req.query.status : undefined;
+    if (status && !['pending', 'approved', 'denied', 'expired'].includes(status)) throw new InputError(`status: "${status}" is not pending, approved, denied or expired`);
+    await authorizeOn(gatewayReadPermission, entityRef, credentials, `read the key requests of ${entityRef}`);
+    await store.expireKeyRequests(now());
+    const kind = parseEntityRef(entityRef).kind.toLowerCase();
+    const items = await store.listKeyRequests({
+      ...(kind === 'api' ? { apiRef: entityRef } : { componentRef: entityRef }),
+      ...(status ? { status: status as 'pending' } : {}),
+    });
+    res.json({ items });
+  });
+
+  router.post('/key-requests', async (req, res) => {
+    const { credentials, actor } = await userOf(req);
+    const body = parse(keyRequestBody, req.body);
+    const component = await entity(body.componentRef, 'Component', credentials, 'componentRef');
+    const componentRef = stringifyEntityRef(component);
+    await authorizeOn(gatewayKeyRequestCreatePermission, componentRef, credentials, `request gateway keys for ${componentRef}`);
+    const product = await store.getProduct(body.productId);
+    if (!product) throw new NotFoundError(`productId: no gateway product ${body.productId}`);
+    if (!product.plans.some(p => p.name === body.plan)) {
+      throw new InputError(`plan: product ${product.id} has no plan "${body.plan}" (it has ${product.plans.map(p => p.name).join(', ')})`);
+    }
+    const consumes = (component.relations ?? []).some(r => r.type === 'consumesApi' && r.targetRef === product.entityRef);
+    if (!consumes) throw new InputError(`componentRef: ${componentRef} does not list ${product.entityRef} in consumesApis`);
+    await store.expireKeyRequests(now());
+    const pending = await store.listKeyRequests({ componentRef, status: 'pending' });
+    if (pending.some(r => r.productId === product.id)) throw new ConflictError(`${componentRef} already has a pending request for ${product.id}`);
+    const at = now();
+    const request = await store.createKeyRequest({
+      id: crypto.randomUUID(),
+      productId: product.id,
+      plan: body.plan,
+      apiRef: product.entityRef,
+      componentRef,
+      justification: body.justification,
+      status: 'pending',
+      requestedBy: actor,
+      requestedAt: at.toISOString(),
+      expiresAt: new Date(at.getTime() + settings.keyRequestTtlMs).toISOString(),
+    });
+    await audit.record({ actor, action: 'key-request.created', entityRef: componentRef, target: request.id, reason: body.justification, details: { productId: product.id, plan: body.plan } });
+    await audit.record({ actor, action: 'key-request.created', entityRef: product.entityRef, target: request.id, reason: body.justification, details: { componentRef, plan: body.plan } });
+    await publish('key.requested', { requestId: request.id, productId: product.id, apiRef: product.entityRef, componentRef, plan: body.plan, actor });
+    res.status(201).json(request);
+  });
+
+  const reviewable = async (req: express.Request) => {
+    const { credentials, actor } = await userOf(req);
+    const request = await store.getKeyRequest(req.params.id);
+    if (!request) throw new NotFoundError(`No key request ${req.params.id}`);
+    await authorizeOn(gatewayKeyRequestReviewPermission, request.apiRef, credentials, `review key requests for ${request.apiRef}`);
+    if (request.status !== 'pending') throw new ConflictError(`Key request ${request.id} is ${request.status}, not pending`);
+    if (Date.parse(request.expiresAt) <= now().getTime()) {
+      await store.expireKeyRequests(now());
+      throw new ConflictError(`Key request ${request.id} expired at ${request.expiresAt}`);
+    }
+    return { request, actor };
+  };
+
+  router.post('/key-requests/:id/approve', async (req, res) => {
+    const body = parse(approveBody, req.body);
+    const { request, actor } = await reviewable(req);
+    const at = now();
+    const material = generateKey(settings.keySecret);
+    const key: StoredKey = {
+      id: crypto.randomUUID(),
+      publicId: material.publicId,
+      secretHash: material.hash,
+      componentRef: request.componentRef,
+      productId: request.productId,
+      plan: request.plan,
+      status: 'active',
+      createdAt: at.toISOString(),
+      createdBy: actor,
+      ...(body.expiresInDays ? { expiresAt: new Date(at.getTime() + body.expiresInDays * 86_400_000).toISOString() } : {}),
+      updatedAt: at.toISOString(),
+      requestId: request.id,
+    };
+    if (!(await store.reviewKeyRequest({ id: request.id, status: 'approved', reviewer: actor, reason: body.reason, at, key }))) {
+      throw new ConflictError(`Key request ${request.id} was decided or expired meanwhile`);
+    }
+    options.onKeyChange?.(key);
+    for (const entityRef of [request.apiRef, request.componentRef]) {
+      await audit.record({ actor, action: 'key-request.approved', entityRef, target: request.id, reason: body.reason, details: { keyId: key.id, publicId: key.publicId } });
+    }
+    await publish('key.approved', { requestId: request.id, keyId: key.id, productId: request.productId, componentRef: request.componentRef, actor });
+    const issued: IssuedKey = { key: keyView(key, at), secret: material.full };
+    res.status(201).json({ request: await store.getKeyRequest(request.id), issued });
+  });
+
+  router.post('/key-requests/:id/deny', async (req, res) => {
+    const body = parse(denyBody, req.body);
+    const { request, actor } = await reviewable(req);
+    if (!(await store.reviewKeyRequest({ id: request.id, status: 'denied', reviewer: actor, reason: body.reason, at: now() }))) {
+      throw new ConflictError(`Key request ${request.id} was decided or expired meanwhile`);
+    }
+    for (const entityRef of [request.apiRef, request.componentRef]) {
+      await audit.record({ actor, action: 'key-request.denied', entityRef, target: request.id, reason: body.reason });
+    }
+    await publish('key.denied', { requestId: request.id, productId: request.productId, componentRef: request.componentRef, actor, reason: body.reason });
+    res.json(await store.getKeyRequest(request.id));
+  });
+
+  // Keys -------------------------------------------------------------------
+
+  router.get('/keys', async (req, res) => {
+    const credentials = await anyCredentials(req);
+    const entityRef = typeof req.query.entityRef === 'string' ? req.query.entityRef : undefined;
+    if (!entityRef) throw new InputError('entityRef: required (an API or a component)');
+    await authorizeOn(gatewayReadPermission, entityRef, credentials, `read the gateway keys of ${entityRef}`);
+    let keys: StoredKey[];
+    if (parseEntityRef(entityRef).kind.toLowerCase() === 'api') {
+      const product = await store.getProductByEntity(entityRef);
+      keys = product ? await store.listKeys({ productId: product.id }) : [];
+    } else {
+      keys = await store.listKeys({ componentRef: entityRef });
+    }
+    const at = now();
+    res.json({ items: keys.map(k => keyView(k, at)) });
+  });
+
+  const manageable = async (req: express.Request) => {
+    const { credentials, actor } = await userOf(req);
+    const key = await store.getKey(req.params.id);
+    if (!key) throw new NotFoundError(`No gateway key ${req.params.id}`);
+    await authorizeOn(gatewayKeyManagePermission, key.componentRef, credentials, `manage the gateway keys of ${key.componentRef}`);
+    if (key.status !== 'active') throw new ConflictError(`Key ${key.publicId} is revoked`);
+    return { key, actor };
+  };
+
+  router.post('/keys/:id/rotate', async (req, res) => {
+    const body = parse(rotateBody, req.body);
+    const { key, actor } = await manageable(req);
+    if (key.replacedBy) throw new ConflictError(`Key ${key.publicId} was already rotated to ${key.replacedBy}`);
+    const at = now();
+    if (key.expiresAt && Date.parse(key.expiresAt) <= at.getTime()) throw new ConflictError(`Key ${key.publicId} expired at ${key.expiresAt}`);
+    const graceSeconds = body.graceSeconds ?? 86_400;
+    const material = generateKey(settings.keySecret);
+    const next: StoredKey = {
+      ...key,
+      id: crypto.randomUUID(),
+      publicId: material.publicId,
+      secretHash: material.hash,
+      createdAt: at.toISOString(),
+      createdBy: actor,
+      updatedAt: at.toISOString(),
+      replacedBy: undefined,
+      revokedAt: undefined,
+      revokedBy: undefined,
+    };
+    const graceUntil = new Date(at.getTime() + graceSeconds * 1000);
+    if (!(await store.rotateKey({ previous: key, next, graceUntil, at }))) throw new ConflictError(`Key ${key.publicId} changed meanwhile`);
+    options.onKeyChange?.({ ...key, replacedBy: next.id, expiresAt: graceUntil.toISOString(), updatedAt: at.toISOString() });
+    options.onKeyChange?.(next);
+    await audit.record({ actor, action: 'key.rotated', entityRef: key.componentRef, target: key.id, details: { newKeyId: next.id, graceSeconds } });
+    await publish('key.rotated', { keyId: key.id, newKeyId: next.id, componentRef: key.componentRef, productId: key.productId, graceUntil: graceUntil.toISOString(), actor });
+    const issued: IssuedKey = { key: keyView(next, at), secret: material.full };
+    res.status(201).json(issued);
+  });
+
+  router.post('/keys/:id/revoke', async (req, res) => {
+    const body = parse(revokeBody, req.body);
+    const { key, actor } = await manageable(req);
+    const at = now();
+    if (!(await store.revokeKey({ id: key.id, actor, at }))) throw new ConflictError(`Key ${key.publicId} changed meanwhile`);
+    const revoked = (await store.getKey(key.id))!;
+    options.onKeyChange?.(revoked);
+    await audit.record({ actor, action: 'key.revoked', entityRef: key.componentRef, target: key.id, reason: body.reason });
+    await publish('key.revoked', { keyId: key.id, componentRef: key.componentRef, productId: key.productId, actor, reason: body.reason });
+    res.json(keyView(revoked, at));
+  });
+
+  router.get('/audit', async (req, res) => {
+    const credentials = await anyCredentials(req);
+    const entityRef = typeof req.query.entityRef === 'string' ? req.query.entityRef : undefined;
+    if (!entityRef) throw new InputError('entityRef: required');
+    await authorizeOn(gatewayReadPermission, entityRef, credentials, `read the gateway audit trail of ${entityRef}`);
+    res.json({ items: await audit.list({ entityRef }) });
   });
 
   return router;

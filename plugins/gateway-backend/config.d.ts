@@ -1,0 +1,24 @@
+export interface Config {
+  gateway?: {
+    /**
+     * The server secret gateway keys are hashed with (HMAC-SHA-256), at least
+     * 32 characters. Changing it invalidates every issued key.
+     * @visibility secret
+     */
+    keySecret: string;
+    /** Where the data plane listens: 127.0.0.1:7008 unless set. */
+    listen?: {
+      host?: string;
+      port?: number;
+    };
+    /**
+     * Hosts a product's upstreams may point at (exact, or `*.example.com`);
+     * a product naming any other host is refused.
+     */
+    allowedUpstreamHosts?: string[];
+    /** How long a key request waits for review before it expires. Default 7. */
+    keyRequestTtlDays?: number;
+    /** YAML files of example products (`{ id, entityRef, spec }`), created at start when missing. */
+    products?: string[];
+  };
+}

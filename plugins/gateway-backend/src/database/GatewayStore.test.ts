@@ -1,0 +1,77 @@
+import { TestDatabases } from '@backstage/backend-test-utils';
+import type { GatewayProductSpec } from '@quarterdeck/plugin-gateway-common';
+import { KnexGatewayStore, type StoredKey } from './GatewayStore';
+import { applyDatabaseMigrations } from './migrations';
+
+jest.setTimeout(60_000);
+
+const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'], disableDocker: true });
+
+const spec: GatewayProductSpec = {
+  kind: 'openai',
+  upstreams: [{ name: 'a', url: 'http://127.0.0.1:1' }],
+  models: [{ name: 'm', upstream: 'a', contextWindow: 10, inputPricePerMillion: 1, outputPricePerMillion: 1 }],
+  plans: [{ name: 'standard', requestsPerMinute: 5 }],
+};
+
+const key = (id: string, at: string): StoredKey => ({
+  id, publicId: `pub${id.padStart(9, '0')}`, secretHash: 'ab'.repeat(32), componentRef: 'component:default/c', productId: 'p', plan: 'standard',
+  status: 'active', createdAt: at, createdBy: 'user:default/u', updatedAt: at,
+});
+
+describe('KnexGatewayStore', () => {
+  it.each(databases.eachSupportedId())('decides a key request once, issues its key in the same transaction, and lists key changes, %p', async databaseId => {
+    const knex = await databases.init(databaseId);
+    await applyDatabaseMigrations({ getClient: async () => knex });
+    const store = new KnexGatewayStore(knex);
+    const t0 = new Date('2026-11-22T10:00:00Z');
+    await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec, actor: 'user:default/u', now: t0 });
+    expect((await store.getProductByEntity('api:default/p'))?.plans).toEqual(spec.plans);
+
+    await store.createKeyRequest({
+      id: 'r1', productId: 'p', plan: 'standard', apiRef: 'api:default/p', componentRef: 'component:default/c', justification: 'because',
+      status: 'pending', requestedBy: 'user:default/u', requestedAt: t0.toISOString(), expiresAt: new Date(t0.getTime() + 3600_000).toISOString(),
+    });
+    const at = new Date(t0.getTime() + 1000);
+    const k1 = key('1', at.toISOString());
+    // Two reviewers at once: exactly one wins, and only its key exists.
+    const results = await Promise.all([
+      store.reviewKeyRequest({ id: 'r1', status: 'approved', reviewer: 'user:default/a', at, key: k1 }),
+      store.reviewKeyRequest({ id: 'r1', status: 'denied', reviewer: 'user:default/b', at }),
+    ]);
+    expect(results.filter(Boolean)).toHaveLength(1);
+    const decided = await store.getKeyRequest('r1');
+    expect(decided?.status === 'approved' ? await store.listKeys({ componentRef: 'component:default/c' }) : []).toHaveLength(decided?.status === 'approved' ? 1 : 0);
+
+    // Changes since a time include that instant (>=), so none is missed.
+    await knex('gateway_keys').delete();
+    await knex('gateway_key_requests').delete();
+    await store.createKeyRequest({
+      id: 'r2', productId: 'p', plan: 'standard', apiRef: 'api:default/p', componentRef: 'component:default/c', justification: 'because',
+      status: 'pending', requestedBy: 'user:default/u', requestedAt: t0.toISOString(), expiresAt: new Date(t0.getTime() + 3600_000).toISOString(),
+    });
+    await store.reviewKeyRequest({ id: 'r2', status: 'approved', reviewer: 'user:default/a', at, key: k1 });
+    const all = await store.keysChangedSince(undefined);
+    expect(all.map(k => k.id)).toEqual(['1']);
+    const revokedAt = new Date(t0.getTime() + 5000);
+    expect(await store.revokeKey({ id: '1', actor: 'user:default/u', at: revokedAt })).toBe(true);
+    expect(await store.revokeKey({ id: '1', actor: 'user:default/u', at: revokedAt })).toBe(false);
+    const changed = await store.keysChangedSince(all[0].updatedAt);
+    expect(changed).toEqual([expect.objectContaining({ id: '1', status: 'revoked', revokedBy: 'user:default/u' })]);
+
+    // An expired pending request cannot be approved, and expiring marks it.
+    await store.createKeyRequest({
+      id: 'r3', productId: 'p', plan: 'standard', apiRef: 'api:default/p', componentRef: 'component:default/c', justification: 'late',
+      status: 'pending', requestedBy: 'user:default/u', requestedAt: t0.toISOString(), expiresAt: new Date(t0.getTime() + 10_000).toISOString(),
+    });
+    const late = new Date(t0.getTime() + 20_000);
+    expect(await store.reviewKeyRequest({ id: 'r3', status: 'approved', reviewer: 'user:default/a', at: late, key: key('3', late.toISOString()) })).toBe(false);
+    expect((await store.expireKeyRequests(late)).map(r => r.id)).toEqual(['r3']);
+    expect((await store.getKeyRequest('r3'))?.status).toBe('expired');
+
+    await store.insertUsage(Array.from({ length: 450 }, (_, i) => ({
+      at: late, keyId: '1', consumerRef: 'component:default/c', productId: 'p', model: 'm', upstream: 'a', status: 200, latencyMs: i, promptTokens: 3, completionTokens: 4, estimated: false, cost: 0.001,
+    })));
+    expect(Number((await knex('gateway_usage').count('* as n'))[0].n)).toBe(450);
+  });
+});

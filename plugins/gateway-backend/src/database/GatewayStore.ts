@@ -1,0 +1,310 @@
+import type {
+  GatewayKeyRequest,
+  GatewayPlan,
+  GatewayProduct,
+  GatewayProductSpec,
+  KeyRequestStatus,
+} from '@quarterdeck/plugin-gateway-common';
+import type { Knex } from 'knex';
+
+/** A key as stored: the HMAC of its secret, never the secret. */
+export interface StoredKey {
+  id: string;
+  publicId: string;
+  secretHash: string;
+  componentRef: string;
+  productId: string;
+  plan: string;
+  models?: string[];
+  status: 'active' | 'revoked';
+  createdAt: string;
+  createdBy: string;
+  expiresAt?: string;
+  revokedAt?: string;
+  revokedBy?: string;
+  replacedBy?: string;
+  updatedAt: string;
+  requestId?: string;
+}
+
+export interface UsageRecord {
+  at: Date;
+  keyId?: string;
+  consumerRef?: string;
+  productId: string;
+  model?: string;
+  upstream?: string;
+  status: number;
+  latencyMs: number;
+  promptTokens: number;
+  completionTokens: number;
+  estimated: boolean;
+  cost: number;
+}
+
+/** The gateway's policy, key requests, keys and usage. */
+export interface GatewayStore {
+  putProduct(product: { id: string; entityRef: string; spec: GatewayProductSpec; actor: string; now: Date }): Promise<GatewayProduct>;
+  getProduct(id: string): Promise<GatewayProduct | undefined>;
+  getProductByEntity(entityRef: string): Promise<GatewayProduct | undefined>;
+  listProducts(): Promise<GatewayProduct[]>;
+
+  createKeyRequest(request: Omit<GatewayKeyRequest, 'reviewedBy' | 'reviewedAt' | 'reviewReason' | 'keyId'>): Promise<GatewayKeyRequest>;
+  getKeyRequest(id: string): Promise<GatewayKeyRequest | undefined>;
+  listKeyRequests(query: { apiRef?: string; componentRef?: string; status?: KeyRequestStatus; limit?: number }): Promise<GatewayKeyRequest[]>;
+  /**
+   * Approves or denies a pending request; with a key for an approval, stored
+   * in the same transaction. False if it was no longer pending (someone else
+   * decided first, or it expired).
+   */
+  reviewKeyRequest(review: { id: string; status: 'approved' | 'denied'; reviewer: string; reason?: string; at: Date; key?: StoredKey }): Promise<boolean>;
+  /** Marks pending requests past their expiry as expired; returns them. */
+  expireKeyRequests(now: Date): Promise<GatewayKeyRequest[]>;
+
+  getKey(id: string): Promise<StoredKey | undefined>;
+  listKeys(query: { componentRef?: string; productId?: string }): Promise<StoredKey[]>;
+  /** Keys changed after `since` (every key when undefined), for the data plane's cache. */
+  keysChangedSince(since: string | undefined): Promise<StoredKey[]>;
+  /** Issues `next` and limits `previous` to the grace period, in one transaction. */
+  rotateKey(rotation: { previous: StoredKey; next: StoredKey; graceUntil: Date; at: Date }): Promise<boolean>;
+  revokeKey(revocation: { id: string; actor: string; at: Date }): Promise<boolean>;
+
+  insertUsage(records: UsageRecord[]): Promise<void>;
+}
+
+type ProductRow = { id: string; entity_ref: string; kind: string; spec: string; created_at: Date | string; updated_at: Date | string; updated_by: string };
+type RequestRow = {
+  id: string; product_id: string; plan_id: string; api_ref: string; component_ref: string; justification: string; status: KeyRequestStatus;
+  requested_by: string; requested_at: Date | string; expires_at: Date | string; reviewed_by: string | null; reviewed_at: Date | string | null;
+  review_reason: string | null; key_id: string | null;
+};
+type KeyRow = {
+  id: string; public_id: string; secret_hash: string; component_ref: string; product_id: string; plan_id: string; models: string | null;
+  status: 'active' | 'revoked'; created_at: Date | string; created_by: string; expires_at: Date | string | null; revoked_at: Date | string | null;
+  revoked_by: string | null; replaced_by: string | null; updated_at: Date | string; request_id: string | null;
+};
+
+const iso = (v: Date | string | number) => new Date(v).toISOString();
+const isoOrUndefined = (v: Date | string | number | null | undefined) => (v === null || v === undefined ? undefined : iso(v));
+const planId = (productId: string, plan: string) => `${productId}/${plan}`;
+const planName = (id: string) => id.slice(id.indexOf('/') + 1);
+
+function toProduct(row: ProductRow): GatewayProduct {
+  const spec = JSON.parse(row.spec) as GatewayProductSpec;
+  return { ...spec, id: row.id, entityRef: row.entity_ref, updatedAt: iso(row.updated_at), updatedBy: row.updated_by };
+}
+
+function toRequest(row: RequestRow): GatewayKeyRequest {
+  return {
+    id: row.id,
+    productId: row.product_id,
+    plan: planName(row.plan_id),
+    apiRef: row.api_ref,
+    componentRef: row.component_ref,
+    justification: row.justification,
+    status: row.status,
+    requestedBy: row.requested_by,
+    requestedAt: iso(row.requested_at),
+    expiresAt: iso(row.expires_at),
+    reviewedBy: row.reviewed_by ?? undefined,
+    reviewedAt: isoOrUndefined(row.reviewed_at),
+    reviewReason: row.review_reason ?? undefined,
+    keyId: row.key_id ?? undefined,
+  };
+}
+
+function toKey(row: KeyRow): StoredKey {
+  return {
+    id: row.id,
+    publicId: row.public_id,
+    secretHash: row.secret_hash,
+    componentRef: row.component_ref,
+    productId: row.product_id,
+    plan: planName(row.plan_id),
+    models: row.models ? JSON.parse(row.models) : undefined,
+    status: row.status,
+    createdAt: iso(row.created_at),
+    createdBy: row.created_by,
+    expiresAt: isoOrUndefined(row.expires_at),
+    revokedAt: isoOrUndefined(row.revoked_at),
+    revokedBy: row.revoked_by ?? undefined,
+    replacedBy: row.replaced_by ?? undefined,
+    updatedAt: iso(row.updated_at),
+    requestId: row.request_id ?? undefined,
+  };
+}
+
+function keyRow(key: StoredKey): KeyRow {
+  return {
+    id: key.id,
+    public_id: key.publicId,
+    secret_hash: key.secretHash,
+    component_ref: key.componentRef,
+    product_id: key.productId,
+    plan_id: planId(key.productId, key.plan),
+    models: key.models ? JSON.stringify(key.models) : null,
+    status: key.status,
+    created_at: new Date(key.createdAt),
+    created_by: key.createdBy,
+    expires_at: key.expiresAt ? new Date(key.expiresAt) : null,
+    revoked_at: key.revokedAt ? new Date(key.revokedAt) : null,
+    revoked_by: key.revokedBy ?? null,
+    replaced_by: key.replacedBy ?? null,
+    updated_at: new Date(key.updatedAt),
+    request_id: key.requestId ?? null,
+  };
+}
+
+const MAX_LIST = 500;
+
+export class KnexGatewayStore implements GatewayStore {
+  constructor(private readonly db: Knex) {}
+
+  async putProduct({ id, entityRef, spec, actor, now }: { id: string; entityRef: string; spec: GatewayProductSpec; actor: string; now: Date }) {
+    await this.db.transaction(async tx => {
+      const existing = await tx<ProductRow>('gateway_products').where('id', id).first();
+      const row = { id, entity_ref: entityRef, kind: spec.kind, spec: JSON.stringify(spec), updated_at: now, updated_by: actor };
+      if (existing) await tx('gateway_products').where('id', id).update(row);
+      else await tx('gateway_products').insert({ ...row, created_at: now });
+      // Plans are rows of their own (keys and requests refer to them); replaced with the product.
+      await tx('gateway_plans').where('product_id', id).delete();
+      if (spec.plans.length > 0) {
+        await tx('gateway_plans').insert(spec.plans.map((plan: GatewayPlan) => ({
+          id: planId(id, plan.name),
+          product_id: id,
+          name: plan.name,
+          limits: JSON.stringify(plan),
+        })));
+      }
+    });
+    return (await this.getProduct(id))!;
+  }
+
+  async getProduct(id: string) {
+    const row = await this.db<ProductRow>('gateway_products').where('id', id).first();
+    return row ? toProduct(row) : undefined;
+  }
+
+  async getProductByEntity(entityRef: string) {
+    const row = await this.db<ProductRow>('gateway_products').where('entity_ref', entityRef).first();
+    return row ? toProduct(row) : undefined;
+  }
+
+  async listProducts() {
+    return (await this.db<ProductRow>('gateway_products').orderBy('id')).map(toProduct);
+  }
+
+  async createKeyRequest(request: Omit<GatewayKeyRequest, 'reviewedBy' | 'reviewedAt' | 'reviewReason' | 'keyId'>) {
+    await this.db('gateway_key_requests').insert({
+      id: request.id,
+      product_id: request.productId,
+      plan_id: planId(request.productId, request.plan),
+      api_ref: request.apiRef,
+      component_ref: request.componentRef,
+      justification: request.justification,
+      status: request.status,
+      requested_by: request.requestedBy,
+      requested_at: new Date(request.requestedAt),
+      expires_at: new Date(request.expiresAt),
+    });
+    return (await this.getKeyRequest(request.id))!;
+  }
+
+  async getKeyRequest(id: string) {
+    const row = await this.db<RequestRow>('gateway_key_requests').where('id', id).first();
+    return row ? toRequest(row) : undefined;
+  }
+
+  async listKeyRequests(query: { apiRef?: string; componentRef?: string; status?: KeyRequestStatus; limit?: number }) {
+    const q = this.db<RequestRow>('gateway_key_requests');
+    if (query.apiRef) q.where('api_ref', query.apiRef);
+    if (query.componentRef) q.where('component_ref', query.componentRef);
+    if (query.status) q.where('status', query.status);
+    const rows = await q.orderBy('requested_at', 'desc').limit(Math.min(query.limit ?? 100, MAX_LIST));
+    return rows.map(toRequest);
+  }
+
+  async reviewKeyRequest(review: { id: string; status: 'approved' | 'denied'; reviewer: string; reason?: string; at: Date; key?: StoredKey }) {
+    return this.db.transaction(async tx => {
+      // Only a pending, unexpired request can be decided, and only once.
+      const changed = await tx('gateway_key_requests')
+        .where({ id: review.id, status: 'pending' })
+        .andWhere('expires_at', '>', review.at)
+        .update({
+          status: review.status,
+          reviewed_by: review.reviewer,
+          reviewed_at: review.at,
+          review_reason: review.reason ?? null,
+          key_id: review.key?.id ?? null,
+        });
+      if (changed !== 1) return false;
+      if (review.key) await tx('gateway_keys').insert(keyRow(review.key));
+      return true;
+    });
+  }
+
+  async expireKeyRequests(now: Date) {
+    const due = await this.db<RequestRow>('gateway_key_requests').where('status', 'pending').andWhere('expires_at', '<=', now);
+    if (due.length === 0) return [];
+    await this.db('gateway_key_requests').whereIn('id', due.map(r => r.id)).andWhere('status', 'pending').update({ status: 'expired' });
+    return due.map(r => toRequest({ ...r, status: 'expired' }));
+  }
+
+  async getKey(id: string) {
+    const row = await this.db<KeyRow>('gateway_keys').where('id', id).first();
+    return row ? toKey(row) : undefined;
+  }
+
+  async listKeys(query: { componentRef?: string; productId?: string }) {
+    const q = this.db<KeyRow>('gateway_keys');
+    if (query.componentRef) q.where('component_ref', query.componentRef);
+    if (query.productId) q.where('product_id', query.productId);
+    return (await q.orderBy('created_at', 'desc').limit(MAX_LIST)).map(toKey);
+  }
+
+  async keysChangedSince(since: string | undefined) {
+    const q = this.db<KeyRow>('gateway_keys');
+    // >= and not >: two changes in the same instant must both be seen; re-applying one is harmless.
+    if (since) q.where('updated_at', '>=', new Date(since));
+    return (await q.orderBy('updated_at')).map(toKey);
+  }
+
+  async rotateKey({ previous, next, graceUntil, at }: { previous: StoredKey; next: StoredKey; graceUntil: Date; at: Date }) {
+    return this.db.transaction(async tx => {
+      const changed = await tx('gateway_keys')
+        .where({ id: previous.id, status: 'active' })
+        .whereNull('replaced_by')
+        .update({ replaced_by: next.id, expires_at: graceUntil, updated_at: at });
+      if (changed !== 1) return false;
+      await tx('gateway_keys').insert(keyRow(next));
+      return true;
+    });
+  }
+
+  async revokeKey({ id, actor, at }: { id: string; actor: string; at: Date }) {
+    const changed = await this.db('gateway_keys')
+      .where({ id, status: 'active' })
+      .update({ status: 'revoked', revoked_at: at, revoked_by: actor, updated_at: at });
+    return changed === 1;
+  }
+
+  async insertUsage(records: UsageRecord[]) {
+    if (records.length === 0) return;
+    const rows = records.map(r => ({
+      at: r.at,
+      key_id: r.keyId ?? null,
+      consumer_ref: r.consumerRef ?? null,
+      product_id: r.productId,
+      model: r.model ?? null,
+      upstream: r.upstream ?? null,
+      status: r.status,
+      latency_ms: Math.round(r.latencyMs),
+      prompt_tokens: r.promptTokens,
+      completion_tokens: r.completionTokens,
+      estimated: r.estimated,
+      cost: r.cost,
+    }));
+    // Batches keep each statement under SQLite's variable limit.
+    for (let i = 0; i < rows.length; i += 200) await this.db('gateway_usage').insert(rows.slice(i, i + 200));
+  }
+}

@@ -1,0 +1,49 @@
+import type { GatewayModel, GatewayPlan, GatewayProduct, GatewayUpstream } from '@quarterdeck/plugin-gateway-common';
+
+/** One place a call can go: a model on its upstream. */
+export interface Target {
+  model: GatewayModel;
+  upstream: GatewayUpstream;
+}
+
+export type Resolution =
+  | { ok: true; attempts: Target[]; route?: string }
+  | { ok: false; status: 403 | 404; message: string; code: string };
+
+/** The models (and routes) a plan lets a key use. */
+export function modelsInPlan(product: GatewayProduct, plan: GatewayPlan): string[] {
+  const all = [...(product.models ?? []).map(m => m.name), ...(product.routes ?? []).map(r => r.name)];
+  return plan.models ? all.filter(m => plan.models!.includes(m)) : all;
+}
+
+/**
+ * Where a call for `requested` goes: a model, or a route's weighted pick
+ * followed by its fallbacks in order. `random` is in [0, 1).
+ */
+export function resolveModel(product: GatewayProduct, plan: GatewayPlan, requested: string, random: number): Resolution {
+  const models = new Map((product.models ?? []).map(m => [m.name, m]));
+  const upstreams = new Map(product.upstreams.map(u => [u.name, u]));
+  const target = (name: string): Target => {
+    const model = models.get(name)!;
+    return { model, upstream: upstreams.get(model.upstream)! };
+  };
+  const route = (product.routes ?? []).find(r => r.name === requested);
+  if (!route && !models.has(requested)) {
+    return { ok: false, status: 404, code: 'model_not_found', message: `The model \`${requested}\` does not exist or you do not have access to it.` };
+  }
+  if (plan.models && !plan.models.includes(requested)) {
+    return { ok: false, status: 403, code: 'model_not_allowed', message: `The model \`${requested}\` is not in plan "${plan.name}" (it allows ${plan.models.join(', ')}).` };
+  }
+  if (!route) return { ok: true, attempts: [target(requested)] };
+  let point = random * route.targets.reduce((n, t) => n + t.weight, 0);
+  let chosen = route.targets[route.targets.length - 1].model;
+  for (const t of route.targets) {
+    if (point < t.weight) {
+      chosen = t.model;
+      break;
+    }
+    point -= t.weight;
+  }
+  const order = [chosen, ...(route.fallbacks ?? []).filter(f => f !== chosen)];
+  return { ok: true, attempts: order.map(target), route: route.name };
+}

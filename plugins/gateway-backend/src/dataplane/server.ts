@@ -1,0 +1,402 @@
+import type { LoggerService } from '@backstage/backend-plugin-api';
+import type { GatewayPlan, GatewayProduct } from '@quarterdeck/plugin-gateway-common';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Pool } from 'undici';
+import type { StoredKey } from '../database/GatewayStore';
+import type { Gcra } from './gcra';
+import type { KeyCache } from './keyCache';
+import { KEY_ERRORS, sendError } from './openaiErrors';
+import { modelsInPlan, resolveModel, type Target } from './routing';
+import { SseUsageFilter } from './sse';
+import type { UsageWriter } from './usageWriter';
+
+/** The products the data plane serves, by id (kept current by the plugin). */
+export interface ProductSource {
+  get(id: string): GatewayProduct | undefined;
+}
+
+export interface DataPlaneOptions {
+  host: string;
+  port: number;
+  keys: KeyCache;
+  products: ProductSource;
+  limiter: Gcra;
+  usage: UsageWriter;
+  logger?: LoggerService;
+  /** Largest request body accepted. */
+  maxBodyBytes?: number;
+  random?: () => number;
+}
+
+export interface RunningDataPlane {
+  url: string;
+  close(): Promise<void>;
+}
+
+const OPENAI_PATHS: Record<string, 'chat' | 'completions' | 'embeddings'> = {
+  '/v1/chat/completions': 'chat',
+  '/v1/completions': 'completions',
+  '/v1/embeddings': 'embeddings',
+};
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+
+class BadRequest extends Error {
+  constructor(message: string, readonly param: string | null, readonly status = 400) {
+    super(message);
+  }
+}
+
+function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > max) {
+        reject(new BadRequest(`Request body is larger than ${max} bytes`, null, 413));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+/** The request body's fields the gateway reads; the rest passes through untouched. */
+interface OpenAiBody {
+  model?: unknown;
+  messages?: unknown;
+  prompt?: unknown;
+  input?: unknown;
+  stream?: unknown;
+  max_tokens?: unknown;
+  stream_options?: { include_usage?: unknown };
+  [field: string]: unknown;
+}
+
+function validate(kind: 'chat' | 'completions' | 'embeddings', body: OpenAiBody) {
+  if (typeof body.model !== 'string' || body.model.length === 0) throw new BadRequest('you must provide a model parameter', 'model');
+  if (kind === 'chat') {
+    if (!Array.isArray(body.messages) || body.messages.length === 0) throw new BadRequest('messages: must be a non-empty array', 'messages');
+    for (const [i, m] of (body.messages as unknown[]).entries()) {
+      const msg = m as { role?: unknown } | null;
+      if (!msg || typeof msg !== 'object' || typeof msg.role !== 'string') throw new BadRequest(`messages[${i}].role: required`, `messages[${i}].role`);
+    }
+  }
+  if (kind === 'completions' && body.prompt === undefined) throw new BadRequest('prompt: required', 'prompt');
+  if (kind === 'embeddings' && body.input === undefined) throw new BadRequest('input: required', 'input');
+  if (body.stream !== undefined && typeof body.stream !== 'boolean') throw new BadRequest('stream: must be a boolean', 'stream');
+  if (body.max_tokens !== undefined && (!Number.isInteger(body.max_tokens) || (body.max_tokens as number) < 1)) {
+    throw new BadRequest('max_tokens: must be a positive integer', 'max_tokens');
+  }
+}
+
+/** A failed attempt that a fallback may retry: connection errors, timeouts, 429 and 5xx. */
+class UpstreamFailure extends Error {
+  constructor(message: string, readonly timeout: boolean) {
+    super(message);
+  }
+}
+
+/**
+ * The gateway's data plane: a plain node:http server (no middleware chain),
+ * keys checked from memory, limits in memory, upstreams over pooled
+ * keep-alive connections, bodies passed through unchanged unless the model
+ * name or the usage request must change, streams forwarded event by event,
+ * usage written in batches.
+ */
+export async function startDataPlane(options: DataPlaneOptions): Promise<RunningDataPlane> {
+  const pools = new Map<string, Pool>();
+  const poolFor = (origin: string) => {
+    let pool = pools.get(origin);
+    if (!pool) {
+      pool = new Pool(origin, { connections: 256, keepAliveTimeout: 30_000, pipelining: 1 });
+      pools.set(origin, pool);
+    }
+    return pool;
+  };
+  const random = options.random ?? Math.random;
+  const maxBody = options.maxBodyBytes ?? 4 * 1024 * 1024;
+
+  const authenticate = (req: IncomingMessage, res: ServerResponse): { key: StoredKey; product: GatewayProduct; plan: GatewayPlan } | undefined => {
+    const header = req.headers.authorization;
+    const presented = header?.startsWith('Bearer ') ? header.slice(7).trim() : (req.headers['x-api-key'] as string | undefined);
+    const check = options.keys.check(presented);
+    if (!check.ok) {
+      sendError(res, 401, KEY_ERRORS[check.reason], { code: 'invalid_api_key' });
+      return undefined;
+    }
+    const product = options.products.get(check.key.productId);
+    const plan = product?.plans.find(p => p.name === check.key.plan);
+    if (!product || !plan) {
+      sendError(res, 403, `The product or plan of this key (${check.key.productId}/${check.key.plan}) no longer exists.`, { type: 'permission_error', code: 'plan_not_found' });
+      return undefined;
+    }
+    return { key: check.key, product, plan };
+  };
+
+  const limited = (res: ServerResponse, key: StoredKey, plan: GatewayPlan): boolean => {
+    if (!plan.requestsPerMinute) return false;
+    const taken = options.limiter.take(key.id, plan.requestsPerMinute);
+    if (taken.ok) return false;
+    const seconds = Math.max(1, Math.ceil(taken.retryAfterMs / 1000));
+    sendError(res, 429, `Rate limit reached for requests: ${plan.requestsPerMinute} per minute on plan "${plan.name}". Try again in ${seconds}s.`,
+      { type: 'requests', code: 'rate_limit_exceeded', headers: { 'retry-after': String(seconds) } });
+    return true;
+  };
+
+  async function openai(req: IncomingMessage, res: ServerResponse, kind: 'chat' | 'completions' | 'embeddings', started: number) {
+    const auth = authenticate(req, res);
+    if (!auth) return;
+    const { key, product, plan } = auth;
+    if (product.kind !== 'openai') {
+      sendError(res, 403, `Product ${product.id} is a REST product; call it under /p/${product.id}/`, { type: 'permission_error', code: 'wrong_product_kind' });
+      return;
+    }
+    const raw = await readBody(req, maxBody);
+    let body: OpenAiBody;
+    try {
+      body = JSON.parse(raw.toString('utf8'));
+    } catch {
+      throw new BadRequest('We could not parse the JSON body of your request.', null);
+    }
+    if (!body || typeof body !== 'object' || Array.isArray(body)) throw new BadRequest('The body must be a JSON object.', null);
+    validate(kind, body);
+    const resolution = resolveModel(product, plan, body.model as string, random());
+    if (!resolution.ok) {
+      sendError(res, resolution.status, resolution.message, { param: 'model', code: resolution.code, type: resolution.status === 403 ? 'permission_error' : 'invalid_request_error' });
+      return;
+    }
+    if (limited(res, key, plan)) return;
+
+    const stream = body.stream === true;
+    const clientWantsUsage = body.stream_options?.include_usage === true;
+    let lastStatus = 502;
+    let timedOut = false;
+    for (const target of resolution.attempts) {
+      // The body is re-serialised only when something in it must change.
+      const upstreamModel = target.model.upstreamModel ?? target.model.name;
+      const rewrite = upstreamModel !== body.model || (stream && !clientWantsUsage);
+      const payload = rewrite
+        ? Buffer.from(JSON.stringify({ ...body, model: upstreamModel, ...(stream ? { stream_options: { ...(body.stream_options ?? {}), include_usage: true } } : {}) }))
+        : raw;
+      try {
+        const outcome = await forward(res, target, req.url!, payload, stream, clientWantsUsage);
+        record(key, product, target, outcome.status, started, outcome.usage);
+        return;
+      } catch (error) {
+        if (!(error instanceof UpstreamFailure) || res.headersSent) {
+          record(key, product, target, 502, started, undefined);
+          if (!res.headersSent) sendError(res, 502, 'The upstream failed.', { code: 'upstream_error' });
+          else res.destroy();
+          return;
+        }
+        timedOut = error.timeout;
+        lastStatus = error.timeout ? 504 : 502;
+        record(key, product, target, lastStatus, started, undefined);
+        options.logger?.debug?.(`Upstream ${target.upstream.name} failed for ${target.model.name}: ${error.message}`);
+      }
+    }
+    sendError(res, lastStatus, timedOut
+      ? `The upstream did not answer in time for \`${body.model}\`, and no fallback succeeded.`
+      : `The upstream failed for \`${body.model}\`, and no fallback succeeded.`, { code: timedOut ? 'upstream_timeout' : 'upstream_error' });
+  }
+
+  /** One attempt at one upstream; throws UpstreamFailure while nothing was sent to the client. */
+  async function forward(res: ServerResponse, target: Target, path: string, payload: Buffer, stream: boolean, clientWantsUsage: boolean) {
+    const url = new URL(target.upstream.url);
+    const base = url.pathname.replace(/\/$/, '');
+    const timeout = target.upstream.timeoutMs ?? 30_000;
+    let response;
+    try {
+      response = await poolFor(url.origin).request({
+        path: `${base}${path}`,
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': String(payload.length) },
+        body: payload,
+        headersTimeout: timeout,
+        bodyTimeout: timeout,
+      });
+    } catch (error) {
+      const code = (error as { code?: string }).code ?? '';
+      throw new UpstreamFailure((error as Error).message, code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT');
+    }
+    if (response.statusCode === 429 || response.statusCode >= 500) {
+      await response.body.dump();
+      throw new UpstreamFailure(`status ${response.statusCode}`, false);
+    }
+    const headers: Record<string, string> = {
+      'content-type': String(response.headers['content-type'] ?? 'application/json'),
+      'x-quarterdeck-model': target.model.name,
+      'x-quarterdeck-upstream': target.upstream.name,
+      ...(target.upstream.version ? { 'x-quarterdeck-upstream-version': target.upstream.version } : {}),
+    };
+    if (stream && response.statusCode === 200) {
+      res.writeHead(200, { ...headers, 'cache-control': 'no-cache', connection: 'keep-alive' });
+      res.flushHeaders();
+      const filter = new SseUsageFilter(!clientWantsUsage);
+      for await (const chunk of response.body) {
+        const out = filter.push(chunk as Buffer);
+        if (out.length > 0) res.write(out);
+      }
+      const rest = filter.end();
+      if (rest.length > 0) res.write(rest);
+      res.end();
+      return { status: 200, usage: filter.usage };
+    }
+    const text = Buffer.from(await response.body.arrayBuffer());
+    let usage: { prompt_tokens?: number; completion_tokens?: number } | undefined;
+    if (response.statusCode === 200) {
+      try {
+        usage = JSON.parse(text.toString('utf8')).usage;
+      } catch {
+        usage = undefined;
+      }
+    }
+    res.writeHead(response.statusCode, { ...headers, 'content-length': String(text.length) });
+    res.end(text);
+    return { status: response.statusCode, usage };
+  }
+
+  function record(key: StoredKey, product: GatewayProduct, target: Target, status: number, started: number,
+    usage: { prompt_tokens?: number; completion_tokens?: number } | undefined) {
+    const prompt = usage?.prompt_tokens ?? 0;
+    const completion = usage?.completion_tokens ?? 0;
+    options.usage.record({
+      at: new Date(),
+      keyId: key.id,
+      consumerRef: key.componentRef,
+      productId: product.id,
+      model: target.model.name,
+      upstream: target.upstream.version ? `${target.upstream.name}@${target.upstream.version}` : target.upstream.name,
+      status,
+      latencyMs: performance.now() - started,
+      promptTokens: prompt,
+      completionTokens: completion,
+      estimated: false,
+      cost: (prompt * target.model.inputPricePerMillion + completion * target.model.outputPricePerMillion) / 1e6,
+    });
+  }
+
+  /** `/p/<product>/…`: a REST product, passed through (body and response streamed). */
+  async function restProduct(req: IncomingMessage, res: ServerResponse, productId: string, subPath: string, started: number) {
+    const auth = authenticate(req, res);
+    if (!auth) return;
+    const { key, product, plan } = auth;
+    if (product.id !== productId) {
+      sendError(res, 403, `This key is for product ${product.id}, not ${productId}.`, { type: 'permission_error', code: 'wrong_product' });
+      return;
+    }
+    if (limited(res, key, plan)) return;
+    const upstream = product.upstreams[0];
+    const url = new URL(upstream.url);
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (value === undefined || HOP_BY_HOP.has(name) || name === 'authorization' || name === 'x-api-key' || name === 'host') continue;
+      headers[name] = Array.isArray(value) ? value.join(', ') : value;
+    }
+    headers['x-quarterdeck-consumer'] = key.componentRef;
+    const target: Target = { model: { name: '', upstream: upstream.name, contextWindow: 0, inputPricePerMillion: 0, outputPricePerMillion: 0 }, upstream };
+    let response;
+    try {
+      response = await poolFor(url.origin).request({
+        path: `${url.pathname.replace(/\/$/, '')}${subPath}`,
+        method: req.method as 'GET',
+        headers,
+        body: req.method === 'GET' || req.method === 'HEAD' ? undefined : req,
+        headersTimeout: upstream.timeoutMs ?? 30_000,
+        bodyTimeout: upstream.timeoutMs ?? 30_000,
+      });
+    } catch (error) {
+      const code = (error as { code?: string }).code ?? '';
+      const timeout = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT';
+      recordRest(key, product, target, timeout ? 504 : 502, started);
+      sendError(res, timeout ? 504 : 502, timeout ? `${product.id} did not answer in time.` : `${product.id} could not be reached.`, { code: timeout ? 'upstream_timeout' : 'upstream_error' });
+      return;
+    }
+    const out: Record<string, string | string[]> = {};
+    for (const [name, value] of Object.entries(response.headers)) if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
+    res.writeHead(response.statusCode, out);
+    for await (const chunk of response.body) res.write(chunk);
+    res.end();
+    recordRest(key, product, target, response.statusCode, started);
+  }
+
+  function recordRest(key: StoredKey, product: GatewayProduct, target: Target, status: number, started: number) {
+    options.usage.record({
+      at: new Date(), keyId: key.id, consumerRef: key.componentRef, productId: product.id,
+      upstream: target.upstream.version ? `${target.upstream.name}@${target.upstream.version}` : target.upstream.name,
+      status, latencyMs: performance.now() - started, promptTokens: 0, completionTokens: 0, estimated: false, cost: 0,
+    });
+  }
+
+  function models(req: IncomingMessage, res: ServerResponse) {
+    const auth = authenticate(req, res);
+    if (!auth) return;
+    const body = JSON.stringify({
+      object: 'list',
+      data: modelsInPlan(auth.product, auth.plan).map(id => ({ id, object: 'model', created: 0, owned_by: auth.product.id })),
+    });
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  }
+
+  const server = http.createServer((req, res) => {
+    const started = performance.now();
+    const path = (req.url ?? '/').split('?')[0];
+    const handle = async () => {
+      if (path === '/healthz') {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.end('ok');
+        return;
+      }
+      if (path === '/v1/models' && req.method === 'GET') {
+        models(req, res);
+        return;
+      }
+      const restMatch = /^\/p\/([a-z0-9-]+)(\/.*)?$/.exec(path);
+      if (restMatch) {
+        await restProduct(req, res, restMatch[1], `${restMatch[2] ?? '/'}${(req.url ?? '').slice(path.length)}`, started);
+        return;
+      }
+      const kind = OPENAI_PATHS[path];
+      if (kind) {
+        if (req.method !== 'POST') {
+          sendError(res, 405, `Use POST for ${path}`);
+          return;
+        }
+        await openai(req, res, kind, started);
+        return;
+      }
+      sendError(res, 404, `Unknown path ${path}`, { code: 'unknown_url' });
+    };
+    handle().catch(error => {
+      if (error instanceof BadRequest) {
+        sendError(res, error.status, error.message, { param: error.param });
+        return;
+      }
+      options.logger?.error(`Gateway data plane error on ${path}: ${error}`);
+      sendError(res, 500, 'The gateway failed to handle the request.', { code: 'internal_error' });
+    });
+  });
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  return {
+    url: `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${address.port}`,
+    async close() {
+      await new Promise<void>(resolve => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await Promise.all([...pools.values()].map(p => p.close()));
+    },
+  };
+}

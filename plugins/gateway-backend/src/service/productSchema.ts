@@ -1,0 +1,108 @@
+import type { GatewayProductSpec } from '@quarterdeck/plugin-gateway-common';
+import { z } from 'zod';
+
+/**
+ * A product document, validated whole: shapes with zod, then the references
+ * between its parts (models name upstreams, routes and plans name models)
+ * and the upstream allowlist. Every problem names its field.
+ */
+
+const name = z.string().regex(/^[a-z0-9]([-a-z0-9._]{0,61}[a-z0-9])?$/, 'must be 1–63 lowercase letters, digits, "-", "." or "_"');
+const positiveInt = z.number().int('must be a whole number').positive('must be positive');
+const nonNegative = z.number().nonnegative('must not be negative');
+
+export const productSpecSchema = z.object({
+  kind: z.enum(['openai', 'rest']),
+  title: z.string().max(200).optional(),
+  upstreams: z.array(z.object({
+    name,
+    url: z.string().url('must be a URL'),
+    version: z.string().max(63).optional(),
+    timeoutMs: positiveInt.max(600_000, 'must be at most 600000').optional(),
+  }).strict()).min(1, 'a product needs at least one upstream'),
+  models: z.array(z.object({
+    name: z.string().min(1).max(127),
+    upstream: name,
+    upstreamModel: z.string().min(1).max(127).optional(),
+    contextWindow: positiveInt,
+    inputPricePerMillion: nonNegative,
+    outputPricePerMillion: nonNegative,
+  }).strict()).optional(),
+  routes: z.array(z.object({
+    name: z.string().min(1).max(127),
+    targets: z.array(z.object({ model: z.string().min(1), weight: z.number().int('must be a whole number').min(0).max(100) }).strict()).min(1, 'a route needs at least one target'),
+    fallbacks: z.array(z.string().min(1)).optional(),
+    largerContextModel: z.string().min(1).optional(),
+  }).strict()).optional(),
+  plans: z.array(z.object({
+    name,
+    requestsPerMinute: positiveInt.optional(),
+    tokensPerMinute: positiveInt.optional(),
+    dailyTokens: positiveInt.optional(),
+    monthlyTokens: positiveInt.optional(),
+    dailyCost: nonNegative.optional(),
+    monthlyCost: nonNegative.optional(),
+    models: z.array(z.string().min(1)).optional(),
+  }).strict()).min(1, 'a product needs at least one plan'),
+}).strict();
+
+/** `a.b[0].c: message` for the first zod issue. */
+export function describeZodIssue(error: z.ZodError, prefix = ''): string {
+  const issue = error.issues[0];
+  const path = issue.path.reduce<string>((p, k) => (typeof k === 'number' ? `${p}[${k}]` : `${p}${p ? '.' : ''}${k}`), prefix);
+  return `${path || 'body'}: ${issue.message}`;
+}
+
+function hostAllowed(host: string, allowed: string[]): boolean {
+  return allowed.some(a => a === host || (a.startsWith('*.') && host.endsWith(a.slice(1))));
+}
+
+/** The product spec, or the first problem with it. */
+export function validateProductSpec(input: unknown, allowedHosts: string[]): { ok: true; spec: GatewayProductSpec } | { ok: false; message: string } {
+  const parsed = productSpecSchema.safeParse(input);
+  if (!parsed.success) return { ok: false, message: describeZodIssue(parsed.error, 'spec') };
+  const spec = parsed.data as GatewayProductSpec;
+  const unique = (items: Array<{ name: string }>, field: string) => {
+    const seen = new Set<string>();
+    for (const [i, item] of items.entries()) {
+      if (seen.has(item.name)) return `spec.${field}[${i}].name: "${item.name}" is used twice`;
+      seen.add(item.name);
+    }
+    return undefined;
+  };
+  const duplicate = unique(spec.upstreams, 'upstreams') ?? unique(spec.models ?? [], 'models') ?? unique(spec.routes ?? [], 'routes') ?? unique(spec.plans, 'plans');
+  if (duplicate) return { ok: false, message: duplicate };
+  for (const [i, upstream] of spec.upstreams.entries()) {
+    const url = new URL(upstream.url);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') return { ok: false, message: `spec.upstreams[${i}].url: must be http or https` };
+    if (!hostAllowed(url.hostname, allowedHosts)) {
+      return { ok: false, message: `spec.upstreams[${i}].url: host "${url.hostname}" is not in gateway.allowedUpstreamHosts` };
+    }
+  }
+  const upstreams = new Set(spec.upstreams.map(u => u.name));
+  const models = new Set((spec.models ?? []).map(m => m.name));
+  if (spec.kind === 'openai' && models.size === 0) return { ok: false, message: 'spec.models: an openai product needs at least one model' };
+  for (const [i, model] of (spec.models ?? []).entries()) {
+    if (!upstreams.has(model.upstream)) return { ok: false, message: `spec.models[${i}].upstream: no upstream named "${model.upstream}"` };
+  }
+  const routes = new Set((spec.routes ?? []).map(r => r.name));
+  for (const [i, route] of (spec.routes ?? []).entries()) {
+    if (models.has(route.name)) return { ok: false, message: `spec.routes[${i}].name: "${route.name}" is already a model` };
+    for (const [j, target] of route.targets.entries()) {
+      if (!models.has(target.model)) return { ok: false, message: `spec.routes[${i}].targets[${j}].model: no model named "${target.model}"` };
+    }
+    if (route.targets.reduce((n, t) => n + t.weight, 0) !== 100) return { ok: false, message: `spec.routes[${i}].targets: weights must add up to 100` };
+    for (const [j, fallback] of (route.fallbacks ?? []).entries()) {
+      if (!models.has(fallback)) return { ok: false, message: `spec.routes[${i}].fallbacks[${j}]: no model named "${fallback}"` };
+    }
+    if (route.largerContextModel && !models.has(route.largerContextModel)) {
+      return { ok: false, message: `spec.routes[${i}].largerContextModel: no model named "${route.largerContextModel}"` };
+    }
+  }
+  for (const [i, plan] of spec.plans.entries()) {
+    for (const [j, model] of (plan.models ?? []).entries()) {
+      if (!models.has(model) && !routes.has(model)) return { ok: false, message: `spec.plans[${i}].models[${j}]: no model or route named "${model}"` };
+    }
+  }
+  return { ok: true, spec };
+}

@@ -1,0 +1,37 @@
+import type { LoggerService } from '@backstage/backend-plugin-api';
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import type { GatewayStore } from '../database/GatewayStore';
+import { validateProductSpec } from './productSchema';
+
+/**
+ * Example products (`gateway.products` in config), each a YAML document
+ * `{ id, entityRef, spec }`: created at start when missing, never
+ * overwritten, so what teams changed since survives a restart.
+ */
+export async function seedProducts(options: { store: GatewayStore; files: string[]; allowedHosts: string[]; logger: LoggerService; now?: Date }) {
+  const { store, files, allowedHosts, logger } = options;
+  for (const file of files) {
+    const absolute = path.resolve(file);
+    if (!fs.existsSync(absolute)) {
+      logger.warn(`Gateway product file ${file} does not exist; skipped`);
+      continue;
+    }
+    for (const doc of parseAllDocuments(fs.readFileSync(absolute, 'utf8'))) {
+      const product = doc.toJS() as { id?: string; entityRef?: string; spec?: unknown } | null;
+      if (!product?.id || !product.entityRef) {
+        logger.warn(`${file}: a product needs id and entityRef; skipped`);
+        continue;
+      }
+      if (await store.getProduct(product.id)) continue;
+      const validated = validateProductSpec(product.spec, allowedHosts);
+      if (!validated.ok) {
+        logger.error(`${file}: product ${product.id} is invalid: ${validated.message}`);
+        continue;
+      }
+      await store.putProduct({ id: product.id, entityRef: product.entityRef, spec: validated.spec, actor: 'quarterdeck:seed', now: options.now ?? new Date() });
+      logger.info(`Seeded gateway product ${product.id} from ${file}`);
+    }
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * The shapes the gateway's control plane (`/api/gateway`) reads and writes.
+ * A product is one declarative document per catalog API entity, validated
+ * and stored whole, like a Kubernetes object.
+ */
+
+/** Where requests go: an OpenAI-compatible server or a REST service. */
+export interface GatewayUpstream {
+  name: string;
+  /** Base URL; `/v1/...` (openai) or the product's sub-path (rest) is appended. */
+  url: string;
+  /** A version label (`v1`, `v2`): usage and metrics carry it, so a rollout can compare versions. */
+  version?: string;
+  /** Per-attempt timeout; a timeout counts for fallbacks. Default 30 s. */
+  timeoutMs?: number;
+}
+
+export interface GatewayModel {
+  /** The name clients send in `model`. */
+  name: string;
+  upstream: string;
+  /** The name the upstream knows it by, if different. */
+  upstreamModel?: string;
+  /** Context window in tokens. */
+  contextWindow: number;
+  /** USD per million input (prompt) tokens. */
+  inputPricePerMillion: number;
+  /** USD per million output (completion) tokens. */
+  outputPricePerMillion: number;
+}
+
+/**
+ * A model alias: a weighted split across models (versions or upstreams),
+ * fallbacks tried in order on error or timeout, and a larger-context model
+ * for conversations that do not fit.
+ */
+export interface GatewayModelRoute {
+  name: string;
+  targets: Array<{ model: string; weight: number }>;
+  fallbacks?: string[];
+  largerContextModel?: string;
+}
+
+export interface GatewayPlan {
+  name: string;
+  requestsPerMinute?: number;
+  tokensPerMinute?: number;
+  dailyTokens?: number;
+  monthlyTokens?: number;
+  /** USD. */
+  dailyCost?: number;
+  /** USD. */
+  monthlyCost?: number;
+  /** Models (or route names) this plan may use; all when absent. */
+  models?: string[];
+}
+
+export interface GatewayProductSpec {
+  kind: 'openai' | 'rest';
+  title?: string;
+  upstreams: GatewayUpstream[];
+  models?: GatewayModel[];
+  routes?: GatewayModelRoute[];
+  plans: GatewayPlan[];
+}
+
+export interface GatewayProduct extends GatewayProductSpec {
+  /** The product name, as in `/p/<product>/…` and `quarterdeck.io/gateway-product`. */
+  id: string;
+  /** The API entity it belongs to. */
+  entityRef: string;
+  updatedAt: string;
+  updatedBy: string;
+}
+
+export type KeyRequestStatus = 'pending' | 'approved' | 'denied' | 'expired';
+
+export interface GatewayKeyRequest {
+  id: string;
+  productId: string;
+  plan: string;
+  apiRef: string;
+  componentRef: string;
+  justification: string;
+  status: KeyRequestStatus;
+  requestedBy: string;
+  requestedAt: string;
+  expiresAt: string;
+  reviewedBy?: string;
+  reviewedAt?: string;
+  reviewReason?: string;
+  keyId?: string;
+}
+
+/** A key as lists show it: never the secret, nor its hash. */
+export interface GatewayKeyView {
+  id: string;
+  /** The key's public part; the full key is `qdk_<publicId>_<secret>`. */
+  publicId: string;
+  /** `qdk_<publicId>_…` */
+  masked: string;
+  componentRef: string;
+  productId: string;
+  plan: string;
+  models?: string[];
+  status: 'active' | 'revoked' | 'expired';
+  createdAt: string;
+  createdBy: string;
+  expiresAt?: string;
+  revokedAt?: string;
+  revokedBy?: string;
+  /** Set on a rotated key: the key that replaces it. */
+  replacedBy?: string;
+}
+
+/** The answer to an approval or a rotation: the only time the full key is shown. */
+export interface IssuedKey {
+  key: GatewayKeyView;
+  /** The full key. Shown once; only its HMAC is stored. */
+  secret: string;
+}
