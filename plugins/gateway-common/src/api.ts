@@ -119,3 +119,28 @@ export interface IssuedKey {
   /** The full key. Shown once; only its HMAC is stored. */
   secret: string;
 }
+
+/** Totals of a group of calls. */
+export interface UsageTotals {
+  requests: number;
+  /** Calls answered with a 4xx or 5xx. */
+  errors: number;
+  promptTokens: number;
+  completionTokens: number;
+  /** USD. */
+  cost: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+/** `GET /usage?entityRef=…&hours=…`: an API's or a component's calls over a window. */
+export interface GatewayUsageSummary {
+  from: string;
+  to: string;
+  bucketMs: number;
+  /** One entry per bucket (hour), oldest first, empty buckets included. */
+  series: Array<UsageTotals & { start: string }>;
+  byConsumer: Array<UsageTotals & { consumerRef: string }>;
+  /** By model and upstream (`name@version`), which is how versions compare. */
+  byModel: Array<UsageTotals & { model: string; upstream: string }>;
+}

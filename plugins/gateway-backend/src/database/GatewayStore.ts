@@ -6,6 +6,7 @@ import type {
   KeyRequestStatus,
 } from '@quarterdeck/plugin-gateway-common';
 import type { Knex } from 'knex';
+import type { UsageRow } from '../usage/summary';
 
 /** A key as stored: the HMAC of its secret, never the secret. */
 export interface StoredKey {
@@ -70,6 +71,8 @@ export interface GatewayStore {
   revokeKey(revocation: { id: string; actor: string; at: Date }): Promise<boolean>;
 
   insertUsage(records: UsageRecord[]): Promise<void>;
+  /** Usage rows of a product or a consumer since a time (newest last), at most `limit`. */
+  usageSince(query: { productId?: string; consumerRef?: string; model?: string; since: Date; limit: number }): Promise<UsageRow[]>;
 }
 
 type ProductRow = { id: string; entity_ref: string; kind: string; spec: string; created_at: Date | string; updated_at: Date | string; updated_by: string };
@@ -306,5 +309,15 @@ export class KnexGatewayStore implements GatewayStore {
     }));
     // Batches keep each statement under SQLite's variable limit.
     for (let i = 0; i < rows.length; i += 200) await this.db('gateway_usage').insert(rows.slice(i, i + 200));
+  }
+
+  async usageSince(query: { productId?: string; consumerRef?: string; model?: string; since: Date; limit: number }) {
+    const q = this.db<UsageRow>('gateway_usage')
+      .select('at', 'consumer_ref', 'model', 'upstream', 'status', 'latency_ms', 'prompt_tokens', 'completion_tokens', 'cost')
+      .where('at', '>=', query.since);
+    if (query.productId) q.where('product_id', query.productId);
+    if (query.consumerRef) q.where('consumer_ref', query.consumerRef);
+    if (query.model) q.where('model', query.model);
+    return q.orderBy('at', 'desc').limit(query.limit);
   }
 }

@@ -22,7 +22,11 @@ import { z } from 'zod';
 import type { GatewayAuditStore } from '../database/AuditStore';
 import type { GatewayStore, StoredKey } from '../database/GatewayStore';
 import { generateKey, maskKey } from '../keys/keyMaterial';
+import { summarizeUsage, type UsageRow } from '../usage/summary';
 import { describeZodIssue, validateProductSpec } from './productSchema';
+
+/** A usage summary reads at most this many calls (the newest). */
+const MAX_USAGE_ROWS = 200_000;
 
 /** Backstage events topic of key lifecycle events. */
 export const GATEWAY_EVENTS_TOPIC = 'quarterdeck.gateway';
@@ -364,6 +368,27 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     await audit.record({ actor, action: 'key.revoked', entityRef: key.componentRef, target: key.id, reason: body.reason });
     await publish('key.revoked', { keyId: key.id, componentRef: key.componentRef, productId: key.productId, actor, reason: body.reason });
     res.json(keyView(revoked, at));
+  });
+
+  // Usage ------------------------------------------------------------------
+
+  router.get('/usage', async (req, res) => {
+    const credentials = await anyCredentials(req);
+    const entityRef = typeof req.query.entityRef === 'string' ? req.query.entityRef : undefined;
+    if (!entityRef) throw new InputError('entityRef: required (an API or a component)');
+    const hours = req.query.hours === undefined ? 24 : Number(req.query.hours);
+    if (!Number.isInteger(hours) || hours < 1 || hours > 24 * 31) throw new InputError('hours: a whole number from 1 to 744');
+    await authorizeOn(gatewayReadPermission, entityRef, credentials, `read the gateway usage of ${entityRef}`);
+    const to = now();
+    const from = new Date(to.getTime() - hours * 3_600_000);
+    let rows: UsageRow[] = [];
+    if (parseEntityRef(entityRef).kind.toLowerCase() === 'api') {
+      const product = await store.getProductByEntity(entityRef);
+      if (product) rows = await store.usageSince({ productId: product.id, since: from, limit: MAX_USAGE_ROWS });
+    } else {
+      rows = await store.usageSince({ consumerRef: entityRef, since: from, limit: MAX_USAGE_ROWS });
+    }
+    res.json(summarizeUsage(rows, from, to));
   });
 
   router.get('/audit', async (req, res) => {
