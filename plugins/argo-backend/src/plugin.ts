@@ -6,6 +6,7 @@ import { argoPermissions } from '@quarterdeck/plugin-argo-common';
 import { catalogServiceRef } from '@backstage/plugin-catalog-node';
 import { clusterServiceRef } from '@quarterdeck/plugin-argo-node';
 import { seedManifests } from './clusters/seed';
+import { HttpQuarterdeckGateway } from './gateway/client';
 import { AnalysisRunReconciler } from './rollouts/analysis/reconciler';
 import { RolloutReconciler } from './rollouts/reconciler';
 import { applyDatabaseMigrations } from './database/migrations';
@@ -29,10 +30,13 @@ export const argoPlugin = createBackendPlugin({
         permissions: coreServices.permissions,
         httpAuth: coreServices.httpAuth,
         auth: coreServices.auth,
+        discovery: coreServices.discovery,
         catalog: catalogServiceRef,
         clusters: clusterServiceRef,
       },
-      async init({ logger, config, database, httpRouter, permissionsRegistry, lifecycle, permissions, httpAuth, auth, catalog, clusters }) {
+      async init({ logger, config, database, httpRouter, permissionsRegistry, lifecycle, permissions, httpAuth, auth, discovery, catalog, clusters }) {
+        // Model canaries and gateway metrics talk to the gateway plugin over HTTP.
+        const gateway = new HttpQuarterdeckGateway({ discovery, auth });
         const db = await applyDatabaseMigrations(database);
         permissionsRegistry.addPermissions(argoPermissions);
         // Local clusters start with the plugin, so their controllers and
@@ -46,8 +50,8 @@ export const argoPlugin = createBackendPlugin({
           const client = await clusters.client(cluster.name);
           const domainLogger = logger.child({ cluster: cluster.name, domain: 'rollouts' });
           for (const reconciler of [
-            new RolloutReconciler(client, { logger: domainLogger }),
-            new AnalysisRunReconciler(client, { logger: domainLogger }),
+            new RolloutReconciler(client, { logger: domainLogger, gateway }),
+            new AnalysisRunReconciler(client, { logger: domainLogger, gateway }),
           ]) {
             lifecycle.addStartupHook(() => reconciler.start());
             lifecycle.addShutdownHook(() => reconciler.stop());

@@ -28,6 +28,7 @@ import {
 import { calculateRolloutPhase } from './phase';
 import { needsRestart, planRestart, type PodState } from './restart';
 import { trafficRoutersFor } from './routers';
+import type { QuarterdeckGateway } from '../gateway/client';
 import { resolveWorkloadRef, workloadRefProblem, workloadReplicas } from './workloadRef';
 import { reconcileQueue } from './retryOnConflict';
 import { rolloutSpecProblem } from './validation';
@@ -71,7 +72,7 @@ export class RolloutReconciler {
 
   constructor(
     private readonly client: ClusterClient,
-    private readonly options: { logger?: LoggerService; resyncMs?: number; now?: () => Date } = {},
+    private readonly options: { logger?: LoggerService; resyncMs?: number; now?: () => Date; gateway?: QuarterdeckGateway } = {},
   ) {
     this.rollouts = argoClients(client).rollouts.informer(undefined, { logger: options.logger, resyncMs: options.resyncMs ?? 15 * 60_000 });
     this.replicaSets = new Informer<ReplicaSet>(client, { apiVersion: 'apps/v1', kind: 'ReplicaSet' }, { logger: options.logger });
@@ -402,7 +403,17 @@ export class RolloutReconciler {
       );
     }
     if (decision.trafficWeight !== undefined) {
-      for (const router of trafficRoutersFor(rollout, this.client)) await router.setWeight(rollout, decision.trafficWeight);
+      const weights = decision.status.canary?.weights;
+      const versions = {
+        canaryHash: weights?.canary.podTemplateHash,
+        stableHash: weights?.stable.podTemplateHash,
+        annotationsOf: (podHash: string) => {
+          const rs = this.replicaSets.list(r => r.metadata.namespace === namespace && r.metadata.labels?.[POD_TEMPLATE_HASH_LABEL] === podHash &&
+            (r.metadata.ownerReferences ?? []).some(o => o.uid === rollout.metadata.uid))[0] as (ReplicaSet & { spec: { template?: { metadata?: { annotations?: Record<string, string> } } } }) | undefined;
+          return rs?.spec.template?.metadata?.annotations ?? (podHash === hash ? rollout.spec.template?.metadata?.annotations : undefined);
+        },
+      };
+      for (const router of trafficRoutersFor(rollout, this.client, this.options.gateway)) await router.setWeight(rollout, decision.trafficWeight, versions);
     }
     // Runs no longer current stop measuring (cancelAnalysisRuns).
     const keep = new Set(decision.keepAnalysis);

@@ -22,7 +22,7 @@ import { z } from 'zod';
 import type { GatewayAuditStore } from '../database/AuditStore';
 import type { GatewayStore, StoredKey } from '../database/GatewayStore';
 import { generateKey, maskKey } from '../keys/keyMaterial';
-import { summarizeUsage, type UsageRow } from '../usage/summary';
+import { quantile, summarizeUsage, type UsageRow } from '../usage/summary';
 import { describeZodIssue, validateProductSpec } from './productSchema';
 
 /** A usage summary reads at most this many calls (the newest). */
@@ -72,6 +72,10 @@ const approveBody = z.object({
 const denyBody = z.object({ reason: z.string().trim().min(1, 'say why the request is denied').max(2000) }).strict();
 const rotateBody = z.object({ graceSeconds: z.number().int('must be a whole number').min(0).max(MAX_GRACE_SECONDS).optional() }).strict();
 const revokeBody = z.object({ reason: z.string().max(2000).optional() }).strict();
+const routeWeightsBody = z.object({
+  weights: z.record(z.number().int('must be a whole number').min(0).max(100)),
+  reason: z.string().max(2000).optional(),
+}).strict();
 
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   const parsed = schema.safeParse(body ?? {});
@@ -117,6 +121,12 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     return { credentials, actor: credentials.principal.userEntityRef };
   };
   const anyCredentials = (req: express.Request) => httpAuth.credentials(req);
+  /** A user, or another plugin (argo drives route weights during a rollout). */
+  const callerOf = async (req: express.Request) => {
+    const credentials = await httpAuth.credentials(req, { allow: ['user', 'service'] });
+    const principal = credentials.principal as { type?: string; userEntityRef?: string; subject?: string };
+    return { credentials, actor: principal.userEntityRef ?? principal.subject ?? 'unknown' };
+  };
   const authorizeOn = async (
     permission: ResourcePermission<'catalog-entity'>,
     entityRef: string,
@@ -189,6 +199,69 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     options.onProductChange?.(product);
     await audit.record({ actor, action: previous ? 'product.updated' : 'product.created', entityRef: apiRef, target: id });
     res.status(previous ? 200 : 201).json(product);
+  });
+
+  /**
+   * A route's weights alone: what a Rollout's canary sets through the
+   * `quarterdeck.io/gateway` traffic router. Idempotent; only a change is
+   * stored and audited.
+   */
+  router.put('/products/:id/routes/:route/weights', async (req, res) => {
+    const { credentials, actor } = await callerOf(req);
+    const body = parse(routeWeightsBody, req.body);
+    const product = await store.getProduct(req.params.id);
+    if (!product) throw new NotFoundError(`No gateway product ${req.params.id}`);
+    await authorizeOn(gatewayProductManagePermission, product.entityRef, credentials, `change the routes of gateway product ${product.id}`);
+    const route = (product.routes ?? []).find(r => r.name === req.params.route);
+    if (!route) throw new NotFoundError(`Gateway product ${product.id} has no route ${req.params.route}`);
+    const targets = route.targets.map(t => t.model);
+    const unknown = Object.keys(body.weights).find(m => !targets.includes(m));
+    if (unknown) throw new InputError(`weights.${unknown}: not a target of route ${route.name} (its targets are ${targets.join(', ')})`);
+    const next = route.targets.map(t => ({ model: t.model, weight: body.weights[t.model] ?? 0 }));
+    if (next.reduce((n, t) => n + t.weight, 0) !== 100) throw new InputError('weights: must add up to 100');
+    if (next.every((t, i) => t.weight === route.targets[i].weight)) {
+      res.json(product);
+      return;
+    }
+    const { id: _id, entityRef: _ref, updatedAt: _at, updatedBy: _by, ...spec } = product;
+    const updated = await store.putProduct({
+      id: product.id,
+      entityRef: product.entityRef,
+      spec: { ...spec, routes: (product.routes ?? []).map(r => (r.name === route.name ? { ...r, targets: next } : r)) },
+      actor,
+      now: now(),
+    });
+    options.onProductChange?.(updated);
+    await audit.record({ actor, action: 'route.weights', entityRef: product.entityRef, target: product.id, reason: body.reason, details: { route: route.name, weights: body.weights } });
+    res.json(updated);
+  });
+
+  /**
+   * A model's calls over a recent window — requests, error rate, p50/p99
+   * latency — for a Rollout's analysis (`quarterdeck.io/gateway` metric).
+   */
+  router.get('/metrics/models', async (req, res) => {
+    const { credentials } = await callerOf(req);
+    const productId = String(req.query.productId ?? '');
+    const model = String(req.query.model ?? '');
+    const windowSeconds = req.query.windowSeconds === undefined ? 300 : Number(req.query.windowSeconds);
+    if (!productId || !model) throw new InputError('productId and model: required');
+    if (!Number.isInteger(windowSeconds) || windowSeconds < 1 || windowSeconds > 86_400) throw new InputError('windowSeconds: a whole number from 1 to 86400');
+    const product = await store.getProduct(productId);
+    if (!product) throw new NotFoundError(`No gateway product ${productId}`);
+    await authorizeOn(gatewayReadPermission, product.entityRef, credentials, `read the metrics of gateway product ${productId}`);
+    const to = now();
+    const rows = await store.usageSince({ productId, model, since: new Date(to.getTime() - windowSeconds * 1000), limit: MAX_USAGE_ROWS });
+    const errors = rows.filter(r => r.status >= 500 || r.status === 429).length;
+    const sorted = rows.map(r => r.latency_ms).sort((a, b) => a - b);
+    res.json({
+      productId, model, windowSeconds,
+      requests: rows.length,
+      errors,
+      errorRate: rows.length === 0 ? 0 : errors / rows.length,
+      p50Ms: quantile(sorted, 0.5),
+      p99Ms: quantile(sorted, 0.99),
+    });
   });
 
   // Key requests -----------------------------------------------------------

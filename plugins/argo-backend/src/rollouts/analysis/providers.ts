@@ -1,6 +1,8 @@
 import type { AnalysisRun, Metric } from '@quarterdeck/plugin-argo-common';
 import type { ClusterClient, KubeObject } from '@quarterdeck/plugin-argo-node';
 import type { Measurement, MetricResult } from './assess';
+import type { QuarterdeckGateway } from '../../gateway/client';
+import { GatewayMetricProvider, QUARTERDECK_GATEWAY_METRIC } from './gatewayProvider';
 import { JobProvider } from './job';
 
 /** What a provider measured: the value conditions see as `result`, and its text form. */
@@ -160,7 +162,7 @@ export const prometheusProvider: MetricProvider = {
  * The provider a metric names, or the reason there is none usable. The job
  * provider works through `client`, the cluster the AnalysisRun is in.
  */
-export function providerFor(metric: Metric, options: { client?: ClusterClient } = {}): AnyMetricProvider | string {
+export function providerFor(metric: Metric, options: { client?: ClusterClient; gateway?: QuarterdeckGateway } = {}): AnyMetricProvider | string {
   const names = Object.keys(metric.provider ?? {});
   if (names.length === 0) return 'no provider specified';
   if (names.length > 1) return 'multiple providers specified';
@@ -168,6 +170,13 @@ export function providerFor(metric: Metric, options: { client?: ClusterClient } 
     case 'web': return webProvider;
     case 'prometheus': return prometheusProvider;
     case 'job': return options.client ? new JobProvider(options.client) : 'the job provider needs the cluster the AnalysisRun is in';
+    case 'plugin': {
+      const plugins = Object.keys((metric.provider.plugin ?? {}) as Record<string, unknown>);
+      if (plugins.length !== 1 || plugins[0] !== QUARTERDECK_GATEWAY_METRIC) {
+        return `metric plugin "${plugins.join(', ')}" is not supported by Quarterdeck (it supports ${QUARTERDECK_GATEWAY_METRIC})`;
+      }
+      return options.gateway ? new GatewayMetricProvider(options.gateway) : `${QUARTERDECK_GATEWAY_METRIC}: the gateway plugin is not installed in this backend`;
+    }
     default: return `provider "${names[0]}" is not supported by Quarterdeck yet`;
   }
 }

@@ -21,6 +21,7 @@ import {
 } from './assess';
 import { assessResult } from './conditions';
 import { analysisRunKeyOf, ANALYSIS_RUN_UID_LABEL, JOB_NAME_KEY, JOB_NAMESPACE_KEY, jobOutcome, type Job } from './job';
+import type { QuarterdeckGateway } from '../../gateway/client';
 import { isResumable, providerFor } from './providers';
 import { reconcileQueue } from '../retryOnConflict';
 
@@ -62,7 +63,7 @@ export class AnalysisRunReconciler {
 
   constructor(
     private readonly client: ClusterClient,
-    private readonly options: { logger?: LoggerService; now?: () => Date } = {},
+    private readonly options: { logger?: LoggerService; now?: () => Date; gateway?: QuarterdeckGateway } = {},
   ) {
     this.runs = argoClients(client).analysisRuns.informer(undefined, { logger: options.logger });
     // Only the Jobs of job metrics, as Argo's Job informer selects them.
@@ -105,7 +106,7 @@ export class AnalysisRunReconciler {
     } catch (error) {
       return { phase: 'Error', message: `Unable to resolve metric arguments: ${(error as Error).message}`, startedAt, finishedAt: startedAt };
     }
-    const provider = providerFor(resolved, { client: this.client });
+    const provider = providerFor(resolved, { client: this.client, gateway: this.options.gateway });
     if (typeof provider === 'string') return { phase: 'Error', message: provider, startedAt, finishedAt: nowIso(this.now()) };
     if (isResumable(provider)) {
       return provider.run(run, resolved, result, this.now());
@@ -136,7 +137,7 @@ export class AnalysisRunReconciler {
     } catch (e) {
       return error(`Unable to resolve metric arguments: ${(e as Error).message}`);
     }
-    const provider = providerFor(resolved, { client: this.client });
+    const provider = providerFor(resolved, { client: this.client, gateway: this.options.gateway });
     if (typeof provider === 'string') return error(provider);
     // Only a resumable provider leaves a measurement running; anything else would stay Running for ever.
     if (!isResumable(provider)) return error('the measurement was left running by a provider that cannot resume it');
@@ -189,7 +190,7 @@ export class AnalysisRunReconciler {
       } catch {
         resolved = undefined;
       }
-      const provider = resolved ? providerFor(resolved, { client: this.client }) : undefined;
+      const provider = resolved ? providerFor(resolved, { client: this.client, gateway: this.options.gateway }) : undefined;
       if (resolved && provider && typeof provider !== 'string' && isResumable(provider)) {
         try {
           await provider.garbageCollect(run, resolved, limit);

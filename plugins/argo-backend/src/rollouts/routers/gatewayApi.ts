@@ -1,6 +1,6 @@
 import type { Rollout } from '@quarterdeck/plugin-argo-common';
 import type { ClusterClient, KubeObject } from '@quarterdeck/plugin-argo-node';
-import type { TrafficRouter } from './types';
+import type { RoutedVersions, TrafficRouter } from './types';
 
 /** The plugin name Argo Rollouts users already write. */
 export const GATEWAY_API_PLUGIN = 'argoproj-labs/gatewayAPI';
@@ -31,7 +31,7 @@ export class GatewayApiRouter implements TrafficRouter {
 
   constructor(private readonly client: ClusterClient) {}
 
-  async setWeight(rollout: Rollout, canaryWeight: number): Promise<void> {
+  async setWeight(rollout: Rollout, canaryWeight: number, _versions: RoutedVersions): Promise<void> {
     const config = gatewayApiConfig(rollout)!;
     const canaryService = rollout.spec.strategy!.canary!.canaryService!;
     const stableService = rollout.spec.strategy!.canary!.stableService!;

@@ -9,8 +9,16 @@ import type { Rollout } from '@quarterdeck/plugin-argo-common';
 export interface TrafficRouter {
   /** The name under `trafficRouting` (or `trafficRouting.plugins`). */
   readonly type: string;
-  setWeight(rollout: Rollout, canaryWeight: number): Promise<void>;
+  setWeight(rollout: Rollout, canaryWeight: number, versions: RoutedVersions): Promise<void>;
 }
 
-/** The config a router reads from `spec.strategy.canary.trafficRouting`, or why it is not usable. */
-export type RouterConfigProblem = string | undefined;
+/**
+ * The two versions the weight splits between, as pod-template hashes, and
+ * their pod templates' annotations (a router that routes to something other
+ * than Services, like the gateway's models, reads its target there).
+ */
+export interface RoutedVersions {
+  canaryHash?: string;
+  stableHash?: string;
+  annotationsOf(hash: string): Record<string, string> | undefined;
+}

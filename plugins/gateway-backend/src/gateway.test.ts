@@ -1,0 +1,277 @@
+import { mockCredentials, mockServices, startTestBackend, TestDatabases } from '@backstage/backend-test-utils';
+import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
+import { AuthorizeResult } from '@backstage/plugin-permission-common';
+import net from 'node:net';
+import path from 'node:path';
+import request from 'supertest';
+import { gatewayPlugin } from './plugin';
+
+jest.setTimeout(60_000);
+
+// The example model server (examples/model-server), in two versions.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { startModelServer } = require(path.resolve(__dirname, '../../../examples/model-server/server.js'));
+
+const databases = TestDatabases.create({ ids: ['SQLITE_3'], disableDocker: true });
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const entities = [
+  {
+    apiVersion: 'backstage.io/v1alpha1',
+    kind: 'API',
+    metadata: { name: 'llm-chat', namespace: 'default', annotations: { 'quarterdeck.io/gateway-product': 'llm-chat' } },
+    spec: { type: 'openapi', lifecycle: 'production', owner: 'group:default/team-ml', definition: '{}' },
+  },
+  {
+    apiVersion: 'backstage.io/v1alpha1',
+    kind: 'Component',
+    metadata: { name: 'chat-assistant', namespace: 'default' },
+    spec: { type: 'service', lifecycle: 'production', owner: 'group:default/team-web', consumesApis: ['api:default/llm-chat'] },
+    relations: [{ type: 'consumesApi', targetRef: 'api:default/llm-chat' }],
+  },
+  {
+    apiVersion: 'backstage.io/v1alpha1',
+    kind: 'Component',
+    metadata: { name: 'payments-api', namespace: 'default' },
+    spec: { type: 'service', lifecycle: 'production', owner: 'group:default/team-payments' },
+  },
+];
+
+const product = (v1: string, v2: string) => ({
+  entityRef: 'api:default/llm-chat',
+  spec: {
+    kind: 'openai',
+    upstreams: [{ name: 'ms-v1', url: v1, version: 'v1' }, { name: 'ms-v2', url: v2, version: 'v2' }],
+    models: [
+      { name: 'chat-small-v1', upstream: 'ms-v1', upstreamModel: 'chat-small', contextWindow: 8192, inputPricePerMillion: 1, outputPricePerMillion: 2 },
+      { name: 'chat-small-v2', upstream: 'ms-v2', upstreamModel: 'chat-small', contextWindow: 8192, inputPricePerMillion: 1, outputPricePerMillion: 2 },
+      { name: 'chat-large', upstream: 'ms-v1', contextWindow: 32768, inputPricePerMillion: 3, outputPricePerMillion: 6 },
+    ],
+    routes: [{ name: 'chat-small', targets: [{ model: 'chat-small-v1', weight: 100 }, { model: 'chat-small-v2', weight: 0 }], fallbacks: ['chat-small-v2'] }],
+    plans: [
+      { name: 'standard', requestsPerMinute: 100, models: ['chat-small', 'chat-large'] },
+      { name: 'tiny', requestsPerMinute: 2, models: ['chat-small'] },
+    ],
+  },
+});
+
+const erin = mockCredentials.user.header('user:default/erin');
+const carol = mockCredentials.user.header('user:default/carol');
+
+async function gateway(result: AuthorizeResult.ALLOW | AuthorizeResult.DENY = AuthorizeResult.ALLOW) {
+  const port = await freePort();
+  const knex = await databases.init('SQLITE_3');
+  const backend = await startTestBackend({
+    features: [
+      gatewayPlugin,
+      catalogServiceMock.factory({ entities }),
+      mockServices.permissions.factory({ result }),
+      mockServices.database.factory({ knex }),
+      mockServices.rootConfig.factory({
+        data: { gateway: { keySecret: 'a-test-server-secret-of-at-least-32-chars', listen: { host: '127.0.0.1', port }, allowedUpstreamHosts: ['127.0.0.1'] } },
+      }),
+    ],
+  });
+  return { server: backend.server, dataPlane: `http://127.0.0.1:${port}`, knex, stop: () => backend.stop() };
+}
+
+const chat = (dataPlane: string, key: string, body: object) =>
+  fetch(`${dataPlane}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+async function eventually<T>(what: string, probe: () => Promise<T | undefined | false>, ms = 10_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const value = await probe();
+    if (value) return value;
+    await new Promise(resolve => setTimeout(resolve, 50));
+  }
+  throw new Error(`Timed out waiting for ${what}`);
+}
+
+describe('the gateway, control plane and data plane', () => {
+  let v1: { url: string; close(): Promise<void> };
+  let v2: { url: string; close(): Promise<void> };
+  beforeAll(async () => {
+    v1 = await startModelServer({ port: 0, version: 'v1' });
+    v2 = await startModelServer({ port: 0, version: 'v2' });
+  });
+  afterAll(async () => {
+    await v1.close();
+    await v2.close();
+  });
+
+  it('takes a key from request to approval to a call, counts usage, rotates with a grace period and revokes at once', async () => {
+    const { server, dataPlane, knex, stop } = await gateway();
+    try {
+      const put = await request(server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(product(v1.url, v2.url));
+      expect(put.status).toBe(201);
+
+      const requested = await request(server).post('/api/gateway/key-requests').set('authorization', erin)
+        .send({ componentRef: 'component:default/chat-assistant', productId: 'llm-chat', plan: 'standard', justification: 'the assistant answers customer questions' });
+      expect(requested.status).toBe(201);
+      expect(requested.body).toMatchObject({ status: 'pending', apiRef: 'api:default/llm-chat', componentRef: 'component:default/chat-assistant', requestedBy: 'user:default/erin' });
+      const duplicate = await request(server).post('/api/gateway/key-requests').set('authorization', erin)
+        .send({ componentRef: 'component:default/chat-assistant', productId: 'llm-chat', plan: 'standard', justification: 'the assistant answers customer questions' });
+      expect(duplicate.status).toBe(409);
+
+      const approved = await request(server).post(`/api/gateway/key-requests/${requested.body.id}/approve`).set('authorization', carol).send({ reason: 'ok for production' });
+      expect(approved.status).toBe(201);
+      const secret: string = approved.body.issued.secret;
+      expect(secret).toMatch(/^qdk_[a-z0-9]{12}_[A-Za-z0-9_-]{43}$/);
+      expect(approved.body.request).toMatchObject({ status: 'approved', reviewedBy: 'user:default/carol', keyId: approved.body.issued.key.id });
+      // The secret is never stored nor listed.
+      const rows = await knex('gateway_keys').select();
+      expect(JSON.stringify(rows)).not.toContain(secret.slice(18));
+      const keys = await request(server).get('/api/gateway/keys').query({ entityRef: 'component:default/chat-assistant' }).set('authorization', erin);
+      expect(keys.body.items).toEqual([expect.objectContaining({ masked: `qdk_${approved.body.issued.key.publicId}_…`, status: 'active', plan: 'standard' })]);
+      expect(JSON.stringify(keys.body)).not.toContain(secret.slice(18));
+      // A decided request cannot be decided again.
+      expect((await request(server).post(`/api/gateway/key-requests/${requested.body.id}/deny`).set('authorization', carol).send({ reason: 'no' })).status).toBe(409);
+
+      const response = await chat(dataPlane, secret, { model: 'chat-small', messages: [{ role: 'user', content: 'Hello there' }] });
+      expect(response.status).toBe(200);
+      expect(response.headers.get('x-quarterdeck-model')).toBe('chat-small-v1');
+      const completion = await response.json();
+      expect(completion.choices[0].message.role).toBe('assistant');
+      expect(completion.usage.prompt_tokens).toBeGreaterThan(0);
+
+      // Streaming passes through; the usage chunk the gateway asked for is removed.
+      const streamed = await chat(dataPlane, secret, { model: 'chat-small', stream: true, messages: [{ role: 'user', content: 'Stream please' }] });
+      expect(streamed.headers.get('content-type')).toMatch(/text\/event-stream/);
+      const text = await streamed.text();
+      expect(text).toContain('chat.completion.chunk');
+      expect(text.trim().endsWith('data: [DONE]')).toBe(true);
+      expect(text).not.toMatch(/"choices":\[\],"usage"|"usage":\{[^}]*\},"choices":\[\]/);
+
+      const usage = await eventually('usage rows', async () => {
+        const found = await knex('gateway_usage').select();
+        return found.length >= 2 ? found : undefined;
+      });
+      expect(usage[0]).toMatchObject({ consumer_ref: 'component:default/chat-assistant', product_id: 'llm-chat', model: 'chat-small-v1', upstream: 'ms-v1@v1', status: 200 });
+      expect(usage.every(u => u.prompt_tokens > 0 && u.completion_tokens > 0)).toBe(true);
+      expect(usage[0].cost).toBeCloseTo((usage[0].prompt_tokens * 1 + usage[0].completion_tokens * 2) / 1e6, 12);
+      for (const entityRef of ['api:default/llm-chat', 'component:default/chat-assistant']) {
+        const summary = await request(server).get('/api/gateway/usage').query({ entityRef, hours: 2 }).set('authorization', erin);
+        expect(summary.status).toBe(200);
+        expect(summary.body.series).toHaveLength(3);
+        expect(summary.body.byConsumer).toEqual([expect.objectContaining({ consumerRef: 'component:default/chat-assistant', requests: 2, errors: 0 })]);
+        expect(summary.body.byModel).toEqual([expect.objectContaining({ model: 'chat-small-v1', upstream: 'ms-v1@v1', requests: 2 })]);
+      }
+
+      // Rotation: a new key at once, the old one still valid for the grace period.
+      const rotated = await request(server).post(`/api/gateway/keys/${approved.body.issued.key.id}/rotate`).set('authorization', erin).send({ graceSeconds: 60 });
+      expect(rotated.status).toBe(201);
+      const next: string = rotated.body.secret;
+      expect((await chat(dataPlane, next, { model: 'chat-small', messages: [{ role: 'user', content: 'new key' }] })).status).toBe(200);
+      expect((await chat(dataPlane, secret, { model: 'chat-small', messages: [{ role: 'user', content: 'old key' }] })).status).toBe(200);
+
+      const revoked = await request(server).post(`/api/gateway/keys/${rotated.body.key.id}/revoke`).set('authorization', erin).send({ reason: 'leaked' });
+      expect(revoked.status).toBe(200);
+      const refused = await chat(dataPlane, next, { model: 'chat-small', messages: [{ role: 'user', content: 'revoked' }] });
+      expect(refused.status).toBe(401);
+      expect(await refused.json()).toEqual({ error: { message: 'This API key was revoked.', type: 'invalid_request_error', param: null, code: 'invalid_api_key' } });
+
+      const audit = await request(server).get('/api/gateway/audit').query({ entityRef: 'component:default/chat-assistant' }).set('authorization', erin);
+      expect(audit.body.items.map((e: { action: string }) => e.action)).toEqual(['key.revoked', 'key.rotated', 'key-request.approved', 'key-request.created']);
+    } finally {
+      await stop();
+    }
+  });
+
+  it('answers in OpenAI\'s error JSON: unknown key, model outside the plan, bad body, rate limit', async () => {
+    const { server, dataPlane, stop } = await gateway();
+    try {
+      await request(server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(product(v1.url, v2.url));
+      const requested = await request(server).post('/api/gateway/key-requests').set('authorization', erin)
+        .send({ componentRef: 'component:default/chat-assistant', productId: 'llm-chat', plan: 'tiny', justification: 'a small trial for the assistant' });
+      const approved = await request(server).post(`/api/gateway/key-requests/${requested.body.id}/approve`).set('authorization', carol).send({});
+      const key: string = approved.body.issued.secret;
+
+      const unknown = await chat(dataPlane, `qdk_aaaaaaaaaaaa_${'a'.repeat(43)}`, { model: 'chat-small', messages: [{ role: 'user', content: 'x' }] });
+      expect(unknown.status).toBe(401);
+      expect((await unknown.json()).error).toMatchObject({ code: 'invalid_api_key', message: 'Incorrect API key provided.' });
+
+      const outside = await chat(dataPlane, key, { model: 'chat-large', messages: [{ role: 'user', content: 'x' }] });
+      expect(outside.status).toBe(403);
+      expect((await outside.json()).error).toMatchObject({ param: 'model', code: 'model_not_allowed' });
+
+      const bad = await chat(dataPlane, key, { model: 'chat-small', messages: 'hello' });
+      expect(bad.status).toBe(400);
+      expect((await bad.json()).error).toMatchObject({ param: 'messages', message: 'messages: must be a non-empty array' });
+
+      // Two per minute on plan "tiny".
+      expect((await chat(dataPlane, key, { model: 'chat-small', messages: [{ role: 'user', content: '1' }] })).status).toBe(200);
+      expect((await chat(dataPlane, key, { model: 'chat-small', messages: [{ role: 'user', content: '2' }] })).status).toBe(200);
+      const limited = await chat(dataPlane, key, { model: 'chat-small', messages: [{ role: 'user', content: '3' }] });
+      expect(limited.status).toBe(429);
+      expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect((await limited.json()).error).toMatchObject({ type: 'requests', code: 'rate_limit_exceeded' });
+    } finally {
+      await stop();
+    }
+  });
+
+  it('falls back to the other version when the chosen upstream fails', async () => {
+    const { server, dataPlane, stop } = await gateway();
+    try {
+      const broken = product('http://127.0.0.1:9', v2.url); // nothing listens on port 9
+      await request(server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(broken);
+      const requested = await request(server).post('/api/gateway/key-requests').set('authorization', erin)
+        .send({ componentRef: 'component:default/chat-assistant', productId: 'llm-chat', plan: 'standard', justification: 'testing the fallbacks' });
+      const key = (await request(server).post(`/api/gateway/key-requests/${requested.body.id}/approve`).set('authorization', carol).send({})).body.issued.secret;
+      const response = await chat(dataPlane, key, { model: 'chat-small', messages: [{ role: 'user', content: 'fallback' }] });
+      expect(response.status).toBe(200);
+      expect(response.headers.get('x-quarterdeck-model')).toBe('chat-small-v2');
+      // No fallback for a plain model: 502 in OpenAI's shape.
+      const direct = await chat(dataPlane, key, { model: 'chat-large', messages: [{ role: 'user', content: 'x' }] });
+      expect(direct.status).toBe(502);
+      expect((await direct.json()).error).toMatchObject({ type: 'api_error', code: 'upstream_error' });
+    } finally {
+      await stop();
+    }
+  });
+
+  it('refuses bad products with the field named, and users without the permission with 403 and nothing changed', async () => {
+    const allowed = await gateway();
+    try {
+      const outside = product('http://evil.example.com', v2.url);
+      const res = await request(allowed.server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(outside);
+      expect(res.status).toBe(400);
+      expect(res.body.error.message).toBe('spec.upstreams[0].url: host "evil.example.com" is not in gateway.allowedUpstreamHosts');
+      const badRoute = product(v1.url, v2.url);
+      badRoute.spec.routes[0].targets[0].model = 'nope';
+      expect((await request(allowed.server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(badRoute)).body.error.message)
+        .toBe('spec.routes[0].targets[0].model: no model named "nope"');
+      expect((await request(allowed.server).get('/api/gateway/products/llm-chat').set('authorization', carol)).status).toBe(404);
+      // A component that does not consume the API cannot ask for it.
+      await request(allowed.server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(product(v1.url, v2.url));
+      const notConsumer = await request(allowed.server).post('/api/gateway/key-requests').set('authorization', erin)
+        .send({ componentRef: 'component:default/payments-api', productId: 'llm-chat', plan: 'standard', justification: 'we would like to try it' });
+      expect(notConsumer.status).toBe(400);
+      expect(notConsumer.body.error.message).toBe('componentRef: component:default/payments-api does not list api:default/llm-chat in consumesApis');
+    } finally {
+      await allowed.stop();
+    }
+
+    const denied = await gateway(AuthorizeResult.DENY);
+    try {
+      const res = await request(denied.server).put('/api/gateway/products/llm-chat').set('authorization', erin).send(product(v1.url, v2.url));
+      expect(res.status).toBe(403);
+      expect(res.body.error.message).toBe('You may not define the gateway product of api:default/llm-chat (permission gateway.product.manage on api:default/llm-chat)');
+      expect(await denied.knex('gateway_products').select()).toEqual([]);
+      expect(await denied.knex('audit_events').select()).toEqual([]);
+    } finally {
+      await denied.stop();
+    }
+  });
+});
