@@ -41,4 +41,11 @@ const result = spawnSync(
   ],
   { cwd: root, stdio: 'inherit', env },
 );
-process.exit(result.status ?? 1);
+let status = result.status ?? 1;
+// The example upstreams (examples/model-server, examples/payments-rest) are
+// plain Node, outside the workspaces: node's own test runner.
+if (!pg && !cluster) {
+  const examples = spawnSync(process.execPath, ['--test', 'examples/model-server', 'examples/payments-rest'], { cwd: root, stdio: 'inherit', env });
+  if (examples.status !== 0) status = status || 1;
+}
+process.exit(status);
