@@ -18,6 +18,14 @@ export interface Config {
     allowedUpstreamHosts?: string[];
     /** How long a key request waits for review before it expires. Default 7. */
     keyRequestTtlDays?: number;
+    /**
+     * Keep request limits, token buckets and budgets in Redis, shared by every
+     * replica (one Lua script per call). In memory when unset.
+     */
+    redis?: {
+      /** e.g. redis://127.0.0.1:6379 */
+      url: string;
+    };
     /** YAML files of example products (`{ id, entityRef, spec }`), created at start when missing. */
     products?: string[];
   };

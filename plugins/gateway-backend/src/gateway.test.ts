@@ -68,7 +68,7 @@ const product = (v1: string, v2: string) => ({
 const erin = mockCredentials.user.header('user:default/erin');
 const carol = mockCredentials.user.header('user:default/carol');
 
-async function gateway(result: AuthorizeResult.ALLOW | AuthorizeResult.DENY = AuthorizeResult.ALLOW) {
+async function gateway(result: AuthorizeResult.ALLOW | AuthorizeResult.DENY = AuthorizeResult.ALLOW, extra: Record<string, unknown> = {}) {
   const port = await freePort();
   const knex = await databases.init('SQLITE_3');
   const backend = await startTestBackend({
@@ -78,7 +78,7 @@ async function gateway(result: AuthorizeResult.ALLOW | AuthorizeResult.DENY = Au
       mockServices.permissions.factory({ result }),
       mockServices.database.factory({ knex }),
       mockServices.rootConfig.factory({
-        data: { gateway: { keySecret: 'a-test-server-secret-of-at-least-32-chars', listen: { host: '127.0.0.1', port }, allowedUpstreamHosts: ['127.0.0.1'] } },
+        data: { gateway: { keySecret: 'a-test-server-secret-of-at-least-32-chars', listen: { host: '127.0.0.1', port }, allowedUpstreamHosts: ['127.0.0.1'], ...extra } },
       }),
     ],
   });
@@ -273,5 +273,92 @@ describe('the gateway, control plane and data plane', () => {
     } finally {
       await denied.stop();
     }
+  });
+
+  describe('tokens, budgets and context windows', () => {
+    const limited = (v1Url: string) => ({
+      entityRef: 'api:default/llm-chat',
+      spec: {
+        kind: 'openai',
+        upstreams: [{ name: 'ms', url: v1Url, version: 'v1' }],
+        models: [
+          { name: 'chat-tiny', upstream: 'ms', upstreamModel: 'chat-small', contextWindow: 300, inputPricePerMillion: 1000, outputPricePerMillion: 1000 },
+          { name: 'chat-large', upstream: 'ms', contextWindow: 32768, inputPricePerMillion: 1, outputPricePerMillion: 1 },
+        ],
+        routes: [{ name: 'chat', targets: [{ model: 'chat-tiny', weight: 100 }], largerContextModel: 'chat-large' }],
+        plans: [
+          { name: 'tokens', tokensPerMinute: 500 },
+          { name: 'budget', dailyCost: 0.5 },
+          { name: 'open' },
+        ],
+      },
+    });
+    const keyFor = async (server: Parameters<typeof request>[0], plan: string) => {
+      const asked = await request(server).post('/api/gateway/key-requests').set('authorization', erin)
+        .send({ componentRef: 'component:default/chat-assistant', productId: 'llm-chat', plan, justification: `a key on plan ${plan} for tests` });
+      return (await request(server).post(`/api/gateway/key-requests/${asked.body.id}/approve`).set('authorization', carol).send({})).body.issued.secret as string;
+    };
+    const words = (n: number) => Array.from({ length: n }, (_, i) => `w${i}`).join(' ');
+
+    it('reserves max_tokens against tokens per minute, trims or reroutes long conversations, and stops at the daily budget', async () => {
+      const { server, dataPlane, stop } = await gateway();
+      try {
+        await request(server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(limited(v1.url));
+        // Tokens per minute: a call asking for more than the plan's minute is refused up front.
+        const tokensKey = await keyFor(server, 'tokens');
+        const greedy = await chat(dataPlane, tokensKey, { model: 'chat-large', max_tokens: 600, messages: [{ role: 'user', content: 'hi' }] });
+        expect(greedy.status).toBe(429);
+        expect((await greedy.json()).error).toMatchObject({ type: 'tokens', code: 'rate_limit_exceeded' });
+        expect((await chat(dataPlane, tokensKey, { model: 'chat-large', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] })).status).toBe(200);
+
+        const key = await keyFor(server, 'open');
+        // Too long for chat-tiny: the oldest turns go, the system prompt and the last question stay.
+        const conversation = [
+          { role: 'system', content: 'Be brief.' },
+          { role: 'user', content: words(120) },
+          { role: 'assistant', content: words(120) },
+          { role: 'user', content: 'So what is the answer?' },
+        ];
+        const trimmed = await chat(dataPlane, key, { model: 'chat-tiny', max_tokens: 20, messages: conversation });
+        expect(trimmed.status).toBe(200);
+        expect(trimmed.headers.get('x-quarterdeck-context-trimmed')).toMatch(/^[12] older messages? dropped to fit 300 tokens$/);
+        // The route has a larger-context model: the same conversation goes there, untrimmed.
+        const routed = await chat(dataPlane, key, { model: 'chat', max_tokens: 20, messages: conversation });
+        expect(routed.status).toBe(200);
+        expect(routed.headers.get('x-quarterdeck-context-routed')).toBe('chat-large');
+        expect(routed.headers.get('x-quarterdeck-model')).toBe('chat-large');
+        // Nothing can be dropped: 400 naming the limit.
+        const hopeless = await chat(dataPlane, key, { model: 'chat-tiny', max_tokens: 20, messages: [{ role: 'user', content: words(400) }] });
+        expect(hopeless.status).toBe(400);
+        expect((await hopeless.json()).error).toMatchObject({ param: 'messages', code: 'context_length_exceeded' });
+
+        // $0.50 a day at $1000 per million tokens: the reservation (prompt + max_tokens) decides.
+        const budgetKey = await keyFor(server, 'budget');
+        let spentStatus = 0;
+        for (let i = 0; i < 20 && spentStatus !== 429; i++) {
+          spentStatus = (await chat(dataPlane, budgetKey, { model: 'chat-tiny', max_tokens: 50, messages: [{ role: 'user', content: `question ${i}` }] })).status;
+        }
+        expect(spentStatus).toBe(429);
+        const spent = await chat(dataPlane, budgetKey, { model: 'chat-tiny', max_tokens: 50, messages: [{ role: 'user', content: 'more' }] });
+        expect((await spent.json()).error).toMatchObject({ type: 'insufficient_quota', code: 'budget_exceeded' });
+      } finally {
+        await stop();
+      }
+    });
+
+    it('keeps limits in Redis when gateway.redis is set', async () => {
+      const { server, dataPlane, stop } = await gateway(AuthorizeResult.ALLOW, { redis: { url: process.env.QUARTERDECK_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379' } });
+      try {
+        await request(server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(product(v1.url, v2.url));
+        const asked = await request(server).post('/api/gateway/key-requests').set('authorization', erin)
+          .send({ componentRef: 'component:default/chat-assistant', productId: 'llm-chat', plan: 'tiny', justification: 'redis-backed limits' });
+        const key = (await request(server).post(`/api/gateway/key-requests/${asked.body.id}/approve`).set('authorization', carol).send({})).body.issued.secret;
+        const statuses = [];
+        for (let i = 0; i < 3; i++) statuses.push((await chat(dataPlane, key, { model: 'chat-small', messages: [{ role: 'user', content: `${i}` }] })).status);
+        expect(statuses).toEqual([200, 200, 429]);
+      } finally {
+        await stop();
+      }
+    });
   });
 });

@@ -5,7 +5,8 @@ import { gatewayPermissions } from '@quarterdeck/plugin-gateway-common';
 import { GatewayAuditStore } from './database/AuditStore';
 import { KnexGatewayStore } from './database/GatewayStore';
 import { applyDatabaseMigrations } from './database/migrations';
-import { Gcra } from './dataplane/gcra';
+import { MemoryLimits, periods, type Limits } from './dataplane/limits';
+import { RedisLimits } from './dataplane/redisLimits';
 import { KeyCache } from './dataplane/keyCache';
 import { ProductCache } from './dataplane/productCache';
 import { startDataPlane } from './dataplane/server';
@@ -64,13 +65,27 @@ export const gatewayPlugin = createBackendPlugin({
         usage.start();
         const host = config.getOptionalString('gateway.listen.host') ?? '127.0.0.1';
         const port = config.getOptionalNumber('gateway.listen.port') ?? DEFAULT_DATA_PLANE_PORT;
-        const dataPlane = await startDataPlane({ host, port, keys, products, limiter: new Gcra(), usage, logger });
+        const redisUrl = config.getOptionalString('gateway.redis.url');
+        let limits: Limits;
+        if (redisUrl) {
+          limits = await RedisLimits.connect(redisUrl);
+          logger.info('Gateway limits and budgets are kept in Redis (shared by every replica)');
+        } else {
+          // One replica: budgets start from what the usage table says was spent this day and month.
+          const memory = new MemoryLimits();
+          const now = Date.now();
+          const { day, month } = periods(now);
+          for (const spent of await store.spendByKey(new Date(`${month}-01T00:00:00Z`), new Date(`${day}T00:00:00Z`))) memory.seed(spent.keyId, spent, now);
+          limits = memory;
+        }
+        const dataPlane = await startDataPlane({ host, port, keys, products, limits, usage, logger });
         logger.info(`Gateway data plane listening on ${dataPlane.url}`);
         lifecycle.addShutdownHook(async () => {
           keys.stop();
           products.stop();
           await dataPlane.close();
           await usage.stop();
+          await limits.close?.();
         });
       },
     });

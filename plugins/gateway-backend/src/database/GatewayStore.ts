@@ -71,6 +71,8 @@ export interface GatewayStore {
   revokeKey(revocation: { id: string; actor: string; at: Date }): Promise<boolean>;
 
   insertUsage(records: UsageRecord[]): Promise<void>;
+  /** Tokens and cost per key this month and this day (budgets survive a restart). */
+  spendByKey(monthStart: Date, dayStart: Date): Promise<Array<{ keyId: string; monthTokens: number; monthCost: number; dayTokens: number; dayCost: number }>>;
   /** Usage rows of a product or a consumer since a time (newest last), at most `limit`. */
   usageSince(query: { productId?: string; consumerRef?: string; model?: string; since: Date; limit: number }): Promise<UsageRow[]>;
 }
@@ -319,5 +321,24 @@ export class KnexGatewayStore implements GatewayStore {
     if (query.consumerRef) q.where('consumer_ref', query.consumerRef);
     if (query.model) q.where('model', query.model);
     return q.orderBy('at', 'desc').limit(query.limit);
+  }
+
+  async spendByKey(monthStart: Date, dayStart: Date) {
+    const sums = (since: Date) => this.db('gateway_usage')
+      .select('key_id')
+      .sum({ tokens: this.db.raw('prompt_tokens + completion_tokens') })
+      .sum({ cost: 'cost' })
+      .where('at', '>=', since)
+      .whereNotNull('key_id')
+      .groupBy('key_id') as unknown as Promise<Array<{ key_id: string; tokens: number | string; cost: number | string }>>;
+    const [month, day] = await Promise.all([sums(monthStart), sums(dayStart)]);
+    const today = new Map(day.map(r => [r.key_id, r]));
+    return month.map(r => ({
+      keyId: r.key_id,
+      monthTokens: Number(r.tokens),
+      monthCost: Number(r.cost),
+      dayTokens: Number(today.get(r.key_id)?.tokens ?? 0),
+      dayCost: Number(today.get(r.key_id)?.cost ?? 0),
+    }));
   }
 }

@@ -7,7 +7,7 @@ export interface Target {
 }
 
 export type Resolution =
-  | { ok: true; attempts: Target[]; route?: string }
+  | { ok: true; attempts: Target[]; route?: string; largerContext?: Target }
   | { ok: false; status: 403 | 404; message: string; code: string };
 
 /** The models (and routes) a plan lets a key use. */
@@ -45,5 +45,5 @@ export function resolveModel(product: GatewayProduct, plan: GatewayPlan, request
     point -= t.weight;
   }
   const order = [chosen, ...(route.fallbacks ?? []).filter(f => f !== chosen)];
-  return { ok: true, attempts: order.map(target), route: route.name };
+  return { ok: true, attempts: order.map(target), route: route.name, ...(route.largerContextModel ? { largerContext: target(route.largerContextModel) } : {}) };
 }

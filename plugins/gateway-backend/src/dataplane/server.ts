@@ -4,11 +4,13 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Pool } from 'undici';
 import type { StoredKey } from '../database/GatewayStore';
-import type { Gcra } from './gcra';
+import { trimConversation } from './context';
+import type { Charge, Limits } from './limits';
 import type { KeyCache } from './keyCache';
 import { KEY_ERRORS, sendError } from './openaiErrors';
 import { modelsInPlan, resolveModel, type Target } from './routing';
 import { SseUsageFilter } from './sse';
+import { chatUpperBound, contentText, countChat, countText, promptText, type ChatMessage } from './tokens';
 import type { UsageWriter } from './usageWriter';
 
 /** The products the data plane serves, by id (kept current by the plugin). */
@@ -21,7 +23,7 @@ export interface DataPlaneOptions {
   port: number;
   keys: KeyCache;
   products: ProductSource;
-  limiter: Gcra;
+  limits: Limits;
   usage: UsageWriter;
   logger?: LoggerService;
   /** Largest request body accepted. */
@@ -74,6 +76,7 @@ interface OpenAiBody {
   input?: unknown;
   stream?: unknown;
   max_tokens?: unknown;
+  max_completion_tokens?: unknown;
   stream_options?: { include_usage?: unknown };
   [field: string]: unknown;
 }
@@ -139,14 +142,18 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     return { key: check.key, product, plan };
   };
 
-  const limited = (res: ServerResponse, key: StoredKey, plan: GatewayPlan): boolean => {
-    if (!plan.requestsPerMinute) return false;
-    const taken = options.limiter.take(key.id, plan.requestsPerMinute);
-    if (taken.ok) return false;
-    const seconds = Math.max(1, Math.ceil(taken.retryAfterMs / 1000));
-    sendError(res, 429, `Rate limit reached for requests: ${plan.requestsPerMinute} per minute on plan "${plan.name}". Try again in ${seconds}s.`,
-      { type: 'requests', code: 'rate_limit_exceeded', headers: { 'retry-after': String(seconds) } });
-    return true;
+  /** Checks and reserves the plan's limits; false after answering 429. */
+  const admitted = async (res: ServerResponse, key: StoredKey, plan: GatewayPlan, ask: Charge): Promise<boolean> => {
+    const admission = await options.limits.admit(key.id, plan, ask, Date.now());
+    if (admission.ok) return true;
+    const seconds = Math.max(1, Math.ceil(admission.retryAfterMs / 1000));
+    const budget = !['requests', 'tokens'].includes(admission.limit);
+    sendError(res, 429, `${admission.message} Try again in ${seconds}s.`, {
+      type: budget ? 'insufficient_quota' : admission.limit,
+      code: budget ? 'budget_exceeded' : 'rate_limit_exceeded',
+      headers: { 'retry-after': String(seconds) },
+    });
+    return false;
   };
 
   async function openai(req: IncomingMessage, res: ServerResponse, kind: 'chat' | 'completions' | 'embeddings', started: number) {
@@ -171,43 +178,104 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
       sendError(res, resolution.status, resolution.message, { param: 'model', code: resolution.code, type: resolution.status === 403 ? 'permission_error' : 'invalid_request_error' });
       return;
     }
-    if (limited(res, key, plan)) return;
-
     const stream = body.stream === true;
     const clientWantsUsage = body.stream_options?.include_usage === true;
-    let lastStatus = 502;
-    let timedOut = false;
-    for (const target of resolution.attempts) {
-      // The body is re-serialised only when something in it must change.
-      const upstreamModel = target.model.upstreamModel ?? target.model.name;
-      const rewrite = upstreamModel !== body.model || (stream && !clientWantsUsage);
-      const payload = rewrite
-        ? Buffer.from(JSON.stringify({ ...body, model: upstreamModel, ...(stream ? { stream_options: { ...(body.stream_options ?? {}), include_usage: true } } : {}) }))
-        : raw;
-      try {
-        const outcome = await forward(res, target, req.url!, payload, stream, clientWantsUsage);
-        record(key, product, target, outcome.status, started, outcome.usage);
-        return;
-      } catch (error) {
-        if (!(error instanceof UpstreamFailure) || res.headersSent) {
-          record(key, product, target, 502, started, undefined);
-          if (!res.headersSent) sendError(res, 502, 'The upstream failed.', { code: 'upstream_error' });
-          else res.destroy();
-          return;
+    const maxTokens = (body.max_tokens ?? body.max_completion_tokens) as number | undefined;
+    let attempts = resolution.attempts;
+    const extraHeaders: Record<string, string> = {};
+
+    // Context window: an upper bound from byte counts first, the tokenizer only when it might not fit.
+    let messages = kind === 'chat' ? (body.messages as ChatMessage[]) : undefined;
+    let promptTokens: number | undefined;
+    if (messages) {
+      const window = attempts[0].model.contextWindow;
+      const reply = maxTokens ?? 0;
+      if (chatUpperBound(messages) + reply > window) promptTokens = countChat(messages);
+      if (promptTokens !== undefined && promptTokens + reply > window) {
+        const larger = resolution.largerContext;
+        if (larger && promptTokens + reply <= larger.model.contextWindow) {
+          attempts = [larger];
+          extraHeaders['x-quarterdeck-context-routed'] = larger.model.name;
+        } else {
+          const trim = trimConversation(messages, window - reply);
+          if (!trim.fits) {
+            sendError(res, 400, `This model's maximum context length is ${window} tokens. However, your messages need at least ${trim.minimum} tokens even without the older turns (with max_tokens ${reply}). Shorten the system prompt or the last message.`,
+              { param: 'messages', code: 'context_length_exceeded' });
+            return;
+          }
+          messages = trim.messages;
+          promptTokens = trim.promptTokens;
+          extraHeaders['x-quarterdeck-context-trimmed'] = `${trim.dropped} older message${trim.dropped === 1 ? '' : 's'} dropped to fit ${window} tokens`;
         }
-        timedOut = error.timeout;
-        lastStatus = error.timeout ? 504 : 502;
-        record(key, product, target, lastStatus, started, undefined);
-        options.logger?.debug?.(`Upstream ${target.upstream.name} failed for ${target.model.name}: ${error.message}`);
       }
     }
-    sendError(res, lastStatus, timedOut
-      ? `The upstream did not answer in time for \`${body.model}\`, and no fallback succeeded.`
-      : `The upstream failed for \`${body.model}\`, and no fallback succeeded.`, { code: timedOut ? 'upstream_timeout' : 'upstream_error' });
+
+    // Tokens are counted before the call only when the plan limits tokens or cost.
+    const countsTokens = Boolean(plan.tokensPerMinute || plan.dailyTokens || plan.monthlyTokens || plan.dailyCost !== undefined || plan.monthlyCost !== undefined);
+    let ask: Charge = { tokens: 0, cost: 0 };
+    const inPrice = Math.max(...attempts.map(a => a.model.inputPricePerMillion));
+    const outPrice = Math.max(...attempts.map(a => a.model.outputPricePerMillion));
+    if (countsTokens) {
+      promptTokens ??= messages ? countChat(messages) : countText(promptText(kind === 'completions' ? body.prompt : body.input));
+      const reply = kind === 'embeddings' ? 0 : maxTokens ?? Math.max(0, attempts[0].model.contextWindow - promptTokens);
+      ask = { tokens: promptTokens + reply, cost: (promptTokens * inPrice + reply * outPrice) / 1e6 };
+    }
+    if (!(await admitted(res, key, plan, ask))) return;
+
+    let lastStatus = 502;
+    let timedOut = false;
+    let used: Charge = { tokens: 0, cost: 0 };
+    try {
+      for (const target of attempts) {
+        // The body is re-serialised only when something in it must change.
+        const upstreamModel = target.model.upstreamModel ?? target.model.name;
+        const rewrite = upstreamModel !== body.model || (stream && !clientWantsUsage) || messages !== body.messages;
+        const payload = rewrite
+          ? Buffer.from(JSON.stringify({
+            ...body,
+            model: upstreamModel,
+            ...(messages ? { messages } : {}),
+            ...(stream ? { stream_options: { ...(body.stream_options ?? {}), include_usage: true } } : {}),
+          }))
+          : raw;
+        try {
+          const outcome = await forward(res, target, req.url!, payload, stream, clientWantsUsage, extraHeaders);
+          let usage = outcome.usage;
+          let estimated = false;
+          if (outcome.status === 200 && (usage?.prompt_tokens === undefined || (kind !== 'embeddings' && usage.completion_tokens === undefined))) {
+            // No usage from the upstream: counted here, and marked as estimated.
+            estimated = true;
+            usage = {
+              prompt_tokens: usage?.prompt_tokens ?? promptTokens ?? (messages ? countChat(messages) : countText(promptText(kind === 'completions' ? body.prompt : body.input))),
+              completion_tokens: usage?.completion_tokens ?? countText(outcome.text),
+            };
+          }
+          used = record(key, product, target, outcome.status, started, usage, estimated);
+          return;
+        } catch (error) {
+          if (!(error instanceof UpstreamFailure) || res.headersSent) {
+            record(key, product, target, 502, started, undefined, false);
+            if (!res.headersSent) sendError(res, 502, 'The upstream failed.', { code: 'upstream_error' });
+            else res.destroy();
+            return;
+          }
+          timedOut = error.timeout;
+          lastStatus = error.timeout ? 504 : 502;
+          record(key, product, target, lastStatus, started, undefined, false);
+          options.logger?.debug?.(`Upstream ${target.upstream.name} failed for ${target.model.name}: ${error.message}`);
+        }
+      }
+      sendError(res, lastStatus, timedOut
+        ? `The upstream did not answer in time for \`${body.model}\`, and no fallback succeeded.`
+        : `The upstream failed for \`${body.model}\`, and no fallback succeeded.`, { code: timedOut ? 'upstream_timeout' : 'upstream_error' });
+    } finally {
+      // The reservation becomes what the call used (nothing, if it failed).
+      if (countsTokens) await options.limits.settle(key.id, plan, ask, used, Date.now());
+    }
   }
 
   /** One attempt at one upstream; throws UpstreamFailure while nothing was sent to the client. */
-  async function forward(res: ServerResponse, target: Target, path: string, payload: Buffer, stream: boolean, clientWantsUsage: boolean) {
+  async function forward(res: ServerResponse, target: Target, path: string, payload: Buffer, stream: boolean, clientWantsUsage: boolean, extraHeaders: Record<string, string>) {
     const url = new URL(target.upstream.url);
     const base = url.pathname.replace(/\/$/, '');
     const timeout = target.upstream.timeoutMs ?? 30_000;
@@ -234,6 +302,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
       'x-quarterdeck-model': target.model.name,
       'x-quarterdeck-upstream': target.upstream.name,
       ...(target.upstream.version ? { 'x-quarterdeck-upstream-version': target.upstream.version } : {}),
+      ...extraHeaders,
     };
     if (stream && response.statusCode === 200) {
       res.writeHead(200, { ...headers, 'cache-control': 'no-cache', connection: 'keep-alive' });
@@ -246,26 +315,31 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
       const rest = filter.end();
       if (rest.length > 0) res.write(rest);
       res.end();
-      return { status: 200, usage: filter.usage };
+      return { status: 200, usage: filter.usage, text: filter.text };
     }
     const text = Buffer.from(await response.body.arrayBuffer());
     let usage: { prompt_tokens?: number; completion_tokens?: number } | undefined;
+    let answer = '';
     if (response.statusCode === 200) {
       try {
-        usage = JSON.parse(text.toString('utf8')).usage;
+        const parsed = JSON.parse(text.toString('utf8')) as { usage?: typeof usage; choices?: Array<{ message?: { content?: unknown }; text?: unknown }> };
+        usage = parsed.usage;
+        if (!usage?.completion_tokens) answer = (parsed.choices ?? []).map(c => contentText(c.message?.content) || (typeof c.text === 'string' ? c.text : '')).join('');
       } catch {
         usage = undefined;
       }
     }
     res.writeHead(response.statusCode, { ...headers, 'content-length': String(text.length) });
     res.end(text);
-    return { status: response.statusCode, usage };
+    return { status: response.statusCode, usage, text: answer };
   }
 
+  /** Writes the call's usage row; returns what it used, for the limits. */
   function record(key: StoredKey, product: GatewayProduct, target: Target, status: number, started: number,
-    usage: { prompt_tokens?: number; completion_tokens?: number } | undefined) {
+    usage: { prompt_tokens?: number; completion_tokens?: number } | undefined, estimated: boolean): Charge {
     const prompt = usage?.prompt_tokens ?? 0;
     const completion = usage?.completion_tokens ?? 0;
+    const cost = (prompt * target.model.inputPricePerMillion + completion * target.model.outputPricePerMillion) / 1e6;
     options.usage.record({
       at: new Date(),
       keyId: key.id,
@@ -277,9 +351,10 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
       latencyMs: performance.now() - started,
       promptTokens: prompt,
       completionTokens: completion,
-      estimated: false,
-      cost: (prompt * target.model.inputPricePerMillion + completion * target.model.outputPricePerMillion) / 1e6,
+      estimated,
+      cost,
     });
+    return { tokens: prompt + completion, cost };
   }
 
   /** `/p/<product>/…`: a REST product, passed through (body and response streamed). */
@@ -291,7 +366,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
       sendError(res, 403, `This key is for product ${product.id}, not ${productId}.`, { type: 'permission_error', code: 'wrong_product' });
       return;
     }
-    if (limited(res, key, plan)) return;
+    if (!(await admitted(res, key, plan, { tokens: 0, cost: 0 }))) return;
     const upstream = product.upstreams[0];
     const url = new URL(upstream.url);
     const headers: Record<string, string> = {};

@@ -12,6 +12,8 @@ export class SseUsageFilter {
   // A chunk may end inside a multi-byte character.
   private readonly decoder = new StringDecoder('utf8');
   usage?: { prompt_tokens?: number; completion_tokens?: number };
+  /** The streamed text, for estimating tokens when an upstream reports no usage. */
+  text = '';
 
   constructor(private readonly dropUsageEvent: boolean) {}
 
@@ -35,6 +37,13 @@ export class SseUsageFilter {
   }
 
   private filter(events: string): string {
+    for (const match of events.matchAll(/"(?:content|text)":"((?:[^"\\]|\\.)*)"/g)) {
+      try {
+        this.text += JSON.parse(`"${match[1]}"`);
+      } catch {
+        // not a JSON string: skip
+      }
+    }
     // Cheap check first: most chunks carry no usage.
     if (!events.includes('"usage"')) return events;
     let out = '';

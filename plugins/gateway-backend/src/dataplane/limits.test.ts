@@ -1,0 +1,75 @@
+import type { GatewayPlan } from '@quarterdeck/plugin-gateway-common';
+import crypto from 'node:crypto';
+import { MemoryLimits, periods, type Limits } from './limits';
+import { RedisLimits } from './redisLimits';
+
+const REDIS_URL = process.env.QUARTERDECK_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+const plan = (p: Partial<GatewayPlan>): GatewayPlan => ({ name: 'p', ...p });
+const T0 = Date.parse('2026-11-22T10:00:00Z');
+
+type Factory = () => Promise<{ limits: Limits; other?: Limits; close(): Promise<void> }>;
+
+const memory: Factory = async () => {
+  const limits = new MemoryLimits();
+  return { limits, close: async () => {} };
+};
+const redis: Factory = async () => {
+  // Two clients: two gateway replicas sharing one Redis.
+  const prefix = `quarterdeck:test:${crypto.randomUUID()}:`;
+  const a = await RedisLimits.connect(REDIS_URL, prefix);
+  const b = await RedisLimits.connect(REDIS_URL, prefix);
+  return { limits: a, other: b, close: async () => { await a.close(); await b.close(); } };
+};
+
+describe.each([['in memory', memory], ['in Redis (the real server at 127.0.0.1:6379)', redis]] as Array<[string, Factory]>)('gateway limits %s', (_name, factory) => {
+  let setup: Awaited<ReturnType<Factory>>;
+  beforeEach(async () => {
+    setup = await factory();
+  });
+  afterEach(() => setup.close());
+
+  it('limits requests per minute with GCRA and says when to retry', async () => {
+    const p = plan({ requestsPerMinute: 3 });
+    for (let i = 0; i < 3; i++) expect(await setup.limits.admit('k', p, { tokens: 0, cost: 0 }, T0)).toEqual({ ok: true });
+    const refused = await setup.limits.admit('k', p, { tokens: 0, cost: 0 }, T0);
+    expect(refused).toMatchObject({ ok: false, limit: 'requests', retryAfterMs: 20_000 });
+    expect(await setup.limits.admit('k', p, { tokens: 0, cost: 0 }, T0 + 20_000)).toEqual({ ok: true });
+  });
+
+  it('reserves prompt plus max_tokens from the token bucket and gives back what was not used', async () => {
+    const p = plan({ tokensPerMinute: 1000 });
+    expect(await setup.limits.admit('k', p, { tokens: 600, cost: 0 }, T0)).toEqual({ ok: true });
+    const refused = await setup.limits.admit('k', p, { tokens: 600, cost: 0 }, T0);
+    expect(refused).toMatchObject({ ok: false, limit: 'tokens', retryAfterMs: 12_000 });
+    // The call used 100 of its 600: 500 come back at once.
+    await setup.limits.settle('k', p, { tokens: 600, cost: 0 }, { tokens: 100, cost: 0 }, T0 + 10);
+    expect(await setup.limits.admit('k', p, { tokens: 600, cost: 0 }, T0 + 10)).toEqual({ ok: true });
+    const tooBig = await setup.limits.admit('k2', p, { tokens: 1001, cost: 0 }, T0);
+    expect(tooBig).toMatchObject({ ok: false, limit: 'tokens' });
+    expect(tooBig.ok === false && tooBig.message).toBe('This request needs up to 1001 tokens, more than plan "p" allows per minute (1000); lower max_tokens.');
+  });
+
+  it('holds a cost budget under 100 concurrent calls: no overshoot beyond one call\'s excess', async () => {
+    const p = plan({ dailyCost: 1 });
+    const limits = [setup.limits, setup.other ?? setup.limits];
+    const results = await Promise.all(Array.from({ length: 100 }, (_, i) => limits[i % 2].admit('k', p, { tokens: 10, cost: 0.05 }, T0)));
+    const admitted = results.filter(r => r.ok).length;
+    expect(admitted).toBe(20);
+    const refused = results.find(r => !r.ok);
+    expect(refused).toMatchObject({ limit: 'daily-cost', retryAfterMs: periods(T0).dayEnds - T0 });
+    // Each admitted call turns out to cost 0.04: the budget has room for more, nothing overshoots.
+    await Promise.all(Array.from({ length: admitted }, () => setup.limits.settle('k', p, { tokens: 10, cost: 0.05 }, { tokens: 8, cost: 0.04 }, T0)));
+    const more = await Promise.all(Array.from({ length: 10 }, () => setup.limits.admit('k', p, { tokens: 10, cost: 0.05 }, T0)));
+    expect(more.filter(r => r.ok)).toHaveLength(4);
+  });
+
+  it('keeps daily and monthly token budgets apart, and starts a new day afresh', async () => {
+    const p = plan({ dailyTokens: 100, monthlyTokens: 150 });
+    expect((await setup.limits.admit('k', p, { tokens: 100, cost: 0 }, T0)).ok).toBe(true);
+    expect(await setup.limits.admit('k', p, { tokens: 1, cost: 0 }, T0)).toMatchObject({ ok: false, limit: 'daily-tokens' });
+    const tomorrow = T0 + 86_400_000;
+    expect((await setup.limits.admit('k', p, { tokens: 50, cost: 0 }, tomorrow)).ok).toBe(true);
+    expect(await setup.limits.admit('k', p, { tokens: 1, cost: 0 }, tomorrow)).toMatchObject({ ok: false, limit: 'monthly-tokens' });
+  });
+});

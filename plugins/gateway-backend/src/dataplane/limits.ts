@@ -1,0 +1,146 @@
+import type { GatewayPlan } from '@quarterdeck/plugin-gateway-common';
+
+/**
+ * A plan's limits, checked and charged in one step per call:
+ * - requests per minute: GCRA (a theoretical arrival time per key);
+ * - tokens per minute: a token bucket that reserves the call's prompt
+ *   tokens plus its `max_tokens` before the call, and gives back (or takes)
+ *   the difference when the upstream reports what was used;
+ * - daily and monthly token and cost budgets, reserved the same way, so
+ *   concurrent calls cannot together spend past a budget: the overshoot is
+ *   at most what one call uses beyond its reservation.
+ * In memory on one replica; `RedisLimits` keeps the same state in Redis
+ * (one Lua script per check, atomic) when several replicas share a budget.
+ */
+
+export interface Charge {
+  tokens: number;
+  /** USD. */
+  cost: number;
+}
+
+export type LimitName = 'requests' | 'tokens' | 'daily-tokens' | 'monthly-tokens' | 'daily-cost' | 'monthly-cost';
+
+export type Admission = { ok: true } | { ok: false; limit: LimitName; retryAfterMs: number; message: string };
+
+export interface Limits {
+  /** Admits a call and reserves `ask`, or says which limit refuses it and for how long. */
+  admit(keyId: string, plan: GatewayPlan, ask: Charge, now: number): Promise<Admission>;
+  /** Replaces a call's reservation with what it actually used. */
+  settle(keyId: string, plan: GatewayPlan, reserved: Charge, used: Charge, now: number): Promise<void>;
+  close?(): Promise<void>;
+}
+
+/** Costs are counted in whole nano-dollars, so sums are exact (0.05 × 20 is 1, not 1.0000000000000002). */
+export const nanos = (usd: number) => Math.round(usd * 1e9);
+
+/** UTC day and month of an instant, as budget periods, with when each ends. */
+export function periods(now: number) {
+  const d = new Date(now);
+  const day = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate());
+  const month = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
+  return {
+    day: new Date(day).toISOString().slice(0, 10),
+    month: new Date(month).toISOString().slice(0, 7),
+    dayEnds: day + 86_400_000,
+    monthEnds: Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1),
+  };
+}
+
+export function refusal(limit: LimitName, plan: GatewayPlan, retryAfterMs: number, ask?: Charge): Admission {
+  const messages: Record<LimitName, string> = {
+    requests: `Rate limit reached for requests: ${plan.requestsPerMinute} per minute on plan "${plan.name}".`,
+    tokens: ask && plan.tokensPerMinute !== undefined && ask.tokens > plan.tokensPerMinute
+      ? `This request needs up to ${ask.tokens} tokens, more than plan "${plan.name}" allows per minute (${plan.tokensPerMinute}); lower max_tokens.`
+      : `Rate limit reached for tokens: ${plan.tokensPerMinute} per minute on plan "${plan.name}".`,
+    'daily-tokens': `Daily token budget of plan "${plan.name}" (${plan.dailyTokens}) is spent.`,
+    'monthly-tokens': `Monthly token budget of plan "${plan.name}" (${plan.monthlyTokens}) is spent.`,
+    'daily-cost': `Daily cost budget of plan "${plan.name}" ($${plan.dailyCost}) is spent.`,
+    'monthly-cost': `Monthly cost budget of plan "${plan.name}" ($${plan.monthlyCost}) is spent.`,
+  };
+  return { ok: false, limit, retryAfterMs: Math.max(0, Math.ceil(retryAfterMs)), message: messages[limit] };
+}
+
+interface KeyState {
+  tat: number;
+  bucket: number;
+  bucketAt: number;
+  day: string;
+  dayTokens: number;
+  /** Nano-dollars. */
+  dayCost: number;
+  month: string;
+  monthTokens: number;
+  /** Nano-dollars. */
+  monthCost: number;
+}
+
+/** Everything in this process's memory. */
+export class MemoryLimits implements Limits {
+  private readonly keys = new Map<string, KeyState>();
+
+  /** Spend already recorded (from the usage table at start), so a restart does not reset budgets. */
+  seed(keyId: string, spent: { dayTokens: number; dayCost: number; monthTokens: number; monthCost: number }, now: number) {
+    const state = this.state(keyId, now);
+    Object.assign(state, { ...spent, dayCost: nanos(spent.dayCost), monthCost: nanos(spent.monthCost) });
+  }
+
+  private state(keyId: string, now: number): KeyState {
+    const { day, month } = periods(now);
+    let state = this.keys.get(keyId);
+    if (!state) {
+      state = { tat: now, bucket: Number.POSITIVE_INFINITY, bucketAt: now, day, dayTokens: 0, dayCost: 0, month, monthTokens: 0, monthCost: 0 };
+      this.keys.set(keyId, state);
+    }
+    if (state.day !== day) Object.assign(state, { day, dayTokens: 0, dayCost: 0 });
+    if (state.month !== month) Object.assign(state, { month, monthTokens: 0, monthCost: 0 });
+    return state;
+  }
+
+  async admit(keyId: string, plan: GatewayPlan, ask: Charge, now: number): Promise<Admission> {
+    const s = this.state(keyId, now);
+    const p = periods(now);
+    let tat = s.tat;
+    if (plan.requestsPerMinute) {
+      const interval = 60_000 / plan.requestsPerMinute;
+      tat = Math.max(s.tat, now);
+      const allowAt = tat - (60_000 - interval);
+      if (now < allowAt) return refusal('requests', plan, allowAt - now);
+      tat += interval;
+    }
+    let bucket = s.bucket;
+    if (plan.tokensPerMinute) {
+      const rate = plan.tokensPerMinute / 60_000;
+      bucket = Math.min(plan.tokensPerMinute, (Number.isFinite(s.bucket) ? s.bucket : plan.tokensPerMinute) + (now - s.bucketAt) * rate);
+      if (ask.tokens > plan.tokensPerMinute) return refusal('tokens', plan, 60_000, ask);
+      if (bucket < ask.tokens) return refusal('tokens', plan, (ask.tokens - bucket) / rate);
+      bucket -= ask.tokens;
+    }
+    if (plan.dailyTokens !== undefined && s.dayTokens + ask.tokens > plan.dailyTokens) return refusal('daily-tokens', plan, p.dayEnds - now);
+    if (plan.monthlyTokens !== undefined && s.monthTokens + ask.tokens > plan.monthlyTokens) return refusal('monthly-tokens', plan, p.monthEnds - now);
+    const askCost = nanos(ask.cost);
+    if (plan.dailyCost !== undefined && s.dayCost + askCost > nanos(plan.dailyCost)) return refusal('daily-cost', plan, p.dayEnds - now);
+    if (plan.monthlyCost !== undefined && s.monthCost + askCost > nanos(plan.monthlyCost)) return refusal('monthly-cost', plan, p.monthEnds - now);
+    s.tat = tat;
+    if (plan.tokensPerMinute) {
+      s.bucket = bucket;
+      s.bucketAt = now;
+    }
+    s.dayTokens += ask.tokens;
+    s.monthTokens += ask.tokens;
+    s.dayCost += askCost;
+    s.monthCost += askCost;
+    return { ok: true };
+  }
+
+  async settle(keyId: string, plan: GatewayPlan, reserved: Charge, used: Charge, now: number): Promise<void> {
+    const s = this.state(keyId, now);
+    const tokens = used.tokens - reserved.tokens;
+    const cost = nanos(used.cost) - nanos(reserved.cost);
+    if (plan.tokensPerMinute && Number.isFinite(s.bucket)) s.bucket = Math.min(plan.tokensPerMinute, s.bucket - tokens);
+    s.dayTokens = Math.max(0, s.dayTokens + tokens);
+    s.monthTokens = Math.max(0, s.monthTokens + tokens);
+    s.dayCost = Math.max(0, s.dayCost + cost);
+    s.monthCost = Math.max(0, s.monthCost + cost);
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * Token counts the gateway needs before a call (limits, budgets, context
+ * windows) or when an upstream reports none: OpenAI's o200k/cl100k BPE
+ * through gpt-tokenizer, loaded on first use (it takes half a second), so a
+ * plan without token limits never pays for it.
+ */
+
+type Tokenizer = { countTokens(text: string): number };
+let tokenizer: Tokenizer | undefined;
+
+function load(): Tokenizer {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  tokenizer ??= require('gpt-tokenizer') as Tokenizer;
+  return tokenizer;
+}
+
+/** The text of a message's content: a string, or the text parts of an array. */
+export function contentText(content: unknown): string {
+  if (typeof content === 'string') return content;
+  if (Array.isArray(content)) {
+    return content.map(part => (part && typeof part === 'object' && typeof (part as { text?: unknown }).text === 'string' ? (part as { text: string }).text : '')).join('');
+  }
+  return '';
+}
+
+/** Per message, as OpenAI counts chat prompts: a few tokens of framing beside the content. */
+const MESSAGE_OVERHEAD = 4;
+const REPLY_PRIMING = 3;
+
+export function countText(text: string): number {
+  return text.length === 0 ? 0 : load().countTokens(text);
+}
+
+export interface ChatMessage {
+  role: string;
+  content?: unknown;
+  name?: string;
+}
+
+export function countMessage(message: ChatMessage): number {
+  return MESSAGE_OVERHEAD + countText(contentText(message.content)) + (message.name ? countText(message.name) : 0);
+}
+
+export function countChat(messages: ChatMessage[]): number {
+  return messages.reduce((n, m) => n + countMessage(m), REPLY_PRIMING);
+}
+
+/**
+ * An upper bound without tokenizing: a token is at least one byte of UTF-8,
+ * so the bytes (plus framing) can only overcount. When even this fits, the
+ * exact count is not needed.
+ */
+export function chatUpperBound(messages: ChatMessage[]): number {
+  return messages.reduce((n, m) => n + MESSAGE_OVERHEAD + Buffer.byteLength(contentText(m.content)) + Buffer.byteLength(m.name ?? ''), REPLY_PRIMING);
+}
+
+/** A legacy completion's prompt (a string or a list of strings). */
+export function promptText(prompt: unknown): string {
+  if (typeof prompt === 'string') return prompt;
+  if (Array.isArray(prompt)) return prompt.filter(p => typeof p === 'string').join('\n');
+  return '';
+}
