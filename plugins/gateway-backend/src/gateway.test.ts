@@ -181,6 +181,11 @@ describe('the gateway, control plane and data plane', () => {
       expect(refused.status).toBe(401);
       expect(await refused.json()).toEqual({ error: { message: 'This API key was revoked.', type: 'invalid_request_error', param: null, code: 'invalid_api_key' } });
 
+      // Prometheus metrics on the data plane's port, per model version.
+      const metrics = await (await fetch(`${dataPlane}/metrics`)).text();
+      expect(metrics).toMatch(/quarterdeck_gateway_requests_total\{product="llm-chat",model="chat-small-v1",route="chat-small",version="v1",status="2xx"\} [1-9]/);
+      expect(metrics).toMatch(/quarterdeck_gateway_refusals_total\{product="",reason="key-revoked"\} 1/);
+      expect(metrics).toContain('quarterdeck_gateway_request_duration_seconds_bucket');
       const audit = await request(server).get('/api/gateway/audit').query({ entityRef: 'component:default/chat-assistant' }).set('authorization', erin);
       expect(audit.body.items.map((e: { action: string }) => e.action)).toEqual(['key.revoked', 'key.rotated', 'key-request.approved', 'key-request.created']);
     } finally {

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { Pool } from 'undici';
 import type { StoredKey } from '../database/GatewayStore';
 import { trimConversation } from './context';
+import { DataPlaneMetrics } from './metrics';
 import type { Charge, Limits } from './limits';
 import type { KeyCache } from './keyCache';
 import { KEY_ERRORS, sendError } from './openaiErrors';
@@ -123,6 +124,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     return pool;
   };
   const random = options.random ?? Math.random;
+  const metrics = new DataPlaneMetrics();
   const maxBody = options.maxBodyBytes ?? 4 * 1024 * 1024;
 
   const authenticate = (req: IncomingMessage, res: ServerResponse): { key: StoredKey; product: GatewayProduct; plan: GatewayPlan } | undefined => {
@@ -130,6 +132,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     const presented = header?.startsWith('Bearer ') ? header.slice(7).trim() : (req.headers['x-api-key'] as string | undefined);
     const check = options.keys.check(presented);
     if (!check.ok) {
+      metrics.refused('', `key-${check.reason}`);
       sendError(res, 401, KEY_ERRORS[check.reason], { code: 'invalid_api_key' });
       return undefined;
     }
@@ -146,6 +149,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
   const admitted = async (res: ServerResponse, key: StoredKey, plan: GatewayPlan, ask: Charge): Promise<boolean> => {
     const admission = await options.limits.admit(key.id, plan, ask, Date.now());
     if (admission.ok) return true;
+    metrics.refused(key.productId, admission.limit);
     const seconds = Math.max(1, Math.ceil(admission.retryAfterMs / 1000));
     const budget = !['requests', 'tokens'].includes(admission.limit);
     sendError(res, 429, `${admission.message} Try again in ${seconds}s.`, {
@@ -250,18 +254,18 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
               completion_tokens: usage?.completion_tokens ?? countText(outcome.text),
             };
           }
-          used = record(key, product, target, outcome.status, started, usage, estimated);
+          used = record(key, product, target, outcome.status, started, usage, estimated, resolution.route);
           return;
         } catch (error) {
           if (!(error instanceof UpstreamFailure) || res.headersSent) {
-            record(key, product, target, 502, started, undefined, false);
+            record(key, product, target, 502, started, undefined, false, resolution.route);
             if (!res.headersSent) sendError(res, 502, 'The upstream failed.', { code: 'upstream_error' });
             else res.destroy();
             return;
           }
           timedOut = error.timeout;
           lastStatus = error.timeout ? 504 : 502;
-          record(key, product, target, lastStatus, started, undefined, false);
+          record(key, product, target, lastStatus, started, undefined, false, resolution.route);
           options.logger?.debug?.(`Upstream ${target.upstream.name} failed for ${target.model.name}: ${error.message}`);
         }
       }
@@ -336,10 +340,12 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
 
   /** Writes the call's usage row; returns what it used, for the limits. */
   function record(key: StoredKey, product: GatewayProduct, target: Target, status: number, started: number,
-    usage: { prompt_tokens?: number; completion_tokens?: number } | undefined, estimated: boolean): Charge {
+    usage: { prompt_tokens?: number; completion_tokens?: number } | undefined, estimated: boolean, route?: string): Charge {
     const prompt = usage?.prompt_tokens ?? 0;
     const completion = usage?.completion_tokens ?? 0;
     const cost = (prompt * target.model.inputPricePerMillion + completion * target.model.outputPricePerMillion) / 1e6;
+    const latencyMs = performance.now() - started;
+    metrics.call({ product: product.id, model: target.model.name, route, version: target.upstream.version, status, seconds: latencyMs / 1000, promptTokens: prompt, completionTokens: completion });
     options.usage.record({
       at: new Date(),
       keyId: key.id,
@@ -348,7 +354,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
       model: target.model.name,
       upstream: target.upstream.version ? `${target.upstream.name}@${target.upstream.version}` : target.upstream.name,
       status,
-      latencyMs: performance.now() - started,
+      latencyMs,
       promptTokens: prompt,
       completionTokens: completion,
       estimated,
@@ -402,6 +408,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
   }
 
   function recordRest(key: StoredKey, product: GatewayProduct, target: Target, status: number, started: number) {
+    metrics.call({ product: product.id, model: '', version: target.upstream.version, status, seconds: (performance.now() - started) / 1000, promptTokens: 0, completionTokens: 0 });
     options.usage.record({
       at: new Date(), keyId: key.id, consumerRef: key.componentRef, productId: product.id,
       upstream: target.upstream.version ? `${target.upstream.name}@${target.upstream.version}` : target.upstream.name,
@@ -424,6 +431,12 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     const started = performance.now();
     const path = (req.url ?? '/').split('?')[0];
     const handle = async () => {
+      if (path === '/metrics' && req.method === 'GET') {
+        const text = await metrics.registry.metrics();
+        res.writeHead(200, { 'content-type': metrics.registry.contentType });
+        res.end(text);
+        return;
+      }
       if (path === '/healthz') {
         res.writeHead(200, { 'content-type': 'text/plain' });
         res.end('ok');

@@ -1,0 +1,48 @@
+import { Counter, Histogram, Registry } from 'prom-client';
+
+/**
+ * Prometheus metrics of the data plane, served at `/metrics` on its port:
+ * calls and latency per product, model (route target) and upstream
+ * version, so a rollout's analysis can compare versions with PromQL (e.g.
+ * the error rate of `version="v2"`), as it would any service.
+ */
+export class DataPlaneMetrics {
+  readonly registry = new Registry();
+  private readonly calls = new Counter({
+    name: 'quarterdeck_gateway_requests_total',
+    help: 'Calls through the gateway by product, model, upstream version and status class.',
+    labelNames: ['product', 'model', 'route', 'version', 'status'] as const,
+    registers: [this.registry],
+  });
+  private readonly duration = new Histogram({
+    name: 'quarterdeck_gateway_request_duration_seconds',
+    help: 'Time from request to the end of the response, by product, model and upstream version.',
+    labelNames: ['product', 'model', 'route', 'version'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  private readonly tokens = new Counter({
+    name: 'quarterdeck_gateway_tokens_total',
+    help: 'Tokens by product, model and kind (prompt or completion).',
+    labelNames: ['product', 'model', 'kind'] as const,
+    registers: [this.registry],
+  });
+  private readonly refusals = new Counter({
+    name: 'quarterdeck_gateway_refusals_total',
+    help: 'Calls refused before reaching an upstream, by product and reason (key, limit, validation).',
+    labelNames: ['product', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  call(labels: { product: string; model: string; route?: string; version?: string; status: number; seconds: number; promptTokens: number; completionTokens: number }) {
+    const common = { product: labels.product, model: labels.model, route: labels.route ?? '', version: labels.version ?? '' };
+    this.calls.inc({ ...common, status: `${Math.floor(labels.status / 100)}xx` });
+    this.duration.observe(common, labels.seconds);
+    if (labels.promptTokens) this.tokens.inc({ product: labels.product, model: labels.model, kind: 'prompt' }, labels.promptTokens);
+    if (labels.completionTokens) this.tokens.inc({ product: labels.product, model: labels.model, kind: 'completion' }, labels.completionTokens);
+  }
+
+  refused(product: string, reason: string) {
+    this.refusals.inc({ product, reason });
+  }
+}
