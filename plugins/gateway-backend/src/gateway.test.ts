@@ -58,6 +58,13 @@ const product = (v1: string, v2: string) => ({
       { name: 'chat-large', upstream: 'ms-v1', contextWindow: 32768, inputPricePerMillion: 3, outputPricePerMillion: 6 },
     ],
     routes: [{ name: 'chat-small', targets: [{ model: 'chat-small-v1', weight: 100 }, { model: 'chat-small-v2', weight: 0 }], fallbacks: ['chat-small-v2'] }],
+    templates: [{
+      name: 'summarize',
+      model: 'chat-small',
+      messages: [{ role: 'system', content: 'Summarize in {{words}} words.' }, { role: 'user', content: '{{text}}' }],
+      variables: [{ name: 'text', type: 'string', maxLength: 2000 }, { name: 'words', type: 'number', default: 20 }],
+      maxTokens: 40,
+    }],
     plans: [
       { name: 'standard', requestsPerMinute: 100, models: ['chat-small', 'chat-large'] },
       { name: 'tiny', requestsPerMinute: 2, models: ['chat-small'] },
@@ -159,6 +166,7 @@ describe('the gateway, control plane and data plane', () => {
       });
       expect(usage[0]).toMatchObject({ consumer_ref: 'component:default/chat-assistant', product_id: 'llm-chat', model: 'chat-small-v1', upstream: 'ms-v1@v1', status: 200 });
       expect(usage.every(u => u.prompt_tokens > 0 && u.completion_tokens > 0)).toBe(true);
+      expect(usage.every(u => !u.estimated)).toBe(true);
       expect(usage[0].cost).toBeCloseTo((usage[0].prompt_tokens * 1 + usage[0].completion_tokens * 2) / 1e6, 12);
       for (const entityRef of ['api:default/llm-chat', 'component:default/chat-assistant']) {
         const summary = await request(server).get('/api/gateway/usage').query({ entityRef, hours: 2 }).set('authorization', erin);
@@ -167,6 +175,22 @@ describe('the gateway, control plane and data plane', () => {
         expect(summary.body.byConsumer).toEqual([expect.objectContaining({ consumerRef: 'component:default/chat-assistant', requests: 2, errors: 0 })]);
         expect(summary.body.byModel).toEqual([expect.objectContaining({ model: 'chat-small-v1', upstream: 'ms-v1@v1', requests: 2 })]);
       }
+
+      // A prompt template is a REST endpoint with typed variables.
+      const templated = await fetch(`${dataPlane}/v1/templates/summarize`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ variables: { text: 'The gateway routes calls to model versions.' } }),
+      });
+      expect(templated.status).toBe(200);
+      expect((await templated.json()).object).toBe('chat.completion');
+      const badVariable = await fetch(`${dataPlane}/v1/templates/summarize`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ variables: { text: 'x', words: 'many' } }),
+      });
+      expect(badVariable.status).toBe(400);
+      expect((await badVariable.json()).error).toMatchObject({ param: 'variables.words', message: 'variables.words: must be a number' });
 
       // Rotation: a new key at once, the old one still valid for the grace period.
       const rotated = await request(server).post(`/api/gateway/keys/${approved.body.issued.key.id}/rotate`).set('authorization', erin).send({ graceSeconds: 60 });

@@ -62,6 +62,8 @@ export interface GatewayProductSpec {
   models?: GatewayModel[];
   routes?: GatewayModelRoute[];
   plans: GatewayPlan[];
+  /** Prompt templates published as REST endpoints (openai products). */
+  templates?: GatewayPromptTemplate[];
 }
 
 export interface GatewayProduct extends GatewayProductSpec {
@@ -143,4 +145,31 @@ export interface GatewayUsageSummary {
   byConsumer: Array<UsageTotals & { consumerRef: string }>;
   /** By model and upstream (`name@version`), which is how versions compare. */
   byModel: Array<UsageTotals & { model: string; upstream: string }>;
+}
+
+/** A typed variable of a prompt template. */
+export interface GatewayTemplateVariable {
+  name: string;
+  type: 'string' | 'number' | 'boolean' | 'enum';
+  /** For `enum`. */
+  values?: string[];
+  /** Default true. */
+  required?: boolean;
+  default?: string | number | boolean;
+  /** For `string`. */
+  maxLength?: number;
+  description?: string;
+}
+
+/** A prompt published as `POST /v1/templates/<name>` on the data plane. */
+export interface GatewayPromptTemplate {
+  name: string;
+  description?: string;
+  /** A model or route of the product. */
+  model: string;
+  /** Message contents may use `{{variable}}`. */
+  messages: Array<{ role: 'system' | 'user' | 'assistant' | 'developer'; content: string }>;
+  variables: GatewayTemplateVariable[];
+  maxTokens?: number;
+  temperature?: number;
 }

@@ -11,6 +11,7 @@ import type { KeyCache } from './keyCache';
 import { KEY_ERRORS, sendError } from './openaiErrors';
 import { modelsInPlan, resolveModel, type Target } from './routing';
 import { SseUsageFilter } from './sse';
+import { renderTemplate } from './templates';
 import { chatUpperBound, contentText, countChat, countText, promptText, type ChatMessage } from './tokens';
 import type { UsageWriter } from './usageWriter';
 
@@ -160,14 +161,16 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     return false;
   };
 
-  async function openai(req: IncomingMessage, res: ServerResponse, kind: 'chat' | 'completions' | 'embeddings', started: number) {
-    const auth = authenticate(req, res);
-    if (!auth) return;
-    const { key, product, plan } = auth;
-    if (product.kind !== 'openai') {
-      sendError(res, 403, `Product ${product.id} is a REST product; call it under /p/${product.id}/`, { type: 'permission_error', code: 'wrong_product_kind' });
-      return;
-    }
+  type Auth = NonNullable<ReturnType<typeof authenticate>>;
+
+  /** The key's product, if it is OpenAI-compatible; answers 403 otherwise. */
+  const openaiProduct = (res: ServerResponse, auth: Auth) => {
+    if (auth.product.kind === 'openai') return true;
+    sendError(res, 403, `Product ${auth.product.id} is a REST product; call it under /p/${auth.product.id}/`, { type: 'permission_error', code: 'wrong_product_kind' });
+    return false;
+  };
+
+  async function readJson(req: IncomingMessage): Promise<{ raw: Buffer; body: OpenAiBody }> {
     const raw = await readBody(req, maxBody);
     let body: OpenAiBody;
     try {
@@ -176,7 +179,51 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
       throw new BadRequest('We could not parse the JSON body of your request.', null);
     }
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw new BadRequest('The body must be a JSON object.', null);
+    return { raw, body };
+  }
+
+  async function openai(req: IncomingMessage, res: ServerResponse, kind: 'chat' | 'completions' | 'embeddings', started: number) {
+    const auth = authenticate(req, res);
+    if (!auth || !openaiProduct(res, auth)) return;
+    const { raw, body } = await readJson(req);
     validate(kind, body);
+    await complete(res, auth, kind, body, raw, req.url!.split('?')[0], started);
+  }
+
+  /** `POST /v1/templates/<name>`: a published prompt, its typed variables filled in, run as a chat completion. */
+  async function template(req: IncomingMessage, res: ServerResponse, name: string, started: number) {
+    const auth = authenticate(req, res);
+    if (!auth || !openaiProduct(res, auth)) return;
+    const found = (auth.product.templates ?? []).find(t => t.name === name);
+    if (!found) {
+      sendError(res, 404, `Product ${auth.product.id} has no prompt template "${name}".`, { code: 'template_not_found' });
+      return;
+    }
+    const { body } = await readJson(req);
+    const unknown = Object.keys(body).find(k => !['variables', 'stream', 'stream_options', 'user'].includes(k));
+    if (unknown) throw new BadRequest(`${unknown}: not a field of a template call (send variables, and stream if you like)`, unknown);
+    if (body.stream !== undefined && typeof body.stream !== 'boolean') throw new BadRequest('stream: must be a boolean', 'stream');
+    const rendered = renderTemplate(found, body.variables);
+    if (!rendered.ok) throw new BadRequest(rendered.message, rendered.field);
+    const chat: OpenAiBody = {
+      model: found.model,
+      messages: rendered.messages,
+      ...(found.maxTokens ? { max_tokens: found.maxTokens } : {}),
+      ...(found.temperature !== undefined ? { temperature: found.temperature } : {}),
+      ...(body.stream !== undefined ? { stream: body.stream } : {}),
+      ...(body.stream_options ? { stream_options: body.stream_options } : {}),
+      ...(body.user !== undefined ? { user: body.user } : {}),
+    };
+    await complete(res, auth, 'chat', chat, undefined, '/v1/chat/completions', started);
+  }
+
+  /**
+   * One OpenAI-compatible call: model resolution, context window, limits,
+   * then the attempts in order (a route's pick, then its fallbacks). `raw`
+   * is forwarded as is when nothing in the body must change.
+   */
+  async function complete(res: ServerResponse, auth: Auth, kind: 'chat' | 'completions' | 'embeddings', body: OpenAiBody, raw: Buffer | undefined, upstreamPath: string, started: number) {
+    const { key, product, plan } = auth;
     const resolution = resolveModel(product, plan, body.model as string, random());
     if (!resolution.ok) {
       sendError(res, resolution.status, resolution.message, { param: 'model', code: resolution.code, type: resolution.status === 403 ? 'permission_error' : 'invalid_request_error' });
@@ -233,8 +280,8 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
       for (const target of attempts) {
         // The body is re-serialised only when something in it must change.
         const upstreamModel = target.model.upstreamModel ?? target.model.name;
-        const rewrite = upstreamModel !== body.model || (stream && !clientWantsUsage) || messages !== body.messages;
-        const payload = rewrite
+        const rewrite = !raw || upstreamModel !== body.model || (stream && !clientWantsUsage) || messages !== body.messages;
+        const payload = rewrite || !raw
           ? Buffer.from(JSON.stringify({
             ...body,
             model: upstreamModel,
@@ -243,7 +290,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
           }))
           : raw;
         try {
-          const outcome = await forward(res, target, req.url!, payload, stream, clientWantsUsage, extraHeaders);
+          const outcome = await forward(res, target, upstreamPath, payload, stream, clientWantsUsage, extraHeaders);
           let usage = outcome.usage;
           let estimated = false;
           if (outcome.status === 200 && (usage?.prompt_tokens === undefined || (kind !== 'embeddings' && usage.completion_tokens === undefined))) {
@@ -444,6 +491,15 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
       }
       if (path === '/v1/models' && req.method === 'GET') {
         models(req, res);
+        return;
+      }
+      const templateMatch = /^\/v1\/templates\/([A-Za-z0-9._-]+)$/.exec(path);
+      if (templateMatch) {
+        if (req.method !== 'POST') {
+          sendError(res, 405, `Use POST for ${path}`);
+          return;
+        }
+        await template(req, res, templateMatch[1], started);
         return;
       }
       const restMatch = /^\/p\/([a-z0-9-]+)(\/.*)?$/.exec(path);

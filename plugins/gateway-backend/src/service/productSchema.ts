@@ -1,5 +1,6 @@
 import type { GatewayProductSpec } from '@quarterdeck/plugin-gateway-common';
 import { z } from 'zod';
+import { placeholders } from '../dataplane/templates';
 
 /**
  * A product document, validated whole: shapes with zod, then the references
@@ -33,6 +34,23 @@ export const productSpecSchema = z.object({
     targets: z.array(z.object({ model: z.string().min(1), weight: z.number().int('must be a whole number').min(0).max(100) }).strict()).min(1, 'a route needs at least one target'),
     fallbacks: z.array(z.string().min(1)).optional(),
     largerContextModel: z.string().min(1).optional(),
+  }).strict()).optional(),
+  templates: z.array(z.object({
+    name,
+    description: z.string().max(500).optional(),
+    model: z.string().min(1),
+    messages: z.array(z.object({ role: z.enum(['system', 'user', 'assistant', 'developer']), content: z.string().min(1).max(100_000) }).strict()).min(1, 'a template needs at least one message'),
+    variables: z.array(z.object({
+      name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a letter or "_" followed by letters, digits or "_"'),
+      type: z.enum(['string', 'number', 'boolean', 'enum']),
+      values: z.array(z.string()).min(1).optional(),
+      required: z.boolean().optional(),
+      default: z.union([z.string(), z.number(), z.boolean()]).optional(),
+      maxLength: positiveInt.optional(),
+      description: z.string().max(500).optional(),
+    }).strict()),
+    maxTokens: positiveInt.optional(),
+    temperature: z.number().min(0).max(2).optional(),
   }).strict()).optional(),
   plans: z.array(z.object({
     name,
@@ -99,6 +117,16 @@ export function validateProductSpec(input: unknown, allowedHosts: string[]): { o
       return { ok: false, message: `spec.routes[${i}].largerContextModel: no model named "${route.largerContextModel}"` };
     }
   }
+  for (const [i, template] of (spec.templates ?? []).entries()) {
+    if (!models.has(template.model) && !routes.has(template.model)) return { ok: false, message: `spec.templates[${i}].model: no model or route named "${template.model}"` };
+    const declared = new Set(template.variables.map(v => v.name));
+    const used = placeholders(template).find(name => !declared.has(name));
+    if (used) return { ok: false, message: `spec.templates[${i}].messages: {{${used}}} is not a declared variable` };
+    const enumWithout = template.variables.findIndex(v => v.type === 'enum' && !v.values);
+    if (enumWithout >= 0) return { ok: false, message: `spec.templates[${i}].variables[${enumWithout}].values: required for an enum` };
+  }
+  const templateDuplicate = unique(spec.templates ?? [], 'templates');
+  if (templateDuplicate) return { ok: false, message: templateDuplicate };
   for (const [i, plan] of spec.plans.entries()) {
     for (const [j, model] of (plan.models ?? []).entries()) {
       if (!models.has(model) && !routes.has(model)) return { ok: false, message: `spec.plans[${i}].models[${j}]: no model or route named "${model}"` };
