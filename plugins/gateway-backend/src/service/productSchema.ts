@@ -120,7 +120,7 @@ export function validateProductSpec(input: unknown, allowedHosts: string[]): { o
   for (const [i, template] of (spec.templates ?? []).entries()) {
     if (!models.has(template.model) && !routes.has(template.model)) return { ok: false, message: `spec.templates[${i}].model: no model or route named "${template.model}"` };
     const declared = new Set(template.variables.map(v => v.name));
-    const used = placeholders(template).find(name => !declared.has(name));
+    const used = placeholders(template).find(variable => !declared.has(variable));
     if (used) return { ok: false, message: `spec.templates[${i}].messages: {{${used}}} is not a declared variable` };
     const enumWithout = template.variables.findIndex(v => v.type === 'enum' && !v.values);
     if (enumWithout >= 0) return { ok: false, message: `spec.templates[${i}].variables[${enumWithout}].values: required for an enum` };
