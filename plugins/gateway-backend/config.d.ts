@@ -26,6 +26,10 @@ export interface Config {
       /** e.g. redis://127.0.0.1:6379 */
       url: string;
     };
+    /** Days raw calls are kept (they serve short windows such as rollout analysis). Default 30. */
+    usageRetentionDays?: number;
+    /** Days the hourly usage rollup is kept (usage pages). Default 400. */
+    usageRollupRetentionDays?: number;
     /** YAML files of example products (`{ id, entityRef, spec }`), created at start when missing. */
     products?: string[];
   };

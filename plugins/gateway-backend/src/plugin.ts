@@ -35,10 +35,11 @@ export const gatewayPlugin = createBackendPlugin({
         permissions: coreServices.permissions,
         permissionsRegistry: coreServices.permissionsRegistry,
         lifecycle: coreServices.lifecycle,
+        scheduler: coreServices.scheduler,
         catalog: catalogServiceRef,
         events: eventsServiceRef,
       },
-      async init({ logger, config, database, httpRouter, httpAuth, permissions, permissionsRegistry, lifecycle, catalog, events }) {
+      async init({ logger, config, database, httpRouter, httpAuth, permissions, permissionsRegistry, lifecycle, scheduler, catalog, events }) {
         const db = await applyDatabaseMigrations(database);
         permissionsRegistry.addPermissions(gatewayPermissions);
         const keySecret = config.getString('gateway.keySecret');
@@ -63,6 +64,20 @@ export const gatewayPlugin = createBackendPlugin({
         await seedProducts({ store, files: config.getOptionalStringArray('gateway.products') ?? [], allowedHosts: settings.allowedUpstreamHosts, logger });
         await Promise.all([keys.start(), products.start()]);
         usage.start();
+        // Retention: raw calls serve short windows; the hourly rollup serves the usage pages.
+        const rawDays = config.getOptionalNumber('gateway.usageRetentionDays') ?? 30;
+        const hourlyDays = config.getOptionalNumber('gateway.usageRollupRetentionDays') ?? 400;
+        await scheduler.scheduleTask({
+          id: 'gateway-usage-retention',
+          frequency: { hours: 1 },
+          timeout: { minutes: 10 },
+          initialDelay: { minutes: 1 },
+          fn: async () => {
+            const now = Date.now();
+            const removed = await store.deleteUsageBefore(new Date(now - rawDays * 86_400_000), new Date(now - hourlyDays * 86_400_000));
+            if (removed.raw + removed.hourly > 0) logger.info(`Gateway usage retention removed ${removed.raw} calls and ${removed.hourly} hourly rows`);
+          },
+        });
         const host = config.getOptionalString('gateway.listen.host') ?? '127.0.0.1';
         const port = config.getOptionalNumber('gateway.listen.port') ?? DEFAULT_DATA_PLANE_PORT;
         const redisUrl = config.getOptionalString('gateway.redis.url');

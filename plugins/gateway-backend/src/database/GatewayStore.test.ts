@@ -73,5 +73,14 @@ describe('KnexGatewayStore', () => {
       at: late, keyId: '1', consumerRef: 'component:default/c', productId: 'p', model: 'm', upstream: 'a', status: 200, latencyMs: i, promptTokens: 3, completionTokens: 4, estimated: false, cost: 0.001,
     })));
     expect(Number((await knex('gateway_usage').count('* as n'))[0].n)).toBe(450);
+    // The hourly rollup adds up across batches (an upsert per hour and series).
+    await store.insertUsage([{ at: late, keyId: '1', consumerRef: 'component:default/c', productId: 'p', model: 'm', upstream: 'a', status: 503, latencyMs: 7, promptTokens: 1, completionTokens: 1, estimated: false, cost: 0 }]);
+    const hourly = await store.hourlyUsageSince({ productId: 'p', since: t0 });
+    expect(hourly).toHaveLength(1);
+    expect(hourly[0]).toMatchObject({ consumer_ref: 'component:default/c', model: 'm', upstream: 'a' });
+    expect([hourly[0].requests, hourly[0].errors, hourly[0].prompt_tokens, hourly[0].le_10].map(Number)).toEqual([451, 1, 1351, 6]);
+    expect(Number(hourly[0].cost)).toBeCloseTo(0.45, 10);
+    const removed = await store.deleteUsageBefore(new Date(late.getTime() + 1), t0);
+    expect(removed).toEqual({ raw: 451, hourly: 0 });
   });
 });

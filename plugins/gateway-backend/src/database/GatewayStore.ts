@@ -6,7 +6,21 @@ import type {
   KeyRequestStatus,
 } from '@quarterdeck/plugin-gateway-common';
 import type { Knex } from 'knex';
-import type { UsageRow } from '../usage/summary';
+import { BUCKET_COLUMNS, rollUp } from '../usage/rollup';
+import type { StoredHourlyRow } from '../usage/summary';
+
+/** The fields of a raw usage row that window queries read. */
+export interface UsageRow {
+  at: Date | string | number;
+  consumer_ref: string | null;
+  model: string | null;
+  upstream: string | null;
+  status: number;
+  latency_ms: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  cost: number;
+}
 
 /** A key as stored: the HMAC of its secret, never the secret. */
 export interface StoredKey {
@@ -70,7 +84,12 @@ export interface GatewayStore {
   rotateKey(rotation: { previous: StoredKey; next: StoredKey; graceUntil: Date; at: Date }): Promise<boolean>;
   revokeKey(revocation: { id: string; actor: string; at: Date }): Promise<boolean>;
 
+  /** Raw rows and the hourly rollup, in one transaction. */
   insertUsage(records: UsageRecord[]): Promise<void>;
+  /** Hourly rollup rows of a product or a consumer since an hour. */
+  hourlyUsageSince(query: { productId?: string; consumerRef?: string; since: Date }): Promise<StoredHourlyRow[]>;
+  /** Retention: raw rows before one time, rollups before another. */
+  deleteUsageBefore(rawBefore: Date, hourlyBefore: Date): Promise<{ raw: number; hourly: number }>;
   /** Tokens and cost per key this month and this day (budgets survive a restart). */
   spendByKey(monthStart: Date, dayStart: Date): Promise<Array<{ keyId: string; monthTokens: number; monthCost: number; dayTokens: number; dayCost: number }>>;
   /** Usage rows of a product or a consumer since a time (newest last), at most `limit`. */
@@ -309,8 +328,18 @@ export class KnexGatewayStore implements GatewayStore {
       estimated: r.estimated,
       cost: r.cost,
     }));
-    // Batches keep each statement under SQLite's variable limit.
-    for (let i = 0; i < rows.length; i += 200) await this.db('gateway_usage').insert(rows.slice(i, i + 200));
+    const hourly = rollUp(records);
+    const sum = (column: string) => this.db.raw('?? + excluded.??', [`gateway_usage_hourly.${column}`, column]);
+    const merge = Object.fromEntries(['requests', 'errors', 'prompt_tokens', 'completion_tokens', 'cost', ...BUCKET_COLUMNS].map(c => [c, sum(c)]));
+    await this.db.transaction(async tx => {
+      // Chunks keep each statement under SQLite's variable limit.
+      for (let i = 0; i < rows.length; i += 200) await tx('gateway_usage').insert(rows.slice(i, i + 200));
+      for (let i = 0; i < hourly.length; i += 40) {
+        await tx('gateway_usage_hourly').insert(hourly.slice(i, i + 40))
+          .onConflict(['hour', 'product_id', 'consumer_ref', 'model', 'upstream'])
+          .merge(merge);
+      }
+    });
   }
 
   async usageSince(query: { productId?: string; consumerRef?: string; model?: string; since: Date; limit: number }) {
@@ -321,6 +350,19 @@ export class KnexGatewayStore implements GatewayStore {
     if (query.consumerRef) q.where('consumer_ref', query.consumerRef);
     if (query.model) q.where('model', query.model);
     return q.orderBy('at', 'desc').limit(query.limit);
+  }
+
+  async hourlyUsageSince(query: { productId?: string; consumerRef?: string; since: Date }) {
+    const q = this.db('gateway_usage_hourly').where('hour', '>=', query.since);
+    if (query.productId) q.where('product_id', query.productId);
+    if (query.consumerRef) q.where('consumer_ref', query.consumerRef);
+    return q.orderBy('hour') as Promise<StoredHourlyRow[]>;
+  }
+
+  async deleteUsageBefore(rawBefore: Date, hourlyBefore: Date) {
+    const raw = await this.db('gateway_usage').where('at', '<', rawBefore).delete();
+    const hourly = await this.db('gateway_usage_hourly').where('hour', '<', hourlyBefore).delete();
+    return { raw, hourly };
   }
 
   async spendByKey(monthStart: Date, dayStart: Date) {

@@ -22,10 +22,10 @@ import { z } from 'zod';
 import type { GatewayAuditStore } from '../database/AuditStore';
 import type { GatewayStore, StoredKey } from '../database/GatewayStore';
 import { generateKey, maskKey } from '../keys/keyMaterial';
-import { quantile, summarizeUsage, type UsageRow } from '../usage/summary';
+import { quantile, summarizeUsage, type StoredHourlyRow } from '../usage/summary';
 import { describeZodIssue, validateProductSpec } from './productSchema';
 
-/** A usage summary reads at most this many calls (the newest). */
+/** Model metrics read at most this many calls (the newest) of their window. */
 const MAX_USAGE_ROWS = 200_000;
 
 /** Backstage events topic of key lifecycle events. */
@@ -454,12 +454,13 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     await authorizeOn(gatewayReadPermission, entityRef, credentials, `read the gateway usage of ${entityRef}`);
     const to = now();
     const from = new Date(to.getTime() - hours * 3_600_000);
-    let rows: UsageRow[] = [];
+    const since = new Date(Math.floor(from.getTime() / 3_600_000) * 3_600_000);
+    let rows: StoredHourlyRow[] = [];
     if (parseEntityRef(entityRef).kind.toLowerCase() === 'api') {
       const product = await store.getProductByEntity(entityRef);
-      if (product) rows = await store.usageSince({ productId: product.id, since: from, limit: MAX_USAGE_ROWS });
+      if (product) rows = await store.hourlyUsageSince({ productId: product.id, since });
     } else {
-      rows = await store.usageSince({ consumerRef: entityRef, since: from, limit: MAX_USAGE_ROWS });
+      rows = await store.hourlyUsageSince({ consumerRef: entityRef, since });
     }
     res.json(summarizeUsage(rows, from, to));
   });

@@ -1,30 +1,47 @@
-import { quantile, summarizeUsage, type UsageRow } from './summary';
+import type { UsageRecord } from '../database/GatewayStore';
+import { histogramQuantile, rollUp } from './rollup';
+import { quantile, summarizeUsage } from './summary';
 
-const row = (at: string, status: number, latency: number, consumer = 'component:default/a', model = 'm', upstream = 'u@v1'): UsageRow => ({
-  at, consumer_ref: consumer, model, upstream, status, latency_ms: latency, prompt_tokens: 10, completion_tokens: 5, cost: 0.01,
+const call = (at: string, status: number, latencyMs: number, consumerRef = 'component:default/a', upstream = 'u@v1'): UsageRecord => ({
+  at: new Date(at), consumerRef, productId: 'p', model: 'm', upstream, status, latencyMs, promptTokens: 10, completionTokens: 5, estimated: false, cost: 0.01,
 });
 
-describe('usage summaries', () => {
-  it('takes nearest-rank quantiles', () => {
+describe('usage rollups and summaries', () => {
+  it('takes nearest-rank quantiles, and histogram quantiles as bucket bounds', () => {
     const xs = Array.from({ length: 100 }, (_, i) => i + 1);
     expect(quantile(xs, 0.5)).toBe(50);
     expect(quantile(xs, 0.99)).toBe(99);
     expect(quantile([], 0.5)).toBe(0);
+    // 98 calls under 50 ms, 2 between 250 and 500 ms.
+    const counts = [0, 0, 0, 98, 0, 0, 2, 0, 0, 0, 0, 0];
+    expect(histogramQuantile(counts, 0.5)).toBe(50);
+    expect(histogramQuantile(counts, 0.99)).toBe(500);
   });
 
-  it('buckets by hour (empty hours included), and groups by consumer and by model version', () => {
-    const rows = [
-      row('2026-11-22T08:10:00Z', 200, 40),
-      row('2026-11-22T08:20:00Z', 502, 90, 'component:default/b', 'm', 'u@v2'),
-      row('2026-11-22T10:05:00Z', 200, 60),
-    ];
+  it('rolls a batch up by hour, product, consumer, model and version', () => {
+    const rows = rollUp([
+      call('2026-11-22T08:10:00Z', 200, 40),
+      call('2026-11-22T08:20:00Z', 200, 60),
+      call('2026-11-22T08:30:00Z', 502, 9, 'component:default/b', 'u@v2'),
+    ]);
+    expect(rows).toHaveLength(2);
+    expect(rows[0]).toMatchObject({ hour: new Date('2026-11-22T08:00:00Z'), consumer_ref: 'component:default/a', requests: 2, errors: 0, prompt_tokens: 20, le_50: 1, le_100: 1 });
+    expect(rows[1]).toMatchObject({ upstream: 'u@v2', requests: 1, errors: 1, le_10: 1 });
+  });
+
+  it('summarises hours (empty ones included), consumers and model versions from rollup rows', () => {
+    const rows = rollUp([
+      call('2026-11-22T08:10:00Z', 200, 40),
+      call('2026-11-22T08:20:00Z', 502, 90, 'component:default/b', 'u@v2'),
+      call('2026-11-22T10:05:00Z', 200, 60),
+    ]);
     const s = summarizeUsage(rows, new Date('2026-11-22T08:00:00Z'), new Date('2026-11-22T10:30:00Z'));
     expect(s.series.map(b => [b.start, b.requests, b.errors])).toEqual([
       ['2026-11-22T08:00:00.000Z', 2, 1],
       ['2026-11-22T09:00:00.000Z', 0, 0],
       ['2026-11-22T10:00:00.000Z', 1, 0],
     ]);
-    expect(s.series[0]).toMatchObject({ promptTokens: 20, completionTokens: 10, p50Ms: 40, p99Ms: 90 });
+    expect(s.series[0]).toMatchObject({ promptTokens: 20, completionTokens: 10, p50Ms: 50, p99Ms: 100 });
     expect(s.byConsumer).toEqual([
       expect.objectContaining({ consumerRef: 'component:default/a', requests: 2, errors: 0 }),
       expect.objectContaining({ consumerRef: 'component:default/b', requests: 1, errors: 1 }),

@@ -1,17 +1,5 @@
 import type { GatewayUsageSummary } from '@quarterdeck/plugin-gateway-common';
-
-/** The fields of a usage row a summary reads. */
-export interface UsageRow {
-  at: Date | string | number;
-  consumer_ref: string | null;
-  model: string | null;
-  upstream: string | null;
-  status: number;
-  latency_ms: number;
-  prompt_tokens: number;
-  completion_tokens: number;
-  cost: number;
-}
+import { BUCKET_COLUMNS, histogramQuantile, HOUR_MS, type HourlyRow } from './rollup';
 
 /** The q-quantile (0–1) of sorted numbers, nearest rank. */
 export function quantile(sorted: number[], q: number): number {
@@ -19,49 +7,61 @@ export function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
 }
 
-const isError = (status: number) => status >= 400;
+/** A rollup row as a database returns it (bigints may come back as strings). */
+export type StoredHourlyRow = { [K in keyof HourlyRow]: HourlyRow[K] | string | number };
+
+interface Group {
+  requests: number;
+  errors: number;
+  promptTokens: number;
+  completionTokens: number;
+  cost: number;
+  buckets: number[];
+}
+
+const emptyGroup = (): Group => ({ requests: 0, errors: 0, promptTokens: 0, completionTokens: 0, cost: 0, buckets: BUCKET_COLUMNS.map(() => 0) });
+
+function add(group: Group, row: StoredHourlyRow) {
+  group.requests += Number(row.requests);
+  group.errors += Number(row.errors);
+  group.promptTokens += Number(row.prompt_tokens);
+  group.completionTokens += Number(row.completion_tokens);
+  group.cost += Number(row.cost);
+  BUCKET_COLUMNS.forEach((c, i) => {
+    group.buckets[i] += Number((row as Record<string, unknown>)[c] ?? 0);
+  });
+}
+
+const totals = ({ buckets, ...rest }: Group) => ({ ...rest, p50Ms: histogramQuantile(buckets, 0.5), p99Ms: histogramQuantile(buckets, 0.99) });
 
 /**
- * Usage over a window, by hour, by consumer and by model/upstream (the last
- * is what a rollout compares versions by): requests, errors, tokens, cost,
- * p50/p99 latency.
+ * Usage over a window from the hourly rollup: by hour (empty hours
+ * included), by consumer and by model version (how versions compare).
+ * Latency quantiles are the histogram bucket they fall in.
  */
-export function summarizeUsage(rows: UsageRow[], from: Date, to: Date, bucketMs = 3_600_000): GatewayUsageSummary {
-  const start = Math.floor(from.getTime() / bucketMs) * bucketMs;
-  const buckets = new Map<number, { rows: UsageRow[] }>();
-  for (let t = start; t < to.getTime(); t += bucketMs) buckets.set(t, { rows: [] });
-  const byConsumer = new Map<string, UsageRow[]>();
-  const byModel = new Map<string, UsageRow[]>();
+export function summarizeUsage(rows: StoredHourlyRow[], from: Date, to: Date): GatewayUsageSummary {
+  const start = Math.floor(from.getTime() / HOUR_MS) * HOUR_MS;
+  const hours = new Map<number, Group>();
+  for (let t = start; t < to.getTime(); t += HOUR_MS) hours.set(t, emptyGroup());
+  const byConsumer = new Map<string, Group>();
+  const byModel = new Map<string, Group>();
   for (const row of rows) {
-    const at = new Date(row.at).getTime();
-    const bucket = buckets.get(Math.floor(at / bucketMs) * bucketMs);
-    if (bucket) bucket.rows.push(row);
-    const consumer = row.consumer_ref ?? 'unknown';
-    (byConsumer.get(consumer) ?? byConsumer.set(consumer, []).get(consumer)!).push(row);
-    const model = `${row.model ?? ''}\u0000${row.upstream ?? ''}`;
-    (byModel.get(model) ?? byModel.set(model, []).get(model)!).push(row);
+    const hour = hours.get(new Date(row.hour as string).getTime());
+    if (hour) add(hour, row);
+    const consumer = String(row.consumer_ref) || 'unknown';
+    add(byConsumer.get(consumer) ?? byConsumer.set(consumer, emptyGroup()).get(consumer)!, row);
+    const model = `${row.model}\u0000${row.upstream}`;
+    add(byModel.get(model) ?? byModel.set(model, emptyGroup()).get(model)!, row);
   }
-  const totals = (group: UsageRow[]) => ({
-    requests: group.length,
-    errors: group.filter(r => isError(r.status)).length,
-    promptTokens: group.reduce((n, r) => n + r.prompt_tokens, 0),
-    completionTokens: group.reduce((n, r) => n + r.completion_tokens, 0),
-    cost: group.reduce((n, r) => n + r.cost, 0),
-  });
-  const latency = (group: UsageRow[]) => {
-    const sorted = group.map(r => r.latency_ms).sort((a, b) => a - b);
-    return { p50Ms: quantile(sorted, 0.5), p99Ms: quantile(sorted, 0.99) };
-  };
   return {
     from: from.toISOString(),
     to: to.toISOString(),
-    bucketMs,
-    series: [...buckets.entries()].map(([t, b]) => ({ start: new Date(t).toISOString(), ...totals(b.rows), ...latency(b.rows) })),
-    byConsumer: [...byConsumer.entries()].map(([consumerRef, group]) => ({ consumerRef, ...totals(group), ...latency(group) }))
-      .sort((a, b) => b.requests - a.requests),
-    byModel: [...byModel.entries()].map(([k, group]) => {
+    bucketMs: HOUR_MS,
+    series: [...hours.entries()].map(([t, g]) => ({ start: new Date(t).toISOString(), ...totals(g) })),
+    byConsumer: [...byConsumer.entries()].map(([consumerRef, g]) => ({ consumerRef, ...totals(g) })).sort((a, b) => b.requests - a.requests),
+    byModel: [...byModel.entries()].map(([k, g]) => {
       const [model, upstream] = k.split('\u0000');
-      return { model, upstream, ...totals(group), ...latency(group) };
+      return { model, upstream, ...totals(g) };
     }).sort((a, b) => b.requests - a.requests),
   };
 }

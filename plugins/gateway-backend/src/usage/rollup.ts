@@ -1,0 +1,61 @@
+import type { UsageRecord } from '../database/GatewayStore';
+
+/** Upper bounds (ms) of the latency histogram the hourly rollup keeps. */
+export const LATENCY_BOUNDS = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000] as const;
+export const BUCKET_COLUMNS = [...LATENCY_BOUNDS.map(b => `le_${b}`), 'le_inf'];
+
+export interface HourlyRow {
+  hour: Date;
+  product_id: string;
+  consumer_ref: string;
+  model: string;
+  upstream: string;
+  requests: number;
+  errors: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  cost: number;
+  [bucket: `le_${string}`]: number;
+}
+
+export const HOUR_MS = 3_600_000;
+export const isErrorStatus = (status: number) => status >= 400;
+
+/** Sums a batch of calls into one row per hour, product, consumer, model and upstream. */
+export function rollUp(records: UsageRecord[]): HourlyRow[] {
+  const rows = new Map<string, HourlyRow>();
+  for (const r of records) {
+    const hour = new Date(Math.floor(r.at.getTime() / HOUR_MS) * HOUR_MS);
+    const consumer = r.consumerRef ?? '';
+    const model = r.model ?? '';
+    const upstream = r.upstream ?? '';
+    const id = `${hour.getTime()}\u0000${r.productId}\u0000${consumer}\u0000${model}\u0000${upstream}`;
+    let row = rows.get(id);
+    if (!row) {
+      row = { hour, product_id: r.productId, consumer_ref: consumer, model, upstream, requests: 0, errors: 0, prompt_tokens: 0, completion_tokens: 0, cost: 0 };
+      for (const c of BUCKET_COLUMNS) row[c as `le_${string}`] = 0;
+      rows.set(id, row);
+    }
+    row.requests++;
+    if (isErrorStatus(r.status)) row.errors++;
+    row.prompt_tokens += r.promptTokens;
+    row.completion_tokens += r.completionTokens;
+    row.cost += r.cost;
+    const index = LATENCY_BOUNDS.findIndex(b => r.latencyMs <= b);
+    row[BUCKET_COLUMNS[index < 0 ? BUCKET_COLUMNS.length - 1 : index] as `le_${string}`]++;
+  }
+  return [...rows.values()];
+}
+
+/** The q-quantile of a histogram, as the upper bound of the bucket it falls in (the last bound beyond it). */
+export function histogramQuantile(counts: number[], q: number): number {
+  const total = counts.reduce((n, c) => n + c, 0);
+  if (total === 0) return 0;
+  const rank = Math.ceil(q * total);
+  let seen = 0;
+  for (const [i, c] of counts.entries()) {
+    seen += c;
+    if (seen >= rank) return i < LATENCY_BOUNDS.length ? LATENCY_BOUNDS[i] : LATENCY_BOUNDS[LATENCY_BOUNDS.length - 1];
+  }
+  return LATENCY_BOUNDS[LATENCY_BOUNDS.length - 1];
+}
