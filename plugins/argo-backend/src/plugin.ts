@@ -7,6 +7,12 @@ import { catalogServiceRef } from '@backstage/plugin-catalog-node';
 import { clusterServiceRef } from '@quarterdeck/plugin-argo-node';
 import { seedManifests } from './clusters/seed';
 import { HttpQuarterdeckGateway } from './gateway/client';
+import { DatabaseLease, LeaderElection } from './database/Lease';
+import crypto from 'node:crypto';
+import os from 'node:os';
+
+/** How long a replica's lease on a cluster's reconcilers lasts without renewal. */
+const LEASE_TTL_MS = 15_000;
 import { AnalysisRunReconciler } from './rollouts/analysis/reconciler';
 import { RolloutReconciler } from './rollouts/reconciler';
 import { applyDatabaseMigrations } from './database/migrations';
@@ -35,6 +41,7 @@ export const argoPlugin = createBackendPlugin({
         clusters: clusterServiceRef,
       },
       async init({ logger, config, database, httpRouter, permissionsRegistry, lifecycle, permissions, httpAuth, auth, discovery, catalog, clusters }) {
+        const holder = `${os.hostname()}/${process.pid}/${crypto.randomUUID().slice(0, 8)}`;
         // Model canaries and gateway metrics talk to the gateway plugin over HTTP.
         const gateway = new HttpQuarterdeckGateway({ discovery, auth });
         const db = await applyDatabaseMigrations(database);
@@ -49,13 +56,21 @@ export const argoPlugin = createBackendPlugin({
           if (clusters.mode(cluster.name, 'rollouts') !== 'reconcile') continue;
           const client = await clusters.client(cluster.name);
           const domainLogger = logger.child({ cluster: cluster.name, domain: 'rollouts' });
-          for (const reconciler of [
-            new RolloutReconciler(client, { logger: domainLogger, gateway }),
-            new AnalysisRunReconciler(client, { logger: domainLogger, gateway }),
-          ]) {
-            lifecycle.addStartupHook(() => reconciler.start());
-            lifecycle.addShutdownHook(() => reconciler.stop());
-          }
+          // One replica at a time reconciles a cluster's Rollouts: the one holding the lease.
+          const election = new LeaderElection(
+            new DatabaseLease(db, `rollouts/${cluster.name}`, holder, LEASE_TTL_MS),
+            async () => {
+              const reconcilers = [
+                new RolloutReconciler(client, { logger: domainLogger, gateway }),
+                new AnalysisRunReconciler(client, { logger: domainLogger, gateway }),
+              ];
+              for (const reconciler of reconcilers) await reconciler.start();
+              return { stop: async () => { for (const reconciler of reconcilers) await reconciler.stop(); } };
+            },
+            { logger: domainLogger, renewMs: LEASE_TTL_MS / 3 },
+          );
+          lifecycle.addStartupHook(() => election.start());
+          lifecycle.addShutdownHook(() => election.stop());
         }
         // Example manifests for local clusters, applied once each, after the
         // reconcilers run (a file may wait for the previous one's Rollouts).
