@@ -96,4 +96,19 @@ describe('a canary with an analysis step, on the local driver', () => {
       'InvalidSpec: The Rollout "payments-api" is invalid: spec.strategy.canary.steps[1].analysis.templates: Invalid value: "nope": AnalysisTemplate \'nope\' not found',
     );
   });
+
+  it('marks the Rollout Degraded with InvalidSpec when a template\'s condition does not parse, naming the field', async () => {
+    const broken: AnalysisTemplate = {
+      apiVersion: 'argoproj.io/v1alpha1',
+      kind: 'AnalysisTemplate',
+      metadata: { name: 'broken', namespace: 'default' },
+      spec: { metrics: [{ name: 'ok', successCondition: 'result == ', provider: { web: { url: `${base}/good` } } }] },
+    };
+    await argoClients(local.cluster).analysisTemplates.apply(broken);
+    await argoClients(local.cluster).rollouts.apply(rollout('payments:1', 'good', 'broken'));
+    const r = await eventually('InvalidSpec', async () => ((await get())?.status?.phase === 'Degraded' ? get() : undefined), 20_000);
+    expect(r?.status?.message).toMatch(
+      /^InvalidSpec: The Rollout "payments-api" is invalid: spec\.strategy\.canary\.steps\[1\]\.analysis\.templates: Invalid value: "broken": AnalysisTemplate 'broken' spec\.metrics\[0\]\.successCondition: /,
+    );
+  });
 });

@@ -26,6 +26,7 @@ import {
   type ServiceState,
 } from './objects';
 import { calculateRolloutPhase } from './phase';
+import { compileCondition } from './analysis/conditions';
 import { needsRestart, planRestart, type PodState } from './restart';
 import { trafficRoutersFor } from './routers';
 import type { QuarterdeckGateway } from '../gateway/client';
@@ -134,6 +135,19 @@ export class RolloutReconciler {
       if (!template) {
         const kind = ref.clusterScope ? 'ClusterAnalysisTemplate' : 'AnalysisTemplate';
         throw new InvalidSpecError(`The Rollout "${rollout.metadata.name}" is invalid: ${path}: Invalid value: "${ref.templateName}": ${kind} '${ref.templateName}' not found`);
+      }
+      // A condition that does not parse makes the Rollout invalid up front, naming the field.
+      for (const [i, metric] of template.spec.metrics.entries()) {
+        for (const field of ['successCondition', 'failureCondition'] as const) {
+          const source = metric[field];
+          if (typeof source !== 'string' || source.trim() === '') continue;
+          try {
+            compileCondition(source);
+          } catch (error) {
+            const kind = ref.clusterScope ? 'ClusterAnalysisTemplate' : 'AnalysisTemplate';
+            throw new InvalidSpecError(`The Rollout "${rollout.metadata.name}" is invalid: ${path}: Invalid value: "${ref.templateName}": ${kind} '${ref.templateName}' spec.metrics[${i}].${field}: ${(error as Error).message}`);
+          }
+        }
       }
       metrics.push(...template.spec.metrics);
       for (const arg of template.spec.args ?? []) if (!args.has(arg.name)) args.set(arg.name, { name: arg.name, value: arg.value });
