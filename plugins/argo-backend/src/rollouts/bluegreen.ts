@@ -9,7 +9,7 @@ import {
   type RunStatusRef,
   type ServiceState,
 } from './objects';
-import { cleanupRevisionHistory, DEFAULT_SCALE_DOWN_DELAY_SECONDS, scaleDownOldReplicaSets } from './scaleDown';
+import { abortedReplicas, cleanupRevisionHistory, DEFAULT_SCALE_DOWN_DELAY_SECONDS, scaleDownOldReplicaSets } from './scaleDown';
 import { baseStatus, finishStatus, formatSelector, formatTime, PauseContext, PAUSE_REASON, pausedConditions } from './status';
 
 /**
@@ -126,20 +126,7 @@ export function reconcileBlueGreen(ctx: BlueGreenContext): RolloutDecision {
     if (stableRs && stableRs.specReplicas !== replicas) decision.scale.push({ name: stableRs.name, replicas });
     let newCount: number | undefined = desiredNewReplicas();
     if (delayOnAbort && newRs !== stableRs) {
-      if (newRs.scaleDownDeadline) {
-        if (!deadlinePassed(newRs)) {
-          requeue(Date.parse(newRs.scaleDownDeadline) - now.getTime());
-          newCount = undefined;
-        } else {
-          newCount = 0;
-        }
-      } else {
-        if (stableRs!.availableReplicas >= replicas) {
-          decision.annotate.push({ name: newRs.name, scaleDownDeadline: formatTime(new Date(now.getTime() + abortDelay! * 1000)) });
-          requeue(abortDelay! * 1000);
-        }
-        newCount = undefined; // stays up until annotated
-      }
+      newCount = abortedReplicas({ newRs, stableRs: stableRs!, replicas, delaySeconds: abortDelay!, now, decision, requeue });
     }
     if (newCount !== undefined && newRs.specReplicas !== newCount && newRs !== stableRs) decision.scale.push({ name: newRs.name, replicas: newCount });
 

@@ -11,7 +11,7 @@ import {
   type ServiceState,
 } from './objects';
 import { canaryFenceposts, pauseDurationSeconds, weightedCanaryStableCounts } from './replicas';
-import { cleanupRevisionHistory, DEFAULT_SCALE_DOWN_DELAY_SECONDS, ScaleDownDelay } from './scaleDown';
+import { abortedReplicas, cleanupRevisionHistory, DEFAULT_SCALE_DOWN_DELAY_SECONDS, ScaleDownDelay } from './scaleDown';
 import { abortScaleDownDelaySeconds, atDesiredRoutedCounts, MAX_TRAFFIC_WEIGHT, routedCanaryCounts, routedWeight } from './trafficRouting';
 import { baseStatus, finishStatus, formatTime, PAUSE_REASON, pausedConditions, type PauseDecisions } from './status';
 
@@ -424,21 +424,7 @@ function scaleRoutedCanary(args: {
   }
   let newCount: number | undefined = counts.canary;
   if (delayOnAbort && newRs !== stableRs) {
-    if (newRs.scaleDownDeadline) {
-      const remaining = Date.parse(newRs.scaleDownDeadline) - now.getTime();
-      if (remaining > 0) {
-        requeue(remaining);
-        newCount = undefined;
-      } else {
-        newCount = 0;
-      }
-    } else {
-      if (stableRs!.availableReplicas >= replicas) {
-        decision.annotate.push({ name: newRs.name, scaleDownDeadline: formatTime(new Date(now.getTime() + abortDelay! * 1000)) });
-        requeue(abortDelay! * 1000);
-      }
-      newCount = undefined; // stays up until annotated
-    }
+    newCount = abortedReplicas({ newRs, stableRs: stableRs!, replicas, delaySeconds: abortDelay!, now, decision, requeue });
   }
   if (newCount !== undefined && newRs !== stableRs && newRs.specReplicas !== newCount) decision.scale.push({ name: newRs.name, replicas: newCount });
   if (newRs === stableRs && newRs.specReplicas !== replicas) decision.scale.push({ name: newRs.name, replicas });

@@ -84,3 +84,32 @@ export function cleanupRevisionHistory(rollout: Rollout, others: ReplicaSetState
     .filter(rs => rs.specReplicas === 0 && rs.replicas === 0)
     .map(rs => rs.name);
 }
+
+/**
+ * The new ReplicaSet's size after an abort with a delay (reconcileNewReplicaSet
+ * with shouldDelayScaleDownOnAbort): it stays up until the stable one is
+ * whole again, then gets a `scale-down-deadline`, then goes to zero.
+ * Undefined: leave its size alone for now.
+ */
+export function abortedReplicas(args: {
+  newRs: ReplicaSetState;
+  stableRs: ReplicaSetState;
+  replicas: number;
+  delaySeconds: number;
+  now: Date;
+  decision: RolloutDecision;
+  requeue: (ms: number) => void;
+}): number | undefined {
+  const { newRs, stableRs, now, decision, requeue } = args;
+  if (newRs.scaleDownDeadline) {
+    const remaining = Date.parse(newRs.scaleDownDeadline) - now.getTime();
+    if (remaining <= 0) return 0;
+    requeue(remaining);
+    return undefined;
+  }
+  if (stableRs.availableReplicas >= args.replicas) {
+    decision.annotate.push({ name: newRs.name, scaleDownDeadline: formatTime(new Date(now.getTime() + args.delaySeconds * 1000)) });
+    requeue(args.delaySeconds * 1000);
+  }
+  return undefined;
+}

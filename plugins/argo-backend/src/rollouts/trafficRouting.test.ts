@@ -115,7 +115,7 @@ describe('canary with a traffic router', () => {
     const noCanaryService = routedRollout({ canaryService: undefined });
     expect(rolloutSpecProblem(noCanaryService)).toBe('The Rollout "checkout" is invalid: spec.strategy.canary.canaryService: Invalid value: "": Canary service and Stable service must to be set to use Traffic Routing');
     const nginx = routedRollout({ trafficRouting: { nginx: { stableIngress: 'checkout' } } });
-    expect(rolloutSpecProblem(nginx)).toBe('The Rollout "checkout" is invalid: spec.strategy.canary.trafficRouting.nginx: Unsupported value: "nginx": supported values: "plugins.argoproj-labs/gatewayAPI"');
+    expect(rolloutSpecProblem(nginx)).toBe('The Rollout "checkout" is invalid: spec.strategy.canary.trafficRouting.nginx: Unsupported value: "nginx": supported values: "plugins.argoproj-labs/gatewayAPI", "plugins.quarterdeck.io/gateway"');
     const basic = routedRollout({ trafficRouting: undefined, dynamicStableScale: true });
     expect(rolloutSpecProblem(basic)).toBe('The Rollout "checkout" is invalid: spec.strategy.canary.dynamicStableScale: Invalid value: true: Canary dynamicStableScale can only be used with traffic routing');
   });
