@@ -230,6 +230,15 @@ describe('the gateway, control plane and data plane', () => {
       expect(unknown.status).toBe(401);
       expect((await unknown.json()).error).toMatchObject({ code: 'invalid_api_key', message: 'Incorrect API key provided.' });
 
+      // A key narrowed to some of the plan's models.
+      const narrowRequest = await request(server).post('/api/gateway/key-requests').set('authorization', erin)
+        .send({ componentRef: 'component:default/chat-assistant', productId: 'llm-chat', plan: 'standard', justification: 'only the large model please' });
+      const narrowed = await request(server).post(`/api/gateway/key-requests/${narrowRequest.body.id}/approve`).set('authorization', carol).send({ models: ['chat-large'] });
+      expect(narrowed.body.issued.key.models).toEqual(['chat-large']);
+      const notInKey = await chat(dataPlane, narrowed.body.issued.secret, { model: 'chat-small', messages: [{ role: 'user', content: 'x' }] });
+      expect(notInKey.status).toBe(403);
+      expect((await notInKey.json()).error).toMatchObject({ code: 'model_not_allowed', message: 'This key may only use chat-large, not `chat-small`.' });
+
       const outside = await chat(dataPlane, key, { model: 'chat-large', messages: [{ role: 'user', content: 'x' }] });
       expect(outside.status).toBe(403);
       expect((await outside.json()).error).toMatchObject({ param: 'model', code: 'model_not_allowed' });

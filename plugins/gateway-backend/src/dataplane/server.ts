@@ -224,6 +224,10 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
    */
   async function complete(res: ServerResponse, auth: Auth, kind: 'chat' | 'completions' | 'embeddings', body: OpenAiBody, raw: Buffer | undefined, upstreamPath: string, started: number) {
     const { key, product, plan } = auth;
+    if (key.models && !key.models.includes(body.model as string)) {
+      sendError(res, 403, `This key may only use ${key.models.join(', ')}, not \`${body.model}\`.`, { type: 'permission_error', param: 'model', code: 'model_not_allowed' });
+      return;
+    }
     const resolution = resolveModel(product, plan, body.model as string, random());
     if (!resolution.ok) {
       sendError(res, resolution.status, resolution.message, { param: 'model', code: resolution.code, type: resolution.status === 403 ? 'permission_error' : 'invalid_request_error' });
@@ -468,7 +472,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     if (!auth) return;
     const body = JSON.stringify({
       object: 'list',
-      data: modelsInPlan(auth.product, auth.plan).map(id => ({ id, object: 'model', created: 0, owned_by: auth.product.id })),
+      data: modelsInPlan(auth.product, auth.plan).filter(id => !auth.key.models || auth.key.models.includes(id)).map(id => ({ id, object: 'model', created: 0, owned_by: auth.product.id })),
     });
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
     res.end(body);

@@ -21,6 +21,7 @@ import type { Knex } from 'knex';
 import { z } from 'zod';
 import type { GatewayAuditStore } from '../database/AuditStore';
 import type { GatewayStore, StoredKey } from '../database/GatewayStore';
+import { modelsInPlan } from '../dataplane/routing';
 import { generateKey, maskKey } from '../keys/keyMaterial';
 import { quantile, summarizeUsage, type StoredHourlyRow } from '../usage/summary';
 import { describeZodIssue, validateProductSpec } from './productSchema';
@@ -68,6 +69,8 @@ const keyRequestBody = z.object({
 const approveBody = z.object({
   reason: z.string().max(2000).optional(),
   expiresInDays: z.number().int('must be a whole number').positive().max(3650).optional(),
+  /** Narrows the key to some of the plan's models (or routes). */
+  models: z.array(z.string().min(1)).min(1).optional(),
 }).strict();
 const denyBody = z.object({ reason: z.string().trim().min(1, 'say why the request is denied').max(2000) }).strict();
 const rotateBody = z.object({ graceSeconds: z.number().int('must be a whole number').min(0).max(MAX_GRACE_SECONDS).optional() }).strict();
@@ -334,6 +337,13 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     const body = parse(approveBody, req.body);
     const { request, actor } = await reviewable(req);
     const at = now();
+    if (body.models) {
+      const product = await store.getProduct(request.productId);
+      const plan = product?.plans.find(p => p.name === request.plan);
+      const allowed = product && plan ? modelsInPlan(product, plan) : [];
+      const outside = body.models.find(m => !allowed.includes(m));
+      if (outside) throw new InputError(`models: "${outside}" is not a model of plan ${request.plan} (it has ${allowed.join(', ')})`);
+    }
     const material = generateKey(settings.keySecret);
     const key: StoredKey = {
       id: crypto.randomUUID(),
@@ -342,6 +352,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
       componentRef: request.componentRef,
       productId: request.productId,
       plan: request.plan,
+      ...(body.models ? { models: body.models } : {}),
       status: 'active',
       createdAt: at.toISOString(),
       createdBy: actor,
