@@ -19,7 +19,10 @@ const CHROMIUM_ARGS = [
 ];
 
 const journeys = [];
-/** A journey: a name and a function of a fresh page and the portal's URL. */
+/**
+ * A journey: a name and a function of a fresh page, the portal's URL and the
+ * running portal (`gatewayUrl`: the gateway's data plane) and browser.
+ */
 function journey(name, fn) {
   journeys.push({ name, fn });
 }
@@ -126,10 +129,100 @@ journey("follows sentiment-model's blue-green update and promotes it to the acti
   await shot(page, '09-bluegreen-promoted');
 });
 
+journey('requests a gateway key as erin, approves it as carol, calls the gateway with it and sees the usage', async (page, url, { gatewayUrl, browser }) => {
+  // erin (team-web) asks for a key for chat-assistant, which consumes llm-chat.
+  await signInAs(page, url, 'erin');
+  await page.goto(`${url}/catalog/default/component/chat-assistant/gateway`);
+  const access = page.getByRole('region', { name: 'gateway access to llm-chat' });
+  await access.getByText('LLM chat (OpenAI-compatible)').waitFor({ timeout: 30_000 });
+  await access.getByRole('button', { name: 'Request access' }).click();
+  const form = page.getByRole('dialog');
+  await form.getByLabel('Plan', { exact: true }).selectOption('standard');
+  await form.getByLabel(/Justification/).fill('The chat assistant answers customer questions on the shop.');
+  await form.getByRole('button', { name: 'Send request' }).click();
+  await form.waitFor({ state: 'hidden' });
+  await access.getByRole('table', { name: 'key requests for llm-chat' }).getByText('pending').waitFor();
+  await shot(page, '10-gateway-requested');
+
+  // carol (team-ml, owns llm-chat) approves it and sees the key once.
+  const carolContext = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  let secret;
+  try {
+    const carol = await carolContext.newPage();
+    carol.setDefaultTimeout(15_000);
+    await signInAs(carol, url, 'carol');
+    await carol.goto(`${url}/catalog/default/api/llm-chat/gateway`);
+    const pending = carol.getByRole('table', { name: 'pending key requests' });
+    await pending.getByText('The chat assistant answers customer questions on the shop.').waitFor({ timeout: 30_000 });
+    await pending.getByRole('button', { name: 'Approve' }).click();
+    await carol.getByLabel('Reason (optional)').fill('ok for the shop');
+    await carol.getByRole('button', { name: 'Approve and issue key' }).click();
+    const issued = carol.getByRole('dialog', { name: 'Key issued' });
+    await issued.getByText(/it will not be shown again/).waitFor();
+    secret = await issued.getByLabel('API key').inputValue();
+    if (!/^qdk_[a-z0-9]{12}_[A-Za-z0-9_-]{43}$/.test(secret)) throw new Error(`The dialog shows "${secret}", not a gateway key`);
+    await shot(carol, '11-gateway-key-issued');
+    await issued.getByRole('button', { name: 'I have copied the key' }).click();
+    await issued.waitFor({ state: 'hidden' });
+    if ((await carol.content()).includes(secret)) throw new Error('The key is still on the page after the dialog closed');
+
+    // The key works on the data plane.
+    const response = await fetch(`${gatewayUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'chat-small', messages: [{ role: 'user', content: 'Where is my order?' }] }),
+    });
+    if (response.status !== 200) throw new Error(`The gateway answered ${response.status}: ${await response.text()}`);
+
+    // The call shows in the API's usage, by consumer (written within a second or so).
+    const byConsumer = carol.getByRole('table', { name: 'usage by consumer' });
+    for (let attempt = 0; ; attempt++) {
+      await carol.reload();
+      try {
+        await byConsumer.getByRole('row', { name: /chat-assistant\s+[1-9]/ }).waitFor({ timeout: 5_000 });
+        break;
+      } catch (error) {
+        if (attempt >= 5) throw error;
+      }
+    }
+    await carol.getByRole('table', { name: 'issued keys' }).getByText('active').waitFor();
+    await shot(carol, '12-gateway-api-usage');
+  } finally {
+    await carolContext.close();
+  }
+
+  // erin sees the key (masked) and the usage on the component.
+  await page.reload();
+  await access.getByRole('table', { name: 'keys for llm-chat' }).getByText('active').waitFor({ timeout: 30_000 });
+  await page.getByLabel(/^Requests: [1-9]/).waitFor();
+  await page.getByRole('table', { name: 'usage by model' }).getByText('chat-small-v1').waitFor();
+  if ((await page.content()).includes(secret)) throw new Error("The key shows on the component's page");
+  await shot(page, '13-gateway-component-usage');
+});
+
+/** The gateway's example upstreams (examples/gateway/llm-chat.yaml), which `npm start` runs. */
+async function startExampleUpstreams() {
+  const { startModelServer } = require('../examples/model-server/server.js');
+  const started = [];
+  for (const [port, version] of [[7101, 'v1'], [7102, 'v2']]) {
+    try {
+      started.push(await startModelServer({ port, version }));
+    } catch (error) {
+      // Already running (`npm start` in another terminal) is fine; the journey says if not.
+      console.warn(`Example model server ${version} not started on ${port}: ${error.message}`);
+    }
+  }
+  return { close: () => Promise.all(started.map(s => s.close())) };
+}
+
 async function main() {
   ensureFrontendBuilt();
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
-  const portal = await startPortal({ port: await freePort() });
+  const upstreams = await startExampleUpstreams();
+  const portal = await startPortal({ port: await freePort() }).catch(async error => {
+    await upstreams.close();
+    throw error;
+  });
   let passed = 0;
   let failed = 0;
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
@@ -141,7 +234,7 @@ async function main() {
       page.setDefaultTimeout(15_000);
       const started = Date.now();
       try {
-        await fn(page, portal.url);
+        await fn(page, portal.url, { gatewayUrl: portal.gatewayUrl, browser });
         passed++;
         console.log(`  ✓ ${name} (${Date.now() - started} ms)`);
       } catch (error) {
@@ -155,6 +248,7 @@ async function main() {
   } finally {
     await browser.close();
     await portal.stop();
+    await upstreams.close();
   }
   console.log(`Screenshots in ${path.relative(process.cwd(), SCREENSHOTS)}/`);
   console.log(`e2e: ${passed} passed, ${failed} failed`);

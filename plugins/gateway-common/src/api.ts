@@ -173,3 +173,19 @@ export interface GatewayPromptTemplate {
   maxTokens?: number;
   temperature?: number;
 }
+
+/** `GET /audit?entityRef=…`: one mutating gateway action, newest first. */
+export interface GatewayAuditEvent {
+  id: string;
+  createdAt: string;
+  /** The acting user's (or service's) entity ref. */
+  actor: string;
+  /** e.g. `product.updated`, `key-request.approved`, `key.revoked`. */
+  action: string;
+  /** The catalog entity concerned (the API, or the consuming component). */
+  entityRef?: string;
+  /** The product, request or key id. */
+  target: string;
+  reason?: string;
+  details?: Record<string, unknown>;
+}

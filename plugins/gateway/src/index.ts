@@ -4,4 +4,10 @@
  * @packageDocumentation
  */
 export { gatewayPlugin as default } from './plugin';
-export { GatewayClient, gatewayApiRef, type GatewayApi } from './api/GatewayClient';
+export {
+  GatewayClient,
+  gatewayApiRef,
+  type ApprovedKeyRequest,
+  type CreateKeyRequest,
+  type GatewayApi,
+} from './api/GatewayClient';

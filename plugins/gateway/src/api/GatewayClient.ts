@@ -4,13 +4,63 @@ import {
   type FetchApi,
 } from '@backstage/frontend-plugin-api';
 import { ResponseError } from '@backstage/errors';
+import type {
+  GatewayAuditEvent,
+  GatewayKeyRequest,
+  GatewayKeyView,
+  GatewayProduct,
+  GatewayProductSpec,
+  GatewayUsageSummary,
+  IssuedKey,
+  KeyRequestStatus,
+} from '@quarterdeck/plugin-gateway-common';
 
-/** The frontend's view of the `/api/gateway` backend. */
+/** `POST /key-requests`. */
+export interface CreateKeyRequest {
+  componentRef: string;
+  productId: string;
+  plan: string;
+  /** Why the component needs the key; at least 10 characters. */
+  justification: string;
+}
+
+/** `POST /key-requests/:id/approve`: the decided request and the key, whose secret is shown once. */
+export interface ApprovedKeyRequest {
+  request: GatewayKeyRequest;
+  issued: IssuedKey;
+}
+
+/** The frontend's view of the `/api/gateway` control plane. */
 export interface GatewayApi {
   health(): Promise<{ status: 'ok' }>;
+  /** The products of one API entity (zero or one), or every product the user may read. */
+  listProducts(query?: { entityRef?: string }): Promise<GatewayProduct[]>;
+  getProduct(id: string): Promise<GatewayProduct>;
+  putProduct(id: string, body: { entityRef: string; spec: GatewayProductSpec }): Promise<GatewayProduct>;
+  /** The key requests of an API or of a component. */
+  listKeyRequests(query: { entityRef: string; status?: KeyRequestStatus }): Promise<GatewayKeyRequest[]>;
+  createKeyRequest(body: CreateKeyRequest): Promise<GatewayKeyRequest>;
+  approveKeyRequest(id: string, body?: { reason?: string; expiresInDays?: number }): Promise<ApprovedKeyRequest>;
+  denyKeyRequest(id: string, body: { reason: string }): Promise<GatewayKeyRequest>;
+  /** The keys (masked) of an API's product or of a component. */
+  listKeys(query: { entityRef: string }): Promise<GatewayKeyView[]>;
+  /** A new key at once; the old one keeps working for `graceSeconds` (default a day). */
+  rotateKey(id: string, body?: { graceSeconds?: number }): Promise<IssuedKey>;
+  revokeKey(id: string, body?: { reason?: string }): Promise<GatewayKeyView>;
+  getUsage(query: { entityRef: string; hours?: number }): Promise<GatewayUsageSummary>;
+  listAudit(query: { entityRef: string }): Promise<GatewayAuditEvent[]>;
 }
 
 export const gatewayApiRef = createApiRef<GatewayApi>({ id: 'plugin.gateway.client' });
+
+function queryString(query: Record<string, string | number | undefined>): string {
+  const params = new URLSearchParams();
+  for (const [name, value] of Object.entries(query)) {
+    if (value !== undefined) params.set(name, String(value));
+  }
+  const text = params.toString();
+  return text ? `?${text}` : '';
+}
 
 /** Talks to the `gateway` backend plugin with the signed-in user's token. */
 export class GatewayClient implements GatewayApi {
@@ -18,13 +68,73 @@ export class GatewayClient implements GatewayApi {
     private readonly deps: { discoveryApi: DiscoveryApi; fetchApi: FetchApi },
   ) {}
 
-  async health(): Promise<{ status: 'ok' }> {
-    return this.get('/health');
+  health(): Promise<{ status: 'ok' }> {
+    return this.request('/health');
   }
 
-  private async get<T>(path: string): Promise<T> {
+  async listProducts(query: { entityRef?: string } = {}): Promise<GatewayProduct[]> {
+    const { items } = await this.request<{ items: GatewayProduct[] }>(`/products${queryString(query)}`);
+    return items;
+  }
+
+  getProduct(id: string): Promise<GatewayProduct> {
+    return this.request(`/products/${encodeURIComponent(id)}`);
+  }
+
+  putProduct(id: string, body: { entityRef: string; spec: GatewayProductSpec }): Promise<GatewayProduct> {
+    return this.send('PUT', `/products/${encodeURIComponent(id)}`, body);
+  }
+
+  async listKeyRequests(query: { entityRef: string; status?: KeyRequestStatus }): Promise<GatewayKeyRequest[]> {
+    const { items } = await this.request<{ items: GatewayKeyRequest[] }>(`/key-requests${queryString(query)}`);
+    return items;
+  }
+
+  createKeyRequest(body: CreateKeyRequest): Promise<GatewayKeyRequest> {
+    return this.send('POST', '/key-requests', body);
+  }
+
+  approveKeyRequest(id: string, body: { reason?: string; expiresInDays?: number } = {}): Promise<ApprovedKeyRequest> {
+    return this.send('POST', `/key-requests/${encodeURIComponent(id)}/approve`, body);
+  }
+
+  denyKeyRequest(id: string, body: { reason: string }): Promise<GatewayKeyRequest> {
+    return this.send('POST', `/key-requests/${encodeURIComponent(id)}/deny`, body);
+  }
+
+  async listKeys(query: { entityRef: string }): Promise<GatewayKeyView[]> {
+    const { items } = await this.request<{ items: GatewayKeyView[] }>(`/keys${queryString(query)}`);
+    return items;
+  }
+
+  rotateKey(id: string, body: { graceSeconds?: number } = {}): Promise<IssuedKey> {
+    return this.send('POST', `/keys/${encodeURIComponent(id)}/rotate`, body);
+  }
+
+  revokeKey(id: string, body: { reason?: string } = {}): Promise<GatewayKeyView> {
+    return this.send('POST', `/keys/${encodeURIComponent(id)}/revoke`, body);
+  }
+
+  getUsage(query: { entityRef: string; hours?: number }): Promise<GatewayUsageSummary> {
+    return this.request(`/usage${queryString(query)}`);
+  }
+
+  async listAudit(query: { entityRef: string }): Promise<GatewayAuditEvent[]> {
+    const { items } = await this.request<{ items: GatewayAuditEvent[] }>(`/audit${queryString(query)}`);
+    return items;
+  }
+
+  private send<T>(method: 'POST' | 'PUT', path: string, body: unknown): Promise<T> {
+    return this.request(path, {
+      method,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+  }
+
+  private async request<T>(path: string, init?: RequestInit): Promise<T> {
     const base = await this.deps.discoveryApi.getBaseUrl('gateway');
-    const response = await this.deps.fetchApi.fetch(`${base}${path}`);
+    const response = await this.deps.fetchApi.fetch(`${base}${path}`, init);
     if (!response.ok) {
       throw await ResponseError.fromResponse(response);
     }

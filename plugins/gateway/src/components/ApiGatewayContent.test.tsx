@@ -1,0 +1,118 @@
+import { fireEvent, screen, waitFor, within } from '@testing-library/react';
+import { mockApis, renderInTestApp, TestApiProvider } from '@backstage/frontend-test-utils';
+import { alertApiRef } from '@backstage/core-plugin-api';
+import { permissionApiRef } from '@backstage/plugin-permission-react';
+import { EntityProvider, entityRouteRef } from '@backstage/plugin-catalog-react';
+import { AuthorizeResult, type EvaluatePermissionRequest } from '@backstage/plugin-permission-common';
+import { gatewayApiRef, type GatewayApi } from '../api/GatewayClient';
+import { ApiGatewayContent } from './ApiGatewayContent';
+import { mockGateway, SECRET } from './testData';
+
+const api = (name: string) => ({
+  apiVersion: 'backstage.io/v1alpha1',
+  kind: 'API',
+  metadata: { name, namespace: 'default', annotations: { 'quarterdeck.io/gateway-product': 'llm-chat' } },
+  spec: { type: 'openapi', owner: 'team-ml', lifecycle: 'production', definition: '{}' },
+});
+
+async function render(gateway: GatewayApi, authorize: AuthorizeResult.ALLOW | AuthorizeResult.DENY | ((r: EvaluatePermissionRequest) => AuthorizeResult.ALLOW | AuthorizeResult.DENY), name = 'llm-chat') {
+  await renderInTestApp(
+    <TestApiProvider apis={[[gatewayApiRef, gateway], [permissionApiRef, mockApis.permission({ authorize })], [alertApiRef, { post: jest.fn(), alert$: jest.fn() } as any]]}>
+      <EntityProvider entity={api(name)}>
+        <ApiGatewayContent />
+      </EntityProvider>
+    </TestApiProvider>,
+    { mountedRoutes: { '/catalog/:namespace/:kind/:name': entityRouteRef } },
+  );
+}
+
+describe('ApiGatewayContent', () => {
+  it('shows the product: upstreams, models with prices, the route split and the plans', async () => {
+    await render(mockGateway(), AuthorizeResult.ALLOW, 'llm-chat-product');
+    expect(await screen.findByText('LLM chat (OpenAI-compatible)')).toBeInTheDocument();
+    const models = screen.getByRole('table', { name: 'models' });
+    expect(within(models).getByText('32,768 tokens')).toBeInTheDocument();
+    expect(within(models).getByText('$2.5 / M')).toBeInTheDocument();
+    expect(within(models).getAllByText('model-server-v2@v2')).toHaveLength(1);
+    expect(screen.getByRole('img', { name: 'route chat-small split chat-small-v1 80%, chat-small-v2 20%' })).toBeInTheDocument();
+    const plans = screen.getByRole('table', { name: 'plans' });
+    expect(within(plans).getByText('standard')).toBeInTheDocument();
+    expect(within(plans).getByText('$10.00')).toBeInTheDocument();
+    // Issued keys, masked, with their consumer; usage by consumer and by version; the audit trail.
+    expect(within(screen.getByRole('table', { name: 'issued keys' })).getByText('qdk_abcdefghijkl_…')).toBeInTheDocument();
+    const byConsumer = await screen.findByRole('table', { name: 'usage by consumer' });
+    expect(within(byConsumer).getByText('chat-assistant')).toBeInTheDocument();
+    expect(within(screen.getByRole('table', { name: 'usage by model' })).getByText('model-server-v1@v1')).toBeInTheDocument();
+    expect(screen.getByRole('img', { name: 'Requests and errors per hour' })).toBeInTheDocument();
+    expect(screen.getByRole('img', { name: 'Latency per hour' })).toBeInTheDocument();
+    expect(await screen.findByRole('table', { name: 'gateway audit trail' })).toBeInTheDocument();
+  });
+
+  it('shows the pending requests; approving issues a key shown once', async () => {
+    const gateway = mockGateway();
+    await render(gateway, AuthorizeResult.ALLOW);
+    const pending = await screen.findByRole('table', { name: 'pending key requests' });
+    expect(within(pending).getByText('the assistant answers customer questions')).toBeInTheDocument();
+    const approve = within(pending).getByRole('button', { name: 'Approve' });
+    await waitFor(() => expect(approve).toBeEnabled());
+    fireEvent.click(approve);
+
+    fireEvent.change(screen.getByLabelText('Reason (optional)'), { target: { value: 'ok for production' } });
+    fireEvent.change(screen.getByLabelText('Expires in days (optional)'), { target: { value: 'soon' } });
+    const confirm = screen.getByRole('button', { name: 'Approve and issue key' });
+    expect(confirm).toBeDisabled();
+    fireEvent.change(screen.getByLabelText('Expires in days (optional)'), { target: { value: '90' } });
+    fireEvent.click(confirm);
+    await waitFor(() => expect(gateway.approveKeyRequest).toHaveBeenCalledWith('req-1', { reason: 'ok for production', expiresInDays: 90 }));
+
+    const dialog = await screen.findByRole('dialog', { name: 'Key issued' });
+    expect(within(dialog).getByLabelText('API key')).toHaveValue(SECRET);
+    expect(within(dialog).getByText(/it will not be shown again/)).toBeInTheDocument();
+    expect(within(dialog).getByRole('button', { name: 'Copy key' })).toBeInTheDocument();
+    fireEvent.click(within(dialog).getByRole('button', { name: 'I have copied the key' }));
+    await waitFor(() => expect(screen.queryByDisplayValue(SECRET)).not.toBeInTheDocument());
+    // Reloaded after the decision.
+    expect(gateway.listKeyRequests.mock.calls.length).toBeGreaterThan(1);
+  });
+
+  it('asks for a reason before denying', async () => {
+    const gateway = mockGateway();
+    await render(gateway, AuthorizeResult.ALLOW, 'llm-chat-deny');
+    const deny = await screen.findByRole('button', { name: 'Deny' });
+    await waitFor(() => expect(deny).toBeEnabled());
+    fireEvent.click(deny);
+    const confirm = screen.getByRole('button', { name: 'Deny request' });
+    expect(confirm).toBeDisabled();
+    fireEvent.change(screen.getByLabelText(/^Reason/), { target: { value: 'use the trial plan first' } });
+    fireEvent.click(confirm);
+    await waitFor(() => expect(gateway.denyKeyRequest).toHaveBeenCalledWith('req-1', { reason: 'use the trial plan first' }));
+  });
+
+  it('disables Approve and Deny for a user without gateway.key-request.review on the API', async () => {
+    // Another entity: permission answers are cached per resource.
+    const authorize = (r: EvaluatePermissionRequest) =>
+      r.permission.name === 'gateway.key-request.review' ? AuthorizeResult.DENY : AuthorizeResult.ALLOW;
+    await render(mockGateway(), authorize, 'llm-chat-locked');
+    const approve = await screen.findByRole('button', { name: 'Approve' });
+    // Not merely while the permission loads: the tooltip names the missing permission.
+    expect((await screen.findAllByLabelText(/Only those who may review key requests for api:default\/llm-chat-locked/)).length).toBe(2);
+    expect(approve).toBeDisabled();
+    expect(screen.getByRole('button', { name: 'Deny' })).toBeDisabled();
+  });
+
+  it('explains how to offer an API without a product', async () => {
+    const gateway = mockGateway();
+    gateway.listProducts.mockResolvedValue([]);
+    gateway.listKeyRequests.mockResolvedValue([]);
+    gateway.listKeys.mockResolvedValue([]);
+    await render(gateway, AuthorizeResult.ALLOW, 'plain-api');
+    expect(await screen.findByText('This API is not offered through the gateway')).toBeInTheDocument();
+  });
+
+  it('shows an error panel when the gateway cannot be read', async () => {
+    const gateway = mockGateway();
+    gateway.listProducts.mockRejectedValue(new Error('You may not read the gateway products'));
+    await render(gateway, AuthorizeResult.ALLOW, 'llm-chat-error');
+    expect((await screen.findAllByText(/You may not read the gateway products/)).length).toBeGreaterThan(0);
+  });
+});

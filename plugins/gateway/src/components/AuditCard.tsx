@@ -1,0 +1,58 @@
+import { InfoCard, Progress, ResponseErrorPanel } from '@backstage/core-components';
+import { useApi } from '@backstage/core-plugin-api';
+import type { GatewayAuditEvent } from '@quarterdeck/plugin-gateway-common';
+import Table from '@mui/material/Table';
+import TableBody from '@mui/material/TableBody';
+import TableCell from '@mui/material/TableCell';
+import TableHead from '@mui/material/TableHead';
+import TableRow from '@mui/material/TableRow';
+import Typography from '@mui/material/Typography';
+import { gatewayApiRef } from '../api/GatewayClient';
+import { formatDateTime, shortUser } from './format';
+import { usePolling } from './usePolling';
+
+/** The details worth a glance: plan, component, new key, grace period… */
+function detailText(event: GatewayAuditEvent): string {
+  const d = event.details ?? {};
+  const parts: string[] = [];
+  if (typeof d.componentRef === 'string') parts.push(d.componentRef);
+  if (typeof d.productId === 'string') parts.push(`product ${d.productId}`);
+  if (typeof d.plan === 'string') parts.push(`plan ${d.plan}`);
+  if (typeof d.publicId === 'string') parts.push(`key qdk_${d.publicId}_…`);
+  if (typeof d.graceSeconds === 'number') parts.push(`grace ${d.graceSeconds} s`);
+  if (typeof d.route === 'string') parts.push(`route ${d.route}`);
+  if (d.weights && typeof d.weights === 'object') {
+    parts.push(Object.entries(d.weights as Record<string, number>).map(([m, w]) => `${m} ${w}%`).join(', '));
+  }
+  return parts.join(' · ');
+}
+
+/** Who did what on an entity through the gateway, newest first. */
+export function AuditCard({ entityRef, refreshKey }: { entityRef: string; refreshKey?: unknown }) {
+  const gateway = useApi(gatewayApiRef);
+  const { value, error } = usePolling(() => gateway.listAudit({ entityRef }), 30_000, `${entityRef}|${String(refreshKey)}`);
+  let body;
+  if (error && !value) body = <ResponseErrorPanel error={error} />;
+  else if (!value) body = <Progress />;
+  else if (value.length === 0) {
+    body = <Typography variant="body2" color="text.secondary">Nothing has happened here yet: requests, approvals, rotations and revocations are recorded as they happen.</Typography>;
+  } else {
+    body = (
+      <Table size="small" aria-label="gateway audit trail">
+        <TableHead><TableRow><TableCell>When</TableCell><TableCell>Who</TableCell><TableCell>Action</TableCell><TableCell>Details</TableCell><TableCell>Reason</TableCell></TableRow></TableHead>
+        <TableBody>
+          {value.map(e => (
+            <TableRow key={e.id}>
+              <TableCell sx={{ whiteSpace: 'nowrap' }}>{formatDateTime(e.createdAt)}</TableCell>
+              <TableCell sx={{ whiteSpace: 'nowrap' }}>{shortUser(e.actor)}</TableCell>
+              <TableCell sx={{ whiteSpace: 'nowrap' }}>{e.action}</TableCell>
+              <TableCell>{detailText(e)}</TableCell>
+              <TableCell>{e.reason ?? ''}</TableCell>
+            </TableRow>
+          ))}
+        </TableBody>
+      </Table>
+    );
+  }
+  return <InfoCard title="Audit trail">{body}</InfoCard>;
+}

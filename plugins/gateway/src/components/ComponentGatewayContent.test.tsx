@@ -1,0 +1,146 @@
+import { fireEvent, screen, waitFor, within } from '@testing-library/react';
+import { mockApis, renderInTestApp, TestApiProvider } from '@backstage/frontend-test-utils';
+import { alertApiRef } from '@backstage/core-plugin-api';
+import { permissionApiRef } from '@backstage/plugin-permission-react';
+import { EntityProvider, entityRouteRef } from '@backstage/plugin-catalog-react';
+import { AuthorizeResult, type EvaluatePermissionRequest } from '@backstage/plugin-permission-common';
+import { gatewayApiRef, type GatewayApi } from '../api/GatewayClient';
+import { ComponentGatewayContent } from './ComponentGatewayContent';
+import { activeKey, mockGateway, pendingRequest, ROTATED_SECRET } from './testData';
+
+const component = (name: string) => ({
+  apiVersion: 'backstage.io/v1alpha1',
+  kind: 'Component',
+  metadata: { name, namespace: 'default' },
+  spec: { type: 'website', owner: 'team-web', lifecycle: 'production', consumesApis: ['llm-chat', 'payments-rest'] },
+  relations: [
+    { type: 'consumesApi', targetRef: 'api:default/llm-chat' },
+    { type: 'consumesApi', targetRef: 'api:default/payments-rest' },
+  ],
+});
+
+type Authorize = AuthorizeResult.ALLOW | AuthorizeResult.DENY | ((r: EvaluatePermissionRequest) => AuthorizeResult.ALLOW | AuthorizeResult.DENY);
+
+async function render(gateway: GatewayApi, authorize: Authorize, name: string) {
+  await renderInTestApp(
+    <TestApiProvider apis={[[gatewayApiRef, gateway], [permissionApiRef, mockApis.permission({ authorize })], [alertApiRef, { post: jest.fn(), alert$: jest.fn() } as any]]}>
+      <EntityProvider entity={component(name)}>
+        <ComponentGatewayContent />
+      </EntityProvider>
+    </TestApiProvider>,
+    { mountedRoutes: { '/catalog/:namespace/:kind/:name': entityRouteRef } },
+  );
+}
+
+/** llm-chat has a product; payments-rest does not; no request yet. */
+function gatewayFor(name: string) {
+  const gateway = mockGateway();
+  gateway.listProducts.mockImplementation(async query => (query?.entityRef === 'api:default/llm-chat' ? [(await mockGateway().listProducts())[0]] : []));
+  gateway.listKeyRequests.mockResolvedValue([]);
+  gateway.listKeys.mockResolvedValue([{ ...activeKey, componentRef: `component:default/${name}` }]);
+  return gateway;
+}
+
+describe('ComponentGatewayContent', () => {
+  it('requests access: a plan and a justification of at least 10 characters, then posts', async () => {
+    const gateway = gatewayFor('chat-assistant');
+    await render(gateway, AuthorizeResult.ALLOW, 'chat-assistant');
+    expect(await screen.findByText('LLM chat (OpenAI-compatible)')).toBeInTheDocument();
+    expect(screen.getByText(/Also consumed, not through the gateway: api:default\/payments-rest/)).toBeInTheDocument();
+    const request = screen.getByRole('button', { name: 'Request access' });
+    await waitFor(() => expect(request).toBeEnabled());
+    fireEvent.click(request);
+
+    const dialog = screen.getByRole('dialog');
+    fireEvent.change(within(dialog).getByLabelText('Plan'), { target: { value: 'trial' } });
+    fireEvent.change(within(dialog).getByLabelText(/Justification/), { target: { value: 'for tests' } });
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Send request' }));
+    expect(await within(dialog).findByText(/Say why the component needs the key, in at least 10 characters/)).toBeInTheDocument();
+    expect(within(dialog).getByRole('button', { name: 'Send request' })).toBeDisabled();
+    expect(gateway.createKeyRequest).not.toHaveBeenCalled();
+
+    fireEvent.change(within(dialog).getByLabelText(/Justification/), { target: { value: '  answers customer questions on the shop  ' } });
+    const send = within(dialog).getByRole('button', { name: 'Send request' });
+    expect(send).toBeEnabled();
+    fireEvent.click(send);
+    await waitFor(() => expect(gateway.createKeyRequest).toHaveBeenCalledWith({
+      componentRef: 'component:default/chat-assistant',
+      productId: 'llm-chat',
+      plan: 'trial',
+      justification: 'answers customer questions on the shop',
+    }));
+    await waitFor(() => expect(screen.queryByRole('dialog')).not.toBeInTheDocument());
+  });
+
+  it('shows what the backend refuses in the form', async () => {
+    const gateway = gatewayFor('chat-assistant-409');
+    gateway.createKeyRequest.mockRejectedValue(Object.assign(new Error('Request failed with 409'), {
+      body: { error: { name: 'ConflictError', message: 'component:default/chat-assistant-409 already has a pending request for llm-chat' } },
+    }));
+    await render(gateway, AuthorizeResult.ALLOW, 'chat-assistant-409');
+    const request = await screen.findByRole('button', { name: 'Request access' });
+    await waitFor(() => expect(request).toBeEnabled());
+    fireEvent.click(request);
+    fireEvent.change(screen.getByLabelText(/Justification/), { target: { value: 'a second request for the same API' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Send request' }));
+    expect(await screen.findByText(/already has a pending request for llm-chat/)).toBeInTheDocument();
+  });
+
+  it('rotates a key with the chosen grace period and shows the new key once', async () => {
+    const gateway = gatewayFor('chat-assistant-rotate');
+    await render(gateway, AuthorizeResult.ALLOW, 'chat-assistant-rotate');
+    const keys = await screen.findByRole('table', { name: 'keys for llm-chat' });
+    expect(within(keys).getByText('qdk_abcdefghijkl_…')).toBeInTheDocument();
+    const rotate = within(keys).getByRole('button', { name: 'Rotate' });
+    await waitFor(() => expect(rotate).toBeEnabled());
+    fireEvent.click(rotate);
+    fireEvent.change(screen.getByLabelText('Grace period'), { target: { value: '3600' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Rotate key' }));
+    await waitFor(() => expect(gateway.rotateKey).toHaveBeenCalledWith('key-1', { graceSeconds: 3600 }));
+
+    const dialog = await screen.findByRole('dialog', { name: 'New key' });
+    expect(within(dialog).getByLabelText('API key')).toHaveValue(ROTATED_SECRET);
+    expect(within(dialog).getByText(/it will not be shown again/)).toBeInTheDocument();
+    fireEvent.click(within(dialog).getByRole('button', { name: 'I have copied the key' }));
+    await waitFor(() => expect(screen.queryByDisplayValue(ROTATED_SECRET)).not.toBeInTheDocument());
+  });
+
+  it('revokes a key only with a reason', async () => {
+    const gateway = gatewayFor('chat-assistant-revoke');
+    await render(gateway, AuthorizeResult.ALLOW, 'chat-assistant-revoke');
+    const revoke = await screen.findByRole('button', { name: 'Revoke' });
+    await waitFor(() => expect(revoke).toBeEnabled());
+    fireEvent.click(revoke);
+    const confirm = screen.getByRole('button', { name: 'Revoke key' });
+    expect(confirm).toBeDisabled();
+    fireEvent.change(screen.getByLabelText(/Reason/), { target: { value: 'leaked in a log' } });
+    fireEvent.click(confirm);
+    await waitFor(() => expect(gateway.revokeKey).toHaveBeenCalledWith('key-1', { reason: 'leaked in a log' }));
+  });
+
+  it('disables Request access, Rotate and Revoke without the permissions on the component', async () => {
+    const gateway = gatewayFor('chat-assistant-locked');
+    await render(gateway, AuthorizeResult.DENY, 'chat-assistant-locked');
+    expect(await screen.findByLabelText(/Only those who may request keys for component:default\/chat-assistant-locked/)).toBeInTheDocument();
+    expect(screen.getByRole('button', { name: 'Request access' })).toBeDisabled();
+    expect(await screen.findAllByLabelText(/Only those who may manage the keys of component:default\/chat-assistant-locked/)).toHaveLength(2);
+    expect(screen.getByRole('button', { name: 'Rotate' })).toBeDisabled();
+    expect(screen.getByRole('button', { name: 'Revoke' })).toBeDisabled();
+  });
+
+  it('lists the component\'s requests with their status and its usage', async () => {
+    const gateway = gatewayFor('chat-assistant-usage');
+    gateway.listKeyRequests.mockResolvedValue([{ ...pendingRequest, componentRef: 'component:default/chat-assistant-usage' }]);
+    await render(gateway, AuthorizeResult.ALLOW, 'chat-assistant-usage');
+    const requests = await screen.findByRole('table', { name: 'key requests for llm-chat' });
+    expect(within(requests).getByText('pending')).toBeInTheDocument();
+    // A pending request: no second one.
+    expect(await screen.findByLabelText('A request for plan standard is waiting for review')).toBeInTheDocument();
+    expect(await screen.findByText('Usage by this component')).toBeInTheDocument();
+    expect(await screen.findByRole('table', { name: 'usage by model' })).toBeInTheDocument();
+    expect(screen.queryByRole('table', { name: 'usage by consumer' })).not.toBeInTheDocument();
+    expect(gateway.getUsage).toHaveBeenCalledWith({ entityRef: 'component:default/chat-assistant-usage', hours: 24 });
+    fireEvent.click(screen.getByRole('button', { name: 'last 7 d' }));
+    await waitFor(() => expect(gateway.getUsage).toHaveBeenCalledWith({ entityRef: 'component:default/chat-assistant-usage', hours: 168 }));
+  });
+});

@@ -1,0 +1,368 @@
+import { useState } from 'react';
+import { EmptyState, InfoCard, Progress, ResponseErrorPanel } from '@backstage/core-components';
+import { alertApiRef, useApi } from '@backstage/core-plugin-api';
+import { stringifyEntityRef, type Entity } from '@backstage/catalog-model';
+import { EntityRefLink, useEntity } from '@backstage/plugin-catalog-react';
+import { usePermission } from '@backstage/plugin-permission-react';
+import {
+  gatewayKeyManagePermission,
+  gatewayKeyRequestCreatePermission,
+  type GatewayKeyRequest,
+  type GatewayKeyView,
+  type GatewayProduct,
+  type IssuedKey,
+} from '@quarterdeck/plugin-gateway-common';
+import Alert from '@mui/material/Alert';
+import Button from '@mui/material/Button';
+import Dialog from '@mui/material/Dialog';
+import DialogActions from '@mui/material/DialogActions';
+import DialogContent from '@mui/material/DialogContent';
+import DialogTitle from '@mui/material/DialogTitle';
+import Stack from '@mui/material/Stack';
+import Table from '@mui/material/Table';
+import TableBody from '@mui/material/TableBody';
+import TableCell from '@mui/material/TableCell';
+import TableHead from '@mui/material/TableHead';
+import TableRow from '@mui/material/TableRow';
+import TextField from '@mui/material/TextField';
+import Typography from '@mui/material/Typography';
+import { gatewayApiRef } from '../api/GatewayClient';
+import { AuditCard } from './AuditCard';
+import { errorMessage, ExplainedButton, RequestStatusChip } from './common';
+import { formatDateTime, shortUser } from './format';
+import { KeysTable } from './KeysTable';
+import { PlansTable } from './ProductCard';
+import { SecretDialog } from './SecretDialog';
+import { UsagePanel } from './UsagePanel';
+import { usePolling } from './usePolling';
+
+export const MIN_JUSTIFICATION = 10;
+
+/** How long a rotated key keeps working, so clients can switch without an outage. */
+export const GRACE_PERIODS = [
+  { seconds: 0, label: 'None: the old key stops at once' },
+  { seconds: 3600, label: '1 hour' },
+  { seconds: 86_400, label: '24 hours' },
+  { seconds: 7 * 86_400, label: '7 days' },
+];
+
+/** The APIs a component consumes, from its `consumesApi` relations. */
+export function consumedApiRefs(entity: Entity): string[] {
+  return [...new Set((entity.relations ?? []).filter(r => r.type === 'consumesApi').map(r => r.targetRef))];
+}
+
+type Offer = { apiRef: string; product?: GatewayProduct; error?: Error };
+type Permission = { allowed: boolean; loading: boolean };
+
+function whyNot(permission: Permission, text: string): string | undefined {
+  if (permission.loading) return 'Checking your permissions…';
+  return permission.allowed ? undefined : text;
+}
+
+function RequestAccessDialog(props: {
+  open: boolean;
+  componentRef: string;
+  product: GatewayProduct;
+  apiRef: string;
+  onClose: () => void;
+  onRequested: (request: GatewayKeyRequest) => void;
+}) {
+  const { open, componentRef, product, apiRef, onClose, onRequested } = props;
+  const gateway = useApi(gatewayApiRef);
+  const [plan, setPlan] = useState(product.plans[0]?.name ?? '');
+  const [justification, setJustification] = useState('');
+  const [touched, setTouched] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [failure, setFailure] = useState<string | undefined>();
+  const tooShort = justification.trim().length < MIN_JUSTIFICATION;
+  const selected = product.plans.find(p => p.name === plan);
+
+  const submit = async () => {
+    setTouched(true);
+    if (tooShort || !plan) return;
+    setBusy(true);
+    setFailure(undefined);
+    try {
+      const request = await gateway.createKeyRequest({ componentRef, productId: product.id, plan, justification: justification.trim() });
+      setJustification('');
+      setTouched(false);
+      onRequested(request);
+    } catch (e) {
+      setFailure(errorMessage(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <Dialog open={open} onClose={() => !busy && onClose()} fullWidth maxWidth="md">
+      <DialogTitle>Request access to {product.title ?? product.id}</DialogTitle>
+      <DialogContent>
+        <Typography variant="body2" paragraph>
+          The owners of {apiRef} review the request. Once they approve it, they receive the key once and hand it to your team.
+        </Typography>
+        <Stack spacing={2}>
+          <TextField select label="Plan" value={plan} onChange={e => setPlan(e.target.value)} SelectProps={{ native: true }} fullWidth>
+            {product.plans.map(p => (
+              <option key={p.name} value={p.name}>{p.name}</option>
+            ))}
+          </TextField>
+          {selected && <PlansTable plans={[selected]} />}
+          <TextField
+            label="Justification"
+            required
+            multiline
+            minRows={2}
+            value={justification}
+            onChange={e => setJustification(e.target.value)}
+            onBlur={() => setTouched(true)}
+            error={touched && tooShort}
+            helperText={touched && tooShort
+              ? `Say why the component needs the key, in at least ${MIN_JUSTIFICATION} characters`
+              : 'What the component will use the API for, and roughly how much'}
+            fullWidth
+          />
+          {failure && <Alert severity="error">{failure}</Alert>}
+        </Stack>
+      </DialogContent>
+      <DialogActions>
+        <Button onClick={onClose} disabled={busy}>Cancel</Button>
+        <Button variant="contained" onClick={submit} disabled={busy || (touched && tooShort)}>Send request</Button>
+      </DialogActions>
+    </Dialog>
+  );
+}
+
+function ApiAccessCard(props: {
+  componentRef: string;
+  apiRef: string;
+  product: GatewayProduct;
+  requests: GatewayKeyRequest[];
+  keys: GatewayKeyView[];
+  canRequest: Permission;
+  canManage: Permission;
+  onChanged: () => void;
+}) {
+  const { componentRef, apiRef, product, requests, keys, canRequest, canManage, onChanged } = props;
+  const gateway = useApi(gatewayApiRef);
+  const alerts = useApi(alertApiRef);
+  const [requesting, setRequesting] = useState(false);
+  const [rotating, setRotating] = useState<GatewayKeyView | undefined>();
+  const [grace, setGrace] = useState(86_400);
+  const [revoking, setRevoking] = useState<GatewayKeyView | undefined>();
+  const [reason, setReason] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [failure, setFailure] = useState<string | undefined>();
+  const [issued, setIssued] = useState<IssuedKey | undefined>();
+
+  const pending = requests.find(r => r.status === 'pending');
+  const requestWhy = whyNot(canRequest, `Only those who may request keys for ${componentRef} (its owners and platform admins: ${gatewayKeyRequestCreatePermission.name}) can request access.`)
+    ?? (pending ? `A request for plan ${pending.plan} is waiting for review` : undefined);
+  const manageWhy = whyNot(canManage, `Only those who may manage the keys of ${componentRef} (its owners and platform admins: ${gatewayKeyManagePermission.name}) can rotate or revoke them.`);
+
+  const act = async (what: () => Promise<void>) => {
+    setBusy(true);
+    setFailure(undefined);
+    try {
+      await what();
+      onChanged();
+    } catch (e) {
+      setFailure(errorMessage(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  const rotate = () => act(async () => {
+    const next = await gateway.rotateKey(rotating!.id, { graceSeconds: grace });
+    setRotating(undefined);
+    setIssued(next);
+  });
+  const revoke = () => act(async () => {
+    await gateway.revokeKey(revoking!.id, { reason: reason.trim() });
+    alerts.post({ message: `Revoked ${revoking!.masked}`, severity: 'info', display: 'transient' });
+    setRevoking(undefined);
+  });
+  const usable = (k: GatewayKeyView) => k.status === 'active' && !k.replacedBy;
+
+  return (
+    <section aria-label={`gateway access to ${product.id}`}>
+      <InfoCard
+        title={
+          <Stack direction="row" spacing={1} alignItems="center">
+            <span>{product.title ?? product.id}</span>
+            <Typography variant="body2" color="text.secondary" component="span">
+              (<EntityRefLink entityRef={apiRef} defaultKind="api" />)
+            </Typography>
+          </Stack>
+        }
+        subheader={`${product.kind === 'openai' ? 'OpenAI-compatible' : 'REST'} · plans ${product.plans.map(p => p.name).join(', ')}`}
+        action={
+          <Stack sx={{ mt: 1, mr: 1 }}>
+            <ExplainedButton variant="contained" why={requestWhy} onClick={() => setRequesting(true)}>Request access</ExplainedButton>
+          </Stack>
+        }
+      >
+        <Typography variant="subtitle2">Requests</Typography>
+        {requests.length === 0 ? (
+          <Typography variant="body2" color="text.secondary" paragraph>
+            No request yet. Request access, pick a plan and say why; the API&apos;s owners review it.
+          </Typography>
+        ) : (
+          <Table size="small" aria-label={`key requests for ${product.id}`} sx={{ mb: 2 }}>
+            <TableHead>
+              <TableRow><TableCell>Plan</TableCell><TableCell>Status</TableCell><TableCell>Requested</TableCell><TableCell>Justification</TableCell><TableCell>Reviewed</TableCell><TableCell>Reason</TableCell></TableRow>
+            </TableHead>
+            <TableBody>
+              {requests.map(r => (
+                <TableRow key={r.id}>
+                  <TableCell>{r.plan}</TableCell>
+                  <TableCell><RequestStatusChip request={r} /></TableCell>
+                  <TableCell>{formatDateTime(r.requestedAt)}<br />by {shortUser(r.requestedBy)}</TableCell>
+                  <TableCell sx={{ maxWidth: 320 }}>{r.justification}</TableCell>
+                  <TableCell>{r.reviewedAt ? `${formatDateTime(r.reviewedAt)} by ${shortUser(r.reviewedBy)}` : '–'}</TableCell>
+                  <TableCell>{r.reviewReason ?? ''}</TableCell>
+                </TableRow>
+              ))}
+            </TableBody>
+          </Table>
+        )}
+        <Typography variant="subtitle2">Keys</Typography>
+        {keys.length === 0 ? (
+          <Typography variant="body2" color="text.secondary">No key yet: one is issued when a request is approved.</Typography>
+        ) : (
+          <KeysTable
+            keys={keys}
+            label={`keys for ${product.id}`}
+            actions={k => (usable(k) ? (
+              <Stack direction="row" spacing={1} justifyContent="flex-end">
+                <ExplainedButton variant="outlined" why={manageWhy} onClick={() => { setRotating(k); setGrace(86_400); setFailure(undefined); }}>Rotate</ExplainedButton>
+                <ExplainedButton variant="outlined" color="error" why={manageWhy} onClick={() => { setRevoking(k); setReason(''); setFailure(undefined); }}>Revoke</ExplainedButton>
+              </Stack>
+            ) : null)}
+          />
+        )}
+
+        <RequestAccessDialog
+          open={requesting}
+          componentRef={componentRef}
+          product={product}
+          apiRef={apiRef}
+          onClose={() => setRequesting(false)}
+          onRequested={() => {
+            setRequesting(false);
+            alerts.post({ message: `Requested access to ${product.id}; the owners of ${apiRef} review it`, severity: 'success', display: 'transient' });
+            onChanged();
+          }}
+        />
+        <Dialog open={rotating !== undefined} onClose={() => !busy && setRotating(undefined)} fullWidth maxWidth="sm">
+          <DialogTitle>Rotate {rotating?.masked}?</DialogTitle>
+          <DialogContent>
+            <Typography variant="body2" paragraph>
+              A new key is issued now and shown once. The old key keeps working for the grace period, so clients can switch over.
+            </Typography>
+            <TextField select label="Grace period" value={grace} onChange={e => setGrace(Number(e.target.value))} SelectProps={{ native: true }} fullWidth>
+              {GRACE_PERIODS.map(g => (
+                <option key={g.seconds} value={g.seconds}>{g.label}</option>
+              ))}
+            </TextField>
+            {failure && <Alert severity="error" sx={{ mt: 2 }}>{failure}</Alert>}
+          </DialogContent>
+          <DialogActions>
+            <Button onClick={() => setRotating(undefined)} disabled={busy}>Cancel</Button>
+            <Button variant="contained" onClick={rotate} disabled={busy}>Rotate key</Button>
+          </DialogActions>
+        </Dialog>
+        <Dialog open={revoking !== undefined} onClose={() => !busy && setRevoking(undefined)} fullWidth maxWidth="sm">
+          <DialogTitle>Revoke {revoking?.masked}?</DialogTitle>
+          <DialogContent>
+            <Typography variant="body2" paragraph>
+              The key stops working at once, for every client that uses it. This cannot be undone.
+            </Typography>
+            <TextField label="Reason" required value={reason} onChange={e => setReason(e.target.value)} fullWidth />
+            {failure && <Alert severity="error" sx={{ mt: 2 }}>{failure}</Alert>}
+          </DialogContent>
+          <DialogActions>
+            <Button onClick={() => setRevoking(undefined)} disabled={busy}>Cancel</Button>
+            <Button variant="contained" color="error" onClick={revoke} disabled={busy || !reason.trim()}>Revoke key</Button>
+          </DialogActions>
+        </Dialog>
+        <SecretDialog issued={issued} title="New key" onClose={() => setIssued(undefined)} />
+      </InfoCard>
+    </section>
+  );
+}
+
+/** The Gateway tab of a component: access to the gateway APIs it consumes, its keys and its usage. */
+export function ComponentGatewayContent() {
+  const { entity } = useEntity();
+  const componentRef = stringifyEntityRef(entity);
+  const apiRefs = consumedApiRefs(entity);
+  const gateway = useApi(gatewayApiRef);
+  const canRequest = usePermission({ permission: gatewayKeyRequestCreatePermission, resourceRef: componentRef });
+  const canManage = usePermission({ permission: gatewayKeyManagePermission, resourceRef: componentRef });
+  const [changes, setChanges] = useState(0);
+  const { value, error, loading, retry } = usePolling(async () => {
+    const [offers, requests, keys] = await Promise.all([
+      Promise.all(apiRefs.map(async (apiRef): Promise<Offer> => {
+        try {
+          return { apiRef, product: (await gateway.listProducts({ entityRef: apiRef }))[0] };
+        } catch (e) {
+          return { apiRef, error: e as Error };
+        }
+      })),
+      gateway.listKeyRequests({ entityRef: componentRef }),
+      gateway.listKeys({ entityRef: componentRef }),
+    ]);
+    return { offers, requests, keys };
+  }, 10_000, `${componentRef}|${apiRefs.join(',')}`);
+
+  if (apiRefs.length === 0) {
+    return (
+      <EmptyState missing="info" title="This component consumes no API"
+        description="List the APIs it calls under spec.consumesApis in its catalog-info.yaml; those offered through the gateway show here, to request keys for." />
+    );
+  }
+  if (loading && !value) return <Progress />;
+  if (error && !value) return <ResponseErrorPanel error={error} />;
+  const { offers, requests, keys } = value!;
+  const offered = offers.filter(o => o.product);
+  const failed = offers.filter(o => o.error);
+  const elsewhere = offers.filter(o => !o.product && !o.error);
+  const changed = () => {
+    setChanges(n => n + 1);
+    retry();
+  };
+
+  return (
+    <Stack spacing={3}>
+      {error && <ResponseErrorPanel error={error} title="Could not refresh" />}
+      {failed.map(o => (
+        <ResponseErrorPanel key={o.apiRef} error={o.error!} title={`Could not read the gateway product of ${o.apiRef}`} />
+      ))}
+      {offered.length === 0 && failed.length === 0 && (
+        <EmptyState missing="content" title="None of the APIs this component consumes is offered through the gateway"
+          description={`It consumes ${apiRefs.join(', ')}. When their owners publish one through the Quarterdeck gateway, you can request a key here.`} />
+      )}
+      {offered.map(o => (
+        <ApiAccessCard
+          key={o.apiRef}
+          componentRef={componentRef}
+          apiRef={o.apiRef}
+          product={o.product!}
+          requests={requests.filter(r => r.productId === o.product!.id)}
+          keys={keys.filter(k => k.productId === o.product!.id)}
+          canRequest={canRequest}
+          canManage={canManage}
+          onChanged={changed}
+        />
+      ))}
+      {offered.length > 0 && elsewhere.length > 0 && (
+        <Typography variant="body2" color="text.secondary">
+          Also consumed, not through the gateway: {elsewhere.map(o => o.apiRef).join(', ')}.
+        </Typography>
+      )}
+      {offered.length > 0 && <UsagePanel entityRef={componentRef} showConsumers={false} title="Usage by this component" />}
+      {offered.length > 0 && <AuditCard entityRef={componentRef} refreshKey={changes} />}
+    </Stack>
+  );
+}

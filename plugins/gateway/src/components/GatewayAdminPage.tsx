@@ -1,0 +1,107 @@
+import { EmptyState, InfoCard, Progress, ResponseErrorPanel } from '@backstage/core-components';
+import { useApi } from '@backstage/core-plugin-api';
+import { EntityRefLink } from '@backstage/plugin-catalog-react';
+import { usePermission } from '@backstage/plugin-permission-react';
+import { gatewayAdminPermission, type GatewayProduct } from '@quarterdeck/plugin-gateway-common';
+import Box from '@mui/material/Box';
+import Chip from '@mui/material/Chip';
+import Table from '@mui/material/Table';
+import TableBody from '@mui/material/TableBody';
+import TableCell from '@mui/material/TableCell';
+import TableHead from '@mui/material/TableHead';
+import TableRow from '@mui/material/TableRow';
+import Typography from '@mui/material/Typography';
+import { gatewayApiRef } from '../api/GatewayClient';
+import { formatCost, formatDateTime, formatNumber, shortUser } from './format';
+import { sumSeries } from './UsagePanel';
+import { usePolling } from './usePolling';
+
+type Row = {
+  product: GatewayProduct;
+  keys?: { active: number; total: number };
+  usage?: ReturnType<typeof sumSeries>;
+  error?: string;
+};
+
+function ProductsOverview() {
+  const gateway = useApi(gatewayApiRef);
+  const { value, error } = usePolling(async (): Promise<Row[]> => {
+    const products = await gateway.listProducts();
+    return Promise.all(products.map(async (product): Promise<Row> => {
+      try {
+        const [keys, usage] = await Promise.all([
+          gateway.listKeys({ entityRef: product.entityRef }),
+          gateway.getUsage({ entityRef: product.entityRef, hours: 24 }),
+        ]);
+        return {
+          product,
+          keys: { active: keys.filter(k => k.status === 'active').length, total: keys.length },
+          usage: sumSeries(usage),
+        };
+      } catch (e) {
+        return { product, error: (e as Error).message };
+      }
+    }));
+  }, 30_000);
+
+  if (error && !value) return <ResponseErrorPanel error={error} />;
+  if (!value) return <Progress />;
+  if (value.length === 0) {
+    return (
+      <EmptyState missing="content" title="No gateway products yet"
+        description="A product puts an API entity behind the gateway: define one with PUT /api/gateway/products/<id>, or list its YAML under gateway.products in app-config.yaml." />
+    );
+  }
+  return (
+    <InfoCard title={`Products (${value.length})`} subheader="Usage over the last 24 hours">
+      <Table size="small" aria-label="gateway products">
+        <TableHead>
+          <TableRow>
+            <TableCell>Product</TableCell><TableCell>API</TableCell><TableCell>Kind</TableCell><TableCell>Plans</TableCell>
+            <TableCell align="right">Active keys</TableCell><TableCell align="right">Requests</TableCell><TableCell align="right">Errors</TableCell>
+            <TableCell align="right">Tokens</TableCell><TableCell align="right">Cost</TableCell><TableCell>Updated</TableCell>
+          </TableRow>
+        </TableHead>
+        <TableBody>
+          {value.map(({ product, keys, usage, error: rowError }) => (
+            <TableRow key={product.id}>
+              <TableCell><b>{product.title ?? product.id}</b><Typography variant="caption" display="block" color="text.secondary">{product.id}</Typography></TableCell>
+              <TableCell><EntityRefLink entityRef={product.entityRef} defaultKind="api" /></TableCell>
+              <TableCell><Chip size="small" label={product.kind} /></TableCell>
+              <TableCell>{product.plans.map(p => p.name).join(', ')}</TableCell>
+              {rowError ? (
+                <TableCell colSpan={5}><Typography variant="body2" color="error">{rowError}</Typography></TableCell>
+              ) : (
+                <>
+                  <TableCell align="right">{keys ? `${keys.active} of ${keys.total}` : '–'}</TableCell>
+                  <TableCell align="right">{formatNumber(usage?.requests)}</TableCell>
+                  <TableCell align="right">{formatNumber(usage?.errors)}</TableCell>
+                  <TableCell align="right">{usage ? formatNumber(usage.promptTokens + usage.completionTokens) : '–'}</TableCell>
+                  <TableCell align="right">{formatCost(usage?.cost)}</TableCell>
+                </>
+              )}
+              <TableCell>{formatDateTime(product.updatedAt)}<br />by {shortUser(product.updatedBy)}</TableCell>
+            </TableRow>
+          ))}
+        </TableBody>
+      </Table>
+    </InfoCard>
+  );
+}
+
+/** The gateway admin page: every product, its keys and its recent usage, for platform admins. */
+export function GatewayAdminPage() {
+  const { allowed, loading } = usePermission({ permission: gatewayAdminPermission });
+  let content;
+  if (loading) content = <Progress />;
+  else if (!allowed) {
+    content = (
+      <EmptyState
+        missing="data"
+        title="Platform admins only"
+        description={`The gateway admin page shows every product, key and its usage; it needs the ${gatewayAdminPermission.name} permission, which members of platform-admins hold. To manage an API's product, keys and requests, open the API's Gateway tab; to request a key, open your component's Gateway tab.`}
+      />
+    );
+  } else content = <ProductsOverview />;
+  return <Box sx={{ p: 3 }}>{content}</Box>;
+}

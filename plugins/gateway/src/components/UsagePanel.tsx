@@ -1,0 +1,186 @@
+import { useState } from 'react';
+import { InfoCard, Progress, ResponseErrorPanel } from '@backstage/core-components';
+import { useApi } from '@backstage/core-plugin-api';
+import { EntityRefLink } from '@backstage/plugin-catalog-react';
+import type { GatewayUsageSummary, UsageTotals } from '@quarterdeck/plugin-gateway-common';
+import { useTheme } from '@mui/material/styles';
+import Grid from '@mui/material/Grid';
+import Paper from '@mui/material/Paper';
+import Stack from '@mui/material/Stack';
+import Table from '@mui/material/Table';
+import TableBody from '@mui/material/TableBody';
+import TableCell from '@mui/material/TableCell';
+import TableHead from '@mui/material/TableHead';
+import TableRow from '@mui/material/TableRow';
+import ToggleButton from '@mui/material/ToggleButton';
+import ToggleButtonGroup from '@mui/material/ToggleButtonGroup';
+import Typography from '@mui/material/Typography';
+import { gatewayApiRef } from '../api/GatewayClient';
+import { formatCost, formatMs, formatNumber } from './format';
+import { TimeChart } from './TimeChart';
+import { usePolling } from './usePolling';
+
+export const USAGE_WINDOWS = [
+  { hours: 24, label: '24 h' },
+  { hours: 168, label: '7 d' },
+];
+
+/** The totals of a window, summed from its hourly series. */
+export function sumSeries(summary: GatewayUsageSummary) {
+  return summary.series.reduce(
+    (t, p) => ({
+      requests: t.requests + p.requests,
+      errors: t.errors + p.errors,
+      promptTokens: t.promptTokens + p.promptTokens,
+      completionTokens: t.completionTokens + p.completionTokens,
+      cost: t.cost + p.cost,
+    }),
+    { requests: 0, errors: 0, promptTokens: 0, completionTokens: 0, cost: 0 },
+  );
+}
+
+function Stat({ label, value, detail }: { label: string; value: string; detail?: string }) {
+  return (
+    <Paper variant="outlined" sx={{ p: 1.5, minWidth: 130 }} aria-label={`${label}: ${value}`}>
+      <Typography variant="caption" color="text.secondary">{label}</Typography>
+      <Typography variant="h6">{value}</Typography>
+      {detail && <Typography variant="caption" color="text.secondary">{detail}</Typography>}
+    </Paper>
+  );
+}
+
+function totalsCells(t: UsageTotals) {
+  return [
+    <TableCell key="requests" align="right">{formatNumber(t.requests)}</TableCell>,
+    <TableCell key="errors" align="right">{formatNumber(t.errors)}</TableCell>,
+    <TableCell key="prompt" align="right">{formatNumber(t.promptTokens)}</TableCell>,
+    <TableCell key="completion" align="right">{formatNumber(t.completionTokens)}</TableCell>,
+    <TableCell key="cost" align="right">{formatCost(t.cost)}</TableCell>,
+    <TableCell key="p50" align="right">{formatMs(t.p50Ms)}</TableCell>,
+    <TableCell key="p99" align="right">{formatMs(t.p99Ms)}</TableCell>,
+  ];
+}
+
+const TOTALS_HEAD = ['Requests', 'Errors', 'Prompt tokens', 'Completion tokens', 'Cost', 'p50', 'p99'].map(h => (
+  <TableCell key={h} align="right">{h}</TableCell>
+));
+
+/** An API's or a component's calls through the gateway: charts by hour and tables by consumer and model version. */
+export function UsagePanel(props: { entityRef: string; showConsumers?: boolean; title?: string }) {
+  const { entityRef, showConsumers = true, title = 'Usage' } = props;
+  const gateway = useApi(gatewayApiRef);
+  const theme = useTheme();
+  const [hours, setHours] = useState(24);
+  const { value, error } = usePolling(async () => ({ hours, summary: await gateway.getUsage({ entityRef, hours }) }), 15_000, `${entityRef}|${hours}`);
+  const current = value?.hours === hours ? value.summary : undefined;
+
+  let body;
+  if (error && !current) body = <ResponseErrorPanel error={error} />;
+  else if (!current) body = <Progress />;
+  else {
+    const totals = sumSeries(current);
+    const { series } = current;
+    body = (
+      <Stack spacing={3}>
+        <Stack direction="row" spacing={2} useFlexGap flexWrap="wrap">
+          <Stat label="Requests" value={formatNumber(totals.requests)} />
+          <Stat label="Errors" value={formatNumber(totals.errors)}
+            detail={totals.requests ? `${((totals.errors / totals.requests) * 100).toFixed(1)} % of requests` : undefined} />
+          <Stat label="Tokens" value={formatNumber(totals.promptTokens + totals.completionTokens)}
+            detail={`${formatNumber(totals.promptTokens)} prompt · ${formatNumber(totals.completionTokens)} completion`} />
+          <Stat label="Cost" value={formatCost(totals.cost)} />
+        </Stack>
+        {totals.requests === 0 && (
+          <Typography variant="body2" color="text.secondary">
+            No calls in this window. Calls made with a gateway key show here within a few seconds.
+          </Typography>
+        )}
+        {/* A div: Stack's spacing would reset the Grid container's negative margin. */}
+        <div>
+          <Grid container spacing={3}>
+            <Grid item xs={12} md={6}>
+              <TimeChart title="Requests and errors" kind="bars" points={series} format={formatNumber} layers={[
+                { name: 'ok', color: theme.palette.primary.main, value: p => p.requests - p.errors },
+                { name: 'errors', color: theme.palette.error.main, value: p => p.errors },
+              ]} />
+            </Grid>
+            <Grid item xs={12} md={6}>
+              <TimeChart title="Tokens" kind="bars" points={series} format={formatNumber} layers={[
+                { name: 'prompt', color: theme.palette.info.main, value: p => p.promptTokens },
+                { name: 'completion', color: theme.palette.secondary.main, value: p => p.completionTokens },
+              ]} />
+            </Grid>
+            <Grid item xs={12} md={6}>
+              <TimeChart title="Cost" kind="bars" points={series} format={formatCost} layers={[
+                { name: 'cost (USD)', color: theme.palette.success.main, value: p => p.cost },
+              ]} />
+            </Grid>
+            <Grid item xs={12} md={6}>
+              <TimeChart title="Latency" kind="lines" points={series} format={formatMs} defined={p => p.requests > 0} layers={[
+                { name: 'p50', color: theme.palette.primary.main, value: p => p.p50Ms },
+                { name: 'p99', color: theme.palette.warning.main, value: p => p.p99Ms },
+              ]} />
+            </Grid>
+          </Grid>
+        </div>
+        {showConsumers && (
+          <div>
+            <Typography variant="subtitle2">By consumer</Typography>
+            {current.byConsumer.length === 0 ? (
+              <Typography variant="body2" color="text.secondary">No consumer called in this window.</Typography>
+            ) : (
+              <Table size="small" aria-label="usage by consumer">
+                <TableHead><TableRow><TableCell>Consumer</TableCell>{TOTALS_HEAD}</TableRow></TableHead>
+                <TableBody>
+                  {current.byConsumer.map(c => (
+                    <TableRow key={c.consumerRef}>
+                      <TableCell>
+                        {c.consumerRef.includes(':') ? <EntityRefLink entityRef={c.consumerRef} defaultKind="component" /> : c.consumerRef}
+                      </TableCell>
+                      {totalsCells(c)}
+                    </TableRow>
+                  ))}
+                </TableBody>
+              </Table>
+            )}
+          </div>
+        )}
+        <div>
+          <Typography variant="subtitle2">By model and version</Typography>
+          {current.byModel.length === 0 ? (
+            <Typography variant="body2" color="text.secondary">No model was called in this window.</Typography>
+          ) : (
+            <Table size="small" aria-label="usage by model">
+              <TableHead><TableRow><TableCell>Model</TableCell><TableCell>Upstream</TableCell>{TOTALS_HEAD}</TableRow></TableHead>
+              <TableBody>
+                {current.byModel.map(m => (
+                  <TableRow key={`${m.model}@${m.upstream}`}>
+                    <TableCell>{m.model}</TableCell>
+                    <TableCell>{m.upstream}</TableCell>
+                    {totalsCells(m)}
+                  </TableRow>
+                ))}
+              </TableBody>
+            </Table>
+          )}
+        </div>
+      </Stack>
+    );
+  }
+
+  return (
+    <InfoCard
+      title={title}
+      action={
+        <ToggleButtonGroup size="small" exclusive value={hours} aria-label="usage window"
+          onChange={(_e, next: number | null) => next && setHours(next)} sx={{ mt: 1, mr: 1 }}>
+          {USAGE_WINDOWS.map(w => (
+            <ToggleButton key={w.hours} value={w.hours} aria-label={`last ${w.label}`}>{w.label}</ToggleButton>
+          ))}
+        </ToggleButtonGroup>
+      }
+    >
+      {body}
+    </InfoCard>
+  );
+}

@@ -1,0 +1,32 @@
+import type { ReactNode } from 'react';
+import type { GatewayKeyRequest } from '@quarterdeck/plugin-gateway-common';
+import Button, { type ButtonProps } from '@mui/material/Button';
+import Chip from '@mui/material/Chip';
+import Tooltip from '@mui/material/Tooltip';
+
+const REQUEST_COLORS = { pending: 'info', approved: 'success', denied: 'error', expired: 'default' } as const;
+
+export function RequestStatusChip({ request }: { request: GatewayKeyRequest }) {
+  return <Chip size="small" color={REQUEST_COLORS[request.status]} label={request.status} />;
+}
+
+/**
+ * A button that says why it is disabled: `why` (no permission, nothing to
+ * do) shows as a tooltip, and disables it.
+ */
+export function ExplainedButton(props: ButtonProps & { why?: string; children: ReactNode }) {
+  const { why, disabled, ...rest } = props;
+  return (
+    <Tooltip title={why ?? ''}>
+      <span>
+        <Button size="small" {...rest} disabled={Boolean(why) || disabled} />
+      </span>
+    </Tooltip>
+  );
+}
+
+/** The message of an error from the backend (`{error:{message}}` via ResponseError) or elsewhere. */
+export function errorMessage(error: unknown): string {
+  const e = error as { body?: { error?: { message?: string } }; message?: string };
+  return e?.body?.error?.message ?? e?.message ?? String(error);
+}

@@ -1,0 +1,49 @@
+/** Display helpers shared by the gateway views. */
+
+/** `user:default/erin` → `erin`; other namespaces and kinds stay visible. */
+export function shortUser(ref: string | undefined): string {
+  if (!ref) return '–';
+  return ref.replace(/^user:default\//, '');
+}
+
+export function formatDateTime(iso: string | undefined): string {
+  if (!iso) return '–';
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? iso : date.toLocaleString();
+}
+
+export function formatNumber(n: number | undefined): string {
+  if (n === undefined || n === null) return '–';
+  return Math.round(n).toLocaleString('en-US');
+}
+
+/** USD, with more decimals for the small amounts single calls cost. */
+export function formatCost(usd: number | undefined): string {
+  if (usd === undefined || usd === null) return '–';
+  if (usd === 0) return '$0';
+  if (Math.abs(usd) < 0.01) return `$${usd.toFixed(6).replace(/0+$/, '')}`;
+  return `$${usd.toFixed(2)}`;
+}
+
+/** Dollars per million tokens. */
+export function formatPrice(usd: number): string {
+  return `$${usd.toLocaleString('en-US', { maximumFractionDigits: 4 })} / M`;
+}
+
+export function formatMs(ms: number | undefined): string {
+  if (ms === undefined || ms === null) return '–';
+  if (ms >= 10_000) return `${(ms / 1000).toFixed(1)} s`;
+  return `${Math.round(ms)} ms`;
+}
+
+/** A hourly bucket's label: `14:00`, with the date when the window spans days. */
+export function formatHour(iso: string, withDate: boolean): string {
+  const date = new Date(iso);
+  const time = date.toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit' });
+  if (!withDate) return time;
+  return `${date.toLocaleDateString('en-GB', { day: '2-digit', month: 'short' })} ${time}`;
+}
+
+export function limitText(value: number | undefined, format: (n: number) => string = formatNumber): string {
+  return value === undefined ? 'no limit' : format(value);
+}

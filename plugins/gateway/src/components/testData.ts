@@ -1,0 +1,96 @@
+// Fixtures for the gateway views' tests.
+import type {
+  GatewayKeyRequest,
+  GatewayKeyView,
+  GatewayProduct,
+  GatewayUsageSummary,
+} from '@quarterdeck/plugin-gateway-common';
+import type { GatewayApi } from '../api/GatewayClient';
+
+export const product: GatewayProduct = {
+  id: 'llm-chat',
+  entityRef: 'api:default/llm-chat',
+  kind: 'openai',
+  title: 'LLM chat (OpenAI-compatible)',
+  updatedAt: '2026-11-22T09:00:00Z',
+  updatedBy: 'quarterdeck:seed',
+  upstreams: [
+    { name: 'model-server-v1', url: 'http://127.0.0.1:7101', version: 'v1' },
+    { name: 'model-server-v2', url: 'http://127.0.0.1:7102', version: 'v2' },
+  ],
+  models: [
+    { name: 'chat-small-v1', upstream: 'model-server-v1', upstreamModel: 'chat-small', contextWindow: 8192, inputPricePerMillion: 0.15, outputPricePerMillion: 0.6 },
+    { name: 'chat-small-v2', upstream: 'model-server-v2', upstreamModel: 'chat-small', contextWindow: 8192, inputPricePerMillion: 0.15, outputPricePerMillion: 0.6 },
+    { name: 'chat-large', upstream: 'model-server-v1', contextWindow: 32768, inputPricePerMillion: 2.5, outputPricePerMillion: 10 },
+  ],
+  routes: [{ name: 'chat-small', targets: [{ model: 'chat-small-v1', weight: 80 }, { model: 'chat-small-v2', weight: 20 }], fallbacks: ['chat-small-v1'], largerContextModel: 'chat-large' }],
+  plans: [
+    { name: 'standard', requestsPerMinute: 120, tokensPerMinute: 40000, dailyCost: 10, models: ['chat-small', 'chat-large'] },
+    { name: 'trial', requestsPerMinute: 10, dailyCost: 0.5, models: ['chat-small'] },
+  ],
+};
+
+export const pendingRequest: GatewayKeyRequest = {
+  id: 'req-1',
+  productId: 'llm-chat',
+  plan: 'standard',
+  apiRef: 'api:default/llm-chat',
+  componentRef: 'component:default/chat-assistant',
+  justification: 'the assistant answers customer questions',
+  status: 'pending',
+  requestedBy: 'user:default/erin',
+  requestedAt: '2026-11-22T10:00:00Z',
+  expiresAt: '2026-11-29T10:00:00Z',
+};
+
+export const activeKey: GatewayKeyView = {
+  id: 'key-1',
+  publicId: 'abcdefghijkl',
+  masked: 'qdk_abcdefghijkl_…',
+  componentRef: 'component:default/chat-assistant',
+  productId: 'llm-chat',
+  plan: 'standard',
+  status: 'active',
+  createdAt: '2026-11-22T10:05:00Z',
+  createdBy: 'user:default/carol',
+};
+
+export const SECRET = `qdk_abcdefghijkl_${'S'.repeat(43)}`;
+export const ROTATED_SECRET = `qdk_mnopqrstuvwx_${'R'.repeat(43)}`;
+
+export function usage(requests = 3): GatewayUsageSummary {
+  const start = Date.parse('2026-11-21T11:00:00Z');
+  const zero = { requests: 0, errors: 0, promptTokens: 0, completionTokens: 0, cost: 0, p50Ms: 0, p99Ms: 0 };
+  const busy = { requests, errors: 1, promptTokens: 120, completionTokens: 300, cost: 0.0002, p50Ms: 25, p99Ms: 100 };
+  return {
+    from: new Date(start).toISOString(),
+    to: new Date(start + 24 * 3_600_000).toISOString(),
+    bucketMs: 3_600_000,
+    series: Array.from({ length: 24 }, (_, i) => ({ start: new Date(start + i * 3_600_000).toISOString(), ...(i === 23 ? busy : zero) })),
+    byConsumer: [{ consumerRef: 'component:default/chat-assistant', ...busy }],
+    byModel: [{ model: 'chat-small-v1', upstream: 'model-server-v1@v1', ...busy }],
+  };
+}
+
+export function mockGateway(): jest.Mocked<GatewayApi> {
+  return {
+    health: jest.fn(),
+    listProducts: jest.fn().mockResolvedValue([product]),
+    getProduct: jest.fn().mockResolvedValue(product),
+    putProduct: jest.fn(),
+    listKeyRequests: jest.fn().mockResolvedValue([pendingRequest]),
+    createKeyRequest: jest.fn().mockImplementation(async body => ({ ...pendingRequest, ...body, id: 'req-2' })),
+    approveKeyRequest: jest.fn().mockResolvedValue({
+      request: { ...pendingRequest, status: 'approved', reviewedBy: 'user:default/carol', keyId: activeKey.id },
+      issued: { key: activeKey, secret: SECRET },
+    }),
+    denyKeyRequest: jest.fn().mockResolvedValue({ ...pendingRequest, status: 'denied' }),
+    listKeys: jest.fn().mockResolvedValue([activeKey]),
+    rotateKey: jest.fn().mockResolvedValue({ key: { ...activeKey, id: 'key-2', publicId: 'mnopqrstuvwx', masked: 'qdk_mnopqrstuvwx_…' }, secret: ROTATED_SECRET }),
+    revokeKey: jest.fn().mockResolvedValue({ ...activeKey, status: 'revoked' }),
+    getUsage: jest.fn().mockResolvedValue(usage()),
+    listAudit: jest.fn().mockResolvedValue([
+      { id: '1', createdAt: '2026-11-22T10:00:00Z', actor: 'user:default/erin', action: 'key-request.created', target: 'req-1', reason: 'the assistant answers customer questions', details: { plan: 'standard' } },
+    ]),
+  };
+}
