@@ -1,0 +1,716 @@
+// bench/gateway: the gateway data plane against direct calls and against
+// Portkey's open-source gateway, in one run, in front of the same upstream
+// (examples/model-server answering after a fixed 50 ms, in its own process):
+//   (a) direct to the upstream
+//   (b) Quarterdeck's data plane (the real portal backend: key check from memory,
+//       GCRA limit per key, usage rows written in batches to the database)
+//   (c) Portkey's gateway (@portkey-ai/gateway from npm, installed under bench/gateway/.portkey)
+// Figures, each beside the direct baseline of the same run:
+//   - latency at 1,000 RPS (k6, constant-arrival-rate: no coordinated omission): added p50 / p99
+//   - highest rate each sustains with < 0.1 % errors (wrk, connections swept 50 … 2,000)
+//   - peak RSS (VmHWM) of the gateway process under load
+//   - 1,000 concurrent streams: time to the first byte of the body, added over direct
+// The key runs are repeated (default 3) and reported as median (min–max).
+//
+//   npm run bench:gateway [-- reps]
+//   env: BENCH_GATEWAY_SECONDS (30: each 1,000 RPS run), BENCH_GATEWAY_SWEEP_SECONDS (10: each wrk run),
+//        BENCH_GATEWAY_STREAM_SECONDS (20), BENCH_GATEWAY_STREAMS (1000 concurrent), BENCH_GATEWAY_ONLY (latency,sweep,streams),
+//        BENCH_GATEWAY_TARGETS (direct,quarterdeck,portkey), BENCH_GATEWAY_DB=pg (the portal on PostgreSQL,
+//        BACKSTAGE_TEST_DATABASE_POSTGRES15_CONNECTION_STRING or postgresql://postgres@127.0.0.1:5432; default SQLite files),
+//        BENCH_GATEWAY_CPU_PROF=<dir> (a CPU profile of the portal backend during each of its measured runs,
+//        written there; summarise with `node bench/gateway/profile.js <dir>/<file>.cpuprofile`)
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { startPortal, signIn, waitForCatalogUsers, freePort, root } = require('../../scripts/lib/portal');
+
+const REPS = Number(process.argv[2] ?? 3);
+const RATE = 1000;
+const LATENCY_SECONDS = Number(process.env.BENCH_GATEWAY_SECONDS ?? 30);
+const WARMUP_SECONDS = 5;
+const SWEEP_SECONDS = Number(process.env.BENCH_GATEWAY_SWEEP_SECONDS ?? 10);
+const SWEEP_CONNECTIONS = [50, 100, 200, 500, 1000, 2000];
+const STREAMS = Number(process.env.BENCH_GATEWAY_STREAMS ?? 1000);
+const STREAM_SECONDS = Number(process.env.BENCH_GATEWAY_STREAM_SECONDS ?? 20);
+const UPSTREAM_LATENCY_MS = 50;
+const TOKEN_DELAY_MS = 50;
+const STREAM_MAX_TOKENS = 40;
+const ONLY = new Set((process.env.BENCH_GATEWAY_ONLY ?? 'latency,sweep,streams').split(','));
+const TARGETS = new Set((process.env.BENCH_GATEWAY_TARGETS ?? 'direct,quarterdeck,portkey').split(','));
+const DATABASE = process.env.BENCH_GATEWAY_DB === 'pg' ? 'pg' : 'sqlite';
+const PORTKEY_VERSION = '1.15.2';
+const HONO_NODE_SERVER = '1.13.5';
+const K6_VERSION = 'v1.8.1';
+
+const here = __dirname;
+const portkeyDir = path.join(here, '.portkey');
+const k6Bin = path.join(os.homedir(), '.cache/quarterdeck/k6', K6_VERSION, 'k6');
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'qd-bench-gateway-'));
+
+// ------------------------------------------------------------------ helpers
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms));
+const log = (line: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
+
+function procStat(pid: number | 'self'): number[] {
+  const text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return text.slice(text.lastIndexOf(')') + 2).split(' ').map(Number);
+}
+/** CPU ticks (1/100 s) a process used: user + system. */
+const cpuTicks = (pid: number) => {
+  const f = procStat(pid);
+  return f[11] + f[12];
+};
+/** This process's ticks plus those of its finished children (k6, wrk, the stream client). */
+const selfTicks = () => {
+  const f = procStat('self');
+  return f[11] + f[12] + f[13] + f[14];
+};
+/** Busy ticks of the whole machine. */
+const machineTicks = () => {
+  const [, user, nice, system, , , irq, softirq, steal] = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].split(/\s+/).map(Number);
+  return user + nice + system + irq + softirq + steal;
+};
+const statusKb = (pid: number, field: 'VmHWM' | 'VmRSS') =>
+  Number(new RegExp(`${field}:\\s+(\\d+)`).exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+const resetPeak = (pid: number) => fs.writeFileSync(`/proc/${pid}/clear_refs`, '5');
+
+/** Waits until each process uses under 10 % of a core for a second (at most 30 s). */
+async function quiesce(pids: number[]) {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const before = pids.map(cpuTicks);
+    await sleep(1000);
+    if (pids.every((pid, i) => cpuTicks(pid) - before[i] < 10)) return;
+  }
+}
+
+/**
+ * Accounts where the machine's CPU went during a measurement: our processes
+ * and everything else (other work on this shared machine disturbs figures).
+ */
+function cpuMeter(pids: number[]) {
+  const m0 = machineTicks();
+  const s0 = selfTicks();
+  const p0 = pids.map(cpuTicks);
+  const t0 = performance.now();
+  return () => {
+    const seconds = (performance.now() - t0) / 1000;
+    const ours = pids.map((pid, i) => cpuTicks(pid) - p0[i]);
+    const other = machineTicks() - m0 - (selfTicks() - s0) - ours.reduce((a, b) => a + b, 0);
+    return { seconds, pidTicks: ours, otherCores: Math.max(0, other) / 100 / seconds };
+  };
+}
+
+interface Proc {
+  pid: number;
+  child: ChildProcess;
+  logs: string[];
+  stop(): Promise<void>;
+}
+
+function startProcess(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Proc {
+  const logs: string[] = [];
+  const child = spawn(command, args, { cwd: options.cwd ?? root, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const keep = (d: Buffer) => {
+    logs.push(String(d));
+    if (logs.length > 200) logs.splice(0, logs.length - 200);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  return {
+    pid: child.pid!,
+    child,
+    logs,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise(resolve => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+const running = new Set<ChildProcess>();
+
+/** Runs a command to its end without blocking this event loop (the children's pipes keep draining). */
+function run(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: options.cwd ?? root, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', d => out.push(d));
+    child.stderr.on('data', d => err.push(d));
+    running.add(child);
+    child.on('error', reject);
+    child.on('close', status => {
+      running.delete(child);
+      resolve({ status, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
+    });
+  });
+}
+
+async function waitUntil(what: string, probe: () => Promise<boolean>, proc?: Proc, ms = 60_000) {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (proc && proc.child.exitCode !== null) throw new Error(`${what}: the process exited:\n${proc.logs.join('').slice(-3000)}`);
+    if (await probe().catch(() => false)) return;
+    await sleep(200);
+  }
+  throw new Error(`${what}: not ready within ${ms} ms${proc ? `:\n${proc.logs.join('').slice(-3000)}` : ''}`);
+}
+
+// ------------------------------------------------------------------- tools
+
+function ensureTools() {
+  if (spawnSync('wrk', ['--version']).error) {
+    if (process.getuid?.() !== 0) throw new Error('wrk is missing: apt-get install -y wrk');
+    log('installing wrk (apt-get)');
+    execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
+    execFileSync('apt-get', ['install', '-y', '-qq', 'wrk'], { stdio: 'inherit' });
+  }
+  if (!fs.existsSync(k6Bin)) {
+    const go = spawnSync('go', ['version']).error ? '/usr/local/go/bin/go' : 'go';
+    log(`building k6 ${K6_VERSION} into ${path.dirname(k6Bin)} (go install; a few minutes, once)`);
+    execFileSync(go, ['install', `go.k6.io/k6@${K6_VERSION}`], { cwd: os.tmpdir(), env: { ...process.env, GOBIN: path.dirname(k6Bin) }, stdio: 'inherit' });
+  }
+  const installed = (pkg: string) => {
+    try {
+      return JSON.parse(fs.readFileSync(path.join(portkeyDir, 'node_modules', pkg, 'package.json'), 'utf8')).version;
+    } catch {
+      return undefined;
+    }
+  };
+  if (installed('@portkey-ai/gateway') !== PORTKEY_VERSION || installed('@hono/node-server') !== HONO_NODE_SERVER) {
+    log(`installing @portkey-ai/gateway ${PORTKEY_VERSION} into ${path.relative(root, portkeyDir)} (its own package.json, outside the workspaces)`);
+    fs.mkdirSync(portkeyDir, { recursive: true });
+    fs.writeFileSync(path.join(portkeyDir, 'package.json'), `${JSON.stringify({
+      name: 'quarterdeck-bench-portkey',
+      private: true,
+      description: 'Written by bench/gateway/run.ts: the Portkey gateway baseline, outside the repo\'s workspaces.',
+      dependencies: { '@portkey-ai/gateway': PORTKEY_VERSION },
+      // Streaming fails with @hono/node-server 1.19.x (TypeError: immutable); see shared/BENCHMARKING.md.
+      overrides: { '@hono/node-server': HONO_NODE_SERVER },
+    }, null, 2)}\n`);
+    // Its postinstall (patch-package) has no patches in the published package.
+    execFileSync('npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts', '--loglevel=error'], { cwd: portkeyDir, stdio: 'inherit' });
+  }
+}
+
+// ------------------------------------------------------------------ targets
+
+interface Target {
+  name: 'direct' | 'quarterdeck' | 'portkey';
+  url: string;
+  headers: Record<string, string>;
+  model: string;
+  streamUrl: string;
+  streamHeaders: Record<string, string>;
+  streamModel: string;
+  /** The process whose CPU and RSS are the gateway's (the upstream for direct). */
+  pid: number;
+  streamPid: number;
+}
+
+const PROMPT = [{ role: 'user', content: 'Give me a short status report for the harbor.' }];
+const chatBody = (model: string) => JSON.stringify({ model, messages: PROMPT, max_tokens: 16 });
+const streamBody = (model: string) => ({ model, messages: PROMPT, max_tokens: STREAM_MAX_TOKENS, stream: true });
+
+async function check(t: Target) {
+  const res = await fetch(t.url, { method: 'POST', headers: { ...t.headers, 'content-type': 'application/json' }, body: chatBody(t.model) });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`${t.name}: ${res.status} ${text.slice(0, 300)}`);
+  const stream = await fetch(t.streamUrl, { method: 'POST', headers: { ...t.streamHeaders, 'content-type': 'application/json' }, body: JSON.stringify(streamBody(t.streamModel)) });
+  const events = (await stream.text()).split('\n\n').filter(e => e.startsWith('data: '));
+  if (stream.status !== 200 || events[events.length - 1] !== 'data: [DONE]') throw new Error(`${t.name} stream: ${stream.status} ${events.slice(0, 3).join(' | ')}`);
+  return { events: events.length };
+}
+
+// ---------------------------------------------------------- 1,000 RPS (k6)
+
+const K6_SCRIPT = `
+import http from 'k6/http';
+const headers = JSON.parse(__ENV.HEADERS);
+const body = __ENV.BODY;
+const rate = Number(__ENV.RATE);
+const arrival = { executor: 'constant-arrival-rate', rate, timeUnit: '1s', preAllocatedVUs: 500, maxVUs: 2000 };
+export const options = {
+  discardResponseBodies: true,
+  summaryTrendStats: ['avg', 'min', 'p(50)', 'p(90)', 'p(99)', 'p(99.9)', 'max', 'count'],
+  scenarios: {
+    warmup: { ...arrival, duration: __ENV.WARMUP },
+    measure: { ...arrival, duration: __ENV.DURATION, startTime: __ENV.WARMUP },
+  },
+  // Thresholds make k6 keep these sub-metrics (the measured scenario only) in the summary.
+  thresholds: {
+    'http_req_duration{scenario:measure}': ['max>=0'],
+    'http_req_failed{scenario:measure}': ['rate>=0'],
+    'http_reqs{scenario:measure}': ['count>=0'],
+    'dropped_iterations{scenario:measure}': ['count>=0'],
+  },
+};
+export default function () {
+  http.post(__ENV.URL, body, { headers, timeout: '10s' });
+}
+export function handleSummary(data) {
+  return { [__ENV.SUMMARY]: JSON.stringify(data) };
+}
+`;
+
+interface LatencyRun {
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  max: number;
+  requests: number;
+  failed: number;
+  dropped: number;
+  cpuMsPerRequest: number;
+  otherCores: number;
+}
+
+async function latencyRun(t: Target): Promise<LatencyRun> {
+  const script = path.join(work, 'latency.js');
+  fs.writeFileSync(script, K6_SCRIPT);
+  const summary = path.join(work, `k6-${t.name}-${Date.now()}.json`);
+  const meter = cpuMeter([t.pid]);
+  const env = {
+    URL: t.url,
+    HEADERS: JSON.stringify({ ...t.headers, 'Content-Type': 'application/json' }),
+    BODY: chatBody(t.model),
+    RATE: String(RATE),
+    WARMUP: `${WARMUP_SECONDS}s`,
+    DURATION: `${LATENCY_SECONDS}s`,
+    SUMMARY: summary,
+  };
+  const k6 = await run(k6Bin, ['run', '--quiet', '--no-color', '--no-usage-report', ...Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]), script], {
+    env: { K6_NO_USAGE_REPORT: 'true' },
+  });
+  const cpu = meter();
+  if (!fs.existsSync(summary)) throw new Error(`k6 failed (${k6.status}):\n${k6.stdout}\n${k6.stderr}`);
+  const m = JSON.parse(fs.readFileSync(summary, 'utf8')).metrics;
+  const d = m['http_req_duration{scenario:measure}'].values;
+  const requests = m['http_reqs{scenario:measure}']?.values.count ?? 0;
+  // The whole run's ticks (warm-up included) over the whole run's requests.
+  const allRequests = m.http_reqs.values.count;
+  return {
+    p50: d['p(50)'],
+    p90: d['p(90)'],
+    p99: d['p(99)'],
+    p999: d['p(99.9)'],
+    max: d.max,
+    requests,
+    failed: Math.round((m['http_req_failed{scenario:measure}']?.values.rate ?? 0) * requests),
+    dropped: m['dropped_iterations{scenario:measure}']?.values.count ?? 0,
+    cpuMsPerRequest: (cpu.pidTicks[0] * 10) / allRequests,
+    otherCores: cpu.otherCores,
+  };
+}
+
+// ----------------------------------------------------- max sustained (wrk)
+
+interface WrkPoint {
+  connections: number;
+  rate: number;
+  errors: number;
+  attempts: number;
+  errorRate: number;
+  latencyP50: string;
+  latencyP99: string;
+  /** Cores the gateway process (the upstream for direct) used. */
+  gatewayCores: number;
+  otherCores: number;
+}
+
+async function wrkRun(t: Target, connections: number): Promise<WrkPoint> {
+  const lua = path.join(work, `wrk-${t.name}.lua`);
+  const luaString = (s: string) => `[==[${s}]==]`;
+  fs.writeFileSync(lua, [
+    'wrk.method = "POST"',
+    `wrk.body = ${luaString(chatBody(t.model))}`,
+    'wrk.headers["Content-Type"] = "application/json"',
+    ...Object.entries(t.headers).map(([k, v]) => `wrk.headers[ ${luaString(k)} ] = ${luaString(v)}`),
+  ].join('\n'));
+  const meter = cpuMeter([t.pid]);
+  const wrk = await run('wrk', ['-t2', `-c${connections}`, `-d${SWEEP_SECONDS}s`, '--timeout', '2s', '--latency', '-s', lua, t.url]);
+  if (wrk.status !== 0) throw new Error(`wrk failed (${wrk.status}): ${wrk.stderr}`);
+  const cpu = meter();
+  const out = wrk.stdout;
+  const num = (re: RegExp) => Number(re.exec(out)?.[1] ?? 0);
+  const requests = num(/(\d+) requests in/);
+  const seconds = Number(/requests in ([\d.]+)(m?s)/.exec(out)![1]) / (/requests in [\d.]+ms/.test(out) ? 1000 : 1);
+  const non2xx = num(/Non-2xx or 3xx responses: (\d+)/);
+  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const socketErrors = socket ? socket.slice(1).map(Number).reduce((a, b) => a + b, 0) : 0;
+  const errors = non2xx + socketErrors;
+  const attempts = requests + socketErrors;
+  const pct = (p: string) => new RegExp(`^\\s+${p}%\\s+(\\S+)`, 'm').exec(out)?.[1] ?? '?';
+  return {
+    connections,
+    rate: (requests - non2xx) / seconds,
+    errors,
+    attempts,
+    errorRate: attempts ? errors / attempts : 1,
+    latencyP50: pct('50'),
+    latencyP99: pct('99'),
+    gatewayCores: cpu.pidTicks[0] / 100 / cpu.seconds,
+    otherCores: cpu.otherCores,
+  };
+}
+
+/** Every process of the bench: before a run, all are idle again (an overloaded gateway may still drain a backlog). */
+let everyPid: number[] = [];
+
+async function sweep(t: Target) {
+  const points: WrkPoint[] = [];
+  for (const c of SWEEP_CONNECTIONS) {
+    await quiesce(everyPid);
+    const point = await wrkRun(t, c);
+    points.push(point);
+    log(`  ${t.name.padEnd(12)} ${String(c).padStart(5)} connections: ${point.rate.toFixed(0).padStart(6)} RPS, errors ${(100 * point.errorRate).toFixed(2)} %, p50 ${point.latencyP50}, p99 ${point.latencyP99}; ${t.name === 'direct' ? 'upstream' : 'gateway'} ${point.gatewayCores.toFixed(2)} cores, other load ${point.otherCores.toFixed(2)}`);
+  }
+  const ok = points.filter(p => p.errorRate < 0.001);
+  const best = ok.length ? ok.reduce((a, b) => (b.rate > a.rate ? b : a)) : undefined;
+  return { points, best: best?.rate ?? 0, bestConnections: best?.connections ?? 0 };
+}
+
+// ------------------------------------------------------ 1,000 streams (node)
+
+interface StreamRun {
+  ttfbP50: number;
+  ttfbP90: number;
+  ttfbP99: number;
+  ttfbMax: number;
+  totalP50: number;
+  streams: number;
+  errors: number;
+  streamsPerSecond: number;
+  eventsPerStream: number;
+  otherCores: number;
+  errorSamples: string[];
+}
+
+async function streamRun(t: Target): Promise<StreamRun> {
+  const meter = cpuMeter([t.streamPid]);
+  const config = {
+    url: t.streamUrl,
+    headers: t.streamHeaders,
+    body: streamBody(t.streamModel),
+    concurrency: STREAMS,
+    rampMs: 1000,
+    warmupMs: 4000,
+    durationMs: STREAM_SECONDS * 1000,
+  };
+  const out = await run(process.execPath, [path.join(here, 'streams.js'), JSON.stringify(config)]);
+  if (out.status !== 0) throw new Error(`streams.js failed (${out.status}): ${out.stderr}`);
+  const r = JSON.parse(out.stdout.trim().split('\n').pop()!);
+  return {
+    ttfbP50: r.ttfb.p50,
+    ttfbP90: r.ttfb.p90,
+    ttfbP99: r.ttfb.p99,
+    ttfbMax: r.ttfb.max,
+    totalP50: r.total.p50,
+    streams: r.measured,
+    errors: r.errors,
+    streamsPerSecond: r.streamsPerSecond,
+    eventsPerStream: r.events / Math.max(1, r.measured),
+    otherCores: meter().otherCores,
+    errorSamples: r.errorSamples,
+  };
+}
+
+// -------------------------------------------------------------------- main
+
+async function main() {
+  ensureTools();
+  const started = new Date();
+  log(`load average before the run: ${os.loadavg().map(x => x.toFixed(2)).join(' ')} (${os.cpus().length} cores)`);
+  const procs: Proc[] = [];
+  let portal: { url: string; gatewayUrl: string; pid: number; stop(): Promise<void> } | undefined;
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'qd-bench-gateway-db-'));
+  const cleanup = async () => {
+    for (const child of running) child.kill('SIGTERM');
+    if (portal) await portal.stop().catch(() => undefined);
+    portal = undefined;
+    for (const p of procs.reverse()) await p.stop();
+    procs.length = 0;
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    fs.rmSync(work, { recursive: true, force: true });
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      log(`${signal}: stopping what the bench started`);
+      cleanup().finally(() => process.exit(130));
+    });
+  }
+  try {
+    // The upstreams, each in its own process: one answering after 50 ms, one streaming a token every 50 ms after that.
+    const fixedPort = await freePort();
+    const streamPort = await freePort();
+    const modelServer = path.join(root, 'examples/model-server/server.js');
+    const fixed = startProcess(process.execPath, [modelServer, '--port', String(fixedPort), '--latency-ms', String(UPSTREAM_LATENCY_MS)]);
+    const streaming = startProcess(process.execPath, [modelServer, '--port', String(streamPort), '--latency-ms', String(UPSTREAM_LATENCY_MS), '--token-delay-ms', String(TOKEN_DELAY_MS)]);
+    procs.push(fixed, streaming);
+    const fixedUrl = `http://127.0.0.1:${fixedPort}`;
+    const streamUrl = `http://127.0.0.1:${streamPort}`;
+    await waitUntil('upstream', async () => (await fetch(`${fixedUrl}/healthz`)).ok, fixed);
+    await waitUntil('streaming upstream', async () => (await fetch(`${streamUrl}/healthz`)).ok, streaming);
+
+    // Portkey, as shared/BENCHMARKING.md runs it.
+    const portkeyPort = await freePort();
+    const portkey = startProcess(process.execPath, ['node_modules/@portkey-ai/gateway/build/start-server.js', `--port=${portkeyPort}`], { cwd: portkeyDir });
+    procs.push(portkey);
+    const portkeyUrl = `http://127.0.0.1:${portkeyPort}`;
+
+    // The portal, as npm start runs it (SQLite files, so usage rows go to disk, not to this process's memory).
+    log('starting the portal (startPortal)');
+    const cpuProfDir = process.env.BENCH_GATEWAY_CPU_PROF ? path.resolve(process.env.BENCH_GATEWAY_CPU_PROF) : undefined;
+    if (cpuProfDir) fs.mkdirSync(cpuProfDir, { recursive: true });
+    if (DATABASE === 'pg') process.env.BACKSTAGE_TEST_DATABASE_POSTGRES15_CONNECTION_STRING ??= 'postgresql://postgres@127.0.0.1:5432';
+    portal = await startPortal({
+      port: await freePort(),
+      gatewayPort: await freePort(),
+      database: DATABASE,
+      config: DATABASE === 'pg' ? {} : { backend: { database: { client: 'better-sqlite3', connection: { directory: dataDir } } } },
+      // Node 20 refuses --cpu-prof in NODE_OPTIONS: a preload starts and stops V8's profiler on SIGUSR2.
+      env: cpuProfDir ? { NODE_OPTIONS: `--require ${path.join(here, 'cpu-profile.js')}`, BENCH_GATEWAY_CPU_PROF: cpuProfDir } : {},
+    });
+    const { url, gatewayUrl } = portal!;
+    log(`portal ready in ${((portal as any).startupMs / 1000).toFixed(1)} s; creating the product and a key through /api/gateway`);
+    await waitForCatalogUsers(url, ['carol', 'erin']);
+    const carol = await signIn(url, 'carol');
+    const erin = await signIn(url, 'erin');
+    const api = async (token: string, method: string, p: string, body?: unknown) => {
+      const res = await fetch(`${url}/api/gateway${p}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const json = await res.json().catch(() => ({}));
+      if (!res.ok) throw new Error(`${method} /api/gateway${p}: ${res.status} ${JSON.stringify(json)}`);
+      return json;
+    };
+    // llm-chat, re-PUT by its owner with the bench's upstreams. Clients call a
+    // weighted route, as llm-chat's do (so the body's model is rewritten).
+    await api(carol, 'PUT', '/products/llm-chat', {
+      entityRef: 'api:default/llm-chat',
+      spec: {
+        kind: 'openai',
+        title: 'bench/gateway',
+        upstreams: [
+          { name: 'fixed-50ms', url: fixedUrl, version: 'v1', timeoutMs: 30_000 },
+          { name: 'streaming', url: streamUrl, version: 'v1', timeoutMs: 30_000 },
+        ],
+        models: [
+          { name: 'chat-small-v1', upstream: 'fixed-50ms', upstreamModel: 'chat-small', contextWindow: 8192, inputPricePerMillion: 0.15, outputPricePerMillion: 0.6 },
+          { name: 'chat-stream-v1', upstream: 'streaming', upstreamModel: 'chat-large', contextWindow: 8192, inputPricePerMillion: 0.15, outputPricePerMillion: 0.6 },
+        ],
+        routes: [
+          { name: 'chat-small', targets: [{ model: 'chat-small-v1', weight: 100 }] },
+          { name: 'chat-stream', targets: [{ model: 'chat-stream-v1', weight: 100 }] },
+        ],
+        plans: [{ name: 'bench', requestsPerMinute: 10_000_000, models: ['chat-small', 'chat-stream'] }],
+      },
+    });
+    const requested = await api(erin, 'POST', '/key-requests', {
+      componentRef: 'component:default/chat-assistant',
+      productId: 'llm-chat',
+      plan: 'bench',
+      justification: 'bench/gateway: load test of the data plane',
+    });
+    const approved = await api(carol, 'POST', `/key-requests/${requested.id}/approve`, { reason: 'benchmark' });
+    const secret: string = approved.issued.secret;
+
+    const portkeyHeaders = (upstream: string) => ({ 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `${upstream}/v1`, authorization: 'Bearer bench' });
+    const allTargets: Target[] = [
+      { name: 'direct', url: `${fixedUrl}/v1/chat/completions`, headers: {}, model: 'chat-small', streamUrl: `${streamUrl}/v1/chat/completions`, streamHeaders: {}, streamModel: 'chat-large', pid: fixed.pid, streamPid: streaming.pid },
+      {
+        name: 'quarterdeck',
+        url: `${gatewayUrl}/v1/chat/completions`,
+        headers: { authorization: `Bearer ${secret}` },
+        model: 'chat-small',
+        streamUrl: `${gatewayUrl}/v1/chat/completions`,
+        streamHeaders: { authorization: `Bearer ${secret}` },
+        streamModel: 'chat-stream',
+        pid: portal!.pid,
+        streamPid: portal!.pid,
+      },
+      {
+        name: 'portkey',
+        url: `${portkeyUrl}/v1/chat/completions`,
+        headers: portkeyHeaders(fixedUrl),
+        model: 'chat-small',
+        streamUrl: `${portkeyUrl}/v1/chat/completions`,
+        streamHeaders: portkeyHeaders(streamUrl),
+        streamModel: 'chat-large',
+        pid: portkey.pid,
+        streamPid: portkey.pid,
+      },
+    ];
+    await waitUntil('portkey', async () => (await check(allTargets[2]).then(() => true)), portkey);
+    const targets = allTargets.filter(t => TARGETS.has(t.name));
+    for (const t of targets) {
+      const { events } = await check(t);
+      log(`${t.name}: answers (a stream has ${events} events)`);
+    }
+
+    const gateways = [portal!.pid, portkey.pid];
+    everyPid = [fixed.pid, streaming.pid, ...gateways];
+    /** With BENCH_GATEWAY_CPU_PROF, the backend's CPU profile covers each of its measured runs. */
+    const profiled = async <T>(t: Target, body: () => Promise<T>): Promise<T> => {
+      if (!cpuProfDir || t.name !== 'quarterdeck') return body();
+      process.kill(portal!.pid, 'SIGUSR2');
+      try {
+        return await body();
+      } finally {
+        process.kill(portal!.pid, 'SIGUSR2');
+      }
+    };
+    await quiesce(everyPid);
+    const idleRssMb = { quarterdeck: statusKb(portal!.pid, 'VmRSS') / 1024, portkey: statusKb(portkey.pid, 'VmRSS') / 1024 };
+    log(`idle RSS: quarterdeck backend ${idleRssMb.quarterdeck.toFixed(0)} MB, portkey ${idleRssMb.portkey.toFixed(0)} MB`);
+    const peaks: Record<string, { quarterdeck: number; portkey: number }> = {};
+    const phase = async <T>(name: string, body: () => Promise<T>): Promise<T> => {
+      gateways.forEach(resetPeak);
+      const result = await body();
+      peaks[name] = { quarterdeck: statusKb(portal!.pid, 'VmHWM') / 1024, portkey: statusKb(portkey.pid, 'VmHWM') / 1024 };
+      log(`${name}: peak RSS quarterdeck backend ${peaks[name].quarterdeck.toFixed(0)} MB, portkey ${peaks[name].portkey.toFixed(0)} MB; load average ${os.loadavg()[0].toFixed(2)}`);
+      return result;
+    };
+
+    const latency: Record<string, LatencyRun[]> = { direct: [], quarterdeck: [], portkey: [] };
+    if (ONLY.has('latency')) {
+      await phase('latency', async () => {
+        for (let rep = 1; rep <= REPS; rep++) {
+          for (const t of targets) {
+            await quiesce(everyPid);
+            const r = await profiled(t, () => latencyRun(t));
+            latency[t.name].push(r);
+            log(`1,000 RPS run ${rep} ${t.name.padEnd(12)} p50 ${r.p50.toFixed(2)} ms, p90 ${r.p90.toFixed(2)}, p99 ${r.p99.toFixed(2)}, max ${r.max.toFixed(1)}; ${r.requests} requests, ${r.failed} failed, ${r.dropped} dropped; ${r.cpuMsPerRequest.toFixed(3)} ms CPU/request; other load ${r.otherCores.toFixed(2)} cores`);
+          }
+        }
+      });
+    }
+
+    const sweeps: Record<string, Array<Awaited<ReturnType<typeof sweep>>>> = { direct: [], quarterdeck: [], portkey: [] };
+    if (ONLY.has('sweep')) {
+      await phase('sweep', async () => {
+        for (let rep = 1; rep <= REPS; rep++) {
+          for (const t of targets) {
+            const s = await profiled(t, () => sweep(t));
+            sweeps[t.name].push(s);
+            log(`max sustained run ${rep} ${t.name.padEnd(12)} ${s.best.toFixed(0)} RPS (at ${s.bestConnections} connections)`);
+          }
+        }
+      });
+    }
+
+    const streams: Record<string, StreamRun[]> = { direct: [], quarterdeck: [], portkey: [] };
+    if (ONLY.has('streams')) {
+      await phase('streams', async () => {
+        for (let rep = 1; rep <= REPS; rep++) {
+          for (const t of targets) {
+            await quiesce(everyPid);
+            const r = await profiled(t, () => streamRun(t));
+            streams[t.name].push(r);
+            log(`${STREAMS} streams run ${rep} ${t.name.padEnd(12)} first byte p50 ${r.ttfbP50.toFixed(2)} ms, p90 ${r.ttfbP90.toFixed(2)}, p99 ${r.ttfbP99.toFixed(2)}, max ${r.ttfbMax.toFixed(1)}; ${r.streams} streams (${r.streamsPerSecond.toFixed(0)}/s, ${r.eventsPerStream.toFixed(1)} events each), ${r.errors} errors${r.errorSamples.length ? ` (${r.errorSamples[0]})` : ''}; other load ${r.otherCores.toFixed(2)} cores`);
+          }
+        }
+      });
+    }
+
+    // ------------------------------------------------------------- report
+    const fmt = (xs: number[], digits = 1) => (xs.length ? `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})` : '—');
+    const added = (runs: Record<string, Array<Record<string, any>>>, name: string, field: string) =>
+      runs[name].map((r, i) => r[field] - runs.direct[i][field]);
+    const rows: Array<[string, string, string, string, string, string]> = [];
+    const goals: Array<[string, boolean]> = [];
+    if (ONLY.has('latency')) {
+      const errPct = (name: string) => latency[name].map(r => (100 * (r.failed + r.dropped)) / Math.max(1, r.requests + r.dropped));
+      const addP50 = added(latency, 'quarterdeck', 'p50');
+      const addP99 = added(latency, 'quarterdeck', 'p99');
+      const pkP50 = added(latency, 'portkey', 'p50');
+      const pkP99 = added(latency, 'portkey', 'p99');
+      rows.push(
+        ['1,000 RPS: latency p50 (ms)', fmt(latency.direct.map(r => r.p50), 2), fmt(latency.quarterdeck.map(r => r.p50), 2), fmt(latency.portkey.map(r => r.p50), 2), '', ''],
+        ['1,000 RPS: latency p99 (ms)', fmt(latency.direct.map(r => r.p99), 2), fmt(latency.quarterdeck.map(r => r.p99), 2), fmt(latency.portkey.map(r => r.p99), 2), '', ''],
+        ['1,000 RPS: added p50 (ms)', '—', fmt(addP50, 2), fmt(pkP50, 2), (median(addP50) / median(pkP50)).toFixed(2), `≤ 1 ms: ${median(addP50) <= 1 ? 'met' : 'NOT met'}`],
+        ['1,000 RPS: added p99 (ms)', '—', fmt(addP99, 2), fmt(pkP99, 2), (median(addP99) / median(pkP99)).toFixed(2), `≤ 5 ms: ${median(addP99) <= 5 ? 'met' : 'NOT met'}`],
+        ['1,000 RPS: errors + dropped (%)', fmt(errPct('direct'), 2), fmt(errPct('quarterdeck'), 2), fmt(errPct('portkey'), 2), '', ''],
+        ['1,000 RPS: CPU per request (ms)', fmt(latency.direct.map(r => r.cpuMsPerRequest), 3), fmt(latency.quarterdeck.map(r => r.cpuMsPerRequest), 3), fmt(latency.portkey.map(r => r.cpuMsPerRequest), 3),
+          (median(latency.quarterdeck.map(r => r.cpuMsPerRequest)) / median(latency.portkey.map(r => r.cpuMsPerRequest))).toFixed(2), ''],
+      );
+      goals.push(['added p50 ≤ 1 ms at 1,000 RPS', median(addP50) <= 1], ['added p99 ≤ 5 ms at 1,000 RPS', median(addP99) <= 5]);
+    }
+    if (ONLY.has('sweep')) {
+      const best = (name: string) => sweeps[name].map(s => s.best);
+      const ratio = median(best('quarterdeck')) / median(best('portkey'));
+      rows.push(['max RPS with < 0.1 % errors', fmt(best('direct'), 0), fmt(best('quarterdeck'), 0), fmt(best('portkey'), 0), ratio.toFixed(2), `≥ 2× Portkey: ${ratio >= 2 ? 'met' : 'NOT met'}`]);
+      goals.push(['sustained RPS ≥ 2× Portkey', ratio >= 2]);
+    }
+    const peakOf = (name: 'quarterdeck' | 'portkey') => Math.max(...Object.values(peaks).map(p => p[name]));
+    if (Object.keys(peaks).length) {
+      rows.push(['idle RSS before load (MB)', '', idleRssMb.quarterdeck.toFixed(0), idleRssMb.portkey.toFixed(0), (idleRssMb.quarterdeck / idleRssMb.portkey).toFixed(2), '']);
+      rows.push(['peak RSS under load (MB)', '', peakOf('quarterdeck').toFixed(0), peakOf('portkey').toFixed(0), (peakOf('quarterdeck') / peakOf('portkey')).toFixed(2), `≤ 300 MB: ${peakOf('quarterdeck') <= 300 ? 'met' : 'NOT met'}`]);
+      goals.push(['peak RSS ≤ 300 MB under load (the whole portal backend process)', peakOf('quarterdeck') <= 300]);
+    }
+    if (ONLY.has('streams')) {
+      const addP50 = added(streams, 'quarterdeck', 'ttfbP50');
+      const addP99 = added(streams, 'quarterdeck', 'ttfbP99');
+      rows.push(
+        [`${STREAMS} streams: first byte p50 (ms)`, fmt(streams.direct.map(r => r.ttfbP50), 2), fmt(streams.quarterdeck.map(r => r.ttfbP50), 2), fmt(streams.portkey.map(r => r.ttfbP50), 2), '', ''],
+        [`${STREAMS} streams: first byte p99 (ms)`, fmt(streams.direct.map(r => r.ttfbP99), 2), fmt(streams.quarterdeck.map(r => r.ttfbP99), 2), fmt(streams.portkey.map(r => r.ttfbP99), 2), '', ''],
+        [`${STREAMS} streams: added p50 (ms)`, '—', fmt(addP50, 2), fmt(added(streams, 'portkey', 'ttfbP50'), 2), '', ''],
+        [`${STREAMS} streams: added p99 (ms)`, '—', fmt(addP99, 2), fmt(added(streams, 'portkey', 'ttfbP99'), 2), (median(addP99) / median(added(streams, 'portkey', 'ttfbP99'))).toFixed(2), `≤ 5 ms: ${median(addP99) <= 5 ? 'met' : 'NOT met'}`],
+        [`${STREAMS} streams: errors`, fmt(streams.direct.map(r => r.errors), 0), fmt(streams.quarterdeck.map(r => r.errors), 0), fmt(streams.portkey.map(r => r.errors), 0), '', ''],
+      );
+      goals.push(['streaming first-byte overhead p99 ≤ 5 ms', median(addP99) <= 5]);
+    }
+
+    console.log(`\nbench/gateway: upstream examples/model-server answering after ${UPSTREAM_LATENCY_MS} ms (own process); ${REPS} runs each, median (min–max)`);
+    console.log(`1,000 RPS: k6 constant-arrival-rate, ${WARMUP_SECONDS} s warm-up + ${LATENCY_SECONDS} s measured; max RPS: wrk -t2, ${SWEEP_CONNECTIONS.join('/')} connections × ${SWEEP_SECONDS} s, 2 s timeout;`);
+    console.log(`streams: ${STREAMS} concurrent, each ${STREAM_MAX_TOKENS} tokens at ${TOKEN_DELAY_MS} ms after ${UPSTREAM_LATENCY_MS} ms, ${STREAM_SECONDS} s measured; first byte = first body byte (first event)\n`);
+    const widths = [36, 22, 22, 22, 8, 18];
+    const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();
+    console.log(line(['figure', 'direct', 'quarterdeck', 'portkey', 'qd/pk', 'goal']));
+    for (const r of rows) console.log(line(r));
+    console.log('\n(RSS of quarterdeck is the whole portal backend process — catalog, auth, scaffolder and the rest — which hosts the data plane.)');
+    console.log(`goals: ${goals.map(([g, ok]) => `${g}: ${ok ? 'met' : 'NOT met'}`).join('; ')}`);
+
+    const resultsDir = path.join(here, 'results');
+    fs.mkdirSync(resultsDir, { recursive: true });
+    const file = path.join(resultsDir, `gateway-${started.toISOString().replace(/[:.]/g, '-')}.json`);
+    fs.writeFileSync(file, `${JSON.stringify({
+      started: started.toISOString(),
+      machine: { cores: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, loadavgAtEnd: os.loadavg() },
+      settings: { REPS, RATE, LATENCY_SECONDS, WARMUP_SECONDS, SWEEP_SECONDS, SWEEP_CONNECTIONS, STREAMS, STREAM_SECONDS, UPSTREAM_LATENCY_MS, TOKEN_DELAY_MS, STREAM_MAX_TOKENS, PORTKEY_VERSION, K6_VERSION },
+      idleRssMb,
+      peaks,
+      latency,
+      sweeps,
+      streams,
+      goals: Object.fromEntries(goals),
+    }, null, 2)}\n`);
+    console.log(`raw results: ${path.relative(root, file)}`);
+  } finally {
+    await cleanup();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  error => {
+    console.error(error);
+    process.exit(1);
+  },
+);
