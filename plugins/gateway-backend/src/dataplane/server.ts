@@ -119,7 +119,8 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
   const poolFor = (origin: string) => {
     let pool = pools.get(origin);
     if (!pool) {
-      pool = new Pool(origin, { connections: 256, keepAliveTimeout: 30_000, pipelining: 1 });
+      // No cap on connections: a cap queues long streams behind each other (first bytes waited seconds at 1,000 streams).
+      pool = new Pool(origin, { keepAliveTimeout: 30_000, pipelining: 1 });
       pools.set(origin, pool);
     }
     return pool;
