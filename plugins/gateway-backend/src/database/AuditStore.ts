@@ -1,20 +1,7 @@
+import type { GatewayAuditEvent } from '@quarterdeck/plugin-gateway-common';
 import type { Knex } from 'knex';
 
-/** One row of the gateway's audit trail. */
-export interface GatewayAuditEvent {
-  id: string;
-  createdAt: string;
-  /** The acting user's entity ref. */
-  actor: string;
-  /** e.g. `product.updated`, `key-request.approved`, `key.revoked`. */
-  action: string;
-  /** The catalog entity concerned (the API, or the consuming component). */
-  entityRef?: string;
-  /** The product, request or key id. */
-  target: string;
-  reason?: string;
-  details?: Record<string, unknown>;
-}
+export type { GatewayAuditEvent };
 
 type Row = {
   id: string | number;
