@@ -1,6 +1,7 @@
 import { mockCredentials, mockServices, startTestBackend, TestDatabases } from '@backstage/backend-test-utils';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
+import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import request from 'supertest';
@@ -257,6 +258,52 @@ describe('the gateway, control plane and data plane', () => {
     } finally {
       await stop();
     }
+  });
+
+  it('runs the data plane in a process of its own and starts it again, from the database, when it dies', async () => {
+    const { server, dataPlane, stop } = await gateway();
+    // The data plane's process: a child of this one running dataplane/child.
+    const dataPlaneProcesses = () => fs.readdirSync('/proc').filter(p => /^\d+$/.test(p)).filter(p => {
+      try {
+        const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+        return ppid === process.pid && fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('dataplane/child');
+      } catch {
+        return false;
+      }
+    }).map(Number);
+    try {
+      await request(server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(product(v1.url, v2.url));
+      const issue = async (justification: string) => {
+        const asked = await request(server).post('/api/gateway/key-requests').set('authorization', erin)
+          .send({ componentRef: 'component:default/chat-assistant', productId: 'llm-chat', plan: 'standard', justification });
+        return (await request(server).post(`/api/gateway/key-requests/${asked.body.id}/approve`).set('authorization', carol).send({})).body.issued;
+      };
+      const kept = await issue('the key that survives the crash');
+      const doomed = await issue('the key revoked while the data plane is down');
+      const hello = { model: 'chat-small', messages: [{ role: 'user', content: 'hello' }] };
+      expect((await chat(dataPlane, kept.secret, hello)).status).toBe(200);
+
+      const [pid] = dataPlaneProcesses();
+      expect(pid).toBeGreaterThan(0);
+      expect(pid).not.toBe(process.pid);
+      process.kill(pid, 'SIGKILL');
+      const revoked = await request(server).post(`/api/gateway/keys/${doomed.key.id}/revoke`).set('authorization', erin).send({ reason: 'leaked' });
+      expect(revoked.status).toBe(200);
+
+      await eventually('a new data plane process', async () => {
+        const now = dataPlaneProcesses();
+        if (now.length !== 1 || now[0] === pid) return false;
+        return (await fetch(`${dataPlane}/healthz`).catch(() => undefined))?.ok;
+      });
+      expect((await chat(dataPlane, kept.secret, hello)).status).toBe(200);
+      const refused = await chat(dataPlane, doomed.secret, hello);
+      expect(refused.status).toBe(401);
+      expect((await refused.json()).error.message).toMatch(/revoked/i);
+    } finally {
+      await stop();
+    }
+    expect(dataPlaneProcesses()).toEqual([]);
   });
 
   it('falls back to the other version when the chosen upstream fails', async () => {

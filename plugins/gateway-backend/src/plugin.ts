@@ -5,11 +5,9 @@ import { gatewayPermissions } from '@quarterdeck/plugin-gateway-common';
 import { GatewayAuditStore } from './database/AuditStore';
 import { KnexGatewayStore } from './database/GatewayStore';
 import { applyDatabaseMigrations } from './database/migrations';
-import { MemoryLimits, periods, type Limits } from './dataplane/limits';
-import { RedisLimits } from './dataplane/redisLimits';
-import { KeyCache } from './dataplane/keyCache';
-import { ProductCache } from './dataplane/productCache';
-import { startDataPlane } from './dataplane/server';
+import { periods } from './dataplane/limits';
+import { PolicyFeed } from './dataplane/policyFeed';
+import { DataPlaneProcess } from './dataplane/supervisor';
 import { UsageWriter } from './dataplane/usageWriter';
 import { createRouter } from './service/router';
 import { seedProducts } from './service/seed';
@@ -20,7 +18,8 @@ export const DEFAULT_DATA_PLANE_PORT = 7008;
 /**
  * The `gateway` backend plugin: the control plane under `/api/gateway`
  * (products, key requests, keys, audit) and the data plane on its own port
- * (`gateway.listen`), sharing this process's key and product caches.
+ * (`gateway.listen`) in a process of its own, fed keys and products by
+ * this one and sending usage back (dataplane/supervisor.ts).
  */
 export const gatewayPlugin = createBackendPlugin({
   pluginId: 'gateway',
@@ -50,20 +49,33 @@ export const gatewayPlugin = createBackendPlugin({
           keyRequestTtlMs: (config.getOptionalNumber('gateway.keyRequestTtlDays') ?? 7) * 86_400_000,
         };
         const store = new KnexGatewayStore(db);
-        const keys = new KeyCache(store, { keySecret, logger });
-        const products = new ProductCache(store, { logger });
+        // The portal writes usage; the data plane process only sends it.
         const usage = new UsageWriter(store, { logger });
+        const feed = new PolicyFeed(store, { logger });
+        const redisUrl = config.getOptionalString('gateway.redis.url');
+        const dataPlane = new DataPlaneProcess({
+          host: config.getOptionalString('gateway.listen.host') ?? '127.0.0.1',
+          port: config.getOptionalNumber('gateway.listen.port') ?? DEFAULT_DATA_PLANE_PORT,
+          keySecret,
+          redisUrl,
+          logger,
+          feed,
+          // One replica keeps budgets in memory: they start from what the usage table says was spent this day and month.
+          spend: () => {
+            const { day, month } = periods(Date.now());
+            return store.spendByKey(new Date(`${month}-01T00:00:00Z`), new Date(`${day}T00:00:00Z`));
+          },
+          usage,
+        });
 
         httpRouter.use(await createRouter({
           logger, db, store, audit: new GatewayAuditStore(db), catalog, permissions, httpAuth, events, settings,
-          onKeyChange: key => keys.apply(key),
-          onProductChange: product => products.apply(product),
+          onKeyChange: keys => feed.applyKeys(keys),
+          onProductChange: product => feed.applyProduct(product),
         }));
         httpRouter.addAuthPolicy({ path: '/health', allow: 'unauthenticated' });
 
         await seedProducts({ store, files: config.getOptionalStringArray('gateway.products') ?? [], allowedHosts: settings.allowedUpstreamHosts, logger });
-        await Promise.all([keys.start(), products.start()]);
-        usage.start();
         // Retention: raw calls serve short windows; the hourly rollup serves the usage pages.
         const rawDays = config.getOptionalNumber('gateway.usageRetentionDays') ?? 30;
         const hourlyDays = config.getOptionalNumber('gateway.usageRollupRetentionDays') ?? 400;
@@ -78,29 +90,16 @@ export const gatewayPlugin = createBackendPlugin({
             if (removed.raw + removed.hourly > 0) logger.info(`Gateway usage retention removed ${removed.raw} calls and ${removed.hourly} hourly rows`);
           },
         });
-        const host = config.getOptionalString('gateway.listen.host') ?? '127.0.0.1';
-        const port = config.getOptionalNumber('gateway.listen.port') ?? DEFAULT_DATA_PLANE_PORT;
-        const redisUrl = config.getOptionalString('gateway.redis.url');
-        let limits: Limits;
-        if (redisUrl) {
-          limits = await RedisLimits.connect(redisUrl);
-          logger.info('Gateway limits and budgets are kept in Redis (shared by every replica)');
-        } else {
-          // One replica: budgets start from what the usage table says was spent this day and month.
-          const memory = new MemoryLimits();
-          const now = Date.now();
-          const { day, month } = periods(now);
-          for (const spent of await store.spendByKey(new Date(`${month}-01T00:00:00Z`), new Date(`${day}T00:00:00Z`))) memory.seed(spent.keyId, spent, now);
-          limits = memory;
-        }
-        const dataPlane = await startDataPlane({ host, port, keys, products, limits, usage, logger });
-        logger.info(`Gateway data plane listening on ${dataPlane.url}`);
+        await feed.load();
+        usage.start();
+        const url = await dataPlane.start();
+        feed.start();
+        if (redisUrl) logger.info('Gateway limits and budgets are kept in Redis (shared by every replica)');
+        logger.info(`Gateway data plane listening on ${url} (process ${dataPlane.pid})`);
         lifecycle.addShutdownHook(async () => {
-          keys.stop();
-          products.stop();
-          await dataPlane.close();
+          feed.stop();
+          await dataPlane.stop();
           await usage.stop();
-          await limits.close?.();
         });
       },
     });

@@ -125,6 +125,17 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     }
     return pool;
   };
+  // An upstream's origin and base path, parsed once per product version rather than per call.
+  const endpoints = new WeakMap<object, { origin: string; base: string }>();
+  const endpointOf = (upstream: { url: string }) => {
+    let endpoint = endpoints.get(upstream);
+    if (!endpoint) {
+      const url = new URL(upstream.url);
+      endpoint = { origin: url.origin, base: url.pathname.replace(/\/$/, '') };
+      endpoints.set(upstream, endpoint);
+    }
+    return endpoint;
+  };
   const random = options.random ?? Math.random;
   const metrics = new DataPlaneMetrics();
   const maxBody = options.maxBodyBytes ?? 4 * 1024 * 1024;
@@ -332,12 +343,11 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
 
   /** One attempt at one upstream; throws UpstreamFailure while nothing was sent to the client. */
   async function forward(res: ServerResponse, target: Target, path: string, payload: Buffer, stream: boolean, clientWantsUsage: boolean, extraHeaders: Record<string, string>) {
-    const url = new URL(target.upstream.url);
-    const base = url.pathname.replace(/\/$/, '');
+    const { origin, base } = endpointOf(target.upstream);
     const timeout = target.upstream.timeoutMs ?? 30_000;
     let response;
     try {
-      response = await poolFor(url.origin).request({
+      response = await poolFor(origin).request({
         path: `${base}${path}`,
         method: 'POST',
         headers: { 'content-type': 'application/json', 'content-length': String(payload.length) },
@@ -426,7 +436,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     }
     if (!(await admitted(res, key, plan, { tokens: 0, cost: 0 }))) return;
     const upstream = product.upstreams[0];
-    const url = new URL(upstream.url);
+    const { origin, base } = endpointOf(upstream);
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(req.headers)) {
       if (value === undefined || HOP_BY_HOP.has(name) || name === 'authorization' || name === 'x-api-key' || name === 'host') continue;
@@ -436,8 +446,8 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     const target: Target = { model: { name: '', upstream: upstream.name, contextWindow: 0, inputPricePerMillion: 0, outputPricePerMillion: 0 }, upstream };
     let response;
     try {
-      response = await poolFor(url.origin).request({
-        path: `${url.pathname.replace(/\/$/, '')}${subPath}`,
+      response = await poolFor(origin).request({
+        path: `${base}${subPath}`,
         method: req.method as 'GET',
         headers,
         body: req.method === 'GET' || req.method === 'HEAD' ? undefined : req,

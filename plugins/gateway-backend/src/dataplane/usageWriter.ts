@@ -1,6 +1,9 @@
 import type { LoggerService } from '@backstage/backend-plugin-api';
 import type { GatewayStore, UsageRecord } from '../database/GatewayStore';
 
+/** Where batches go: the store in the portal's process, the portal over IPC in the data plane's. */
+export type UsageSink = Pick<GatewayStore, 'insertUsage'>;
+
 /**
  * Usage rows, written in batches off the request path: every second, or at
  * once when a batch fills. Memory is bounded: past `maxQueued` rows (the
@@ -13,7 +16,7 @@ export class UsageWriter {
   dropped = 0;
 
   constructor(
-    private readonly store: GatewayStore,
+    private readonly sink: UsageSink,
     private readonly options: { logger?: LoggerService; intervalMs?: number; batchSize?: number; maxQueued?: number } = {},
   ) {}
 
@@ -38,7 +41,7 @@ export class UsageWriter {
     if (this.queue.length === 0) return Promise.resolve();
     const batch = this.queue;
     this.queue = [];
-    this.flushing = this.store.insertUsage(batch)
+    this.flushing = this.sink.insertUsage(batch)
       .catch(error => {
         this.options.logger?.warn(`Writing ${batch.length} gateway usage rows failed; will retry: ${error}`);
         this.queue = batch.concat(this.queue);

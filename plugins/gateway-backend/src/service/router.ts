@@ -50,10 +50,10 @@ export interface RouterOptions {
   httpAuth: HttpAuthService;
   events: EventsService;
   settings: GatewaySettings;
-  /** Told about every key change at once (this replica's data plane). */
-  onKeyChange?: (key: StoredKey) => void;
-  /** Told about every product change at once (this replica's data plane). */
-  onProductChange?: (product: GatewayProduct) => void;
+  /** Told about every key change at once; resolves when this replica's data plane holds it. */
+  onKeyChange?: (keys: StoredKey[]) => Promise<void>;
+  /** Told about every product change at once; resolves when this replica's data plane holds it. */
+  onProductChange?: (product: GatewayProduct) => Promise<void>;
   now?: () => Date;
 }
 
@@ -199,7 +199,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     const previous = await store.getProduct(id);
     if (previous && previous.entityRef !== apiRef) throw new ConflictError(`Gateway product ${id} belongs to ${previous.entityRef}`);
     const product = await store.putProduct({ id, entityRef: apiRef, spec: validated.spec, actor, now: now() });
-    options.onProductChange?.(product);
+    await options.onProductChange?.(product);
     await audit.record({ actor, action: previous ? 'product.updated' : 'product.created', entityRef: apiRef, target: id });
     res.status(previous ? 200 : 201).json(product);
   });
@@ -234,7 +234,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
       actor,
       now: now(),
     });
-    options.onProductChange?.(updated);
+    await options.onProductChange?.(updated);
     await audit.record({ actor, action: 'route.weights', entityRef: product.entityRef, target: product.id, reason: body.reason, details: { route: route.name, weights: body.weights } });
     res.json(updated);
   });
@@ -363,7 +363,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     if (!(await store.reviewKeyRequest({ id: request.id, status: 'approved', reviewer: actor, reason: body.reason, at, key }))) {
       throw new ConflictError(`Key request ${request.id} was decided or expired meanwhile`);
     }
-    options.onKeyChange?.(key);
+    await options.onKeyChange?.([key]);
     for (const entityRef of [request.apiRef, request.componentRef]) {
       await audit.record({ actor, action: 'key-request.approved', entityRef, target: request.id, reason: body.reason, details: { keyId: key.id, publicId: key.publicId } });
     }
@@ -434,8 +434,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     };
     const graceUntil = new Date(at.getTime() + graceSeconds * 1000);
     if (!(await store.rotateKey({ previous: key, next, graceUntil, at }))) throw new ConflictError(`Key ${key.publicId} changed meanwhile`);
-    options.onKeyChange?.({ ...key, replacedBy: next.id, expiresAt: graceUntil.toISOString(), updatedAt: at.toISOString() });
-    options.onKeyChange?.(next);
+    await options.onKeyChange?.([{ ...key, replacedBy: next.id, expiresAt: graceUntil.toISOString(), updatedAt: at.toISOString() }, next]);
     await audit.record({ actor, action: 'key.rotated', entityRef: key.componentRef, target: key.id, details: { newKeyId: next.id, graceSeconds } });
     await publish('key.rotated', { keyId: key.id, newKeyId: next.id, componentRef: key.componentRef, productId: key.productId, graceUntil: graceUntil.toISOString(), actor });
     const issued: IssuedKey = { key: keyView(next, at), secret: material.full };
@@ -448,7 +447,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     const at = now();
     if (!(await store.revokeKey({ id: key.id, actor, at }))) throw new ConflictError(`Key ${key.publicId} changed meanwhile`);
     const revoked = (await store.getKey(key.id))!;
-    options.onKeyChange?.(revoked);
+    await options.onKeyChange?.([revoked]);
     await audit.record({ actor, action: 'key.revoked', entityRef: key.componentRef, target: key.id, reason: body.reason });
     await publish('key.revoked', { keyId: key.id, componentRef: key.componentRef, productId: key.productId, actor, reason: body.reason });
     res.json(keyView(revoked, at));

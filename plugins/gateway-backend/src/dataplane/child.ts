@@ -1,0 +1,99 @@
+/*
+ * The gateway's data plane process, forked by the portal (supervisor.ts).
+ * It holds keys, products and limits in memory, answers on its own port and
+ * sends usage back in batches; the portal's database is never touched here.
+ * Its own process keeps its latency and memory apart from Backstage's (the
+ * catalog, the reconcilers and their garbage collections).
+ */
+import type { LoggerService } from '@backstage/backend-plugin-api';
+import type { UsageRecord } from '../database/GatewayStore';
+import type { FromDataPlane, ToDataPlane } from './ipc';
+import { KeyCache } from './keyCache';
+import { MemoryLimits, type Limits } from './limits';
+import { ProductCache } from './productCache';
+import { RedisLimits } from './redisLimits';
+import { startDataPlane, type RunningDataPlane } from './server';
+import { UsageWriter } from './usageWriter';
+
+function send(message: FromDataPlane): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (!process.send || !process.connected) {
+      reject(new Error('the portal is gone'));
+      return;
+    }
+    process.send(message, undefined, undefined, error => (error ? reject(error) : resolve()));
+  });
+}
+
+const logger: LoggerService = {
+  error: message => void send({ type: 'log', level: 'error', message }).catch(() => undefined),
+  warn: message => void send({ type: 'log', level: 'warn', message }).catch(() => undefined),
+  info: message => void send({ type: 'log', level: 'info', message }).catch(() => undefined),
+  debug: message => void send({ type: 'log', level: 'debug', message }).catch(() => undefined),
+  child: () => logger,
+};
+
+let running: { dataPlane: RunningDataPlane; usage: UsageWriter; limits: Limits } | undefined;
+let keys: KeyCache | undefined;
+const products = new ProductCache();
+let stopping = false;
+
+async function start(message: Extract<ToDataPlane, { type: 'start' }>) {
+  keys = new KeyCache({ keySecret: message.keySecret });
+  for (const key of message.keys) keys.apply(key);
+  products.replace(message.products);
+  let limits: Limits;
+  if (message.redisUrl) {
+    limits = await RedisLimits.connect(message.redisUrl);
+  } else {
+    const memory = new MemoryLimits();
+    const now = Date.now();
+    for (const spent of message.spend) memory.seed(spent.keyId, spent, now);
+    limits = memory;
+  }
+  // Batches of usage go to the portal, which writes them to the database.
+  const usage = new UsageWriter({ insertUsage: (rows: UsageRecord[]) => send({ type: 'usage', rows: rows.map(row => ({ ...row, at: row.at.getTime() })) }) }, { logger });
+  usage.start();
+  const dataPlane = await startDataPlane({ host: message.host, port: message.port, keys, products, limits, usage, logger });
+  running = { dataPlane, usage, limits };
+  await send({ type: 'listening', url: dataPlane.url });
+}
+
+async function stop() {
+  if (stopping) return;
+  stopping = true;
+  if (running) {
+    await running.dataPlane.close();
+    await running.usage.stop().catch(() => undefined);
+    await running.limits.close?.();
+  }
+  await send({ type: 'stopped' }).catch(() => undefined);
+  process.exit(0);
+}
+
+process.on('message', (message: ToDataPlane) => {
+  switch (message.type) {
+    case 'start':
+      start(message).catch(error => {
+        send({ type: 'failed', message: String(error?.message ?? error) }).finally(() => process.exit(1));
+      });
+      break;
+    case 'keys':
+      for (const key of message.keys) keys?.apply(key);
+      void send({ type: 'ack', id: message.id }).catch(() => undefined);
+      break;
+    case 'products':
+      products.replace(message.products);
+      void send({ type: 'ack', id: message.id }).catch(() => undefined);
+      break;
+    case 'stop':
+      void stop();
+      break;
+    default:
+  }
+});
+// Ctrl-C reaches the whole process group: the portal decides when this process stops.
+process.on('SIGINT', () => undefined);
+process.on('SIGTERM', () => void stop());
+// The portal went away (a crash, SIGKILL): stop serving rather than serve stale policy.
+process.on('disconnect', () => void stop());

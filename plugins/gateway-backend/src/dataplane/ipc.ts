@@ -1,0 +1,43 @@
+import type { GatewayProduct } from '@quarterdeck/plugin-gateway-common';
+import type { StoredKey, UsageRecord } from '../database/GatewayStore';
+
+// Messages are JSON: dates travel as epoch milliseconds.
+
+/** What the portal sends the data plane process (child.ts) over its IPC channel. */
+export type ToDataPlane =
+  | {
+    type: 'start';
+    host: string;
+    port: number;
+    /** Passed here, not in argv or the environment, so that `ps` and /proc never show it. */
+    keySecret: string;
+    redisUrl?: string;
+    keys: StoredKey[];
+    products: GatewayProduct[];
+    /** What each key spent this day and month (in-memory budgets start from it). */
+    spend: SpendSoFar[];
+  }
+  | (PolicyChange & { id: number })
+  | { type: 'stop' };
+
+/** A change of policy, acknowledged by the data plane once it holds it. */
+export type PolicyChange =
+  | { type: 'keys'; keys: StoredKey[] }
+  | { type: 'products'; products: GatewayProduct[] };
+
+/** What the data plane process sends back. */
+export type FromDataPlane =
+  | { type: 'listening'; url: string }
+  | { type: 'failed'; message: string }
+  | { type: 'ack'; id: number }
+  | { type: 'usage'; rows: Array<Omit<UsageRecord, 'at'> & { at: number }> }
+  | { type: 'log'; level: 'error' | 'warn' | 'info' | 'debug'; message: string }
+  | { type: 'stopped' };
+
+export interface SpendSoFar {
+  keyId: string;
+  dayTokens: number;
+  dayCost: number;
+  monthTokens: number;
+  monthCost: number;
+}

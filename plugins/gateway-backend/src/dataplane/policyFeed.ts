@@ -1,0 +1,103 @@
+import type { LoggerService } from '@backstage/backend-plugin-api';
+import type { GatewayProduct } from '@quarterdeck/plugin-gateway-common';
+import type { GatewayStore, StoredKey } from '../database/GatewayStore';
+
+/** Receives the policy the data plane must hold. */
+export interface PolicyListener {
+  keys(keys: StoredKey[]): Promise<void>;
+  products(products: GatewayProduct[]): Promise<void>;
+}
+
+/**
+ * The control plane's side of the data plane's caches: every key and
+ * product, read from the database at start, then this replica's changes
+ * at once (`applyKey`, `applyProduct`) and other replicas' by polling
+ * (keys changed since the newest seen, every second: a revocation reaches
+ * every replica's data plane within about a second; products every two).
+ */
+export class PolicyFeed {
+  private readonly keysById = new Map<string, StoredKey>();
+  private products: GatewayProduct[] = [];
+  private productsJson = '';
+  private since?: string;
+  private timers: NodeJS.Timeout[] = [];
+  private listener?: PolicyListener;
+
+  constructor(
+    private readonly store: Pick<GatewayStore, 'keysChangedSince' | 'listProducts'>,
+    private readonly options: { logger?: LoggerService; keyRefreshMs?: number; productRefreshMs?: number } = {},
+  ) {}
+
+  /** The data plane this feed keeps current. */
+  connect(listener: PolicyListener) {
+    this.listener = listener;
+  }
+
+  /** Everything, for a data plane (re)starting. */
+  snapshot() {
+    return { keys: [...this.keysById.values()], products: this.products };
+  }
+
+  async applyKeys(keys: StoredKey[]) {
+    for (const key of keys) this.remember(key);
+    await this.listener?.keys(keys);
+  }
+
+  async applyProduct(product: GatewayProduct) {
+    await this.setProducts([...this.products.filter(p => p.id !== product.id), product]);
+  }
+
+  private remember(key: StoredKey) {
+    this.keysById.set(key.id, key);
+    if (!this.since || key.updatedAt > this.since) this.since = key.updatedAt;
+  }
+
+  private async setProducts(products: GatewayProduct[]) {
+    const json = JSON.stringify(products);
+    if (json === this.productsJson) return;
+    this.products = products;
+    this.productsJson = json;
+    await this.listener?.products(products);
+  }
+
+  async refreshKeys() {
+    const changed = await this.store.keysChangedSince(this.since);
+    if (changed.length > 0) await this.applyKeys(changed);
+  }
+
+  async refreshProducts() {
+    await this.setProducts(await this.store.listProducts());
+  }
+
+  /** Loads everything once; the first data plane starts from this snapshot. */
+  async load() {
+    for (const key of await this.store.keysChangedSince(undefined)) this.remember(key);
+    this.products = await this.store.listProducts();
+    this.productsJson = JSON.stringify(this.products);
+  }
+
+  start() {
+    const every = (ms: number, what: string, fn: () => Promise<void>) => {
+      const tick = () => {
+        const timer = setTimeout(() => {
+          fn().catch(error => this.options.logger?.warn(`Gateway ${what} refresh failed: ${error}`)).finally(() => {
+            if (this.timers.includes(timer)) {
+              this.timers = this.timers.filter(t => t !== timer);
+              tick();
+            }
+          });
+        }, ms);
+        timer.unref?.();
+        this.timers.push(timer);
+      };
+      tick();
+    };
+    every(this.options.keyRefreshMs ?? 1000, 'key', () => this.refreshKeys());
+    every(this.options.productRefreshMs ?? 2000, 'product', () => this.refreshProducts());
+  }
+
+  stop() {
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers = [];
+  }
+}
