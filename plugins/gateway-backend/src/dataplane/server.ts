@@ -314,7 +314,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
             estimated = true;
             usage = {
               prompt_tokens: usage?.prompt_tokens ?? promptTokens ?? (messages ? countChat(messages) : countText(promptText(kind === 'completions' ? body.prompt : body.input))),
-              completion_tokens: usage?.completion_tokens ?? countText(outcome.text),
+              completion_tokens: usage?.completion_tokens ?? countText(outcome.text()),
             };
           }
           used = record(key, product, target, outcome.status, started, usage, estimated, resolution.route);
@@ -381,7 +381,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
       const rest = filter.end();
       if (rest.length > 0) res.write(rest);
       res.end();
-      return { status: 200, usage: filter.usage, text: filter.text };
+      return { status: 200, usage: filter.usage, text: () => filter.text };
     }
     const text = Buffer.from(await response.body.arrayBuffer());
     let usage: { prompt_tokens?: number; completion_tokens?: number } | undefined;
@@ -397,7 +397,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     }
     res.writeHead(response.statusCode, { ...headers, 'content-length': String(text.length) });
     res.end(text);
-    return { status: response.statusCode, usage, text: answer };
+    return { status: response.statusCode, usage, text: () => answer };
   }
 
   /** Writes the call's usage row; returns what it used, for the limits. */

@@ -34,4 +34,13 @@ describe('SseUsageFilter', () => {
     expect(out).toBe(`${delta('a')}data: [DONE]\n\n`);
     expect(f.usage?.prompt_tokens).toBe(12);
   });
+
+  it('recovers the streamed text for a token estimate when the upstream reports no usage', () => {
+    const f = new SseUsageFilter(true);
+    f.push(Buffer.from(`${delta('Hel')}${delta('lo "you"')}`));
+    f.push(Buffer.from(`${delta('!')}data: [DONE]\n\n`));
+    f.end();
+    expect(f.usage).toBeUndefined();
+    expect(f.text).toBe('Hello "you"!');
+  });
 });

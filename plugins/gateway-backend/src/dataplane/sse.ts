@@ -1,5 +1,7 @@
 import { StringDecoder } from 'node:string_decoder';
 
+const MAX_KEPT = 1 << 20;
+
 /**
  * Passes an upstream's server-sent events through event by event, and
  * reads the usage the upstream reports. The gateway always asks upstreams
@@ -12,8 +14,12 @@ export class SseUsageFilter {
   // A chunk may end inside a multi-byte character.
   private readonly decoder = new StringDecoder('utf8');
   usage?: { prompt_tokens?: number; completion_tokens?: number };
-  /** The streamed text, for estimating tokens when an upstream reports no usage. */
-  text = '';
+  /**
+   * The events as forwarded, kept (up to a bound) only to estimate tokens if
+   * the upstream reports no usage; parsed at the end, and only then, since
+   * nearly every upstream does report it.
+   */
+  private forwarded = '';
 
   constructor(private readonly dropUsageEvent: boolean) {}
 
@@ -36,14 +42,21 @@ export class SseUsageFilter {
     return rest.length > 0 ? this.filter(rest) : '';
   }
 
-  private filter(events: string): string {
-    for (const match of events.matchAll(/"(?:content|text)":"((?:[^"\\]|\\.)*)"/g)) {
+  /** The streamed text, for estimating tokens when an upstream reports no usage. */
+  get text(): string {
+    let text = '';
+    for (const match of this.forwarded.matchAll(/"(?:content|text)":"((?:[^"\\]|\\.)*)"/g)) {
       try {
-        this.text += JSON.parse(`"${match[1]}"`);
+        text += JSON.parse(`"${match[1]}"`);
       } catch {
         // not a JSON string: skip
       }
     }
+    return text;
+  }
+
+  private filter(events: string): string {
+    if (this.forwarded.length < MAX_KEPT) this.forwarded += events;
     // Cheap check first: most chunks carry no usage.
     if (!events.includes('"usage"')) return events;
     let out = '';
