@@ -34,17 +34,32 @@ export interface Limits {
 /** Costs are counted in whole nano-dollars, so sums are exact (0.05 × 20 is 1, not 1.0000000000000002). */
 export const nanos = (usd: number) => Math.round(usd * 1e9);
 
-/** UTC day and month of an instant, as budget periods, with when each ends. */
-export function periods(now: number) {
+export interface Periods {
+  day: string;
+  month: string;
+  dayStarts: number;
+  dayEnds: number;
+  monthEnds: number;
+}
+
+let current: Periods | undefined;
+
+/** UTC day and month of an instant, as budget periods, with when each ends (computed once a day, not per call). */
+export function periods(now: number): Periods {
+  if (current && now >= current.dayStarts && now < current.dayEnds) return current;
   const d = new Date(now);
-  const day = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate());
+  const dayStarts = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate());
   const month = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
-  return {
-    day: new Date(day).toISOString().slice(0, 10),
+  const computed = {
+    day: new Date(dayStarts).toISOString().slice(0, 10),
     month: new Date(month).toISOString().slice(0, 7),
-    dayEnds: day + 86_400_000,
+    dayStarts,
+    dayEnds: dayStarts + 86_400_000,
     monthEnds: Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1),
   };
+  // Tests move clocks backwards; only the period of the newest instant is kept.
+  if (!current || now >= current.dayStarts) current = computed;
+  return computed;
 }
 
 export function refusal(limit: LimitName, plan: GatewayPlan, retryAfterMs: number, ask?: Charge): Admission {
