@@ -51,8 +51,13 @@ async function start(message: Extract<ToDataPlane, { type: 'start' }>) {
     for (const spent of message.spend) memory.seed(spent.keyId, spent, now);
     limits = memory;
   }
-  // Batches of usage go to the portal, which writes them to the database.
-  const usage = new UsageWriter({ insertUsage: (rows: UsageRecord[]) => send({ type: 'usage', rows: rows.map(row => ({ ...row, at: row.at.getTime() })) }) }, { logger });
+  // Batches of usage go to the portal, which writes them to the database. Small
+  // and frequent: serialising one is then a fraction of a millisecond, never a
+  // pause that every call in flight would wait behind.
+  const usage = new UsageWriter(
+    { insertUsage: (rows: UsageRecord[]) => send({ type: 'usage', rows: rows.map(row => ({ ...row, at: row.at.getTime() })) }) },
+    { logger, intervalMs: 200, batchSize: 100 },
+  );
   usage.start();
   const dataPlane = await startDataPlane({ host: message.host, port: message.port, keys, products, limits, usage, logger });
   running = { dataPlane, usage, limits };

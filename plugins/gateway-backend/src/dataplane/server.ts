@@ -494,8 +494,8 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     const path = (req.url ?? '/').split('?')[0];
     const handle = async () => {
       if (path === '/metrics' && req.method === 'GET') {
-        const text = await metrics.registry.metrics();
-        res.writeHead(200, { 'content-type': metrics.registry.contentType });
+        const text = metrics.metrics();
+        res.writeHead(200, { 'content-type': metrics.contentType });
         res.end(text);
         return;
       }
