@@ -5,7 +5,8 @@
 // <dir>/backend-<pid>-<n>.cpuprofile and <dir>/backend-<pid>-<n>.json (loop
 // delay percentiles, GC pauses by kind, heap spaces) and a sampled allocation
 // profile (.heapprofile). So they cover the load only, not start-up.
-// Summarise them with bench/gateway/profile.js.
+// Summarise them with bench/gateway/profile.js. With BENCH_GATEWAY_PROFILERS=off
+// only the .json is written (no profiler overhead in the figures).
 'use strict';
 
 const fs = require('node:fs');
@@ -15,6 +16,7 @@ const { constants, monitorEventLoopDelay, PerformanceObserver } = require('node:
 const v8 = require('node:v8');
 
 const dir = process.env.BENCH_GATEWAY_CPU_PROF;
+const profilers = process.env.BENCH_GATEWAY_PROFILERS !== 'off';
 if (dir) {
   const session = new inspector.Session();
   session.connect();
@@ -46,6 +48,7 @@ if (dir) {
       observer.observe({ entryTypes: ['gc'] });
       delay = monitorEventLoopDelay({ resolution: 5 });
       delay.enable();
+      if (!profilers) return;
       session.post('Profiler.enable', () => session.post('Profiler.start'));
       session.post('HeapProfiler.enable', () => session.post('HeapProfiler.startSampling', { samplingInterval: 65536, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true }));
       return;
@@ -61,10 +64,11 @@ if (dir) {
       heap: v8.getHeapStatistics(),
       spaces: Object.fromEntries(v8.getHeapSpaceStatistics().map(sp => [sp.space_name, { sizeMb: Math.round(sp.space_size / 1048576), usedMb: Math.round(sp.space_used_size / 1048576) }])),
     };
+    fs.mkdirSync(dir, { recursive: true });
+    const base = path.join(dir, `backend-${process.pid}-${++n}`);
+    fs.writeFileSync(`${base}.json`, `${JSON.stringify(summary, null, 2)}\n`);
+    if (!profilers) return;
     session.post('Profiler.stop', (error, result) => {
-      fs.mkdirSync(dir, { recursive: true });
-      const base = path.join(dir, `backend-${process.pid}-${++n}`);
-      fs.writeFileSync(`${base}.json`, `${JSON.stringify(summary, null, 2)}\n`);
       if (!error) fs.writeFileSync(`${base}.cpuprofile`, JSON.stringify(result.profile));
       session.post('HeapProfiler.stopSampling', (heapError, heap) => {
         if (!heapError) fs.writeFileSync(`${base}.heapprofile`, JSON.stringify(heap.profile));

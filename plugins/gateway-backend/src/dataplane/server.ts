@@ -100,6 +100,12 @@ function validate(kind: 'chat' | 'completions' | 'embeddings', body: OpenAiBody)
   }
 }
 
+/** Where a streamed upstream response goes: `write` says false when the client's socket is full. */
+interface StreamSink {
+  write(chunk: Buffer): boolean;
+  onDrain(resume: () => void): void;
+}
+
 /** A failed attempt that a fallback may retry: connection errors, timeouts, 429 and 5xx. */
 class UpstreamFailure extends Error {
   constructor(message: string, readonly timeout: boolean) {
@@ -341,49 +347,104 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     }
   }
 
-  /** One attempt at one upstream; throws UpstreamFailure while nothing was sent to the client. */
-  async function forward(res: ServerResponse, target: Target, path: string, payload: Buffer, stream: boolean, clientWantsUsage: boolean, extraHeaders: Record<string, string>) {
-    const { origin, base } = endpointOf(target.upstream);
-    const timeout = target.upstream.timeoutMs ?? 30_000;
-    let response;
-    try {
-      response = await poolFor(origin).request({
-        path: `${base}${path}`,
+  /**
+   * One POST to an upstream through undici's dispatcher API: no body stream
+   * object and no promise per chunk. With `streamTo`, a 200 response is
+   * handed over as it arrives (paused while the client's socket is full);
+   * anything else is buffered.
+   */
+  function post(origin: string, path: string, payload: Buffer, timeout: number,
+    streamTo?: (contentType: string | undefined, abort: (reason: Error) => void) => StreamSink): Promise<{ statusCode: number; contentType?: string; body: Buffer; streamed: boolean }> {
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let statusCode = 0;
+      let contentType: string | undefined;
+      let sink: StreamSink | undefined;
+      let abort: (reason: Error) => void = () => undefined;
+      let resume: () => void = () => undefined;
+      poolFor(origin).dispatch({
+        path,
         method: 'POST',
         headers: { 'content-type': 'application/json', 'content-length': String(payload.length) },
         body: payload,
         headersTimeout: timeout,
         bodyTimeout: timeout,
+      }, {
+        onConnect(abortRequest) {
+          abort = abortRequest;
+        },
+        onHeaders(status, rawHeaders, resumeResponse) {
+          statusCode = status;
+          resume = resumeResponse;
+          // Raw headers come as [name, value, name, value, …].
+          for (let i = 0; i < rawHeaders.length; i += 2) {
+            if (rawHeaders[i].length === 12 && rawHeaders[i].toString('latin1').toLowerCase() === 'content-type') contentType = rawHeaders[i + 1].toString('latin1');
+          }
+          if (status === 200 && streamTo) sink = streamTo(contentType, abort);
+          return true;
+        },
+        onData(chunk) {
+          if (!sink) {
+            chunks.push(chunk);
+            return true;
+          }
+          if (sink.write(chunk)) return true;
+          sink.onDrain(() => resume());
+          return false;
+        },
+        onComplete() {
+          resolve({ statusCode, contentType, body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks), streamed: sink !== undefined });
+        },
+        onError(error) {
+          reject(error);
+        },
       });
-    } catch (error) {
-      const code = (error as { code?: string }).code ?? '';
-      throw new UpstreamFailure((error as Error).message, code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT');
-    }
-    if (response.statusCode === 429 || response.statusCode >= 500) {
-      await response.body.dump();
-      throw new UpstreamFailure(`status ${response.statusCode}`, false);
-    }
-    const headers: Record<string, string> = {
-      'content-type': String(response.headers['content-type'] ?? 'application/json'),
+    });
+  }
+
+  /** One attempt at one upstream; throws UpstreamFailure while nothing was sent to the client. */
+  async function forward(res: ServerResponse, target: Target, path: string, payload: Buffer, stream: boolean, clientWantsUsage: boolean, extraHeaders: Record<string, string>) {
+    const { origin, base } = endpointOf(target.upstream);
+    const headersFor = (contentType: string | undefined): Record<string, string> => ({
+      'content-type': contentType ?? 'application/json',
       'x-quarterdeck-model': target.model.name,
       'x-quarterdeck-upstream': target.upstream.name,
       ...(target.upstream.version ? { 'x-quarterdeck-upstream-version': target.upstream.version } : {}),
       ...extraHeaders,
-    };
-    if (stream && response.statusCode === 200) {
-      res.writeHead(200, { ...headers, 'cache-control': 'no-cache', connection: 'keep-alive' });
+    });
+    const filter = stream ? new SseUsageFilter(!clientWantsUsage) : undefined;
+    const streamTo = filter && ((contentType: string | undefined, abort: (reason: Error) => void): StreamSink => {
+      res.writeHead(200, { ...headersFor(contentType), 'cache-control': 'no-cache', connection: 'keep-alive' });
       res.flushHeaders();
-      const filter = new SseUsageFilter(!clientWantsUsage);
-      for await (const chunk of response.body) {
-        const out = filter.push(chunk as Buffer);
-        if (out.length > 0) res.write(out);
-      }
+      // A client that goes away stops the upstream's generation too.
+      res.once('close', () => {
+        if (!res.writableFinished) abort(new Error('the client closed the connection'));
+      });
+      return {
+        write: chunk => {
+          const out = filter.push(chunk);
+          return out.length === 0 || res.write(out);
+        },
+        onDrain: resume => res.once('drain', resume),
+      };
+    });
+    let response;
+    try {
+      response = await post(origin, `${base}${path}`, payload, target.upstream.timeoutMs ?? 30_000, streamTo);
+    } catch (error) {
+      // Once the client has the headers, a failure cannot fall back: the caller ends the response.
+      if (res.headersSent) throw error;
+      const code = (error as { code?: string }).code ?? '';
+      throw new UpstreamFailure((error as Error).message, code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT');
+    }
+    if (response.streamed && filter) {
       const rest = filter.end();
       if (rest.length > 0) res.write(rest);
       res.end();
       return { status: 200, usage: filter.usage, text: () => filter.text };
     }
-    const text = Buffer.from(await response.body.arrayBuffer());
+    if (response.statusCode === 429 || response.statusCode >= 500) throw new UpstreamFailure(`status ${response.statusCode}`, false);
+    const text = response.body;
     let usage: { prompt_tokens?: number; completion_tokens?: number } | undefined;
     let answer = '';
     if (response.statusCode === 200) {
@@ -395,7 +456,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
         usage = undefined;
       }
     }
-    res.writeHead(response.statusCode, { ...headers, 'content-length': String(text.length) });
+    res.writeHead(response.statusCode, { ...headersFor(response.contentType), 'content-length': String(text.length) });
     res.end(text);
     return { status: response.statusCode, usage, text: () => answer };
   }
