@@ -26,7 +26,6 @@ export interface DataPlaneProcessOptions {
 function childCommand() {
   const entry = require.resolve('./child');
   const execArgv = /\.tsx?$/.test(entry) ? ['--require', require.resolve('@backstage/cli/config/nodeTransform.cjs')] : [];
-  execArgv.push(...(process.env.QD_EXPERIMENT_FLAGS ?? '').split(' ').filter(Boolean));
   return { entry, execArgv };
 }
 
@@ -59,7 +58,7 @@ export class DataPlaneProcess implements PolicyListener {
   /** Starts the process; rejects with the reason if it cannot listen. */
   async start(): Promise<string> {
     const { entry, execArgv } = childCommand();
-    const child = fork(entry, [], { execArgv, stdio: ['ignore', process.env.QD_EXPERIMENT_LOG ? require('node:fs').openSync(process.env.QD_EXPERIMENT_LOG, 'a') : 'inherit', 'inherit', 'ipc'] });
+    const child = fork(entry, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.child = child;
     this.ready = false;
     const started = Date.now();
