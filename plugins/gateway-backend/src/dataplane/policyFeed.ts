@@ -22,6 +22,8 @@ export class PolicyFeed {
   private since?: string;
   private timers: NodeJS.Timeout[] = [];
   private listener?: PolicyListener;
+  /** Counts changes, so a data plane that started from an older snapshot can tell it missed some. */
+  version = 0;
 
   constructor(
     private readonly store: Pick<GatewayStore, 'keysChangedSince' | 'listProducts'>,
@@ -48,6 +50,7 @@ export class PolicyFeed {
   }
 
   private remember(key: StoredKey) {
+    this.version++;
     this.keysById.set(key.id, key);
     if (!this.since || key.updatedAt > this.since) this.since = key.updatedAt;
   }
@@ -55,6 +58,7 @@ export class PolicyFeed {
   private async setProducts(products: GatewayProduct[]) {
     const json = JSON.stringify(products);
     if (json === this.productsJson) return;
+    this.version++;
     this.products = products;
     this.productsJson = json;
     await this.listener?.products(products);

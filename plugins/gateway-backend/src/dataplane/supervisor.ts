@@ -91,10 +91,18 @@ export class DataPlaneProcess implements PolicyListener {
         this.exited(child, code, signal, Date.now() - started);
       });
     });
-    const { keys, products } = this.options.feed.snapshot();
+    const { feed } = this.options;
+    const version = feed.version;
+    const { keys, products } = feed.snapshot();
     const spend = this.options.redisUrl ? [] : await this.options.spend();
     this.post({ type: 'start', host: this.options.host, port: this.options.port, keySecret: this.options.keySecret, redisUrl: this.options.redisUrl, keys, products, spend });
-    return listening;
+    const url = await listening;
+    // Changes made while the process was starting were in no snapshot it got, and were not sent to it.
+    if (feed.version !== version) {
+      const current = feed.snapshot();
+      await Promise.all([this.keys(current.keys), this.products(current.products)]);
+    }
+    return url;
   }
 
   private exited(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null, livedMs: number) {

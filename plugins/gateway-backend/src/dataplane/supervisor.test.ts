@@ -1,0 +1,97 @@
+import { mockServices } from '@backstage/backend-test-utils';
+import type { GatewayProduct } from '@quarterdeck/plugin-gateway-common';
+import net from 'node:net';
+import type { StoredKey } from '../database/GatewayStore';
+import { generateKey } from '../keys/keyMaterial';
+import { PolicyFeed } from './policyFeed';
+import { DataPlaneProcess } from './supervisor';
+import { UsageWriter } from './usageWriter';
+
+jest.setTimeout(30_000);
+
+const SECRET = 'a-test-server-secret-of-at-least-32-chars';
+
+const product: GatewayProduct = {
+  id: 'llm-chat',
+  entityRef: 'api:default/llm-chat',
+  kind: 'openai',
+  upstreams: [{ name: 'ms', url: 'http://127.0.0.1:9' }],
+  models: [{ name: 'chat-small', upstream: 'ms', contextWindow: 8192, inputPricePerMillion: 1, outputPricePerMillion: 2 }],
+  plans: [{ name: 'standard', requestsPerMinute: 100 }],
+  updatedAt: '2026-11-22T00:00:00.000Z',
+  updatedBy: 'user:default/carol',
+};
+
+function keyFor(updatedAt: string) {
+  const material = generateKey(SECRET);
+  const key: StoredKey = {
+    id: material.publicId,
+    publicId: material.publicId,
+    secretHash: material.hash,
+    componentRef: 'component:default/chat-assistant',
+    productId: 'llm-chat',
+    plan: 'standard',
+    status: 'active',
+    createdAt: updatedAt,
+    createdBy: 'user:default/carol',
+    updatedAt,
+  };
+  return { key, secret: material.full };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+describe('DataPlaneProcess', () => {
+  let dataPlane: DataPlaneProcess | undefined;
+  afterEach(async () => {
+    await dataPlane?.stop();
+  });
+
+  async function start(storedKeys: StoredKey[]) {
+    const store = { keysChangedSince: async () => storedKeys, listProducts: async () => [product], insertUsage: async () => undefined };
+    const feed = new PolicyFeed(store);
+    await feed.load();
+    dataPlane = new DataPlaneProcess({
+      host: '127.0.0.1',
+      port: await freePort(),
+      keySecret: SECRET,
+      logger: mockServices.logger.mock(),
+      feed,
+      spend: async () => [],
+      usage: new UsageWriter(store),
+    });
+    return { feed, dataPlane };
+  }
+
+  const models = (url: string, secret: string) => fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${secret}` } });
+
+  it('serves the snapshot it started from, and a change once the change has resolved', async () => {
+    const first = keyFor('2026-11-22T01:00:00.000Z');
+    const { feed, dataPlane: process } = await start([first.key]);
+    const url = await process.start();
+    expect((await models(url, first.secret)).status).toBe(200);
+
+    await feed.applyKeys([{ ...first.key, status: 'revoked', updatedAt: '2026-11-22T02:00:00.000Z' }]);
+    const refused = await models(url, first.secret);
+    expect(refused.status).toBe(401);
+    expect((await refused.json()).error.message).toMatch(/revoked/);
+  });
+
+  it('sends what changed while the process was starting, which no snapshot it got held', async () => {
+    const { feed, dataPlane: process } = await start([]);
+    const starting = process.start();
+    const late = keyFor('2026-11-22T03:00:00.000Z');
+    await feed.applyKeys([late.key]);
+    const url = await starting;
+    expect((await models(url, late.secret)).status).toBe(200);
+  });
+});
