@@ -83,7 +83,7 @@ const statusKb = (pid: number, field: 'VmHWM' | 'VmRSS') =>
 const resetPeak = (pid: number) => fs.writeFileSync(`/proc/${pid}/clear_refs`, '5');
 
 /** Waits until each process uses under 10 % of a core for a second (at most 30 s). */
-/** The gateway data plane's own process: the portal's child running dataplane/child. */
+/** The gateway data plane's own process: the portal's child running dataplane/child (bundled into the temporary directory when run from sources). */
 function dataPlanePid(portalPid: number): number {
   const parentOf = (pid: string) => {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -91,7 +91,7 @@ function dataPlanePid(portalPid: number): number {
   };
   for (const pid of fs.readdirSync('/proc').filter(p => /^\d+$/.test(p))) {
     try {
-      if (!fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('gateway-backend/src/dataplane/child')) continue;
+      if (!fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').match(/gateway-backend\/src\/dataplane\/child|quarterdeck-dataplane\/child-/)) continue;
       // A descendant of the portal (npm start may put a wrapper between them).
       for (let p = parentOf(pid); p > 1; p = parentOf(String(p))) if (p === portalPid) return Number(pid);
     } catch {

@@ -4,6 +4,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Pool } from 'undici';
 import type { StoredKey } from '../database/GatewayStore';
+import { chunkedSink, type StreamSink } from './chunked';
 import { trimConversation } from './context';
 import { DataPlaneMetrics } from './metrics';
 import type { Charge, Limits } from './limits';
@@ -98,12 +99,6 @@ function validate(kind: 'chat' | 'completions' | 'embeddings', body: OpenAiBody)
   if (body.max_tokens !== undefined && (!Number.isInteger(body.max_tokens) || (body.max_tokens as number) < 1)) {
     throw new BadRequest('max_tokens: must be a positive integer', 'max_tokens');
   }
-}
-
-/** Where a streamed upstream response goes: `write` says false when the client's socket is full. */
-interface StreamSink {
-  write(chunk: Buffer): boolean;
-  onDrain(resume: () => void): void;
 }
 
 /** A failed attempt that a fallback may retry: connection errors, timeouts, 429 and 5xx. */
@@ -420,12 +415,10 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
       res.once('close', () => {
         if (!res.writableFinished) abort(new Error('the client closed the connection'));
       });
+      const sink = chunkedSink(res);
       return {
-        write: chunk => {
-          const out = filter.push(chunk);
-          return out.length === 0 || res.write(out);
-        },
-        onDrain: resume => res.once('drain', resume),
+        write: chunk => sink.write(filter.push(chunk)),
+        onDrain: resume => sink.onDrain(resume),
       };
     });
     let response;

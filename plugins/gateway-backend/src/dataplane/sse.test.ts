@@ -8,20 +8,38 @@ describe('SseUsageFilter', () => {
   it('forwards complete events at once and keeps a partial one for the next chunk', () => {
     const f = new SseUsageFilter(true);
     const first = delta('Hel');
-    expect(f.push(Buffer.from(`${first}${first.slice(0, 10)}`))).toBe(first);
-    expect(f.push(Buffer.from(first.slice(10)))).toBe(first);
+    expect(f.push(Buffer.from(`${first}${first.slice(0, 10)}`)).toString()).toBe(first);
+    expect(f.push(Buffer.from(first.slice(10))).toString()).toBe(first);
+  });
+
+  it('forwards a chunk of whole events without usage as the very buffer it came in', () => {
+    const f = new SseUsageFilter(true);
+    const whole = Buffer.from(delta('Hi') + delta(' there'));
+    expect(f.push(whole)).toBe(whole);
+    // With include_usage, OpenAI sends "usage": null in every chunk but the last.
+    const nullUsage = Buffer.from(chunk({ object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: 'x' } }], usage: null }).replace('"usage":', '"usage": '));
+    expect(f.push(nullUsage)).toBe(nullUsage);
+    expect(f.usage).toBeUndefined();
+  });
+
+  it('splits events on CRLF blank lines too', () => {
+    const f = new SseUsageFilter(true);
+    const crlf = (s: string) => s.replace(/\n/g, '\r\n');
+    expect(f.push(Buffer.from(crlf(`${delta('a')}${usage}`))).toString()).toBe(crlf(delta('a')));
+    expect(f.push(Buffer.from(crlf('data: [DONE]\n\n'))).toString()).toBe(crlf('data: [DONE]\n\n'));
+    expect(f.usage?.completion_tokens).toBe(3);
   });
 
   it('removes the usage-only event the client did not ask for, and reads the usage from it', () => {
     const f = new SseUsageFilter(true);
-    const out = f.push(Buffer.from(`${delta('Hi')}${usage}data: [DONE]\n\n`));
+    const out = f.push(Buffer.from(`${delta('Hi')}${usage}data: [DONE]\n\n`)).toString();
     expect(out).toBe(`${delta('Hi')}data: [DONE]\n\n`);
     expect(f.usage).toEqual({ prompt_tokens: 12, completion_tokens: 3, total_tokens: 15 });
   });
 
   it('keeps it when the client asked for include_usage', () => {
     const f = new SseUsageFilter(false);
-    expect(f.push(Buffer.from(delta('Hi') + usage))).toBe(delta('Hi') + usage);
+    expect(f.push(Buffer.from(delta('Hi') + usage)).toString()).toBe(delta('Hi') + usage);
     expect(f.usage?.completion_tokens).toBe(3);
   });
 
@@ -29,18 +47,22 @@ describe('SseUsageFilter', () => {
     const f = new SseUsageFilter(true);
     const all = `${delta('a')}${usage}data: [DONE]\n\n`;
     let out = '';
-    for (const ch of all) out += f.push(Buffer.from(ch));
-    out += f.end();
+    for (const ch of all) out += f.push(Buffer.from(ch)).toString();
+    out += f.end().toString();
     expect(out).toBe(`${delta('a')}data: [DONE]\n\n`);
     expect(f.usage?.prompt_tokens).toBe(12);
   });
 
   it('recovers the streamed text for a token estimate when the upstream reports no usage', () => {
     const f = new SseUsageFilter(true);
-    f.push(Buffer.from(`${delta('Hel')}${delta('lo "you"')}`));
+    // "é" split between two chunks: kept as bytes, decoded whole.
+    const bytes = Buffer.from(`${delta('Hél')}${delta('lo "you"')}`);
+    const cut = bytes.indexOf('é') + 1;
+    f.push(bytes.subarray(0, cut));
+    f.push(bytes.subarray(cut));
     f.push(Buffer.from(`${delta('!')}data: [DONE]\n\n`));
     f.end();
     expect(f.usage).toBeUndefined();
-    expect(f.text).toBe('Hello "you"!');
+    expect(f.text).toBe('Héllo "you"!');
   });
 });

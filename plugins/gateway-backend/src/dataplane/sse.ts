@@ -1,6 +1,29 @@
-import { StringDecoder } from 'node:string_decoder';
-
+/** The most of a stream kept to estimate tokens when the upstream reports no usage. */
 const MAX_KEPT = 1 << 20;
+const EMPTY = Buffer.alloc(0);
+
+/** Where the last complete event in `data` ends (0 when there is none): after "\n\n" or "\r\n\r\n". */
+function lastEventEnd(data: Buffer): number {
+  const lf = data.lastIndexOf('\n\n');
+  const crlf = data.lastIndexOf('\r\n\r\n');
+  return Math.max(lf < 0 ? 0 : lf + 2, crlf < 0 ? 0 : crlf + 4);
+}
+
+const USAGE = Buffer.from('"usage":');
+
+/**
+ * Whether the events carry a usage object. With `include_usage`, OpenAI (and
+ * the example model server) put `"usage":null` in every chunk and the counts
+ * only in the last one, so the test is for an object, not for the field.
+ */
+function hasUsageObject(events: Buffer): boolean {
+  for (let at = events.indexOf(USAGE); at >= 0; at = events.indexOf(USAGE, at + USAGE.length)) {
+    let next = at + USAGE.length;
+    while (events[next] === 0x20) next++;
+    if (events[next] === 0x7b /* { */) return true;
+  }
+  return false;
+}
 
 /**
  * Passes an upstream's server-sent events through event by event, and
@@ -8,44 +31,46 @@ const MAX_KEPT = 1 << 20;
  * for `stream_options.include_usage`; when the client did not ask for it,
  * the extra event carrying only usage (`"choices":[]`) is removed, so the
  * client sees exactly what it asked for.
+ *
+ * Bytes stay bytes: a chunk of whole events without usage in it (nearly
+ * every one) is forwarded as the very buffer the upstream's socket gave,
+ * with no decoding, copying or string kept on the heap — at 1,000
+ * concurrent streams the young generation's collections grew with every
+ * event string a stream held.
  */
 export class SseUsageFilter {
-  private pending = '';
-  // A chunk may end inside a multi-byte character.
-  private readonly decoder = new StringDecoder('utf8');
+  /** The start of an event whose end has not arrived yet. */
+  private pending?: Buffer;
   usage?: { prompt_tokens?: number; completion_tokens?: number };
   /**
-   * The events as forwarded, kept (up to a bound) only to estimate tokens if
-   * the upstream reports no usage; parsed at the end, and only then, since
-   * nearly every upstream does report it.
+   * The events as forwarded (off-heap buffers, up to a bound), kept only to
+   * estimate tokens if the upstream reports no usage; decoded at the end,
+   * and only then, since nearly every upstream does report it.
    */
-  private forwarded = '';
+  private readonly forwarded: Buffer[] = [];
+  private forwardedBytes = 0;
 
   constructor(private readonly dropUsageEvent: boolean) {}
 
-  /** Complete events from this chunk, as bytes to forward now. */
-  push(chunk: Buffer): string {
-    const text = this.pending + this.decoder.write(chunk);
-    const end = text.lastIndexOf('\n\n');
-    if (end < 0) {
-      this.pending = text;
-      return '';
-    }
-    this.pending = text.slice(end + 2);
-    return this.filter(text.slice(0, end + 2));
+  /** Complete events from this chunk, as bytes to forward now (empty while an event is incomplete). */
+  push(chunk: Buffer): Buffer {
+    const data = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+    const end = lastEventEnd(data);
+    this.pending = end === data.length ? undefined : data.subarray(end);
+    return end === 0 ? EMPTY : this.filter(end === data.length ? data : data.subarray(0, end));
   }
 
   /** Whatever is left when the upstream ends. */
-  end(): string {
-    const rest = this.pending + this.decoder.end();
-    this.pending = '';
-    return rest.length > 0 ? this.filter(rest) : '';
+  end(): Buffer {
+    const rest = this.pending;
+    this.pending = undefined;
+    return rest ? this.filter(rest) : EMPTY;
   }
 
   /** The streamed text, for estimating tokens when an upstream reports no usage. */
   get text(): string {
     let text = '';
-    for (const match of this.forwarded.matchAll(/"(?:content|text)":"((?:[^"\\]|\\.)*)"/g)) {
+    for (const match of Buffer.concat(this.forwarded).toString('utf8').matchAll(/"(?:content|text)":"((?:[^"\\]|\\.)*)"/g)) {
       try {
         text += JSON.parse(`"${match[1]}"`);
       } catch {
@@ -55,24 +80,31 @@ export class SseUsageFilter {
     return text;
   }
 
-  private filter(events: string): string {
-    if (this.forwarded.length < MAX_KEPT) this.forwarded += events;
-    // Cheap check first: most chunks carry no usage.
-    if (!events.includes('"usage"')) return events;
+  private filter(events: Buffer): Buffer {
+    if (this.forwardedBytes < MAX_KEPT) {
+      this.forwarded.push(events);
+      this.forwardedBytes += events.length;
+    }
+    // Cheap check first (a byte search): all chunks but the last carry no usage.
+    if (!hasUsageObject(events)) return events;
     let out = '';
-    for (const event of events.split(/(?<=\n\n)/)) {
-      const data = event.startsWith('data: ') ? event.slice(6).trim() : '';
+    let dropped = false;
+    for (const event of events.toString('utf8').split(/(?<=\r\n\r\n|\n\n)/)) {
+      const data = event.startsWith('data:') ? event.slice(5).trim() : '';
       if (data.startsWith('{') && data.includes('"usage"')) {
         try {
           const parsed = JSON.parse(data) as { usage?: SseUsageFilter['usage']; choices?: unknown[] };
           if (parsed.usage) this.usage = parsed.usage;
-          if (this.dropUsageEvent && Array.isArray(parsed.choices) && parsed.choices.length === 0) continue;
+          if (this.dropUsageEvent && Array.isArray(parsed.choices) && parsed.choices.length === 0) {
+            dropped = true;
+            continue;
+          }
         } catch {
           // Not JSON: forward as is.
         }
       }
       out += event;
     }
-    return out;
+    return dropped ? Buffer.from(out) : events;
   }
 }

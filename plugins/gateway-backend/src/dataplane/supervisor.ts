@@ -2,6 +2,7 @@ import type { LoggerService } from '@backstage/backend-plugin-api';
 import type { GatewayProduct } from '@quarterdeck/plugin-gateway-common';
 import { fork, type ChildProcess } from 'node:child_process';
 import type { StoredKey } from '../database/GatewayStore';
+import { bundleChild } from './childBundle';
 import type { FromDataPlane, PolicyChange, SpendSoFar, ToDataPlane } from './ipc';
 import type { PolicyFeed, PolicyListener } from './policyFeed';
 import type { UsageWriter } from './usageWriter';
@@ -22,11 +23,20 @@ export interface DataPlaneProcessOptions {
   ackTimeoutMs?: number;
 }
 
-/** The child's entry; run through Backstage's TypeScript transform when it is a source file. */
-function childCommand() {
+/**
+ * The child's entry. From TypeScript sources it is bundled to one JavaScript
+ * file (childBundle.ts says why); should that fail, it runs through
+ * Backstage's TypeScript transform, as the backend itself does.
+ */
+async function childCommand(logger: LoggerService): Promise<{ entry: string; execArgv: string[] }> {
   const entry = require.resolve('./child');
-  const execArgv = /\.tsx?$/.test(entry) ? ['--require', require.resolve('@backstage/cli/config/nodeTransform.cjs')] : [];
-  return { entry, execArgv };
+  if (!/\.tsx?$/.test(entry)) return { entry, execArgv: [] };
+  try {
+    return { entry: await bundleChild(entry), execArgv: [] };
+  } catch (error) {
+    logger.warn(`Could not bundle the gateway data plane (${error}); running it through the TypeScript transform instead`);
+    return { entry, execArgv: ['--require', require.resolve('@backstage/cli/config/nodeTransform.cjs')] };
+  }
 }
 
 /**
@@ -45,6 +55,7 @@ export class DataPlaneProcess implements PolicyListener {
   private readonly acks = new Map<number, () => void>();
   private restartDelayMs = 500;
   private restartTimer?: NodeJS.Timeout;
+  private command?: Promise<{ entry: string; execArgv: string[] }>;
   url?: string;
 
   constructor(private readonly options: DataPlaneProcessOptions) {
@@ -57,7 +68,9 @@ export class DataPlaneProcess implements PolicyListener {
 
   /** Starts the process; rejects with the reason if it cannot listen. */
   async start(): Promise<string> {
-    const { entry, execArgv } = childCommand();
+    this.command ??= childCommand(this.options.logger);
+    const { entry, execArgv } = await this.command;
+    if (this.stopping) throw new Error('The gateway data plane was stopped while starting');
     const child = fork(entry, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.child = child;
     this.ready = false;
@@ -121,8 +134,20 @@ export class DataPlaneProcess implements PolicyListener {
     this.restartDelayMs = Math.min(this.restartDelayMs * 2, 30_000);
   }
 
-  private post(message: ToDataPlane) {
-    this.child?.send(message);
+  /**
+   * Sends a message; false if the process is gone. A process that has just
+   * died can still be `this.child` until its exit is handled, and sending on
+   * its closed channel must not throw: it starts again from the snapshot.
+   */
+  private post(message: ToDataPlane, failed: () => void = () => undefined) {
+    const child = this.child;
+    if (!child?.connected) {
+      failed();
+      return;
+    }
+    child.send(message, error => {
+      if (error) failed();
+    });
   }
 
   /** Sends a change and waits until the process holds it (or it is gone: it will start from the snapshot). */
@@ -135,11 +160,13 @@ export class DataPlaneProcess implements PolicyListener {
         this.options.logger.warn(`The gateway data plane did not confirm a ${message.type} change within ${this.options.ackTimeoutMs ?? 5000} ms`);
         resolve();
       }, this.options.ackTimeoutMs ?? 5000);
-      this.acks.set(id, () => {
+      const done = () => {
         clearTimeout(timer);
+        this.acks.delete(id);
         resolve();
-      });
-      this.post({ ...message, id });
+      };
+      this.acks.set(id, done);
+      this.post({ ...message, id }, done);
     });
   }
 
@@ -166,8 +193,7 @@ export class DataPlaneProcess implements PolicyListener {
         clearTimeout(timer);
         resolve();
       });
-      if (child.connected) this.post({ type: 'stop' });
-      else child.kill('SIGTERM');
+      this.post({ type: 'stop' }, () => child.kill('SIGTERM'));
     });
   }
 }

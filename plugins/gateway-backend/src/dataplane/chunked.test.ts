@@ -1,0 +1,81 @@
+import http from 'node:http';
+import net, { type AddressInfo } from 'node:net';
+import { chunkedSink } from './chunked';
+
+/** A server whose /stream answers with `parts` through chunkedSink, and /slow answers "slow" after 50 ms. */
+async function serve(parts: string[]) {
+  const server = http.createServer((req, res) => {
+    if (req.url === '/slow') {
+      setTimeout(() => res.end('slow'), 50);
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.flushHeaders();
+    const sink = chunkedSink(res);
+    for (const part of parts) sink.write(Buffer.from(part));
+    res.end();
+  });
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
+  return { server, port: (server.address() as AddressInfo).port };
+}
+
+/** Sends raw bytes and reads until the server closes or `until` matches. */
+function raw(port: number, request: string, until: RegExp): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.write(request));
+    let text = '';
+    socket.on('data', d => {
+      text += d.toString('latin1');
+      if (until.test(text)) {
+        socket.destroy();
+        resolve(text);
+      }
+    });
+    socket.on('end', () => resolve(text));
+    socket.on('error', reject);
+  });
+}
+
+describe('chunkedSink', () => {
+  const parts = ['data: {"a":1}\n\n', 'data: héllo\n\n', 'data: [DONE]\n\n'];
+
+  it('frames each write as one HTTP/1.1 chunk that a client reads back whole', async () => {
+    const { server, port } = await serve(parts);
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/stream`);
+      expect(res.headers.get('transfer-encoding')).toBe('chunked');
+      expect(await res.text()).toBe(parts.join(''));
+      // And on the wire: size in hex (bytes, not characters), data, CRLF; then the last chunk.
+      const wire = await raw(port, 'GET /stream HTTP/1.1\r\nhost: x\r\n\r\n', /\r\n0\r\n\r\n$/);
+      expect(wire.split('\r\n\r\n').slice(1).join('\r\n\r\n')).toBe(
+        `f\r\n${parts[0]}\r\ne\r\n${Buffer.from(parts[1]).toString('latin1')}\r\ne\r\n${parts[2]}\r\n0\r\n\r\n`,
+      );
+    } finally {
+      server.close();
+    }
+  });
+
+  it('keeps a pipelined response behind the one before it', async () => {
+    const { server, port } = await serve(parts);
+    try {
+      const wire = await raw(port, 'GET /slow HTTP/1.1\r\nhost: x\r\n\r\nGET /stream HTTP/1.1\r\nhost: x\r\n\r\n', /\r\n0\r\n\r\n$/);
+      const slow = wire.indexOf('slow');
+      const stream = wire.indexOf('data: {"a":1}');
+      expect(slow).toBeGreaterThan(0);
+      expect(stream).toBeGreaterThan(slow);
+      expect(wire.endsWith(`${parts[2]}\r\n0\r\n\r\n`)).toBe(true);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('writes plain bytes to an HTTP/1.0 client, which has no chunked encoding', async () => {
+    const { server, port } = await serve(parts);
+    try {
+      const wire = await raw(port, 'GET /stream HTTP/1.0\r\n\r\n', /\[DONE\]\n\n$/);
+      expect(wire.split('\r\n\r\n').slice(1).join('\r\n\r\n')).toBe(Buffer.from(parts.join('')).toString('latin1'));
+    } finally {
+      server.close();
+    }
+  });
+});
