@@ -6,7 +6,7 @@
 //       GCRA limit per key, usage rows written in batches to the database)
 //   (c) Portkey's gateway (@portkey-ai/gateway from npm, installed under bench/gateway/.portkey)
 // Figures, each beside the direct baseline of the same run:
-//   - latency at 1,000 RPS (k6, constant-arrival-rate: no coordinated omission): added p50 / p99
+//   - latency at 1,000 RPS (k6 on one core, constant-arrival-rate: no coordinated omission): added p50 / p99
 //   - highest rate each sustains with < 0.1 % errors (wrk, connections swept 50 … 2,000)
 //   - peak RSS (VmHWM) of the gateway process under load
 //   - 1,000 concurrent streams: time to the first byte of the body, added over direct
@@ -316,7 +316,9 @@ async function latencyRun(t: Target): Promise<LatencyRun> {
     SUMMARY: summary,
   };
   const k6 = await run(k6Bin, ['run', '--quiet', '--no-color', '--no-usage-report', ...Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]), script], {
-    env: { K6_NO_USAGE_REPORT: 'true' },
+    // One core for k6: at 1,000 RPS it needs about half of one, but its garbage collector's bursts
+    // took both for tens of milliseconds, stalling the upstream and the gateway (direct runs too).
+    env: { K6_NO_USAGE_REPORT: 'true', GOMAXPROCS: '1' },
   });
   const cpu = meter();
   if (!fs.existsSync(summary)) throw new Error(`k6 failed (${k6.status}):\n${k6.stdout}\n${k6.stderr}`);
@@ -704,7 +706,7 @@ async function main() {
     }
 
     console.log(`\nbench/gateway: upstream examples/model-server answering after ${UPSTREAM_LATENCY_MS} ms (own process); ${REPS} runs each, median (min–max)`);
-    console.log(`1,000 RPS: k6 constant-arrival-rate, ${WARMUP_SECONDS} s warm-up + ${LATENCY_SECONDS} s measured; max RPS: wrk -t2, ${SWEEP_CONNECTIONS.join('/')} connections × ${SWEEP_SECONDS} s, 2 s timeout;`);
+    console.log(`1,000 RPS: k6 constant-arrival-rate on one core (GOMAXPROCS=1), ${WARMUP_SECONDS} s warm-up + ${LATENCY_SECONDS} s measured; max RPS: wrk -t2, ${SWEEP_CONNECTIONS.join('/')} connections × ${SWEEP_SECONDS} s, 2 s timeout;`);
     console.log(`streams: ${STREAMS} concurrent, each ${STREAM_MAX_TOKENS} tokens at ${TOKEN_DELAY_MS} ms after ${UPSTREAM_LATENCY_MS} ms, ${STREAM_SECONDS} s measured; first byte = first body byte (first event)\n`);
     const widths = [36, 22, 22, 22, 8, 18];
     const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();
