@@ -82,7 +82,6 @@ const statusKb = (pid: number, field: 'VmHWM' | 'VmRSS') =>
   Number(new RegExp(`${field}:\\s+(\\d+)`).exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
 const resetPeak = (pid: number) => fs.writeFileSync(`/proc/${pid}/clear_refs`, '5');
 
-/** Waits until each process uses under 10 % of a core for a second (at most 30 s). */
 /** The gateway data plane's own process: the portal's child running dataplane/child (bundled into the temporary directory when run from sources). */
 function dataPlanePid(portalPid: number): number {
   const parentOf = (pid: string) => {
@@ -101,6 +100,7 @@ function dataPlanePid(portalPid: number): number {
   throw new Error(`no gateway data plane process under the portal (pid ${portalPid})`);
 }
 
+/** Waits until each process uses under 10 % of a core for a second (at most 30 s). */
 async function quiesce(pids: number[]) {
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
