@@ -65,4 +65,12 @@ describe('SseUsageFilter', () => {
     expect(f.usage).toBeUndefined();
     expect(f.text).toBe('Héllo "you"!');
   });
+
+  it('keeps the whole text of a long stream for the estimate, not just its first chunks', () => {
+    const f = new SseUsageFilter(true);
+    const words = Array.from({ length: 500 }, (_, i) => `word${i} `);
+    for (const word of words) f.push(Buffer.from(delta(word)));
+    f.end();
+    expect(f.text).toBe(words.join(''));
+  });
 });

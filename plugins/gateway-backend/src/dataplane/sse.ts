@@ -43,12 +43,16 @@ export class SseUsageFilter {
   private pending?: Buffer;
   usage?: { prompt_tokens?: number; completion_tokens?: number };
   /**
-   * The events as forwarded (off-heap buffers, up to a bound), kept only to
-   * estimate tokens if the upstream reports no usage; decoded at the end,
-   * and only then, since nearly every upstream does report it.
+   * A copy of the events as forwarded (up to a bound), kept only to estimate
+   * tokens if the upstream reports no usage; decoded at the end, and only
+   * then, since nearly every upstream does report it. Copied into one
+   * growing buffer rather than holding on to the chunks: a chunk held for
+   * the whole stream outlives two young-generation collections and is
+   * promoted, and at 1,000 streams those chunks were most of what the
+   * collector copied and most of the old generation's growth.
    */
-  private readonly forwarded: Buffer[] = [];
-  private forwardedBytes = 0;
+  private kept = EMPTY;
+  private keptBytes = 0;
 
   constructor(private readonly dropUsageEvent: boolean) {}
 
@@ -70,7 +74,7 @@ export class SseUsageFilter {
   /** The streamed text, for estimating tokens when an upstream reports no usage. */
   get text(): string {
     let text = '';
-    for (const match of Buffer.concat(this.forwarded).toString('utf8').matchAll(/"(?:content|text)":"((?:[^"\\]|\\.)*)"/g)) {
+    for (const match of this.kept.toString('utf8', 0, this.keptBytes).matchAll(/"(?:content|text)":"((?:[^"\\]|\\.)*)"/g)) {
       try {
         text += JSON.parse(`"${match[1]}"`);
       } catch {
@@ -80,11 +84,20 @@ export class SseUsageFilter {
     return text;
   }
 
-  private filter(events: Buffer): Buffer {
-    if (this.forwardedBytes < MAX_KEPT) {
-      this.forwarded.push(events);
-      this.forwardedBytes += events.length;
+  private keep(events: Buffer) {
+    const room = MAX_KEPT - this.keptBytes;
+    if (room <= 0) return;
+    const needed = this.keptBytes + Math.min(events.length, room);
+    if (needed > this.kept.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.min(MAX_KEPT, Math.max(4096, this.kept.length * 2, needed)));
+      this.kept.copy(grown, 0, 0, this.keptBytes);
+      this.kept = grown;
     }
+    this.keptBytes += events.copy(this.kept, this.keptBytes, 0, needed - this.keptBytes);
+  }
+
+  private filter(events: Buffer): Buffer {
+    this.keep(events);
     // Cheap check first (a byte search): all chunks but the last carry no usage.
     if (!hasUsageObject(events)) return events;
     let out = '';
