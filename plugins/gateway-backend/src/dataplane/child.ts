@@ -6,6 +6,7 @@
  * catalog, the reconcilers and their garbage collections).
  */
 import type { LoggerService } from '@backstage/backend-plugin-api';
+import { setFlagsFromString } from 'node:v8';
 import type { UsageRecord } from '../database/GatewayStore';
 import type { FromDataPlane, ToDataPlane } from './ipc';
 import { KeyCache } from './keyCache';
@@ -14,6 +15,16 @@ import { ProductCache } from './productCache';
 import { RedisLimits } from './redisLimits';
 import { startDataPlane, type RunningDataPlane } from './server';
 import { UsageWriter } from './usageWriter';
+
+// The old generation may grow to 1.5 times what survived the last full
+// collection, instead of V8's adaptive factor (up to 4 when the collector is
+// fast relative to the program). Under saturation every call in flight
+// outlives a young collection and is promoted: with the adaptive factor the
+// old generation reached 180 MB of mostly garbage (peak RSS 315 MB at 2,000
+// connections); with 1.5 it stays under 60 MB (peak RSS 167 MB) for ~5 %
+// fewer calls per second at saturation and no change at 1,000 RPS. Read by
+// V8 at each full collection, so setting it here, before any load, is enough.
+setFlagsFromString('--heap-growing-percent=50');
 
 function send(message: FromDataPlane): Promise<void> {
   return new Promise((resolve, reject) => {
