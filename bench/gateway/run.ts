@@ -658,8 +658,9 @@ async function main() {
 
     // ------------------------------------------------------------- report
     const fmt = (xs: number[], digits = 1) => (xs.length ? `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})` : '—');
+    // Against the direct run of the same repetition; none when direct was not among the targets.
     const added = (runs: Record<string, Array<Record<string, any>>>, name: string, field: string) =>
-      runs[name].map((r, i) => r[field] - runs.direct[i][field]);
+      runs[name].flatMap((r, i) => (runs.direct[i] ? [r[field] - runs.direct[i][field]] : []));
     const rows: Array<[string, string, string, string, string, string]> = [];
     const goals: Array<[string, boolean]> = [];
     if (ONLY.has('latency')) {
