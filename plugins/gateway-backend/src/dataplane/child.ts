@@ -20,10 +20,10 @@ import { UsageWriter } from './usageWriter';
 // collection, instead of V8's adaptive factor (up to 4 when the collector is
 // fast relative to the program). Under saturation every call in flight
 // outlives a young collection and is promoted: with the adaptive factor the
-// old generation reached 180 MB of mostly garbage (peak RSS 315 MB at 2,000
-// connections); with 1.5 it stays under 60 MB (peak RSS 167 MB) for ~5 %
-// fewer calls per second at saturation and no change at 1,000 RPS. Read by
-// V8 at each full collection, so setting it here, before any load, is enough.
+// old generation reached 180 MB of mostly garbage at 2,000 connections, with
+// 1.5 it stays under 60 MB, for ~5 % fewer calls per second at saturation
+// (docs/gateway.md, Numbers). Read by V8 at each full collection, so setting
+// it here, before any load, is enough; an unknown flag is only a warning.
 setFlagsFromString('--heap-growing-percent=50');
 
 function send(message: FromDataPlane): Promise<void> {
