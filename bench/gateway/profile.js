@@ -94,7 +94,7 @@ console.log('\ninclusive time under');
 for (const [label, re] of [
   ['(idle)', /^\(idle\) /],
   ['(garbage collector)', /^\(garbage collector\) /],
-  ['gateway data plane (dataplane/*.ts, or its bundle)', /gateway-backend\/src\/dataplane\/|quarterdeck-dataplane\/child-/],
+  ['gateway data plane (dataplane/*.ts, or its bundle)', /gateway-backend\/src\/dataplane\/|\/dataplane\/child\.cjs/],
   ['usage writer / GatewayStore.insertUsage', /insertUsage|usageWriter/],
   ['prom-client', /prom-client/],
   ['undici', /node_modules\/undici\//],

@@ -82,7 +82,7 @@ const statusKb = (pid: number, field: 'VmHWM' | 'VmRSS') =>
   Number(new RegExp(`${field}:\\s+(\\d+)`).exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
 const resetPeak = (pid: number) => fs.writeFileSync(`/proc/${pid}/clear_refs`, '5');
 
-/** The gateway data plane's own process: the portal's child running dataplane/child (bundled into the temporary directory when run from sources). */
+/** The gateway data plane's own process: the portal's child running dataplane/child (src/dataplane/child.ts, or its bundle <tmp>/quarterdeck-*/dataplane/child.cjs when run from sources). */
 function dataPlanePid(portalPid: number): number {
   const parentOf = (pid: string) => {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -90,7 +90,7 @@ function dataPlanePid(portalPid: number): number {
   };
   for (const pid of fs.readdirSync('/proc').filter(p => /^\d+$/.test(p))) {
     try {
-      if (!fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').match(/gateway-backend\/src\/dataplane\/child|quarterdeck-dataplane\/child-/)) continue;
+      if (!fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('dataplane/child')) continue;
       // A descendant of the portal (npm start may put a wrapper between them).
       for (let p = parentOf(pid); p > 1; p = parentOf(String(p))) if (p === portalPid) return Number(pid);
     } catch {

@@ -1,8 +1,9 @@
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { builtinModules } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+
+let bundled: Promise<Uint8Array> | undefined;
 
 /**
  * The data plane's code as one plain JavaScript file, for when the plugin
@@ -12,13 +13,17 @@ import path from 'node:path';
  * the data plane's process that hook and what it compiles would be most of
  * the memory: 132 MB at rest through the hook against 59 MB for the same
  * code bundled. esbuild (what Backstage's own build uses) bundles child.ts
- * and its relative imports in well under a second at start. Packages stay
- * outside the bundle and are required by the absolute path this plugin
- * resolves them to, so the file can live in the temporary directory; its
- * name is its content's hash, written by rename, so portals (or test
- * workers) starting at once never read each other's half-written file.
+ * and its relative imports in well under a second. Packages stay outside
+ * the bundle and are required by the absolute path this plugin resolves
+ * them to, so the file can be run from anywhere (see writeChildBundle).
+ * Built once per portal process, however many data planes it starts.
  */
-export async function bundleChild(entry: string): Promise<string> {
+export function bundleChild(entry: string): Promise<Uint8Array> {
+  bundled ??= bundle(entry);
+  return bundled;
+}
+
+async function bundle(entry: string): Promise<Uint8Array> {
   const esbuild: typeof import('esbuild') = require('esbuild');
   const builtins = new Set(builtinModules);
   const result = await esbuild.build({
@@ -40,14 +45,20 @@ export async function bundleChild(entry: string): Promise<string> {
       },
     }],
   });
-  const code = result.outputFiles[0].contents;
-  const dir = path.join(os.tmpdir(), 'quarterdeck-dataplane');
-  fs.mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `child-${createHash('sha256').update(code).digest('hex').slice(0, 16)}.cjs`);
-  if (!fs.existsSync(file)) {
-    const partial = `${file}.${process.pid}.partial`;
-    fs.writeFileSync(partial, code);
-    fs.renameSync(partial, file);
-  }
-  return file;
+  return result.outputFiles[0].contents;
+}
+
+/**
+ * Writes the bundle for one start of the process, in a directory of its own
+ * under the temporary directory: created private (0700) under an
+ * unpredictable name, so no other user of the machine can put code there
+ * for the portal to run. `remove` once the process has loaded it; nothing
+ * is left behind even when the portal is killed later.
+ */
+export function writeChildBundle(code: Uint8Array): { file: string; remove: () => void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quarterdeck-'));
+  const file = path.join(dir, 'dataplane', 'child.cjs');
+  fs.mkdirSync(path.dirname(file), { mode: 0o700 });
+  fs.writeFileSync(file, code, { mode: 0o600 });
+  return { file, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }

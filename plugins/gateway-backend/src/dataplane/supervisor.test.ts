@@ -1,9 +1,11 @@
 import { mockServices } from '@backstage/backend-test-utils';
 import type { GatewayProduct } from '@quarterdeck/plugin-gateway-common';
+import fs from 'node:fs';
 import net from 'node:net';
 import type { StoredKey } from '../database/GatewayStore';
 import { generateKey } from '../keys/keyMaterial';
 import { PolicyFeed } from './policyFeed';
+import { writeChildBundle } from './childBundle';
 import { DataPlaneProcess } from './supervisor';
 import { UsageWriter } from './usageWriter';
 
@@ -93,5 +95,31 @@ describe('DataPlaneProcess', () => {
     await feed.applyKeys([late.key]);
     const url = await starting;
     expect((await models(url, late.secret)).status).toBe(200);
+  });
+
+  it('runs from a bundle of its code, and leaves no copy of it behind', async () => {
+    const { dataPlane: process } = await start([]);
+    await process.start();
+    // Run from sources, as here: the process runs a bundled file, not the TypeScript transform.
+    const argv = fs.readFileSync(`/proc/${process.pid}/cmdline`, 'utf8').split('\0');
+    const file = argv.find(arg => arg.endsWith('/dataplane/child.cjs'));
+    expect(file).toBeDefined();
+    expect(argv.join(' ')).not.toMatch(/nodeTransform/);
+    // Loaded and then removed, directory and all.
+    expect(fs.existsSync(file!)).toBe(false);
+    expect(fs.existsSync(file!.replace(/\/dataplane\/child\.cjs$/, ''))).toBe(false);
+  });
+
+  it('writes the bundle where no other user of the machine can read or replace it', () => {
+    const { file, remove } = writeChildBundle(Buffer.from('module.exports = 1;'));
+    try {
+      const dir = file.replace(/\/dataplane\/child\.cjs$/, '');
+      expect(fs.statSync(dir).mode & 0o777).toBe(0o700);
+      expect(fs.statSync(file).mode & 0o077).toBe(0);
+      expect(fs.readFileSync(file, 'utf8')).toBe('module.exports = 1;');
+    } finally {
+      remove();
+    }
+    expect(fs.existsSync(file)).toBe(false);
   });
 });

@@ -2,7 +2,7 @@ import type { LoggerService } from '@backstage/backend-plugin-api';
 import type { GatewayProduct } from '@quarterdeck/plugin-gateway-common';
 import { fork, type ChildProcess } from 'node:child_process';
 import type { StoredKey } from '../database/GatewayStore';
-import { bundleChild } from './childBundle';
+import { bundleChild, writeChildBundle } from './childBundle';
 import type { FromDataPlane, PolicyChange, SpendSoFar, ToDataPlane } from './ipc';
 import type { PolicyFeed, PolicyListener } from './policyFeed';
 import type { UsageWriter } from './usageWriter';
@@ -24,15 +24,15 @@ export interface DataPlaneProcessOptions {
 }
 
 /**
- * The child's entry. From TypeScript sources it is bundled to one JavaScript
- * file (childBundle.ts says why); should that fail, it runs through
- * Backstage's TypeScript transform, as the backend itself does.
+ * How to run the child. From TypeScript sources its code is bundled to one
+ * JavaScript file (childBundle.ts says why); should that fail, it runs
+ * through Backstage's TypeScript transform, as the backend itself does.
  */
-async function childCommand(logger: LoggerService): Promise<{ entry: string; execArgv: string[] }> {
+async function childCommand(logger: LoggerService): Promise<{ entry: string; execArgv: string[]; bundle?: Uint8Array }> {
   const entry = require.resolve('./child');
   if (!/\.tsx?$/.test(entry)) return { entry, execArgv: [] };
   try {
-    return { entry: await bundleChild(entry), execArgv: [] };
+    return { entry, execArgv: [], bundle: await bundleChild(entry) };
   } catch (error) {
     logger.warn(`Could not bundle the gateway data plane (${error}); running it through the TypeScript transform instead`);
     return { entry, execArgv: ['--require', require.resolve('@backstage/cli/config/nodeTransform.cjs')] };
@@ -55,7 +55,6 @@ export class DataPlaneProcess implements PolicyListener {
   private readonly acks = new Map<number, () => void>();
   private restartDelayMs = 500;
   private restartTimer?: NodeJS.Timeout;
-  private command?: Promise<{ entry: string; execArgv: string[] }>;
   url?: string;
 
   constructor(private readonly options: DataPlaneProcessOptions) {
@@ -68,10 +67,15 @@ export class DataPlaneProcess implements PolicyListener {
 
   /** Starts the process; rejects with the reason if it cannot listen. */
   async start(): Promise<string> {
-    this.command ??= childCommand(this.options.logger);
-    const { entry, execArgv } = await this.command;
+    const { entry, execArgv, bundle } = await childCommand(this.options.logger);
     if (this.stopping) throw new Error('The gateway data plane was stopped while starting');
-    const child = fork(entry, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const written = bundle && writeChildBundle(bundle);
+    const child = fork(written ? written.file : entry, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    if (written) {
+      // Its first message comes after its code has loaded: the file is no longer needed.
+      child.once('message', written.remove);
+      child.once('exit', written.remove);
+    }
     this.child = child;
     this.ready = false;
     const started = Date.now();
