@@ -82,7 +82,7 @@ const statusKb = (pid: number, field: 'VmHWM' | 'VmRSS') =>
   Number(new RegExp(`${field}:\\s+(\\d+)`).exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
 const resetPeak = (pid: number) => fs.writeFileSync(`/proc/${pid}/clear_refs`, '5');
 
-/** The gateway data plane's own process: the portal's child running dataplane/child (src/dataplane/child.ts, or its bundle <tmp>/quarterdeck-*/dataplane/child.cjs when run from sources). */
+/** The gateway data plane's own process: the portal's child running dataplane/child (src/dataplane/child.ts, or its bundle <tmp>/quarterdeck-XXXXXX/dataplane/child.cjs when run from sources). */
 function dataPlanePid(portalPid: number): number {
   const parentOf = (pid: string) => {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
