@@ -192,9 +192,14 @@ describe('rollout routes', () => {
       await rollouts.apply(rollout('payments:1'));
       await eventually('deploy', async () => (await rollouts.get('default', 'payments-api'))?.status?.phase === 'Healthy');
       await rollouts.apply(rollout('payments:2'));
-      const paused = await eventually('pause', async () => {
+      // Paused, and done recording it: the reconciler may write the status once more as the new
+      // pods become ready, which is not the refused promote's doing.
+      const paused = await eventually('a settled pause', async () => {
         const r = await rollouts.get('default', 'payments-api');
-        return r?.status?.phase === 'Paused' ? r : undefined;
+        if (r?.status?.phase !== 'Paused') return undefined;
+        await new Promise(resolve => setTimeout(resolve, 500));
+        const again = await rollouts.get('default', 'payments-api');
+        return again?.metadata.resourceVersion === r.metadata.resourceVersion ? again : undefined;
       });
       const res = await request(server).post('/api/argo/rollouts/local/default/payments-api/promote').set('authorization', mockCredentials.user.header('user:default/erin')).send({});
       expect(res.status).toBe(403);
