@@ -5,17 +5,20 @@
 //   (b) Quarterdeck's data plane (the real portal backend: key check from memory,
 //       GCRA limit per key, usage rows written in batches to the database)
 //   (c) Portkey's gateway (@portkey-ai/gateway from npm, installed under bench/gateway/.portkey)
+// and, for the streams only, two reference proxies that say what any proxy adds on this machine:
+//   nginx (Debian's, one process, proxy_buffering off) and bench/gateway/relay.js (the least a
+//   Node.js proxy does: the data plane's transport without the gateway)
 // Figures, each beside the direct baseline of the same run:
 //   - latency at 1,000 RPS (k6 on one core, constant-arrival-rate: no coordinated omission): added p50 / p99
 //   - highest rate each sustains with < 0.1 % errors (wrk, connections swept 50 … 2,000)
 //   - peak RSS (VmHWM) of the gateway process under load
-//   - 1,000 concurrent streams: time to the first byte of the body, added over direct
+//   - 1,000 concurrent streams: time to the first byte of the body, added over direct, beside the reference proxies
 // The key runs are repeated (default 3) and reported as median (min–max).
 //
 //   npm run bench:gateway [-- reps]
 //   env: BENCH_GATEWAY_SECONDS (30: each 1,000 RPS run), BENCH_GATEWAY_SWEEP_SECONDS (10: each wrk run),
 //        BENCH_GATEWAY_STREAM_SECONDS (20), BENCH_GATEWAY_STREAMS (1000 concurrent), BENCH_GATEWAY_ONLY (latency,sweep,streams),
-//        BENCH_GATEWAY_TARGETS (direct,quarterdeck,portkey), BENCH_GATEWAY_DB=pg (the portal on PostgreSQL,
+//        BENCH_GATEWAY_TARGETS (direct,quarterdeck,portkey,nginx,relay), BENCH_GATEWAY_DB=pg (the portal on PostgreSQL,
 //        BACKSTAGE_TEST_DATABASE_POSTGRES15_CONNECTION_STRING or postgresql://postgres@127.0.0.1:5432; default SQLite files),
 //        BENCH_GATEWAY_CPU_PROF=<dir> (a CPU profile of the portal backend during each of its measured runs,
 //        written there; summarise with `node bench/gateway/profile.js <dir>/<file>.cpuprofile`)
@@ -39,11 +42,12 @@ const UPSTREAM_LATENCY_MS = 50;
 const TOKEN_DELAY_MS = 50;
 const STREAM_MAX_TOKENS = 40;
 const ONLY = new Set((process.env.BENCH_GATEWAY_ONLY ?? 'latency,sweep,streams').split(','));
-const TARGETS = new Set((process.env.BENCH_GATEWAY_TARGETS ?? 'direct,quarterdeck,portkey').split(','));
+const TARGETS = new Set((process.env.BENCH_GATEWAY_TARGETS ?? 'direct,quarterdeck,portkey,nginx,relay').split(','));
 const DATABASE = process.env.BENCH_GATEWAY_DB === 'pg' ? 'pg' : 'sqlite';
 const PORTKEY_VERSION = '1.15.2';
 const HONO_NODE_SERVER = '1.13.5';
 const K6_VERSION = 'v1.8.1';
+const NGINX = '/usr/sbin/nginx';
 
 const here = __dirname;
 const portkeyDir = path.join(here, '.portkey');
@@ -190,11 +194,15 @@ async function waitUntil(what: string, probe: () => Promise<boolean>, proc?: Pro
 // ------------------------------------------------------------------- tools
 
 function ensureTools() {
-  if (spawnSync('wrk', ['--version']).error) {
-    if (process.getuid?.() !== 0) throw new Error('wrk is missing: apt-get install -y wrk');
-    log('installing wrk (apt-get)');
+  const missing = [
+    ...(spawnSync('wrk', ['--version']).error ? ['wrk'] : []),
+    ...(TARGETS.has('nginx') && spawnSync(NGINX, ['-v']).error ? ['nginx-light'] : []),
+  ];
+  if (missing.length) {
+    if (process.getuid?.() !== 0) throw new Error(`missing: apt-get install -y ${missing.join(' ')}`);
+    log(`installing ${missing.join(', ')} (apt-get)`);
     execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
-    execFileSync('apt-get', ['install', '-y', '-qq', 'wrk'], { stdio: 'inherit' });
+    execFileSync('apt-get', ['install', '-y', '-qq', ...missing], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
   }
   if (!fs.existsSync(k6Bin)) {
     const go = spawnSync('go', ['version']).error ? '/usr/local/go/bin/go' : 'go';
@@ -227,7 +235,9 @@ function ensureTools() {
 // ------------------------------------------------------------------ targets
 
 interface Target {
-  name: 'direct' | 'quarterdeck' | 'portkey';
+  name: 'direct' | 'quarterdeck' | 'portkey' | 'nginx' | 'relay';
+  /** A reference proxy, measured with the streams only. */
+  streamsOnly?: boolean;
   url: string;
   headers: Record<string, string>;
   model: string;
@@ -243,14 +253,51 @@ interface Target {
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
+/**
+ * nginx as a streaming reverse proxy: one process (no master, one event loop
+ * like the data plane), keep-alive upstream connections, and no buffering in
+ * either direction, so each event goes out as it arrives.
+ */
+function nginxConfig(dir: string, port: number, upstream: string): string {
+  return `daemon off;
+master_process off;
+worker_rlimit_nofile 16384;
+error_log ${dir}/error.log warn;
+pid ${dir}/nginx.pid;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  upstream model { server ${upstream}; keepalive 2048; }
+  server {
+    listen 127.0.0.1:${port} backlog=4096;
+    keepalive_requests 1000000;
+    location / {
+      proxy_pass http://model;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+      proxy_request_buffering off;
+    }
+  }
+}
+`;
+}
+
 const PROMPT = [{ role: 'user', content: 'Give me a short status report for the harbor.' }];
 const chatBody = (model: string) => JSON.stringify({ model, messages: PROMPT, max_tokens: 16 });
 const streamBody = (model: string) => ({ model, messages: PROMPT, max_tokens: STREAM_MAX_TOKENS, stream: true });
 
 async function check(t: Target) {
-  const res = await fetch(t.url, { method: 'POST', headers: { ...t.headers, 'content-type': 'application/json' }, body: chatBody(t.model) });
-  const text = await res.text();
-  if (res.status !== 200) throw new Error(`${t.name}: ${res.status} ${text.slice(0, 300)}`);
+  if (!t.streamsOnly) {
+    const res = await fetch(t.url, { method: 'POST', headers: { ...t.headers, 'content-type': 'application/json' }, body: chatBody(t.model) });
+    const text = await res.text();
+    if (res.status !== 200) throw new Error(`${t.name}: ${res.status} ${text.slice(0, 300)}`);
+  }
   const stream = await fetch(t.streamUrl, { method: 'POST', headers: { ...t.streamHeaders, 'content-type': 'application/json' }, body: JSON.stringify(streamBody(t.streamModel)) });
   const events = (await stream.text()).split('\n\n').filter(e => e.startsWith('data: '));
   if (stream.status !== 200 || events[events.length - 1] !== 'data: [DONE]') throw new Error(`${t.name} stream: ${stream.status} ${events.slice(0, 3).join(' | ')}`);
@@ -420,6 +467,8 @@ interface StreamRun {
   errors: number;
   streamsPerSecond: number;
   eventsPerStream: number;
+  /** Cores the proxy process used (the upstream's for direct). */
+  proxyCores: number;
   otherCores: number;
   errorSamples: string[];
 }
@@ -438,6 +487,7 @@ async function streamRun(t: Target): Promise<StreamRun> {
   const out = await run(process.execPath, [path.join(here, 'streams.js'), JSON.stringify(config)]);
   if (out.status !== 0) throw new Error(`streams.js failed (${out.status}): ${out.stderr}`);
   const r = JSON.parse(out.stdout.trim().split('\n').pop()!);
+  const cpu = meter();
   return {
     ttfbP50: r.ttfb.p50,
     ttfbP90: r.ttfb.p90,
@@ -448,7 +498,8 @@ async function streamRun(t: Target): Promise<StreamRun> {
     errors: r.errors,
     streamsPerSecond: r.streamsPerSecond,
     eventsPerStream: r.events / Math.max(1, r.measured),
-    otherCores: meter().otherCores,
+    proxyCores: cpu.pidTicks[0] / 100 / cpu.seconds,
+    otherCores: cpu.otherCores,
     errorSamples: r.errorSamples,
   };
 }
@@ -495,6 +546,27 @@ async function main() {
     const portkey = startProcess(process.execPath, ['node_modules/@portkey-ai/gateway/build/start-server.js', `--port=${portkeyPort}`], { cwd: portkeyDir });
     procs.push(portkey);
     const portkeyUrl = `http://127.0.0.1:${portkeyPort}`;
+
+    // The reference proxies, in front of the streaming upstream.
+    const references: Target[] = [];
+    const streamTarget = (name: Target['name'], proc: Proc, port: number): Target => ({
+      name, streamsOnly: true, url: '', headers: {}, model: '', pid: proc.pid, streamPid: proc.pid,
+      streamUrl: `http://127.0.0.1:${port}/v1/chat/completions`, streamHeaders: {}, streamModel: 'chat-large',
+    });
+    if (TARGETS.has('nginx')) {
+      const dir = fs.mkdtempSync(path.join(work, 'nginx-'));
+      const port = await freePort();
+      fs.writeFileSync(path.join(dir, 'nginx.conf'), nginxConfig(dir, port, `127.0.0.1:${streamPort}`));
+      const nginx = startProcess(NGINX, ['-p', dir, '-c', path.join(dir, 'nginx.conf')]);
+      procs.push(nginx);
+      references.push(streamTarget('nginx', nginx, port));
+    }
+    if (TARGETS.has('relay')) {
+      const port = await freePort();
+      const relay = startProcess(process.execPath, [path.join(here, 'relay.js'), '--port', String(port), '--upstream', streamUrl]);
+      procs.push(relay);
+      references.push(streamTarget('relay', relay, port));
+    }
 
     // The portal, as npm start runs it (SQLite files, so usage rows go to disk, not to this process's memory).
     log('starting the portal (startPortal)');
@@ -585,14 +657,16 @@ async function main() {
       },
     ];
     await waitUntil('portkey', async () => (await check(allTargets[2]).then(() => true)), portkey);
-    const targets = allTargets.filter(t => TARGETS.has(t.name));
-    for (const t of targets) {
+    for (const t of references) await waitUntil(t.name, () => check(t).then(() => true), procs.find(p => p.pid === t.pid));
+    const streamTargets = [...allTargets, ...references].filter(t => TARGETS.has(t.name));
+    const targets = streamTargets.filter(t => !t.streamsOnly);
+    for (const t of streamTargets) {
       const { events } = await check(t);
       log(`${t.name}: answers (a stream has ${events} events)`);
     }
 
     const gateways = [dataPlane, portkey.pid, portal!.pid];
-    everyPid = [fixed.pid, streaming.pid, ...gateways];
+    everyPid = [fixed.pid, streaming.pid, ...gateways, ...references.map(t => t.pid)];
     /** With BENCH_GATEWAY_CPU_PROF, the backend's CPU profile covers each of its measured runs. */
     const profiled = async <T>(t: Target, body: () => Promise<T>): Promise<T> => {
       if (!cpuProfDir || t.name !== 'quarterdeck') return body();
@@ -642,15 +716,15 @@ async function main() {
       });
     }
 
-    const streams: Record<string, StreamRun[]> = { direct: [], quarterdeck: [], portkey: [] };
+    const streams: Record<string, StreamRun[]> = { direct: [], quarterdeck: [], portkey: [], nginx: [], relay: [] };
     if (ONLY.has('streams')) {
       await phase('streams', async () => {
         for (let rep = 1; rep <= REPS; rep++) {
-          for (const t of targets) {
+          for (const t of streamTargets) {
             await quiesce(everyPid);
             const r = await profiled(t, () => streamRun(t));
             streams[t.name].push(r);
-            log(`${STREAMS} streams run ${rep} ${t.name.padEnd(12)} first byte p50 ${r.ttfbP50.toFixed(2)} ms, p90 ${r.ttfbP90.toFixed(2)}, p99 ${r.ttfbP99.toFixed(2)}, max ${r.ttfbMax.toFixed(1)}; ${r.streams} streams (${r.streamsPerSecond.toFixed(0)}/s, ${r.eventsPerStream.toFixed(1)} events each), ${r.errors} errors${r.errorSamples.length ? ` (${r.errorSamples[0]})` : ''}; other load ${r.otherCores.toFixed(2)} cores`);
+            log(`${STREAMS} streams run ${rep} ${t.name.padEnd(12)} first byte p50 ${r.ttfbP50.toFixed(2)} ms, p90 ${r.ttfbP90.toFixed(2)}, p99 ${r.ttfbP99.toFixed(2)}, max ${r.ttfbMax.toFixed(1)}; ${r.streams} streams (${r.streamsPerSecond.toFixed(0)}/s, ${r.eventsPerStream.toFixed(1)} events each), ${r.errors} errors${r.errorSamples.length ? ` (${r.errorSamples[0]})` : ''}; ${t.name === 'direct' ? 'upstream' : 'proxy'} ${r.proxyCores.toFixed(2)} cores, other load ${r.otherCores.toFixed(2)}`);
           }
         }
       });
@@ -714,6 +788,22 @@ async function main() {
     console.log(line(['figure', 'direct', 'quarterdeck', 'portkey', 'qd/pk', 'goal']));
     for (const r of rows) console.log(line(r));
     console.log('\n(quarterdeck CPU and RSS are the data plane process\'s; the portal process — catalog, auth, the control plane writing usage — is shown on its own line.)');
+    if (ONLY.has('streams') && streams.direct.length) {
+      // What any proxy adds here: the data plane beside a C proxy and the least a Node.js proxy does.
+      const proxies: Array<[string, string]> = [
+        ['quarterdeck', 'quarterdeck data plane'],
+        ['nginx', 'nginx (C, one process, no buffering)'],
+        ['relay', 'relay.js (Node.js transport, no gateway)'],
+        ['portkey', 'portkey'],
+      ];
+      console.log(`\n${STREAMS} streams, each proxy beside direct in the same repetition:`);
+      const refLine = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(42) : c.padStart(22))).join('  ').trimEnd();
+      console.log(refLine(['proxy', 'added p50 (ms)', 'added p99 (ms)', 'proxy CPU (cores)']));
+      for (const [name, label] of proxies) {
+        if (!streams[name].length) continue;
+        console.log(refLine([label, fmt(added(streams, name, 'ttfbP50'), 2), fmt(added(streams, name, 'ttfbP99'), 2), fmt(streams[name].map(r => r.proxyCores), 2)]));
+      }
+    }
     console.log(`goals: ${goals.map(([g, ok]) => `${g}: ${ok ? 'met' : 'NOT met'}`).join('; ')}`);
 
     const resultsDir = path.join(here, 'results');
