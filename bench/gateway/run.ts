@@ -5,24 +5,30 @@
 //   (b) Quarterdeck's data plane (the real portal backend: key check from memory,
 //       GCRA limit per key, usage rows written in batches to the database)
 //   (c) Portkey's gateway (@portkey-ai/gateway from npm, installed under bench/gateway/.portkey)
-// and, for the streams only, two reference proxies that say what any proxy adds on this machine:
-//   nginx (Debian's, one process, proxy_buffering off) and bench/gateway/relay.js (the least a
-//   Node.js proxy does: the data plane's transport without the gateway)
+// and, for the streams only, three reference proxies that say what any proxy adds on this machine:
+//   nginx (Debian's, one process, proxy_buffering off), bench/gateway/relay.js (the least a
+//   Node.js proxy does: the data plane's transport without the gateway) and relay.js --bytes (the
+//   least any Node.js process that forwards a stream does: bytes copied between two sockets)
 // Figures, each beside the direct baseline of the same run:
 //   - latency at 1,000 RPS (k6 on one core, constant-arrival-rate: no coordinated omission): added p50 / p99
 //   - highest rate each sustains with < 0.1 % errors (wrk, connections swept 50 … 2,000)
 //   - peak RSS (VmHWM) of the gateway process under load
-//   - 1,000 concurrent streams: time to the first byte of the body, added over direct, beside the reference proxies
+//   - 1,000 concurrent streams: time to the first byte of the body, added over direct, beside the reference proxies;
+//     the streaming upstream and the stream client are bench/gateway/streamload (Go, one thread each), so that
+//     the instruments take as little as they can of the two cores they share with the proxy they measure
 // The key runs are repeated (default 3) and reported as median (min–max).
 //
 //   npm run bench:gateway [-- reps]
 //   env: BENCH_GATEWAY_SECONDS (30: each 1,000 RPS run), BENCH_GATEWAY_SWEEP_SECONDS (10: each wrk run),
 //        BENCH_GATEWAY_STREAM_SECONDS (20), BENCH_GATEWAY_STREAMS (1000 concurrent), BENCH_GATEWAY_ONLY (latency,sweep,streams),
-//        BENCH_GATEWAY_TARGETS (direct,quarterdeck,portkey,nginx,relay), BENCH_GATEWAY_DB=pg (the portal on PostgreSQL,
+//        BENCH_GATEWAY_TARGETS (direct,quarterdeck,portkey,nginx,relay,bytes),
+//        BENCH_GATEWAY_STREAM_TOOLS=node (the streams' upstream and client in Node.js instead: examples/model-server
+//        and bench/gateway/streams.js, ~0.3 of a core more between them), BENCH_GATEWAY_DB=pg (the portal on PostgreSQL,
 //        BACKSTAGE_TEST_DATABASE_POSTGRES15_CONNECTION_STRING or postgresql://postgres@127.0.0.1:5432; default SQLite files),
 //        BENCH_GATEWAY_CPU_PROF=<dir> (a CPU profile of the portal backend during each of its measured runs,
 //        written there; summarise with `node bench/gateway/profile.js <dir>/<file>.cpuprofile`)
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -42,7 +48,8 @@ const UPSTREAM_LATENCY_MS = 50;
 const TOKEN_DELAY_MS = 50;
 const STREAM_MAX_TOKENS = 40;
 const ONLY = new Set((process.env.BENCH_GATEWAY_ONLY ?? 'latency,sweep,streams').split(','));
-const TARGETS = new Set((process.env.BENCH_GATEWAY_TARGETS ?? 'direct,quarterdeck,portkey,nginx,relay').split(','));
+const TARGETS = new Set((process.env.BENCH_GATEWAY_TARGETS ?? 'direct,quarterdeck,portkey,nginx,relay,bytes').split(','));
+const STREAM_TOOLS = process.env.BENCH_GATEWAY_STREAM_TOOLS === 'node' ? 'node' : 'go';
 const DATABASE = process.env.BENCH_GATEWAY_DB === 'pg' ? 'pg' : 'sqlite';
 const PORTKEY_VERSION = '1.15.2';
 const HONO_NODE_SERVER = '1.13.5';
@@ -52,6 +59,12 @@ const NGINX = '/usr/sbin/nginx';
 const here = __dirname;
 const portkeyDir = path.join(here, '.portkey');
 const k6Bin = path.join(os.homedir(), '.cache/quarterdeck/k6', K6_VERSION, 'k6');
+const streamloadDir = path.join(here, 'streamload');
+/** Built once per version of its source. */
+const streamloadBin = path.join(os.homedir(), '.cache/quarterdeck/streamload',
+  createHash('sha256').update(fs.readFileSync(path.join(streamloadDir, 'main.go'))).digest('hex').slice(0, 16), 'streamload');
+/** The Go instruments run on one thread each, like the Node.js processes they stand beside. */
+const ONE_THREAD = { GOMAXPROCS: '1' };
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'qd-bench-gateway-'));
 
 // ------------------------------------------------------------------ helpers
@@ -204,8 +217,12 @@ function ensureTools() {
     execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
     execFileSync('apt-get', ['install', '-y', '-qq', ...missing], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
   }
-  if (!fs.existsSync(k6Bin)) {
-    const go = spawnSync('go', ['version']).error ? '/usr/local/go/bin/go' : 'go';
+  const go = spawnSync('go', ['version']).error ? '/usr/local/go/bin/go' : 'go';
+  if (ONLY.has('streams') && STREAM_TOOLS === 'go' && !fs.existsSync(streamloadBin)) {
+    log(`building bench/gateway/streamload into ${path.dirname(streamloadBin)} (go build, standard library only)`);
+    execFileSync(go, ['build', '-o', streamloadBin, '.'], { cwd: streamloadDir, stdio: 'inherit' });
+  }
+  if (ONLY.has('latency') && !fs.existsSync(k6Bin)) {
     log(`building k6 ${K6_VERSION} into ${path.dirname(k6Bin)} (go install; a few minutes, once)`);
     execFileSync(go, ['install', `go.k6.io/k6@${K6_VERSION}`], { cwd: os.tmpdir(), env: { ...process.env, GOBIN: path.dirname(k6Bin) }, stdio: 'inherit' });
   }
@@ -235,7 +252,7 @@ function ensureTools() {
 // ------------------------------------------------------------------ targets
 
 interface Target {
-  name: 'direct' | 'quarterdeck' | 'portkey' | 'nginx' | 'relay';
+  name: 'direct' | 'quarterdeck' | 'portkey' | 'nginx' | 'relay' | 'bytes';
   /** A reference proxy, measured with the streams only. */
   streamsOnly?: boolean;
   url: string;
@@ -484,8 +501,10 @@ async function streamRun(t: Target): Promise<StreamRun> {
     warmupMs: 4000,
     durationMs: STREAM_SECONDS * 1000,
   };
-  const out = await run(process.execPath, [path.join(here, 'streams.js'), JSON.stringify(config)]);
-  if (out.status !== 0) throw new Error(`streams.js failed (${out.status}): ${out.stderr}`);
+  const out = STREAM_TOOLS === 'go'
+    ? await run(streamloadBin, ['client', JSON.stringify(config)], { env: ONE_THREAD })
+    : await run(process.execPath, [path.join(here, 'streams.js'), JSON.stringify(config)]);
+  if (out.status !== 0) throw new Error(`the stream client failed (${out.status}): ${out.stderr}`);
   const r = JSON.parse(out.stdout.trim().split('\n').pop()!);
   const cpu = meter();
   return {
@@ -534,7 +553,9 @@ async function main() {
     const streamPort = await freePort();
     const modelServer = path.join(root, 'examples/model-server/server.js');
     const fixed = startProcess(process.execPath, [modelServer, '--port', String(fixedPort), '--latency-ms', String(UPSTREAM_LATENCY_MS)]);
-    const streaming = startProcess(process.execPath, [modelServer, '--port', String(streamPort), '--latency-ms', String(UPSTREAM_LATENCY_MS), '--token-delay-ms', String(TOKEN_DELAY_MS)]);
+    const streaming = STREAM_TOOLS === 'go'
+      ? startProcess(streamloadBin, ['upstream', '-port', String(streamPort), '-latency-ms', String(UPSTREAM_LATENCY_MS), '-token-delay-ms', String(TOKEN_DELAY_MS)], { env: ONE_THREAD })
+      : startProcess(process.execPath, [modelServer, '--port', String(streamPort), '--latency-ms', String(UPSTREAM_LATENCY_MS), '--token-delay-ms', String(TOKEN_DELAY_MS)]);
     procs.push(fixed, streaming);
     const fixedUrl = `http://127.0.0.1:${fixedPort}`;
     const streamUrl = `http://127.0.0.1:${streamPort}`;
@@ -566,6 +587,12 @@ async function main() {
       const relay = startProcess(process.execPath, [path.join(here, 'relay.js'), '--port', String(port), '--upstream', streamUrl]);
       procs.push(relay);
       references.push(streamTarget('relay', relay, port));
+    }
+    if (TARGETS.has('bytes')) {
+      const port = await freePort();
+      const bytes = startProcess(process.execPath, [path.join(here, 'relay.js'), '--port', String(port), '--upstream', streamUrl, '--bytes']);
+      procs.push(bytes);
+      references.push(streamTarget('bytes', bytes, port));
     }
 
     // The portal, as npm start runs it (SQLite files, so usage rows go to disk, not to this process's memory).
@@ -716,7 +743,7 @@ async function main() {
       });
     }
 
-    const streams: Record<string, StreamRun[]> = { direct: [], quarterdeck: [], portkey: [], nginx: [], relay: [] };
+    const streams: Record<string, StreamRun[]> = { direct: [], quarterdeck: [], portkey: [], nginx: [], relay: [], bytes: [] };
     if (ONLY.has('streams')) {
       await phase('streams', async () => {
         for (let rep = 1; rep <= REPS; rep++) {
@@ -782,7 +809,7 @@ async function main() {
 
     console.log(`\nbench/gateway: upstream examples/model-server answering after ${UPSTREAM_LATENCY_MS} ms (own process); ${REPS} runs each, median (min–max)`);
     console.log(`1,000 RPS: k6 constant-arrival-rate on one core (GOMAXPROCS=1), ${WARMUP_SECONDS} s warm-up + ${LATENCY_SECONDS} s measured; max RPS: wrk -t2, ${SWEEP_CONNECTIONS.join('/')} connections × ${SWEEP_SECONDS} s, 2 s timeout;`);
-    console.log(`streams: ${STREAMS} concurrent, each ${STREAM_MAX_TOKENS} tokens at ${TOKEN_DELAY_MS} ms after ${UPSTREAM_LATENCY_MS} ms, ${STREAM_SECONDS} s measured; first byte = first body byte (first event)\n`);
+    console.log(`streams: ${STREAMS} concurrent, each ${STREAM_MAX_TOKENS} tokens at ${TOKEN_DELAY_MS} ms after ${UPSTREAM_LATENCY_MS} ms, ${STREAM_SECONDS} s measured; first byte = first body byte (first event); upstream and client: ${STREAM_TOOLS === 'go' ? 'bench/gateway/streamload (Go, one thread each)' : 'examples/model-server and streams.js (Node.js)'}\n`);
     const widths = [36, 22, 22, 22, 8, 18];
     const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();
     console.log(line(['figure', 'direct', 'quarterdeck', 'portkey', 'qd/pk', 'goal']));
@@ -794,6 +821,7 @@ async function main() {
         ['quarterdeck', 'quarterdeck data plane'],
         ['nginx', 'nginx (C, one process, no buffering)'],
         ['relay', 'relay.js (Node.js transport, no gateway)'],
+        ['bytes', 'relay.js --bytes (Node.js, no HTTP)'],
         ['portkey', 'portkey'],
       ];
       console.log(`\n${STREAMS} streams, each proxy beside direct in the same repetition:`);
@@ -812,7 +840,7 @@ async function main() {
     fs.writeFileSync(file, `${JSON.stringify({
       started: started.toISOString(),
       machine: { cores: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, loadavgAtEnd: os.loadavg() },
-      settings: { REPS, RATE, LATENCY_SECONDS, WARMUP_SECONDS, SWEEP_SECONDS, SWEEP_CONNECTIONS, STREAMS, STREAM_SECONDS, UPSTREAM_LATENCY_MS, TOKEN_DELAY_MS, STREAM_MAX_TOKENS, PORTKEY_VERSION, K6_VERSION },
+      settings: { REPS, RATE, LATENCY_SECONDS, WARMUP_SECONDS, SWEEP_SECONDS, SWEEP_CONNECTIONS, STREAMS, STREAM_SECONDS, UPSTREAM_LATENCY_MS, TOKEN_DELAY_MS, STREAM_MAX_TOKENS, STREAM_TOOLS, PORTKEY_VERSION, K6_VERSION },
       idleRssMb,
       peaks,
       latency,

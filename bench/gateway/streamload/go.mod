@@ -1,0 +1,3 @@
+module quarterdeck.invalid/bench/streamload
+
+go 1.22
