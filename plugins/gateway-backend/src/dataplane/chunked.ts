@@ -2,7 +2,11 @@ import type { ServerResponse } from 'node:http';
 
 /** Where a streamed response's body goes: `write` says false when the client's socket is full. */
 export interface StreamSink {
-  write(chunk: Buffer): boolean;
+  /**
+   * `framed`, when given, is `chunk` as the upstream framed it: one whole
+   * HTTP/1.1 chunk, size line to CRLF, which the sink may write on as it is.
+   */
+  write(chunk: Buffer, framed?: Buffer): boolean;
   onDrain(resume: () => void): void;
 }
 
@@ -28,7 +32,7 @@ export function chunkedSink(res: ServerResponse): StreamSink {
   // Which of the two a full buffer's 'drain' will come from.
   let waitOn: { once(event: 'drain', listener: () => void): unknown } = res;
   return {
-    write(chunk) {
+    write(chunk, framed) {
       if (chunk.length === 0) return true;
       const socket = res.socket;
       if (!chunked || !socket || !res.headersSent) {
@@ -37,14 +41,15 @@ export function chunkedSink(res: ServerResponse): StreamSink {
       }
       // A client that has gone is the close handler's business; nothing to write to.
       if (socket.destroyed) return true;
-      const size = chunk.length.toString(16);
-      const framed = Buffer.allocUnsafe(size.length + chunk.length + 4);
-      framed.write(size, 0, 'latin1');
-      framed.writeUInt16LE(CRLF, size.length);
-      chunk.copy(framed, size.length + 2);
-      framed.writeUInt16LE(CRLF, framed.length - 2);
       waitOn = socket;
-      return socket.write(framed);
+      if (framed) return socket.write(framed);
+      const size = chunk.length.toString(16);
+      const frame = Buffer.allocUnsafe(size.length + chunk.length + 4);
+      frame.write(size, 0, 'latin1');
+      frame.writeUInt16LE(CRLF, size.length);
+      chunk.copy(frame, size.length + 2);
+      frame.writeUInt16LE(CRLF, frame.length - 2);
+      return socket.write(frame);
     },
     onDrain(resume) {
       waitOn.once('drain', resume);

@@ -12,6 +12,7 @@ import type { KeyCache } from './keyCache';
 import { KEY_ERRORS, sendError } from './openaiErrors';
 import { modelsInPlan, resolveModel, type Target } from './routing';
 import { SseUsageFilter } from './sse';
+import { StreamClient, UpstreamTimeout } from './streamClient';
 import { renderTemplate } from './templates';
 import { chatUpperBound, contentText, countChat, countText, promptText, type ChatMessage } from './tokens';
 import type { UsageWriter } from './usageWriter';
@@ -127,16 +128,17 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     return pool;
   };
   // An upstream's origin and base path, parsed once per product version rather than per call.
-  const endpoints = new WeakMap<object, { origin: string; base: string }>();
+  const endpoints = new WeakMap<object, { url: URL; origin: string; base: string }>();
   const endpointOf = (upstream: { url: string }) => {
     let endpoint = endpoints.get(upstream);
     if (!endpoint) {
       const url = new URL(upstream.url);
-      endpoint = { origin: url.origin, base: url.pathname.replace(/\/$/, '') };
+      endpoint = { url, origin: url.origin, base: url.pathname.replace(/\/$/, '') };
       endpoints.set(upstream, endpoint);
     }
     return endpoint;
   };
+  const streams = new StreamClient();
   const random = options.random ?? Math.random;
   const metrics = new DataPlaneMetrics();
   const maxBody = options.maxBodyBytes ?? 4 * 1024 * 1024;
@@ -343,20 +345,15 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
   }
 
   /**
-   * One POST to an upstream through undici's dispatcher API: no body stream
-   * object and no promise per chunk. With `streamTo`, a 200 response is
-   * handed over as it arrives (paused while the client's socket is full);
-   * anything else is buffered.
+   * One POST to an upstream through undici's dispatcher API, its response
+   * buffered: no body stream object and no promise per chunk. (Streamed
+   * calls go through `streams`, the StreamClient.)
    */
-  function post(origin: string, path: string, payload: Buffer, timeout: number,
-    streamTo?: (contentType: string | undefined, abort: (reason: Error) => void) => StreamSink): Promise<{ statusCode: number; contentType?: string; body: Buffer; streamed: boolean }> {
+  function post(origin: string, path: string, payload: Buffer, timeout: number): Promise<{ statusCode: number; contentType?: string; body: Buffer; streamed: boolean }> {
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = [];
       let statusCode = 0;
       let contentType: string | undefined;
-      let sink: StreamSink | undefined;
-      let abort: (reason: Error) => void = () => undefined;
-      let resume: () => void = () => undefined;
       poolFor(origin).dispatch({
         path,
         method: 'POST',
@@ -365,30 +362,21 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
         headersTimeout: timeout,
         bodyTimeout: timeout,
       }, {
-        onConnect(abortRequest) {
-          abort = abortRequest;
-        },
-        onHeaders(status, rawHeaders, resumeResponse) {
+        onConnect() {},
+        onHeaders(status, rawHeaders) {
           statusCode = status;
-          resume = resumeResponse;
           // Raw headers come as [name, value, name, value, …].
           for (let i = 0; i < rawHeaders.length; i += 2) {
             if (rawHeaders[i].length === 12 && rawHeaders[i].toString('latin1').toLowerCase() === 'content-type') contentType = rawHeaders[i + 1].toString('latin1');
           }
-          if (status === 200 && streamTo) sink = streamTo(contentType, abort);
           return true;
         },
         onData(chunk) {
-          if (!sink) {
-            chunks.push(chunk);
-            return true;
-          }
-          if (sink.write(chunk)) return true;
-          sink.onDrain(() => resume());
-          return false;
+          chunks.push(chunk);
+          return true;
         },
         onComplete() {
-          resolve({ statusCode, contentType, body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks), streamed: sink !== undefined });
+          resolve({ statusCode, contentType, body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks), streamed: false });
         },
         onError(error) {
           reject(error);
@@ -399,7 +387,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
 
   /** One attempt at one upstream; throws UpstreamFailure while nothing was sent to the client. */
   async function forward(res: ServerResponse, target: Target, path: string, payload: Buffer, stream: boolean, clientWantsUsage: boolean, extraHeaders: Record<string, string>) {
-    const { origin, base } = endpointOf(target.upstream);
+    const { url, origin, base } = endpointOf(target.upstream);
     const headersFor = (contentType: string | undefined): Record<string, string> => ({
       'content-type': contentType ?? 'application/json',
       'x-quarterdeck-model': target.model.name,
@@ -417,18 +405,25 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
       });
       const sink = chunkedSink(res);
       return {
-        write: chunk => sink.write(filter.push(chunk)),
+        write: (chunk, framed) => {
+          const events = filter.push(chunk);
+          // Forwarded as the upstream framed it when the filter left the chunk as it was.
+          return sink.write(events, events === chunk ? framed : undefined);
+        },
         onDrain: resume => sink.onDrain(resume),
       };
     });
+    const timeout = target.upstream.timeoutMs ?? 30_000;
     let response;
     try {
-      response = await post(origin, `${base}${path}`, payload, target.upstream.timeoutMs ?? 30_000, streamTo);
+      response = streamTo
+        ? await streams.post(url, `${base}${path}`, payload, timeout, streamTo)
+        : await post(origin, `${base}${path}`, payload, timeout);
     } catch (error) {
       // Once the client has the headers, a failure cannot fall back: the caller ends the response.
       if (res.headersSent) throw error;
       const code = (error as { code?: string }).code ?? '';
-      throw new UpstreamFailure((error as Error).message, code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT');
+      throw new UpstreamFailure((error as Error).message, error instanceof UpstreamTimeout || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT');
     }
     if (response.streamed && filter) {
       const rest = filter.end();
@@ -609,6 +604,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
         server.close(() => resolve());
         server.closeAllConnections();
       });
+      streams.close();
       await Promise.all([...pools.values()].map(p => p.close()));
     },
   };

@@ -1,0 +1,245 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import tls from 'node:tls';
+import type { StreamSink } from './chunked';
+import { StreamClient, UpstreamTimeout } from './streamClient';
+
+/**
+ * A raw TCP upstream: each request gets `answer(socket, request, n)`, so a
+ * test controls every byte and how the bytes are split across writes.
+ */
+async function upstream(answer: (socket: net.Socket, request: string, n: number) => void) {
+  let connections = 0;
+  let requests = 0;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer(socket => {
+    connections++;
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    let pending = '';
+    socket.on('data', data => {
+      pending += data.toString('latin1');
+      const end = pending.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const length = Number(/content-length: (\d+)/i.exec(pending.slice(0, end))?.[1] ?? 0);
+      if (pending.length < end + 4 + length) return;
+      const request = pending.slice(0, end + 4 + length);
+      pending = pending.slice(request.length);
+      answer(socket, request, ++requests);
+    });
+    socket.on('error', () => undefined);
+  });
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: new URL(`http://127.0.0.1:${port}`),
+    connections: () => connections,
+    close: () => new Promise<void>(resolve => {
+      for (const socket of sockets) socket.destroy();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+/** A sink that collects what it is given, and whether each piece came framed. */
+function collector(full = false) {
+  const pieces: Array<{ chunk: string; framed?: string }> = [];
+  let resume: (() => void) | undefined;
+  const sink: StreamSink = {
+    write(chunk, framed) {
+      pieces.push({ chunk: chunk.toString(), framed: framed?.toString() });
+      return !full;
+    },
+    onDrain(fn) {
+      resume = fn;
+    },
+  };
+  return { sink, pieces, drain: () => resume?.() };
+}
+
+const frame = (text: string) => `${Buffer.byteLength(text).toString(16)}\r\n${text}\r\n`;
+const sseHead = 'HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n';
+const delay = (ms: number) => new Promise(resolve => setTimeout(resolve, ms));
+
+describe('StreamClient', () => {
+  let client: StreamClient;
+  beforeEach(() => {
+    client = new StreamClient();
+  });
+  afterEach(() => client.close());
+
+  it('hands on each chunk with its framing when a read is whole chunks, and reuses the connection', async () => {
+    const events = ['data: {"a":1}\n\n', 'data: {"a":2}\n\n'];
+    let seen = '';
+    const server = await upstream(async (socket, request) => {
+      seen = request;
+      socket.write(sseHead);
+      for (const event of events) {
+        await delay(15);
+        socket.write(frame(event));
+      }
+      await delay(15);
+      socket.write('0\r\n\r\n');
+    });
+    try {
+      for (let i = 0; i < 2; i++) {
+        const { sink, pieces } = collector();
+        const response = await client.post(server.url, '/v1/chat/completions', Buffer.from('{"stream":true}'), 5000, contentType => {
+          expect(contentType).toBe('text/event-stream');
+          return sink;
+        });
+        expect(response).toMatchObject({ statusCode: 200, streamed: true });
+        expect(pieces).toEqual(events.map(event => ({ chunk: event, framed: frame(event) })));
+      }
+      expect(seen).toMatch(/^POST \/v1\/chat\/completions HTTP\/1\.1\r\nhost: 127\.0\.0\.1:\d+\r\n/);
+      expect(seen.endsWith('\r\n\r\n{"stream":true}')).toBe(true);
+      expect(server.connections()).toBe(1);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('reads chunks split anywhere, with extensions and trailers, and hands those on unframed', async () => {
+    const wire = `${sseHead}${frame('data: one\n\n')}${frame('data: two\n\n')}6;ext=1\r\ndata: \r\n3\r\nx\n\n\r\n0\r\ntrailer: t\r\n\r\n`;
+    const server = await upstream(async socket => {
+      // One byte at a time: every state of the parser meets the end of a read.
+      for (const byte of wire) {
+        socket.write(byte);
+        await delay(1);
+      }
+    });
+    try {
+      const { sink, pieces } = collector();
+      const response = await client.post(server.url, '/s', Buffer.from('{}'), 5000, () => sink);
+      expect(response.statusCode).toBe(200);
+      expect(pieces.map(p => p.chunk).join('')).toBe('data: one\n\ndata: two\n\ndata: x\n\n');
+      expect(pieces.every(p => p.framed === undefined)).toBe(true);
+      // The trailers were read to their end, so the connection is reusable.
+      const again = collector();
+      await client.post(server.url, '/s', Buffer.from('{}'), 5000, () => again.sink);
+      expect(server.connections()).toBe(1);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('buffers a response that is not a 200, by content-length or until the upstream closes', async () => {
+    const server = await upstream((socket, _request, n) => {
+      if (n === 1) socket.write('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: 17\r\n\r\n{"error":"busy"}\n');
+      else socket.end('HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\n\r\n{"error":"slow down"}');
+    });
+    try {
+      const never = () => {
+        throw new Error('a non-200 response is not streamed');
+      };
+      await expect(client.post(server.url, '/s', Buffer.from('{}'), 5000, never)).resolves.toMatchObject({ statusCode: 503, streamed: false, contentType: 'application/json' });
+      const second = await client.post(server.url, '/s', Buffer.from('{}'), 5000, never);
+      expect(second.statusCode).toBe(429);
+      expect(second.body.toString()).toBe('{"error":"slow down"}');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('says when the upstream sends no head in time, and when a stream goes quiet', async () => {
+    const server = await upstream((socket, _request, n) => {
+      if (n === 1) return; // never answers
+      socket.write(`${sseHead}${frame('data: first\n\n')}`); // then nothing
+    });
+    try {
+      const { sink } = collector();
+      const headers = await client.post(server.url, '/s', Buffer.from('{}'), 100, () => sink).catch(error => error);
+      expect(headers).toBeInstanceOf(UpstreamTimeout);
+      expect(headers.phase).toBe('headers');
+      const quiet = collector();
+      const body = await client.post(server.url, '/s', Buffer.from('{}'), 100, () => quiet.sink).catch(error => error);
+      expect(body).toBeInstanceOf(UpstreamTimeout);
+      expect(body.phase).toBe('body');
+      expect(quiet.pieces.map(p => p.chunk)).toEqual(['data: first\n\n']);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('retries once on a fresh connection when a kept-alive one is closed under it, and fails a stream cut short', async () => {
+    const server = await upstream((socket, _request, n) => {
+      if (n === 2) socket.destroy(); // closed as the reused connection's request arrived
+      else if (n === 4) {
+        socket.write(`${sseHead}${frame('data: cut\n\n')}`);
+        setTimeout(() => socket.destroy(), 20);
+      } else socket.write(`${sseHead}${frame(`data: ${n}\n\n`)}0\r\n\r\n`);
+    });
+    try {
+      const calls = [collector(), collector(), collector()];
+      await client.post(server.url, '/s', Buffer.from('{}'), 5000, () => calls[0].sink);
+      await client.post(server.url, '/s', Buffer.from('{}'), 5000, () => calls[1].sink);
+      expect(calls[1].pieces.map(p => p.chunk)).toEqual(['data: 3\n\n']);
+      expect(server.connections()).toBe(2);
+      // Bytes came back before the cut: not retried (they may have reached the client).
+      const error = await client.post(server.url, '/s', Buffer.from('{}'), 5000, () => calls[2].sink).catch(e => e);
+      expect(error).toBeInstanceOf(Error);
+      expect(error.message).toMatch(/closed/);
+      expect(calls[2].pieces.map(p => p.chunk)).toEqual(['data: cut\n\n']);
+      expect(server.connections()).toBe(2);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('stops reading while the client is full, and closes the upstream when the client aborts', async () => {
+    let closed = false;
+    const server = await upstream(async socket => {
+      socket.on('close', () => {
+        closed = true;
+      });
+      socket.write(sseHead);
+      for (let i = 0; i < 50 && !socket.destroyed; i++) {
+        socket.write(frame(`data: ${i}\n\n`));
+        await delay(5);
+      }
+    });
+    try {
+      const full = collector(true);
+      let abort: (reason: Error) => void = () => undefined;
+      const call = client.post(server.url, '/s', Buffer.from('{}'), 5000, (_type, abortCall) => {
+        abort = abortCall;
+        return full.sink;
+      });
+      await delay(150);
+      // Paused after the first write said the client was full (a read may hold a few chunks).
+      expect(full.pieces.length).toBeLessThan(5);
+      abort(new Error('the client closed the connection'));
+      await expect(call).rejects.toThrow('the client closed the connection');
+      await delay(50);
+      expect(closed).toBe(true);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('refuses an https upstream whose certificate it cannot verify (TLS is verified, not just spoken)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qd-tls-'));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '1',
+      '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { stdio: 'ignore' });
+    let handshakes = 0;
+    const server = tls.createServer({ key: fs.readFileSync(path.join(dir, 'key.pem')), cert: fs.readFileSync(path.join(dir, 'cert.pem')) }, socket => {
+      handshakes++;
+      socket.end(`${sseHead}0\r\n\r\n`);
+    });
+    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = new URL(`https://localhost:${(server.address() as AddressInfo).port}`);
+      const { sink } = collector();
+      const error = await client.post(url, '/s', Buffer.from('{}'), 5000, () => sink).catch(e => e);
+      expect(error.code).toBe('DEPTH_ZERO_SELF_SIGNED_CERT');
+      expect(handshakes).toBe(0);
+    } finally {
+      server.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,395 @@
+import net from 'node:net';
+import tls from 'node:tls';
+import type { StreamSink } from './chunked';
+
+export interface StreamedResponse {
+  statusCode: number;
+  contentType?: string;
+  /** The body when it was not streamed (any status but 200). */
+  body: Buffer;
+  streamed: boolean;
+}
+
+/** The upstream sent no response head, or no byte of the body, for the timeout. */
+export class UpstreamTimeout extends Error {
+  constructor(readonly phase: 'headers' | 'body', ms: number) {
+    super(`the upstream sent no ${phase === 'headers' ? 'response' : 'data'} for ${ms} ms`);
+  }
+}
+
+const CRLFCRLF = Buffer.from('\r\n\r\n');
+const MAX_HEAD = 64 * 1024;
+/** Idle connections kept per origin: enough for every stream of a busy replica to start on a warm one. */
+const MAX_IDLE = 2048;
+
+interface Origin {
+  host: string;
+  port: number;
+  secure: boolean;
+  hostHeader: string;
+  idle: Connection[];
+}
+
+/** The value of the hex digits in data[from, to); -1 when anything else is there (a chunk extension, say). */
+function parseHex(data: Buffer, from: number, to: number): number {
+  if (to - from > 12) return -1;
+  let value = 0;
+  for (let i = from; i < to; i++) {
+    const c = data[i];
+    const lower = c | 0x20; // a letter in lower case
+    if (c >= 0x30 && c <= 0x39) value = value * 16 + c - 0x30;
+    else if (lower >= 0x61 && lower <= 0x66) value = value * 16 + lower - 0x57;
+    else return -1;
+  }
+  return value;
+}
+
+type BodyFraming = 'chunked' | 'length' | 'close' | 'none';
+
+/** One request and its response on a connection: the response's parser. */
+class Call {
+  heardBack = false;
+  aborted = false;
+  private done = false;
+  private head?: Buffer;
+  private statusCode = 0;
+  private contentType?: string;
+  private keepAlive = true;
+  private framing: BodyFraming = 'none';
+  private sink?: StreamSink;
+  private readonly chunks: Buffer[] = [];
+  /** Body bytes still to come: of the current chunk (chunked) or of the body (length). */
+  private remaining = 0;
+  /** Chunked framing: a size line, the data, the CRLF after it, or the trailers. */
+  private chunkState: 'size' | 'data' | 'crlf' | 'trailers' = 'size';
+  /** The part of a size line or trailer line that arrived without its end. */
+  private line = '';
+
+  constructor(
+    private readonly connection: Connection,
+    readonly timeoutMs: number,
+    private readonly streamTo: (contentType: string | undefined, abort: (reason: Error) => void) => StreamSink,
+    private readonly resolve: (response: StreamedResponse) => void,
+    private readonly reject: (error: Error) => void,
+  ) {}
+
+  onData(received: Buffer) {
+    this.heardBack = true;
+    let data: Buffer | undefined = received;
+    if (this.statusCode === 0) {
+      data = this.readHead(received);
+      if (this.done || data === undefined) return;
+    }
+    switch (this.framing) {
+      case 'chunked':
+        this.readChunked(data);
+        return;
+      case 'length': {
+        const take = Math.min(this.remaining, data.length);
+        if (take > 0) this.deliver(take === data.length ? data : data.subarray(0, take));
+        this.remaining -= take;
+        if (this.remaining === 0) this.complete(take === data.length);
+        return;
+      }
+      case 'close':
+        if (data.length > 0) this.deliver(data);
+        return;
+      default:
+        // Bytes after a response that has no body: not HTTP we can reuse.
+        if (data.length > 0) this.connection.socket.destroy();
+    }
+  }
+
+  onTimeout() {
+    const error = new UpstreamTimeout(this.statusCode === 0 ? 'headers' : 'body', this.timeoutMs);
+    this.fail(error);
+  }
+
+  fail(error: Error) {
+    if (this.done) return;
+    // A body delimited by the connection's close is complete when it closes.
+    if (this.framing === 'close' && this.statusCode !== 0 && !this.aborted && !(error instanceof UpstreamTimeout) && this.connection.socket.readableEnded) {
+      this.complete(false);
+      return;
+    }
+    this.done = true;
+    this.connection.finish(false);
+    this.reject(error);
+  }
+
+  /** Parses the response head; returns what follows it, or undefined while the head is incomplete. */
+  private readHead(data: Buffer): Buffer | undefined {
+    const buffered = this.head ? Buffer.concat([this.head, data]) : data;
+    const end = buffered.indexOf(CRLFCRLF);
+    if (end < 0) {
+      if (buffered.length > MAX_HEAD) this.fail(new Error('the upstream sent a response head over 64 KiB'));
+      else this.head = buffered;
+      return undefined;
+    }
+    this.head = undefined;
+    const lines = buffered.toString('latin1', 0, end).split('\r\n');
+    const status = /^HTTP\/1\.([01]) (\d{3})/.exec(lines[0]);
+    if (!status) {
+      this.fail(new Error(`the upstream sent no HTTP/1.x status line (${JSON.stringify(lines[0].slice(0, 40))})`));
+      return undefined;
+    }
+    const code = Number(status[2]);
+    const rest = buffered.subarray(end + 4);
+    // An informational response (100 Continue, 103 Early Hints) comes before the real one.
+    if (code >= 100 && code < 200) return rest.length > 0 ? this.readHead(rest) : undefined;
+    let chunked = false;
+    let length: number | undefined;
+    let connectionHeader = status[1] === '0' ? 'close' : 'keep-alive';
+    for (let i = 1; i < lines.length; i++) {
+      const colon = lines[i].indexOf(':');
+      if (colon <= 0) continue;
+      const name = lines[i].slice(0, colon).trim().toLowerCase();
+      const value = lines[i].slice(colon + 1).trim();
+      if (name === 'content-type') this.contentType = value;
+      else if (name === 'content-length') length = Number(value);
+      else if (name === 'transfer-encoding') chunked = /(^|,)\s*chunked\s*$/i.test(value);
+      else if (name === 'connection') connectionHeader = value.toLowerCase();
+    }
+    if (length !== undefined && !(Number.isSafeInteger(length) && length >= 0) && !chunked) {
+      this.fail(new Error('the upstream sent an invalid content-length'));
+      return undefined;
+    }
+    this.statusCode = code;
+    this.keepAlive = connectionHeader.includes('keep-alive') || (status[1] === '1' && !connectionHeader.includes('close'));
+    if (code === 204 || code === 304) this.framing = 'none';
+    else if (chunked) this.framing = 'chunked';
+    else if (length !== undefined) this.framing = 'length';
+    else this.framing = 'close';
+    this.remaining = length ?? 0;
+    if (code === 200) this.sink = this.streamTo(this.contentType, reason => this.abort(reason));
+    if (this.framing === 'none' || (this.framing === 'length' && this.remaining === 0)) {
+      this.complete(rest.length === 0);
+      return undefined;
+    }
+    return rest;
+  }
+
+  private readChunked(data: Buffer) {
+    let at = 0;
+    // Nearly always a read is whole chunks ("<hex>\r\n<data>\r\n"): each is handed on with its framing.
+    while (this.chunkState === 'size' && this.line === '' && at < data.length && !this.done) {
+      const lineEnd = data.indexOf(0x0a, at);
+      if (lineEnd < at + 2 || data[lineEnd - 1] !== 0x0d) break;
+      const size = parseHex(data, at, lineEnd - 1);
+      const end = lineEnd + 1 + size + 2;
+      if (size <= 0 || end > data.length || data[end - 2] !== 0x0d || data[end - 1] !== 0x0a) break;
+      this.deliver(data.subarray(lineEnd + 1, end - 2), at === 0 && end === data.length ? data : data.subarray(at, end));
+      at = end;
+    }
+    while (at < data.length && !this.done) {
+      switch (this.chunkState) {
+        case 'size':
+        case 'trailers': {
+          const lineEnd = data.indexOf(0x0a, at);
+          if (lineEnd < 0) {
+            this.line += data.toString('latin1', at);
+            if (this.line.length > 4096) this.fail(new Error('the upstream sent an over-long chunk line'));
+            return;
+          }
+          const line = (this.line + data.toString('latin1', at, lineEnd)).replace(/\r$/, '');
+          this.line = '';
+          at = lineEnd + 1;
+          if (this.chunkState === 'trailers') {
+            if (line === '') this.complete(at === data.length);
+            continue;
+          }
+          const size = Number.parseInt(line.split(';')[0].trim(), 16);
+          if (!Number.isSafeInteger(size) || size < 0 || !/^[0-9a-fA-F]+$/.test(line.split(';')[0].trim())) {
+            this.fail(new Error(`the upstream sent an invalid chunk size line (${JSON.stringify(line.slice(0, 20))})`));
+            return;
+          }
+          if (size === 0) this.chunkState = 'trailers';
+          else {
+            this.remaining = size;
+            this.chunkState = 'data';
+          }
+          continue;
+        }
+        case 'data': {
+          const take = Math.min(this.remaining, data.length - at);
+          this.deliver(data.subarray(at, at + take));
+          this.remaining -= take;
+          at += take;
+          if (this.remaining === 0) this.chunkState = 'crlf';
+          continue;
+        }
+        case 'crlf':
+          // The CRLF after a chunk's data, which may arrive split.
+          if (data[at] === 0x0a) this.chunkState = 'size';
+          else if (data[at] !== 0x0d) {
+            this.fail(new Error('the upstream sent a chunk without its CRLF'));
+            return;
+          }
+          at++;
+          continue;
+        default:
+          return;
+      }
+    }
+  }
+
+  private deliver(chunk: Buffer, framed?: Buffer) {
+    const sink = this.sink;
+    if (!sink) {
+      this.chunks.push(chunk);
+      return;
+    }
+    if (sink.write(chunk, framed)) return;
+    // The client's socket is full: no more reads (and no idle timeout) until it drains.
+    const socket = this.connection.socket;
+    socket.pause();
+    socket.setTimeout(0);
+    sink.onDrain(() => {
+      if (this.done) return;
+      socket.setTimeout(this.timeoutMs);
+      socket.resume();
+    });
+  }
+
+  private abort(reason: Error) {
+    this.aborted = true;
+    this.fail(reason);
+  }
+
+  /** The response is whole; `clean` when nothing followed it on the socket. */
+  private complete(clean: boolean) {
+    if (this.done) return;
+    this.done = true;
+    this.connection.finish(clean && this.keepAlive && this.framing !== 'close');
+    const body = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
+    this.resolve({ statusCode: this.statusCode, contentType: this.contentType, body, streamed: this.sink !== undefined });
+  }
+}
+
+/** One socket to an upstream; its listeners are set once and hand events to the call it carries. */
+class Connection {
+  call?: Call;
+  reused = false;
+
+  constructor(readonly socket: net.Socket, readonly origin: Origin, private readonly client: StreamClient) {
+    socket.on('data', (data: Buffer) => (this.call ? this.call.onData(data) : socket.destroy()));
+    socket.on('timeout', () => (this.call ? this.call.onTimeout() : socket.destroy()));
+    socket.on('error', error => this.call?.fail(error));
+    socket.on('close', () => {
+      this.call?.fail(new Error('the upstream closed the connection'));
+      client.forget(this);
+    });
+  }
+
+  start(call: Call, request: Buffer) {
+    this.call = call;
+    this.socket.setTimeout(call.timeoutMs);
+    this.socket.write(request);
+  }
+
+  /** The call is over: the socket goes back to the pool, or is closed. */
+  finish(reusable: boolean) {
+    this.call = undefined;
+    if (this.socket.isPaused()) this.socket.resume();
+    if (reusable) this.client.release(this);
+    else this.socket.destroy();
+  }
+}
+
+/**
+ * A client for streamed upstream calls (`stream: true`): HTTP/1.1 over
+ * keep-alive sockets of its own, the response head and chunked framing read
+ * in a few byte comparisons, and each chunk handed on with the bytes the
+ * upstream framed it in, so the sink can forward an event as the very buffer
+ * the socket gave, already framed for the client.
+ *
+ * Why not undici, which every other upstream call uses: at 1,000 concurrent
+ * streams (20,000 events a second) the data plane's event loop is at its
+ * knee, and per event undici copies the bytes into its WebAssembly parser,
+ * runs it, slices the body back out and refreshes its timers, and the sink
+ * then allocates and copies a new frame. Here an event costs one 'data'
+ * callback, a size line read and one socket write — close to what a bare
+ * byte relay costs (bench/gateway, `relay.js --bytes`).
+ *
+ * Only what a streamed POST needs: no pipelining, no request body streaming,
+ * no redirects. A response that is not a 200 is buffered whole, for the
+ * fallbacks to read.
+ */
+export class StreamClient {
+  private readonly origins = new Map<string, Origin>();
+  private readonly open = new Set<Connection>();
+
+  constructor(private readonly keepAliveMs = 30_000) {}
+
+  post(url: URL, path: string, payload: Buffer, timeoutMs: number,
+    streamTo: (contentType: string | undefined, abort: (reason: Error) => void) => StreamSink): Promise<StreamedResponse> {
+    const origin = this.originOf(url);
+    const head = Buffer.from(`POST ${path} HTTP/1.1\r\nhost: ${origin.hostHeader}\r\ncontent-type: application/json\r\naccept: text/event-stream\r\ncontent-length: ${payload.length}\r\n\r\n`, 'latin1');
+    const request = Buffer.concat([head, payload]);
+    return new Promise((resolve, reject) => {
+      const attempt = (retried: boolean) => {
+        const connection = this.take(origin);
+        const call = new Call(connection, timeoutMs, streamTo, resolve, error => {
+          // A kept-alive socket the upstream closed just as it was reused: once more, on a fresh one.
+          if (!retried && connection.reused && !call.heardBack && !(error instanceof UpstreamTimeout) && !call.aborted) attempt(true);
+          else reject(error);
+        });
+        connection.start(call, request);
+      };
+      attempt(false);
+    });
+  }
+
+  /** Destroys every connection, idle or busy. */
+  close() {
+    for (const connection of this.open) connection.socket.destroy();
+    this.open.clear();
+    this.origins.clear();
+  }
+
+  /** @internal A connection whose call finished cleanly and may be reused. */
+  release(connection: Connection) {
+    const idle = connection.origin.idle;
+    if (idle.length >= MAX_IDLE || connection.socket.destroyed) {
+      connection.socket.destroy();
+      return;
+    }
+    connection.socket.setTimeout(this.keepAliveMs);
+    idle.push(connection);
+  }
+
+  /** @internal */
+  forget(connection: Connection) {
+    this.open.delete(connection);
+    const idle = connection.origin.idle;
+    const at = idle.indexOf(connection);
+    if (at >= 0) idle.splice(at, 1);
+  }
+
+  private take(origin: Origin): Connection {
+    for (let connection = origin.idle.pop(); connection; connection = origin.idle.pop()) {
+      if (!connection.socket.destroyed) {
+        connection.reused = true;
+        return connection;
+      }
+    }
+    const socket = origin.secure
+      ? tls.connect({ host: origin.host, port: origin.port, servername: net.isIP(origin.host) ? undefined : origin.host, ALPNProtocols: ['http/1.1'] })
+      : net.connect({ host: origin.host, port: origin.port });
+    socket.setNoDelay(true);
+    const connection = new Connection(socket, origin, this);
+    this.open.add(connection);
+    return connection;
+  }
+
+  private originOf(url: URL): Origin {
+    let origin = this.origins.get(url.origin);
+    if (!origin) {
+      const secure = url.protocol === 'https:';
+      const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+      origin = { host, port: Number(url.port) || (secure ? 443 : 80), secure, hostHeader: url.host, idle: [] };
+      this.origins.set(url.origin, origin);
+    }
+    return origin;
+  }
+}
