@@ -317,10 +317,18 @@ describe('the gateway, control plane and data plane', () => {
       const response = await chat(dataPlane, key, { model: 'chat-small', messages: [{ role: 'user', content: 'fallback' }] });
       expect(response.status).toBe(200);
       expect(response.headers.get('x-quarterdeck-model')).toBe('chat-small-v2');
+      // A stream falls back the same way (its upstream call takes the stream client's path).
+      const streamed = await chat(dataPlane, key, { model: 'chat-small', stream: true, messages: [{ role: 'user', content: 'fallback' }] });
+      expect(streamed.status).toBe(200);
+      expect(streamed.headers.get('x-quarterdeck-model')).toBe('chat-small-v2');
+      expect(await streamed.text()).toMatch(/data: \[DONE\]/);
       // No fallback for a plain model: 502 in OpenAI's shape.
       const direct = await chat(dataPlane, key, { model: 'chat-large', messages: [{ role: 'user', content: 'x' }] });
       expect(direct.status).toBe(502);
       expect((await direct.json()).error).toMatchObject({ type: 'api_error', code: 'upstream_error' });
+      const directStream = await chat(dataPlane, key, { model: 'chat-large', stream: true, messages: [{ role: 'user', content: 'x' }] });
+      expect(directStream.status).toBe(502);
+      expect((await directStream.json()).error).toMatchObject({ type: 'api_error', code: 'upstream_error' });
     } finally {
       await stop();
     }

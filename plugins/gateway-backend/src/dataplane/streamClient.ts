@@ -19,6 +19,9 @@ export class UpstreamTimeout extends Error {
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 const MAX_HEAD = 64 * 1024;
+/** A plain connection's read slab, and the least room a read is given in it. */
+const SLAB = 16 * 1024;
+const MIN_READ = 4 * 1024;
 /** Idle connections kept per origin: enough for every stream of a busy replica to start on a warm one. */
 const MAX_IDLE = 2048;
 
@@ -266,19 +269,74 @@ class Call {
   }
 }
 
+/**
+ * Where a plain socket reads into: slices of a 16 KiB slab of the
+ * connection's own, each read taking what it filled and the next starting
+ * after it (Node's `onread`). Node's own read path allocates 64 KiB per read,
+ * shrinks it to what arrived and pushes it through a Readable stream; at
+ * 20,000 events a second that machinery was a tenth of the data plane's
+ * time. A slice handed on stays valid (the slab is never reused, only
+ * replaced), so a write that waits in the client's socket buffer is safe.
+ */
+class ReadSlab {
+  private slab = Buffer.allocUnsafe(SLAB);
+  private used = 0;
+
+  /** Room for the next read. */
+  next(): Buffer {
+    if (SLAB - this.used < MIN_READ) {
+      this.slab = Buffer.allocUnsafe(SLAB);
+      this.used = 0;
+    }
+    return this.slab.subarray(this.used);
+  }
+
+  /** The bytes a read put into `room`. */
+  took(room: Buffer, n: number): Buffer {
+    this.used += n;
+    return room.subarray(0, n);
+  }
+}
+
 /** One socket to an upstream; its listeners are set once and hand events to the call it carries. */
 class Connection {
   call?: Call;
   reused = false;
+  readonly socket: net.Socket;
 
-  constructor(readonly socket: net.Socket, readonly origin: Origin, private readonly client: StreamClient) {
-    socket.on('data', (data: Buffer) => (this.call ? this.call.onData(data) : socket.destroy()));
+  constructor(readonly origin: Origin, private readonly client: StreamClient) {
+    if (origin.secure) {
+      this.socket = tls.connect({ host: origin.host, port: origin.port, servername: net.isIP(origin.host) ? undefined : origin.host, ALPNProtocols: ['http/1.1'] });
+      this.socket.on('data', (data: Buffer) => this.onData(data));
+    } else {
+      const slab = new ReadSlab();
+      this.socket = net.connect({
+        host: origin.host,
+        port: origin.port,
+        onread: {
+          buffer: () => slab.next(),
+          callback: (n: number, room: Uint8Array) => {
+            this.onData(slab.took(room as Buffer, n));
+            return true; // pausing is the call's business (socket.pause)
+          },
+        },
+      });
+      // Flowing, so that the end of the stream is still seen ('end', then 'close').
+      this.socket.resume();
+    }
+    const socket = this.socket;
+    socket.setNoDelay(true);
     socket.on('timeout', () => (this.call ? this.call.onTimeout() : socket.destroy()));
     socket.on('error', error => this.call?.fail(error));
     socket.on('close', () => {
       this.call?.fail(new Error('the upstream closed the connection'));
       client.forget(this);
     });
+  }
+
+  private onData(data: Buffer) {
+    if (this.call) this.call.onData(data);
+    else this.socket.destroy(); // bytes on an idle connection: not HTTP we can reuse
   }
 
   start(call: Call, request: Buffer) {
@@ -373,11 +431,7 @@ export class StreamClient {
         return connection;
       }
     }
-    const socket = origin.secure
-      ? tls.connect({ host: origin.host, port: origin.port, servername: net.isIP(origin.host) ? undefined : origin.host, ALPNProtocols: ['http/1.1'] })
-      : net.connect({ host: origin.host, port: origin.port });
-    socket.setNoDelay(true);
-    const connection = new Connection(socket, origin, this);
+    const connection = new Connection(origin, this);
     this.open.add(connection);
     return connection;
   }
