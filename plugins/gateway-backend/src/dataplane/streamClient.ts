@@ -365,9 +365,9 @@ class Connection {
  * streams (20,000 events a second) the data plane's event loop is at its
  * knee, and per event undici copies the bytes into its WebAssembly parser,
  * runs it, slices the body back out and refreshes its timers, and the sink
- * then allocates and copies a new frame. Here an event costs one 'data'
- * callback, a size line read and one socket write — close to what a bare
- * byte relay costs (bench/gateway, `relay.js --bytes`).
+ * then allocates and copies a new frame. Here an event costs one read
+ * callback (into the connection's ReadSlab, no Readable stream), a size line
+ * read and one socket write.
  *
  * Only what a streamed POST needs: no pipelining, no request body streaming,
  * no redirects. A response that is not a 200 is buffered whole, for the
