@@ -165,6 +165,19 @@ describe('StreamClient', () => {
     }
   });
 
+  it('keeps a connection idle no longer than the upstream says it will (keep-alive: timeout=, less a second)', async () => {
+    const server = await upstream((socket, _request, n) => {
+      socket.write(`HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\nkeep-alive: timeout=${n === 1 ? 1 : 5}\r\n\r\n${frame(`data: ${n}\n\n`)}0\r\n\r\n`);
+    });
+    try {
+      for (let i = 0; i < 3; i++) await client.post(server.url, '/s', Buffer.from('{}'), 5000, () => collector().sink);
+      // timeout=1 leaves no time to reuse the first; the second (timeout=5) is reused by the third.
+      expect(server.connections()).toBe(2);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('retries once on a fresh connection when a kept-alive one is closed under it, and fails a stream cut short', async () => {
     const server = await upstream((socket, _request, n) => {
       if (n === 2) socket.destroy(); // closed as the reused connection's request arrived

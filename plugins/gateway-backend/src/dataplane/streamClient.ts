@@ -152,6 +152,11 @@ class Call {
       else if (name === 'content-length') length = Number(value);
       else if (name === 'transfer-encoding') chunked = /(^|,)\s*chunked\s*$/i.test(value);
       else if (name === 'connection') connectionHeader = value.toLowerCase();
+      else if (name === 'keep-alive') {
+        // The upstream's own idle limit, less a second, so that we never reuse a socket it is closing.
+        const seconds = /(?:^|,)\s*timeout=(\d+)/i.exec(value);
+        if (seconds) this.connection.idleMs = Number(seconds[1]) * 1000 - 1000;
+      }
     }
     if (length !== undefined && !(Number.isSafeInteger(length) && length >= 0) && !chunked) {
       this.fail(new Error('the upstream sent an invalid content-length'));
@@ -263,7 +268,8 @@ class Call {
   private complete(clean: boolean) {
     if (this.done) return;
     this.done = true;
-    this.connection.finish(clean && this.keepAlive && this.framing !== 'close');
+    const idleMs = this.connection.idleMs;
+    this.connection.finish(clean && this.keepAlive && this.framing !== 'close' && (idleMs === undefined || idleMs > 0));
     const body = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
     this.resolve({ statusCode: this.statusCode, contentType: this.contentType, body, streamed: this.sink !== undefined });
   }
@@ -302,6 +308,8 @@ class ReadSlab {
 class Connection {
   call?: Call;
   reused = false;
+  /** How long it may stay idle, when the upstream said (`keep-alive: timeout=`). */
+  idleMs?: number;
   readonly socket: net.Socket;
 
   constructor(readonly origin: Origin, private readonly client: StreamClient) {
@@ -412,7 +420,7 @@ export class StreamClient {
       connection.socket.destroy();
       return;
     }
-    connection.socket.setTimeout(this.keepAliveMs);
+    connection.socket.setTimeout(Math.min(this.keepAliveMs, connection.idleMs ?? Infinity));
     idle.push(connection);
   }
 
