@@ -203,7 +203,7 @@ describe('StreamClient', () => {
     }
   });
 
-  it('stops reading while the client is full, and closes the upstream when the client aborts', async () => {
+  it('stops reading while the client is full, closes the upstream when the client aborts, and gives a client that reads nothing the timeout', async () => {
     let closed = false;
     const server = await upstream(async socket => {
       socket.on('close', () => {
@@ -229,6 +229,11 @@ describe('StreamClient', () => {
       await expect(call).rejects.toThrow('the client closed the connection');
       await delay(50);
       expect(closed).toBe(true);
+      // A client that stays full is given the timeout, as an upstream would be, then the call ends.
+      const stuck = collector(true);
+      const held = await client.post(server.url, '/s', Buffer.from('{}'), 150, () => stuck.sink).catch(e => e);
+      expect(held).not.toBeInstanceOf(UpstreamTimeout);
+      expect(held.message).toBe('the client read nothing for 150 ms');
     } finally {
       await server.close();
     }

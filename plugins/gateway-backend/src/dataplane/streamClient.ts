@@ -53,6 +53,8 @@ type BodyFraming = 'chunked' | 'length' | 'close' | 'none';
 class Call {
   heardBack = false;
   aborted = false;
+  /** Paused because the client's socket is full. */
+  private waitingForClient = false;
   private done = false;
   private head?: Buffer;
   private statusCode = 0;
@@ -104,8 +106,9 @@ class Call {
   }
 
   onTimeout() {
-    const error = new UpstreamTimeout(this.statusCode === 0 ? 'headers' : 'body', this.timeoutMs);
-    this.fail(error);
+    // Held up by a client that reads nothing: that client is given the same time as an upstream.
+    if (this.waitingForClient) this.abort(new Error(`the client read nothing for ${this.timeoutMs} ms`));
+    else this.fail(new UpstreamTimeout(this.statusCode === 0 ? 'headers' : 'body', this.timeoutMs));
   }
 
   fail(error: Error) {
@@ -248,14 +251,13 @@ class Call {
       return;
     }
     if (sink.write(chunk, framed)) return;
-    // The client's socket is full: no more reads (and no idle timeout) until it drains.
+    // The client's socket is full: no more reads until it drains.
     const socket = this.connection.socket;
     socket.pause();
-    socket.setTimeout(0);
+    this.waitingForClient = true;
     sink.onDrain(() => {
-      if (this.done) return;
-      socket.setTimeout(this.timeoutMs);
-      socket.resume();
+      this.waitingForClient = false;
+      if (!this.done) socket.resume();
     });
   }
 
