@@ -12,7 +12,7 @@ import type { KeyCache } from './keyCache';
 import { KEY_ERRORS, sendError } from './openaiErrors';
 import { modelsInPlan, resolveModel, type Target } from './routing';
 import { SseUsageFilter } from './sse';
-import { StreamClient, UpstreamTimeout } from './streamClient';
+import { StreamClient, UpstreamTimeout, type StreamedResponse } from './streamClient';
 import { renderTemplate } from './templates';
 import { chatUpperBound, contentText, countChat, countText, promptText, type ChatMessage } from './tokens';
 import type { UsageWriter } from './usageWriter';
@@ -349,7 +349,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
    * buffered: no body stream object and no promise per chunk. (Streamed
    * calls go through `streams`, the StreamClient.)
    */
-  function post(origin: string, path: string, payload: Buffer, timeout: number): Promise<{ statusCode: number; contentType?: string; body: Buffer; streamed: boolean }> {
+  function post(origin: string, path: string, payload: Buffer, timeout: number): Promise<StreamedResponse> {
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = [];
       let statusCode = 0;
@@ -362,7 +362,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
         headersTimeout: timeout,
         bodyTimeout: timeout,
       }, {
-        onConnect() {},
+        onConnect() {}, // undici calls it on every handler; nothing to keep (a buffered call is not aborted)
         onHeaders(status, rawHeaders) {
           statusCode = status;
           // Raw headers come as [name, value, name, value, …].

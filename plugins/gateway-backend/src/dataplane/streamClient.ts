@@ -209,11 +209,12 @@ class Call {
             if (line === '') this.complete(at === data.length);
             continue;
           }
-          const size = Number.parseInt(line.split(';')[0].trim(), 16);
-          if (!Number.isSafeInteger(size) || size < 0 || !/^[0-9a-fA-F]+$/.test(line.split(';')[0].trim())) {
+          const digits = line.split(';')[0].trim(); // a chunk extension after ';' is ignored
+          if (!/^[0-9a-fA-F]{1,12}$/.test(digits)) {
             this.fail(new Error(`the upstream sent an invalid chunk size line (${JSON.stringify(line.slice(0, 20))})`));
             return;
           }
+          const size = Number.parseInt(digits, 16);
           if (size === 0) this.chunkState = 'trailers';
           else {
             this.remaining = size;
