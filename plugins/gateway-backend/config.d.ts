@@ -30,6 +30,13 @@ export interface Config {
     usageRetentionDays?: number;
     /** Days the hourly usage rollup is kept (usage pages). Default 400. */
     usageRollupRetentionDays?: number;
+    /**
+     * Forward streamed events with the native relay (native/sse_relay.c,
+     * compiled with the machine's `cc` at first start and cached under
+     * ~/.cache/quarterdeck). Default true; without a compiler, or when false,
+     * streams are forwarded in JavaScript.
+     */
+    nativeStreamRelay?: boolean;
     /** YAML files of example products (`{ id, entityRef, spec }`), created at start when missing. */
     products?: string[];
   };

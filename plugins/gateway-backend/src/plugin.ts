@@ -58,6 +58,7 @@ export const gatewayPlugin = createBackendPlugin({
           port: config.getOptionalNumber('gateway.listen.port') ?? DEFAULT_DATA_PLANE_PORT,
           keySecret,
           redisUrl,
+          nativeStreamRelay: config.getOptionalBoolean('gateway.nativeStreamRelay'),
           logger,
           feed,
           // One replica keeps budgets in memory: they start from what the usage table says was spent this day and month.

@@ -11,6 +11,7 @@ import type { UsageRecord } from '../database/GatewayStore';
 import type { FromDataPlane, ToDataPlane } from './ipc';
 import { KeyCache } from './keyCache';
 import { MemoryLimits, type Limits } from './limits';
+import { loadNativeRelay, type NativeRelay } from './nativeRelay';
 import { ProductCache } from './productCache';
 import { RedisLimits } from './redisLimits';
 import { startDataPlane, type RunningDataPlane } from './server';
@@ -70,7 +71,15 @@ async function start(message: Extract<ToDataPlane, { type: 'start' }>) {
     { logger, intervalMs: 200, batchSize: 100 },
   );
   usage.start();
-  const dataPlane = await startDataPlane({ host: message.host, port: message.port, keys, products, limits, usage, logger });
+  let nativeRelay: NativeRelay | undefined;
+  if (message.nativeRelay) {
+    try {
+      nativeRelay = loadNativeRelay(message.nativeRelay);
+    } catch (error) {
+      logger.warn(`Gateway streams: events forwarded in JavaScript, the native relay did not load: ${error}`);
+    }
+  }
+  const dataPlane = await startDataPlane({ host: message.host, port: message.port, keys, products, limits, usage, logger, nativeRelay });
   running = { dataPlane, usage, limits };
   await send({ type: 'listening', url: dataPlane.url });
 }

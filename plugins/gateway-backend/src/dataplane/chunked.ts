@@ -8,6 +8,16 @@ export interface StreamSink {
    */
   write(chunk: Buffer, framed?: Buffer): boolean;
   onDrain(resume: () => void): void;
+  /**
+   * The client socket's descriptor while bytes already framed may be written
+   * to it directly (by the native relay): headers sent, chunked, nothing
+   * queued in front of them. Undefined otherwise.
+   */
+  directFd?(): number | undefined;
+  /** Bytes already filtered and framed, written as they are. */
+  writeFramed?(framed: Buffer): boolean;
+  /** Events the native relay forwarded past `write`, for what the sink keeps of them. */
+  forwarded?(events: Buffer): void;
 }
 
 const CRLF = 0x0a0d; // "\r\n" as a little-endian uint16
@@ -53,6 +63,19 @@ export function chunkedSink(res: ServerResponse): StreamSink {
     },
     onDrain(resume) {
       waitOn.once('drain', resume);
+    },
+    directFd() {
+      const socket = res.socket;
+      if (!chunked || !socket || !res.headersSent || socket.destroyed || socket.writableLength > 0) return undefined;
+      // Node has no public accessor for a socket's descriptor; `_handle.fd` is what it has had for years.
+      const fd = (socket as { _handle?: { fd?: unknown } })._handle?.fd;
+      return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+    },
+    writeFramed(framed) {
+      const socket = res.socket;
+      if (!socket || socket.destroyed) return true;
+      waitOn = socket;
+      return socket.write(framed);
     },
   };
 }

@@ -12,6 +12,8 @@ export type ToDataPlane =
     /** Passed here, not in argv or the environment, so that `ps` and /proc never show it. */
     keySecret: string;
     redisUrl?: string;
+    /** The native relay's compiled file (nativeRelay.ts), when streams use it. */
+    nativeRelay?: string;
     keys: StoredKey[];
     products: GatewayProduct[];
     /** What each key spent this day and month (in-memory budgets start from it). */

@@ -12,6 +12,7 @@ import type { KeyCache } from './keyCache';
 import { KEY_ERRORS, sendError } from './openaiErrors';
 import { modelsInPlan, resolveModel, type Target } from './routing';
 import { SseUsageFilter } from './sse';
+import type { NativeRelay } from './nativeRelay';
 import { StreamClient, UpstreamTimeout, type StreamedResponse } from './streamClient';
 import { renderTemplate } from './templates';
 import { chatUpperBound, contentText, countChat, countText, promptText, type ChatMessage } from './tokens';
@@ -33,6 +34,8 @@ export interface DataPlaneOptions {
   /** Largest request body accepted. */
   maxBodyBytes?: number;
   random?: () => number;
+  /** Forwards the steady part of each stream natively (nativeRelay.ts); JavaScript does it all without. */
+  nativeRelay?: NativeRelay;
 }
 
 export interface RunningDataPlane {
@@ -138,7 +141,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     }
     return endpoint;
   };
-  const streams = new StreamClient();
+  const streams = new StreamClient(undefined, options.nativeRelay);
   const random = options.random ?? Math.random;
   const metrics = new DataPlaneMetrics();
   const maxBody = options.maxBodyBytes ?? 4 * 1024 * 1024;
@@ -411,6 +414,9 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
           return sink.write(events, events === chunk ? framed : undefined);
         },
         onDrain: resume => sink.onDrain(resume),
+        directFd: () => (filter.idle ? sink.directFd?.() : undefined),
+        writeFramed: framed => sink.writeFramed!(framed),
+        forwarded: events => filter.forwarded(events),
       };
     });
     const timeout = target.upstream.timeoutMs ?? 30_000;

@@ -67,6 +67,16 @@ export class SseUsageFilter {
     return end === 0 ? EMPTY : this.filter(end === data.length ? data : data.subarray(0, end));
   }
 
+  /** No event is half-read: what follows may be forwarded without this filter (the native relay). */
+  get idle(): boolean {
+    return this.pending === undefined;
+  }
+
+  /** Events forwarded without this filter (whole, without a usage object): kept for an estimate. */
+  forwarded(events: Buffer) {
+    this.keep(events);
+  }
+
   /** Whatever is left when the upstream ends. */
   end(): Buffer {
     const rest = this.pending;

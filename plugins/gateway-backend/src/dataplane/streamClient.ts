@@ -1,6 +1,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { StreamSink } from './chunked';
+import { RelayBack, type NativeRelay, type RelayHandback } from './nativeRelay';
 
 export interface StreamedResponse {
   statusCode: number;
@@ -69,6 +70,8 @@ class Call {
   private chunkState: 'size' | 'data' | 'crlf' | 'trailers' = 'size';
   /** The part of a size line or trailer line that arrived without its end. */
   private line = '';
+  /** The native relay's id for this call while it forwards the events (the socket is paused meanwhile). */
+  private relayed?: number;
 
   constructor(
     private readonly connection: Connection,
@@ -88,6 +91,7 @@ class Call {
     switch (this.framing) {
       case 'chunked':
         this.readChunked(data);
+        this.relayIfSteady();
         return;
       case 'length': {
         const take = Math.min(this.remaining, data.length);
@@ -113,6 +117,7 @@ class Call {
 
   fail(error: Error) {
     if (this.done) return;
+    this.takeBackFromRelay();
     // A body delimited by the connection's close is complete when it closes.
     if (this.framing === 'close' && this.statusCode !== 0 && !this.aborted && !(error instanceof UpstreamTimeout) && this.connection.socket.readableEnded) {
       this.complete(false);
@@ -251,15 +256,67 @@ class Call {
       this.chunks.push(chunk);
       return;
     }
-    if (sink.write(chunk, framed)) return;
-    // The client's socket is full: no more reads until it drains.
+    if (!sink.write(chunk, framed)) this.waitForClient();
+  }
+
+  /** The client's socket is full: no more reads until it drains. */
+  private waitForClient() {
     const socket = this.connection.socket;
     socket.pause();
     this.waitingForClient = true;
-    sink.onDrain(() => {
+    this.sink!.onDrain(() => {
       this.waitingForClient = false;
-      if (!this.done) socket.resume();
+      if (!this.done && this.relayed === undefined) socket.resume();
     });
+  }
+
+  /**
+   * Between two chunks, with the client's socket writable directly and a
+   * native relay at hand: the relay forwards what follows until something
+   * needs this parser again (relayedBack).
+   */
+  private relayIfSteady() {
+    const relay = this.connection.client.relay;
+    if (!relay || this.done || this.waitingForClient || this.chunkState !== 'size' || this.line !== '' || !this.sink?.directFd) return;
+    const upstreamFd = this.connection.fd();
+    const clientFd = this.sink.directFd();
+    if (upstreamFd === undefined || clientFd === undefined) return;
+    const socket = this.connection.socket;
+    // JavaScript stops reading first (no read can happen before this function returns either way).
+    socket.pause();
+    const id = relay.start(upstreamFd, clientFd, this.timeoutMs, back => this.relayedBack(back));
+    if (id === undefined) {
+      socket.resume();
+      return;
+    }
+    this.relayed = id;
+    // The relay keeps the upstream's deadline while it reads; the socket's own timer would see no activity.
+    socket.setTimeout(0);
+  }
+
+  private relayedBack({ reason, errno, out, rest, kept }: RelayHandback) {
+    this.relayed = undefined;
+    if (this.done) return;
+    const socket = this.connection.socket;
+    socket.setTimeout(this.timeoutMs);
+    if (kept.length > 0) this.sink?.forwarded?.(kept);
+    if (reason === RelayBack.Timeout) {
+      this.onTimeout();
+      return;
+    }
+    if (reason === RelayBack.ClientFailed) {
+      this.abort(new Error(`the client's connection failed (errno ${errno})`));
+      return;
+    }
+    if (out.length > 0 && !this.sink!.writeFramed!(out)) this.waitForClient();
+    if (rest.length > 0) this.onData(rest);
+    if (!this.done && this.relayed === undefined && !this.waitingForClient) socket.resume();
+  }
+
+  private takeBackFromRelay() {
+    if (this.relayed === undefined) return;
+    this.connection.client.relay!.cancel(this.relayed);
+    this.relayed = undefined;
   }
 
   private abort(reason: Error) {
@@ -315,7 +372,7 @@ class Connection {
   idleMs?: number;
   readonly socket: net.Socket;
 
-  constructor(readonly origin: Origin, private readonly client: StreamClient) {
+  constructor(readonly origin: Origin, readonly client: StreamClient) {
     if (origin.secure) {
       this.socket = tls.connect({ host: origin.host, port: origin.port, servername: net.isIP(origin.host) ? undefined : origin.host, ALPNProtocols: ['http/1.1'] });
       this.socket.on('data', (data: Buffer) => this.onData(data));
@@ -343,6 +400,13 @@ class Connection {
       this.call?.fail(new Error('the upstream closed the connection'));
       client.forget(this);
     });
+  }
+
+  /** A plain socket's descriptor, for the native relay. */
+  fd(): number | undefined {
+    if (this.origin.secure) return undefined;
+    const fd = (this.socket as { _handle?: { fd?: unknown } })._handle?.fd;
+    return typeof fd === 'number' && fd >= 0 ? fd : undefined;
   }
 
   private onData(data: Buffer) {
@@ -388,7 +452,11 @@ export class StreamClient {
   private readonly origins = new Map<string, Origin>();
   private readonly open = new Set<Connection>();
 
-  constructor(private readonly keepAliveMs = 30_000) {}
+  /**
+   * `relay`, when given, forwards the steady part of each stream over a
+   * plain connection natively (nativeRelay.ts); the rest is read here.
+   */
+  constructor(private readonly keepAliveMs = 30_000, readonly relay?: NativeRelay) {}
 
   post(url: URL, path: string, payload: Buffer, timeoutMs: number,
     streamTo: (contentType: string | undefined, abort: (reason: Error) => void) => StreamSink): Promise<StreamedResponse> {

@@ -3,6 +3,7 @@ import type { GatewayProduct } from '@quarterdeck/plugin-gateway-common';
 import { fork, type ChildProcess } from 'node:child_process';
 import type { StoredKey } from '../database/GatewayStore';
 import { bundleChild, writeChildBundle } from './childBundle';
+import { buildNativeRelay } from './nativeRelay';
 import type { FromDataPlane, PolicyChange, SpendSoFar, ToDataPlane } from './ipc';
 import type { PolicyFeed, PolicyListener } from './policyFeed';
 import type { UsageWriter } from './usageWriter';
@@ -21,6 +22,20 @@ export interface DataPlaneProcessOptions {
   usage: UsageWriter;
   /** How long a policy change waits for the process to confirm it. */
   ackTimeoutMs?: number;
+  /** Forward streamed events with the native relay when it can be built (`gateway.nativeStreamRelay`, default true). */
+  nativeStreamRelay?: boolean;
+}
+
+let relayBuild: Promise<string | undefined> | undefined;
+
+/** The native relay's file, built once per portal process; undefined (said once) where it cannot be. */
+function nativeRelayFile(logger: LoggerService): Promise<string | undefined> {
+  relayBuild ??= buildNativeRelay().then(({ file, reason }) => {
+    if (file) logger.info(`Gateway streams: events forwarded by the native relay (${file})`);
+    else logger.warn(`Gateway streams: events forwarded in JavaScript, the native relay could not be built: ${reason}`);
+    return file;
+  });
+  return relayBuild;
 }
 
 /**
@@ -68,6 +83,7 @@ export class DataPlaneProcess implements PolicyListener {
   /** Starts the process; rejects with the reason if it cannot listen. */
   async start(): Promise<string> {
     const { entry, execArgv, bundle } = await childCommand(this.options.logger);
+    const nativeRelay = this.options.nativeStreamRelay === false ? undefined : await nativeRelayFile(this.options.logger);
     if (this.stopping) throw new Error('The gateway data plane was stopped while starting');
     const written = bundle && writeChildBundle(bundle);
     const child = fork(written ? written.file : entry, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -112,7 +128,7 @@ export class DataPlaneProcess implements PolicyListener {
     const version = feed.version;
     const { keys, products } = feed.snapshot();
     const spend = this.options.redisUrl ? [] : await this.options.spend();
-    this.post({ type: 'start', host: this.options.host, port: this.options.port, keySecret: this.options.keySecret, redisUrl: this.options.redisUrl, keys, products, spend });
+    this.post({ type: 'start', host: this.options.host, port: this.options.port, keySecret: this.options.keySecret, redisUrl: this.options.redisUrl, nativeRelay, keys, products, spend });
     const url = await listening;
     // Changes made while the process was starting were in no snapshot it got, and were not sent to it.
     if (feed.version !== version) {

@@ -1,0 +1,251 @@
+import type { GatewayProduct } from '@quarterdeck/plugin-gateway-common';
+import net, { type AddressInfo } from 'node:net';
+import type { UsageRecord } from '../database/GatewayStore';
+import { generateKey } from '../keys/keyMaterial';
+import { KeyCache } from './keyCache';
+import { MemoryLimits } from './limits';
+import { buildNativeRelay, loadNativeRelay, type NativeRelay } from './nativeRelay';
+import { startDataPlane, type RunningDataPlane } from './server';
+import { UsageWriter } from './usageWriter';
+
+const SECRET = 'a-test-server-secret-of-at-least-32-chars';
+const delay = (ms: number) => new Promise(resolve => setTimeout(resolve, ms));
+const frame = (text: string) => `${Buffer.byteLength(text).toString(16)}\r\n${text}\r\n`;
+const event = (content: string) => `data: ${JSON.stringify({ object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content } }], usage: null })}\n\n`;
+const usageEvent = `data: ${JSON.stringify({ object: 'chat.completion.chunk', choices: [], usage: { prompt_tokens: 7, completion_tokens: 5, total_tokens: 12 } })}\n\n`;
+const sseHead = 'HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n';
+
+/** A raw upstream whose every answer is a script of writes and pauses. */
+async function upstream(script: (socket: net.Socket) => Promise<void>) {
+  const closed: Array<Promise<void>> = [];
+  const server = net.createServer(socket => {
+    socket.on('error', () => undefined);
+    closed.push(new Promise(resolve => socket.once('close', () => resolve())));
+    let request = '';
+    socket.on('data', data => {
+      request += data.toString('latin1');
+      const end = request.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const length = Number(/content-length: (\d+)/i.exec(request.slice(0, end))?.[1] ?? 0);
+      if (request.length < end + 4 + length) return;
+      request = '';
+      void script(socket).catch(() => undefined);
+    });
+  });
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    closed: () => Promise.all(closed),
+    close: () => new Promise<void>(resolve => server.close(() => resolve())),
+  };
+}
+
+describe('the native relay, behind the data plane', () => {
+  let relay: NativeRelay;
+  let starts = 0;
+  let backs: string[] = [];
+
+  beforeAll(async () => {
+    const built = await buildNativeRelay();
+    // This machine has a C compiler (CI runs here); a failure says why the relay could not be built.
+    if (!built.file) throw new Error(`the native relay could not be built: ${built.reason}`);
+    const loaded = loadNativeRelay(built.file);
+    relay = {
+      start(upstreamFd, clientFd, timeoutMs, back) {
+        starts++;
+        return loaded.start(upstreamFd, clientFd, timeoutMs, handback => {
+          backs.push(String(handback.reason));
+          back(handback);
+        });
+      },
+      cancel: id => loaded.cancel(id),
+    };
+  }, 60_000);
+
+  async function dataPlane(upstreamUrl: string, timeoutMs = 5_000) {
+    const key = generateKey(SECRET);
+    const keys = new KeyCache({ keySecret: SECRET });
+    keys.apply({ id: 'k1', publicId: key.publicId, secretHash: key.hash, componentRef: 'component:default/app', productId: 'llm', plan: 'p', status: 'active', createdAt: '', createdBy: '', updatedAt: '' });
+    const product = {
+      id: 'llm', entityRef: 'api:default/llm', kind: 'openai', updatedAt: '', updatedBy: '',
+      upstreams: [{ name: 'up', url: upstreamUrl, timeoutMs }],
+      models: [{ name: 'm', upstream: 'up', contextWindow: 8192, inputPricePerMillion: 1, outputPricePerMillion: 2 }],
+      plans: [{ name: 'p', requestsPerMinute: 1000 }],
+    } as unknown as GatewayProduct;
+    const rows: UsageRecord[] = [];
+    const usage = new UsageWriter({ insertUsage: async batch => void rows.push(...batch) }, { intervalMs: 20 });
+    usage.start();
+    const running: RunningDataPlane = await startDataPlane({
+      host: '127.0.0.1', port: 0, keys, products: { get: id => (id === 'llm' ? product : undefined) }, limits: new MemoryLimits(), usage, nativeRelay: relay,
+    });
+    const call = (body: object, signal?: AbortSignal) => fetch(`${running.url}/v1/chat/completions`, {
+      method: 'POST', headers: { authorization: `Bearer ${key.full}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }], stream: true, ...body }), signal,
+    });
+    return { call, rows, key: key.full, url: async () => running.url, close: async () => { await running.close(); await usage.stop(); } };
+  }
+
+  beforeEach(() => {
+    starts = 0;
+    backs = [];
+  });
+
+  it('forwards the events as they come, hands the usage event back, and the client gets exactly what it asked for', async () => {
+    const words = ['Hello', ' there', ',', ' friend', '!'];
+    const server = await upstream(async socket => {
+      socket.write(sseHead);
+      for (const word of words) {
+        await delay(20);
+        socket.write(frame(event(word)));
+      }
+      await delay(20);
+      socket.write(`${frame(usageEvent)}${frame('data: [DONE]\n\n')}0\r\n\r\n`);
+    });
+    const plane = await dataPlane(server.url);
+    try {
+      for (const includeUsage of [false, true]) {
+        const arrivals: number[] = [];
+        const response = await plane.call(includeUsage ? { stream_options: { include_usage: true } } : {});
+        expect(response.status).toBe(200);
+        let text = '';
+        const decoder = new TextDecoder();
+        for await (const part of response.body!) {
+          arrivals.push(Date.now());
+          text += decoder.decode(part, { stream: true });
+        }
+        const expected = `${words.map(event).join('')}${includeUsage ? usageEvent : ''}data: [DONE]\n\n`;
+        expect(text).toBe(expected);
+        // Not buffered: the events reached the client over the stream's whole ~120 ms, not at its end.
+        expect(arrivals[arrivals.length - 1] - arrivals[0]).toBeGreaterThan(60);
+      }
+      expect(starts).toBeGreaterThanOrEqual(2);
+      expect(backs.filter(reason => reason === '0').length).toBeGreaterThanOrEqual(2);
+      await delay(60);
+      expect(plane.rows.map(r => [r.status, r.promptTokens, r.completionTokens, r.estimated])).toEqual([[200, 7, 5, false], [200, 7, 5, false]]);
+    } finally {
+      await plane.close();
+      await server.close();
+    }
+  });
+
+  it('estimates from the events it forwarded when the upstream reports no usage', async () => {
+    const server = await upstream(async socket => {
+      socket.write(sseHead);
+      for (const word of ['one', ' two', ' three', ' four']) {
+        await delay(15);
+        socket.write(frame(event(word)));
+      }
+      await delay(15);
+      socket.write(`${frame('data: [DONE]\n\n')}0\r\n\r\n`);
+    });
+    const plane = await dataPlane(server.url);
+    try {
+      expect(await (await plane.call({})).text()).toMatch(/"one"[\s\S]*" two"[\s\S]*" three"[\s\S]*" four"[\s\S]*\[DONE\]/);
+      expect(starts).toBeGreaterThanOrEqual(1);
+      await delay(60);
+      expect(plane.rows).toHaveLength(1);
+      expect(plane.rows[0]).toMatchObject({ status: 200, estimated: true });
+      // "one two three four" is four tokens: counted from the text the relay kept, not from nothing.
+      expect(plane.rows[0].completionTokens).toBe(4);
+    } finally {
+      await plane.close();
+      await server.close();
+    }
+  });
+
+  it('gives a full client back to JavaScript, which waits for it to drain, and loses or reorders nothing', async () => {
+    const count = 1500;
+    const big = (i: number) => event(`${i}:${'y'.repeat(8000)}`);
+    const server = await upstream(async socket => {
+      socket.write(sseHead);
+      await delay(10);
+      socket.write(frame(event('start')));
+      await delay(20);
+      for (let i = 0; i < count; i++) {
+        if (!socket.write(frame(big(i)))) await new Promise(resolve => socket.once('drain', resolve));
+      }
+      socket.write(`${frame('data: [DONE]\n\n')}0\r\n\r\n`);
+    });
+    const plane = await dataPlane(server.url);
+    try {
+      // A client that reads nothing for a while: 12 MB of events, more than its socket buffers hold.
+      const { port } = new URL(await plane.url());
+      const client = net.connect({ host: '127.0.0.1', port: Number(port) });
+      client.pause();
+      const body = JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }], stream: true });
+      client.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${plane.key}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
+      await delay(400);
+      let raw = '';
+      client.on('data', data => (raw += data.toString('latin1')));
+      client.resume();
+      await new Promise<void>(resolve => {
+        const check = setInterval(() => {
+          if (raw.endsWith('0\r\n\r\n')) {
+            clearInterval(check);
+            resolve();
+          }
+        }, 20);
+      });
+      client.destroy();
+      // Unframe the chunked body, then compare the events.
+      let rest = raw.slice(raw.indexOf('\r\n\r\n') + 4);
+      let text = '';
+      for (;;) {
+        const lineEnd = rest.indexOf('\r\n');
+        const size = parseInt(rest.slice(0, lineEnd), 16);
+        if (size === 0) break;
+        text += rest.slice(lineEnd + 2, lineEnd + 2 + size);
+        rest = rest.slice(lineEnd + 2 + size + 2);
+      }
+      expect(text).toBe(`${event('start')}${Array.from({ length: count }, (_, i) => big(i)).join('')}data: [DONE]\n\n`);
+      expect(backs).toContain('3');
+    } finally {
+      await plane.close();
+      await server.close();
+    }
+  }, 20_000);
+
+  it('closes the upstream when the client goes away mid-stream, and ends a stream that goes quiet', async () => {
+    const endless = await upstream(async socket => {
+      socket.write(sseHead);
+      while (!socket.destroyed) {
+        await delay(10);
+        socket.write(frame(event('x')));
+      }
+    });
+    const plane = await dataPlane(endless.url);
+    try {
+      const abort = new AbortController();
+      const response = await plane.call({}, abort.signal);
+      const reader = response.body!.getReader();
+      await reader.read();
+      await delay(50);
+      expect(starts).toBe(1);
+      abort.abort();
+      // The upstream's socket closes: the relay let go of it, and the data plane closed it.
+      await Promise.race([endless.closed(), delay(2000).then(() => Promise.reject(new Error('the upstream was never closed')))]);
+    } finally {
+      await plane.close();
+      await endless.close();
+    }
+
+    const quiet = await upstream(async socket => {
+      socket.write(sseHead);
+      await delay(10);
+      socket.write(frame(event('then nothing')));
+    });
+    const quietPlane = await dataPlane(quiet.url, 600);
+    try {
+      const began = Date.now();
+      const response = await quietPlane.call({});
+      await expect(response.text()).rejects.toThrow();
+      // Ended by the relay's deadline (checked every 250 ms), as the socket timer would have.
+      expect(Date.now() - began).toBeGreaterThanOrEqual(550);
+      expect(Date.now() - began).toBeLessThan(2500);
+      expect(backs).toContain('1');
+    } finally {
+      await quietPlane.close();
+      await quiet.close();
+    }
+  });
+});

@@ -1,0 +1,105 @@
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+/** Why the relay gave a stream back (the numbers of native/sse_relay.c). */
+export enum RelayBack {
+  /** Bytes it does not forward as they are (`rest`): the JavaScript path carries on with them. */
+  Data = 0,
+  /** The upstream sent nothing for the call's timeout. */
+  Timeout = 1,
+  /** A write to the client failed (`errno`). */
+  ClientFailed = 2,
+  /** The client's socket is full: `out` is what it could not take yet, already framed. */
+  ClientFull = 3,
+}
+
+export interface RelayHandback {
+  reason: RelayBack;
+  errno: number;
+  /** Framed bytes still to write to the client, before anything in `rest`. */
+  out: Buffer;
+  /** Upstream bytes the relay read and did not forward. */
+  rest: Buffer;
+  /** The events it forwarded (their data, up to 1 MiB), for a token estimate. */
+  kept: Buffer;
+}
+
+/**
+ * The native event path for streamed calls (native/sse_relay.c): given a
+ * plain upstream socket that JavaScript has stopped reading and the client's
+ * socket, it forwards every chunk the JavaScript path would forward as it
+ * came, and hands the stream back for anything else.
+ */
+export interface NativeRelay {
+  /** Takes over a stream; undefined when it cannot (the JavaScript path goes on). */
+  start(upstreamFd: number, clientFd: number, timeoutMs: number, back: (handback: RelayHandback) => void): number | undefined;
+  /** Takes a stream back at once; after it returns the relay writes nothing more to its client. */
+  cancel(id: number): void;
+}
+
+interface Addon {
+  init(callback: (id: number, reason: number, errno: number, out: Buffer, rest: Buffer, kept: Buffer) => void): void;
+  start(upstreamFd: number, clientFd: number, timeoutMs: number): number;
+  cancel(id: number): boolean;
+}
+
+/** Loads a built relay (buildNativeRelay) into this process and starts its thread. */
+export function loadNativeRelay(file: string): NativeRelay {
+  const addon = require(file) as Addon;
+  const waiting = new Map<number, (handback: RelayHandback) => void>();
+  addon.init((id, reason, errno, out, rest, kept) => {
+    const back = waiting.get(id);
+    // A stream cancelled while its hand-back was on the way: its call is over.
+    if (!back) return;
+    waiting.delete(id);
+    back({ reason, errno, out, rest, kept });
+  });
+  return {
+    start(upstreamFd, clientFd, timeoutMs, back) {
+      const id = addon.start(upstreamFd, clientFd, timeoutMs);
+      if (id === 0) return undefined;
+      waiting.set(id, back);
+      return id;
+    },
+    cancel(id) {
+      waiting.delete(id);
+      addon.cancel(id);
+    },
+  };
+}
+
+const SOURCE = 'sse_relay.c';
+
+/**
+ * Compiles native/sse_relay.c with the machine's C compiler (`cc`, or `CC`)
+ * against Node-API's headers, once per source: the result is cached under
+ * ~/.cache/quarterdeck/native/<hash of source and platform>/. Node-API is
+ * stable across Node versions, so one build serves every Node this machine
+ * runs. Resolves to undefined, with the reason, where there is no compiler
+ * or the build fails: the data plane then forwards streams in JavaScript.
+ */
+export async function buildNativeRelay(): Promise<{ file?: string; reason?: string }> {
+  if (process.platform !== 'linux') return { reason: `the native relay uses epoll (Linux); this is ${process.platform}` };
+  try {
+    const source = path.join(path.dirname(require.resolve('@quarterdeck/plugin-gateway-backend/package.json')), 'native', SOURCE);
+    const includeDir = (require('node-api-headers') as { include_dir: string }).include_dir;
+    const code = fs.readFileSync(source);
+    const hash = createHash('sha256').update(code).update(`${process.platform}-${process.arch}`).digest('hex').slice(0, 16);
+    const dir = path.join(os.homedir(), '.cache', 'quarterdeck', 'native', hash);
+    const file = path.join(dir, 'sse_relay.node');
+    if (fs.existsSync(file)) return { file };
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // Built beside its final name and renamed: a process that finds the file finds it whole.
+    const partial = `${file}.${process.pid}.tmp`;
+    await promisify(execFile)(process.env.CC || 'cc', ['-O2', '-fPIC', '-shared', '-pthread', '-I', includeDir, '-o', partial, source], { timeout: 60_000 });
+    fs.renameSync(partial, file);
+    return { file };
+  } catch (error) {
+    const message = (error as { code?: string }).code === 'ENOENT' ? 'no C compiler (cc) on this machine' : String((error as Error).message ?? error).split('\n')[0];
+    return { reason: message };
+  }
+}
