@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import { descriptorOf } from './nativeRelay';
 
 /** Where a streamed response's body goes: `write` says false when the client's socket is full. */
 export interface StreamSink {
@@ -67,9 +68,7 @@ export function chunkedSink(res: ServerResponse): StreamSink {
     directFd() {
       const socket = res.socket;
       if (!chunked || !socket || !res.headersSent || socket.destroyed || socket.writableLength > 0) return undefined;
-      // Node has no public accessor for a socket's descriptor; `_handle.fd` is what it has had for years.
-      const fd = (socket as { _handle?: { fd?: unknown } })._handle?.fd;
-      return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+      return descriptorOf(socket);
     },
     writeFramed(framed) {
       const socket = res.socket;

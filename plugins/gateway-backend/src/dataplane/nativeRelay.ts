@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -39,6 +40,12 @@ export interface NativeRelay {
   start(upstreamFd: number, clientFd: number, timeoutMs: number, back: (handback: RelayHandback) => void): number | undefined;
   /** Takes a stream back at once; after it returns the relay writes nothing more to its client. */
   cancel(id: number): void;
+}
+
+/** A socket's descriptor: Node has no public accessor; `_handle.fd` is what it has had for years. */
+export function descriptorOf(socket: net.Socket): number | undefined {
+  const fd = (socket as { _handle?: { fd?: unknown } })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
 
 interface Addon {

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { StreamSink } from './chunked';
-import { RelayBack, type NativeRelay, type RelayHandback } from './nativeRelay';
+import { descriptorOf, RelayBack, type NativeRelay, type RelayHandback } from './nativeRelay';
 
 export interface StreamedResponse {
   statusCode: number;
@@ -404,9 +404,7 @@ class Connection {
 
   /** A plain socket's descriptor, for the native relay. */
   fd(): number | undefined {
-    if (this.origin.secure) return undefined;
-    const fd = (this.socket as { _handle?: { fd?: unknown } })._handle?.fd;
-    return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+    return this.origin.secure ? undefined : descriptorOf(this.socket);
   }
 
   private onData(data: Buffer) {
