@@ -177,7 +177,7 @@ static void hand_back(relay_t *r, int reason, int err, const uint8_t *out, size_
     r->kept = NULL;
   }
   release(r);
-  /* Without memory for the message the stream cannot be resumed; JavaScript's own timeout ends it. */
+  /* Without memory for the message the stream cannot be resumed: its call ends when the client leaves. */
   if (b && napi_call_threadsafe_function(tsfn, b, napi_tsfn_nonblocking) != napi_ok) {
     free(b->out);
     free(b->rest);

@@ -38,7 +38,7 @@ const CRLF = 0x0a0d; // "\r\n" as a little-endian uint16
  * (no chunked encoding) goes through `res.write`. `res.end()` still writes
  * the last chunk.
  */
-export function chunkedSink(res: ServerResponse): StreamSink {
+export function chunkedSink(res: ServerResponse): Required<Omit<StreamSink, 'forwarded'>> {
   const chunked = (res as ServerResponse & { chunkedEncoding?: boolean }).chunkedEncoding === true;
   // Which of the two a full buffer's 'drain' will come from.
   let waitOn: { once(event: 'drain', listener: () => void): unknown } = res;

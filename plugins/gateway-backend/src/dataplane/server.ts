@@ -414,8 +414,8 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
           return sink.write(events, events === chunk ? framed : undefined);
         },
         onDrain: resume => sink.onDrain(resume),
-        directFd: () => (filter.idle ? sink.directFd?.() : undefined),
-        writeFramed: framed => sink.writeFramed!(framed),
+        directFd: () => (filter.idle ? sink.directFd() : undefined),
+        writeFramed: framed => sink.writeFramed(framed),
         forwarded: events => filter.forwarded(events),
       };
     });

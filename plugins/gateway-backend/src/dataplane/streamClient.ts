@@ -277,7 +277,7 @@ class Call {
    */
   private relayIfSteady() {
     const relay = this.connection.client.relay;
-    if (!relay || this.done || this.waitingForClient || this.chunkState !== 'size' || this.line !== '' || !this.sink?.directFd) return;
+    if (!relay || this.done || this.waitingForClient || this.chunkState !== 'size' || this.line !== '' || !this.sink?.directFd || !this.sink.writeFramed) return;
     const upstreamFd = this.connection.fd();
     const clientFd = this.sink.directFd();
     if (upstreamFd === undefined || clientFd === undefined) return;
@@ -308,6 +308,7 @@ class Call {
       this.abort(new Error(`the client's connection failed (errno ${errno})`));
       return;
     }
+    // A sink the relay started with has writeFramed (relayIfSteady).
     if (out.length > 0 && !this.sink!.writeFramed!(out)) this.waitForClient();
     if (rest.length > 0) this.onData(rest);
     if (!this.done && this.relayed === undefined && !this.waitingForClient) socket.resume();
