@@ -1,0 +1,46 @@
+import type { StoredKey } from '../database/GatewayStore';
+import { generateKey } from '../keys/keyMaterial';
+import { KeyCache } from './keyCache';
+
+const SECRET = 'server-secret-for-tests';
+
+describe('KeyCache', () => {
+  let now = Date.parse('2026-12-02T12:00:00Z');
+  const stored = (material: ReturnType<typeof generateKey>, extra: Partial<StoredKey> = {}): StoredKey => ({
+    id: `id-${material.publicId}`, publicId: material.publicId, secretHash: material.hash, componentRef: 'component:default/app',
+    productId: 'llm', plan: 'p', status: 'active', createdAt: '', createdBy: '', updatedAt: '', ...extra,
+  });
+
+  it('accepts a key again and again, and never a wrong secret for its public id', () => {
+    const cache = new KeyCache({ keySecret: SECRET, now: () => now });
+    const key = generateKey(SECRET);
+    cache.apply(stored(key));
+    for (let i = 0; i < 3; i++) expect(cache.check(key.full)).toMatchObject({ ok: true, key: { publicId: key.publicId } });
+    const forged = `${key.full.slice(0, -1)}${key.full.endsWith('A') ? 'B' : 'A'}`;
+    expect(cache.check(forged)).toEqual({ ok: false, reason: 'unknown' });
+    expect(cache.check(key.full).ok).toBe(true);
+    expect(cache.check('qdk_short')).toEqual({ ok: false, reason: 'malformed' });
+    expect(cache.check(undefined)).toEqual({ ok: false, reason: 'missing' });
+  });
+
+  it('acts on a revocation, a new secret or an expiry at the next call after a key was accepted', () => {
+    const cache = new KeyCache({ keySecret: SECRET, now: () => now });
+    const key = generateKey(SECRET);
+    cache.apply(stored(key));
+    expect(cache.check(key.full).ok).toBe(true);
+
+    cache.apply(stored(key, { status: 'revoked' }));
+    expect(cache.check(key.full)).toEqual({ ok: false, reason: 'revoked' });
+
+    // The same public id with another secret: the old one no longer opens it.
+    const replaced = generateKey(SECRET);
+    cache.apply(stored(key, { secretHash: replaced.hash }));
+    expect(cache.check(key.full)).toEqual({ ok: false, reason: 'unknown' });
+
+    const other = generateKey(SECRET);
+    cache.apply(stored(other, { expiresAt: new Date(now + 60_000).toISOString() }));
+    expect(cache.check(other.full).ok).toBe(true);
+    now += 61_000;
+    expect(cache.check(other.full)).toEqual({ ok: false, reason: 'expired' });
+  });
+});
