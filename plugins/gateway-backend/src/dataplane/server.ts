@@ -14,6 +14,7 @@ import { modelsInPlan, resolveModel, type Target } from './routing';
 import { SseUsageFilter } from './sse';
 import type { NativeRelay } from './nativeRelay';
 import { StreamClient, UpstreamTimeout, type StreamedResponse } from './streamClient';
+import { upstreamBody } from './upstreamBody';
 import { renderTemplate } from './templates';
 import { chatUpperBound, contentText, countChat, countText, promptText, type ChatMessage } from './tokens';
 import type { UsageWriter } from './usageWriter';
@@ -300,17 +301,19 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     let used: Charge = { tokens: 0, cost: 0 };
     try {
       for (const target of attempts) {
-        // The body is re-serialised only when something in it must change.
+        // The client's bytes go upstream with the model renamed and usage asked
+        // for in place (upstreamBody.ts); serialised anew when the messages
+        // were trimmed or the bytes could be read two ways.
         const upstreamModel = target.model.upstreamModel ?? target.model.name;
-        const rewrite = !raw || upstreamModel !== body.model || (stream && !clientWantsUsage) || messages !== body.messages;
-        const payload = rewrite || !raw
-          ? Buffer.from(JSON.stringify({
+        const payload = (raw && messages === body.messages
+          ? upstreamBody(raw, { model: upstreamModel !== body.model ? upstreamModel : undefined, includeUsage: stream && !clientWantsUsage })
+          : undefined)
+          ?? Buffer.from(JSON.stringify({
             ...body,
             model: upstreamModel,
             ...(messages ? { messages } : {}),
             ...(stream ? { stream_options: { ...(body.stream_options ?? {}), include_usage: true } } : {}),
-          }))
-          : raw;
+          }));
         try {
           const outcome = await forward(res, target, upstreamPath, payload, stream, clientWantsUsage, extraHeaders);
           let usage = outcome.usage;
