@@ -33,7 +33,9 @@ async function bundle(entry: string): Promise<Uint8Array> {
     target: `node${process.versions.node.split('.')[0]}`,
     format: 'cjs',
     write: false,
-    keepNames: true,
+    // No keepNames: it wraps every closure in a defineProperty call as it is
+    // created (2 % of the data plane's CPU at 1,000 streams); without
+    // minifying, functions keep their names anyway.
     logLevel: 'silent',
     plugins: [{
       name: 'packages-by-absolute-path',

@@ -145,6 +145,40 @@ describe('StreamClient', () => {
     }
   });
 
+  it('reads a head as upstreams write it: any case, blanks around names and values, HTTP/1.0, Connection: close', async () => {
+    const heads = [
+      'HTTP/1.1 200 OK\r\nCache-Control: no-cache\r\nContent-Type:  text/event-stream; charset=utf-8 \r\nTRANSFER-ENCODING: gzip, chunked\r\nX-Content-Type: no\r\n\r\n',
+      'HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\nConnection: Close\r\n\r\n',
+      'HTTP/1.0 200 OK\r\ncontent-type: text/event-stream\r\n\r\n',
+      'HTTP/2 200\r\ncontent-type: text/event-stream\r\n\r\n',
+    ];
+    const server = await upstream((socket, _request, n) => {
+      const head = heads[n - 1];
+      if (head.startsWith('HTTP/1.0') || head.startsWith('HTTP/2')) socket.end(`${head}data: ${n}\n\n`);
+      else socket.write(`${head}${frame(`data: ${n}\n\n`)}0\r\n\r\n`);
+    });
+    try {
+      const types: Array<string | undefined> = [];
+      const call = (pieces: ReturnType<typeof collector>) => client.post(server.url, '/s', Buffer.from('{}'), 5000, contentType => {
+        types.push(contentType);
+        return pieces.sink;
+      });
+      for (let n = 1; n <= 3; n++) {
+        const pieces = collector();
+        await expect(call(pieces)).resolves.toMatchObject({ statusCode: 200, streamed: true });
+        expect(pieces.pieces.map(p => p.chunk).join('')).toBe(`data: ${n}\n\n`);
+      }
+      expect(types).toEqual(['text/event-stream; charset=utf-8', 'text/event-stream', 'text/event-stream']);
+      // The first answer's connection carried the second; after its Connection: Close the third needed a
+      // new one, and after HTTP/1.0 (no keep-alive) so did the fourth.
+      expect(server.connections()).toBe(2);
+      await expect(call(collector())).rejects.toThrow('the upstream sent no HTTP/1.x status line ("HTTP/2 200")');
+      expect(server.connections()).toBe(3);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('says when the upstream sends no head in time, and when a stream goes quiet', async () => {
     const server = await upstream((socket, _request, n) => {
       if (n === 1) return; // never answers

@@ -34,6 +34,36 @@ interface Origin {
   idle: Connection[];
 }
 
+const CRLF = Buffer.from('\r\n');
+const STATUS_LINE = Buffer.from('HTTP/1.');
+/** The response headers read here, by their index in HEADERS. */
+const HEADERS = ['content-type', 'content-length', 'transfer-encoding', 'connection', 'keep-alive'];
+const [CONTENT_TYPE, CONTENT_LENGTH, TRANSFER_ENCODING, CONNECTION] = [0, 1, 2, 3];
+
+function isDigits(data: Buffer, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (data[i] < 0x30 || data[i] > 0x39) return false;
+  return true;
+}
+
+/** Which of HEADERS the name in data[from, to) is (any case, blanks around it ignored); -1 for any other. */
+function knownHeader(data: Buffer, from: number, to: number): number {
+  let start = from;
+  let end = to;
+  while (start < end && (data[start] === 0x20 || data[start] === 0x09)) start++;
+  while (end > start && (data[end - 1] === 0x20 || data[end - 1] === 0x09)) end--;
+  return HEADERS.findIndex(name => name.length === end - start && sameName(data, start, name));
+}
+
+/** Letters in either case; the hyphen only as itself. */
+function sameName(data: Buffer, start: number, name: string): boolean {
+  for (let i = 0; i < name.length; i++) {
+    const want = name.charCodeAt(i);
+    const byte = data[start + i];
+    if (byte !== want && (want === 0x2d || (byte | 0x20) !== want)) return false;
+  }
+  return true;
+}
+
 /** The value of the hex digits in data[from, to); -1 when anything else is there (a chunk extension, say). */
 function parseHex(data: Buffer, from: number, to: number): number {
   if (to - from > 12) return -1;
@@ -138,40 +168,46 @@ class Call {
       return undefined;
     }
     this.head = undefined;
-    const lines = buffered.toString('latin1', 0, end).split('\r\n');
-    const status = /^HTTP\/1\.([01]) (\d{3})/.exec(lines[0]);
-    if (!status) {
-      this.fail(new Error(`the upstream sent no HTTP/1.x status line (${JSON.stringify(lines[0].slice(0, 40))})`));
+    // Read as bytes: only the values of the few headers used here become strings.
+    const minor = buffered[7];
+    if (!STATUS_LINE.equals(buffered.subarray(0, 7)) || (minor !== 0x30 && minor !== 0x31) || buffered[8] !== 0x20 || !isDigits(buffered, 9, 12)) {
+      const first = buffered.toString('latin1', 0, Math.min(40, end)).split('\r\n')[0];
+      this.fail(new Error(`the upstream sent no HTTP/1.x status line (${JSON.stringify(first)})`));
       return undefined;
     }
-    const code = Number(status[2]);
+    const http10 = minor === 0x30;
+    const code = Number(buffered.toString('latin1', 9, 12));
     const rest = buffered.subarray(end + 4);
     // An informational response (100 Continue, 103 Early Hints) comes before the real one.
     if (code >= 100 && code < 200) return rest.length > 0 ? this.readHead(rest) : undefined;
     let chunked = false;
     let length: number | undefined;
-    let connectionHeader = status[1] === '0' ? 'close' : 'keep-alive';
-    for (let i = 1; i < lines.length; i++) {
-      const colon = lines[i].indexOf(':');
-      if (colon <= 0) continue;
-      const name = lines[i].slice(0, colon).trim().toLowerCase();
-      const value = lines[i].slice(colon + 1).trim();
-      if (name === 'content-type') this.contentType = value;
-      else if (name === 'content-length') length = Number(value);
-      else if (name === 'transfer-encoding') chunked = /(^|,)\s*chunked\s*$/i.test(value);
-      else if (name === 'connection') connectionHeader = value.toLowerCase();
-      else if (name === 'keep-alive') {
-        // The upstream's own idle limit, less a second, so that we never reuse a socket it is closing.
-        const seconds = /(?:^|,)\s*timeout=(\d+)/i.exec(value);
-        if (seconds) this.connection.idleMs = Number(seconds[1]) * 1000 - 1000;
+    let connectionHeader = http10 ? 'close' : 'keep-alive';
+    for (let at = buffered.indexOf(CRLF) + 2; at > 1 && at < end;) {
+      let lineEnd = buffered.indexOf(CRLF, at);
+      if (lineEnd < 0 || lineEnd > end) lineEnd = end;
+      const colon = buffered.indexOf(0x3a, at);
+      const header = colon > at && colon < lineEnd ? knownHeader(buffered, at, colon) : -1;
+      if (header >= 0) {
+        const value = buffered.toString('latin1', colon + 1, lineEnd).trim();
+        if (header === CONTENT_TYPE) this.contentType = value;
+        else if (header === CONTENT_LENGTH) length = Number(value);
+        else if (header === TRANSFER_ENCODING) chunked = /(^|,)\s*chunked\s*$/i.test(value);
+        else if (header === CONNECTION) connectionHeader = value.toLowerCase();
+        else {
+          // keep-alive: the upstream's own idle limit, less a second, so that we never reuse a socket it is closing.
+          const seconds = /(?:^|,)\s*timeout=(\d+)/i.exec(value);
+          if (seconds) this.connection.idleMs = Number(seconds[1]) * 1000 - 1000;
+        }
       }
+      at = lineEnd + 2;
     }
     if (length !== undefined && !(Number.isSafeInteger(length) && length >= 0) && !chunked) {
       this.fail(new Error('the upstream sent an invalid content-length'));
       return undefined;
     }
     this.statusCode = code;
-    this.keepAlive = connectionHeader.includes('keep-alive') || (status[1] === '1' && !connectionHeader.includes('close'));
+    this.keepAlive = connectionHeader.includes('keep-alive') || (!http10 && !connectionHeader.includes('close'));
     if (code === 204 || code === 304) this.framing = 'none';
     else if (chunked) this.framing = 'chunked';
     else if (length !== undefined) this.framing = 'length';
