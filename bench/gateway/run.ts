@@ -26,7 +26,9 @@
 //        and bench/gateway/streams.js, ~0.3 of a core more between them), BENCH_GATEWAY_DB=pg (the portal on PostgreSQL,
 //        BACKSTAGE_TEST_DATABASE_POSTGRES15_CONNECTION_STRING or postgresql://postgres@127.0.0.1:5432; default SQLite files),
 //        BENCH_GATEWAY_CPU_PROF=<dir> (a CPU profile of the portal backend during each of its measured runs,
-//        written there; summarise with `node bench/gateway/profile.js <dir>/<file>.cpuprofile`)
+//        written there; summarise with `node bench/gateway/profile.js <dir>/<file>.cpuprofile`),
+//        BENCH_GATEWAY_STREAM_SAMPLES=<prefix> (the Go stream client writes each measured stream's start and
+//        first byte to <prefix>.<its pid>; `node bench/gateway/waves.js <file>` shows them over time)
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';

@@ -213,6 +213,7 @@ func client(args []string) {
 		events       int
 		started      int
 		errorSamples = []string{}
+		samples      = [][2]float64{}
 	)
 	t0 := time.Now()
 	measureFrom := t0.Add(time.Duration(opts.WarmupMs) * time.Millisecond)
@@ -274,6 +275,7 @@ func client(args []string) {
 			return
 		}
 		ttfb = append(ttfb, float64(first.Sub(begin).Nanoseconds())/1e6)
+		samples = append(samples, [2]float64{float64(begin.UnixNano()) / 1e6, float64(first.Sub(begin).Nanoseconds()) / 1e6})
 		total = append(total, float64(end.Sub(begin).Nanoseconds())/1e6)
 	}
 
@@ -290,6 +292,14 @@ func client(args []string) {
 		}(i)
 	}
 	wg.Wait()
+	// Each measured stream's start (Unix ms) and first byte, for bench/gateway/waves.js.
+	if p := os.Getenv("BENCH_GATEWAY_STREAM_SAMPLES"); p != "" {
+		var b bytes.Buffer
+		for _, x := range samples {
+			fmt.Fprintf(&b, "%.1f %.2f\n", x[0], x[1])
+		}
+		os.WriteFile(p+"."+strconv.Itoa(os.Getpid()), b.Bytes(), 0o644)
+	}
 	out, _ := json.Marshal(map[string]any{
 		"ttfb":             percentiles(ttfb),
 		"total":            percentiles(total),
