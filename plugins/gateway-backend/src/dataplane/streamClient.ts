@@ -176,7 +176,7 @@ class Call {
       return undefined;
     }
     const http10 = minor === 0x30;
-    const code = Number(buffered.toString('latin1', 9, 12));
+    const code = (buffered[9] - 0x30) * 100 + (buffered[10] - 0x30) * 10 + (buffered[11] - 0x30);
     const rest = buffered.subarray(end + 4);
     // An informational response (100 Continue, 103 Early Hints) comes before the real one.
     if (code >= 100 && code < 200) return rest.length > 0 ? this.readHead(rest) : undefined;
