@@ -16,13 +16,24 @@ export function modelsInPlan(product: GatewayProduct, plan: GatewayPlan): string
   return plan.models ? all.filter(m => plan.models!.includes(m)) : all;
 }
 
+/** A product's models and upstreams by name, built once per version of it (each version is a new object). */
+const indexes = new WeakMap<GatewayProduct, { models: Map<string, GatewayModel>; upstreams: Map<string, GatewayUpstream> }>();
+
+function byName(product: GatewayProduct) {
+  let index = indexes.get(product);
+  if (!index) {
+    index = { models: new Map((product.models ?? []).map(m => [m.name, m])), upstreams: new Map(product.upstreams.map(u => [u.name, u])) };
+    indexes.set(product, index);
+  }
+  return index;
+}
+
 /**
  * Where a call for `requested` goes: a model, or a route's weighted pick
  * followed by its fallbacks in order. `random` is in [0, 1).
  */
 export function resolveModel(product: GatewayProduct, plan: GatewayPlan, requested: string, random: number): Resolution {
-  const models = new Map((product.models ?? []).map(m => [m.name, m]));
-  const upstreams = new Map(product.upstreams.map(u => [u.name, u]));
+  const { models, upstreams } = byName(product);
   const target = (name: string): Target => {
     const model = models.get(name)!;
     return { model, upstream: upstreams.get(model.upstream)! };
