@@ -20,7 +20,8 @@
 //
 //   npm run bench:gateway [-- reps]
 //   env: BENCH_GATEWAY_SECONDS (30: each 1,000 RPS run), BENCH_GATEWAY_SWEEP_SECONDS (10: each wrk run),
-//        BENCH_GATEWAY_STREAM_SECONDS (20), BENCH_GATEWAY_STREAMS (1000 concurrent), BENCH_GATEWAY_ONLY (latency,sweep,streams),
+//        BENCH_GATEWAY_STREAM_SECONDS (20), BENCH_GATEWAY_STREAMS (1000 concurrent),
+//        BENCH_GATEWAY_STREAM_LOOPS (closed,open: the streams from 1,000 workers, then on a fixed schedule), BENCH_GATEWAY_ONLY (latency,sweep,streams),
 //        BENCH_GATEWAY_TARGETS (direct,quarterdeck,portkey,nginx,relay,bytes),
 //        BENCH_GATEWAY_STREAM_TOOLS=node (the streams' upstream and client in Node.js instead: examples/model-server
 //        and bench/gateway/streams.js, ~0.3 of a core more between them), BENCH_GATEWAY_DB=pg (the portal on PostgreSQL,
@@ -49,6 +50,13 @@ const STREAM_SECONDS = Number(process.env.BENCH_GATEWAY_STREAM_SECONDS ?? 20);
 const UPSTREAM_LATENCY_MS = 50;
 const TOKEN_DELAY_MS = 50;
 const STREAM_MAX_TOKENS = 40;
+/** How long a direct stream lasts: the head after the latency, then 41 delays (40 tokens and the finish event). */
+const STREAM_MS = UPSTREAM_LATENCY_MS + (STREAM_MAX_TOKENS + 1) * TOKEN_DELAY_MS;
+/**
+ * closed: STREAMS workers, each starting its next stream when the last ends; open: streams started at
+ * STREAMS / STREAM_MS a second whatever the answers do, which keeps STREAMS in flight against direct.
+ */
+const STREAM_LOOPS = (process.env.BENCH_GATEWAY_STREAM_LOOPS ?? 'closed,open').split(',').filter((l): l is StreamLoop => l === 'closed' || l === 'open');
 const ONLY = new Set((process.env.BENCH_GATEWAY_ONLY ?? 'latency,sweep,streams').split(','));
 const TARGETS = new Set((process.env.BENCH_GATEWAY_TARGETS ?? 'direct,quarterdeck,portkey,nginx,relay,bytes').split(','));
 const STREAM_TOOLS = process.env.BENCH_GATEWAY_STREAM_TOOLS === 'node' ? 'node' : 'go';
@@ -476,6 +484,8 @@ async function sweep(t: Target) {
 
 // ------------------------------------------------------ 1,000 streams (node)
 
+type StreamLoop = 'closed' | 'open';
+
 interface StreamRun {
   ttfbP50: number;
   ttfbP90: number;
@@ -489,10 +499,13 @@ interface StreamRun {
   /** Cores the proxy process used (the upstream's for direct). */
   proxyCores: number;
   otherCores: number;
+  /** Streams in flight, sampled every 10 ms (the Go client only). */
+  inFlightMean?: number;
+  inFlightMax?: number;
   errorSamples: string[];
 }
 
-async function streamRun(t: Target): Promise<StreamRun> {
+async function streamRun(t: Target, loop: StreamLoop): Promise<StreamRun> {
   const meter = cpuMeter([t.streamPid, ...(t.supportPids ?? [])]);
   const config = {
     url: t.streamUrl,
@@ -502,7 +515,9 @@ async function streamRun(t: Target): Promise<StreamRun> {
     rampMs: 1000,
     warmupMs: 4000,
     durationMs: STREAM_SECONDS * 1000,
+    ...(loop === 'open' ? { arrivalsPerSecond: (STREAMS * 1000) / STREAM_MS } : {}),
   };
+  if (loop === 'open' && STREAM_TOOLS !== 'go') throw new Error('the open loop needs the Go stream client (BENCH_GATEWAY_STREAM_LOOPS=closed with BENCH_GATEWAY_STREAM_TOOLS=node)');
   const out = STREAM_TOOLS === 'go'
     ? await run(streamloadBin, ['client', JSON.stringify(config)], { env: ONE_THREAD })
     : await run(process.execPath, [path.join(here, 'streams.js'), JSON.stringify(config)]);
@@ -521,6 +536,8 @@ async function streamRun(t: Target): Promise<StreamRun> {
     eventsPerStream: r.events / Math.max(1, r.measured),
     proxyCores: cpu.pidTicks[0] / 100 / cpu.seconds,
     otherCores: cpu.otherCores,
+    inFlightMean: r.inFlight?.mean,
+    inFlightMax: r.inFlight?.max,
     errorSamples: r.errorSamples,
   };
 }
@@ -745,15 +762,19 @@ async function main() {
       });
     }
 
-    const streams: Record<string, StreamRun[]> = { direct: [], quarterdeck: [], portkey: [], nginx: [], relay: [], bytes: [] };
+    const emptyRuns = (): Record<string, StreamRun[]> => ({ direct: [], quarterdeck: [], portkey: [], nginx: [], relay: [], bytes: [] });
+    const streams: Record<StreamLoop, Record<string, StreamRun[]>> = { closed: emptyRuns(), open: emptyRuns() };
     if (ONLY.has('streams')) {
       await phase('streams', async () => {
         for (let rep = 1; rep <= REPS; rep++) {
-          for (const t of streamTargets) {
-            await quiesce(everyPid);
-            const r = await profiled(t, () => streamRun(t));
-            streams[t.name].push(r);
-            log(`${STREAMS} streams run ${rep} ${t.name.padEnd(12)} first byte p50 ${r.ttfbP50.toFixed(2)} ms, p90 ${r.ttfbP90.toFixed(2)}, p99 ${r.ttfbP99.toFixed(2)}, max ${r.ttfbMax.toFixed(1)}; ${r.streams} streams (${r.streamsPerSecond.toFixed(0)}/s, ${r.eventsPerStream.toFixed(1)} events each), ${r.errors} errors${r.errorSamples.length ? ` (${r.errorSamples[0]})` : ''}; ${t.name === 'direct' ? 'upstream' : 'proxy'} ${r.proxyCores.toFixed(2)} cores, other load ${r.otherCores.toFixed(2)}`);
+          for (const loop of STREAM_LOOPS) {
+            for (const t of streamTargets) {
+              await quiesce(everyPid);
+              const r = await profiled(t, () => streamRun(t, loop));
+              streams[loop][t.name].push(r);
+              const flight = r.inFlightMean === undefined ? '' : `, ${r.inFlightMean.toFixed(0)} in flight (max ${r.inFlightMax})`;
+              log(`${STREAMS} streams ${loop} loop run ${rep} ${t.name.padEnd(12)} first byte p50 ${r.ttfbP50.toFixed(2)} ms, p90 ${r.ttfbP90.toFixed(2)}, p99 ${r.ttfbP99.toFixed(2)}, max ${r.ttfbMax.toFixed(1)}; ${r.streams} streams (${r.streamsPerSecond.toFixed(0)}/s, ${r.eventsPerStream.toFixed(1)} events each${flight}), ${r.errors} errors${r.errorSamples.length ? ` (${r.errorSamples[0]})` : ''}; ${t.name === 'direct' ? 'upstream' : 'proxy'} ${r.proxyCores.toFixed(2)} cores, other load ${r.otherCores.toFixed(2)}`);
+            }
           }
         }
       });
@@ -796,28 +817,34 @@ async function main() {
       rows.push(['portal process peak RSS (MB)', '', peakOf('portal').toFixed(0), '', '', 'control plane, usage writes']);
       goals.push(['peak RSS ≤ 300 MB under load (the data plane process)', peakOf('quarterdeck') <= 300]);
     }
+    const loopName = { closed: `${STREAMS} workers`, open: `${((STREAMS * 1000) / STREAM_MS).toFixed(0)}/s arrivals` };
     if (ONLY.has('streams')) {
-      const addP50 = added(streams, 'quarterdeck', 'ttfbP50');
-      const addP99 = added(streams, 'quarterdeck', 'ttfbP99');
-      rows.push(
-        [`${STREAMS} streams: first byte p50 (ms)`, fmt(streams.direct.map(r => r.ttfbP50), 2), fmt(streams.quarterdeck.map(r => r.ttfbP50), 2), fmt(streams.portkey.map(r => r.ttfbP50), 2), '', ''],
-        [`${STREAMS} streams: first byte p99 (ms)`, fmt(streams.direct.map(r => r.ttfbP99), 2), fmt(streams.quarterdeck.map(r => r.ttfbP99), 2), fmt(streams.portkey.map(r => r.ttfbP99), 2), '', ''],
-        [`${STREAMS} streams: added p50 (ms)`, '—', fmt(addP50, 2), fmt(added(streams, 'portkey', 'ttfbP50'), 2), '', ''],
-        [`${STREAMS} streams: added p99 (ms)`, '—', fmt(addP99, 2), fmt(added(streams, 'portkey', 'ttfbP99'), 2), (median(addP99) / median(added(streams, 'portkey', 'ttfbP99'))).toFixed(2), `≤ 5 ms: ${median(addP99) <= 5 ? 'met' : 'NOT met'}`],
-        [`${STREAMS} streams: errors`, fmt(streams.direct.map(r => r.errors), 0), fmt(streams.quarterdeck.map(r => r.errors), 0), fmt(streams.portkey.map(r => r.errors), 0), '', ''],
-      );
-      goals.push(['streaming first-byte overhead p99 ≤ 5 ms', median(addP99) <= 5]);
+      for (const loop of STREAM_LOOPS) {
+        const runs = streams[loop];
+        const label = `${STREAMS} streams, ${loop} loop`;
+        const addP99 = added(runs, 'quarterdeck', 'ttfbP99');
+        rows.push(
+          [`${label}: first byte p50 (ms)`, fmt(runs.direct.map(r => r.ttfbP50), 2), fmt(runs.quarterdeck.map(r => r.ttfbP50), 2), fmt(runs.portkey.map(r => r.ttfbP50), 2), '', ''],
+          [`${label}: first byte p99 (ms)`, fmt(runs.direct.map(r => r.ttfbP99), 2), fmt(runs.quarterdeck.map(r => r.ttfbP99), 2), fmt(runs.portkey.map(r => r.ttfbP99), 2), '', ''],
+          [`${label}: added p50 (ms)`, '—', fmt(added(runs, 'quarterdeck', 'ttfbP50'), 2), fmt(added(runs, 'portkey', 'ttfbP50'), 2), '', ''],
+          [`${label}: added p99 (ms)`, '—', fmt(addP99, 2), fmt(added(runs, 'portkey', 'ttfbP99'), 2), (median(addP99) / median(added(runs, 'portkey', 'ttfbP99'))).toFixed(2), `≤ 5 ms: ${median(addP99) <= 5 ? 'met' : 'NOT met'}`],
+          [`${label}: errors`, fmt(runs.direct.map(r => r.errors), 0), fmt(runs.quarterdeck.map(r => r.errors), 0), fmt(runs.portkey.map(r => r.errors), 0), '', ''],
+        );
+        goals.push([`streaming first-byte overhead p99 ≤ 5 ms (${loop} loop, ${loopName[loop]})`, median(addP99) <= 5]);
+      }
     }
 
     console.log(`\nbench/gateway: upstream examples/model-server answering after ${UPSTREAM_LATENCY_MS} ms (own process); ${REPS} runs each, median (min–max)`);
     console.log(`1,000 RPS: k6 constant-arrival-rate on one core (GOMAXPROCS=1), ${WARMUP_SECONDS} s warm-up + ${LATENCY_SECONDS} s measured; max RPS: wrk -t2, ${SWEEP_CONNECTIONS.join('/')} connections × ${SWEEP_SECONDS} s, 2 s timeout;`);
-    console.log(`streams: ${STREAMS} concurrent, each ${STREAM_MAX_TOKENS} tokens at ${TOKEN_DELAY_MS} ms after ${UPSTREAM_LATENCY_MS} ms, ${STREAM_SECONDS} s measured; first byte = first body byte (first event); upstream and client: ${STREAM_TOOLS === 'go' ? 'bench/gateway/streamload (Go, one thread each)' : 'examples/model-server and streams.js (Node.js)'}\n`);
-    const widths = [36, 22, 22, 22, 8, 18];
+    console.log(`streams: ${STREAMS} concurrent (closed loop: ${STREAMS} workers, each starting its next stream when the last ends; open loop: ${loopName.open}, ${STREAMS} in flight against direct, each timed from its scheduled start), each ${STREAM_MAX_TOKENS} tokens at ${TOKEN_DELAY_MS} ms after ${UPSTREAM_LATENCY_MS} ms, ${STREAM_SECONDS} s measured; first byte = first body byte (first event); upstream and client: ${STREAM_TOOLS === 'go' ? 'bench/gateway/streamload (Go, one thread each)' : 'examples/model-server and streams.js (Node.js)'}\n`);
+    const widths = [48, 22, 22, 22, 8, 18];
     const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();
     console.log(line(['figure', 'direct', 'quarterdeck', 'portkey', 'qd/pk', 'goal']));
     for (const r of rows) console.log(line(r));
     console.log('\n(quarterdeck CPU and RSS are the data plane process\'s; the portal process — catalog, auth, the control plane writing usage — is shown on its own line.)');
-    if (ONLY.has('streams') && streams.direct.length) {
+    for (const loop of ONLY.has('streams') ? STREAM_LOOPS : []) {
+      const runs = streams[loop];
+      if (!runs.direct.length) continue;
       // What any proxy adds here: the data plane beside a C proxy and the least a Node.js proxy does.
       const proxies: Array<[string, string]> = [
         ['quarterdeck', 'quarterdeck data plane'],
@@ -826,12 +853,12 @@ async function main() {
         ['bytes', 'relay.js --bytes (Node.js, no HTTP)'],
         ['portkey', 'portkey'],
       ];
-      console.log(`\n${STREAMS} streams, each proxy beside direct in the same repetition:`);
+      console.log(`\n${STREAMS} streams, ${loop} loop (${loopName[loop]}), each proxy beside direct in the same repetition:`);
       const refLine = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(42) : c.padStart(22))).join('  ').trimEnd();
       console.log(refLine(['proxy', 'added p50 (ms)', 'added p99 (ms)', 'proxy CPU (cores)']));
       for (const [name, label] of proxies) {
-        if (!streams[name].length) continue;
-        console.log(refLine([label, fmt(added(streams, name, 'ttfbP50'), 2), fmt(added(streams, name, 'ttfbP99'), 2), fmt(streams[name].map(r => r.proxyCores), 2)]));
+        if (!runs[name].length) continue;
+        console.log(refLine([label, fmt(added(runs, name, 'ttfbP50'), 2), fmt(added(runs, name, 'ttfbP99'), 2), fmt(runs[name].map(r => r.proxyCores), 2)]));
       }
     }
     console.log(`goals: ${goals.map(([g, ok]) => `${g}: ${ok ? 'met' : 'NOT met'}`).join('; ')}`);
@@ -842,7 +869,7 @@ async function main() {
     fs.writeFileSync(file, `${JSON.stringify({
       started: started.toISOString(),
       machine: { cores: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, loadavgAtEnd: os.loadavg() },
-      settings: { REPS, RATE, LATENCY_SECONDS, WARMUP_SECONDS, SWEEP_SECONDS, SWEEP_CONNECTIONS, STREAMS, STREAM_SECONDS, UPSTREAM_LATENCY_MS, TOKEN_DELAY_MS, STREAM_MAX_TOKENS, STREAM_TOOLS, PORTKEY_VERSION, K6_VERSION },
+      settings: { REPS, RATE, LATENCY_SECONDS, WARMUP_SECONDS, SWEEP_SECONDS, SWEEP_CONNECTIONS, STREAMS, STREAM_LOOPS, STREAM_SECONDS, UPSTREAM_LATENCY_MS, TOKEN_DELAY_MS, STREAM_MAX_TOKENS, STREAM_TOOLS, PORTKEY_VERSION, K6_VERSION },
       idleRssMb,
       peaks,
       latency,

@@ -12,10 +12,15 @@
 //	    one socket write.
 //
 //	streamload client '{"url":…,"headers":{…},"body":{…},"concurrency":1000,"rampMs":1000,"warmupMs":4000,"durationMs":20000}'
-//	    N workers, each starting its next stream when the last one ends;
-//	    for every stream the time from sending the request to the first byte
-//	    of the body, and to its end. Prints one JSON line, the same shape as
-//	    bench/gateway/streams.js.
+//	    N workers, each starting its next stream when the last one ends (a
+//	    closed loop); with "arrivalsPerSecond" instead, streams started on a
+//	    fixed schedule whatever the answers do (an open loop, as k6's
+//	    constant-arrival-rate: a stall then delays the streams it meets but
+//	    does not gather the next starts into a wave), each timed from its
+//	    scheduled start so that a late client counts against the figure.
+//	    For every stream the time from sending the request to the first byte
+//	    of the body, and to its end; the streams in flight, sampled. Prints
+//	    one JSON line, the same shape as bench/gateway/streams.js.
 package main
 
 import (
@@ -31,6 +36,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -155,6 +161,8 @@ type clientOptions struct {
 	RampMs      int               `json:"rampMs"`
 	WarmupMs    int               `json:"warmupMs"`
 	DurationMs  int               `json:"durationMs"`
+	// ArrivalsPerSecond > 0: an open loop at this rate; Concurrency and RampMs are then unused.
+	ArrivalsPerSecond float64 `json:"arrivalsPerSecond"`
 }
 
 type summary struct {
@@ -220,8 +228,10 @@ func client(args []string) {
 	stopAt := measureFrom.Add(time.Duration(opts.DurationMs) * time.Millisecond)
 	dataPrefix := []byte("data: ")
 
-	one := func(buf []byte) {
-		begin := time.Now()
+	var inFlight atomic.Int64
+	one := func(buf []byte, begin time.Time) {
+		inFlight.Add(1)
+		defer inFlight.Add(-1)
 		counts := !begin.Before(measureFrom)
 		req, _ := http.NewRequest(http.MethodPost, opts.URL, bytes.NewReader(opts.Body))
 		req.Header.Set("content-type", "application/json")
@@ -279,17 +289,57 @@ func client(args []string) {
 		total = append(total, float64(end.Sub(begin).Nanoseconds())/1e6)
 	}
 
-	var wg sync.WaitGroup
-	for i := 0; i < opts.Concurrency; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			time.Sleep(time.Duration(float64(i) * float64(opts.RampMs) / float64(opts.Concurrency) * float64(time.Millisecond)))
-			buf := make([]byte, 16*1024)
-			for time.Now().Before(stopAt) {
-				one(buf)
+	// The streams in flight every 10 ms of the measured window.
+	var flightSum, flightSamples, flightMax int64
+	go func() {
+		for now := range time.Tick(10 * time.Millisecond) {
+			if now.Before(measureFrom) {
+				continue
 			}
-		}(i)
+			if !now.Before(stopAt) {
+				return
+			}
+			n := inFlight.Load()
+			atomic.AddInt64(&flightSum, n)
+			atomic.AddInt64(&flightSamples, 1)
+			if n > atomic.LoadInt64(&flightMax) {
+				atomic.StoreInt64(&flightMax, n)
+			}
+		}
+	}()
+
+	var wg sync.WaitGroup
+	if opts.ArrivalsPerSecond > 0 {
+		bufs := sync.Pool{New: func() any { b := make([]byte, 16*1024); return &b }}
+		interval := float64(time.Second) / opts.ArrivalsPerSecond
+		for i := 0; ; i++ {
+			at := t0.Add(time.Duration(float64(i) * interval))
+			if !at.Before(stopAt) {
+				break
+			}
+			if d := time.Until(at); d > 0 {
+				time.Sleep(d)
+			}
+			wg.Add(1)
+			go func(at time.Time) {
+				defer wg.Done()
+				b := bufs.Get().(*[]byte)
+				one(*b, at)
+				bufs.Put(b)
+			}(at)
+		}
+	} else {
+		for i := 0; i < opts.Concurrency; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				time.Sleep(time.Duration(float64(i) * float64(opts.RampMs) / float64(opts.Concurrency) * float64(time.Millisecond)))
+				buf := make([]byte, 16*1024)
+				for time.Now().Before(stopAt) {
+					one(buf, time.Now())
+				}
+			}(i)
+		}
 	}
 	wg.Wait()
 	// Each measured stream's start (Unix ms) and first byte, for bench/gateway/waves.js.
@@ -309,6 +359,10 @@ func client(args []string) {
 		"started":          started,
 		"streamsPerSecond": float64(measured) / (float64(opts.DurationMs) / 1000),
 		"errorSamples":     errorSamples,
+		"inFlight": map[string]any{
+			"mean": float64(atomic.LoadInt64(&flightSum)) / math.Max(1, float64(atomic.LoadInt64(&flightSamples))),
+			"max":  atomic.LoadInt64(&flightMax),
+		},
 	})
 	fmt.Println(string(out))
 }

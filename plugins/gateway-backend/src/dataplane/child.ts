@@ -6,7 +6,6 @@
  * catalog, the reconcilers and their garbage collections).
  */
 import type { LoggerService } from '@backstage/backend-plugin-api';
-import { setFlagsFromString } from 'node:v8';
 import type { UsageRecord } from '../database/GatewayStore';
 import type { FromDataPlane, ToDataPlane } from './ipc';
 import { KeyCache } from './keyCache';
@@ -17,15 +16,10 @@ import { RedisLimits } from './redisLimits';
 import { startDataPlane, type RunningDataPlane } from './server';
 import { UsageWriter } from './usageWriter';
 
-// The old generation may grow to 1.5 times what survived the last full
-// collection, instead of V8's adaptive factor (up to 4 when the collector is
-// fast relative to the program). Under saturation every call in flight
-// outlives a young collection and is promoted: with the adaptive factor the
-// old generation reached 180 MB of mostly garbage at 2,000 connections, with
-// 1.5 it stays under 60 MB, for ~5 % fewer calls per second at saturation
-// (docs/gateway.md, Numbers). Read by V8 at each full collection, so setting
-// it here, before any load, is enough; an unknown flag is only a warning.
-setFlagsFromString('--heap-growing-percent=50');
+// V8's own heap growth, not a fixed cap: a cap of 1.5× what survived the last
+// full collection (kept here until 2026-12-03) made 1,000 streams, whose calls
+// all outlive a young collection, run a full collection every ~0.8 s with
+// 10–47 ms pauses, and cost 0.2 of a core (docs/gateway.md, Decisions).
 
 function send(message: FromDataPlane): Promise<void> {
   return new Promise((resolve, reject) => {
