@@ -498,6 +498,8 @@ interface StreamRun {
   eventsPerStream: number;
   /** Cores the proxy process used (the upstream's for direct). */
   proxyCores: number;
+  /** Cores its support processes used (the portal writing the data plane's usage). */
+  supportCores: number;
   otherCores: number;
   /** Streams in flight, sampled every 10 ms (the Go client only). */
   inFlightMean?: number;
@@ -535,6 +537,7 @@ async function streamRun(t: Target, loop: StreamLoop): Promise<StreamRun> {
     streamsPerSecond: r.streamsPerSecond,
     eventsPerStream: r.events / Math.max(1, r.measured),
     proxyCores: cpu.pidTicks[0] / 100 / cpu.seconds,
+    supportCores: cpu.pidTicks.slice(1).reduce((a, b) => a + b, 0) / 100 / cpu.seconds,
     otherCores: cpu.otherCores,
     inFlightMean: r.inFlight?.mean,
     inFlightMax: r.inFlight?.max,
@@ -773,7 +776,7 @@ async function main() {
               const r = await profiled(t, () => streamRun(t, loop));
               streams[loop][t.name].push(r);
               const flight = r.inFlightMean === undefined ? '' : `, ${r.inFlightMean.toFixed(0)} in flight (max ${r.inFlightMax})`;
-              log(`${STREAMS} streams ${loop} loop run ${rep} ${t.name.padEnd(12)} first byte p50 ${r.ttfbP50.toFixed(2)} ms, p90 ${r.ttfbP90.toFixed(2)}, p99 ${r.ttfbP99.toFixed(2)}, max ${r.ttfbMax.toFixed(1)}; ${r.streams} streams (${r.streamsPerSecond.toFixed(0)}/s, ${r.eventsPerStream.toFixed(1)} events each${flight}), ${r.errors} errors${r.errorSamples.length ? ` (${r.errorSamples[0]})` : ''}; ${t.name === 'direct' ? 'upstream' : 'proxy'} ${r.proxyCores.toFixed(2)} cores, other load ${r.otherCores.toFixed(2)}`);
+              log(`${STREAMS} streams ${loop} loop run ${rep} ${t.name.padEnd(12)} first byte p50 ${r.ttfbP50.toFixed(2)} ms, p90 ${r.ttfbP90.toFixed(2)}, p99 ${r.ttfbP99.toFixed(2)}, max ${r.ttfbMax.toFixed(1)}; ${r.streams} streams (${r.streamsPerSecond.toFixed(0)}/s, ${r.eventsPerStream.toFixed(1)} events each${flight}), ${r.errors} errors${r.errorSamples.length ? ` (${r.errorSamples[0]})` : ''}; ${t.name === 'direct' ? 'upstream' : 'proxy'} ${r.proxyCores.toFixed(2)} cores${t.supportPids ? ` (portal ${r.supportCores.toFixed(2)})` : ''}, other load ${r.otherCores.toFixed(2)}`);
             }
           }
         }
