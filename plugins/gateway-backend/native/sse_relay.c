@@ -2,12 +2,20 @@
  * sse_relay.c: the steady part of a streamed call's event path, in C
  * (docs/gateway.md, Decisions: "Streamed events are relayed natively").
  *
- * The data plane admits a streamed call, sends the head and the first events
- * itself (dataplane/streamClient.ts), then hands this relay the two sockets:
- * the upstream's, which it stops reading, and the client's. One thread reads
- * the upstream with epoll and writes each chunk the JavaScript path would
- * forward untouched (a whole HTTP/1.1 chunk of whole server-sent events with
- * no usage object: nearly every one) to the client as the upstream framed it.
+ * The data plane admits a streamed call and writes its request upstream
+ * (dataplane/streamClient.ts), then hands this relay the two sockets: the
+ * upstream's, which it stops reading, and the client's. When it also gives
+ * the client's response head, the relay waits for the upstream's head: a
+ * plain `200` with chunked framing and a content type has the client's head
+ * written at once (the upstream's content type in it) together with the
+ * events that came along, and the upstream's head goes to JavaScript as a
+ * notice while the relay carries on; any other head goes back whole, unread
+ * by the client, for the JavaScript path (fallbacks, errors). So a stream's
+ * first event never waits for the JavaScript thread. From then on one
+ * thread reads the upstream with epoll and writes each chunk the JavaScript
+ * path would forward untouched (a whole HTTP/1.1 chunk of whole server-sent
+ * events with no usage object: nearly every one) to the client as the
+ * upstream framed it.
  * Anything else (the usage event, the last chunk, an event split across
  * chunks, a chunk extension, a client socket that is full or failed, a
  * timeout, the end of the connection) goes back to JavaScript with the bytes
@@ -42,12 +50,15 @@
 
 #define MAX_RELAYS 65536        /* slots; an id is slot | generation << 16 */
 #define READ_BUF (64 * 1024)
-#define MAX_PARTIAL (16 * 1024) /* the most of an incomplete chunk waited for here */
+#define MAX_PARTIAL (16 * 1024) /* the most of an incomplete chunk, or of an upstream head, waited for here */
 #define MAX_KEPT (1 << 20)      /* as MAX_KEPT in dataplane/sse.ts */
 #define SCAN_MS 250             /* how often deadlines are checked */
 
-/* Why a stream comes back (the JavaScript side has the same numbers: nativeRelay.ts). */
-enum { BACK_DATA = 0, BACK_TIMEOUT = 1, BACK_CLIENT_FAILED = 2, BACK_CLIENT_FULL = 3 };
+/*
+ * Why a stream comes back (the JavaScript side has the same numbers: nativeRelay.ts).
+ * BACK_HEAD is a notice, not a hand-back: the client has its head, the relay goes on.
+ */
+enum { BACK_DATA = 0, BACK_TIMEOUT = 1, BACK_CLIENT_FAILED = 2, BACK_CLIENT_FULL = 3, BACK_HEAD = 4 };
 
 typedef struct {
   uint32_t id; /* 0 when the slot is free */
@@ -58,6 +69,11 @@ typedef struct {
   int64_t deadline;
   uint8_t *partial;
   size_t partial_len;
+  /* The client's head, split where the upstream's content type goes; set while the upstream's head is awaited. */
+  uint8_t *head_before, *head_after;
+  size_t head_before_len, head_after_len;
+  /* The client has been sent its head by the relay, or a write of it is under way (cancel says so: JavaScript must not answer again). */
+  int head_sent, writing_head;
   /* The events forwarded, for an estimate of tokens when the upstream reports no usage. */
   uint8_t *kept;
   size_t kept_len, kept_cap;
@@ -157,8 +173,21 @@ static void release(relay_t *r) {
   close(r->up);
   close(r->down);
   free(r->partial);
+  free(r->head_before);
+  free(r->head_after);
   free(r->kept);
   memset(r, 0, sizeof *r);
+}
+
+/* Queues a message for JavaScript (a hand-back, or the head notice). Under the lock. */
+static void post(back_t *b) {
+  /* Without memory for the message the stream cannot be resumed: its call ends when the client leaves. */
+  if (b && napi_call_threadsafe_function(tsfn, b, napi_tsfn_nonblocking) != napi_ok) {
+    free(b->out);
+    free(b->rest);
+    free(b->kept);
+    free(b);
+  }
 }
 
 /* Gives the stream back to JavaScript. Under the lock. */
@@ -177,13 +206,23 @@ static void hand_back(relay_t *r, int reason, int err, const uint8_t *out, size_
     r->kept = NULL;
   }
   release(r);
-  /* Without memory for the message the stream cannot be resumed: its call ends when the client leaves. */
-  if (b && napi_call_threadsafe_function(tsfn, b, napi_tsfn_nonblocking) != napi_ok) {
-    free(b->out);
-    free(b->rest);
-    free(b->kept);
-    free(b);
+  post(b);
+}
+
+/* Tells JavaScript the client has its head: `head` is the upstream's, for what JavaScript reads of it. Under the lock. */
+static void notify_head(relay_t *r, const uint8_t *head, size_t head_len) {
+  r->head_sent = 1;
+  free(r->head_before);
+  free(r->head_after);
+  r->head_before = r->head_after = NULL;
+  back_t *b = calloc(1, sizeof *b);
+  if (b) {
+    b->id = r->id;
+    b->reason = BACK_HEAD;
+    b->rest = copy_of(head, head_len);
+    b->rest_len = b->rest ? head_len : 0;
   }
+  post(b);
 }
 
 /* What pump decided, acted on under the lock once its read and write are done. */
@@ -192,6 +231,11 @@ typedef struct {
   int err;
   const uint8_t *out, *rest;
   size_t out_len, rest_len;
+  /* The upstream's head, when this pump wrote the client's (or began to): the notice for JavaScript. */
+  const uint8_t *head;
+  size_t head_len;
+  /* A buffer of this pump's that `out` may point into, freed once the verdict is acted on. */
+  uint8_t *owned;
 } verdict_t;
 
 static void keep_partial(relay_t *r, const uint8_t *p, size_t n) {
@@ -199,9 +243,63 @@ static void keep_partial(relay_t *r, const uint8_t *p, size_t n) {
   r->partial_len = r->partial ? n : 0;
 }
 
+/* Whether d[0, n) is `name` (given in lower case), letters in either case. */
+static int same_name(const uint8_t *d, size_t n, const char *name) {
+  if (n != strlen(name)) return 0;
+  for (size_t i = 0; i < n; i++) {
+    uint8_t want = (uint8_t)name[i];
+    if (d[i] != want && !(want >= 'a' && want <= 'z' && (d[i] | 0x20) == want)) return 0;
+  }
+  return 1;
+}
+
+/* A transfer-encoding value whose last coding is chunked, as the stream client reads it: /(^|,)\s*chunked\s*$/i. */
+static int ends_chunked(const uint8_t *v, size_t n) {
+  if (n < 7 || !same_name(v + n - 7, 7, "chunked")) return 0;
+  size_t i = n - 7;
+  while (i > 0 && (v[i - 1] == ' ' || v[i - 1] == '\t')) i--;
+  return i == 0 || v[i - 1] == ',';
+}
+
+/*
+ * The upstream's head in h[0, n), through its blank line: 1 when it is a
+ * plain `HTTP/1.1 200` with chunked framing and a content type that can go
+ * into the client's head as it is (its value at *ct, *ct_len); 0 for
+ * anything else, which JavaScript reads instead.
+ */
+static int relayable_head(const uint8_t *h, size_t n, const uint8_t **ct, size_t *ct_len) {
+  if (n < 16 || memcmp(h, "HTTP/1.1 200", 12) != 0 || (h[12] != ' ' && h[12] != '\r')) return 0;
+  int chunked = 0;
+  *ct = NULL;
+  *ct_len = 0;
+  const uint8_t *end = h + n;
+  for (const uint8_t *eol = memchr(h, '\n', n); eol && eol + 1 < end;) {
+    const uint8_t *start = eol + 1;
+    eol = memchr(start, '\n', (size_t)(end - start));
+    if (!eol) break;
+    const uint8_t *stop = eol > start && eol[-1] == '\r' ? eol - 1 : eol;
+    const uint8_t *colon = memchr(start, ':', (size_t)(stop - start));
+    if (!colon) continue;
+    const uint8_t *v = colon + 1, *ve = stop;
+    while (v < ve && (*v == ' ' || *v == '\t')) v++;
+    while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+    if (same_name(start, (size_t)(colon - start), "transfer-encoding")) chunked = ends_chunked(v, (size_t)(ve - v));
+    else if (same_name(start, (size_t)(colon - start), "content-type")) {
+      *ct = v;
+      *ct_len = (size_t)(ve - v);
+    }
+  }
+  if (!chunked || !*ct || *ct_len == 0) return 0;
+  /* What Node's own header check refuses (its writeHead sees the same value afterwards). */
+  for (size_t i = 0; i < *ct_len; i++) {
+    if (((*ct)[i] < 0x20 && (*ct)[i] != '\t') || (*ct)[i] == 0x7f) return 0;
+  }
+  return 1;
+}
+
 /* One read from the upstream and the write it allows. Without the lock: only this thread touches a busy slot's buffers. */
 static verdict_t pump(relay_t *r, uint8_t *buf) {
-  verdict_t v = { -1, 0, NULL, NULL, 0, 0 };
+  verdict_t v = { -1, 0, NULL, NULL, 0, 0, NULL, 0, NULL };
   size_t have = r->partial_len;
   if (have) {
     memcpy(buf, r->partial, have);
@@ -223,26 +321,77 @@ static verdict_t pump(relay_t *r, uint8_t *buf) {
   }
   r->deadline = now_ms() + r->timeout_ms;
   size_t len = have + (size_t)n, at = 0, whole, data, data_len;
+  const uint8_t *ct = NULL;
+  size_t ct_len = 0;
+  if (r->head_before) {
+    /* The upstream's head is awaited: whole, and one the relay answers, or everything goes back unread by the client. */
+    const uint8_t *blank = memmem(buf, len, "\r\n\r\n", 4);
+    if (!blank) {
+      if (len > MAX_PARTIAL) {
+        v.reason = BACK_DATA;
+        v.rest = buf;
+        v.rest_len = len;
+      } else {
+        keep_partial(r, buf, len);
+      }
+      return v;
+    }
+    size_t head_len = (size_t)(blank - buf) + 4;
+    if (!relayable_head(buf, head_len, &ct, &ct_len)) {
+      v.reason = BACK_DATA;
+      v.rest = buf;
+      v.rest_len = len;
+      return v;
+    }
+    v.head = buf;
+    v.head_len = head_len;
+    at = head_len;
+  }
+  size_t first = at;
   int verdict = 1;
   while (at < len && (verdict = forwardable(buf + at, len - at, &whole, &data, &data_len)) == 1) {
     keep(r, buf + at + data, data_len);
     at += whole;
   }
+  const uint8_t *send_from = buf + first;
+  size_t send_len = at - first;
+  if (v.head) {
+    /* One write: the client's head (the upstream's content type in it), then the events that came with it. */
+    size_t head_out = r->head_before_len + ct_len + r->head_after_len;
+    uint8_t *msg = malloc(head_out + send_len);
+    if (!msg) {
+      v.head = NULL;
+      v.reason = BACK_DATA;
+      v.rest = buf;
+      v.rest_len = len;
+      return v;
+    }
+    memcpy(msg, r->head_before, r->head_before_len);
+    memcpy(msg + r->head_before_len, ct, ct_len);
+    memcpy(msg + r->head_before_len + ct_len, r->head_after, r->head_after_len);
+    memcpy(msg + head_out, send_from, send_len);
+    __atomic_store_n(&r->writing_head, 1, __ATOMIC_SEQ_CST);
+    v.owned = msg;
+    send_from = msg;
+    send_len += head_out;
+  }
   size_t written = 0;
-  while (written < at) {
-    ssize_t w = send(r->down, buf + written, at - written, MSG_NOSIGNAL);
+  while (written < send_len) {
+    ssize_t w = send(r->down, send_from + written, send_len - written, MSG_NOSIGNAL);
     if (w >= 0) written += (size_t)w;
     else if (errno == EAGAIN) break;
     else if (errno != EINTR) {
       v.reason = BACK_CLIENT_FAILED;
       v.err = errno;
+      /* The client has no head unless part of it went out. */
+      if (written == 0) v.head = NULL;
       return v;
     }
   }
-  if (written < at || verdict == -1) {
-    v.reason = written < at ? BACK_CLIENT_FULL : BACK_DATA;
-    v.out = buf + written;
-    v.out_len = at - written;
+  if (written < send_len || verdict == -1) {
+    v.reason = written < send_len ? BACK_CLIENT_FULL : BACK_DATA;
+    v.out = send_from + written;
+    v.out_len = send_len - written;
     v.rest = buf + at;
     v.rest_len = len - at;
   } else if (at < len) {
@@ -270,8 +419,13 @@ static void *run(void *unused) {
       pthread_mutex_lock(&lock);
       r->busy = 0;
       if (r->cancelled) release(r);
-      else if (v.reason >= 0) hand_back(r, v.reason, v.err, v.out, v.out_len, v.rest, v.rest_len);
+      else {
+        /* The notice first: JavaScript must know the client has its head before any hand-back. */
+        if (v.head) notify_head(r, v.head, v.head_len);
+        if (v.reason >= 0) hand_back(r, v.reason, v.err, v.out, v.out_len, v.rest, v.rest_len);
+      }
       pthread_mutex_unlock(&lock);
+      free(v.owned);
     }
     int64_t now = now_ms();
     if (now < next_scan) continue;
@@ -340,15 +494,28 @@ static napi_value init(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* start(upstreamFd, clientFd, timeoutMs) → id, or 0 when the relay cannot take the stream. */
+/*
+ * start(upstreamFd, clientFd, timeoutMs[, headBefore, headAfter]) → id, or 0
+ * when the relay cannot take the stream. With the two buffers (the client's
+ * response head, split where the upstream's content type goes) the relay
+ * starts before the upstream's head and answers the client itself.
+ */
 static napi_value start(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3], result;
+  size_t argc = 5;
+  napi_value argv[5], result;
   int32_t up, down, timeout_ms;
+  void *before = NULL, *after = NULL;
+  size_t before_len = 0, after_len = 0;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (argc < 3 || napi_get_value_int32(env, argv[0], &up) != napi_ok || napi_get_value_int32(env, argv[1], &down) != napi_ok ||
-      napi_get_value_int32(env, argv[2], &timeout_ms) != napi_ok) return fail(env, "start(upstreamFd, clientFd, timeoutMs)");
+      napi_get_value_int32(env, argv[2], &timeout_ms) != napi_ok ||
+      (argc >= 5 && (napi_get_buffer_info(env, argv[3], &before, &before_len) != napi_ok || napi_get_buffer_info(env, argv[4], &after, &after_len) != napi_ok)))
+    return fail(env, "start(upstreamFd, clientFd, timeoutMs[, headBefore, headAfter])");
   uint32_t id = 0;
+  int with_head = argc >= 5 && before_len > 0 && after_len > 0;
+  uint8_t *head_before = with_head ? copy_of(before, before_len) : NULL;
+  uint8_t *head_after = with_head ? copy_of(after, after_len) : NULL;
+  if (with_head && (!head_before || !head_after)) up = -1; /* no memory: JavaScript reads the head */
   if (epfd >= 0 && up >= 0 && down >= 0 && timeout_ms > 0) {
     pthread_mutex_lock(&lock);
     for (int tried = 0; tried < MAX_RELAYS; tried++, next_slot = (next_slot + 1) % MAX_RELAYS) {
@@ -368,6 +535,13 @@ static napi_value start(napi_env env, napi_callback_info info) {
       r->id = ev.data.u32;
       r->timeout_ms = timeout_ms;
       r->deadline = now_ms() + timeout_ms;
+      if (with_head) {
+        r->head_before = head_before;
+        r->head_before_len = before_len;
+        r->head_after = head_after;
+        r->head_after_len = after_len;
+        head_before = head_after = NULL;
+      }
       if (next_slot >= high_water) high_water = next_slot + 1;
       id = r->id;
       next_slot = (next_slot + 1) % MAX_RELAYS;
@@ -375,14 +549,18 @@ static napi_value start(napi_env env, napi_callback_info info) {
     }
     pthread_mutex_unlock(&lock);
   }
+  free(head_before);
+  free(head_after);
   napi_create_uint32(env, id, &result);
   return result;
 }
 
 /*
- * cancel(id) → whether the relay still had the stream (if not, its hand-back
- * is on its way). A stream in the middle of a read or write is released when
- * that ends (at most one more chunk reaches the client).
+ * cancel(id) → 0 when the relay no longer had the stream (its hand-back is
+ * on its way), 1 when it had, 2 when it had and the client has (or may be
+ * being sent, by a write under way) the head the relay answers with. A
+ * stream in the middle of a read or write is released when that ends (at
+ * most one more chunk reaches the client).
  */
 static napi_value cancel(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -394,12 +572,12 @@ static napi_value cancel(napi_env env, napi_callback_info info) {
   pthread_mutex_lock(&lock);
   relay_t *r = &slots[id & 0xffff];
   if (id && r->id == id && !r->cancelled) {
+    had = r->head_sent || __atomic_load_n(&r->writing_head, __ATOMIC_SEQ_CST) ? 2 : 1;
     if (r->busy) r->cancelled = 1;
     else release(r);
-    had = 1;
   }
   pthread_mutex_unlock(&lock);
-  napi_get_boolean(env, had, &result);
+  napi_create_int32(env, had, &result);
   return result;
 }
 

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
-import { chunkedSink } from './chunked';
+import { chunkedSink, relayableHead } from './chunked';
 
 /** A server whose /stream answers with `parts` through chunkedSink, and /slow answers "slow" after 50 ms. */
 async function serve(parts: string[]) {
@@ -74,6 +74,31 @@ describe('chunkedSink', () => {
     try {
       const wire = await raw(port, 'GET /stream HTTP/1.0\r\n\r\n', /\[DONE\]\n\n$/);
       expect(wire.split('\r\n\r\n').slice(1).join('\r\n\r\n')).toBe(Buffer.from(parts.join('')).toString('latin1'));
+    } finally {
+      server.close();
+    }
+  });
+
+  it('gives the native relay the very head Node writes for a chunked 200, and none where Node would write another', async () => {
+    const headers = { 'content-type': 'text/event-stream', 'x-quarterdeck-model': 'm', 'cache-control': 'no-cache', connection: 'keep-alive' };
+    const relayed: Array<string | undefined> = [];
+    const server = http.createServer((_req, res) => {
+      const head = relayableHead(res, headers);
+      relayed.push(head && `${head.before.toString('latin1')}text/event-stream${head.after.toString('latin1')}`);
+      res.writeHead(200, headers);
+      res.end();
+    });
+    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    const withoutDate = (head: string) => head.replace(/\r\nDate: [^\r]+/i, '\r\nDate: -');
+    try {
+      const wire = await raw(port, 'POST /s HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n', /\r\n0\r\n\r\n$/);
+      const nodeHead = wire.slice(0, wire.indexOf('\r\n\r\n') + 4);
+      expect(withoutDate(relayed[0]!)).toBe(withoutDate(nodeHead));
+      expect(nodeHead).toMatch(/\r\nTransfer-Encoding: chunked\r\n/);
+      // HTTP/1.0 has no chunked encoding: Node writes another head, so the relay gets none.
+      await raw(port, 'POST /s HTTP/1.0\r\ncontent-length: 0\r\n\r\n', /$^/);
+      expect(relayed[1]).toBeUndefined();
     } finally {
       server.close();
     }

@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import { validateHeaderName, validateHeaderValue, type ServerResponse } from 'node:http';
 import { descriptorOf } from './nativeRelay';
 
 /** Where a streamed response's body goes: `write` says false when the client's socket is full. */
@@ -77,4 +77,61 @@ export function chunkedSink(res: ServerResponse): Required<Omit<StreamSink, 'for
       return socket.write(framed);
     },
   };
+}
+
+/**
+ * What Node would write for `res.writeHead(200, headers)` on this response,
+ * as bytes for the native relay to answer with (Call.relayFromHead), split
+ * where the value of `headers['content-type']` goes (the upstream's is only
+ * known when its head comes), with the client socket's descriptor.
+ * Undefined where Node would write something else or the socket is not
+ * free: an HTTP/1.0 client (no chunked encoding), headers set beforehand,
+ * bytes still queued, a header Node would refuse.
+ *
+ * The response must then be told its head is out: committedByRelay.
+ */
+export function relayableHead(res: ServerResponse, headers: Record<string, string>): { fd: number; before: Buffer; after: Buffer } | undefined {
+  const socket = res.socket;
+  const req = res.req as ServerResponse['req'] | undefined;
+  if (!socket || socket.destroyed || socket.writableLength > 0 || res.headersSent || !req || req.httpVersion !== '1.1') return undefined;
+  // Node answers chunked only by default, and only with nothing set on the response before.
+  if (!(res as ServerResponse & { useChunkedEncodingByDefault?: boolean }).useChunkedEncodingByDefault || res.getHeaderNames().length > 0) return undefined;
+  const fd = descriptorOf(socket);
+  if (fd === undefined || !('content-type' in headers)) return undefined;
+  let before = `HTTP/1.1 200 ${res.statusMessage || 'OK'}\r\n`;
+  let after = '';
+  let split = false;
+  try {
+    for (const [name, value] of Object.entries(headers)) {
+      validateHeaderName(name);
+      if (name === 'content-type') {
+        before += 'content-type: ';
+        after = '\r\n';
+        split = true;
+        continue;
+      }
+      validateHeaderValue(name, value);
+      const line = `${name}: ${value}\r\n`;
+      if (split) after += line;
+      else before += line;
+    }
+  } catch {
+    return undefined;
+  }
+  // As Node adds them: the date (sendDate), then the framing.
+  if (res.sendDate) after += `Date: ${new Date().toUTCString()}\r\n`;
+  after += 'Transfer-Encoding: chunked\r\n\r\n';
+  return { fd, before: Buffer.from(before, 'latin1'), after: Buffer.from(after, 'latin1') };
+}
+
+/**
+ * The native relay wrote the head of relayableHead: Node's response is given
+ * the same head (its state, chunked and kept alive, follows from it) and
+ * marked as sent, so its next write or end does not send it again.
+ * `_headerSent` is the flag Node's own first write sets; Node has no public
+ * way to say a head went out by other means.
+ */
+export function committedByRelay(res: ServerResponse, headers: Record<string, string>) {
+  res.writeHead(200, headers);
+  (res as ServerResponse & { _headerSent: boolean })._headerSent = true;
 }

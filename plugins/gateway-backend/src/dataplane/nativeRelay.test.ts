@@ -55,11 +55,17 @@ describe('the native relay, behind the data plane', () => {
     if (!built.file) throw new Error(`the native relay could not be built: ${built.reason}`);
     const loaded = loadNativeRelay(built.file);
     relay = {
-      start(upstreamFd, clientFd, timeoutMs, back) {
+      start(upstreamFd, clientFd, timeoutMs, back, head) {
         starts++;
         return loaded.start(upstreamFd, clientFd, timeoutMs, handback => {
           backs.push(String(handback.reason));
           back(handback);
+        }, head && {
+          ...head,
+          sent: upstreamHead => {
+            backs.push('head');
+            head.sent(upstreamHead);
+          },
         });
       },
       cancel: id => loaded.cancel(id),
@@ -129,6 +135,82 @@ describe('the native relay, behind the data plane', () => {
     } finally {
       await plane.close();
       await server.close();
+    }
+  });
+
+  it('answers a plain 200 head itself, with the first event, and leaves any other head to JavaScript', async () => {
+    let answer = 0;
+    const server = await upstream(async socket => {
+      const kind = ['warm', 'ok', 'error', 'split'][answer++ % 4];
+      if (kind === 'error') {
+        const body = '{"error":{"message":"overloaded"}}';
+        socket.write(`HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
+        return;
+      }
+      const head = 'HTTP/1.1 200 OK\r\nContent-Type:  text/event-stream; charset=utf-8 \r\nTransfer-Encoding: chunked\r\n\r\n';
+      if (kind === 'split') {
+        // The head in two reads: the relay waits for the rest.
+        socket.write(head.slice(0, 30));
+        await delay(20);
+        socket.write(head.slice(30) + frame(event('first')));
+      } else {
+        // The head and the first event in one write, as servers that buffer their head send them.
+        socket.write(head + frame(event('first')));
+      }
+      await delay(10);
+      socket.write(`${frame(event(' second'))}${frame(usageEvent)}${frame('data: [DONE]\n\n')}0\r\n\r\n`);
+    });
+    const plane = await dataPlane(server.url);
+    const expected = `${event('first')}${event(' second')}data: [DONE]\n\n`;
+    try {
+      // The first call opens the upstream connection (JavaScript reads a head that comes on a new one).
+      expect(await (await plane.call({})).text()).toBe(expected);
+      const seen: Record<string, { status: number; text: string; backs: string[]; headers: Record<string, string | null>; ageMs: number }> = {};
+      for (const kind of ['ok', 'error', 'split']) {
+        backs = [];
+        const response = await plane.call({});
+        const text = await response.text();
+        const headers = Object.fromEntries(['content-type', 'x-quarterdeck-model', 'x-quarterdeck-upstream', 'cache-control', 'transfer-encoding'].map(h => [h, response.headers.get(h)]));
+        seen[kind] = { status: response.status, text, backs, headers, ageMs: Date.now() - Date.parse(response.headers.get('date') ?? '') };
+      }
+      const relayed = {
+        status: 200,
+        text: expected,
+        headers: { 'content-type': 'text/event-stream; charset=utf-8', 'x-quarterdeck-model': 'm', 'x-quarterdeck-upstream': 'up', 'cache-control': 'no-cache', 'transfer-encoding': 'chunked' },
+      };
+      // A 200 answered by the relay (its notice came before any hand-back), head whole or in two reads.
+      for (const kind of ['ok', 'split']) {
+        expect(seen[kind]).toMatchObject(relayed);
+        expect(seen[kind].backs[0]).toBe('head');
+        expect(seen[kind].ageMs).toBeLessThan(5_000);
+      }
+      // Unanswered by the relay: the fallbacks are spent, the client gets the gateway's error, not a 200.
+      expect(seen.error.status).toBe(502);
+      expect(JSON.parse(seen.error.text).error.code).toBe('upstream_error');
+      expect(seen.error.backs).not.toContain('head');
+      await until(() => plane.rows.length >= 4);
+      expect(plane.rows.map(r => [r.status, r.completionTokens, r.estimated])).toEqual([[200, 5, false], [200, 5, false], [502, 0, false], [200, 5, false]]);
+    } finally {
+      await plane.close();
+      await server.close();
+    }
+
+    // An upstream that sends no head: the relay's deadline ends the wait, and the client gets a 504, not a 200.
+    let calls = 0;
+    const silent = await upstream(async socket => {
+      if (calls++ === 0) socket.write(`${sseHead}${frame('data: [DONE]\n\n')}0\r\n\r\n`);
+    });
+    const silentPlane = await dataPlane(silent.url, 600);
+    try {
+      await (await silentPlane.call({})).text();
+      backs = [];
+      const response = await silentPlane.call({});
+      expect(response.status).toBe(504);
+      expect(JSON.parse(await response.text()).error.code).toBe('upstream_timeout');
+      expect(backs).toEqual(['1']);
+    } finally {
+      await silentPlane.close();
+      await silent.close();
     }
   });
 

@@ -16,6 +16,8 @@ export enum RelayBack {
   ClientFailed = 2,
   /** The client's socket is full: `out` is what it could not take yet, already framed. */
   ClientFull = 3,
+  /** Not a hand-back: the relay answered the client with its head and goes on (`rest` is the upstream's head). */
+  Head = 4,
 }
 
 export interface RelayHandback {
@@ -30,16 +32,33 @@ export interface RelayHandback {
 }
 
 /**
+ * The client's response head for the relay to answer a plain upstream `200`
+ * with, split where the upstream's content type goes.
+ */
+export interface RelayHead {
+  before: Buffer;
+  after: Buffer;
+  /** The relay wrote it (and maybe events after it): `upstreamHead` is the upstream's, for what JavaScript reads of it. */
+  sent(upstreamHead: Buffer): void;
+}
+
+/**
  * The native event path for streamed calls (native/sse_relay.c): given a
  * plain upstream socket that JavaScript has stopped reading and the client's
  * socket, it forwards every chunk the JavaScript path would forward as it
- * came, and hands the stream back for anything else.
+ * came, and hands the stream back for anything else. Given a `head`, it
+ * starts before the upstream's response head and answers the client itself
+ * when that head is a plain 200 (anything else comes back unanswered).
  */
 export interface NativeRelay {
   /** Takes over a stream; undefined when it cannot (the JavaScript path goes on). */
-  start(upstreamFd: number, clientFd: number, timeoutMs: number, back: (handback: RelayHandback) => void): number | undefined;
-  /** Takes a stream back at once; after it returns the relay writes nothing more to its client. */
-  cancel(id: number): void;
+  start(upstreamFd: number, clientFd: number, timeoutMs: number, back: (handback: RelayHandback) => void, head?: RelayHead): number | undefined;
+  /**
+   * Takes a stream back at once; after it returns the relay writes nothing
+   * more to its client. True when the client has the relay's head (or a write
+   * of it was under way) whether or not its notice has come yet.
+   */
+  cancel(id: number): boolean;
 }
 
 /** A socket's descriptor: Node has no public accessor; `_handle.fd` is what it has had for years. */
@@ -50,31 +69,41 @@ export function descriptorOf(socket: net.Socket): number | undefined {
 
 interface Addon {
   init(callback: (id: number, reason: number, errno: number, out: Buffer, rest: Buffer, kept: Buffer) => void): void;
-  start(upstreamFd: number, clientFd: number, timeoutMs: number): number;
-  cancel(id: number): boolean;
+  start(upstreamFd: number, clientFd: number, timeoutMs: number, headBefore?: Buffer, headAfter?: Buffer): number;
+  /** 0: no longer had it; 1: had it; 2: had it, and the client has the relay's head. */
+  cancel(id: number): number;
+}
+
+interface Waiting {
+  back: (handback: RelayHandback) => void;
+  head?: RelayHead;
 }
 
 /** Loads a built relay (buildNativeRelay) into this process and starts its thread. */
 export function loadNativeRelay(file: string): NativeRelay {
   const addon = require(file) as Addon;
-  const waiting = new Map<number, (handback: RelayHandback) => void>();
+  const waiting = new Map<number, Waiting>();
   addon.init((id, reason, errno, out, rest, kept) => {
-    const back = waiting.get(id);
-    // A stream cancelled while its hand-back was on the way: its call is over.
-    if (!back) return;
+    const stream = waiting.get(id);
+    // A stream cancelled while its message was on the way: its call is over.
+    if (!stream) return;
+    if (reason === RelayBack.Head) {
+      stream.head?.sent(rest);
+      return;
+    }
     waiting.delete(id);
-    back({ reason, errno, out, rest, kept });
+    stream.back({ reason, errno, out, rest, kept });
   });
   return {
-    start(upstreamFd, clientFd, timeoutMs, back) {
-      const id = addon.start(upstreamFd, clientFd, timeoutMs);
+    start(upstreamFd, clientFd, timeoutMs, back, head) {
+      const id = head ? addon.start(upstreamFd, clientFd, timeoutMs, head.before, head.after) : addon.start(upstreamFd, clientFd, timeoutMs);
       if (id === 0) return undefined;
-      waiting.set(id, back);
+      waiting.set(id, { back, head });
       return id;
     },
     cancel(id) {
       waiting.delete(id);
-      addon.cancel(id);
+      return addon.cancel(id) === 2;
     },
   };
 }

@@ -4,7 +4,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Pool } from 'undici';
 import type { StoredKey } from '../database/GatewayStore';
-import { chunkedSink, type StreamSink } from './chunked';
+import { chunkedSink, committedByRelay, relayableHead } from './chunked';
 import { trimConversation } from './context';
 import { DataPlaneMetrics } from './metrics';
 import type { Charge, Limits } from './limits';
@@ -13,7 +13,7 @@ import { KEY_ERRORS, sendError } from './openaiErrors';
 import { modelsInPlan, resolveModel, type Target } from './routing';
 import { SseUsageFilter } from './sse';
 import type { NativeRelay } from './nativeRelay';
-import { StreamClient, UpstreamTimeout, type StreamedResponse } from './streamClient';
+import { StreamClient, UpstreamTimeout, type ClientHead, type StreamedResponse, type StreamTo } from './streamClient';
 import { upstreamBody } from './upstreamBody';
 import { renderTemplate } from './templates';
 import { chatUpperBound, contentText, countChat, countText, promptText, type ChatMessage } from './tokens';
@@ -402,13 +402,29 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
       ...extraHeaders,
     });
     const filter = stream ? new SseUsageFilter(!clientWantsUsage) : undefined;
-    const streamTo = filter && ((contentType: string | undefined, abort: (reason: Error) => void): StreamSink => {
-      res.writeHead(200, { ...headersFor(contentType), 'cache-control': 'no-cache', connection: 'keep-alive' });
-      res.flushHeaders();
-      // A client that goes away stops the upstream's generation too.
-      res.once('close', () => {
-        if (!res.writableFinished) abort(new Error('the client closed the connection'));
-      });
+    const streamHeaders = (contentType: string | undefined) => ({ ...headersFor(contentType), 'cache-control': 'no-cache', connection: 'keep-alive' });
+    let abortCall: ((reason: Error) => void) | undefined;
+    /** A client that goes away stops the upstream's generation too (the call's latest attempt, after a retry). */
+    const watchClient = (abort: (reason: Error) => void) => {
+      if (!abortCall) {
+        res.once('close', () => {
+          if (!res.writableFinished) abortCall!(new Error('the client closed the connection'));
+        });
+      }
+      abortCall = abort;
+    };
+    const clientHead: ClientHead | undefined = filter && options.nativeRelay && (abort => {
+      const head = relayableHead(res, streamHeaders(undefined));
+      if (head) watchClient(abort);
+      return head;
+    });
+    const streamTo: StreamTo | undefined = filter && ((contentType, abort, headSent) => {
+      if (headSent) committedByRelay(res, streamHeaders(contentType));
+      else {
+        res.writeHead(200, streamHeaders(contentType));
+        res.flushHeaders();
+      }
+      watchClient(abort);
       const sink = chunkedSink(res);
       return {
         write: (chunk, framed) => {
@@ -426,11 +442,11 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     let response;
     try {
       response = streamTo
-        ? await streams.post(url, `${base}${path}`, payload, timeout, streamTo)
+        ? await streams.post(url, `${base}${path}`, payload, timeout, streamTo, clientHead)
         : await post(origin, `${base}${path}`, payload, timeout);
     } catch (error) {
-      // Once the client has the headers, a failure cannot fall back: the caller ends the response.
-      if (res.headersSent) throw error;
+      // Once the client has the headers, or has gone, a failure cannot fall back: the caller ends the response.
+      if (res.headersSent || res.destroyed) throw error;
       const code = (error as { code?: string }).code ?? '';
       throw new UpstreamFailure((error as Error).message, error instanceof UpstreamTimeout || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT');
     }

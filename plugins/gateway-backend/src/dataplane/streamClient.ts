@@ -3,6 +3,20 @@ import tls from 'node:tls';
 import type { StreamSink } from './chunked';
 import { descriptorOf, RelayBack, type NativeRelay, type RelayHandback } from './nativeRelay';
 
+/**
+ * Where a 200's body goes, once the client's head is written: here (from
+ * `contentType`), or already by the native relay when `headSent`.
+ */
+export type StreamTo = (contentType: string | undefined, abort: (reason: Error) => void, headSent: boolean) => StreamSink;
+
+/**
+ * The client's socket and the head it would be answered with, split where
+ * the upstream's content type goes, so the native relay can answer a plain
+ * 200 itself; undefined where the client cannot be written to directly.
+ * `abort` is for a client that leaves meanwhile.
+ */
+export type ClientHead = (abort: (reason: Error) => void) => { fd: number; before: Buffer; after: Buffer } | undefined;
+
 export interface StreamedResponse {
   statusCode: number;
   contentType?: string;
@@ -102,13 +116,16 @@ class Call {
   private line = '';
   /** The native relay's id for this call while it forwards the events (the socket is paused meanwhile). */
   private relayed?: number;
+  /** The relay answered the client with its head (relayFromHead). */
+  private headSentByRelay = false;
 
   constructor(
     private readonly connection: Connection,
     readonly timeoutMs: number,
-    private readonly streamTo: (contentType: string | undefined, abort: (reason: Error) => void) => StreamSink,
+    private readonly streamTo: StreamTo,
     private readonly resolve: (response: StreamedResponse) => void,
     private readonly reject: (error: Error) => void,
+    private readonly clientHead?: ClientHead,
   ) {}
 
   onData(received: Buffer) {
@@ -213,7 +230,7 @@ class Call {
     else if (length !== undefined) this.framing = 'length';
     else this.framing = 'close';
     this.remaining = length ?? 0;
-    if (code === 200) this.sink = this.streamTo(this.contentType, reason => this.abort(reason));
+    if (code === 200) this.sink = this.streamTo(this.contentType, reason => this.abort(reason), this.headSentByRelay);
     if (this.framing === 'none' || (this.framing === 'length' && this.remaining === 0)) {
       this.complete(rest.length === 0);
       return undefined;
@@ -307,6 +324,46 @@ class Call {
   }
 
   /**
+   * Right after the request went up, on a connected plain socket, with a
+   * native relay at hand and a client it may answer: the relay waits for the
+   * upstream's head and answers a plain 200 itself, with the events that came
+   * along, so a stream's first event does not wait for this thread a second
+   * time (a busy event loop or a garbage collection in that wait was part of
+   * what a first byte added at 1,000 streams; docs/gateway.md, Decisions).
+   * Any other head comes back unanswered (relayedBack), and this parser
+   * reads it as before: fallbacks and errors are unchanged.
+   */
+  relayFromHead() {
+    const relay = this.connection.client.relay;
+    const socket = this.connection.socket;
+    if (!relay || !this.clientHead || socket.connecting) return;
+    const upstreamFd = this.connection.fd();
+    if (upstreamFd === undefined) return;
+    const client = this.clientHead(reason => this.abort(reason));
+    if (!client) return;
+    socket.pause();
+    const id = relay.start(upstreamFd, client.fd, this.timeoutMs, back => this.relayedBack(back), {
+      before: client.before,
+      after: client.after,
+      sent: head => this.relayedHead(head),
+    });
+    if (id === undefined) {
+      socket.resume();
+      return;
+    }
+    this.relayed = id;
+    socket.setTimeout(0);
+  }
+
+  /** The relay answered the client: the upstream's head is read here as if it had come on the socket. */
+  private relayedHead(head: Buffer) {
+    if (this.done) return;
+    this.heardBack = true;
+    this.headSentByRelay = true;
+    this.readHead(head);
+  }
+
+  /**
    * Between two chunks, with the client's socket writable directly and a
    * native relay at hand: the relay forwards what follows until something
    * needs this parser again (relayedBack).
@@ -352,8 +409,14 @@ class Call {
 
   private takeBackFromRelay() {
     if (this.relayed === undefined) return;
-    this.connection.client.relay!.cancel(this.relayed);
+    const headSent = this.connection.client.relay!.cancel(this.relayed);
     this.relayed = undefined;
+    // The client has the relay's 200 whose notice has not come: the response is committed (no fallback, no error answer).
+    if (headSent && !this.sink) {
+      this.heardBack = true;
+      this.headSentByRelay = true;
+      this.sink = this.streamTo(this.contentType, () => undefined, true);
+    }
   }
 
   private abort(reason: Error) {
@@ -453,6 +516,7 @@ class Connection {
     this.call = call;
     this.socket.setTimeout(call.timeoutMs);
     this.socket.write(request);
+    call.relayFromHead();
   }
 
   /** The call is over: the socket goes back to the pool, or is closed. */
@@ -493,8 +557,8 @@ export class StreamClient {
    */
   constructor(private readonly keepAliveMs = 30_000, readonly relay?: NativeRelay) {}
 
-  post(url: URL, path: string, payload: Buffer, timeoutMs: number,
-    streamTo: (contentType: string | undefined, abort: (reason: Error) => void) => StreamSink): Promise<StreamedResponse> {
+  /** `clientHead`, with a native relay, lets the relay answer a plain 200 itself (Call.relayFromHead). */
+  post(url: URL, path: string, payload: Buffer, timeoutMs: number, streamTo: StreamTo, clientHead?: ClientHead): Promise<StreamedResponse> {
     const origin = this.originOf(url);
     const head = Buffer.from(`POST ${path} HTTP/1.1\r\nhost: ${origin.hostHeader}\r\ncontent-type: application/json\r\naccept: text/event-stream\r\ncontent-length: ${payload.length}\r\n\r\n`, 'latin1');
     const request = Buffer.concat([head, payload]);
@@ -505,7 +569,7 @@ export class StreamClient {
           // A kept-alive socket the upstream closed just as it was reused: once more, on a fresh one.
           if (!retried && connection.reused && !call.heardBack && !(error instanceof UpstreamTimeout) && !call.aborted) attempt(true);
           else reject(error);
-        });
+        }, clientHead);
         connection.start(call, request);
       };
       attempt(false);
