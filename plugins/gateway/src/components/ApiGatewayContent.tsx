@@ -24,6 +24,7 @@ import TableHead from '@mui/material/TableHead';
 import TableRow from '@mui/material/TableRow';
 import TextField from '@mui/material/TextField';
 import Typography from '@mui/material/Typography';
+import { usePolling } from '@quarterdeck/plugin-quarterdeck-react';
 import { gatewayApiRef } from '../api/GatewayClient';
 import { AuditCard } from './AuditCard';
 import { errorMessage, ExplainedButton, RequestStatusChip } from './common';
@@ -32,7 +33,6 @@ import { KeysTable } from './KeysTable';
 import { ProductCard } from './ProductCard';
 import { SecretDialog } from './SecretDialog';
 import { UsagePanel } from './UsagePanel';
-import { usePolling } from './usePolling';
 
 /** Whole days from 1 to 3650, or empty for a key without expiry. */
 function expiryError(text: string): string | undefined {

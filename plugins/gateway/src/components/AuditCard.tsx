@@ -7,9 +7,9 @@ import TableCell from '@mui/material/TableCell';
 import TableHead from '@mui/material/TableHead';
 import TableRow from '@mui/material/TableRow';
 import Typography from '@mui/material/Typography';
+import { usePolling } from '@quarterdeck/plugin-quarterdeck-react';
 import { gatewayApiRef } from '../api/GatewayClient';
 import { formatDateTime, shortUser } from './format';
-import { usePolling } from './usePolling';
 
 /** The details worth a glance: plan, component, new key, grace period… */
 function detailText(event: GatewayAuditEvent): string {

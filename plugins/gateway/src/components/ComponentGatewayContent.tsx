@@ -26,6 +26,7 @@ import TableHead from '@mui/material/TableHead';
 import TableRow from '@mui/material/TableRow';
 import TextField from '@mui/material/TextField';
 import Typography from '@mui/material/Typography';
+import { usePolling } from '@quarterdeck/plugin-quarterdeck-react';
 import { gatewayApiRef } from '../api/GatewayClient';
 import { AuditCard } from './AuditCard';
 import { errorMessage, ExplainedButton, RequestStatusChip } from './common';
@@ -34,7 +35,6 @@ import { KeysTable } from './KeysTable';
 import { PlansTable } from './ProductCard';
 import { SecretDialog } from './SecretDialog';
 import { UsagePanel } from './UsagePanel';
-import { usePolling } from './usePolling';
 
 export const MIN_JUSTIFICATION = 10;
 

@@ -11,10 +11,10 @@ import TableCell from '@mui/material/TableCell';
 import TableHead from '@mui/material/TableHead';
 import TableRow from '@mui/material/TableRow';
 import Typography from '@mui/material/Typography';
+import { usePolling } from '@quarterdeck/plugin-quarterdeck-react';
 import { gatewayApiRef } from '../api/GatewayClient';
 import { formatCost, formatDateTime, formatNumber, shortUser } from './format';
 import { sumSeries } from './UsagePanel';
-import { usePolling } from './usePolling';
 
 type Row = {
   product: GatewayProduct;

@@ -15,10 +15,10 @@ import TableRow from '@mui/material/TableRow';
 import ToggleButton from '@mui/material/ToggleButton';
 import ToggleButtonGroup from '@mui/material/ToggleButtonGroup';
 import Typography from '@mui/material/Typography';
+import { usePolling } from '@quarterdeck/plugin-quarterdeck-react';
 import { gatewayApiRef } from '../api/GatewayClient';
 import { formatCost, formatMs, formatNumber } from './format';
 import { TimeChart } from './TimeChart';
-import { usePolling } from './usePolling';
 
 export const USAGE_WINDOWS = [
   { hours: 24, label: '24 h' },

@@ -36,8 +36,8 @@ import TableRow from '@mui/material/TableRow';
 import TextField from '@mui/material/TextField';
 import Tooltip from '@mui/material/Tooltip';
 import Typography from '@mui/material/Typography';
+import { usePolling } from '@quarterdeck/plugin-quarterdeck-react';
 import { argoApiRef, type RolloutActionName } from '../../api/ArgoClient';
-import { usePolling } from './usePolling';
 import { analysisKindLabel, BlueGreenFlow, pauseReasonText, RUN_STATUS_COLORS, RunStatusChip } from './BlueGreenFlow';
 
 const ROLE_COLORS: Record<string, 'success' | 'warning' | 'info' | 'default'> = {

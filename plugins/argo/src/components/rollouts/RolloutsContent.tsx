@@ -3,9 +3,9 @@ import { useApi } from '@backstage/core-plugin-api';
 import { stringifyEntityRef } from '@backstage/catalog-model';
 import { useEntity } from '@backstage/plugin-catalog-react';
 import Stack from '@mui/material/Stack';
+import { usePolling } from '@quarterdeck/plugin-quarterdeck-react';
 import { argoApiRef } from '../../api/ArgoClient';
 import { RolloutCard } from './RolloutCard';
-import { usePolling } from './usePolling';
 
 /** The Rollouts tab of an entity page: every Rollout of the entity, followed live. */
 export function RolloutsContent() {

@@ -2,9 +2,11 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 
 /**
  * Loads now and again every `intervalMs` while the component is mounted,
- * so an open page follows what changes (new requests, usage). Keeps the last
- * value on an error. A change of `key` (say, the usage window) loads at once;
- * `retry` reloads at once (after an action).
+ * so an open page follows what changes (a rollout's steps, new key
+ * requests, usage). Keeps the last value on an error. A change of `key`
+ * (say, the usage window) loads at once; `retry` reloads at once (after an
+ * action). The next load is timed from the end of the last one, so a slow
+ * backend is never asked twice at once.
  */
 export function usePolling<T>(load: () => Promise<T>, intervalMs: number, key: unknown = undefined) {
   const [value, setValue] = useState<T | undefined>();

@@ -1,0 +1,2 @@
+/** React helpers shared by Quarterdeck's frontend plugins (argo, gateway). */
+export { usePolling } from './usePolling';

@@ -1,0 +1,41 @@
+import { act, renderHook, waitFor } from '@testing-library/react';
+import { usePolling } from './usePolling';
+
+describe('usePolling', () => {
+  it('loads at once, again every interval, keeps the last value through an error, and stops when unmounted', async () => {
+    let calls = 0;
+    const load = jest.fn(async () => {
+      calls++;
+      if (calls === 2) throw new Error('backend down');
+      return Math.min(calls, 3);
+    });
+    const { result, unmount } = renderHook(() => usePolling(load, 30));
+    expect(result.current.loading).toBe(true);
+    await waitFor(() => expect(result.current.value).toBe(1));
+    expect(result.current.loading).toBe(false);
+    // The second load fails: the error shows, the value of the first stays.
+    await waitFor(() => expect(result.current.error?.message).toBe('backend down'));
+    expect(result.current.value).toBe(1);
+    // The third succeeds and clears the error.
+    await waitFor(() => expect(result.current.value).toBe(3));
+    expect(result.current.error).toBeUndefined();
+    unmount();
+    const after = calls;
+    await new Promise(resolve => setTimeout(resolve, 100));
+    expect(calls).toBe(after);
+  });
+
+  it('reloads at once on retry and when its key changes, with the newest load function', async () => {
+    const seen: string[] = [];
+    const { result, rerender } = renderHook(({ window }) => usePolling(async () => {
+      seen.push(window);
+      return window;
+    }, 60_000, window), { initialProps: { window: '24h' } });
+    await waitFor(() => expect(result.current.value).toBe('24h'));
+    act(() => result.current.retry());
+    await waitFor(() => expect(seen).toEqual(['24h', '24h']));
+    rerender({ window: '7d' });
+    await waitFor(() => expect(result.current.value).toBe('7d'));
+    expect(seen).toEqual(['24h', '24h', '7d']);
+  });
+});
