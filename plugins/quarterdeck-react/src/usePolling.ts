@@ -6,7 +6,7 @@ import { useCallback, useEffect, useRef, useState } from 'react';
  * requests, usage). Keeps the last value on an error. A change of `key`
  * (say, the usage window) loads at once; `retry` reloads at once (after an
  * action). The next load is timed from the end of the last one, so a slow
- * backend is never asked twice at once.
+ * backend is not polled faster than it answers.
  */
 export function usePolling<T>(load: () => Promise<T>, intervalMs: number, key: unknown = undefined) {
   const [value, setValue] = useState<T | undefined>();
