@@ -1,4 +1,5 @@
 import { validateHeaderName, validateHeaderValue, type ServerResponse } from 'node:http';
+import type net from 'node:net';
 import { descriptorOf } from './nativeRelay';
 
 /** Where a streamed response's body goes: `write` says false when the client's socket is full. */
@@ -22,6 +23,18 @@ export interface StreamSink {
 }
 
 const CRLF = 0x0a0d; // "\r\n" as a little-endian uint16
+const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
+
+/** One HTTP/1.1 chunk: size line, data and CRLF in one buffer. */
+function frameOf(chunk: Buffer): Buffer {
+  const size = chunk.length.toString(16);
+  const frame = Buffer.allocUnsafe(size.length + chunk.length + 4);
+  frame.write(size, 0, 'latin1');
+  frame.writeUInt16LE(CRLF, size.length);
+  chunk.copy(frame, size.length + 2);
+  frame.writeUInt16LE(CRLF, frame.length - 2);
+  return frame;
+}
 
 /**
  * The body of a streamed response whose headers are sent, written to the
@@ -53,14 +66,7 @@ export function chunkedSink(res: ServerResponse): Required<Omit<StreamSink, 'for
       // A client that has gone is the close handler's business; nothing to write to.
       if (socket.destroyed) return true;
       waitOn = socket;
-      if (framed) return socket.write(framed);
-      const size = chunk.length.toString(16);
-      const frame = Buffer.allocUnsafe(size.length + chunk.length + 4);
-      frame.write(size, 0, 'latin1');
-      frame.writeUInt16LE(CRLF, size.length);
-      chunk.copy(frame, size.length + 2);
-      frame.writeUInt16LE(CRLF, frame.length - 2);
-      return socket.write(frame);
+      return socket.write(framed ?? frameOf(chunk));
     },
     onDrain(resume) {
       waitOn.once('drain', resume);
@@ -134,4 +140,102 @@ export function relayableHead(res: ServerResponse, headers: Record<string, strin
 export function committedByRelay(res: ServerResponse, headers: Record<string, string>) {
   res.writeHead(200, headers);
   (res as ServerResponse & { _headerSent: boolean })._headerSent = true;
+}
+
+/** A stream whose response Node has let go of (releasedByRelay): its body goes to the socket from here. */
+export interface ReleasedStream extends Required<Omit<StreamSink, 'forwarded'>> {
+  /** The body is whole: `rest` (unframed) and the last chunk are written, and Node reads the connection's next request. */
+  finish(rest: Buffer): void;
+  /** The call failed after the head: the connection is closed (the client sees a cut chunked body, not a false end). */
+  destroy(): void;
+}
+
+/** What of a socket's libuv handle releasedByRelay uses (net.js keeps `reading` in step with readStart/readStop itself). */
+interface StreamHandle {
+  reading: boolean;
+  readStop(): number;
+  readStart(): number;
+}
+
+/** releasedByRelay's stream: one object with its methods on the prototype, as it lives as long as the stream. */
+class ReleasedResponse implements ReleasedStream {
+  private waitingDrain = false;
+  private readonly onClose: () => void;
+
+  constructor(private readonly socket: net.Socket, private readonly handle: StreamHandle, private readonly keepAliveMs: number, abort: (reason: Error) => void) {
+    this.onClose = () => abort(new Error('the client closed the connection'));
+    socket.once('close', this.onClose);
+  }
+
+  write(chunk: Buffer, framed?: Buffer) {
+    return chunk.length === 0 || this.socket.destroyed ? true : this.socket.write(framed ?? frameOf(chunk));
+  }
+
+  writeFramed(framed: Buffer) {
+    return this.socket.destroyed ? true : this.socket.write(framed);
+  }
+
+  onDrain(resume: () => void) {
+    this.waitingDrain = true;
+    this.socket.once('drain', () => {
+      this.waitingDrain = false;
+      resume();
+    });
+  }
+
+  directFd() {
+    const socket = this.socket;
+    return socket.destroyed || this.waitingDrain || socket.writableLength > 0 ? undefined : descriptorOf(socket);
+  }
+
+  finish(rest: Buffer) {
+    const socket = this.socket;
+    socket.removeListener('close', this.onClose);
+    if (socket.destroyed) return;
+    if (rest.length > 0) socket.write(frameOf(rest));
+    socket.write(LAST_CHUNK);
+    socket.setTimeout(this.keepAliveMs);
+    this.handle.reading = true;
+    this.handle.readStart();
+  }
+
+  destroy() {
+    this.socket.removeListener('close', this.onClose);
+    this.socket.destroy();
+  }
+}
+
+/**
+ * The native relay sent the head of relayableHead: rather than keep Node's
+ * response open for the stream's whole life, it is ended from Node's point
+ * of view at once (nothing more is written through it) and the body goes to
+ * the socket directly, framed here or by the relay.
+ *
+ * Why: a response, its request and the calls that wait on them outlive the
+ * young generation's collections when a stream lasts seconds, and at 1,000
+ * streams copying them was most of each collection's pause, the pause every
+ * new request waits behind (docs/gateway.md, Decisions).
+ *
+ * While the stream runs, the connection is not read (a pipelined request
+ * waits in the kernel until the body is whole, as HTTP/1.1 orders it) and
+ * Node's keep-alive timer is off (the stream is not idle). `abort` runs if
+ * the socket closes before the end. Undefined when Node would close the
+ * connection after this response anyway, or it cannot be held: the response
+ * is then committed (committedByRelay) and stays open as before.
+ */
+export function releasedByRelay(res: ServerResponse, headers: Record<string, string>, keepAliveMs: number, abort: (reason: Error) => void): ReleasedStream | undefined {
+  const socket = res.socket;
+  const handle = (socket as (net.Socket & { _handle?: StreamHandle }) | null)?._handle;
+  committedByRelay(res, headers);
+  if (!socket || !handle || typeof handle.readStop !== 'function') return undefined;
+  const internals = res as ServerResponse & { _last?: boolean; chunkedEncoding?: boolean };
+  if (internals._last || internals.chunkedEncoding !== true) return undefined;
+  // Ended with no last chunk (the body is this socket's business now): Node writes nothing, and its 'finish' frees the request and response.
+  internals.chunkedEncoding = false;
+  res.end();
+  handle.reading = false;
+  handle.readStop();
+  // Node's own 'finish' listener (which runs first) has set the keep-alive timer: off until the body is whole.
+  res.once('finish', () => socket.setTimeout(0));
+  return new ReleasedResponse(socket, handle, keepAliveMs, abort);
 }

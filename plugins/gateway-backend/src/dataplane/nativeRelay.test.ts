@@ -214,6 +214,63 @@ describe('the native relay, behind the data plane', () => {
     }
   });
 
+  it('lets go of Node\'s response once it has answered the head, and the connection carries the next request after the body', async () => {
+    const server = await upstream(async socket => {
+      socket.write(sseHead + frame(event('first')));
+      await delay(100);
+      socket.write(`${frame(event(' second'))}${frame(usageEvent)}${frame('data: [DONE]\n\n')}0\r\n\r\n`);
+    });
+    const plane = await dataPlane(server.url);
+    const expected = `${event('first')}${event(' second')}data: [DONE]\n\n`;
+    try {
+      // Opens the upstream connection, so the next calls start on a warm one (the relay answers their heads).
+      expect(await (await plane.call({})).text()).toBe(expected);
+      const { port } = new URL(await plane.url());
+      const client = net.connect({ host: '127.0.0.1', port: Number(port) });
+      const body = JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }], stream: true });
+      const request = `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${plane.key}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`;
+      let raw = '';
+      client.on('data', data => (raw += data.toString('latin1')));
+      backs = [];
+      client.write(request);
+      await until(() => raw.includes('first'));
+      // Pipelined while the first body streams: answered after it, never inside it.
+      client.write(request);
+      await until(() => raw.split('0\r\n\r\n').length === 3);
+      client.destroy();
+      const responses: Array<{ head: string; text: string }> = [];
+      let rest = raw;
+      while (rest.length > 0 && responses.length < 3) {
+        const headEnd = rest.indexOf('\r\n\r\n');
+        const head = rest.slice(0, headEnd);
+        rest = rest.slice(headEnd + 4);
+        let text = '';
+        for (;;) {
+          const lineEnd = rest.indexOf('\r\n');
+          const size = parseInt(rest.slice(0, lineEnd), 16);
+          rest = rest.slice(lineEnd + 2);
+          // A size line that is not one (a head inside a body, say) ends this response here.
+          if (!(size > 0)) {
+            rest = rest.slice(2);
+            break;
+          }
+          text += rest.slice(0, size);
+          rest = rest.slice(size + 2);
+        }
+        responses.push({ head, text });
+      }
+      expect(responses.map(r => r.text)).toEqual([expected, expected]);
+      for (const { head } of responses) expect(head).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*Transfer-Encoding: chunked$/);
+      // Both heads were the relay's, and the usage of each was read when its body ended.
+      expect(backs.filter(reason => reason === 'head')).toHaveLength(2);
+      await until(() => plane.rows.length >= 3);
+      expect(plane.rows.map(r => [r.status, r.promptTokens, r.completionTokens])).toEqual([[200, 7, 5], [200, 7, 5], [200, 7, 5]]);
+    } finally {
+      await plane.close();
+      await server.close();
+    }
+  });
+
   it('estimates from the events it forwarded when the upstream reports no usage', async () => {
     const server = await upstream(async socket => {
       socket.write(sseHead);

@@ -88,7 +88,10 @@ export function loadNativeRelay(file: string): NativeRelay {
     // A stream cancelled while its message was on the way: its call is over.
     if (!stream) return;
     if (reason === RelayBack.Head) {
-      stream.head?.sent(rest);
+      const head = stream.head;
+      // Not needed again, and the stream may last a while.
+      stream.head = undefined;
+      head?.sent(rest);
       return;
     }
     waiting.delete(id);

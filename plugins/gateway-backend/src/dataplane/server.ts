@@ -4,7 +4,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Pool } from 'undici';
 import type { StoredKey } from '../database/GatewayStore';
-import { chunkedSink, committedByRelay, relayableHead } from './chunked';
+import { chunkedSink, relayableHead, releasedByRelay, type ReleasedStream, type StreamSink } from './chunked';
 import { trimConversation } from './context';
 import { DataPlaneMetrics } from './metrics';
 import type { Charge, Limits } from './limits';
@@ -13,7 +13,7 @@ import { KEY_ERRORS, sendError } from './openaiErrors';
 import { modelsInPlan, resolveModel, type Target } from './routing';
 import { SseUsageFilter } from './sse';
 import type { NativeRelay } from './nativeRelay';
-import { StreamClient, UpstreamTimeout, type ClientHead, type StreamedResponse, type StreamTo } from './streamClient';
+import { StreamClient, UpstreamTimeout, type ClientHead, type StreamEnd, type StreamedResponse, type StreamTo } from './streamClient';
 import { upstreamBody } from './upstreamBody';
 import { renderTemplate } from './templates';
 import { chatUpperBound, contentText, countChat, countText, promptText, type ChatMessage } from './tokens';
@@ -49,6 +49,9 @@ const OPENAI_PATHS: Record<string, 'chat' | 'completions' | 'embeddings'> = {
   '/v1/completions': 'completions',
   '/v1/embeddings': 'embeddings',
 };
+
+/** How long a client's connection may stay idle between requests. */
+const KEEP_ALIVE_MS = 65_000;
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
@@ -111,6 +114,73 @@ class UpstreamFailure extends Error {
   constructor(message: string, readonly timeout: boolean) {
     super(message);
   }
+}
+
+/** The prompt's tokens counted here (when the upstream reports none). */
+function promptCount(kind: 'chat' | 'completions' | 'embeddings', body: OpenAiBody, messages: ChatMessage[] | undefined): number {
+  return messages ? countChat(messages) : countText(promptText(kind === 'completions' ? body.prompt : body.input));
+}
+
+/**
+ * The prompt's tokens for a stream's end, should its upstream report none:
+ * from the count made before the call, else from the request's bytes
+ * (parsed again only then) or the trimmed messages, so that a stream holds
+ * no parsed body meanwhile.
+ */
+function promptEstimate(counted: number | undefined, kind: 'chat' | 'completions' | 'embeddings', request: Buffer | OpenAiBody, trimmed: ChatMessage[] | undefined): () => number {
+  if (counted !== undefined) return () => counted;
+  if (trimmed) return () => countChat(trimmed);
+  return () => {
+    const body = Buffer.isBuffer(request) ? (JSON.parse(request.toString('utf8')) as OpenAiBody) : request;
+    return promptCount(kind, body, kind === 'chat' ? (body.messages as ChatMessage[]) : undefined);
+  };
+}
+
+/** A stream's events through the usage filter, then to the client's sink (a class: it lives as long as the stream). */
+class FilteredSink implements StreamSink {
+  constructor(private readonly filter: SseUsageFilter, private readonly sink: Required<Omit<StreamSink, 'forwarded'>>) {}
+
+  write(chunk: Buffer, framed?: Buffer) {
+    const events = this.filter.push(chunk);
+    // Forwarded as the upstream framed it when the filter left the chunk as it was.
+    return this.sink.write(events, events === chunk ? framed : undefined);
+  }
+
+  onDrain(resume: () => void) {
+    this.sink.onDrain(resume);
+  }
+
+  directFd() {
+    return this.filter.idle ? this.sink.directFd() : undefined;
+  }
+
+  writeFramed(framed: Buffer) {
+    return this.sink.writeFramed(framed);
+  }
+
+  forwarded(events: Buffer) {
+    this.filter.forwarded(events);
+  }
+}
+
+/** A streamed call whose head the client has: how its body ends. */
+interface Streaming {
+  ended: StreamEnd;
+  filter: SseUsageFilter;
+  ending: Pick<ReleasedStream, 'finish' | 'destroy'>;
+}
+
+/** What a stream's end records and settles (whenStreamEnds). */
+interface StreamEndState {
+  key: StoredKey;
+  product: GatewayProduct;
+  plan: GatewayPlan;
+  target: Target;
+  started: number;
+  route?: string;
+  /** The reservation to settle, when the plan counts tokens. */
+  ask?: Charge;
+  promptTokens: () => number;
 }
 
 /**
@@ -299,6 +369,8 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     let lastStatus = 502;
     let timedOut = false;
     let used: Charge = { tokens: 0, cost: 0 };
+    /** A stream under way settles its reservation when it ends (whenStreamEnds). */
+    let settledAtEnd = false;
     try {
       for (const target of attempts) {
         // The client's bytes go upstream with the model renamed and usage asked
@@ -316,13 +388,22 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
           }));
         try {
           const outcome = await forward(res, target, upstreamPath, payload, stream, clientWantsUsage, extraHeaders);
+          if (outcome.streaming) {
+            settledAtEnd = true;
+            whenStreamEnds(outcome.streaming, {
+              key, product, plan, target, started, route: resolution.route,
+              ask: countsTokens ? ask : undefined,
+              promptTokens: promptEstimate(promptTokens, kind, raw && messages === body.messages ? raw : body, messages !== body.messages ? messages : undefined),
+            });
+            return;
+          }
           let usage = outcome.usage;
           let estimated = false;
           if (outcome.status === 200 && (usage?.prompt_tokens === undefined || (kind !== 'embeddings' && usage.completion_tokens === undefined))) {
             // No usage from the upstream: counted here, and marked as estimated.
             estimated = true;
             usage = {
-              prompt_tokens: usage?.prompt_tokens ?? promptTokens ?? (messages ? countChat(messages) : countText(promptText(kind === 'completions' ? body.prompt : body.input))),
+              prompt_tokens: usage?.prompt_tokens ?? promptTokens ?? promptCount(kind, body, messages),
               completion_tokens: usage?.completion_tokens ?? countText(outcome.text()),
             };
           }
@@ -346,7 +427,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
         : `The upstream failed for \`${body.model}\`, and no fallback succeeded.`, { code: timedOut ? 'upstream_timeout' : 'upstream_error' });
     } finally {
       // The reservation becomes what the call used (nothing, if it failed).
-      if (countsTokens) await options.limits.settle(key.id, plan, ask, used, Date.now());
+      if (countsTokens && !settledAtEnd) await options.limits.settle(key.id, plan, ask, used, Date.now());
     }
   }
 
@@ -382,7 +463,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
           return true;
         },
         onComplete() {
-          resolve({ statusCode, contentType, body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks), streamed: false });
+          resolve({ statusCode, contentType, body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks) });
         },
         onError(error) {
           reject(error);
@@ -418,25 +499,28 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
       if (head) watchClient(abort);
       return head;
     });
+    /** How the streamed body ends: set when its head goes to the client. */
+    let ending: Pick<ReleasedStream, 'finish' | 'destroy'> | undefined;
     const streamTo: StreamTo | undefined = filter && ((contentType, abort, headSent) => {
-      if (headSent) committedByRelay(res, streamHeaders(contentType));
-      else {
+      if (headSent) {
+        const released = releasedByRelay(res, streamHeaders(contentType), KEEP_ALIVE_MS, abort);
+        if (released) {
+          ending = released;
+          return new FilteredSink(filter, released);
+        }
+      } else {
         res.writeHead(200, streamHeaders(contentType));
         res.flushHeaders();
       }
       watchClient(abort);
-      const sink = chunkedSink(res);
-      return {
-        write: (chunk, framed) => {
-          const events = filter.push(chunk);
-          // Forwarded as the upstream framed it when the filter left the chunk as it was.
-          return sink.write(events, events === chunk ? framed : undefined);
+      ending = {
+        finish: rest => {
+          if (rest.length > 0) res.write(rest);
+          res.end();
         },
-        onDrain: resume => sink.onDrain(resume),
-        directFd: () => (filter.idle ? sink.directFd() : undefined),
-        writeFramed: framed => sink.writeFramed(framed),
-        forwarded: events => filter.forwarded(events),
+        destroy: () => res.destroy(),
       };
+      return new FilteredSink(filter, chunkedSink(res));
     });
     const timeout = target.upstream.timeoutMs ?? 30_000;
     let response;
@@ -450,12 +534,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
       const code = (error as { code?: string }).code ?? '';
       throw new UpstreamFailure((error as Error).message, error instanceof UpstreamTimeout || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT');
     }
-    if (response.streamed && filter) {
-      const rest = filter.end();
-      if (rest.length > 0) res.write(rest);
-      res.end();
-      return { status: 200, usage: filter.usage, text: () => filter.text };
-    }
+    if (response.ended && filter && ending) return { status: 200, streaming: { ended: response.ended, filter, ending } };
     if (response.statusCode === 429 || response.statusCode >= 500) throw new UpstreamFailure(`status ${response.statusCode}`, false);
     const text = response.body;
     let usage: { prompt_tokens?: number; completion_tokens?: number } | undefined;
@@ -472,6 +551,39 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     res.writeHead(response.statusCode, { ...headersFor(response.contentType), 'content-length': String(text.length) });
     res.end(text);
     return { status: response.statusCode, usage, text: () => answer };
+  }
+
+  /**
+   * A stream whose body is under way: its usage is recorded and its
+   * reservation settled when it ends. Only `end` is held meanwhile, never the
+   * call's frames or the client's request (their JavaScript objects, kept for
+   * a stream's seconds, were what made young collections long at 1,000
+   * streams: docs/gateway.md, Decisions).
+   */
+  function whenStreamEnds(streaming: Streaming, end: StreamEndState) {
+    streaming.ended.onEnd(error => {
+      let used: Charge = { tokens: 0, cost: 0 };
+      if (error) {
+        streaming.ending.destroy();
+        record(end.key, end.product, end.target, 502, end.started, undefined, false, end.route);
+      } else {
+        streaming.ending.finish(streaming.filter.end());
+        let usage = streaming.filter.usage;
+        let estimated = false;
+        if (usage?.prompt_tokens === undefined || usage.completion_tokens === undefined) {
+          estimated = true;
+          usage = {
+            prompt_tokens: usage?.prompt_tokens ?? end.promptTokens(),
+            completion_tokens: usage?.completion_tokens ?? countText(streaming.filter.text),
+          };
+        }
+        used = record(end.key, end.product, end.target, 200, end.started, usage, estimated, end.route);
+      }
+      if (end.ask) {
+        options.limits.settle(end.key.id, end.plan, end.ask, used, Date.now())
+          .catch(settleError => options.logger?.warn(`Gateway limits: a stream's reservation was not settled: ${settleError}`));
+      }
+    });
   }
 
   /** Writes the call's usage row; returns what it used, for the limits. */
@@ -616,7 +728,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
       sendError(res, 500, 'The gateway failed to handle the request.', { code: 'internal_error' });
     });
   });
-  server.keepAliveTimeout = 65_000;
+  server.keepAliveTimeout = KEEP_ALIVE_MS;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => resolve());

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import type { StreamSink } from './chunked';
-import { StreamClient, UpstreamTimeout } from './streamClient';
+import { StreamClient, UpstreamTimeout, type StreamedResponse } from './streamClient';
 
 /**
  * A raw TCP upstream: each request gets `answer(socket, request, n)`, so a
@@ -65,10 +65,26 @@ const frame = (text: string) => `${Buffer.byteLength(text).toString(16)}\r\n${te
 const sseHead = 'HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n';
 const delay = (ms: number) => new Promise(resolve => setTimeout(resolve, ms));
 
+/** When a streamed body has ended (with what cut it short). */
+const ending = (response: StreamedResponse) => new Promise<void>((resolve, reject) => response.ended!.onEnd(error => (error ? reject(error) : resolve())));
+
+/**
+ * The client as most tests read it: a call settles when its body is whole
+ * (StreamClient itself resolves a 200 as its body starts), `streamed` saying
+ * whether the body went to the sink.
+ */
+class WholeClient extends StreamClient {
+  override async post(...args: Parameters<StreamClient['post']>): Promise<StreamedResponse & { streamed: boolean }> {
+    const response = await super.post(...args);
+    if (response.ended) await ending(response);
+    return { ...response, streamed: response.ended !== undefined };
+  }
+}
+
 describe('StreamClient', () => {
-  let client: StreamClient;
+  let client: WholeClient;
   beforeEach(() => {
-    client = new StreamClient();
+    client = new WholeClient();
   });
   afterEach(() => client.close());
 
@@ -99,6 +115,42 @@ describe('StreamClient', () => {
       expect(seen.endsWith('\r\n\r\n{"stream":true}')).toBe(true);
       expect(server.connections()).toBe(1);
     } finally {
+      await server.close();
+    }
+  });
+
+  it('resolves a 200 as its body starts, and tells when the body ends or is cut short', async () => {
+    let finishBody: (ok: boolean) => void = () => undefined;
+    const server = await upstream(socket => {
+      socket.write(`${sseHead}${frame('data: one\n\n')}`);
+      finishBody = ok => (ok ? socket.write(`${frame('data: two\n\n')}0\r\n\r\n`) : socket.destroy());
+    });
+    const raw = new StreamClient();
+    /** A call resolved at its body's start, whose body then ends well or not: what each callback heard, and the pieces. */
+    const streamed = async (ok: boolean) => {
+      const { sink, pieces } = collector();
+      const response = await raw.post(server.url, '/s', Buffer.from('{}'), 5000, () => sink);
+      const atStart = { status: response.statusCode, pieces: pieces.map(p => p.chunk) };
+      let outcome = 'not yet';
+      const ended = ending(response).then(() => 'whole', (error: Error) => error.message).then(text => (outcome = text));
+      await delay(20);
+      const beforeEnd = outcome;
+      finishBody(ok);
+      const end = await ended;
+      // A callback given after the end is called at once, with the same outcome.
+      const late = await new Promise<Error | undefined>(resolve => response.ended!.onEnd(resolve));
+      return { atStart, beforeEnd, end, late: late?.message ?? 'whole', pieces: pieces.map(p => p.chunk) };
+    };
+    try {
+      expect(await streamed(true)).toEqual({
+        atStart: { status: 200, pieces: ['data: one\n\n'] }, beforeEnd: 'not yet', end: 'whole', late: 'whole', pieces: ['data: one\n\n', 'data: two\n\n'],
+      });
+      const closed = 'the upstream closed the connection';
+      expect(await streamed(false)).toEqual({
+        atStart: { status: 200, pieces: ['data: one\n\n'] }, beforeEnd: 'not yet', end: closed, late: closed, pieces: ['data: one\n\n'],
+      });
+    } finally {
+      raw.close();
       await server.close();
     }
   });

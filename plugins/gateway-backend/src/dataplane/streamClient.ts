@@ -22,8 +22,24 @@ export interface StreamedResponse {
   contentType?: string;
   /** The body when it was not streamed (any status but 200). */
   body: Buffer;
-  streamed: boolean;
+  /**
+   * A 200 whose body is being streamed to the sink: the response resolves
+   * as soon as the sink has it, and this tells when the body ends.
+   */
+  ended?: StreamEnd;
 }
+
+/** The end of a streamed body. */
+export interface StreamEnd {
+  /**
+   * `callback` runs once: with no error when the body is whole, else with
+   * what cut it short; at once if that has happened. One callback: the
+   * call's owner (a second, before the end, takes the first one's place).
+   */
+  onEnd(callback: (error?: Error) => void): void;
+}
+
+const EMPTY = Buffer.alloc(0);
 
 /** The upstream sent no response head, or no byte of the body, for the timeout. */
 export class UpstreamTimeout extends Error {
@@ -95,7 +111,7 @@ function parseHex(data: Buffer, from: number, to: number): number {
 type BodyFraming = 'chunked' | 'length' | 'close' | 'none';
 
 /** One request and its response on a connection: the response's parser. */
-class Call {
+class Call implements StreamEnd {
   heardBack = false;
   aborted = false;
   /** Paused because the client's socket is full. */
@@ -118,15 +134,25 @@ class Call {
   private relayed?: number;
   /** The relay answered the client with its head (relayFromHead). */
   private headSentByRelay = false;
+  /** The response was resolved with the sink's body streaming: the end goes to onEnd's callback. */
+  private committed = false;
+  private ended?: (error?: Error) => void;
+  private endedWith?: { error?: Error };
 
   constructor(
     private readonly connection: Connection,
     readonly timeoutMs: number,
-    private readonly streamTo: StreamTo,
-    private readonly resolve: (response: StreamedResponse) => void,
-    private readonly reject: (error: Error) => void,
-    private readonly clientHead?: ClientHead,
+    // Dropped once used: a call outlives them by the stream's length, and what they hold (the client's request) is not needed meanwhile.
+    private streamTo: StreamTo | undefined,
+    private resolve: ((response: StreamedResponse) => void) | undefined,
+    private reject: ((error: Error) => void) | undefined,
+    private clientHead?: ClientHead,
   ) {}
+
+  onEnd(callback: (error?: Error) => void) {
+    if (this.endedWith) callback(this.endedWith.error);
+    else this.ended = callback;
+  }
 
   onData(received: Buffer) {
     this.heardBack = true;
@@ -172,7 +198,34 @@ class Call {
     }
     this.done = true;
     this.connection.finish(false);
-    this.reject(error);
+    this.settle(undefined, error);
+  }
+
+  /** The call is over: its promise, or the end of a body already streaming. */
+  private settle(response: StreamedResponse | undefined, error?: Error) {
+    if (this.committed) {
+      const ended = this.ended;
+      this.ended = undefined;
+      this.endedWith = { error };
+      ended?.(error);
+      return;
+    }
+    if (error) this.reject?.(error);
+    else this.resolve?.(response!);
+    this.resolve = undefined;
+    this.reject = undefined;
+  }
+
+  /** A 200's body starts streaming to the client: its sink, and the response resolved now rather than at the end. */
+  private commit() {
+    this.sink = this.streamTo!(this.contentType, reason => this.abort(reason), this.headSentByRelay);
+    this.streamTo = undefined;
+    this.clientHead = undefined;
+    this.committed = true;
+    const resolve = this.resolve!;
+    this.resolve = undefined;
+    this.reject = undefined;
+    resolve({ statusCode: 200, contentType: this.contentType, body: EMPTY, ended: this });
   }
 
   /** Parses the response head; returns what follows it, or undefined while the head is incomplete. */
@@ -230,7 +283,7 @@ class Call {
     else if (length !== undefined) this.framing = 'length';
     else this.framing = 'close';
     this.remaining = length ?? 0;
-    if (code === 200) this.sink = this.streamTo(this.contentType, reason => this.abort(reason), this.headSentByRelay);
+    if (code === 200) this.commit();
     if (this.framing === 'none' || (this.framing === 'length' && this.remaining === 0)) {
       this.complete(rest.length === 0);
       return undefined;
@@ -340,6 +393,7 @@ class Call {
     const upstreamFd = this.connection.fd();
     if (upstreamFd === undefined) return;
     const client = this.clientHead(reason => this.abort(reason));
+    this.clientHead = undefined;
     if (!client) return;
     socket.pause();
     const id = relay.start(upstreamFd, client.fd, this.timeoutMs, back => this.relayedBack(back), {
@@ -415,7 +469,7 @@ class Call {
     if (headSent && !this.sink) {
       this.heardBack = true;
       this.headSentByRelay = true;
-      this.sink = this.streamTo(this.contentType, () => undefined, true);
+      this.commit();
     }
   }
 
@@ -431,7 +485,7 @@ class Call {
     const idleMs = this.connection.idleMs;
     this.connection.finish(clean && this.keepAlive && this.framing !== 'close' && (idleMs === undefined || idleMs > 0));
     const body = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
-    this.resolve({ statusCode: this.statusCode, contentType: this.contentType, body, streamed: this.sink !== undefined });
+    this.settle({ statusCode: this.statusCode, contentType: this.contentType, body });
   }
 }
 
