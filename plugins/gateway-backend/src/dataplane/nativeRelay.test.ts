@@ -19,6 +19,39 @@ const event = (content: string) => `data: ${JSON.stringify({ object: 'chat.compl
 const usageEvent = `data: ${JSON.stringify({ object: 'chat.completion.chunk', choices: [], usage: { prompt_tokens: 7, completion_tokens: 5, total_tokens: 12 } })}\n\n`;
 const sseHead = 'HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n';
 
+/** A streamed chat call as raw HTTP/1.1, for a client that controls its own socket. */
+function rawStreamRequest(key: string) {
+  const body = JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }], stream: true });
+  return `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${key}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`;
+}
+
+/** The chunked responses one after another in what a connection received: each head, and its body unframed. */
+function chunkedResponses(raw: string): Array<{ head: string; text: string }> {
+  const responses: Array<{ head: string; text: string }> = [];
+  let rest = raw;
+  while (rest.length > 0) {
+    const headEnd = rest.indexOf('\r\n\r\n');
+    if (headEnd < 0) break;
+    const head = rest.slice(0, headEnd);
+    rest = rest.slice(headEnd + 4);
+    let text = '';
+    for (;;) {
+      const lineEnd = rest.indexOf('\r\n');
+      const size = parseInt(rest.slice(0, lineEnd), 16);
+      rest = rest.slice(lineEnd + 2);
+      // The last chunk, or a line that is no size line (a head inside a body, say), ends this response.
+      if (!(size > 0)) {
+        rest = rest.slice(2);
+        break;
+      }
+      text += rest.slice(0, size);
+      rest = rest.slice(size + 2);
+    }
+    responses.push({ head, text });
+  }
+  return responses;
+}
+
 /** A raw upstream whose every answer is a script of writes and pauses. */
 async function upstream(script: (socket: net.Socket) => Promise<void>) {
   const closed: Array<Promise<void>> = [];
@@ -227,8 +260,7 @@ describe('the native relay, behind the data plane', () => {
       expect(await (await plane.call({})).text()).toBe(expected);
       const { port } = new URL(await plane.url());
       const client = net.connect({ host: '127.0.0.1', port: Number(port) });
-      const body = JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }], stream: true });
-      const request = `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${plane.key}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`;
+      const request = rawStreamRequest(plane.key);
       let raw = '';
       client.on('data', data => (raw += data.toString('latin1')));
       backs = [];
@@ -238,27 +270,7 @@ describe('the native relay, behind the data plane', () => {
       client.write(request);
       await until(() => raw.split('0\r\n\r\n').length === 3);
       client.destroy();
-      const responses: Array<{ head: string; text: string }> = [];
-      let rest = raw;
-      while (rest.length > 0 && responses.length < 3) {
-        const headEnd = rest.indexOf('\r\n\r\n');
-        const head = rest.slice(0, headEnd);
-        rest = rest.slice(headEnd + 4);
-        let text = '';
-        for (;;) {
-          const lineEnd = rest.indexOf('\r\n');
-          const size = parseInt(rest.slice(0, lineEnd), 16);
-          rest = rest.slice(lineEnd + 2);
-          // A size line that is not one (a head inside a body, say) ends this response here.
-          if (!(size > 0)) {
-            rest = rest.slice(2);
-            break;
-          }
-          text += rest.slice(0, size);
-          rest = rest.slice(size + 2);
-        }
-        responses.push({ head, text });
-      }
+      const responses = chunkedResponses(raw);
       expect(responses.map(r => r.text)).toEqual([expected, expected]);
       for (const { head } of responses) expect(head).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*Transfer-Encoding: chunked$/);
       // Both heads were the relay's, and the usage of each was read when its body ended.
@@ -315,8 +327,7 @@ describe('the native relay, behind the data plane', () => {
       const { port } = new URL(await plane.url());
       const client = net.connect({ host: '127.0.0.1', port: Number(port) });
       client.pause();
-      const body = JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }], stream: true });
-      client.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${plane.key}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
+      client.write(rawStreamRequest(plane.key));
       await delay(400);
       let raw = '';
       client.on('data', data => (raw += data.toString('latin1')));
@@ -330,17 +341,7 @@ describe('the native relay, behind the data plane', () => {
         }, 20);
       });
       client.destroy();
-      // Unframe the chunked body, then compare the events.
-      let rest = raw.slice(raw.indexOf('\r\n\r\n') + 4);
-      let text = '';
-      for (;;) {
-        const lineEnd = rest.indexOf('\r\n');
-        const size = parseInt(rest.slice(0, lineEnd), 16);
-        if (size === 0) break;
-        text += rest.slice(lineEnd + 2, lineEnd + 2 + size);
-        rest = rest.slice(lineEnd + 2 + size + 2);
-      }
-      expect(text).toBe(`${event('start')}${Array.from({ length: count }, (_, i) => big(i)).join('')}data: [DONE]\n\n`);
+      expect(chunkedResponses(raw).map(r => r.text)).toEqual([`${event('start')}${Array.from({ length: count }, (_, i) => big(i)).join('')}data: [DONE]\n\n`]);
       expect(backs).toContain('3');
     } finally {
       await plane.close();
