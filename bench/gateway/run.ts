@@ -504,6 +504,8 @@ interface StreamRun {
   /** Streams in flight, sampled every 10 ms (the Go client only). */
   inFlightMean?: number;
   inFlightMax?: number;
+  /** The first byte's two legs (the Go instruments only): request sent to upstream received, and event sent by the upstream to first byte. */
+  legs?: { toUpstreamP50: number; toUpstreamP99: number; fromUpstreamP50: number; fromUpstreamP99: number };
   errorSamples: string[];
 }
 
@@ -541,6 +543,9 @@ async function streamRun(t: Target, loop: StreamLoop): Promise<StreamRun> {
     otherCores: cpu.otherCores,
     inFlightMean: r.inFlight?.mean,
     inFlightMax: r.inFlight?.max,
+    legs: r.toUpstream?.count
+      ? { toUpstreamP50: r.toUpstream.p50, toUpstreamP99: r.toUpstream.p99, fromUpstreamP50: r.fromUpstream.p50, fromUpstreamP99: r.fromUpstream.p99 }
+      : undefined,
     errorSamples: r.errorSamples,
   };
 }
@@ -776,7 +781,8 @@ async function main() {
               const r = await profiled(t, () => streamRun(t, loop));
               streams[loop][t.name].push(r);
               const flight = r.inFlightMean === undefined ? '' : `, ${r.inFlightMean.toFixed(0)} in flight (max ${r.inFlightMax})`;
-              log(`${STREAMS} streams ${loop} loop run ${rep} ${t.name.padEnd(12)} first byte p50 ${r.ttfbP50.toFixed(2)} ms, p90 ${r.ttfbP90.toFixed(2)}, p99 ${r.ttfbP99.toFixed(2)}, max ${r.ttfbMax.toFixed(1)}; ${r.streams} streams (${r.streamsPerSecond.toFixed(0)}/s, ${r.eventsPerStream.toFixed(1)} events each${flight}), ${r.errors} errors${r.errorSamples.length ? ` (${r.errorSamples[0]})` : ''}; ${t.name === 'direct' ? 'upstream' : 'proxy'} ${r.proxyCores.toFixed(2)} cores${t.supportPids ? ` (portal ${r.supportCores.toFixed(2)})` : ''}, other load ${r.otherCores.toFixed(2)}`);
+              const legs = r.legs ? ` [to upstream p50 ${r.legs.toUpstreamP50.toFixed(2)}, p99 ${r.legs.toUpstreamP99.toFixed(2)}; back p50 ${r.legs.fromUpstreamP50.toFixed(2)}, p99 ${r.legs.fromUpstreamP99.toFixed(2)}]` : '';
+              log(`${STREAMS} streams ${loop} loop run ${rep} ${t.name.padEnd(12)} first byte p50 ${r.ttfbP50.toFixed(2)} ms, p90 ${r.ttfbP90.toFixed(2)}, p99 ${r.ttfbP99.toFixed(2)}, max ${r.ttfbMax.toFixed(1)}${legs}; ${r.streams} streams (${r.streamsPerSecond.toFixed(0)}/s, ${r.eventsPerStream.toFixed(1)} events each${flight}), ${r.errors} errors${r.errorSamples.length ? ` (${r.errorSamples[0]})` : ''}; ${t.name === 'direct' ? 'upstream' : 'proxy'} ${r.proxyCores.toFixed(2)} cores${t.supportPids ? ` (portal ${r.supportCores.toFixed(2)})` : ''}, other load ${r.otherCores.toFixed(2)}`);
             }
           }
         }

@@ -58,6 +58,9 @@ func main() {
 
 // ------------------------------------------------------------------ upstream
 
+// legsKey names the first event's field with the upstream's times of a stream.
+const legsKey = "streamload_us"
+
 var words = []string{"harbor", "status", "vessel", "berth", "tide", "crane", "cargo", "pilot", "quay", "anchor"}
 
 type chatRequest struct {
@@ -80,6 +83,7 @@ func upstream(args []string) {
 	var mu sync.Mutex
 	http.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) })
 	http.HandleFunc("/v1/chat/completions", func(w http.ResponseWriter, r *http.Request) {
+		received := time.Now()
 		var req chatRequest
 		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || !req.Stream {
 			http.Error(w, `{"error":{"message":"streamload serves stream: true chat completions only"}}`, http.StatusBadRequest)
@@ -128,6 +132,23 @@ func upstream(args []string) {
 		for i, event := range events {
 			if i > 0 {
 				time.Sleep(time.Duration(*tokenDelay) * time.Millisecond)
+			}
+			if i == 0 {
+				// The first event also says when the request came and when the event
+				// left (Unix µs), so that the client can split a proxy's added first
+				// byte into the request's way here and the event's way back.
+				buf = append(buf[:0], "data: {"...)
+				buf = strconv.AppendQuote(buf, legsKey)
+				buf = fmt.Appendf(buf, ":[%d,%d],", received.UnixMicro(), time.Now().UnixMicro())
+				buf = append(buf, head[len("data: {"):]...)
+				buf = append(buf, event...)
+				buf = append(buf, tail...)
+				buf = append(buf, "\n\n"...)
+				if _, err := w.Write(buf); err != nil {
+					return
+				}
+				flusher.Flush()
+				continue
 			}
 			if !send(event) {
 				return
@@ -214,19 +235,22 @@ func client(args []string) {
 	httpClient := &http.Client{Transport: transport, Timeout: 60 * time.Second}
 
 	var (
-		mu           sync.Mutex
-		ttfb, total  = []float64{}, []float64{}
-		measured     int
-		errorsCount  int
-		events       int
-		started      int
-		errorSamples = []string{}
-		samples      = [][2]float64{}
+		mu          sync.Mutex
+		ttfb, total = []float64{}, []float64{}
+		// The first byte's two legs: request sent to upstream received, event sent to first byte.
+		toUpstream, fromUpstream = []float64{}, []float64{}
+		measured                 int
+		errorsCount              int
+		events                   int
+		started                  int
+		errorSamples             = []string{}
+		samples                  = [][2]float64{}
 	)
 	t0 := time.Now()
 	measureFrom := t0.Add(time.Duration(opts.WarmupMs) * time.Millisecond)
 	stopAt := measureFrom.Add(time.Duration(opts.DurationMs) * time.Millisecond)
 	dataPrefix := []byte("data: ")
+	legsField := []byte(strconv.Quote(legsKey) + ":[")
 
 	var inFlight atomic.Int64
 	one := func(buf []byte, begin time.Time) {
@@ -239,6 +263,7 @@ func client(args []string) {
 			req.Header.Set(k, v)
 		}
 		var first time.Time
+		var received, sent int64
 		n := 0
 		status := 0
 		var failure string
@@ -252,6 +277,15 @@ func client(args []string) {
 				if k > 0 {
 					if first.IsZero() {
 						first = time.Now()
+						if at := bytes.Index(buf[:k], legsField); at >= 0 {
+							rest := buf[at+len(legsField) : k]
+							if comma := bytes.IndexByte(rest, ','); comma > 0 {
+								received, _ = strconv.ParseInt(string(rest[:comma]), 10, 64)
+								if end := bytes.IndexByte(rest[comma+1:], ']'); end > 0 {
+									sent, _ = strconv.ParseInt(string(rest[comma+1:comma+1+end]), 10, 64)
+								}
+							}
+						}
 					}
 					n += bytes.Count(buf[:k], dataPrefix)
 				}
@@ -287,6 +321,10 @@ func client(args []string) {
 		ttfb = append(ttfb, float64(first.Sub(begin).Nanoseconds())/1e6)
 		samples = append(samples, [2]float64{float64(begin.UnixNano()) / 1e6, float64(first.Sub(begin).Nanoseconds()) / 1e6})
 		total = append(total, float64(end.Sub(begin).Nanoseconds())/1e6)
+		if received > 0 && sent > 0 {
+			toUpstream = append(toUpstream, float64(received-begin.UnixMicro())/1e3)
+			fromUpstream = append(fromUpstream, float64(first.UnixMicro()-sent)/1e3)
+		}
 	}
 
 	// The streams in flight every 10 ms of the measured window.
@@ -353,6 +391,8 @@ func client(args []string) {
 	out, _ := json.Marshal(map[string]any{
 		"ttfb":             percentiles(ttfb),
 		"total":            percentiles(total),
+		"toUpstream":       percentiles(toUpstream),
+		"fromUpstream":     percentiles(fromUpstream),
 		"measured":         measured,
 		"errors":           errorsCount,
 		"events":           events,
