@@ -37,6 +37,14 @@ export interface Config {
      * streams are forwarded in JavaScript.
      */
     nativeStreamRelay?: boolean;
+    /**
+     * Run the data plane's garbage collector on its JavaScript thread only
+     * (V8's --single-threaded-gc). Default true: V8's helper threads would
+     * otherwise take the cores that requests, the native relay and the
+     * upstreams wait for, which is the first byte's tail on a machine with
+     * few cores (docs/gateway.md). Set false where cores are plentiful.
+     */
+    singleThreadedGc?: boolean;
     /** YAML files of example products (`{ id, entityRef, spec }`), created at start when missing. */
     products?: string[];
   };

@@ -59,6 +59,7 @@ export const gatewayPlugin = createBackendPlugin({
           keySecret,
           redisUrl,
           nativeStreamRelay: config.getOptionalBoolean('gateway.nativeStreamRelay'),
+          singleThreadedGc: config.getOptionalBoolean('gateway.singleThreadedGc'),
           logger,
           feed,
           // One replica keeps budgets in memory: they start from what the usage table says was spent this day and month.

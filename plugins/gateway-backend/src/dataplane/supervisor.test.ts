@@ -58,7 +58,7 @@ describe('DataPlaneProcess', () => {
     await dataPlane?.stop();
   });
 
-  async function start(storedKeys: StoredKey[]) {
+  async function start(storedKeys: StoredKey[], options: { singleThreadedGc?: boolean } = {}) {
     const store = { keysChangedSince: async () => storedKeys, listProducts: async () => [product], insertUsage: async () => undefined };
     const feed = new PolicyFeed(store);
     await feed.load();
@@ -70,6 +70,7 @@ describe('DataPlaneProcess', () => {
       feed,
       spend: async () => [],
       usage: new UsageWriter(store),
+      ...options,
     });
     return { feed, dataPlane };
   }
@@ -108,6 +109,18 @@ describe('DataPlaneProcess', () => {
     // Loaded and then removed, directory and all.
     expect(fs.existsSync(file!)).toBe(false);
     expect(fs.existsSync(file!.replace(/\/dataplane\/child\.cjs$/, ''))).toBe(false);
+  });
+
+  it('collects garbage on its JavaScript thread only, unless told otherwise', async () => {
+    const argvOf = (pid: number | undefined) => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const { dataPlane: byDefault } = await start([]);
+    await byDefault.start();
+    expect(argvOf(byDefault.pid)).toContain('--single-threaded-gc');
+    await byDefault.stop();
+
+    const { dataPlane: helped } = await start([], { singleThreadedGc: false });
+    await helped.start();
+    expect(argvOf(helped.pid)).not.toContain('--single-threaded-gc');
   });
 
   it('writes the bundle where no other user of the machine can read or replace it', () => {

@@ -24,6 +24,8 @@ export interface DataPlaneProcessOptions {
   ackTimeoutMs?: number;
   /** Forward streamed events with the native relay when it can be built (`gateway.nativeStreamRelay`, default true). */
   nativeStreamRelay?: boolean;
+  /** Collect garbage on the process's JavaScript thread only (`gateway.singleThreadedGc`, default true). */
+  singleThreadedGc?: boolean;
 }
 
 let relayBuild: Promise<string | undefined> | undefined;
@@ -86,7 +88,9 @@ export class DataPlaneProcess implements PolicyListener {
     const nativeRelay = this.options.nativeStreamRelay === false ? undefined : await nativeRelayFile(this.options.logger);
     if (this.stopping) throw new Error('The gateway data plane was stopped while starting');
     const written = bundle && writeChildBundle(bundle);
-    const child = fork(written ? written.file : entry, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    // V8's GC helper threads would share the machine's few cores with the relay and the upstreams: the first byte's tail (docs/gateway.md).
+    const gc = this.options.singleThreadedGc === false ? [] : ['--single-threaded-gc'];
+    const child = fork(written ? written.file : entry, [], { execArgv: [...gc, ...execArgv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     if (written) {
       // Its first message comes after its code has loaded: the file is no longer needed.
       child.once('message', written.remove);
