@@ -29,7 +29,9 @@
 //        BENCH_GATEWAY_CPU_PROF=<dir> (a CPU profile of the portal backend during each of its measured runs,
 //        written there; summarise with `node bench/gateway/profile.js <dir>/<file>.cpuprofile`),
 //        BENCH_GATEWAY_STREAM_SAMPLES=<prefix> (the Go stream client writes each measured stream's start and
-//        first byte to <prefix>.<its pid>; `node bench/gateway/waves.js <file>` shows them over time)
+//        first byte to <prefix>.<its pid>; `node bench/gateway/waves.js <file>` shows them over time),
+//        BENCH_GATEWAY_GATEWAY_CONFIG='{"singleThreadedGc":false}' (the portal's `gateway` settings, over its own:
+//        for back-to-back runs of one setting)
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -61,6 +63,7 @@ const ONLY = new Set((process.env.BENCH_GATEWAY_ONLY ?? 'latency,sweep,streams')
 const TARGETS = new Set((process.env.BENCH_GATEWAY_TARGETS ?? 'direct,quarterdeck,portkey,nginx,relay,bytes').split(','));
 const STREAM_TOOLS = process.env.BENCH_GATEWAY_STREAM_TOOLS === 'node' ? 'node' : 'go';
 const DATABASE = process.env.BENCH_GATEWAY_DB === 'pg' ? 'pg' : 'sqlite';
+const GATEWAY_CONFIG: Record<string, unknown> = JSON.parse(process.env.BENCH_GATEWAY_GATEWAY_CONFIG ?? '{}');
 const PORTKEY_VERSION = '1.15.2';
 const HONO_NODE_SERVER = '1.13.5';
 const K6_VERSION = 'v1.8.1';
@@ -228,7 +231,8 @@ function ensureTools() {
     execFileSync('apt-get', ['install', '-y', '-qq', ...missing], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
   }
   const go = spawnSync('go', ['version']).error ? '/usr/local/go/bin/go' : 'go';
-  if (ONLY.has('streams') && STREAM_TOOLS === 'go' && !fs.existsSync(streamloadBin)) {
+  // Always: the streaming upstream is started whatever the phases.
+  if (STREAM_TOOLS === 'go' && !fs.existsSync(streamloadBin)) {
     log(`building bench/gateway/streamload into ${path.dirname(streamloadBin)} (go build, standard library only)`);
     execFileSync(go, ['build', '-o', streamloadBin, '.'], { cwd: streamloadDir, stdio: 'inherit' });
   }
@@ -631,7 +635,10 @@ async function main() {
       port: await freePort(),
       gatewayPort: await freePort(),
       database: DATABASE,
-      config: DATABASE === 'pg' ? {} : { backend: { database: { client: 'better-sqlite3', connection: { directory: dataDir } } } },
+      config: {
+        ...(DATABASE === 'pg' ? {} : { backend: { database: { client: 'better-sqlite3', connection: { directory: dataDir } } } }),
+        ...(Object.keys(GATEWAY_CONFIG).length ? { gateway: GATEWAY_CONFIG } : {}),
+      },
       // Node 20 refuses --cpu-prof in NODE_OPTIONS: a preload starts and stops V8's profiler on SIGUSR2.
       env: cpuProfDir ? { NODE_OPTIONS: `--require ${path.join(here, 'cpu-profile.js')}`, BENCH_GATEWAY_CPU_PROF: cpuProfDir } : {},
     });

@@ -9,7 +9,8 @@
 //	    chunk when stream_options.include_usage is asked for (with
 //	    "usage":null in every other chunk, as OpenAI sends them) and [DONE],
 //	    each token-delay-ms after the one before and each one HTTP chunk in
-//	    one socket write.
+//	    one socket write. The first event also carries "streamload_us": when
+//	    the request came and when the event left (Unix µs).
 //
 //	streamload client '{"url":…,"headers":{…},"body":{…},"concurrency":1000,"rampMs":1000,"warmupMs":4000,"durationMs":20000}'
 //	    N workers, each starting its next stream when the last one ends (a
@@ -19,7 +20,8 @@
 //	    does not gather the next starts into a wave), each timed from its
 //	    scheduled start so that a late client counts against the figure.
 //	    For every stream the time from sending the request to the first byte
-//	    of the body, and to its end; the streams in flight, sampled. Prints
+//	    of the body, and to its end, and the first byte's two legs (to the
+//	    upstream's "received", from its "sent"); the streams in flight. Prints
 //	    one JSON line, the same shape as bench/gateway/streams.js.
 package main
 

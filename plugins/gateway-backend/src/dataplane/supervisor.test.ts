@@ -111,15 +111,16 @@ describe('DataPlaneProcess', () => {
     expect(fs.existsSync(file!.replace(/\/dataplane\/child\.cjs$/, ''))).toBe(false);
   });
 
-  it('collects garbage on its JavaScript thread only, unless told otherwise', async () => {
+  it('bounds its heap growth, and collects garbage on its JavaScript thread only unless told otherwise', async () => {
     const argvOf = (pid: number | undefined) => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
     const { dataPlane: byDefault } = await start([]);
     await byDefault.start();
-    expect(argvOf(byDefault.pid)).toContain('--single-threaded-gc');
+    expect(argvOf(byDefault.pid)).toEqual(expect.arrayContaining(['--heap-growing-percent=100', '--single-threaded-gc']));
     await byDefault.stop();
 
     const { dataPlane: helped } = await start([], { singleThreadedGc: false });
     await helped.start();
+    expect(argvOf(helped.pid)).toContain('--heap-growing-percent=100');
     expect(argvOf(helped.pid)).not.toContain('--single-threaded-gc');
   });
 

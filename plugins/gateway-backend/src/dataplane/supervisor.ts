@@ -88,9 +88,11 @@ export class DataPlaneProcess implements PolicyListener {
     const nativeRelay = this.options.nativeStreamRelay === false ? undefined : await nativeRelayFile(this.options.logger);
     if (this.stopping) throw new Error('The gateway data plane was stopped while starting');
     const written = bundle && writeChildBundle(bundle);
-    // V8's GC helper threads would share the machine's few cores with the relay and the upstreams: the first byte's tail (docs/gateway.md).
-    const gc = this.options.singleThreadedGc === false ? [] : ['--single-threaded-gc'];
-    const child = fork(written ? written.file : entry, [], { execArgv: [...gc, ...execArgv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    // The old generation grows to at most twice what survived the last full collection (peak RSS
+    // under saturation), and V8's GC helper threads would share the machine's few cores with the
+    // relay and the upstreams (the first byte's tail): docs/gateway.md, Decisions.
+    const v8 = ['--heap-growing-percent=100', ...(this.options.singleThreadedGc === false ? [] : ['--single-threaded-gc'])];
+    const child = fork(written ? written.file : entry, [], { execArgv: [...v8, ...execArgv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     if (written) {
       // Its first message comes after its code has loaded: the file is no longer needed.
       child.once('message', written.remove);
