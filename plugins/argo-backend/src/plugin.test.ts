@@ -2,20 +2,29 @@ import {
   mockCredentials,
   mockServices,
   startTestBackend,
+  TestDatabases,
 } from '@backstage/backend-test-utils';
 import request from 'supertest';
 import { argoPlugin } from './plugin';
 
+// Databases the suite closes when it ends (the default mock's pools would keep the jest worker alive).
+const databases = TestDatabases.create({ ids: ['SQLITE_3'], disableDocker: true });
+
+async function backend(...features: NonNullable<Parameters<typeof startTestBackend>[0]['features']>) {
+  const knex = await databases.init('SQLITE_3');
+  return startTestBackend({ features: [argoPlugin, mockServices.database.factory({ knex }), ...features] });
+}
+
 describe('argo backend plugin', () => {
   it('starts, runs its migrations and answers /health without a token', async () => {
-    const { server } = await startTestBackend({ features: [argoPlugin] });
+    const { server } = await backend();
     const res = await request(server).get('/api/argo/health');
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ status: 'ok' });
   });
 
   it('registers the rollout permissions with the permission framework', async () => {
-    const { server } = await startTestBackend({ features: [argoPlugin] });
+    const { server } = await backend();
     const res = await request(server)
       .get('/api/argo/.well-known/backstage/permissions/metadata')
       .set('authorization', mockCredentials.service.header());
@@ -27,14 +36,11 @@ describe('argo backend plugin', () => {
   });
 
   it('lists the configured clusters to signed-in users', async () => {
-    const { server } = await startTestBackend({
-      features: [
-        argoPlugin,
-        mockServices.rootConfig.factory({
-          data: { quarterdeck: { clusters: { local: [{ name: 'local', kubelet: { readyDelayMs: 10 } }] } } },
-        }),
-      ],
-    });
+    const { server } = await backend(
+      mockServices.rootConfig.factory({
+        data: { quarterdeck: { clusters: { local: [{ name: 'local', kubelet: { readyDelayMs: 10 } }] } } },
+      }),
+    );
     const res = await request(server)
       .get('/api/argo/clusters')
       .set('authorization', mockCredentials.user.header());
@@ -47,7 +53,7 @@ describe('argo backend plugin', () => {
   });
 
   it('refuses unauthenticated calls to anything but /health', async () => {
-    const { server } = await startTestBackend({ features: [argoPlugin] });
+    const { server } = await backend();
     const res = await request(server)
       .get('/api/argo/.well-known/backstage/permissions/metadata')
       .set('authorization', mockCredentials.none.header());

@@ -2,6 +2,7 @@ import {
   mockCredentials,
   mockServices,
   startTestBackend,
+  TestDatabases,
 } from '@backstage/backend-test-utils';
 import request from 'supertest';
 import { gatewayPlugin } from './plugin';
@@ -11,16 +12,24 @@ const config = mockServices.rootConfig.factory({
   data: { gateway: { keySecret: 'a-test-server-secret-of-at-least-32-chars', listen: { port: 0 } } },
 });
 
+// Databases the suite closes when it ends (the default mock's pools would keep the jest worker alive).
+const databases = TestDatabases.create({ ids: ['SQLITE_3'], disableDocker: true });
+
+async function backend() {
+  const knex = await databases.init('SQLITE_3');
+  return startTestBackend({ features: [gatewayPlugin, config, mockServices.database.factory({ knex })] });
+}
+
 describe('gateway backend plugin', () => {
   it('starts, runs its migrations and answers /health without a token', async () => {
-    const { server } = await startTestBackend({ features: [gatewayPlugin, config] });
+    const { server } = await backend();
     const res = await request(server).get('/api/gateway/health');
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ status: 'ok' });
   });
 
   it('registers the gateway permissions with the permission framework', async () => {
-    const { server } = await startTestBackend({ features: [gatewayPlugin, config] });
+    const { server } = await backend();
     const res = await request(server)
       .get('/api/gateway/.well-known/backstage/permissions/metadata')
       .set('authorization', mockCredentials.service.header());
@@ -32,7 +41,7 @@ describe('gateway backend plugin', () => {
   });
 
   it('refuses unauthenticated calls to anything but /health', async () => {
-    const { server } = await startTestBackend({ features: [gatewayPlugin, config] });
+    const { server } = await backend();
     const res = await request(server)
       .get('/api/gateway/.well-known/backstage/permissions/metadata')
       .set('authorization', mockCredentials.none.header());

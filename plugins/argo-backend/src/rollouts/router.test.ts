@@ -49,6 +49,8 @@ async function backend(result: AuthorizeResult.ALLOW | AuthorizeResult.DENY) {
   const testBackend = await startTestBackend({
     features: [
       argoPlugin,
+      // The plugin's own database, which the suite closes when it ends (the default mock's pool would keep the jest worker alive).
+      mockServices.database.factory({ knex: await databases.init('SQLITE_3') }),
       createServiceFactory({ service: clusterServiceRef, deps: {}, factory: () => clusters }),
       catalogServiceMock.factory({
         entities: [{

@@ -1,6 +1,7 @@
 import type { GatewayProduct } from '@quarterdeck/plugin-gateway-common';
 import net, { type AddressInfo } from 'node:net';
 import type { UsageRecord } from '../database/GatewayStore';
+import { delay, until } from '../__testUtils__/waiting';
 import { generateKey } from '../keys/keyMaterial';
 import { KeyCache } from './keyCache';
 import { MemoryLimits } from './limits';
@@ -9,11 +10,6 @@ import { startDataPlane, type RunningDataPlane } from './server';
 import { UsageWriter } from './usageWriter';
 
 const SECRET = 'a-test-server-secret-of-at-least-32-chars';
-const delay = (ms: number) => new Promise(resolve => setTimeout(resolve, ms));
-/** Waits for `condition` (at most 2 s: a busy machine runs the data plane's timers late). */
-async function until(condition: () => boolean) {
-  for (const deadline = Date.now() + 2000; !condition() && Date.now() < deadline;) await delay(10);
-}
 const frame = (text: string) => `${Buffer.byteLength(text).toString(16)}\r\n${text}\r\n`;
 const event = (content: string) => `data: ${JSON.stringify({ object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content } }], usage: null })}\n\n`;
 const usageEvent = `data: ${JSON.stringify({ object: 'chat.completion.chunk', choices: [], usage: { prompt_tokens: 7, completion_tokens: 5, total_tokens: 12 } })}\n\n`;
@@ -367,7 +363,12 @@ describe('the native relay, behind the data plane', () => {
       expect(starts).toBe(1);
       abort.abort();
       // The upstream's socket closes: the relay let go of it, and the data plane closed it.
-      await Promise.race([endless.closed(), delay(2000).then(() => Promise.reject(new Error('the upstream was never closed')))]);
+      let upstreamClosed = false;
+      void endless.closed().then(() => {
+        upstreamClosed = true;
+      });
+      await until(() => upstreamClosed);
+      expect(upstreamClosed).toBe(true);
     } finally {
       await plane.close();
       await endless.close();
