@@ -1,4 +1,4 @@
-import { createServiceFactory } from '@backstage/backend-plugin-api';
+import { coreServices, createServiceFactory } from '@backstage/backend-plugin-api';
 import { mockCredentials, mockServices, startTestBackend, TestDatabases } from '@backstage/backend-test-utils';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
@@ -76,6 +76,15 @@ describe('a model canary through the gateway', () => {
         argoPlugin,
         gatewayPlugin,
         createServiceFactory({ service: clusterServiceRef, deps: {}, factory: () => clusters }),
+        // Each plugin's own database, which the suite closes when it ends (the default mock's pools would keep the jest worker alive).
+        createServiceFactory({
+          service: coreServices.database,
+          deps: {},
+          async factory() {
+            const own = await databases.init('SQLITE_3');
+            return { getClient: async () => own };
+          },
+        }),
         catalogServiceMock.factory({
           entities: [
             { apiVersion: 'backstage.io/v1alpha1', kind: 'API', metadata: { name: 'llm-chat', namespace: 'default' }, spec: { type: 'openapi', lifecycle: 'production', owner: 'group:default/team-ml', definition: '{}' } },
