@@ -16,11 +16,20 @@
  * path would forward untouched (a whole HTTP/1.1 chunk of whole server-sent
  * events with no usage object: nearly every one) to the client as the
  * upstream framed it.
- * Anything else (the usage event, the last chunk, an event split across
- * chunks, a chunk extension, a client socket that is full or failed, a
- * timeout, the end of the connection) goes back to JavaScript with the bytes
- * not forwarded, and the call carries on there. So the rules stay in one
- * place, and this file decides only "forward as is, or hand back".
+ * Given a usage mode (start's `usageMode`), it also reads the chunk that carries
+ * the usage event as SseUsageFilter (dataplane/sse.ts) does: the usage-only
+ * event is dropped when the client did not ask for usage, the usage event's
+ * data goes to JavaScript to be parsed there, and the body's last chunk is
+ * written to the client and the stream handed back as ended, so the end of
+ * a stream costs the JavaScript thread one notice rather than a read, a
+ * parse and two writes. Where this reading cannot be sure of what
+ * JSON.parse would see (bytes outside ASCII, an escaped member name,
+ * anything malformed), the chunk goes back to JavaScript unread.
+ * Anything else (an event split across chunks, a chunk extension, trailers,
+ * a client socket that is full or failed, a timeout, the end of the
+ * connection) goes back to JavaScript with the bytes not forwarded, and the
+ * call carries on there. So this file decides only "forward as is, drop the
+ * usage-only event, or hand back".
  *
  * Why: at 1,000 concurrent streams (20,000 events a second) the JavaScript
  * read callback, parsing and socket write around each event were most of
@@ -41,9 +50,11 @@
 #define NAPI_VERSION 8
 #include <node_api.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,7 +73,10 @@
  * Why a stream comes back (the JavaScript side has the same numbers: nativeRelay.ts).
  * BACK_HEAD is a notice, not a hand-back: the client has its head, the relay goes on.
  */
-enum { BACK_DATA = 0, BACK_TIMEOUT = 1, BACK_CLIENT_FAILED = 2, BACK_CLIENT_FULL = 3, BACK_HEAD = 4 };
+enum { BACK_DATA = 0, BACK_TIMEOUT = 1, BACK_CLIENT_FAILED = 2, BACK_CLIENT_FULL = 3, BACK_HEAD = 4, BACK_END = 5 };
+
+/* What the relay does with the usage event and the body's end (nativeRelay.ts, RelayUsage). */
+enum { USAGE_HAND_BACK = 0, USAGE_FORWARD = 1, USAGE_DROP = 2 };
 
 typedef struct {
   /* 0 when the slot is free. Set last by start (a release store) and cleared last by release: a slot whose id reads 0 is whole and free. */
@@ -82,13 +96,18 @@ typedef struct {
   /* The events forwarded, for an estimate of tokens when the upstream reports no usage. */
   uint8_t *kept;
   size_t kept_len, kept_cap;
+  int usage_mode;
+  /* The data of the last event whose usage JSON.parse would find truthy, for JavaScript to parse; usage_counted: it has both counts (no estimate needed). */
+  uint8_t *usage;
+  size_t usage_len;
+  int usage_counted;
 } relay_t;
 
 typedef struct {
   uint32_t id;
   int reason, err;
-  uint8_t *out, *rest, *kept;
-  size_t out_len, rest_len, kept_len;
+  uint8_t *out, *rest, *kept, *usage;
+  size_t out_len, rest_len, kept_len, usage_len;
 } back_t;
 
 static relay_t slots[MAX_RELAYS];
@@ -125,12 +144,25 @@ static int has_usage_object(const uint8_t *d, size_t n) {
   return 0;
 }
 
+enum { CHUNK_MORE = 0, CHUNK_EVENTS = 1, CHUNK_USAGE = 2, CHUNK_LAST = 3, CHUNK_OTHER = -1 };
+
 /*
- * 1 when p starts with one whole chunk of whole events and no usage object
- * (its length in *len, its data at *data, *data_len long); 0 when that chunk
- * has not all arrived; -1 for anything the JavaScript path must see.
+ * What p starts with: one whole chunk of whole events, without a usage
+ * object (CHUNK_EVENTS) or with one (CHUNK_USAGE), its length in *len, its
+ * data at *data, *data_len long; the last chunk exactly as "0\r\n\r\n"
+ * (CHUNK_LAST, no extension, no trailers); CHUNK_MORE when it has not all
+ * arrived; CHUNK_OTHER for anything the JavaScript path must see.
  */
-static int forwardable(const uint8_t *p, size_t n, size_t *len, size_t *data, size_t *data_len) {
+static int next_chunk(const uint8_t *p, size_t n, size_t *len, size_t *data, size_t *data_len) {
+  static const char last[] = "0\r\n\r\n";
+  if (n > 0 && p[0] == '0') {
+    size_t k = n < 5 ? n : 5;
+    if (memcmp(p, last, k) != 0) return CHUNK_OTHER;
+    if (n < 5) return CHUNK_MORE;
+    *len = 5;
+    *data = *data_len = 0;
+    return CHUNK_LAST;
+  }
   size_t i = 0, size = 0;
   for (; i < n && i <= 12; i++) {
     uint8_t c = p[i], lower = c | 0x20;
@@ -138,20 +170,263 @@ static int forwardable(const uint8_t *p, size_t n, size_t *len, size_t *data, si
     else if (lower >= 'a' && lower <= 'f') size = size * 16 + (lower - 'a' + 10);
     else break;
   }
-  if (i == n) return 0;
-  if (i == 0 || i > 12 || p[i] != '\r' || size == 0) return -1;
-  if (i + 1 == n) return 0;
-  if (p[i + 1] != '\n') return -1;
+  if (i == n) return CHUNK_MORE;
+  if (i == 0 || i > 12 || p[i] != '\r' || size == 0) return CHUNK_OTHER;
+  if (i + 1 == n) return CHUNK_MORE;
+  if (p[i + 1] != '\n') return CHUNK_OTHER;
   size_t start = i + 2, whole = start + size + 2;
-  if (whole > n) return whole > MAX_PARTIAL ? -1 : 0;
-  if (p[whole - 2] != '\r' || p[whole - 1] != '\n') return -1;
+  if (whole > n) return whole > MAX_PARTIAL ? CHUNK_OTHER : CHUNK_MORE;
+  if (p[whole - 2] != '\r' || p[whole - 1] != '\n') return CHUNK_OTHER;
   const uint8_t *d = p + start;
   int ends_event = size >= 2 && d[size - 1] == '\n' &&
     (d[size - 2] == '\n' || (size >= 4 && d[size - 2] == '\r' && d[size - 3] == '\n' && d[size - 4] == '\r'));
-  if (!ends_event || has_usage_object(d, size)) return -1;
+  if (!ends_event) return CHUNK_OTHER;
   *len = whole;
   *data = start;
   *data_len = size;
+  return has_usage_object(d, size) ? CHUNK_USAGE : CHUNK_EVENTS;
+}
+
+/*
+ * A strict reading of JSON (RFC 8259: the grammar JSON.parse accepts), for
+ * the few facts SseUsageFilter takes from a usage event. Every function
+ * returns 0 where the text is not JSON or is beyond this reading.
+ */
+typedef struct {
+  const uint8_t *p, *end;
+} json_t;
+
+static void json_ws(json_t *j) {
+  while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r')) j->p++;
+}
+
+/* A string; *s and *n its raw contents, *plain when it has no escape. */
+static int json_string(json_t *j, const uint8_t **s, size_t *n, int *plain) {
+  if (j->p >= j->end || *j->p != '"') return 0;
+  const uint8_t *start = ++j->p;
+  *plain = 1;
+  while (j->p < j->end) {
+    uint8_t c = *j->p;
+    if (c == '"') {
+      *s = start;
+      *n = (size_t)(j->p - start);
+      j->p++;
+      return 1;
+    }
+    if (c < 0x20) return 0;
+    if (c == '\\') {
+      *plain = 0;
+      if (++j->p >= j->end) return 0;
+      c = *j->p;
+      if (c == 'u') {
+        for (int k = 0; k < 4; k++) {
+          if (++j->p >= j->end || !isxdigit(*j->p)) return 0;
+        }
+      } else if (c != '"' && c != '\\' && c != '/' && c != 'b' && c != 'f' && c != 'n' && c != 'r' && c != 't') {
+        return 0;
+      }
+    }
+    j->p++;
+  }
+  return 0;
+}
+
+static int json_number(json_t *j) {
+  const uint8_t *p = j->p, *e = j->end;
+  if (p < e && *p == '-') p++;
+  if (p >= e) return 0;
+  if (*p == '0') p++;
+  else if (*p >= '1' && *p <= '9') {
+    while (p < e && isdigit(*p)) p++;
+  } else return 0;
+  if (p < e && *p == '.') {
+    if (++p >= e || !isdigit(*p)) return 0;
+    while (p < e && isdigit(*p)) p++;
+  }
+  if (p < e && (*p == 'e' || *p == 'E')) {
+    if (++p < e && (*p == '+' || *p == '-')) p++;
+    if (p >= e || !isdigit(*p)) return 0;
+    while (p < e && isdigit(*p)) p++;
+  }
+  j->p = p;
+  return 1;
+}
+
+static int json_literal(json_t *j, const char *word) {
+  size_t n = strlen(word);
+  if ((size_t)(j->end - j->p) < n || memcmp(j->p, word, n) != 0) return 0;
+  j->p += n;
+  return 1;
+}
+
+typedef void (*member_fn)(const uint8_t *name, size_t name_len, const uint8_t *value, const uint8_t *value_end, uint8_t kind, int empty, void *ctx);
+
+static int json_members(json_t *j, int depth, member_fn member, void *ctx);
+
+/* Any value; *kind is its first byte ('{', '[', '"', 't', 'f', 'n', or '0' for a number), *empty for {} and []. */
+static int json_value(json_t *j, int depth, uint8_t *kind, int *empty) {
+  json_ws(j);
+  if (j->p >= j->end || depth > 64) return 0;
+  uint8_t c = *j->p;
+  *kind = c;
+  *empty = 0;
+  if (c == '{') {
+    const uint8_t *open = j->p;
+    if (!json_members(j, depth, NULL, NULL)) return 0;
+    *empty = memchr(open, ':', (size_t)(j->p - open)) == NULL;
+    return 1;
+  }
+  if (c == '[') {
+    j->p++;
+    json_ws(j);
+    if (j->p < j->end && *j->p == ']') {
+      j->p++;
+      *empty = 1;
+      return 1;
+    }
+    for (;;) {
+      uint8_t k;
+      int e;
+      if (!json_value(j, depth + 1, &k, &e)) return 0;
+      json_ws(j);
+      if (j->p >= j->end) return 0;
+      if (*j->p == ',') j->p++;
+      else if (*j->p == ']') {
+        j->p++;
+        return 1;
+      } else return 0;
+    }
+  }
+  if (c == '"') {
+    const uint8_t *s;
+    size_t n;
+    int plain;
+    return json_string(j, &s, &n, &plain);
+  }
+  if (c == '-' || isdigit(c)) {
+    *kind = '0';
+    return json_number(j);
+  }
+  return json_literal(j, "true") || json_literal(j, "false") || json_literal(j, "null");
+}
+
+/*
+ * The object at j->p. With `member`, its members as JSON.parse keeps them
+ * (the last of a name twice wins there): member(name, the value's start and
+ * end, its kind, empty, ctx) for each, and 0 for a name with an escape in it
+ * (what it names is JavaScript's to read).
+ */
+static int json_members(json_t *j, int depth, member_fn member, void *ctx) {
+  json_ws(j);
+  if (j->p >= j->end || *j->p != '{') return 0;
+  j->p++;
+  json_ws(j);
+  if (j->p < j->end && *j->p == '}') {
+    j->p++;
+    return 1;
+  }
+  for (;;) {
+    const uint8_t *name;
+    size_t name_len;
+    int plain, empty;
+    uint8_t kind;
+    json_ws(j);
+    if (!json_string(j, &name, &name_len, &plain) || (member && !plain)) return 0;
+    json_ws(j);
+    if (j->p >= j->end || *j->p != ':') return 0;
+    j->p++;
+    json_ws(j);
+    const uint8_t *value = j->p;
+    if (!json_value(j, depth + 1, &kind, &empty)) return 0;
+    if (member) member(name, name_len, value, j->p, kind, empty, ctx);
+    json_ws(j);
+    if (j->p >= j->end) return 0;
+    if (*j->p == ',') j->p++;
+    else if (*j->p == '}') {
+      j->p++;
+      return 1;
+    } else return 0;
+  }
+}
+
+static int is_name(const uint8_t *name, size_t n, const char *want) {
+  return n == strlen(want) && memcmp(name, want, n) == 0;
+}
+
+typedef struct {
+  int choices_empty; /* Array.isArray(choices) && choices.length === 0 */
+  uint8_t usage_kind; /* 0 when there is none */
+  const uint8_t *usage, *usage_end;
+} event_facts_t;
+
+static void event_member(const uint8_t *name, size_t n, const uint8_t *value, const uint8_t *value_end, uint8_t kind, int empty, void *ctx) {
+  event_facts_t *f = ctx;
+  if (is_name(name, n, "choices")) f->choices_empty = kind == '[' && empty;
+  else if (is_name(name, n, "usage")) {
+    f->usage_kind = kind;
+    f->usage = value;
+    f->usage_end = value_end;
+  }
+}
+
+static void usage_member(const uint8_t *name, size_t n, const uint8_t *value, const uint8_t *value_end, uint8_t kind, int empty, void *ctx) {
+  (void)value, (void)value_end, (void)kind, (void)empty;
+  int *seen = ctx;
+  if (is_name(name, n, "prompt_tokens")) *seen |= 1;
+  else if (is_name(name, n, "completion_tokens")) *seen |= 2;
+}
+
+/*
+ * One chunk's data that carries a usage object, read event by event as
+ * SseUsageFilter.filter reads it: the events that go on are copied to out
+ * (*out_len), the usage is kept in the slot. 0: JavaScript must read it.
+ */
+static int read_usage_chunk(relay_t *r, const uint8_t *d, size_t n, uint8_t *out, size_t *out_len) {
+  /* ASCII only: then the bytes are the string JavaScript splits and parses, and its re-encoding changes nothing. */
+  for (size_t i = 0; i < n; i++) {
+    if (d[i] >= 0x80) return 0;
+  }
+  *out_len = 0;
+  for (size_t start = 0, k = 0; k < n; k++) {
+    /* Events end after "\n\n" or "\r\n\r\n", looked for across event boundaries as the split's lookbehind does. */
+    int boundary = d[k] == '\n' && ((k >= 1 && d[k - 1] == '\n') || (k >= 3 && d[k - 1] == '\r' && d[k - 2] == '\n' && d[k - 3] == '\r'));
+    if (!boundary && k + 1 < n) continue;
+    const uint8_t *e = d + start;
+    size_t e_len = k + 1 - start;
+    start = k + 1;
+    int drop = 0;
+    if (e_len >= 5 && memcmp(e, "data:", 5) == 0) {
+      /* event.slice(5).trim(): ASCII whitespace, the only kind here. */
+      const uint8_t *t = e + 5, *t_end = e + e_len;
+      while (t < t_end && (*t == ' ' || (*t >= '\t' && *t <= '\r'))) t++;
+      while (t_end > t && (t_end[-1] == ' ' || (t_end[-1] >= '\t' && t_end[-1] <= '\r'))) t_end--;
+      if (t < t_end && *t == '{' && memmem(t, (size_t)(t_end - t), "\"usage\"", 7)) {
+        event_facts_t f = { 0, 0, NULL, NULL };
+        json_t j = { t, t_end };
+        if (!json_members(&j, 0, event_member, &f)) return 0;
+        json_ws(&j);
+        if (j.p != t_end) return 0;
+        if (f.usage_kind == '{') {
+          int seen = 0;
+          json_t u = { f.usage, f.usage_end };
+          if (!json_members(&u, 1, usage_member, &seen)) return 0;
+          uint8_t *copy = copy_of(t, (size_t)(t_end - t));
+          if (!copy) return 0;
+          free(r->usage);
+          r->usage = copy;
+          r->usage_len = (size_t)(t_end - t);
+          r->usage_counted = seen == 3;
+        } else if (f.usage_kind != 0 && f.usage_kind != 'n') {
+          return 0; /* a usage that is neither an object nor null: its truth is JavaScript's to judge */
+        }
+        drop = r->usage_mode == USAGE_DROP && f.choices_empty;
+      }
+    }
+    if (!drop) {
+      memcpy(out + *out_len, e, e_len);
+      *out_len += e_len;
+    }
+  }
   return 1;
 }
 
@@ -181,6 +456,7 @@ static void release(relay_t *r) {
   free(r->head_before);
   free(r->head_after);
   free(r->kept);
+  free(r->usage);
   memset((uint8_t *)r + sizeof r->id, 0, sizeof *r - sizeof r->id);
   __atomic_store_n(&r->id, 0, __ATOMIC_RELEASE);
 }
@@ -192,6 +468,7 @@ static void post(back_t *b) {
     free(b->out);
     free(b->rest);
     free(b->kept);
+    free(b->usage);
     free(b);
   }
 }
@@ -207,9 +484,15 @@ static void hand_back(relay_t *r, int reason, int err, const uint8_t *out, size_
     b->out_len = b->out ? out_len : 0;
     b->rest = copy_of(rest, rest_len);
     b->rest_len = b->rest ? rest_len : 0;
-    b->kept = r->kept;
-    b->kept_len = r->kept_len;
-    r->kept = NULL;
+    /* An ended stream whose usage has both counts needs no estimate: its events stay here. */
+    if (reason != BACK_END || !r->usage_counted) {
+      b->kept = r->kept;
+      b->kept_len = r->kept_len;
+      r->kept = NULL;
+    }
+    b->usage = r->usage;
+    b->usage_len = r->usage_len;
+    r->usage = NULL;
   }
   release(r);
   post(b);
@@ -240,8 +523,8 @@ typedef struct {
   /* The upstream's head, when this pump wrote the client's (or began to): the notice for JavaScript. */
   const uint8_t *head;
   size_t head_len;
-  /* A buffer of this pump's that `out` may point into, freed once the verdict is acted on. */
-  uint8_t *owned;
+  /* Buffers of this pump's that `out` may point into, freed once the verdict is acted on. */
+  uint8_t *owned, *owned_body;
 } verdict_t;
 
 static void keep_partial(relay_t *r, const uint8_t *p, size_t n) {
@@ -305,7 +588,7 @@ static int relayable_head(const uint8_t *h, size_t n, const uint8_t **ct, size_t
 
 /* One read from the upstream and the write it allows. Without the lock: only this thread touches a busy slot's buffers. */
 static verdict_t pump(relay_t *r, uint8_t *buf) {
-  verdict_t v = { -1, 0, NULL, NULL, 0, 0, NULL, 0, NULL };
+  verdict_t v = { -1, 0, NULL, NULL, 0, 0, NULL, 0, NULL, NULL };
   size_t have = r->partial_len;
   if (have) {
     memcpy(buf, r->partial, have);
@@ -354,13 +637,66 @@ static verdict_t pump(relay_t *r, uint8_t *buf) {
     at = head_len;
   }
   size_t first = at;
-  int verdict = 1;
-  while (at < len && (verdict = forwardable(buf + at, len - at, &whole, &data, &data_len)) == 1) {
-    keep(r, buf + at + data, data_len);
+  int verdict = CHUNK_EVENTS, ended = 0;
+  /* The body as it goes to the client once a chunk was changed (an event dropped); until then it is buf's own bytes. */
+  uint8_t *body = NULL;
+  size_t body_len = 0;
+  while (at < len) {
+    verdict = next_chunk(buf + at, len - at, &whole, &data, &data_len);
+    if (verdict == CHUNK_EVENTS) {
+      keep(r, buf + at + data, data_len);
+      if (body) {
+        memcpy(body + body_len, buf + at, whole);
+        body_len += whole;
+      }
+    } else if (verdict == CHUNK_USAGE && r->usage_mode != USAGE_HAND_BACK) {
+      uint8_t *events = malloc(data_len);
+      size_t events_len = 0;
+      if (!events || !read_usage_chunk(r, buf + at + data, data_len, events, &events_len)) {
+        free(events);
+        verdict = CHUNK_OTHER;
+        break;
+      }
+      keep(r, buf + at + data, data_len);
+      if (events_len != data_len && !body) {
+        /* The first change: the body so far is copied, and built from here on (it only shrinks). */
+        body = malloc(len - first);
+        if (!body) {
+          free(events);
+          verdict = CHUNK_OTHER;
+          break;
+        }
+        memcpy(body, buf + first, at - first);
+        body_len = at - first;
+      }
+      if (body && events_len == data_len) {
+        /* Unchanged: as the upstream framed it. */
+        memcpy(body + body_len, buf + at, whole);
+        body_len += whole;
+      } else if (body && events_len > 0) {
+        /* One HTTP/1.1 chunk of the events that go on, as frameOf in chunked.ts writes it (never longer than the upstream's). */
+        body_len += (size_t)sprintf((char *)body + body_len, "%zx\r\n", events_len);
+        memcpy(body + body_len, events, events_len);
+        body_len += events_len;
+        memcpy(body + body_len, "\r\n", 2);
+        body_len += 2;
+      }
+      free(events);
+    } else if (verdict == CHUNK_LAST && r->usage_mode != USAGE_HAND_BACK && at + whole == len) {
+      if (body) {
+        memcpy(body + body_len, buf + at, whole);
+        body_len += whole;
+      }
+      ended = 1;
+    } else {
+      if (verdict != CHUNK_MORE) verdict = CHUNK_OTHER;
+      break;
+    }
     at += whole;
   }
-  const uint8_t *send_from = buf + first;
-  size_t send_len = at - first;
+  const uint8_t *send_from = body ? body : buf + first;
+  size_t send_len = body ? body_len : at - first;
+  v.owned_body = body;
   if (v.head) {
     /* One write: the client's head (the upstream's content type in it), then the events that came with it. */
     size_t head_out = r->head_before_len + ct_len + r->head_after_len;
@@ -394,8 +730,9 @@ static verdict_t pump(relay_t *r, uint8_t *buf) {
       return v;
     }
   }
-  if (written < send_len || verdict == -1) {
-    v.reason = written < send_len ? BACK_CLIENT_FULL : BACK_DATA;
+  if (written < send_len || verdict == CHUNK_OTHER || ended) {
+    /* Ended: the last chunk is the client's, or in `out` with what its socket could not take yet. */
+    v.reason = ended ? BACK_END : written < send_len ? BACK_CLIENT_FULL : BACK_DATA;
     v.out = send_from + written;
     v.out_len = send_len - written;
     v.rest = buf + at;
@@ -433,6 +770,7 @@ static void *run(void *unused) {
       }
       pthread_mutex_unlock(&lock);
       free(v.owned);
+      free(v.owned_body);
     }
     int64_t now = now_ms();
     if (now < next_scan) continue;
@@ -446,24 +784,33 @@ static void *run(void *unused) {
   return NULL;
 }
 
-/* On the JavaScript thread: (id, reason, errno, out, rest, kept) to the callback given to init. */
+/* A Buffer with a copy of p, or undefined for nothing (most of a message's parts: no object made for them). */
+static napi_value buffer_or_undefined(napi_env env, const uint8_t *p, size_t n) {
+  napi_value value;
+  if (n == 0 || napi_create_buffer_copy(env, n, p, NULL, &value) != napi_ok) napi_get_undefined(env, &value);
+  return value;
+}
+
+/* On the JavaScript thread: (id, reason, errno, out, rest, kept, usage) to the callback given to init. */
 static void call_js(napi_env env, napi_value callback, void *context, void *data) {
   (void)context;
   back_t *b = data;
   if (env != NULL) {
-    napi_value argv[6], undefined;
+    napi_value argv[7], undefined;
     napi_get_undefined(env, &undefined);
     napi_create_uint32(env, b->id, &argv[0]);
     napi_create_int32(env, b->reason, &argv[1]);
     napi_create_int32(env, b->err, &argv[2]);
-    napi_create_buffer_copy(env, b->out_len, b->out, NULL, &argv[3]);
-    napi_create_buffer_copy(env, b->rest_len, b->rest, NULL, &argv[4]);
-    napi_create_buffer_copy(env, b->kept_len, b->kept, NULL, &argv[5]);
-    napi_call_function(env, undefined, callback, 6, argv, NULL);
+    argv[3] = buffer_or_undefined(env, b->out, b->out_len);
+    argv[4] = buffer_or_undefined(env, b->rest, b->rest_len);
+    argv[5] = buffer_or_undefined(env, b->kept, b->kept_len);
+    argv[6] = buffer_or_undefined(env, b->usage, b->usage_len);
+    napi_call_function(env, undefined, callback, 7, argv, NULL);
   }
   free(b->out);
   free(b->rest);
   free(b->kept);
+  free(b->usage);
   free(b);
 }
 
@@ -502,24 +849,26 @@ static napi_value init(napi_env env, napi_callback_info info) {
 }
 
 /*
- * start(upstreamFd, clientFd, timeoutMs[, headBefore, headAfter]) → id, or 0
- * when the relay cannot take the stream. With the two buffers (the client's
- * response head, split where the upstream's content type goes) the relay
- * starts before the upstream's head and answers the client itself.
+ * start(upstreamFd, clientFd, timeoutMs, usageMode[, headBefore, headAfter])
+ * → id, or 0 when the relay cannot take the stream. usageMode: what it does
+ * with the usage event and the body's end (USAGE_*). With the two buffers
+ * (the client's response head, split where the upstream's content type goes)
+ * the relay starts before the upstream's head and answers the client itself.
  */
 static napi_value start(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5], result;
-  int32_t up, down, timeout_ms;
+  size_t argc = 6;
+  napi_value argv[6], result;
+  int32_t up, down, timeout_ms, usage_mode;
   void *before = NULL, *after = NULL;
   size_t before_len = 0, after_len = 0;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 3 || napi_get_value_int32(env, argv[0], &up) != napi_ok || napi_get_value_int32(env, argv[1], &down) != napi_ok ||
-      napi_get_value_int32(env, argv[2], &timeout_ms) != napi_ok ||
-      (argc >= 5 && (napi_get_buffer_info(env, argv[3], &before, &before_len) != napi_ok || napi_get_buffer_info(env, argv[4], &after, &after_len) != napi_ok)))
-    return fail(env, "start(upstreamFd, clientFd, timeoutMs[, headBefore, headAfter])");
+  if (argc < 4 || napi_get_value_int32(env, argv[0], &up) != napi_ok || napi_get_value_int32(env, argv[1], &down) != napi_ok ||
+      napi_get_value_int32(env, argv[2], &timeout_ms) != napi_ok || napi_get_value_int32(env, argv[3], &usage_mode) != napi_ok ||
+      usage_mode < USAGE_HAND_BACK || usage_mode > USAGE_DROP ||
+      (argc >= 6 && (napi_get_buffer_info(env, argv[4], &before, &before_len) != napi_ok || napi_get_buffer_info(env, argv[5], &after, &after_len) != napi_ok)))
+    return fail(env, "start(upstreamFd, clientFd, timeoutMs, usageMode[, headBefore, headAfter])");
   uint32_t id = 0;
-  int with_head = argc >= 5 && before_len > 0 && after_len > 0;
+  int with_head = argc >= 6 && before_len > 0 && after_len > 0;
   uint8_t *head_before = with_head ? copy_of(before, before_len) : NULL;
   uint8_t *head_after = with_head ? copy_of(after, after_len) : NULL;
   if (with_head && (!head_before || !head_after)) up = -1; /* no memory: JavaScript reads the head */
@@ -536,6 +885,7 @@ static napi_value start(napi_env env, napi_callback_info info) {
       up_dup = down_dup = -1;
       r->timeout_ms = timeout_ms;
       r->deadline = now_ms() + timeout_ms;
+      r->usage_mode = usage_mode;
       if (with_head) {
         r->head_before = head_before;
         r->head_before_len = before_len;

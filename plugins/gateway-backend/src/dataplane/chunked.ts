@@ -1,6 +1,6 @@
 import { validateHeaderName, validateHeaderValue, type ServerResponse } from 'node:http';
 import type net from 'node:net';
-import { descriptorOf } from './nativeRelay';
+import { descriptorOf, type RelayUsage } from './nativeRelay';
 
 /** Where a streamed response's body goes: `write` says false when the client's socket is full. */
 export interface StreamSink {
@@ -20,10 +20,30 @@ export interface StreamSink {
   writeFramed?(framed: Buffer): boolean;
   /** Events the native relay forwarded past `write`, for what the sink keeps of them. */
   forwarded?(events: Buffer): void;
+  /** What the native relay may do with the usage event and the body's end; RelayUsage.HandBack when absent. */
+  readonly relayUsage?: RelayUsage;
+  /** The data (JSON) of a usage event the native relay read. */
+  usedByRelay?(usage: Buffer): void;
+  /** The native relay wrote the body's last chunk, or left it in `out` (framed) with what the client's socket could not take yet. */
+  endedByRelay?(out: Buffer): void;
+}
+
+/** Where a streamed body goes once its head is out: the client's socket, and how the body ends. */
+export interface BodySink extends Required<Pick<StreamSink, 'write' | 'onDrain' | 'directFd' | 'writeFramed' | 'endedByRelay'>> {
+  /** The body is whole: `rest` (unframed) and the last chunk, unless the relay wrote it, are written. */
+  finish(rest: Buffer): void;
+  /** The call failed after the head: the client sees a cut body, not a false end. */
+  destroy(): void;
 }
 
 const CRLF = 0x0a0d; // "\r\n" as a little-endian uint16
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
+
+/** Ends a chunked response whose last chunk is not Node's to write (it went to the socket by other means, or will). */
+function endWithoutLastChunk(res: ServerResponse) {
+  (res as ServerResponse & { chunkedEncoding?: boolean }).chunkedEncoding = false;
+  res.end();
+}
 
 /** One HTTP/1.1 chunk: size line, data and CRLF in one buffer. */
 function frameOf(chunk: Buffer): Buffer {
@@ -51,10 +71,11 @@ function frameOf(chunk: Buffer): Buffer {
  * (no chunked encoding) goes through `res.write`. `res.end()` still writes
  * the last chunk.
  */
-export function chunkedSink(res: ServerResponse): Required<Omit<StreamSink, 'forwarded'>> {
+export function chunkedSink(res: ServerResponse): BodySink {
   const chunked = (res as ServerResponse & { chunkedEncoding?: boolean }).chunkedEncoding === true;
   // Which of the two a full buffer's 'drain' will come from.
   let waitOn: { once(event: 'drain', listener: () => void): unknown } = res;
+  let lastChunkSent = false;
   return {
     write(chunk, framed) {
       if (chunk.length === 0) return true;
@@ -81,6 +102,18 @@ export function chunkedSink(res: ServerResponse): Required<Omit<StreamSink, 'for
       if (!socket || socket.destroyed) return true;
       waitOn = socket;
       return socket.write(framed);
+    },
+    endedByRelay(out) {
+      lastChunkSent = true;
+      if (out.length > 0) this.writeFramed(out);
+    },
+    finish(rest) {
+      if (rest.length > 0) res.write(rest);
+      if (lastChunkSent) endWithoutLastChunk(res);
+      else res.end();
+    },
+    destroy() {
+      res.destroy();
     },
   };
 }
@@ -142,14 +175,6 @@ export function committedByRelay(res: ServerResponse, headers: Record<string, st
   (res as ServerResponse & { _headerSent: boolean })._headerSent = true;
 }
 
-/** A stream whose response Node has let go of (releasedByRelay): its body goes to the socket from here. */
-export interface ReleasedStream extends Required<Omit<StreamSink, 'forwarded'>> {
-  /** The body is whole: `rest` (unframed) and the last chunk are written, and Node reads the connection's next request. */
-  finish(rest: Buffer): void;
-  /** The call failed after the head: the connection is closed (the client sees a cut chunked body, not a false end). */
-  destroy(): void;
-}
-
 /** What of a socket's libuv handle releasedByRelay uses (net.js keeps `reading` in step with readStart/readStop itself). */
 interface StreamHandle {
   reading: boolean;
@@ -158,8 +183,9 @@ interface StreamHandle {
 }
 
 /** releasedByRelay's stream: one object with its methods on the prototype, as it lives as long as the stream. */
-class ReleasedResponse implements ReleasedStream {
+class ReleasedResponse implements BodySink {
   private waitingDrain = false;
+  private lastChunkSent = false;
   private readonly onClose: () => void;
 
   constructor(private readonly socket: net.Socket, private readonly handle: StreamHandle, private readonly keepAliveMs: number, abort: (reason: Error) => void) {
@@ -188,12 +214,18 @@ class ReleasedResponse implements ReleasedStream {
     return socket.destroyed || this.waitingDrain || socket.writableLength > 0 ? undefined : descriptorOf(socket);
   }
 
+  endedByRelay(out: Buffer) {
+    this.lastChunkSent = true;
+    if (out.length > 0) this.writeFramed(out);
+  }
+
+  /** The body is whole (Node then reads the connection's next request). */
   finish(rest: Buffer) {
     const socket = this.socket;
     socket.removeListener('close', this.onClose);
     if (socket.destroyed) return;
     if (rest.length > 0) socket.write(frameOf(rest));
-    socket.write(LAST_CHUNK);
+    if (!this.lastChunkSent) socket.write(LAST_CHUNK);
     socket.setTimeout(this.keepAliveMs);
     this.handle.reading = true;
     this.handle.readStart();
@@ -223,7 +255,7 @@ class ReleasedResponse implements ReleasedStream {
  * connection after this response anyway, or it cannot be held: the response
  * is then committed (committedByRelay) and stays open as before.
  */
-export function releasedByRelay(res: ServerResponse, headers: Record<string, string>, keepAliveMs: number, abort: (reason: Error) => void): ReleasedStream | undefined {
+export function releasedByRelay(res: ServerResponse, headers: Record<string, string>, keepAliveMs: number, abort: (reason: Error) => void): BodySink | undefined {
   const socket = res.socket;
   const handle = (socket as (net.Socket & { _handle?: StreamHandle }) | null)?._handle;
   committedByRelay(res, headers);
@@ -231,8 +263,7 @@ export function releasedByRelay(res: ServerResponse, headers: Record<string, str
   const internals = res as ServerResponse & { _last?: boolean; chunkedEncoding?: boolean };
   if (internals._last || internals.chunkedEncoding !== true) return undefined;
   // Ended with no last chunk (the body is this socket's business now): Node writes nothing, and its 'finish' frees the request and response.
-  internals.chunkedEncoding = false;
-  res.end();
+  endWithoutLastChunk(res);
   handle.reading = false;
   handle.readStop();
   // Node's own 'finish' listener (which runs first) has set the keep-alive timer: off until the body is whole.

@@ -84,9 +84,9 @@ describe('the native relay, behind the data plane', () => {
     if (!built.file) throw new Error(`the native relay could not be built: ${built.reason}`);
     const loaded = loadNativeRelay(built.file);
     relay = {
-      start(upstreamFd, clientFd, timeoutMs, back, head) {
+      start(upstreamFd, clientFd, timeoutMs, usage, back, head) {
         starts++;
-        return loaded.start(upstreamFd, clientFd, timeoutMs, handback => {
+        return loaded.start(upstreamFd, clientFd, timeoutMs, usage, handback => {
           backs.push(String(handback.reason));
           back(handback);
         }, head && {
@@ -101,7 +101,8 @@ describe('the native relay, behind the data plane', () => {
     };
   }, 60_000);
 
-  async function dataPlane(upstreamUrl: string, timeoutMs = 5_000) {
+  /** A data plane in front of the upstream: with the relay under test, or without one (`withRelay` false). */
+  async function dataPlane(upstreamUrl: string, timeoutMs = 5_000, withRelay = true) {
     const key = generateKey(SECRET);
     const keys = new KeyCache({ keySecret: SECRET });
     keys.apply({ id: 'k1', publicId: key.publicId, secretHash: key.hash, componentRef: 'component:default/app', productId: 'llm', plan: 'p', status: 'active', createdAt: '', createdBy: '', updatedAt: '' });
@@ -115,7 +116,7 @@ describe('the native relay, behind the data plane', () => {
     const usage = new UsageWriter({ insertUsage: async batch => void rows.push(...batch) }, { intervalMs: 20 });
     usage.start();
     const running: RunningDataPlane = await startDataPlane({
-      host: '127.0.0.1', port: 0, keys, products: { get: id => (id === 'llm' ? product : undefined) }, limits: new MemoryLimits(), usage, nativeRelay: relay,
+      host: '127.0.0.1', port: 0, keys, products: { get: id => (id === 'llm' ? product : undefined) }, limits: new MemoryLimits(), usage, nativeRelay: withRelay ? relay : undefined,
     });
     const call = (body: object, signal?: AbortSignal) => fetch(`${running.url}/v1/chat/completions`, {
       method: 'POST', headers: { authorization: `Bearer ${key.full}`, 'content-type': 'application/json' },
@@ -129,7 +130,12 @@ describe('the native relay, behind the data plane', () => {
     backs = [];
   });
 
-  it('forwards the events as they come, hands the usage event back, and the client gets exactly what it asked for', async () => {
+  /** The relay has ended a body itself (its End notice has been read). */
+  const endedByRelay = () => backs.includes('5');
+  /** The relay has ended a body or handed it back for its last chunk. */
+  const endedOrHandedBack = () => backs.some(reason => reason === '5' || reason === '0');
+
+  it('forwards the events as they come, reads the usage event as the filter does, ends the body, and the client gets exactly what it asked for', async () => {
     const words = ['Hello', ' there', ',', ' friend', '!'];
     const server = await upstream(async socket => {
       socket.write(sseHead);
@@ -158,7 +164,9 @@ describe('the native relay, behind the data plane', () => {
         expect(arrivals[arrivals.length - 1] - arrivals[0]).toBeGreaterThan(60);
       }
       expect(starts).toBeGreaterThanOrEqual(2);
-      expect(backs.filter(reason => reason === '0').length).toBeGreaterThanOrEqual(2);
+      // Each body was ended by the relay (its usage event read there, dropped or forwarded), never handed back for it.
+      await until(() => backs.filter(reason => reason === '5').length === 2);
+      expect(backs.filter(reason => reason === '0')).toEqual([]);
       await until(() => plane.rows.length >= 2);
       expect(plane.rows.map(r => [r.status, r.promptTokens, r.completionTokens, r.estimated])).toEqual([[200, 7, 5, false], [200, 7, 5, false]]);
     } finally {
@@ -194,11 +202,14 @@ describe('the native relay, behind the data plane', () => {
     try {
       // The first call opens the upstream connection (JavaScript reads a head that comes on a new one).
       expect(await (await plane.call({})).text()).toBe(expected);
+      await until(endedByRelay);
       const seen: Record<string, { status: number; text: string; backs: string[]; headers: Record<string, string | null>; ageMs: number }> = {};
       for (const kind of ['ok', 'error', 'split']) {
         backs = [];
         const response = await plane.call({});
         const text = await response.text();
+        // The relay's end notice can come after the client has the whole body: it belongs to this call.
+        if (kind !== 'error') await until(endedByRelay);
         const headers = Object.fromEntries(['content-type', 'x-quarterdeck-model', 'x-quarterdeck-upstream', 'cache-control', 'transfer-encoding'].map(h => [h, response.headers.get(h)]));
         seen[kind] = { status: response.status, text, backs, headers, ageMs: Date.now() - Date.parse(response.headers.get('date') ?? '') };
       }
@@ -254,6 +265,8 @@ describe('the native relay, behind the data plane', () => {
     try {
       // Opens the upstream connection, so the next calls start on a warm one (the relay answers their heads).
       expect(await (await plane.call({})).text()).toBe(expected);
+      // Back in the pool once the relay's end notice is read (the client can have the whole body a moment before).
+      await until(endedByRelay);
       const { port } = new URL(await plane.url());
       const client = net.connect({ host: '127.0.0.1', port: Number(port) });
       const request = rawStreamRequest(plane.key);
@@ -275,6 +288,61 @@ describe('the native relay, behind the data plane', () => {
       expect(plane.rows.map(r => [r.status, r.promptTokens, r.completionTokens])).toEqual([[200, 7, 5], [200, 7, 5], [200, 7, 5]]);
     } finally {
       await plane.close();
+      await server.close();
+    }
+  });
+
+  it('reads the chunk with the usage event as SseUsageFilter does, and leaves to it what it cannot be sure of', async () => {
+    const usage = { prompt_tokens: 7, completion_tokens: 5, total_tokens: 12 };
+    const data = (json: string) => `data: ${json}\n\n`;
+    // The last chunk's events; `ends` when the relay reads it itself, else it goes back to JavaScript unread.
+    const cases: Array<{ name: string; events: string; ends: boolean }> = [
+      { name: 'the usage-only event', events: usageEvent, ends: true },
+      { name: 'usage beside choices', events: data(JSON.stringify({ choices: [{ index: 0, delta: { content: '!' } }], usage })), ends: true },
+      { name: 'a name twice (the last wins)', events: data(`{"choices":[],"usage":${JSON.stringify(usage)},"choices":[{"index":0}]}`), ends: true },
+      { name: 'escapes and numbers inside values', events: data(`{"choices":[{"index":0,"delta":{"content":"a \\"q\\"\\n\\u00e9"},"logprobs":[-1.5e-3,0,12]}],"usage":${JSON.stringify(usage)}}`), ends: true },
+      { name: 'usage only nested', events: data(`{"choices":[ ],"x":{"usage":{"prompt_tokens":1}}}`), ends: true },
+      { name: 'two usage events, CRLF', events: `data: ${JSON.stringify({ choices: [], usage: { prompt_tokens: 1, completion_tokens: 1 } })}\r\n\r\n${usageEvent}`, ends: true },
+      { name: 'usage without completion tokens', events: data(JSON.stringify({ choices: [], usage: { prompt_tokens: 3 } })), ends: true },
+      { name: 'an escaped member name', events: data(`{"\\u0063hoices":[],"usage":${JSON.stringify(usage)}}`), ends: false },
+      { name: 'not JSON', events: data(`{"choices":[],"usage":{"prompt_tokens":1,}}`), ends: false },
+      { name: 'bytes outside ASCII', events: data(JSON.stringify({ choices: [], usage, note: 'é' })), ends: false },
+      { name: 'usage that is a number', events: data(`{"choices":[],"usage":{"a":1},"usage":2}`), ends: false },
+    ];
+    let current = 0;
+    const server = await upstream(async socket => {
+      socket.write(sseHead + frame(event('first')));
+      await delay(20);
+      socket.write(`${frame(event(' second'))}`);
+      await delay(20);
+      socket.write(`${frame(`${cases[current].events}data: [DONE]\n\n`)}0\r\n\r\n`);
+    });
+    const withRelay = await dataPlane(server.url);
+    const withoutRelay = await dataPlane(server.url, 5_000, false);
+    try {
+      // Warms the upstream connections.
+      await (await withRelay.call({})).text();
+      await (await withoutRelay.call({})).text();
+      await until(() => backs.includes('5') && withRelay.rows.length === 1 && withoutRelay.rows.length === 1);
+      for (current = 0; current < cases.length; current++) {
+        for (const includeUsage of [false, true]) {
+          const body = includeUsage ? { stream_options: { include_usage: true } } : {};
+          const rows = [withRelay.rows.length, withoutRelay.rows.length];
+          backs = [];
+          const relayed = await (await withRelay.call(body)).text();
+          await until(endedOrHandedBack);
+          const plain = await (await withoutRelay.call(body)).text();
+          const { name, ends } = cases[current];
+          expect({ name, includeUsage, text: relayed }).toEqual({ name, includeUsage, text: plain });
+          expect({ name, ends: endedByRelay() }).toEqual({ name, ends });
+          await until(() => withRelay.rows.length > rows[0] && withoutRelay.rows.length > rows[1]);
+          const counted = (row: UsageRecord) => [row.promptTokens, row.completionTokens, row.estimated];
+          expect({ name, includeUsage, usage: counted(withRelay.rows[rows[0]]) }).toEqual({ name, includeUsage, usage: counted(withoutRelay.rows[rows[1]]) });
+        }
+      }
+    } finally {
+      await withRelay.close();
+      await withoutRelay.close();
       await server.close();
     }
   });

@@ -18,6 +18,25 @@ export enum RelayBack {
   ClientFull = 3,
   /** Not a hand-back: the relay answered the client with its head and goes on (`rest` is the upstream's head). */
   Head = 4,
+  /**
+   * The body is whole: the relay wrote its last chunk to the client (or left
+   * it in `out`, with what the client's socket could not take yet). Only with
+   * a usage mode other than HandBack.
+   */
+  End = 5,
+}
+
+/**
+ * What the relay does with the chunk that carries the usage event, and then
+ * with the body's last chunk (the numbers of native/sse_relay.c).
+ */
+export enum RelayUsage {
+  /** Hands the stream back at the usage event: JavaScript reads the rest. */
+  HandBack = 0,
+  /** Forwards the usage event (the client asked for usage), gives its data in `usage`, and ends the body itself. */
+  Forward = 1,
+  /** As Forward, but the usage-only event is removed, as SseUsageFilter removes it when the client did not ask. */
+  Drop = 2,
 }
 
 export interface RelayHandback {
@@ -27,8 +46,10 @@ export interface RelayHandback {
   out: Buffer;
   /** Upstream bytes the relay read and did not forward. */
   rest: Buffer;
-  /** The events it forwarded (their data, up to 1 MiB), for a token estimate. */
+  /** The events it forwarded (their data, up to 1 MiB), for a token estimate; empty at End when `usage` has both counts. */
   kept: Buffer;
+  /** The data of the last usage event it read (JSON, for SseUsageFilter.usageFrom), or empty. */
+  usage: Buffer;
 }
 
 /**
@@ -52,7 +73,7 @@ export interface RelayHead {
  */
 export interface NativeRelay {
   /** Takes over a stream; undefined when it cannot (the JavaScript path goes on). */
-  start(upstreamFd: number, clientFd: number, timeoutMs: number, back: (handback: RelayHandback) => void, head?: RelayHead): number | undefined;
+  start(upstreamFd: number, clientFd: number, timeoutMs: number, usage: RelayUsage, back: (handback: RelayHandback) => void, head?: RelayHead): number | undefined;
   /**
    * Takes a stream back at once; after it returns the relay writes nothing
    * more to its client. True when the client has the relay's head (or a write
@@ -67,9 +88,12 @@ export function descriptorOf(socket: net.Socket): number | undefined {
   return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
 
+const EMPTY = Buffer.alloc(0);
+
 interface Addon {
-  init(callback: (id: number, reason: number, errno: number, out: Buffer, rest: Buffer, kept: Buffer) => void): void;
-  start(upstreamFd: number, clientFd: number, timeoutMs: number, headBefore?: Buffer, headAfter?: Buffer): number;
+  /** The parts of a message that are empty come as undefined. */
+  init(callback: (id: number, reason: number, errno: number, out?: Buffer, rest?: Buffer, kept?: Buffer, usage?: Buffer) => void): void;
+  start(upstreamFd: number, clientFd: number, timeoutMs: number, usage: RelayUsage, headBefore?: Buffer, headAfter?: Buffer): number;
   /** 0: no longer had it; 1: had it; 2: had it, and the client has the relay's head. */
   cancel(id: number): number;
 }
@@ -83,7 +107,7 @@ interface Waiting {
 export function loadNativeRelay(file: string): NativeRelay {
   const addon = require(file) as Addon;
   const waiting = new Map<number, Waiting>();
-  addon.init((id, reason, errno, out, rest, kept) => {
+  addon.init((id, reason, errno, out = EMPTY, rest = EMPTY, kept = EMPTY, usage = EMPTY) => {
     const stream = waiting.get(id);
     // A stream cancelled while its message was on the way: its call is over.
     if (!stream) return;
@@ -95,11 +119,11 @@ export function loadNativeRelay(file: string): NativeRelay {
       return;
     }
     waiting.delete(id);
-    stream.back({ reason, errno, out, rest, kept });
+    stream.back({ reason, errno, out, rest, kept, usage });
   });
   return {
-    start(upstreamFd, clientFd, timeoutMs, back, head) {
-      const id = head ? addon.start(upstreamFd, clientFd, timeoutMs, head.before, head.after) : addon.start(upstreamFd, clientFd, timeoutMs);
+    start(upstreamFd, clientFd, timeoutMs, usage, back, head) {
+      const id = head ? addon.start(upstreamFd, clientFd, timeoutMs, usage, head.before, head.after) : addon.start(upstreamFd, clientFd, timeoutMs, usage);
       if (id === 0) return undefined;
       waiting.set(id, { back, head });
       return id;

@@ -4,7 +4,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Pool } from 'undici';
 import type { StoredKey } from '../database/GatewayStore';
-import { chunkedSink, relayableHead, releasedByRelay, type ReleasedStream, type StreamSink } from './chunked';
+import { chunkedSink, relayableHead, releasedByRelay, type BodySink, type StreamSink } from './chunked';
 import { trimConversation } from './context';
 import { DataPlaneMetrics } from './metrics';
 import type { Charge, Limits } from './limits';
@@ -12,7 +12,7 @@ import type { KeyCache } from './keyCache';
 import { KEY_ERRORS, sendError } from './openaiErrors';
 import { modelsInPlan, resolveModel, type Target } from './routing';
 import { SseUsageFilter } from './sse';
-import type { NativeRelay } from './nativeRelay';
+import { RelayUsage, type NativeRelay } from './nativeRelay';
 import { StreamClient, UpstreamTimeout, type ClientHead, type StreamEnd, type StreamedResponse, type StreamTo } from './streamClient';
 import { upstreamBody } from './upstreamBody';
 import { renderTemplate } from './templates';
@@ -137,8 +137,17 @@ function promptEstimate(counted: number | undefined, kind: 'chat' | 'completions
 }
 
 /** A stream's events through the usage filter, then to the client's sink (a class: it lives as long as the stream). */
+/** What the native relay does with a stream's usage event: as the filter would (and it then ends the body itself). */
+function relayUsageFor(filter: SseUsageFilter): RelayUsage {
+  return filter.dropUsageEvent ? RelayUsage.Drop : RelayUsage.Forward;
+}
+
 class FilteredSink implements StreamSink {
-  constructor(private readonly filter: SseUsageFilter, private readonly sink: Required<Omit<StreamSink, 'forwarded'>>) {}
+  constructor(private readonly filter: SseUsageFilter, private readonly sink: BodySink) {}
+
+  get relayUsage() {
+    return relayUsageFor(this.filter);
+  }
 
   write(chunk: Buffer, framed?: Buffer) {
     const events = this.filter.push(chunk);
@@ -161,13 +170,21 @@ class FilteredSink implements StreamSink {
   forwarded(events: Buffer) {
     this.filter.forwarded(events);
   }
+
+  usedByRelay(usage: Buffer) {
+    this.filter.usageFrom(usage);
+  }
+
+  endedByRelay(out: Buffer) {
+    this.sink.endedByRelay(out);
+  }
 }
 
 /** A streamed call whose head the client has: how its body ends. */
 interface Streaming {
   ended: StreamEnd;
   filter: SseUsageFilter;
-  ending: Pick<ReleasedStream, 'finish' | 'destroy'>;
+  ending: Pick<BodySink, 'finish' | 'destroy'>;
 }
 
 /** What a stream's end records and settles (whenStreamEnds). */
@@ -496,11 +513,12 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     };
     const clientHead: ClientHead | undefined = filter && options.nativeRelay && (abort => {
       const head = relayableHead(res, streamHeaders(undefined));
-      if (head) watchClient(abort);
-      return head;
+      if (!head) return undefined;
+      watchClient(abort);
+      return { ...head, usage: relayUsageFor(filter) };
     });
     /** How the streamed body ends: set when its head goes to the client. */
-    let ending: Pick<ReleasedStream, 'finish' | 'destroy'> | undefined;
+    let ending: Pick<BodySink, 'finish' | 'destroy'> | undefined;
     const streamTo: StreamTo | undefined = filter && ((contentType, abort, headSent) => {
       if (headSent) {
         const released = releasedByRelay(res, streamHeaders(contentType), KEEP_ALIVE_MS, abort);
@@ -513,14 +531,9 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
         res.flushHeaders();
       }
       watchClient(abort);
-      ending = {
-        finish: rest => {
-          if (rest.length > 0) res.write(rest);
-          res.end();
-        },
-        destroy: () => res.destroy(),
-      };
-      return new FilteredSink(filter, chunkedSink(res));
+      const body = chunkedSink(res);
+      ending = body;
+      return new FilteredSink(filter, body);
     });
     const timeout = target.upstream.timeoutMs ?? 30_000;
     let response;

@@ -57,7 +57,7 @@ export class SseUsageFilter {
   private kept = EMPTY;
   private keptBytes = 0;
 
-  constructor(private readonly dropUsageEvent: boolean) {}
+  constructor(readonly dropUsageEvent: boolean) {}
 
   /** Complete events from this chunk, as bytes to forward now (empty while an event is incomplete). */
   push(chunk: Buffer): Buffer {
@@ -75,6 +75,15 @@ export class SseUsageFilter {
   /** Events forwarded without this filter (whole, without a usage object): kept for an estimate. */
   forwarded(events: Buffer) {
     this.keep(events);
+  }
+
+  /** The data (JSON) of a usage event read past this filter (the native relay), taken as filter takes it. */
+  usageFrom(data: Buffer) {
+    try {
+      this.take(JSON.parse(data.toString('utf8')) as { usage?: SseUsageFilter['usage'] });
+    } catch {
+      // The relay passes on only what JSON.parse reads.
+    }
   }
 
   /** Whatever is left when the upstream ends. */
@@ -111,6 +120,11 @@ export class SseUsageFilter {
     this.keptBytes += taken;
   }
 
+  /** A usage event's counts: the last event that has them wins. */
+  private take(parsed: { usage?: SseUsageFilter['usage'] }) {
+    if (parsed.usage) this.usage = parsed.usage;
+  }
+
   private filter(events: Buffer): Buffer {
     this.keep(events);
     // Cheap check first (a byte search): all chunks but the last carry no usage.
@@ -122,7 +136,7 @@ export class SseUsageFilter {
       if (data.startsWith('{') && data.includes('"usage"')) {
         try {
           const parsed = JSON.parse(data) as { usage?: SseUsageFilter['usage']; choices?: unknown[] };
-          if (parsed.usage) this.usage = parsed.usage;
+          this.take(parsed);
           if (this.dropUsageEvent && Array.isArray(parsed.choices) && parsed.choices.length === 0) {
             dropped = true;
             continue;

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { StreamSink } from './chunked';
-import { descriptorOf, RelayBack, type NativeRelay, type RelayHandback } from './nativeRelay';
+import { descriptorOf, RelayBack, RelayUsage, type NativeRelay, type RelayHandback } from './nativeRelay';
 
 /**
  * Where a 200's body goes, once the client's head is written: here (from
@@ -15,7 +15,7 @@ export type StreamTo = (contentType: string | undefined, abort: (reason: Error) 
  * 200 itself; undefined where the client cannot be written to directly.
  * `abort` is for a client that leaves meanwhile.
  */
-export type ClientHead = (abort: (reason: Error) => void) => { fd: number; before: Buffer; after: Buffer } | undefined;
+export type ClientHead = (abort: (reason: Error) => void) => { fd: number; before: Buffer; after: Buffer; usage?: RelayUsage } | undefined;
 
 export interface StreamedResponse {
   statusCode: number;
@@ -396,7 +396,7 @@ class Call implements StreamEnd {
     this.clientHead = undefined;
     if (!client) return;
     socket.pause();
-    const id = relay.start(upstreamFd, client.fd, this.timeoutMs, back => this.relayedBack(back), {
+    const id = relay.start(upstreamFd, client.fd, this.timeoutMs, client.usage ?? RelayUsage.HandBack, back => this.relayedBack(back), {
       before: client.before,
       after: client.after,
       sent: head => this.relayedHead(head),
@@ -431,7 +431,7 @@ class Call implements StreamEnd {
     const socket = this.connection.socket;
     // JavaScript stops reading first (no read can happen before this function returns either way).
     socket.pause();
-    const id = relay.start(upstreamFd, clientFd, this.timeoutMs, back => this.relayedBack(back));
+    const id = relay.start(upstreamFd, clientFd, this.timeoutMs, this.sink.relayUsage ?? RelayUsage.HandBack, back => this.relayedBack(back));
     if (id === undefined) {
       socket.resume();
       return;
@@ -441,12 +441,19 @@ class Call implements StreamEnd {
     socket.setTimeout(0);
   }
 
-  private relayedBack({ reason, errno, out, rest, kept }: RelayHandback) {
+  private relayedBack({ reason, errno, out, rest, kept, usage }: RelayHandback) {
     this.relayed = undefined;
     if (this.done) return;
     const socket = this.connection.socket;
     socket.setTimeout(this.timeoutMs);
     if (kept.length > 0) this.sink?.forwarded?.(kept);
+    if (usage.length > 0) this.sink?.usedByRelay?.(usage);
+    if (reason === RelayBack.End) {
+      // Only a sink with a usage mode starts the relay so (relayIfSteady, or the ClientHead's for the sink it commits to).
+      this.sink!.endedByRelay!(out);
+      this.complete(true);
+      return;
+    }
     if (reason === RelayBack.Timeout) {
       this.onTimeout();
       return;
