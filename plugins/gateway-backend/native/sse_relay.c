@@ -155,7 +155,8 @@ enum { CHUNK_MORE = 0, CHUNK_EVENTS = 1, CHUNK_USAGE = 2, CHUNK_LAST = 3, CHUNK_
  */
 static int next_chunk(const uint8_t *p, size_t n, size_t *len, size_t *data, size_t *data_len) {
   static const char last[] = "0\r\n\r\n";
-  if (n > 0 && p[0] == '0') {
+  /* A size line of "0" alone (a size with a leading zero, "0a", is a data chunk, read below). */
+  if (n > 0 && p[0] == '0' && (n == 1 || p[1] == '\r')) {
     size_t k = n < 5 ? n : 5;
     if (memcmp(p, last, k) != 0) return CHUNK_OTHER;
     if (n < 5) return CHUNK_MORE;
