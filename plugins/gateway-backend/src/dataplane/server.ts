@@ -136,12 +136,12 @@ function promptEstimate(counted: number | undefined, kind: 'chat' | 'completions
   };
 }
 
-/** A stream's events through the usage filter, then to the client's sink (a class: it lives as long as the stream). */
 /** What the native relay does with a stream's usage event: as the filter would (and it then ends the body itself). */
 function relayUsageFor(filter: SseUsageFilter): RelayUsage {
   return filter.dropUsageEvent ? RelayUsage.Drop : RelayUsage.Forward;
 }
 
+/** A stream's events through the usage filter, then to the client's sink (a class: it lives as long as the stream). */
 class FilteredSink implements StreamSink {
   constructor(private readonly filter: SseUsageFilter, private readonly sink: BodySink) {}
 

@@ -13,7 +13,9 @@ export type StreamTo = (contentType: string | undefined, abort: (reason: Error) 
  * The client's socket and the head it would be answered with, split where
  * the upstream's content type goes, so the native relay can answer a plain
  * 200 itself; undefined where the client cannot be written to directly.
- * `abort` is for a client that leaves meanwhile.
+ * `abort` is for a client that leaves meanwhile. `usage`: what the relay may
+ * do with the usage event and the body's end (as the sink committed to will
+ * say, StreamSink.relayUsage).
  */
 export type ClientHead = (abort: (reason: Error) => void) => { fd: number; before: Buffer; after: Buffer; usage?: RelayUsage } | undefined;
 
