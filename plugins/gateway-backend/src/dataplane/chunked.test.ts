@@ -1,6 +1,6 @@
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
-import { chunkedSink, relayableHead } from './chunked';
+import { chunkedSink, relayableHead, releasedByRelay } from './chunked';
 
 /** A server whose /stream answers with `parts` through chunkedSink, and /slow answers "slow" after 50 ms. */
 async function serve(parts: string[]) {
@@ -100,6 +100,55 @@ describe('chunkedSink', () => {
       await raw(port, 'POST /s HTTP/1.0\r\ncontent-length: 0\r\n\r\n', /$^/);
       expect(relayed[1]).toBeUndefined();
     } finally {
+      server.close();
+    }
+  });
+
+  it('lets go of a response whose head the relay wrote, and aborts only the stream a closing socket carries', async () => {
+    const headers = { 'content-type': 'text/event-stream' };
+    const aborted: string[] = [];
+    const sockets: net.Socket[] = [];
+    const server = http.createServer((req, res) => {
+      // As the relay does: the head written to the socket, not through Node.
+      const head = relayableHead(res, headers)!;
+      const socket = res.socket!;
+      socket.write(Buffer.concat([head.before, Buffer.from('text/event-stream'), head.after]));
+      const name = req.url!.slice(1);
+      const sink = releasedByRelay(res, headers, 65_000, { abort: reason => aborted.push(`${name}: ${reason.message}`) })!;
+      sockets.push(socket);
+      sink.write(Buffer.from(`data: ${name}\n\n`));
+      if (name === 'first') sink.finish(Buffer.alloc(0));
+    });
+    server.keepAliveTimeout = 65_000; // as the data plane's
+    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
+    const client = net.connect((server.address() as AddressInfo).port, '127.0.0.1');
+    let wire = '';
+    client.on('data', d => {
+      wire += d.toString('latin1');
+    });
+    const until = async (test: () => boolean) => {
+      for (let i = 0; i < 200 && !test(); i++) await new Promise(resolve => setTimeout(resolve, 10));
+    };
+    try {
+      client.write('POST /first HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n');
+      await until(() => wire.endsWith('0\r\n\r\n'));
+      // The first body is whole (ended before Node's response finished): its last chunk written, and the
+      // connection idle under a keep-alive timer (releasedByRelay's or Node's own, whichever came last).
+      expect(wire).toMatch(/\r\n\r\nd\r\ndata: first\n\n\r\n0\r\n\r\n$/);
+      await new Promise(resolve => setImmediate(resolve));
+      expect(sockets[0].timeout).toBeGreaterThanOrEqual(65_000);
+      client.write('POST /second HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n');
+      await until(() => wire.includes('data: second'));
+      await new Promise(resolve => setImmediate(resolve));
+      // The same connection, its second stream under way: no idle timer, and no abort yet.
+      expect(sockets[1]).toBe(sockets[0]);
+      expect(sockets[1].timeout).toBe(0);
+      expect(aborted).toEqual([]);
+      sockets[1].destroy();
+      await until(() => aborted.length > 0);
+      expect(aborted).toEqual(['second: the client closed the connection']);
+    } finally {
+      client.destroy();
       server.close();
     }
   });

@@ -1,6 +1,7 @@
 import { validateHeaderName, validateHeaderValue, type ServerResponse } from 'node:http';
 import type net from 'node:net';
-import { descriptorOf, type RelayUsage } from './nativeRelay';
+import { descriptorOf, stopSocketTimer, type RelayUsage } from './nativeRelay';
+import type { Abortable } from './streamClient';
 
 /** Where a streamed response's body goes: `write` says false when the client's socket is full. */
 export interface StreamSink {
@@ -182,15 +183,28 @@ interface StreamHandle {
   readStart(): number;
 }
 
-/** releasedByRelay's stream: one object with its methods on the prototype, as it lives as long as the stream. */
+/** The stream a client's socket carries for releasedByRelay, if any; one 'close' listener per socket, for all its streams. */
+const RELEASED = Symbol('quarterdeck.released');
+
+type ReleasedSocket = net.Socket & { [RELEASED]?: ReleasedResponse | null };
+
+function releasedSocketClosed(this: ReleasedSocket) {
+  const released = this[RELEASED];
+  this[RELEASED] = null;
+  released?.call.abort(new Error('the client closed the connection'));
+}
+
+/**
+ * releasedByRelay's stream: one object with its methods on the prototype,
+ * and no closure or listener of its own, as it lives as long as the stream.
+ */
 class ReleasedResponse implements BodySink {
   private waitingDrain = false;
   private lastChunkSent = false;
-  private readonly onClose: () => void;
 
-  constructor(private readonly socket: net.Socket, private readonly handle: StreamHandle, private readonly keepAliveMs: number, abort: (reason: Error) => void) {
-    this.onClose = () => abort(new Error('the client closed the connection'));
-    socket.once('close', this.onClose);
+  constructor(private readonly socket: ReleasedSocket, private readonly handle: StreamHandle, private readonly keepAliveMs: number, readonly call: Abortable) {
+    if (socket[RELEASED] === undefined) socket.on('close', releasedSocketClosed);
+    socket[RELEASED] = this;
   }
 
   write(chunk: Buffer, framed?: Buffer) {
@@ -222,7 +236,7 @@ class ReleasedResponse implements BodySink {
   /** The body is whole (Node then reads the connection's next request). */
   finish(rest: Buffer) {
     const socket = this.socket;
-    socket.removeListener('close', this.onClose);
+    socket[RELEASED] = null;
     if (socket.destroyed) return;
     if (rest.length > 0) socket.write(frameOf(rest));
     if (!this.lastChunkSent) socket.write(LAST_CHUNK);
@@ -232,7 +246,7 @@ class ReleasedResponse implements BodySink {
   }
 
   destroy() {
-    this.socket.removeListener('close', this.onClose);
+    this.socket[RELEASED] = null;
     this.socket.destroy();
   }
 }
@@ -250,12 +264,12 @@ class ReleasedResponse implements BodySink {
  *
  * While the stream runs, the connection is not read (a pipelined request
  * waits in the kernel until the body is whole, as HTTP/1.1 orders it) and
- * Node's keep-alive timer is off (the stream is not idle). `abort` runs if
- * the socket closes before the end. Undefined when Node would close the
+ * Node's keep-alive timer is off (the stream is not idle). `call` is aborted
+ * if the socket closes before the end. Undefined when Node would close the
  * connection after this response anyway, or it cannot be held: the response
  * is then committed (committedByRelay) and stays open as before.
  */
-export function releasedByRelay(res: ServerResponse, headers: Record<string, string>, keepAliveMs: number, abort: (reason: Error) => void): BodySink | undefined {
+export function releasedByRelay(res: ServerResponse, headers: Record<string, string>, keepAliveMs: number, call: Abortable): BodySink | undefined {
   const socket = res.socket;
   const handle = (socket as (net.Socket & { _handle?: StreamHandle }) | null)?._handle;
   committedByRelay(res, headers);
@@ -266,7 +280,11 @@ export function releasedByRelay(res: ServerResponse, headers: Record<string, str
   endWithoutLastChunk(res);
   handle.reading = false;
   handle.readStop();
-  // Node's own 'finish' listener (which runs first) has set the keep-alive timer: off until the body is whole.
-  res.once('finish', () => socket.setTimeout(0));
-  return new ReleasedResponse(socket, handle, keepAliveMs, abort);
+  const released = new ReleasedResponse(socket, handle, keepAliveMs, call);
+  // Node's own 'finish' listener (which runs first) has set the keep-alive timer: off until the body is
+  // whole, unless it already is (a body the relay ended at once): then the connection is idle, and timed.
+  res.once('finish', () => {
+    if ((socket as ReleasedSocket)[RELEASED] === released) stopSocketTimer(socket);
+  });
+  return released;
 }

@@ -84,18 +84,18 @@ describe('the native relay, behind the data plane', () => {
     if (!built.file) throw new Error(`the native relay could not be built: ${built.reason}`);
     const loaded = loadNativeRelay(built.file);
     relay = {
-      start(upstreamFd, clientFd, timeoutMs, usage, back, head) {
+      start(upstreamFd, clientFd, timeoutMs, usage, owner, head) {
         starts++;
-        return loaded.start(upstreamFd, clientFd, timeoutMs, usage, handback => {
-          backs.push(String(handback.reason));
-          back(handback);
-        }, head && {
-          ...head,
-          sent: upstreamHead => {
-            backs.push('head');
-            head.sent(upstreamHead);
+        return loaded.start(upstreamFd, clientFd, timeoutMs, usage, {
+          relayedBack(handback) {
+            backs.push(String(handback.reason));
+            owner.relayedBack(handback);
           },
-        });
+          relayedHead(upstreamHead) {
+            backs.push('head');
+            owner.relayedHead?.(upstreamHead);
+          },
+        }, head);
       },
       cancel: id => loaded.cancel(id),
     };

@@ -59,8 +59,18 @@ export interface RelayHandback {
 export interface RelayHead {
   before: Buffer;
   after: Buffer;
-  /** The relay wrote it (and maybe events after it): `upstreamHead` is the upstream's, for what JavaScript reads of it. */
-  sent(upstreamHead: Buffer): void;
+}
+
+/**
+ * Whom the relay tells about a stream it has: an object with methods rather
+ * than callbacks, as it is held for the stream's whole length and a closure
+ * would be one more object for every young collection to copy.
+ */
+export interface RelayOwner {
+  /** The relay gave the stream back, or ended it (RelayBack). */
+  relayedBack(handback: RelayHandback): void;
+  /** Started with a head: the relay wrote it (and maybe events after it); `upstreamHead` is the upstream's, for what JavaScript reads of it. */
+  relayedHead?(upstreamHead: Buffer): void;
 }
 
 /**
@@ -73,7 +83,7 @@ export interface RelayHead {
  */
 export interface NativeRelay {
   /** Takes over a stream; undefined when it cannot (the JavaScript path goes on). */
-  start(upstreamFd: number, clientFd: number, timeoutMs: number, usage: RelayUsage, back: (handback: RelayHandback) => void, head?: RelayHead): number | undefined;
+  start(upstreamFd: number, clientFd: number, timeoutMs: number, usage: RelayUsage, owner: RelayOwner, head?: RelayHead): number | undefined;
   /**
    * Takes a stream back at once; after it returns the relay writes nothing
    * more to its client. True when the client has the relay's head (or a write
@@ -88,6 +98,22 @@ export function descriptorOf(socket: net.Socket): number | undefined {
   return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
 
+/** Node's own key for a socket's idle timer (`kTimeout` in net.js), found on first use. */
+let timerKey: symbol | undefined | null;
+
+/**
+ * Stops a socket's idle timer and lets go of it. `setTimeout(0)` clears the
+ * timer but the socket keeps the Timeout (and the function bound for it)
+ * until the next `setTimeout`; a relayed stream's socket would keep it for
+ * the stream's whole length, two more objects for each young collection to
+ * copy. Node's sockets start with `null` there, and every use of it checks.
+ */
+export function stopSocketTimer(socket: net.Socket) {
+  socket.setTimeout(0);
+  if (timerKey === undefined) timerKey = Object.getOwnPropertySymbols(socket).find(key => key.description === 'timeout') ?? null;
+  if (timerKey) (socket as unknown as Record<symbol, unknown>)[timerKey] = null;
+}
+
 const EMPTY = Buffer.alloc(0);
 
 interface Addon {
@@ -98,38 +124,30 @@ interface Addon {
   cancel(id: number): number;
 }
 
-interface Waiting {
-  back: (handback: RelayHandback) => void;
-  head?: RelayHead;
-}
-
 /** Loads a built relay (buildNativeRelay) into this process and starts its thread. */
 export function loadNativeRelay(file: string): NativeRelay {
   const addon = require(file) as Addon;
-  const waiting = new Map<number, Waiting>();
+  const owners = new Map<number, RelayOwner>();
   addon.init((id, reason, errno, out = EMPTY, rest = EMPTY, kept = EMPTY, usage = EMPTY) => {
-    const stream = waiting.get(id);
+    const owner = owners.get(id);
     // A stream cancelled while its message was on the way: its call is over.
-    if (!stream) return;
+    if (!owner) return;
     if (reason === RelayBack.Head) {
-      const head = stream.head;
-      // Not needed again, and the stream may last a while.
-      stream.head = undefined;
-      head?.sent(rest);
+      owner.relayedHead?.(rest);
       return;
     }
-    waiting.delete(id);
-    stream.back({ reason, errno, out, rest, kept, usage });
+    owners.delete(id);
+    owner.relayedBack({ reason, errno, out, rest, kept, usage });
   });
   return {
-    start(upstreamFd, clientFd, timeoutMs, usage, back, head) {
+    start(upstreamFd, clientFd, timeoutMs, usage, owner, head) {
       const id = head ? addon.start(upstreamFd, clientFd, timeoutMs, usage, head.before, head.after) : addon.start(upstreamFd, clientFd, timeoutMs, usage);
       if (id === 0) return undefined;
-      waiting.set(id, { back, head });
+      owners.set(id, owner);
       return id;
     },
     cancel(id) {
-      waiting.delete(id);
+      owners.delete(id);
       return addon.cancel(id) === 2;
     },
   };

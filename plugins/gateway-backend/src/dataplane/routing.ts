@@ -16,16 +16,22 @@ export function modelsInPlan(product: GatewayProduct, plan: GatewayPlan): string
   return plan.models ? all.filter(m => plan.models!.includes(m)) : all;
 }
 
-/** A product's models and upstreams by name, built once per version of it (each version is a new object). */
-const indexes = new WeakMap<GatewayProduct, { models: Map<string, GatewayModel>; upstreams: Map<string, GatewayUpstream> }>();
+/**
+ * A product's models by name, each with its upstream as a Target, built once
+ * per version of it (each version is a new object): a call is then given
+ * the same Target objects as every other, not new ones to keep for as long
+ * as its stream lasts.
+ */
+const indexes = new WeakMap<GatewayProduct, Map<string, Target>>();
 
-function byName(product: GatewayProduct) {
-  let index = indexes.get(product);
-  if (!index) {
-    index = { models: new Map((product.models ?? []).map(m => [m.name, m])), upstreams: new Map(product.upstreams.map(u => [u.name, u])) };
-    indexes.set(product, index);
+function targetsOf(product: GatewayProduct): Map<string, Target> {
+  let targets = indexes.get(product);
+  if (!targets) {
+    const upstreams = new Map(product.upstreams.map(u => [u.name, u]));
+    targets = new Map((product.models ?? []).map(model => [model.name, { model, upstream: upstreams.get(model.upstream)! }]));
+    indexes.set(product, targets);
   }
-  return index;
+  return targets;
 }
 
 /**
@@ -33,13 +39,10 @@ function byName(product: GatewayProduct) {
  * followed by its fallbacks in order. `random` is in [0, 1).
  */
 export function resolveModel(product: GatewayProduct, plan: GatewayPlan, requested: string, random: number): Resolution {
-  const { models, upstreams } = byName(product);
-  const target = (name: string): Target => {
-    const model = models.get(name)!;
-    return { model, upstream: upstreams.get(model.upstream)! };
-  };
+  const targets = targetsOf(product);
+  const target = (name: string): Target => targets.get(name)!;
   const route = (product.routes ?? []).find(r => r.name === requested);
-  if (!route && !models.has(requested)) {
+  if (!route && !targets.has(requested)) {
     return { ok: false, status: 404, code: 'model_not_found', message: `The model \`${requested}\` does not exist or you do not have access to it.` };
   }
   if (plan.models && !plan.models.includes(requested)) {

@@ -13,7 +13,7 @@ import { KEY_ERRORS, sendError } from './openaiErrors';
 import { modelsInPlan, resolveModel, type Target } from './routing';
 import { SseUsageFilter } from './sse';
 import { RelayUsage, type NativeRelay } from './nativeRelay';
-import { StreamClient, UpstreamTimeout, type ClientHead, type StreamEnd, type StreamedResponse, type StreamTo } from './streamClient';
+import { StreamClient, UpstreamTimeout, type Abortable, type ClientHead, type StreamEndListener, type StreamedResponse, type StreamTo } from './streamClient';
 import { upstreamBody } from './upstreamBody';
 import { renderTemplate } from './templates';
 import { chatUpperBound, contentText, countChat, countText, promptText, type ChatMessage } from './tokens';
@@ -121,21 +121,6 @@ function promptCount(kind: 'chat' | 'completions' | 'embeddings', body: OpenAiBo
   return messages ? countChat(messages) : countText(promptText(kind === 'completions' ? body.prompt : body.input));
 }
 
-/**
- * The prompt's tokens for a stream's end, should its upstream report none:
- * from the count made before the call, else from the request's bytes
- * (parsed again only then) or the trimmed messages, so that a stream holds
- * no parsed body meanwhile.
- */
-function promptEstimate(counted: number | undefined, kind: 'chat' | 'completions' | 'embeddings', request: Buffer | OpenAiBody, trimmed: ChatMessage[] | undefined): () => number {
-  if (counted !== undefined) return () => counted;
-  if (trimmed) return () => countChat(trimmed);
-  return () => {
-    const body = Buffer.isBuffer(request) ? (JSON.parse(request.toString('utf8')) as OpenAiBody) : request;
-    return promptCount(kind, body, kind === 'chat' ? (body.messages as ChatMessage[]) : undefined);
-  };
-}
-
 /** What the native relay does with a stream's usage event: as the filter would (and it then ends the body itself). */
 function relayUsageFor(filter: SseUsageFilter): RelayUsage {
   return filter.dropUsageEvent ? RelayUsage.Drop : RelayUsage.Forward;
@@ -180,15 +165,15 @@ class FilteredSink implements StreamSink {
   }
 }
 
-/** A streamed call whose head the client has: how its body ends. */
-interface Streaming {
-  ended: StreamEnd;
-  filter: SseUsageFilter;
-  ending: Pick<BodySink, 'finish' | 'destroy'>;
+/** What a stream's end needs of the data plane: one for all its streams. */
+interface StreamRecorder {
+  record(key: StoredKey, product: GatewayProduct, target: Target, status: number, started: number,
+    usage: { prompt_tokens?: number; completion_tokens?: number } | undefined, estimated: boolean, route?: string): Charge;
+  settle(key: StoredKey, plan: GatewayPlan, ask: Charge, used: Charge): void;
 }
 
-/** What a stream's end records and settles (whenStreamEnds). */
-interface StreamEndState {
+/** The call a stream's end records and settles. */
+interface StreamedCall {
   key: StoredKey;
   product: GatewayProduct;
   plan: GatewayPlan;
@@ -197,7 +182,80 @@ interface StreamEndState {
   route?: string;
   /** The reservation to settle, when the plan counts tokens. */
   ask?: Charge;
-  promptTokens: () => number;
+  kind: 'chat' | 'completions' | 'embeddings';
+  /** The prompt's tokens when they were counted before the call. */
+  promptTokens?: number;
+  /** Else the messages sent, when trimmed; else the request (its bytes, parsed again only then). */
+  trimmed?: ChatMessage[];
+  request: Buffer | OpenAiBody;
+}
+
+/**
+ * A stream whose body is under way: when it ends its usage is recorded and
+ * its reservation settled. One object per stream, its fields copied from the
+ * call and its methods on the prototype: only this is held meanwhile, never
+ * the call's frames or closures or the client's request objects (kept for a
+ * stream's seconds, such objects are what each young collection copies at
+ * 1,000 streams: docs/gateway.md, Decisions).
+ */
+class StreamEnding implements StreamEndListener {
+  private readonly key: StoredKey;
+  private readonly product: GatewayProduct;
+  private readonly plan: GatewayPlan;
+  private readonly target: Target;
+  private readonly started: number;
+  private readonly route?: string;
+  private readonly ask?: Charge;
+  private readonly kind: 'chat' | 'completions' | 'embeddings';
+  private readonly promptTokens?: number;
+  private readonly trimmed?: ChatMessage[];
+  private readonly request?: Buffer | OpenAiBody;
+
+  constructor(private readonly recorder: StreamRecorder, private readonly filter: SseUsageFilter, private readonly ending: Pick<BodySink, 'finish' | 'destroy'>, call: StreamedCall) {
+    this.key = call.key;
+    this.product = call.product;
+    this.plan = call.plan;
+    this.target = call.target;
+    this.started = call.started;
+    this.route = call.route;
+    this.ask = call.ask;
+    this.kind = call.kind;
+    this.promptTokens = call.promptTokens;
+    // Only what promptEstimate may read. The request's bytes are copied: a copy under 4 KiB is a view
+    // of Node's shared pool, one object, where the original is three (view, ArrayBuffer, its memory).
+    this.trimmed = call.promptTokens === undefined ? call.trimmed : undefined;
+    const request = call.promptTokens === undefined && !call.trimmed ? call.request : undefined;
+    this.request = Buffer.isBuffer(request) ? Buffer.from(request) : request;
+  }
+
+  streamEnded(error?: Error) {
+    let used: Charge = { tokens: 0, cost: 0 };
+    if (error) {
+      this.ending.destroy();
+      this.recorder.record(this.key, this.product, this.target, 502, this.started, undefined, false, this.route);
+    } else {
+      this.ending.finish(this.filter.end());
+      let usage = this.filter.usage;
+      let estimated = false;
+      if (usage?.prompt_tokens === undefined || usage.completion_tokens === undefined) {
+        estimated = true;
+        usage = {
+          prompt_tokens: usage?.prompt_tokens ?? this.promptEstimate(),
+          completion_tokens: usage?.completion_tokens ?? countText(this.filter.text),
+        };
+      }
+      used = this.recorder.record(this.key, this.product, this.target, 200, this.started, usage, estimated, this.route);
+    }
+    if (this.ask) this.recorder.settle(this.key, this.plan, this.ask, used);
+  }
+
+  /** The prompt's tokens, the upstream having reported none: as counted before the call, else counted now. */
+  private promptEstimate(): number {
+    if (this.promptTokens !== undefined) return this.promptTokens;
+    if (this.trimmed) return countChat(this.trimmed);
+    const body = Buffer.isBuffer(this.request) ? (JSON.parse(this.request.toString('utf8')) as OpenAiBody) : this.request!;
+    return promptCount(this.kind, body, this.kind === 'chat' ? (body.messages as ChatMessage[]) : undefined);
+  }
 }
 
 /**
@@ -328,6 +386,15 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
    * then the attempts in order (a route's pick, then its fallbacks). `raw`
    * is forwarded as is when nothing in the body must change.
    */
+  /** What every stream's end records through (StreamEnding). */
+  const streamRecorder: StreamRecorder = {
+    record,
+    settle(key, plan, ask, used) {
+      options.limits.settle(key.id, plan, ask, used, Date.now())
+        .catch(settleError => options.logger?.warn(`Gateway limits: a stream's reservation was not settled: ${settleError}`));
+    },
+  };
+
   async function complete(res: ServerResponse, auth: Auth, kind: 'chat' | 'completions' | 'embeddings', body: OpenAiBody, raw: Buffer | undefined, upstreamPath: string, started: number) {
     const { key, product, plan } = auth;
     if (key.models && !key.models.includes(body.model as string)) {
@@ -386,7 +453,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     let lastStatus = 502;
     let timedOut = false;
     let used: Charge = { tokens: 0, cost: 0 };
-    /** A stream under way settles its reservation when it ends (whenStreamEnds). */
+    /** A stream under way settles its reservation when it ends (StreamEnding). */
     let settledAtEnd = false;
     try {
       for (const target of attempts) {
@@ -407,11 +474,14 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
           const outcome = await forward(res, target, upstreamPath, payload, stream, clientWantsUsage, extraHeaders);
           if (outcome.streaming) {
             settledAtEnd = true;
-            whenStreamEnds(outcome.streaming, {
+            const { ended, filter, ending } = outcome.streaming;
+            ended.onEnd(new StreamEnding(streamRecorder, filter, ending, {
               key, product, plan, target, started, route: resolution.route,
               ask: countsTokens ? ask : undefined,
-              promptTokens: promptEstimate(promptTokens, kind, raw && messages === body.messages ? raw : body, messages !== body.messages ? messages : undefined),
-            });
+              kind, promptTokens,
+              trimmed: messages !== body.messages ? messages : undefined,
+              request: raw && messages === body.messages ? raw : body,
+            }));
             return;
           }
           let usage = outcome.usage;
@@ -501,27 +571,27 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     });
     const filter = stream ? new SseUsageFilter(!clientWantsUsage) : undefined;
     const streamHeaders = (contentType: string | undefined) => ({ ...headersFor(contentType), 'cache-control': 'no-cache', connection: 'keep-alive' });
-    let abortCall: ((reason: Error) => void) | undefined;
+    let watched: Abortable | undefined;
     /** A client that goes away stops the upstream's generation too (the call's latest attempt, after a retry). */
-    const watchClient = (abort: (reason: Error) => void) => {
-      if (!abortCall) {
+    const watchClient = (call: Abortable) => {
+      if (!watched) {
         res.once('close', () => {
-          if (!res.writableFinished) abortCall!(new Error('the client closed the connection'));
+          if (!res.writableFinished) watched!.abort(new Error('the client closed the connection'));
         });
       }
-      abortCall = abort;
+      watched = call;
     };
-    const clientHead: ClientHead | undefined = filter && options.nativeRelay && (abort => {
+    const clientHead: ClientHead | undefined = filter && options.nativeRelay && (call => {
       const head = relayableHead(res, streamHeaders(undefined));
       if (!head) return undefined;
-      watchClient(abort);
+      watchClient(call);
       return { ...head, usage: relayUsageFor(filter) };
     });
     /** How the streamed body ends: set when its head goes to the client. */
     let ending: Pick<BodySink, 'finish' | 'destroy'> | undefined;
-    const streamTo: StreamTo | undefined = filter && ((contentType, abort, headSent) => {
+    const streamTo: StreamTo | undefined = filter && ((contentType, call, headSent) => {
       if (headSent) {
-        const released = releasedByRelay(res, streamHeaders(contentType), KEEP_ALIVE_MS, abort);
+        const released = releasedByRelay(res, streamHeaders(contentType), KEEP_ALIVE_MS, call);
         if (released) {
           ending = released;
           return new FilteredSink(filter, released);
@@ -530,7 +600,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
         res.writeHead(200, streamHeaders(contentType));
         res.flushHeaders();
       }
-      watchClient(abort);
+      watchClient(call);
       const body = chunkedSink(res);
       ending = body;
       return new FilteredSink(filter, body);
@@ -564,39 +634,6 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     res.writeHead(response.statusCode, { ...headersFor(response.contentType), 'content-length': String(text.length) });
     res.end(text);
     return { status: response.statusCode, usage, text: () => answer };
-  }
-
-  /**
-   * A stream whose body is under way: its usage is recorded and its
-   * reservation settled when it ends. Only `end` is held meanwhile, never the
-   * call's frames or the client's request (their JavaScript objects, kept for
-   * a stream's seconds, were what made young collections long at 1,000
-   * streams: docs/gateway.md, Decisions).
-   */
-  function whenStreamEnds(streaming: Streaming, end: StreamEndState) {
-    streaming.ended.onEnd(error => {
-      let used: Charge = { tokens: 0, cost: 0 };
-      if (error) {
-        streaming.ending.destroy();
-        record(end.key, end.product, end.target, 502, end.started, undefined, false, end.route);
-      } else {
-        streaming.ending.finish(streaming.filter.end());
-        let usage = streaming.filter.usage;
-        let estimated = false;
-        if (usage?.prompt_tokens === undefined || usage.completion_tokens === undefined) {
-          estimated = true;
-          usage = {
-            prompt_tokens: usage?.prompt_tokens ?? end.promptTokens(),
-            completion_tokens: usage?.completion_tokens ?? countText(streaming.filter.text),
-          };
-        }
-        used = record(end.key, end.product, end.target, 200, end.started, usage, estimated, end.route);
-      }
-      if (end.ask) {
-        options.limits.settle(end.key.id, end.plan, end.ask, used, Date.now())
-          .catch(settleError => options.logger?.warn(`Gateway limits: a stream's reservation was not settled: ${settleError}`));
-      }
-    });
   }
 
   /** Writes the call's usage row; returns what it used, for the limits. */

@@ -7,7 +7,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { delay, until } from '../__testUtils__/waiting';
 import type { StreamSink } from './chunked';
-import { StreamClient, UpstreamTimeout, type StreamedResponse } from './streamClient';
+import { StreamClient, UpstreamTimeout, type Abortable, type StreamedResponse } from './streamClient';
 
 /**
  * A raw TCP upstream: each request gets `answer(socket, request, n)`, so a
@@ -66,7 +66,7 @@ const frame = (text: string) => `${Buffer.byteLength(text).toString(16)}\r\n${te
 const sseHead = 'HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n';
 
 /** When a streamed body has ended (with what cut it short). */
-const ending = (response: StreamedResponse) => new Promise<void>((resolve, reject) => response.ended!.onEnd(error => (error ? reject(error) : resolve())));
+const ending = (response: StreamedResponse) => new Promise<void>((resolve, reject) => response.ended!.onEnd({ streamEnded: error => (error ? reject(error) : resolve()) }));
 
 /**
  * The client as most tests read it: a call settles when its body is whole
@@ -137,8 +137,8 @@ describe('StreamClient', () => {
       const beforeEnd = outcome;
       finishBody(ok);
       const end = await ended;
-      // A callback given after the end is called at once, with the same outcome.
-      const late = await new Promise<Error | undefined>(resolve => response.ended!.onEnd(resolve));
+      // A listener given after the end is told at once, with the same outcome.
+      const late = await new Promise<Error | undefined>(resolve => response.ended!.onEnd({ streamEnded: resolve }));
       return { atStart, beforeEnd, end, late: late?.message ?? 'whole', pieces: pieces.map(p => p.chunk) };
     };
     try {
@@ -303,15 +303,15 @@ describe('StreamClient', () => {
     });
     try {
       const full = collector(true);
-      let abort: (reason: Error) => void = () => undefined;
-      const call = client.post(server.url, '/s', Buffer.from('{}'), 5000, (_type, abortCall) => {
-        abort = abortCall;
+      let inFlight: Abortable | undefined;
+      const call = client.post(server.url, '/s', Buffer.from('{}'), 5000, (_type, started) => {
+        inFlight = started;
         return full.sink;
       });
       await delay(150);
       // Paused after the first write said the client was full (a read may hold a few chunks).
       expect(full.pieces.length).toBeLessThan(5);
-      abort(new Error('the client closed the connection'));
+      inFlight!.abort(new Error('the client closed the connection'));
       await expect(call).rejects.toThrow('the client closed the connection');
       // Closed by the abort (the script itself never closes it); given time on a busy machine.
       await until(() => upstreamClosed);

@@ -1,23 +1,28 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { StreamSink } from './chunked';
-import { descriptorOf, RelayBack, RelayUsage, type NativeRelay, type RelayHandback } from './nativeRelay';
+import { descriptorOf, RelayBack, RelayUsage, stopSocketTimer, type NativeRelay, type RelayHandback, type RelayOwner } from './nativeRelay';
+
+/** A call in flight, for a client that leaves meanwhile (an object, not a callback: it is held as long as the stream). */
+export interface Abortable {
+  abort(reason: Error): void;
+}
 
 /**
  * Where a 200's body goes, once the client's head is written: here (from
  * `contentType`), or already by the native relay when `headSent`.
  */
-export type StreamTo = (contentType: string | undefined, abort: (reason: Error) => void, headSent: boolean) => StreamSink;
+export type StreamTo = (contentType: string | undefined, call: Abortable, headSent: boolean) => StreamSink;
 
 /**
  * The client's socket and the head it would be answered with, split where
  * the upstream's content type goes, so the native relay can answer a plain
  * 200 itself; undefined where the client cannot be written to directly.
- * `abort` is for a client that leaves meanwhile. `usage`: what the relay may
+ * `call` is for a client that leaves meanwhile. `usage`: what the relay may
  * do with the usage event and the body's end (as the sink committed to will
  * say, StreamSink.relayUsage).
  */
-export type ClientHead = (abort: (reason: Error) => void) => { fd: number; before: Buffer; after: Buffer; usage?: RelayUsage } | undefined;
+export type ClientHead = (call: Abortable) => { fd: number; before: Buffer; after: Buffer; usage?: RelayUsage } | undefined;
 
 export interface StreamedResponse {
   statusCode: number;
@@ -31,14 +36,18 @@ export interface StreamedResponse {
   ended?: StreamEnd;
 }
 
+/** Told when a streamed body ends: with no error when it is whole, else with what cut it short. */
+export interface StreamEndListener {
+  streamEnded(error?: Error): void;
+}
+
 /** The end of a streamed body. */
 export interface StreamEnd {
   /**
-   * `callback` runs once: with no error when the body is whole, else with
-   * what cut it short; at once if that has happened. One callback: the
-   * call's owner (a second, before the end, takes the first one's place).
+   * `listener` is told once; at once if the body has ended. One listener:
+   * the call's owner (a second, before the end, takes the first one's place).
    */
-  onEnd(callback: (error?: Error) => void): void;
+  onEnd(listener: StreamEndListener): void;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -113,7 +122,7 @@ function parseHex(data: Buffer, from: number, to: number): number {
 type BodyFraming = 'chunked' | 'length' | 'close' | 'none';
 
 /** One request and its response on a connection: the response's parser. */
-class Call implements StreamEnd {
+class Call implements StreamEnd, RelayOwner, Abortable {
   heardBack = false;
   aborted = false;
   /** Paused because the client's socket is full. */
@@ -125,7 +134,8 @@ class Call implements StreamEnd {
   private keepAlive = true;
   private framing: BodyFraming = 'none';
   private sink?: StreamSink;
-  private readonly chunks: Buffer[] = [];
+  /** A body that is not streamed (any status but 200), as it comes. */
+  private chunks?: Buffer[];
   /** Body bytes still to come: of the current chunk (chunked) or of the body (length). */
   private remaining = 0;
   /** Chunked framing: a size line, the data, the CRLF after it, or the trailers. */
@@ -138,7 +148,7 @@ class Call implements StreamEnd {
   private headSentByRelay = false;
   /** The response was resolved with the sink's body streaming: the end goes to onEnd's callback. */
   private committed = false;
-  private ended?: (error?: Error) => void;
+  private ended?: StreamEndListener;
   private endedWith?: { error?: Error };
 
   constructor(
@@ -151,9 +161,9 @@ class Call implements StreamEnd {
     private clientHead?: ClientHead,
   ) {}
 
-  onEnd(callback: (error?: Error) => void) {
-    if (this.endedWith) callback(this.endedWith.error);
-    else this.ended = callback;
+  onEnd(listener: StreamEndListener) {
+    if (this.endedWith) listener.streamEnded(this.endedWith.error);
+    else this.ended = listener;
   }
 
   onData(received: Buffer) {
@@ -209,7 +219,7 @@ class Call implements StreamEnd {
       const ended = this.ended;
       this.ended = undefined;
       this.endedWith = { error };
-      ended?.(error);
+      ended?.streamEnded(error);
       return;
     }
     if (error) this.reject?.(error);
@@ -220,7 +230,7 @@ class Call implements StreamEnd {
 
   /** A 200's body starts streaming to the client: its sink, and the response resolved now rather than at the end. */
   private commit() {
-    this.sink = this.streamTo!(this.contentType, reason => this.abort(reason), this.headSentByRelay);
+    this.sink = this.streamTo!(this.contentType, this, this.headSentByRelay);
     this.streamTo = undefined;
     this.clientHead = undefined;
     this.committed = true;
@@ -228,6 +238,8 @@ class Call implements StreamEnd {
     this.resolve = undefined;
     this.reject = undefined;
     resolve({ statusCode: 200, contentType: this.contentType, body: EMPTY, ended: this });
+    // Read; the string (a slice of the whole head's) would otherwise be kept for the stream's length.
+    this.contentType = undefined;
   }
 
   /** Parses the response head; returns what follows it, or undefined while the head is incomplete. */
@@ -361,7 +373,7 @@ class Call implements StreamEnd {
   private deliver(chunk: Buffer, framed?: Buffer) {
     const sink = this.sink;
     if (!sink) {
-      this.chunks.push(chunk);
+      (this.chunks ??= []).push(chunk);
       return;
     }
     if (!sink.write(chunk, framed)) this.waitForClient();
@@ -394,25 +406,22 @@ class Call implements StreamEnd {
     if (!relay || !this.clientHead || socket.connecting) return;
     const upstreamFd = this.connection.fd();
     if (upstreamFd === undefined) return;
-    const client = this.clientHead(reason => this.abort(reason));
+    const client = this.clientHead(this);
     this.clientHead = undefined;
     if (!client) return;
     socket.pause();
-    const id = relay.start(upstreamFd, client.fd, this.timeoutMs, client.usage ?? RelayUsage.HandBack, back => this.relayedBack(back), {
-      before: client.before,
-      after: client.after,
-      sent: head => this.relayedHead(head),
-    });
+    const id = relay.start(upstreamFd, client.fd, this.timeoutMs, client.usage ?? RelayUsage.HandBack, this, { before: client.before, after: client.after });
     if (id === undefined) {
       socket.resume();
       return;
     }
     this.relayed = id;
-    socket.setTimeout(0);
+    // The relay keeps the upstream's deadline while it has the stream.
+    stopSocketTimer(socket);
   }
 
   /** The relay answered the client: the upstream's head is read here as if it had come on the socket. */
-  private relayedHead(head: Buffer) {
+  relayedHead(head: Buffer) {
     if (this.done) return;
     this.heardBack = true;
     this.headSentByRelay = true;
@@ -433,21 +442,19 @@ class Call implements StreamEnd {
     const socket = this.connection.socket;
     // JavaScript stops reading first (no read can happen before this function returns either way).
     socket.pause();
-    const id = relay.start(upstreamFd, clientFd, this.timeoutMs, this.sink.relayUsage ?? RelayUsage.HandBack, back => this.relayedBack(back));
+    const id = relay.start(upstreamFd, clientFd, this.timeoutMs, this.sink.relayUsage ?? RelayUsage.HandBack, this);
     if (id === undefined) {
       socket.resume();
       return;
     }
     this.relayed = id;
     // The relay keeps the upstream's deadline while it reads; the socket's own timer would see no activity.
-    socket.setTimeout(0);
+    stopSocketTimer(socket);
   }
 
-  private relayedBack({ reason, errno, out, rest, kept, usage }: RelayHandback) {
+  relayedBack({ reason, errno, out, rest, kept, usage }: RelayHandback) {
     this.relayed = undefined;
     if (this.done) return;
-    const socket = this.connection.socket;
-    socket.setTimeout(this.timeoutMs);
     if (kept.length > 0) this.sink?.forwarded?.(kept);
     if (usage.length > 0) this.sink?.usedByRelay?.(usage);
     if (reason === RelayBack.End) {
@@ -456,6 +463,9 @@ class Call implements StreamEnd {
       this.complete(true);
       return;
     }
+    // This thread reads the upstream again, and keeps its deadline.
+    const socket = this.connection.socket;
+    socket.setTimeout(this.timeoutMs);
     if (reason === RelayBack.Timeout) {
       this.onTimeout();
       return;
@@ -482,7 +492,7 @@ class Call implements StreamEnd {
     }
   }
 
-  private abort(reason: Error) {
+  abort(reason: Error) {
     this.aborted = true;
     this.fail(reason);
   }
@@ -493,7 +503,8 @@ class Call implements StreamEnd {
     this.done = true;
     const idleMs = this.connection.idleMs;
     this.connection.finish(clean && this.keepAlive && this.framing !== 'close' && (idleMs === undefined || idleMs > 0));
-    const body = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
+    const chunks = this.chunks ?? [];
+    const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
     this.settle({ statusCode: this.statusCode, contentType: this.contentType, body });
   }
 }
