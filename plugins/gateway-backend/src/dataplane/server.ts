@@ -381,11 +381,6 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     await complete(res, auth, 'chat', chat, undefined, '/v1/chat/completions', started);
   }
 
-  /**
-   * One OpenAI-compatible call: model resolution, context window, limits,
-   * then the attempts in order (a route's pick, then its fallbacks). `raw`
-   * is forwarded as is when nothing in the body must change.
-   */
   /** What every stream's end records through (StreamEnding). */
   const streamRecorder: StreamRecorder = {
     record,
@@ -395,6 +390,11 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     },
   };
 
+  /**
+   * One OpenAI-compatible call: model resolution, context window, limits,
+   * then the attempts in order (a route's pick, then its fallbacks). `raw`
+   * is forwarded as is when nothing in the body must change.
+   */
   async function complete(res: ServerResponse, auth: Auth, kind: 'chat' | 'completions' | 'embeddings', body: OpenAiBody, raw: Buffer | undefined, upstreamPath: string, started: number) {
     const { key, product, plan } = auth;
     if (key.models && !key.models.includes(body.model as string)) {
