@@ -643,16 +643,21 @@ async function startModelServer(options = {}) {
     });
   }
 
-  /** Writes SSE events, one per token delay; stops when the client leaves. */
-  function writeEvents(res, events) {
+  /**
+   * Writes SSE events, one per token delay; stops when the client leaves. The
+   * usage chunk (when asked for) follows the last event at once, as OpenAI
+   * sends it: it is computed when the completion ends, not generated as a token.
+   */
+  function writeEvents(res, events, usageEvent) {
     res.writeHead(200, {
       ...baseHeaders,
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache',
       'x-accel-buffering': 'no',
     });
+    const end = `${usageEvent ? `data: ${usageEvent}\n\n` : ''}data: [DONE]\n\n`;
     if (tokenDelayMs <= 0) {
-      res.end(`data: ${events.join('\n\ndata: ')}\n\ndata: [DONE]\n\n`);
+      res.end(`data: ${events.join('\n\ndata: ')}\n\n${end}`);
       return;
     }
     res.flushHeaders();
@@ -663,7 +668,7 @@ async function startModelServer(options = {}) {
       if (res.destroyed) return;
       res.write(`data: ${events[i++]}\n\n`);
       if (i < events.length) timer = setTimeout(tick, tokenDelayMs);
-      else res.end('data: [DONE]\n\n');
+      else res.end(end);
     };
     tick();
   }
@@ -749,10 +754,7 @@ async function startModelServer(options = {}) {
         `${head}{"index":${index},"delta":{},"logprobs":null,"finish_reason":"${c.finishReason}"}${tail}`,
       );
     });
-    if (includeUsage) {
-      events.push(`${head}],"usage":${JSON.stringify(usage)}}`);
-    }
-    writeEvents(res, events);
+    writeEvents(res, events, includeUsage ? `${head}],"usage":${JSON.stringify(usage)}}` : undefined);
   }
 
   async function completions(req, res, body) {
@@ -820,10 +822,7 @@ async function startModelServer(options = {}) {
         `${head}{"text":"","index":${index},"logprobs":null,"finish_reason":"${c.finishReason}"}${tail}`,
       );
     });
-    if (includeUsage) {
-      events.push(`${head}],"usage":${JSON.stringify(usage)}}`);
-    }
-    writeEvents(res, events);
+    writeEvents(res, events, includeUsage ? `${head}],"usage":${JSON.stringify(usage)}}` : undefined);
   }
 
   async function embeddings(req, res, body) {

@@ -442,6 +442,45 @@ describe('streaming', () => {
     }
   });
 
+  test('the usage chunk follows the finish chunk at once, not a token delay later', async () => {
+    const slow = await startModelServer({ port: 0, tokenDelayMs: 150 });
+    try {
+      // Each event's arrival, from the start of the response.
+      const arrivals = await new Promise((resolve, reject) => {
+        const req = http.request(`${slow.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+        });
+        req.on('error', reject);
+        req.on('response', res => {
+          const seen = [];
+          const t0 = Date.now();
+          let buffered = '';
+          res.setEncoding('utf8');
+          res.on('data', text => {
+            buffered += text;
+            const parts = buffered.split('\n\n');
+            buffered = parts.pop();
+            for (const part of parts) seen.push({ data: part.slice('data: '.length), at: Date.now() - t0 });
+          });
+          res.on('end', () => resolve(seen));
+        });
+        req.end(JSON.stringify({ ...hello, stream: true, max_tokens: 2, stream_options: { include_usage: true } }));
+      });
+      const done = arrivals.pop();
+      const usage = arrivals.pop();
+      const finish = arrivals.pop();
+      assert.equal(done.data, '[DONE]');
+      assert.ok(JSON.parse(usage.data).usage.completion_tokens > 0);
+      assert.equal(JSON.parse(finish.data).choices[0].finish_reason, 'length');
+      // role, 2 pieces and finish are a token delay apart; usage and [DONE] come with finish.
+      assert.ok(finish.at - arrivals[0].at >= 3 * 150 - 20, `finish at ${finish.at} ms`);
+      assert.ok(usage.at - finish.at < 75, `usage ${usage.at - finish.at} ms after finish`);
+    } finally {
+      await slow.close();
+    }
+  });
+
   test('a client leaving mid-stream does not break the server', async () => {
     const slow = await startModelServer({ port: 0, tokenDelayMs: 20 });
     try {

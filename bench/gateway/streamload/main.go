@@ -158,8 +158,9 @@ func upstream(args []string) {
 		}
 		if includeUsage {
 			// Counts of the bench's fixed prompt and max_tokens, not a tokenizer's: the
-			// gateway under test only reads that the upstream reported usage.
-			time.Sleep(time.Duration(*tokenDelay) * time.Millisecond)
+			// gateway under test only reads that the upstream reported usage. Right
+			// after the last event, as OpenAI and examples/model-server send it: a
+			// gateway that asks for usage gets streams as long as a client that doesn't.
 			fmt.Fprintf(w, `data: {"id":"chatcmpl-sl%d","object":"chat.completion.chunk","created":%d,"model":%q,"system_fingerprint":"fp_streamload","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":%d,"total_tokens":%d}}`+"\n\n", id, created, req.Model, tokens, 12+tokens)
 			flusher.Flush()
 		}
