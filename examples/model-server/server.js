@@ -655,7 +655,9 @@ async function startModelServer(options = {}) {
       'cache-control': 'no-cache',
       'x-accel-buffering': 'no',
     });
-    const end = `${usageEvent ? `data: ${usageEvent}\n\n` : ''}data: [DONE]\n\n`;
+    const end = `${
+      usageEvent ? `data: ${usageEvent}\n\n` : ''
+    }data: [DONE]\n\n`;
     if (tokenDelayMs <= 0) {
       res.end(`data: ${events.join('\n\ndata: ')}\n\n${end}`);
       return;
@@ -754,7 +756,11 @@ async function startModelServer(options = {}) {
         `${head}{"index":${index},"delta":{},"logprobs":null,"finish_reason":"${c.finishReason}"}${tail}`,
       );
     });
-    writeEvents(res, events, includeUsage ? `${head}],"usage":${JSON.stringify(usage)}}` : undefined);
+    writeEvents(
+      res,
+      events,
+      includeUsage ? `${head}],"usage":${JSON.stringify(usage)}}` : undefined,
+    );
   }
 
   async function completions(req, res, body) {
@@ -822,7 +828,11 @@ async function startModelServer(options = {}) {
         `${head}{"text":"","index":${index},"logprobs":null,"finish_reason":"${c.finishReason}"}${tail}`,
       );
     });
-    writeEvents(res, events, includeUsage ? `${head}],"usage":${JSON.stringify(usage)}}` : undefined);
+    writeEvents(
+      res,
+      events,
+      includeUsage ? `${head}],"usage":${JSON.stringify(usage)}}` : undefined,
+    );
   }
 
   async function embeddings(req, res, body) {

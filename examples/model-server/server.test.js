@@ -413,6 +413,34 @@ describe('streaming', () => {
     for (const c of chunks) assert.equal('usage' in c, false);
   });
 
+  /** A streamed call's reads (ms from the response's start) and its events, each with when it arrived. */
+  function timedStream(server, body) {
+    return new Promise((resolve, reject) => {
+      const req = http.request(`${server.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+      });
+      req.on('error', reject);
+      req.on('response', res => {
+        const reads = [];
+        const events = [];
+        const t0 = Date.now();
+        let buffered = '';
+        res.setEncoding('utf8');
+        res.on('data', text => {
+          const at = Date.now() - t0;
+          reads.push(at);
+          const parts = (buffered + text).split('\n\n');
+          buffered = parts.pop();
+          for (const part of parts)
+            events.push({ data: part.slice('data: '.length), at });
+        });
+        res.on('end', () => resolve({ reads, events }));
+      });
+      req.end(JSON.stringify({ ...hello, stream: true, ...body }));
+    });
+  }
+
   test('a token delay flushes each chunk as it is written', async () => {
     const slow = await startModelServer({
       port: 0,
@@ -420,23 +448,10 @@ describe('streaming', () => {
       tokenDelayMs: 30,
     });
     try {
-      const arrivals = await new Promise((resolve, reject) => {
-        const req = http.request(`${slow.url}/v1/chat/completions`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-        });
-        req.on('error', reject);
-        req.on('response', res => {
-          const times = [];
-          const t0 = Date.now();
-          res.on('data', () => times.push(Date.now() - t0));
-          res.on('end', () => resolve(times));
-        });
-        req.end(JSON.stringify({ ...hello, stream: true, max_tokens: 4 }));
-      });
+      const { reads } = await timedStream(slow, { max_tokens: 4 });
       // role, 4 pieces, finish (+ [DONE]): several reads spread over time
-      assert.ok(arrivals.length >= 5, `${arrivals.length} reads`);
-      assert.ok(arrivals[arrivals.length - 1] - arrivals[0] >= 100);
+      assert.ok(reads.length >= 5, `${reads.length} reads`);
+      assert.ok(reads[reads.length - 1] - reads[0] >= 100);
     } finally {
       await slow.close();
     }
@@ -445,37 +460,25 @@ describe('streaming', () => {
   test('the usage chunk follows the finish chunk at once, not a token delay later', async () => {
     const slow = await startModelServer({ port: 0, tokenDelayMs: 150 });
     try {
-      // Each event's arrival, from the start of the response.
-      const arrivals = await new Promise((resolve, reject) => {
-        const req = http.request(`${slow.url}/v1/chat/completions`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-        });
-        req.on('error', reject);
-        req.on('response', res => {
-          const seen = [];
-          const t0 = Date.now();
-          let buffered = '';
-          res.setEncoding('utf8');
-          res.on('data', text => {
-            buffered += text;
-            const parts = buffered.split('\n\n');
-            buffered = parts.pop();
-            for (const part of parts) seen.push({ data: part.slice('data: '.length), at: Date.now() - t0 });
-          });
-          res.on('end', () => resolve(seen));
-        });
-        req.end(JSON.stringify({ ...hello, stream: true, max_tokens: 2, stream_options: { include_usage: true } }));
+      const { events } = await timedStream(slow, {
+        max_tokens: 2,
+        stream_options: { include_usage: true },
       });
-      const done = arrivals.pop();
-      const usage = arrivals.pop();
-      const finish = arrivals.pop();
+      const done = events.pop();
+      const usage = events.pop();
+      const finish = events.pop();
       assert.equal(done.data, '[DONE]');
       assert.ok(JSON.parse(usage.data).usage.completion_tokens > 0);
       assert.equal(JSON.parse(finish.data).choices[0].finish_reason, 'length');
       // role, 2 pieces and finish are a token delay apart; usage and [DONE] come with finish.
-      assert.ok(finish.at - arrivals[0].at >= 3 * 150 - 20, `finish at ${finish.at} ms`);
-      assert.ok(usage.at - finish.at < 75, `usage ${usage.at - finish.at} ms after finish`);
+      assert.ok(
+        finish.at - events[0].at >= 3 * 150 - 20,
+        `finish at ${finish.at} ms`,
+      );
+      assert.ok(
+        usage.at - finish.at < 75,
+        `usage ${usage.at - finish.at} ms after finish`,
+      );
     } finally {
       await slow.close();
     }
