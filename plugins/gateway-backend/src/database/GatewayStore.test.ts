@@ -1,6 +1,6 @@
 import { TestDatabases } from '@backstage/backend-test-utils';
 import type { GatewayProductSpec } from '@quarterdeck/plugin-gateway-common';
-import { KnexGatewayStore, type StoredKey } from './GatewayStore';
+import { KnexGatewayStore, insertUsageRows, type StoredKey, type UsageRecord } from './GatewayStore';
 import { applyDatabaseMigrations } from './migrations';
 
 jest.setTimeout(60_000);
@@ -82,5 +82,29 @@ describe('KnexGatewayStore', () => {
     expect(Number(hourly[0].cost)).toBeCloseTo(0.45, 10);
     const removed = await store.deleteUsageBefore(new Date(late.getTime() + 1), t0);
     expect(removed).toEqual({ raw: 451, hourly: 0 });
+  });
+
+  // Each database's own statement, and the query builder's (any other database) on the same one.
+  it.each(databases.eachSupportedId().flatMap(([id]) => [[id, 'its JSON statement'], [id, 'the query builder']]))(
+    'stores usage rows as they were recorded: nulls, flags, text, fractions and instants, %p, %s', async (databaseId, path) => {
+    const knex = await databases.init(databaseId);
+    await applyDatabaseMigrations({ getClient: async () => knex });
+    const store = new KnexGatewayStore(knex);
+    const at = new Date('2026-11-22T10:15:30.123Z');
+    const odd = "component:team-ü/it's \\ \"quoted\" 💬";
+    const records: UsageRecord[] = [
+      { at, keyId: 'k', consumerRef: odd, productId: 'p', model: 'm', upstream: 'a', status: 200, latencyMs: 12.6, promptTokens: 5, completionTokens: 7, estimated: true, cost: 0.000123456789 },
+      { at: new Date(at.getTime() + 1), productId: 'p', status: 401, latencyMs: 0.2, promptTokens: 0, completionTokens: 0, estimated: false, cost: 0 },
+    ];
+    if (path === 'its JSON statement') await store.insertUsage(records);
+    else await insertUsageRows(knex, records, 'mysql');
+    const rows = await knex('gateway_usage').orderBy('id');
+    expect(rows.map(r => ({ ...r, id: undefined, at: new Date(r.at).toISOString(), estimated: Boolean(r.estimated), cost: Number(r.cost) }))).toEqual([
+      { id: undefined, at: '2026-11-22T10:15:30.123Z', key_id: 'k', consumer_ref: odd, product_id: 'p', model: 'm', upstream: 'a', status: 200, latency_ms: 13, prompt_tokens: 5, completion_tokens: 7, estimated: true, cost: 0.000123456789 },
+      { id: undefined, at: '2026-11-22T10:15:30.124Z', key_id: null, consumer_ref: null, product_id: 'p', model: null, upstream: null, status: 401, latency_ms: 0, prompt_tokens: 0, completion_tokens: 0, estimated: false, cost: 0 },
+    ]);
+    // Read back through the store's own window query, as the usage pages do.
+    const recent = await store.usageSince({ productId: 'p', since: at, limit: 10 });
+    expect(recent.map(r => [new Date(r.at).getTime() - at.getTime(), r.consumer_ref, r.status])).toEqual([[1, null, 401], [0, odd, 200]]);
   });
 });

@@ -25,14 +25,14 @@ export const isErrorStatus = (status: number) => status >= 400;
 export function rollUp(records: UsageRecord[]): HourlyRow[] {
   const rows = new Map<string, HourlyRow>();
   for (const r of records) {
-    const hour = new Date(Math.floor(r.at.getTime() / HOUR_MS) * HOUR_MS);
+    const hour = Math.floor(r.at.getTime() / HOUR_MS) * HOUR_MS;
     const consumer = r.consumerRef ?? '';
     const model = r.model ?? '';
     const upstream = r.upstream ?? '';
-    const id = `${hour.getTime()}\u0000${r.productId}\u0000${consumer}\u0000${model}\u0000${upstream}`;
+    const id = `${hour}\u0000${r.productId}\u0000${consumer}\u0000${model}\u0000${upstream}`;
     let row = rows.get(id);
     if (!row) {
-      row = { hour, product_id: r.productId, consumer_ref: consumer, model, upstream, requests: 0, errors: 0, prompt_tokens: 0, completion_tokens: 0, cost: 0 };
+      row = { hour: new Date(hour), product_id: r.productId, consumer_ref: consumer, model, upstream, requests: 0, errors: 0, prompt_tokens: 0, completion_tokens: 0, cost: 0 };
       for (const c of BUCKET_COLUMNS) row[c as `le_${string}`] = 0;
       rows.set(id, row);
     }
