@@ -85,8 +85,8 @@ describe('KnexGatewayStore', () => {
   });
 
   // Each database's own statement, and the query builder's (any other database) on the same one.
-  it.each(databases.eachSupportedId().flatMap(([id]) => [[id, 'its JSON statement'], [id, 'the query builder']]))(
-    'stores usage rows as they were recorded: nulls, flags, text, fractions and instants, %p, %s', async (databaseId, path) => {
+  const usageWriters = databases.eachSupportedId().flatMap(([id]) => [[id, 'its JSON statement'], [id, 'the query builder']] as const);
+  it.each(usageWriters)('stores usage rows as they were recorded: nulls, flags, text, fractions and instants, %p, %s', async (databaseId, path) => {
     const knex = await databases.init(databaseId);
     await applyDatabaseMigrations({ getClient: async () => knex });
     const store = new KnexGatewayStore(knex);
