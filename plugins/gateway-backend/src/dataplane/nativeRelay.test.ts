@@ -372,6 +372,31 @@ describe('the native relay, behind the data plane', () => {
     }
   });
 
+  it('estimates the counts an upstream reports as a string, a fraction or below zero', async () => {
+    const server = await upstream(async socket => {
+      socket.write(sseHead);
+      for (const word of ['one', ' two', ' three', ' four']) {
+        await delay(15);
+        socket.write(frame(event(word)));
+      }
+      await delay(15);
+      socket.write(`${frame(`data: {"choices":[],"usage":{"prompt_tokens":"7","completion_tokens":-2.5}}\n\ndata: [DONE]\n\n`)}0\r\n\r\n`);
+    });
+    const plane = await dataPlane(server.url);
+    try {
+      await (await plane.call({})).text();
+      await until(() => plane.rows.length >= 1);
+      // Marked estimated, and whole counts (the relay hands over its kept events only when a count is missing, so the completion's estimate may be 0).
+      expect(plane.rows[0]).toMatchObject({ status: 200, estimated: true });
+      expect([plane.rows[0].promptTokens, plane.rows[0].completionTokens].every(n => Number.isSafeInteger(n) && n >= 0)).toBe(true);
+      expect(plane.rows[0].promptTokens).toBeGreaterThan(0);
+      expect(Number.isFinite(plane.rows[0].cost)).toBe(true);
+    } finally {
+      await plane.close();
+      await server.close();
+    }
+  });
+
   it('gives a full client back to JavaScript, which waits for it to drain, and loses or reorders nothing', async () => {
     const count = 1500;
     const big = (i: number) => event(`${i}:${'y'.repeat(8000)}`);

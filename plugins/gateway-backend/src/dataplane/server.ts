@@ -16,7 +16,7 @@ import { RelayUsage, type NativeRelay } from './nativeRelay';
 import { StreamClient, UpstreamTimeout, type Abortable, type ClientHead, type StreamEndListener, type StreamedResponse, type StreamTo } from './streamClient';
 import { upstreamBody } from './upstreamBody';
 import { renderTemplate } from './templates';
-import { chatUpperBound, contentText, countChat, countText, promptText, type ChatMessage } from './tokens';
+import { chatUpperBound, contentText, countChat, countText, promptText, reportedUsage, type ChatMessage } from './tokens';
 import type { UsageWriter } from './usageWriter';
 
 /** The products the data plane serves, by id (kept current by the plugin). */
@@ -624,8 +624,8 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     let answer = '';
     if (response.statusCode === 200) {
       try {
-        const parsed = JSON.parse(text.toString('utf8')) as { usage?: typeof usage; choices?: Array<{ message?: { content?: unknown }; text?: unknown }> };
-        usage = parsed.usage;
+        const parsed = JSON.parse(text.toString('utf8')) as { usage?: unknown; choices?: Array<{ message?: { content?: unknown }; text?: unknown }> };
+        usage = reportedUsage(parsed.usage);
         if (!usage?.completion_tokens) answer = (parsed.choices ?? []).map(c => contentText(c.message?.content) || (typeof c.text === 'string' ? c.text : '')).join('');
       } catch {
         usage = undefined;

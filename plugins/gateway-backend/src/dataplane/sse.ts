@@ -1,3 +1,5 @@
+import { reportedUsage, type ReportedUsage } from './tokens';
+
 /** The most of a stream kept to estimate tokens when the upstream reports no usage. */
 const MAX_KEPT = 1 << 20;
 const EMPTY = Buffer.alloc(0);
@@ -44,7 +46,7 @@ function hasUsageObject(events: Buffer): boolean {
 export class SseUsageFilter {
   /** The start of an event whose end has not arrived yet. */
   private pending?: Buffer;
-  usage?: { prompt_tokens?: number; completion_tokens?: number };
+  usage?: ReportedUsage;
   /**
    * A copy of the events as forwarded (up to a bound), kept only to estimate
    * tokens if the upstream reports no usage; decoded at the end, and only
@@ -80,7 +82,7 @@ export class SseUsageFilter {
   /** The data (JSON) of a usage event read past this filter (the native relay), taken as filter takes it. */
   usageFrom(data: Buffer) {
     try {
-      this.take(JSON.parse(data.toString('utf8')) as { usage?: SseUsageFilter['usage'] });
+      this.take(JSON.parse(data.toString('utf8')) as { usage?: unknown });
     } catch {
       // The relay passes on only what JSON.parse reads.
     }
@@ -121,8 +123,9 @@ export class SseUsageFilter {
   }
 
   /** A usage event's counts: the last event that has them wins. */
-  private take(parsed: { usage?: SseUsageFilter['usage'] }) {
-    if (parsed.usage) this.usage = parsed.usage;
+  private take(parsed: { usage?: unknown }) {
+    const usage = reportedUsage(parsed.usage);
+    if (usage) this.usage = usage;
   }
 
   private filter(events: Buffer): Buffer {
@@ -135,7 +138,7 @@ export class SseUsageFilter {
       const data = event.startsWith('data:') ? event.slice(5).trim() : '';
       if (data.startsWith('{') && data.includes('"usage"')) {
         try {
-          const parsed = JSON.parse(data) as { usage?: SseUsageFilter['usage']; choices?: unknown[] };
+          const parsed = JSON.parse(data) as { usage?: unknown; choices?: unknown[] };
           this.take(parsed);
           if (this.dropUsageEvent && Array.isArray(parsed.choices) && parsed.choices.length === 0) {
             dropped = true;

@@ -14,6 +14,23 @@ function load(): Tokenizer {
   return tokenizer;
 }
 
+/** Token counts as an upstream reported them. */
+export type ReportedUsage = { prompt_tokens?: number; completion_tokens?: number };
+
+/**
+ * The counts of an upstream's `usage` that can be trusted: each kept only when
+ * it is a whole number from 0 up, else left out, so the call's count is
+ * estimated instead. A string, a fraction or a negative count would otherwise
+ * reach the limits (a NaN budget never refuses) and the usage table (a row the
+ * database refuses would hold back the whole batch it came in).
+ */
+export function reportedUsage(usage: unknown): ReportedUsage | undefined {
+  if (!usage || typeof usage !== 'object') return undefined;
+  const { prompt_tokens: prompt, completion_tokens: completion } = usage as Record<string, unknown>;
+  const count = (n: unknown) => (Number.isSafeInteger(n) && (n as number) >= 0 ? (n as number) : undefined);
+  return { prompt_tokens: count(prompt), completion_tokens: count(completion) };
+}
+
 /** The text of a message's content: a string, or the text parts of an array. */
 export function contentText(content: unknown): string {
   if (typeof content === 'string') return content;
