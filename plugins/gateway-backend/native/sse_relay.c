@@ -97,7 +97,7 @@ typedef struct {
   uint8_t *kept;
   size_t kept_len, kept_cap;
   int usage_mode;
-  /* The data of the last event whose usage JSON.parse would find truthy, for JavaScript to parse; usage_counted: it has both counts (no estimate needed). */
+  /* The data of the last event whose usage JSON.parse would find truthy, for JavaScript to parse; usage_counted: both its counts are ones reportedUsage keeps (no estimate needed). */
   uint8_t *usage;
   size_t usage_len;
   int usage_counted;
@@ -370,11 +370,26 @@ static void event_member(const uint8_t *name, size_t n, const uint8_t *value, co
   }
 }
 
+/*
+ * Whether a JSON number is surely one reportedUsage (tokens.ts) keeps: plain
+ * digits, few enough to be a safe integer. Anything else ("7", -2.5, 1e3) is
+ * left to JavaScript, which then has the kept events for an estimate.
+ */
+static int is_count(const uint8_t *value, const uint8_t *value_end, uint8_t kind) {
+  size_t n = (size_t)(value_end - value);
+  if (kind != '0' || n == 0 || n > 15) return 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!isdigit(value[i])) return 0;
+  }
+  return 1;
+}
+
 static void usage_member(const uint8_t *name, size_t n, const uint8_t *value, const uint8_t *value_end, uint8_t kind, int empty, void *ctx) {
-  (void)value, (void)value_end, (void)kind, (void)empty;
+  (void)empty;
   int *seen = ctx;
-  if (is_name(name, n, "prompt_tokens")) *seen |= 1;
-  else if (is_name(name, n, "completion_tokens")) *seen |= 2;
+  int bit = is_name(name, n, "prompt_tokens") ? 1 : is_name(name, n, "completion_tokens") ? 2 : 0;
+  /* Set or cleared by each member: JSON.parse keeps the last of a name given twice. */
+  if (bit) *seen = is_count(value, value_end, kind) ? *seen | bit : *seen & ~bit;
 }
 
 /*
