@@ -415,6 +415,11 @@ describe('the gateway, control plane and data plane', () => {
         const trimmed = await chat(dataPlane, key, { model: 'chat-tiny', max_tokens: 20, messages: conversation });
         expect(trimmed.status).toBe(200);
         expect(trimmed.headers.get('x-quarterdeck-context-trimmed')).toMatch(/^[12] older messages? dropped to fit 300 tokens$/);
+        // So is a stream's, whose head the native relay writes.
+        const trimmedStream = await chat(dataPlane, key, { model: 'chat-tiny', max_tokens: 20, stream: true, messages: conversation });
+        expect(trimmedStream.headers.get('x-quarterdeck-context-trimmed')).toBe(trimmed.headers.get('x-quarterdeck-context-trimmed'));
+        expect(trimmedStream.headers.get('x-quarterdeck-model')).toBe('chat-tiny');
+        expect(await trimmedStream.text()).toMatch(/\ndata: \[DONE\]\n\n$/);
         // The route has a larger-context model: the same conversation goes there, untrimmed.
         const routed = await chat(dataPlane, key, { model: 'chat', max_tokens: 20, messages: conversation });
         expect(routed.status).toBe(200);

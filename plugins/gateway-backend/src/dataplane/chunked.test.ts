@@ -104,6 +104,40 @@ describe('chunkedSink', () => {
     }
   });
 
+  it('gives a frozen headers object\'s head the date of each second, and an object that changed its new head', async () => {
+    const frozen = Object.freeze({ 'content-type': 'text/event-stream', 'x-quarterdeck-model': 'm', connection: 'keep-alive' });
+    const open: Record<string, string> = { 'content-type': 'text/event-stream', 'x-quarterdeck-model': 'm' };
+    const heads: string[] = [];
+    const server = http.createServer((req, res) => {
+      const headers = req.url === '/frozen' ? frozen : open;
+      const head = relayableHead(res, headers);
+      heads.push(head ? `${head.before.toString('latin1')}text/event-stream${head.after.toString('latin1')}` : 'none');
+      res.writeHead(200, headers);
+      res.end();
+    });
+    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    const call = (path: string) => raw(port, `POST ${path} HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n`, /\r\n0\r\n\r\n$/);
+    const dateOf = (head: string) => /\r\nDate: ([^\r]+)/.exec(head)?.[1];
+    const later = Date.now() + 5_000;
+    try {
+      await call('/frozen');
+      const inAWhile = jest.spyOn(Date, 'now').mockReturnValue(later);
+      await call('/frozen');
+      inAWhile.mockRestore();
+      expect(heads[1].replace(dateOf(heads[1])!, '-')).toBe(heads[0].replace(dateOf(heads[0])!, '-'));
+      expect(dateOf(heads[1])).toBe(new Date(later).toUTCString());
+      expect(dateOf(heads[0])).not.toBe(dateOf(heads[1]));
+      await call('/open');
+      open['x-quarterdeck-model'] = 'n';
+      await call('/open');
+      expect(heads[2]).toMatch(/\r\nx-quarterdeck-model: m\r\n/);
+      expect(heads[3]).toMatch(/\r\nx-quarterdeck-model: n\r\n/);
+    } finally {
+      server.close();
+    }
+  });
+
   it('lets go of a response whose head the relay wrote, and aborts only the stream a closing socket carries', async () => {
     const headers = { 'content-type': 'text/event-stream' };
     const aborted: string[] = [];

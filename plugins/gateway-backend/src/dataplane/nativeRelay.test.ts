@@ -102,14 +102,14 @@ describe('the native relay, behind the data plane', () => {
   }, 60_000);
 
   /** A data plane in front of the upstream: with the relay under test, or without one (`withRelay` false). */
-  async function dataPlane(upstreamUrl: string, timeoutMs = 5_000, withRelay = true) {
+  async function dataPlane(upstreamUrl: string, timeoutMs = 5_000, withRelay = true, contextWindow = 8192) {
     const key = generateKey(SECRET);
     const keys = new KeyCache({ keySecret: SECRET });
     keys.apply({ id: 'k1', publicId: key.publicId, secretHash: key.hash, componentRef: 'component:default/app', productId: 'llm', plan: 'p', status: 'active', createdAt: '', createdBy: '', updatedAt: '' });
     const product = {
       id: 'llm', entityRef: 'api:default/llm', kind: 'openai', updatedAt: '', updatedBy: '',
       upstreams: [{ name: 'up', url: upstreamUrl, timeoutMs }],
-      models: [{ name: 'm', upstream: 'up', contextWindow: 8192, inputPricePerMillion: 1, outputPricePerMillion: 2 }],
+      models: [{ name: 'm', upstream: 'up', contextWindow, inputPricePerMillion: 1, outputPricePerMillion: 2 }],
       plans: [{ name: 'p', requestsPerMinute: 1000 }],
     } as unknown as GatewayProduct;
     const rows: UsageRecord[] = [];
@@ -251,6 +251,33 @@ describe('the native relay, behind the data plane', () => {
     } finally {
       await silentPlane.close();
       await silent.close();
+    }
+  });
+
+  it('answers with the headers the call adds, a trimmed conversation\'s, in the head it writes', async () => {
+    const server = await upstream(async socket => {
+      socket.write(sseHead + frame(event('first')));
+      await delay(10);
+      socket.write(`${frame(usageEvent)}${frame('data: [DONE]\n\n')}0\r\n\r\n`);
+    });
+    const plane = await dataPlane(server.url, 5_000, true, 60);
+    const long = Array.from({ length: 80 }, (_, i) => `word${i}`).join(' ');
+    try {
+      // The first call opens the upstream connection; the relay answers the heads that come on a warm one.
+      await (await plane.call({})).text();
+      await until(endedByRelay);
+      backs = [];
+      const response = await plane.call({
+        max_tokens: 5,
+        messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: long }, { role: 'assistant', content: long }, { role: 'user', content: 'And so?' }],
+      });
+      expect(response.headers.get('x-quarterdeck-context-trimmed')).toBe('2 older messages dropped to fit 60 tokens');
+      expect(response.headers.get('x-quarterdeck-model')).toBe('m');
+      expect(await response.text()).toBe(`${event('first')}data: [DONE]\n\n`);
+      expect(backs[0]).toBe('head');
+    } finally {
+      await plane.close();
+      await server.close();
     }
   });
 
