@@ -121,7 +121,6 @@ function promptCount(kind: 'chat' | 'completions' | 'embeddings', body: OpenAiBo
   return messages ? countChat(messages) : countText(promptText(kind === 'completions' ? body.prompt : body.input));
 }
 
-/** What the native relay does with a stream's usage event: as the filter would (and it then ends the body itself). */
 /**
  * The headers of a completion's response: the upstream's content type, which
  * model and upstream answered, what the call adds, and for a stream the
@@ -155,6 +154,7 @@ function relayHeadersOf(target: Target): Record<string, string> {
   return headers;
 }
 
+/** What the native relay does with a stream's usage event: as the filter would (and it then ends the body itself). */
 function relayUsageFor(filter: SseUsageFilter): RelayUsage {
   return filter.dropUsageEvent ? RelayUsage.Drop : RelayUsage.Forward;
 }
