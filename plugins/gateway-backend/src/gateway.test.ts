@@ -415,7 +415,7 @@ describe('the gateway, control plane and data plane', () => {
         const trimmed = await chat(dataPlane, key, { model: 'chat-tiny', max_tokens: 20, messages: conversation });
         expect(trimmed.status).toBe(200);
         expect(trimmed.headers.get('x-quarterdeck-context-trimmed')).toMatch(/^[12] older messages? dropped to fit 300 tokens$/);
-        // So is a stream's, whose head the native relay writes.
+        // So is a stream's (its head written here by JavaScript; nativeRelay.test.ts checks the head the relay writes).
         const trimmedStream = await chat(dataPlane, key, { model: 'chat-tiny', max_tokens: 20, stream: true, messages: conversation });
         expect(trimmedStream.headers.get('x-quarterdeck-context-trimmed')).toBe(trimmed.headers.get('x-quarterdeck-context-trimmed'));
         expect(trimmedStream.headers.get('x-quarterdeck-model')).toBe('chat-tiny');
