@@ -19,6 +19,13 @@ export interface Config {
     /** How long a key request waits for review before it expires. Default 7. */
     keyRequestTtlDays?: number;
     /**
+     * Days a revoked or expired key stays in the gateway's memory, so that a
+     * call with it is told the key was revoked or has expired; after that it
+     * is answered as an unknown key (a 401 either way). Its row stays in the
+     * database for the pages and the audit. Default 30.
+     */
+    deadKeyRetentionDays?: number;
+    /**
      * Keep request limits, token buckets and budgets in Redis, shared by every
      * replica (one Lua script per call). In memory when unset.
      */

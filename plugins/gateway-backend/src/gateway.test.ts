@@ -93,6 +93,13 @@ async function gateway(result: AuthorizeResult.ALLOW | AuthorizeResult.DENY = Au
   return { server: backend.server, dataPlane: `http://127.0.0.1:${port}`, knex, stop: () => backend.stop() };
 }
 
+/** erin asks for a standard llm-chat key for chat-assistant, carol approves: the issued key. */
+async function issueKey(server: Parameters<typeof request>[0], justification: string) {
+  const asked = await request(server).post('/api/gateway/key-requests').set('authorization', erin)
+    .send({ componentRef: 'component:default/chat-assistant', productId: 'llm-chat', plan: 'standard', justification });
+  return (await request(server).post(`/api/gateway/key-requests/${asked.body.id}/approve`).set('authorization', carol).send({})).body.issued;
+}
+
 const chat = (dataPlane: string, key: string, body: object) =>
   fetch(`${dataPlane}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
@@ -260,6 +267,32 @@ describe('the gateway, control plane and data plane', () => {
     }
   });
 
+  it('forgets a key once it has been revoked longer than gateway.deadKeyRetentionDays, and still refuses it, as an unknown key', async () => {
+    const { server, dataPlane, stop } = await gateway(AuthorizeResult.ALLOW, { deadKeyRetentionDays: 0 });
+    try {
+      await request(server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(product(v1.url, v2.url));
+      const issue = (justification: string) => issueKey(server, justification);
+      const kept = await issue('the key that stays');
+      const dropped = await issue('the key revoked and then forgotten');
+      const hello = { model: 'chat-small', messages: [{ role: 'user', content: 'hello' }] };
+      expect((await chat(dataPlane, dropped.secret, hello)).status).toBe(200);
+      expect((await request(server).post(`/api/gateway/keys/${dropped.key.id}/revoke`).set('authorization', erin).send({ reason: 'done' })).status).toBe(200);
+      const refused = await chat(dataPlane, dropped.secret, hello);
+      expect(refused.status).toBe(401);
+      expect(await refused.json()).toMatchObject({ error: { message: 'Incorrect API key provided.', code: 'invalid_api_key' } });
+      expect((await chat(dataPlane, kept.secret, hello)).status).toBe(200);
+      // The pages still list it: only the gateway's memory let it go.
+      const listed = await request(server).get('/api/gateway/keys').query({ entityRef: 'component:default/chat-assistant' }).set('authorization', erin);
+      expect(listed.body.items.find((k: { id: string }) => k.id === dropped.key.id)).toMatchObject({ status: 'revoked' });
+    } finally {
+      await stop();
+    }
+  });
+
+  it('refuses to start with a negative gateway.deadKeyRetentionDays, naming the setting', async () => {
+    await expect(gateway(AuthorizeResult.ALLOW, { deadKeyRetentionDays: -1 })).rejects.toThrow(/gateway\.deadKeyRetentionDays/);
+  });
+
   it('runs the data plane in a process of its own and starts it again, from the database, when it dies', async () => {
     const { server, dataPlane, stop } = await gateway();
     // The data plane's process: a child of this one running dataplane/child.
@@ -274,11 +307,7 @@ describe('the gateway, control plane and data plane', () => {
     }).map(Number);
     try {
       await request(server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(product(v1.url, v2.url));
-      const issue = async (justification: string) => {
-        const asked = await request(server).post('/api/gateway/key-requests').set('authorization', erin)
-          .send({ componentRef: 'component:default/chat-assistant', productId: 'llm-chat', plan: 'standard', justification });
-        return (await request(server).post(`/api/gateway/key-requests/${asked.body.id}/approve`).set('authorization', carol).send({})).body.issued;
-      };
+      const issue = (justification: string) => issueKey(server, justification);
       const kept = await issue('the key that survives the crash');
       const doomed = await issue('the key revoked while the data plane is down');
       const hello = { model: 'chat-small', messages: [{ role: 'user', content: 'hello' }] };

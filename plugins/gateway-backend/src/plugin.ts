@@ -48,15 +48,19 @@ export const gatewayPlugin = createBackendPlugin({
           allowedUpstreamHosts: config.getOptionalStringArray('gateway.allowedUpstreamHosts') ?? [],
           keyRequestTtlMs: (config.getOptionalNumber('gateway.keyRequestTtlDays') ?? 7) * 86_400_000,
         };
+        const retentionDays = config.getOptionalNumber('gateway.deadKeyRetentionDays');
+        if (retentionDays !== undefined && !(retentionDays >= 0)) throw new Error('gateway.deadKeyRetentionDays must be a number of days, 0 or more');
+        const deadKeyRetentionMs = retentionDays === undefined ? undefined : retentionDays * 86_400_000;
         const store = new KnexGatewayStore(db);
         // The portal writes usage; the data plane process only sends it.
         const usage = new UsageWriter(store, { logger });
-        const feed = new PolicyFeed(store, { logger });
+        const feed = new PolicyFeed(store, { logger, deadKeyRetentionMs });
         const redisUrl = config.getOptionalString('gateway.redis.url');
         const dataPlane = new DataPlaneProcess({
           host: config.getOptionalString('gateway.listen.host') ?? '127.0.0.1',
           port: config.getOptionalNumber('gateway.listen.port') ?? DEFAULT_DATA_PLANE_PORT,
           keySecret,
+          deadKeyRetentionMs,
           redisUrl,
           nativeStreamRelay: config.getOptionalBoolean('gateway.nativeStreamRelay'),
           singleThreadedGc: config.getOptionalBoolean('gateway.singleThreadedGc'),

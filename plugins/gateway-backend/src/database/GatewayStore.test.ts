@@ -58,6 +58,20 @@ describe('KnexGatewayStore', () => {
     expect(await store.revokeKey({ id: '1', actor: 'user:default/u', at: revokedAt })).toBe(false);
     const changed = await store.keysChangedSince(all[0].updatedAt);
     expect(changed).toEqual([expect.objectContaining({ id: '1', status: 'revoked', revokedBy: 'user:default/u' })]);
+    // A cache loading from scratch leaves out keys long dead: revoked, or expired, before the cutoff.
+    await store.createKeyRequest({
+      id: 'r4', productId: 'p', plan: 'standard', apiRef: 'api:default/p', componentRef: 'component:default/c', justification: 'because',
+      status: 'pending', requestedBy: 'user:default/u', requestedAt: t0.toISOString(), expiresAt: new Date(t0.getTime() + 3600_000).toISOString(),
+    });
+    const k4 = key('4', at.toISOString());
+    await store.reviewKeyRequest({ id: 'r4', status: 'approved', reviewer: 'user:default/a', at, key: k4 });
+    // Rotated out: key 4 expires at t0 + 3 s, key 2 replaces it.
+    expect(await store.rotateKey({ previous: k4, next: key('2', at.toISOString()), graceUntil: new Date(t0.getTime() + 3000), at })).toBe(true);
+    const alive = async (cutoff: number) => (await store.keysChangedSince(undefined, { deadBefore: new Date(cutoff) })).map(k => k.id).sort();
+    expect(await alive(t0.getTime())).toEqual(['1', '2', '4']);
+    expect(await alive(t0.getTime() + 4000)).toEqual(['1', '2']);
+    expect(await alive(revokedAt.getTime() + 1)).toEqual(['2']);
+    await knex('gateway_keys').whereIn('id', ['2', '4']).delete();
 
     // An expired pending request cannot be approved, and expiring marks it.
     await store.createKeyRequest({

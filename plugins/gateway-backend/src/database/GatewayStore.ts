@@ -78,8 +78,11 @@ export interface GatewayStore {
 
   getKey(id: string): Promise<StoredKey | undefined>;
   listKeys(query: { componentRef?: string; productId?: string }): Promise<StoredKey[]>;
-  /** Keys changed after `since` (every key when undefined), for the data plane's cache. */
-  keysChangedSince(since: string | undefined): Promise<StoredKey[]>;
+  /**
+   * Keys changed after `since` (every key when undefined), for the data plane's cache;
+   * with `deadBefore`, not those revoked or expired before it.
+   */
+  keysChangedSince(since: string | undefined, options?: { deadBefore?: Date }): Promise<StoredKey[]>;
   /** Issues `next` and limits `previous` to the grace period, in one transaction. */
   rotateKey(rotation: { previous: StoredKey; next: StoredKey; graceUntil: Date; at: Date }): Promise<boolean>;
   revokeKey(revocation: { id: string; actor: string; at: Date }): Promise<boolean>;
@@ -324,10 +327,15 @@ export class KnexGatewayStore implements GatewayStore {
     return (await q.orderBy('created_at', 'desc').limit(MAX_LIST)).map(toKey);
   }
 
-  async keysChangedSince(since: string | undefined) {
+  async keysChangedSince(since: string | undefined, options: { deadBefore?: Date } = {}) {
     const q = this.db<KeyRow>('gateway_keys');
     // >= and not >: two changes in the same instant must both be seen; re-applying one is harmless.
     if (since) q.where('updated_at', '>=', new Date(since));
+    const { deadBefore } = options;
+    if (deadBefore) {
+      q.where(alive => alive.whereNot('status', 'revoked').orWhere('revoked_at', '>=', deadBefore));
+      q.where(alive => alive.whereNull('expires_at').orWhere('expires_at', '>=', deadBefore));
+    }
     return (await q.orderBy('updated_at')).map(toKey);
   }
 

@@ -8,7 +8,7 @@
 import type { LoggerService } from '@backstage/backend-plugin-api';
 import type { UsageRecord } from '../database/GatewayStore';
 import type { FromDataPlane, ToDataPlane } from './ipc';
-import { KeyCache } from './keyCache';
+import { KEY_SWEEP_MS, KeyCache } from './keyCache';
 import { MemoryLimits, type Limits } from './limits';
 import { loadNativeRelay, type NativeRelay } from './nativeRelay';
 import { ProductCache } from './productCache';
@@ -45,8 +45,9 @@ const products = new ProductCache();
 let stopping = false;
 
 async function start(message: Extract<ToDataPlane, { type: 'start' }>) {
-  keys = new KeyCache({ keySecret: message.keySecret });
-  for (const key of message.keys) keys.apply(key);
+  const keyCache = new KeyCache({ keySecret: message.keySecret, deadKeyRetentionMs: message.deadKeyRetentionMs });
+  keys = keyCache;
+  for (const key of message.keys) keyCache.apply(key);
   products.replace(message.products);
   let limits: Limits;
   if (message.redisUrl) {
@@ -75,6 +76,7 @@ async function start(message: Extract<ToDataPlane, { type: 'start' }>) {
   }
   const dataPlane = await startDataPlane({ host: message.host, port: message.port, keys, products, limits, usage, logger, nativeRelay });
   running = { dataPlane, usage, limits };
+  setInterval(() => limits.forget?.(keyCache.forgetDead()), KEY_SWEEP_MS).unref();
   await send({ type: 'listening', url: dataPlane.url });
 }
 

@@ -11,6 +11,8 @@ export type ToDataPlane =
     port: number;
     /** Passed here, not in argv or the environment, so that `ps` and /proc never show it. */
     keySecret: string;
+    /** How long a revoked or expired key is remembered (keyCache.ts, `deadBefore`). */
+    deadKeyRetentionMs?: number;
     redisUrl?: string;
     /** The native relay's compiled file (nativeRelay.ts), when streams use it. */
     nativeRelay?: string;

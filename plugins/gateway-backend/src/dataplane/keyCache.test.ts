@@ -43,4 +43,33 @@ describe('KeyCache', () => {
     now += 61_000;
     expect(cache.check(other.full)).toEqual({ ok: false, reason: 'expired' });
   });
+
+  it('forgets a key revoked or expired longer ago than the retention, and then answers it as unknown', () => {
+    const day = 86_400_000;
+    const cache = new KeyCache({ keySecret: SECRET, now: () => now, deadKeyRetentionMs: 2 * day });
+    const live = generateKey(SECRET);
+    const revoked = generateKey(SECRET);
+    const rotatedOut = generateKey(SECRET);
+    cache.apply(stored(live));
+    cache.apply(stored(revoked, { status: 'revoked', revokedAt: new Date(now).toISOString() }));
+    cache.apply(stored(rotatedOut, { expiresAt: new Date(now + day).toISOString() }));
+    expect(cache.check(revoked.full)).toEqual({ ok: false, reason: 'revoked' });
+    expect(cache.check(rotatedOut.full).ok).toBe(true);
+
+    now += 2 * day + 1;
+    expect(cache.forgetDead()).toEqual([`id-${revoked.publicId}`]);
+    expect(cache.check(revoked.full)).toEqual({ ok: false, reason: 'unknown' });
+    expect(cache.check(rotatedOut.full)).toEqual({ ok: false, reason: 'expired' });
+
+    now += day;
+    expect(cache.forgetDead()).toEqual([`id-${rotatedOut.publicId}`]);
+    expect(cache.check(rotatedOut.full)).toEqual({ ok: false, reason: 'unknown' });
+    expect(cache.check(live.full).ok).toBe(true);
+    expect(cache.size).toBe(1);
+
+    // A change to a key already past its retention (another replica's late write) does not bring it back.
+    cache.apply(stored(revoked, { status: 'revoked', revokedAt: new Date(now - 3 * day).toISOString() }));
+    expect(cache.size).toBe(1);
+    expect(cache.forgetDead()).toEqual([]);
+  });
 });

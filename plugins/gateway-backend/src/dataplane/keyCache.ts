@@ -8,12 +8,34 @@ export type KeyCheck =
 /** Verified presented keys remembered at most; all are forgotten when it is reached (only keys that matched get in). */
 const MAX_VERIFIED = 10_000;
 
+/** How long a revoked or expired key is remembered unless `gateway.deadKeyRetentionDays` says otherwise. */
+export const DEFAULT_DEAD_KEY_RETENTION_MS = 30 * 86_400_000;
+
+/** How often the caches look for keys to forget: a key goes at most this long after its retention ends. */
+export const KEY_SWEEP_MS = 60_000;
+
+/** The instant before which a dead key is forgotten. */
+export const forgetBefore = (now: number, retentionMs = DEFAULT_DEAD_KEY_RETENTION_MS) => now - retentionMs;
+
+/**
+ * Whether a key has been dead (revoked, or past its expiry) since before
+ * `before`. Such a key opens nothing, and the caches drop it: they hold the
+ * keys that still open something plus the recently dead ones, not every key
+ * ever issued (each rotation leaves one behind). A call with a dropped key is
+ * answered as an unknown key: a 401 all the same, only the message differs.
+ */
+export function deadBefore(key: StoredKey, before: number): boolean {
+  if (key.status === 'revoked' && Date.parse(key.revokedAt ?? key.updatedAt) < before) return true;
+  return key.expiresAt !== undefined && Date.parse(key.expiresAt) < before;
+}
+
 /**
  * Every key, in memory, by public id: the data plane checks a key without
  * touching the database. The control plane feeds it (policyFeed.ts): its
  * own changes at once, other replicas' within a second. The map holds every
- * key, so it is also the negative cache: an unknown key is a miss in it,
- * never a database query, and a made-up key costs one parse and one lookup.
+ * key but those long dead (`deadBefore`), so it is also the negative cache:
+ * an unknown key is a miss in it, never a database query, and a made-up key
+ * costs one parse and one lookup.
  */
 export class KeyCache {
   private readonly byPublicId = new Map<string, StoredKey>();
@@ -26,10 +48,30 @@ export class KeyCache {
    */
   private readonly verified = new Map<string, { publicId: string; secretHash: string }>();
 
-  constructor(private readonly options: { keySecret: string; now?: () => number }) {}
+  constructor(private readonly options: { keySecret: string; now?: () => number; deadKeyRetentionMs?: number }) {}
 
   apply(key: StoredKey) {
-    this.byPublicId.set(key.publicId, key);
+    if (deadBefore(key, this.forgetBefore())) this.byPublicId.delete(key.publicId);
+    else this.byPublicId.set(key.publicId, key);
+  }
+
+  /** Drops the keys dead for longer than the retention; returns their ids (their limits' state can go too). */
+  forgetDead(): string[] {
+    const before = this.forgetBefore();
+    const forgotten: string[] = [];
+    for (const [publicId, key] of this.byPublicId) {
+      if (!deadBefore(key, before)) continue;
+      this.byPublicId.delete(publicId);
+      forgotten.push(key.id);
+    }
+    if (forgotten.length > 0) {
+      for (const [presented, seen] of this.verified) if (!this.byPublicId.has(seen.publicId)) this.verified.delete(presented);
+    }
+    return forgotten;
+  }
+
+  private forgetBefore() {
+    return forgetBefore(this.options.now?.() ?? Date.now(), this.options.deadKeyRetentionMs);
   }
 
   /** Checks a presented key (the bearer token). */

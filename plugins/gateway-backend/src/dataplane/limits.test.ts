@@ -73,3 +73,15 @@ describe.each([['in memory', memory], ['in Redis (the real server at 127.0.0.1:6
     expect(await setup.limits.admit('k', p, { tokens: 1, cost: 0 }, tomorrow)).toMatchObject({ ok: false, limit: 'monthly-tokens' });
   });
 });
+
+describe('gateway limits in memory, for keys the gateway forgot', () => {
+  it('holds no state for a forgotten key, and the others keep theirs', async () => {
+    const limits = new MemoryLimits();
+    const p = plan({ requestsPerMinute: 1 });
+    expect(await limits.admit('dead', p, { tokens: 0, cost: 0 }, T0)).toEqual({ ok: true });
+    expect(await limits.admit('live', p, { tokens: 0, cost: 0 }, T0)).toEqual({ ok: true });
+    limits.forget(['dead']);
+    expect(limits.size).toBe(1);
+    expect(await limits.admit('live', p, { tokens: 0, cost: 0 }, T0 + 1)).toMatchObject({ ok: false, limit: 'requests' });
+  });
+});

@@ -28,6 +28,8 @@ export interface Limits {
   admit(keyId: string, plan: GatewayPlan, ask: Charge, now: number): Promise<Admission>;
   /** Replaces a call's reservation with what it actually used. */
   settle(keyId: string, plan: GatewayPlan, reserved: Charge, used: Charge, now: number): Promise<void>;
+  /** Drops what is held for keys the gateway has forgotten (keyCache.ts, `deadBefore`). */
+  forget?(keyIds: string[]): void;
   close?(): Promise<void>;
 }
 
@@ -98,6 +100,15 @@ export class MemoryLimits implements Limits {
   seed(keyId: string, spent: { dayTokens: number; dayCost: number; monthTokens: number; monthCost: number }, now: number) {
     const state = this.state(keyId, now);
     Object.assign(state, { ...spent, dayCost: nanos(spent.dayCost), monthCost: nanos(spent.monthCost) });
+  }
+
+  forget(keyIds: string[]) {
+    for (const keyId of keyIds) this.keys.delete(keyId);
+  }
+
+  /** Keys with state held. */
+  get size() {
+    return this.keys.size;
   }
 
   private state(keyId: string, now: number): KeyState {

@@ -1,6 +1,7 @@
 import type { LoggerService } from '@backstage/backend-plugin-api';
 import type { GatewayProduct } from '@quarterdeck/plugin-gateway-common';
 import type { GatewayStore, StoredKey } from '../database/GatewayStore';
+import { deadBefore, forgetBefore, KEY_SWEEP_MS } from './keyCache';
 
 /** Receives the policy the data plane must hold. */
 export interface PolicyListener {
@@ -14,6 +15,9 @@ export interface PolicyListener {
  * at once (`applyKey`, `applyProduct`) and other replicas' by polling
  * (keys changed since the newest seen, every second: a revocation reaches
  * every replica's data plane within about a second; products every two).
+ * Keys dead for longer than the retention are dropped, here as in the data
+ * plane's own cache (keyCache.ts, `deadBefore`), so neither grows with every
+ * key ever issued.
  */
 export class PolicyFeed {
   private readonly keysById = new Map<string, StoredKey>();
@@ -27,7 +31,13 @@ export class PolicyFeed {
 
   constructor(
     private readonly store: Pick<GatewayStore, 'keysChangedSince' | 'listProducts'>,
-    private readonly options: { logger?: LoggerService; keyRefreshMs?: number; productRefreshMs?: number } = {},
+    private readonly options: {
+      logger?: LoggerService;
+      keyRefreshMs?: number;
+      productRefreshMs?: number;
+      deadKeyRetentionMs?: number;
+      now?: () => number;
+    } = {},
   ) {}
 
   /** The data plane this feed keeps current. */
@@ -51,8 +61,19 @@ export class PolicyFeed {
 
   private remember(key: StoredKey) {
     this.version++;
-    this.keysById.set(key.id, key);
+    if (deadBefore(key, this.forgetBefore())) this.keysById.delete(key.id);
+    else this.keysById.set(key.id, key);
     if (!this.since || key.updatedAt > this.since) this.since = key.updatedAt;
+  }
+
+  /** Drops keys dead for longer than the retention (the data plane drops its own on the same rule). */
+  forgetDead() {
+    const before = this.forgetBefore();
+    for (const [id, key] of this.keysById) if (deadBefore(key, before)) this.keysById.delete(id);
+  }
+
+  private forgetBefore() {
+    return forgetBefore(this.options.now?.() ?? Date.now(), this.options.deadKeyRetentionMs);
   }
 
   private async setProducts(products: GatewayProduct[]) {
@@ -75,7 +96,7 @@ export class PolicyFeed {
 
   /** Loads everything once; the first data plane starts from this snapshot. */
   async load() {
-    for (const key of await this.store.keysChangedSince(undefined)) this.remember(key);
+    for (const key of await this.store.keysChangedSince(undefined, { deadBefore: new Date(this.forgetBefore()) })) this.remember(key);
     this.products = await this.store.listProducts();
     this.productsJson = JSON.stringify(this.products);
   }
@@ -98,6 +119,7 @@ export class PolicyFeed {
     };
     every(this.options.keyRefreshMs ?? 1000, 'key', () => this.refreshKeys());
     every(this.options.productRefreshMs ?? 2000, 'product', () => this.refreshProducts());
+    every(KEY_SWEEP_MS, 'dead key', async () => this.forgetDead());
   }
 
   stop() {

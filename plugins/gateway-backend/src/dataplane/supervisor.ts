@@ -12,6 +12,8 @@ export interface DataPlaneProcessOptions {
   host: string;
   port: number;
   keySecret: string;
+  /** How long a revoked or expired key is remembered (`gateway.deadKeyRetentionDays`, default 30 days). */
+  deadKeyRetentionMs?: number;
   redisUrl?: string;
   logger: LoggerService;
   /** What the process starts from (every key and product) and is kept current by. */
@@ -134,7 +136,7 @@ export class DataPlaneProcess implements PolicyListener {
     const version = feed.version;
     const { keys, products } = feed.snapshot();
     const spend = this.options.redisUrl ? [] : await this.options.spend();
-    this.post({ type: 'start', host: this.options.host, port: this.options.port, keySecret: this.options.keySecret, redisUrl: this.options.redisUrl, nativeRelay, keys, products, spend });
+    this.post({ type: 'start', host: this.options.host, port: this.options.port, keySecret: this.options.keySecret, deadKeyRetentionMs: this.options.deadKeyRetentionMs, redisUrl: this.options.redisUrl, nativeRelay, keys, products, spend });
     const url = await listening;
     // Changes made while the process was starting were in no snapshot it got, and were not sent to it.
     if (feed.version !== version) {

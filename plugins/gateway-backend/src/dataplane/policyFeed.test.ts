@@ -1,0 +1,48 @@
+import type { StoredKey } from '../database/GatewayStore';
+import { PolicyFeed } from './policyFeed';
+
+const DAY = 86_400_000;
+
+const key = (id: string, extra: Partial<StoredKey> = {}): StoredKey => ({
+  id, publicId: `pub${id}`, secretHash: 'ab'.repeat(32), componentRef: 'component:default/app', productId: 'llm', plan: 'p',
+  status: 'active', createdAt: '2026-11-01T00:00:00.000Z', createdBy: 'user:default/u', updatedAt: '2026-11-01T00:00:00.000Z', ...extra,
+});
+
+describe('PolicyFeed', () => {
+  it('hands a (re)starting data plane the live keys and the recently dead, never those dead past the retention', async () => {
+    let now = Date.parse('2026-12-01T00:00:00Z');
+    const iso = (t: number) => new Date(t).toISOString();
+    const asked: Array<Date | undefined> = [];
+    const rows = [
+      key('live'),
+      key('revoked-long-ago', { status: 'revoked', revokedAt: iso(now - 10 * DAY), updatedAt: iso(now - 10 * DAY) }),
+      key('expired-yesterday', { expiresAt: iso(now - DAY) }),
+    ];
+    const store = {
+      keysChangedSince: async (_since: string | undefined, options?: { deadBefore?: Date }) => {
+        asked.push(options?.deadBefore);
+        return rows;
+      },
+      listProducts: async () => [],
+    };
+    const feed = new PolicyFeed(store, { deadKeyRetentionMs: 7 * DAY, now: () => now });
+    await feed.load();
+    // The database is asked to leave them out, and the feed drops any it returns anyway.
+    expect(asked).toEqual([new Date(now - 7 * DAY)]);
+    expect(feed.snapshot().keys.map(k => k.id).sort()).toEqual(['expired-yesterday', 'live']);
+
+    const applied: string[][] = [];
+    feed.connect({ keys: async keys => void applied.push(keys.map(k => k.id)), products: async () => undefined });
+    await feed.applyKeys([key('live', { status: 'revoked', revokedAt: iso(now), updatedAt: iso(now) })]);
+    // The data plane hears of the revocation at once, and a restart still knows the key was revoked.
+    expect(applied).toEqual([['live']]);
+    expect(feed.snapshot().keys.find(k => k.id === 'live')?.status).toBe('revoked');
+
+    now += 6 * DAY + 1;
+    feed.forgetDead();
+    expect(feed.snapshot().keys.map(k => k.id)).toEqual(['live']);
+    now += DAY;
+    feed.forgetDead();
+    expect(feed.snapshot().keys).toEqual([]);
+  });
+});
