@@ -55,7 +55,9 @@ async function start(message: Extract<ToDataPlane, { type: 'start' }>) {
   } else {
     const memory = new MemoryLimits();
     const now = Date.now();
-    for (const spent of message.spend) memory.seed(spent.keyId, spent, now);
+    // Only for keys the cache holds: a key it has forgotten opens nothing, and its state would never be swept.
+    const held = new Set(message.keys.map(key => key.id));
+    for (const spent of message.spend) if (held.has(spent.keyId)) memory.seed(spent.keyId, spent, now);
     limits = memory;
   }
   // Batches of usage go to the portal, which writes them to the database. Small
