@@ -140,6 +140,12 @@ export interface GatewayUsageSummary {
   from: string;
   to: string;
   bucketMs: number;
+  /**
+   * Upper bounds (ms) of the rollup's latency histogram, ascending. Each
+   * `p50Ms` and `p99Ms` is one of them: the bound of the bucket its quantile
+   * falls in; the last one also stands for anything slower.
+   */
+  latencyBoundsMs: number[];
   /** One entry per bucket (hour), oldest first, empty buckets included. */
   series: Array<UsageTotals & { start: string }>;
   byConsumer: Array<UsageTotals & { consumerRef: string }>;

@@ -42,6 +42,8 @@ describe('usage rollups and summaries', () => {
       ['2026-11-22T10:00:00.000Z', 1, 0],
     ]);
     expect(s.series[0]).toMatchObject({ promptTokens: 20, completionTokens: 10, p50Ms: 50, p99Ms: 100 });
+    // The bounds travel with the quantiles, so a page can say which bucket 50 and 100 stand for.
+    expect(s.latencyBoundsMs).toEqual([5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000]);
     expect(s.byConsumer).toEqual([
       expect.objectContaining({ consumerRef: 'component:default/a', requests: 2, errors: 0 }),
       expect.objectContaining({ consumerRef: 'component:default/b', requests: 1, errors: 1 }),

@@ -1,5 +1,5 @@
 import type { GatewayUsageSummary } from '@quarterdeck/plugin-gateway-common';
-import { BUCKET_COLUMNS, histogramQuantile, HOUR_MS, type HourlyRow } from './rollup';
+import { BUCKET_COLUMNS, histogramQuantile, HOUR_MS, LATENCY_BOUNDS, type HourlyRow } from './rollup';
 
 /** The q-quantile (0–1) of sorted numbers, nearest rank. */
 export function quantile(sorted: number[], q: number): number {
@@ -57,6 +57,7 @@ export function summarizeUsage(rows: StoredHourlyRow[], from: Date, to: Date): G
     from: from.toISOString(),
     to: to.toISOString(),
     bucketMs: HOUR_MS,
+    latencyBoundsMs: [...LATENCY_BOUNDS],
     series: [...hours.entries()].map(([t, g]) => ({ start: new Date(t).toISOString(), ...totals(g) })),
     byConsumer: [...byConsumer.entries()].map(([consumerRef, g]) => ({ consumerRef, ...totals(g) })).sort((a, b) => b.requests - a.requests),
     byModel: [...byModel.entries()].map(([k, g]) => {

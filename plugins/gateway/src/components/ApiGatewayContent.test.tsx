@@ -42,6 +42,9 @@ describe('ApiGatewayContent', () => {
     expect(within(screen.getByRole('table', { name: 'issued keys' })).getByText('qdk_abcdefghijkl_…')).toBeInTheDocument();
     const byConsumer = await screen.findByRole('table', { name: 'usage by consumer' });
     expect(within(byConsumer).getByText('chat-assistant')).toBeInTheDocument();
+    // Latency quantiles come from the hourly histogram: shown as the bucket they fall in, not as an exact time.
+    expect(within(byConsumer).getByText('10–25 ms')).toBeInTheDocument();
+    expect(within(byConsumer).getByText('50–100 ms')).toBeInTheDocument();
     expect(within(screen.getByRole('table', { name: 'usage by model' })).getByText('model-server-v1@v1')).toBeInTheDocument();
     expect(screen.getByRole('img', { name: 'Requests and errors per hour' })).toBeInTheDocument();
     expect(screen.getByRole('img', { name: 'Latency per hour' })).toBeInTheDocument();

@@ -17,7 +17,7 @@ import ToggleButtonGroup from '@mui/material/ToggleButtonGroup';
 import Typography from '@mui/material/Typography';
 import { usePolling } from '@quarterdeck/plugin-quarterdeck-react';
 import { gatewayApiRef } from '../api/GatewayClient';
-import { formatCost, formatMs, formatNumber } from './format';
+import { formatCost, formatLatencyBucket, formatMs, formatNumber } from './format';
 import { TimeChart } from './TimeChart';
 
 export const USAGE_WINDOWS = [
@@ -49,15 +49,16 @@ function Stat({ label, value, detail }: { label: string; value: string; detail?:
   );
 }
 
-function totalsCells(t: UsageTotals) {
+function totalsCells(t: UsageTotals, latencyBoundsMs: number[]) {
+  const latency = (ms: number) => (t.requests === 0 ? '–' : formatLatencyBucket(ms, latencyBoundsMs));
   return [
     <TableCell key="requests" align="right">{formatNumber(t.requests)}</TableCell>,
     <TableCell key="errors" align="right">{formatNumber(t.errors)}</TableCell>,
     <TableCell key="prompt" align="right">{formatNumber(t.promptTokens)}</TableCell>,
     <TableCell key="completion" align="right">{formatNumber(t.completionTokens)}</TableCell>,
     <TableCell key="cost" align="right">{formatCost(t.cost)}</TableCell>,
-    <TableCell key="p50" align="right">{formatMs(t.p50Ms)}</TableCell>,
-    <TableCell key="p99" align="right">{formatMs(t.p99Ms)}</TableCell>,
+    <TableCell key="p50" align="right">{latency(t.p50Ms)}</TableCell>,
+    <TableCell key="p99" align="right">{latency(t.p99Ms)}</TableCell>,
   ];
 }
 
@@ -137,7 +138,7 @@ export function UsagePanel(props: { entityRef: string; showConsumers?: boolean; 
                       <TableCell>
                         {c.consumerRef.includes(':') ? <EntityRefLink entityRef={c.consumerRef} defaultKind="component" /> : c.consumerRef}
                       </TableCell>
-                      {totalsCells(c)}
+                      {totalsCells(c, current.latencyBoundsMs)}
                     </TableRow>
                   ))}
                 </TableBody>
@@ -157,7 +158,7 @@ export function UsagePanel(props: { entityRef: string; showConsumers?: boolean; 
                   <TableRow key={`${m.model}@${m.upstream}`}>
                     <TableCell>{m.model}</TableCell>
                     <TableCell>{m.upstream}</TableCell>
-                    {totalsCells(m)}
+                    {totalsCells(m, current.latencyBoundsMs)}
                   </TableRow>
                 ))}
               </TableBody>

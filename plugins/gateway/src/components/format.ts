@@ -36,6 +36,19 @@ export function formatMs(ms: number | undefined): string {
   return `${Math.round(ms)} ms`;
 }
 
+/**
+ * A latency quantile that is a histogram bucket's upper bound, as the bucket
+ * it stands for: `≤ 5 ms`, `500–1000 ms`, `> 5000 ms` (the last bound also
+ * stands for anything slower, so only its lower edge is sure).
+ */
+export function formatLatencyBucket(ms: number, bounds: number[]): string {
+  const i = bounds.indexOf(ms);
+  if (i < 0) return formatMs(ms);
+  if (i === 0) return `≤ ${formatMs(ms)}`;
+  if (i === bounds.length - 1) return `> ${formatMs(bounds[i - 1])}`;
+  return `${bounds[i - 1]}–${formatMs(ms)}`;
+}
+
 /** A hourly bucket's label: `14:00`, with the date when the window spans days. */
 export function formatHour(iso: string, withDate: boolean): string {
   const date = new Date(iso);

@@ -66,6 +66,7 @@ export function usage(requests = 3): GatewayUsageSummary {
     from: new Date(start).toISOString(),
     to: new Date(start + 24 * 3_600_000).toISOString(),
     bucketMs: 3_600_000,
+    latencyBoundsMs: [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000],
     series: Array.from({ length: 24 }, (_, i) => ({ start: new Date(start + i * 3_600_000).toISOString(), ...(i === 23 ? busy : zero) })),
     byConsumer: [{ consumerRef: 'component:default/chat-assistant', ...busy }],
     byModel: [{ model: 'chat-small-v1', upstream: 'model-server-v1@v1', ...busy }],

@@ -1,0 +1,13 @@
+import { formatLatencyBucket } from './format';
+
+describe('formatLatencyBucket', () => {
+  const bounds = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
+  it('shows a histogram quantile as the bucket it stands for', () => {
+    expect(formatLatencyBucket(5, bounds)).toBe('≤ 5 ms');
+    expect(formatLatencyBucket(1000, bounds)).toBe('500–1000 ms');
+    // The last bound also stands for anything slower: only its lower edge is sure.
+    expect(formatLatencyBucket(10000, bounds)).toBe('> 5000 ms');
+    // A number that is not a bound is shown as it is.
+    expect(formatLatencyBucket(42, bounds)).toBe('42 ms');
+  });
+});
