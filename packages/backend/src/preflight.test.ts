@@ -96,6 +96,10 @@ describe('checkConfiguration of the gateway', () => {
       expect(checkConfiguration([], dir)).toBe('gateway.keySecret: must be at least 32 characters');
       fs.writeFileSync(path.join(dir, 'app-config.yaml'), 'gateway:\n  keySecret: ${QUARTERDECK_GATEWAY_KEY_SECRET}\n');
       expect(checkConfiguration([], dir)).toBeUndefined();
+      fs.writeFileSync(path.join(dir, 'app-config.yaml'), 'gateway:\n  keySecret: ${QUARTERDECK_GATEWAY_KEY_SECRET}\n  deadKeyRetentionDays: -1\n');
+      expect(checkConfiguration([], dir)).toBe('gateway.deadKeyRetentionDays: must be a number of days, 0 or more (got -1)');
+      fs.writeFileSync(path.join(dir, 'app-config.yaml'), 'gateway:\n  keySecret: ${QUARTERDECK_GATEWAY_KEY_SECRET}\n  deadKeyRetentionDays: a month\n');
+      expect(checkConfiguration([], dir)).toBe('gateway.deadKeyRetentionDays: must be a number of days, 0 or more (got "a month")');
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

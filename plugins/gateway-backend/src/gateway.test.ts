@@ -289,10 +289,6 @@ describe('the gateway, control plane and data plane', () => {
     }
   });
 
-  it('refuses to start with a negative gateway.deadKeyRetentionDays, naming the setting', async () => {
-    await expect(gateway(AuthorizeResult.ALLOW, { deadKeyRetentionDays: -1 })).rejects.toThrow(/gateway\.deadKeyRetentionDays/);
-  });
-
   it('runs the data plane in a process of its own and starts it again, from the database, when it dies', async () => {
     const { server, dataPlane, stop } = await gateway();
     // The data plane's process: a child of this one running dataplane/child.
