@@ -271,9 +271,8 @@ describe('the gateway, control plane and data plane', () => {
     const { server, dataPlane, stop } = await gateway(AuthorizeResult.ALLOW, { deadKeyRetentionDays: 0 });
     try {
       await request(server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(product(v1.url, v2.url));
-      const issue = (justification: string) => issueKey(server, justification);
-      const kept = await issue('the key that stays');
-      const dropped = await issue('the key revoked and then forgotten');
+      const kept = await issueKey(server, 'the key that stays');
+      const dropped = await issueKey(server, 'the key revoked and then forgotten');
       const hello = { model: 'chat-small', messages: [{ role: 'user', content: 'hello' }] };
       expect((await chat(dataPlane, dropped.secret, hello)).status).toBe(200);
       expect((await request(server).post(`/api/gateway/keys/${dropped.key.id}/revoke`).set('authorization', erin).send({ reason: 'done' })).status).toBe(200);
@@ -303,9 +302,8 @@ describe('the gateway, control plane and data plane', () => {
     }).map(Number);
     try {
       await request(server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(product(v1.url, v2.url));
-      const issue = (justification: string) => issueKey(server, justification);
-      const kept = await issue('the key that survives the crash');
-      const doomed = await issue('the key revoked while the data plane is down');
+      const kept = await issueKey(server, 'the key that survives the crash');
+      const doomed = await issueKey(server, 'the key revoked while the data plane is down');
       const hello = { model: 'chat-small', messages: [{ role: 'user', content: 'hello' }] };
       expect((await chat(dataPlane, kept.secret, hello)).status).toBe(200);
 
