@@ -47,7 +47,11 @@ describe('ApiGatewayContent', () => {
     expect(within(byConsumer).getByText('50–100 ms')).toBeInTheDocument();
     expect(within(screen.getByRole('table', { name: 'usage by model' })).getByText('model-server-v1@v1')).toBeInTheDocument();
     expect(screen.getByRole('img', { name: 'Requests and errors per hour' })).toBeInTheDocument();
-    expect(screen.getByRole('img', { name: 'Latency per hour' })).toBeInTheDocument();
+    // The chart's hover text says the buckets too, and an hour without calls says so.
+    const hovers = [...screen.getByRole('img', { name: 'Latency per hour' }).querySelectorAll('title')].map(t => t.textContent);
+    expect(hovers).toHaveLength(24);
+    expect(hovers[23]).toMatch(/: p50 10–25 ms, p99 50–100 ms$/);
+    expect(hovers.filter(h => h?.endsWith(': no calls'))).toHaveLength(23);
     expect(await screen.findByRole('table', { name: 'gateway audit trail' })).toBeInTheDocument();
   });
 

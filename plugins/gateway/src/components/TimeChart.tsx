@@ -42,8 +42,10 @@ export function TimeChart<P extends { start: string }>(props: {
   format: (n: number) => string;
   /** Lines: whether a bucket has a value (latency of an hour without calls has none); gaps are not drawn. */
   defined?: (point: P) => boolean;
+  /** A value as the hover text says it, where that is not the scale's number (a latency bucket); `format` otherwise. */
+  formatPoint?: (n: number) => string;
 }) {
-  const { title, points, layers, kind, format, defined = () => true } = props;
+  const { title, points, layers, kind, format, defined = () => true, formatPoint = format } = props;
   const totals = points.map(p => (kind === 'bars' ? layers.reduce((n, l) => n + l.value(p), 0) : Math.max(0, ...layers.map(l => l.value(p)))));
   const max = Math.max(0, ...totals);
   const plotWidth = WIDTH - PAD.left - PAD.right;
@@ -53,7 +55,7 @@ export function TimeChart<P extends { start: string }>(props: {
   const y = (v: number) => PAD.top + plotHeight - (max > 0 ? (v / max) * plotHeight : 0);
   const spansDays = points.length > 24;
   const labelIndexes = points.length > 0 ? [0, Math.floor((points.length - 1) / 2), points.length - 1] : [];
-  const describe = (p: P) => `${formatHour(p.start, true)}: ${layers.map(l => `${l.name} ${format(l.value(p))}`).join(', ')}`;
+  const describe = (p: P) => `${formatHour(p.start, true)}: ${defined(p) ? layers.map(l => `${l.name} ${formatPoint(l.value(p))}`).join(', ') : 'no calls'}`;
 
   return (
     <Box>
@@ -82,10 +84,11 @@ export function TimeChart<P extends { start: string }>(props: {
             );
           })}
         {kind === 'lines' &&
-          layers.flatMap(l =>
+          layers.flatMap((l, layer) =>
             segments(points, defined).map(segment =>
               segment.length === 1 ? (
-                <circle key={`${l.name}-${segment[0]}`} cx={x(segment[0])} cy={y(l.value(points[segment[0]]))} r={3} fill={l.color} />
+                // Each later layer's dot is smaller, so equal values (p50 and p99 in one bucket) stay both visible.
+                <circle key={`${l.name}-${segment[0]}`} cx={x(segment[0])} cy={y(l.value(points[segment[0]]))} r={2 + 1.5 * (layers.length - layer)} fill={l.color} />
               ) : (
                 <polyline key={`${l.name}-${segment[0]}`} fill="none" stroke={l.color} strokeWidth={2} vectorEffect="non-scaling-stroke"
                   points={segment.map(i => `${x(i)},${y(l.value(points[i]))}`).join(' ')} />

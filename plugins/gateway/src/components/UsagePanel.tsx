@@ -117,7 +117,8 @@ export function UsagePanel(props: { entityRef: string; showConsumers?: boolean; 
               ]} />
             </Grid>
             <Grid item xs={12} md={6}>
-              <TimeChart title="Latency" kind="lines" points={series} format={formatMs} defined={p => p.requests > 0} layers={[
+              <TimeChart title="Latency" kind="lines" points={series} format={formatMs} defined={p => p.requests > 0}
+                formatPoint={ms => formatLatencyBucket(ms, current.latencyBoundsMs)} layers={[
                 { name: 'p50', color: theme.palette.primary.main, value: p => p.p50Ms },
                 { name: 'p99', color: theme.palette.warning.main, value: p => p.p99Ms },
               ]} />
