@@ -70,7 +70,9 @@ describe('KnexGatewayStore', () => {
     const alive = async (cutoff: number) => (await store.keysChangedSince(undefined, { deadBefore: new Date(cutoff) })).map(k => k.id).sort();
     expect(await alive(t0.getTime())).toEqual(['1', '2', '4']);
     expect(await alive(t0.getTime() + 4000)).toEqual(['1', '2']);
-    expect(await alive(revokedAt.getTime() + 1)).toEqual(['2']);
+    expect(await alive(revokedAt.getTime() - 1)).toEqual(['1', '2']);
+    // Revoked at the cutoff itself counts as dead before it: a retention of 0 forgets at once.
+    expect(await alive(revokedAt.getTime())).toEqual(['2']);
     await knex('gateway_keys').whereIn('id', ['2', '4']).delete();
 
     // An expired pending request cannot be approved, and expiring marks it.

@@ -80,7 +80,7 @@ export interface GatewayStore {
   listKeys(query: { componentRef?: string; productId?: string }): Promise<StoredKey[]>;
   /**
    * Keys changed after `since` (every key when undefined), for the data plane's cache;
-   * with `deadBefore`, not those revoked or expired before it.
+   * with `deadBefore`, not those revoked or expired at or before it (keyCache.ts, `deadBefore`).
    */
   keysChangedSince(since: string | undefined, options?: { deadBefore?: Date }): Promise<StoredKey[]>;
   /** Issues `next` and limits `previous` to the grace period, in one transaction. */
@@ -333,8 +333,8 @@ export class KnexGatewayStore implements GatewayStore {
     if (since) q.where('updated_at', '>=', new Date(since));
     const { deadBefore } = options;
     if (deadBefore) {
-      q.where(alive => alive.whereNot('status', 'revoked').orWhere('revoked_at', '>=', deadBefore));
-      q.where(alive => alive.whereNull('expires_at').orWhere('expires_at', '>=', deadBefore));
+      q.where(alive => alive.whereNot('status', 'revoked').orWhere('revoked_at', '>', deadBefore));
+      q.where(alive => alive.whereNull('expires_at').orWhere('expires_at', '>', deadBefore));
     }
     return (await q.orderBy('updated_at')).map(toKey);
   }

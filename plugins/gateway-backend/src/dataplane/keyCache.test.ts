@@ -72,4 +72,13 @@ describe('KeyCache', () => {
     expect(cache.size).toBe(1);
     expect(cache.forgetDead()).toEqual([]);
   });
+
+  it('with a retention of 0, forgets a key revoked in the same millisecond as it hears of it', () => {
+    const cache = new KeyCache({ keySecret: SECRET, now: () => now, deadKeyRetentionMs: 0 });
+    const revoked = generateKey(SECRET);
+    cache.apply(stored(revoked));
+    cache.apply(stored(revoked, { status: 'revoked', revokedAt: new Date(now).toISOString() }));
+    expect(cache.check(revoked.full)).toEqual({ ok: false, reason: 'unknown' });
+    expect(cache.size).toBe(0);
+  });
 });

@@ -18,15 +18,16 @@ export const KEY_SWEEP_MS = 60_000;
 export const forgetBefore = (now: number, retentionMs = DEFAULT_DEAD_KEY_RETENTION_MS) => now - retentionMs;
 
 /**
- * Whether a key has been dead (revoked, or past its expiry) since before
- * `before`. Such a key opens nothing, and the caches drop it: they hold the
+ * Whether a key has been dead (revoked, or past its expiry) since `before`
+ * or earlier: inclusive, so a retention of 0 forgets a key the moment it
+ * dies, not a millisecond later or at the next sweep. Such a key opens nothing, and the caches drop it: they hold the
  * keys that still open something plus the recently dead ones, not every key
  * ever issued (each rotation leaves one behind). A call with a dropped key is
  * answered as an unknown key: a 401 all the same, only the message differs.
  */
 export function deadBefore(key: StoredKey, before: number): boolean {
-  if (key.status === 'revoked' && Date.parse(key.revokedAt ?? key.updatedAt) < before) return true;
-  return key.expiresAt !== undefined && Date.parse(key.expiresAt) < before;
+  if (key.status === 'revoked' && Date.parse(key.revokedAt ?? key.updatedAt) <= before) return true;
+  return key.expiresAt !== undefined && Date.parse(key.expiresAt) <= before;
 }
 
 /**
