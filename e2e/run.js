@@ -28,6 +28,8 @@ function journey(name, fn) {
 }
 
 async function shot(page, name) {
+  // From the top: the sidebar is fixed, so a page scrolled by a click would draw it mid-page.
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
 }
 
@@ -186,6 +188,11 @@ journey('requests a gateway key as erin, approves it as carol, calls the gateway
       }
     }
     await carol.getByRole('table', { name: 'issued keys' }).getByText('active').waitFor();
+    // Narrowed to the one consumer, the API's usage is that consumer's call.
+    await carol.getByRole('combobox', { name: 'Consumer' }).click();
+    await carol.getByRole('option', { name: 'chat-assistant' }).click();
+    await carol.getByText("Totals, charts and versions count chat-assistant's calls only.").waitFor();
+    await carol.getByLabel(/^Requests: [1-9]/).waitFor();
     await shot(carol, '12-gateway-api-usage');
   } finally {
     await carolContext.close();

@@ -183,6 +183,25 @@ describe('the gateway, control plane and data plane', () => {
         expect(summary.body.byConsumer).toEqual([expect.objectContaining({ consumerRef: 'component:default/chat-assistant', requests: 2, errors: 0 })]);
         expect(summary.body.byModel).toEqual([expect.objectContaining({ model: 'chat-small-v1', upstream: 'ms-v1@v1', requests: 2 })]);
       }
+      // An API's usage narrowed to one consumer; a consumer that never called has an empty window.
+      const narrowed = await request(server).get('/api/gateway/usage')
+        .query({ entityRef: 'api:default/llm-chat', consumerRef: 'chat-assistant', hours: 2 }).set('authorization', erin);
+      expect(narrowed.body).toMatchObject({ consumerRef: 'component:default/chat-assistant' });
+      expect(narrowed.body.series.reduce((n: number, h: { requests: number }) => n + h.requests, 0)).toBe(2);
+      const quiet = await request(server).get('/api/gateway/usage')
+        .query({ entityRef: 'api:default/llm-chat', consumerRef: 'component:default/other', hours: 2 }).set('authorization', erin);
+      expect(quiet.body.series.reduce((n: number, h: { requests: number }) => n + h.requests, 0)).toBe(0);
+      expect(quiet.body.byModel).toEqual([]);
+      expect(quiet.body.byConsumer).toEqual([expect.objectContaining({ consumerRef: 'component:default/chat-assistant', requests: 2 })]);
+      for (const [query, message] of [
+        [{ entityRef: 'component:default/chat-assistant', consumerRef: 'component:default/chat-assistant' }, "consumerRef: only with an API's entityRef"],
+        [{ entityRef: 'api:default/llm-chat', consumerRef: ':' }, 'consumerRef: ":" is not an entity reference'],
+        [{ entityRef: 'llm-chat' }, 'entityRef: "llm-chat" is not an entity reference with a kind, such as api:default/llm-chat'],
+      ] as const) {
+        const refused = await request(server).get('/api/gateway/usage').query(query).set('authorization', erin);
+        expect(refused.status).toBe(400);
+        expect(refused.body.error.message).toContain(message);
+      }
 
       // A prompt template is a REST endpoint with typed variables.
       const templated = await fetch(`${dataPlane}/v1/templates/summarize`, {

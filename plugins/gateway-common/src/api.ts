@@ -135,10 +135,16 @@ export interface UsageTotals {
   p99Ms: number;
 }
 
-/** `GET /usage?entityRef=…&hours=…`: an API's or a component's calls over a window. */
+/**
+ * `GET /usage?entityRef=…&hours=…[&consumerRef=…]`: an API's or a
+ * component's calls over a window; an API's narrowed to one consumer with
+ * `consumerRef`.
+ */
 export interface GatewayUsageSummary {
   from: string;
   to: string;
+  /** The consumer the summary is narrowed to: `series` and `byModel` are its calls; `byConsumer` still lists every consumer. */
+  consumerRef?: string;
   bucketMs: number;
   /**
    * Upper bounds (ms) of the rollup's latency histogram, ascending. Each

@@ -86,6 +86,21 @@ function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   return parsed.data;
 }
 
+/**
+ * An entity reference given in a query (`entityRef`, `consumerRef`),
+ * normalised as the store keeps them; a 400 naming the parameter when it is
+ * not one. Without `defaultKind` the reference must name its kind.
+ */
+function queryRef(value: unknown, name: string, defaultKind?: string): string | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (typeof value !== 'string') throw new InputError(`${name}: must be given once`);
+  try {
+    return stringifyEntityRef(parseEntityRef(value, { defaultKind, defaultNamespace: 'default' }));
+  } catch {
+    throw new InputError(`${name}: "${value}" is not an entity reference${defaultKind ? '' : ' with a kind, such as api:default/llm-chat'}`);
+  }
+}
+
 /** The view of a stored key lists show: masked, with an expiry-derived status. */
 export function keyView(key: StoredKey, now: Date): GatewayKeyView {
   const expired = key.status === 'active' && key.expiresAt !== undefined && Date.parse(key.expiresAt) <= now.getTime();
@@ -163,7 +178,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
 
   router.get('/products', async (req, res) => {
     const credentials = await anyCredentials(req);
-    const entityRef = typeof req.query.entityRef === 'string' ? req.query.entityRef : undefined;
+    const entityRef = queryRef(req.query.entityRef, 'entityRef');
     if (entityRef) {
       await authorizeOn(gatewayReadPermission, entityRef, credentials, `read the gateway products of ${entityRef}`);
       const product = await store.getProductByEntity(entityRef);
@@ -271,7 +286,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
 
   router.get('/key-requests', async (req, res) => {
     const credentials = await anyCredentials(req);
-    const entityRef = typeof req.query.entityRef === 'string' ? req.query.entityRef : undefined;
+    const entityRef = queryRef(req.query.entityRef, 'entityRef');
     if (!entityRef) throw new InputError('entityRef: required (an API or a component)');
     const status = typeof req.query.status === 'string' ? req.query.status : undefined;
     if (status && !['pending', 'approved', 'denied', 'expired'].includes(status)) throw new InputError(`status: "${status}" is not pending, approved, denied or expired`);
@@ -389,7 +404,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
 
   router.get('/keys', async (req, res) => {
     const credentials = await anyCredentials(req);
-    const entityRef = typeof req.query.entityRef === 'string' ? req.query.entityRef : undefined;
+    const entityRef = queryRef(req.query.entityRef, 'entityRef');
     if (!entityRef) throw new InputError('entityRef: required (an API or a component)');
     await authorizeOn(gatewayReadPermission, entityRef, credentials, `read the gateway keys of ${entityRef}`);
     let keys: StoredKey[];
@@ -457,27 +472,30 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
 
   router.get('/usage', async (req, res) => {
     const credentials = await anyCredentials(req);
-    const entityRef = typeof req.query.entityRef === 'string' ? req.query.entityRef : undefined;
+    const entityRef = queryRef(req.query.entityRef, 'entityRef');
     if (!entityRef) throw new InputError('entityRef: required (an API or a component)');
     const hours = req.query.hours === undefined ? 24 : Number(req.query.hours);
     if (!Number.isInteger(hours) || hours < 1 || hours > 24 * 31) throw new InputError('hours: a whole number from 1 to 744');
+    const isApi = parseEntityRef(entityRef).kind.toLowerCase() === 'api';
+    const consumerRef = queryRef(req.query.consumerRef, 'consumerRef', 'component');
+    if (consumerRef && !isApi) throw new InputError("consumerRef: only with an API's entityRef (a component's usage is its own calls)");
     await authorizeOn(gatewayReadPermission, entityRef, credentials, `read the gateway usage of ${entityRef}`);
     const to = now();
     const from = new Date(to.getTime() - hours * 3_600_000);
     const since = new Date(Math.floor(from.getTime() / 3_600_000) * 3_600_000);
     let rows: StoredHourlyRow[] = [];
-    if (parseEntityRef(entityRef).kind.toLowerCase() === 'api') {
+    if (isApi) {
       const product = await store.getProductByEntity(entityRef);
       if (product) rows = await store.hourlyUsageSince({ productId: product.id, since });
     } else {
       rows = await store.hourlyUsageSince({ consumerRef: entityRef, since });
     }
-    res.json(summarizeUsage(rows, from, to));
+    res.json(summarizeUsage(rows, from, to, consumerRef));
   });
 
   router.get('/audit', async (req, res) => {
     const credentials = await anyCredentials(req);
-    const entityRef = typeof req.query.entityRef === 'string' ? req.query.entityRef : undefined;
+    const entityRef = queryRef(req.query.entityRef, 'entityRef');
     if (!entityRef) throw new InputError('entityRef: required');
     await authorizeOn(gatewayReadPermission, entityRef, credentials, `read the gateway audit trail of ${entityRef}`);
     res.json({ items: await audit.list({ entityRef }) });

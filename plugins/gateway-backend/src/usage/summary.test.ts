@@ -49,5 +49,14 @@ describe('usage rollups and summaries', () => {
       expect.objectContaining({ consumerRef: 'component:default/b', requests: 1, errors: 1 }),
     ]);
     expect(s.byModel.map(m => [m.upstream, m.requests, m.errors])).toEqual([['u@v1', 2, 0], ['u@v2', 1, 1]]);
+    expect(s.consumerRef).toBeUndefined();
+
+    // Narrowed to one consumer: its hours and versions, and still every consumer to choose from.
+    const b = summarizeUsage(rows, new Date('2026-11-22T08:00:00Z'), new Date('2026-11-22T10:30:00Z'), 'component:default/b');
+    expect(b.consumerRef).toBe('component:default/b');
+    expect(b.series.map(h => [h.requests, h.errors])).toEqual([[1, 1], [0, 0], [0, 0]]);
+    expect(b.series[0]).toMatchObject({ p50Ms: 100, p99Ms: 100 });
+    expect(b.byModel.map(m => [m.upstream, m.requests])).toEqual([['u@v2', 1]]);
+    expect(b.byConsumer.map(c => [c.consumerRef, c.requests])).toEqual([['component:default/a', 2], ['component:default/b', 1]]);
   });
 });

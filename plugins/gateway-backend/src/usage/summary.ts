@@ -37,29 +37,34 @@ const totals = ({ buckets, ...rest }: Group) => ({ ...rest, p50Ms: histogramQuan
 /**
  * Usage over a window from the hourly rollup: by hour (empty hours
  * included), by consumer and by model version (how versions compare).
- * Latency quantiles are the histogram bucket they fall in.
+ * Latency quantiles are the histogram bucket they fall in. With
+ * `consumerRef`, the hours and the model versions are that consumer's
+ * calls only, while `byConsumer` still lists every consumer of the rows,
+ * so that a page narrowed to one can offer the others.
  */
-export function summarizeUsage(rows: StoredHourlyRow[], from: Date, to: Date): GatewayUsageSummary {
+export function summarizeUsage(rows: StoredHourlyRow[], from: Date, to: Date, consumerRef?: string): GatewayUsageSummary {
   const start = Math.floor(from.getTime() / HOUR_MS) * HOUR_MS;
   const hours = new Map<number, Group>();
   for (let t = start; t < to.getTime(); t += HOUR_MS) hours.set(t, emptyGroup());
   const byConsumer = new Map<string, Group>();
   const byModel = new Map<string, Group>();
   for (const row of rows) {
-    const hour = hours.get(new Date(row.hour as string).getTime());
-    if (hour) add(hour, row);
     const consumer = String(row.consumer_ref) || 'unknown';
     add(byConsumer.get(consumer) ?? byConsumer.set(consumer, emptyGroup()).get(consumer)!, row);
+    if (consumerRef !== undefined && consumer !== consumerRef) continue;
+    const hour = hours.get(new Date(row.hour as string).getTime());
+    if (hour) add(hour, row);
     const model = `${row.model}\u0000${row.upstream}`;
     add(byModel.get(model) ?? byModel.set(model, emptyGroup()).get(model)!, row);
   }
   return {
     from: from.toISOString(),
     to: to.toISOString(),
+    ...(consumerRef !== undefined && { consumerRef }),
     bucketMs: HOUR_MS,
     latencyBoundsMs: [...LATENCY_BOUNDS],
     series: [...hours.entries()].map(([t, g]) => ({ start: new Date(t).toISOString(), ...totals(g) })),
-    byConsumer: [...byConsumer.entries()].map(([consumerRef, g]) => ({ consumerRef, ...totals(g) })).sort((a, b) => b.requests - a.requests),
+    byConsumer: [...byConsumer.entries()].map(([ref, g]) => ({ consumerRef: ref, ...totals(g) })).sort((a, b) => b.requests - a.requests),
     byModel: [...byModel.entries()].map(([k, g]) => {
       const [model, upstream] = k.split('\u0000');
       return { model, upstream, ...totals(g) };

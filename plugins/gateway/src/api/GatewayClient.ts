@@ -47,7 +47,8 @@ export interface GatewayApi {
   /** A new key at once; the old one keeps working for `graceSeconds` (default a day). */
   rotateKey(id: string, body?: { graceSeconds?: number }): Promise<IssuedKey>;
   revokeKey(id: string, body?: { reason?: string }): Promise<GatewayKeyView>;
-  getUsage(query: { entityRef: string; hours?: number }): Promise<GatewayUsageSummary>;
+  /** An API's or a component's usage; an API's narrowed to one consumer with `consumerRef`. */
+  getUsage(query: { entityRef: string; hours?: number; consumerRef?: string }): Promise<GatewayUsageSummary>;
   listAudit(query: { entityRef: string }): Promise<GatewayAuditEvent[]>;
 }
 
@@ -115,7 +116,7 @@ export class GatewayClient implements GatewayApi {
     return this.send('POST', `/keys/${encodeURIComponent(id)}/revoke`, body);
   }
 
-  getUsage(query: { entityRef: string; hours?: number }): Promise<GatewayUsageSummary> {
+  getUsage(query: { entityRef: string; hours?: number; consumerRef?: string }): Promise<GatewayUsageSummary> {
     return this.request(`/usage${queryString(query)}`);
   }
 

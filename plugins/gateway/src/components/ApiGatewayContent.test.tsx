@@ -6,7 +6,7 @@ import { EntityProvider, entityRouteRef } from '@backstage/plugin-catalog-react'
 import { AuthorizeResult, type EvaluatePermissionRequest } from '@backstage/plugin-permission-common';
 import { gatewayApiRef, type GatewayApi } from '../api/GatewayClient';
 import { ApiGatewayContent } from './ApiGatewayContent';
-import { mockGateway, SECRET } from './testData';
+import { mockGateway, SECRET, usage } from './testData';
 
 const api = (name: string) => ({
   apiVersion: 'backstage.io/v1alpha1',
@@ -53,6 +53,38 @@ describe('ApiGatewayContent', () => {
     expect(hovers[23]).toMatch(/: p50 10–25 ms, p99 50–100 ms$/);
     expect(hovers.filter(h => h?.endsWith(': no calls'))).toHaveLength(23);
     expect(await screen.findByRole('table', { name: 'gateway audit trail' })).toBeInTheDocument();
+  });
+
+  it("narrows the usage to one consumer, from the chooser or the consumer's row, and back to all", async () => {
+    const gateway = mockGateway();
+    const billing = 'component:default/billing-worker';
+    gateway.getUsage.mockImplementation(async ({ consumerRef }) => {
+      const all = usage(3);
+      const billingCalls = { ...all.byConsumer[0], consumerRef: billing, requests: 7 };
+      const byConsumer = [billingCalls, all.byConsumer[0]];
+      if (consumerRef !== billing) return { ...all, series: all.series.map((h, i) => (i === 23 ? { ...h, requests: 10 } : h)), byConsumer };
+      return { ...all, consumerRef, series: all.series.map((h, i) => (i === 23 ? { ...h, requests: 7 } : h)), byConsumer };
+    });
+    await render(gateway, AuthorizeResult.ALLOW);
+    expect(await screen.findByLabelText('Requests: 10')).toBeInTheDocument();
+
+    const row = within(screen.getByRole('table', { name: 'usage by consumer' })).getByText('billing-worker').closest('tr')!;
+    fireEvent.click(row);
+    await waitFor(() => expect(gateway.getUsage).toHaveBeenLastCalledWith({ entityRef: 'api:default/llm-chat', hours: 24, consumerRef: billing }));
+    expect(await screen.findByLabelText('Requests: 7')).toBeInTheDocument();
+    expect(screen.getByText("Totals, charts and versions count billing-worker's calls only.")).toBeInTheDocument();
+    expect(within(screen.getByRole('table', { name: 'usage by consumer' })).getByText('billing-worker').closest('tr')).toHaveAttribute('aria-selected', 'true');
+
+    // Its row again shows every consumer; the chooser narrows too.
+    fireEvent.click(within(screen.getByRole('table', { name: 'usage by consumer' })).getByText('billing-worker').closest('tr')!);
+    expect(await screen.findByLabelText('Requests: 10')).toBeInTheDocument();
+    fireEvent.mouseDown(screen.getByRole('combobox', { name: 'Consumer' }));
+    fireEvent.click(await screen.findByRole('option', { name: 'billing-worker' }));
+    expect(await screen.findByLabelText('Requests: 7')).toBeInTheDocument();
+    fireEvent.mouseDown(screen.getByRole('combobox', { name: 'Consumer' }));
+    fireEvent.click(await screen.findByRole('option', { name: 'All consumers' }));
+    expect(await screen.findByLabelText('Requests: 10')).toBeInTheDocument();
+    expect(gateway.getUsage).toHaveBeenLastCalledWith({ entityRef: 'api:default/llm-chat', hours: 24 });
   });
 
   it('shows the pending requests; approving issues a key shown once', async () => {

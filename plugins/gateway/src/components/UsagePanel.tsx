@@ -5,6 +5,7 @@ import { EntityRefLink } from '@backstage/plugin-catalog-react';
 import type { GatewayUsageSummary, UsageTotals } from '@quarterdeck/plugin-gateway-common';
 import { useTheme } from '@mui/material/styles';
 import Grid from '@mui/material/Grid';
+import MenuItem from '@mui/material/MenuItem';
 import Paper from '@mui/material/Paper';
 import Stack from '@mui/material/Stack';
 import Table from '@mui/material/Table';
@@ -12,6 +13,7 @@ import TableBody from '@mui/material/TableBody';
 import TableCell from '@mui/material/TableCell';
 import TableHead from '@mui/material/TableHead';
 import TableRow from '@mui/material/TableRow';
+import TextField from '@mui/material/TextField';
 import ToggleButton from '@mui/material/ToggleButton';
 import ToggleButtonGroup from '@mui/material/ToggleButtonGroup';
 import Typography from '@mui/material/Typography';
@@ -66,14 +68,30 @@ const TOTALS_HEAD = ['Requests', 'Errors', 'Prompt tokens', 'Completion tokens',
   <TableCell key={h} align="right">{h}</TableCell>
 ));
 
-/** An API's or a component's calls through the gateway: charts by hour and tables by consumer and model version. */
+const ALL_CONSUMERS = '';
+
+/** A consumer's name as the pages show it: the entity's name for a component in the default namespace. */
+const consumerName = (ref: string) => ref.replace(/^component:default\//, '');
+
+/**
+ * An API's or a component's calls through the gateway: charts by hour and
+ * tables by consumer and model version. On an API's page (`showConsumers`)
+ * the charts, totals and versions can be narrowed to one consumer, chosen
+ * above them or by clicking its row.
+ */
 export function UsagePanel(props: { entityRef: string; showConsumers?: boolean; title?: string }) {
   const { entityRef, showConsumers = true, title = 'Usage' } = props;
   const gateway = useApi(gatewayApiRef);
   const theme = useTheme();
   const [hours, setHours] = useState(24);
-  const { value, error } = usePolling(async () => ({ hours, summary: await gateway.getUsage({ entityRef, hours }) }), 15_000, `${entityRef}|${hours}`);
-  const current = value?.hours === hours ? value.summary : undefined;
+  const [consumer, setConsumer] = useState(ALL_CONSUMERS);
+  const { value, error } = usePolling(
+    async () => ({ hours, consumer, summary: await gateway.getUsage({ entityRef, hours, ...(consumer && { consumerRef: consumer }) }) }),
+    15_000,
+    `${entityRef}|${hours}|${consumer}`,
+  );
+  const current = value?.hours === hours && value.consumer === consumer ? value.summary : undefined;
+  const toggleConsumer = (ref: string) => setConsumer(consumer === ref ? ALL_CONSUMERS : ref);
 
   let body;
   if (error && !current) body = <ResponseErrorPanel error={error} />;
@@ -81,8 +99,18 @@ export function UsagePanel(props: { entityRef: string; showConsumers?: boolean; 
   else {
     const totals = sumSeries(current);
     const { series } = current;
+    const consumers = current.byConsumer.map(c => c.consumerRef);
+    if (consumer && !consumers.includes(consumer)) consumers.push(consumer);
     body = (
       <Stack spacing={3}>
+        {showConsumers && consumers.length > 0 && (
+          <TextField select size="small" label="Consumer" value={consumer} sx={{ minWidth: 240, alignSelf: 'flex-start' }}
+            onChange={e => setConsumer(e.target.value)}
+            helperText={consumer ? `Totals, charts and versions count ${consumerName(consumer)}'s calls only.` : undefined}>
+            <MenuItem value={ALL_CONSUMERS}>All consumers</MenuItem>
+            {consumers.map(ref => <MenuItem key={ref} value={ref}>{consumerName(ref)}</MenuItem>)}
+          </TextField>
+        )}
         <Stack direction="row" spacing={2} useFlexGap flexWrap="wrap">
           <Stat label="Requests" value={formatNumber(totals.requests)} />
           <Stat label="Errors" value={formatNumber(totals.errors)}
@@ -128,6 +156,9 @@ export function UsagePanel(props: { entityRef: string; showConsumers?: boolean; 
         {showConsumers && (
           <div>
             <Typography variant="subtitle2">By consumer</Typography>
+            {current.byConsumer.length > 1 && (
+              <Typography variant="caption" color="text.secondary">Click a consumer's row to see its calls alone above.</Typography>
+            )}
             {current.byConsumer.length === 0 ? (
               <Typography variant="body2" color="text.secondary">No consumer called in this window.</Typography>
             ) : (
@@ -135,8 +166,10 @@ export function UsagePanel(props: { entityRef: string; showConsumers?: boolean; 
                 <TableHead><TableRow><TableCell>Consumer</TableCell>{TOTALS_HEAD}</TableRow></TableHead>
                 <TableBody>
                   {current.byConsumer.map(c => (
-                    <TableRow key={c.consumerRef}>
-                      <TableCell>
+                    <TableRow key={c.consumerRef} hover selected={c.consumerRef === consumer} aria-selected={c.consumerRef === consumer}
+                      title={c.consumerRef === consumer ? 'Show every consumer' : `Show ${consumerName(c.consumerRef)}'s calls only`}
+                      onClick={() => toggleConsumer(c.consumerRef)} sx={{ cursor: 'pointer' }}>
+                      <TableCell onClick={e => e.stopPropagation()}>
                         {c.consumerRef.includes(':') ? <EntityRefLink entityRef={c.consumerRef} defaultKind="component" /> : c.consumerRef}
                       </TableCell>
                       {totalsCells(c, current.latencyBoundsMs)}
