@@ -1,6 +1,7 @@
 import { mockCredentials, mockServices, startTestBackend, TestDatabases } from '@backstage/backend-test-utils';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
+import type { Knex } from 'knex';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -13,7 +14,7 @@ jest.setTimeout(60_000);
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { startModelServer } = require(path.resolve(__dirname, '../../../examples/model-server/server.js'));
 
-const databases = TestDatabases.create({ ids: ['SQLITE_3'], disableDocker: true });
+const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'], disableDocker: true });
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -76,9 +77,10 @@ const product = (v1: string, v2: string) => ({
 const erin = mockCredentials.user.header('user:default/erin');
 const carol = mockCredentials.user.header('user:default/carol');
 
-async function gateway(result: AuthorizeResult.ALLOW | AuthorizeResult.DENY = AuthorizeResult.ALLOW, extra: Record<string, unknown> = {}) {
+/** A portal with the gateway; given a database, one more replica sharing it. */
+async function gateway(result: AuthorizeResult.ALLOW | AuthorizeResult.DENY = AuthorizeResult.ALLOW, extra: Record<string, unknown> = {}, shared?: Knex) {
   const port = await freePort();
-  const knex = await databases.init('SQLITE_3');
+  const knex = shared ?? await databases.init('SQLITE_3');
   const backend = await startTestBackend({
     features: [
       gatewayPlugin,
@@ -304,6 +306,39 @@ describe('the gateway, control plane and data plane', () => {
       expect(listed.body.items.find((k: { id: string }) => k.id === dropped.key.id)).toMatchObject({ status: 'revoked' });
     } finally {
       await stop();
+    }
+  });
+
+  it('refuses a key revoked on one replica on the others too, even when the replica that wrote it has a clock behind theirs', async () => {
+    const knex = await databases.init('POSTGRES_15');
+    const a = await gateway(AuthorizeResult.ALLOW, {}, knex);
+    const b = await gateway(AuthorizeResult.ALLOW, {}, knex);
+    const hello = { model: 'chat-small', messages: [{ role: 'user', content: 'hello' }] };
+    const refusedAsRevoked = async (dataPlane: string, secret: string) => {
+      const answer = await chat(dataPlane, secret, hello);
+      return answer.status === 401 && (await answer.json()).error.message === 'This API key was revoked.';
+    };
+    try {
+      await request(a.server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(product(v1.url, v2.url));
+      const first = await issueKey(a.server, 'revoked through the API of replica a');
+      const second = await issueKey(a.server, 'revoked by a replica whose clock is behind');
+      // Replica b hears of the product and the keys issued on a from the database alone.
+      await eventually('replica b to accept both keys', async () =>
+        (await chat(b.dataPlane, first.secret, hello)).status === 200 && (await chat(b.dataPlane, second.secret, hello)).status === 200);
+
+      const revoked = await request(a.server).post(`/api/gateway/keys/${first.key.id}/revoke`).set('authorization', erin).send({ reason: 'leaked' });
+      expect(revoked.status).toBe(200);
+      expect(await refusedAsRevoked(a.dataPlane, first.secret)).toBe(true);
+      await eventually('replica b to refuse the key revoked on a', () => refusedAsRevoked(b.dataPlane, first.secret));
+
+      // A third replica, its clock 5 s behind, revokes the second key: its change is stamped before the newest one b has seen.
+      const behind = new Date(Date.parse(revoked.body.revokedAt ?? new Date().toISOString()) - 5_000);
+      await knex('gateway_keys').where({ id: second.key.id }).update({ status: 'revoked', revoked_at: behind, revoked_by: 'user:default/erin', updated_at: behind });
+      await eventually('replica b to refuse the key a late clock revoked', () => refusedAsRevoked(b.dataPlane, second.secret));
+      await eventually('replica a to refuse it too', () => refusedAsRevoked(a.dataPlane, second.secret));
+    } finally {
+      await b.stop();
+      await a.stop();
     }
   });
 

@@ -1,5 +1,5 @@
 import type { StoredKey } from '../database/GatewayStore';
-import { PolicyFeed } from './policyFeed';
+import { KEY_POLL_OVERLAP_MS, PolicyFeed } from './policyFeed';
 
 const DAY = 86_400_000;
 
@@ -44,5 +44,30 @@ describe('PolicyFeed', () => {
     now += DAY;
     feed.forgetDead();
     expect(feed.snapshot().keys).toEqual([]);
+  });
+
+  it('reads again a while before the newest change it has seen, and sends on only what it did not hold', async () => {
+    const newest = key('newest', { updatedAt: '2026-12-01T00:00:10.000Z' });
+    const late = key('late', { status: 'revoked', revokedAt: '2026-12-01T00:00:07.000Z', updatedAt: '2026-12-01T00:00:07.000Z' });
+    let rows = [key('late', { updatedAt: '2026-12-01T00:00:05.000Z' }), newest];
+    const asked: Array<string | undefined> = [];
+    const feed = new PolicyFeed({
+      keysChangedSince: async (since: string | undefined) => {
+        asked.push(since);
+        return rows.filter(k => !since || k.updatedAt >= since);
+      },
+      listProducts: async () => [],
+    });
+    await feed.load();
+    const sent: string[][] = [];
+    feed.connect({ keys: async keys => void sent.push(keys.map(k => `${k.id} ${k.status}`)), products: async () => undefined });
+    await feed.refreshKeys();
+    expect(asked.at(-1)).toBe(new Date(Date.parse(newest.updatedAt) - KEY_POLL_OVERLAP_MS).toISOString());
+    expect(sent).toEqual([]);
+    // Another replica's revocation, stamped before the newest change seen here, arrives all the same, once.
+    rows = [late, newest];
+    await feed.refreshKeys();
+    await feed.refreshKeys();
+    expect(sent).toEqual([['late revoked']]);
   });
 });

@@ -10,11 +10,22 @@ export interface PolicyListener {
 }
 
 /**
+ * How far before the newest change it has seen each poll for keys reads
+ * again. A change another replica stamped earlier than that newest one — its
+ * clock a little behind this replica's, or its transaction committed after a
+ * later one — still arrives; a change read again and already held is not
+ * sent on. So replicas' clocks must agree within this (NTP keeps them within
+ * milliseconds).
+ */
+export const KEY_POLL_OVERLAP_MS = 30_000;
+
+/**
  * The control plane's side of the data plane's caches: every key and
  * product, read from the database at start, then this replica's changes
  * at once (`applyKey`, `applyProduct`) and other replicas' by polling
- * (keys changed since the newest seen, every second: a revocation reaches
- * every replica's data plane within about a second; products every two).
+ * (keys changed since the newest seen, less `KEY_POLL_OVERLAP_MS`, every
+ * second: a revocation reaches every replica's data plane within about a
+ * second; products every two).
  * Keys dead for longer than the retention are dropped, here as in the data
  * plane's own cache (keyCache.ts, `deadBefore`), so neither grows with every
  * key ever issued.
@@ -86,8 +97,16 @@ export class PolicyFeed {
   }
 
   async refreshKeys() {
-    const changed = await this.store.keysChangedSince(this.since);
+    const since = this.since && new Date(Date.parse(this.since) - KEY_POLL_OVERLAP_MS).toISOString();
+    const changed = (await this.store.keysChangedSince(since)).filter(key => !this.holds(key));
     if (changed.length > 0) await this.applyKeys(changed);
+  }
+
+  /** Whether the feed already holds this very key (or has rightly forgotten it): read again, it changes nothing. */
+  private holds(key: StoredKey) {
+    const held = this.keysById.get(key.id);
+    if (!held) return deadBefore(key, this.forgetBefore());
+    return JSON.stringify(held) === JSON.stringify(key);
   }
 
   async refreshProducts() {
