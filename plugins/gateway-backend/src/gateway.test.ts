@@ -1,119 +1,15 @@
-import { mockCredentials, mockServices, startTestBackend, TestDatabases } from '@backstage/backend-test-utils';
-import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
+import { TestDatabases } from '@backstage/backend-test-utils';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
-import type { Knex } from 'knex';
 import fs from 'node:fs';
-import net from 'node:net';
-import path from 'node:path';
 import request from 'supertest';
-import { gatewayPlugin } from './plugin';
+import { carol, chat, erin, eventually, issueKey, product, startGateway, startModelServer } from './__testUtils__/gateway';
 
 jest.setTimeout(60_000);
 
-// The example model server (examples/model-server), in two versions.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { startModelServer } = require(path.resolve(__dirname, '../../../examples/model-server/server.js'));
+const databases = TestDatabases.create({ ids: ['SQLITE_3'], disableDocker: true });
 
-const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'], disableDocker: true });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-const entities = [
-  {
-    apiVersion: 'backstage.io/v1alpha1',
-    kind: 'API',
-    metadata: { name: 'llm-chat', namespace: 'default', annotations: { 'quarterdeck.io/gateway-product': 'llm-chat' } },
-    spec: { type: 'openapi', lifecycle: 'production', owner: 'group:default/team-ml', definition: '{}' },
-  },
-  {
-    apiVersion: 'backstage.io/v1alpha1',
-    kind: 'Component',
-    metadata: { name: 'chat-assistant', namespace: 'default' },
-    spec: { type: 'service', lifecycle: 'production', owner: 'group:default/team-web', consumesApis: ['api:default/llm-chat'] },
-    relations: [{ type: 'consumesApi', targetRef: 'api:default/llm-chat' }],
-  },
-  {
-    apiVersion: 'backstage.io/v1alpha1',
-    kind: 'Component',
-    metadata: { name: 'payments-api', namespace: 'default' },
-    spec: { type: 'service', lifecycle: 'production', owner: 'group:default/team-payments' },
-  },
-];
-
-const product = (v1: string, v2: string) => ({
-  entityRef: 'api:default/llm-chat',
-  spec: {
-    kind: 'openai',
-    upstreams: [{ name: 'ms-v1', url: v1, version: 'v1' }, { name: 'ms-v2', url: v2, version: 'v2' }],
-    models: [
-      { name: 'chat-small-v1', upstream: 'ms-v1', upstreamModel: 'chat-small', contextWindow: 8192, inputPricePerMillion: 1, outputPricePerMillion: 2 },
-      { name: 'chat-small-v2', upstream: 'ms-v2', upstreamModel: 'chat-small', contextWindow: 8192, inputPricePerMillion: 1, outputPricePerMillion: 2 },
-      { name: 'chat-large', upstream: 'ms-v1', contextWindow: 32768, inputPricePerMillion: 3, outputPricePerMillion: 6 },
-    ],
-    routes: [{ name: 'chat-small', targets: [{ model: 'chat-small-v1', weight: 100 }, { model: 'chat-small-v2', weight: 0 }], fallbacks: ['chat-small-v2'] }],
-    templates: [{
-      name: 'summarize',
-      model: 'chat-small',
-      messages: [{ role: 'system', content: 'Summarize in {{words}} words.' }, { role: 'user', content: '{{text}}' }],
-      variables: [{ name: 'text', type: 'string', maxLength: 2000 }, { name: 'words', type: 'number', default: 20 }],
-      maxTokens: 40,
-    }],
-    plans: [
-      { name: 'standard', requestsPerMinute: 100, models: ['chat-small', 'chat-large'] },
-      { name: 'tiny', requestsPerMinute: 2, models: ['chat-small'] },
-    ],
-  },
-});
-
-const erin = mockCredentials.user.header('user:default/erin');
-const carol = mockCredentials.user.header('user:default/carol');
-
-/** A portal with the gateway; given a database, one more replica sharing it. */
-async function gateway(result: AuthorizeResult.ALLOW | AuthorizeResult.DENY = AuthorizeResult.ALLOW, extra: Record<string, unknown> = {}, shared?: Knex) {
-  const port = await freePort();
-  const knex = shared ?? await databases.init('SQLITE_3');
-  const backend = await startTestBackend({
-    features: [
-      gatewayPlugin,
-      catalogServiceMock.factory({ entities }),
-      mockServices.permissions.factory({ result }),
-      mockServices.database.factory({ knex }),
-      mockServices.rootConfig.factory({
-        data: { gateway: { keySecret: 'a-test-server-secret-of-at-least-32-chars', listen: { host: '127.0.0.1', port }, allowedUpstreamHosts: ['127.0.0.1'], ...extra } },
-      }),
-    ],
-  });
-  return { server: backend.server, dataPlane: `http://127.0.0.1:${port}`, knex, stop: () => backend.stop() };
-}
-
-/** erin asks for a standard llm-chat key for chat-assistant, carol approves: the issued key. */
-async function issueKey(server: Parameters<typeof request>[0], justification: string) {
-  const asked = await request(server).post('/api/gateway/key-requests').set('authorization', erin)
-    .send({ componentRef: 'component:default/chat-assistant', productId: 'llm-chat', plan: 'standard', justification });
-  return (await request(server).post(`/api/gateway/key-requests/${asked.body.id}/approve`).set('authorization', carol).send({})).body.issued;
-}
-
-const chat = (dataPlane: string, key: string, body: object) =>
-  fetch(`${dataPlane}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-
-async function eventually<T>(what: string, probe: () => Promise<T | undefined | false>, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const value = await probe();
-    if (value) return value;
-    await new Promise(resolve => setTimeout(resolve, 50));
-  }
-  throw new Error(`Timed out waiting for ${what}`);
-}
+const gateway = async (result: AuthorizeResult.ALLOW | AuthorizeResult.DENY = AuthorizeResult.ALLOW, extra: Record<string, unknown> = {}) =>
+  startGateway(await databases.init('SQLITE_3'), result, extra);
 
 describe('the gateway, control plane and data plane', () => {
   let v1: { url: string; close(): Promise<void> };
@@ -306,39 +202,6 @@ describe('the gateway, control plane and data plane', () => {
       expect(listed.body.items.find((k: { id: string }) => k.id === dropped.key.id)).toMatchObject({ status: 'revoked' });
     } finally {
       await stop();
-    }
-  });
-
-  it('refuses a key revoked on one replica on the others too, even when the replica that wrote it has a clock behind theirs', async () => {
-    const knex = await databases.init('POSTGRES_15');
-    const a = await gateway(AuthorizeResult.ALLOW, {}, knex);
-    const b = await gateway(AuthorizeResult.ALLOW, {}, knex);
-    const hello = { model: 'chat-small', messages: [{ role: 'user', content: 'hello' }] };
-    const refusedAsRevoked = async (dataPlane: string, secret: string) => {
-      const answer = await chat(dataPlane, secret, hello);
-      return answer.status === 401 && (await answer.json()).error.message === 'This API key was revoked.';
-    };
-    try {
-      await request(a.server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(product(v1.url, v2.url));
-      const first = await issueKey(a.server, 'revoked through the API of replica a');
-      const second = await issueKey(a.server, 'revoked by a replica whose clock is behind');
-      // Replica b hears of the product and the keys issued on a from the database alone.
-      await eventually('replica b to accept both keys', async () =>
-        (await chat(b.dataPlane, first.secret, hello)).status === 200 && (await chat(b.dataPlane, second.secret, hello)).status === 200);
-
-      const revoked = await request(a.server).post(`/api/gateway/keys/${first.key.id}/revoke`).set('authorization', erin).send({ reason: 'leaked' });
-      expect(revoked.status).toBe(200);
-      expect(await refusedAsRevoked(a.dataPlane, first.secret)).toBe(true);
-      await eventually('replica b to refuse the key revoked on a', () => refusedAsRevoked(b.dataPlane, first.secret));
-
-      // A third replica, its clock 5 s behind, revokes the second key: its change is stamped before the newest one b has seen.
-      const behind = new Date(Date.parse(revoked.body.revokedAt ?? new Date().toISOString()) - 5_000);
-      await knex('gateway_keys').where({ id: second.key.id }).update({ status: 'revoked', revoked_at: behind, revoked_by: 'user:default/erin', updated_at: behind });
-      await eventually('replica b to refuse the key a late clock revoked', () => refusedAsRevoked(b.dataPlane, second.secret));
-      await eventually('replica a to refuse it too', () => refusedAsRevoked(a.dataPlane, second.secret));
-    } finally {
-      await b.stop();
-      await a.stop();
     }
   });
 
