@@ -2,7 +2,7 @@ import { TestDatabases } from '@backstage/backend-test-utils';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import fs from 'node:fs';
 import request from 'supertest';
-import { carol, chat, erin, eventually, issueKey, product, startGateway, startModelServer } from './__testUtils__/gateway';
+import { carol, chat, erin, eventually, issueKey, modelServers, product, startGateway } from './__testUtils__/gateway';
 
 jest.setTimeout(60_000);
 
@@ -12,21 +12,12 @@ const gateway = async (result: AuthorizeResult.ALLOW | AuthorizeResult.DENY = Au
   startGateway(await databases.init('SQLITE_3'), result, extra);
 
 describe('the gateway, control plane and data plane', () => {
-  let v1: { url: string; close(): Promise<void> };
-  let v2: { url: string; close(): Promise<void> };
-  beforeAll(async () => {
-    v1 = await startModelServer({ port: 0, version: 'v1' });
-    v2 = await startModelServer({ port: 0, version: 'v2' });
-  });
-  afterAll(async () => {
-    await v1.close();
-    await v2.close();
-  });
+  const upstreams = modelServers();
 
   it('takes a key from request to approval to a call, counts usage, rotates with a grace period and revokes at once', async () => {
     const { server, dataPlane, knex, stop } = await gateway();
     try {
-      const put = await request(server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(product(v1.url, v2.url));
+      const put = await request(server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(product(upstreams.v1.url, upstreams.v2.url));
       expect(put.status).toBe(201);
 
       const requested = await request(server).post('/api/gateway/key-requests').set('authorization', erin)
@@ -145,7 +136,7 @@ describe('the gateway, control plane and data plane', () => {
   it('answers in OpenAI\'s error JSON: unknown key, model outside the plan, bad body, rate limit', async () => {
     const { server, dataPlane, stop } = await gateway();
     try {
-      await request(server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(product(v1.url, v2.url));
+      await request(server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(product(upstreams.v1.url, upstreams.v2.url));
       const requested = await request(server).post('/api/gateway/key-requests').set('authorization', erin)
         .send({ componentRef: 'component:default/chat-assistant', productId: 'llm-chat', plan: 'tiny', justification: 'a small trial for the assistant' });
       const approved = await request(server).post(`/api/gateway/key-requests/${requested.body.id}/approve`).set('authorization', carol).send({});
@@ -187,7 +178,7 @@ describe('the gateway, control plane and data plane', () => {
   it('forgets a key once it has been revoked longer than gateway.deadKeyRetentionDays, and still refuses it, as an unknown key', async () => {
     const { server, dataPlane, stop } = await gateway(AuthorizeResult.ALLOW, { deadKeyRetentionDays: 0 });
     try {
-      await request(server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(product(v1.url, v2.url));
+      await request(server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(product(upstreams.v1.url, upstreams.v2.url));
       const kept = await issueKey(server, 'the key that stays');
       const dropped = await issueKey(server, 'the key revoked and then forgotten');
       const hello = { model: 'chat-small', messages: [{ role: 'user', content: 'hello' }] };
@@ -218,7 +209,7 @@ describe('the gateway, control plane and data plane', () => {
       }
     }).map(Number);
     try {
-      await request(server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(product(v1.url, v2.url));
+      await request(server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(product(upstreams.v1.url, upstreams.v2.url));
       const kept = await issueKey(server, 'the key that survives the crash');
       const doomed = await issueKey(server, 'the key revoked while the data plane is down');
       const hello = { model: 'chat-small', messages: [{ role: 'user', content: 'hello' }] };
@@ -249,7 +240,7 @@ describe('the gateway, control plane and data plane', () => {
   it('falls back to the other version when the chosen upstream fails', async () => {
     const { server, dataPlane, stop } = await gateway();
     try {
-      const broken = product('http://127.0.0.1:9', v2.url); // nothing listens on port 9
+      const broken = product('http://127.0.0.1:9', upstreams.v2.url); // nothing listens on port 9
       await request(server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(broken);
       const requested = await request(server).post('/api/gateway/key-requests').set('authorization', erin)
         .send({ componentRef: 'component:default/chat-assistant', productId: 'llm-chat', plan: 'standard', justification: 'testing the fallbacks' });
@@ -277,17 +268,17 @@ describe('the gateway, control plane and data plane', () => {
   it('refuses bad products with the field named, and users without the permission with 403 and nothing changed', async () => {
     const allowed = await gateway();
     try {
-      const outside = product('http://evil.example.com', v2.url);
+      const outside = product('http://evil.example.com', upstreams.v2.url);
       const res = await request(allowed.server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(outside);
       expect(res.status).toBe(400);
       expect(res.body.error.message).toBe('spec.upstreams[0].url: host "evil.example.com" is not in gateway.allowedUpstreamHosts');
-      const badRoute = product(v1.url, v2.url);
+      const badRoute = product(upstreams.v1.url, upstreams.v2.url);
       badRoute.spec.routes[0].targets[0].model = 'nope';
       expect((await request(allowed.server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(badRoute)).body.error.message)
         .toBe('spec.routes[0].targets[0].model: no model named "nope"');
       expect((await request(allowed.server).get('/api/gateway/products/llm-chat').set('authorization', carol)).status).toBe(404);
       // A component that does not consume the API cannot ask for it.
-      await request(allowed.server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(product(v1.url, v2.url));
+      await request(allowed.server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(product(upstreams.v1.url, upstreams.v2.url));
       const notConsumer = await request(allowed.server).post('/api/gateway/key-requests').set('authorization', erin)
         .send({ componentRef: 'component:default/payments-api', productId: 'llm-chat', plan: 'standard', justification: 'we would like to try it' });
       expect(notConsumer.status).toBe(400);
@@ -298,7 +289,7 @@ describe('the gateway, control plane and data plane', () => {
 
     const denied = await gateway(AuthorizeResult.DENY);
     try {
-      const res = await request(denied.server).put('/api/gateway/products/llm-chat').set('authorization', erin).send(product(v1.url, v2.url));
+      const res = await request(denied.server).put('/api/gateway/products/llm-chat').set('authorization', erin).send(product(upstreams.v1.url, upstreams.v2.url));
       expect(res.status).toBe(403);
       expect(res.body.error.message).toBe('You may not define the gateway product of api:default/llm-chat (permission gateway.product.manage on api:default/llm-chat)');
       expect(await denied.knex('gateway_products').select()).toEqual([]);
@@ -336,7 +327,7 @@ describe('the gateway, control plane and data plane', () => {
     it('reserves max_tokens against tokens per minute, trims or reroutes long conversations, and stops at the daily budget', async () => {
       const { server, dataPlane, stop } = await gateway();
       try {
-        await request(server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(limited(v1.url));
+        await request(server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(limited(upstreams.v1.url));
         // Tokens per minute: a call asking for more than the plan's minute is refused up front.
         const tokensKey = await keyFor(server, 'tokens');
         const greedy = await chat(dataPlane, tokensKey, { model: 'chat-large', max_tokens: 600, messages: [{ role: 'user', content: 'hi' }] });
@@ -387,7 +378,7 @@ describe('the gateway, control plane and data plane', () => {
     it('keeps limits in Redis when gateway.redis is set', async () => {
       const { server, dataPlane, stop } = await gateway(AuthorizeResult.ALLOW, { redis: { url: process.env.QUARTERDECK_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379' } });
       try {
-        await request(server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(product(v1.url, v2.url));
+        await request(server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(product(upstreams.v1.url, upstreams.v2.url));
         const asked = await request(server).post('/api/gateway/key-requests').set('authorization', erin)
           .send({ componentRef: 'component:default/chat-assistant', productId: 'llm-chat', plan: 'tiny', justification: 'redis-backed limits' });
         const key = (await request(server).post(`/api/gateway/key-requests/${asked.body.id}/approve`).set('authorization', carol).send({})).body.issued.secret;

@@ -1,6 +1,6 @@
 import { TestDatabases } from '@backstage/backend-test-utils';
 import request from 'supertest';
-import { carol, chat, erin, eventually, issueKey, product, startGateway, startModelServer } from './__testUtils__/gateway';
+import { carol, chat, erin, eventually, issueKey, modelServers, product, startGateway } from './__testUtils__/gateway';
 
 jest.setTimeout(60_000);
 
@@ -8,16 +8,7 @@ jest.setTimeout(60_000);
 const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'], disableDocker: true });
 
 describe('the gateway on several replicas', () => {
-  let v1: { url: string; close(): Promise<void> };
-  let v2: { url: string; close(): Promise<void> };
-  beforeAll(async () => {
-    v1 = await startModelServer({ port: 0, version: 'v1' });
-    v2 = await startModelServer({ port: 0, version: 'v2' });
-  });
-  afterAll(async () => {
-    await v1.close();
-    await v2.close();
-  });
+  const upstreams = modelServers();
 
   it.each(databases.eachSupportedId())('refuses a key revoked on one replica on the others too, even when the replica that wrote it has a clock behind theirs, %p', async databaseId => {
     const knex = await databases.init(databaseId);
@@ -29,7 +20,7 @@ describe('the gateway on several replicas', () => {
       return answer.status === 401 && (await answer.json()).error.message === 'This API key was revoked.';
     };
     try {
-      await request(a.server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(product(v1.url, v2.url));
+      await request(a.server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(product(upstreams.v1.url, upstreams.v2.url));
       const first = await issueKey(a.server, 'revoked through the API of replica a');
       const second = await issueKey(a.server, 'revoked by a replica whose clock is behind');
       // Replica b hears of the product and the keys issued on a from the database alone.

@@ -2,26 +2,29 @@ import { mockCredentials, mockServices, startTestBackend } from '@backstage/back
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import type { Knex } from 'knex';
-import net from 'node:net';
 import path from 'node:path';
 import request from 'supertest';
 import { gatewayPlugin } from '../plugin';
+import { freePort } from './ports';
 
 /* The gateway as its tests run it: a test backend with the plugin, the example model server, the users and the calls. */
 
 // The example model server (examples/model-server), in two versions.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-export const { startModelServer } = require(path.resolve(__dirname, '../../../../examples/model-server/server.js'));
+const { startModelServer } = require(path.resolve(__dirname, '../../../../examples/model-server/server.js'));
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
+/** The example model server in two versions for a suite's tests: started before them, closed after. */
+export function modelServers() {
+  const servers = { v1: { url: '' }, v2: { url: '' } } as Record<'v1' | 'v2', { url: string; close?(): Promise<void> }>;
+  beforeAll(async () => {
+    servers.v1 = await startModelServer({ port: 0, version: 'v1' });
+    servers.v2 = await startModelServer({ port: 0, version: 'v2' });
   });
+  afterAll(async () => {
+    await servers.v1.close?.();
+    await servers.v2.close?.();
+  });
+  return servers;
 }
 
 export const entities = [

@@ -1,9 +1,9 @@
 import { mockServices } from '@backstage/backend-test-utils';
 import type { GatewayProduct } from '@quarterdeck/plugin-gateway-common';
 import fs from 'node:fs';
-import net from 'node:net';
 import type { StoredKey } from '../database/GatewayStore';
 import { generateKey } from '../keys/keyMaterial';
+import { freePort } from '../__testUtils__/ports';
 import { PolicyFeed } from './policyFeed';
 import { writeChildBundle } from './childBundle';
 import { DataPlaneProcess } from './supervisor';
@@ -39,17 +39,6 @@ function keyFor(updatedAt: string) {
     updatedAt,
   };
   return { key, secret: material.full };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 describe('DataPlaneProcess', () => {
