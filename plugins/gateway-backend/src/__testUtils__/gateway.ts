@@ -27,7 +27,7 @@ export function modelServers() {
   return servers;
 }
 
-export const entities = [
+const entities = [
   {
     apiVersion: 'backstage.io/v1alpha1',
     kind: 'API',
@@ -113,4 +113,3 @@ export async function eventually<T>(what: string, probe: () => Promise<T | undef
   }
   throw new Error(`Timed out waiting for ${what}`);
 }
-

@@ -20,10 +20,11 @@ export const forgetBefore = (now: number, retentionMs = DEFAULT_DEAD_KEY_RETENTI
 /**
  * Whether a key has been dead (revoked, or past its expiry) since `before`
  * or earlier: inclusive, so a retention of 0 forgets a key the moment it
- * dies, not a millisecond later or at the next sweep. Such a key opens nothing, and the caches drop it: they hold the
- * keys that still open something plus the recently dead ones, not every key
- * ever issued (each rotation leaves one behind). A call with a dropped key is
- * answered as an unknown key: a 401 all the same, only the message differs.
+ * dies, not a millisecond later or at the next sweep. Such a key opens
+ * nothing, and the caches drop it: they hold the keys that still open
+ * something plus the recently dead ones, not every key ever issued (each
+ * rotation leaves one behind). A call with a dropped key is answered as an
+ * unknown key: a 401 all the same, only the message differs.
  */
 export function deadBefore(key: StoredKey, before: number): boolean {
   if (key.status === 'revoked' && Date.parse(key.revokedAt ?? key.updatedAt) <= before) return true;

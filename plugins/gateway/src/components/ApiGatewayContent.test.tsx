@@ -68,7 +68,11 @@ describe('ApiGatewayContent', () => {
     await render(gateway, AuthorizeResult.ALLOW);
     expect(await screen.findByLabelText('Requests: 10')).toBeInTheDocument();
 
-    const row = within(screen.getByRole('table', { name: 'usage by consumer' })).getByText('billing-worker').closest('tr')!;
+    // The consumer's link opens its page and leaves the usage as it is; the rest of its row narrows it.
+    const link = within(screen.getByRole('table', { name: 'usage by consumer' })).getByRole('link', { name: /billing-worker/ });
+    fireEvent.click(link);
+    expect(gateway.getUsage).not.toHaveBeenCalledWith(expect.objectContaining({ consumerRef: billing }));
+    const row = link.closest('tr')!;
     fireEvent.click(row);
     await waitFor(() => expect(gateway.getUsage).toHaveBeenLastCalledWith({ entityRef: 'api:default/llm-chat', hours: 24, consumerRef: billing }));
     expect(await screen.findByLabelText('Requests: 7')).toBeInTheDocument();

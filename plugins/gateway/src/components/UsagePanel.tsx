@@ -168,8 +168,11 @@ export function UsagePanel(props: { entityRef: string; showConsumers?: boolean; 
                   {current.byConsumer.map(c => (
                     <TableRow key={c.consumerRef} hover selected={c.consumerRef === consumer} aria-selected={c.consumerRef === consumer}
                       title={c.consumerRef === consumer ? 'Show every consumer' : `Show ${consumerName(c.consumerRef)}'s calls only`}
-                      onClick={() => toggleConsumer(c.consumerRef)} sx={{ cursor: 'pointer' }}>
-                      <TableCell onClick={e => e.stopPropagation()}>
+                      onClick={e => {
+                        // The consumer's link opens its page; the rest of the row narrows the usage to it.
+                        if (!(e.target as HTMLElement).closest('a')) toggleConsumer(c.consumerRef);
+                      }} sx={{ cursor: 'pointer' }}>
+                      <TableCell>
                         {c.consumerRef.includes(':') ? <EntityRefLink entityRef={c.consumerRef} defaultKind="component" /> : c.consumerRef}
                       </TableCell>
                       {totalsCells(c, current.latencyBoundsMs)}
