@@ -108,6 +108,22 @@ const machineTicks = () => {
   const [, user, nice, system, , , irq, softirq, steal] = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].split(/\s+/).map(Number);
   return user + nice + system + irq + softirq + steal;
 };
+/** Ticks the hypervisor gave this machine's vCPUs to someone else (/proc/stat's steal). */
+const stealTicks = () => Number(fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].split(/\s+/)[8]);
+/** A thread's schedstat: ns on a core, ns ready to run with no core free, and times it was put on a core. */
+const schedstat = (pid: number, tid: number | string) => fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ').map(Number);
+/** Nanoseconds a process's threads spent ready to run with no core free. */
+const queuedNs = (pid: number) => {
+  let ns = 0;
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += schedstat(pid, tid)[1];
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return ns;
+};
 const statusKb = (pid: number, field: 'VmHWM' | 'VmRSS') =>
   Number(new RegExp(`${field}:\\s+(\\d+)`).exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
 const resetPeak = (pid: number) => fs.writeFileSync(`/proc/${pid}/clear_refs`, '5');
@@ -148,12 +164,27 @@ function cpuMeter(pids: number[]) {
   const m0 = machineTicks();
   const s0 = selfTicks();
   const p0 = pids.map(cpuTicks);
+  const q0 = pids.map(queuedNs);
+  const main0 = schedstat(pids[0], pids[0]);
+  const st0 = stealTicks();
   const t0 = performance.now();
   return () => {
     const seconds = (performance.now() - t0) / 1000;
     const ours = pids.map((pid, i) => cpuTicks(pid) - p0[i]);
     const other = machineTicks() - m0 - (selfTicks() - s0) - ours.reduce((a, b) => a + b, 0);
-    return { seconds, pidTicks: ours, otherCores: Math.max(0, other) / 100 / seconds };
+    return {
+      seconds,
+      pidTicks: ours,
+      otherCores: Math.max(0, other) / 100 / seconds,
+      /** Per process: ms a second its threads waited for a core. */
+      queuedMsPerSecond: pids.map((pid, i) => (queuedNs(pid) - q0[i]) / 1e6 / seconds),
+      stealCores: (stealTicks() - st0) / 100 / seconds,
+      /** The first process's main thread (a Node.js process's event loop): its wait per second, and per time it was put on a core. */
+      mainThread: (() => {
+        const [, waited, slices] = schedstat(pids[0], pids[0]).map((v, i) => v - main0[i]);
+        return { queuedMsPerSecond: waited / 1e6 / seconds, queuedMsPerSlice: waited / 1e6 / Math.max(1, slices), slicesPerSecond: slices / seconds };
+      })(),
+    };
   };
 }
 
@@ -505,6 +536,12 @@ interface StreamRun {
   /** Cores its support processes used (the portal writing the data plane's usage). */
   supportCores: number;
   otherCores: number;
+  /** Ms a second the proxy's threads were ready to run and waited for a core (the run queue: the other processes, the bench's own). */
+  proxyQueuedMsPerSecond: number;
+  /** Cores the hypervisor took from this machine during the run (steal). */
+  stealCores: number;
+  /** The proxy's main thread: ms a second and ms each time it waited for a core, and how often it was put on one. */
+  mainThread: { queuedMsPerSecond: number; queuedMsPerSlice: number; slicesPerSecond: number };
   /** Streams in flight, sampled every 10 ms (the Go client only). */
   inFlightMean?: number;
   inFlightMax?: number;
@@ -545,6 +582,9 @@ async function streamRun(t: Target, loop: StreamLoop): Promise<StreamRun> {
     proxyCores: cpu.pidTicks[0] / 100 / cpu.seconds,
     supportCores: cpu.pidTicks.slice(1).reduce((a, b) => a + b, 0) / 100 / cpu.seconds,
     otherCores: cpu.otherCores,
+    proxyQueuedMsPerSecond: cpu.queuedMsPerSecond[0],
+    stealCores: cpu.stealCores,
+    mainThread: cpu.mainThread,
     inFlightMean: r.inFlight?.mean,
     inFlightMax: r.inFlight?.max,
     legs: r.toUpstream?.count
@@ -789,7 +829,7 @@ async function main() {
               streams[loop][t.name].push(r);
               const flight = r.inFlightMean === undefined ? '' : `, ${r.inFlightMean.toFixed(0)} in flight (max ${r.inFlightMax})`;
               const legs = r.legs ? ` [to upstream p50 ${r.legs.toUpstreamP50.toFixed(2)}, p99 ${r.legs.toUpstreamP99.toFixed(2)}; back p50 ${r.legs.fromUpstreamP50.toFixed(2)}, p99 ${r.legs.fromUpstreamP99.toFixed(2)}]` : '';
-              log(`${STREAMS} streams ${loop} loop run ${rep} ${t.name.padEnd(12)} first byte p50 ${r.ttfbP50.toFixed(2)} ms, p90 ${r.ttfbP90.toFixed(2)}, p99 ${r.ttfbP99.toFixed(2)}, max ${r.ttfbMax.toFixed(1)}${legs}; ${r.streams} streams (${r.streamsPerSecond.toFixed(0)}/s, ${r.eventsPerStream.toFixed(1)} events each${flight}), ${r.errors} errors${r.errorSamples.length ? ` (${r.errorSamples[0]})` : ''}; ${t.name === 'direct' ? 'upstream' : 'proxy'} ${r.proxyCores.toFixed(2)} cores${t.supportPids ? ` (portal ${r.supportCores.toFixed(2)})` : ''}, other load ${r.otherCores.toFixed(2)}`);
+              log(`${STREAMS} streams ${loop} loop run ${rep} ${t.name.padEnd(12)} first byte p50 ${r.ttfbP50.toFixed(2)} ms, p90 ${r.ttfbP90.toFixed(2)}, p99 ${r.ttfbP99.toFixed(2)}, max ${r.ttfbMax.toFixed(1)}${legs}; ${r.streams} streams (${r.streamsPerSecond.toFixed(0)}/s, ${r.eventsPerStream.toFixed(1)} events each${flight}), ${r.errors} errors${r.errorSamples.length ? ` (${r.errorSamples[0]})` : ''}; ${t.name === 'direct' ? 'upstream' : 'proxy'} ${r.proxyCores.toFixed(2)} cores${t.supportPids ? ` (portal ${r.supportCores.toFixed(2)})` : ''}, other load ${r.otherCores.toFixed(2)}; ${t.name === 'direct' ? 'upstream' : 'proxy'} waited for a core ${r.proxyQueuedMsPerSecond.toFixed(0)} ms/s (main thread ${r.mainThread.queuedMsPerSecond.toFixed(0)} ms/s, ${r.mainThread.queuedMsPerSlice.toFixed(3)} ms each of ${r.mainThread.slicesPerSecond.toFixed(0)}/s), steal ${r.stealCores.toFixed(2)} cores`);
             }
           }
         }
