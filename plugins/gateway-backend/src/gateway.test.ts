@@ -265,6 +265,43 @@ describe('the gateway, control plane and data plane', () => {
     }
   });
 
+  it('takes one of two requests sent at once, decides a request against the product as it is now, and never extends a key by rotating it', async () => {
+    const { server, knex, stop } = await gateway();
+    try {
+      await request(server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(product(upstreams.v1.url, upstreams.v2.url));
+      const ask = (plan: string) => request(server).post('/api/gateway/key-requests').set('authorization', erin)
+        .send({ componentRef: 'component:default/chat-assistant', productId: 'llm-chat', plan, justification: 'a double click on Request' });
+      const both = await Promise.all([ask('tiny'), ask('tiny')]);
+      expect(both.map(r => r.status).sort()).toEqual([201, 409]);
+      expect(both.find(r => r.status === 409)!.body.error.message).toBe('component:default/chat-assistant already has a pending request for llm-chat');
+      const pending = both.find(r => r.status === 201)!.body;
+
+      // The owner drops the plan before anyone decides: approving would issue a key no call could use.
+      const withoutTiny = product(upstreams.v1.url, upstreams.v2.url);
+      withoutTiny.spec.plans = withoutTiny.spec.plans.filter(p => p.name !== 'tiny');
+      expect((await request(server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(withoutTiny)).status).toBe(200);
+      const stale = await request(server).post(`/api/gateway/key-requests/${pending.id}/approve`).set('authorization', carol).send({});
+      expect(stale.status).toBe(409);
+      expect(stale.body.error.message).toBe('plan: gateway product llm-chat no longer has the plan "tiny" this request asks for; deny it, and the component can ask for another plan');
+      expect(await knex('gateway_keys').select()).toEqual([]);
+      expect((await request(server).post(`/api/gateway/key-requests/${pending.id}/deny`).set('authorization', carol).send({ reason: 'the tiny plan is gone' })).status).toBe(200);
+
+      // A key approved for one day, rotated with a 30-day grace: the old key still ends when it was approved to.
+      const asked = await ask('standard');
+      const approved = await request(server).post(`/api/gateway/key-requests/${asked.body.id}/approve`).set('authorization', carol).send({ expiresInDays: 1 });
+      const old = approved.body.issued.key;
+      const rotated = await request(server).post(`/api/gateway/keys/${old.id}/rotate`).set('authorization', erin).send({ graceSeconds: 30 * 86_400 });
+      expect(rotated.status).toBe(201);
+      const keys = (await request(server).get('/api/gateway/keys').query({ entityRef: 'component:default/chat-assistant' }).set('authorization', erin)).body.items;
+      expect(keys.find((k: { id: string }) => k.id === old.id).expiresAt).toBe(old.expiresAt);
+      expect(rotated.body.key.expiresAt).toBe(old.expiresAt);
+      const audit = await request(server).get('/api/gateway/audit').query({ entityRef: 'component:default/chat-assistant' }).set('authorization', erin);
+      expect(audit.body.items[0]).toMatchObject({ action: 'key.rotated', details: { graceSeconds: 30 * 86_400, graceUntil: old.expiresAt } });
+    } finally {
+      await stop();
+    }
+  });
+
   it('refuses bad products with the field named, and users without the permission with 403 and nothing changed', async () => {
     const allowed = await gateway();
     try {

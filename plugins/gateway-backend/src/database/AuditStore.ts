@@ -14,21 +14,32 @@ type Row = {
   details: string | null;
 };
 
-/** The audit trail of mutating gateway actions (table `audit_events`). */
+export type NewGatewayAuditEvent = Omit<GatewayAuditEvent, 'id' | 'createdAt'> & { createdAt?: Date };
+
+/**
+ * Writes audit rows with the caller's transaction, so a change and its audit
+ * commit together: a failed audit write leaves no unaudited change behind.
+ */
+export async function insertAuditEvents(tx: Knex | Knex.Transaction, events: NewGatewayAuditEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  await tx('audit_events').insert(events.map(event => ({
+    created_at: event.createdAt ?? new Date(),
+    actor: event.actor,
+    action: event.action,
+    entity_ref: event.entityRef ?? null,
+    target: event.target,
+    reason: event.reason ?? null,
+    details: event.details ? JSON.stringify(event.details) : null,
+  })));
+}
+
+/**
+ * The audit trail of mutating gateway actions (table `audit_events`), read
+ * side: each change writes its rows with `insertAuditEvents` in its own
+ * transaction (GatewayStore).
+ */
 export class GatewayAuditStore {
   constructor(private readonly db: Knex) {}
-
-  async record(event: Omit<GatewayAuditEvent, 'id' | 'createdAt'> & { createdAt?: Date }): Promise<void> {
-    await this.db('audit_events').insert({
-      created_at: event.createdAt ?? new Date(),
-      actor: event.actor,
-      action: event.action,
-      entity_ref: event.entityRef ?? null,
-      target: event.target,
-      reason: event.reason ?? null,
-      details: event.details ? JSON.stringify(event.details) : null,
-    });
-  }
 
   /** Newest first, for one entity or one target. */
   async list(query: { entityRef?: string; target?: string; limit?: number }): Promise<GatewayAuditEvent[]> {

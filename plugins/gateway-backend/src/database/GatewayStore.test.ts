@@ -25,19 +25,19 @@ describe('KnexGatewayStore', () => {
     await applyDatabaseMigrations({ getClient: async () => knex });
     const store = new KnexGatewayStore(knex);
     const t0 = new Date('2026-11-22T10:00:00Z');
-    await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec, actor: 'user:default/u', now: t0 });
+    await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec, actor: 'user:default/u', now: t0, expect: { exists: false }, audit: [] });
     expect((await store.getProductByEntity('api:default/p'))?.plans).toEqual(spec.plans);
 
     await store.createKeyRequest({
       id: 'r1', productId: 'p', plan: 'standard', apiRef: 'api:default/p', componentRef: 'component:default/c', justification: 'because',
       status: 'pending', requestedBy: 'user:default/u', requestedAt: t0.toISOString(), expiresAt: new Date(t0.getTime() + 3600_000).toISOString(),
-    });
+    }, []);
     const at = new Date(t0.getTime() + 1000);
     const k1 = key('1', at.toISOString());
     // Two reviewers at once: exactly one wins, and only its key exists.
     const results = await Promise.all([
-      store.reviewKeyRequest({ id: 'r1', status: 'approved', reviewer: 'user:default/a', at, key: k1 }),
-      store.reviewKeyRequest({ id: 'r1', status: 'denied', reviewer: 'user:default/b', at }),
+      store.reviewKeyRequest({ id: 'r1', status: 'approved', reviewer: 'user:default/a', at, key: k1 }, []),
+      store.reviewKeyRequest({ id: 'r1', status: 'denied', reviewer: 'user:default/b', at }, []),
     ]);
     expect(results.filter(Boolean)).toHaveLength(1);
     const decided = await store.getKeyRequest('r1');
@@ -49,24 +49,24 @@ describe('KnexGatewayStore', () => {
     await store.createKeyRequest({
       id: 'r2', productId: 'p', plan: 'standard', apiRef: 'api:default/p', componentRef: 'component:default/c', justification: 'because',
       status: 'pending', requestedBy: 'user:default/u', requestedAt: t0.toISOString(), expiresAt: new Date(t0.getTime() + 3600_000).toISOString(),
-    });
-    await store.reviewKeyRequest({ id: 'r2', status: 'approved', reviewer: 'user:default/a', at, key: k1 });
+    }, []);
+    await store.reviewKeyRequest({ id: 'r2', status: 'approved', reviewer: 'user:default/a', at, key: k1 }, []);
     const all = await store.keysChangedSince(undefined);
     expect(all.map(k => k.id)).toEqual(['1']);
     const revokedAt = new Date(t0.getTime() + 5000);
-    expect(await store.revokeKey({ id: '1', actor: 'user:default/u', at: revokedAt })).toBe(true);
-    expect(await store.revokeKey({ id: '1', actor: 'user:default/u', at: revokedAt })).toBe(false);
+    expect(await store.revokeKey({ id: '1', actor: 'user:default/u', at: revokedAt }, [])).toBe(true);
+    expect(await store.revokeKey({ id: '1', actor: 'user:default/u', at: revokedAt }, [])).toBe(false);
     const changed = await store.keysChangedSince(all[0].updatedAt);
     expect(changed).toEqual([expect.objectContaining({ id: '1', status: 'revoked', revokedBy: 'user:default/u' })]);
     // A cache loading from scratch leaves out keys long dead: revoked, or expired, before the cutoff.
     await store.createKeyRequest({
       id: 'r4', productId: 'p', plan: 'standard', apiRef: 'api:default/p', componentRef: 'component:default/c', justification: 'because',
       status: 'pending', requestedBy: 'user:default/u', requestedAt: t0.toISOString(), expiresAt: new Date(t0.getTime() + 3600_000).toISOString(),
-    });
+    }, []);
     const k4 = key('4', at.toISOString());
-    await store.reviewKeyRequest({ id: 'r4', status: 'approved', reviewer: 'user:default/a', at, key: k4 });
+    await store.reviewKeyRequest({ id: 'r4', status: 'approved', reviewer: 'user:default/a', at, key: k4 }, []);
     // Rotated out: key 4 expires at t0 + 3 s, key 2 replaces it.
-    expect(await store.rotateKey({ previous: k4, next: key('2', at.toISOString()), graceUntil: new Date(t0.getTime() + 3000), at })).toBe(true);
+    expect(await store.rotateKey({ previous: k4, next: key('2', at.toISOString()), graceUntil: new Date(t0.getTime() + 3000), at }, [])).toBe(true);
     const alive = async (cutoff: number) => (await store.keysChangedSince(undefined, { deadBefore: new Date(cutoff) })).map(k => k.id).sort();
     expect(await alive(t0.getTime())).toEqual(['1', '2', '4']);
     expect(await alive(t0.getTime() + 4000)).toEqual(['1', '2']);
@@ -79,9 +79,9 @@ describe('KnexGatewayStore', () => {
     await store.createKeyRequest({
       id: 'r3', productId: 'p', plan: 'standard', apiRef: 'api:default/p', componentRef: 'component:default/c', justification: 'late',
       status: 'pending', requestedBy: 'user:default/u', requestedAt: t0.toISOString(), expiresAt: new Date(t0.getTime() + 10_000).toISOString(),
-    });
+    }, []);
     const late = new Date(t0.getTime() + 20_000);
-    expect(await store.reviewKeyRequest({ id: 'r3', status: 'approved', reviewer: 'user:default/a', at: late, key: key('3', late.toISOString()) })).toBe(false);
+    expect(await store.reviewKeyRequest({ id: 'r3', status: 'approved', reviewer: 'user:default/a', at: late, key: key('3', late.toISOString()) }, [])).toBe(false);
     expect((await store.expireKeyRequests(late)).map(r => r.id)).toEqual(['r3']);
     expect((await store.getKeyRequest('r3'))?.status).toBe('expired');
 
@@ -98,6 +98,60 @@ describe('KnexGatewayStore', () => {
     expect(Number(hourly[0].cost)).toBeCloseTo(0.45, 10);
     const removed = await store.deleteUsageBefore(new Date(late.getTime() + 1), t0);
     expect(removed).toEqual({ raw: 451, hourly: 0 });
+  });
+
+  it.each(databases.eachSupportedId())('commits each change with its audit events or neither, keeps one pending request per component and product, and checks product writes against what was read, %p', async databaseId => {
+    const knex = await databases.init(databaseId);
+    await applyDatabaseMigrations({ getClient: async () => knex });
+    const store = new KnexGatewayStore(knex);
+    const t0 = new Date('2026-11-22T10:00:00Z');
+    const actor = 'user:default/u';
+    const audited = async () => (await knex('audit_events').orderBy('id')).map(r => `${r.action} ${r.target}`);
+    const created = await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec, actor, now: t0, expect: { exists: false }, audit: [{ actor, action: 'product.created', target: 'p' }] });
+    expect(await audited()).toEqual(['product.created p']);
+
+    // A second create of the product, or of another product for the same API, is a conflict, not a 500.
+    await expect(store.putProduct({ id: 'p', entityRef: 'api:default/p', spec, actor, now: t0, expect: { exists: false }, audit: [] })).rejects.toMatchObject({ name: 'ConflictError' });
+    await expect(store.putProduct({ id: 'q', entityRef: 'api:default/p', spec, actor, now: t0, expect: { exists: false }, audit: [] })).rejects.toMatchObject({ name: 'ConflictError' });
+    // A read-modify-write over a version someone changed since fails and changes nothing.
+    const t1 = new Date(t0.getTime() + 1000);
+    await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec: { ...spec, title: 'newer' }, actor, now: t1, expect: { exists: true }, audit: [] });
+    await expect(store.putProduct({ id: 'p', entityRef: 'api:default/p', spec: { ...spec, title: 'stale' }, actor, now: t1, expect: { exists: true, updatedAt: created.updatedAt }, audit: [{ actor, action: 'route.weights', target: 'p' }] }))
+      .rejects.toMatchObject({ name: 'ConflictError' });
+    expect((await store.getProduct('p'))?.title).toBe('newer');
+    expect(await audited()).toEqual(['product.created p']);
+
+    // One pending request per component and product, even for two sent at once.
+    const request = (id: string) => ({
+      id, productId: 'p', plan: 'standard', apiRef: 'api:default/p', componentRef: 'component:default/c', justification: 'because',
+      status: 'pending' as const, requestedBy: actor, requestedAt: t0.toISOString(), expiresAt: new Date(t0.getTime() + 3600_000).toISOString(),
+    });
+    const both = await Promise.allSettled([
+      store.createKeyRequest(request('r1'), [{ actor, action: 'key-request.created', target: 'r1' }]),
+      store.createKeyRequest(request('r2'), [{ actor, action: 'key-request.created', target: 'r2' }]),
+    ]);
+    expect(both.map(r => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    expect(both.find(r => r.status === 'rejected')).toMatchObject({ reason: { name: 'ConflictError', message: 'component:default/c already has a pending request for p' } });
+    const [pending] = await store.listKeyRequests({ componentRef: 'component:default/c', status: 'pending' });
+    expect(await audited()).toEqual(['product.created p', `key-request.created ${pending.id}`]);
+    // Once it is decided, the component may ask again.
+    const at = new Date(t0.getTime() + 2000);
+    expect(await store.reviewKeyRequest({ id: pending.id, status: 'approved', reviewer: actor, at, key: key('1', at.toISOString()) }, [{ actor, action: 'key-request.approved', target: pending.id }])).toBe(true);
+    await store.createKeyRequest(request('r3'), []);
+
+    // A change whose audit cannot be written is not made: the key stays active, and a retry can succeed.
+    await knex.schema.renameTable('audit_events', 'audit_events_away');
+    // (A database error is matched by its message: better-sqlite3's errors may come from another test file's realm, so they are not instanceof Error here.)
+    const noAuditTable = { message: expect.stringMatching(/no such table|does not exist/) };
+    await expect(store.revokeKey({ id: '1', actor, at }, [{ actor, action: 'key.revoked', target: '1' }])).rejects.toMatchObject(noAuditTable);
+    expect((await store.getKey('1'))?.status).toBe('active');
+    await expect(store.rotateKey({ previous: (await store.getKey('1'))!, next: key('2', at.toISOString()), graceUntil: at, at }, [{ actor, action: 'key.rotated', target: '1' }])).rejects.toMatchObject(noAuditTable);
+    expect(await store.getKey('2')).toBeUndefined();
+    await expect(store.reviewKeyRequest({ id: 'r3', status: 'denied', reviewer: actor, at }, [{ actor, action: 'key-request.denied', target: 'r3' }])).rejects.toMatchObject(noAuditTable);
+    expect((await store.getKeyRequest('r3'))?.status).toBe('pending');
+    await knex.schema.renameTable('audit_events_away', 'audit_events');
+    expect(await store.revokeKey({ id: '1', actor, at }, [{ actor, action: 'key.revoked', target: '1' }])).toBe(true);
+    expect((await audited()).slice(-2)).toEqual([`key-request.approved ${pending.id}`, 'key.revoked 1']);
   });
 
   // Each database's own statement, and the query builder's (any other database) on the same one.

@@ -5,7 +5,9 @@ import type {
   GatewayProductSpec,
   KeyRequestStatus,
 } from '@quarterdeck/plugin-gateway-common';
+import { ConflictError } from '@backstage/errors';
 import type { Knex } from 'knex';
+import { insertAuditEvents, type NewGatewayAuditEvent } from './AuditStore';
 import { BUCKET_COLUMNS, rollUp } from '../usage/rollup';
 import type { StoredHourlyRow } from '../usage/summary';
 
@@ -57,14 +59,25 @@ export interface UsageRecord {
   cost: number;
 }
 
-/** The gateway's policy, key requests, keys and usage. */
+/**
+ * What a product write expects to find, checked in its transaction: no
+ * product (a create), or one (an update), at the version that was read for a
+ * read-modify-write. Otherwise the write is a ConflictError.
+ */
+export type ProductPrecondition = { exists: false } | { exists: true; updatedAt?: string };
+
+/**
+ * The gateway's policy, key requests, keys and usage. Each change takes the
+ * audit events that record it and writes them in its own transaction.
+ */
 export interface GatewayStore {
-  putProduct(product: { id: string; entityRef: string; spec: GatewayProductSpec; actor: string; now: Date }): Promise<GatewayProduct>;
+  putProduct(product: { id: string; entityRef: string; spec: GatewayProductSpec; actor: string; now: Date; expect: ProductPrecondition; audit: NewGatewayAuditEvent[] }): Promise<GatewayProduct>;
   getProduct(id: string): Promise<GatewayProduct | undefined>;
   getProductByEntity(entityRef: string): Promise<GatewayProduct | undefined>;
   listProducts(): Promise<GatewayProduct[]>;
 
-  createKeyRequest(request: Omit<GatewayKeyRequest, 'reviewedBy' | 'reviewedAt' | 'reviewReason' | 'keyId'>): Promise<GatewayKeyRequest>;
+  /** A ConflictError when the component already has a pending request for the product (a unique index says so). */
+  createKeyRequest(request: Omit<GatewayKeyRequest, 'reviewedBy' | 'reviewedAt' | 'reviewReason' | 'keyId'>, audit: NewGatewayAuditEvent[]): Promise<GatewayKeyRequest>;
   getKeyRequest(id: string): Promise<GatewayKeyRequest | undefined>;
   listKeyRequests(query: { apiRef?: string; componentRef?: string; status?: KeyRequestStatus; limit?: number }): Promise<GatewayKeyRequest[]>;
   /**
@@ -72,7 +85,7 @@ export interface GatewayStore {
    * in the same transaction. False if it was no longer pending (someone else
    * decided first, or it expired).
    */
-  reviewKeyRequest(review: { id: string; status: 'approved' | 'denied'; reviewer: string; reason?: string; at: Date; key?: StoredKey }): Promise<boolean>;
+  reviewKeyRequest(review: { id: string; status: 'approved' | 'denied'; reviewer: string; reason?: string; at: Date; key?: StoredKey }, audit: NewGatewayAuditEvent[]): Promise<boolean>;
   /** Marks pending requests past their expiry as expired; returns them. */
   expireKeyRequests(now: Date): Promise<GatewayKeyRequest[]>;
 
@@ -84,8 +97,8 @@ export interface GatewayStore {
    */
   keysChangedSince(since: string | undefined, options?: { deadBefore?: Date }): Promise<StoredKey[]>;
   /** Issues `next` and limits `previous` to the grace period, in one transaction. */
-  rotateKey(rotation: { previous: StoredKey; next: StoredKey; graceUntil: Date; at: Date }): Promise<boolean>;
-  revokeKey(revocation: { id: string; actor: string; at: Date }): Promise<boolean>;
+  rotateKey(rotation: { previous: StoredKey; next: StoredKey; graceUntil: Date; at: Date }, audit: NewGatewayAuditEvent[]): Promise<boolean>;
+  revokeKey(revocation: { id: string; actor: string; at: Date }, audit: NewGatewayAuditEvent[]): Promise<boolean>;
 
   /** Raw rows and the hourly rollup, in one transaction. */
   insertUsage(records: UsageRecord[]): Promise<void>;
@@ -225,12 +238,17 @@ export async function insertUsageRows(tx: Knex | Knex.Transaction, records: Usag
 export class KnexGatewayStore implements GatewayStore {
   constructor(private readonly db: Knex) {}
 
-  async putProduct({ id, entityRef, spec, actor, now }: { id: string; entityRef: string; spec: GatewayProductSpec; actor: string; now: Date }) {
-    await this.db.transaction(async tx => {
-      const existing = await tx<ProductRow>('gateway_products').where('id', id).first();
+  async putProduct({ id, entityRef, spec, actor, now, expect, audit }: { id: string; entityRef: string; spec: GatewayProductSpec; actor: string; now: Date; expect: ProductPrecondition; audit: NewGatewayAuditEvent[] }) {
+    await uniqueAsConflict(`Gateway product ${id}, or another product of ${entityRef}, was created meanwhile`, () => this.db.transaction(async tx => {
       const row = { id, entity_ref: entityRef, kind: spec.kind, spec: JSON.stringify(spec), updated_at: now, updated_by: actor };
-      if (existing) await tx('gateway_products').where('id', id).update(row);
-      else await tx('gateway_products').insert({ ...row, created_at: now });
+      if (expect.exists) {
+        // A conditional update: it also locks the row, so concurrent writers of one product take turns.
+        const q = tx('gateway_products').where('id', id);
+        if (expect.updatedAt) q.andWhere('updated_at', new Date(expect.updatedAt));
+        if ((await q.update(row)) !== 1) throw new ConflictError(`Gateway product ${id} changed meanwhile; read it again`);
+      } else {
+        await tx('gateway_products').insert({ ...row, created_at: now });
+      }
       // Plans are rows of their own (keys and requests refer to them); replaced with the product.
       await tx('gateway_plans').where('product_id', id).delete();
       if (spec.plans.length > 0) {
@@ -241,7 +259,8 @@ export class KnexGatewayStore implements GatewayStore {
           limits: JSON.stringify(plan),
         })));
       }
-    });
+      await insertAuditEvents(tx, audit);
+    }));
     return (await this.getProduct(id))!;
   }
 
@@ -259,19 +278,23 @@ export class KnexGatewayStore implements GatewayStore {
     return (await this.db<ProductRow>('gateway_products').orderBy('id')).map(toProduct);
   }
 
-  async createKeyRequest(request: Omit<GatewayKeyRequest, 'reviewedBy' | 'reviewedAt' | 'reviewReason' | 'keyId'>) {
-    await this.db('gateway_key_requests').insert({
-      id: request.id,
-      product_id: request.productId,
-      plan_id: planId(request.productId, request.plan),
-      api_ref: request.apiRef,
-      component_ref: request.componentRef,
-      justification: request.justification,
-      status: request.status,
-      requested_by: request.requestedBy,
-      requested_at: new Date(request.requestedAt),
-      expires_at: new Date(request.expiresAt),
-    });
+  async createKeyRequest(request: Omit<GatewayKeyRequest, 'reviewedBy' | 'reviewedAt' | 'reviewReason' | 'keyId'>, audit: NewGatewayAuditEvent[]) {
+    const conflict = `${request.componentRef} already has a pending request for ${request.productId}`;
+    await uniqueAsConflict(conflict, () => this.db.transaction(async tx => {
+      await tx('gateway_key_requests').insert({
+        id: request.id,
+        product_id: request.productId,
+        plan_id: planId(request.productId, request.plan),
+        api_ref: request.apiRef,
+        component_ref: request.componentRef,
+        justification: request.justification,
+        status: request.status,
+        requested_by: request.requestedBy,
+        requested_at: new Date(request.requestedAt),
+        expires_at: new Date(request.expiresAt),
+      });
+      await insertAuditEvents(tx, audit);
+    }));
     return (await this.getKeyRequest(request.id))!;
   }
 
@@ -289,7 +312,7 @@ export class KnexGatewayStore implements GatewayStore {
     return rows.map(toRequest);
   }
 
-  async reviewKeyRequest(review: { id: string; status: 'approved' | 'denied'; reviewer: string; reason?: string; at: Date; key?: StoredKey }) {
+  async reviewKeyRequest(review: { id: string; status: 'approved' | 'denied'; reviewer: string; reason?: string; at: Date; key?: StoredKey }, audit: NewGatewayAuditEvent[]) {
     return this.db.transaction(async tx => {
       // Only a pending, unexpired request can be decided, and only once.
       const changed = await tx('gateway_key_requests')
@@ -304,6 +327,7 @@ export class KnexGatewayStore implements GatewayStore {
         });
       if (changed !== 1) return false;
       if (review.key) await tx('gateway_keys').insert(keyRow(review.key));
+      await insertAuditEvents(tx, audit);
       return true;
     });
   }
@@ -339,7 +363,7 @@ export class KnexGatewayStore implements GatewayStore {
     return (await q.orderBy('updated_at')).map(toKey);
   }
 
-  async rotateKey({ previous, next, graceUntil, at }: { previous: StoredKey; next: StoredKey; graceUntil: Date; at: Date }) {
+  async rotateKey({ previous, next, graceUntil, at }: { previous: StoredKey; next: StoredKey; graceUntil: Date; at: Date }, audit: NewGatewayAuditEvent[]) {
     return this.db.transaction(async tx => {
       const changed = await tx('gateway_keys')
         .where({ id: previous.id, status: 'active' })
@@ -347,15 +371,20 @@ export class KnexGatewayStore implements GatewayStore {
         .update({ replaced_by: next.id, expires_at: graceUntil, updated_at: at });
       if (changed !== 1) return false;
       await tx('gateway_keys').insert(keyRow(next));
+      await insertAuditEvents(tx, audit);
       return true;
     });
   }
 
-  async revokeKey({ id, actor, at }: { id: string; actor: string; at: Date }) {
-    const changed = await this.db('gateway_keys')
-      .where({ id, status: 'active' })
-      .update({ status: 'revoked', revoked_at: at, revoked_by: actor, updated_at: at });
-    return changed === 1;
+  async revokeKey({ id, actor, at }: { id: string; actor: string; at: Date }, audit: NewGatewayAuditEvent[]) {
+    return this.db.transaction(async tx => {
+      const changed = await tx('gateway_keys')
+        .where({ id, status: 'active' })
+        .update({ status: 'revoked', revoked_at: at, revoked_by: actor, updated_at: at });
+      if (changed !== 1) return false;
+      await insertAuditEvents(tx, audit);
+      return true;
+    });
   }
 
   async insertUsage(records: UsageRecord[]) {
@@ -413,5 +442,21 @@ export class KnexGatewayStore implements GatewayStore {
       dayTokens: Number(today.get(r.key_id)?.tokens ?? 0),
       dayCost: Number(today.get(r.key_id)?.cost ?? 0),
     }));
+  }
+}
+
+/** A unique or primary-key violation (PostgreSQL 23505, SQLite's constraint codes). */
+function isUniqueViolation(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
+
+/** Runs a write; a unique violation (a concurrent writer won) becomes a ConflictError with `message`. */
+async function uniqueAsConflict<T>(message: string, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    if (isUniqueViolation(error)) throw new ConflictError(message);
+    throw error;
   }
 }

@@ -31,6 +31,36 @@ describe('gateway migrations', () => {
     },
   );
 
+  it.each(databases.eachSupportedId())(
+    'keeps the newest of duplicate pending key requests and then allows one pending per component and product, %p',
+    async databaseId => {
+      const knex = await databases.init(databaseId);
+      const directory = require('node:path').resolve(__dirname, '../../migrations');
+      // The schema as it was before the one-pending rule, with two pending requests from a double click.
+      for (let i = 0; i < 3; i++) await knex.migrate.up({ directory });
+      const at = new Date('2026-12-01T10:00:00Z');
+      await knex('gateway_products').insert({ id: 'p', entity_ref: 'api:default/p', kind: 'openai', spec: '{}', created_at: at, updated_at: at, updated_by: 'user:default/u' });
+      const request = (id: string, requestedAt: Date, componentRef = 'component:default/c') => ({
+        id, product_id: 'p', plan_id: 'p/standard', api_ref: 'api:default/p', component_ref: componentRef, justification: 'j',
+        status: 'pending', requested_by: 'user:default/u', requested_at: requestedAt, expires_at: new Date(at.getTime() + 86_400_000),
+      });
+      await knex('gateway_key_requests').insert([
+        request('older', at),
+        request('newer', new Date(at.getTime() + 1000)),
+        request('other', at, 'component:default/d'),
+      ]);
+
+      await applyDatabaseMigrations({ getClient: async () => knex });
+      const statuses = Object.fromEntries((await knex('gateway_key_requests').select('id', 'status')).map(r => [r.id, r.status]));
+      expect(statuses).toEqual({ older: 'expired', newer: 'pending', other: 'pending' });
+      // Matched by message: better-sqlite3's errors may come from another test file's realm (not instanceof Error here).
+      await expect(knex('gateway_key_requests').insert(request('third', at))).rejects.toMatchObject({ message: expect.stringMatching(/unique/i) });
+      // Decided requests do not count.
+      await knex('gateway_key_requests').where('id', 'newer').update({ status: 'denied' });
+      await knex('gateway_key_requests').insert(request('third', at));
+    },
+  );
+
   it('skips migrations when the operator turned them off', async () => {
     const knex = await databases.init('SQLITE_3');
     await applyDatabaseMigrations({

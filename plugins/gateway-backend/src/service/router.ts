@@ -213,9 +213,12 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     if (!validated.ok) throw new InputError(validated.message);
     const previous = await store.getProduct(id);
     if (previous && previous.entityRef !== apiRef) throw new ConflictError(`Gateway product ${id} belongs to ${previous.entityRef}`);
-    const product = await store.putProduct({ id, entityRef: apiRef, spec: validated.spec, actor, now: now() });
+    const product = await store.putProduct({
+      id, entityRef: apiRef, spec: validated.spec, actor, now: now(),
+      expect: { exists: Boolean(previous) },
+      audit: [{ actor, action: previous ? 'product.updated' : 'product.created', entityRef: apiRef, target: id }],
+    });
     await options.onProductChange?.(product);
-    await audit.record({ actor, action: previous ? 'product.updated' : 'product.created', entityRef: apiRef, target: id });
     res.status(previous ? 200 : 201).json(product);
   });
 
@@ -242,15 +245,17 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
       return;
     }
     const { id: _id, entityRef: _ref, updatedAt: _at, updatedBy: _by, ...spec } = product;
+    // Only over the version read here: a product PUT meanwhile is not undone (409; the caller reads again).
     const updated = await store.putProduct({
       id: product.id,
       entityRef: product.entityRef,
       spec: { ...spec, routes: (product.routes ?? []).map(r => (r.name === route.name ? { ...r, targets: next } : r)) },
       actor,
       now: now(),
+      expect: { exists: true, updatedAt: product.updatedAt },
+      audit: [{ actor, action: 'route.weights', entityRef: product.entityRef, target: product.id, reason: body.reason, details: { route: route.name, weights: body.weights } }],
     });
     await options.onProductChange?.(updated);
-    await audit.record({ actor, action: 'route.weights', entityRef: product.entityRef, target: product.id, reason: body.reason, details: { route: route.name, weights: body.weights } });
     res.json(updated);
   });
 
@@ -313,12 +318,12 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     }
     const consumes = (component.relations ?? []).some(r => r.type === 'consumesApi' && r.targetRef === product.entityRef);
     if (!consumes) throw new InputError(`componentRef: ${componentRef} does not list ${product.entityRef} in consumesApis`);
+    // Expired first, so an expired request does not count as pending (the store's unique index enforces one pending).
     await store.expireKeyRequests(now());
-    const pending = await store.listKeyRequests({ componentRef, status: 'pending' });
-    if (pending.some(r => r.productId === product.id)) throw new ConflictError(`${componentRef} already has a pending request for ${product.id}`);
     const at = now();
+    const id = crypto.randomUUID();
     const request = await store.createKeyRequest({
-      id: crypto.randomUUID(),
+      id,
       productId: product.id,
       plan: body.plan,
       apiRef: product.entityRef,
@@ -328,9 +333,10 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
       requestedBy: actor,
       requestedAt: at.toISOString(),
       expiresAt: new Date(at.getTime() + settings.keyRequestTtlMs).toISOString(),
-    });
-    await audit.record({ actor, action: 'key-request.created', entityRef: componentRef, target: request.id, reason: body.justification, details: { productId: product.id, plan: body.plan } });
-    await audit.record({ actor, action: 'key-request.created', entityRef: product.entityRef, target: request.id, reason: body.justification, details: { componentRef, plan: body.plan } });
+    }, [
+      { actor, action: 'key-request.created', entityRef: componentRef, target: id, reason: body.justification, details: { productId: product.id, plan: body.plan } },
+      { actor, action: 'key-request.created', entityRef: product.entityRef, target: id, reason: body.justification, details: { componentRef, plan: body.plan } },
+    ]);
     await publish('key.requested', { requestId: request.id, productId: product.id, apiRef: product.entityRef, componentRef, plan: body.plan, actor });
     res.status(201).json(request);
   });
@@ -349,15 +355,19 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
   };
 
   router.post('/key-requests/:id/approve', async (req, res) => {
-    const body = parse(approveBody, req.body);
     const { request, actor } = await reviewable(req);
+    const body = parse(approveBody, req.body);
     const at = now();
+    // The product may have changed since the request: a key for a plan it no longer has could never be used.
+    const product = await store.getProduct(request.productId);
+    const plan = product?.plans.find(p => p.name === request.plan);
+    if (!product || !plan) {
+      throw new ConflictError(`plan: gateway product ${request.productId} no longer has the plan "${request.plan}" this request asks for; deny it, and the component can ask for another plan`);
+    }
     if (body.models) {
-      const product = await store.getProduct(request.productId);
-      const plan = product?.plans.find(p => p.name === request.plan);
-      const allowed = product && plan ? modelsInPlan(product, plan) : [];
+      const allowed = modelsInPlan(product, plan);
       const outside = body.models.find(m => !allowed.includes(m));
-      if (outside) throw new InputError(`models: "${outside}" is not a model of plan ${request.plan} (it has ${allowed.join(', ')})`);
+      if (outside) throw new InputError(`models: "${outside}" is not a model of plan ${request.plan} (it has ${allowed.length ? allowed.join(', ') : 'no models'})`);
     }
     const material = generateKey(settings.keySecret);
     const key: StoredKey = {
@@ -375,26 +385,23 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
       updatedAt: at.toISOString(),
       requestId: request.id,
     };
-    if (!(await store.reviewKeyRequest({ id: request.id, status: 'approved', reviewer: actor, reason: body.reason, at, key }))) {
+    const approved = [request.apiRef, request.componentRef].map(entityRef => (
+      { actor, action: 'key-request.approved', entityRef, target: request.id, reason: body.reason, details: { keyId: key.id, publicId: key.publicId } }));
+    if (!(await store.reviewKeyRequest({ id: request.id, status: 'approved', reviewer: actor, reason: body.reason, at, key }, approved))) {
       throw new ConflictError(`Key request ${request.id} was decided or expired meanwhile`);
     }
     await options.onKeyChange?.([key]);
-    for (const entityRef of [request.apiRef, request.componentRef]) {
-      await audit.record({ actor, action: 'key-request.approved', entityRef, target: request.id, reason: body.reason, details: { keyId: key.id, publicId: key.publicId } });
-    }
     await publish('key.approved', { requestId: request.id, keyId: key.id, productId: request.productId, componentRef: request.componentRef, actor });
     const issued: IssuedKey = { key: keyView(key, at), secret: material.full };
     res.status(201).json({ request: await store.getKeyRequest(request.id), issued });
   });
 
   router.post('/key-requests/:id/deny', async (req, res) => {
-    const body = parse(denyBody, req.body);
     const { request, actor } = await reviewable(req);
-    if (!(await store.reviewKeyRequest({ id: request.id, status: 'denied', reviewer: actor, reason: body.reason, at: now() }))) {
+    const body = parse(denyBody, req.body);
+    const denied = [request.apiRef, request.componentRef].map(entityRef => ({ actor, action: 'key-request.denied', entityRef, target: request.id, reason: body.reason }));
+    if (!(await store.reviewKeyRequest({ id: request.id, status: 'denied', reviewer: actor, reason: body.reason, at: now() }, denied))) {
       throw new ConflictError(`Key request ${request.id} was decided or expired meanwhile`);
-    }
-    for (const entityRef of [request.apiRef, request.componentRef]) {
-      await audit.record({ actor, action: 'key-request.denied', entityRef, target: request.id, reason: body.reason });
     }
     await publish('key.denied', { requestId: request.id, productId: request.productId, componentRef: request.componentRef, actor, reason: body.reason });
     res.json(await store.getKeyRequest(request.id));
@@ -428,8 +435,8 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
   };
 
   router.post('/keys/:id/rotate', async (req, res) => {
-    const body = parse(rotateBody, req.body);
     const { key, actor } = await manageable(req);
+    const body = parse(rotateBody, req.body);
     if (key.replacedBy) throw new ConflictError(`Key ${key.publicId} was already rotated to ${key.replacedBy}`);
     const at = now();
     if (key.expiresAt && Date.parse(key.expiresAt) <= at.getTime()) throw new ConflictError(`Key ${key.publicId} expired at ${key.expiresAt}`);
@@ -447,23 +454,24 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
       revokedAt: undefined,
       revokedBy: undefined,
     };
-    const graceUntil = new Date(at.getTime() + graceSeconds * 1000);
-    if (!(await store.rotateKey({ previous: key, next, graceUntil, at }))) throw new ConflictError(`Key ${key.publicId} changed meanwhile`);
+    // The grace period shortens the old key's life, never lengthens it past the expiry it was approved with.
+    const graceUntil = new Date(Math.min(at.getTime() + graceSeconds * 1000, key.expiresAt ? Date.parse(key.expiresAt) : Infinity));
+    const rotated = [{ actor, action: 'key.rotated', entityRef: key.componentRef, target: key.id, details: { newKeyId: next.id, graceSeconds, graceUntil: graceUntil.toISOString() } }];
+    if (!(await store.rotateKey({ previous: key, next, graceUntil, at }, rotated))) throw new ConflictError(`Key ${key.publicId} changed meanwhile`);
     await options.onKeyChange?.([{ ...key, replacedBy: next.id, expiresAt: graceUntil.toISOString(), updatedAt: at.toISOString() }, next]);
-    await audit.record({ actor, action: 'key.rotated', entityRef: key.componentRef, target: key.id, details: { newKeyId: next.id, graceSeconds } });
     await publish('key.rotated', { keyId: key.id, newKeyId: next.id, componentRef: key.componentRef, productId: key.productId, graceUntil: graceUntil.toISOString(), actor });
     const issued: IssuedKey = { key: keyView(next, at), secret: material.full };
     res.status(201).json(issued);
   });
 
   router.post('/keys/:id/revoke', async (req, res) => {
-    const body = parse(revokeBody, req.body);
     const { key, actor } = await manageable(req);
+    const body = parse(revokeBody, req.body);
     const at = now();
-    if (!(await store.revokeKey({ id: key.id, actor, at }))) throw new ConflictError(`Key ${key.publicId} changed meanwhile`);
+    const revocation = [{ actor, action: 'key.revoked', entityRef: key.componentRef, target: key.id, reason: body.reason }];
+    if (!(await store.revokeKey({ id: key.id, actor, at }, revocation))) throw new ConflictError(`Key ${key.publicId} changed meanwhile`);
     const revoked = (await store.getKey(key.id))!;
     await options.onKeyChange?.([revoked]);
-    await audit.record({ actor, action: 'key.revoked', entityRef: key.componentRef, target: key.id, reason: body.reason });
     await publish('key.revoked', { keyId: key.id, componentRef: key.componentRef, productId: key.productId, actor, reason: body.reason });
     res.json(keyView(revoked, at));
   });

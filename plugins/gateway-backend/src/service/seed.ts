@@ -1,4 +1,5 @@
 import type { LoggerService } from '@backstage/backend-plugin-api';
+import { isError } from '@backstage/errors';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -30,7 +31,19 @@ export async function seedProducts(options: { store: GatewayStore; files: string
         logger.error(`${file}: product ${product.id} is invalid: ${validated.message}`);
         continue;
       }
-      await store.putProduct({ id: product.id, entityRef: product.entityRef, spec: validated.spec, actor: 'quarterdeck:seed', now: options.now ?? new Date() });
+      const actor = 'quarterdeck:seed';
+      try {
+        await store.putProduct({
+          id: product.id, entityRef: product.entityRef, spec: validated.spec, actor, now: options.now ?? new Date(),
+          expect: { exists: false },
+          audit: [{ actor, action: 'product.created', entityRef: product.entityRef, target: product.id, reason: `seeded from ${file}` }],
+        });
+      } catch (error) {
+        // Another replica starting at the same time seeded it first, or another product already serves its API.
+        if (!isError(error) || error.name !== 'ConflictError') throw error;
+        logger.warn(`${file}: gateway product ${product.id} not seeded: ${error.message}`);
+        continue;
+      }
       logger.info(`Seeded gateway product ${product.id} from ${file}`);
     }
   }

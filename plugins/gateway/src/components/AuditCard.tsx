@@ -19,7 +19,9 @@ function detailText(event: GatewayAuditEvent): string {
   if (typeof d.productId === 'string') parts.push(`product ${d.productId}`);
   if (typeof d.plan === 'string') parts.push(`plan ${d.plan}`);
   if (typeof d.publicId === 'string') parts.push(`key qdk_${d.publicId}_…`);
-  if (typeof d.graceSeconds === 'number') parts.push(`grace ${d.graceSeconds} s`);
+  // A rotation says until when the old key works (older events only had the grace asked for).
+  if (typeof d.graceUntil === 'string') parts.push(`old key works until ${formatDateTime(d.graceUntil)}`);
+  else if (typeof d.graceSeconds === 'number') parts.push(`grace ${d.graceSeconds} s`);
   if (typeof d.route === 'string') parts.push(`route ${d.route}`);
   if (d.weights && typeof d.weights === 'object') {
     parts.push(Object.entries(d.weights as Record<string, number>).map(([m, w]) => `${m} ${w}%`).join(', '));

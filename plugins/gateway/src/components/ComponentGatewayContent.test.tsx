@@ -103,6 +103,9 @@ describe('ComponentGatewayContent', () => {
     expect(within(dialog).getByText(/it will not be shown again/)).toBeInTheDocument();
     fireEvent.click(within(dialog).getByRole('button', { name: 'I have copied the key' }));
     await waitFor(() => expect(screen.queryByDisplayValue(ROTATED_SECRET)).not.toBeInTheDocument());
+    // The audit trail says until when a rotated-out key works.
+    const trail = await screen.findByRole('table', { name: 'gateway audit trail' });
+    expect(within(trail).getByText(`old key works until ${new Date('2026-11-24T09:00:00Z').toLocaleString()}`)).toBeInTheDocument();
   });
 
   it('revokes a key only with a reason', async () => {

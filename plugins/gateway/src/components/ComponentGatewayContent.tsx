@@ -258,7 +258,7 @@ function ApiAccessCard(props: {
           <DialogTitle>Rotate {rotating?.masked}?</DialogTitle>
           <DialogContent>
             <Typography variant="body2" paragraph>
-              A new key is issued now and shown once. The old key keeps working for the grace period, so clients can switch over.
+              A new key is issued now and shown once, with the same plan and expiry. The old key keeps working for the grace period, so clients can switch over (never past its own expiry).
             </Typography>
             <TextField select label="Grace period" value={grace} onChange={e => setGrace(Number(e.target.value))} SelectProps={{ native: true }} fullWidth>
               {GRACE_PERIODS.map(g => (
