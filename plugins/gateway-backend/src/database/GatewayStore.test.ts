@@ -114,11 +114,15 @@ describe('KnexGatewayStore', () => {
     await expect(store.putProduct({ id: 'p', entityRef: 'api:default/p', spec, actor, now: t0, expect: { exists: false }, audit: [] })).rejects.toMatchObject({ name: 'ConflictError' });
     await expect(store.putProduct({ id: 'q', entityRef: 'api:default/p', spec, actor, now: t0, expect: { exists: false }, audit: [] })).rejects.toMatchObject({ name: 'ConflictError' });
     // A read-modify-write over a version someone changed since fails and changes nothing.
-    const t1 = new Date(t0.getTime() + 1000);
+    const t1 = new Date(t0.getTime() + 1234); // milliseconds: the version compared must survive the database's timestamp type
     await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec: { ...spec, title: 'newer' }, actor, now: t1, expect: { exists: true }, audit: [] });
     await expect(store.putProduct({ id: 'p', entityRef: 'api:default/p', spec: { ...spec, title: 'stale' }, actor, now: t1, expect: { exists: true, updatedAt: created.updatedAt }, audit: [{ actor, action: 'route.weights', target: 'p' }] }))
       .rejects.toMatchObject({ name: 'ConflictError' });
     expect((await store.getProduct('p'))?.title).toBe('newer');
+    // Over the version just read, the write goes through.
+    const current = (await store.getProduct('p'))!;
+    await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec: { ...spec, title: 'weighted' }, actor, now: new Date(t1.getTime() + 1), expect: { exists: true, updatedAt: current.updatedAt }, audit: [] });
+    expect((await store.getProduct('p'))?.title).toBe('weighted');
     expect(await audited()).toEqual(['product.created p']);
 
     // One pending request per component and product, even for two sent at once.
