@@ -70,4 +70,19 @@ describe('PolicyFeed', () => {
     await feed.refreshKeys();
     expect(sent).toEqual([['late revoked']]);
   });
+
+  it('never sends a key back to an earlier state: a rotation heard after the revocation that followed it is left out', async () => {
+    const feed = new PolicyFeed({ keysChangedSince: async () => [key('k')], listProducts: async () => [] });
+    await feed.load();
+    const sent: string[] = [];
+    feed.connect({ keys: async keys => void sent.push(...keys.map(k => `${k.id} ${k.status}${k.replacedBy ? ` replaced by ${k.replacedBy}` : ''}`)), products: async () => undefined });
+    const rotated = key('k', { replacedBy: 'k2', updatedAt: '2026-12-01T00:00:01.000Z' });
+    const revoked = key('k', { replacedBy: 'k2', status: 'revoked', revokedAt: '2026-12-01T00:00:02.000Z', updatedAt: '2026-12-01T00:00:02.000Z' });
+    await feed.applyKeys([revoked]);
+    await feed.applyKeys([rotated, key('k2')]);
+    // A revocation stamped by a replica whose clock is behind still wins: the order is the key's, not the clocks'.
+    await feed.applyKeys([key('k', { updatedAt: '2026-12-01T00:00:03.000Z' })]);
+    expect(sent).toEqual(['k revoked replaced by k2', 'k2 active']);
+    expect(feed.snapshot().keys.find(k => k.id === 'k')?.status).toBe('revoked');
+  });
 });

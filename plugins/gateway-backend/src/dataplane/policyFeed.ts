@@ -20,6 +20,16 @@ export interface PolicyListener {
 export const KEY_POLL_OVERLAP_MS = 30_000;
 
 /**
+ * How far along its one-way life a key row is: issued, rotated out
+ * (`replacedBy` set), revoked. Every change to a key moves it forward, so
+ * this orders two states of it without trusting replicas' clocks.
+ */
+function stage(key: StoredKey) {
+  if (key.status === 'revoked') return 2;
+  return key.replacedBy ? 1 : 0;
+}
+
+/**
  * The control plane's side of the data plane's caches: every key and
  * product, read from the database at start, then this replica's changes
  * at once (`applyKey`, `applyProduct`) and other replicas' by polling
@@ -61,20 +71,30 @@ export class PolicyFeed {
     return { keys: [...this.keysById.values()], products: this.products };
   }
 
+  /**
+   * Takes keys as they now are; one older than what the feed holds (a
+   * rotation's notice arriving after a revocation's, or a poll that read the
+   * row just before a change) is left out, so the data plane never sees a key
+   * step back, not even for the second until the next poll.
+   */
   async applyKeys(keys: StoredKey[]) {
-    for (const key of keys) this.remember(key);
-    await this.listener?.keys(keys);
+    const newer = keys.filter(key => this.remember(key));
+    if (newer.length > 0) await this.listener?.keys(newer);
   }
 
   async applyProduct(product: GatewayProduct) {
     await this.setProducts([...this.products.filter(p => p.id !== product.id), product]);
   }
 
+  /** Holds the key unless it is behind the one held; says whether it did. */
   private remember(key: StoredKey) {
+    const held = this.keysById.get(key.id);
+    if (held && stage(key) < stage(held)) return false;
     this.version++;
     if (deadBefore(key, this.forgetBefore())) this.keysById.delete(key.id);
     else this.keysById.set(key.id, key);
     if (!this.since || key.updatedAt > this.since) this.since = key.updatedAt;
+    return true;
   }
 
   /** Drops keys dead for longer than the retention (the data plane drops its own on the same rule). */
