@@ -207,6 +207,40 @@ journey('requests a gateway key as erin, approves it as carol, calls the gateway
   await shot(page, '13-gateway-component-usage');
 });
 
+journey("decides a request from the gateway admin page as a platform admin, and sees it in the gateway's audit trail", async (page, url, { browser }) => {
+  // erin asks for payments-rest too; grace (platform-admins) finds it in the queue of every API's requests.
+  await signInAs(page, url, 'erin');
+  await page.goto(`${url}/catalog/default/component/chat-assistant/gateway`);
+  const access = page.getByRole('region', { name: 'gateway access to payments-rest' });
+  await access.getByRole('button', { name: 'Request access' }).click({ timeout: 30_000 });
+  const form = page.getByRole('dialog');
+  await form.getByLabel('Plan', { exact: true }).selectOption('standard');
+  await form.getByLabel(/Justification/).fill('The assistant looks up refunds for customers.');
+  await form.getByRole('button', { name: 'Send request' }).click();
+  await form.waitFor({ state: 'hidden' });
+
+  const graceContext = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  try {
+    const grace = await graceContext.newPage();
+    grace.setDefaultTimeout(15_000);
+    await signInAs(grace, url, 'grace');
+    await grace.goto(`${url}/gateway`);
+    const queue = grace.getByRole('table', { name: 'pending key requests' });
+    const row = queue.getByRole('row', { name: /payments-rest.*chat-assistant.*refunds/ });
+    await row.waitFor({ timeout: 30_000 });
+    await grace.getByRole('table', { name: 'gateway audit trail' }).getByText('key-request.created').first().waitFor();
+    await shot(grace, '14-gateway-admin');
+    await row.getByRole('button', { name: 'Deny' }).click();
+    await grace.getByLabel(/^Reason/).fill('Read refunds through the orders API instead.');
+    await grace.getByRole('button', { name: 'Deny request' }).click();
+    await queue.waitFor({ state: 'detached' });
+    await grace.getByText('No request waits for review on any API.', { exact: false }).waitFor();
+    await grace.getByRole('table', { name: 'gateway audit trail' }).getByText('Read refunds through the orders API instead.').first().waitFor();
+  } finally {
+    await graceContext.close();
+  }
+});
+
 /** The gateway's example upstreams (examples/gateway/llm-chat.yaml), which `npm start` runs. */
 async function startExampleUpstreams() {
   const { startModelServer } = require('../examples/model-server/server.js');

@@ -302,6 +302,38 @@ describe('the gateway, control plane and data plane', () => {
     }
   });
 
+  it("shows platform admins every API's pending requests and the whole audit trail, and no one else", async () => {
+    const knex = await databases.init('SQLITE_3');
+    const admin = await startGateway(knex);
+    try {
+      await request(admin.server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(product(upstreams.v1.url, upstreams.v2.url));
+      const asked = await request(admin.server).post('/api/gateway/key-requests').set('authorization', erin)
+        .send({ componentRef: 'component:default/chat-assistant', productId: 'llm-chat', plan: 'standard', justification: 'the review queue shows it' });
+      const queue = await request(admin.server).get('/api/gateway/key-requests').query({ status: 'pending' }).set('authorization', carol);
+      expect(queue.status).toBe(200);
+      expect(queue.body.items.map((r: { id: string; apiRef: string }) => [r.id, r.apiRef])).toEqual([[asked.body.id, 'api:default/llm-chat']]);
+      const trail = await request(admin.server).get('/api/gateway/audit').set('authorization', carol);
+      // Newest first, across entities: the request (on the component and on the API), then the product.
+      expect(trail.body.items.map((e: { action: string; entityRef: string }) => `${e.action} ${e.entityRef}`)).toEqual([
+        'key-request.created api:default/llm-chat', 'key-request.created component:default/chat-assistant', 'product.created api:default/llm-chat',
+      ]);
+    } finally {
+      await admin.stop();
+    }
+    // Everyone may read an entity's requests and audit; the gateway-wide lists are gateway.admin's.
+    const user = await startGateway(knex, permission => (permission === 'gateway.admin' ? AuthorizeResult.DENY : AuthorizeResult.ALLOW));
+    try {
+      const queue = await request(user.server).get('/api/gateway/key-requests').query({ status: 'pending' }).set('authorization', erin);
+      expect(queue.status).toBe(403);
+      expect(queue.body.error.message).toBe("You may not read every API's key requests (permission gateway.admin); give an entityRef to see one API's or component's");
+      expect((await request(user.server).get('/api/gateway/audit').set('authorization', erin)).status).toBe(403);
+      const own = await request(user.server).get('/api/gateway/key-requests').query({ entityRef: 'component:default/chat-assistant' }).set('authorization', erin);
+      expect(own.body.items).toHaveLength(1);
+    } finally {
+      await user.stop();
+    }
+  });
+
   it('refuses bad products with the field named, and users without the permission with 403 and nothing changed', async () => {
     const allowed = await gateway();
     try {

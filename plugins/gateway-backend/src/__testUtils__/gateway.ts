@@ -77,14 +77,24 @@ export const product = (v1: string, v2: string) => ({
 export const erin = mockCredentials.user.header('user:default/erin');
 export const carol = mockCredentials.user.header('user:default/carol');
 
-/** A portal with the gateway on `knex`; a second one on the same database is a second replica. */
-export async function startGateway(knex: Knex, result: AuthorizeResult.ALLOW | AuthorizeResult.DENY = AuthorizeResult.ALLOW, extra: Record<string, unknown> = {}) {
+type Decision = AuthorizeResult.ALLOW | AuthorizeResult.DENY;
+
+/**
+ * A portal with the gateway on `knex`; a second one on the same database is a
+ * second replica. `result` decides every permission, or each by its name.
+ */
+export async function startGateway(knex: Knex, result: Decision | ((permission: string) => Decision) = AuthorizeResult.ALLOW, extra: Record<string, unknown> = {}) {
   const port = await freePort();
   const backend = await startTestBackend({
     features: [
       gatewayPlugin,
       catalogServiceMock.factory({ entities }),
-      mockServices.permissions.factory({ result }),
+      typeof result === 'function'
+        ? mockServices.permissions.mock({
+          authorize: async requests => requests.map(r => ({ result: result(r.permission.name) })),
+          authorizeConditional: async requests => requests.map(r => ({ result: result(r.permission.name) }) as never),
+        }).factory
+        : mockServices.permissions.factory({ result }),
       mockServices.database.factory({ knex }),
       mockServices.rootConfig.factory({
         data: { gateway: { keySecret: 'a-test-server-secret-of-at-least-32-chars', listen: { host: '127.0.0.1', port }, allowedUpstreamHosts: ['127.0.0.1'], ...extra } },

@@ -99,6 +99,7 @@ describe('the OpenAPI schema of /api/gateway', () => {
         .send({ componentRef: 'component:default/chat-assistant', productId: 'nope', plan: 'standard', justification: 'the assistant answers questions' }), 404);
       await answered('GET /key-requests', request(server).get('/api/gateway/key-requests').query({ entityRef: 'api:default/llm-chat' }).set('authorization', carol), 200);
       await answered('GET /key-requests', request(server).get('/api/gateway/key-requests').query({ entityRef: 'api:default/llm-chat', status: 'odd' }).set('authorization', carol), 400);
+      await answered('GET /key-requests', request(server).get('/api/gateway/key-requests').query({ status: 'pending' }).set('authorization', carol), 200);
       const review = (id: string, action: string, payload: object) => request(server).post(`/api/gateway/key-requests/${id}/${action}`).set('authorization', carol).send(payload);
       await answered('POST /key-requests/{id}/approve', review(asked.id, 'approve', { models: ['nope'] }), 400);
       await answered('POST /key-requests/{id}/approve', review('00000000-0000-4000-8000-000000000000', 'approve', {}), 404);
@@ -125,7 +126,8 @@ describe('the OpenAPI schema of /api/gateway', () => {
       await answered('GET /usage', request(server).get('/api/gateway/usage').query({ entityRef: 'api:default/llm-chat', consumerRef: 'chat-assistant' }).set('authorization', erin), 200);
       await answered('GET /usage', request(server).get('/api/gateway/usage').query({ entityRef: 'llm-chat' }).set('authorization', erin), 400);
       await answered('GET /audit', request(server).get('/api/gateway/audit').query({ entityRef: 'component:default/chat-assistant' }).set('authorization', erin), 200);
-      await answered('GET /audit', request(server).get('/api/gateway/audit').set('authorization', erin), 400);
+      await answered('GET /audit', request(server).get('/api/gateway/audit').set('authorization', erin), 200);
+      await answered('GET /audit', request(server).get('/api/gateway/audit').query({ entityRef: 'llm-chat' }).set('authorization', erin), 400);
     } finally {
       await allowed.stop();
     }
@@ -158,6 +160,8 @@ describe('the OpenAPI schema of /api/gateway', () => {
       await answered('POST /keys/{id}/revoke', request(deniedServer).post(`/api/gateway/keys/${issued.key.id}/revoke`).set('authorization', erin).send({}), 403);
       await answered('GET /usage', request(deniedServer).get('/api/gateway/usage').query({ entityRef: 'api:default/llm-chat' }).set('authorization', erin), 403);
       await answered('GET /audit', request(deniedServer).get('/api/gateway/audit').query({ entityRef: 'api:default/llm-chat' }).set('authorization', erin), 403);
+      await answered('GET /audit', request(deniedServer).get('/api/gateway/audit').set('authorization', erin), 403);
+      await answered('GET /key-requests', request(deniedServer).get('/api/gateway/key-requests').set('authorization', erin), 403);
     } finally {
       await denied.stop();
     }

@@ -5,6 +5,7 @@ import type { CatalogService } from '@backstage/plugin-catalog-node';
 import type { EventsService } from '@backstage/plugin-events-node';
 import { AuthorizeResult, type ResourcePermission } from '@backstage/plugin-permission-common';
 import {
+  gatewayAdminPermission,
   gatewayKeyManagePermission,
   gatewayKeyRequestCreatePermission,
   gatewayKeyRequestReviewPermission,
@@ -154,6 +155,11 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     const [decision] = await permissions.authorize([{ permission, resourceRef: entityRef }], { credentials });
     if (decision.result !== AuthorizeResult.ALLOW) throw new NotAllowedError(`You may not ${doing} (permission ${permission.name} on ${entityRef})`);
   };
+  /** The gateway-wide views (every API's requests, the whole audit trail) are the admin page's. */
+  const authorizeAdmin = async (credentials: Awaited<ReturnType<HttpAuthService['credentials']>>, doing: string) => {
+    const [decision] = await permissions.authorize([{ permission: gatewayAdminPermission }], { credentials });
+    if (decision.result !== AuthorizeResult.ALLOW) throw new NotAllowedError(`You may not ${doing} (permission ${gatewayAdminPermission.name}); give an entityRef to see one API's or component's`);
+  };
   const entity = async (ref: string, kind: string, credentials: Awaited<ReturnType<HttpAuthService['credentials']>>, field: string): Promise<Entity> => {
     let normalized: string;
     try {
@@ -292,16 +298,15 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
   router.get('/key-requests', async (req, res) => {
     const credentials = await anyCredentials(req);
     const entityRef = queryRef(req.query.entityRef, 'entityRef');
-    if (!entityRef) throw new InputError('entityRef: required (an API or a component)');
     const status = typeof req.query.status === 'string' ? req.query.status : undefined;
     if (status && !['pending', 'approved', 'denied', 'expired'].includes(status)) throw new InputError(`status: "${status}" is not pending, approved, denied or expired`);
-    await authorizeOn(gatewayReadPermission, entityRef, credentials, `read the key requests of ${entityRef}`);
+    if (entityRef) await authorizeOn(gatewayReadPermission, entityRef, credentials, `read the key requests of ${entityRef}`);
+    else await authorizeAdmin(credentials, "read every API's key requests");
     await store.expireKeyRequests(now());
-    const kind = parseEntityRef(entityRef).kind.toLowerCase();
-    const items = await store.listKeyRequests({
-      ...(kind === 'api' ? { apiRef: entityRef } : { componentRef: entityRef }),
-      ...(status ? { status: status as 'pending' } : {}),
-    });
+    const query: Parameters<GatewayStore['listKeyRequests']>[0] = status ? { status: status as 'pending' } : {};
+    if (entityRef && parseEntityRef(entityRef).kind.toLowerCase() === 'api') query.apiRef = entityRef;
+    else if (entityRef) query.componentRef = entityRef;
+    const items = await store.listKeyRequests(query);
     res.json({ items });
   });
 
@@ -504,8 +509,8 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
   router.get('/audit', async (req, res) => {
     const credentials = await anyCredentials(req);
     const entityRef = queryRef(req.query.entityRef, 'entityRef');
-    if (!entityRef) throw new InputError('entityRef: required');
-    await authorizeOn(gatewayReadPermission, entityRef, credentials, `read the gateway audit trail of ${entityRef}`);
+    if (entityRef) await authorizeOn(gatewayReadPermission, entityRef, credentials, `read the gateway audit trail of ${entityRef}`);
+    else await authorizeAdmin(credentials, "read the whole gateway's audit trail");
     res.json({ items: await audit.list({ entityRef }) });
   });
 

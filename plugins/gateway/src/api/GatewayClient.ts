@@ -38,7 +38,8 @@ export interface GatewayApi {
   getProduct(id: string): Promise<GatewayProduct>;
   putProduct(id: string, body: { entityRef: string; spec: GatewayProductSpec }): Promise<GatewayProduct>;
   /** The key requests of an API or of a component. */
-  listKeyRequests(query: { entityRef: string; status?: KeyRequestStatus }): Promise<GatewayKeyRequest[]>;
+  /** An API's or a component's; without entityRef, every API's (gateway.admin). */
+  listKeyRequests(query: { entityRef?: string; status?: KeyRequestStatus }): Promise<GatewayKeyRequest[]>;
   createKeyRequest(body: CreateKeyRequest): Promise<GatewayKeyRequest>;
   approveKeyRequest(id: string, body?: { reason?: string; expiresInDays?: number }): Promise<ApprovedKeyRequest>;
   denyKeyRequest(id: string, body: { reason: string }): Promise<GatewayKeyRequest>;
@@ -49,7 +50,8 @@ export interface GatewayApi {
   revokeKey(id: string, body?: { reason?: string }): Promise<GatewayKeyView>;
   /** An API's or a component's usage; an API's narrowed to one consumer with `consumerRef`. */
   getUsage(query: { entityRef: string; hours?: number; consumerRef?: string }): Promise<GatewayUsageSummary>;
-  listAudit(query: { entityRef: string }): Promise<GatewayAuditEvent[]>;
+  /** An entity's trail; without entityRef, the whole gateway's newest 100 (gateway.admin). */
+  listAudit(query: { entityRef?: string }): Promise<GatewayAuditEvent[]>;
 }
 
 export const gatewayApiRef = createApiRef<GatewayApi>({ id: 'plugin.gateway.client' });
@@ -86,7 +88,7 @@ export class GatewayClient implements GatewayApi {
     return this.send('PUT', `/products/${encodeURIComponent(id)}`, body);
   }
 
-  async listKeyRequests(query: { entityRef: string; status?: KeyRequestStatus }): Promise<GatewayKeyRequest[]> {
+  async listKeyRequests(query: { entityRef?: string; status?: KeyRequestStatus }): Promise<GatewayKeyRequest[]> {
     const { items } = await this.request<{ items: GatewayKeyRequest[] }>(`/key-requests${queryString(query)}`);
     return items;
   }
@@ -120,7 +122,7 @@ export class GatewayClient implements GatewayApi {
     return this.request(`/usage${queryString(query)}`);
   }
 
-  async listAudit(query: { entityRef: string }): Promise<GatewayAuditEvent[]> {
+  async listAudit(query: { entityRef?: string }): Promise<GatewayAuditEvent[]> {
     const { items } = await this.request<{ items: GatewayAuditEvent[] }>(`/audit${queryString(query)}`);
     return items;
   }

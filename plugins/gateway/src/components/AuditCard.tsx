@@ -1,5 +1,6 @@
 import { InfoCard, Progress, ResponseErrorPanel } from '@backstage/core-components';
 import { useApi } from '@backstage/core-plugin-api';
+import { EntityRefLink } from '@backstage/plugin-catalog-react';
 import type { GatewayAuditEvent } from '@quarterdeck/plugin-gateway-common';
 import Table from '@mui/material/Table';
 import TableBody from '@mui/material/TableBody';
@@ -29,10 +30,13 @@ function detailText(event: GatewayAuditEvent): string {
   return parts.join(' · ');
 }
 
-/** Who did what on an entity through the gateway, newest first. */
-export function AuditCard({ entityRef, refreshKey }: { entityRef: string; refreshKey?: unknown }) {
+/**
+ * Who did what on an entity through the gateway, newest first; without an
+ * entityRef, across the whole gateway (the admin page), with each row's entity.
+ */
+export function AuditCard({ entityRef, refreshKey }: { entityRef?: string; refreshKey?: unknown }) {
   const gateway = useApi(gatewayApiRef);
-  const { value, error } = usePolling(() => gateway.listAudit({ entityRef }), 30_000, `${entityRef}|${String(refreshKey)}`);
+  const { value, error } = usePolling(() => gateway.listAudit({ entityRef }), 30_000, `${entityRef ?? '*'}|${String(refreshKey)}`);
   let body;
   if (error && !value) body = <ResponseErrorPanel error={error} />;
   else if (!value) body = <Progress />;
@@ -41,12 +45,17 @@ export function AuditCard({ entityRef, refreshKey }: { entityRef: string; refres
   } else {
     body = (
       <Table size="small" aria-label="gateway audit trail">
-        <TableHead><TableRow><TableCell>When</TableCell><TableCell>Who</TableCell><TableCell>Action</TableCell><TableCell>Details</TableCell><TableCell>Reason</TableCell></TableRow></TableHead>
+        <TableHead>
+          <TableRow>
+            <TableCell>When</TableCell><TableCell>Who</TableCell>{!entityRef && <TableCell>On</TableCell>}<TableCell>Action</TableCell><TableCell>Details</TableCell><TableCell>Reason</TableCell>
+          </TableRow>
+        </TableHead>
         <TableBody>
           {value.map(e => (
             <TableRow key={e.id}>
               <TableCell sx={{ whiteSpace: 'nowrap' }}>{formatDateTime(e.createdAt)}</TableCell>
               <TableCell sx={{ whiteSpace: 'nowrap' }}>{shortUser(e.actor)}</TableCell>
+              {!entityRef && <TableCell sx={{ whiteSpace: 'nowrap' }}>{e.entityRef ? <EntityRefLink entityRef={e.entityRef} /> : ''}</TableCell>}
               <TableCell sx={{ whiteSpace: 'nowrap' }}>{e.action}</TableCell>
               <TableCell>{detailText(e)}</TableCell>
               <TableCell>{e.reason ?? ''}</TableCell>
@@ -56,5 +65,5 @@ export function AuditCard({ entityRef, refreshKey }: { entityRef: string; refres
       </Table>
     );
   }
-  return <InfoCard title="Audit trail">{body}</InfoCard>;
+  return <InfoCard title="Audit trail" subheader={entityRef ? undefined : 'Every API and component, the newest 100'}>{body}</InfoCard>;
 }

@@ -1,3 +1,4 @@
+import { useState } from 'react';
 import { EmptyState, InfoCard, Progress, ResponseErrorPanel } from '@backstage/core-components';
 import { useApi } from '@backstage/core-plugin-api';
 import { EntityRefLink } from '@backstage/plugin-catalog-react';
@@ -5,6 +6,7 @@ import { usePermission } from '@backstage/plugin-permission-react';
 import { gatewayAdminPermission, type GatewayProduct } from '@quarterdeck/plugin-gateway-common';
 import Box from '@mui/material/Box';
 import Chip from '@mui/material/Chip';
+import Stack from '@mui/material/Stack';
 import Table from '@mui/material/Table';
 import TableBody from '@mui/material/TableBody';
 import TableCell from '@mui/material/TableCell';
@@ -13,7 +15,9 @@ import TableRow from '@mui/material/TableRow';
 import Typography from '@mui/material/Typography';
 import { usePolling } from '@quarterdeck/plugin-quarterdeck-react';
 import { gatewayApiRef } from '../api/GatewayClient';
+import { AuditCard } from './AuditCard';
 import { formatCost, formatDateTime, formatNumber, shortUser } from './format';
+import { PendingKeyRequests } from './PendingKeyRequests';
 import { sumSeries } from './UsagePanel';
 
 type Row = {
@@ -23,7 +27,7 @@ type Row = {
   error?: string;
 };
 
-function ProductsOverview() {
+function ProductsOverview({ refreshKey }: { refreshKey: number }) {
   const gateway = useApi(gatewayApiRef);
   const { value, error } = usePolling(async (): Promise<Row[]> => {
     const products = await gateway.listProducts();
@@ -42,7 +46,7 @@ function ProductsOverview() {
         return { product, error: (e as Error).message };
       }
     }));
-  }, 30_000);
+  }, 30_000, String(refreshKey));
 
   if (error && !value) return <ResponseErrorPanel error={error} />;
   if (!value) return <Progress />;
@@ -56,7 +60,8 @@ function ProductsOverview() {
     <InfoCard title={`Products (${value.length})`} subheader="Usage over the last 24 hours">
       <Table size="small" aria-label="gateway products">
         <TableHead>
-          <TableRow>
+          {/* Headings on one line: a narrow window squeezes the cells, not the words. */}
+          <TableRow sx={{ '& th': { whiteSpace: 'nowrap' } }}>
             <TableCell>Product</TableCell><TableCell>API</TableCell><TableCell>Kind</TableCell><TableCell>Plans</TableCell>
             <TableCell align="right">Active keys</TableCell><TableCell align="right">Requests</TableCell><TableCell align="right">Errors</TableCell>
             <TableCell align="right">Tokens</TableCell><TableCell align="right">Cost</TableCell><TableCell>Updated</TableCell>
@@ -64,9 +69,9 @@ function ProductsOverview() {
         </TableHead>
         <TableBody>
           {value.map(({ product, keys, usage, error: rowError }) => (
-            <TableRow key={product.id}>
+            <TableRow key={product.id} sx={{ '& td[class*=alignRight]': { whiteSpace: 'nowrap' } }}>
               <TableCell><b>{product.title ?? product.id}</b><Typography variant="caption" display="block" color="text.secondary">{product.id}</Typography></TableCell>
-              <TableCell><EntityRefLink entityRef={product.entityRef} defaultKind="api" /></TableCell>
+              <TableCell sx={{ whiteSpace: 'nowrap' }}><EntityRefLink entityRef={product.entityRef} defaultKind="api" /></TableCell>
               <TableCell><Chip size="small" label={product.kind} /></TableCell>
               <TableCell>{product.plans.map(p => p.name).join(', ')}</TableCell>
               {rowError ? (
@@ -80,7 +85,7 @@ function ProductsOverview() {
                   <TableCell align="right">{formatCost(usage?.cost)}</TableCell>
                 </>
               )}
-              <TableCell>{formatDateTime(product.updatedAt)}<br />by {shortUser(product.updatedBy)}</TableCell>
+              <TableCell sx={{ whiteSpace: 'nowrap' }}>{formatDateTime(product.updatedAt)}<br />by {shortUser(product.updatedBy)}</TableCell>
             </TableRow>
           ))}
         </TableBody>
@@ -89,9 +94,42 @@ function ProductsOverview() {
   );
 }
 
-/** The gateway admin page: every product, its keys and its recent usage, for platform admins. */
+/** Every API's pending key requests, newest first, to decide from one place. */
+function ReviewQueue({ onDecided }: { onDecided: () => void }) {
+  const gateway = useApi(gatewayApiRef);
+  const { value, error, retry } = usePolling(() => gateway.listKeyRequests({ status: 'pending' }), 15_000);
+  let body;
+  if (error && !value) body = <ResponseErrorPanel error={error} />;
+  else if (!value) body = <Progress />;
+  else {
+    body = (
+      <PendingKeyRequests
+        requests={value}
+        showApi
+        empty="No request waits for review on any API. Components request keys from their own Gateway tab; each API's owners decide on its Gateway tab, or platform admins here."
+        onDecided={() => {
+          retry();
+          onDecided();
+        }}
+      />
+    );
+  }
+  return (
+    <InfoCard title={`Key requests waiting for review${value ? ` (${value.length})` : ''}`} subheader="Every API's, newest first">
+      {body}
+    </InfoCard>
+  );
+}
+
+/**
+ * The gateway admin page, for platform admins: every product with its keys
+ * and recent usage, every API's pending key requests, and the whole
+ * gateway's audit trail.
+ */
 export function GatewayAdminPage() {
   const { allowed, loading } = usePermission({ permission: gatewayAdminPermission });
+  // A decision here changes the products' key counts and the audit trail: both read again.
+  const [changes, setChanges] = useState(0);
   let content;
   if (loading) content = <Progress />;
   else if (!allowed) {
@@ -102,6 +140,14 @@ export function GatewayAdminPage() {
         description={`The gateway admin page shows every product, key and its usage; it needs the ${gatewayAdminPermission.name} permission, which members of platform-admins hold. To manage an API's product, keys and requests, open the API's Gateway tab; to request a key, open your component's Gateway tab.`}
       />
     );
-  } else content = <ProductsOverview />;
+  } else {
+    content = (
+      <Stack spacing={3}>
+        <ProductsOverview refreshKey={changes} />
+        <ReviewQueue onDecided={() => setChanges(n => n + 1)} />
+        <AuditCard refreshKey={changes} />
+      </Stack>
+    );
+  }
   return <Box sx={{ p: 3 }}>{content}</Box>;
 }

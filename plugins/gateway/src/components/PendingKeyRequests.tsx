@@ -1,0 +1,174 @@
+import { useState, type ReactNode } from 'react';
+import { alertApiRef, useApi } from '@backstage/core-plugin-api';
+import { EntityRefLink } from '@backstage/plugin-catalog-react';
+import type { GatewayKeyRequest, IssuedKey } from '@quarterdeck/plugin-gateway-common';
+import Alert from '@mui/material/Alert';
+import Button from '@mui/material/Button';
+import Dialog from '@mui/material/Dialog';
+import DialogActions from '@mui/material/DialogActions';
+import DialogContent from '@mui/material/DialogContent';
+import DialogTitle from '@mui/material/DialogTitle';
+import Stack from '@mui/material/Stack';
+import Table from '@mui/material/Table';
+import TableBody from '@mui/material/TableBody';
+import TableCell from '@mui/material/TableCell';
+import TableHead from '@mui/material/TableHead';
+import TableRow from '@mui/material/TableRow';
+import TextField from '@mui/material/TextField';
+import Typography from '@mui/material/Typography';
+import { gatewayApiRef } from '../api/GatewayClient';
+import { errorMessage, ExplainedButton } from './common';
+import { formatDateTime, shortUser } from './format';
+import { SecretDialog } from './SecretDialog';
+
+/** Whole days from 1 to 3650, or empty for a key without expiry. */
+function expiryError(text: string): string | undefined {
+  if (!text.trim()) return undefined;
+  const n = Number(text);
+  return Number.isInteger(n) && n >= 1 && n <= 3650 ? undefined : 'A whole number of days from 1 to 3650, or empty for no expiry';
+}
+
+type Review = { request: GatewayKeyRequest; decision: 'approve' | 'deny' };
+
+/**
+ * Pending key requests with Approve and Deny: the dialog that asks for a
+ * reason (and an expiry, on approval) and the one that shows the issued key
+ * once. An API's Gateway tab lists its own; the admin page every API's
+ * (`showApi`).
+ */
+export function PendingKeyRequests({ requests, reviewWhy, showApi, empty, onDecided }: {
+  requests: GatewayKeyRequest[];
+  /** Why the reviewer may not decide (disables the buttons), if so. */
+  reviewWhy?: (request: GatewayKeyRequest) => string | undefined;
+  showApi?: boolean;
+  empty: ReactNode;
+  onDecided: () => void;
+}) {
+  const gateway = useApi(gatewayApiRef);
+  const alerts = useApi(alertApiRef);
+  const [reviewing, setReviewing] = useState<Review | undefined>();
+  const [reason, setReason] = useState('');
+  const [expiryDays, setExpiryDays] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [dialogError, setDialogError] = useState<string | undefined>();
+  const [issued, setIssued] = useState<IssuedKey | undefined>();
+
+  const open = (request: GatewayKeyRequest, decision: Review['decision']) => {
+    setReviewing({ request, decision });
+    setReason('');
+    setExpiryDays('');
+    setDialogError(undefined);
+  };
+  const decide = async () => {
+    if (!reviewing) return;
+    setBusy(true);
+    setDialogError(undefined);
+    try {
+      if (reviewing.decision === 'approve') {
+        const days = expiryDays.trim() ? Number(expiryDays) : undefined;
+        const result = await gateway.approveKeyRequest(reviewing.request.id, {
+          ...(reason.trim() ? { reason: reason.trim() } : {}),
+          ...(days ? { expiresInDays: days } : {}),
+        });
+        setIssued(result.issued);
+      } else {
+        await gateway.denyKeyRequest(reviewing.request.id, { reason: reason.trim() });
+        alerts.post({ message: `Denied the request of ${reviewing.request.componentRef}`, severity: 'info', display: 'transient' });
+      }
+      setReviewing(undefined);
+      onDecided();
+    } catch (e) {
+      setDialogError(errorMessage(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  const canConfirm = reviewing?.decision === 'approve' ? !expiryError(expiryDays) : reason.trim().length > 0;
+
+  return (
+    <>
+      {requests.length === 0 ? (
+        <Typography variant="body2" color="text.secondary">{empty}</Typography>
+      ) : (
+        <Table size="small" aria-label="pending key requests">
+          <TableHead>
+            <TableRow>
+              {showApi && <TableCell>API</TableCell>}
+              <TableCell>Component</TableCell><TableCell>Plan</TableCell><TableCell>Justification</TableCell>
+              <TableCell>Requested</TableCell><TableCell>Expires</TableCell><TableCell align="right">Review</TableCell>
+            </TableRow>
+          </TableHead>
+          <TableBody>
+            {requests.map(r => {
+              const why = reviewWhy?.(r);
+              return (
+                // Names, plans and buttons whole; the justification takes what width is left.
+                <TableRow key={r.id} sx={{ '& td:not(.justification)': { whiteSpace: 'nowrap' } }}>
+                  {showApi && <TableCell><EntityRefLink entityRef={r.apiRef} defaultKind="api" /></TableCell>}
+                  <TableCell><EntityRefLink entityRef={r.componentRef} defaultKind="component" /></TableCell>
+                  <TableCell>{r.plan}</TableCell>
+                  <TableCell className="justification" sx={{ maxWidth: 360 }}>{r.justification}</TableCell>
+                  <TableCell>{formatDateTime(r.requestedAt)}<br />by {shortUser(r.requestedBy)}</TableCell>
+                  <TableCell>{formatDateTime(r.expiresAt)}</TableCell>
+                  <TableCell align="right">
+                    <Stack direction="row" spacing={1} justifyContent="flex-end">
+                      <ExplainedButton variant="contained" why={why} onClick={() => open(r, 'approve')}>Approve</ExplainedButton>
+                      <ExplainedButton variant="outlined" color="error" why={why} onClick={() => open(r, 'deny')}>Deny</ExplainedButton>
+                    </Stack>
+                  </TableCell>
+                </TableRow>
+              );
+            })}
+          </TableBody>
+        </Table>
+      )}
+
+      <Dialog open={reviewing !== undefined} onClose={() => !busy && setReviewing(undefined)} fullWidth maxWidth="sm">
+        <DialogTitle>
+          {reviewing?.decision === 'approve' ? 'Approve' : 'Deny'} the key request of {reviewing?.request.componentRef}?
+        </DialogTitle>
+        <DialogContent>
+          {reviewing && (
+            <Typography variant="body2" paragraph>
+              {showApi && <>API <b>{reviewing.request.apiRef}</b>, </>}
+              Plan <b>{reviewing.request.plan}</b>, requested by {shortUser(reviewing.request.requestedBy)}: “{reviewing.request.justification}”
+            </Typography>
+          )}
+          {reviewing?.decision === 'approve' && (
+            <Typography variant="body2" paragraph>
+              A key is issued at once and shown to you once, to hand over to the component&apos;s team.
+            </Typography>
+          )}
+          <Stack spacing={2} sx={{ mt: 1 }}>
+            <TextField
+              label={reviewing?.decision === 'approve' ? 'Reason (optional)' : 'Reason'}
+              required={reviewing?.decision === 'deny'}
+              value={reason}
+              onChange={e => setReason(e.target.value)}
+              fullWidth
+              multiline
+            />
+            {reviewing?.decision === 'approve' && (
+              <TextField
+                label="Expires in days (optional)"
+                value={expiryDays}
+                onChange={e => setExpiryDays(e.target.value)}
+                error={Boolean(expiryError(expiryDays))}
+                helperText={expiryError(expiryDays) ?? 'Empty: the key does not expire'}
+                inputProps={{ inputMode: 'numeric' }}
+              />
+            )}
+            {dialogError && <Alert severity="error">{dialogError}</Alert>}
+          </Stack>
+        </DialogContent>
+        <DialogActions>
+          <Button onClick={() => setReviewing(undefined)} disabled={busy}>Cancel</Button>
+          <Button variant="contained" color={reviewing?.decision === 'deny' ? 'error' : 'primary'} disabled={!canConfirm || busy} onClick={decide}>
+            {reviewing?.decision === 'approve' ? 'Approve and issue key' : 'Deny request'}
+          </Button>
+        </DialogActions>
+      </Dialog>
+      <SecretDialog issued={issued} title="Key issued" onClose={() => setIssued(undefined)} />
+    </>
+  );
+}
