@@ -229,6 +229,9 @@ journey("decides a request from the gateway admin page as a platform admin, and 
     const row = queue.getByRole('row', { name: /payments-rest.*chat-assistant.*refunds/ });
     await row.waitFor({ timeout: 30_000 });
     await grace.getByRole('table', { name: 'gateway audit trail' }).getByText('key-request.created').first().waitFor();
+    // This replica's data plane is serving, and says who forwards streamed events.
+    await grace.getByText('serving', { exact: true }).waitFor();
+    await grace.getByText(/^forwarded (by the native relay|in JavaScript)/).waitFor();
     await shot(grace, '14-gateway-admin');
     await row.getByRole('button', { name: 'Deny' }).click();
     await grace.getByLabel(/^Reason/).fill('Read refunds through the orders API instead.');

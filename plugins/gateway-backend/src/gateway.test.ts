@@ -218,6 +218,8 @@ describe('the gateway, control plane and data plane', () => {
       const [pid] = dataPlaneProcesses();
       expect(pid).toBeGreaterThan(0);
       expect(pid).not.toBe(process.pid);
+      const status = async () => (await request(server).get('/api/gateway/status').set('authorization', carol)).body;
+      expect(await status()).toMatchObject({ dataPlane: { running: true, pid, url: dataPlane, restarts: 0 } });
       process.kill(pid, 'SIGKILL');
       const revoked = await request(server).post(`/api/gateway/keys/${doomed.key.id}/revoke`).set('authorization', erin).send({ reason: 'leaked' });
       expect(revoked.status).toBe(200);
@@ -228,6 +230,10 @@ describe('the gateway, control plane and data plane', () => {
         return (await fetch(`${dataPlane}/healthz`).catch(() => undefined))?.ok;
       });
       expect((await chat(dataPlane, kept.secret, hello)).status).toBe(200);
+      // The admin page says it died and was started again.
+      const after = await status();
+      expect(after.dataPlane).toMatchObject({ running: true, restarts: 1, lastExit: { code: null, signal: 'SIGKILL' } });
+      expect(after.dataPlane.pid).not.toBe(pid);
       const refused = await chat(dataPlane, doomed.secret, hello);
       expect(refused.status).toBe(401);
       expect((await refused.json()).error.message).toMatch(/revoked/i);
@@ -302,7 +308,7 @@ describe('the gateway, control plane and data plane', () => {
     }
   });
 
-  it("shows platform admins every API's pending requests and the whole audit trail, and no one else", async () => {
+  it("shows platform admins every API's pending requests, the whole audit trail and the data plane's status, and no one else", async () => {
     const knex = await databases.init('SQLITE_3');
     const admin = await startGateway(knex);
     try {
@@ -312,6 +318,13 @@ describe('the gateway, control plane and data plane', () => {
       const queue = await request(admin.server).get('/api/gateway/key-requests').query({ status: 'pending' }).set('authorization', carol);
       expect(queue.status).toBe(200);
       expect(queue.body.items.map((r: { id: string; apiRef: string }) => [r.id, r.apiRef])).toEqual([[asked.body.id, 'api:default/llm-chat']]);
+      // This replica's data plane and what it serves, with no secret in it.
+      const status = await request(admin.server).get('/api/gateway/status').set('authorization', carol);
+      expect(status.body).toMatchObject({
+        dataPlane: { running: true, url: admin.dataPlane, restarts: 0, streams: { relay: expect.stringMatching(/^(native|javascript)$/) } },
+        limits: 'memory', allowedUpstreamHosts: ['127.0.0.1'], held: { keys: 0, products: 1 },
+      });
+      expect(JSON.stringify(status.body)).not.toContain('a-test-server-secret');
       const trail = await request(admin.server).get('/api/gateway/audit').set('authorization', carol);
       // Newest first, across entities: the request (on the component and on the API), then the product.
       expect(trail.body.items.map((e: { action: string; entityRef: string }) => `${e.action} ${e.entityRef}`)).toEqual([
@@ -325,8 +338,9 @@ describe('the gateway, control plane and data plane', () => {
     try {
       const queue = await request(user.server).get('/api/gateway/key-requests').query({ status: 'pending' }).set('authorization', erin);
       expect(queue.status).toBe(403);
-      expect(queue.body.error.message).toBe("You may not read every API's key requests (permission gateway.admin); give an entityRef to see one API's or component's");
+      expect(queue.body.error.message).toBe("You may not read every API's key requests; give an entityRef to see one API's or component's (permission gateway.admin)");
       expect((await request(user.server).get('/api/gateway/audit').set('authorization', erin)).status).toBe(403);
+      expect((await request(user.server).get('/api/gateway/status').set('authorization', erin)).status).toBe(403);
       const own = await request(user.server).get('/api/gateway/key-requests').query({ entityRef: 'component:default/chat-assistant' }).set('authorization', erin);
       expect(own.body.items).toHaveLength(1);
     } finally {

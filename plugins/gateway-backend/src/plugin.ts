@@ -78,6 +78,11 @@ export const gatewayPlugin = createBackendPlugin({
           logger, db, store, audit: new GatewayAuditStore(db), catalog, permissions, httpAuth, events, settings,
           onKeyChange: keys => feed.applyKeys(keys),
           onProductChange: product => feed.applyProduct(product),
+          status: () => {
+            const held = feed.snapshot();
+            // The Redis URL may carry a password: the page is told only which store counts.
+            return { dataPlane: dataPlane.status(), limits: redisUrl ? 'redis' : 'memory', allowedUpstreamHosts: settings.allowedUpstreamHosts, held: { keys: held.keys.length, products: held.products.length } };
+          },
         }));
         httpRouter.addAuthPolicy({ path: '/health', allow: 'unauthenticated' });
 

@@ -202,3 +202,26 @@ export interface GatewayAuditEvent {
   reason?: string;
   details?: Record<string, unknown>;
 }
+
+/** `GET /status` (gateway.admin): this replica's data plane and the policy it serves. Holds no secret. */
+export interface GatewayStatus {
+  dataPlane: {
+    /** Serving now; false while it starts, or starts again after dying. */
+    running: boolean;
+    url?: string;
+    pid?: number;
+    /** When the process serving now started serving. */
+    since?: string;
+    /** Times it died and was started again since the portal started. */
+    restarts: number;
+    lastExit?: { at: string; code: number | null; signal: string | null };
+    /** Who forwards streamed events, and why not the native relay when it does not. */
+    streams: { relay: 'native' | 'javascript'; reason?: string };
+  };
+  /** Where limits and budgets are counted: this replica's memory, or Redis shared by every replica. */
+  limits: 'memory' | 'redis';
+  /** Hosts a product's upstreams may point at (`gateway.allowedUpstreamHosts`). */
+  allowedUpstreamHosts: string[];
+  /** What the data plane holds: keys (live, and dead within the retention) and products. */
+  held: { keys: number; products: number };
+}

@@ -1,5 +1,5 @@
 import type { LoggerService } from '@backstage/backend-plugin-api';
-import type { GatewayProduct } from '@quarterdeck/plugin-gateway-common';
+import type { GatewayProduct, GatewayStatus } from '@quarterdeck/plugin-gateway-common';
 import { fork, type ChildProcess } from 'node:child_process';
 import type { StoredKey } from '../database/GatewayStore';
 import { bundleChild, writeChildBundle } from './childBundle';
@@ -30,17 +30,20 @@ export interface DataPlaneProcessOptions {
   singleThreadedGc?: boolean;
 }
 
-let relayBuild: Promise<string | undefined> | undefined;
+let relayBuild: Promise<{ file?: string; reason?: string }> | undefined;
 
-/** The native relay's file, built once per portal process; undefined (said once) where it cannot be. */
-function nativeRelayFile(logger: LoggerService): Promise<string | undefined> {
-  relayBuild ??= buildNativeRelay().then(({ file, reason }) => {
-    if (file) logger.info(`Gateway streams: events forwarded by the native relay (${file})`);
-    else logger.warn(`Gateway streams: events forwarded in JavaScript, the native relay could not be built: ${reason}`);
-    return file;
+/** The native relay's file, built once per portal process; without one, why (said once). */
+function nativeRelayFile(logger: LoggerService): Promise<{ file?: string; reason?: string }> {
+  relayBuild ??= buildNativeRelay().then(built => {
+    if (built.file) logger.info(`Gateway streams: events forwarded by the native relay (${built.file})`);
+    else logger.warn(`Gateway streams: events forwarded in JavaScript, the native relay could not be built: ${built.reason}`);
+    return built;
   });
   return relayBuild;
 }
+
+/** What the admin page shows of the data plane process (no secret in it). */
+export type DataPlaneStatus = GatewayStatus['dataPlane'];
 
 /**
  * How to run the child. From TypeScript sources its code is bundled to one
@@ -74,6 +77,10 @@ export class DataPlaneProcess implements PolicyListener {
   private readonly acks = new Map<number, () => void>();
   private restartDelayMs = 500;
   private restartTimer?: NodeJS.Timeout;
+  private since?: Date;
+  private restarts = 0;
+  private lastExit?: DataPlaneStatus['lastExit'];
+  private streams: DataPlaneStatus['streams'] = { relay: 'javascript', reason: 'not started yet' };
   url?: string;
 
   constructor(private readonly options: DataPlaneProcessOptions) {
@@ -84,10 +91,25 @@ export class DataPlaneProcess implements PolicyListener {
     return this.child?.pid;
   }
 
+  status(): DataPlaneStatus {
+    const running = Boolean(this.child && this.ready);
+    return {
+      running,
+      url: this.url,
+      pid: running ? this.child!.pid : undefined,
+      since: running ? this.since?.toISOString() : undefined,
+      restarts: this.restarts,
+      lastExit: this.lastExit,
+      streams: this.streams,
+    };
+  }
+
   /** Starts the process; rejects with the reason if it cannot listen. */
   async start(): Promise<string> {
     const { entry, execArgv, bundle } = await childCommand(this.options.logger);
-    const nativeRelay = this.options.nativeStreamRelay === false ? undefined : await nativeRelayFile(this.options.logger);
+    const built = this.options.nativeStreamRelay === false ? { reason: 'turned off (gateway.nativeStreamRelay: false)' } : await nativeRelayFile(this.options.logger);
+    const nativeRelay = built.file;
+    this.streams = nativeRelay ? { relay: 'native' } : { relay: 'javascript', reason: built.reason };
     if (this.stopping) throw new Error('The gateway data plane was stopped while starting');
     const written = bundle && writeChildBundle(bundle);
     // The old generation grows to at most twice what survived the last full collection (peak RSS
@@ -108,6 +130,7 @@ export class DataPlaneProcess implements PolicyListener {
         switch (message.type) {
           case 'listening':
             this.ready = true;
+            this.since = new Date();
             this.url = message.url;
             resolve(message.url);
             break;
@@ -154,6 +177,8 @@ export class DataPlaneProcess implements PolicyListener {
     this.acks.clear();
     // Exit code 0 is a stop the process was asked for (the portal, or SIGTERM to it alone).
     if (this.stopping || !this.url || code === 0) return;
+    this.restarts++;
+    this.lastExit = { at: new Date().toISOString(), code, signal };
     if (livedMs > 60_000) this.restartDelayMs = 500;
     this.options.logger.error(`The gateway data plane exited (code ${code}, signal ${signal}); starting it again in ${this.restartDelayMs} ms`);
     this.restartTimer = setTimeout(() => {

@@ -72,6 +72,7 @@ describe('the OpenAPI schema of /api/gateway', () => {
     const body = product('http://127.0.0.1:1', 'http://127.0.0.1:2');
     try {
       await answered('GET /health', request(server).get('/api/gateway/health'), 200);
+      await answered('GET /status', request(server).get('/api/gateway/status').set('authorization', carol), 200);
       await answered('PUT /products/{id}', request(server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(body), 201);
       await answered('PUT /products/{id}', request(server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(body), 200);
       await answered('PUT /products/{id}', request(server).put('/api/gateway/products/llm-chat').set('authorization', carol).send({ ...body, spec: { ...body.spec, plans: [] } }), 400);
@@ -161,6 +162,7 @@ describe('the OpenAPI schema of /api/gateway', () => {
       await answered('GET /usage', request(deniedServer).get('/api/gateway/usage').query({ entityRef: 'api:default/llm-chat' }).set('authorization', erin), 403);
       await answered('GET /audit', request(deniedServer).get('/api/gateway/audit').query({ entityRef: 'api:default/llm-chat' }).set('authorization', erin), 403);
       await answered('GET /audit', request(deniedServer).get('/api/gateway/audit').set('authorization', erin), 403);
+      await answered('GET /status', request(deniedServer).get('/api/gateway/status').set('authorization', erin), 403);
       await answered('GET /key-requests', request(deniedServer).get('/api/gateway/key-requests').set('authorization', erin), 403);
     } finally {
       await denied.stop();

@@ -13,6 +13,7 @@ import {
   gatewayReadPermission,
   type GatewayKeyView,
   type GatewayProduct,
+  type GatewayStatus,
   type IssuedKey,
 } from '@quarterdeck/plugin-gateway-common';
 import crypto from 'node:crypto';
@@ -55,6 +56,8 @@ export interface RouterOptions {
   onKeyChange?: (keys: StoredKey[]) => Promise<void>;
   /** Told about every product change at once; resolves when this replica's data plane holds it. */
   onProductChange?: (product: GatewayProduct) => Promise<void>;
+  /** This replica's data plane and the policy it serves, for the admin page. */
+  status?: () => GatewayStatus;
   now?: () => Date;
 }
 
@@ -158,7 +161,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
   /** The gateway-wide views (every API's requests, the whole audit trail) are the admin page's. */
   const authorizeAdmin = async (credentials: Awaited<ReturnType<HttpAuthService['credentials']>>, doing: string) => {
     const [decision] = await permissions.authorize([{ permission: gatewayAdminPermission }], { credentials });
-    if (decision.result !== AuthorizeResult.ALLOW) throw new NotAllowedError(`You may not ${doing} (permission ${gatewayAdminPermission.name}); give an entityRef to see one API's or component's`);
+    if (decision.result !== AuthorizeResult.ALLOW) throw new NotAllowedError(`You may not ${doing} (permission ${gatewayAdminPermission.name})`);
   };
   const entity = async (ref: string, kind: string, credentials: Awaited<ReturnType<HttpAuthService['credentials']>>, field: string): Promise<Entity> => {
     let normalized: string;
@@ -179,6 +182,13 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
       logger.warn(`Could not publish ${type}: ${error}`);
     }
   };
+
+  // This replica's data plane, for the admin page.
+  router.get('/status', async (req, res) => {
+    await authorizeAdmin(await anyCredentials(req), "read the gateway's status");
+    if (!options.status) throw new NotFoundError('This portal runs no gateway data plane');
+    res.json(options.status());
+  });
 
   // Products ---------------------------------------------------------------
 
@@ -301,7 +311,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     const status = typeof req.query.status === 'string' ? req.query.status : undefined;
     if (status && !['pending', 'approved', 'denied', 'expired'].includes(status)) throw new InputError(`status: "${status}" is not pending, approved, denied or expired`);
     if (entityRef) await authorizeOn(gatewayReadPermission, entityRef, credentials, `read the key requests of ${entityRef}`);
-    else await authorizeAdmin(credentials, "read every API's key requests");
+    else await authorizeAdmin(credentials, "read every API's key requests; give an entityRef to see one API's or component's");
     await store.expireKeyRequests(now());
     const query: Parameters<GatewayStore['listKeyRequests']>[0] = status ? { status: status as 'pending' } : {};
     if (entityRef && parseEntityRef(entityRef).kind.toLowerCase() === 'api') query.apiRef = entityRef;
@@ -510,7 +520,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     const credentials = await anyCredentials(req);
     const entityRef = queryRef(req.query.entityRef, 'entityRef');
     if (entityRef) await authorizeOn(gatewayReadPermission, entityRef, credentials, `read the gateway audit trail of ${entityRef}`);
-    else await authorizeAdmin(credentials, "read the whole gateway's audit trail");
+    else await authorizeAdmin(credentials, "read the whole gateway's audit trail; give an entityRef to see one entity's");
     res.json({ items: await audit.list({ entityRef }) });
   });
 

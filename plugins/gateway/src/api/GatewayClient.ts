@@ -10,6 +10,7 @@ import type {
   GatewayKeyView,
   GatewayProduct,
   GatewayProductSpec,
+  GatewayStatus,
   GatewayUsageSummary,
   IssuedKey,
   KeyRequestStatus,
@@ -50,6 +51,8 @@ export interface GatewayApi {
   revokeKey(id: string, body?: { reason?: string }): Promise<GatewayKeyView>;
   /** An API's or a component's usage; an API's narrowed to one consumer with `consumerRef`. */
   getUsage(query: { entityRef: string; hours?: number; consumerRef?: string }): Promise<GatewayUsageSummary>;
+  /** This replica's data plane and the policy it serves (gateway.admin). */
+  getStatus(): Promise<GatewayStatus>;
   /** An entity's trail; without entityRef, the whole gateway's newest 100 (gateway.admin). */
   listAudit(query: { entityRef?: string }): Promise<GatewayAuditEvent[]>;
 }
@@ -120,6 +123,10 @@ export class GatewayClient implements GatewayApi {
 
   getUsage(query: { entityRef: string; hours?: number; consumerRef?: string }): Promise<GatewayUsageSummary> {
     return this.request(`/usage${queryString(query)}`);
+  }
+
+  getStatus(): Promise<GatewayStatus> {
+    return this.request('/status');
   }
 
   async listAudit(query: { entityRef?: string }): Promise<GatewayAuditEvent[]> {

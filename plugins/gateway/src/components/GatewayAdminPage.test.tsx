@@ -31,6 +31,17 @@ describe('GatewayAdminPage', () => {
     expect(within(table).getByRole('columnheader', { name: 'Requests' })).toHaveStyle({ whiteSpace: 'nowrap' });
   });
 
+  it("shows this replica's data plane: serving since when, its restarts, who forwards streams and the allowlist", async () => {
+    const gateway = mockGateway();
+    await render(gateway, AuthorizeResult.ALLOW);
+    expect(await screen.findByText('serving')).toBeInTheDocument();
+    expect(screen.getByText('http://127.0.0.1:7008')).toBeInTheDocument();
+    expect(screen.getByText(/^1; last exit .* \(signal SIGKILL\)$/)).toBeInTheDocument();
+    expect(screen.getByText('forwarded by the native relay')).toBeInTheDocument();
+    expect(screen.getByText('api.openai.com')).toBeInTheDocument();
+    expect(screen.getByText('3 keys, 2 products')).toBeInTheDocument();
+  });
+
   it("lets an admin decide every API's pending requests from one queue, and shows the whole gateway's audit trail", async () => {
     const gateway = mockGateway();
     gateway.listAudit.mockResolvedValue([

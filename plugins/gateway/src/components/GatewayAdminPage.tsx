@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import { EmptyState, InfoCard, Progress, ResponseErrorPanel } from '@backstage/core-components';
+import { EmptyState, InfoCard, Progress, ResponseErrorPanel, StructuredMetadataTable } from '@backstage/core-components';
 import { useApi } from '@backstage/core-plugin-api';
 import { EntityRefLink } from '@backstage/plugin-catalog-react';
 import { usePermission } from '@backstage/plugin-permission-react';
@@ -69,7 +69,8 @@ function ProductsOverview({ refreshKey }: { refreshKey: number }) {
         </TableHead>
         <TableBody>
           {value.map(({ product, keys, usage, error: rowError }) => (
-            <TableRow key={product.id} sx={{ '& td[class*=alignRight]': { whiteSpace: 'nowrap' } }}>
+            // Backstage's theme lets a cell break inside a word (break-word), which a narrow table does mid-name: here only between words.
+            <TableRow key={product.id} sx={{ '& td': { wordBreak: 'normal' }, '& td[class*=alignRight]': { whiteSpace: 'nowrap' } }}>
               <TableCell><b>{product.title ?? product.id}</b><Typography variant="caption" display="block" color="text.secondary">{product.id}</Typography></TableCell>
               <TableCell sx={{ whiteSpace: 'nowrap' }}><EntityRefLink entityRef={product.entityRef} defaultKind="api" /></TableCell>
               <TableCell><Chip size="small" label={product.kind} /></TableCell>
@@ -90,6 +91,37 @@ function ProductsOverview({ refreshKey }: { refreshKey: number }) {
           ))}
         </TableBody>
       </Table>
+    </InfoCard>
+  );
+}
+
+/** This replica's data plane: is it serving, since when, how often it died, and the policy it holds. */
+function DataPlaneCard() {
+  const gateway = useApi(gatewayApiRef);
+  const { value, error } = usePolling(() => gateway.getStatus(), 10_000);
+  if (error && !value) return <InfoCard title="Data plane"><ResponseErrorPanel error={error} /></InfoCard>;
+  if (!value) return <InfoCard title="Data plane"><Progress /></InfoCard>;
+  const { dataPlane, limits, allowedUpstreamHosts, held } = value;
+  const exit = dataPlane.lastExit;
+  const metadata = {
+    listening: dataPlane.url ?? '–',
+    process: dataPlane.running ? `${dataPlane.pid}, serving since ${formatDateTime(dataPlane.since)}` : 'starting',
+    restarts: dataPlane.restarts === 0 || !exit
+      ? 'none since the portal started'
+      : `${dataPlane.restarts}; last exit ${formatDateTime(exit.at)} (${exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`})`,
+    streamedEvents: dataPlane.streams.relay === 'native' ? 'forwarded by the native relay' : `forwarded in JavaScript: ${dataPlane.streams.reason ?? 'no native relay'}`,
+    limitsAndBudgets: limits === 'redis' ? 'counted in Redis, shared by every replica' : "counted in this replica's memory",
+    holds: `${formatNumber(held.keys)} key${held.keys === 1 ? '' : 's'}, ${formatNumber(held.products)} product${held.products === 1 ? '' : 's'}`,
+    upstreamAllowlist: allowedUpstreamHosts.length === 0
+      ? 'empty: no upstream may be added'
+      : <Stack direction="row" spacing={1} useFlexGap flexWrap="wrap">{allowedUpstreamHosts.map(host => <Chip key={host} size="small" label={host} />)}</Stack>,
+  };
+  return (
+    <InfoCard
+      title={<Stack direction="row" spacing={1} alignItems="center"><span>Data plane</span><Chip size="small" color={dataPlane.running ? 'success' : 'error'} label={dataPlane.running ? 'serving' : 'starting again'} /></Stack>}
+      subheader="This replica's; each replica runs its own"
+    >
+      <StructuredMetadataTable metadata={metadata} dense />
     </InfoCard>
   );
 }
@@ -122,9 +154,9 @@ function ReviewQueue({ onDecided }: { onDecided: () => void }) {
 }
 
 /**
- * The gateway admin page, for platform admins: every product with its keys
- * and recent usage, every API's pending key requests, and the whole
- * gateway's audit trail.
+ * The gateway admin page, for platform admins: this replica's data plane,
+ * every product with its keys and recent usage, every API's pending key
+ * requests, and the whole gateway's audit trail.
  */
 export function GatewayAdminPage() {
   const { allowed, loading } = usePermission({ permission: gatewayAdminPermission });
@@ -143,6 +175,7 @@ export function GatewayAdminPage() {
   } else {
     content = (
       <Stack spacing={3}>
+        <DataPlaneCard />
         <ProductsOverview refreshKey={changes} />
         <ReviewQueue onDecided={() => setChanges(n => n + 1)} />
         <AuditCard refreshKey={changes} />

@@ -90,6 +90,12 @@ export function mockGateway(): jest.Mocked<GatewayApi> {
     rotateKey: jest.fn().mockResolvedValue({ key: { ...activeKey, id: 'key-2', publicId: 'mnopqrstuvwx', masked: 'qdk_mnopqrstuvwx_…' }, secret: ROTATED_SECRET }),
     revokeKey: jest.fn().mockResolvedValue({ ...activeKey, status: 'revoked' }),
     getUsage: jest.fn().mockResolvedValue(usage()),
+    getStatus: jest.fn().mockResolvedValue({
+      dataPlane: { running: true, url: 'http://127.0.0.1:7008', pid: 4242, since: '2026-11-23T08:00:00Z', restarts: 1, lastExit: { at: '2026-11-23T07:59:59Z', code: null, signal: 'SIGKILL' }, streams: { relay: 'native' } },
+      limits: 'memory',
+      allowedUpstreamHosts: ['127.0.0.1', 'api.openai.com'],
+      held: { keys: 3, products: 2 },
+    }),
     listAudit: jest.fn().mockResolvedValue([
       { id: '2', createdAt: '2026-11-23T09:00:00Z', actor: 'user:default/erin', action: 'key.rotated', target: 'key-0', details: { newKeyId: 'key-1', graceSeconds: 86_400, graceUntil: '2026-11-24T09:00:00Z' } },
       { id: '1', createdAt: '2026-11-22T10:00:00Z', actor: 'user:default/erin', action: 'key-request.created', target: 'req-1', reason: 'the assistant answers customer questions', details: { plan: 'standard' } },
