@@ -208,6 +208,8 @@ export interface GatewayStatus {
   dataPlane: {
     /** Serving now; false while it starts, or starts again after dying. */
     running: boolean;
+    /** The replica's host name: behind a load balancer each answer may come from another replica. */
+    host: string;
     url?: string;
     pid?: number;
     /** When the process serving now started serving. */

@@ -100,6 +100,24 @@ describe('KnexGatewayStore', () => {
     expect(removed).toEqual({ raw: 451, hourly: 0 });
   });
 
+  it.each(databases.eachSupportedId())('lists every pending request newest first, or oldest first for the review queue, %p', async databaseId => {
+    const knex = await databases.init(databaseId);
+    await applyDatabaseMigrations({ getClient: async () => knex });
+    const store = new KnexGatewayStore(knex);
+    const t0 = new Date('2026-11-22T10:00:00Z');
+    const actor = 'user:default/u';
+    await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec, actor, now: t0, expect: { exists: false }, audit: [] });
+    for (const [i, component] of ['c', 'd', 'e'].entries()) {
+      const at = new Date(t0.getTime() + i * 60_000);
+      await store.createKeyRequest({
+        id: `r-${component}`, productId: 'p', plan: 'standard', apiRef: 'api:default/p', componentRef: `component:default/${component}`, justification: 'because',
+        status: 'pending', requestedBy: actor, requestedAt: at.toISOString(), expiresAt: new Date(at.getTime() + 3600_000).toISOString(),
+      }, []);
+    }
+    expect((await store.listKeyRequests({ status: 'pending' })).map(r => r.id)).toEqual(['r-e', 'r-d', 'r-c']);
+    expect((await store.listKeyRequests({ status: 'pending', oldestFirst: true, limit: 2 })).map(r => r.id)).toEqual(['r-c', 'r-d']);
+  });
+
   it.each(databases.eachSupportedId())('commits each change with its audit events or neither, keeps one pending request per component and product, and checks product writes against what was read, %p', async databaseId => {
     const knex = await databases.init(databaseId);
     await applyDatabaseMigrations({ getClient: async () => knex });

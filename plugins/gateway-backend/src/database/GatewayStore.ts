@@ -79,7 +79,8 @@ export interface GatewayStore {
   /** A ConflictError when the component already has a pending request for the product (a unique index says so). */
   createKeyRequest(request: Omit<GatewayKeyRequest, 'reviewedBy' | 'reviewedAt' | 'reviewReason' | 'keyId'>, audit: NewGatewayAuditEvent[]): Promise<GatewayKeyRequest>;
   getKeyRequest(id: string): Promise<GatewayKeyRequest | undefined>;
-  listKeyRequests(query: { apiRef?: string; componentRef?: string; status?: KeyRequestStatus; limit?: number }): Promise<GatewayKeyRequest[]>;
+  /** Newest first, or oldest first (a review queue: the next to expire on top). */
+  listKeyRequests(query: { apiRef?: string; componentRef?: string; status?: KeyRequestStatus; limit?: number; oldestFirst?: boolean }): Promise<GatewayKeyRequest[]>;
   /**
    * Approves or denies a pending request; with a key for an approval, stored
    * in the same transaction. False if it was no longer pending (someone else
@@ -303,12 +304,12 @@ export class KnexGatewayStore implements GatewayStore {
     return row ? toRequest(row) : undefined;
   }
 
-  async listKeyRequests(query: { apiRef?: string; componentRef?: string; status?: KeyRequestStatus; limit?: number }) {
+  async listKeyRequests(query: { apiRef?: string; componentRef?: string; status?: KeyRequestStatus; limit?: number; oldestFirst?: boolean }) {
     const q = this.db<RequestRow>('gateway_key_requests');
     if (query.apiRef) q.where('api_ref', query.apiRef);
     if (query.componentRef) q.where('component_ref', query.componentRef);
     if (query.status) q.where('status', query.status);
-    const rows = await q.orderBy('requested_at', 'desc').limit(Math.min(query.limit ?? 100, MAX_LIST));
+    const rows = await q.orderBy('requested_at', query.oldestFirst ? 'asc' : 'desc').limit(Math.min(query.limit ?? 100, MAX_LIST));
     return rows.map(toRequest);
   }
 

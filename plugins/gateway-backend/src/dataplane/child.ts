@@ -69,17 +69,20 @@ async function start(message: Extract<ToDataPlane, { type: 'start' }>) {
   );
   usage.start();
   let nativeRelay: NativeRelay | undefined;
+  let streams: { relay: 'native' | 'javascript'; reason?: string } = { relay: 'javascript', reason: message.nativeRelayReason ?? 'no native relay was given' };
   if (message.nativeRelay) {
     try {
       nativeRelay = loadNativeRelay(message.nativeRelay);
+      streams = { relay: 'native' };
     } catch (error) {
       logger.warn(`Gateway streams: events forwarded in JavaScript, the native relay did not load: ${error}`);
+      streams = { relay: 'javascript', reason: `the native relay did not load: ${String((error as Error).message ?? error).split('\n')[0]}` };
     }
   }
   const dataPlane = await startDataPlane({ host: message.host, port: message.port, keys, products, limits, usage, logger, nativeRelay });
   running = { dataPlane, usage, limits };
   setInterval(() => limits.forget?.(keyCache.forgetDead()), KEY_SWEEP_MS).unref();
-  await send({ type: 'listening', url: dataPlane.url });
+  await send({ type: 'listening', url: dataPlane.url, streams });
 }
 
 async function stop() {

@@ -16,6 +16,8 @@ export type ToDataPlane =
     redisUrl?: string;
     /** The native relay's compiled file (nativeRelay.ts), when streams use it. */
     nativeRelay?: string;
+    /** Why there is none (not built, turned off), for the admin page's status. */
+    nativeRelayReason?: string;
     keys: StoredKey[];
     products: GatewayProduct[];
     /** What each key spent this day and month (in-memory budgets start from it). */
@@ -31,7 +33,8 @@ export type PolicyChange =
 
 /** What the data plane process sends back. */
 export type FromDataPlane =
-  | { type: 'listening'; url: string }
+  /** `streams`: who forwards streamed events in this process (the relay may be built and still fail to load here). */
+  | { type: 'listening'; url: string; streams: { relay: 'native' | 'javascript'; reason?: string } }
   | { type: 'failed'; message: string }
   | { type: 'ack'; id: number }
   | { type: 'usage'; rows: Array<Omit<UsageRecord, 'at'> & { at: number }> }

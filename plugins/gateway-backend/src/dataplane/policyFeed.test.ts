@@ -85,4 +85,17 @@ describe('PolicyFeed', () => {
     expect(sent).toEqual(['k revoked replaced by k2', 'k2 active']);
     expect(feed.snapshot().keys.find(k => k.id === 'k')?.status).toBe('revoked');
   });
+
+  it('keeps the rule when a revoked key is dropped as it arrives (a retention of 0 days)', async () => {
+    const now = Date.parse('2026-12-01T00:00:00Z');
+    const feed = new PolicyFeed({ keysChangedSince: async () => [key('k')], listProducts: async () => [] }, { deadKeyRetentionMs: 0, now: () => now });
+    await feed.load();
+    const sent: string[] = [];
+    feed.connect({ keys: async keys => void sent.push(...keys.map(k => `${k.id} ${k.status}${k.replacedBy ? ' rotated' : ''}`)), products: async () => undefined });
+    const at = new Date(now).toISOString();
+    await feed.applyKeys([key('k', { replacedBy: 'k2', status: 'revoked', revokedAt: at, updatedAt: at })]);
+    expect(feed.snapshot().keys).toEqual([]);
+    await feed.applyKeys([key('k', { replacedBy: 'k2', updatedAt: at })]);
+    expect(sent).toEqual(['k revoked rotated']);
+  });
 });

@@ -42,6 +42,8 @@ function stage(key: StoredKey) {
  */
 export class PolicyFeed {
   private readonly keysById = new Map<string, StoredKey>();
+  /** Keys dropped lately, by id: their stage, and when (forgetDead keeps them for KEY_POLL_OVERLAP_MS). */
+  private readonly forgotten = new Map<string, { stage: number; at: number }>();
   private products: GatewayProduct[] = [];
   private productsJson = '';
   private since?: string;
@@ -86,21 +88,34 @@ export class PolicyFeed {
     await this.setProducts([...this.products.filter(p => p.id !== product.id), product]);
   }
 
-  /** Holds the key unless it is behind the one held; says whether it did. */
+  /** Holds the key unless it is behind the one held (or just forgotten); says whether it did. */
   private remember(key: StoredKey) {
     const held = this.keysById.get(key.id);
-    if (held && stage(key) < stage(held)) return false;
+    const heldStage = held ? stage(held) : this.forgotten.get(key.id)?.stage;
+    if (heldStage !== undefined && stage(key) < heldStage) return false;
     this.version++;
-    if (deadBefore(key, this.forgetBefore())) this.keysById.delete(key.id);
+    if (deadBefore(key, this.forgetBefore())) this.forget(key);
     else this.keysById.set(key.id, key);
     if (!this.since || key.updatedAt > this.since) this.since = key.updatedAt;
     return true;
   }
 
+  /**
+   * Drops a key, remembering for a while how far along it was: with a short
+   * retention a revoked key is dropped as it arrives, and a rotation's notice
+   * heard after it must still be behind something.
+   */
+  private forget(key: StoredKey) {
+    this.keysById.delete(key.id);
+    this.forgotten.set(key.id, { stage: stage(key), at: this.options.now?.() ?? Date.now() });
+  }
+
   /** Drops keys dead for longer than the retention (the data plane drops its own on the same rule). */
   forgetDead() {
     const before = this.forgetBefore();
-    for (const [id, key] of this.keysById) if (deadBefore(key, before)) this.keysById.delete(id);
+    for (const key of this.keysById.values()) if (deadBefore(key, before)) this.forget(key);
+    const now = this.options.now?.() ?? Date.now();
+    for (const [id, { at }] of this.forgotten) if (now - at > KEY_POLL_OVERLAP_MS) this.forgotten.delete(id);
   }
 
   private forgetBefore() {

@@ -1,6 +1,7 @@
 import type { LoggerService } from '@backstage/backend-plugin-api';
 import type { GatewayProduct, GatewayStatus } from '@quarterdeck/plugin-gateway-common';
 import { fork, type ChildProcess } from 'node:child_process';
+import os from 'node:os';
 import type { StoredKey } from '../database/GatewayStore';
 import { bundleChild, writeChildBundle } from './childBundle';
 import { buildNativeRelay } from './nativeRelay';
@@ -81,6 +82,7 @@ export class DataPlaneProcess implements PolicyListener {
   private restarts = 0;
   private lastExit?: DataPlaneStatus['lastExit'];
   private streams: DataPlaneStatus['streams'] = { relay: 'javascript', reason: 'not started yet' };
+  private readonly host = os.hostname();
   url?: string;
 
   constructor(private readonly options: DataPlaneProcessOptions) {
@@ -95,6 +97,7 @@ export class DataPlaneProcess implements PolicyListener {
     const running = Boolean(this.child && this.ready);
     return {
       running,
+      host: this.host,
       url: this.url,
       pid: running ? this.child!.pid : undefined,
       since: running ? this.since?.toISOString() : undefined,
@@ -109,7 +112,6 @@ export class DataPlaneProcess implements PolicyListener {
     const { entry, execArgv, bundle } = await childCommand(this.options.logger);
     const built = this.options.nativeStreamRelay === false ? { reason: 'turned off (gateway.nativeStreamRelay: false)' } : await nativeRelayFile(this.options.logger);
     const nativeRelay = built.file;
-    this.streams = nativeRelay ? { relay: 'native' } : { relay: 'javascript', reason: built.reason };
     if (this.stopping) throw new Error('The gateway data plane was stopped while starting');
     const written = bundle && writeChildBundle(bundle);
     // The old generation grows to at most twice what survived the last full collection (peak RSS
@@ -132,6 +134,8 @@ export class DataPlaneProcess implements PolicyListener {
             this.ready = true;
             this.since = new Date();
             this.url = message.url;
+            // From the process itself: a relay that was built can still fail to load there.
+            this.streams = message.streams;
             resolve(message.url);
             break;
           case 'failed':
@@ -159,7 +163,7 @@ export class DataPlaneProcess implements PolicyListener {
     const version = feed.version;
     const { keys, products } = feed.snapshot();
     const spend = this.options.redisUrl ? [] : await this.options.spend();
-    this.post({ type: 'start', host: this.options.host, port: this.options.port, keySecret: this.options.keySecret, deadKeyRetentionMs: this.options.deadKeyRetentionMs, redisUrl: this.options.redisUrl, nativeRelay, keys, products, spend });
+    this.post({ type: 'start', host: this.options.host, port: this.options.port, keySecret: this.options.keySecret, deadKeyRetentionMs: this.options.deadKeyRetentionMs, redisUrl: this.options.redisUrl, nativeRelay, nativeRelayReason: built.reason, keys, products, spend });
     const url = await listening;
     // Changes made while the process was starting were in no snapshot it got, and were not sent to it.
     if (feed.version !== version) {

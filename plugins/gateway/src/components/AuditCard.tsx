@@ -2,6 +2,7 @@ import { InfoCard, Progress, ResponseErrorPanel } from '@backstage/core-componen
 import { useApi } from '@backstage/core-plugin-api';
 import { EntityRefLink } from '@backstage/plugin-catalog-react';
 import type { GatewayAuditEvent } from '@quarterdeck/plugin-gateway-common';
+import Box from '@mui/material/Box';
 import Table from '@mui/material/Table';
 import TableBody from '@mui/material/TableBody';
 import TableCell from '@mui/material/TableCell';
@@ -30,6 +31,27 @@ function detailText(event: GatewayAuditEvent): string {
   return parts.join(' · ');
 }
 
+type AuditRow = { event: GatewayAuditEvent; entityRefs: string[] };
+
+/**
+ * One row per action: an action on two entities (a key request is recorded
+ * on the API and on the component) is written as one event each, next to
+ * each other; across the gateway they read as one row on both.
+ */
+function rowsOf(events: GatewayAuditEvent[], merge: boolean): AuditRow[] {
+  const rows: AuditRow[] = [];
+  for (const event of events) {
+    const last = rows[rows.length - 1]?.event;
+    const same = merge && last && last.createdAt === event.createdAt && last.actor === event.actor && last.action === event.action && last.target === event.target;
+    if (same) {
+      if (event.entityRef) rows[rows.length - 1].entityRefs.push(event.entityRef);
+    } else {
+      rows.push({ event, entityRefs: event.entityRef ? [event.entityRef] : [] });
+    }
+  }
+  return rows;
+}
+
 /**
  * Who did what on an entity through the gateway, newest first; without an
  * entityRef, across the whole gateway (the admin page), with each row's entity.
@@ -51,11 +73,15 @@ export function AuditCard({ entityRef, refreshKey }: { entityRef?: string; refre
           </TableRow>
         </TableHead>
         <TableBody>
-          {value.map(e => (
+          {rowsOf(value, !entityRef).map(({ event: e, entityRefs }) => (
             <TableRow key={e.id}>
               <TableCell sx={{ whiteSpace: 'nowrap' }}>{formatDateTime(e.createdAt)}</TableCell>
               <TableCell sx={{ whiteSpace: 'nowrap' }}>{shortUser(e.actor)}</TableCell>
-              {!entityRef && <TableCell sx={{ whiteSpace: 'nowrap' }}>{e.entityRef ? <EntityRefLink entityRef={e.entityRef} /> : ''}</TableCell>}
+              {!entityRef && (
+                <TableCell sx={{ whiteSpace: 'nowrap' }}>
+                  {entityRefs.map(ref => <Box key={ref}><EntityRefLink entityRef={ref} /></Box>)}
+                </TableCell>
+              )}
               <TableCell sx={{ whiteSpace: 'nowrap' }}>{e.action}</TableCell>
               <TableCell>{detailText(e)}</TableCell>
               <TableCell>{e.reason ?? ''}</TableCell>

@@ -7,9 +7,11 @@ import { gatewayApiRef, type GatewayApi } from '../api/GatewayClient';
 import { GatewayAdminPage } from './GatewayAdminPage';
 import { mockGateway } from './testData';
 
-async function render(gateway: GatewayApi, result: AuthorizeResult.ALLOW | AuthorizeResult.DENY) {
+type Decision = AuthorizeResult.ALLOW | AuthorizeResult.DENY;
+
+async function render(gateway: GatewayApi, result: Decision | ((permission: string) => Decision)) {
   await renderInTestApp(
-    <TestApiProvider apis={[[gatewayApiRef, gateway], [permissionApiRef, mockApis.permission({ authorize: result })]]}>
+    <TestApiProvider apis={[[gatewayApiRef, gateway], [permissionApiRef, mockApis.permission({ authorize: typeof result === 'function' ? request => result(request.permission.name) : result })]]}>
       <GatewayAdminPage />
     </TestApiProvider>,
     { mountedRoutes: { '/catalog/:namespace/:kind/:name': entityRouteRef } },
@@ -40,11 +42,24 @@ describe('GatewayAdminPage', () => {
     expect(screen.getByText('forwarded by the native relay')).toBeInTheDocument();
     expect(screen.getByText('api.openai.com')).toBeInTheDocument();
     expect(screen.getByText('3 keys, 2 products')).toBeInTheDocument();
+    expect(screen.getByText('replica-a')).toBeInTheDocument();
+  });
+
+  it('disables Approve and Deny for a request on an API the admin may not review, and says why', async () => {
+    const gateway = mockGateway();
+    await render(gateway, permission => (permission === 'gateway.key-request.review' ? AuthorizeResult.DENY : AuthorizeResult.ALLOW));
+    const queue = await screen.findByRole('table', { name: 'pending key requests' });
+    const approve = within(queue).getByRole('button', { name: 'Approve' });
+    expect(approve).toBeDisabled();
+    expect(within(queue).getByRole('button', { name: 'Deny' })).toBeDisabled();
+    expect(screen.getAllByLabelText('You may not review key requests for api:default/llm-chat (gateway.key-request.review on the API).')).toHaveLength(2);
   });
 
   it("lets an admin decide every API's pending requests from one queue, and shows the whole gateway's audit trail", async () => {
     const gateway = mockGateway();
     gateway.listAudit.mockResolvedValue([
+      { id: '5', createdAt: '2026-11-23T11:00:00Z', actor: 'user:default/erin', action: 'key-request.created', entityRef: 'api:default/llm-chat', target: 'req-9', details: { componentRef: 'component:default/chat-assistant' } },
+      { id: '4', createdAt: '2026-11-23T11:00:00Z', actor: 'user:default/erin', action: 'key-request.created', entityRef: 'component:default/chat-assistant', target: 'req-9', details: { productId: 'llm-chat' } },
       { id: '3', createdAt: '2026-11-23T10:00:00Z', actor: 'user:default/carol', action: 'product.updated', entityRef: 'api:default/payments-rest', target: 'payments-rest' },
     ]);
     await render(gateway, AuthorizeResult.ALLOW);
@@ -59,6 +74,10 @@ describe('GatewayAdminPage', () => {
     expect(gateway.listAudit).toHaveBeenCalledWith({ entityRef: undefined });
     expect(within(trail).getByRole('columnheader', { name: 'On' })).toBeInTheDocument();
     expect(within(trail).getByRole('link', { name: 'payments-rest' })).toBeInTheDocument();
+    // One action recorded on the API and on the component is one row naming both.
+    const requested = within(trail).getByText('key-request.created').closest('tr')!;
+    expect(within(requested).getAllByRole('link').map(a => a.textContent)).toEqual(['llm-chat', 'chat-assistant']);
+    expect(within(trail).getAllByRole('row')).toHaveLength(3);
 
     fireEvent.click(within(queue).getByRole('button', { name: 'Approve' }));
     expect(screen.getByRole('dialog')).toHaveTextContent('API api:default/llm-chat, Plan standard');
@@ -70,5 +89,18 @@ describe('GatewayAdminPage', () => {
     await waitFor(() => expect(gateway.listAudit.mock.calls.length).toBeGreaterThan(1));
     expect(gateway.listKeyRequests.mock.calls.length).toBeGreaterThan(1);
     expect(gateway.listKeys.mock.calls.length).toBeGreaterThan(1);
+  });
+
+  it('reads the queue again when another reviewer decided the request first, and says so', async () => {
+    const gateway = mockGateway();
+    gateway.approveKeyRequest.mockRejectedValue(Object.assign(new Error('conflict'), { statusCode: 409, body: { error: { message: 'Key request req-1 was decided or expired meanwhile' } } }));
+    await render(gateway, AuthorizeResult.ALLOW);
+    const queue = await screen.findByRole('table', { name: 'pending key requests' });
+    await waitFor(() => expect(within(queue).getByRole('button', { name: 'Approve' })).toBeEnabled());
+    const reads = gateway.listKeyRequests.mock.calls.length;
+    fireEvent.click(within(queue).getByRole('button', { name: 'Approve' }));
+    fireEvent.click(screen.getByRole('button', { name: 'Approve and issue key' }));
+    expect(await screen.findByText('Key request req-1 was decided or expired meanwhile')).toBeInTheDocument();
+    await waitFor(() => expect(gateway.listKeyRequests.mock.calls.length).toBeGreaterThan(reads));
   });
 });

@@ -2,8 +2,9 @@ import { useState } from 'react';
 import { EmptyState, InfoCard, Progress, ResponseErrorPanel, StructuredMetadataTable } from '@backstage/core-components';
 import { useApi } from '@backstage/core-plugin-api';
 import { EntityRefLink } from '@backstage/plugin-catalog-react';
-import { usePermission } from '@backstage/plugin-permission-react';
-import { gatewayAdminPermission, type GatewayProduct } from '@quarterdeck/plugin-gateway-common';
+import { permissionApiRef, usePermission } from '@backstage/plugin-permission-react';
+import { AuthorizeResult } from '@backstage/plugin-permission-common';
+import { gatewayAdminPermission, gatewayKeyRequestReviewPermission, type GatewayProduct } from '@quarterdeck/plugin-gateway-common';
 import Box from '@mui/material/Box';
 import Chip from '@mui/material/Chip';
 import Stack from '@mui/material/Stack';
@@ -58,6 +59,7 @@ function ProductsOverview({ refreshKey }: { refreshKey: number }) {
   }
   return (
     <InfoCard title={`Products (${value.length})`} subheader="Usage over the last 24 hours">
+      {error && <ResponseErrorPanel error={error} title="Could not refresh" />}
       <Table size="small" aria-label="gateway products">
         <TableHead>
           {/* Headings on one line: a narrow window squeezes the cells, not the words. */}
@@ -104,6 +106,7 @@ function DataPlaneCard() {
   const { dataPlane, limits, allowedUpstreamHosts, held } = value;
   const exit = dataPlane.lastExit;
   const metadata = {
+    replica: dataPlane.host,
     listening: dataPlane.url ?? '–',
     process: dataPlane.running ? `${dataPlane.pid}, serving since ${formatDateTime(dataPlane.since)}` : 'starting',
     restarts: dataPlane.restarts === 0 || !exit
@@ -119,35 +122,56 @@ function DataPlaneCard() {
   return (
     <InfoCard
       title={<Stack direction="row" spacing={1} alignItems="center"><span>Data plane</span><Chip size="small" color={dataPlane.running ? 'success' : 'error'} label={dataPlane.running ? 'serving' : 'starting again'} /></Stack>}
-      subheader="This replica's; each replica runs its own"
+      subheader="The replica that answered; each runs its own"
     >
+      {error && <ResponseErrorPanel error={error} title="Could not refresh: this is the last status read" />}
       <StructuredMetadataTable metadata={metadata} dense />
     </InfoCard>
   );
 }
 
-/** Every API's pending key requests, newest first, to decide from one place. */
+/** As many requests as the control plane lists at once. */
+const QUEUE_LIMIT = 100;
+
+/** Every API's pending key requests, oldest first, to decide from one place. */
 function ReviewQueue({ onDecided }: { onDecided: () => void }) {
   const gateway = useApi(gatewayApiRef);
-  const { value, error, retry } = usePolling(() => gateway.listKeyRequests({ status: 'pending' }), 15_000);
+  const permissionApi = useApi(permissionApiRef);
+  const { value, error, retry } = usePolling(async () => {
+    const requests = await gateway.listKeyRequests({ status: 'pending' });
+    // The page needs gateway.admin; deciding needs gateway.key-request.review on each request's API.
+    const apis = [...new Set(requests.map(r => r.apiRef))];
+    const decisions = await Promise.all(apis.map(resourceRef => permissionApi.authorize({ permission: gatewayKeyRequestReviewPermission, resourceRef })));
+    return { requests, reviewable: new Set(apis.filter((_, i) => decisions[i].result === AuthorizeResult.ALLOW)) };
+  }, 15_000);
   let body;
   if (error && !value) body = <ResponseErrorPanel error={error} />;
   else if (!value) body = <Progress />;
   else {
+    const { requests, reviewable } = value;
     body = (
-      <PendingKeyRequests
-        requests={value}
-        showApi
-        empty="No request waits for review on any API. Components request keys from their own Gateway tab; each API's owners decide on its Gateway tab, or platform admins here."
-        onDecided={() => {
-          retry();
-          onDecided();
-        }}
-      />
+      <>
+        {error && <ResponseErrorPanel error={error} title="Could not refresh" />}
+        <PendingKeyRequests
+          requests={requests}
+          showApi
+          reviewWhy={r => (reviewable.has(r.apiRef) ? undefined : `You may not review key requests for ${r.apiRef} (${gatewayKeyRequestReviewPermission.name} on the API).`)}
+          empty="No request waits for review on any API. Components request keys from their own Gateway tab; each API's owners decide on its Gateway tab, or platform admins here."
+          onDecided={() => {
+            retry();
+            onDecided();
+          }}
+        />
+        {requests.length >= QUEUE_LIMIT && (
+          <Typography variant="body2" color="text.secondary" sx={{ mt: 2 }}>
+            The {QUEUE_LIMIT} oldest are shown; more wait. Each API&apos;s Gateway tab lists all of its own.
+          </Typography>
+        )}
+      </>
     );
   }
   return (
-    <InfoCard title={`Key requests waiting for review${value ? ` (${value.length})` : ''}`} subheader="Every API's, newest first">
+    <InfoCard title={`Key requests waiting for review${value ? ` (${value.requests.length})` : ''}`} subheader="Every API's, oldest first: the next to expire on top">
       {body}
     </InfoCard>
   );

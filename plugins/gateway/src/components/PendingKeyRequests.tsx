@@ -79,6 +79,8 @@ export function PendingKeyRequests({ requests, reviewWhy, showApi, empty, onDeci
       onDecided();
     } catch (e) {
       setDialogError(errorMessage(e));
+      // Decided or expired meanwhile (by another reviewer): the list is read again behind the dialog.
+      if ((e as { statusCode?: number }).statusCode === 409) onDecided();
     } finally {
       setBusy(false);
     }

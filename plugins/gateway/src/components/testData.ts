@@ -91,7 +91,7 @@ export function mockGateway(): jest.Mocked<GatewayApi> {
     revokeKey: jest.fn().mockResolvedValue({ ...activeKey, status: 'revoked' }),
     getUsage: jest.fn().mockResolvedValue(usage()),
     getStatus: jest.fn().mockResolvedValue({
-      dataPlane: { running: true, url: 'http://127.0.0.1:7008', pid: 4242, since: '2026-11-23T08:00:00Z', restarts: 1, lastExit: { at: '2026-11-23T07:59:59Z', code: null, signal: 'SIGKILL' }, streams: { relay: 'native' } },
+      dataPlane: { running: true, host: 'replica-a', url: 'http://127.0.0.1:7008', pid: 4242, since: '2026-11-23T08:00:00Z', restarts: 1, lastExit: { at: '2026-11-23T07:59:59Z', code: null, signal: 'SIGKILL' }, streams: { relay: 'native' } },
       limits: 'memory',
       allowedUpstreamHosts: ['127.0.0.1', 'api.openai.com'],
       held: { keys: 3, products: 2 },
