@@ -120,6 +120,13 @@ describe('the gateway, control plane and data plane', () => {
       const refused = await chat(dataPlane, next, { model: 'chat-small', messages: [{ role: 'user', content: 'revoked' }] });
       expect(refused.status).toBe(401);
       expect(await refused.json()).toEqual({ error: { message: 'This API key was revoked.', type: 'invalid_request_error', param: null, code: 'invalid_api_key' } });
+      // The lists count every key: the rotated one (in its grace period) is still accepted, the revoked one is not.
+      const counted = await request(server).get('/api/gateway/keys').query({ entityRef: 'api:default/llm-chat', limit: 1 }).set('authorization', erin);
+      expect(counted.body).toMatchObject({ totalItems: 2, activeItems: 1 });
+      expect(counted.body.items.map((k: { id: string }) => k.id)).toEqual([rotated.body.key.id]);
+      const badLimit = await request(server).get('/api/gateway/keys').query({ entityRef: 'api:default/llm-chat', limit: 501 }).set('authorization', erin);
+      expect(badLimit.status).toBe(400);
+      expect(badLimit.body.error.message).toBe('limit: a whole number from 0 to 500, not "501"');
 
       // Prometheus metrics on the data plane's port, per model version.
       const metrics = await (await fetch(`${dataPlane}/metrics`)).text();

@@ -115,6 +115,19 @@ export interface GatewayKeyView {
   replacedBy?: string;
 }
 
+/**
+ * `GET /keys`: the newest keys (at most `limit`, 500 at most) and how many
+ * there are in all, so that a list cut short says so and an overview can
+ * count without reading every key.
+ */
+export interface GatewayKeyList {
+  items: GatewayKeyView[];
+  /** Every key of the component or product, whatever its state. */
+  totalItems: number;
+  /** Those still accepted now: active and not expired (a rotated key in its grace period counts). */
+  activeItems: number;
+}
+
 /** The answer to an approval or a rotation: the only time the full key is shown. */
 export interface IssuedKey {
   key: GatewayKeyView;

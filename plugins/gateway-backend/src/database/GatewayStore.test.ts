@@ -118,6 +118,39 @@ describe('KnexGatewayStore', () => {
     expect((await store.listKeyRequests({ status: 'pending', oldestFirst: true, limit: 2 })).map(r => r.id)).toEqual(['r-c', 'r-d']);
   });
 
+  it.each(databases.eachSupportedId())('lists the newest keys up to a limit and counts them all, those still accepted apart, %p', async databaseId => {
+    const knex = await databases.init(databaseId);
+    await applyDatabaseMigrations({ getClient: async () => knex });
+    const store = new KnexGatewayStore(knex);
+    const t0 = new Date('2026-11-22T10:00:00Z');
+    const minute = (n: number) => new Date(t0.getTime() + n * 60_000);
+    await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec, actor: 'user:default/u', now: t0, expect: { exists: false }, audit: [] });
+    const issue = async (n: number, expiresAt?: Date) => {
+      await store.createKeyRequest({
+        id: `r${n}`, productId: 'p', plan: 'standard', apiRef: 'api:default/p', componentRef: 'component:default/c', justification: 'because',
+        status: 'pending', requestedBy: 'user:default/u', requestedAt: minute(n).toISOString(), expiresAt: minute(n + 60).toISOString(),
+      }, []);
+      const k = { ...key(String(n), minute(n).toISOString()), ...(expiresAt ? { expiresAt: expiresAt.toISOString() } : {}) };
+      expect(await store.reviewKeyRequest({ id: `r${n}`, status: 'approved', reviewer: 'user:default/a', at: minute(n), key: k }, [])).toBe(true);
+      return k;
+    };
+    // Key 1 is rotated to key 2 with an hour's grace, key 3 expires after ten minutes, key 4 is revoked.
+    const k1 = await issue(1);
+    expect(await store.rotateKey({ previous: k1, next: key('2', minute(2).toISOString()), graceUntil: minute(62), at: minute(2) }, [])).toBe(true);
+    await issue(3, minute(13));
+    await issue(4);
+    expect(await store.revokeKey({ id: '4', actor: 'user:default/a', at: minute(5) }, [])).toBe(true);
+
+    expect((await store.listKeys({ productId: 'p', limit: 2 })).map(k => k.id)).toEqual(['4', '3']);
+    expect(await store.listKeys({ componentRef: 'component:default/c', limit: 0 })).toEqual([]);
+    expect((await store.listKeys({ componentRef: 'component:default/c' })).map(k => k.id)).toEqual(['4', '3', '2', '1']);
+    expect(await store.countKeys({ productId: 'p' }, minute(30))).toEqual({ total: 4, active: 2 });
+    expect(await store.countKeys({ componentRef: 'component:default/c' }, minute(10))).toEqual({ total: 4, active: 3 });
+    // The grace period over, only the rotated-to key is still accepted.
+    expect(await store.countKeys({ productId: 'p' }, minute(90))).toEqual({ total: 4, active: 1 });
+    expect(await store.countKeys({ componentRef: 'component:default/nobody' }, minute(90))).toEqual({ total: 0, active: 0 });
+  });
+
   it.each(databases.eachSupportedId())('commits each change with its audit events or neither, keeps one pending request per component and product, and checks product writes against what was read, %p', async databaseId => {
     const knex = await databases.init(databaseId);
     await applyDatabaseMigrations({ getClient: async () => knex });

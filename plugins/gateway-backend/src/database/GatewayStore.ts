@@ -91,7 +91,10 @@ export interface GatewayStore {
   expireKeyRequests(now: Date): Promise<GatewayKeyRequest[]>;
 
   getKey(id: string): Promise<StoredKey | undefined>;
-  listKeys(query: { componentRef?: string; productId?: string }): Promise<StoredKey[]>;
+  /** Newest first, at most `limit` (500 at most, the default). */
+  listKeys(query: { componentRef?: string; productId?: string; limit?: number }): Promise<StoredKey[]>;
+  /** How many keys a component or product has, and how many of them are still accepted at `at` (active, not expired). */
+  countKeys(query: { componentRef?: string; productId?: string }, at: Date): Promise<{ total: number; active: number }>;
   /**
    * Keys changed after `since` (every key when undefined), for the data plane's cache;
    * with `deadBefore`, not those revoked or expired at or before it (keyCache.ts, `deadBefore`).
@@ -345,11 +348,28 @@ export class KnexGatewayStore implements GatewayStore {
     return row ? toKey(row) : undefined;
   }
 
-  async listKeys(query: { componentRef?: string; productId?: string }) {
+  async listKeys(query: { componentRef?: string; productId?: string; limit?: number }) {
+    const limit = Math.min(query.limit ?? MAX_LIST, MAX_LIST);
+    if (limit <= 0) return [];
+    const q = this.keysOf(query);
+    return (await q.orderBy('created_at', 'desc').limit(limit)).map(toKey);
+  }
+
+  async countKeys(query: { componentRef?: string; productId?: string }, at: Date) {
+    // One pass over the component's or product's index entries, whatever their number.
+    const [row] = (await this.keysOf(query).select(
+      this.db.raw('count(*) as total'),
+      this.db.raw("sum(case when status = 'active' and (expires_at is null or expires_at > ?) then 1 else 0 end) as active", [at]),
+    )) as unknown as { total: number | string; active: number | string | null }[];
+    // PostgreSQL answers a count and a sum as strings (bigint), and a sum over no rows as null.
+    return { total: Number(row?.total ?? 0), active: Number(row?.active ?? 0) };
+  }
+
+  private keysOf(query: { componentRef?: string; productId?: string }) {
     const q = this.db<KeyRow>('gateway_keys');
     if (query.componentRef) q.where('component_ref', query.componentRef);
     if (query.productId) q.where('product_id', query.productId);
-    return (await q.orderBy('created_at', 'desc').limit(MAX_LIST)).map(toKey);
+    return q;
   }
 
   async keysChangedSince(since: string | undefined, options: { deadBefore?: Date } = {}) {

@@ -11,6 +11,7 @@ import {
   gatewayKeyRequestReviewPermission,
   gatewayProductManagePermission,
   gatewayReadPermission,
+  type GatewayKeyList,
   type GatewayKeyView,
   type GatewayProduct,
   type GatewayStatus,
@@ -103,6 +104,14 @@ function queryRef(value: unknown, name: string, defaultKind?: string): string | 
   } catch {
     throw new InputError(`${name}: "${value}" is not an entity reference${defaultKind ? '' : ' with a kind, such as api:default/llm-chat'}`);
   }
+}
+
+/** A list's `limit` query parameter: 0 (only the counts) to 500, 500 when absent; a 400 naming it otherwise. */
+function listLimit(value: unknown): number {
+  if (value === undefined || value === '') return 500;
+  const limit = typeof value === 'string' && /^\d{1,3}$/.test(value) ? Number(value) : NaN;
+  if (!(limit <= 500)) throw new InputError(`limit: a whole number from 0 to 500${typeof value === 'string' ? `, not "${value}"` : ''}`);
+  return limit;
 }
 
 /** The view of a stored key lists show: masked, with an expiry-derived status. */
@@ -431,15 +440,23 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     const entityRef = queryRef(req.query.entityRef, 'entityRef');
     if (!entityRef) throw new InputError('entityRef: required (an API or a component)');
     await authorizeOn(gatewayReadPermission, entityRef, credentials, `read the gateway keys of ${entityRef}`);
-    let keys: StoredKey[];
+    const limit = listLimit(req.query.limit);
+    let whose: { productId: string } | { componentRef: string } | undefined;
     if (parseEntityRef(entityRef).kind.toLowerCase() === 'api') {
       const product = await store.getProductByEntity(entityRef);
-      keys = product ? await store.listKeys({ productId: product.id }) : [];
+      whose = product && { productId: product.id };
     } else {
-      keys = await store.listKeys({ componentRef: entityRef });
+      whose = { componentRef: entityRef };
     }
     const at = now();
-    res.json({ items: keys.map(k => keyView(k, at)) });
+    const list: GatewayKeyList = { items: [], totalItems: 0, activeItems: 0 };
+    if (whose) {
+      const [keys, counts] = await Promise.all([store.listKeys({ ...whose, limit }), store.countKeys(whose, at)]);
+      list.items = keys.map(k => keyView(k, at));
+      list.totalItems = counts.total;
+      list.activeItems = counts.active;
+    }
+    res.json(list);
   });
 
   const manageable = async (req: express.Request) => {

@@ -6,6 +6,7 @@ import {
 import { ResponseError } from '@backstage/errors';
 import type {
   GatewayAuditEvent,
+  GatewayKeyList,
   GatewayKeyRequest,
   GatewayKeyView,
   GatewayProduct,
@@ -44,8 +45,8 @@ export interface GatewayApi {
   createKeyRequest(body: CreateKeyRequest): Promise<GatewayKeyRequest>;
   approveKeyRequest(id: string, body?: { reason?: string; expiresInDays?: number }): Promise<ApprovedKeyRequest>;
   denyKeyRequest(id: string, body: { reason: string }): Promise<GatewayKeyRequest>;
-  /** The keys (masked) of an API's product or of a component. */
-  listKeys(query: { entityRef: string }): Promise<GatewayKeyView[]>;
+  /** The newest keys (masked) of an API's product or of a component, at most `limit` (500), and how many there are. */
+  listKeys(query: { entityRef: string; limit?: number }): Promise<GatewayKeyList>;
   /** A new key at once; the old one keeps working for `graceSeconds` (default a day). */
   rotateKey(id: string, body?: { graceSeconds?: number }): Promise<IssuedKey>;
   revokeKey(id: string, body?: { reason?: string }): Promise<GatewayKeyView>;
@@ -108,9 +109,8 @@ export class GatewayClient implements GatewayApi {
     return this.send('POST', `/key-requests/${encodeURIComponent(id)}/deny`, body);
   }
 
-  async listKeys(query: { entityRef: string }): Promise<GatewayKeyView[]> {
-    const { items } = await this.request<{ items: GatewayKeyView[] }>(`/keys${queryString(query)}`);
-    return items;
+  listKeys(query: { entityRef: string; limit?: number }): Promise<GatewayKeyList> {
+    return this.request<GatewayKeyList>(`/keys${queryString(query)}`);
   }
 
   rotateKey(id: string, body: { graceSeconds?: number } = {}): Promise<IssuedKey> {

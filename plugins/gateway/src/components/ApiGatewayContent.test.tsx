@@ -6,7 +6,7 @@ import { EntityProvider, entityRouteRef } from '@backstage/plugin-catalog-react'
 import { AuthorizeResult, type EvaluatePermissionRequest } from '@backstage/plugin-permission-common';
 import { gatewayApiRef, type GatewayApi } from '../api/GatewayClient';
 import { ApiGatewayContent } from './ApiGatewayContent';
-import { mockGateway, SECRET, usage } from './testData';
+import { activeKey, mockGateway, SECRET, usage } from './testData';
 
 const api = (name: string) => ({
   apiVersion: 'backstage.io/v1alpha1',
@@ -143,11 +143,19 @@ describe('ApiGatewayContent', () => {
     expect(screen.getByRole('button', { name: 'Deny' })).toBeDisabled();
   });
 
+  it('says how many keys there are when the list holds only the newest', async () => {
+    const gateway = mockGateway();
+    gateway.listKeys.mockResolvedValue({ items: [activeKey], totalItems: 640, activeItems: 600 });
+    await render(gateway, AuthorizeResult.ALLOW, 'llm-chat-many');
+    expect(await screen.findByText('Issued keys (640)')).toBeInTheDocument();
+    expect(screen.getByText('600 accepted now; the newest 1 listed')).toBeInTheDocument();
+  });
+
   it('explains how to offer an API without a product', async () => {
     const gateway = mockGateway();
     gateway.listProducts.mockResolvedValue([]);
     gateway.listKeyRequests.mockResolvedValue([]);
-    gateway.listKeys.mockResolvedValue([]);
+    gateway.listKeys.mockResolvedValue({ items: [], totalItems: 0, activeItems: 0 });
     await render(gateway, AuthorizeResult.ALLOW, 'plain-api');
     expect(await screen.findByText('This API is not offered through the gateway')).toBeInTheDocument();
   });

@@ -16,7 +16,7 @@ import { usePolling } from '@quarterdeck/plugin-quarterdeck-react';
 import { gatewayApiRef } from '../api/GatewayClient';
 import { AuditCard } from './AuditCard';
 import { RequestStatusChip } from './common';
-import { formatDateTime, shortUser } from './format';
+import { formatDateTime, formatNumber, shortUser } from './format';
 import { KeysTable } from './KeysTable';
 import { PendingKeyRequests } from './PendingKeyRequests';
 import { ProductCard } from './ProductCard';
@@ -97,11 +97,11 @@ export function ApiGatewayContent() {
           </>
         )}
       </InfoCard>
-      <InfoCard title={`Issued keys (${keys.length})`}>
-        {keys.length === 0 ? (
+      <InfoCard title={`Issued keys (${formatNumber(keys.totalItems)})`} subheader={`${formatNumber(keys.activeItems)} accepted now${keys.items.length < keys.totalItems ? `; the newest ${keys.items.length} listed` : ''}`}>
+        {keys.items.length === 0 ? (
           <Typography variant="body2" color="text.secondary">No key has been issued for this API yet: approving a request issues one.</Typography>
         ) : (
-          <KeysTable keys={keys} showConsumer label="issued keys" />
+          <KeysTable keys={keys.items} showConsumer label="issued keys" />
         )}
       </InfoCard>
       <UsagePanel entityRef={apiRef} />

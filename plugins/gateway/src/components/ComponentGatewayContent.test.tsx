@@ -37,7 +37,7 @@ function gatewayFor(name: string) {
   const gateway = mockGateway();
   gateway.listProducts.mockImplementation(async query => (query?.entityRef === 'api:default/llm-chat' ? [(await mockGateway().listProducts())[0]] : []));
   gateway.listKeyRequests.mockResolvedValue([]);
-  gateway.listKeys.mockResolvedValue([{ ...activeKey, componentRef: `component:default/${name}` }]);
+  gateway.listKeys.mockResolvedValue({ items: [{ ...activeKey, componentRef: `component:default/${name}` }], totalItems: 1, activeItems: 1 });
   return gateway;
 }
 

@@ -30,7 +30,7 @@ import { usePolling } from '@quarterdeck/plugin-quarterdeck-react';
 import { gatewayApiRef } from '../api/GatewayClient';
 import { AuditCard } from './AuditCard';
 import { errorMessage, ExplainedButton, RequestStatusChip } from './common';
-import { formatDateTime, shortUser } from './format';
+import { formatDateTime, formatNumber, shortUser } from './format';
 import { KeysTable } from './KeysTable';
 import { PlansTable } from './ProductCard';
 import { SecretDialog } from './SecretDialog';
@@ -350,12 +350,17 @@ export function ComponentGatewayContent() {
           apiRef={o.apiRef}
           product={o.product!}
           requests={requests.filter(r => r.productId === o.product!.id)}
-          keys={keys.filter(k => k.productId === o.product!.id)}
+          keys={keys.items.filter(k => k.productId === o.product!.id)}
           canRequest={canRequest}
           canManage={canManage}
           onChanged={changed}
         />
       ))}
+      {keys.items.length < keys.totalItems && (
+        <Typography variant="body2" color="text.secondary">
+          This component has {formatNumber(keys.totalItems)} keys; the newest {keys.items.length} are listed above.
+        </Typography>
+      )}
       {offered.length > 0 && elsewhere.length > 0 && (
         <Typography variant="body2" color="text.secondary">
           Also consumed, not through the gateway: {elsewhere.map(o => o.apiRef).join(', ')}.

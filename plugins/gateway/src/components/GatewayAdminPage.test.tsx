@@ -28,9 +28,19 @@ describe('GatewayAdminPage', () => {
     expect(within(table).getByText('LLM chat (OpenAI-compatible)')).toBeInTheDocument();
     expect(within(table).getByText('1 of 1')).toBeInTheDocument();
     expect(within(table).getByText('3')).toBeInTheDocument();
+    // The counts come from the server's totals: no key is read to count them.
+    expect(gateway.listKeys).toHaveBeenCalledWith({ entityRef: 'api:default/llm-chat', limit: 0 });
     expect(gateway.getUsage).toHaveBeenCalledWith({ entityRef: 'api:default/llm-chat', hours: 24 });
     // Headings stay on one line (a narrow table used to break "Requests" into "Reques ts").
     expect(within(table).getByRole('columnheader', { name: 'Requests' })).toHaveStyle({ whiteSpace: 'nowrap' });
+  });
+
+  it('counts keys beyond what a list holds', async () => {
+    const gateway = mockGateway();
+    gateway.listKeys.mockResolvedValue({ items: [], totalItems: 1250, activeItems: 1180 });
+    await render(gateway, AuthorizeResult.ALLOW);
+    const table = await screen.findByRole('table', { name: 'gateway products' });
+    expect(await within(table).findByText('1,180 of 1,250')).toBeInTheDocument();
   });
 
   it("shows this replica's data plane: serving since when, its restarts, who forwards streams and the allowlist", async () => {

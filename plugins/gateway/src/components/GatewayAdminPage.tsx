@@ -35,12 +35,12 @@ function ProductsOverview({ refreshKey }: { refreshKey: number }) {
     return Promise.all(products.map(async (product): Promise<Row> => {
       try {
         const [keys, usage] = await Promise.all([
-          gateway.listKeys({ entityRef: product.entityRef }),
+          gateway.listKeys({ entityRef: product.entityRef, limit: 0 }),
           gateway.getUsage({ entityRef: product.entityRef, hours: 24 }),
         ]);
         return {
           product,
-          keys: { active: keys.filter(k => k.status === 'active').length, total: keys.length },
+          keys: { active: keys.activeItems, total: keys.totalItems },
           usage: sumSeries(usage),
         };
       } catch (e) {
@@ -81,7 +81,7 @@ function ProductsOverview({ refreshKey }: { refreshKey: number }) {
                 <TableCell colSpan={5}><Typography variant="body2" color="error">{rowError}</Typography></TableCell>
               ) : (
                 <>
-                  <TableCell align="right">{keys ? `${keys.active} of ${keys.total}` : '–'}</TableCell>
+                  <TableCell align="right">{keys ? `${formatNumber(keys.active)} of ${formatNumber(keys.total)}` : '–'}</TableCell>
                   <TableCell align="right">{formatNumber(usage?.requests)}</TableCell>
                   <TableCell align="right">{formatNumber(usage?.errors)}</TableCell>
                   <TableCell align="right">{usage ? formatNumber(usage.promptTokens + usage.completionTokens) : '–'}</TableCell>

@@ -86,7 +86,7 @@ export function mockGateway(): jest.Mocked<GatewayApi> {
       issued: { key: activeKey, secret: SECRET },
     }),
     denyKeyRequest: jest.fn().mockResolvedValue({ ...pendingRequest, status: 'denied' }),
-    listKeys: jest.fn().mockResolvedValue([activeKey]),
+    listKeys: jest.fn().mockResolvedValue({ items: [activeKey], totalItems: 1, activeItems: 1 }),
     rotateKey: jest.fn().mockResolvedValue({ key: { ...activeKey, id: 'key-2', publicId: 'mnopqrstuvwx', masked: 'qdk_mnopqrstuvwx_…' }, secret: ROTATED_SECRET }),
     revokeKey: jest.fn().mockResolvedValue({ ...activeKey, status: 'revoked' }),
     getUsage: jest.fn().mockResolvedValue(usage()),
