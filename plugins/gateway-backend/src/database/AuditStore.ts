@@ -22,8 +22,10 @@ export type NewGatewayAuditEvent = Omit<GatewayAuditEvent, 'id' | 'createdAt'> &
  */
 export async function insertAuditEvents(tx: Knex | Knex.Transaction, events: NewGatewayAuditEvent[]): Promise<void> {
   if (events.length === 0) return;
+  // One instant for the change's rows (an action on both the API and the component): the trail reads them as one action.
+  const now = new Date();
   await tx('audit_events').insert(events.map(event => ({
-    created_at: event.createdAt ?? new Date(),
+    created_at: event.createdAt ?? now,
     actor: event.actor,
     action: event.action,
     entity_ref: event.entityRef ?? null,

@@ -1,6 +1,7 @@
 import { TestDatabases } from '@backstage/backend-test-utils';
 import type { GatewayProductSpec } from '@quarterdeck/plugin-gateway-common';
 import { KnexGatewayStore, insertUsageRows, type StoredKey, type UsageRecord } from './GatewayStore';
+import { GatewayAuditStore } from './AuditStore';
 import { applyDatabaseMigrations } from './migrations';
 
 jest.setTimeout(60_000);
@@ -149,6 +150,39 @@ describe('KnexGatewayStore', () => {
     // The grace period over, only the rotated-to key is still accepted.
     expect(await store.countKeys({ productId: 'p' }, minute(90))).toEqual({ total: 4, active: 1 });
     expect(await store.countKeys({ componentRef: 'component:default/nobody' }, minute(90))).toEqual({ total: 0, active: 0 });
+  });
+
+  it.each(databases.eachSupportedId())("writes a change's audit events at one instant, so the trail reads them as one action, %p", async databaseId => {
+    const knex = await databases.init(databaseId);
+    await applyDatabaseMigrations({ getClient: async () => knex });
+    const store = new KnexGatewayStore(knex);
+    const actor = 'user:default/u';
+    // A clock that moves on by a millisecond at every reading, as a slow insert's would.
+    const RealDate = Date;
+    let tick = 0;
+    const TickingDate = class extends RealDate {
+      constructor(...args: unknown[]) {
+        if (args.length > 0) super(...(args as [string]));
+        else super(RealDate.now() + tick++);
+      }
+
+      // Every date is still a Date to the database client.
+      static [Symbol.hasInstance](value: unknown) {
+        return value instanceof RealDate;
+      }
+    } as unknown as DateConstructor;
+    global.Date = TickingDate;
+    try {
+      await store.putProduct({
+        id: 'p', entityRef: 'api:default/p', spec, actor, now: new RealDate('2026-11-22T10:00:00Z'), expect: { exists: false },
+        audit: ['api:default/p', 'component:default/c'].map(entityRef => ({ actor, action: 'product.created', entityRef, target: 'p' })),
+      });
+    } finally {
+      global.Date = RealDate;
+    }
+    const rows = await new GatewayAuditStore(knex).list({ target: 'p' });
+    expect(rows.map(r => r.entityRef).sort()).toEqual(['api:default/p', 'component:default/c']);
+    expect(rows[0].createdAt).toBe(rows[1].createdAt);
   });
 
   it.each(databases.eachSupportedId())('commits each change with its audit events or neither, keeps one pending request per component and product, and checks product writes against what was read, %p', async databaseId => {

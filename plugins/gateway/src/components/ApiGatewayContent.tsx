@@ -97,7 +97,10 @@ export function ApiGatewayContent() {
           </>
         )}
       </InfoCard>
-      <InfoCard title={`Issued keys (${formatNumber(keys.totalItems)})`} subheader={`${formatNumber(keys.activeItems)} accepted now${keys.items.length < keys.totalItems ? `; the newest ${keys.items.length} listed` : ''}`}>
+      <InfoCard
+        title={`Issued keys (${formatNumber(keys.totalItems)})`}
+        subheader={keys.totalItems > 0 ? `${formatNumber(keys.activeItems)} accepted now${keys.items.length < keys.totalItems ? `; the newest ${keys.items.length} listed` : ''}` : undefined}
+      >
         {keys.items.length === 0 ? (
           <Typography variant="body2" color="text.secondary">No key has been issued for this API yet: approving a request issues one.</Typography>
         ) : (
