@@ -127,6 +127,12 @@ describe('the gateway, control plane and data plane', () => {
       const badLimit = await request(server).get('/api/gateway/keys').query({ entityRef: 'api:default/llm-chat', limit: 501 }).set('authorization', erin);
       expect(badLimit.status).toBe(400);
       expect(badLimit.body.error.message).toBe('limit: a whole number from 0 to 500, not "501"');
+      // The next page holds the older key, the one rotated away from.
+      const older = await request(server).get('/api/gateway/keys').query({ entityRef: 'api:default/llm-chat', limit: 1, offset: 1 }).set('authorization', erin);
+      expect(older.body.items.map((k: { id: string }) => k.id)).toEqual([approved.body.issued.key.id]);
+      const badOffset = await request(server).get('/api/gateway/keys').query({ entityRef: 'api:default/llm-chat', offset: -1 }).set('authorization', erin);
+      expect(badOffset.status).toBe(400);
+      expect(badOffset.body.error.message).toBe('offset: a whole number from 0 to 999999999, not "-1"');
 
       // Prometheus metrics on the data plane's port, per model version.
       const metrics = await (await fetch(`${dataPlane}/metrics`)).text();

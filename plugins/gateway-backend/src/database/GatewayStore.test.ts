@@ -1,4 +1,5 @@
 import { TestDatabases } from '@backstage/backend-test-utils';
+import type { Knex } from 'knex';
 import type { GatewayProductSpec } from '@quarterdeck/plugin-gateway-common';
 import { KnexGatewayStore, insertUsageRows, type StoredKey, type UsageRecord } from './GatewayStore';
 import { GatewayAuditStore } from './AuditStore';
@@ -126,12 +127,12 @@ describe('KnexGatewayStore', () => {
     const t0 = new Date('2026-11-22T10:00:00Z');
     const minute = (n: number) => new Date(t0.getTime() + n * 60_000);
     await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec, actor: 'user:default/u', now: t0, expect: { exists: false }, audit: [] });
-    const issue = async (n: number, expiresAt?: Date) => {
+    const issue = async (n: number, expiresAt?: Date, createdAt = minute(n)) => {
       await store.createKeyRequest({
         id: `r${n}`, productId: 'p', plan: 'standard', apiRef: 'api:default/p', componentRef: 'component:default/c', justification: 'because',
         status: 'pending', requestedBy: 'user:default/u', requestedAt: minute(n).toISOString(), expiresAt: minute(n + 60).toISOString(),
       }, []);
-      const k = { ...key(String(n), minute(n).toISOString()), ...(expiresAt ? { expiresAt: expiresAt.toISOString() } : {}) };
+      const k = { ...key(String(n), createdAt.toISOString()), ...(expiresAt ? { expiresAt: expiresAt.toISOString() } : {}) };
       expect(await store.reviewKeyRequest({ id: `r${n}`, status: 'approved', reviewer: 'user:default/a', at: minute(n), key: k }, [])).toBe(true);
       return k;
     };
@@ -150,6 +151,44 @@ describe('KnexGatewayStore', () => {
     // The grace period over, only the rotated-to key is still accepted.
     expect(await store.countKeys({ productId: 'p' }, minute(90))).toEqual({ total: 4, active: 1 });
     expect(await store.countKeys({ componentRef: 'component:default/nobody' }, minute(90))).toEqual({ total: 0, active: 0 });
+
+    // Paged, every key comes once and in the same order, those issued in the same millisecond too.
+    for (const n of [6, 7, 8]) await issue(n, undefined, minute(6));
+    const all = (await store.listKeys({ productId: 'p' })).map(k => k.id);
+    expect(all).toEqual(['8', '7', '6', '4', '3', '2', '1']);
+    const paged: string[] = [];
+    for (let offset = 0; offset < 8; offset += 2) paged.push(...(await store.listKeys({ productId: 'p', limit: 2, offset })).map(k => k.id));
+    expect(paged).toEqual(all);
+    expect(await store.listKeys({ componentRef: 'component:default/c', offset: 7 })).toEqual([]);
+  });
+
+  it.each(databases.eachSupportedId())('reads a page of keys as a range of an index, not a sort of all of them, %p', async databaseId => {
+    const knex = await databases.init(databaseId);
+    await applyDatabaseMigrations({ getClient: async () => knex });
+    const store = new KnexGatewayStore(knex);
+    const ran: { sql: string; bindings: Knex.RawBinding[] }[] = [];
+    knex.on('query', (q: { sql: string; bindings: Knex.RawBinding[] }) => ran.push(q));
+    // The plan of the statement the store ran, and whether it sorts (SQLite's temporary B-tree, PostgreSQL's Sort node).
+    const planOf = async ({ sql, bindings }: { sql: string; bindings: Knex.RawBinding[] }) => {
+      if (databaseId === 'SQLITE_3') {
+        const plan = (await knex.raw(`explain query plan ${sql}`, bindings)).map((r: { detail: string }) => r.detail).join('\n');
+        return { plan, sorts: /TEMP B-TREE/.test(plan) };
+      }
+      // An empty table is cheapest to scan; forbid that, so the plan shows how an index serves the order.
+      const plan: string = await knex.transaction(async tx => {
+        await tx.raw('set local enable_seqscan = off');
+        // knex reports PostgreSQL's statement with its $n placeholders; raw takes ?.
+        return (await tx.raw(`explain ${sql.replace(/\$\d+/g, '?')}`, bindings)).rows.map((r: { 'QUERY PLAN': string }) => r['QUERY PLAN']).join('\n');
+      });
+      return { plan, sorts: /Sort/.test(plan) };
+    };
+    for (const [whose, index] of [[{ productId: 'p' }, 'gateway_keys_product_idx'], [{ componentRef: 'component:default/c' }, 'gateway_keys_component_idx']] as const) {
+      ran.length = 0;
+      await store.listKeys({ ...whose, limit: 25, offset: 50 });
+      const { plan, sorts } = await planOf(ran[0]);
+      expect(plan).toContain(index);
+      expect(sorts).toBe(false);
+    }
   });
 
   it.each(databases.eachSupportedId())("writes a change's audit events at one instant, so the trail reads them as one action, %p", async databaseId => {

@@ -91,8 +91,8 @@ export interface GatewayStore {
   expireKeyRequests(now: Date): Promise<GatewayKeyRequest[]>;
 
   getKey(id: string): Promise<StoredKey | undefined>;
-  /** Newest first, at most `limit` (500 at most, the default). */
-  listKeys(query: { componentRef?: string; productId?: string; limit?: number }): Promise<StoredKey[]>;
+  /** Newest first: `limit` of them (500 at most, the default), skipping the `offset` newest. */
+  listKeys(query: { componentRef?: string; productId?: string; limit?: number; offset?: number }): Promise<StoredKey[]>;
   /** How many keys a component or product has, and how many of them are still accepted at `at` (active, not expired). */
   countKeys(query: { componentRef?: string; productId?: string }, at: Date): Promise<{ total: number; active: number }>;
   /**
@@ -348,11 +348,12 @@ export class KnexGatewayStore implements GatewayStore {
     return row ? toKey(row) : undefined;
   }
 
-  async listKeys(query: { componentRef?: string; productId?: string; limit?: number }) {
+  async listKeys(query: { componentRef?: string; productId?: string; limit?: number; offset?: number }) {
     const limit = Math.min(query.limit ?? MAX_LIST, MAX_LIST);
     if (limit <= 0) return [];
-    const q = this.keysOf(query);
-    return (await q.orderBy('created_at', 'desc').limit(limit)).map(toKey);
+    // The id breaks ties between keys issued in the same millisecond, so pages neither repeat nor skip one.
+    const q = this.keysOf(query).orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }]);
+    return (await q.limit(limit).offset(query.offset ?? 0)).map(toKey);
   }
 
   async countKeys(query: { componentRef?: string; productId?: string }, at: Date) {

@@ -116,6 +116,7 @@ describe('the OpenAPI schema of /api/gateway', () => {
       await answered('GET /keys', request(server).get('/api/gateway/keys').set('authorization', erin), 400);
       await answered('GET /keys', request(server).get('/api/gateway/keys').query({ entityRef: 'api:default/llm-chat', limit: 0 }).set('authorization', erin), 200);
       await answered('GET /keys', request(server).get('/api/gateway/keys').query({ entityRef: 'api:default/llm-chat', limit: 'all' }).set('authorization', erin), 400);
+      await answered('GET /keys', request(server).get('/api/gateway/keys').query({ entityRef: 'api:default/llm-chat', limit: 1, offset: 1 }).set('authorization', erin), 200);
       const manage = (id: string, action: string, payload: object) => request(server).post(`/api/gateway/keys/${id}/${action}`).set('authorization', erin).send(payload);
       await answered('POST /keys/{id}/rotate', manage(keyId, 'rotate', { graceSeconds: -1 }), 400);
       await answered('POST /keys/{id}/rotate', manage('00000000-0000-4000-8000-000000000000', 'rotate', {}), 404);

@@ -106,6 +106,13 @@ function queryRef(value: unknown, name: string, defaultKind?: string): string | 
   }
 }
 
+/** A list's `offset` query parameter: how many of the newest to skip, 0 when absent; a 400 naming it otherwise. */
+function listOffset(value: unknown): number {
+  if (value === undefined || value === '') return 0;
+  if (typeof value === 'string' && /^\d{1,9}$/.test(value)) return Number(value);
+  throw new InputError(`offset: a whole number from 0 to 999999999${typeof value === 'string' ? `, not "${value}"` : ''}`);
+}
+
 /** A list's `limit` query parameter: 0 (only the counts) to 500, 500 when absent; a 400 naming it otherwise. */
 function listLimit(value: unknown): number {
   if (value === undefined || value === '') return 500;
@@ -441,6 +448,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     if (!entityRef) throw new InputError('entityRef: required (an API or a component)');
     await authorizeOn(gatewayReadPermission, entityRef, credentials, `read the gateway keys of ${entityRef}`);
     const limit = listLimit(req.query.limit);
+    const offset = listOffset(req.query.offset);
     let whose: { productId: string } | { componentRef: string } | undefined;
     if (parseEntityRef(entityRef).kind.toLowerCase() === 'api') {
       const product = await store.getProductByEntity(entityRef);
@@ -451,7 +459,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     const at = now();
     const list: GatewayKeyList = { items: [], totalItems: 0, activeItems: 0 };
     if (whose) {
-      const [keys, counts] = await Promise.all([store.listKeys({ ...whose, limit }), store.countKeys(whose, at)]);
+      const [keys, counts] = await Promise.all([store.listKeys({ ...whose, limit, offset }), store.countKeys(whose, at)]);
       list.items = keys.map(k => keyView(k, at));
       list.totalItems = counts.total;
       list.activeItems = counts.active;

@@ -39,14 +39,13 @@ export interface GatewayApi {
   listProducts(query?: { entityRef?: string }): Promise<GatewayProduct[]>;
   getProduct(id: string): Promise<GatewayProduct>;
   putProduct(id: string, body: { entityRef: string; spec: GatewayProductSpec }): Promise<GatewayProduct>;
-  /** The key requests of an API or of a component. */
-  /** An API's or a component's; without entityRef, every API's (gateway.admin). */
+  /** The key requests of an API or of a component; without entityRef, every API's (gateway.admin). */
   listKeyRequests(query: { entityRef?: string; status?: KeyRequestStatus }): Promise<GatewayKeyRequest[]>;
   createKeyRequest(body: CreateKeyRequest): Promise<GatewayKeyRequest>;
   approveKeyRequest(id: string, body?: { reason?: string; expiresInDays?: number }): Promise<ApprovedKeyRequest>;
   denyKeyRequest(id: string, body: { reason: string }): Promise<GatewayKeyRequest>;
-  /** The newest keys (masked) of an API's product or of a component, at most `limit` (500), and how many there are. */
-  listKeys(query: { entityRef: string; limit?: number }): Promise<GatewayKeyList>;
+  /** The keys (masked) of an API's product or of a component, newest first: `limit` (at most 500) from `offset`, and how many there are. */
+  listKeys(query: { entityRef: string; limit?: number; offset?: number }): Promise<GatewayKeyList>;
   /** A new key at once; the old one keeps working for `graceSeconds` (default a day). */
   rotateKey(id: string, body?: { graceSeconds?: number }): Promise<IssuedKey>;
   revokeKey(id: string, body?: { reason?: string }): Promise<GatewayKeyView>;
@@ -109,7 +108,7 @@ export class GatewayClient implements GatewayApi {
     return this.send('POST', `/key-requests/${encodeURIComponent(id)}/deny`, body);
   }
 
-  listKeys(query: { entityRef: string; limit?: number }): Promise<GatewayKeyList> {
+  listKeys(query: { entityRef: string; limit?: number; offset?: number }): Promise<GatewayKeyList> {
     return this.request<GatewayKeyList>(`/keys${queryString(query)}`);
   }
 

@@ -39,7 +39,10 @@ describe('ApiGatewayContent', () => {
     expect(within(plans).getByText('standard')).toBeInTheDocument();
     expect(within(plans).getByText('$10.00')).toBeInTheDocument();
     // Issued keys, masked, with their consumer; usage by consumer and by version; the audit trail.
-    expect(within(screen.getByRole('table', { name: 'issued keys' })).getByText('qdk_abcdefghijkl_…')).toBeInTheDocument();
+    expect(within(await screen.findByRole('table', { name: 'issued keys' })).getByText('qdk_abcdefghijkl_…')).toBeInTheDocument();
+    expect(screen.getByText('Issued keys (1)')).toBeInTheDocument();
+    // One page holds them all: no pager.
+    expect(screen.queryByText('Keys per page')).not.toBeInTheDocument();
     const byConsumer = await screen.findByRole('table', { name: 'usage by consumer' });
     expect(within(byConsumer).getByText('chat-assistant')).toBeInTheDocument();
     // Latency quantiles come from the hourly histogram: shown as the bucket they fall in, not as an exact time.
@@ -143,12 +146,36 @@ describe('ApiGatewayContent', () => {
     expect(screen.getByRole('button', { name: 'Deny' })).toBeDisabled();
   });
 
-  it('says how many keys there are when the list holds only the newest', async () => {
+  it('pages through many keys, asking the backend for one page at a time', async () => {
     const gateway = mockGateway();
-    gateway.listKeys.mockResolvedValue({ items: [activeKey], totalItems: 640, activeItems: 600 });
+    // 640 keys, newest first: key n is the n-th newest.
+    const nth = (n: number) => ({ ...activeKey, id: `key-${n}`, publicId: `k${String(n).padStart(11, '0')}`, masked: `qdk_k${String(n).padStart(11, '0')}_…` });
+    gateway.listKeys.mockImplementation(async ({ limit = 500, offset = 0 }) => ({
+      items: Array.from({ length: Math.max(0, Math.min(limit, 640 - offset)) }, (_, i) => nth(offset + i + 1)),
+      totalItems: 640,
+      activeItems: 600,
+    }));
     await render(gateway, AuthorizeResult.ALLOW, 'llm-chat-many');
     expect(await screen.findByText('Issued keys (640)')).toBeInTheDocument();
-    expect(screen.getByText('600 accepted now; the newest 1 listed')).toBeInTheDocument();
+    expect(screen.getByText('600 accepted now')).toBeInTheDocument();
+    expect(screen.getByText('1–25 of 640')).toBeInTheDocument();
+    expect(gateway.listKeys).toHaveBeenCalledWith({ entityRef: 'api:default/llm-chat-many', limit: 25, offset: 0 });
+    const keys = () => within(screen.getByRole('table', { name: 'issued keys' }));
+    expect(keys().getAllByRole('row')).toHaveLength(26);
+    expect(keys().getByText('qdk_k00000000001_…')).toBeInTheDocument();
+
+    fireEvent.click(screen.getByRole('button', { name: 'Go to next page' }));
+    expect(await screen.findByText('26–50 of 640')).toBeInTheDocument();
+    await waitFor(() => expect(keys().getByText('qdk_k00000000026_…')).toBeInTheDocument());
+    expect(keys().queryByText('qdk_k00000000001_…')).not.toBeInTheDocument();
+    expect(gateway.listKeys).toHaveBeenLastCalledWith({ entityRef: 'api:default/llm-chat-many', limit: 25, offset: 25 });
+
+    // A larger page starts again from the newest.
+    fireEvent.mouseDown(screen.getByRole('combobox', { name: /Keys per page/ }));
+    fireEvent.click(await screen.findByRole('option', { name: '100' }));
+    expect(await screen.findByText('1–100 of 640')).toBeInTheDocument();
+    await waitFor(() => expect(keys().getAllByRole('row')).toHaveLength(101));
+    expect(gateway.listKeys).toHaveBeenLastCalledWith({ entityRef: 'api:default/llm-chat-many', limit: 100, offset: 0 });
   });
 
   it('explains how to offer an API without a product', async () => {

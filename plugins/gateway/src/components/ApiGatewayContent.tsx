@@ -16,8 +16,8 @@ import { usePolling } from '@quarterdeck/plugin-quarterdeck-react';
 import { gatewayApiRef } from '../api/GatewayClient';
 import { AuditCard } from './AuditCard';
 import { RequestStatusChip } from './common';
-import { formatDateTime, formatNumber, shortUser } from './format';
-import { KeysTable } from './KeysTable';
+import { formatDateTime, shortUser } from './format';
+import { IssuedKeysCard } from './IssuedKeysCard';
 import { PendingKeyRequests } from './PendingKeyRequests';
 import { ProductCard } from './ProductCard';
 import { UsagePanel } from './UsagePanel';
@@ -29,12 +29,11 @@ export function ApiGatewayContent() {
   const gateway = useApi(gatewayApiRef);
   const review = usePermission({ permission: gatewayKeyRequestReviewPermission, resourceRef: apiRef });
   const { value, error, loading, retry } = usePolling(async () => {
-    const [products, requests, keys] = await Promise.all([
+    const [products, requests] = await Promise.all([
       gateway.listProducts({ entityRef: apiRef }),
       gateway.listKeyRequests({ entityRef: apiRef }),
-      gateway.listKeys({ entityRef: apiRef }),
     ]);
-    return { product: products[0], requests, keys };
+    return { product: products[0], requests };
   }, 10_000, apiRef);
   const [changes, setChanges] = useState(0);
 
@@ -54,7 +53,7 @@ export function ApiGatewayContent() {
       />
     );
   }
-  const { product, requests, keys } = value;
+  const { product, requests } = value;
   const pending = requests.filter(r => r.status === 'pending');
   const decided = requests.filter(r => r.status !== 'pending').slice(0, 20);
   let reviewWhy: string | undefined;
@@ -97,16 +96,7 @@ export function ApiGatewayContent() {
           </>
         )}
       </InfoCard>
-      <InfoCard
-        title={`Issued keys (${formatNumber(keys.totalItems)})`}
-        subheader={keys.totalItems > 0 ? `${formatNumber(keys.activeItems)} accepted now${keys.items.length < keys.totalItems ? `; the newest ${keys.items.length} listed` : ''}` : undefined}
-      >
-        {keys.items.length === 0 ? (
-          <Typography variant="body2" color="text.secondary">No key has been issued for this API yet: approving a request issues one.</Typography>
-        ) : (
-          <KeysTable keys={keys.items} showConsumer label="issued keys" />
-        )}
-      </InfoCard>
+      <IssuedKeysCard key={apiRef} apiRef={apiRef} refreshKey={changes} />
       <UsagePanel entityRef={apiRef} />
       <AuditCard entityRef={apiRef} refreshKey={changes} />
     </Stack>
