@@ -6,7 +6,7 @@ import { EntityProvider, entityRouteRef } from '@backstage/plugin-catalog-react'
 import { AuthorizeResult, type EvaluatePermissionRequest } from '@backstage/plugin-permission-common';
 import { gatewayApiRef, type GatewayApi } from '../api/GatewayClient';
 import { ApiGatewayContent } from './ApiGatewayContent';
-import { activeKey, mockGateway, SECRET, usage } from './testData';
+import { activeKey, mockGateway, pendingRequest, SECRET, usage } from './testData';
 
 const api = (name: string) => ({
   apiVersion: 'backstage.io/v1alpha1',
@@ -144,6 +144,21 @@ describe('ApiGatewayContent', () => {
     expect((await screen.findAllByLabelText(/Only those who may review key requests for api:default\/llm-chat-locked/)).length).toBe(2);
     expect(approve).toBeDisabled();
     expect(screen.getByRole('button', { name: 'Deny' })).toBeDisabled();
+  });
+
+  it('shows a pending request that a hundred decided ones came after, and the newest 20 of those', async () => {
+    const gateway = mockGateway();
+    const decided = Array.from({ length: 100 }, (_, i) => ({
+      ...pendingRequest, id: `req-d${i}`, componentRef: `component:default/consumer-${i}`, status: 'approved' as const,
+      requestedAt: new Date(Date.parse('2026-11-23T10:00:00Z') + (100 - i) * 60_000).toISOString(), reviewedBy: 'user:default/carol', reviewedAt: '2026-11-24T10:00:00Z',
+    }));
+    // As the backend answers: the newest 100 of every status, or every pending one.
+    gateway.listKeyRequests.mockImplementation(async ({ status }) => (status === 'pending' ? [pendingRequest] : decided));
+    await render(gateway, AuthorizeResult.ALLOW, 'llm-chat-busy');
+    expect(await screen.findByText('Pending key requests (1)')).toBeInTheDocument();
+    expect(within(screen.getByRole('table', { name: 'pending key requests' })).getByText('the assistant answers customer questions')).toBeInTheDocument();
+    expect(screen.getByText('Decided requests (the newest 20)')).toBeInTheDocument();
+    expect(within(screen.getByRole('table', { name: 'decided key requests' })).getAllByRole('row')).toHaveLength(21);
   });
 
   it('pages through many keys, asking the backend for one page at a time', async () => {

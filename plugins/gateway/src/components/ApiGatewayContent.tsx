@@ -15,7 +15,7 @@ import Typography from '@mui/material/Typography';
 import { usePolling } from '@quarterdeck/plugin-quarterdeck-react';
 import { gatewayApiRef } from '../api/GatewayClient';
 import { AuditCard } from './AuditCard';
-import { RequestStatusChip } from './common';
+import { keyRequestsOf, RequestStatusChip } from './common';
 import { formatDateTime, shortUser } from './format';
 import { IssuedKeysCard } from './IssuedKeysCard';
 import { PendingKeyRequests } from './PendingKeyRequests';
@@ -29,11 +29,8 @@ export function ApiGatewayContent() {
   const gateway = useApi(gatewayApiRef);
   const review = usePermission({ permission: gatewayKeyRequestReviewPermission, resourceRef: apiRef });
   const { value, error, loading, retry } = usePolling(async () => {
-    const [products, requests] = await Promise.all([
-      gateway.listProducts({ entityRef: apiRef }),
-      gateway.listKeyRequests({ entityRef: apiRef }),
-    ]);
-    return { product: products[0], requests };
+    const [products, requests] = await Promise.all([gateway.listProducts({ entityRef: apiRef }), keyRequestsOf(gateway, apiRef)]);
+    return { product: products[0], ...requests };
   }, 10_000, apiRef);
   const [changes, setChanges] = useState(0);
 
@@ -53,9 +50,8 @@ export function ApiGatewayContent() {
       />
     );
   }
-  const { product, requests } = value;
-  const pending = requests.filter(r => r.status === 'pending');
-  const decided = requests.filter(r => r.status !== 'pending').slice(0, 20);
+  const { product, pending } = value;
+  const decided = value.decided.slice(0, 20);
   let reviewWhy: string | undefined;
   if (review.loading) reviewWhy = 'Checking your permissions…';
   else if (!review.allowed) reviewWhy = `Only those who may review key requests for ${apiRef} (the API's owners and platform admins: ${gatewayKeyRequestReviewPermission.name}) can approve or deny.`;
@@ -76,7 +72,7 @@ export function ApiGatewayContent() {
         />
         {decided.length > 0 && (
           <>
-            <Typography variant="subtitle2" sx={{ mt: 3 }}>Decided requests</Typography>
+            <Typography variant="subtitle2" sx={{ mt: 3 }}>Decided requests{value.decided.length > decided.length ? ` (the newest ${decided.length})` : ''}</Typography>
             <Table size="small" aria-label="decided key requests">
               <TableHead>
                 <TableRow><TableCell>Component</TableCell><TableCell>Plan</TableCell><TableCell>Status</TableCell><TableCell>Reviewed</TableCell><TableCell>Reason</TableCell></TableRow>

@@ -133,7 +133,10 @@ describe('ComponentGatewayContent', () => {
 
   it('lists the component\'s requests with their status and its usage', async () => {
     const gateway = gatewayFor('chat-assistant-usage');
-    gateway.listKeyRequests.mockResolvedValue([{ ...pendingRequest, componentRef: 'component:default/chat-assistant-usage' }]);
+    const pending = { ...pendingRequest, componentRef: 'component:default/chat-assistant-usage' };
+    // A hundred requests for another product came after it: the newest 100 alone would leave it out.
+    const others = Array.from({ length: 100 }, (_, i) => ({ ...pending, id: `req-o${i}`, productId: 'other', status: 'denied' as const, requestedAt: '2026-11-23T10:00:00Z' }));
+    gateway.listKeyRequests.mockImplementation(async ({ status }) => (status === 'pending' ? [pending] : others));
     await render(gateway, AuthorizeResult.ALLOW, 'chat-assistant-usage');
     const requests = await screen.findByRole('table', { name: 'key requests for llm-chat' });
     expect(within(requests).getByText('pending')).toBeInTheDocument();

@@ -29,7 +29,7 @@ import Typography from '@mui/material/Typography';
 import { usePolling } from '@quarterdeck/plugin-quarterdeck-react';
 import { gatewayApiRef } from '../api/GatewayClient';
 import { AuditCard } from './AuditCard';
-import { errorMessage, ExplainedButton, RequestStatusChip } from './common';
+import { errorMessage, ExplainedButton, keyRequestsOf, RequestStatusChip } from './common';
 import { formatDateTime, formatNumber, shortUser } from './format';
 import { KeysTable } from './KeysTable';
 import { PlansTable } from './ProductCard';
@@ -310,10 +310,10 @@ export function ComponentGatewayContent() {
           return { apiRef, error: e as Error };
         }
       })),
-      gateway.listKeyRequests({ entityRef: componentRef }),
+      keyRequestsOf(gateway, componentRef),
       gateway.listKeys({ entityRef: componentRef }),
     ]);
-    return { offers, requests, keys };
+    return { offers, requests: [...requests.pending, ...requests.decided], keys };
   }, 10_000, `${componentRef}|${apiRefs.join(',')}`);
 
   if (apiRefs.length === 0) {

@@ -3,6 +3,7 @@ import type { GatewayKeyRequest } from '@quarterdeck/plugin-gateway-common';
 import Button, { type ButtonProps } from '@mui/material/Button';
 import Chip from '@mui/material/Chip';
 import Tooltip from '@mui/material/Tooltip';
+import type { GatewayApi } from '../api/GatewayClient';
 
 const REQUEST_COLORS = { pending: 'info', approved: 'success', denied: 'error', expired: 'default' } as const;
 
@@ -29,4 +30,18 @@ export function ExplainedButton(props: ButtonProps & { why?: string; children: R
 export function errorMessage(error: unknown): string {
   const e = error as { body?: { error?: { message?: string } }; message?: string };
   return e?.body?.error?.message ?? e?.message ?? String(error);
+}
+
+/**
+ * An API's or a component's key requests: every pending one, and the decided
+ * ones among the newest 100, newest first. Two reads, because the newest 100
+ * alone leave out a pending request that a hundred others came after, and
+ * its reviewers would be told that nothing waits.
+ */
+export async function keyRequestsOf(gateway: GatewayApi, entityRef: string) {
+  const [pending, recent] = await Promise.all([
+    gateway.listKeyRequests({ entityRef, status: 'pending' }),
+    gateway.listKeyRequests({ entityRef }),
+  ]);
+  return { pending, decided: recent.filter(r => r.status !== 'pending') };
 }
