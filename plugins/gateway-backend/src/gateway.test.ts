@@ -2,6 +2,7 @@ import { TestDatabases } from '@backstage/backend-test-utils';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import fs from 'node:fs';
 import request from 'supertest';
+import { KnexGatewayStore } from './database/GatewayStore';
 import { carol, chat, erin, eventually, issueKey, modelServers, product, startGateway } from './__testUtils__/gateway';
 
 jest.setTimeout(60_000);
@@ -358,6 +359,29 @@ describe('the gateway, control plane and data plane', () => {
       expect(own.body.items).toHaveLength(1);
     } finally {
       await user.stop();
+    }
+  });
+
+  it("lists an API's pending requests oldest first, as a review queue, and its others newest first", async () => {
+    const { server, knex, stop } = await gateway();
+    try {
+      await request(server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(product(upstreams.v1.url, upstreams.v2.url));
+      const store = new KnexGatewayStore(knex);
+      const t0 = Date.now() - 3600_000;
+      for (const [i, [component, status]] of [['first', 'pending'], ['second', 'denied'], ['third', 'pending']].entries()) {
+        const at = new Date(t0 + i * 60_000);
+        await store.createKeyRequest({
+          id: `00000000-0000-4000-8000-00000000000${i}`, productId: 'llm-chat', plan: 'standard', apiRef: 'api:default/llm-chat', componentRef: `component:default/${component}`,
+          justification: 'the order of the queue', status: status as 'pending', requestedBy: 'user:default/erin', requestedAt: at.toISOString(), expiresAt: new Date(at.getTime() + 7 * 86_400_000).toISOString(),
+        }, []);
+      }
+      const list = async (query: Record<string, string>) =>
+        (await request(server).get('/api/gateway/key-requests').query({ entityRef: 'api:default/llm-chat', ...query }).set('authorization', carol)).body.items.map((r: { componentRef: string }) => r.componentRef);
+      // The next to expire on top, as on the admin page's queue.
+      expect(await list({ status: 'pending' })).toEqual(['component:default/first', 'component:default/third']);
+      expect(await list({})).toEqual(['component:default/third', 'component:default/second', 'component:default/first']);
+    } finally {
+      await stop();
     }
   });
 

@@ -332,8 +332,8 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     const query: Parameters<GatewayStore['listKeyRequests']>[0] = status ? { status: status as 'pending' } : {};
     if (entityRef && parseEntityRef(entityRef).kind.toLowerCase() === 'api') query.apiRef = entityRef;
     else if (entityRef) query.componentRef = entityRef;
-    // Every API's is the admin page's review queue: the next to expire on top.
-    else query.oldestFirst = true;
+    // Pending requests are a review queue (an API's, or every API's on the admin page): the next to expire on top.
+    if (!entityRef || status === 'pending') query.oldestFirst = true;
     const items = await store.listKeyRequests(query);
     res.json({ items });
   });

@@ -152,13 +152,30 @@ describe('ApiGatewayContent', () => {
       ...pendingRequest, id: `req-d${i}`, componentRef: `component:default/consumer-${i}`, status: 'approved' as const,
       requestedAt: new Date(Date.parse('2026-11-23T10:00:00Z') + (100 - i) * 60_000).toISOString(), reviewedBy: 'user:default/carol', reviewedAt: '2026-11-24T10:00:00Z',
     }));
-    // As the backend answers: the newest 100 of every status, or every pending one.
+    // As the backend answers: the newest 100 of every status, or the oldest 100 pending.
     gateway.listKeyRequests.mockImplementation(async ({ status }) => (status === 'pending' ? [pendingRequest] : decided));
     await render(gateway, AuthorizeResult.ALLOW, 'llm-chat-busy');
     expect(await screen.findByText('Pending key requests (1)')).toBeInTheDocument();
     expect(within(screen.getByRole('table', { name: 'pending key requests' })).getByText('the assistant answers customer questions')).toBeInTheDocument();
     expect(screen.getByText('Decided requests (the newest 20)')).toBeInTheDocument();
     expect(within(screen.getByRole('table', { name: 'decided key requests' })).getAllByRole('row')).toHaveLength(21);
+  });
+
+  it('lists the pending requests as the backend gives them, oldest first, and says when more wait than it lists', async () => {
+    const gateway = mockGateway();
+    const pending = Array.from({ length: 100 }, (_, i) => ({
+      ...pendingRequest, id: `req-p${i}`, componentRef: `component:default/waiting-${i}`,
+      requestedAt: new Date(Date.parse('2026-11-23T10:00:00Z') + i * 60_000).toISOString(),
+    }));
+    gateway.listKeyRequests.mockImplementation(async ({ status }) => (status === 'pending' ? pending : pending.slice(-20).reverse()));
+    await render(gateway, AuthorizeResult.ALLOW, 'llm-chat-queue');
+    expect(await screen.findByText('Pending key requests (100+)')).toBeInTheDocument();
+    expect(screen.getByText('Oldest first: the next to expire on top')).toBeInTheDocument();
+    const rows = within(screen.getByRole('table', { name: 'pending key requests' })).getAllByRole('row');
+    expect(rows[1]).toHaveTextContent('waiting-0');
+    expect(rows[100]).toHaveTextContent('waiting-99');
+    expect(screen.getByText('The 100 oldest are shown; more wait, and each comes up here as those before it are decided or expire.')).toBeInTheDocument();
+    expect(gateway.listKeyRequests).toHaveBeenCalledWith({ entityRef: 'api:default/llm-chat-queue', status: 'pending' });
   });
 
   it('pages through many keys, asking the backend for one page at a time', async () => {

@@ -15,7 +15,7 @@ import Typography from '@mui/material/Typography';
 import { usePolling } from '@quarterdeck/plugin-quarterdeck-react';
 import { gatewayApiRef } from '../api/GatewayClient';
 import { AuditCard } from './AuditCard';
-import { keyRequestsOf, RequestStatusChip } from './common';
+import { keyRequestCount, keyRequestsOf, RequestStatusChip } from './common';
 import { formatDateTime, shortUser } from './format';
 import { IssuedKeysCard } from './IssuedKeysCard';
 import { PendingKeyRequests } from './PendingKeyRequests';
@@ -60,7 +60,7 @@ export function ApiGatewayContent() {
     <Stack spacing={3}>
       {error && <ResponseErrorPanel error={error} title="Could not refresh" />}
       <ProductCard product={product} />
-      <InfoCard title={`Pending key requests (${pending.length})`}>
+      <InfoCard title={`Pending key requests (${keyRequestCount(pending.length)})`} subheader={pending.length > 1 ? 'Oldest first: the next to expire on top' : undefined}>
         <PendingKeyRequests
           requests={pending}
           reviewWhy={() => reviewWhy}

@@ -17,6 +17,7 @@ import Typography from '@mui/material/Typography';
 import { usePolling } from '@quarterdeck/plugin-quarterdeck-react';
 import { gatewayApiRef } from '../api/GatewayClient';
 import { AuditCard } from './AuditCard';
+import { keyRequestCount } from './common';
 import { formatCost, formatDateTime, formatNumber, shortUser } from './format';
 import { PendingKeyRequests } from './PendingKeyRequests';
 import { sumSeries } from './UsagePanel';
@@ -131,7 +132,6 @@ function DataPlaneCard() {
 }
 
 /** As many requests as the control plane lists at once. */
-const QUEUE_LIMIT = 100;
 
 /** Every API's pending key requests, oldest first, to decide from one place. */
 function ReviewQueue({ onDecided }: { onDecided: () => void }) {
@@ -162,16 +162,11 @@ function ReviewQueue({ onDecided }: { onDecided: () => void }) {
             onDecided();
           }}
         />
-        {requests.length >= QUEUE_LIMIT && (
-          <Typography variant="body2" color="text.secondary" sx={{ mt: 2 }}>
-            The {QUEUE_LIMIT} oldest are shown; more wait. Each API&apos;s Gateway tab lists all of its own.
-          </Typography>
-        )}
       </>
     );
   }
   return (
-    <InfoCard title={`Key requests waiting for review${value ? ` (${value.requests.length})` : ''}`} subheader="Every API's, oldest first: the next to expire on top">
+    <InfoCard title={`Key requests waiting for review${value ? ` (${keyRequestCount(value.requests.length)})` : ''}`} subheader="Every API's, oldest first: the next to expire on top">
       {body}
     </InfoCard>
   );

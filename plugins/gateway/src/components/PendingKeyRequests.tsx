@@ -17,7 +17,7 @@ import TableRow from '@mui/material/TableRow';
 import TextField from '@mui/material/TextField';
 import Typography from '@mui/material/Typography';
 import { gatewayApiRef } from '../api/GatewayClient';
-import { errorMessage, ExplainedButton } from './common';
+import { errorMessage, ExplainedButton, KEY_REQUEST_LIMIT } from './common';
 import { formatDateTime, shortUser } from './format';
 import { SecretDialog } from './SecretDialog';
 
@@ -123,6 +123,11 @@ export function PendingKeyRequests({ requests, reviewWhy, showApi, empty, onDeci
             })}
           </TableBody>
         </Table>
+      )}
+      {requests.length >= KEY_REQUEST_LIMIT && (
+        <Typography variant="body2" color="text.secondary" sx={{ mt: 2 }}>
+          The {KEY_REQUEST_LIMIT} oldest are shown; more wait, and each comes up here as those before it are decided or expire.
+        </Typography>
       )}
 
       <Dialog open={reviewing !== undefined} onClose={() => !busy && setReviewing(undefined)} fullWidth maxWidth="sm">

@@ -32,11 +32,18 @@ export function errorMessage(error: unknown): string {
   return e?.body?.error?.message ?? e?.message ?? String(error);
 }
 
+/** How many key requests the backend lists at most (GET /key-requests). */
+export const KEY_REQUEST_LIMIT = 100;
+
+/** A count of listed key requests, "100+" when the list may have been cut at the limit. */
+export const keyRequestCount = (listed: number) => (listed >= KEY_REQUEST_LIMIT ? `${listed}+` : String(listed));
+
 /**
- * An API's or a component's key requests: every pending one, and the decided
- * ones among the newest 100, newest first. Two reads, because the newest 100
- * alone leave out a pending request that a hundred others came after, and
- * its reviewers would be told that nothing waits.
+ * An API's or a component's key requests: the pending ones, oldest first (a
+ * review queue: the next to expire on top), and the decided ones among the
+ * newest 100, newest first. Two reads, because the newest 100 alone leave out
+ * a pending request that a hundred others came after, and its reviewers would
+ * be told that nothing waits.
  */
 export async function keyRequestsOf(gateway: GatewayApi, entityRef: string) {
   const [pending, recent] = await Promise.all([
