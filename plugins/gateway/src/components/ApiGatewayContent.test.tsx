@@ -174,7 +174,7 @@ describe('ApiGatewayContent', () => {
     const rows = within(screen.getByRole('table', { name: 'pending key requests' })).getAllByRole('row');
     expect(rows[1]).toHaveTextContent('waiting-0');
     expect(rows[100]).toHaveTextContent('waiting-99');
-    expect(screen.getByText('The 100 oldest are shown; more wait, and each comes up here as those before it are decided or expire.')).toBeInTheDocument();
+    expect(screen.getByText('The 100 oldest are shown; more may wait, and each comes up here as those before it are decided or expire.')).toBeInTheDocument();
     expect(gateway.listKeyRequests).toHaveBeenCalledWith({ entityRef: 'api:default/llm-chat-queue', status: 'pending' });
   });
 

@@ -131,8 +131,6 @@ function DataPlaneCard() {
   );
 }
 
-/** As many requests as the control plane lists at once. */
-
 /** Every API's pending key requests, oldest first, to decide from one place. */
 function ReviewQueue({ onDecided }: { onDecided: () => void }) {
   const gateway = useApi(gatewayApiRef);

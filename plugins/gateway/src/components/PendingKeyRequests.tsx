@@ -126,7 +126,7 @@ export function PendingKeyRequests({ requests, reviewWhy, showApi, empty, onDeci
       )}
       {requests.length >= KEY_REQUEST_LIMIT && (
         <Typography variant="body2" color="text.secondary" sx={{ mt: 2 }}>
-          The {KEY_REQUEST_LIMIT} oldest are shown; more wait, and each comes up here as those before it are decided or expire.
+          The {KEY_REQUEST_LIMIT} oldest are shown; more may wait, and each comes up here as those before it are decided or expire.
         </Typography>
       )}
 

@@ -35,7 +35,7 @@ export function errorMessage(error: unknown): string {
 /** How many key requests the backend lists at most (GET /key-requests). */
 export const KEY_REQUEST_LIMIT = 100;
 
-/** A count of listed key requests, "100+" when the list may have been cut at the limit. */
+/** A count of listed key requests: "100+" when the list reached the limit, and so may hold only some. */
 export const keyRequestCount = (listed: number) => (listed >= KEY_REQUEST_LIMIT ? `${listed}+` : String(listed));
 
 /**
