@@ -134,6 +134,23 @@ describe('the gateway, control plane and data plane', () => {
       const badOffset = await request(server).get('/api/gateway/keys').query({ entityRef: 'api:default/llm-chat', offset: -1 }).set('authorization', erin);
       expect(badOffset.status).toBe(400);
       expect(badOffset.body.error.message).toBe('offset: a whole number from 0 to 999999999, not "-1"');
+      // A component's keys narrowed to those that work now, or to the others, for one product; the counts are the component's for it.
+      const componentKeys = (query: Record<string, string>) =>
+        request(server).get('/api/gateway/keys').query({ entityRef: 'component:default/chat-assistant', ...query }).set('authorization', erin);
+      const working = await componentKeys({ accepted: 'true' });
+      expect(working.body.items.map((k: { id: string }) => k.id)).toEqual([approved.body.issued.key.id]);
+      expect(working.body).toMatchObject({ totalItems: 2, activeItems: 1 });
+      const gone = await componentKeys({ productId: 'llm-chat', accepted: 'false' });
+      expect(gone.body.items).toEqual([expect.objectContaining({ id: rotated.body.key.id, status: 'revoked' })]);
+      expect((await componentKeys({ productId: 'payments-rest' })).body).toEqual({ items: [], totalItems: 0, activeItems: 0 });
+      for (const [query, message] of [
+        [{ accepted: 'yes' }, 'accepted: true or false, not "yes"'],
+        [{ entityRef: 'api:default/llm-chat', productId: 'llm-chat' }, "productId: only with a component's entityRef (the keys of api:default/llm-chat are its product's)"],
+      ] as const) {
+        const badQuery = await componentKeys(query);
+        expect(badQuery.status).toBe(400);
+        expect(badQuery.body.error.message).toBe(message);
+      }
 
       // Prometheus metrics on the data plane's port, per model version.
       const metrics = await (await fetch(`${dataPlane}/metrics`)).text();

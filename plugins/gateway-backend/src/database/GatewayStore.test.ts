@@ -151,6 +151,16 @@ describe('KnexGatewayStore', () => {
     // The grace period over, only the rotated-to key is still accepted.
     expect(await store.countKeys({ productId: 'p' }, minute(90))).toEqual({ total: 4, active: 1 });
     expect(await store.countKeys({ componentRef: 'component:default/nobody' }, minute(90))).toEqual({ total: 0, active: 0 });
+    // Only the keys accepted at a time, or only the others: as the counts split them.
+    const split = async (at: Date, query: { componentRef?: string; productId?: string } = { productId: 'p' }) => [
+      (await store.listKeys({ ...query, accepted: { at, now: true } })).map(k => k.id),
+      (await store.listKeys({ ...query, accepted: { at, now: false } })).map(k => k.id),
+    ];
+    expect(await split(minute(10))).toEqual([['3', '2', '1'], ['4']]);
+    expect(await split(minute(30), { componentRef: 'component:default/c', productId: 'p' })).toEqual([['2', '1'], ['4', '3']]);
+    expect(await split(minute(90), { componentRef: 'component:default/c' })).toEqual([['2'], ['4', '3', '1']]);
+    expect(await split(minute(90), { componentRef: 'component:default/c', productId: 'q' })).toEqual([[], []]);
+    expect((await store.listKeys({ productId: 'p', accepted: { at: minute(90), now: false }, limit: 2, offset: 1 })).map(k => k.id)).toEqual(['3', '1']);
 
     // Paged, every key comes once and in the same order, those issued in the same millisecond too.
     for (const n of [6, 7, 8]) await issue(n, undefined, minute(6));

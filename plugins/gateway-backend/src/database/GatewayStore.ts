@@ -59,6 +59,9 @@ export interface UsageRecord {
   cost: number;
 }
 
+/** Whose keys: a component's, a product's, or a component's for one product. */
+export type KeyQuery = { componentRef?: string; productId?: string };
+
 /**
  * What a product write expects to find, checked in its transaction: no
  * product (a create), or one (an update), at the version that was read for a
@@ -91,10 +94,14 @@ export interface GatewayStore {
   expireKeyRequests(now: Date): Promise<GatewayKeyRequest[]>;
 
   getKey(id: string): Promise<StoredKey | undefined>;
-  /** Newest first: `limit` of them (500 at most, the default), skipping the `offset` newest. */
-  listKeys(query: { componentRef?: string; productId?: string; limit?: number; offset?: number }): Promise<StoredKey[]>;
+  /**
+   * Keys of a component or product (or both), newest first: `limit` of them
+   * (500 at most, the default), skipping the `offset` newest; with `accepted`,
+   * only those accepted at `at` (active, not expired) or only the others.
+   */
+  listKeys(query: KeyQuery & { accepted?: { at: Date; now: boolean }; limit?: number; offset?: number }): Promise<StoredKey[]>;
   /** How many keys a component or product has, and how many of them are still accepted at `at` (active, not expired). */
-  countKeys(query: { componentRef?: string; productId?: string }, at: Date): Promise<{ total: number; active: number }>;
+  countKeys(query: KeyQuery, at: Date): Promise<{ total: number; active: number }>;
   /**
    * Keys changed after `since` (every key when undefined), for the data plane's cache;
    * with `deadBefore`, not those revoked or expired at or before it (keyCache.ts, `deadBefore`).
@@ -348,15 +355,18 @@ export class KnexGatewayStore implements GatewayStore {
     return row ? toKey(row) : undefined;
   }
 
-  async listKeys(query: { componentRef?: string; productId?: string; limit?: number; offset?: number }) {
+  async listKeys(query: KeyQuery & { accepted?: { at: Date; now: boolean }; limit?: number; offset?: number }) {
     const limit = Math.min(query.limit ?? MAX_LIST, MAX_LIST);
     if (limit <= 0) return [];
     // The id breaks ties between keys issued in the same millisecond, so pages neither repeat nor skip one.
     const q = this.keysOf(query).orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }]);
+    const { accepted } = query;
+    if (accepted?.now) q.where('status', 'active').where(live => live.whereNull('expires_at').orWhere('expires_at', '>', accepted.at));
+    else if (accepted) q.where(dead => dead.whereNot('status', 'active').orWhere('expires_at', '<=', accepted.at));
     return (await q.limit(limit).offset(query.offset ?? 0)).map(toKey);
   }
 
-  async countKeys(query: { componentRef?: string; productId?: string }, at: Date) {
+  async countKeys(query: KeyQuery, at: Date) {
     // One pass over the component's or product's index entries, whatever their number.
     const [row] = (await this.keysOf(query).select(
       this.db.raw('count(*) as total'),
@@ -366,7 +376,7 @@ export class KnexGatewayStore implements GatewayStore {
     return { total: Number(row?.total ?? 0), active: Number(row?.active ?? 0) };
   }
 
-  private keysOf(query: { componentRef?: string; productId?: string }) {
+  private keysOf(query: KeyQuery) {
     const q = this.db<KeyRow>('gateway_keys');
     if (query.componentRef) q.where('component_ref', query.componentRef);
     if (query.productId) q.where('product_id', query.productId);

@@ -23,7 +23,7 @@ import Router from 'express-promise-router';
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import type { GatewayAuditStore } from '../database/AuditStore';
-import type { GatewayStore, StoredKey } from '../database/GatewayStore';
+import type { GatewayStore, KeyQuery, StoredKey } from '../database/GatewayStore';
 import { modelsInPlan } from '../dataplane/routing';
 import { generateKey, maskKey } from '../keys/keyMaterial';
 import { quantile, summarizeUsage, type StoredHourlyRow } from '../usage/summary';
@@ -111,6 +111,20 @@ function listOffset(value: unknown): number {
   if (value === undefined || value === '') return 0;
   if (typeof value === 'string' && /^\d{1,9}$/.test(value)) return Number(value);
   throw new InputError(`offset: a whole number from 0 to 999999999${typeof value === 'string' ? `, not "${value}"` : ''}`);
+}
+
+/** A yes-or-no query parameter: `true` or `false`, undefined when absent; a 400 naming it otherwise. */
+function queryFlag(value: unknown, name: string): boolean | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (value === 'true' || value === 'false') return value === 'true';
+  throw new InputError(`${name}: true or false${typeof value === 'string' ? `, not "${value}"` : ''}`);
+}
+
+/** A query parameter given at most once, undefined when absent or empty. */
+function queryText(value: unknown, name: string): string | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (typeof value !== 'string') throw new InputError(`${name}: must be given once`);
+  return value;
 }
 
 /** A list's `limit` query parameter: 0 (only the counts) to 500, 500 when absent; a 400 naming it otherwise. */
@@ -297,8 +311,8 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
    */
   router.get('/metrics/models', async (req, res) => {
     const { credentials } = await callerOf(req);
-    const productId = String(req.query.productId ?? '');
-    const model = String(req.query.model ?? '');
+    const productId = queryText(req.query.productId, 'productId');
+    const model = queryText(req.query.model, 'model');
     const windowSeconds = req.query.windowSeconds === undefined ? 300 : Number(req.query.windowSeconds);
     if (!productId || !model) throw new InputError('productId and model: required');
     if (!Number.isInteger(windowSeconds) || windowSeconds < 1 || windowSeconds > 86_400) throw new InputError('windowSeconds: a whole number from 1 to 86400');
@@ -449,17 +463,21 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     await authorizeOn(gatewayReadPermission, entityRef, credentials, `read the gateway keys of ${entityRef}`);
     const limit = listLimit(req.query.limit);
     const offset = listOffset(req.query.offset);
-    let whose: { productId: string } | { componentRef: string } | undefined;
+    const accepted = queryFlag(req.query.accepted, 'accepted');
+    const productId = queryText(req.query.productId, 'productId');
+    let whose: KeyQuery | undefined;
     if (parseEntityRef(entityRef).kind.toLowerCase() === 'api') {
+      if (productId) throw new InputError(`productId: only with a component's entityRef (the keys of ${entityRef} are its product's)`);
       const product = await store.getProductByEntity(entityRef);
       whose = product && { productId: product.id };
     } else {
-      whose = { componentRef: entityRef };
+      whose = { componentRef: entityRef, productId };
     }
     const at = now();
     const list: GatewayKeyList = { items: [], totalItems: 0, activeItems: 0 };
     if (whose) {
-      const [keys, counts] = await Promise.all([store.listKeys({ ...whose, limit, offset }), store.countKeys(whose, at)]);
+      const page = { ...whose, limit, offset, accepted: accepted === undefined ? undefined : { at, now: accepted } };
+      const [keys, counts] = await Promise.all([store.listKeys(page), store.countKeys(whose, at)]);
       list.items = keys.map(k => keyView(k, at));
       list.totalItems = counts.total;
       list.activeItems = counts.active;

@@ -27,6 +27,13 @@ export interface CreateKeyRequest {
 }
 
 /** `POST /key-requests/:id/approve`: the decided request and the key, whose secret is shown once. */
+/** Whose keys a list holds: an API's, a component's, or a component's for one product; all, or only those accepted now (or only the others). */
+export type GatewayKeyQuery = {
+  entityRef: string;
+  productId?: string;
+  accepted?: boolean;
+};
+
 export interface ApprovedKeyRequest {
   request: GatewayKeyRequest;
   issued: IssuedKey;
@@ -44,8 +51,12 @@ export interface GatewayApi {
   createKeyRequest(body: CreateKeyRequest): Promise<GatewayKeyRequest>;
   approveKeyRequest(id: string, body?: { reason?: string; expiresInDays?: number }): Promise<ApprovedKeyRequest>;
   denyKeyRequest(id: string, body: { reason: string }): Promise<GatewayKeyRequest>;
-  /** The keys (masked) of an API's product or of a component, newest first: `limit` (at most 500) from `offset`, and how many there are. */
-  listKeys(query: { entityRef: string; limit?: number; offset?: number }): Promise<GatewayKeyList>;
+  /**
+   * The keys (masked) of an API's product or of a component (for one product
+   * with `productId`), newest first: `limit` (at most 500) from `offset`, and
+   * how many there are; with `accepted`, only those accepted now or only the others.
+   */
+  listKeys(query: GatewayKeyQuery & { limit?: number; offset?: number }): Promise<GatewayKeyList>;
   /** A new key at once; the old one keeps working for `graceSeconds` (default a day). */
   rotateKey(id: string, body?: { graceSeconds?: number }): Promise<IssuedKey>;
   revokeKey(id: string, body?: { reason?: string }): Promise<GatewayKeyView>;
@@ -59,7 +70,7 @@ export interface GatewayApi {
 
 export const gatewayApiRef = createApiRef<GatewayApi>({ id: 'plugin.gateway.client' });
 
-function queryString(query: Record<string, string | number | undefined>): string {
+function queryString(query: Record<string, string | number | boolean | undefined>): string {
   const params = new URLSearchParams();
   for (const [name, value] of Object.entries(query)) {
     if (value !== undefined) params.set(name, String(value));
@@ -108,7 +119,7 @@ export class GatewayClient implements GatewayApi {
     return this.send('POST', `/key-requests/${encodeURIComponent(id)}/deny`, body);
   }
 
-  listKeys(query: { entityRef: string; limit?: number; offset?: number }): Promise<GatewayKeyList> {
+  listKeys(query: GatewayKeyQuery & { limit?: number; offset?: number }): Promise<GatewayKeyList> {
     return this.request<GatewayKeyList>(`/keys${queryString(query)}`);
   }
 

@@ -121,6 +121,42 @@ describe('ComponentGatewayContent', () => {
     await waitFor(() => expect(gateway.revokeKey).toHaveBeenCalledWith('key-1', { reason: 'leaked in a log' }));
   });
 
+  it('lists the keys that work, and those revoked or expired a page at a time when asked for', async () => {
+    const gateway = gatewayFor('chat-assistant-past');
+    const componentRef = 'component:default/chat-assistant-past';
+    const current = { ...activeKey, componentRef };
+    // 30 keys rotated away from and revoked over the years, newest first.
+    const past = Array.from({ length: 30 }, (_, i) => ({
+      ...current, id: `old-${i}`, publicId: `old${String(i).padStart(9, '0')}`, masked: `qdk_old${String(i).padStart(9, '0')}_…`,
+      status: 'revoked' as const, revokedAt: '2026-11-01T10:00:00Z', revokedBy: 'user:default/erin',
+    }));
+    gateway.listKeys.mockImplementation(async ({ accepted, limit = 500, offset = 0 }) => ({
+      items: accepted ? [current] : past.slice(offset, offset + limit),
+      totalItems: 31,
+      activeItems: 1,
+    }));
+    await render(gateway, AuthorizeResult.ALLOW, 'chat-assistant-past');
+    const working = await screen.findByRole('table', { name: 'keys for llm-chat' });
+    expect(within(working).getAllByRole('row')).toHaveLength(2);
+    expect(within(working).getByText('qdk_abcdefghijkl_…')).toBeInTheDocument();
+    // The past keys are read only when asked for.
+    expect(gateway.listKeys).toHaveBeenCalledWith({ entityRef: componentRef, accepted: true });
+    expect(gateway.listKeys).not.toHaveBeenCalledWith(expect.objectContaining({ accepted: false }));
+    fireEvent.click(screen.getByRole('button', { name: 'Revoked and expired keys' }));
+    const older = await screen.findByRole('table', { name: 'revoked and expired keys for llm-chat' });
+    expect(gateway.listKeys).toHaveBeenCalledWith({ entityRef: componentRef, productId: 'llm-chat', accepted: false, limit: 25, offset: 0 });
+    expect(within(older).getAllByRole('row')).toHaveLength(26);
+    expect(within(older).getAllByText('revoked')).toHaveLength(25);
+    expect(within(older).queryByRole('button', { name: 'Revoke' })).not.toBeInTheDocument();
+    expect(screen.getByText('1–25 of 30')).toBeInTheDocument();
+    fireEvent.click(screen.getByRole('button', { name: 'Go to next page' }));
+    await waitFor(() => expect(gateway.listKeys).toHaveBeenLastCalledWith({ entityRef: componentRef, productId: 'llm-chat', accepted: false, limit: 25, offset: 25 }));
+    expect(await screen.findByText('qdk_old000000029_…')).toBeInTheDocument();
+    expect(screen.getByText('26–30 of 30')).toBeInTheDocument();
+    fireEvent.click(screen.getByRole('button', { name: 'Revoked and expired keys' }));
+    expect(screen.queryByRole('table', { name: 'revoked and expired keys for llm-chat' })).not.toBeInTheDocument();
+  });
+
   it('disables Request access, Rotate and Revoke without the permissions on the component', async () => {
     const gateway = gatewayFor('chat-assistant-locked');
     await render(gateway, AuthorizeResult.DENY, 'chat-assistant-locked');

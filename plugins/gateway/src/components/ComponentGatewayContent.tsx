@@ -12,6 +12,8 @@ import {
   type GatewayProduct,
   type IssuedKey,
 } from '@quarterdeck/plugin-gateway-common';
+import ExpandLessIcon from '@mui/icons-material/ExpandLess';
+import ExpandMoreIcon from '@mui/icons-material/ExpandMore';
 import Alert from '@mui/material/Alert';
 import Button from '@mui/material/Button';
 import Dialog from '@mui/material/Dialog';
@@ -32,6 +34,7 @@ import { AuditCard } from './AuditCard';
 import { errorMessage, ExplainedButton, keyRequestsOf, RequestStatusChip } from './common';
 import { formatDateTime, formatNumber, shortUser } from './format';
 import { KeysTable } from './KeysTable';
+import { PagedKeysTable, usePagedKeys } from './PagedKeys';
 import { PlansTable } from './ProductCard';
 import { SecretDialog } from './SecretDialog';
 import { UsagePanel } from './UsagePanel';
@@ -133,6 +136,19 @@ function RequestAccessDialog(props: {
   );
 }
 
+/** A component's keys for one product that no longer work, a page at a time: read only when asked for. */
+function PastKeys({ componentRef, productId, refreshKey }: { componentRef: string; productId: string; refreshKey: unknown }) {
+  const paged = usePagedKeys({ entityRef: componentRef, productId, accepted: false }, refreshKey);
+  return (
+    <PagedKeysTable
+      paged={paged}
+      count={list => list.totalItems - list.activeItems}
+      empty="None of its keys for this API has been revoked or has expired."
+      label={`revoked and expired keys for ${productId}`}
+    />
+  );
+}
+
 function ApiAccessCard(props: {
   componentRef: string;
   apiRef: string;
@@ -142,8 +158,10 @@ function ApiAccessCard(props: {
   canRequest: Permission;
   canManage: Permission;
   onChanged: () => void;
+  /** Changes after each action here, so the past keys are read again at once. */
+  refreshKey: unknown;
 }) {
-  const { componentRef, apiRef, product, requests, keys, canRequest, canManage, onChanged } = props;
+  const { componentRef, apiRef, product, requests, keys, canRequest, canManage, onChanged, refreshKey } = props;
   const gateway = useApi(gatewayApiRef);
   const alerts = useApi(alertApiRef);
   const [requesting, setRequesting] = useState(false);
@@ -154,6 +172,7 @@ function ApiAccessCard(props: {
   const [busy, setBusy] = useState(false);
   const [failure, setFailure] = useState<string | undefined>();
   const [issued, setIssued] = useState<IssuedKey | undefined>();
+  const [showPast, setShowPast] = useState(false);
 
   const pending = requests.find(r => r.status === 'pending');
   const requestWhy = whyNot(canRequest, `Only those who may request keys for ${componentRef} (its owners and platform admins: ${gatewayKeyRequestCreatePermission.name}) can request access.`)
@@ -226,9 +245,9 @@ function ApiAccessCard(props: {
             </TableBody>
           </Table>
         )}
-        <Typography variant="subtitle2">Keys</Typography>
+        <Typography variant="subtitle2">Keys accepted now</Typography>
         {keys.length === 0 ? (
-          <Typography variant="body2" color="text.secondary">No key yet: one is issued when a request is approved.</Typography>
+          <Typography variant="body2" color="text.secondary">None: a key is issued when a request is approved.</Typography>
         ) : (
           <KeysTable
             keys={keys}
@@ -241,6 +260,16 @@ function ApiAccessCard(props: {
             ) : null)}
           />
         )}
+        <Button
+          size="small"
+          sx={{ mt: 1 }}
+          aria-expanded={showPast}
+          endIcon={showPast ? <ExpandLessIcon /> : <ExpandMoreIcon />}
+          onClick={() => setShowPast(shown => !shown)}
+        >
+          Revoked and expired keys
+        </Button>
+        {showPast && <PastKeys componentRef={componentRef} productId={product.id} refreshKey={refreshKey} />}
 
         <RequestAccessDialog
           open={requesting}
@@ -311,7 +340,8 @@ export function ComponentGatewayContent() {
         }
       })),
       keyRequestsOf(gateway, componentRef),
-      gateway.listKeys({ entityRef: componentRef }),
+      // Only the keys that work: those revoked or expired are read per API when asked for (PastKeys).
+      gateway.listKeys({ entityRef: componentRef, accepted: true }),
     ]);
     return { offers, requests: [...requests.pending, ...requests.decided], keys };
   }, 10_000, `${componentRef}|${apiRefs.join(',')}`);
@@ -354,11 +384,12 @@ export function ComponentGatewayContent() {
           canRequest={canRequest}
           canManage={canManage}
           onChanged={changed}
+          refreshKey={changes}
         />
       ))}
-      {keys.items.length < keys.totalItems && (
+      {keys.items.length < keys.activeItems && (
         <Typography variant="body2" color="text.secondary">
-          This component has {formatNumber(keys.totalItems)} keys; the newest {keys.items.length} are listed above.
+          This component has {formatNumber(keys.activeItems)} keys accepted now; the newest {keys.items.length} are listed above.
         </Typography>
       )}
       {offered.length > 0 && elsewhere.length > 0 && (
