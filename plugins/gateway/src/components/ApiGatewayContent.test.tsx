@@ -178,31 +178,38 @@ describe('ApiGatewayContent', () => {
     expect(gateway.listKeyRequests).toHaveBeenCalledWith({ entityRef: 'api:default/llm-chat-queue', status: 'pending' });
   });
 
-  it('pages through many keys, asking the backend for one page at a time', async () => {
+  it('pages through many keys, those accepted now first, asking the backend for one page at a time', async () => {
     const gateway = mockGateway();
-    // 640 keys, newest first: key n is the n-th newest.
+    // 640 keys, newest first: key n is the n-th newest; the newest 600 are accepted now, the 40 oldest revoked or expired.
     const nth = (n: number) => ({ ...activeKey, id: `key-${n}`, publicId: `k${String(n).padStart(11, '0')}`, masked: `qdk_k${String(n).padStart(11, '0')}_…` });
-    gateway.listKeys.mockImplementation(async ({ limit = 500, offset = 0 }) => ({
-      items: Array.from({ length: Math.max(0, Math.min(limit, 640 - offset)) }, (_, i) => nth(offset + i + 1)),
-      totalItems: 640,
-      activeItems: 600,
-    }));
+    gateway.listKeys.mockImplementation(async ({ accepted, limit = 500, offset = 0 }) => {
+      const [first, count] = { all: [1, 640], true: [1, 600], false: [601, 40] }[String(accepted ?? 'all') as 'all' | 'true' | 'false'];
+      return { items: Array.from({ length: Math.max(0, Math.min(limit, count - offset)) }, (_, i) => nth(first + offset + i)), totalItems: 640, activeItems: 600 };
+    });
     await render(gateway, AuthorizeResult.ALLOW, 'llm-chat-many');
     expect(await screen.findByText('Issued keys (640)')).toBeInTheDocument();
-    expect(screen.getByText('600 accepted now')).toBeInTheDocument();
-    expect(screen.getByText('1–25 of 640')).toBeInTheDocument();
-    expect(gateway.listKeys).toHaveBeenCalledWith({ entityRef: 'api:default/llm-chat-many', limit: 25, offset: 0 });
+    expect(screen.getByRole('button', { name: 'Accepted now (600)' })).toHaveAttribute('aria-pressed', 'true');
+    expect(screen.getByText('1–25 of 600')).toBeInTheDocument();
+    expect(gateway.listKeys).toHaveBeenCalledWith({ entityRef: 'api:default/llm-chat-many', accepted: true, limit: 25, offset: 0 });
     const keys = () => within(screen.getByRole('table', { name: 'issued keys' }));
     expect(keys().getAllByRole('row')).toHaveLength(26);
     expect(keys().getByText('qdk_k00000000001_…')).toBeInTheDocument();
 
     fireEvent.click(screen.getByRole('button', { name: 'Go to next page' }));
-    expect(await screen.findByText('26–50 of 640')).toBeInTheDocument();
+    expect(await screen.findByText('26–50 of 600')).toBeInTheDocument();
     await waitFor(() => expect(keys().getByText('qdk_k00000000026_…')).toBeInTheDocument());
     expect(keys().queryByText('qdk_k00000000001_…')).not.toBeInTheDocument();
-    expect(gateway.listKeys).toHaveBeenLastCalledWith({ entityRef: 'api:default/llm-chat-many', limit: 25, offset: 25 });
+    expect(gateway.listKeys).toHaveBeenLastCalledWith({ entityRef: 'api:default/llm-chat-many', accepted: true, limit: 25, offset: 25 });
 
-    // A larger page starts again from the newest.
+    // The keys that no longer work, from their first page.
+    fireEvent.click(screen.getByRole('button', { name: 'Revoked or expired (40)' }));
+    expect(await screen.findByText('1–25 of 40')).toBeInTheDocument();
+    await waitFor(() => expect(keys().getByText('qdk_k00000000601_…')).toBeInTheDocument());
+    expect(gateway.listKeys).toHaveBeenLastCalledWith({ entityRef: 'api:default/llm-chat-many', accepted: false, limit: 25, offset: 0 });
+
+    // All of them; a larger page starts again from the newest.
+    fireEvent.click(screen.getByRole('button', { name: 'All (640)' }));
+    expect(await screen.findByText('1–25 of 640')).toBeInTheDocument();
     fireEvent.mouseDown(screen.getByRole('combobox', { name: /Keys per page/ }));
     fireEvent.click(await screen.findByRole('option', { name: '100' }));
     expect(await screen.findByText('1–100 of 640')).toBeInTheDocument();

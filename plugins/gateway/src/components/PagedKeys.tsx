@@ -16,20 +16,30 @@ const PAGE_SIZES = [25, 50, 100];
  * One page of a list of keys, newest first, kept fresh: keys are never
  * deleted, only revoked or expired, so an API (or a component that rotates
  * often) can have thousands, and a list asks the backend for one page
- * (`limit` and `offset`) and the counts of all of them. The page starts again
- * at the first for another query (its user keys it by the query).
+ * (`limit` and `offset`) and the counts of all of them. A page belongs to its
+ * query: another query (another API, or another filter) starts at the first.
  */
 export function usePagedKeys(query: GatewayKeyQuery, refreshKey?: unknown) {
   const gateway = useApi(gatewayApiRef);
-  const [page, setPage] = useState(0);
+  const queryKey = `${query.entityRef}|${query.productId ?? ''}|${String(query.accepted ?? '')}`;
+  const [at, setAt] = useState({ queryKey, page: 0 });
   const [pageSize, setPageSize] = useState(PAGE_SIZES[0]);
+  const page = at.queryKey === queryKey ? at.page : 0;
   const offset = page * pageSize;
   const { value, error } = usePolling(
-    async () => ({ offset, pageSize, list: await gateway.listKeys({ ...query, limit: pageSize, offset }) }),
+    async () => ({ queryKey, offset, pageSize, list: await gateway.listKeys({ ...query, limit: pageSize, offset }) }),
     10_000,
-    `${query.entityRef}|${query.productId ?? ''}|${String(query.accepted ?? '')}|${offset}|${pageSize}|${String(refreshKey)}`,
+    `${queryKey}|${offset}|${pageSize}|${String(refreshKey)}`,
   );
-  return { list: value?.list, error, turning: value !== undefined && (value.offset !== offset || value.pageSize !== pageSize), page, pageSize, setPage, setPageSize };
+  return {
+    list: value?.list,
+    error,
+    turning: value !== undefined && (value.queryKey !== queryKey || value.offset !== offset || value.pageSize !== pageSize),
+    page,
+    pageSize,
+    setPage: (next: number) => setAt({ queryKey, page: next }),
+    setPageSize,
+  };
 }
 
 /**
