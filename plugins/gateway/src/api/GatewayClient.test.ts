@@ -19,6 +19,9 @@ describe('GatewayClient', () => {
     expect(fetch.mock.calls[0][0]).toBe('http://backstage/api/gateway/key-requests?entityRef=api%3Adefault%2Fllm-chat&status=pending');
     await gateway.listProducts();
     expect(fetch.mock.calls[1][0]).toBe('http://backstage/api/gateway/products');
+    // A false filter is sent, not dropped: it asks for the keys that no longer work.
+    await gateway.listKeys({ entityRef: 'component:default/c', productId: 'llm-chat', accepted: false, limit: 25, offset: 0 });
+    expect(fetch.mock.calls[2][0]).toBe('http://backstage/api/gateway/keys?entityRef=component%3Adefault%2Fc&productId=llm-chat&accepted=false&limit=25&offset=0');
   });
 
   it('posts JSON bodies to the action routes', async () => {
