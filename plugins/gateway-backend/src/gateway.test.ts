@@ -159,8 +159,50 @@ describe('the gateway, control plane and data plane', () => {
       expect(metrics).toContain('quarterdeck_gateway_request_duration_seconds_bucket');
       const audit = await request(server).get('/api/gateway/audit').query({ entityRef: 'component:default/chat-assistant' }).set('authorization', erin);
       expect(audit.body.items.map((e: { action: string }) => e.action)).toEqual(['key.revoked', 'key.rotated', 'key-request.approved', 'key-request.created']);
+      // The API's trail holds what happened to the keys it granted, too.
+      const apiAudit = await request(server).get('/api/gateway/audit').query({ entityRef: 'api:default/llm-chat' }).set('authorization', carol);
+      expect(apiAudit.body.items.map((e: { action: string }) => e.action)).toEqual(['key.revoked', 'key.rotated', 'key-request.approved', 'key-request.created', 'product.created']);
+      expect(apiAudit.body.items[0]).toMatchObject({ actor: 'user:default/erin', target: rotated.body.key.id, reason: 'leaked', details: { publicId: rotated.body.key.publicId } });
     } finally {
       await stop();
+    }
+  });
+
+  it("lets an API's reviewers revoke the keys they granted, but not rotate them, and refuses everyone else with nothing changed", async () => {
+    const knex = await databases.init('SQLITE_3');
+    // carol reviews llm-chat's requests and does not own chat-assistant.
+    const reviewer = await startGateway(knex, permission => (permission === 'gateway.key.manage' ? AuthorizeResult.DENY : AuthorizeResult.ALLOW));
+    let keyId: string;
+    try {
+      await request(reviewer.server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(product(upstreams.v1.url, upstreams.v2.url));
+      const issued = await issueKey(reviewer.server, 'the key its API takes back');
+      keyId = issued.key.id;
+      const rotate = await request(reviewer.server).post(`/api/gateway/keys/${keyId}/rotate`).set('authorization', carol).send({ graceSeconds: 60 });
+      expect(rotate.status).toBe(403);
+      expect(rotate.body.error.message).toBe('You may not rotate the gateway keys of component:default/chat-assistant (permission gateway.key.manage on component:default/chat-assistant)');
+      expect((await chat(reviewer.dataPlane, issued.secret, { model: 'chat-small', messages: [{ role: 'user', content: 'before' }] })).status).toBe(200);
+      const revoked = await request(reviewer.server).post(`/api/gateway/keys/${keyId}/revoke`).set('authorization', carol).send({ reason: 'the consumer sent abusive prompts' });
+      expect(revoked.status).toBe(200);
+      expect(revoked.body).toMatchObject({ status: 'revoked', revokedBy: 'user:default/carol' });
+      expect((await chat(reviewer.dataPlane, issued.secret, { model: 'chat-small', messages: [{ role: 'user', content: 'after' }] })).status).toBe(401);
+      // Both pages' trails say who took the key back, and why.
+      for (const entityRef of ['api:default/llm-chat', 'component:default/chat-assistant']) {
+        const trail = await request(reviewer.server).get('/api/gateway/audit').query({ entityRef }).set('authorization', carol);
+        expect(trail.body.items[0]).toMatchObject({ action: 'key.revoked', actor: 'user:default/carol', reason: 'the consumer sent abusive prompts' });
+      }
+    } finally {
+      await reviewer.stop();
+    }
+
+    const outsider = await startGateway(knex, permission => (permission === 'gateway.read' ? AuthorizeResult.ALLOW : AuthorizeResult.DENY));
+    try {
+      const before = await knex('audit_events').count({ n: '*' });
+      const refused = await request(outsider.server).post(`/api/gateway/keys/${keyId!}/revoke`).set('authorization', erin).send({ reason: 'not mine to take' });
+      expect(refused.status).toBe(403);
+      expect(refused.body.error.message).toBe('You may not revoke the gateway keys of component:default/chat-assistant (permission gateway.key.manage on component:default/chat-assistant, or gateway.key-request.review on api:default/llm-chat)');
+      expect(await knex('audit_events').count({ n: '*' })).toEqual(before);
+    } finally {
+      await outsider.stop();
     }
   });
 

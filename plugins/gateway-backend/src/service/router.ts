@@ -485,17 +485,33 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     res.json(list);
   });
 
-  const manageable = async (req: express.Request) => {
+  /**
+   * A key to act on, and the entities its audit rows go on: the component
+   * that owns it and the API it calls, so the API's owners see what happens
+   * to the keys they granted. Rotation is the component's owners' (the new
+   * secret is theirs to hold); revocation is theirs too, and also the API's
+   * reviewers' — those who grant a key can take it back (a leak reported to
+   * them, a consumer that misbehaves) without waiting for its owners.
+   */
+  const manageable = async (req: express.Request, action: 'rotate' | 'revoke') => {
     const { credentials, actor } = await userOf(req);
     const key = await store.getKey(req.params.id);
     if (!key) throw new NotFoundError(`No gateway key ${req.params.id}`);
-    await authorizeOn(gatewayKeyManagePermission, key.componentRef, credentials, `manage the gateway keys of ${key.componentRef}`);
+    // Products are never deleted, so a key's product is always there.
+    const apiRef = (await store.getProduct(key.productId))!.entityRef;
+    const asked = [{ permission: gatewayKeyManagePermission, resourceRef: key.componentRef }];
+    if (action === 'revoke') asked.push({ permission: gatewayKeyRequestReviewPermission, resourceRef: apiRef });
+    const decisions = await permissions.authorize(asked, { credentials });
+    if (!decisions.some(d => d.result === AuthorizeResult.ALLOW)) {
+      const needed = asked.map(a => `${a.permission.name} on ${a.resourceRef}`).join(', or ');
+      throw new NotAllowedError(`You may not ${action} the gateway keys of ${key.componentRef} (permission ${needed})`);
+    }
     if (key.status !== 'active') throw new ConflictError(`Key ${key.publicId} is revoked`);
-    return { key, actor };
+    return { key, actor, entityRefs: [key.componentRef, apiRef] };
   };
 
   router.post('/keys/:id/rotate', async (req, res) => {
-    const { key, actor } = await manageable(req);
+    const { key, actor, entityRefs } = await manageable(req, 'rotate');
     const body = parse(rotateBody, req.body);
     if (key.replacedBy) throw new ConflictError(`Key ${key.publicId} was already rotated to ${key.replacedBy}`);
     const at = now();
@@ -516,7 +532,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     };
     // The grace period shortens the old key's life, never lengthens it past the expiry it was approved with.
     const graceUntil = new Date(Math.min(at.getTime() + graceSeconds * 1000, key.expiresAt ? Date.parse(key.expiresAt) : Infinity));
-    const rotated = [{ actor, action: 'key.rotated', entityRef: key.componentRef, target: key.id, details: { newKeyId: next.id, graceSeconds, graceUntil: graceUntil.toISOString() } }];
+    const rotated = entityRefs.map(entityRef => ({ actor, action: 'key.rotated', entityRef, target: key.id, details: { publicId: key.publicId, newKeyId: next.id, graceSeconds, graceUntil: graceUntil.toISOString() } }));
     if (!(await store.rotateKey({ previous: key, next, graceUntil, at }, rotated))) throw new ConflictError(`Key ${key.publicId} changed meanwhile`);
     await options.onKeyChange?.([{ ...key, replacedBy: next.id, expiresAt: graceUntil.toISOString(), updatedAt: at.toISOString() }, next]);
     await publish('key.rotated', { keyId: key.id, newKeyId: next.id, componentRef: key.componentRef, productId: key.productId, graceUntil: graceUntil.toISOString(), actor });
@@ -525,10 +541,10 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
   });
 
   router.post('/keys/:id/revoke', async (req, res) => {
-    const { key, actor } = await manageable(req);
+    const { key, actor, entityRefs } = await manageable(req, 'revoke');
     const body = parse(revokeBody, req.body);
     const at = now();
-    const revocation = [{ actor, action: 'key.revoked', entityRef: key.componentRef, target: key.id, reason: body.reason }];
+    const revocation = entityRefs.map(entityRef => ({ actor, action: 'key.revoked', entityRef, target: key.id, reason: body.reason, details: { publicId: key.publicId } }));
     if (!(await store.revokeKey({ id: key.id, actor, at }, revocation))) throw new ConflictError(`Key ${key.publicId} changed meanwhile`);
     const revoked = (await store.getKey(key.id))!;
     await options.onKeyChange?.([revoked]);

@@ -140,10 +140,43 @@ describe('ApiGatewayContent', () => {
       r.permission.name === 'gateway.key-request.review' ? AuthorizeResult.DENY : AuthorizeResult.ALLOW;
     await render(mockGateway(), authorize, 'llm-chat-locked');
     const approve = await screen.findByRole('button', { name: 'Approve' });
-    // Not merely while the permission loads: the tooltip names the missing permission.
-    expect((await screen.findAllByLabelText(/Only those who may review key requests for api:default\/llm-chat-locked/)).length).toBe(2);
+    // Not merely while the permission loads: the tooltip names the missing permission (on Approve, Deny and the key's Revoke).
+    expect((await screen.findAllByLabelText(/Only those who may review key requests for api:default\/llm-chat-locked/)).length).toBe(3);
     expect(approve).toBeDisabled();
     expect(screen.getByRole('button', { name: 'Deny' })).toBeDisabled();
+  });
+
+  it("lets the API's reviewers revoke a key still accepted, with a reason, and reads the keys again", async () => {
+    const gateway = mockGateway();
+    const revokedKey = { ...activeKey, id: 'key-0', masked: 'qdk_revokedkey00_…', status: 'revoked' as const, revokedAt: '2026-11-23T10:00:00Z', revokedBy: 'user:default/carol' };
+    gateway.listKeys.mockImplementation(async ({ accepted }) => ({ items: accepted === false ? [revokedKey] : [activeKey], totalItems: 2, activeItems: 1 }));
+    await render(gateway, AuthorizeResult.ALLOW, 'llm-chat-revoke');
+    const keys = within(await screen.findByRole('table', { name: 'issued keys' }));
+    const revoke = keys.getByRole('button', { name: 'Revoke' });
+    await waitFor(() => expect(revoke).toBeEnabled());
+    const reads = gateway.listKeys.mock.calls.length;
+    fireEvent.click(revoke);
+    expect(screen.getByText('Revoke qdk_abcdefghijkl_…?')).toBeInTheDocument();
+    const confirm = screen.getByRole('button', { name: 'Revoke key' });
+    expect(confirm).toBeDisabled();
+    fireEvent.change(screen.getByLabelText(/^Reason/), { target: { value: 'the consumer sent abusive prompts' } });
+    fireEvent.click(confirm);
+    await waitFor(() => expect(gateway.revokeKey).toHaveBeenCalledWith('key-1', { reason: 'the consumer sent abusive prompts' }));
+    await waitFor(() => expect(gateway.listKeys.mock.calls.length).toBeGreaterThan(reads));
+    await waitFor(() => expect(screen.queryByRole('dialog')).not.toBeInTheDocument());
+    // Keys that no longer work have nothing to revoke.
+    fireEvent.click(screen.getByRole('button', { name: 'Revoked or expired (1)' }));
+    await waitFor(() => expect(within(screen.getByRole('table', { name: 'issued keys' })).getByText('qdk_revokedkey00_…')).toBeInTheDocument());
+    expect(within(screen.getByRole('table', { name: 'issued keys' })).queryByRole('button', { name: 'Revoke' })).not.toBeInTheDocument();
+  });
+
+  it('disables Revoke for a user without gateway.key-request.review on the API, and says where the key can be revoked', async () => {
+    const authorize = (r: EvaluatePermissionRequest) =>
+      r.permission.name === 'gateway.key-request.review' ? AuthorizeResult.DENY : AuthorizeResult.ALLOW;
+    await render(mockGateway(), authorize, 'llm-chat-revoke-locked');
+    const keys = within(await screen.findByRole('table', { name: 'issued keys' }));
+    expect(await screen.findByLabelText(/can revoke its keys here; a key's own component's owners revoke it on that component's page/)).toBeInTheDocument();
+    expect(keys.getByRole('button', { name: 'Revoke' })).toBeDisabled();
   });
 
   it('shows a pending request that a hundred decided ones came after, and the newest 20 of those', async () => {

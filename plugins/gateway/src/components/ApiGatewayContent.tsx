@@ -55,6 +55,13 @@ export function ApiGatewayContent() {
   let reviewWhy: string | undefined;
   if (review.loading) reviewWhy = 'Checking your permissions…';
   else if (!review.allowed) reviewWhy = `Only those who may review key requests for ${apiRef} (the API's owners and platform admins: ${gatewayKeyRequestReviewPermission.name}) can approve or deny.`;
+  const revokeWhy = reviewWhy && !review.loading
+    ? `Only those who may review key requests for ${apiRef} (the API's owners and platform admins: ${gatewayKeyRequestReviewPermission.name}) can revoke its keys here; a key's own component's owners revoke it on that component's page.`
+    : reviewWhy;
+  const changed = () => {
+    setChanges(n => n + 1);
+    retry();
+  };
 
   return (
     <Stack spacing={3}>
@@ -65,10 +72,7 @@ export function ApiGatewayContent() {
           requests={pending}
           reviewWhy={() => reviewWhy}
           empty="No request waits for review. Components that list this API in consumesApis request keys from their own Gateway tab."
-          onDecided={() => {
-            setChanges(n => n + 1);
-            retry();
-          }}
+          onDecided={changed}
         />
         {decided.length > 0 && (
           <>
@@ -92,7 +96,7 @@ export function ApiGatewayContent() {
           </>
         )}
       </InfoCard>
-      <IssuedKeysCard key={apiRef} apiRef={apiRef} refreshKey={changes} />
+      <IssuedKeysCard key={apiRef} apiRef={apiRef} refreshKey={changes} revokeWhy={revokeWhy} onRevoked={changed} />
       <UsagePanel entityRef={apiRef} />
       <AuditCard entityRef={apiRef} refreshKey={changes} />
     </Stack>

@@ -121,6 +121,24 @@ describe('ComponentGatewayContent', () => {
     await waitFor(() => expect(gateway.revokeKey).toHaveBeenCalledWith('key-1', { reason: 'leaked in a log' }));
   });
 
+  it('offers a rotated key in its grace period for revocation, to end the grace early, and not for another rotation', async () => {
+    const gateway = gatewayFor('chat-assistant-grace');
+    const rotatedKey = { ...activeKey, id: 'key-0', masked: 'qdk_rotatedaway0_…', componentRef: 'component:default/chat-assistant-grace', replacedBy: 'key-1', expiresAt: '2026-11-24T09:00:00Z' };
+    gateway.listKeys.mockResolvedValue({ items: [{ ...activeKey, componentRef: 'component:default/chat-assistant-grace' }, rotatedKey], totalItems: 2, activeItems: 2 });
+    await render(gateway, AuthorizeResult.ALLOW, 'chat-assistant-grace');
+    const keys = within(await screen.findByRole('table', { name: 'keys for llm-chat' }));
+    const [, current, rotated] = keys.getAllByRole('row');
+    expect(within(current).getByRole('button', { name: 'Rotate' })).toBeInTheDocument();
+    expect(within(rotated).getByText('rotated')).toBeInTheDocument();
+    expect(within(rotated).queryByRole('button', { name: 'Rotate' })).not.toBeInTheDocument();
+    const revoke = within(rotated).getByRole('button', { name: 'Revoke' });
+    await waitFor(() => expect(revoke).toBeEnabled());
+    fireEvent.click(revoke);
+    fireEvent.change(screen.getByLabelText(/Reason/), { target: { value: 'every client has the new key' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Revoke key' }));
+    await waitFor(() => expect(gateway.revokeKey).toHaveBeenCalledWith('key-0', { reason: 'every client has the new key' }));
+  });
+
   it('lists the keys that work, and those revoked or expired a page at a time when asked for', async () => {
     const gateway = gatewayFor('chat-assistant-past');
     const componentRef = 'component:default/chat-assistant-past';

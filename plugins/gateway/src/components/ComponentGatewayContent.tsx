@@ -36,6 +36,7 @@ import { formatDateTime, formatNumber, shortUser } from './format';
 import { KeysTable } from './KeysTable';
 import { PagedKeysTable, usePagedKeys } from './PagedKeys';
 import { PlansTable } from './ProductCard';
+import { revocable, RevokeKeyDialog } from './RevokeKeyDialog';
 import { SecretDialog } from './SecretDialog';
 import { UsagePanel } from './UsagePanel';
 
@@ -167,8 +168,6 @@ function ApiAccessCard(props: {
   const [requesting, setRequesting] = useState(false);
   const [rotating, setRotating] = useState<GatewayKeyView | undefined>();
   const [grace, setGrace] = useState(86_400);
-  const [revoking, setRevoking] = useState<GatewayKeyView | undefined>();
-  const [reason, setReason] = useState('');
   const [busy, setBusy] = useState(false);
   const [failure, setFailure] = useState<string | undefined>();
   const [issued, setIssued] = useState<IssuedKey | undefined>();
@@ -196,12 +195,9 @@ function ApiAccessCard(props: {
     setRotating(undefined);
     setIssued(next);
   });
-  const revoke = () => act(async () => {
-    await gateway.revokeKey(revoking!.id, { reason: reason.trim() });
-    alerts.post({ message: `Revoked ${revoking!.masked}`, severity: 'info', display: 'transient' });
-    setRevoking(undefined);
-  });
-  const usable = (k: GatewayKeyView) => k.status === 'active' && !k.replacedBy;
+  const [revoking, setRevoking] = useState<GatewayKeyView | undefined>();
+  // A rotated key in its grace period can still be revoked (to end the grace early), not rotated again.
+  const rotatable = (k: GatewayKeyView) => k.status === 'active' && !k.replacedBy;
 
   return (
     <section aria-label={`gateway access to ${product.id}`}>
@@ -252,10 +248,10 @@ function ApiAccessCard(props: {
           <KeysTable
             keys={keys}
             label={`keys for ${product.id}`}
-            actions={k => (usable(k) ? (
+            actions={k => (revocable(k) ? (
               <Stack direction="row" spacing={1} justifyContent="flex-end">
-                <ExplainedButton variant="outlined" why={manageWhy} onClick={() => { setRotating(k); setGrace(86_400); setFailure(undefined); }}>Rotate</ExplainedButton>
-                <ExplainedButton variant="outlined" color="error" why={manageWhy} onClick={() => { setRevoking(k); setReason(''); setFailure(undefined); }}>Revoke</ExplainedButton>
+                {rotatable(k) && <ExplainedButton variant="outlined" why={manageWhy} onClick={() => { setRotating(k); setGrace(86_400); setFailure(undefined); }}>Rotate</ExplainedButton>}
+                <ExplainedButton variant="outlined" color="error" why={manageWhy} onClick={() => setRevoking(k)}>Revoke</ExplainedButton>
               </Stack>
             ) : null)}
           />
@@ -301,20 +297,7 @@ function ApiAccessCard(props: {
             <Button variant="contained" onClick={rotate} disabled={busy}>Rotate key</Button>
           </DialogActions>
         </Dialog>
-        <Dialog open={revoking !== undefined} onClose={() => !busy && setRevoking(undefined)} fullWidth maxWidth="sm">
-          <DialogTitle>Revoke {revoking?.masked}?</DialogTitle>
-          <DialogContent>
-            <Typography variant="body2" paragraph>
-              The key stops working at once, for every client that uses it. This cannot be undone.
-            </Typography>
-            <TextField label="Reason" required value={reason} onChange={e => setReason(e.target.value)} fullWidth />
-            {failure && <Alert severity="error" sx={{ mt: 2 }}>{failure}</Alert>}
-          </DialogContent>
-          <DialogActions>
-            <Button onClick={() => setRevoking(undefined)} disabled={busy}>Cancel</Button>
-            <Button variant="contained" color="error" onClick={revoke} disabled={busy || !reason.trim()}>Revoke key</Button>
-          </DialogActions>
-        </Dialog>
+        <RevokeKeyDialog gatewayKey={revoking} onClose={() => setRevoking(undefined)} onRevoked={() => { setRevoking(undefined); onChanged(); }} />
         <SecretDialog issued={issued} title="New key" onClose={() => setIssued(undefined)} />
       </InfoCard>
     </section>

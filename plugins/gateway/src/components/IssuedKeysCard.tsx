@@ -1,10 +1,12 @@
 import { useState } from 'react';
 import { InfoCard } from '@backstage/core-components';
-import type { GatewayKeyList } from '@quarterdeck/plugin-gateway-common';
+import type { GatewayKeyList, GatewayKeyView } from '@quarterdeck/plugin-gateway-common';
 import ToggleButton from '@mui/material/ToggleButton';
 import ToggleButtonGroup from '@mui/material/ToggleButtonGroup';
+import { ExplainedButton } from './common';
 import { formatNumber } from './format';
 import { PagedKeysTable, usePagedKeys } from './PagedKeys';
+import { revocable, RevokeKeyDialog } from './RevokeKeyDialog';
 
 /** The card's views of an API's keys: those that work (what an owner looks for first), those that no longer do, or all. */
 const KEY_FILTERS = {
@@ -32,10 +34,14 @@ type KeyFilter = keyof typeof KEY_FILTERS;
 /**
  * The keys issued for an API, newest first, a page at a time: those accepted
  * now, those revoked or expired, or all, with how many there are of each.
- * Keyed by the API where it is used, so that another API's card starts over.
+ * Those who review the API's requests can revoke a key still accepted
+ * (`revokeWhy` says why someone cannot). Keyed by the API where it is used,
+ * so that another API's card starts over.
  */
-export function IssuedKeysCard({ apiRef, refreshKey }: { apiRef: string; refreshKey?: unknown }) {
+export function IssuedKeysCard(props: { apiRef: string; refreshKey?: unknown; revokeWhy?: string; onRevoked: () => void }) {
+  const { apiRef, refreshKey, revokeWhy, onRevoked } = props;
   const [filter, setFilter] = useState<KeyFilter>('accepted');
+  const [revoking, setRevoking] = useState<GatewayKeyView | undefined>();
   const shown = KEY_FILTERS[filter];
   const paged = usePagedKeys({ entityRef: apiRef, accepted: shown.accepted }, refreshKey);
   const { list } = paged;
@@ -53,7 +59,17 @@ export function IssuedKeysCard({ apiRef, refreshKey }: { apiRef: string; refresh
         </ToggleButtonGroup>
       }
     >
-      <PagedKeysTable paged={paged} count={shown.count} empty={shown.empty} label="issued keys" showConsumer />
+      <PagedKeysTable
+        paged={paged}
+        count={shown.count}
+        empty={shown.empty}
+        label="issued keys"
+        showConsumer
+        actions={filter === 'past' ? undefined : k => (revocable(k) ? (
+          <ExplainedButton variant="outlined" color="error" why={revokeWhy} onClick={() => setRevoking(k)}>Revoke</ExplainedButton>
+        ) : null)}
+      />
+      <RevokeKeyDialog gatewayKey={revoking} onClose={() => setRevoking(undefined)} onRevoked={() => { setRevoking(undefined); onRevoked(); }} />
     </InfoCard>
   );
 }
