@@ -403,6 +403,23 @@ describe('the gateway, control plane and data plane', () => {
       expect(trail.body.items.map((e: { action: string; entityRef: string }) => `${e.action} ${e.entityRef}`)).toEqual([
         'key-request.created api:default/llm-chat', 'key-request.created component:default/chat-assistant', 'product.created api:default/llm-chat',
       ]);
+      expect(trail.body.next).toBeUndefined();
+      // A page at a time: one change's two rows stay together, and `next` leads on to the older entries.
+      const newest = await request(admin.server).get('/api/gateway/audit').query({ limit: 1 }).set('authorization', carol);
+      expect(newest.body.items.map((e: { action: string }) => e.action)).toEqual(['key-request.created', 'key-request.created']);
+      const older = await request(admin.server).get('/api/gateway/audit').query({ limit: 1, before: newest.body.next }).set('authorization', carol);
+      expect(older.body).toEqual({ items: [expect.objectContaining({ action: 'product.created' })] });
+      const products = await request(admin.server).get('/api/gateway/audit').query({ action: 'product.created' }).set('authorization', carol);
+      expect(products.body.items.map((e: { target: string }) => e.target)).toEqual(['llm-chat']);
+      for (const [query, message] of [
+        [{ action: 'key.deleted' }, 'action: one of product.created, product.updated, route.weights, key-request.created, key-request.approved, key-request.denied, key.rotated, key.revoked, not "key.deleted"'],
+        [{ before: 'yesterday' }, 'before: "yesterday" is not the next of an earlier page'],
+        [{ limit: '0' }, 'limit: a whole number from 1 to 500, not "0"'],
+      ] as const) {
+        const bad = await request(admin.server).get('/api/gateway/audit').query(query).set('authorization', carol);
+        expect(bad.status).toBe(400);
+        expect(bad.body.error.message).toBe(message);
+      }
     } finally {
       await admin.stop();
     }

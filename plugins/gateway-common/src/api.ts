@@ -216,6 +216,28 @@ export interface GatewayAuditEvent {
   details?: Record<string, unknown>;
 }
 
+/** Every action the gateway's audit trail records, for `GET /audit?action=`. */
+export const GATEWAY_AUDIT_ACTIONS = [
+  'product.created',
+  'product.updated',
+  'route.weights',
+  'key-request.created',
+  'key-request.approved',
+  'key-request.denied',
+  'key.rotated',
+  'key.revoked',
+] as const;
+export type GatewayAuditAction = (typeof GATEWAY_AUDIT_ACTIONS)[number];
+
+/**
+ * `GET /audit`: a page of the trail, newest first. `next` is the `before` to
+ * ask for the page of older entries, absent on the last page.
+ */
+export interface GatewayAuditPage {
+  items: GatewayAuditEvent[];
+  next?: string;
+}
+
 /** `GET /status` (gateway.admin): this replica's data plane and the policy it serves. Holds no secret. */
 export interface GatewayStatus {
   dataPlane: {

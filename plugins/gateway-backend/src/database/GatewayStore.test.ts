@@ -2,7 +2,7 @@ import { TestDatabases } from '@backstage/backend-test-utils';
 import type { Knex } from 'knex';
 import type { GatewayProductSpec } from '@quarterdeck/plugin-gateway-common';
 import { KnexGatewayStore, insertUsageRows, type StoredKey, type UsageRecord } from './GatewayStore';
-import { GatewayAuditStore } from './AuditStore';
+import { GatewayAuditStore, insertAuditEvents } from './AuditStore';
 import { applyDatabaseMigrations } from './migrations';
 
 jest.setTimeout(60_000);
@@ -232,6 +232,42 @@ describe('KnexGatewayStore', () => {
     const rows = await new GatewayAuditStore(knex).list({ target: 'p' });
     expect(rows.map(r => r.entityRef).sort()).toEqual(['api:default/p', 'component:default/c']);
     expect(rows[0].createdAt).toBe(rows[1].createdAt);
+  });
+
+  it.each(databases.eachSupportedId())('pages through the audit trail newest first from a cursor, never splitting a change, by entity or action, %p', async databaseId => {
+    const knex = await databases.init(databaseId);
+    await applyDatabaseMigrations({ getClient: async () => knex });
+    const audit = new GatewayAuditStore(knex);
+    const t0 = Date.parse('2026-11-22T10:00:00Z');
+    // Seven changes a minute apart; each odd one is recorded on the API and the component (two rows), as a key request is.
+    for (let i = 0; i < 7; i++) {
+      const entityRefs = i % 2 ? ['api:default/p', 'component:default/c'] : ['api:default/p'];
+      await insertAuditEvents(knex, entityRefs.map(entityRef => ({
+        actor: 'user:default/u', action: i % 2 ? 'key-request.created' : 'product.updated', entityRef, target: `t${i}`, createdAt: new Date(t0 + i * 60_000),
+      })));
+    }
+    const targets = (page: { items: Array<{ target: string }> }) => page.items.map(e => e.target);
+    // Two rows asked for, and the newest change is one row: the page ends after t5's two rows rather than between them.
+    const first = await audit.page({ limit: 2 });
+    expect(targets(first)).toEqual(['t6', 't5', 't5']);
+    // New entries at the top do not shift the older pages.
+    await insertAuditEvents(knex, [{ actor: 'user:default/u', action: 'key.revoked', entityRef: 'component:default/c', target: 't7', createdAt: new Date(t0 + 7 * 60_000) }]);
+    const second = await audit.page({ limit: 2, before: first.next });
+    expect(targets(second)).toEqual(['t4', 't3', 't3']);
+    const third = await audit.page({ limit: 2, before: second.next });
+    expect(targets(third)).toEqual(['t2', 't1', 't1']);
+    const last = await audit.page({ limit: 2, before: third.next });
+    expect(targets(last)).toEqual(['t0']);
+    expect(last.next).toBeUndefined();
+    // One entity's, one action's, and both.
+    expect(targets(await audit.page({ entityRef: 'component:default/c' }))).toEqual(['t7', 't5', 't3', 't1']);
+    expect(targets(await audit.page({ action: 'product.updated', limit: 3 }))).toEqual(['t6', 't4', 't2']);
+    expect(targets(await audit.page({ entityRef: 'component:default/c', action: 'key-request.created' }))).toEqual(['t5', 't3', 't1']);
+    // Entries of one instant are ordered by id, and a cursor inside that instant goes on from there.
+    const sameInstant = await audit.page({ action: 'key-request.created', limit: 1 });
+    expect(sameInstant.items.map(e => `${e.target} ${e.entityRef}`)).toEqual(['t5 component:default/c', 't5 api:default/p']);
+    const rest = await audit.page({ action: 'key-request.created', limit: 1, before: { createdAt: new Date(t0 + 5 * 60_000), id: sameInstant.items[0].id } });
+    expect(rest.items.map(e => `${e.target} ${e.entityRef}`)).toEqual(['t5 api:default/p']);
   });
 
   it.each(databases.eachSupportedId())('commits each change with its audit events or neither, keeps one pending request per component and product, and checks product writes against what was read, %p', async databaseId => {

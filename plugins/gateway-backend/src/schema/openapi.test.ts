@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import request from 'supertest';
 import { parse } from 'yaml';
+import { GATEWAY_AUDIT_ACTIONS } from '@quarterdeck/plugin-gateway-common';
 import { carol, erin, product, startGateway } from '../__testUtils__/gateway';
 
 jest.setTimeout(60_000);
@@ -52,6 +53,11 @@ describe('the OpenAPI schema of /api/gateway', () => {
     const served = [...source.matchAll(/router\.(get|put|post|delete|patch)\('([^']+)'/g)]
       .map(([, m, p]) => `${m.toUpperCase()} ${p.replace(/:([A-Za-z]+)/g, '{$1}')}`);
     expect(documented.sort()).toEqual(served.sort());
+  });
+
+  it("offers the audit trail's action filter with the actions the gateway records", () => {
+    const get = document.paths['/audit'].get as unknown as { parameters: Array<{ name: string; schema: { enum?: string[] } }> };
+    expect(get.parameters.find(p => p.name === 'action')?.schema.enum).toEqual([...GATEWAY_AUDIT_ACTIONS]);
   });
 
   // A client generated from the schema must be able to read every answer: each status a walk through
@@ -132,6 +138,8 @@ describe('the OpenAPI schema of /api/gateway', () => {
       await answered('GET /audit', request(server).get('/api/gateway/audit').query({ entityRef: 'component:default/chat-assistant' }).set('authorization', erin), 200);
       await answered('GET /audit', request(server).get('/api/gateway/audit').set('authorization', erin), 200);
       await answered('GET /audit', request(server).get('/api/gateway/audit').query({ entityRef: 'llm-chat' }).set('authorization', erin), 400);
+      await answered('GET /audit', request(server).get('/api/gateway/audit').query({ limit: 1 }).set('authorization', erin), 200);
+      await answered('GET /audit', request(server).get('/api/gateway/audit').query({ action: 'key.deleted' }).set('authorization', erin), 400);
     } finally {
       await allowed.stop();
     }

@@ -5,12 +5,14 @@ import type { CatalogService } from '@backstage/plugin-catalog-node';
 import type { EventsService } from '@backstage/plugin-events-node';
 import { AuthorizeResult, type ResourcePermission } from '@backstage/plugin-permission-common';
 import {
+  GATEWAY_AUDIT_ACTIONS,
   gatewayAdminPermission,
   gatewayKeyManagePermission,
   gatewayKeyRequestCreatePermission,
   gatewayKeyRequestReviewPermission,
   gatewayProductManagePermission,
   gatewayReadPermission,
+  type GatewayAuditPage,
   type GatewayKeyList,
   type GatewayKeyView,
   type GatewayProduct,
@@ -22,7 +24,7 @@ import express from 'express';
 import Router from 'express-promise-router';
 import type { Knex } from 'knex';
 import { z } from 'zod';
-import type { GatewayAuditStore } from '../database/AuditStore';
+import { formatAuditCursor, parseAuditCursor, type GatewayAuditStore } from '../database/AuditStore';
 import type { GatewayStore, KeyQuery, StoredKey } from '../database/GatewayStore';
 import { modelsInPlan } from '../dataplane/routing';
 import { generateKey, maskKey } from '../keys/keyMaterial';
@@ -582,7 +584,19 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     const entityRef = queryRef(req.query.entityRef, 'entityRef');
     if (entityRef) await authorizeOn(gatewayReadPermission, entityRef, credentials, `read the gateway audit trail of ${entityRef}`);
     else await authorizeAdmin(credentials, "read the whole gateway's audit trail; give an entityRef to see one entity's");
-    res.json({ items: await audit.list({ entityRef }) });
+    const action = queryText(req.query.action, 'action');
+    if (action && !(GATEWAY_AUDIT_ACTIONS as readonly string[]).includes(action)) {
+      throw new InputError(`action: one of ${GATEWAY_AUDIT_ACTIONS.join(', ')}, not "${action}"`);
+    }
+    const beforeText = queryText(req.query.before, 'before');
+    const before = beforeText === undefined ? undefined : parseAuditCursor(beforeText);
+    if (beforeText !== undefined && !before) throw new InputError(`before: "${beforeText}" is not the next of an earlier page`);
+    const limitText = queryText(req.query.limit, 'limit');
+    const limit = limitText === undefined ? 100 : Number(limitText);
+    if (!/^\d{1,3}$/.test(limitText ?? '1') || limit < 1 || limit > 500) throw new InputError(`limit: a whole number from 1 to 500, not "${limitText}"`);
+    const page = await audit.page({ entityRef, action, before, limit });
+    const answer: GatewayAuditPage = { items: page.items, ...(page.next ? { next: formatAuditCursor(page.next) } : {}) };
+    res.json(answer);
   });
 
   return router;

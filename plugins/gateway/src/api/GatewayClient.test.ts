@@ -22,6 +22,9 @@ describe('GatewayClient', () => {
     // A false filter is sent, not dropped: it asks for the keys that no longer work.
     await gateway.listKeys({ entityRef: 'component:default/c', productId: 'llm-chat', accepted: false, limit: 25, offset: 0 });
     expect(fetch.mock.calls[2][0]).toBe('http://backstage/api/gateway/keys?entityRef=component%3Adefault%2Fc&productId=llm-chat&accepted=false&limit=25&offset=0');
+    // The audit trail's page is answered whole: its next cursor is the way to the older entries.
+    await expect(gateway.listAudit({ action: 'key.revoked', before: '1796561238325-12', limit: 25 })).resolves.toEqual({ items: [{ id: 'r' }] });
+    expect(fetch.mock.calls[3][0]).toBe('http://backstage/api/gateway/audit?action=key.revoked&before=1796561238325-12&limit=25');
   });
 
   it('posts JSON bodies to the action routes', async () => {

@@ -5,7 +5,8 @@ import {
 } from '@backstage/frontend-plugin-api';
 import { ResponseError } from '@backstage/errors';
 import type {
-  GatewayAuditEvent,
+  GatewayAuditAction,
+  GatewayAuditPage,
   GatewayKeyList,
   GatewayKeyRequest,
   GatewayKeyView,
@@ -32,6 +33,14 @@ export type GatewayKeyQuery = {
   entityRef: string;
   productId?: string;
   accepted?: boolean;
+};
+
+/** `GET /audit`: whose trail (all, without entityRef), which action, from where, how many. */
+export type GatewayAuditQuery = {
+  entityRef?: string;
+  action?: GatewayAuditAction;
+  before?: string;
+  limit?: number;
 };
 
 export interface ApprovedKeyRequest {
@@ -64,8 +73,11 @@ export interface GatewayApi {
   getUsage(query: { entityRef: string; hours?: number; consumerRef?: string }): Promise<GatewayUsageSummary>;
   /** This replica's data plane and the policy it serves (gateway.admin). */
   getStatus(): Promise<GatewayStatus>;
-  /** An entity's trail; without entityRef, the whole gateway's newest 100 (gateway.admin). */
-  listAudit(query: { entityRef?: string }): Promise<GatewayAuditEvent[]>;
+  /**
+   * A page of an entity's trail, newest first; without entityRef, the whole
+   * gateway's (gateway.admin). `before` is an earlier page's `next`.
+   */
+  listAudit(query: GatewayAuditQuery): Promise<GatewayAuditPage>;
 }
 
 export const gatewayApiRef = createApiRef<GatewayApi>({ id: 'plugin.gateway.client' });
@@ -139,9 +151,8 @@ export class GatewayClient implements GatewayApi {
     return this.request('/status');
   }
 
-  async listAudit(query: { entityRef?: string }): Promise<GatewayAuditEvent[]> {
-    const { items } = await this.request<{ items: GatewayAuditEvent[] }>(`/audit${queryString(query)}`);
-    return items;
+  async listAudit(query: GatewayAuditQuery): Promise<GatewayAuditPage> {
+    return this.request<GatewayAuditPage>(`/audit${queryString(query)}`);
   }
 
   private send<T>(method: 'POST' | 'PUT', path: string, body: unknown): Promise<T> {

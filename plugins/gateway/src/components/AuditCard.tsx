@@ -1,13 +1,20 @@
+import { useState } from 'react';
 import { InfoCard, Progress, ResponseErrorPanel } from '@backstage/core-components';
 import { useApi } from '@backstage/core-plugin-api';
 import { EntityRefLink } from '@backstage/plugin-catalog-react';
-import type { GatewayAuditEvent } from '@quarterdeck/plugin-gateway-common';
+import { GATEWAY_AUDIT_ACTIONS, type GatewayAuditAction, type GatewayAuditEvent } from '@quarterdeck/plugin-gateway-common';
+import ChevronLeftIcon from '@mui/icons-material/ChevronLeft';
+import ChevronRightIcon from '@mui/icons-material/ChevronRight';
 import Box from '@mui/material/Box';
+import Button from '@mui/material/Button';
+import LinearProgress from '@mui/material/LinearProgress';
+import Stack from '@mui/material/Stack';
 import Table from '@mui/material/Table';
 import TableBody from '@mui/material/TableBody';
 import TableCell from '@mui/material/TableCell';
 import TableHead from '@mui/material/TableHead';
 import TableRow from '@mui/material/TableRow';
+import TextField from '@mui/material/TextField';
 import Typography from '@mui/material/Typography';
 import { usePolling } from '@quarterdeck/plugin-quarterdeck-react';
 import { gatewayApiRef } from '../api/GatewayClient';
@@ -52,44 +59,104 @@ function rowsOf(events: GatewayAuditEvent[], merge: boolean): AuditRow[] {
   return rows;
 }
 
+/** How many entries a page asks for (a page keeps a change's rows together, so it may show a few more). */
+export const AUDIT_PAGE_SIZE = 25;
+
 /**
- * Who did what on an entity through the gateway, newest first; without an
- * entityRef, across the whole gateway (the admin page), with each row's entity.
+ * Who did what on an entity through the gateway, newest first, a page at a
+ * time; without an entityRef, across the whole gateway (the admin page), with
+ * each row's entity. Narrowed to one action on demand. Pages go back from a
+ * cursor (each page's `next`), so entries that arrive meanwhile do not shift
+ * the older pages; the first page is read again every 30 s.
  */
 export function AuditCard({ entityRef, refreshKey }: { entityRef?: string; refreshKey?: unknown }) {
   const gateway = useApi(gatewayApiRef);
-  const { value, error } = usePolling(() => gateway.listAudit({ entityRef }), 30_000, `${entityRef ?? '*'}|${String(refreshKey)}`);
+  const [action, setAction] = useState<GatewayAuditAction | ''>('');
+  const trailKey = `${entityRef ?? '*'}|${action}`;
+  // The cursors of the pages gone through, newest first; a page belongs to its trail and action.
+  const [visited, setVisited] = useState<{ trailKey: string; cursors: Array<string | undefined> }>({ trailKey, cursors: [undefined] });
+  const cursors = visited.trailKey === trailKey ? visited.cursors : [undefined];
+  const before = cursors[cursors.length - 1];
+  const { value, error } = usePolling(
+    async () => ({ trailKey, before, page: await gateway.listAudit({ entityRef, action: action || undefined, before, limit: AUDIT_PAGE_SIZE }) }),
+    30_000,
+    `${trailKey}|${before ?? ''}|${String(refreshKey)}`,
+  );
+  const turning = value !== undefined && (value.trailKey !== trailKey || value.before !== before);
+  const page = value?.page;
+
   let body;
-  if (error && !value) body = <ResponseErrorPanel error={error} />;
-  else if (!value) body = <Progress />;
-  else if (value.length === 0) {
-    body = <Typography variant="body2" color="text.secondary">Nothing has happened here yet: requests, approvals, rotations and revocations are recorded as they happen.</Typography>;
+  if (error && !page) body = <ResponseErrorPanel error={error} />;
+  else if (!page) body = <Progress />;
+  else if (page.items.length === 0) {
+    body = (
+      <Typography variant="body2" color="text.secondary">
+        {action
+          ? `No ${action} here.`
+          : 'Nothing has happened here yet: requests, approvals, rotations and revocations are recorded as they happen.'}
+      </Typography>
+    );
   } else {
     body = (
-      <Table size="small" aria-label="gateway audit trail">
-        <TableHead>
-          <TableRow>
-            <TableCell>When</TableCell><TableCell>Who</TableCell>{!entityRef && <TableCell>On</TableCell>}<TableCell>Action</TableCell><TableCell>Details</TableCell><TableCell>Reason</TableCell>
-          </TableRow>
-        </TableHead>
-        <TableBody>
-          {rowsOf(value, !entityRef).map(({ event: e, entityRefs }) => (
-            <TableRow key={e.id}>
-              <TableCell sx={{ whiteSpace: 'nowrap' }}>{formatDateTime(e.createdAt)}</TableCell>
-              <TableCell sx={{ whiteSpace: 'nowrap' }}>{shortUser(e.actor)}</TableCell>
-              {!entityRef && (
-                <TableCell sx={{ whiteSpace: 'nowrap' }}>
-                  {entityRefs.map(ref => <Box key={ref}><EntityRefLink entityRef={ref} /></Box>)}
-                </TableCell>
-              )}
-              <TableCell sx={{ whiteSpace: 'nowrap' }}>{e.action}</TableCell>
-              <TableCell>{detailText(e)}</TableCell>
-              <TableCell>{e.reason ?? ''}</TableCell>
+      <>
+        {error && <ResponseErrorPanel error={error} title="Could not refresh the audit trail" />}
+        <Box sx={{ height: 4 }}>{turning && <LinearProgress aria-label="loading audit entries" />}</Box>
+        <Table size="small" aria-label="gateway audit trail">
+          <TableHead>
+            <TableRow>
+              <TableCell>When</TableCell><TableCell>Who</TableCell>{!entityRef && <TableCell>On</TableCell>}<TableCell>Action</TableCell><TableCell>Details</TableCell><TableCell>Reason</TableCell>
             </TableRow>
-          ))}
-        </TableBody>
-      </Table>
+          </TableHead>
+          <TableBody>
+            {rowsOf(page.items, !entityRef).map(({ event: e, entityRefs }) => (
+              <TableRow key={e.id}>
+                <TableCell sx={{ whiteSpace: 'nowrap' }}>{formatDateTime(e.createdAt)}</TableCell>
+                <TableCell sx={{ whiteSpace: 'nowrap' }}>{shortUser(e.actor)}</TableCell>
+                {!entityRef && (
+                  <TableCell sx={{ whiteSpace: 'nowrap' }}>
+                    {entityRefs.map(ref => <Box key={ref}><EntityRefLink entityRef={ref} /></Box>)}
+                  </TableCell>
+                )}
+                <TableCell sx={{ whiteSpace: 'nowrap' }}>{e.action}</TableCell>
+                <TableCell>{detailText(e)}</TableCell>
+                <TableCell>{e.reason ?? ''}</TableCell>
+              </TableRow>
+            ))}
+          </TableBody>
+        </Table>
+      </>
     );
   }
-  return <InfoCard title="Audit trail" subheader={entityRef ? undefined : 'Every API and component, the newest 100'}>{body}</InfoCard>;
+  const pages = (next: Array<string | undefined>) => setVisited({ trailKey, cursors: next });
+  const paging = page && (cursors.length > 1 || page.next) ? (
+    <Stack direction="row" spacing={1} alignItems="center" justifyContent="flex-end" sx={{ mt: 1 }}>
+      <Typography variant="body2" color="text.secondary">Page {cursors.length}</Typography>
+      <Button size="small" startIcon={<ChevronLeftIcon />} disabled={cursors.length === 1 || turning} onClick={() => pages(cursors.slice(0, -1))}>Newer</Button>
+      <Button size="small" endIcon={<ChevronRightIcon />} disabled={!page.next || turning} onClick={() => pages([...cursors, page.next])}>Older</Button>
+    </Stack>
+  ) : null;
+  return (
+    <InfoCard
+      title="Audit trail"
+      subheader={entityRef ? undefined : 'Every API and component'}
+      action={
+        <TextField
+          select
+          size="small"
+          label="Action"
+          value={action}
+          onChange={e => setAction(e.target.value as GatewayAuditAction | '')}
+          SelectProps={{ native: true }}
+          InputLabelProps={{ shrink: true }}
+          sx={{ mt: 1, mr: 1, minWidth: 200 }}
+        >
+          <option value="">All actions</option>
+          {GATEWAY_AUDIT_ACTIONS.map(a => <option key={a} value={a}>{a}</option>)}
+        </TextField>
+      }
+    >
+      {body}
+      {paging}
+    </InfoCard>
+  );
 }

@@ -67,11 +67,11 @@ describe('GatewayAdminPage', () => {
 
   it("lets an admin decide every API's pending requests from one queue, and shows the whole gateway's audit trail", async () => {
     const gateway = mockGateway();
-    gateway.listAudit.mockResolvedValue([
+    gateway.listAudit.mockResolvedValue({ items: [
       { id: '5', createdAt: '2026-11-23T11:00:00Z', actor: 'user:default/erin', action: 'key-request.created', entityRef: 'api:default/llm-chat', target: 'req-9', details: { componentRef: 'component:default/chat-assistant' } },
       { id: '4', createdAt: '2026-11-23T11:00:00Z', actor: 'user:default/erin', action: 'key-request.created', entityRef: 'component:default/chat-assistant', target: 'req-9', details: { productId: 'llm-chat' } },
       { id: '3', createdAt: '2026-11-23T10:00:00Z', actor: 'user:default/carol', action: 'product.updated', entityRef: 'api:default/payments-rest', target: 'payments-rest' },
-    ]);
+    ] });
     await render(gateway, AuthorizeResult.ALLOW);
     const queue = await screen.findByRole('table', { name: 'pending key requests' });
     expect(gateway.listKeyRequests).toHaveBeenCalledWith({ status: 'pending' });
@@ -81,7 +81,7 @@ describe('GatewayAdminPage', () => {
     expect(screen.getByText('Key requests waiting for review (1)')).toBeInTheDocument();
 
     const trail = await screen.findByRole('table', { name: 'gateway audit trail' });
-    expect(gateway.listAudit).toHaveBeenCalledWith({ entityRef: undefined });
+    expect(gateway.listAudit).toHaveBeenCalledWith({ entityRef: undefined, action: undefined, before: undefined, limit: 25 });
     expect(within(trail).getByRole('columnheader', { name: 'On' })).toBeInTheDocument();
     expect(within(trail).getByRole('link', { name: 'payments-rest' })).toBeInTheDocument();
     // One action recorded on the API and on the component is one row naming both.

@@ -96,9 +96,9 @@ export function mockGateway(): jest.Mocked<GatewayApi> {
       allowedUpstreamHosts: ['127.0.0.1', 'api.openai.com'],
       held: { keys: 3, products: 2 },
     }),
-    listAudit: jest.fn().mockResolvedValue([
+    listAudit: jest.fn().mockResolvedValue({ items: [
       { id: '2', createdAt: '2026-11-23T09:00:00Z', actor: 'user:default/erin', action: 'key.rotated', target: 'key-0', details: { newKeyId: 'key-1', graceSeconds: 86_400, graceUntil: '2026-11-24T09:00:00Z' } },
       { id: '1', createdAt: '2026-11-22T10:00:00Z', actor: 'user:default/erin', action: 'key-request.created', target: 'req-1', reason: 'the assistant answers customer questions', details: { plan: 'standard' } },
-    ]),
+    ] }),
   };
 }
