@@ -19,6 +19,8 @@ const CHROMIUM_ARGS = [
 ];
 
 const journeys = [];
+/** The key the gateway journey issued, which a later journey revokes. */
+let issuedSecret;
 /**
  * A journey: a name and a function of a fresh page, the portal's URL and the
  * running portal (`gatewayUrl`: the gateway's data plane) and browser.
@@ -205,6 +207,46 @@ journey('requests a gateway key as erin, approves it as carol, calls the gateway
   await page.getByRole('table', { name: 'usage by model' }).getByText('chat-small-v1').waitFor();
   if ((await page.content()).includes(secret)) throw new Error("The key shows on the component's page");
   await shot(page, '13-gateway-component-usage');
+  issuedSecret = secret;
+});
+
+journey("takes a key back as the API's owner: the gateway refuses it at once and both trails say who and why", async (page, url, { gatewayUrl, browser }) => {
+  if (!issuedSecret) throw new Error('No key: the journey that issues one did not finish');
+  // carol (team-ml, owns llm-chat) revokes chat-assistant's key from the API's page.
+  await signInAs(page, url, 'carol');
+  await page.goto(`${url}/catalog/default/api/llm-chat/gateway`);
+  const keys = page.getByRole('table', { name: 'issued keys' });
+  await keys.getByRole('row', { name: /chat-assistant.*active/ }).getByRole('button', { name: 'Revoke' }).click({ timeout: 30_000 });
+  await page.getByLabel(/^Reason/).fill('The assistant sent abusive prompts; ask again once fixed.');
+  await page.getByRole('button', { name: 'Revoke key' }).click();
+  await page.getByRole('button', { name: 'Accepted now (0)' }).waitFor();
+  const refused = await fetch(`${gatewayUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${issuedSecret}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'chat-small', messages: [{ role: 'user', content: 'Still there?' }] }),
+  });
+  if (refused.status !== 401) throw new Error(`The gateway answered a revoked key with ${refused.status}`);
+  const apiTrail = page.getByRole('table', { name: 'gateway audit trail' });
+  await apiTrail.getByRole('row', { name: /carol\s+key\.revoked.*abusive prompts/ }).waitFor();
+  // Narrowed to revocations, the API's trail holds just that one.
+  await page.getByLabel('Action', { exact: true }).selectOption('key.revoked');
+  await apiTrail.getByRole('cell', { name: 'key-request.approved', exact: true }).waitFor({ state: 'detached' });
+  if ((await apiTrail.getByRole('row').count()) !== 2) throw new Error("The API's trail narrowed to key.revoked holds more than the one revocation");
+  await shot(page, '15-gateway-key-revoked-by-api-owner');
+
+  // erin (team-web, owns chat-assistant) sees it on the component: no key accepted now, and who took it back.
+  const erinContext = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  try {
+    const erin = await erinContext.newPage();
+    erin.setDefaultTimeout(15_000);
+    await signInAs(erin, url, 'erin');
+    await erin.goto(`${url}/catalog/default/component/chat-assistant/gateway`);
+    const access = erin.getByRole('region', { name: 'gateway access to llm-chat' });
+    await access.getByText('None: a key is issued when a request is approved.').waitFor({ timeout: 30_000 });
+    await erin.getByRole('table', { name: 'gateway audit trail' }).getByRole('row', { name: /carol\s+key\.revoked.*abusive prompts/ }).waitFor();
+  } finally {
+    await erinContext.close();
+  }
 });
 
 journey("decides a request from the gateway admin page as a platform admin, and sees it in the gateway's audit trail", async (page, url, { browser }) => {
