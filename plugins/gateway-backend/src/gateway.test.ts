@@ -456,6 +456,14 @@ describe('the gateway, control plane and data plane', () => {
       // The next to expire on top, as on the admin page's queue.
       expect(await list({ status: 'pending' })).toEqual(['component:default/first', 'component:default/third']);
       expect(await list({})).toEqual(['component:default/third', 'component:default/second', 'component:default/first']);
+      for (const [status, message] of [
+        ['weird', 'status: "weird" is not pending, approved, denied or expired'],
+        [['pending', 'denied'], 'status: must be given once'],
+      ] as const) {
+        const bad = await request(server).get('/api/gateway/key-requests').query({ entityRef: 'api:default/llm-chat', status }).set('authorization', carol);
+        expect(bad.status).toBe(400);
+        expect(bad.body.error.message).toBe(message);
+      }
     } finally {
       await stop();
     }

@@ -340,7 +340,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
   router.get('/key-requests', async (req, res) => {
     const credentials = await anyCredentials(req);
     const entityRef = queryRef(req.query.entityRef, 'entityRef');
-    const status = typeof req.query.status === 'string' ? req.query.status : undefined;
+    const status = queryText(req.query.status, 'status');
     if (status && !['pending', 'approved', 'denied', 'expired'].includes(status)) throw new InputError(`status: "${status}" is not pending, approved, denied or expired`);
     if (entityRef) await authorizeOn(gatewayReadPermission, entityRef, credentials, `read the key requests of ${entityRef}`);
     else await authorizeAdmin(credentials, "read every API's key requests; give an entityRef to see one API's or component's");
