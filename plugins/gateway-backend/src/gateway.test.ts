@@ -563,7 +563,14 @@ describe('the gateway, control plane and data plane', () => {
         // Nothing can be dropped: 400 naming the limit.
         const hopeless = await chat(dataPlane, key, { model: 'chat-tiny', max_tokens: 20, messages: [{ role: 'user', content: words(400) }] });
         expect(hopeless.status).toBe(400);
-        expect((await hopeless.json()).error).toMatchObject({ param: 'messages', code: 'context_length_exceeded' });
+        expect((await hopeless.json()).error).toMatchObject({ param: 'messages', code: 'context_length_exceeded', message: expect.stringMatching(/^This model's maximum context length is 300 tokens\. However, you requested \d+ tokens \(\d+ in the messages that cannot be dropped, 20 in the completion\)\. Shorten the system prompt or the last message\.$/) });
+        // The messages fit and the reply does not: max_tokens is named, with the most it can be.
+        const tooLong = await chat(dataPlane, key, { model: 'chat-tiny', max_tokens: 1000, messages: [{ role: 'user', content: 'hello' }] });
+        expect(tooLong.status).toBe(400);
+        const tooLongError = (await tooLong.json()).error;
+        expect(tooLongError).toMatchObject({ param: 'max_tokens', code: 'context_length_exceeded' });
+        const [, inMessages] = /\((\d+) in the messages/.exec(tooLongError.message)!;
+        expect(tooLongError.message).toMatch(new RegExp(`, 1000 in the completion\\)\\. Lower max_tokens to at most ${300 - Number(inMessages)}\\.$`));
 
         // $0.50 a day at $1000 per million tokens: the reservation (prompt + max_tokens) decides.
         const budgetKey = await keyFor(server, 'budget');

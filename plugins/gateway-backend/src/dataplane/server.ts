@@ -461,8 +461,11 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
         } else {
           const trim = trimConversation(messages, window - reply);
           if (!trim.fits) {
-            sendError(res, 400, `This model's maximum context length is ${window} tokens. However, your messages need at least ${trim.minimum} tokens even without the older turns (with max_tokens ${reply}). Shorten the system prompt or the last message.`,
-              { param: 'messages', code: 'context_length_exceeded' });
+            // What must stay (the system prompt, the last user turn) fits without the reply: max_tokens is what to lower.
+            const lower = trim.minimum < window;
+            const advice = lower ? `Lower max_tokens to at most ${window - trim.minimum}.` : 'Shorten the system prompt or the last message.';
+            sendError(res, 400, `This model's maximum context length is ${window} tokens. However, you requested ${trim.minimum + reply} tokens (${trim.minimum} in the messages that cannot be dropped, ${reply} in the completion). ${advice}`,
+              { param: lower ? 'max_tokens' : 'messages', code: 'context_length_exceeded' });
             return;
           }
           messages = trim.messages;
