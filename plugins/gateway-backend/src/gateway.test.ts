@@ -124,6 +124,7 @@ describe('the gateway, control plane and data plane', () => {
       // The lists count every key: the rotated one (in its grace period) is still accepted, the revoked one is not.
       const counted = await request(server).get('/api/gateway/keys').query({ entityRef: 'api:default/llm-chat', limit: 1 }).set('authorization', erin);
       expect(counted.body).toMatchObject({ totalItems: 2, activeItems: 1 });
+      expect(counted.body.byProduct).toBeUndefined();
       expect(counted.body.items.map((k: { id: string }) => k.id)).toEqual([rotated.body.key.id]);
       const badLimit = await request(server).get('/api/gateway/keys').query({ entityRef: 'api:default/llm-chat', limit: 501 }).set('authorization', erin);
       expect(badLimit.status).toBe(400);
@@ -139,7 +140,7 @@ describe('the gateway, control plane and data plane', () => {
         request(server).get('/api/gateway/keys').query({ entityRef: 'component:default/chat-assistant', ...query }).set('authorization', erin);
       const working = await componentKeys({ accepted: 'true' });
       expect(working.body.items.map((k: { id: string }) => k.id)).toEqual([approved.body.issued.key.id]);
-      expect(working.body).toMatchObject({ totalItems: 2, activeItems: 1 });
+      expect(working.body).toMatchObject({ totalItems: 2, activeItems: 1, byProduct: { 'llm-chat': { totalItems: 2, activeItems: 1 } } });
       const gone = await componentKeys({ productId: 'llm-chat', accepted: 'false' });
       expect(gone.body.items).toEqual([expect.objectContaining({ id: rotated.body.key.id, status: 'revoked' })]);
       expect((await componentKeys({ productId: 'payments-rest' })).body).toEqual({ items: [], totalItems: 0, activeItems: 0 });

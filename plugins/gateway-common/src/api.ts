@@ -126,6 +126,8 @@ export interface GatewayKeyList {
   totalItems: number;
   /** Those still accepted now: active and not expired (a rotated key in its grace period counts). */
   activeItems: number;
+  /** A component's list without `productId`: the same counts for each product it has keys for. */
+  byProduct?: Record<string, { totalItems: number; activeItems: number }>;
 }
 
 /** The answer to an approval or a rotation: the only time the full key is shown. */

@@ -151,6 +151,9 @@ describe('KnexGatewayStore', () => {
     // The grace period over, only the rotated-to key is still accepted.
     expect(await store.countKeys({ productId: 'p' }, minute(90))).toEqual({ total: 4, active: 1 });
     expect(await store.countKeys({ componentRef: 'component:default/nobody' }, minute(90))).toEqual({ total: 0, active: 0 });
+    // Per product, for a component's page: one product here, and none for a component without keys.
+    expect(await store.countKeysByProduct({ componentRef: 'component:default/c' }, minute(90))).toEqual({ p: { total: 4, active: 1 } });
+    expect(await store.countKeysByProduct({ componentRef: 'component:default/nobody' }, minute(90))).toEqual({});
     // Only the keys accepted at a time, or only the others: as the counts split them.
     const split = async (at: Date, query: { componentRef?: string; productId?: string } = { productId: 'p' }) => [
       (await store.listKeys({ ...query, accepted: { at, now: true } })).map(k => k.id),
@@ -198,6 +201,19 @@ describe('KnexGatewayStore', () => {
       const { plan, sorts } = await planOf(ran[0]);
       expect(plan).toContain(index);
       expect(sorts).toBe(false);
+    }
+    // The audit trail's pages too: the whole trail, one entity's and one action's, from a cursor.
+    const audit = new GatewayAuditStore(knex);
+    const before = { createdAt: new Date('2026-11-22T10:00:00Z'), id: '500' };
+    for (const [query, index] of [
+      [{}, 'audit_events_created_idx'],
+      [{ action: 'key.revoked' }, 'audit_events_action_idx'],
+      [{ entityRef: 'api:default/p' }, 'audit_events_entity_idx'],
+    ] as const) {
+      ran.length = 0;
+      await audit.page({ ...query, before, limit: 25 });
+      const { plan } = await planOf(ran[0]);
+      expect(plan).toContain(index);
     }
   });
 

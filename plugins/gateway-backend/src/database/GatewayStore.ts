@@ -102,6 +102,8 @@ export interface GatewayStore {
   listKeys(query: KeyQuery & { accepted?: { at: Date; now: boolean }; limit?: number; offset?: number }): Promise<StoredKey[]>;
   /** How many keys a component or product has, and how many of them are still accepted at `at` (active, not expired). */
   countKeys(query: KeyQuery, at: Date): Promise<{ total: number; active: number }>;
+  /** The same counts for each product the keys are for (those of one component, say). */
+  countKeysByProduct(query: KeyQuery, at: Date): Promise<Record<string, { total: number; active: number }>>;
   /**
    * Keys changed after `since` (every key when undefined), for the data plane's cache;
    * with `deadBefore`, not those revoked or expired at or before it (keyCache.ts, `deadBefore`).
@@ -122,6 +124,10 @@ export interface GatewayStore {
   /** Usage rows of a product or a consumer since a time (newest last), at most `limit`. */
   usageSince(query: { productId?: string; consumerRef?: string; model?: string; since: Date; limit: number }): Promise<UsageRow[]>;
 }
+
+type KeyCountRow = { product_id?: string; total: number | string; active: number | string | null };
+/** PostgreSQL answers a count and a sum as strings (bigint), and a sum over no rows as null. */
+const counted = (row: KeyCountRow | undefined) => ({ total: Number(row?.total ?? 0), active: Number(row?.active ?? 0) });
 
 type ProductRow = { id: string; entity_ref: string; kind: string; spec: string; created_at: Date | string; updated_at: Date | string; updated_by: string };
 type RequestRow = {
@@ -368,12 +374,20 @@ export class KnexGatewayStore implements GatewayStore {
 
   async countKeys(query: KeyQuery, at: Date) {
     // One pass over the component's or product's index entries, whatever their number.
-    const [row] = (await this.keysOf(query).select(
+    const [row] = await this.keyCounts(this.keysOf(query), at);
+    return counted(row);
+  }
+
+  async countKeysByProduct(query: KeyQuery, at: Date) {
+    const rows = await this.keyCounts(this.keysOf(query).select('product_id').groupBy('product_id'), at);
+    return Object.fromEntries(rows.map(row => [row.product_id!, counted(row)]));
+  }
+
+  private async keyCounts(q: Knex.QueryBuilder, at: Date) {
+    return (await q.select(
       this.db.raw('count(*) as total'),
       this.db.raw("sum(case when status = 'active' and (expires_at is null or expires_at > ?) then 1 else 0 end) as active", [at]),
-    )) as unknown as { total: number | string; active: number | string | null }[];
-    // PostgreSQL answers a count and a sum as strings (bigint), and a sum over no rows as null.
-    return { total: Number(row?.total ?? 0), active: Number(row?.active ?? 0) };
+    )) as unknown as KeyCountRow[];
   }
 
   private keysOf(query: KeyQuery) {

@@ -479,10 +479,20 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     const list: GatewayKeyList = { items: [], totalItems: 0, activeItems: 0 };
     if (whose) {
       const page = { ...whose, limit, offset, accepted: accepted === undefined ? undefined : { at, now: accepted } };
-      const [keys, counts] = await Promise.all([store.listKeys(page), store.countKeys(whose, at)]);
+      // A component's whole list counts per product too (its page shows each API's keys apart); the sums are its counts.
+      const perProduct = Boolean(whose.componentRef && !whose.productId);
+      const [keys, counts] = await Promise.all([
+        store.listKeys(page),
+        perProduct ? store.countKeysByProduct(whose, at) : store.countKeys(whose, at).then(c => ({ all: c })),
+      ]);
       list.items = keys.map(k => keyView(k, at));
-      list.totalItems = counts.total;
-      list.activeItems = counts.active;
+      for (const c of Object.values(counts)) {
+        list.totalItems += c.total;
+        list.activeItems += c.active;
+      }
+      if (perProduct) {
+        list.byProduct = Object.fromEntries(Object.entries(counts).map(([id, c]) => [id, { totalItems: c.total, activeItems: c.active }]));
+      }
     }
     res.json(list);
   });

@@ -128,6 +128,8 @@ describe('ComponentGatewayContent', () => {
     await render(gateway, AuthorizeResult.ALLOW, 'chat-assistant-grace');
     const keys = within(await screen.findByRole('table', { name: 'keys for llm-chat' }));
     const [, current, rotated] = keys.getAllByRole('row');
+    // No key of this API is revoked or expired: nothing to open.
+    expect(screen.queryByRole('button', { name: /^Revoked and expired keys/ })).not.toBeInTheDocument();
     expect(within(current).getByRole('button', { name: 'Rotate' })).toBeInTheDocument();
     expect(within(rotated).getByText('rotated')).toBeInTheDocument();
     expect(within(rotated).queryByRole('button', { name: 'Rotate' })).not.toBeInTheDocument();
@@ -152,6 +154,7 @@ describe('ComponentGatewayContent', () => {
       items: accepted ? [current] : past.slice(offset, offset + limit),
       totalItems: 31,
       activeItems: 1,
+      ...(accepted === undefined || accepted ? { byProduct: { 'llm-chat': { totalItems: 31, activeItems: 1 } } } : {}),
     }));
     await render(gateway, AuthorizeResult.ALLOW, 'chat-assistant-past');
     const working = await screen.findByRole('table', { name: 'keys for llm-chat' });
@@ -160,7 +163,7 @@ describe('ComponentGatewayContent', () => {
     // The past keys are read only when asked for.
     expect(gateway.listKeys).toHaveBeenCalledWith({ entityRef: componentRef, accepted: true });
     expect(gateway.listKeys).not.toHaveBeenCalledWith(expect.objectContaining({ accepted: false }));
-    fireEvent.click(screen.getByRole('button', { name: 'Revoked and expired keys' }));
+    fireEvent.click(screen.getByRole('button', { name: 'Revoked and expired keys (30)' }));
     const older = await screen.findByRole('table', { name: 'revoked and expired keys for llm-chat' });
     expect(gateway.listKeys).toHaveBeenCalledWith({ entityRef: componentRef, productId: 'llm-chat', accepted: false, limit: 25, offset: 0 });
     expect(within(older).getAllByRole('row')).toHaveLength(26);
@@ -171,7 +174,7 @@ describe('ComponentGatewayContent', () => {
     await waitFor(() => expect(gateway.listKeys).toHaveBeenLastCalledWith({ entityRef: componentRef, productId: 'llm-chat', accepted: false, limit: 25, offset: 25 }));
     expect(await screen.findByText('qdk_old000000029_…')).toBeInTheDocument();
     expect(screen.getByText('26–30 of 30')).toBeInTheDocument();
-    fireEvent.click(screen.getByRole('button', { name: 'Revoked and expired keys' }));
+    fireEvent.click(screen.getByRole('button', { name: 'Revoked and expired keys (30)' }));
     expect(screen.queryByRole('table', { name: 'revoked and expired keys for llm-chat' })).not.toBeInTheDocument();
   });
 

@@ -7,6 +7,7 @@ import { usePermission } from '@backstage/plugin-permission-react';
 import {
   gatewayKeyManagePermission,
   gatewayKeyRequestCreatePermission,
+  type GatewayKeyList,
   type GatewayKeyRequest,
   type GatewayKeyView,
   type GatewayProduct,
@@ -137,6 +138,12 @@ function RequestAccessDialog(props: {
   );
 }
 
+/** How many of a component's keys for a product are revoked or expired, from its list's counts. */
+function pastKeys(list: GatewayKeyList, productId: string): number {
+  const counts = list.byProduct?.[productId];
+  return counts ? counts.totalItems - counts.activeItems : 0;
+}
+
 /** A component's keys for one product that no longer work, a page at a time: read only when asked for. */
 function PastKeys({ componentRef, productId, refreshKey }: { componentRef: string; productId: string; refreshKey: unknown }) {
   const paged = usePagedKeys({ entityRef: componentRef, productId, accepted: false }, refreshKey);
@@ -161,8 +168,10 @@ function ApiAccessCard(props: {
   onChanged: () => void;
   /** Changes after each action here, so the past keys are read again at once. */
   refreshKey: unknown;
+  /** How many of the component's keys for this API are revoked or expired. */
+  pastCount: number;
 }) {
-  const { componentRef, apiRef, product, requests, keys, canRequest, canManage, onChanged, refreshKey } = props;
+  const { componentRef, apiRef, product, requests, keys, canRequest, canManage, onChanged, refreshKey, pastCount } = props;
   const gateway = useApi(gatewayApiRef);
   const alerts = useApi(alertApiRef);
   const [requesting, setRequesting] = useState(false);
@@ -256,16 +265,18 @@ function ApiAccessCard(props: {
             ) : null)}
           />
         )}
-        <Button
-          size="small"
-          sx={{ mt: 1 }}
-          aria-expanded={showPast}
-          endIcon={showPast ? <ExpandLessIcon /> : <ExpandMoreIcon />}
-          onClick={() => setShowPast(shown => !shown)}
-        >
-          Revoked and expired keys
-        </Button>
-        {showPast && <PastKeys componentRef={componentRef} productId={product.id} refreshKey={refreshKey} />}
+        {pastCount > 0 && (
+          <Button
+            size="small"
+            sx={{ mt: 1 }}
+            aria-expanded={showPast}
+            endIcon={showPast ? <ExpandLessIcon /> : <ExpandMoreIcon />}
+            onClick={() => setShowPast(shown => !shown)}
+          >
+            Revoked and expired keys ({formatNumber(pastCount)})
+          </Button>
+        )}
+        {pastCount > 0 && showPast && <PastKeys componentRef={componentRef} productId={product.id} refreshKey={refreshKey} />}
 
         <RequestAccessDialog
           open={requesting}
@@ -368,6 +379,7 @@ export function ComponentGatewayContent() {
           canManage={canManage}
           onChanged={changed}
           refreshKey={changes}
+          pastCount={pastKeys(keys, o.product!.id)}
         />
       ))}
       {keys.items.length < keys.activeItems && (
