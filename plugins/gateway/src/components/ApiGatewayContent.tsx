@@ -53,11 +53,14 @@ export function ApiGatewayContent() {
   const { product, pending } = value;
   const decided = value.decided.slice(0, 20);
   let reviewWhy: string | undefined;
-  if (review.loading) reviewWhy = 'Checking your permissions…';
-  else if (!review.allowed) reviewWhy = `Only those who may review key requests for ${apiRef} (the API's owners and platform admins: ${gatewayKeyRequestReviewPermission.name}) can approve or deny.`;
-  const revokeWhy = reviewWhy && !review.loading
-    ? `Only those who may review key requests for ${apiRef} (the API's owners and platform admins: ${gatewayKeyRequestReviewPermission.name}) can revoke its keys here; a key's own component's owners revoke it on that component's page.`
-    : reviewWhy;
+  let revokeWhy: string | undefined;
+  if (review.loading) {
+    reviewWhy = revokeWhy = 'Checking your permissions…';
+  } else if (!review.allowed) {
+    const reviewers = `Only those who may review key requests for ${apiRef} (the API's owners and platform admins: ${gatewayKeyRequestReviewPermission.name})`;
+    reviewWhy = `${reviewers} can approve or deny.`;
+    revokeWhy = `${reviewers} can revoke its keys here; a key's own component's owners revoke it on that component's page.`;
+  }
   const changed = () => {
     setChanges(n => n + 1);
     retry();
