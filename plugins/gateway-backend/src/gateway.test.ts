@@ -207,6 +207,72 @@ describe('the gateway, control plane and data plane', () => {
     }
   });
 
+  it("tells an API's owners of a request, a component's owners of its decision and of what happens to their keys, never who acted, never a secret", async () => {
+    const { server, notified, stop } = await gateway();
+    try {
+      await request(server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(product(upstreams.v1.url, upstreams.v2.url));
+      const asked = await request(server).post('/api/gateway/key-requests').set('authorization', erin)
+        .send({ componentRef: 'component:default/chat-assistant', productId: 'llm-chat', plan: 'standard', justification: 'answers customer questions' });
+      expect(notified).toEqual([{
+        recipients: { type: 'entity', entityRef: 'api:default/llm-chat', excludeEntityRef: 'user:default/erin' },
+        payload: expect.objectContaining({
+          title: 'chat-assistant asks for access to llm-chat',
+          description: `erin asks for plan standard; the request waits for your review until ${asked.body.expiresAt.slice(0, 10)}. Why: answers customer questions`,
+          link: '/catalog/default/api/llm-chat/gateway',
+          topic: 'key requests',
+          scope: `gateway:key-request:${asked.body.id}`,
+        }),
+      }]);
+
+      const approved = await request(server).post(`/api/gateway/key-requests/${asked.body.id}/approve`).set('authorization', carol).send({ reason: 'fine' });
+      expect(approved.status).toBe(201);
+      const { key, secret } = approved.body.issued;
+      expect(notified.slice(1)).toEqual([
+        {
+          recipients: { type: 'entity', entityRef: 'component:default/chat-assistant', excludeEntityRef: 'user:default/carol' },
+          payload: expect.objectContaining({
+            title: "chat-assistant's access to llm-chat was approved",
+            description: `carol approved plan standard. The key ${key.masked} was shown once, to carol, to hand over; rotate it on the Gateway tab for a secret only your team has seen. Reason: fine`,
+            link: '/catalog/default/component/chat-assistant/gateway',
+            scope: `gateway:key-request:${asked.body.id}`,
+          }),
+        },
+        {
+          // The same scope as the request's: the notifications backend updates the API owners' "asks for access" in place.
+          recipients: { type: 'entity', entityRef: 'api:default/llm-chat', excludeEntityRef: 'user:default/carol' },
+          payload: expect.objectContaining({ title: "chat-assistant's request for llm-chat: approved by carol", scope: `gateway:key-request:${asked.body.id}` }),
+        },
+      ]);
+      // A decision that does not happen tells no one.
+      expect((await request(server).post(`/api/gateway/key-requests/${asked.body.id}/deny`).set('authorization', carol).send({ reason: 'late' })).status).toBe(409);
+      expect(notified).toHaveLength(3);
+
+      const other = await request(server).post('/api/gateway/key-requests').set('authorization', erin)
+        .send({ componentRef: 'component:default/chat-assistant', productId: 'llm-chat', plan: 'tiny', justification: 'a second, smaller one' });
+      await request(server).post(`/api/gateway/key-requests/${other.body.id}/deny`).set('authorization', carol).send({ reason: 'one key is enough' });
+      expect(notified[4]).toMatchObject({
+        recipients: { entityRef: 'component:default/chat-assistant' },
+        payload: { title: "chat-assistant's access to llm-chat was denied", severity: 'high', description: 'carol denied plan tiny. You can ask again, for this plan or another. Reason: one key is enough' },
+      });
+
+      const rotated = await request(server).post(`/api/gateway/keys/${key.id}/rotate`).set('authorization', erin).send({ graceSeconds: 3600 });
+      expect(notified[6]).toMatchObject({
+        recipients: { type: 'entity', entityRef: 'component:default/chat-assistant', excludeEntityRef: 'user:default/erin' },
+        payload: { title: "chat-assistant's key for llm-chat was rotated", topic: 'keys', description: expect.stringContaining(`erin replaced ${key.masked} with ${rotated.body.key.masked}`) },
+      });
+      await request(server).post(`/api/gateway/keys/${rotated.body.key.id}/revoke`).set('authorization', carol).send({ reason: 'leaked in a log' });
+      expect(notified[7]).toMatchObject({
+        recipients: { type: 'entity', entityRef: 'component:default/chat-assistant', excludeEntityRef: 'user:default/carol' },
+        payload: { title: "chat-assistant's key for llm-chat was revoked", severity: 'high', description: `carol revoked ${rotated.body.key.masked}. Calls with it are refused now; ask for access again on the Gateway tab. Reason: leaked in a log` },
+      });
+      expect(notified).toHaveLength(8);
+      const told = JSON.stringify(notified);
+      for (const s of [secret, rotated.body.secret]) expect(told).not.toContain(s.slice(-20));
+    } finally {
+      await stop();
+    }
+  });
+
   it('answers in OpenAI\'s error JSON: unknown key, model outside the plan, bad body, rate limit', async () => {
     const { server, dataPlane, stop } = await gateway();
     try {

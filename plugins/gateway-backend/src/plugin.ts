@@ -1,6 +1,7 @@
 import { coreServices, createBackendPlugin } from '@backstage/backend-plugin-api';
 import { catalogServiceRef } from '@backstage/plugin-catalog-node';
 import { eventsServiceRef } from '@backstage/plugin-events-node';
+import { notificationService } from '@backstage/plugin-notifications-node';
 import { gatewayPermissions } from '@quarterdeck/plugin-gateway-common';
 import { GatewayAuditStore } from './database/AuditStore';
 import { KnexGatewayStore } from './database/GatewayStore';
@@ -37,8 +38,9 @@ export const gatewayPlugin = createBackendPlugin({
         scheduler: coreServices.scheduler,
         catalog: catalogServiceRef,
         events: eventsServiceRef,
+        notifications: notificationService,
       },
-      async init({ logger, config, database, httpRouter, httpAuth, permissions, permissionsRegistry, lifecycle, scheduler, catalog, events }) {
+      async init({ logger, config, database, httpRouter, httpAuth, permissions, permissionsRegistry, lifecycle, scheduler, catalog, events, notifications }) {
         const db = await applyDatabaseMigrations(database);
         permissionsRegistry.addPermissions(gatewayPermissions);
         const keySecret = config.getString('gateway.keySecret');
@@ -75,7 +77,7 @@ export const gatewayPlugin = createBackendPlugin({
         });
 
         httpRouter.use(await createRouter({
-          logger, db, store, audit: new GatewayAuditStore(db), catalog, permissions, httpAuth, events, settings,
+          logger, db, store, audit: new GatewayAuditStore(db), catalog, permissions, httpAuth, events, notifications, settings,
           onKeyChange: keys => feed.applyKeys(keys),
           onProductChange: product => feed.applyProduct(product),
           status: () => {

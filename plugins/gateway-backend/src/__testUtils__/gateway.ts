@@ -1,4 +1,6 @@
+import { createServiceFactory } from '@backstage/backend-plugin-api';
 import { mockCredentials, mockServices, startTestBackend } from '@backstage/backend-test-utils';
+import { notificationService, type NotificationSendOptions } from '@backstage/plugin-notifications-node';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import type { Knex } from 'knex';
@@ -85,9 +87,16 @@ type Decision = AuthorizeResult.ALLOW | AuthorizeResult.DENY;
  */
 export async function startGateway(knex: Knex, result: Decision | ((permission: string) => Decision) = AuthorizeResult.ALLOW, extra: Record<string, unknown> = {}) {
   const port = await freePort();
+  // What the gateway sent to Backstage's notifications backend, in order.
+  const notified: NotificationSendOptions[] = [];
   const backend = await startTestBackend({
     features: [
       gatewayPlugin,
+      createServiceFactory({
+        service: notificationService,
+        deps: {},
+        factory: () => ({ send: async (notification: NotificationSendOptions) => { notified.push(notification); } }),
+      }),
       catalogServiceMock.factory({ entities }),
       typeof result === 'function'
         ? mockServices.permissions.mock({
@@ -101,7 +110,7 @@ export async function startGateway(knex: Knex, result: Decision | ((permission: 
       }),
     ],
   });
-  return { server: backend.server, dataPlane: `http://127.0.0.1:${port}`, knex, stop: () => backend.stop() };
+  return { server: backend.server, dataPlane: `http://127.0.0.1:${port}`, knex, notified, stop: () => backend.stop() };
 }
 
 /** erin asks for a standard llm-chat key for chat-assistant, carol approves: the issued key. */

@@ -3,6 +3,7 @@ import { parseEntityRef, stringifyEntityRef, type Entity } from '@backstage/cata
 import { ConflictError, InputError, NotAllowedError, NotFoundError } from '@backstage/errors';
 import type { CatalogService } from '@backstage/plugin-catalog-node';
 import type { EventsService } from '@backstage/plugin-events-node';
+import type { NotificationService } from '@backstage/plugin-notifications-node';
 import { AuthorizeResult, type ResourcePermission } from '@backstage/plugin-permission-common';
 import {
   GATEWAY_AUDIT_ACTIONS,
@@ -29,6 +30,7 @@ import type { GatewayStore, KeyQuery, StoredKey } from '../database/GatewayStore
 import { modelsInPlan } from '../dataplane/routing';
 import { generateKey, maskKey } from '../keys/keyMaterial';
 import { quantile, summarizeUsage, type StoredHourlyRow } from '../usage/summary';
+import { keyRequestDecided, keyRequested, keyRevoked, keyRotated, notifier } from './notifications';
 import { describeZodIssue, validateProductSpec } from './productSchema';
 
 /** Model metrics read at most this many calls (the newest) of their window. */
@@ -54,6 +56,8 @@ export interface RouterOptions {
   permissions: PermissionsService;
   httpAuth: HttpAuthService;
   events: EventsService;
+  /** Backstage notifications to the owners a key request or a key concerns (service/notifications.ts). */
+  notifications?: NotificationService;
   settings: GatewaySettings;
   /** Told about every key change at once; resolves when this replica's data plane holds it. */
   onKeyChange?: (keys: StoredKey[]) => Promise<void>;
@@ -207,6 +211,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     if (found.kind.toLowerCase() !== kind.toLowerCase()) throw new InputError(`${field}: ${normalized} is a ${found.kind}, not a ${kind}`);
     return found;
   };
+  const notify = notifier(options.notifications, logger);
   const publish = async (type: string, payload: Record<string, unknown>) => {
     try {
       await events.publish({ topic: GATEWAY_EVENTS_TOPIC, eventPayload: { type, ...payload } });
@@ -387,6 +392,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
       { actor, action: 'key-request.created', entityRef: product.entityRef, target: id, reason: body.justification, details: { componentRef, plan: body.plan } },
     ]);
     await publish('key.requested', { requestId: request.id, productId: product.id, apiRef: product.entityRef, componentRef, plan: body.plan, actor });
+    notify(keyRequested(request));
     res.status(201).json(request);
   });
 
@@ -441,8 +447,10 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     }
     await options.onKeyChange?.([key]);
     await publish('key.approved', { requestId: request.id, keyId: key.id, productId: request.productId, componentRef: request.componentRef, actor });
+    const decided = (await store.getKeyRequest(request.id))!;
+    notify(...keyRequestDecided(decided, { actor, publicId: key.publicId }));
     const issued: IssuedKey = { key: keyView(key, at), secret: material.full };
-    res.status(201).json({ request: await store.getKeyRequest(request.id), issued });
+    res.status(201).json({ request: decided, issued });
   });
 
   router.post('/key-requests/:id/deny', async (req, res) => {
@@ -453,7 +461,9 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
       throw new ConflictError(`Key request ${request.id} was decided or expired meanwhile`);
     }
     await publish('key.denied', { requestId: request.id, productId: request.productId, componentRef: request.componentRef, actor, reason: body.reason });
-    res.json(await store.getKeyRequest(request.id));
+    const decided = (await store.getKeyRequest(request.id))!;
+    notify(...keyRequestDecided(decided, { actor }));
+    res.json(decided);
   });
 
   // Keys -------------------------------------------------------------------
@@ -519,11 +529,11 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
       throw new NotAllowedError(`You may not ${action} the gateway keys of ${key.componentRef} (permission ${needed})`);
     }
     if (key.status !== 'active') throw new ConflictError(`Key ${key.publicId} is revoked`);
-    return { key, actor, entityRefs: [key.componentRef, apiRef] };
+    return { key, actor, apiRef, entityRefs: [key.componentRef, apiRef] };
   };
 
   router.post('/keys/:id/rotate', async (req, res) => {
-    const { key, actor, entityRefs } = await manageable(req, 'rotate');
+    const { key, actor, apiRef, entityRefs } = await manageable(req, 'rotate');
     const body = parse(rotateBody, req.body);
     if (key.replacedBy) throw new ConflictError(`Key ${key.publicId} was already rotated to ${key.replacedBy}`);
     const at = now();
@@ -548,12 +558,13 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     if (!(await store.rotateKey({ previous: key, next, graceUntil, at }, rotated))) throw new ConflictError(`Key ${key.publicId} changed meanwhile`);
     await options.onKeyChange?.([{ ...key, replacedBy: next.id, expiresAt: graceUntil.toISOString(), updatedAt: at.toISOString() }, next]);
     await publish('key.rotated', { keyId: key.id, newKeyId: next.id, componentRef: key.componentRef, productId: key.productId, graceUntil: graceUntil.toISOString(), actor });
+    notify(keyRotated({ ...key, apiRef }, { actor, newPublicId: next.publicId, graceUntil: graceUntil.toISOString() }));
     const issued: IssuedKey = { key: keyView(next, at), secret: material.full };
     res.status(201).json(issued);
   });
 
   router.post('/keys/:id/revoke', async (req, res) => {
-    const { key, actor, entityRefs } = await manageable(req, 'revoke');
+    const { key, actor, apiRef, entityRefs } = await manageable(req, 'revoke');
     const body = parse(revokeBody, req.body);
     const at = now();
     const revocation = entityRefs.map(entityRef => ({ actor, action: 'key.revoked', entityRef, target: key.id, reason: body.reason, details: { publicId: key.publicId } }));
@@ -561,6 +572,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     const revoked = (await store.getKey(key.id))!;
     await options.onKeyChange?.([revoked]);
     await publish('key.revoked', { keyId: key.id, componentRef: key.componentRef, productId: key.productId, actor, reason: body.reason });
+    notify(keyRevoked({ ...key, apiRef }, { actor, reason: body.reason }));
     res.json(keyView(revoked, at));
   });
 

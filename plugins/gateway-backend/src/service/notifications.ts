@@ -1,0 +1,133 @@
+import type { LoggerService } from '@backstage/backend-plugin-api';
+import { parseEntityRef } from '@backstage/catalog-model';
+import type { NotificationSendOptions, NotificationService } from '@backstage/plugin-notifications-node';
+import type { GatewayKeyRequest } from '@quarterdeck/plugin-gateway-common';
+import { maskKey } from '../keys/keyMaterial';
+
+/*
+ * Backstage notifications for the people a key's life concerns: an API's
+ * owners when someone asks for access (their review queue), a component's
+ * owners when their request is decided and when one of their keys is rotated
+ * or revoked. Recipients are entity refs; the notifications backend resolves
+ * an API or a component to its owner group's members. The one who acted is
+ * left out: they know.
+ */
+
+/** Topics, which a user can mute for the gateway in their notification settings. */
+export const KEY_REQUEST_TOPIC = 'key requests';
+export const KEY_TOPIC = 'keys';
+
+/** An entity's name as its pages title it: `llm-chat`, or `ns/llm-chat` outside the default namespace. */
+function nameOf(ref: string): string {
+  const { namespace, name } = parseEntityRef(ref);
+  return namespace === 'default' ? name : `${namespace}/${name}`;
+}
+
+/** The entity's Gateway tab, where whatever a notification tells of can be acted on. */
+function gatewayTab(ref: string): string {
+  const { kind, namespace, name } = parseEntityRef(ref);
+  return `/catalog/${namespace}/${kind.toLowerCase()}/${name}/gateway`;
+}
+
+const userName = (ref: string) => parseEntityRef(ref).name;
+
+/** One notification per request, for each audience: a decision updates the API owners' "asks for access" in place. */
+const requestScope = (id: string) => `gateway:key-request:${id}`;
+
+/** To the API's owners: a component asks for access and waits for their review. */
+export function keyRequested(request: GatewayKeyRequest): NotificationSendOptions {
+  return {
+    recipients: { type: 'entity', entityRef: request.apiRef, excludeEntityRef: request.requestedBy },
+    payload: {
+      title: `${nameOf(request.componentRef)} asks for access to ${nameOf(request.apiRef)}`,
+      description: `${userName(request.requestedBy)} asks for plan ${request.plan}; the request waits for your review until ${request.expiresAt.slice(0, 10)}. Why: ${request.justification}`,
+      link: gatewayTab(request.apiRef),
+      topic: KEY_REQUEST_TOPIC,
+      scope: requestScope(request.id),
+    },
+  };
+}
+
+/** To the component's owners and, updating what they were told of the request, the API's: approved or denied. */
+export function keyRequestDecided(request: GatewayKeyRequest, decision: { actor: string; publicId?: string }): NotificationSendOptions[] {
+  const approved = request.status === 'approved';
+  const outcome = approved ? 'approved' : 'denied';
+  // The reason last, as written: it may end in any punctuation.
+  const why = request.reviewReason ? ` Reason: ${request.reviewReason}` : '';
+  const reviewer = userName(decision.actor);
+  const forComponent = approved
+    ? `${reviewer} approved plan ${request.plan}. The key ${maskKey(decision.publicId ?? '')} was shown once, to ${reviewer}, to hand over; rotate it on the Gateway tab for a secret only your team has seen.${why}`
+    : `${reviewer} denied plan ${request.plan}. You can ask again, for this plan or another.${why}`;
+  return [
+    {
+      recipients: { type: 'entity', entityRef: request.componentRef, excludeEntityRef: decision.actor },
+      payload: {
+        title: `${nameOf(request.componentRef)}'s access to ${nameOf(request.apiRef)} was ${outcome}`,
+        description: forComponent,
+        link: gatewayTab(request.componentRef),
+        topic: KEY_REQUEST_TOPIC,
+        scope: requestScope(request.id),
+        severity: approved ? 'normal' : 'high',
+      },
+    },
+    {
+      recipients: { type: 'entity', entityRef: request.apiRef, excludeEntityRef: decision.actor },
+      payload: {
+        title: `${nameOf(request.componentRef)}'s request for ${nameOf(request.apiRef)}: ${outcome} by ${reviewer}`,
+        description: `Plan ${request.plan}.${why}`,
+        link: gatewayTab(request.apiRef),
+        topic: KEY_REQUEST_TOPIC,
+        scope: requestScope(request.id),
+        severity: 'low',
+      },
+    },
+  ];
+}
+
+interface KeyFacts {
+  publicId: string;
+  componentRef: string;
+  apiRef: string;
+}
+
+/** To the component's owners: a key of theirs was rotated, and how long the old one still works. */
+export function keyRotated(key: KeyFacts, change: { actor: string; newPublicId: string; graceUntil: string }): NotificationSendOptions {
+  return {
+    recipients: { type: 'entity', entityRef: key.componentRef, excludeEntityRef: change.actor },
+    payload: {
+      title: `${nameOf(key.componentRef)}'s key for ${nameOf(key.apiRef)} was rotated`,
+      description: `${userName(change.actor)} replaced ${maskKey(key.publicId)} with ${maskKey(change.newPublicId)}; the old key works until ${change.graceUntil.replace('T', ' ').slice(0, 16)} UTC.`,
+      link: gatewayTab(key.componentRef),
+      topic: KEY_TOPIC,
+    },
+  };
+}
+
+/** To the component's owners: a key of theirs was revoked and calls with it fail now. */
+export function keyRevoked(key: KeyFacts, change: { actor: string; reason?: string }): NotificationSendOptions {
+  return {
+    recipients: { type: 'entity', entityRef: key.componentRef, excludeEntityRef: change.actor },
+    payload: {
+      title: `${nameOf(key.componentRef)}'s key for ${nameOf(key.apiRef)} was revoked`,
+      description: `${userName(change.actor)} revoked ${maskKey(key.publicId)}. Calls with it are refused now; ask for access again on the Gateway tab.${change.reason ? ` Reason: ${change.reason}` : ''}`,
+      link: gatewayTab(key.componentRef),
+      topic: KEY_TOPIC,
+      severity: 'high',
+    },
+  };
+}
+
+/**
+ * Sends notifications after the change they tell of is committed, without
+ * holding up the answer to the user: a notification is news, not state, so
+ * one that fails (the notifications backend not installed, say) is logged and
+ * nothing is undone.
+ */
+export function notifier(service: NotificationService | undefined, logger: LoggerService) {
+  return (...notifications: NotificationSendOptions[]) => {
+    if (!service) return;
+    for (const notification of notifications) {
+      service.send(notification).catch(error => logger.warn(`Could not send the notification "${notification.payload.title}": ${error}`));
+    }
+  };
+}
