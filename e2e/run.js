@@ -155,7 +155,12 @@ journey('requests a gateway key as erin, approves it as carol, calls the gateway
     const carol = await carolContext.newPage();
     carol.setDefaultTimeout(15_000);
     await signInAs(carol, url, 'carol');
-    await carol.goto(`${url}/catalog/default/api/llm-chat/gateway`);
+    // She learns of it from Backstage's notifications, and the notification takes her to the review.
+    await carol.getByRole('link', { name: /^Notifications/ }).click();
+    await carol.getByRole('link', { name: 'chat-assistant asks for access to llm-chat' }).waitFor({ timeout: 30_000 });
+    await shot(carol, '10b-gateway-review-notification');
+    await carol.getByRole('link', { name: 'chat-assistant asks for access to llm-chat' }).click();
+    await carol.waitForURL(/\/catalog\/default\/api\/llm-chat\/gateway$/);
     const pending = carol.getByRole('table', { name: 'pending key requests' });
     await pending.getByText('The chat assistant answers customer questions on the shop.').waitFor({ timeout: 30_000 });
     await pending.getByRole('button', { name: 'Approve' }).click();
@@ -207,6 +212,10 @@ journey('requests a gateway key as erin, approves it as carol, calls the gateway
   await page.getByRole('table', { name: 'usage by model' }).getByText('chat-small-v1').waitFor();
   if ((await page.content()).includes(secret)) throw new Error("The key shows on the component's page");
   await shot(page, '13-gateway-component-usage');
+  // Her notifications say who approved it, and where the key is.
+  await page.getByRole('link', { name: /^Notifications/ }).click();
+  await page.getByRole('link', { name: "chat-assistant's access to llm-chat was approved" }).waitFor();
+  await page.getByText(/carol approved plan standard\. The key qdk_[a-z0-9]{12}_… was shown once, to carol/).waitFor();
   issuedSecret = secret;
 });
 

@@ -3,6 +3,7 @@ import apiDocsPlugin from '@backstage/plugin-api-docs/alpha';
 import appModuleUserSettings from '@backstage/plugin-app-module-user-settings';
 import catalogPlugin from '@backstage/plugin-catalog/alpha';
 import catalogGraphPlugin from '@backstage/plugin-catalog-graph/alpha';
+import notificationsPlugin from '@backstage/plugin-notifications/alpha';
 import orgPlugin from '@backstage/plugin-org/alpha';
 import scaffolderPlugin from '@backstage/plugin-scaffolder/alpha';
 import searchPlugin from '@backstage/plugin-search/alpha';
@@ -22,6 +23,7 @@ export default createApp({
     scaffolderPlugin,
     searchPlugin,
     signalsPlugin,
+    notificationsPlugin,
     userSettingsPlugin,
     appModuleUserSettings,
     argoPlugin,

@@ -27,6 +27,7 @@ export function startBackend() {
 
   backend.add(import('@backstage/plugin-events-backend'));
   backend.add(import('@backstage/plugin-signals-backend'));
+  backend.add(import('@backstage/plugin-notifications-backend'));
 
   backend.add(import('@backstage/plugin-search-backend'));
   backend.add(import('@backstage/plugin-search-backend-module-catalog'));

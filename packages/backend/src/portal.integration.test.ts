@@ -103,6 +103,64 @@ describe.each(databases)('the portal backend on %s', database => {
     expect(await decide('guest', 'argo.rollout.promote', paymentsApi)).toBe('DENY');
     expect(await decide('grace', 'argo.rollout.promote', paymentsApi)).toBe('ALLOW');
   });
+
+  it("tells llm-chat's owners of a request for access in Backstage's notifications, and the requesting team of the decision", async () => {
+    const who = ['carol', 'dan', 'erin', 'frank'];
+    for (const user of who) tokens[user] ??= await signIn(portal.url, user);
+    // The notifications backend resolves a group to its members from the catalog: wait until it knows them.
+    for (const [group, member] of [['team-ml', 'dan'], ['team-web', 'frank']]) {
+      await waitFor(`${member} in ${group}`, async () => {
+        const res = await get(`/api/catalog/entities/by-name/group/default/${group}`, 'guest');
+        const entity = res.ok ? await res.json() : undefined;
+        return entity?.relations?.some((r: any) => r.type === 'hasMember' && r.targetRef === `user:default/${member}`) || undefined;
+      });
+    }
+    const send = (route: string, user: string, body: object) => fetch(`${portal.url}${route}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${tokens[user]}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    const inbox = async (user: string) => {
+      const res = await get('/api/notifications/notifications?orderField=created,desc', user);
+      expect(res.status).toBe(200);
+      return (await res.json()).notifications as Array<{ origin: string; payload: { title: string; link: string; topic: string } }>;
+    };
+    const asked = await send('/api/gateway/key-requests', 'erin', {
+      componentRef: 'component:default/chat-assistant', productId: 'llm-chat', plan: 'standard', justification: 'answers customer questions',
+    });
+    expect(asked.status).toBe(201);
+
+    for (const reviewer of ['carol', 'dan']) {
+      const [told] = await waitFor(`${reviewer}'s notification`, async () => {
+        const items = await inbox(reviewer);
+        return items.length ? items : undefined;
+      });
+      expect(told).toMatchObject({
+        origin: 'plugin:gateway',
+        payload: { title: 'chat-assistant asks for access to llm-chat', link: '/catalog/default/api/llm-chat/gateway', topic: 'key requests' },
+      });
+    }
+    // The requester is not told of what she did, nor is her team asked to review.
+    expect(await inbox('erin')).toEqual([]);
+    expect(await inbox('frank')).toEqual([]);
+
+    const approved = await send(`/api/gateway/key-requests/${(await asked.json()).id}/approve`, 'carol', {});
+    expect(approved.status).toBe(201);
+    for (const member of ['erin', 'frank']) {
+      const [told] = await waitFor(`${member}'s notification`, async () => {
+        const items = await inbox(member);
+        return items.length ? items : undefined;
+      });
+      expect(told.payload).toMatchObject({ title: "chat-assistant's access to llm-chat was approved", link: '/catalog/default/component/chat-assistant/gateway' });
+    }
+    // dan's "asks for access" now tells the outcome, in place; carol, who decided, keeps hers as it was.
+    const dans = await waitFor("dan's updated notification", async () => {
+      const items = await inbox('dan');
+      return items[0]?.payload.title.includes('approved') ? items : undefined;
+    });
+    expect(dans.map(n => n.payload.title)).toEqual(["chat-assistant's request for llm-chat: approved by carol"]);
+    expect((await inbox('carol')).map(n => n.payload.title)).toEqual(['chat-assistant asks for access to llm-chat']);
+  });
 });
 
 describe('bad configuration', () => {

@@ -11,6 +11,7 @@ import {
   PageBlueprint,
 } from '@backstage/frontend-plugin-api';
 import { NavContentBlueprint } from '@backstage/plugin-app-react';
+import { NotificationsSidebarItem } from '@backstage/plugin-notifications';
 import { SidebarSearchModal } from '@backstage/plugin-search';
 import { UserSettingsSignInAvatar } from '@backstage/plugin-user-settings';
 import MenuIcon from '@material-ui/icons/Menu';
@@ -24,8 +25,10 @@ const SidebarContent = NavContentBlueprint.make({
       const nav = navItems.withComponent(item => (
         <SidebarItem icon={() => item.icon} to={item.href} text={item.title} />
       ));
-      // The search modal replaces the search page's own nav item.
+      // The search modal replaces the search page's own nav item, and the
+      // notifications item (with its unread count) the notifications page's.
       nav.take('page:search');
+      nav.take('page:notifications');
       return (
         <Sidebar>
           <SidebarLogo />
@@ -44,6 +47,7 @@ const SidebarContent = NavContentBlueprint.make({
           </SidebarGroup>
           <SidebarSpace />
           <SidebarDivider />
+          <NotificationsSidebarItem />
           <SidebarGroup
             label="Settings"
             icon={<UserSettingsSignInAvatar />}
