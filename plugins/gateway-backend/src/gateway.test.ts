@@ -273,6 +273,34 @@ describe('the gateway, control plane and data plane', () => {
     }
   });
 
+  it('ends a request no one reviewed in time and tells both teams, once', async () => {
+    // Requests wait 0.6 s here.
+    const { server, notified, stop } = await gateway(AuthorizeResult.ALLOW, { keyRequestTtlDays: 0.6 / 86_400 });
+    try {
+      await request(server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(product(upstreams.v1.url, upstreams.v2.url));
+      const asked = await request(server).post('/api/gateway/key-requests').set('authorization', erin)
+        .send({ componentRef: 'component:default/chat-assistant', productId: 'llm-chat', plan: 'standard', justification: 'answers customer questions' });
+      await new Promise(resolve => setTimeout(resolve, 700));
+      const approve = await request(server).post(`/api/gateway/key-requests/${asked.body.id}/approve`).set('authorization', carol).send({});
+      expect(approve.status).toBe(409);
+      expect(approve.body.error.message).toMatch(/expired at/);
+      const listed = await request(server).get('/api/gateway/key-requests').query({ entityRef: 'api:default/llm-chat' }).set('authorization', carol);
+      expect(listed.body.items).toEqual([expect.objectContaining({ id: asked.body.id, status: 'expired' })]);
+      expect(notified.slice(1)).toEqual([
+        {
+          recipients: { type: 'entity', entityRef: 'component:default/chat-assistant' },
+          payload: expect.objectContaining({ title: "chat-assistant's request for llm-chat expired unreviewed", scope: `gateway:key-request:${asked.body.id}` }),
+        },
+        {
+          recipients: { type: 'entity', entityRef: 'api:default/llm-chat' },
+          payload: expect.objectContaining({ title: "chat-assistant's request for llm-chat: expired unreviewed", scope: `gateway:key-request:${asked.body.id}` }),
+        },
+      ]);
+    } finally {
+      await stop();
+    }
+  });
+
   it('answers in OpenAI\'s error JSON: unknown key, model outside the plan, bad body, rate limit', async () => {
     const { server, dataPlane, stop } = await gateway();
     try {

@@ -10,6 +10,7 @@ import { periods } from './dataplane/limits';
 import { PolicyFeed } from './dataplane/policyFeed';
 import { DataPlaneProcess } from './dataplane/supervisor';
 import { UsageWriter } from './dataplane/usageWriter';
+import { expireKeyRequests, notifier } from './service/notifications';
 import { createRouter } from './service/router';
 import { seedProducts } from './service/seed';
 
@@ -102,6 +103,15 @@ export const gatewayPlugin = createBackendPlugin({
             const removed = await store.deleteUsageBefore(new Date(now - rawDays * 86_400_000), new Date(now - hourlyDays * 86_400_000));
             if (removed.raw + removed.hourly > 0) logger.info(`Gateway usage retention removed ${removed.raw} calls and ${removed.hourly} hourly rows`);
           },
+        });
+        // Requests also expire when a page looks at them; the sweep ends, and tells of, those no one looks at.
+        const notify = notifier(notifications, logger);
+        await scheduler.scheduleTask({
+          id: 'gateway-key-request-expiry',
+          frequency: { minutes: 5 },
+          timeout: { minutes: 1 },
+          initialDelay: { seconds: 30 },
+          fn: () => expireKeyRequests(store, notify, new Date()),
         });
         await feed.load();
         usage.start();

@@ -84,8 +84,16 @@ describe('KnexGatewayStore', () => {
     }, []);
     const late = new Date(t0.getTime() + 20_000);
     expect(await store.reviewKeyRequest({ id: 'r3', status: 'approved', reviewer: 'user:default/a', at: late, key: key('3', late.toISOString()) }, [])).toBe(false);
-    expect((await store.expireKeyRequests(late)).map(r => r.id)).toEqual(['r3']);
+    expect((await store.expireKeyRequests(late)).map(r => ({ id: r.id, status: r.status }))).toEqual([{ id: 'r3', status: 'expired' }]);
     expect((await store.getKeyRequest('r3'))?.status).toBe('expired');
+    // Each expiry goes to one caller only, however many sweep at once.
+    expect(await store.expireKeyRequests(late)).toEqual([]);
+    await store.createKeyRequest({
+      id: 'r5', productId: 'p', plan: 'standard', apiRef: 'api:default/p', componentRef: 'component:default/d', justification: 'raced',
+      status: 'pending', requestedBy: 'user:default/u', requestedAt: t0.toISOString(), expiresAt: new Date(t0.getTime() + 10_000).toISOString(),
+    }, []);
+    const swept = await Promise.all([store.expireKeyRequests(late), store.expireKeyRequests(late), store.expireKeyRequests(late)]);
+    expect(swept.flat().map(r => r.id)).toEqual(['r5']);
 
     await store.insertUsage(Array.from({ length: 450 }, (_, i) => ({
       at: late, keyId: '1', consumerRef: 'component:default/c', productId: 'p', model: 'm', upstream: 'a', status: 200, latencyMs: i, promptTokens: 3, completionTokens: 4, estimated: false, cost: 0.001,

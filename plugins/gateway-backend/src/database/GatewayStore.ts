@@ -90,7 +90,11 @@ export interface GatewayStore {
    * decided first, or it expired).
    */
   reviewKeyRequest(review: { id: string; status: 'approved' | 'denied'; reviewer: string; reason?: string; at: Date; key?: StoredKey }, audit: NewGatewayAuditEvent[]): Promise<boolean>;
-  /** Marks pending requests past their expiry as expired; returns them. */
+  /**
+   * Marks pending requests past their expiry as expired; returns those this
+   * call marked, so of callers at once (replicas, a list and the scheduled
+   * sweep) exactly one gets each, and tells of it.
+   */
   expireKeyRequests(now: Date): Promise<GatewayKeyRequest[]>;
 
   getKey(id: string): Promise<StoredKey | undefined>;
@@ -350,10 +354,11 @@ export class KnexGatewayStore implements GatewayStore {
   }
 
   async expireKeyRequests(now: Date) {
-    const due = await this.db<RequestRow>('gateway_key_requests').where('status', 'pending').andWhere('expires_at', '<=', now);
-    if (due.length === 0) return [];
-    await this.db('gateway_key_requests').whereIn('id', due.map(r => r.id)).andWhere('status', 'pending').update({ status: 'expired' });
-    return due.map(r => toRequest({ ...r, status: 'expired' }));
+    // One statement (RETURNING, on SQLite and PostgreSQL alike): a row comes back only to the caller that changed it.
+    const expired: RequestRow[] = await this.db<RequestRow>('gateway_key_requests')
+      .where('status', 'pending').andWhere('expires_at', '<=', now)
+      .update({ status: 'expired' }, '*');
+    return expired.map(toRequest);
   }
 
   async getKey(id: string) {

@@ -2,6 +2,7 @@ import type { LoggerService } from '@backstage/backend-plugin-api';
 import { parseEntityRef } from '@backstage/catalog-model';
 import type { NotificationSendOptions, NotificationService } from '@backstage/plugin-notifications-node';
 import type { GatewayKeyRequest } from '@quarterdeck/plugin-gateway-common';
+import type { GatewayStore } from '../database/GatewayStore';
 import { maskKey } from '../keys/keyMaterial';
 
 /*
@@ -84,6 +85,33 @@ export function keyRequestDecided(request: GatewayKeyRequest, decision: { actor:
   ];
 }
 
+/** To the component's owners and, updating what they were told, the API's: no one reviewed the request in time. */
+export function keyRequestExpired(request: GatewayKeyRequest): NotificationSendOptions[] {
+  return [
+    {
+      recipients: { type: 'entity', entityRef: request.componentRef },
+      payload: {
+        title: `${nameOf(request.componentRef)}'s request for ${nameOf(request.apiRef)} expired unreviewed`,
+        description: `No owner of ${nameOf(request.apiRef)} approved or denied plan ${request.plan} by ${request.expiresAt.slice(0, 10)}. You can ask again.`,
+        link: gatewayTab(request.componentRef),
+        topic: KEY_REQUEST_TOPIC,
+        scope: requestScope(request.id),
+      },
+    },
+    {
+      recipients: { type: 'entity', entityRef: request.apiRef },
+      payload: {
+        title: `${nameOf(request.componentRef)}'s request for ${nameOf(request.apiRef)}: expired unreviewed`,
+        description: `Plan ${request.plan}, asked by ${userName(request.requestedBy)}; no one decided by ${request.expiresAt.slice(0, 10)}.`,
+        link: gatewayTab(request.apiRef),
+        topic: KEY_REQUEST_TOPIC,
+        scope: requestScope(request.id),
+        severity: 'low',
+      },
+    },
+  ];
+}
+
 interface KeyFacts {
   publicId: string;
   componentRef: string;
@@ -118,13 +146,24 @@ export function keyRevoked(key: KeyFacts, change: { actor: string; reason?: stri
 }
 
 /**
+ * Marks the requests past their expiry expired and tells their owners: before
+ * anything looks at a request's status, and on the plugin's sweep, so a
+ * request no one looks at still ends, and is told of, on time.
+ */
+export async function expireKeyRequests(store: Pick<GatewayStore, 'expireKeyRequests'>, notify: Notify, at: Date) {
+  for (const expired of await store.expireKeyRequests(at)) notify(...keyRequestExpired(expired));
+}
+
+export type Notify = (...notifications: NotificationSendOptions[]) => void;
+
+/**
  * Sends notifications after the change they tell of is committed, without
  * holding up the answer to the user: a notification is news, not state, so
  * one that fails (the notifications backend not installed, say) is logged and
  * nothing is undone.
  */
-export function notifier(service: NotificationService | undefined, logger: LoggerService) {
-  return (...notifications: NotificationSendOptions[]) => {
+export function notifier(service: NotificationService | undefined, logger: LoggerService): Notify {
+  return (...notifications) => {
     if (!service) return;
     for (const notification of notifications) {
       service.send(notification).catch(error => logger.warn(`Could not send the notification "${notification.payload.title}": ${error}`));

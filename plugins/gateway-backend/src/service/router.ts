@@ -30,7 +30,7 @@ import type { GatewayStore, KeyQuery, StoredKey } from '../database/GatewayStore
 import { modelsInPlan } from '../dataplane/routing';
 import { generateKey, maskKey } from '../keys/keyMaterial';
 import { quantile, summarizeUsage, type StoredHourlyRow } from '../usage/summary';
-import { keyRequestDecided, keyRequested, keyRevoked, keyRotated, notifier } from './notifications';
+import { expireKeyRequests as expireAndTell, keyRequestDecided, keyRequested, keyRevoked, keyRotated, notifier } from './notifications';
 import { describeZodIssue, validateProductSpec } from './productSchema';
 
 /** Model metrics read at most this many calls (the newest) of their window. */
@@ -212,6 +212,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     return found;
   };
   const notify = notifier(options.notifications, logger);
+  const expireKeyRequests = () => expireAndTell(store, notify, now());
   const publish = async (type: string, payload: Record<string, unknown>) => {
     try {
       await events.publish({ topic: GATEWAY_EVENTS_TOPIC, eventPayload: { type, ...payload } });
@@ -349,7 +350,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     if (status && !['pending', 'approved', 'denied', 'expired'].includes(status)) throw new InputError(`status: "${status}" is not pending, approved, denied or expired`);
     if (entityRef) await authorizeOn(gatewayReadPermission, entityRef, credentials, `read the key requests of ${entityRef}`);
     else await authorizeAdmin(credentials, "read every API's key requests; give an entityRef to see one API's or component's");
-    await store.expireKeyRequests(now());
+    await expireKeyRequests();
     const query: Parameters<GatewayStore['listKeyRequests']>[0] = status ? { status: status as 'pending' } : {};
     if (entityRef && parseEntityRef(entityRef).kind.toLowerCase() === 'api') query.apiRef = entityRef;
     else if (entityRef) query.componentRef = entityRef;
@@ -373,7 +374,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     const consumes = (component.relations ?? []).some(r => r.type === 'consumesApi' && r.targetRef === product.entityRef);
     if (!consumes) throw new InputError(`componentRef: ${componentRef} does not list ${product.entityRef} in consumesApis`);
     // Expired first, so an expired request does not count as pending (the store's unique index enforces one pending).
-    await store.expireKeyRequests(now());
+    await expireKeyRequests();
     const at = now();
     const id = crypto.randomUUID();
     const request = await store.createKeyRequest({
@@ -403,7 +404,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     await authorizeOn(gatewayKeyRequestReviewPermission, request.apiRef, credentials, `review key requests for ${request.apiRef}`);
     if (request.status !== 'pending') throw new ConflictError(`Key request ${request.id} is ${request.status}, not pending`);
     if (Date.parse(request.expiresAt) <= now().getTime()) {
-      await store.expireKeyRequests(now());
+      await expireKeyRequests();
       throw new ConflictError(`Key request ${request.id} expired at ${request.expiresAt}`);
     }
     return { request, actor };
