@@ -18,6 +18,8 @@ export interface Config {
     allowedUpstreamHosts?: string[];
     /** How long a key request waits for review before it expires. Default 7. */
     keyRequestTtlDays?: number;
+    /** How many days before a key expires its component's owners are told, once. 0 tells no one. Default 7. */
+    keyExpiryWarningDays?: number;
     /**
      * Days a revoked or expired key stays in the gateway's memory, so that a
      * call with it is told the key was revoked or has expired; after that it

@@ -97,9 +97,11 @@ export function checkConfiguration(
   if (typeof keySecret === 'string' && !keySecret.includes('${') && keySecret.length < 32) {
     return 'gateway.keySecret: must be at least 32 characters';
   }
-  const retention = merged.gateway?.deadKeyRetentionDays;
-  if (retention !== undefined && !(typeof retention === 'number' && retention >= 0)) {
-    return `gateway.deadKeyRetentionDays: must be a number of days, 0 or more (got ${JSON.stringify(retention)})`;
+  for (const field of ['deadKeyRetentionDays', 'keyExpiryWarningDays'] as const) {
+    const days = merged.gateway?.[field];
+    if (days !== undefined && !(typeof days === 'number' && days >= 0)) {
+      return `gateway.${field}: must be a number of days, 0 or more (got ${JSON.stringify(days)})`;
+    }
   }
   return undefined;
 }

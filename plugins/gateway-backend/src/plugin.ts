@@ -10,7 +10,7 @@ import { periods } from './dataplane/limits';
 import { PolicyFeed } from './dataplane/policyFeed';
 import { DataPlaneProcess } from './dataplane/supervisor';
 import { UsageWriter } from './dataplane/usageWriter';
-import { expireKeyRequests, notifier } from './service/notifications';
+import { expireKeyRequests, notifier, warnOfExpiringKeys } from './service/notifications';
 import { createRouter } from './service/router';
 import { seedProducts } from './service/seed';
 
@@ -104,14 +104,21 @@ export const gatewayPlugin = createBackendPlugin({
             if (removed.raw + removed.hourly > 0) logger.info(`Gateway usage retention removed ${removed.raw} calls and ${removed.hourly} hourly rows`);
           },
         });
-        // Requests also expire when a page looks at them; the sweep ends, and tells of, those no one looks at.
+        // Requests also expire when a page looks at them; the sweep ends, and tells of, those no one looks at,
+        // and tells the owners of keys that expire soon.
+        const warningDays = config.getOptionalNumber('gateway.keyExpiryWarningDays') ?? 7;
+        if (!(warningDays >= 0)) throw new Error('gateway.keyExpiryWarningDays must be a number of days, 0 or more');
         const notify = notifier(notifications, logger);
         await scheduler.scheduleTask({
-          id: 'gateway-key-request-expiry',
+          id: 'gateway-expiry-sweep',
           frequency: { minutes: 5 },
           timeout: { minutes: 1 },
           initialDelay: { seconds: 30 },
-          fn: () => expireKeyRequests(store, notify, new Date()),
+          fn: async () => {
+            const at = new Date();
+            await expireKeyRequests(store, notify, at);
+            if (warningDays > 0) await warnOfExpiringKeys(store, notify, at, warningDays * 86_400_000);
+          },
         });
         await feed.load();
         usage.start();

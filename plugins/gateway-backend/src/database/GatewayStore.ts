@@ -116,6 +116,12 @@ export interface GatewayStore {
   /** Issues `next` and limits `previous` to the grace period, in one transaction. */
   rotateKey(rotation: { previous: StoredKey; next: StoredKey; graceUntil: Date; at: Date }, audit: NewGatewayAuditEvent[]): Promise<boolean>;
   revokeKey(revocation: { id: string; actor: string; at: Date }, audit: NewGatewayAuditEvent[]): Promise<boolean>;
+  /**
+   * Active keys, not rotated, that expire after `at` and by `until` and whose
+   * owners were not yet told: marked told, and returned to the one caller
+   * whose statement marked them.
+   */
+  claimExpiringKeys(at: Date, until: Date): Promise<StoredKey[]>;
 
   /** Raw rows and the hourly rollup, in one transaction. */
   insertUsage(records: UsageRecord[]): Promise<void>;
@@ -425,6 +431,15 @@ export class KnexGatewayStore implements GatewayStore {
       await insertAuditEvents(tx, audit);
       return true;
     });
+  }
+
+  async claimExpiringKeys(at: Date, until: Date) {
+    // updated_at stays: nothing the data plane holds changed.
+    const claimed: KeyRow[] = await this.db<KeyRow>('gateway_keys')
+      .where('status', 'active').andWhere('expires_at', '>', at).andWhere('expires_at', '<=', until)
+      .whereNull('replaced_by').whereNull('expiry_warned_at')
+      .update({ expiry_warned_at: at } as Partial<KeyRow>, '*');
+    return claimed.map(toKey);
   }
 
   async revokeKey({ id, actor, at }: { id: string; actor: string; at: Date }, audit: NewGatewayAuditEvent[]) {

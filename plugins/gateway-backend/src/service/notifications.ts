@@ -145,6 +145,30 @@ export function keyRevoked(key: KeyFacts, change: { actor: string; reason?: stri
   };
 }
 
+/** To the component's owners, once: a key expires soon, and rotating it will not help (a rotation keeps the expiry). */
+export function keyExpiresSoon(key: KeyFacts & { expiresAt: string }): NotificationSendOptions {
+  return {
+    recipients: { type: 'entity', entityRef: key.componentRef },
+    payload: {
+      title: `${nameOf(key.componentRef)}'s key for ${nameOf(key.apiRef)} expires on ${key.expiresAt.slice(0, 10)}`,
+      description: `${maskKey(key.publicId)} stops working at ${key.expiresAt.replace('T', ' ').slice(0, 16)} UTC. A rotation keeps its expiry: to go on calling ${nameOf(key.apiRef)}, ask for access again on the Gateway tab.`,
+      link: gatewayTab(key.componentRef),
+      topic: KEY_TOPIC,
+      severity: 'high',
+    },
+  };
+}
+
+/** Tells the owners of the keys that expire within `withinMs` of `at`, each key once (the store marks it told). */
+export async function warnOfExpiringKeys(store: Pick<GatewayStore, 'claimExpiringKeys' | 'getProduct'>, notify: Notify, at: Date, withinMs: number) {
+  const apiRefs = new Map<string, string>();
+  for (const key of await store.claimExpiringKeys(at, new Date(at.getTime() + withinMs))) {
+    // Products are never deleted, so a key's product is always there.
+    if (!apiRefs.has(key.productId)) apiRefs.set(key.productId, (await store.getProduct(key.productId))!.entityRef);
+    notify(keyExpiresSoon({ ...key, apiRef: apiRefs.get(key.productId)!, expiresAt: key.expiresAt! }));
+  }
+}
+
 /**
  * Marks the requests past their expiry expired and tells their owners: before
  * anything looks at a request's status, and on the plugin's sweep, so a
