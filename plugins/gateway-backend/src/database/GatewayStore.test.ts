@@ -1,20 +1,13 @@
 import { TestDatabases } from '@backstage/backend-test-utils';
 import type { Knex } from 'knex';
-import type { GatewayProductSpec } from '@quarterdeck/plugin-gateway-common';
 import { KnexGatewayStore, insertUsageRows, type StoredKey, type UsageRecord } from './GatewayStore';
 import { GatewayAuditStore, insertAuditEvents } from './AuditStore';
 import { applyDatabaseMigrations } from './migrations';
+import { minimalSpec as spec } from '../__testUtils__/store';
 
 jest.setTimeout(60_000);
 
 const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'], disableDocker: true });
-
-const spec: GatewayProductSpec = {
-  kind: 'openai',
-  upstreams: [{ name: 'a', url: 'http://127.0.0.1:1' }],
-  models: [{ name: 'm', upstream: 'a', contextWindow: 10, inputPricePerMillion: 1, outputPricePerMillion: 1 }],
-  plans: [{ name: 'standard', requestsPerMinute: 5 }],
-};
 
 const key = (id: string, at: string): StoredKey => ({
   id, publicId: `pub${id.padStart(9, '0')}`, secretHash: 'ab'.repeat(32), componentRef: 'component:default/c', productId: 'p', plan: 'standard',

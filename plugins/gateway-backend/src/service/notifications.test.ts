@@ -1,26 +1,16 @@
 import { TestDatabases } from '@backstage/backend-test-utils';
 import type { NotificationSendOptions } from '@backstage/plugin-notifications-node';
-import type { GatewayProductSpec } from '@quarterdeck/plugin-gateway-common';
-import { KnexGatewayStore, type StoredKey } from '../database/GatewayStore';
-import { applyDatabaseMigrations } from '../database/migrations';
+import type { StoredKey } from '../database/GatewayStore';
+import { migratedStore, minimalSpec as spec } from '../__testUtils__/store';
 import { warnOfExpiringKeys } from './notifications';
 
 jest.setTimeout(60_000);
 
 const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'], disableDocker: true });
 
-const spec: GatewayProductSpec = {
-  kind: 'openai',
-  upstreams: [{ name: 'a', url: 'http://127.0.0.1:1' }],
-  models: [{ name: 'm', upstream: 'a', contextWindow: 10, inputPricePerMillion: 1, outputPricePerMillion: 1 }],
-  plans: [{ name: 'standard', requestsPerMinute: 5 }],
-};
-
 describe('warnOfExpiringKeys', () => {
   it.each(databases.eachSupportedId())("tells a component's owners once of each key that expires soon, and of no other, %p", async databaseId => {
-    const knex = await databases.init(databaseId);
-    await applyDatabaseMigrations({ getClient: async () => knex });
-    const store = new KnexGatewayStore(knex);
+    const { store } = await migratedStore(databases, databaseId);
     const t0 = new Date('2026-12-01T10:00:00Z');
     const day = (n: number) => new Date(t0.getTime() + n * 86_400_000);
     await store.putProduct({ id: 'llm-chat', entityRef: 'api:default/llm-chat', spec, actor: 'user:default/u', now: t0, expect: { exists: false }, audit: [] });
