@@ -104,7 +104,7 @@ function RequestAccessDialog(props: {
       <DialogTitle>Request access to {product.title ?? product.id}</DialogTitle>
       <DialogContent>
         <Typography variant="body2" paragraph>
-          The owners of {apiRef} review the request. Once they approve it, they receive the key once and hand it to your team.
+          The owners of {apiRef} are notified and review the request. Once they approve it, they receive the key once and hand it to your team; your team is notified of their decision.
         </Typography>
         <Stack spacing={2}>
           <TextField select label="Plan" value={plan} onChange={e => setPlan(e.target.value)} SelectProps={{ native: true }} fullWidth>
@@ -286,7 +286,7 @@ function ApiAccessCard(props: {
           onClose={() => setRequesting(false)}
           onRequested={() => {
             setRequesting(false);
-            alerts.post({ message: `Requested access to ${product.id}; the owners of ${apiRef} review it`, severity: 'success', display: 'transient' });
+            alerts.post({ message: `Requested access to ${product.id}; the owners of ${apiRef} are notified to review it`, severity: 'success', display: 'transient' });
             onChanged();
           }}
         />
