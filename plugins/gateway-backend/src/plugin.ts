@@ -54,6 +54,8 @@ export const gatewayPlugin = createBackendPlugin({
         const retentionDays = config.getOptionalNumber('gateway.deadKeyRetentionDays');
         if (retentionDays !== undefined && !(retentionDays >= 0)) throw new Error('gateway.deadKeyRetentionDays must be a number of days, 0 or more');
         const deadKeyRetentionMs = retentionDays === undefined ? undefined : retentionDays * 86_400_000;
+        const warningDays = config.getOptionalNumber('gateway.keyExpiryWarningDays') ?? 7;
+        if (!(warningDays >= 0)) throw new Error('gateway.keyExpiryWarningDays must be a number of days, 0 or more');
         const store = new KnexGatewayStore(db);
         // The portal writes usage; the data plane process only sends it.
         const usage = new UsageWriter(store, { logger });
@@ -106,8 +108,6 @@ export const gatewayPlugin = createBackendPlugin({
         });
         // Requests also expire when a page looks at them; the sweep ends, and tells of, those no one looks at,
         // and tells the owners of keys that expire soon.
-        const warningDays = config.getOptionalNumber('gateway.keyExpiryWarningDays') ?? 7;
-        if (!(warningDays >= 0)) throw new Error('gateway.keyExpiryWarningDays must be a number of days, 0 or more');
         const notify = notifier(notifications, logger);
         await scheduler.scheduleTask({
           id: 'gateway-expiry-sweep',
