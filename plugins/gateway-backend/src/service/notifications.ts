@@ -8,10 +8,10 @@ import { maskKey } from '../keys/keyMaterial';
 /*
  * Backstage notifications for the people a key's life concerns: an API's
  * owners when someone asks for access (their review queue), a component's
- * owners when their request is decided and when one of their keys is rotated
- * or revoked. Recipients are entity refs; the notifications backend resolves
- * an API or a component to its owner group's members. The one who acted is
- * left out: they know.
+ * owners when their request is decided or expires unreviewed, when one of
+ * their keys is rotated or revoked, and once before a key expires. Recipients
+ * are entity refs; the notifications backend resolves an API or a component
+ * to its owner group's members. The one who acted is left out: they know.
  */
 
 /** Topics, which a user can mute for the gateway in their notification settings. */
