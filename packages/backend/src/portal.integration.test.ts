@@ -14,6 +14,15 @@ const databases: Array<'sqlite' | 'pg'> = process.env
   ? ['sqlite', 'pg']
   : ['sqlite'];
 
+type Notification = { origin: string; payload: { title: string; description: string; link: string; topic: string; severity: string } };
+
+/** The notifications of `token`'s user, newest first. */
+async function notificationsOf(url: string, token: string): Promise<Notification[]> {
+  const res = await fetch(`${url}/api/notifications/notifications?orderField=created,desc`, { headers: { authorization: `Bearer ${token}` } });
+  expect(res.status).toBe(200);
+  return (await res.json()).notifications;
+}
+
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
@@ -121,9 +130,8 @@ describe.each(databases)('the portal backend on %s', database => {
       body: JSON.stringify(body),
     });
     const inbox = async (user: string) => {
-      const res = await get('/api/notifications/notifications?orderField=created,desc', user);
-      expect(res.status).toBe(200);
-      return (await res.json()).notifications as Array<{ origin: string; payload: { title: string; link: string; topic: string } }>;
+      // team-ml also hears of sentiment-model's rollout: this test is about the gateway's.
+      return (await notificationsOf(portal.url, tokens[user])).filter(n => n.origin === 'plugin:gateway');
     };
     const asked = await send('/api/gateway/key-requests', 'erin', {
       componentRef: 'component:default/chat-assistant', productId: 'llm-chat', plan: 'standard', justification: 'answers customer questions',
@@ -160,6 +168,28 @@ describe.each(databases)('the portal backend on %s', database => {
     });
     expect(dans.map(n => n.payload.title)).toEqual(["chat-assistant's request for llm-chat: approved by carol"]);
     expect((await inbox('carol')).map(n => n.payload.title)).toEqual(['chat-assistant asks for access to llm-chat']);
+  });
+
+  it("tells payments-api's team that its canary waits for promotion, and no one else", async () => {
+    tokens.bob ??= await signIn(portal.url, 'bob');
+    tokens.erin ??= await signIn(portal.url, 'erin');
+    const fromArgo = async (user: string) => (await notificationsOf(portal.url, tokens[user])).filter(n => n.origin === 'plugin:argo');
+    // The example's update pauses at its first pause step soon after start (docs/rollouts.md, Examples).
+    for (const member of ['alice', 'bob']) {
+      const told = await waitFor(`${member}'s notification`, async () => {
+        const items = (await fromArgo(member)).filter(n => n.payload.title.startsWith('payments-api'));
+        return items.length ? items : undefined;
+      });
+      expect(told).toEqual([expect.objectContaining({
+        payload: expect.objectContaining({
+          title: 'payments-api: waits for promotion at step 2 of 6',
+          link: '/catalog/default/component/payments-api/rollouts',
+          topic: 'rollouts',
+          severity: 'normal',
+        }),
+      })]);
+    }
+    expect((await fromArgo('erin')).filter(n => n.payload.title.startsWith('payments-api'))).toEqual([]);
   });
 });
 

@@ -4,6 +4,7 @@ import {
 } from '@backstage/backend-plugin-api';
 import { argoPermissions } from '@quarterdeck/plugin-argo-common';
 import { catalogServiceRef } from '@backstage/plugin-catalog-node';
+import { notificationService } from '@backstage/plugin-notifications-node';
 import { clusterServiceRef } from '@quarterdeck/plugin-argo-node';
 import { seedManifests } from './clusters/seed';
 import { HttpQuarterdeckGateway } from './gateway/client';
@@ -15,6 +16,9 @@ import os from 'node:os';
 const LEASE_TTL_MS = 15_000;
 import { AnalysisRunReconciler } from './rollouts/analysis/reconciler';
 import { RolloutReconciler } from './rollouts/reconciler';
+import { RolloutNotifier } from './rollouts/notifications/notifier';
+import { rolloutEntityResolver } from './rollouts/owningEntity';
+import { RolloutNoticeStore } from './database/RolloutNoticeStore';
 import { applyDatabaseMigrations } from './database/migrations';
 import { createRouter } from './service/router';
 
@@ -39,8 +43,9 @@ export const argoPlugin = createBackendPlugin({
         discovery: coreServices.discovery,
         catalog: catalogServiceRef,
         clusters: clusterServiceRef,
+        notifications: notificationService,
       },
-      async init({ logger, config, database, httpRouter, permissionsRegistry, lifecycle, permissions, httpAuth, auth, discovery, catalog, clusters }) {
+      async init({ logger, config, database, httpRouter, permissionsRegistry, lifecycle, permissions, httpAuth, auth, discovery, catalog, clusters, notifications }) {
         const holder = `${os.hostname()}/${process.pid}/${crypto.randomUUID().slice(0, 8)}`;
         // Model canaries and gateway metrics talk to the gateway plugin over HTTP.
         const gateway = new HttpQuarterdeckGateway({ discovery, auth });
@@ -71,6 +76,17 @@ export const argoPlugin = createBackendPlugin({
           );
           lifecycle.addStartupHook(() => election.start());
           lifecycle.addShutdownHook(() => election.stop());
+        }
+        // Every replica watches every cluster's Rollouts for what their teams
+        // should hear of; the notice store lets one of them tell each state.
+        const noticeStore = new RolloutNoticeStore(db);
+        const entityOf = rolloutEntityResolver({ catalog, auth });
+        for (const cluster of clusters.clusters()) {
+          const notifier = new RolloutNotifier(await clusters.client(cluster.name), {
+            cluster: cluster.name, store: noticeStore, entityOf, notifications, logger: logger.child({ cluster: cluster.name, domain: 'rollout-notices' }),
+          });
+          lifecycle.addStartupHook(() => notifier.start());
+          lifecycle.addShutdownHook(() => notifier.stop());
         }
         // Example manifests for local clusters, applied once each, after the
         // reconcilers run (a file may wait for the previous one's Rollouts).

@@ -1,6 +1,6 @@
 import type { AuthService, HttpAuthService, LoggerService, PermissionsService } from '@backstage/backend-plugin-api';
 import { ConflictError, InputError, NotAllowedError, NotFoundError } from '@backstage/errors';
-import { stringifyEntityRef, type Entity } from '@backstage/catalog-model';
+import type { Entity } from '@backstage/catalog-model';
 import type { CatalogService } from '@backstage/plugin-catalog-node';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import {
@@ -32,6 +32,7 @@ import { z } from 'zod';
 import type { AuditStore } from '../database/AuditStore';
 import { planRolloutAction, ROLLOUT_ACTIONS, type RolloutAction } from './actions';
 import { POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION, ROLLOUT_TYPE_LABEL, SCALE_DOWN_DEADLINE_ANNOTATION, STEP_INDEX_LABEL } from './objects';
+import { rolloutEntityResolver } from './owningEntity';
 import { displayedRolloutPhase } from './phase';
 
 const ACTION_PERMISSIONS = {
@@ -157,15 +158,7 @@ export function createRolloutsRouter(options: RolloutsRouterOptions) {
   const { clusters, catalog, permissions, httpAuth, auth, audit } = options;
   const router = Router();
 
-  async function entityOf(rollout: Rollout): Promise<string | undefined> {
-    const id = rollout.metadata.labels?.[KUBERNETES_ID_LABEL];
-    if (!id) return undefined;
-    const { items } = await catalog.getEntities(
-      { filter: { [`metadata.annotations.${KUBERNETES_ID_ANNOTATION}`]: id }, fields: ['kind', 'metadata.name', 'metadata.namespace'] },
-      { credentials: await auth.getOwnServiceCredentials() },
-    );
-    return items[0] ? stringifyEntityRef(items[0]) : undefined;
-  }
+  const entityOf = rolloutEntityResolver({ catalog, auth });
 
   /**
    * Checks a catalog-entity permission on the Rollout's entity. A Rollout

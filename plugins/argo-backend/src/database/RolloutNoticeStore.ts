@@ -1,0 +1,43 @@
+import type { Knex } from 'knex';
+
+export interface RolloutRef {
+  cluster: string;
+  namespace: string;
+  name: string;
+}
+
+/**
+ * What taking a notice's key found: the Rollout had never been told of
+ * (`first`), was told of another state (`changed`), or this state was
+ * already told (`unchanged`, also when another replica took it first).
+ */
+export type NoticeClaim = 'first' | 'changed' | 'unchanged';
+
+/** The state each Rollout's team was last told of (`rollout_notices`). */
+export class RolloutNoticeStore {
+  constructor(private readonly db: Knex) {}
+
+  /**
+   * Records `key` as the Rollout's told state. Each way of changing it is
+   * one conditional statement, so of replicas claiming the same state at
+   * once exactly one gets `first` or `changed`.
+   */
+  async claim(rollout: RolloutRef, key: string, at = new Date()): Promise<NoticeClaim> {
+    const changed = await this.db('rollout_notices')
+      .where(rollout)
+      .whereNot('notice_key', key)
+      .update({ notice_key: key, updated_at: at });
+    if (changed > 0) return 'changed';
+    const inserted = await this.db('rollout_notices')
+      .insert({ ...rollout, notice_key: key, updated_at: at })
+      .onConflict(['cluster', 'namespace', 'name'])
+      .ignore()
+      .returning('name');
+    return inserted.length > 0 ? 'first' : 'unchanged';
+  }
+
+  /** Forgets a deleted Rollout, so one created again under its name starts afresh. */
+  async forget(rollout: RolloutRef): Promise<void> {
+    await this.db('rollout_notices').where(rollout).delete();
+  }
+}

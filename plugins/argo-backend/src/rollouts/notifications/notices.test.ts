@@ -1,0 +1,79 @@
+import type { Rollout, RolloutSpec, RolloutStatus } from '@quarterdeck/plugin-argo-common';
+import type { KubeObject } from '@quarterdeck/plugin-argo-node';
+import { rolloutNotice } from './notices';
+
+const canarySteps = [{ setWeight: 25 }, { pause: {} }, { setWeight: 50 }, { pause: { duration: '30s' } }, { setWeight: 100 }];
+
+function rollout(status: RolloutStatus, spec: Partial<RolloutSpec> = {}): Rollout & KubeObject {
+  return {
+    apiVersion: 'argoproj.io/v1alpha1',
+    kind: 'Rollout',
+    metadata: { name: 'payments-api', namespace: 'payments', generation: 2 },
+    spec: { replicas: 4, strategy: { canary: { steps: canarySteps } }, ...spec },
+    status: { observedGeneration: '2', currentPodHash: 'new', stableRS: 'old', ...status },
+  } as Rollout & KubeObject;
+}
+
+const paused = (reason: string, startTime = '2026-12-06T17:00:00Z') => ({ pauseConditions: [{ reason, startTime }], controllerPause: true });
+const blueGreen = (extra: object = {}) => ({ strategy: { blueGreen: { activeService: 'sentiment-model', previewService: 'sentiment-model-preview', autoPromotionEnabled: false, ...extra } } });
+
+describe('rolloutNotice', () => {
+  it('tells a team its canary waits at an indefinite pause step, naming the step', () => {
+    const notice = rolloutNotice(rollout({ phase: 'Paused', message: 'CanaryPauseStep', currentStepIndex: 1, ...paused('CanaryPauseStep') }));
+    expect(notice).toMatchObject({
+      kind: 'awaiting-promotion',
+      key: 'awaiting-promotion:new:1:CanaryPauseStep',
+      title: 'payments-api: waits for promotion at step 2 of 5',
+      severity: 'normal',
+    });
+    expect(notice!.description).toContain('Rollout payments/payments-api');
+  });
+
+  it('says nothing of a timed pause step, which resumes by itself, or a pause someone made by hand', () => {
+    expect(rolloutNotice(rollout({ phase: 'Paused', message: 'CanaryPauseStep', currentStepIndex: 3, ...paused('CanaryPauseStep') }))).toBeUndefined();
+    expect(rolloutNotice(rollout({ phase: 'Paused', message: 'manually paused', currentStepIndex: 2 }, { paused: true }))).toBeUndefined();
+  });
+
+  it('tells of a blue-green Rollout waiting for promotion, unless autoPromotionSeconds will promote it', () => {
+    const waiting = rollout({ phase: 'Paused', message: 'BlueGreenPause', ...paused('BlueGreenPause') }, blueGreen());
+    expect(rolloutNotice(waiting)).toMatchObject({ key: 'awaiting-promotion:new::BlueGreenPause', title: 'payments-api: waits for promotion' });
+    expect(rolloutNotice(waiting)!.description).toContain('is up behind sentiment-model-preview; sentiment-model still serves the stable one');
+    const timed = rollout({ phase: 'Paused', message: 'BlueGreenPause', ...paused('BlueGreenPause') }, blueGreen({ autoPromotionEnabled: true, autoPromotionSeconds: 60 }));
+    expect(rolloutNotice(timed)).toBeUndefined();
+  });
+
+  it('asks a person to decide after an inconclusive analysis', () => {
+    expect(rolloutNotice(rollout({ phase: 'Paused', message: 'InconclusiveAnalysisRun', currentStepIndex: 3, ...paused('InconclusiveAnalysisRun') }))).toMatchObject({
+      key: 'awaiting-promotion:new:3:InconclusiveAnalysisRun',
+      title: 'payments-api: analysis inconclusive',
+    });
+  });
+
+  it('tells of an abort with Argo\'s reason, as urgent', () => {
+    const message = 'RolloutAborted: Rollout aborted update to revision 2: Metric "health" assessed Failed due to failed (1) > failureLimit (0)';
+    const notice = rolloutNotice(rollout({ phase: 'Degraded', message, abort: true, abortedAt: '2026-12-06T17:01:00Z', currentStepIndex: 0 }));
+    expect(notice).toMatchObject({ kind: 'aborted', key: 'aborted:new', title: 'payments-api: update aborted', severity: 'high' });
+    expect(notice!.description).toContain('Metric "health" assessed Failed due to failed (1) > failureLimit (0). Retry it');
+  });
+
+  it('tells of an update that stopped progressing, each distinct reason once', () => {
+    const notice = rolloutNotice(rollout({ phase: 'Degraded', message: 'ProgressDeadlineExceeded: ReplicaSet "payments-api-new" has timed out progressing.' }));
+    expect(notice).toMatchObject({ kind: 'degraded', title: 'payments-api: update stopped', severity: 'high' });
+    expect(notice!.key).toBe('degraded:new:ProgressDeadlineExceeded: ReplicaSet "payments-api-new" has timed out progressing.');
+  });
+
+  it('tells of a completed update once the new version is stable', () => {
+    expect(rolloutNotice(rollout({ phase: 'Healthy', message: '', stableRS: 'new' }))).toMatchObject({
+      kind: 'completed', key: 'completed:new', title: 'payments-api: update complete', severity: 'low',
+    });
+  });
+
+  it('says nothing while an update simply progresses, or before the controller has seen the spec', () => {
+    expect(rolloutNotice(rollout({ phase: 'Progressing', message: 'more replicas need to be updated', currentStepIndex: 2 }))).toBeUndefined();
+    // A new spec (generation 3) over the status of the last one: that paused state is stale.
+    const stale = rollout({ phase: 'Paused', message: 'CanaryPauseStep', currentStepIndex: 1, ...paused('CanaryPauseStep') });
+    stale.metadata.generation = 3;
+    expect(rolloutNotice(stale)).toBeUndefined();
+    expect(rolloutNotice(rollout({ currentPodHash: undefined }))).toBeUndefined();
+  });
+});

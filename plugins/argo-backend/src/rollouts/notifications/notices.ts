@@ -1,0 +1,122 @@
+import type { Rollout } from '@quarterdeck/plugin-argo-common';
+import type { KubeObject } from '@quarterdeck/plugin-argo-node';
+import { displayedRolloutPhase } from '../phase';
+
+/*
+ * What about a Rollout is worth telling its team, decided from the Rollout
+ * alone (observed or reconciled, so the same for a real Argo controller's
+ * objects): it waits for someone to promote it, its update was aborted or
+ * stopped progressing, or an update finished. These are Argo Rollouts' own
+ * notification triggers (on-rollout-paused, on-rollout-aborted,
+ * on-rollout-completed) narrowed to what needs a person or closes what they
+ * were told: a timed pause ends by itself, a manual pause was made by the one
+ * who will end it.
+ */
+
+export type RolloutNoticeKind = 'awaiting-promotion' | 'aborted' | 'degraded' | 'completed';
+
+export interface RolloutNotice {
+  kind: RolloutNoticeKind;
+  /** The state told of: a Rollout is told of each state once (the same step of the same revision is one state). */
+  key: string;
+  title: string;
+  description: string;
+  severity: 'high' | 'normal' | 'low';
+}
+
+type RolloutObject = Rollout & KubeObject;
+
+const where = (rollout: RolloutObject) => `Rollout ${rollout.metadata.namespace}/${rollout.metadata.name}`;
+
+/** Argo's phase message, e.g. `RolloutAborted: Metric "error-rate" assessed Failed …`, as a sentence. */
+function reasonOf(message: string): string {
+  if (!message) return '';
+  return /[.!?]$/.test(message) ? `${message} ` : `${message}. `;
+}
+
+/** Why the Rollout waits for a person, if it does: an indefinite pause step, a blue-green pause, an inconclusive analysis. */
+function awaitingPromotion(rollout: RolloutObject): { reason: string; title: string; description: string } | undefined {
+  const status = rollout.status ?? {};
+  const reasons = new Set((status.pauseConditions ?? []).map(c => c.reason));
+  const canary = rollout.spec.strategy?.canary;
+  const blueGreen = rollout.spec.strategy?.blueGreen;
+  if (reasons.has('InconclusiveAnalysisRun')) {
+    return {
+      reason: 'InconclusiveAnalysisRun',
+      title: 'analysis inconclusive',
+      description: `An analysis of ${where(rollout)} was inconclusive, so the update is paused for a person to decide.`,
+    };
+  }
+  if (canary && reasons.has('CanaryPauseStep')) {
+    const steps = canary.steps ?? [];
+    const index = status.currentStepIndex ?? 0;
+    // A pause with a duration resumes by itself.
+    if (steps[index]?.pause?.duration !== undefined) return undefined;
+    return {
+      reason: 'CanaryPauseStep',
+      title: `waits for promotion at step ${index + 1} of ${steps.length}`,
+      description: `The canary of ${where(rollout)} reached its pause step ${index + 1} of ${steps.length}.`,
+    };
+  }
+  if (blueGreen && reasons.has('BlueGreenPause')) {
+    // autoPromotionSeconds promotes by itself.
+    if (blueGreen.autoPromotionSeconds !== undefined) return undefined;
+    const preview = blueGreen.previewService ? ` behind ${blueGreen.previewService}` : '';
+    return {
+      reason: 'BlueGreenPause',
+      title: 'waits for promotion',
+      description: `The new version of ${where(rollout)} is up${preview}; ${blueGreen.activeService} still serves the stable one.`,
+    };
+  }
+  return undefined;
+}
+
+/** The notice a Rollout's current state calls for, if any. */
+export function rolloutNotice(rollout: RolloutObject): RolloutNotice | undefined {
+  const status = rollout.status ?? {};
+  const name = rollout.metadata.name!;
+  const hash = status.currentPodHash;
+  if (!hash) return undefined;
+  const { phase, message } = displayedRolloutPhase(rollout);
+  // Until the controller has looked at the current spec, its status describes the one before.
+  if (message === 'waiting for rollout spec update to be observed') return undefined;
+  if (status.abort) {
+    return {
+      kind: 'aborted',
+      key: `aborted:${hash}`,
+      title: `${name}: update aborted`,
+      description: `The update of ${where(rollout)} was aborted and the stable version serves all traffic. ${reasonOf(message.replace(/^RolloutAborted: /, ''))}Retry it, or change the spec, on the Rollouts tab.`,
+      severity: 'high',
+    };
+  }
+  if (phase === 'Degraded') {
+    return {
+      kind: 'degraded',
+      key: `degraded:${hash}:${message}`,
+      title: `${name}: update stopped`,
+      description: `The update of ${where(rollout)} is Degraded. ${reasonOf(message)}`,
+      severity: 'high',
+    };
+  }
+  if (rollout.spec.paused) return undefined;
+  const awaiting = awaitingPromotion(rollout);
+  if (awaiting) {
+    return {
+      kind: 'awaiting-promotion',
+      key: `awaiting-promotion:${hash}:${status.currentStepIndex ?? ''}:${awaiting.reason}`,
+      title: `${name}: ${awaiting.title}`,
+      description: `${awaiting.description} Promote or abort it on the Rollouts tab.`,
+      severity: 'normal',
+    };
+  }
+  if (phase === 'Healthy' && status.stableRS === hash) {
+    return {
+      kind: 'completed',
+      key: `completed:${hash}`,
+      title: `${name}: update complete`,
+      description: `${where(rollout)} is fully promoted: the new version is stable and serves all traffic.`,
+      severity: 'low',
+    };
+  }
+  return undefined;
+}

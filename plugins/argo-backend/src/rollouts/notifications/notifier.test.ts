@@ -1,0 +1,153 @@
+import { TestDatabases } from '@backstage/backend-test-utils';
+import type { NotificationSendOptions } from '@backstage/plugin-notifications-node';
+import type { Rollout } from '@quarterdeck/plugin-argo-common';
+import { argoClients, startLocalCluster, type RunningLocalCluster } from '@quarterdeck/plugin-argo-node';
+import { eventually } from '../../__testUtils__/eventually';
+import { applyDatabaseMigrations } from '../../database/migrations';
+import { RolloutNoticeStore } from '../../database/RolloutNoticeStore';
+import { RolloutReconciler } from '../reconciler';
+import { RolloutNotifier } from './notifier';
+
+jest.setTimeout(60_000);
+
+const databases = TestDatabases.create({ ids: ['SQLITE_3'], disableDocker: true });
+
+const rollout = (image: string): Rollout => ({
+  apiVersion: 'argoproj.io/v1alpha1',
+  kind: 'Rollout',
+  metadata: { name: 'payments-api', namespace: 'default', labels: { 'backstage.io/kubernetes-id': 'payments-api' } },
+  spec: {
+    replicas: 2,
+    selector: { matchLabels: { app: 'payments' } },
+    template: { metadata: { labels: { app: 'payments' } }, spec: { containers: [{ name: 'app', image }] } },
+    strategy: { canary: { steps: [{ setWeight: 50 }, { pause: {} }, { setWeight: 100 }] } },
+  },
+});
+
+describe('RolloutNotifier on the local driver', () => {
+  let local: RunningLocalCluster;
+  let reconciler: RolloutReconciler;
+  let store: RolloutNoticeStore;
+  const notifiers: RolloutNotifier[] = [];
+  let sent: NotificationSendOptions[];
+
+  /** The catalog: which kubernetes-ids it has read entities for. */
+  let catalogKnows: Set<string>;
+
+  /** A replica's notifier; every replica shares the database, as in production. */
+  async function replica() {
+    const notifier = new RolloutNotifier(local.cluster, {
+      cluster: 'r',
+      store,
+      entityOf: async r => {
+        const id = r.metadata.labels?.['backstage.io/kubernetes-id'];
+        return id && catalogKnows.has(id) ? `component:default/${id}` : undefined;
+      },
+      notifications: { send: async notification => { sent.push(notification); } },
+      entityRetryMs: 50,
+    });
+    notifiers.push(notifier);
+    await notifier.start();
+    return notifier;
+  }
+  const settled = async () => {
+    await reconciler.idle();
+    for (const n of notifiers) await n.idle();
+  };
+
+  beforeEach(async () => {
+    sent = [];
+    catalogKnows = new Set(['payments-api']);
+    const db = await databases.init('SQLITE_3');
+    local = await startLocalCluster({ name: 'r', db, kubelet: { readyDelayMs: 20 } });
+    store = new RolloutNoticeStore(await applyDatabaseMigrations({ getClient: async () => db }));
+    reconciler = new RolloutReconciler(local.cluster);
+    await reconciler.start();
+  });
+  afterEach(async () => {
+    for (const n of notifiers.splice(0)) await n.stop();
+    await reconciler.stop();
+    await local.stop();
+  });
+
+  const get = () => argoClients(local.cluster).rollouts.get('default', 'payments-api');
+  const promote = () => local.cluster.patch(
+    { apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', namespace: 'default', name: 'payments-api' },
+    'merge',
+    { status: { pauseConditions: null } },
+    { subresource: 'status' },
+  );
+
+  it('tells the team once that an update waits for promotion, then that it completed, across replicas and restarts', async () => {
+    await Promise.all([replica(), replica()]);
+    const rollouts = argoClients(local.cluster).rollouts;
+    await rollouts.apply(rollout('payments:1'));
+    await eventually('the first deploy to be Healthy', async () => (await get())?.status?.phase === 'Healthy');
+    await settled();
+    // A first deploy is not news.
+    expect(sent).toEqual([]);
+
+    await rollouts.apply(rollout('payments:2'));
+    await eventually('the notice of the pause step', async () => sent.length > 0);
+    await settled();
+    expect(sent).toEqual([{
+      recipients: { type: 'entity', entityRef: 'component:default/payments-api' },
+      payload: expect.objectContaining({
+        title: 'payments-api: waits for promotion at step 2 of 3',
+        link: '/catalog/default/component/payments-api/rollouts',
+        topic: 'rollouts',
+        severity: 'normal',
+        scope: 'argo:rollout:r/default/payments-api',
+      }),
+    }]);
+
+    // A replica that starts now (a restart) does not tell of it again.
+    await replica();
+    await settled();
+    expect(sent).toHaveLength(1);
+
+    await promote();
+    await eventually('the notice of the completed update', async () => sent.length > 1);
+    await settled();
+    expect(sent.map(n => n.payload.title)).toEqual(['payments-api: waits for promotion at step 2 of 3', 'payments-api: update complete']);
+    // Same scope: the notifications backend updates the first notification in place.
+    expect(sent[1].payload.scope).toBe(sent[0].payload.scope);
+  });
+
+  it('records a Rollout first seen complete without telling anyone, and forgets a deleted one', async () => {
+    const rollouts = argoClients(local.cluster).rollouts;
+    await rollouts.apply(rollout('payments:1'));
+    await eventually('the first deploy to be Healthy', async () => (await get())?.status?.phase === 'Healthy');
+    await rollouts.apply(rollout('payments:2'));
+    await eventually('the pause step', async () => (await get())?.status?.phase === 'Paused');
+    await promote();
+    await eventually('the update to complete', async () => {
+      const r = await get();
+      return r?.status?.phase === 'Healthy' && r.status.stableRS === r.status.currentPodHash;
+    });
+    // The notifier starts after all that: a finished update is old news.
+    await replica();
+    await settled();
+    expect(sent).toEqual([]);
+
+    await local.cluster.delete({ apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', namespace: 'default', name: 'payments-api' });
+    await eventually('the notice to be forgotten', async () =>
+      (await store.claim({ cluster: 'r', namespace: 'default', name: 'payments-api' }, 'probe')) === 'first');
+  });
+
+  it('tells of a state the catalog could not place yet once it has read the entity', async () => {
+    catalogKnows.clear();
+    await replica();
+    const rollouts = argoClients(local.cluster).rollouts;
+    await rollouts.apply(rollout('payments:1'));
+    await eventually('the first deploy to be Healthy', async () => (await get())?.status?.phase === 'Healthy');
+    await rollouts.apply(rollout('payments:2'));
+    await eventually('the pause step', async () => (await get())?.status?.phase === 'Paused');
+    await settled();
+    expect(sent).toEqual([]);
+
+    catalogKnows.add('payments-api');
+    await eventually('the notice, once the entity is known', async () => sent.length > 0);
+    expect(sent.map(n => n.payload.title)).toEqual(['payments-api: waits for promotion at step 2 of 3']);
+  });
+});

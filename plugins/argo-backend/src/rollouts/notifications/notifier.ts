@@ -1,0 +1,116 @@
+import type { LoggerService } from '@backstage/backend-plugin-api';
+import { parseEntityRef } from '@backstage/catalog-model';
+import type { NotificationSendOptions, NotificationService } from '@backstage/plugin-notifications-node';
+import type { Rollout } from '@quarterdeck/plugin-argo-common';
+import { argoClients, WorkQueue, type ClusterClient, type Informer, type KubeObject } from '@quarterdeck/plugin-argo-node';
+import type { RolloutNoticeStore } from '../../database/RolloutNoticeStore';
+import { rolloutNotice, type RolloutNotice } from './notices';
+
+/** The topic a user can mute for rollouts in their notification settings. */
+export const ROLLOUT_TOPIC = 'rollouts';
+
+type RolloutObject = Rollout & KubeObject;
+
+/** What a notice becomes for the owners of the Rollout's entity: one notification per Rollout, updated in place. */
+export function rolloutNotification(cluster: string, rollout: RolloutObject, entityRef: string, notice: RolloutNotice): NotificationSendOptions {
+  const { kind, namespace, name } = parseEntityRef(entityRef);
+  return {
+    recipients: { type: 'entity', entityRef },
+    payload: {
+      title: notice.title,
+      description: notice.description,
+      link: `/catalog/${namespace}/${kind.toLowerCase()}/${name}/rollouts`,
+      severity: notice.severity,
+      topic: ROLLOUT_TOPIC,
+      // The Rollout's latest state replaces what its team was told before ("waits for promotion" becomes "update complete").
+      scope: `argo:rollout:${cluster}/${rollout.metadata.namespace}/${rollout.metadata.name}`,
+    },
+  };
+}
+
+export interface RolloutNotifierOptions {
+  cluster: string;
+  store: RolloutNoticeStore;
+  entityOf(rollout: RolloutObject): Promise<string | undefined>;
+  notifications?: NotificationService;
+  logger?: LoggerService;
+  /** First wait before looking again for the entity of a Rollout the catalog does not know (doubles each time). */
+  entityRetryMs?: number;
+}
+
+const MAX_ENTITY_RETRY_MS = 10 * 60_000;
+
+/**
+ * Tells a Rollout's team when it waits for them, was aborted or stopped, or
+ * finished an update, on clusters in either mode (it reads what a real Argo
+ * controller writes just as it reads ours). Every replica watches; the store
+ * lets one of them tell each state once. A Rollout first seen complete is
+ * recorded without telling, so starting this on a cluster full of finished
+ * Rollouts tells no one of old news.
+ */
+export class RolloutNotifier {
+  private readonly rollouts: Informer<RolloutObject>;
+  private readonly queue: WorkQueue;
+  /** The key each Rollout's notice had when last looked at, so a status write that changes nothing told costs no query. */
+  private readonly seen = new Map<string, string>();
+  /** How often each Rollout's entity was looked for in vain. */
+  private readonly unowned = new Map<string, number>();
+
+  constructor(client: ClusterClient, private readonly options: RolloutNotifierOptions) {
+    this.rollouts = argoClients(client).rollouts.informer(undefined, { logger: options.logger });
+    this.queue = new WorkQueue(key => this.check(key), { concurrency: 2, logger: options.logger });
+  }
+
+  async start() {
+    const enqueue = (o: KubeObject) => this.queue.add(`${o.metadata.namespace}/${o.metadata.name}`);
+    this.rollouts.addHandlers({
+      onAdd: enqueue,
+      onUpdate: (_, o) => enqueue(o),
+      onDelete: o => {
+        this.seen.delete(`${o.metadata.namespace}/${o.metadata.name}`);
+        this.unowned.delete(`${o.metadata.namespace}/${o.metadata.name}`);
+        this.options.store
+          .forget({ cluster: this.options.cluster, namespace: o.metadata.namespace!, name: o.metadata.name! })
+          .catch(error => this.options.logger?.warn(`Could not forget the notices of Rollout ${o.metadata.namespace}/${o.metadata.name}: ${error}`));
+      },
+    });
+    await this.rollouts.start();
+  }
+
+  async stop() {
+    this.queue.stop();
+    await this.rollouts.stop();
+  }
+
+  /** Resolves when no Rollout is waiting to be looked at (for tests). */
+  idle() {
+    return this.queue.idle();
+  }
+
+  private async check(key: string) {
+    const rollout = this.rollouts.get(key);
+    if (!rollout) {
+      this.unowned.delete(key);
+      return;
+    }
+    const notice = rolloutNotice(rollout);
+    if (!notice || this.seen.get(key) === notice.key) return;
+    const { cluster, store, notifications, logger } = this.options;
+    const entityRef = await this.options.entityOf(rollout);
+    if (!entityRef) {
+      // The catalog may not have read the entity yet (it is still reading at start), or there is none:
+      // look again, less and less often, before taking the state as told.
+      const attempts = (this.unowned.get(key) ?? 0) + 1;
+      this.unowned.set(key, attempts);
+      this.queue.addAfter(key, Math.min((this.options.entityRetryMs ?? 5_000) * 2 ** (attempts - 1), MAX_ENTITY_RETRY_MS));
+      return;
+    }
+    this.unowned.delete(key);
+    const claim = await store.claim({ cluster, namespace: rollout.metadata.namespace!, name: rollout.metadata.name! }, notice.key);
+    this.seen.set(key, notice.key);
+    if (claim === 'unchanged' || (claim === 'first' && notice.kind === 'completed') || !notifications) return;
+    // News, not state: a notification that fails is logged, and the state counts as told.
+    const notification = rolloutNotification(cluster, rollout, entityRef, notice);
+    notifications.send(notification).catch(error => logger?.warn(`Could not send the notification "${notification.payload.title}": ${error}`));
+  }
+}
