@@ -76,8 +76,13 @@ journey('shows the API catalog with both example APIs', async (page, url) => {
 
 journey("follows payments-api's canary and promotes it past the pause", async (page, url) => {
   await signInAs(page, url, 'alice');
-  await page.goto(`${url}/catalog/default/component/payments-api/rollouts`);
-  // The example update (examples/deploy) pauses at step 2 of 6.
+  // The example update (examples/deploy) pauses at step 2 of 6, and her team is told so.
+  await page.getByRole('link', { name: /^Notifications/ }).click();
+  const told = page.getByRole('link', { name: 'payments-api: waits for promotion at step 2 of 6' });
+  await told.waitFor({ timeout: 60_000 });
+  await shot(page, '05a-rollout-notification');
+  await told.click();
+  await page.waitForURL(/\/catalog\/default\/component\/payments-api\/rollouts$/);
   await page.getByText('Step 2 of 6').waitFor({ timeout: 60_000 });
   await page.getByText(/Paused: CanaryPauseStep/).waitFor();
   await page.getByLabel('canary weight 25%').waitFor();
