@@ -99,7 +99,16 @@ export interface RolloutDetail extends RolloutSummary {
     startedAt?: string;
     metricResults: Array<{ name: string; phase: string; measurements?: Array<{ phase: string; value?: string; finishedAt?: string; startedAt?: string }> }>;
   }>;
+  /** The newest entries of the Rollout's audit trail. */
   audit: AuditEventView[];
+  /** Where the older entries start (`GET …/audit?before=`), when there are more. */
+  auditNext?: string;
+}
+
+/** A page of an audit trail, newest first; `next` reads on, when there is more. */
+export interface AuditPageView {
+  items: AuditEventView[];
+  next?: string;
 }
 
 export interface RolloutActionResponse {

@@ -1,6 +1,6 @@
 import { TestDatabases } from '@backstage/backend-test-utils';
 import { applyDatabaseMigrations } from './migrations';
-import { KnexAuditStore } from './AuditStore';
+import { KnexAuditStore, parseAuditCursor } from './AuditStore';
 
 jest.setTimeout(60_000);
 
@@ -58,6 +58,32 @@ describe('KnexAuditStore', () => {
 
       expect(await store.list({ entityRef: 'component:default/payments-api', limit: 1 }))
         .toHaveLength(1);
+    },
+  );
+
+  it.each(databases.eachSupportedId())(
+    'pages an object\'s trail newest first from a cursor, also through entries of the same instant, %p',
+    async databaseId => {
+      const knex = await databases.init(databaseId);
+      await applyDatabaseMigrations({ getClient: async () => knex });
+      const store = new KnexAuditStore(knex);
+      const object = { cluster: 'local', kind: 'Rollout', namespace: 'payments', name: 'payments-api' };
+      const at = new Date('2026-12-06T17:00:00Z');
+      // Seven entries, the middle three at one instant.
+      const seconds = [0, 1, 2, 2, 2, 3, 4];
+      for (let i = 0; i < 7; i++) {
+        await store.record({ ...object, actor: 'user:default/alice', action: 'pause', reason: `#${i}`, createdAt: new Date(at.getTime() + seconds[i] * 1000) });
+      }
+      const seen: string[] = [];
+      let before: string | undefined;
+      do {
+        const page = await store.page({ object, limit: 2, before: before === undefined ? undefined : parseAuditCursor(before) });
+        expect(page.items.length).toBeLessThanOrEqual(2);
+        seen.push(...page.items.map(e => e.reason!));
+        before = page.next;
+      } while (before);
+      expect(seen).toEqual(['#6', '#5', '#4', '#3', '#2', '#1', '#0']);
+      expect(parseAuditCursor('12-x')).toBeUndefined();
     },
   );
 });

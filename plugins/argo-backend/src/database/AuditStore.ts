@@ -21,10 +21,32 @@ export type NewAuditEvent = Omit<AuditEvent, 'id' | 'createdAt'> & {
   createdAt?: Date;
 };
 
+/** Where a page of a trail ended: its last entry's instant and id. */
+export type AuditCursor = { createdAt: Date; id: string };
+
+/** The `next` of a page, as the API hands it out (the gateway's trails use the same form). */
+export function formatAuditCursor(event: Pick<AuditEvent, 'createdAt' | 'id'>): string {
+  return `${Date.parse(event.createdAt)}-${event.id}`;
+}
+
+/** A `before` from an earlier page; undefined when it is not one. */
+export function parseAuditCursor(text: string): AuditCursor | undefined {
+  const match = /^(\d{1,15})-(\d{1,18})$/.exec(text);
+  return match ? { createdAt: new Date(Number(match[1])), id: match[2] } : undefined;
+}
+
 export interface AuditQuery {
   entityRef?: string;
   object?: { cluster: string; kind: string; namespace: string; name: string };
+  /** Only entries older than this one (where the page before ended). */
+  before?: AuditCursor;
   limit?: number;
+}
+
+/** A page of a trail, newest first; `next` reads on from where it ends, when there is more. */
+export interface AuditPage {
+  items: AuditEvent[];
+  next?: string;
 }
 
 /** The audit trail of mutating argo actions. */
@@ -32,6 +54,11 @@ export interface AuditStore {
   record(event: NewAuditEvent): Promise<AuditEvent>;
   /** Newest first. */
   list(query: AuditQuery): Promise<AuditEvent[]>;
+  /**
+   * Newest first, from a cursor: entries recorded meanwhile do not shift the
+   * older pages, as an offset would.
+   */
+  page(query: AuditQuery & { limit: number }): Promise<AuditPage>;
 }
 
 type AuditRow = {
@@ -49,6 +76,7 @@ type AuditRow = {
 };
 
 const MAX_LIMIT = 500;
+const MAX_PAGE = 100;
 
 export class KnexAuditStore implements AuditStore {
   constructor(private readonly db: Knex) {}
@@ -81,8 +109,21 @@ export class KnexAuditStore implements AuditStore {
       const { cluster, kind, namespace, name } = query.object;
       q.where({ cluster, kind, namespace, name });
     }
+    const { before } = query;
+    if (before) {
+      q.where(older => older.where('created_at', '<', before.createdAt)
+        .orWhere(same => same.where('created_at', '=', before.createdAt).andWhere('id', '<', before.id)));
+    }
     const rows = await q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit);
     return rows.map(toEvent);
+  }
+
+  async page(query: AuditQuery & { limit: number }): Promise<AuditPage> {
+    const limit = Math.min(Math.max(query.limit, 1), MAX_PAGE);
+    // One more than asked says whether there is another page.
+    const events = await this.list({ ...query, limit: limit + 1 });
+    const items = events.slice(0, limit);
+    return events.length > limit ? { items, next: formatAuditCursor(items[items.length - 1]) } : { items };
   }
 }
 

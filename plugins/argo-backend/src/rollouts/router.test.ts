@@ -187,6 +187,43 @@ describe('rollout routes', () => {
     }
   });
 
+  it('pages a long audit trail back from a cursor, and refuses a cursor it did not hand out', async () => {
+    const { server, cluster, stop } = await backend(AuthorizeResult.ALLOW);
+    try {
+      const rollouts = argoClients(cluster).rollouts;
+      await rollouts.apply(rollout('payments:1'));
+      await eventually('deploy', async () => (await rollouts.get('default', 'payments-api'))?.status?.phase === 'Healthy');
+      const base = '/api/argo/rollouts/local/default/payments-api';
+      for (let i = 0; i < 25; i++) {
+        const res = await request(server).post(`${base}/${i % 2 === 0 ? 'pause' : 'resume'}`).set('authorization', alice).send({ reason: `#${i}` });
+        expect(res.status).toBe(200);
+      }
+      const detail = await request(server).get(base).set('authorization', alice);
+      expect(detail.body.audit.map((a: any) => a.reason)).toEqual(Array.from({ length: 20 }, (_, i) => `#${24 - i}`));
+      expect(detail.body.auditNext).toMatch(/^\d+-\d+$/);
+
+      // An action meanwhile does not shift the older page: it starts where the first one ended.
+      await request(server).post(`${base}/resume`).set('authorization', alice).send({ reason: 'meanwhile' });
+      const older = await request(server).get(`${base}/audit`).query({ before: detail.body.auditNext }).set('authorization', alice);
+      expect(older.status).toBe(200);
+      expect(older.body.items.map((a: any) => a.reason)).toEqual(['#4', '#3', '#2', '#1', '#0']);
+      expect(older.body.next).toBeUndefined();
+      const small = await request(server).get(`${base}/audit`).query({ limit: 2 }).set('authorization', alice);
+      expect(small.body.items.map((a: any) => a.reason)).toEqual(['meanwhile', '#24']);
+      expect(small.body.next).toMatch(/^\d+-\d+$/);
+
+      const bad = await request(server).get(`${base}/audit`).query({ before: '2' }).set('authorization', alice);
+      expect(bad.status).toBe(400);
+      expect(bad.body.error.message).toBe('before: "2" is not the next of an earlier page');
+      const tooMany = await request(server).get(`${base}/audit`).query({ limit: 1000 }).set('authorization', alice);
+      expect(tooMany.status).toBe(400);
+      expect(tooMany.body.error.message).toBe('limit: at most 100');
+      expect((await request(server).get('/api/argo/rollouts/local/default/nope/audit').set('authorization', alice)).status).toBe(404);
+    } finally {
+      await stop();
+    }
+  });
+
   it('answers 403 to a user without the permission, and changes nothing', async () => {
     const { server, cluster, stop } = await backend(AuthorizeResult.DENY);
     try {
@@ -209,6 +246,8 @@ describe('rollout routes', () => {
       const after = await rollouts.get('default', 'payments-api');
       expect(after?.status?.pauseConditions).toEqual(paused.status?.pauseConditions);
       expect(after?.metadata.resourceVersion).toBe(paused.metadata.resourceVersion);
+      const trail = await request(server).get('/api/argo/rollouts/local/default/payments-api/audit').set('authorization', mockCredentials.user.header('user:default/erin'));
+      expect(trail.status).toBe(403);
     } finally {
       await stop();
     }

@@ -29,7 +29,7 @@ import {
 import { argoClients, type ClusterService, type KubeObject } from '@quarterdeck/plugin-argo-node';
 import Router from 'express-promise-router';
 import { z } from 'zod';
-import type { AuditStore } from '../database/AuditStore';
+import { parseAuditCursor, type AuditStore } from '../database/AuditStore';
 import { planRolloutAction, ROLLOUT_ACTIONS, type RolloutAction } from './actions';
 import { POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION, ROLLOUT_TYPE_LABEL, SCALE_DOWN_DEADLINE_ANNOTATION, STEP_INDEX_LABEL } from './objects';
 import { rolloutEntityResolver } from './owningEntity';
@@ -50,6 +50,21 @@ const actionBody = z
   .object({
     reason: z.string().max(2000, 'reason: at most 2000 characters').optional(),
     revision: z.number().int('revision: must be a whole number').positive('revision: must be positive').optional(),
+  })
+  .strict();
+
+/** How many audit entries a Rollout shows before "Show older". */
+const AUDIT_PAGE_SIZE = 20;
+
+const auditQuery = z
+  .object({
+    before: z.string().optional().transform((text, ctx) => {
+      if (text === undefined) return undefined;
+      const cursor = parseAuditCursor(text);
+      if (!cursor) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `before: "${text}" is not the next of an earlier page` });
+      return cursor;
+    }),
+    limit: z.coerce.number({ invalid_type_error: 'limit: must be a number' }).int('limit: must be a whole number').min(1, 'limit: at least 1').max(100, 'limit: at most 100').optional(),
   })
   .strict();
 
@@ -218,7 +233,7 @@ export function createRolloutsRouter(options: RolloutsRouterOptions) {
     const owned = (o: KubeObject) => (o.metadata.ownerReferences ?? []).some(r => r.uid === rollout.metadata.uid);
     const replicaSets = (await client.list({ apiVersion: 'apps/v1', kind: 'ReplicaSet', namespace })).items.filter(owned);
     const runs = (await argoClients(client).analysisRuns.list(namespace)).items.filter(r => owned(r as KubeObject));
-    const body: RolloutDetail = {
+    const body: Omit<RolloutDetail, 'audit' | 'auditNext'> = {
       ...summarizeRollout(cluster, rollout),
       entityRef,
       conditions: rollout.status?.conditions ?? [],
@@ -250,9 +265,22 @@ export function createRolloutsRouter(options: RolloutsRouterOptions) {
           metricResults: run.status?.metricResults ?? [],
         };
       }),
-      audit: await audit.list({ object: { cluster, kind: 'Rollout', namespace, name } }),
     };
-    res.json(body);
+    const trail = await audit.page({ object: { cluster, kind: 'Rollout', namespace, name }, limit: AUDIT_PAGE_SIZE });
+    res.json({ ...body, audit: trail.items, ...(trail.next ? { auditNext: trail.next } : {}) });
+  });
+
+  // The audit trail's older pages, from the `auditNext` of the Rollout (or the `next` of a page).
+  router.get('/rollouts/:cluster/:namespace/:name/audit', async (req, res) => {
+    const { cluster, namespace, name } = req.params;
+    const query = auditQuery.safeParse(req.query);
+    if (!query.success) throw new InputError(query.error.issues.map(i => i.message).join('; '));
+    const credentials = await httpAuth.credentials(req);
+    const { rollout } = await readRollout(cluster, namespace, name);
+    if (!(await allowed(argoReadPermission, await entityOf(rollout), credentials))) {
+      throw new NotAllowedError(`You may not read Rollout ${namespace}/${name}`);
+    }
+    res.json(await audit.page({ object: { cluster, kind: 'Rollout', namespace, name }, before: query.data.before, limit: query.data.limit ?? AUDIT_PAGE_SIZE }));
   });
 
   // promote, promote-full, abort, retry, pause, resume, restart, undo.

@@ -4,7 +4,7 @@ import {
   type FetchApi,
 } from '@backstage/frontend-plugin-api';
 import { ResponseError } from '@backstage/errors';
-import type { RolloutActionResponse, RolloutDetail, RolloutSummary } from '@quarterdeck/plugin-argo-common';
+import type { AuditPageView, RolloutActionResponse, RolloutDetail, RolloutSummary } from '@quarterdeck/plugin-argo-common';
 
 export type RolloutActionName = 'promote' | 'promote-full' | 'abort' | 'retry' | 'pause' | 'resume' | 'restart' | 'undo';
 
@@ -13,6 +13,8 @@ export interface ArgoApi {
   health(): Promise<{ status: 'ok' }>;
   listRollouts(entityRef: string): Promise<RolloutSummary[]>;
   getRollout(cluster: string, namespace: string, name: string): Promise<RolloutDetail>;
+  /** The audit trail's entries older than `before` (a Rollout's `auditNext`, or a page's `next`). */
+  listRolloutAudit(ref: { cluster: string; namespace: string; name: string }, before: string): Promise<AuditPageView>;
   rolloutAction(
     ref: { cluster: string; namespace: string; name: string },
     action: RolloutActionName,
@@ -39,6 +41,10 @@ export class ArgoClient implements ArgoApi {
 
   getRollout(cluster: string, namespace: string, name: string): Promise<RolloutDetail> {
     return this.request(`/rollouts/${[cluster, namespace, name].map(encodeURIComponent).join('/')}`);
+  }
+
+  listRolloutAudit(ref: { cluster: string; namespace: string; name: string }, before: string): Promise<AuditPageView> {
+    return this.request(`/rollouts/${[ref.cluster, ref.namespace, ref.name].map(encodeURIComponent).join('/')}/audit?before=${encodeURIComponent(before)}`);
   }
 
   rolloutAction(

@@ -38,6 +38,7 @@ import Tooltip from '@mui/material/Tooltip';
 import Typography from '@mui/material/Typography';
 import { usePolling } from '@quarterdeck/plugin-quarterdeck-react';
 import { argoApiRef, type RolloutActionName } from '../../api/ArgoClient';
+import { RolloutAuditTrail } from './RolloutAuditTrail';
 import { analysisKindLabel, BlueGreenFlow, pauseReasonText, RUN_STATUS_COLORS, RunStatusChip } from './BlueGreenFlow';
 
 const ROLE_COLORS: Record<string, 'success' | 'warning' | 'info' | 'default'> = {
@@ -158,13 +159,6 @@ function ActionButton(props: {
       </span>
     </Tooltip>
   );
-}
-
-/** Where the rollout was when someone acted: its canary step, or else its phase. */
-function auditWhere(details: Record<string, unknown> | undefined): string {
-  if (typeof details?.stepBefore === 'number') return `at step ${details.stepBefore + 1}`;
-  if (typeof details?.phaseBefore === 'string') return `while ${details.phaseBefore}`;
-  return '–';
 }
 
 export function RolloutCard({ entityRef, summary }: { entityRef: string; summary: RolloutSummary }) {
@@ -299,24 +293,7 @@ export function RolloutCard({ entityRef, summary }: { entityRef: string; summary
           </Grid>
           <Grid item xs={12}>
             <Typography variant="subtitle2">Audit trail</Typography>
-            {detail.audit.length === 0 ? (
-              <Typography variant="body2" color="text.secondary">No one has acted on this rollout yet.</Typography>
-            ) : (
-              <Table size="small" aria-label="audit trail">
-                <TableHead><TableRow><TableCell>When</TableCell><TableCell>Who</TableCell><TableCell>Action</TableCell><TableCell>At</TableCell><TableCell>Reason</TableCell></TableRow></TableHead>
-                <TableBody>
-                  {detail.audit.map(a => (
-                    <TableRow key={a.id}>
-                      <TableCell>{new Date(a.createdAt).toLocaleString()}</TableCell>
-                      <TableCell>{a.actor.replace(/^user:default\//, '')}</TableCell>
-                      <TableCell>{a.action}</TableCell>
-                      <TableCell>{auditWhere(a.details)}</TableCell>
-                      <TableCell>{a.reason ?? ''}</TableCell>
-                    </TableRow>
-                  ))}
-                </TableBody>
-              </Table>
-            )}
+            <RolloutAuditTrail key={`${ref.cluster}/${ref.namespace}/${ref.name}`} rollout={ref} newest={detail.audit} next={detail.auditNext} />
           </Grid>
         </Grid>
       )}

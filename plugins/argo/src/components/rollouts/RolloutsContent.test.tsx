@@ -97,6 +97,7 @@ function api(): jest.Mocked<ArgoApi> {
     health: jest.fn(),
     listRollouts: jest.fn().mockResolvedValue([summary]),
     getRollout: jest.fn().mockResolvedValue(detail),
+    listRolloutAudit: jest.fn(),
     rolloutAction: jest.fn().mockResolvedValue({ summary: "rollout 'payments-api' aborted", audit: detail.audit[0] }),
   };
 }
@@ -124,6 +125,34 @@ describe('RolloutsContent', () => {
     expect(screen.getByText('at step 1')).toBeInTheDocument();
     expect(screen.getByRole('button', { name: 'Promote' })).toBeEnabled();
     expect(screen.getByRole('button', { name: 'Retry' })).toBeDisabled(); // nothing to retry
+  });
+
+  it('shows older audit entries on demand, after the newest, without repeating any', async () => {
+    const argo = api();
+    const entry = (id: number, reason: string) => ({ id: String(id), createdAt: `2026-11-22T09:${String(id).padStart(2, '0')}:00Z`, actor: 'user:default/alice', action: 'pause', reason });
+    // A newer entry arrived after the newest page was read: the older page starts where that page ended.
+    argo.getRollout.mockResolvedValue({ ...detail, audit: [entry(12, 'newest'), entry(11, 'second')], auditNext: '1763802660000-11' });
+    argo.listRolloutAudit
+      .mockResolvedValueOnce({ items: [entry(10, 'third'), entry(9, 'fourth')], next: '1763802540000-9' })
+      .mockResolvedValueOnce({ items: [entry(8, 'oldest')] });
+    await render(argo, AuthorizeResult.ALLOW);
+    expect(await screen.findByText('newest')).toBeInTheDocument();
+    expect(screen.queryByText('third')).not.toBeInTheDocument();
+
+    fireEvent.click(screen.getByRole('button', { name: 'Show older' }));
+    expect(await screen.findByText('fourth')).toBeInTheDocument();
+    expect(argo.listRolloutAudit).toHaveBeenCalledWith({ cluster: 'local', namespace: 'payments', name: 'payments-api' }, '1763802660000-11');
+    // Someone acts: the newest page (polled) no longer holds "second", which stays shown between it and the older ones.
+    argo.getRollout.mockResolvedValue({ ...detail, audit: [entry(13, 'meanwhile'), entry(12, 'newest')], auditNext: '1763802720000-12' });
+    expect(await screen.findByText('meanwhile', undefined, { timeout: 5_000 })).toBeInTheDocument();
+    expect(screen.getByText('second')).toBeInTheDocument();
+    fireEvent.click(screen.getByRole('button', { name: 'Show older' }));
+    expect(await screen.findByText('oldest')).toBeInTheDocument();
+    expect(argo.listRolloutAudit).toHaveBeenLastCalledWith(expect.anything(), '1763802540000-9');
+    const reasons = within(screen.getByRole('table', { name: 'audit trail' })).getAllByRole('row').slice(1).map(row => row.lastElementChild?.textContent);
+    expect(reasons).toEqual(['meanwhile', 'newest', 'second', 'third', 'fourth', 'oldest']);
+    // The last page has no next: nothing older to show.
+    expect(screen.queryByRole('button', { name: 'Show older' })).not.toBeInTheDocument();
   });
 
   it('asks for a reason before aborting, and sends it', async () => {

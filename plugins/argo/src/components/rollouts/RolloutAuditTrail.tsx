@@ -1,0 +1,90 @@
+import { useState } from 'react';
+import { ResponseErrorPanel } from '@backstage/core-components';
+import { useApi } from '@backstage/core-plugin-api';
+import type { AuditEventView } from '@quarterdeck/plugin-argo-common';
+import Button from '@mui/material/Button';
+import CircularProgress from '@mui/material/CircularProgress';
+import Stack from '@mui/material/Stack';
+import Table from '@mui/material/Table';
+import TableBody from '@mui/material/TableBody';
+import TableCell from '@mui/material/TableCell';
+import TableHead from '@mui/material/TableHead';
+import TableRow from '@mui/material/TableRow';
+import Typography from '@mui/material/Typography';
+import { argoApiRef } from '../../api/ArgoClient';
+
+/** Where the rollout was when someone acted: its canary step, or else its phase. */
+function auditWhere(details: Record<string, unknown> | undefined): string {
+  if (typeof details?.stepBefore === 'number') return `at step ${details.stepBefore + 1}`;
+  if (typeof details?.phaseBefore === 'string') return `while ${details.phaseBefore}`;
+  return '–';
+}
+
+/** Entries newest first, each once (entries never change, so any copy of one will do). */
+function merged(...lists: AuditEventView[][]): AuditEventView[] {
+  const byId = new Map<string, AuditEventView>();
+  for (const list of lists) for (const event of list) byId.set(event.id, event);
+  const newestFirst = (a: AuditEventView, b: AuditEventView) => Date.parse(b.createdAt) - Date.parse(a.createdAt) || Number(b.id) - Number(a.id);
+  return [...byId.values()].sort(newestFirst);
+}
+
+/**
+ * Who acted on the Rollout, when, where and why: its newest entries (polled
+ * with the Rollout), and older ones a page at a time on demand. An older page
+ * reads back from where the newest ended when it was asked for, and what the
+ * newest page showed then is kept, so entries arriving meanwhile leave no gap.
+ */
+export function RolloutAuditTrail({ rollout, newest, next }: {
+  rollout: { cluster: string; namespace: string; name: string };
+  newest: AuditEventView[];
+  next?: string;
+}) {
+  const argo = useApi(argoApiRef);
+  const [older, setOlder] = useState<{ events: AuditEventView[]; next?: string }>();
+  const [loading, setLoading] = useState(false);
+  const [error, setError] = useState<Error>();
+  const events = merged(newest, older?.events ?? []);
+  const more = older ? older.next : next;
+
+  const showOlder = async () => {
+    setLoading(true);
+    setError(undefined);
+    try {
+      const page = await argo.listRolloutAudit(rollout, more!);
+      setOlder(o => ({ events: merged(o?.events ?? [], newest, page.items), next: page.next }));
+    } catch (e) {
+      setError(e as Error);
+    } finally {
+      setLoading(false);
+    }
+  };
+
+  if (events.length === 0) {
+    return <Typography variant="body2" color="text.secondary">No one has acted on this rollout yet.</Typography>;
+  }
+  return (
+    <>
+      <Table size="small" aria-label="audit trail">
+        <TableHead><TableRow><TableCell>When</TableCell><TableCell>Who</TableCell><TableCell>Action</TableCell><TableCell>At</TableCell><TableCell>Reason</TableCell></TableRow></TableHead>
+        <TableBody>
+          {events.map(a => (
+            <TableRow key={a.id}>
+              <TableCell>{new Date(a.createdAt).toLocaleString()}</TableCell>
+              <TableCell>{a.actor.replace(/^user:default\//, '')}</TableCell>
+              <TableCell>{a.action}</TableCell>
+              <TableCell>{auditWhere(a.details)}</TableCell>
+              <TableCell>{a.reason ?? ''}</TableCell>
+            </TableRow>
+          ))}
+        </TableBody>
+      </Table>
+      {error && <ResponseErrorPanel error={error} title="Could not load older entries" />}
+      {more && (
+        <Stack direction="row" spacing={1} alignItems="center" sx={{ mt: 1 }}>
+          <Button size="small" onClick={showOlder} disabled={loading}>Show older</Button>
+          {loading && <CircularProgress size={16} aria-label="loading older entries" />}
+        </Stack>
+      )}
+    </>
+  );
+}
