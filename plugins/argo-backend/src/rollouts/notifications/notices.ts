@@ -85,7 +85,7 @@ export function rolloutNotice(rollout: RolloutObject): RolloutNotice | undefined
       kind: 'aborted',
       key: `aborted:${hash}`,
       title: `${name}: update aborted`,
-      description: `The update of ${where(rollout)} was aborted and the stable version serves all traffic. ${reasonOf(message.replace(/^RolloutAborted: /, ''))}Retry it, or change the spec, on the Rollouts tab.`,
+      description: `The update of ${where(rollout)} was aborted and the stable version serves all traffic. ${reasonOf((status.message || message).replace(/^RolloutAborted: /, ''))}Retry it, or change the spec, on the Rollouts tab.`,
       severity: 'high',
     };
   }

@@ -1,0 +1,83 @@
+import { KubeConfig } from '@kubernetes/client-node';
+import { TestDatabases } from '@backstage/backend-test-utils';
+import type { NotificationSendOptions } from '@backstage/plugin-notifications-node';
+import type { Rollout, RolloutStatus } from '@quarterdeck/plugin-argo-common';
+import { argoClients, KubernetesCluster } from '@quarterdeck/plugin-argo-node';
+import { eventually } from '../../__testUtils__/eventually';
+import { applyDatabaseMigrations } from '../../database/migrations';
+import { RolloutNoticeStore } from '../../database/RolloutNoticeStore';
+import { RolloutNotifier } from './notifier';
+
+jest.setTimeout(120_000);
+
+const databases = TestDatabases.create({ ids: ['SQLITE_3'], disableDocker: true });
+
+// The notifier on a cluster in `observe` mode, against the real kube-apiserver
+// that `npm run test:cluster` starts: no reconciler of ours runs; the statuses
+// are written the way a real Argo controller writes them (status subresource,
+// Argo's field names, observedGeneration as a string).
+describe('RolloutNotifier on kube-apiserver, observing', () => {
+  let client: KubernetesCluster;
+  let notifier: RolloutNotifier;
+  const sent: NotificationSendOptions[] = [];
+  const namespace = `qd-notices-${Date.now().toString(36)}`;
+
+  beforeAll(async () => {
+    const kubeconfig = process.env.QUARTERDECK_TEST_KUBECONFIG;
+    if (!kubeconfig) throw new Error('QUARTERDECK_TEST_KUBECONFIG is not set: run `npm run test:cluster`');
+    const kc = new KubeConfig();
+    kc.loadFromFile(kubeconfig);
+    client = new KubernetesCluster('test', kc);
+    await client.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } }, { fieldManager: 'test' });
+    const db = await databases.init('SQLITE_3');
+    notifier = new RolloutNotifier(client, {
+      cluster: 'test',
+      store: new RolloutNoticeStore(await applyDatabaseMigrations({ getClient: async () => db })),
+      entityOf: async () => 'component:default/payments-api',
+      notifications: { send: async notification => { sent.push(notification); } },
+    });
+    await notifier.start();
+  });
+  afterAll(async () => {
+    await notifier?.stop();
+    await client?.delete({ apiVersion: 'v1', kind: 'Namespace', name: namespace }).catch(() => undefined);
+  });
+
+  const rollout = (image: string): Rollout => ({
+    apiVersion: 'argoproj.io/v1alpha1',
+    kind: 'Rollout',
+    metadata: { name: 'payments-api', namespace, labels: { 'backstage.io/kubernetes-id': 'payments-api' } },
+    spec: {
+      replicas: 2,
+      selector: { matchLabels: { app: 'payments' } },
+      template: { metadata: { labels: { app: 'payments' } }, spec: { containers: [{ name: 'app', image }] } },
+      strategy: { canary: { steps: [{ setWeight: 50 }, { pause: {} }, { setWeight: 100 }] } },
+    },
+  });
+  /** What the controller writes, through the status subresource. */
+  const controllerWrites = (status: RolloutStatus) =>
+    client.patch({ apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', namespace, name: 'payments-api' }, 'merge', { status }, { subresource: 'status' });
+  const generation = async () => String((await argoClients(client).rollouts.get(namespace, 'payments-api'))!.metadata.generation);
+
+  it("tells of the controller's pause and abort, and not of the Rollout it found already healthy", async () => {
+    const rollouts = argoClients(client).rollouts;
+    await rollouts.apply(rollout('payments:1'));
+    await controllerWrites({ observedGeneration: await generation(), phase: 'Healthy', message: '', currentPodHash: 'aaa', stableRS: 'aaa', currentStepIndex: 3, replicas: 2, updatedReplicas: 2, availableReplicas: 2 });
+    await rollouts.apply(rollout('payments:2'));
+    await controllerWrites({
+      observedGeneration: await generation(), phase: 'Paused', message: 'CanaryPauseStep', currentPodHash: 'bbb', stableRS: 'aaa', currentStepIndex: 1,
+      pauseConditions: [{ reason: 'CanaryPauseStep', startTime: '2026-12-06T17:00:00Z' }], controllerPause: true,
+    });
+    await eventually('the notice of the pause', async () => sent.length > 0, 60_000);
+    await controllerWrites({
+      phase: 'Degraded', message: 'RolloutAborted: Rollout aborted update to revision 2', abort: true, abortedAt: '2026-12-06T17:01:00Z',
+      // An abort ends the pause: Argo writes neither field then.
+      pauseConditions: null as never, controllerPause: null as never,
+    });
+    await eventually('the notice of the abort', async () => sent.length > 1, 60_000);
+    await notifier.idle();
+    expect(sent.map(n => n.payload.title)).toEqual(['payments-api: waits for promotion at step 2 of 3', 'payments-api: update aborted']);
+    expect(sent[1].payload.description).toContain('Rollout aborted update to revision 2.');
+    expect(sent.every(n => n.payload.scope === `argo:rollout:test/${namespace}/payments-api`)).toBe(true);
+  });
+});
