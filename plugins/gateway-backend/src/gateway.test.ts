@@ -3,6 +3,7 @@ import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import fs from 'node:fs';
 import request from 'supertest';
 import { KnexGatewayStore } from './database/GatewayStore';
+import { warnOfExpiringKeys } from './service/notifications';
 import { carol, chat, erin, eventually, issueKey, modelServers, product, startGateway } from './__testUtils__/gateway';
 
 jest.setTimeout(60_000);
@@ -268,6 +269,39 @@ describe('the gateway, control plane and data plane', () => {
       expect(notified).toHaveLength(8);
       const told = JSON.stringify(notified);
       for (const s of [secret, rotated.body.secret]) expect(told).not.toContain(s.slice(-20));
+    } finally {
+      await stop();
+    }
+  });
+
+  it("tells a key's expiry with its approval, and does not warn again of a key approved with less than the warning period left", async () => {
+    const { server, knex, notified, stop } = await gateway();
+    try {
+      await request(server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(product(upstreams.v1.url, upstreams.v2.url));
+      const approve = async (plan: string, expiresInDays: number) => {
+        const asked = await request(server).post('/api/gateway/key-requests').set('authorization', erin)
+          .send({ componentRef: 'component:default/chat-assistant', productId: 'llm-chat', plan, justification: 'a trial of the shop assistant' });
+        const approved = await request(server).post(`/api/gateway/key-requests/${asked.body.id}/approve`).set('authorization', carol).send({ expiresInDays });
+        expect([asked.status, asked.body.error?.message, approved.status, approved.body.error?.message]).toEqual([201, undefined, 201, undefined]);
+        return approved.body.issued.key as { id: string; expiresAt: string };
+      };
+      const short = await approve('standard', 3);
+      const told = notified.find(n => n.payload.title === "chat-assistant's access to llm-chat was approved");
+      expect(told?.payload.description).toContain(` It works until ${short.expiresAt.replace('T', ' ').slice(0, 16)} UTC.`);
+      const long = await approve('tiny', 30);
+
+      // The sweep a minute later (default warning: 7 days) tells of neither: one has been told, the other is far off.
+      const sent: unknown[] = [];
+      await warnOfExpiringKeys(new KnexGatewayStore(knex), (...n) => sent.push(...n), new Date(Date.now() + 60_000), 7 * 86_400_000);
+      expect(sent).toEqual([]);
+      // Its successor after a rotation keeps the expiry and what was told of it.
+      const rotated = await request(server).post(`/api/gateway/keys/${short.id}/rotate`).set('authorization', erin).send({ graceSeconds: 60 });
+      await warnOfExpiringKeys(new KnexGatewayStore(knex), (...n) => sent.push(...n), new Date(Date.now() + 120_000), 7 * 86_400_000);
+      expect(sent).toEqual([]);
+      expect(rotated.body.key.expiresAt).toBe(short.expiresAt);
+      // The long one is told of in its last week.
+      await warnOfExpiringKeys(new KnexGatewayStore(knex), (...n) => sent.push(...n), new Date(Date.parse(long.expiresAt) - 86_400_000), 7 * 86_400_000);
+      expect(sent).toHaveLength(1);
     } finally {
       await stop();
     }

@@ -46,16 +46,17 @@ export const gatewayPlugin = createBackendPlugin({
         permissionsRegistry.addPermissions(gatewayPermissions);
         const keySecret = config.getString('gateway.keySecret');
         if (keySecret.length < 32) throw new Error('gateway.keySecret must be at least 32 characters');
+        const warningDays = config.getOptionalNumber('gateway.keyExpiryWarningDays') ?? 7;
+        if (!(warningDays >= 0)) throw new Error('gateway.keyExpiryWarningDays must be a number of days, 0 or more');
         const settings = {
           keySecret,
           allowedUpstreamHosts: config.getOptionalStringArray('gateway.allowedUpstreamHosts') ?? [],
           keyRequestTtlMs: (config.getOptionalNumber('gateway.keyRequestTtlDays') ?? 7) * 86_400_000,
+          keyExpiryWarningMs: warningDays * 86_400_000,
         };
         const retentionDays = config.getOptionalNumber('gateway.deadKeyRetentionDays');
         if (retentionDays !== undefined && !(retentionDays >= 0)) throw new Error('gateway.deadKeyRetentionDays must be a number of days, 0 or more');
         const deadKeyRetentionMs = retentionDays === undefined ? undefined : retentionDays * 86_400_000;
-        const warningDays = config.getOptionalNumber('gateway.keyExpiryWarningDays') ?? 7;
-        if (!(warningDays >= 0)) throw new Error('gateway.keyExpiryWarningDays must be a number of days, 0 or more');
         const store = new KnexGatewayStore(db);
         // The portal writes usage; the data plane process only sends it.
         const usage = new UsageWriter(store, { logger });

@@ -37,6 +37,8 @@ export interface StoredKey {
   createdAt: string;
   createdBy: string;
   expiresAt?: string;
+  /** When its owners were told it expires soon (or, approved with little time left, told its expiry by the approval). */
+  expiryWarnedAt?: string;
   revokedAt?: string;
   revokedBy?: string;
   replacedBy?: string;
@@ -147,7 +149,7 @@ type RequestRow = {
 };
 type KeyRow = {
   id: string; public_id: string; secret_hash: string; component_ref: string; product_id: string; plan_id: string; models: string | null;
-  status: 'active' | 'revoked'; created_at: Date | string; created_by: string; expires_at: Date | string | null; revoked_at: Date | string | null;
+  status: 'active' | 'revoked'; created_at: Date | string; created_by: string; expires_at: Date | string | null; expiry_warned_at: Date | string | null; revoked_at: Date | string | null;
   revoked_by: string | null; replaced_by: string | null; updated_at: Date | string; request_id: string | null;
 };
 
@@ -193,6 +195,7 @@ function toKey(row: KeyRow): StoredKey {
     createdAt: iso(row.created_at),
     createdBy: row.created_by,
     expiresAt: isoOrUndefined(row.expires_at),
+    expiryWarnedAt: isoOrUndefined(row.expiry_warned_at),
     revokedAt: isoOrUndefined(row.revoked_at),
     revokedBy: row.revoked_by ?? undefined,
     replacedBy: row.replaced_by ?? undefined,
@@ -214,6 +217,7 @@ function keyRow(key: StoredKey): KeyRow {
     created_at: new Date(key.createdAt),
     created_by: key.createdBy,
     expires_at: key.expiresAt ? new Date(key.expiresAt) : null,
+    expiry_warned_at: key.expiryWarnedAt ? new Date(key.expiryWarnedAt) : null,
     revoked_at: key.revokedAt ? new Date(key.revokedAt) : null,
     revoked_by: key.revokedBy ?? null,
     replaced_by: key.replacedBy ?? null,

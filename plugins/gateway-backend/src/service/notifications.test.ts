@@ -38,7 +38,7 @@ describe('warnOfExpiringKeys', () => {
 
     const sent: NotificationSendOptions[] = [];
     const notify = (...n: NotificationSendOptions[]) => sent.push(...n);
-    const changes = async () => (await store.keysChangedSince(t0.toISOString())).sort((a, b) => a.id.localeCompare(b.id));
+    const changes = async () => (await store.keysChangedSince(t0.toISOString())).map(k => `${k.id}@${k.updatedAt}`).sort();
     const changesBefore = await changes();
     await warnOfExpiringKeys(store, notify, t0, 7 * 86_400_000);
     expect(sent.map(n => n.recipients)).toEqual(expect.arrayContaining([

@@ -32,6 +32,10 @@ function gatewayTab(ref: string): string {
 
 const userName = (ref: string) => parseEntityRef(ref).name;
 
+/** A key's expiry as its notifications say it. */
+const utcMinute = (iso: string) => `${iso.replace('T', ' ').slice(0, 16)} UTC`;
+const until = (expiresAt: string | undefined) => (expiresAt ? ` It works until ${utcMinute(expiresAt)}.` : '');
+
 /** One notification per request, for each audience: a decision updates the API owners' "asks for access" in place. */
 const requestScope = (id: string) => `gateway:key-request:${id}`;
 
@@ -50,14 +54,14 @@ export function keyRequested(request: GatewayKeyRequest): NotificationSendOption
 }
 
 /** To the component's owners and, updating what they were told of the request, the API's: approved or denied. */
-export function keyRequestDecided(request: GatewayKeyRequest, decision: { actor: string; publicId?: string }): NotificationSendOptions[] {
+export function keyRequestDecided(request: GatewayKeyRequest, decision: { actor: string; publicId?: string; expiresAt?: string }): NotificationSendOptions[] {
   const approved = request.status === 'approved';
   const outcome = approved ? 'approved' : 'denied';
   // The reason last, as written: it may end in any punctuation.
   const why = request.reviewReason ? ` Reason: ${request.reviewReason}` : '';
   const reviewer = userName(decision.actor);
   const forComponent = approved
-    ? `${reviewer} approved plan ${request.plan}. The key ${maskKey(decision.publicId ?? '')} was shown once, to ${reviewer}, to hand over; rotate it on the Gateway tab for a secret only your team has seen.${why}`
+    ? `${reviewer} approved plan ${request.plan}. The key ${maskKey(decision.publicId ?? '')} was shown once, to ${reviewer}, to hand over; rotate it on the Gateway tab for a secret only your team has seen.${until(decision.expiresAt)}${why}`
     : `${reviewer} denied plan ${request.plan}. You can ask again, for this plan or another.${why}`;
   return [
     {
@@ -151,7 +155,7 @@ export function keyExpiresSoon(key: KeyFacts & { expiresAt: string }): Notificat
     recipients: { type: 'entity', entityRef: key.componentRef },
     payload: {
       title: `${nameOf(key.componentRef)}'s key for ${nameOf(key.apiRef)} expires on ${key.expiresAt.slice(0, 10)}`,
-      description: `${maskKey(key.publicId)} stops working at ${key.expiresAt.replace('T', ' ').slice(0, 16)} UTC. A rotation keeps its expiry: to go on calling ${nameOf(key.apiRef)}, ask for access again on the Gateway tab.`,
+      description: `${maskKey(key.publicId)} stops working at ${utcMinute(key.expiresAt)}. A rotation keeps its expiry: to go on calling ${nameOf(key.apiRef)}, ask for access again on the Gateway tab.`,
       link: gatewayTab(key.componentRef),
       topic: KEY_TOPIC,
       severity: 'high',

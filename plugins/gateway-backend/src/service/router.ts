@@ -45,6 +45,12 @@ export interface GatewaySettings {
   allowedUpstreamHosts: string[];
   /** How long a key request waits for review. */
   keyRequestTtlMs: number;
+  /**
+   * How long before its expiry a key's owners are warned (0: never). A key
+   * approved with less time than this left is not warned about: the approval
+   * itself tells its expiry.
+   */
+  keyExpiryWarningMs?: number;
 }
 
 export interface RouterOptions {
@@ -426,6 +432,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
       if (outside) throw new InputError(`models: "${outside}" is not a model of plan ${request.plan} (it has ${allowed.length ? allowed.join(', ') : 'no models'})`);
     }
     const material = generateKey(settings.keySecret);
+    const expiresAt = body.expiresInDays ? new Date(at.getTime() + body.expiresInDays * 86_400_000).toISOString() : undefined;
     const key: StoredKey = {
       id: crypto.randomUUID(),
       publicId: material.publicId,
@@ -437,7 +444,8 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
       status: 'active',
       createdAt: at.toISOString(),
       createdBy: actor,
-      ...(body.expiresInDays ? { expiresAt: new Date(at.getTime() + body.expiresInDays * 86_400_000).toISOString() } : {}),
+      ...(expiresAt ? { expiresAt } : {}),
+      ...(expiresAt && Date.parse(expiresAt) - at.getTime() <= (settings.keyExpiryWarningMs ?? 0) ? { expiryWarnedAt: at.toISOString() } : {}),
       updatedAt: at.toISOString(),
       requestId: request.id,
     };
@@ -449,7 +457,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     await options.onKeyChange?.([key]);
     await publish('key.approved', { requestId: request.id, keyId: key.id, productId: request.productId, componentRef: request.componentRef, actor });
     const decided = (await store.getKeyRequest(request.id))!;
-    notify(...keyRequestDecided(decided, { actor, publicId: key.publicId }));
+    notify(...keyRequestDecided(decided, { actor, publicId: key.publicId, expiresAt }));
     const issued: IssuedKey = { key: keyView(key, at), secret: material.full };
     res.status(201).json({ request: decided, issued });
   });
