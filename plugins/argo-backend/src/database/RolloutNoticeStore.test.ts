@@ -6,7 +6,7 @@ jest.setTimeout(60_000);
 
 describe('RolloutNoticeStore', () => {
   const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'], disableDocker: true });
-  const payments = { cluster: 'local', namespace: 'payments', name: 'payments-api' };
+  const payments = { cluster: 'local', uid: 'u-1', namespace: 'payments', name: 'payments-api' };
 
   async function store(databaseId: Parameters<typeof databases.init>[0]) {
     const knex = await databases.init(databaseId);
@@ -19,9 +19,10 @@ describe('RolloutNoticeStore', () => {
     expect(await notices.claim(payments, 'awaiting-promotion:abc:1:CanaryPauseStep')).toBe('first');
     expect(await notices.claim(payments, 'awaiting-promotion:abc:1:CanaryPauseStep')).toBe('unchanged');
     expect(await notices.claim(payments, 'completed:abc')).toBe('changed');
-    // Another Rollout of the same name in another namespace is another Rollout.
-    expect(await notices.claim({ ...payments, namespace: 'staging' }, 'completed:abc')).toBe('first');
+    // One created again under the same name is another Rollout, whose row the old one's forget leaves alone.
+    expect(await notices.claim({ ...payments, uid: 'u-2' }, 'completed:abc')).toBe('first');
     await notices.forget(payments);
+    expect(await notices.claim({ ...payments, uid: 'u-2' }, 'completed:abc')).toBe('unchanged');
     expect(await notices.claim(payments, 'completed:abc')).toBe('first');
   });
 

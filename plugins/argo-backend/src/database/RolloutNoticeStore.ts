@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 
 export interface RolloutRef {
   cluster: string;
+  uid: string;
   namespace: string;
   name: string;
 }
@@ -19,25 +20,26 @@ export class RolloutNoticeStore {
 
   /**
    * Records `key` as the Rollout's told state. Each way of changing it is
-   * one conditional statement, so of replicas claiming the same state at
-   * once exactly one gets `first` or `changed`.
+   * one conditional statement (an update of another key, else an insert a
+   * conflict ignores), so of replicas claiming the same state at once
+   * exactly one gets `first` or `changed`.
    */
   async claim(rollout: RolloutRef, key: string, at = new Date()): Promise<NoticeClaim> {
     const changed = await this.db('rollout_notices')
-      .where(rollout)
+      .where({ cluster: rollout.cluster, uid: rollout.uid })
       .whereNot('notice_key', key)
       .update({ notice_key: key, updated_at: at });
     if (changed > 0) return 'changed';
     const inserted = await this.db('rollout_notices')
       .insert({ ...rollout, notice_key: key, updated_at: at })
-      .onConflict(['cluster', 'namespace', 'name'])
+      .onConflict(['cluster', 'uid'])
       .ignore()
       .returning('name');
     return inserted.length > 0 ? 'first' : 'unchanged';
   }
 
-  /** Forgets a deleted Rollout, so one created again under its name starts afresh. */
-  async forget(rollout: RolloutRef): Promise<void> {
-    await this.db('rollout_notices').where(rollout).delete();
+  /** Forgets a deleted Rollout. */
+  async forget(rollout: Pick<RolloutRef, 'cluster' | 'uid'>): Promise<void> {
+    await this.db('rollout_notices').where({ cluster: rollout.cluster, uid: rollout.uid }).delete();
   }
 }

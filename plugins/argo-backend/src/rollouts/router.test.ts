@@ -217,7 +217,9 @@ describe('rollout routes', () => {
       expect(bad.body.error.message).toBe('before: "2" is not the next of an earlier page');
       const tooMany = await request(server).get(`${base}/audit`).query({ limit: 1000 }).set('authorization', alice);
       expect(tooMany.status).toBe(400);
-      expect(tooMany.body.error.message).toBe('limit: at most 100');
+      expect(tooMany.body.error.message).toBe('limit: a number, 1 to 100');
+      const twice = await request(server).get(`${base}/audit?limit=1&limit=2`).set('authorization', alice);
+      expect(twice.body.error.message).toBe('limit: one number, 1 to 100');
       expect((await request(server).get('/api/argo/rollouts/local/default/nope/audit').set('authorization', alice)).status).toBe(404);
     } finally {
       await stop();

@@ -56,17 +56,18 @@ const actionBody = z
 /** How many audit entries a Rollout shows before "Show older". */
 const AUDIT_PAGE_SIZE = 20;
 
-const auditQuery = z
-  .object({
-    before: z.string().optional().transform((text, ctx) => {
-      if (text === undefined) return undefined;
-      const cursor = parseAuditCursor(text);
-      if (!cursor) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `before: "${text}" is not the next of an earlier page` });
-      return cursor;
-    }),
-    limit: z.coerce.number({ invalid_type_error: 'limit: must be a number' }).int('limit: must be a whole number').min(1, 'limit: at least 1').max(100, 'limit: at most 100').optional(),
-  })
-  .strict();
+/** The audit route's query: other parameters (a cache-buster, say) are ignored. */
+const auditQuery = z.object({
+  before: z.string({ invalid_type_error: 'before: one cursor, from the `next` of an earlier page' }).optional().transform((text, ctx) => {
+    if (text === undefined) return undefined;
+    const cursor = parseAuditCursor(text);
+    if (!cursor) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `before: "${text}" is not the next of an earlier page` });
+    return cursor;
+  }),
+  limit: z.string({ invalid_type_error: 'limit: one number, 1 to 100' })
+    .regex(/^\d{1,3}$/, 'limit: a number, 1 to 100').transform(Number)
+    .refine(n => n >= 1 && n <= 100, 'limit: a number, 1 to 100').optional(),
+});
 
 /** Where an entity's Rollouts are: the Kubernetes plugin's annotations, plus our cluster annotation. */
 export function entityRolloutScope(entity: Entity): { cluster?: string; namespace?: string; labelSelector: string } | undefined {

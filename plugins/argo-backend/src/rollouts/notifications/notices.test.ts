@@ -49,11 +49,27 @@ describe('rolloutNotice', () => {
     });
   });
 
-  it('tells of an abort with Argo\'s reason, as urgent', () => {
-    const message = 'RolloutAborted: Rollout aborted update to revision 2: Metric "health" assessed Failed due to failed (1) > failureLimit (0)';
-    const notice = rolloutNotice(rollout({ phase: 'Degraded', message, abort: true, abortedAt: '2026-12-06T17:01:00Z', currentStepIndex: 0 }));
-    expect(notice).toMatchObject({ kind: 'aborted', key: 'aborted:new', title: 'payments-api: update aborted', severity: 'high' });
-    expect(notice!.description).toContain('Metric "health" assessed Failed due to failed (1) > failureLimit (0). Retry it');
+  const abortedBy = (reason: string) => ({
+    type: 'Progressing', status: 'False' as const, reason: 'RolloutAborted', message: `Rollout aborted update to revision 2${reason}`,
+  });
+
+  it('tells of an abort with Argo\'s reason, as urgent, once the controller has acted on it', () => {
+    const failed = ': Metric "health" assessed Failed due to failed (1) > failureLimit (0)';
+    // The abort action only sets `abort`; the status still describes the pause.
+    expect(rolloutNotice(rollout({ phase: 'Paused', message: 'CanaryPauseStep', abort: true, currentStepIndex: 1, ...paused('CanaryPauseStep') }))).toBeUndefined();
+    const notice = rolloutNotice(rollout({
+      phase: 'Degraded', message: `RolloutAborted: Rollout aborted update to revision 2${failed}`, abort: true, abortedAt: '2026-12-06T17:01:00Z', currentStepIndex: 0,
+      conditions: [abortedBy(failed)],
+    }));
+    expect(notice).toMatchObject({ kind: 'aborted', key: 'aborted:new:2026-12-06T17:01:00Z', title: 'payments-api: update aborted', severity: 'high' });
+    expect(notice!.description).toContain('Rollout aborted update to revision 2: Metric "health" assessed Failed due to failed (1) > failureLimit (0). Retry it');
+  });
+
+  it('says nothing of a retry under way, and tells of a second abort of the same revision again', () => {
+    // Retry clears `abort`; until the controller acts, the phase is still the abort's.
+    expect(rolloutNotice(rollout({ phase: 'Degraded', message: 'RolloutAborted: Rollout aborted update to revision 2', currentStepIndex: 0, conditions: [abortedBy('')] }))).toBeUndefined();
+    const again = rolloutNotice(rollout({ phase: 'Degraded', message: 'RolloutAborted: Rollout aborted update to revision 2', abort: true, abortedAt: '2026-12-06T17:20:00Z', conditions: [abortedBy('')] }));
+    expect(again!.key).toBe('aborted:new:2026-12-06T17:20:00Z');
   });
 
   it('tells of an update that stopped progressing, each distinct reason once', () => {

@@ -80,16 +80,21 @@ export function rolloutNotice(rollout: RolloutObject): RolloutNotice | undefined
   const { phase, message } = displayedRolloutPhase(rollout);
   // Until the controller has looked at the current spec, its status describes the one before.
   if (message === 'waiting for rollout spec update to be observed') return undefined;
+  // An abort is told once the controller has acted on it (the RolloutAborted condition, with its
+  // reason, and abortedAt): the action itself only sets `abort`, under the status of before.
+  const abortedCondition = (status.conditions ?? []).find(c => c.type === 'Progressing' && c.reason === 'RolloutAborted');
   if (status.abort) {
+    if (!abortedCondition) return undefined;
     return {
       kind: 'aborted',
-      key: `aborted:${hash}`,
+      key: `aborted:${hash}:${status.abortedAt ?? ''}`,
       title: `${name}: update aborted`,
-      description: `The update of ${where(rollout)} was aborted and the stable version serves all traffic. ${reasonOf((status.message || message).replace(/^RolloutAborted: /, ''))}Retry it, or change the spec, on the Rollouts tab.`,
+      description: `The update of ${where(rollout)} was aborted and the stable version serves all traffic. ${reasonOf(abortedCondition.message ?? '')}Retry it, or change the spec, on the Rollouts tab.`,
       severity: 'high',
     };
   }
-  if (phase === 'Degraded') {
+  // A retry clears `abort` before the controller clears the aborted phase: not a new failure.
+  if (phase === 'Degraded' && !message.startsWith('RolloutAborted')) {
     return {
       kind: 'degraded',
       key: `degraded:${hash}:${message}`,

@@ -69,8 +69,11 @@ describe('RolloutNotifier on kube-apiserver, observing', () => {
       pauseConditions: [{ reason: 'CanaryPauseStep', startTime: '2026-12-06T17:00:00Z' }], controllerPause: true,
     });
     await eventually('the notice of the pause', async () => sent.length > 0, 60_000);
+    // What `kubectl argo rollouts abort` sends: nothing is told until the controller has acted on it.
+    await controllerWrites({ abort: true });
     await controllerWrites({
       phase: 'Degraded', message: 'RolloutAborted: Rollout aborted update to revision 2', abort: true, abortedAt: '2026-12-06T17:01:00Z',
+      conditions: [{ type: 'Progressing', status: 'False', reason: 'RolloutAborted', message: 'Rollout aborted update to revision 2' }],
       // An abort ends the pause: Argo writes neither field then.
       pauseConditions: null as never, controllerPause: null as never,
     });

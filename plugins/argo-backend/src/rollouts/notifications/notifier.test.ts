@@ -130,9 +130,18 @@ describe('RolloutNotifier on the local driver', () => {
     await settled();
     expect(sent).toEqual([]);
 
+    const { uid } = (await get())!.metadata;
     await local.cluster.delete({ apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', namespace: 'default', name: 'payments-api' });
     await eventually('the notice to be forgotten', async () =>
-      (await store.claim({ cluster: 'r', namespace: 'default', name: 'payments-api' }, 'probe')) === 'first');
+      (await store.claim({ cluster: 'r', uid: uid!, namespace: 'default', name: 'payments-api' }, 'probe')) === 'first');
+    // Created again under its name, it is another Rollout, whose first deploy is not news.
+    await rollouts.apply(rollout('payments:3'));
+    await eventually('the new first deploy to be Healthy', async () => {
+      const r = await get();
+      return r?.metadata.uid !== uid && r?.status?.phase === 'Healthy' && r.status.stableRS === r.status.currentPodHash;
+    });
+    await settled();
+    expect(sent).toEqual([]);
   });
 
   it('tells of a state the catalog could not place yet once it has read the entity', async () => {

@@ -53,10 +53,10 @@ export class RolloutNotifier {
   private readonly queue: WorkQueue;
   /** The key each Rollout's notice had when last looked at, so a status write that changes nothing told costs no query. */
   private readonly seen = new Map<string, string>();
-  /** How often each Rollout's entity was looked for in vain. */
-  private readonly unowned = new Map<string, number>();
+  /** The Rollouts whose entity was looked for in vain: how often, and when to look again. */
+  private readonly unowned = new Map<string, { attempts: number; dueAt: number }>();
 
-  constructor(client: ClusterClient, private readonly options: RolloutNotifierOptions) {
+  constructor(private readonly client: ClusterClient, private readonly options: RolloutNotifierOptions) {
     this.rollouts = argoClients(client).rollouts.informer(undefined, { logger: options.logger });
     this.queue = new WorkQueue(key => this.check(key), { concurrency: 2, logger: options.logger });
   }
@@ -70,7 +70,7 @@ export class RolloutNotifier {
         this.seen.delete(`${o.metadata.namespace}/${o.metadata.name}`);
         this.unowned.delete(`${o.metadata.namespace}/${o.metadata.name}`);
         this.options.store
-          .forget({ cluster: this.options.cluster, namespace: o.metadata.namespace!, name: o.metadata.name! })
+          .forget({ cluster: this.options.cluster, uid: o.metadata.uid! })
           .catch(error => this.options.logger?.warn(`Could not forget the notices of Rollout ${o.metadata.namespace}/${o.metadata.name}: ${error}`));
       },
     });
@@ -88,29 +88,39 @@ export class RolloutNotifier {
   }
 
   private async check(key: string) {
-    const rollout = this.rollouts.get(key);
-    if (!rollout) {
+    const cached = this.rollouts.get(key);
+    if (!cached) {
       this.unowned.delete(key);
       return;
     }
-    const notice = rolloutNotice(rollout);
+    const notice = rolloutNotice(cached);
     if (!notice || this.seen.get(key) === notice.key) return;
+    // A Rollout whose entity was not found is looked at again when its retry is due, not at every status write.
+    const unowned = this.unowned.get(key);
+    if (unowned && unowned.dueAt > Date.now()) return;
     const { cluster, store, notifications, logger } = this.options;
-    const entityRef = await this.options.entityOf(rollout);
+    const entityRef = await this.options.entityOf(cached);
     if (!entityRef) {
       // The catalog may not have read the entity yet (it is still reading at start), or there is none:
-      // look again, less and less often, before taking the state as told.
-      const attempts = (this.unowned.get(key) ?? 0) + 1;
-      this.unowned.set(key, attempts);
-      this.queue.addAfter(key, Math.min((this.options.entityRetryMs ?? 5_000) * 2 ** (attempts - 1), MAX_ENTITY_RETRY_MS));
+      // look again, less and less often (every 10 minutes at most).
+      const attempts = (unowned?.attempts ?? 0) + 1;
+      const delayMs = Math.min((this.options.entityRetryMs ?? 5_000) * 2 ** (attempts - 1), MAX_ENTITY_RETRY_MS);
+      this.unowned.set(key, { attempts, dueAt: Date.now() + delayMs - 10 });
+      this.queue.addAfter(key, delayMs);
       return;
     }
     this.unowned.delete(key);
-    const claim = await store.claim({ cluster, namespace: rollout.metadata.namespace!, name: rollout.metadata.name! }, notice.key);
+    // Told from the cluster's object as it is now, not from this replica's cache: a replica whose
+    // watch lags must not claim, and tell, a state another has already moved past. A newer state
+    // comes through the informer.
+    const { namespace, name, uid } = cached.metadata as Required<Pick<KubeObject['metadata'], 'namespace' | 'name' | 'uid'>>;
+    const current = await argoClients(this.client).rollouts.get(namespace, name);
+    if (!current || current.metadata.uid !== uid || rolloutNotice(current)?.key !== notice.key) return;
+    const claim = await store.claim({ cluster, uid, namespace, name }, notice.key);
     this.seen.set(key, notice.key);
     if (claim === 'unchanged' || (claim === 'first' && notice.kind === 'completed') || !notifications) return;
     // News, not state: a notification that fails is logged, and the state counts as told.
-    const notification = rolloutNotification(cluster, rollout, entityRef, notice);
+    const notification = rolloutNotification(cluster, current, entityRef, notice);
     notifications.send(notification).catch(error => logger?.warn(`Could not send the notification "${notification.payload.title}": ${error}`));
   }
 }

@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import { ResponseErrorPanel } from '@backstage/core-components';
 import { useApi } from '@backstage/core-plugin-api';
 import type { AuditEventView } from '@quarterdeck/plugin-argo-common';
@@ -31,8 +31,9 @@ function merged(...lists: AuditEventView[][]): AuditEventView[] {
 /**
  * Who acted on the Rollout, when, where and why: its newest entries (polled
  * with the Rollout), and older ones a page at a time on demand. An older page
- * reads back from where the newest ended when it was asked for, and what the
- * newest page showed then is kept, so entries arriving meanwhile leave no gap.
+ * reads back from where the newest ended when it was asked for, and from then
+ * on what each newest page showed is kept, so entries arriving meanwhile, however
+ * many, leave no gap.
  */
 export function RolloutAuditTrail({ rollout, newest, next }: {
   rollout: { cluster: string; namespace: string; name: string };
@@ -43,6 +44,11 @@ export function RolloutAuditTrail({ rollout, newest, next }: {
   const [older, setOlder] = useState<{ events: AuditEventView[]; next?: string }>();
   const [loading, setLoading] = useState(false);
   const [error, setError] = useState<Error>();
+  // Once older pages are shown, every newest page read is kept too: entries that many new
+  // ones push off it stay between them and the older pages.
+  useEffect(() => {
+    setOlder(o => (o ? { ...o, events: merged(o.events, newest) } : o));
+  }, [newest]);
   const events = merged(newest, older?.events ?? []);
   const more = older ? older.next : next;
 

@@ -146,11 +146,15 @@ describe('RolloutsContent', () => {
     argo.getRollout.mockResolvedValue({ ...detail, audit: [entry(13, 'meanwhile'), entry(12, 'newest')], auditNext: '1763802720000-12' });
     expect(await screen.findByText('meanwhile', undefined, { timeout: 5_000 })).toBeInTheDocument();
     expect(screen.getByText('second')).toBeInTheDocument();
+    // More arrive than the newest page holds: what it showed before stays too.
+    argo.getRollout.mockResolvedValue({ ...detail, audit: [entry(15, 'later still'), entry(14, 'later')], auditNext: '1763802840000-14' });
+    expect(await screen.findByText('later still', undefined, { timeout: 5_000 })).toBeInTheDocument();
+    expect(screen.getByText('meanwhile')).toBeInTheDocument();
     fireEvent.click(screen.getByRole('button', { name: 'Show older' }));
     expect(await screen.findByText('oldest')).toBeInTheDocument();
     expect(argo.listRolloutAudit).toHaveBeenLastCalledWith(expect.anything(), '1763802540000-9');
     const reasons = within(screen.getByRole('table', { name: 'audit trail' })).getAllByRole('row').slice(1).map(row => row.lastElementChild?.textContent);
-    expect(reasons).toEqual(['meanwhile', 'newest', 'second', 'third', 'fourth', 'oldest']);
+    expect(reasons).toEqual(['later still', 'later', 'meanwhile', 'newest', 'second', 'third', 'fourth', 'oldest']);
     // The last page has no next: nothing older to show.
     expect(screen.queryByRole('button', { name: 'Show older' })).not.toBeInTheDocument();
   });
