@@ -78,6 +78,30 @@ describe('the body a call sends upstream', () => {
     expect(upstream.bodies.pop()).toBe('{"model":"small-2026","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true}}');
   });
 
+  it('answers what is wrong at the door: an OpenAI product under /p/, a body too large, a wrong method; and reads the scheme in any case', async () => {
+    const before = upstream.bodies.length;
+    const passThrough = await fetch(`${plane.url}/p/llm/v1/chat/completions`, {
+      method: 'POST', headers: { authorization: `Bearer ${key.full}`, 'content-type': 'application/json' }, body: '{"model":"large","messages":[{"role":"user","content":"hi"}]}',
+    });
+    expect(passThrough.status).toBe(403);
+    expect((await passThrough.json()).error).toMatchObject({ code: 'wrong_product_kind', message: expect.stringContaining('call it under /v1/') });
+    expect(upstream.bodies.length).toBe(before);
+
+    const huge = await fetch(`${plane.url}/v1/chat/completions`, {
+      method: 'POST', headers: { authorization: `Bearer ${key.full}`, 'content-type': 'application/json' }, body: `{"model":"small","messages":[{"role":"user","content":"${'x'.repeat(4 * 1024 * 1024)}"}]}`,
+    });
+    expect(huge.status).toBe(413);
+    expect((await huge.json()).error).toMatchObject({ code: 'request_too_large', message: 'Request body is larger than 4194304 bytes' });
+
+    const postModels = await fetch(`${plane.url}/v1/models`, { method: 'POST', headers: { authorization: `Bearer ${key.full}` } });
+    expect(postModels.status).toBe(405);
+    const lower = await fetch(`${plane.url}/v1/chat/completions`, {
+      method: 'POST', headers: { authorization: `bearer ${key.full}`, 'content-type': 'application/json' }, body: '{"model":"small","messages":[{"role":"user","content":"hi"}]}',
+    });
+    expect(lower.status).toBe(200);
+    upstream.bodies.pop();
+  });
+
   it('never lets a repeated member take another model past the plan', async () => {
     // JSON.parse reads "tiny" (the last one wins), which the plan allows and which needs no renaming;
     // an upstream whose parser keeps the first would read "large". It is sent the body as the gateway read it.

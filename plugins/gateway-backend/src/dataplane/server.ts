@@ -68,8 +68,11 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > max) {
+        // Stop reading, answer, then close (the 413 says `connection: close`): destroying the
+        // socket here would reset the connection before the client is told why.
+        req.removeAllListeners('data');
+        req.pause();
         reject(new BadRequest(`Request body is larger than ${max} bytes`, null, 413));
-        req.destroy();
         return;
       }
       chunks.push(chunk);
@@ -327,7 +330,8 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
 
   const authenticate = (req: IncomingMessage, res: ServerResponse): { key: StoredKey; product: GatewayProduct; plan: GatewayPlan } | undefined => {
     const header = req.headers.authorization;
-    const presented = header?.startsWith('Bearer ') ? header.slice(7).trim() : (req.headers['x-api-key'] as string | undefined);
+    // The scheme is case-insensitive (RFC 9110).
+    const presented = header && /^bearer /i.test(header) ? header.slice(7).trim() : (req.headers['x-api-key'] as string | undefined);
     const check = options.keys.check(presented);
     if (!check.ok) {
       metrics.refused('', `key-${check.reason}`);
@@ -701,6 +705,11 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
       sendError(res, 403, `This key is for product ${product.id}, not ${productId}.`, { type: 'permission_error', code: 'wrong_product' });
       return;
     }
+    // An OpenAI-compatible product is called where its models, token limits and budgets apply.
+    if (product.kind !== 'rest') {
+      sendError(res, 403, `Product ${product.id} is OpenAI-compatible; call it under /v1/ (chat/completions, completions, embeddings, models)`, { type: 'permission_error', code: 'wrong_product_kind' });
+      return;
+    }
     if (!(await admitted(res, key, plan, { tokens: 0, cost: 0 }))) return;
     const upstream = product.upstreams[0];
     const { origin, base } = endpointOf(upstream);
@@ -771,7 +780,11 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
         res.end('ok');
         return;
       }
-      if (path === '/v1/models' && req.method === 'GET') {
+      if (path === '/v1/models') {
+        if (req.method !== 'GET') {
+          sendError(res, 405, `Use GET for ${path}`);
+          return;
+        }
         models(req, res);
         return;
       }
@@ -802,7 +815,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     };
     handle().catch(error => {
       if (error instanceof BadRequest) {
-        sendError(res, error.status, error.message, { param: error.param });
+        sendError(res, error.status, error.message, { param: error.param, ...(error.status === 413 ? { code: 'request_too_large', headers: { connection: 'close' } } : {}) });
         return;
       }
       options.logger?.error(`Gateway data plane error on ${path}: ${error}`);
