@@ -609,6 +609,10 @@ describe('the gateway, control plane and data plane', () => {
       badRoute.spec.routes[0].targets[0].model = 'nope';
       expect((await request(allowed.server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(badRoute)).body.error.message)
         .toBe('spec.routes[0].targets[0].model: no model named "nope"');
+      // A body sent as anything but JSON is refused, not read as empty.
+      const asText = await request(allowed.server).put('/api/gateway/products/llm-chat').set('authorization', carol)
+        .set('content-type', 'text/plain').send(JSON.stringify(product(upstreams.v1.url, upstreams.v2.url)));
+      expect([asText.status, asText.body.error.message]).toEqual([415, 'The body must be JSON (content-type: application/json), not text/plain']);
       expect((await request(allowed.server).get('/api/gateway/products/llm-chat').set('authorization', carol)).status).toBe(404);
       // A component that does not consume the API cannot ask for it.
       await request(allowed.server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(product(upstreams.v1.url, upstreams.v2.url));

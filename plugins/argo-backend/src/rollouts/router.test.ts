@@ -109,6 +109,17 @@ describe('rollout routes', () => {
       expect((await request(server).post('/api/argo/rollouts/local/default/nope/abort').set('authorization', alice).send({})).status).toBe(404);
       expect((await request(server).post('/api/argo/rollouts/prod/default/payments-api/abort').set('authorization', alice).send({})).status).toBe(404);
       expect((await request(server).get('/api/argo/rollouts').set('authorization', alice)).status).toBe(400);
+      const garbage = await request(server).get('/api/argo/rollouts').query({ entityRef: 'garbage' }).set('authorization', alice);
+      expect([garbage.status, garbage.body.error.message]).toEqual([400, 'entityRef: "garbage" is not an entity reference with a kind, such as component:default/payments-api']);
+      const wrongType = await request(server).post('/api/argo/rollouts/local/default/payments-api/pause').set('authorization', alice).send({ reason: 5 });
+      expect([wrongType.status, wrongType.body.error.message]).toEqual([400, 'reason: must be a string']);
+      const unknown = await request(server).post('/api/argo/rollouts/local/default/payments-api/pause').set('authorization', alice).send({ bogus: true });
+      expect([unknown.status, unknown.body.error.message]).toEqual([400, "body: Unrecognized key(s) in object: 'bogus'"]);
+      // A body that is not JSON is refused, and nothing happens.
+      const asText = await request(server).post('/api/argo/rollouts/local/default/payments-api/pause').set('authorization', alice)
+        .set('content-type', 'text/plain').send('{"reason":"x"}');
+      expect([asText.status, asText.body.error.message]).toEqual([415, 'The body must be JSON (content-type: application/json), not text/plain']);
+      expect((await rollouts.get('default', 'payments-api'))?.spec.paused).toBeFalsy();
     } finally {
       await stop();
     }

@@ -1,6 +1,6 @@
 import type { AuthService, HttpAuthService, LoggerService, PermissionsService } from '@backstage/backend-plugin-api';
 import { ConflictError, InputError, NotAllowedError, NotFoundError } from '@backstage/errors';
-import type { Entity } from '@backstage/catalog-model';
+import { parseEntityRef, stringifyEntityRef, type Entity } from '@backstage/catalog-model';
 import type { CatalogService } from '@backstage/plugin-catalog-node';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import {
@@ -48,10 +48,17 @@ const ACTION_PERMISSIONS = {
 
 const actionBody = z
   .object({
-    reason: z.string().max(2000, 'reason: at most 2000 characters').optional(),
-    revision: z.number().int('revision: must be a whole number').positive('revision: must be positive').optional(),
-  })
+    reason: z.string({ invalid_type_error: 'must be a string' }).max(2000, 'at most 2000 characters').optional(),
+    revision: z.number({ invalid_type_error: 'must be a number' }).int('must be a whole number').positive('must be positive').optional(),
+  }, { invalid_type_error: 'must be a JSON object' })
   .strict();
+
+/** The first problem zod found, as the API says it: the field, then what is wrong with it (a body of unknown fields names them). */
+function zodMessage(error: z.ZodError): string {
+  const issue = error.issues[0];
+  const path = issue.path.reduce<string>((p, k) => (typeof k === 'number' ? `${p}[${k}]` : `${p}${p ? '.' : ''}${k}`), '');
+  return path && issue.message.startsWith(`${path}:`) ? issue.message : `${path || 'body'}: ${issue.message}`;
+}
 
 /** How many audit entries a Rollout shows before "Show older". */
 const AUDIT_PAGE_SIZE = 20;
@@ -203,8 +210,15 @@ export function createRolloutsRouter(options: RolloutsRouterOptions) {
 
   // An entity's Rollouts.
   router.get('/rollouts', async (req, res) => {
-    const entityRef = typeof req.query.entityRef === 'string' ? req.query.entityRef : undefined;
-    if (!entityRef) throw new InputError('entityRef: a catalog entity ref is required, e.g. component:default/payments-api');
+    const given = req.query.entityRef;
+    if (given === undefined || given === '') throw new InputError('entityRef: a catalog entity ref is required, e.g. component:default/payments-api');
+    if (typeof given !== 'string') throw new InputError('entityRef: must be given once');
+    let entityRef: string;
+    try {
+      entityRef = stringifyEntityRef(parseEntityRef(given));
+    } catch {
+      throw new InputError(`entityRef: "${given}" is not an entity reference with a kind, such as component:default/payments-api`);
+    }
     const credentials = await httpAuth.credentials(req);
     const entity = await catalog.getEntityByRef(entityRef, { credentials });
     if (!entity) throw new NotFoundError(`No entity ${entityRef} in the catalog`);
@@ -275,7 +289,7 @@ export function createRolloutsRouter(options: RolloutsRouterOptions) {
   router.get('/rollouts/:cluster/:namespace/:name/audit', async (req, res) => {
     const { cluster, namespace, name } = req.params;
     const query = auditQuery.safeParse(req.query);
-    if (!query.success) throw new InputError(query.error.issues.map(i => i.message).join('; '));
+    if (!query.success) throw new InputError(zodMessage(query.error));
     const credentials = await httpAuth.credentials(req);
     const { rollout } = await readRollout(cluster, namespace, name);
     if (!(await allowed(argoReadPermission, await entityOf(rollout), credentials))) {
@@ -292,7 +306,7 @@ export function createRolloutsRouter(options: RolloutsRouterOptions) {
       throw new InputError(`Unknown action '${req.params.action}': use one of ${ROLLOUT_ACTIONS.join(', ')}`);
     }
     const parsed = actionBody.safeParse(req.body ?? {});
-    if (!parsed.success) throw new InputError(parsed.error.issues.map(i => i.message).join('; '));
+    if (!parsed.success) throw new InputError(zodMessage(parsed.error));
     if (parsed.data.revision !== undefined && action !== 'undo') throw new InputError('revision: only undo takes a revision');
     const credentials = await httpAuth.credentials(req, { allow: ['user'] });
     const { client, rollout } = await readRollout(cluster, namespace, name);

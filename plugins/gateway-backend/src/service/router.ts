@@ -97,6 +97,20 @@ const routeWeightsBody = z.object({
   reason: z.string().max(2000).optional(),
 }).strict();
 
+/**
+ * A request body that is not JSON is refused (415), not ignored: express.json()
+ * leaves it unread, and a POST would then run on its defaults (a rotation with
+ * a day's grace instead of the `graceSeconds: 0` that was sent as text, say).
+ */
+function refuseBodiesNotJson(req: express.Request, _res: express.Response, next: express.NextFunction) {
+  const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+  if (!hasBody || req.is('application/json')) {
+    next();
+    return;
+  }
+  next(Object.assign(new Error(`The body must be JSON (content-type: application/json), not ${req.headers['content-type'] ?? 'unnamed'}`), { name: 'UnsupportedMediaTypeError', statusCode: 415 }));
+}
+
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   const parsed = schema.safeParse(body ?? {});
   if (!parsed.success) throw new InputError(describeZodIssue(parsed.error));
@@ -172,6 +186,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
   const now = () => options.now?.() ?? new Date();
   const router = Router();
   router.use(express.json({ limit: '1mb' }));
+  router.use(refuseBodiesNotJson);
 
   // Open to unauthenticated callers (see plugin.ts) so probes can use it; it
   // tells only that the plugin is up and its database answers.
