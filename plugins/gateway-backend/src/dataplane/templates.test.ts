@@ -39,4 +39,11 @@ describe('prompt templates', () => {
     expect(renderTemplate(summarize, { text: 'x', tone: 'plain', extra: 1 })).toMatchObject({ message: 'variables.extra: template summarize has no such variable' });
     expect(renderTemplate(summarize, 'text')).toMatchObject({ message: 'variables: must be an object' });
   });
+
+  it('renders an optional variable left out as empty, whatever its type, and reads only what the call gave', () => {
+    expect(renderTemplate(summarize, { text: 'x', tone: 'plain' })).toMatchObject({ ok: true, messages: [{ content: 'Summarize in 20 words, tone plain. Formal: .' }, { content: 'x' }] });
+    // `constructor` is on every object's prototype: left out, it is still left out.
+    const named = { ...summarize, messages: [{ role: 'user' as const, content: '{{constructor}}' }], variables: [{ name: 'constructor', type: 'string' as const, required: false }] };
+    expect(renderTemplate(named, {})).toEqual({ ok: true, messages: [{ role: 'user', content: '' }] });
+  });
 });

@@ -18,6 +18,24 @@ export function placeholders(template: Pick<GatewayPromptTemplate, 'messages'>):
   return [...names];
 }
 
+/** What is wrong with a value for a variable (given in a call, or as the variable's default), if anything. */
+export function valueProblem(variable: GatewayPromptTemplate['variables'][number], value: unknown): string | undefined {
+  switch (variable.type) {
+    case 'string':
+      if (typeof value !== 'string') return 'must be a string';
+      if (variable.maxLength !== undefined && value.length > variable.maxLength) return `at most ${variable.maxLength} characters`;
+      return undefined;
+    case 'number':
+      return typeof value !== 'number' || !Number.isFinite(value) ? 'must be a number' : undefined;
+    case 'boolean':
+      return typeof value !== 'boolean' ? 'must be true or false' : undefined;
+    case 'enum':
+      return typeof value !== 'string' || !(variable.values ?? []).includes(value) ? `must be one of ${(variable.values ?? []).join(', ')}` : undefined;
+    default:
+      return 'unknown type';
+  }
+}
+
 export function renderTemplate(template: GatewayPromptTemplate, input: unknown): Rendered {
   if (input !== undefined && (input === null || typeof input !== 'object' || Array.isArray(input))) {
     return { ok: false, field: 'variables', message: 'variables: must be an object' };
@@ -29,31 +47,18 @@ export function renderTemplate(template: GatewayPromptTemplate, input: unknown):
   }
   for (const variable of template.variables) {
     const field = `variables.${variable.name}`;
-    let value = given[variable.name];
+    // Own members only: a variable named `constructor` is not Object.prototype's.
+    let value = Object.hasOwn(given, variable.name) ? given[variable.name] : undefined;
     if (value === undefined) {
       if (variable.default !== undefined) value = variable.default;
-      else if (variable.required === false) value = '';
-      else return { ok: false, field, message: `${field}: required` };
+      else if (variable.required === false) {
+        // Left out, and optional: the placeholder renders empty, whatever its type.
+        values.set(variable.name, '');
+        continue;
+      } else return { ok: false, field, message: `${field}: required` };
     }
-    switch (variable.type) {
-      case 'string':
-        if (typeof value !== 'string') return { ok: false, field, message: `${field}: must be a string` };
-        if (variable.maxLength !== undefined && value.length > variable.maxLength) return { ok: false, field, message: `${field}: at most ${variable.maxLength} characters` };
-        break;
-      case 'number':
-        if (typeof value !== 'number' || !Number.isFinite(value)) return { ok: false, field, message: `${field}: must be a number` };
-        break;
-      case 'boolean':
-        if (typeof value !== 'boolean') return { ok: false, field, message: `${field}: must be true or false` };
-        break;
-      case 'enum':
-        if (typeof value !== 'string' || !(variable.values ?? []).includes(value)) {
-          return { ok: false, field, message: `${field}: must be one of ${(variable.values ?? []).join(', ')}` };
-        }
-        break;
-      default:
-        return { ok: false, field, message: `${field}: unknown type` };
-    }
+    const problem = valueProblem(variable, value);
+    if (problem) return { ok: false, field, message: `${field}: ${problem}` };
     values.set(variable.name, String(value));
   }
   return {

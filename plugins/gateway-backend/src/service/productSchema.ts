@@ -1,6 +1,6 @@
 import type { GatewayProductSpec } from '@quarterdeck/plugin-gateway-common';
 import { z } from 'zod';
-import { placeholders } from '../dataplane/templates';
+import { placeholders, valueProblem } from '../dataplane/templates';
 
 /**
  * A product document, validated whole: shapes with zod, then the references
@@ -93,6 +93,8 @@ export function validateProductSpec(input: unknown, allowedHosts: string[]): { o
   for (const [i, upstream] of spec.upstreams.entries()) {
     const url = new URL(upstream.url);
     if (url.protocol !== 'http:' && url.protocol !== 'https:') return { ok: false, message: `spec.upstreams[${i}].url: must be http or https` };
+    // Every reader of the product sees its upstreams: a secret in the URL would be shown to them.
+    if (url.username || url.password) return { ok: false, message: `spec.upstreams[${i}].url: must not carry a user or password` };
     if (!hostAllowed(url.hostname, allowedHosts)) {
       return { ok: false, message: `spec.upstreams[${i}].url: host "${url.hostname}" is not in gateway.allowedUpstreamHosts` };
     }
@@ -108,6 +110,8 @@ export function validateProductSpec(input: unknown, allowedHosts: string[]): { o
     if (models.has(route.name)) return { ok: false, message: `spec.routes[${i}].name: "${route.name}" is already a model` };
     for (const [j, target] of route.targets.entries()) {
       if (!models.has(target.model)) return { ok: false, message: `spec.routes[${i}].targets[${j}].model: no model named "${target.model}"` };
+      // A weight is set per model (the rollouts' weights route): one model, one target.
+      if (route.targets.findIndex(t => t.model === target.model) < j) return { ok: false, message: `spec.routes[${i}].targets[${j}].model: "${target.model}" is a target of this route already` };
     }
     if (route.targets.reduce((n, t) => n + t.weight, 0) !== 100) return { ok: false, message: `spec.routes[${i}].targets: weights must add up to 100` };
     for (const [j, fallback] of (route.fallbacks ?? []).entries()) {
@@ -124,6 +128,11 @@ export function validateProductSpec(input: unknown, allowedHosts: string[]): { o
     if (used) return { ok: false, message: `spec.templates[${i}].messages: {{${used}}} is not a declared variable` };
     const enumWithout = template.variables.findIndex(v => v.type === 'enum' && !v.values);
     if (enumWithout >= 0) return { ok: false, message: `spec.templates[${i}].variables[${enumWithout}].values: required for an enum` };
+    for (const [j, variable] of template.variables.entries()) {
+      if (template.variables.findIndex(v => v.name === variable.name) < j) return { ok: false, message: `spec.templates[${i}].variables[${j}].name: "${variable.name}" is used twice` };
+      const problem = variable.default === undefined ? undefined : valueProblem(variable, variable.default);
+      if (problem) return { ok: false, message: `spec.templates[${i}].variables[${j}].default: ${problem}` };
+    }
   }
   const templateDuplicate = unique(spec.templates ?? [], 'templates');
   if (templateDuplicate) return { ok: false, message: templateDuplicate };

@@ -1,0 +1,31 @@
+import { product } from '../__testUtils__/gateway';
+import { validateProductSpec } from './productSchema';
+
+const allowed = ['127.0.0.1'];
+const valid = () => product('http://127.0.0.1:7101/v1', 'http://127.0.0.1:7102/v1').spec;
+
+describe('validateProductSpec', () => {
+  it('takes the example product as it is', () => {
+    expect(validateProductSpec(valid(), allowed)).toMatchObject({ ok: true });
+  });
+
+  it.each([
+    ['an upstream URL with a user and password, which every reader would see', (spec: any) => { spec.upstreams[0].url = 'http://user:secret@127.0.0.1:7101/v1'; },
+      'spec.upstreams[0].url: must not carry a user or password'],
+    ['a model twice in one route, whose weight could then never be set', (spec: any) => { spec.routes[0].targets[1].model = spec.routes[0].targets[0].model; },
+      'spec.routes[0].targets[1].model: "chat-small-v1" is a target of this route already'],
+    ['a default of the wrong type, which would fail every call that leaves the variable out', (spec: any) => {
+      spec.templates = [{ name: 't', model: 'chat-small-v1', messages: [{ role: 'user', content: '{{words}}' }], variables: [{ name: 'words', type: 'number', default: 'forty' }] }];
+    }, 'spec.templates[0].variables[0].default: must be a number'],
+    ['an enum default outside its values', (spec: any) => {
+      spec.templates = [{ name: 't', model: 'chat-small-v1', messages: [{ role: 'user', content: '{{tone}}' }], variables: [{ name: 'tone', type: 'enum', values: ['plain'], default: 'loud' }] }];
+    }, 'spec.templates[0].variables[0].default: must be one of plain'],
+    ['a variable declared twice', (spec: any) => {
+      spec.templates = [{ name: 't', model: 'chat-small-v1', messages: [{ role: 'user', content: '{{a}}' }], variables: [{ name: 'a', type: 'string' }, { name: 'a', type: 'number' }] }];
+    }, 'spec.templates[0].variables[1].name: "a" is used twice'],
+  ])('refuses %s', (_what, change, message) => {
+    const spec = valid();
+    change(spec);
+    expect(validateProductSpec(spec, allowed)).toEqual({ ok: false, message });
+  });
+});
