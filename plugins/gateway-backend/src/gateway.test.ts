@@ -364,6 +364,8 @@ describe('the gateway, control plane and data plane', () => {
       const bad = await chat(dataPlane, key, { model: 'chat-small', messages: 'hello' });
       expect(bad.status).toBe(400);
       expect((await bad.json()).error).toMatchObject({ param: 'messages', message: 'messages: must be a non-empty array' });
+      const numbered = await chat(dataPlane, key, { model: 5, messages: [{ role: 'user', content: 'x' }] });
+      expect([numbered.status, (await numbered.json()).error]).toEqual([400, expect.objectContaining({ param: 'model', message: 'model: must be the name of a model' })]);
 
       // Two per minute on plan "tiny".
       expect((await chat(dataPlane, key, { model: 'chat-small', messages: [{ role: 'user', content: '1' }] })).status).toBe(200);

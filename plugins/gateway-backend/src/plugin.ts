@@ -10,7 +10,8 @@ import { periods } from './dataplane/limits';
 import { PolicyFeed } from './dataplane/policyFeed';
 import { DataPlaneProcess } from './dataplane/supervisor';
 import { UsageWriter } from './dataplane/usageWriter';
-import { expireKeyRequests, notifier, warnOfExpiringKeys } from './service/notifications';
+import { notifier } from '@quarterdeck/plugin-quarterdeck-node';
+import { expireKeyRequests, warnOfExpiringKeys } from './service/notifications';
 import { createRouter } from './service/router';
 import { seedProducts } from './service/seed';
 

@@ -1,6 +1,7 @@
 import { TestDatabases } from '@backstage/backend-test-utils';
 import { applyDatabaseMigrations } from './migrations';
-import { KnexAuditStore, parseAuditCursor } from './AuditStore';
+import { parseAuditCursor } from '@quarterdeck/plugin-quarterdeck-node';
+import { KnexAuditStore } from './AuditStore';
 
 jest.setTimeout(60_000);
 

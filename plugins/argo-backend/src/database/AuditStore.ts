@@ -1,3 +1,4 @@
+import { formatAuditCursor, type AuditCursor } from '@quarterdeck/plugin-quarterdeck-node';
 import type { Knex } from 'knex';
 
 /** One row of the audit trail: who did what to which object, and why. */
@@ -20,20 +21,6 @@ export interface AuditEvent {
 export type NewAuditEvent = Omit<AuditEvent, 'id' | 'createdAt'> & {
   createdAt?: Date;
 };
-
-/** Where a page of a trail ended: its last entry's instant and id. */
-export type AuditCursor = { createdAt: Date; id: string };
-
-/** The `next` of a page, as the API hands it out (the gateway's trails use the same form). */
-export function formatAuditCursor(event: Pick<AuditEvent, 'createdAt' | 'id'>): string {
-  return `${Date.parse(event.createdAt)}-${event.id}`;
-}
-
-/** A `before` from an earlier page; undefined when it is not one. */
-export function parseAuditCursor(text: string): AuditCursor | undefined {
-  const match = /^(\d{1,15})-(\d{1,18})$/.exec(text);
-  return match ? { createdAt: new Date(Number(match[1])), id: match[2] } : undefined;
-}
 
 export interface AuditQuery {
   entityRef?: string;

@@ -120,6 +120,9 @@ describe('rollout routes', () => {
         .set('content-type', 'text/plain').send('{"reason":"x"}');
       expect([asText.status, asText.body.error.message]).toEqual([415, 'The body must be JSON (content-type: application/json), not text/plain']);
       expect((await rollouts.get('default', 'payments-api'))?.spec.paused).toBeFalsy();
+      const notJson = await request(server).post('/api/argo/rollouts/local/default/payments-api/pause').set('authorization', alice)
+        .set('content-type', 'application/json').send('{"reason":');
+      expect([notJson.status, notJson.body.error.message]).toEqual([400, expect.stringMatching(/^body: not valid JSON, or not an object or array \(/)]);
     } finally {
       await stop();
     }

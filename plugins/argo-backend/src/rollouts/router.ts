@@ -29,7 +29,8 @@ import {
 import { argoClients, type ClusterService, type KubeObject } from '@quarterdeck/plugin-argo-node';
 import Router from 'express-promise-router';
 import { z } from 'zod';
-import { parseAuditCursor, type AuditStore } from '../database/AuditStore';
+import type { AuditStore } from '../database/AuditStore';
+import { parseAuditCursor } from '@quarterdeck/plugin-quarterdeck-node';
 import { planRolloutAction, ROLLOUT_ACTIONS, type RolloutAction } from './actions';
 import { POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION, ROLLOUT_TYPE_LABEL, SCALE_DOWN_DEADLINE_ANNOTATION, STEP_INDEX_LABEL } from './objects';
 import { rolloutEntityResolver } from './owningEntity';

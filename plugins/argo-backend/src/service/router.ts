@@ -6,6 +6,7 @@ import type {
 } from '@backstage/backend-plugin-api';
 import type { CatalogService } from '@backstage/plugin-catalog-node';
 import type { ClusterService } from '@quarterdeck/plugin-argo-node';
+import { jsonBodies } from '@quarterdeck/plugin-quarterdeck-node';
 import { KnexAuditStore } from '../database/AuditStore';
 import { createRolloutsRouter } from '../rollouts/router';
 import express from 'express';
@@ -22,27 +23,13 @@ export interface RouterOptions {
   auth: AuthService;
 }
 
-/**
- * A request body that is not JSON is refused (415), not ignored: express.json()
- * leaves it unread, and a POST would then run on its defaults (a rotation with
- * a day's grace instead of the `graceSeconds: 0` that was sent as text, say).
- */
-function refuseBodiesNotJson(req: express.Request, _res: express.Response, next: express.NextFunction) {
-  const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
-  if (!hasBody || req.is('application/json')) {
-    next();
-    return;
-  }
-  next(Object.assign(new Error(`The body must be JSON (content-type: application/json), not ${req.headers['content-type'] ?? 'unnamed'}`), { name: 'UnsupportedMediaTypeError', statusCode: 415 }));
-}
 
 export async function createRouter(
   options: RouterOptions,
 ): Promise<express.Router> {
   const { db, clusters } = options;
   const router = Router();
-  router.use(express.json());
-  router.use(refuseBodiesNotJson);
+  router.use(...jsonBodies());
 
   // Open to unauthenticated callers (see plugin.ts) so probes can use it; it
   // tells only that the plugin is up and its database answers.

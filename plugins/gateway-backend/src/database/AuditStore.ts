@@ -1,3 +1,4 @@
+import type { AuditCursor } from '@quarterdeck/plugin-quarterdeck-node';
 import type { GatewayAuditEvent } from '@quarterdeck/plugin-gateway-common';
 import type { Knex } from 'knex';
 
@@ -33,19 +34,6 @@ export async function insertAuditEvents(tx: Knex | Knex.Transaction, events: New
     reason: event.reason ?? null,
     details: event.details ? JSON.stringify(event.details) : null,
   })));
-}
-
-/** Where a page of the trail ends: the last entry's instant and id (`GatewayAuditPage.next`). */
-export type AuditCursor = { createdAt: Date; id: string };
-
-export function formatAuditCursor(cursor: AuditCursor): string {
-  return `${cursor.createdAt.getTime()}-${cursor.id}`;
-}
-
-/** A `before` from an earlier page; undefined when it is not one. */
-export function parseAuditCursor(text: string): AuditCursor | undefined {
-  const match = /^(\d{1,15})-(\d{1,18})$/.exec(text);
-  return match ? { createdAt: new Date(Number(match[1])), id: match[2] } : undefined;
 }
 
 export type AuditQuery = {

@@ -96,7 +96,9 @@ interface OpenAiBody {
 }
 
 function validate(kind: 'chat' | 'completions' | 'embeddings', body: OpenAiBody) {
-  if (typeof body.model !== 'string' || body.model.length === 0) throw new BadRequest('you must provide a model parameter', 'model');
+  // OpenAI's own words for a missing model; ours for one that is not a name.
+  if (body.model === undefined) throw new BadRequest('you must provide a model parameter', 'model');
+  if (typeof body.model !== 'string' || body.model.length === 0) throw new BadRequest('model: must be the name of a model', 'model');
   if (kind === 'chat') {
     if (!Array.isArray(body.messages) || body.messages.length === 0) throw new BadRequest('messages: must be a non-empty array', 'messages');
     for (const [i, m] of (body.messages as unknown[]).entries()) {
@@ -106,6 +108,7 @@ function validate(kind: 'chat' | 'completions' | 'embeddings', body: OpenAiBody)
   }
   if (kind === 'completions' && body.prompt === undefined) throw new BadRequest('prompt: required', 'prompt');
   if (kind === 'embeddings' && body.input === undefined) throw new BadRequest('input: required', 'input');
+  if (kind === 'embeddings' && (body.input === '' || (Array.isArray(body.input) && body.input.length === 0))) throw new BadRequest('input: must not be empty', 'input');
   if (body.stream !== undefined && typeof body.stream !== 'boolean') throw new BadRequest('stream: must be a boolean', 'stream');
   if (body.max_tokens !== undefined && (!Number.isInteger(body.max_tokens) || (body.max_tokens as number) < 1)) {
     throw new BadRequest('max_tokens: must be a positive integer', 'max_tokens');

@@ -1,6 +1,6 @@
-import type { LoggerService } from '@backstage/backend-plugin-api';
 import { parseEntityRef } from '@backstage/catalog-model';
-import type { NotificationSendOptions, NotificationService } from '@backstage/plugin-notifications-node';
+import type { NotificationSendOptions } from '@backstage/plugin-notifications-node';
+import type { Notify } from '@quarterdeck/plugin-quarterdeck-node';
 import type { GatewayKeyRequest } from '@quarterdeck/plugin-gateway-common';
 import type { GatewayStore } from '../database/GatewayStore';
 import { maskKey } from '../keys/keyMaterial';
@@ -180,21 +180,4 @@ export async function warnOfExpiringKeys(store: Pick<GatewayStore, 'claimExpirin
  */
 export async function expireKeyRequests(store: Pick<GatewayStore, 'expireKeyRequests'>, notify: Notify, at: Date) {
   for (const expired of await store.expireKeyRequests(at)) notify(...keyRequestExpired(expired));
-}
-
-export type Notify = (...notifications: NotificationSendOptions[]) => void;
-
-/**
- * Sends notifications after the change they tell of is committed, without
- * holding up the answer to the user: a notification is news, not state, so
- * one that fails (the notifications backend not installed, say) is logged and
- * nothing is undone.
- */
-export function notifier(service: NotificationService | undefined, logger: LoggerService): Notify {
-  return (...notifications) => {
-    if (!service) return;
-    for (const notification of notifications) {
-      service.send(notification).catch(error => logger.warn(`Could not send the notification "${notification.payload.title}": ${error}`));
-    }
-  };
 }

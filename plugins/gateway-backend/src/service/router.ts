@@ -25,12 +25,13 @@ import express from 'express';
 import Router from 'express-promise-router';
 import type { Knex } from 'knex';
 import { z } from 'zod';
-import { formatAuditCursor, parseAuditCursor, type GatewayAuditStore } from '../database/AuditStore';
+import type { GatewayAuditStore } from '../database/AuditStore';
+import { formatAuditCursor, jsonBodies, notifier, parseAuditCursor } from '@quarterdeck/plugin-quarterdeck-node';
 import type { GatewayStore, KeyQuery, StoredKey } from '../database/GatewayStore';
 import { modelsInPlan } from '../dataplane/routing';
 import { generateKey, maskKey } from '../keys/keyMaterial';
 import { quantile, summarizeUsage, type StoredHourlyRow } from '../usage/summary';
-import { expireKeyRequests as expireAndTell, keyRequestDecided, keyRequested, keyRevoked, keyRotated, notifier } from './notifications';
+import { expireKeyRequests as expireAndTell, keyRequestDecided, keyRequested, keyRevoked, keyRotated } from './notifications';
 import { describeZodIssue, validateProductSpec } from './productSchema';
 
 /** Model metrics read at most this many calls (the newest) of their window. */
@@ -97,19 +98,6 @@ const routeWeightsBody = z.object({
   reason: z.string().max(2000).optional(),
 }).strict();
 
-/**
- * A request body that is not JSON is refused (415), not ignored: express.json()
- * leaves it unread, and a POST would then run on its defaults (a rotation with
- * a day's grace instead of the `graceSeconds: 0` that was sent as text, say).
- */
-function refuseBodiesNotJson(req: express.Request, _res: express.Response, next: express.NextFunction) {
-  const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
-  if (!hasBody || req.is('application/json')) {
-    next();
-    return;
-  }
-  next(Object.assign(new Error(`The body must be JSON (content-type: application/json), not ${req.headers['content-type'] ?? 'unnamed'}`), { name: 'UnsupportedMediaTypeError', statusCode: 415 }));
-}
 
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   const parsed = schema.safeParse(body ?? {});
@@ -185,8 +173,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
   const { db, store, audit, catalog, permissions, httpAuth, events, settings, logger } = options;
   const now = () => options.now?.() ?? new Date();
   const router = Router();
-  router.use(express.json({ limit: '1mb' }));
-  router.use(refuseBodiesNotJson);
+  router.use(...jsonBodies({ limit: '1mb' }));
 
   // Open to unauthenticated callers (see plugin.ts) so probes can use it; it
   // tells only that the plugin is up and its database answers.

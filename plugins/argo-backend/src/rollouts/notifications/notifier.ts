@@ -1,6 +1,7 @@
 import type { LoggerService } from '@backstage/backend-plugin-api';
 import { parseEntityRef } from '@backstage/catalog-model';
 import type { NotificationSendOptions, NotificationService } from '@backstage/plugin-notifications-node';
+import { notifier, type Notify } from '@quarterdeck/plugin-quarterdeck-node';
 import type { Rollout } from '@quarterdeck/plugin-argo-common';
 import { argoClients, WorkQueue, type ClusterClient, type Informer, type KubeObject } from '@quarterdeck/plugin-argo-node';
 import type { RolloutNoticeStore } from '../../database/RolloutNoticeStore';
@@ -56,7 +57,10 @@ export class RolloutNotifier {
   /** The Rollouts whose entity was looked for in vain: how often, and when to look again. */
   private readonly unowned = new Map<string, { attempts: number; dueAt: number }>();
 
+  private readonly notify: Notify;
+
   constructor(private readonly client: ClusterClient, private readonly options: RolloutNotifierOptions) {
+    this.notify = notifier(options.notifications, options.logger);
     this.rollouts = argoClients(client).rollouts.informer(undefined, { logger: options.logger });
     this.queue = new WorkQueue(key => this.check(key), { concurrency: 2, logger: options.logger });
   }
@@ -98,7 +102,7 @@ export class RolloutNotifier {
     // A Rollout whose entity was not found is looked at again when its retry is due, not at every status write.
     const unowned = this.unowned.get(key);
     if (unowned && unowned.dueAt > Date.now()) return;
-    const { cluster, store, notifications, logger } = this.options;
+    const { cluster, store } = this.options;
     const entityRef = await this.options.entityOf(cached);
     if (!entityRef) {
       // The catalog may not have read the entity yet (it is still reading at start), or there is none:
@@ -118,9 +122,8 @@ export class RolloutNotifier {
     if (!current || current.metadata.uid !== uid || rolloutNotice(current)?.key !== notice.key) return;
     const claim = await store.claim({ cluster, uid, namespace, name }, notice.key);
     this.seen.set(key, notice.key);
-    if (claim === 'unchanged' || (claim === 'first' && notice.kind === 'completed') || !notifications) return;
+    if (claim === 'unchanged' || (claim === 'first' && notice.kind === 'completed')) return;
     // News, not state: a notification that fails is logged, and the state counts as told.
-    const notification = rolloutNotification(cluster, current, entityRef, notice);
-    notifications.send(notification).catch(error => logger?.warn(`Could not send the notification "${notification.payload.title}": ${error}`));
+    this.notify(rolloutNotification(cluster, current, entityRef, notice));
   }
 }

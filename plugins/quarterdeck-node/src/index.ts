@@ -1,0 +1,7 @@
+/**
+ * Backend helpers shared by Quarterdeck's backend plugins (`argo`,
+ * `gateway`), so each is done one way.
+ */
+export { jsonBodies } from './jsonBodies';
+export { formatAuditCursor, parseAuditCursor, type AuditCursor } from './auditCursor';
+export { notifier, type Notify } from './notifier';
