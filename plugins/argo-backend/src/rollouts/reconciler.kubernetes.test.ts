@@ -1,8 +1,8 @@
-import { KubeConfig } from '@kubernetes/client-node';
 import type { Rollout } from '@quarterdeck/plugin-argo-common';
-import { argoClients, KubernetesCluster } from '@quarterdeck/plugin-argo-node';
+import { argoClients, type KubernetesCluster } from '@quarterdeck/plugin-argo-node';
 import { RolloutReconciler } from './reconciler';
 import { eventually } from '../__testUtils__/eventually';
+import { testCluster } from '../__testUtils__/fixtures';
 
 jest.setTimeout(120_000);
 
@@ -15,12 +15,7 @@ describe('RolloutReconciler on kube-apiserver', () => {
   const namespace = `qd-rollouts-${Date.now().toString(36)}`;
 
   beforeAll(async () => {
-    const kubeconfig = process.env.QUARTERDECK_TEST_KUBECONFIG;
-    if (!kubeconfig) throw new Error('QUARTERDECK_TEST_KUBECONFIG is not set: run `npm run test:cluster`');
-    const kc = new KubeConfig();
-    kc.loadFromFile(kubeconfig);
-    client = new KubernetesCluster('test', kc);
-    await client.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } }, { fieldManager: 'test' });
+    client = await testCluster(namespace);
     reconciler = new RolloutReconciler(client);
     await reconciler.start();
   });

@@ -7,22 +7,12 @@ import { argoClients, clusterServiceRef, createClusterService, type ClusterServi
 import request from 'supertest';
 import { argoPlugin } from '../plugin';
 import { eventually } from '../__testUtils__/eventually';
+import { paymentsCanary as rollout } from '../__testUtils__/fixtures';
 
 jest.setTimeout(60_000);
 const databases = TestDatabases.create({ ids: ['SQLITE_3'], disableDocker: true });
 
 
-const rollout = (image: string): Rollout => ({
-  apiVersion: 'argoproj.io/v1alpha1',
-  kind: 'Rollout',
-  metadata: { name: 'payments-api', namespace: 'default', labels: { 'backstage.io/kubernetes-id': 'payments-api' } },
-  spec: {
-    replicas: 2,
-    selector: { matchLabels: { app: 'payments' } },
-    template: { metadata: { labels: { app: 'payments', 'backstage.io/kubernetes-id': 'payments-api' } }, spec: { containers: [{ name: 'app', image }] } },
-    strategy: { canary: { steps: [{ setWeight: 50 }, { pause: {} }, { setWeight: 100 }] } },
-  },
-});
 
 const service = (name: string) => ({
   apiVersion: 'v1',

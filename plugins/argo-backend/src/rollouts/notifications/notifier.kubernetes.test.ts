@@ -1,9 +1,9 @@
-import { KubeConfig } from '@kubernetes/client-node';
 import { TestDatabases } from '@backstage/backend-test-utils';
 import type { NotificationSendOptions } from '@backstage/plugin-notifications-node';
-import type { Rollout, RolloutStatus } from '@quarterdeck/plugin-argo-common';
-import { argoClients, KubernetesCluster } from '@quarterdeck/plugin-argo-node';
+import type { RolloutStatus } from '@quarterdeck/plugin-argo-common';
+import { argoClients, type KubernetesCluster } from '@quarterdeck/plugin-argo-node';
 import { eventually } from '../../__testUtils__/eventually';
+import { paymentsCanary, testCluster } from '../../__testUtils__/fixtures';
 import { applyDatabaseMigrations } from '../../database/migrations';
 import { RolloutNoticeStore } from '../../database/RolloutNoticeStore';
 import { RolloutNotifier } from './notifier';
@@ -23,12 +23,7 @@ describe('RolloutNotifier on kube-apiserver, observing', () => {
   const namespace = `qd-notices-${Date.now().toString(36)}`;
 
   beforeAll(async () => {
-    const kubeconfig = process.env.QUARTERDECK_TEST_KUBECONFIG;
-    if (!kubeconfig) throw new Error('QUARTERDECK_TEST_KUBECONFIG is not set: run `npm run test:cluster`');
-    const kc = new KubeConfig();
-    kc.loadFromFile(kubeconfig);
-    client = new KubernetesCluster('test', kc);
-    await client.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } }, { fieldManager: 'test' });
+    client = await testCluster(namespace);
     const db = await databases.init('SQLITE_3');
     notifier = new RolloutNotifier(client, {
       cluster: 'test',
@@ -43,17 +38,8 @@ describe('RolloutNotifier on kube-apiserver, observing', () => {
     await client?.delete({ apiVersion: 'v1', kind: 'Namespace', name: namespace }).catch(() => undefined);
   });
 
-  const rollout = (image: string): Rollout => ({
-    apiVersion: 'argoproj.io/v1alpha1',
-    kind: 'Rollout',
-    metadata: { name: 'payments-api', namespace, labels: { 'backstage.io/kubernetes-id': 'payments-api' } },
-    spec: {
-      replicas: 2,
-      selector: { matchLabels: { app: 'payments' } },
-      template: { metadata: { labels: { app: 'payments' } }, spec: { containers: [{ name: 'app', image }] } },
-      strategy: { canary: { steps: [{ setWeight: 50 }, { pause: {} }, { setWeight: 100 }] } },
-    },
-  });
+  const rollout = (image: string) => paymentsCanary(image, namespace);
+
   /** What the controller writes, through the status subresource. */
   const controllerWrites = (status: RolloutStatus) =>
     client.patch({ apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', namespace, name: 'payments-api' }, 'merge', { status }, { subresource: 'status' });

@@ -1,8 +1,8 @@
 import { TestDatabases } from '@backstage/backend-test-utils';
 import type { NotificationSendOptions } from '@backstage/plugin-notifications-node';
-import type { Rollout } from '@quarterdeck/plugin-argo-common';
 import { argoClients, startLocalCluster, type RunningLocalCluster } from '@quarterdeck/plugin-argo-node';
 import { eventually } from '../../__testUtils__/eventually';
+import { paymentsCanary as rollout } from '../../__testUtils__/fixtures';
 import { applyDatabaseMigrations } from '../../database/migrations';
 import { RolloutNoticeStore } from '../../database/RolloutNoticeStore';
 import { RolloutReconciler } from '../reconciler';
@@ -12,17 +12,6 @@ jest.setTimeout(60_000);
 
 const databases = TestDatabases.create({ ids: ['SQLITE_3'], disableDocker: true });
 
-const rollout = (image: string): Rollout => ({
-  apiVersion: 'argoproj.io/v1alpha1',
-  kind: 'Rollout',
-  metadata: { name: 'payments-api', namespace: 'default', labels: { 'backstage.io/kubernetes-id': 'payments-api' } },
-  spec: {
-    replicas: 2,
-    selector: { matchLabels: { app: 'payments' } },
-    template: { metadata: { labels: { app: 'payments' } }, spec: { containers: [{ name: 'app', image }] } },
-    strategy: { canary: { steps: [{ setWeight: 50 }, { pause: {} }, { setWeight: 100 }] } },
-  },
-});
 
 describe('RolloutNotifier on the local driver', () => {
   let local: RunningLocalCluster;

@@ -54,8 +54,8 @@ export class RolloutNotifier {
   private readonly queue: WorkQueue;
   /** The key each Rollout's notice had when last looked at, so a status write that changes nothing told costs no query. */
   private readonly seen = new Map<string, string>();
-  /** The Rollouts whose entity was looked for in vain: how often, and when to look again. */
-  private readonly unowned = new Map<string, { attempts: number; dueAt: number }>();
+  /** The Rollouts whose entity was looked for in vain: in which state, how often, and when to look again. */
+  private readonly unowned = new Map<string, { noticeKey: string; attempts: number; dueAt: number }>();
 
   private readonly notify: Notify;
 
@@ -99,17 +99,19 @@ export class RolloutNotifier {
     }
     const notice = rolloutNotice(cached);
     if (!notice || this.seen.get(key) === notice.key) return;
-    // A Rollout whose entity was not found is looked at again when its retry is due, not at every status write.
+    // A Rollout whose entity was not found is looked at again when its retry is due, or when it
+    // reaches a new state, not at every status write.
     const unowned = this.unowned.get(key);
-    if (unowned && unowned.dueAt > Date.now()) return;
+    const sameState = unowned?.noticeKey === notice.key;
+    if (unowned && sameState && unowned.dueAt > Date.now()) return;
     const { cluster, store } = this.options;
     const entityRef = await this.options.entityOf(cached);
     if (!entityRef) {
       // The catalog may not have read the entity yet (it is still reading at start), or there is none:
       // look again, less and less often (every 10 minutes at most).
-      const attempts = (unowned?.attempts ?? 0) + 1;
+      const attempts = (sameState ? unowned!.attempts : 0) + 1;
       const delayMs = Math.min((this.options.entityRetryMs ?? 5_000) * 2 ** (attempts - 1), MAX_ENTITY_RETRY_MS);
-      this.unowned.set(key, { attempts, dueAt: Date.now() + delayMs - 10 });
+      this.unowned.set(key, { noticeKey: notice.key, attempts, dueAt: Date.now() + delayMs - 10 });
       this.queue.addAfter(key, delayMs);
       return;
     }
