@@ -96,6 +96,11 @@ describe('the OpenAPI schema of /api/gateway', () => {
       await answered('GET /metrics/models', metrics({ productId: 'llm-chat', model: 'chat-small-v1' }), 200);
       await answered('GET /metrics/models', metrics({ productId: 'llm-chat' }), 400);
       await answered('GET /metrics/models', metrics({ productId: 'nope', model: 'm' }), 404);
+      // A name with no figures of its own is not answered with zeros (an analysis would read them as healthy).
+      const route = await answered('GET /metrics/models', metrics({ productId: 'llm-chat', model: 'chat-small' }), 400);
+      expect(route.error.message).toBe('model: chat-small is a route of llm-chat; its figures are per model it routes to: chat-small-v1, chat-small-v2');
+      const typo = await answered('GET /metrics/models', metrics({ productId: 'llm-chat', model: 'chat-smal-v2' }), 404);
+      expect(typo.error.message).toBe('model: llm-chat has no model chat-smal-v2 (it has chat-small-v1, chat-small-v2, chat-large)');
 
       const ask = (plan: string) => request(server).post('/api/gateway/key-requests').set('authorization', erin)
         .send({ componentRef: 'component:default/chat-assistant', productId: 'llm-chat', plan, justification: 'the assistant answers questions' });

@@ -335,6 +335,14 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     const product = await store.getProduct(productId);
     if (!product) throw new NotFoundError(`No gateway product ${productId}`);
     await authorizeOn(gatewayReadPermission, product.entityRef, credentials, `read the metrics of gateway product ${productId}`);
+    // Usage is recorded per model a call reached. Zeros for a name that has none would read as a
+    // healthy canary to an analysis with a typo in it: say what the name is instead.
+    const models = (product.models ?? []).map(m => m.name);
+    if (!models.includes(model)) {
+      const route = (product.routes ?? []).find(r => r.name === model);
+      if (route) throw new InputError(`model: ${model} is a route of ${productId}; its figures are per model it routes to: ${route.targets.map(t => t.model).join(', ')}`);
+      throw new NotFoundError(`model: ${productId} has no model ${model} (it has ${models.join(', ') || 'none'})`);
+    }
     const to = now();
     const rows = await store.usageSince({ productId, model, since: new Date(to.getTime() - windowSeconds * 1000), limit: MAX_USAGE_ROWS });
     const errors = rows.filter(r => r.status >= 500 || r.status === 429).length;
