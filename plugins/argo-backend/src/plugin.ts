@@ -16,7 +16,8 @@ import os from 'node:os';
 const LEASE_TTL_MS = 15_000;
 import { AnalysisRunReconciler } from './rollouts/analysis/reconciler';
 import { RolloutReconciler } from './rollouts/reconciler';
-import { RolloutNotifier } from './rollouts/notifications/notifier';
+import { abortActor, RolloutNotifier } from './rollouts/notifications/notifier';
+import { KnexAuditStore } from './database/AuditStore';
 import { rolloutEntityResolver } from './rollouts/owningEntity';
 import { RolloutNoticeStore } from './database/RolloutNoticeStore';
 import { applyDatabaseMigrations } from './database/migrations';
@@ -81,9 +82,10 @@ export const argoPlugin = createBackendPlugin({
         // should hear of; the notice store lets one of them tell each state.
         const noticeStore = new RolloutNoticeStore(db);
         const entityOf = rolloutEntityResolver({ catalog, auth });
+        const abortedBy = abortActor(new KnexAuditStore(db));
         for (const cluster of clusters.clusters()) {
           const notifier = new RolloutNotifier(await clusters.client(cluster.name), {
-            cluster: cluster.name, store: noticeStore, entityOf, notifications, logger: logger.child({ cluster: cluster.name, domain: 'rollout-notices' }),
+            cluster: cluster.name, store: noticeStore, entityOf, abortedBy, notifications, logger: logger.child({ cluster: cluster.name, domain: 'rollout-notices' }),
           });
           lifecycle.addStartupHook(() => notifier.start());
           lifecycle.addShutdownHook(() => notifier.stop());

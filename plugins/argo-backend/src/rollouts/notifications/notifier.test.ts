@@ -6,7 +6,8 @@ import { paymentsCanary as rollout } from '../../__testUtils__/fixtures';
 import { applyDatabaseMigrations } from '../../database/migrations';
 import { RolloutNoticeStore } from '../../database/RolloutNoticeStore';
 import { RolloutReconciler } from '../reconciler';
-import { RolloutNotifier } from './notifier';
+import { KnexAuditStore } from '../../database/AuditStore';
+import { abortActor, RolloutNotifier } from './notifier';
 
 jest.setTimeout(60_000);
 
@@ -17,6 +18,7 @@ describe('RolloutNotifier on the local driver', () => {
   let local: RunningLocalCluster;
   let reconciler: RolloutReconciler;
   let store: RolloutNoticeStore;
+  let audit: KnexAuditStore;
   const notifiers: RolloutNotifier[] = [];
   let sent: NotificationSendOptions[];
 
@@ -34,6 +36,7 @@ describe('RolloutNotifier on the local driver', () => {
       },
       notifications: { send: async notification => { sent.push(notification); } },
       entityRetryMs: 50,
+      abortedBy: abortActor(audit),
     });
     notifiers.push(notifier);
     await notifier.start();
@@ -49,7 +52,9 @@ describe('RolloutNotifier on the local driver', () => {
     catalogKnows = new Set(['payments-api']);
     const db = await databases.init('SQLITE_3');
     local = await startLocalCluster({ name: 'r', db, kubelet: { readyDelayMs: 20 } });
-    store = new RolloutNoticeStore(await applyDatabaseMigrations({ getClient: async () => db }));
+    const knex = await applyDatabaseMigrations({ getClient: async () => db });
+    store = new RolloutNoticeStore(knex);
+    audit = new KnexAuditStore(knex);
     reconciler = new RolloutReconciler(local.cluster);
     await reconciler.start();
   });
@@ -147,5 +152,23 @@ describe('RolloutNotifier on the local driver', () => {
     catalogKnows.add('payments-api');
     await eventually('the notice, once the entity is known', async () => sent.length > 0);
     expect(sent.map(n => n.payload.title)).toEqual(['payments-api: waits for promotion at step 2 of 3']);
+  });
+
+  it('tells the team of an abort with the controller\'s reason, leaving out whoever pressed Abort', async () => {
+    await replica();
+    const rollouts = argoClients(local.cluster).rollouts;
+    await rollouts.apply(rollout('payments:1'));
+    await eventually('the first deploy to be Healthy', async () => (await get())?.status?.phase === 'Healthy');
+    await rollouts.apply(rollout('payments:2'));
+    await eventually('the notice of the pause', async () => sent.length > 0);
+    // What the router does for alice's Abort: the patch `kubectl argo rollouts abort` sends, then the audit row.
+    await local.cluster.patch({ apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', namespace: 'default', name: 'payments-api' }, 'merge', { status: { abort: true } }, { subresource: 'status' });
+    await audit.record({ cluster: 'r', kind: 'Rollout', namespace: 'default', name: 'payments-api', actor: 'user:default/alice', action: 'abort', reason: 'errors on checkout' });
+    await eventually('the notice of the abort', async () => sent.length > 1);
+    await settled();
+    expect(sent.slice(1)).toEqual([{
+      recipients: { type: 'entity', entityRef: 'component:default/payments-api', excludeEntityRef: 'user:default/alice' },
+      payload: expect.objectContaining({ title: 'payments-api: update aborted', severity: 'high', description: expect.stringContaining('Rollout aborted update to revision 2') }),
+    }]);
   });
 });

@@ -4,6 +4,7 @@ import type { NotificationSendOptions, NotificationService } from '@backstage/pl
 import { notifier, type Notify } from '@quarterdeck/plugin-quarterdeck-node';
 import type { Rollout } from '@quarterdeck/plugin-argo-common';
 import { argoClients, WorkQueue, type ClusterClient, type Informer, type KubeObject } from '@quarterdeck/plugin-argo-node';
+import type { AuditStore } from '../../database/AuditStore';
 import type { RolloutNoticeStore } from '../../database/RolloutNoticeStore';
 import { rolloutNotice, type RolloutNotice } from './notices';
 
@@ -13,10 +14,10 @@ export const ROLLOUT_TOPIC = 'rollouts';
 type RolloutObject = Rollout & KubeObject;
 
 /** What a notice becomes for the owners of the Rollout's entity: one notification per Rollout, updated in place. */
-export function rolloutNotification(cluster: string, rollout: RolloutObject, entityRef: string, notice: RolloutNotice): NotificationSendOptions {
+export function rolloutNotification(cluster: string, rollout: RolloutObject, entityRef: string, notice: RolloutNotice, actor?: string): NotificationSendOptions {
   const { kind, namespace, name } = parseEntityRef(entityRef);
   return {
-    recipients: { type: 'entity', entityRef },
+    recipients: { type: 'entity', entityRef, ...(actor ? { excludeEntityRef: actor } : {}) },
     payload: {
       title: notice.title,
       description: notice.description,
@@ -33,6 +34,8 @@ export interface RolloutNotifierOptions {
   cluster: string;
   store: RolloutNoticeStore;
   entityOf(rollout: RolloutObject): Promise<string | undefined>;
+  /** Who aborted the Rollout from the portal (its audit trail), if someone did: they are not told what they did. */
+  abortedBy?(cluster: string, rollout: RolloutObject): Promise<string | undefined>;
   notifications?: NotificationService;
   logger?: LoggerService;
   /** First wait before looking again for the entity of a Rollout the catalog does not know (doubles each time). */
@@ -126,6 +129,25 @@ export class RolloutNotifier {
     this.seen.set(key, notice.key);
     if (claim === 'unchanged' || (claim === 'first' && notice.kind === 'completed')) return;
     // News, not state: a notification that fails is logged, and the state counts as told.
-    this.notify(rolloutNotification(cluster, current, entityRef, notice));
+    const actor = notice.kind === 'aborted' ? await this.options.abortedBy?.(cluster, current) : undefined;
+    this.notify(rolloutNotification(cluster, current, entityRef, notice, actor));
   }
+}
+
+/** How far apart an abort's audit entry and the controller's `abortedAt` may be and still be one abort. */
+const ABORT_MATCH_MS = 2 * 60_000;
+
+/**
+ * Who aborted a Rollout, from the audit trail: the newest `abort` recorded
+ * within two minutes of the controller's `abortedAt`. An abort the analysis
+ * made has no such entry, and everyone is told.
+ */
+export function abortActor(audit: Pick<AuditStore, 'list'>) {
+  return async (cluster: string, rollout: RolloutObject): Promise<string | undefined> => {
+    const abortedAt = Date.parse(rollout.status?.abortedAt ?? '');
+    if (Number.isNaN(abortedAt)) return undefined;
+    const { namespace, name } = rollout.metadata as { namespace: string; name: string };
+    const [last] = (await audit.list({ object: { cluster, kind: 'Rollout', namespace, name }, limit: 10 })).filter(e => e.action === 'abort');
+    return last && Math.abs(Date.parse(last.createdAt) - abortedAt) <= ABORT_MATCH_MS ? last.actor : undefined;
+  };
 }
