@@ -35,7 +35,9 @@ describe('RolloutNotifier on the local driver', () => {
         return id && catalogKnows.has(id) ? `component:default/${id}` : undefined;
       },
       notifications: { send: async notification => { sent.push(notification); } },
+      // Looked for again every 50 to 200 ms (5 s to 10 minutes in production).
       entityRetryMs: 50,
+      entityRetryMaxMs: 200,
       abortedBy: abortActor(audit),
     });
     notifiers.push(notifier);

@@ -38,11 +38,10 @@ export interface RolloutNotifierOptions {
   abortedBy?(cluster: string, rollout: RolloutObject): Promise<string | undefined>;
   notifications?: NotificationService;
   logger?: LoggerService;
-  /** First wait before looking again for the entity of a Rollout the catalog does not know (doubles each time). */
+  /** First wait before looking again for the entity of a Rollout the catalog does not know (doubles each time, to `entityRetryMaxMs`). */
   entityRetryMs?: number;
+  entityRetryMaxMs?: number;
 }
-
-const MAX_ENTITY_RETRY_MS = 10 * 60_000;
 
 /**
  * Tells a Rollout's team when it waits for them, was aborted or stopped, or
@@ -106,14 +105,19 @@ export class RolloutNotifier {
     // reaches a new state, not at every status write.
     const unowned = this.unowned.get(key);
     const sameState = unowned?.noticeKey === notice.key;
-    if (unowned && sameState && unowned.dueAt > Date.now()) return;
+    if (unowned && sameState && unowned.dueAt > Date.now()) {
+      // Woken early (by a status write, or by a retry of an earlier state that was due first and so
+      // kept its place in the queue): come back when this one is due.
+      this.queue.addAfter(key, unowned.dueAt - Date.now() + 10);
+      return;
+    }
     const { cluster, store } = this.options;
     const entityRef = await this.options.entityOf(cached);
     if (!entityRef) {
       // The catalog may not have read the entity yet (it is still reading at start), or there is none:
       // look again, less and less often (every 10 minutes at most).
       const attempts = (sameState ? unowned!.attempts : 0) + 1;
-      const delayMs = Math.min((this.options.entityRetryMs ?? 5_000) * 2 ** (attempts - 1), MAX_ENTITY_RETRY_MS);
+      const delayMs = Math.min((this.options.entityRetryMs ?? 5_000) * 2 ** (attempts - 1), this.options.entityRetryMaxMs ?? 10 * 60_000);
       this.unowned.set(key, { noticeKey: notice.key, attempts, dueAt: Date.now() + delayMs - 10 });
       this.queue.addAfter(key, delayMs);
       return;
