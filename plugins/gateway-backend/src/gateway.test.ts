@@ -638,6 +638,60 @@ describe('the gateway, control plane and data plane', () => {
     }
   });
 
+  it('edits a product only over the version the editor read, and keeps a plan while keys that work hold it', async () => {
+    const { server, dataPlane, knex, stop } = await gateway();
+    try {
+      const put = (body: object) => request(server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(body);
+      // An edit of a version that is not there (the product was never created) creates nothing.
+      const ghost = await put({ ...product(upstreams.v1.url, upstreams.v2.url), expectedUpdatedAt: '2026-12-01T00:00:00.000Z' });
+      expect([ghost.status, ghost.body.error.message]).toEqual([409, 'Gateway product llm-chat does not exist; create it with expectedUpdatedAt: null']);
+      expect(await knex('gateway_products').select()).toEqual([]);
+      const created = await put({ ...product(upstreams.v1.url, upstreams.v2.url), expectedUpdatedAt: null });
+      expect(created.status).toBe(201);
+      // A second "create" finds the first one's product: it is not overwritten.
+      const again = await put({ ...product(upstreams.v1.url, upstreams.v2.url), expectedUpdatedAt: null });
+      expect([again.status, again.body.error.message]).toEqual([409, `Gateway product llm-chat was created meanwhile (by user:default/carol at ${created.body.updatedAt}); read it and edit that`]);
+
+      // Two owners edit the version they both read: the first wins, the second is told who changed it and nothing of theirs is written.
+      const read = created.body.updatedAt;
+      const faster = product(upstreams.v1.url, upstreams.v2.url);
+      faster.spec.plans[0].requestsPerMinute = 300;
+      const first = await put({ ...faster, expectedUpdatedAt: read });
+      expect(first.status).toBe(200);
+      expect(first.body.updatedAt).not.toBe(read);
+      const slower = product(upstreams.v1.url, upstreams.v2.url);
+      slower.spec.plans[0].requestsPerMinute = 10;
+      const second = await put({ ...slower, expectedUpdatedAt: read });
+      expect([second.status, second.body.error.message]).toEqual([409,
+        `Gateway product llm-chat was changed by user:default/carol at ${first.body.updatedAt}, after the version you edited (${read}); read it again and redo your edit`]);
+      const now = (await request(server).get('/api/gateway/products/llm-chat').set('authorization', carol)).body;
+      expect(now.plans[0].requestsPerMinute).toBe(300);
+      expect((await put({ ...slower, expectedUpdatedAt: 'yesterday' })).body.error.message).toBe('expectedUpdatedAt: must be an instant, as updatedAt gives it');
+
+      // A plan whose keys work cannot be removed: each of them would be refused at once.
+      const asked = await request(server).post('/api/gateway/key-requests').set('authorization', erin)
+        .send({ componentRef: 'component:default/chat-assistant', productId: 'llm-chat', plan: 'tiny', justification: 'a small plan will do' });
+      const issued = (await request(server).post(`/api/gateway/key-requests/${asked.body.id}/approve`).set('authorization', carol).send({})).body.issued;
+      const withoutTiny = product(upstreams.v1.url, upstreams.v2.url);
+      withoutTiny.spec.plans = withoutTiny.spec.plans.filter(p => p.name !== 'tiny');
+      const held = await put(withoutTiny);
+      expect([held.status, held.body.error.message]).toEqual([409,
+        `spec.plans: the plan "tiny" (1 key) is held by keys that work now; revoke those keys (the API's Issued keys) before removing it`]);
+      expect((await knex('gateway_plans').where('product_id', 'llm-chat').orderBy('name')).map(p => p.name)).toEqual(['standard', 'tiny']);
+      // The one edit that went through, and what it changed.
+      const edits = await request(server).get('/api/gateway/audit').query({ entityRef: 'api:default/llm-chat', action: 'product.updated' }).set('authorization', carol);
+      expect(edits.body.items).toEqual([expect.objectContaining({ actor: 'user:default/carol', target: 'llm-chat', details: { changes: ['plan standard changed'] } })]);
+      expect((await chat(dataPlane, issued.secret, { model: 'chat-small', messages: [{ role: 'user', content: 'still here' }] })).status).toBe(200);
+
+      // Once its key is revoked, the plan goes.
+      expect((await request(server).post(`/api/gateway/keys/${issued.key.id}/revoke`).set('authorization', erin).send({ reason: 'moving to standard' })).status).toBe(200);
+      expect((await put(withoutTiny)).status).toBe(200);
+      expect((await knex('gateway_plans').where('product_id', 'llm-chat')).map(p => p.name)).toEqual(['standard']);
+    } finally {
+      await stop();
+    }
+  });
+
   describe('tokens, budgets and context windows', () => {
     const limited = (v1Url: string) => ({
       entityRef: 'api:default/llm-chat',

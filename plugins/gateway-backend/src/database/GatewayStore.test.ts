@@ -345,6 +345,46 @@ describe('KnexGatewayStore', () => {
     expect((await audited()).slice(-2)).toEqual([`key-request.approved ${pending.id}`, 'key.revoked 1']);
   });
 
+  it.each(databases.eachSupportedId())('never both issues a key for a plan and removes that plan, even when the two are asked at once, %p', async databaseId => {
+    const knex = await databases.init(databaseId);
+    await applyDatabaseMigrations({ getClient: async () => knex });
+    const store = new KnexGatewayStore(knex);
+    const actor = 'user:default/u';
+    const t0 = new Date('2026-11-22T10:00:00Z');
+    const withTiny = { ...spec, plans: [...spec.plans, { name: 'tiny', requestsPerMinute: 1 }] };
+    await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec: withTiny, actor, now: t0, expect: { exists: false }, audit: [] });
+    for (let i = 0; i < 6; i++) {
+      const at = new Date(t0.getTime() + (i + 1) * 1000);
+      if (!(await store.getProduct('p'))!.plans.some(p => p.name === 'tiny')) {
+        await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec: withTiny, actor, now: at, expect: { exists: true }, audit: [] });
+      }
+      await store.createKeyRequest({
+        id: `r${i}`, productId: 'p', plan: 'tiny', apiRef: 'api:default/p', componentRef: `component:default/c${i}`, justification: 'because',
+        status: 'pending', requestedBy: actor, requestedAt: at.toISOString(), expiresAt: new Date(at.getTime() + 3600_000).toISOString(),
+      }, []);
+      const [approval, removal] = await Promise.allSettled([
+        store.reviewKeyRequest({ id: `r${i}`, status: 'approved', reviewer: actor, at, key: { ...key(`k${i}`, at.toISOString()), plan: 'tiny' } }, []),
+        store.putProduct({ id: 'p', entityRef: 'api:default/p', spec, actor, now: at, expect: { exists: true }, audit: [] }),
+      ]);
+      // One of them, whichever came first, and the other refused saying why.
+      const story = [
+        approval.status === 'fulfilled' ? 'key issued' : `approval refused: ${(approval.reason as Error).message}`,
+        removal.status === 'fulfilled' ? 'plan removed' : `removal refused: ${(removal.reason as Error).message.split(';')[0]}`,
+        `plans ${(await store.getProduct('p'))!.plans.map(p => p.name).join(',')}`,
+        `request ${(await store.getKeyRequest(`r${i}`))!.status}`,
+      ].join(' | ');
+      expect([
+        'key issued | removal refused: spec.plans: the plan "tiny" (1 key) is held by keys that work now | plans standard,tiny | request approved',
+        'approval refused: plan: gateway product p no longer has the plan "tiny" this request asks for; deny it, and the component can ask for another plan | plan removed | plans standard | request pending',
+      ]).toContain(story);
+      if (approval.status === 'fulfilled') await store.revokeKey({ id: `k${i}`, actor, at }, []);
+    }
+    // No key works on a plan its product does not have.
+    const plans = (await knex('gateway_plans').select('id')).map(r => r.id);
+    const orphans = (await store.listKeys({ productId: 'p', accepted: { at: new Date(t0.getTime() + 3600_000), now: true } })).filter(k => !plans.includes(`p/${k.plan}`));
+    expect(orphans).toEqual([]);
+  });
+
   // Each database's own statement, and the query builder's (any other database) on the same one.
   const usageWriters = databases.eachSupportedId().flatMap(([id]) => [[id, 'its JSON statement'], [id, 'the query builder']] as const);
   it.each(usageWriters)('stores usage rows as they were recorded: nulls, flags, text, fractions and instants, %p, %s', async (databaseId, path) => {

@@ -158,6 +158,29 @@ const isoOrUndefined = (v: Date | string | number | null | undefined) => (v === 
 const planId = (productId: string, plan: string) => `${productId}/${plan}`;
 const planName = (id: string) => id.slice(id.indexOf('/') + 1);
 
+/** Why a key request for a plan its product no longer has cannot be approved. */
+export const planGone = (productId: string, plan: string) =>
+  `plan: gateway product ${productId} no longer has the plan "${plan}" this request asks for; deny it, and the component can ask for another plan`;
+
+/**
+ * The plans a product write would remove while keys accepted now hold them,
+ * said as the write's refusal; undefined when there are none. Their keys would
+ * all be refused at once (403 plan_not_found), so the plan goes only once its
+ * keys are revoked or expired.
+ */
+async function heldPlans(tx: Knex.Transaction, productId: string, spec: GatewayProductSpec, now: Date) {
+  const rows = (await tx('gateway_keys')
+    .where('product_id', productId)
+    .where('status', 'active')
+    .where(live => live.whereNull('expires_at').orWhere('expires_at', '>', now))
+    .whereNotIn('plan_id', spec.plans.map(p => planId(productId, p.name)))
+    .select('plan_id').count({ n: '*' }).groupBy('plan_id').orderBy('plan_id')) as unknown as { plan_id: string; n: number | string }[];
+  if (rows.length === 0) return undefined;
+  const plans = rows.map(r => `"${planName(r.plan_id)}" (${Number(r.n)} ${Number(r.n) === 1 ? 'key' : 'keys'})`);
+  const listed = plans.length === 1 ? plans[0] : `${plans.slice(0, -1).join(', ')} and ${plans[plans.length - 1]}`;
+  return `spec.plans: ${plans.length === 1 ? 'the plan' : 'the plans'} ${listed} ${plans.length === 1 ? 'is' : 'are'} held by keys that work now; revoke those keys (the API's Issued keys) before removing ${plans.length === 1 ? 'it' : 'them'}`;
+}
+
 function toProduct(row: ProductRow): GatewayProduct {
   const spec = JSON.parse(row.spec) as GatewayProductSpec;
   return { ...spec, id: row.id, entityRef: row.entity_ref, updatedAt: iso(row.updated_at), updatedBy: row.updated_by };
@@ -277,6 +300,9 @@ export class KnexGatewayStore implements GatewayStore {
         const q = tx('gateway_products').where('id', id);
         if (expect.updatedAt) q.andWhere('updated_at', new Date(expect.updatedAt));
         if ((await q.update(row)) !== 1) throw new ConflictError(`Gateway product ${id} changed meanwhile; read it again`);
+        // Read under the row's lock, which an approval shares (reviewKeyRequest): no key is issued for a plan removed here.
+        const held = await heldPlans(tx, id, spec, now);
+        if (held) throw new ConflictError(held);
       } else {
         await tx('gateway_products').insert({ ...row, created_at: now });
       }
@@ -345,6 +371,12 @@ export class KnexGatewayStore implements GatewayStore {
 
   async reviewKeyRequest(review: { id: string; status: 'approved' | 'denied'; reviewer: string; reason?: string; at: Date; key?: StoredKey }, audit: NewGatewayAuditEvent[]) {
     return this.db.transaction(async tx => {
+      if (review.key) {
+        // A share of the product row's lock, which a product write takes first: the plan read next is the one that commits.
+        await tx('gateway_products').where('id', review.key.productId).forShare().first('id');
+        const plan = await tx('gateway_plans').where('id', planId(review.key.productId, review.key.plan)).first('id');
+        if (!plan) throw new ConflictError(planGone(review.key.productId, review.key.plan));
+      }
       // Only a pending, unexpired request can be decided, and only once.
       const changed = await tx('gateway_key_requests')
         .where({ id: review.id, status: 'pending' })

@@ -27,11 +27,12 @@ import type { Knex } from 'knex';
 import { z } from 'zod';
 import type { GatewayAuditStore } from '../database/AuditStore';
 import { formatAuditCursor, jsonBodies, notifier, parseAuditCursor } from '@quarterdeck/plugin-quarterdeck-node';
-import type { GatewayStore, KeyQuery, StoredKey } from '../database/GatewayStore';
+import { planGone, type GatewayStore, type KeyQuery, type StoredKey } from '../database/GatewayStore';
 import { modelsInPlan } from '../dataplane/routing';
 import { generateKey, maskKey } from '../keys/keyMaterial';
 import { quantile, summarizeUsage, type StoredHourlyRow } from '../usage/summary';
 import { expireKeyRequests as expireAndTell, keyRequestDecided, keyRequested, keyRevoked, keyRotated } from './notifications';
+import { productChanges } from './productChanges';
 import { describeZodIssue, validateProductSpec } from './productSchema';
 
 /** Model metrics read at most this many calls (the newest) of their window. */
@@ -77,7 +78,12 @@ export interface RouterOptions {
 
 const MAX_GRACE_SECONDS = 30 * 24 * 3600;
 
-const productBody = z.object({ entityRef: z.string().min(1, 'entityRef: required'), spec: z.unknown() }).strict();
+const productBody = z.object({
+  entityRef: z.string().min(1, 'entityRef: required'),
+  spec: z.unknown(),
+  /** The product's updatedAt as the writer read it (null: the product must be new); absent, the last writer wins. */
+  expectedUpdatedAt: z.string().refine(v => !Number.isNaN(Date.parse(v)), 'must be an instant, as updatedAt gives it').nullable().optional(),
+}).strict();
 const keyRequestBody = z.object({
   componentRef: z.string().min(1),
   productId: z.string().min(1),
@@ -275,10 +281,23 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     if (!validated.ok) throw new InputError(validated.message);
     const previous = await store.getProduct(id);
     if (previous && previous.entityRef !== apiRef) throw new ConflictError(`Gateway product ${id} belongs to ${previous.entityRef}`);
+    const expected = body.expectedUpdatedAt;
+    if (expected === null && previous) {
+      throw new ConflictError(`Gateway product ${id} was created meanwhile (by ${previous.updatedBy} at ${previous.updatedAt}); read it and edit that`);
+    }
+    if (typeof expected === 'string') {
+      if (!previous) throw new ConflictError(`Gateway product ${id} does not exist; create it with expectedUpdatedAt: null`);
+      if (Date.parse(previous.updatedAt) !== Date.parse(expected)) {
+        throw new ConflictError(`Gateway product ${id} was changed by ${previous.updatedBy} at ${previous.updatedAt}, after the version you edited (${expected}); read it again and redo your edit`);
+      }
+    }
     const product = await store.putProduct({
       id, entityRef: apiRef, spec: validated.spec, actor, now: now(),
-      expect: { exists: Boolean(previous) },
-      audit: [{ actor, action: previous ? 'product.updated' : 'product.created', entityRef: apiRef, target: id }],
+      expect: previous ? { exists: true, ...(typeof expected === 'string' ? { updatedAt: expected } : {}) } : { exists: false },
+      audit: [{
+        actor, action: previous ? 'product.updated' : 'product.created', entityRef: apiRef, target: id,
+        ...(previous ? { details: { changes: productChanges(previous, validated.spec) } } : {}),
+      }],
     });
     await options.onProductChange?.(product);
     res.status(previous ? 200 : 201).json(product);
@@ -434,7 +453,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     const product = await store.getProduct(request.productId);
     const plan = product?.plans.find(p => p.name === request.plan);
     if (!product || !plan) {
-      throw new ConflictError(`plan: gateway product ${request.productId} no longer has the plan "${request.plan}" this request asks for; deny it, and the component can ask for another plan`);
+      throw new ConflictError(planGone(request.productId, request.plan));
     }
     if (body.models) {
       const allowed = modelsInPlan(product, plan);
