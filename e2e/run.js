@@ -40,6 +40,19 @@ async function signInAs(page, url, user) {
   await page.getByText(`Sign in as ${user}`).click();
 }
 
+/** `fn` with a page of its own, signed in as `user`, beside the journey's page; closed after. */
+async function asAnotherUser(browser, url, user, fn) {
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  try {
+    const page = await context.newPage();
+    page.setDefaultTimeout(15_000);
+    await signInAs(page, url, user);
+    await fn(page);
+  } finally {
+    await context.close();
+  }
+}
+
 journey('signs in as a catalog user and lands on the catalog', async (page, url) => {
   await page.goto(url);
   await page.getByRole('button', { name: 'Enter as guest' }).waitFor();
@@ -154,12 +167,8 @@ journey('requests a gateway key as erin, approves it as carol, calls the gateway
   await shot(page, '10-gateway-requested');
 
   // carol (team-ml, owns llm-chat) approves it and sees the key once.
-  const carolContext = await browser.newContext({ viewport: { width: 1400, height: 900 } });
   let secret;
-  try {
-    const carol = await carolContext.newPage();
-    carol.setDefaultTimeout(15_000);
-    await signInAs(carol, url, 'carol');
+  await asAnotherUser(browser, url, 'carol', async carol => {
     // She learns of it from Backstage's notifications, and the notification takes her to the review.
     await carol.getByRole('link', { name: /^Notifications/ }).click();
     await carol.getByRole('link', { name: 'chat-assistant asks for access to llm-chat' }).waitFor({ timeout: 30_000 });
@@ -206,9 +215,7 @@ journey('requests a gateway key as erin, approves it as carol, calls the gateway
     await carol.getByText("Totals, charts and versions count chat-assistant's calls only.").waitFor();
     await carol.getByLabel(/^Requests: [1-9]/).waitFor();
     await shot(carol, '12-gateway-api-usage');
-  } finally {
-    await carolContext.close();
-  }
+  });
 
   // erin sees the key (masked) and the usage on the component.
   await page.reload();
@@ -249,18 +256,12 @@ journey("takes a key back as the API's owner: the gateway refuses it at once and
   await shot(page, '15-gateway-key-revoked-by-api-owner');
 
   // erin (team-web, owns chat-assistant) sees it on the component: no key accepted now, and who took it back.
-  const erinContext = await browser.newContext({ viewport: { width: 1400, height: 900 } });
-  try {
-    const erin = await erinContext.newPage();
-    erin.setDefaultTimeout(15_000);
-    await signInAs(erin, url, 'erin');
+  await asAnotherUser(browser, url, 'erin', async erin => {
     await erin.goto(`${url}/catalog/default/component/chat-assistant/gateway`);
     const access = erin.getByRole('region', { name: 'gateway access to llm-chat' });
     await access.getByText('None: a key is issued when a request is approved.').waitFor({ timeout: 30_000 });
     await erin.getByRole('table', { name: 'gateway audit trail' }).getByRole('row', { name: /carol\s+key\.revoked.*abusive prompts/ }).waitFor();
-  } finally {
-    await erinContext.close();
-  }
+  });
 });
 
 journey("decides a request from the gateway admin page as a platform admin, and sees it in the gateway's audit trail", async (page, url, { browser }) => {
@@ -275,11 +276,7 @@ journey("decides a request from the gateway admin page as a platform admin, and 
   await form.getByRole('button', { name: 'Send request' }).click();
   await form.waitFor({ state: 'hidden' });
 
-  const graceContext = await browser.newContext({ viewport: { width: 1400, height: 900 } });
-  try {
-    const grace = await graceContext.newPage();
-    grace.setDefaultTimeout(15_000);
-    await signInAs(grace, url, 'grace');
+  await asAnotherUser(browser, url, 'grace', async grace => {
     await grace.goto(`${url}/gateway`);
     const queue = grace.getByRole('table', { name: 'pending key requests' });
     const row = queue.getByRole('row', { name: /payments-rest.*chat-assistant.*refunds/ });
@@ -295,9 +292,40 @@ journey("decides a request from the gateway admin page as a platform admin, and 
     await queue.waitFor({ state: 'detached' });
     await grace.getByText('No request waits for review on any API.', { exact: false }).waitFor();
     await grace.getByRole('table', { name: 'gateway audit trail' }).getByText('Read refunds through the orders API instead.').first().waitFor();
-  } finally {
-    await graceContext.close();
-  }
+  });
+});
+
+journey("adds a plan to llm-chat in its product editor as its owner, and a consumer can ask for it", async (page, url, { browser }) => {
+  // carol (team-ml, owns llm-chat) edits the product's YAML on the API's page.
+  await signInAs(page, url, 'carol');
+  await page.goto(`${url}/catalog/default/api/llm-chat/gateway`);
+  await page.getByRole('button', { name: 'Edit', exact: true }).click({ timeout: 30_000 });
+  const editor = page.getByRole('dialog', { name: 'Edit gateway product llm-chat' });
+  const yaml = editor.getByLabel('product YAML');
+  const opened = await yaml.inputValue();
+  if (!/^plans:\n {2}- name: standard$/m.test(opened)) throw new Error(`The editor opened without the plans:\n${opened}`);
+  // A limit of 0 is refused by the backend, and the editor points at it.
+  const withBatch = opened.replace(/^plans:\n/m, 'plans:\n  - name: batch\n    requestsPerMinute: 0\n    models: [chat-small]\n');
+  await yaml.fill(withBatch);
+  await editor.getByRole('button', { name: 'Save' }).click();
+  const line = withBatch.split('\n').indexOf('    requestsPerMinute: 0') + 1;
+  await editor.getByText(`spec.plans[0].requestsPerMinute: must be positive (line ${line})`).waitFor();
+  await shot(page, '16-gateway-product-editor-refused');
+  await yaml.fill(withBatch.replace('requestsPerMinute: 0\n', 'requestsPerMinute: 30\n'));
+  await editor.getByRole('button', { name: 'Save' }).click();
+  await editor.waitFor({ state: 'hidden' });
+  await page.getByRole('table', { name: 'plans' }).getByRole('cell', { name: 'batch', exact: true }).waitFor();
+  await page.getByRole('table', { name: 'gateway audit trail' }).getByRole('row', { name: /carol\s+product\.updated\s+plan batch added/ }).waitFor();
+  await shot(page, '17-gateway-product-edited');
+
+  // erin (team-web) can ask for the new plan for chat-assistant.
+  await asAnotherUser(browser, url, 'erin', async erin => {
+    await erin.goto(`${url}/catalog/default/component/chat-assistant/gateway`);
+    const access = erin.getByRole('region', { name: 'gateway access to llm-chat' });
+    await access.getByRole('button', { name: 'Request access' }).click({ timeout: 30_000 });
+    const plans = await erin.getByRole('dialog').getByLabel('Plan', { exact: true }).locator('option').allTextContents();
+    if (!plans.some(p => p.startsWith('batch'))) throw new Error(`The request form offers the plans ${plans.join(', ')}, not batch`);
+  });
 });
 
 /** The gateway's example upstreams (examples/gateway/llm-chat.yaml), which `npm start` runs. */

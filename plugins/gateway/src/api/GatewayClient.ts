@@ -48,13 +48,20 @@ export interface ApprovedKeyRequest {
   issued: IssuedKey;
 }
 
+/**
+ * A product written whole. `expectedUpdatedAt`: the version the writer read
+ * (null: the product must be new), so a change made meanwhile is a 409
+ * rather than overwritten; left out, the last writer wins.
+ */
+export type PutProduct = { entityRef: string; spec: GatewayProductSpec; expectedUpdatedAt?: string | null };
+
 /** The frontend's view of the `/api/gateway` control plane. */
 export interface GatewayApi {
   health(): Promise<{ status: 'ok' }>;
   /** The products of one API entity (zero or one), or every product the user may read. */
   listProducts(query?: { entityRef?: string }): Promise<GatewayProduct[]>;
   getProduct(id: string): Promise<GatewayProduct>;
-  putProduct(id: string, body: { entityRef: string; spec: GatewayProductSpec }): Promise<GatewayProduct>;
+  putProduct(id: string, body: PutProduct): Promise<GatewayProduct>;
   /** The key requests of an API or of a component; without entityRef, every API's (gateway.admin). */
   listKeyRequests(query: { entityRef?: string; status?: KeyRequestStatus }): Promise<GatewayKeyRequest[]>;
   createKeyRequest(body: CreateKeyRequest): Promise<GatewayKeyRequest>;
@@ -110,7 +117,7 @@ export class GatewayClient implements GatewayApi {
     return this.request(`/products/${encodeURIComponent(id)}`);
   }
 
-  putProduct(id: string, body: { entityRef: string; spec: GatewayProductSpec }): Promise<GatewayProduct> {
+  putProduct(id: string, body: PutProduct): Promise<GatewayProduct> {
     return this.send('PUT', `/products/${encodeURIComponent(id)}`, body);
   }
 

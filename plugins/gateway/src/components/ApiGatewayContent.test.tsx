@@ -6,7 +6,7 @@ import { EntityProvider, entityRouteRef } from '@backstage/plugin-catalog-react'
 import { AuthorizeResult, type EvaluatePermissionRequest } from '@backstage/plugin-permission-common';
 import { gatewayApiRef, type GatewayApi } from '../api/GatewayClient';
 import { ApiGatewayContent } from './ApiGatewayContent';
-import { activeKey, mockGateway, pendingRequest, SECRET, usage } from './testData';
+import { activeKey, mockGateway, pendingRequest, product, SECRET, usage } from './testData';
 
 const api = (name: string) => ({
   apiVersion: 'backstage.io/v1alpha1',
@@ -250,13 +250,89 @@ describe('ApiGatewayContent', () => {
     expect(gateway.listKeys).toHaveBeenLastCalledWith({ entityRef: 'api:default/llm-chat-many', limit: 100, offset: 0 });
   });
 
-  it('explains how to offer an API without a product', async () => {
+  it('explains how to offer an API without a product, and lets its owners create one', async () => {
     const gateway = mockGateway();
     gateway.listProducts.mockResolvedValue([]);
     gateway.listKeyRequests.mockResolvedValue([]);
     gateway.listKeys.mockResolvedValue({ items: [], totalItems: 0, activeItems: 0 });
+    gateway.putProduct.mockImplementation(async (id, body) => ({ ...(body.spec as typeof product), id, entityRef: body.entityRef, updatedAt: '2026-12-06T20:00:00.000Z', updatedBy: 'user:default/carol' }));
     await render(gateway, AuthorizeResult.ALLOW, 'plain-api');
     expect(await screen.findByText('This API is not offered through the gateway')).toBeInTheDocument();
+    fireEvent.click(await screen.findByRole('button', { name: 'Offer through the gateway' }));
+    const dialog = within(screen.getByRole('dialog'));
+    // The id comes from the API's annotation; the starter follows the kind chosen until it is edited.
+    expect(dialog.getByLabelText(/^Product id/)).toHaveValue('llm-chat');
+    expect((dialog.getByLabelText('product YAML') as HTMLTextAreaElement).value).toMatch(/^kind: openai\n/);
+    fireEvent.click(dialog.getByRole('button', { name: 'REST' }));
+    const yaml = dialog.getByLabelText('product YAML') as HTMLTextAreaElement;
+    expect(yaml.value).toMatch(/^kind: rest\n/);
+    expect(yaml.value).not.toContain('models:');
+    fireEvent.change(dialog.getByLabelText(/^Product id/), { target: { value: 'Plain API' } });
+    expect(dialog.getByRole('button', { name: 'Create product' })).toBeDisabled();
+    fireEvent.change(dialog.getByLabelText(/^Product id/), { target: { value: 'plain-api' } });
+    fireEvent.click(dialog.getByRole('button', { name: 'Create product' }));
+    // A create asks that no product exist yet, so it never replaces one made meanwhile.
+    await waitFor(() => expect(gateway.putProduct).toHaveBeenCalledWith('plain-api', expect.objectContaining({
+      entityRef: 'api:default/plain-api', expectedUpdatedAt: null, spec: expect.objectContaining({ kind: 'rest', plans: [{ name: 'standard', requestsPerMinute: 600 }] }),
+    })));
+    await waitFor(() => expect(screen.queryByRole('dialog')).not.toBeInTheDocument());
+  });
+
+  it('offers no product editor to those who may not define the product, and says why', async () => {
+    const authorize = (r: EvaluatePermissionRequest) => (r.permission.name === 'gateway.product.manage' ? AuthorizeResult.DENY : AuthorizeResult.ALLOW);
+    await render(mockGateway(), authorize, 'llm-chat-edit-locked');
+    expect(await screen.findByLabelText(/Only those who may define the gateway product of api:default\/llm-chat-edit-locked .*gateway\.product\.manage/)).toBeInTheDocument();
+    expect(screen.getByRole('button', { name: 'Edit' })).toBeDisabled();
+
+    const gateway = mockGateway();
+    gateway.listProducts.mockResolvedValue([]);
+    await render(gateway, authorize, 'plain-api-locked');
+    expect(await screen.findByText('This API is not offered through the gateway')).toBeInTheDocument();
+    expect(screen.queryByRole('button', { name: 'Offer through the gateway' })).not.toBeInTheDocument();
+  });
+
+  it('edits the product as YAML over the version it opened, points at the field the backend refuses, and opens the newer version after a conflict', async () => {
+    const gateway = mockGateway();
+    const refusal = (status: number, message: string) => Object.assign(new Error(message), { response: { status }, body: { error: { message } } });
+    gateway.putProduct
+      .mockRejectedValueOnce(refusal(400, 'spec.plans[1].requestsPerMinute: must be positive'))
+      .mockRejectedValueOnce(refusal(409, 'Gateway product llm-chat was changed by user:default/dave at 2026-12-06T19:00:00.000Z, after the version you edited (2026-11-22T09:00:00Z); read it again and redo your edit'))
+      .mockImplementation(async (id, body) => ({ ...(body.spec as typeof product), id, entityRef: body.entityRef, updatedAt: '2026-12-06T20:00:00.000Z', updatedBy: 'user:default/carol' }));
+    const newer = { ...product, updatedAt: '2026-12-06T19:00:00.000Z', updatedBy: 'user:default/dave', title: 'LLM chat, renamed by dave' };
+    gateway.getProduct.mockResolvedValue(newer);
+    await render(gateway, AuthorizeResult.ALLOW, 'llm-chat-edit');
+    const edit = await screen.findByRole('button', { name: 'Edit' });
+    await waitFor(() => expect(edit).toBeEnabled());
+    fireEvent.click(edit);
+    const dialog = within(screen.getByRole('dialog'));
+    const yaml = () => dialog.getByLabelText('product YAML') as HTMLTextAreaElement;
+    expect(yaml().value).toContain('name: trial\n    requestsPerMinute: 10\n');
+    expect(dialog.queryByLabelText(/^Product id/)).not.toBeInTheDocument();
+
+    // Broken YAML is caught before anything is sent.
+    fireEvent.change(yaml(), { target: { value: `${yaml().value}plans: []\n` } });
+    fireEvent.click(dialog.getByRole('button', { name: 'Save' }));
+    expect(await dialog.findByText(/^YAML, line \d+ \(plans: \[\]\): Map keys must be unique/)).toBeInTheDocument();
+    expect(gateway.putProduct).not.toHaveBeenCalled();
+
+    // The backend's refusal names a field: the editor selects it.
+    const edited = yaml().value.replace(/plans: \[\]\n$/, '').replace('requestsPerMinute: 10\n', 'requestsPerMinute: 0\n');
+    fireEvent.change(yaml(), { target: { value: edited } });
+    fireEvent.click(dialog.getByRole('button', { name: 'Save' }));
+    const where = edited.split('\n').indexOf('    requestsPerMinute: 0') + 1;
+    expect(await dialog.findByText(`spec.plans[1].requestsPerMinute: must be positive (line ${where})`)).toBeInTheDocument();
+    expect(edited.slice(yaml().selectionStart, yaml().selectionEnd)).toBe('0');
+    expect(gateway.putProduct).toHaveBeenLastCalledWith('llm-chat', expect.objectContaining({ entityRef: 'api:default/llm-chat-edit', expectedUpdatedAt: product.updatedAt }));
+
+    // Someone saved meanwhile: nothing is overwritten, and their version can be opened to edit instead.
+    fireEvent.change(yaml(), { target: { value: edited.replace('requestsPerMinute: 0\n', 'requestsPerMinute: 20\n') } });
+    fireEvent.click(dialog.getByRole('button', { name: 'Save' }));
+    expect(await dialog.findByText(/was changed by user:default\/dave/)).toBeInTheDocument();
+    fireEvent.click(dialog.getByRole('button', { name: 'Open the current version' }));
+    await waitFor(() => expect(yaml().value).toContain('title: LLM chat, renamed by dave'));
+    fireEvent.click(dialog.getByRole('button', { name: 'Save' }));
+    await waitFor(() => expect(gateway.putProduct).toHaveBeenLastCalledWith('llm-chat', expect.objectContaining({ expectedUpdatedAt: newer.updatedAt, spec: expect.objectContaining({ title: 'LLM chat, renamed by dave' }) })));
+    await waitFor(() => expect(screen.queryByRole('dialog')).not.toBeInTheDocument());
   });
 
   it('shows an error panel when the gateway cannot be read', async () => {

@@ -4,7 +4,7 @@ import { useApi } from '@backstage/core-plugin-api';
 import { stringifyEntityRef } from '@backstage/catalog-model';
 import { EntityRefLink, useEntity } from '@backstage/plugin-catalog-react';
 import { usePermission } from '@backstage/plugin-permission-react';
-import { GATEWAY_PRODUCT_ANNOTATION, gatewayKeyRequestReviewPermission } from '@quarterdeck/plugin-gateway-common';
+import { GATEWAY_PRODUCT_ANNOTATION, gatewayKeyRequestReviewPermission, gatewayProductManagePermission } from '@quarterdeck/plugin-gateway-common';
 import Stack from '@mui/material/Stack';
 import Table from '@mui/material/Table';
 import TableBody from '@mui/material/TableBody';
@@ -15,11 +15,12 @@ import Typography from '@mui/material/Typography';
 import { usePolling } from '@quarterdeck/plugin-quarterdeck-react';
 import { gatewayApiRef } from '../api/GatewayClient';
 import { AuditCard } from './AuditCard';
-import { keyRequestCount, keyRequestsOf, RequestStatusChip } from './common';
+import { ExplainedButton, keyRequestCount, keyRequestsOf, RequestStatusChip } from './common';
 import { formatDateTime, shortUser } from './format';
 import { IssuedKeysCard } from './IssuedKeysCard';
 import { PendingKeyRequests } from './PendingKeyRequests';
 import { ProductCard } from './ProductCard';
+import { ProductEditor, type ProductEditorTarget } from './ProductEditor';
 import { UsagePanel } from './UsagePanel';
 
 /** The Gateway tab of an API entity: its product, key requests to review, keys, usage and audit trail. */
@@ -28,26 +29,46 @@ export function ApiGatewayContent() {
   const apiRef = stringifyEntityRef(entity);
   const gateway = useApi(gatewayApiRef);
   const review = usePermission({ permission: gatewayKeyRequestReviewPermission, resourceRef: apiRef });
+  const manage = usePermission({ permission: gatewayProductManagePermission, resourceRef: apiRef });
+  const [editing, setEditing] = useState<ProductEditorTarget | undefined>();
+  const title = entity.metadata.title ?? entity.metadata.name;
   const { value, error, loading, retry } = usePolling(async () => {
     const [products, requests] = await Promise.all([gateway.listProducts({ entityRef: apiRef }), keyRequestsOf(gateway, apiRef)]);
     return { product: products[0], ...requests };
   }, 10_000, apiRef);
   const [changes, setChanges] = useState(0);
+  const changed = () => {
+    setChanges(n => n + 1);
+    retry();
+  };
+  const saved = () => {
+    setEditing(undefined);
+    changed();
+  };
+  const editor = <ProductEditor target={editing} onClose={() => setEditing(undefined)} onSaved={saved} />;
 
   if (loading && !value) return <Progress />;
   if (error && !value) return <ResponseErrorPanel error={error} />;
   if (!value?.product) {
     const annotated = entity.metadata.annotations?.[GATEWAY_PRODUCT_ANNOTATION];
     return (
-      <EmptyState
-        missing="content"
-        title="This API is not offered through the gateway"
-        description={
-          annotated
-            ? `The API names the gateway product "${annotated}" (${GATEWAY_PRODUCT_ANNOTATION}), but no such product is defined for ${apiRef}. Its owners define it with PUT /api/gateway/products/${annotated}, or list its YAML under gateway.products in app-config.yaml.`
-            : `To let components request keys for ${apiRef}, its owners define a gateway product for it (PUT /api/gateway/products/<id> with entityRef ${apiRef}, or a YAML file under gateway.products in app-config.yaml) and annotate the API with ${GATEWAY_PRODUCT_ANNOTATION}: <id>.`
-        }
-      />
+      <>
+        <EmptyState
+          missing="content"
+          title="This API is not offered through the gateway"
+          description={
+            annotated
+              ? `The API names the gateway product "${annotated}" (${GATEWAY_PRODUCT_ANNOTATION}), but no such product is defined for ${apiRef}. Its owners define it here, with PUT /api/gateway/products/${annotated}, or in a YAML file under gateway.products in app-config.yaml.`
+              : `To let components request keys for ${apiRef}, its owners define a gateway product for it (here, with PUT /api/gateway/products/<id> and entityRef ${apiRef}, or in a YAML file under gateway.products in app-config.yaml) and annotate the API with ${GATEWAY_PRODUCT_ANNOTATION}: <id>.`
+          }
+          action={manage.allowed ? (
+            <ExplainedButton variant="contained" size="medium" onClick={() => setEditing({ apiRef, title, suggestedId: annotated ?? entity.metadata.name })}>
+              Offer through the gateway
+            </ExplainedButton>
+          ) : undefined}
+        />
+        {editor}
+      </>
     );
   }
   const { product, pending } = value;
@@ -61,15 +82,15 @@ export function ApiGatewayContent() {
     reviewWhy = `${reviewers} can approve or deny.`;
     revokeWhy = `${reviewers} can revoke its keys here; a key's own component's owners revoke it on that component's page.`;
   }
-  const changed = () => {
-    setChanges(n => n + 1);
-    retry();
-  };
+  let editWhy: string | undefined;
+  if (manage.loading) editWhy = 'Checking your permissions…';
+  else if (!manage.allowed) editWhy = `Only those who may define the gateway product of ${apiRef} (its owners and platform admins: ${gatewayProductManagePermission.name}) can edit it.`;
 
   return (
     <Stack spacing={3}>
       {error && <ResponseErrorPanel error={error} title="Could not refresh" />}
-      <ProductCard product={product} />
+      <ProductCard product={product} action={<ExplainedButton why={editWhy} onClick={() => setEditing({ apiRef, title, product })}>Edit</ExplainedButton>} />
+      {editor}
       <InfoCard title={`Pending key requests (${keyRequestCount(pending.length)})`} subheader={pending.length > 1 ? 'Oldest first: the next to expire on top' : undefined}>
         <PendingKeyRequests
           requests={pending}

@@ -17,15 +17,19 @@ const entry = (n: number): GatewayAuditEvent => ({
   reason: `reason ${n}`,
 });
 
-async function render() {
+/** A gateway whose trail has 60 entries; `before` is the number of entries already shown, as an opaque cursor would be. */
+function sixtyEntries() {
   const gateway = mockGateway();
-  // 60 entries; `before` is the number of entries already shown, as an opaque cursor would be.
   gateway.listAudit.mockImplementation(async ({ action, before, limit = 100 }) => {
     const all = Array.from({ length: 60 }, (_, i) => entry(i + 1)).filter(e => !action || e.action === action);
     const from = before ? Number(before) : 0;
     const items = all.slice(from, from + limit);
     return { items, ...(from + limit < all.length ? { next: String(from + limit) } : {}) };
   });
+  return gateway;
+}
+
+async function render(gateway = sixtyEntries()) {
   await renderInTestApp(
     <TestApiProvider apis={[[gatewayApiRef, gateway]]}>
       <AuditCard entityRef="component:default/chat-assistant" />
@@ -58,6 +62,17 @@ describe('AuditCard', () => {
     fireEvent.click(screen.getByRole('button', { name: 'Newer' }));
     await waitFor(() => expect(trail().getByText('reason 26')).toBeInTheDocument());
     expect(screen.getByText('Page 2')).toBeInTheDocument();
+  });
+
+  it('says what a product edit changed', async () => {
+    const gateway = mockGateway();
+    gateway.listAudit.mockResolvedValue({ items: [
+      { id: '2', createdAt: '2026-12-06T20:05:31Z', actor: 'user:default/carol', action: 'product.updated', entityRef: 'api:default/llm-chat', target: 'llm-chat', details: { changes: ['plan batch added', 'plan trial changed'] } },
+      { id: '1', createdAt: '2026-12-06T20:04:00Z', actor: 'user:default/carol', action: 'product.updated', entityRef: 'api:default/llm-chat', target: 'llm-chat', details: { changes: [] } },
+    ] });
+    await render(gateway);
+    expect(await screen.findByText('plan batch added, plan trial changed')).toBeInTheDocument();
+    expect(trail().getByText('no change')).toBeInTheDocument();
   });
 
   it('narrows the trail to one action, from its first page, and says when there is none', async () => {

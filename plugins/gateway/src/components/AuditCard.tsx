@@ -35,6 +35,8 @@ function detailText(event: GatewayAuditEvent): string {
   if (d.weights && typeof d.weights === 'object') {
     parts.push(Object.entries(d.weights as Record<string, number>).map(([m, w]) => `${m} ${w}%`).join(', '));
   }
+  // A product edit says what it changed: "plan batch added, plan standard changed".
+  if (Array.isArray(d.changes)) parts.push(d.changes.length ? d.changes.join(', ') : 'no change');
   return parts.join(' · ');
 }
 

@@ -1,3 +1,4 @@
+import type { ReactNode } from 'react';
 import { InfoCard } from '@backstage/core-components';
 import type { GatewayModelRoute, GatewayPlan, GatewayProduct } from '@quarterdeck/plugin-gateway-common';
 import Box from '@mui/material/Box';
@@ -70,7 +71,7 @@ export function PlansTable({ plans }: { plans: GatewayPlan[] }) {
 }
 
 /** What an API offers through the gateway: upstreams, models, routes and plans. */
-export function ProductCard({ product }: { product: GatewayProduct }) {
+export function ProductCard({ product, action }: { product: GatewayProduct; action?: ReactNode }) {
   const models = product.models ?? [];
   const routes = product.routes ?? [];
   const templates = product.templates ?? [];
@@ -83,6 +84,7 @@ export function ProductCard({ product }: { product: GatewayProduct }) {
         </Stack>
       }
       subheader={`Product ${product.id} · updated ${formatDateTime(product.updatedAt)} by ${shortUser(product.updatedBy)}`}
+      action={action}
     >
       <Grid container spacing={3}>
         <Grid item xs={12}>

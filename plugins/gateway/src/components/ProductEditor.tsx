@@ -1,0 +1,169 @@
+import { useEffect, useRef, useState } from 'react';
+import { alertApiRef, useApi } from '@backstage/core-plugin-api';
+import type { GatewayProduct, GatewayProductSpec } from '@quarterdeck/plugin-gateway-common';
+import Alert from '@mui/material/Alert';
+import Button from '@mui/material/Button';
+import Dialog from '@mui/material/Dialog';
+import DialogActions from '@mui/material/DialogActions';
+import DialogContent from '@mui/material/DialogContent';
+import DialogTitle from '@mui/material/DialogTitle';
+import LinearProgress from '@mui/material/LinearProgress';
+import Stack from '@mui/material/Stack';
+import TextField from '@mui/material/TextField';
+import ToggleButton from '@mui/material/ToggleButton';
+import ToggleButtonGroup from '@mui/material/ToggleButtonGroup';
+import Typography from '@mui/material/Typography';
+import { gatewayApiRef } from '../api/GatewayClient';
+import { errorMessage } from './common';
+import { formatDateTime, shortUser } from './format';
+import { readSpec, specYaml, spotOfField, starterYaml, type TextSpot } from './productYaml';
+
+const PRODUCT_ID = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** What the editor edits: an API's product, or (without `product`) the first one of an API that has none. */
+export type ProductEditorTarget = { apiRef: string; title: string; product?: GatewayProduct; suggestedId?: string };
+
+/**
+ * The product of an API as YAML, saved whole with `PUT /products/:id`. A save
+ * is made only over the version the editor opened (`expectedUpdatedAt`), so
+ * an owner never overwrites a change they did not see: a conflict says who
+ * changed it, and the current version can be opened instead. The backend
+ * validates the whole product; the field its message names is selected in
+ * the text.
+ */
+export function ProductEditor(props: { target?: ProductEditorTarget; onClose: () => void; onSaved: (product: GatewayProduct) => void }) {
+  const { target, onClose, onSaved } = props;
+  const gateway = useApi(gatewayApiRef);
+  const alerts = useApi(alertApiRef);
+  const [id, setId] = useState('');
+  const [kind, setKind] = useState<GatewayProductSpec['kind']>('openai');
+  const [text, setText] = useState('');
+  const [base, setBase] = useState<GatewayProduct | undefined>();
+  const [failure, setFailure] = useState<{ message: string; spot?: TextSpot; conflict?: boolean } | undefined>();
+  const [busy, setBusy] = useState(false);
+  const editor = useRef<HTMLTextAreaElement>(null);
+  // Creating until there is a version to edit: a conflict on create opens the product someone else made.
+  const creating = !base;
+
+  // Each opening starts from the product as it was read (or a starter), with no error.
+  useEffect(() => {
+    if (!target) return;
+    setBase(target.product);
+    setText(target.product ? specYaml(target.product) : starterYaml('openai', target.title));
+    setKind(target.product?.kind ?? 'openai');
+    setId(target.product?.id ?? target.suggestedId ?? '');
+    setFailure(undefined);
+  }, [target]);
+
+  // The field a problem names is selected, so the owner sees where it is.
+  useEffect(() => {
+    const spot = failure?.spot;
+    const area = editor.current;
+    if (!spot || !area) return;
+    area.focus();
+    area.setSelectionRange(spot.start, spot.end);
+    const lineHeight = parseFloat(getComputedStyle(area).lineHeight) || 20;
+    area.scrollTop = Math.max(0, (spot.line - 3) * lineHeight);
+  }, [failure]);
+
+  const chooseKind = (next: GatewayProductSpec['kind'] | null) => {
+    if (!next || !target || next === kind) return;
+    // The starter follows the kind until the owner has written something of their own.
+    if (text === starterYaml(kind, target.title)) setText(starterYaml(next, target.title));
+    setKind(next);
+  };
+
+  const idProblem = creating && !PRODUCT_ID.test(id) ? 'Lowercase letters, digits or "-", at most 63' : undefined;
+
+  const save = async () => {
+    if (!target) return;
+    const read = readSpec(text);
+    if (!read.ok) {
+      setFailure({ message: read.message, spot: read.spot });
+      return;
+    }
+    setBusy(true);
+    setFailure(undefined);
+    try {
+      const saved = await gateway.putProduct(id, {
+        entityRef: target.apiRef,
+        spec: read.spec as GatewayProductSpec,
+        expectedUpdatedAt: base ? base.updatedAt : null,
+      });
+      alerts.post({ message: `Saved gateway product ${saved.id}`, severity: 'success', display: 'transient' });
+      onSaved(saved);
+    } catch (e) {
+      const message = errorMessage(e);
+      const status = (e as { response?: { status?: number } }).response?.status;
+      setFailure({ message, spot: spotOfField(text, message), conflict: status === 409 && /changed by|changed meanwhile|created meanwhile/.test(message) });
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  // After a conflict: the product as it is now replaces the text (the owner redoes their edit on it).
+  const openCurrent = async () => {
+    setBusy(true);
+    try {
+      const current = await gateway.getProduct(id);
+      setBase(current);
+      setText(specYaml(current));
+      setFailure(undefined);
+    } catch (e) {
+      setFailure({ message: errorMessage(e) });
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <Dialog open={target !== undefined} onClose={() => !busy && onClose()} fullWidth maxWidth="md" aria-labelledby="product-editor-title">
+      <DialogTitle id="product-editor-title">{creating ? `Offer ${target?.title ?? ''} through the gateway` : `Edit gateway product ${base?.id ?? ''}`}</DialogTitle>
+      {busy && <LinearProgress />}
+      <DialogContent>
+        <Stack spacing={2}>
+          {creating ? (
+            <Stack direction="row" spacing={2} alignItems="flex-start">
+              <TextField
+                label="Product id" value={id} onChange={e => setId(e.target.value.trim())} size="small" required
+                error={Boolean(id) && Boolean(idProblem)} helperText={idProblem ?? 'Callers use it in /p/<id>/ for a REST product'}
+              />
+              <ToggleButtonGroup exclusive size="small" value={kind} onChange={(_e, next) => chooseKind(next)} aria-label="product kind">
+                <ToggleButton value="openai">OpenAI-compatible</ToggleButton>
+                <ToggleButton value="rest">REST</ToggleButton>
+              </ToggleButtonGroup>
+            </Stack>
+          ) : (
+            <Typography variant="body2" color="text.secondary">
+              {`Version of ${base ? formatDateTime(base.updatedAt) : ''} by ${shortUser(base?.updatedBy)}. Saved whole: the data plane serves the new version within seconds, and keys keep their plan. A plan that keys still hold cannot be removed.`}
+            </Typography>
+          )}
+          <TextField
+            inputRef={editor}
+            label="Product (YAML)"
+            value={text}
+            onChange={e => setText(e.target.value)}
+            multiline
+            minRows={18}
+            maxRows={28}
+            fullWidth
+            spellCheck={false}
+            inputProps={{ 'aria-label': 'product YAML', style: { fontFamily: 'monospace', fontSize: 13, lineHeight: 1.5 } }}
+          />
+          {failure && (
+            <Alert
+              severity="error"
+              action={failure.conflict ? <Button color="inherit" size="small" onClick={openCurrent} disabled={busy}>Open the current version</Button> : undefined}
+            >
+              {failure.spot ? `${failure.message} (line ${failure.spot.line})` : failure.message}
+            </Alert>
+          )}
+        </Stack>
+      </DialogContent>
+      <DialogActions>
+        <Button onClick={onClose} disabled={busy}>Cancel</Button>
+        <Button variant="contained" onClick={save} disabled={busy || Boolean(idProblem) || !text.trim()}>{creating ? 'Create product' : 'Save'}</Button>
+      </DialogActions>
+    </Dialog>
+  );
+}
