@@ -169,11 +169,15 @@ export const planGone = (productId: string, plan: string) =>
  * keys are revoked or expired.
  */
 async function heldPlans(tx: Knex.Transaction, productId: string, spec: GatewayProductSpec, now: Date) {
+  // Only the plans this write removes: keys left on a plan removed before this rule must not block every later write.
+  const kept = new Set(spec.plans.map(p => planId(productId, p.name)));
+  const removed = (await tx('gateway_plans').where('product_id', productId).select('id')).map(r => r.id as string).filter(p => !kept.has(p));
+  if (removed.length === 0) return undefined;
   const rows = (await tx('gateway_keys')
     .where('product_id', productId)
     .where('status', 'active')
     .where(live => live.whereNull('expires_at').orWhere('expires_at', '>', now))
-    .whereNotIn('plan_id', spec.plans.map(p => planId(productId, p.name)))
+    .whereIn('plan_id', removed)
     .select('plan_id').count({ n: '*' }).groupBy('plan_id').orderBy('plan_id')) as unknown as { plan_id: string; n: number | string }[];
   if (rows.length === 0) return undefined;
   const plans = rows.map(r => `"${planName(r.plan_id)}" (${Number(r.n)} ${Number(r.n) === 1 ? 'key' : 'keys'})`);

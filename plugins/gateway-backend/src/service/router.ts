@@ -82,7 +82,7 @@ const productBody = z.object({
   entityRef: z.string().min(1, 'entityRef: required'),
   spec: z.unknown(),
   /** The product's updatedAt as the writer read it (null: the product must be new); absent, the last writer wins. */
-  expectedUpdatedAt: z.string().refine(v => !Number.isNaN(Date.parse(v)), 'must be an instant, as updatedAt gives it').nullable().optional(),
+  expectedUpdatedAt: z.string().datetime({ offset: true, message: 'must be an instant, as updatedAt gives it' }).nullable().optional(),
 }).strict();
 const keyRequestBody = z.object({
   componentRef: z.string().min(1),

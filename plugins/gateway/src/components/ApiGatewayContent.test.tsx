@@ -267,6 +267,10 @@ describe('ApiGatewayContent', () => {
     const yaml = dialog.getByLabelText('product YAML') as HTMLTextAreaElement;
     expect(yaml.value).toMatch(/^kind: rest\n/);
     expect(yaml.value).not.toContain('models:');
+    // Once the text is the owner's own, it says the kind: the toggle no longer rewrites it.
+    fireEvent.change(yaml, { target: { value: yaml.value.replace('requestsPerMinute: 600', 'requestsPerMinute: 60') } });
+    expect(dialog.getByRole('button', { name: 'OpenAI-compatible' })).toBeDisabled();
+    fireEvent.change(yaml, { target: { value: yaml.value.replace('requestsPerMinute: 60', 'requestsPerMinute: 600') } });
     fireEvent.change(dialog.getByLabelText(/^Product id/), { target: { value: 'Plain API' } });
     expect(dialog.getByRole('button', { name: 'Create product' })).toBeDisabled();
     fireEvent.change(dialog.getByLabelText(/^Product id/), { target: { value: 'plain-api' } });
@@ -277,6 +281,29 @@ describe('ApiGatewayContent', () => {
     })));
     await waitFor(() => expect(screen.queryByRole('dialog')).not.toBeInTheDocument());
   });
+
+  it("keeps the owner's text when another owner creates the product meanwhile, and opens theirs after the conflict", async () => {
+    const gateway = mockGateway();
+    gateway.listProducts.mockResolvedValue([]);
+    gateway.listKeyRequests.mockResolvedValue([]);
+    const theirs = { ...product, updatedBy: 'user:default/dave', updatedAt: '2026-12-06T19:00:00.000Z' };
+    const message = `Gateway product llm-chat was created meanwhile (by user:default/dave at ${theirs.updatedAt}); read it and edit that`;
+    gateway.putProduct.mockRejectedValueOnce(Object.assign(new Error(message), { response: { status: 409 }, body: { error: { message } } }));
+    await render(gateway, AuthorizeResult.ALLOW, 'llm-chat-race');
+    fireEvent.click(await screen.findByRole('button', { name: 'Offer through the gateway' }));
+    const yaml = () => within(screen.getByRole('dialog')).getByLabelText('product YAML') as HTMLTextAreaElement;
+    fireEvent.change(yaml(), { target: { value: yaml().value.replace('requestsPerMinute: 600', 'requestsPerMinute: 42') } });
+    // The next poll finds dave's product: the page changes behind the dialog, which keeps its text.
+    gateway.listProducts.mockResolvedValue([theirs]);
+    await screen.findByRole('table', { name: 'plans', hidden: true }, { timeout: 12_000 });
+    expect(yaml().value).toContain('requestsPerMinute: 42');
+    fireEvent.click(within(screen.getByRole('dialog')).getByRole('button', { name: 'Create product' }));
+    expect(await screen.findByText(/was created meanwhile \(by user:default\/dave/)).toBeInTheDocument();
+    fireEvent.click(screen.getByRole('button', { name: 'Open the current version' }));
+    await waitFor(() => expect(screen.getByRole('dialog')).toHaveTextContent('Edit gateway product llm-chat'));
+    expect(yaml().value).toContain('title: LLM chat (OpenAI-compatible)');
+    expect((screen.getByLabelText('your unsaved edit') as HTMLTextAreaElement).value).toContain('requestsPerMinute: 42');
+  }, 30_000);
 
   it('offers no product editor to those who may not define the product, and says why', async () => {
     const authorize = (r: EvaluatePermissionRequest) => (r.permission.name === 'gateway.product.manage' ? AuthorizeResult.DENY : AuthorizeResult.ALLOW);
@@ -299,7 +326,6 @@ describe('ApiGatewayContent', () => {
       .mockRejectedValueOnce(refusal(409, 'Gateway product llm-chat was changed by user:default/dave at 2026-12-06T19:00:00.000Z, after the version you edited (2026-11-22T09:00:00Z); read it again and redo your edit'))
       .mockImplementation(async (id, body) => ({ ...(body.spec as typeof product), id, entityRef: body.entityRef, updatedAt: '2026-12-06T20:00:00.000Z', updatedBy: 'user:default/carol' }));
     const newer = { ...product, updatedAt: '2026-12-06T19:00:00.000Z', updatedBy: 'user:default/dave', title: 'LLM chat, renamed by dave' };
-    gateway.getProduct.mockResolvedValue(newer);
     await render(gateway, AuthorizeResult.ALLOW, 'llm-chat-edit');
     const edit = await screen.findByRole('button', { name: 'Edit' });
     await waitFor(() => expect(edit).toBeEnabled());
@@ -328,8 +354,11 @@ describe('ApiGatewayContent', () => {
     fireEvent.change(yaml(), { target: { value: edited.replace('requestsPerMinute: 0\n', 'requestsPerMinute: 20\n') } });
     fireEvent.click(dialog.getByRole('button', { name: 'Save' }));
     expect(await dialog.findByText(/was changed by user:default\/dave/)).toBeInTheDocument();
+    gateway.listProducts.mockResolvedValue([newer]);
     fireEvent.click(dialog.getByRole('button', { name: 'Open the current version' }));
     await waitFor(() => expect(yaml().value).toContain('title: LLM chat, renamed by dave'));
+    // The edit that was not saved stays beside it, to be redone.
+    expect((dialog.getByLabelText('your unsaved edit') as HTMLTextAreaElement).value).toContain('requestsPerMinute: 20\n');
     fireEvent.click(dialog.getByRole('button', { name: 'Save' }));
     await waitFor(() => expect(gateway.putProduct).toHaveBeenLastCalledWith('llm-chat', expect.objectContaining({ expectedUpdatedAt: newer.updatedAt, spec: expect.objectContaining({ title: 'LLM chat, renamed by dave' }) })));
     await waitFor(() => expect(screen.queryByRole('dialog')).not.toBeInTheDocument());

@@ -51,6 +51,7 @@ export function ApiGatewayContent() {
   if (error && !value) return <ResponseErrorPanel error={error} />;
   if (!value?.product) {
     const annotated = entity.metadata.annotations?.[GATEWAY_PRODUCT_ANNOTATION];
+    // The editor second, as with a product (below).
     return (
       <>
         <EmptyState
@@ -86,43 +87,46 @@ export function ApiGatewayContent() {
   if (manage.loading) editWhy = 'Checking your permissions…';
   else if (!manage.allowed) editWhy = `Only those who may define the gateway product of ${apiRef} (its owners and platform admins: ${gatewayProductManagePermission.name}) can edit it.`;
 
+  // The editor is the second child here as without a product, so it stays open, with its text, when the product appears.
   return (
-    <Stack spacing={3}>
-      {error && <ResponseErrorPanel error={error} title="Could not refresh" />}
-      <ProductCard product={product} action={<ExplainedButton why={editWhy} onClick={() => setEditing({ apiRef, title, product })}>Edit</ExplainedButton>} />
+    <>
+      <Stack spacing={3}>
+        {error && <ResponseErrorPanel error={error} title="Could not refresh" />}
+        <ProductCard product={product} action={<ExplainedButton why={editWhy} onClick={() => setEditing({ apiRef, title, product })}>Edit</ExplainedButton>} />
+        <InfoCard title={`Pending key requests (${keyRequestCount(pending.length)})`} subheader={pending.length > 1 ? 'Oldest first: the next to expire on top' : undefined}>
+          <PendingKeyRequests
+            requests={pending}
+            reviewWhy={() => reviewWhy}
+            empty="No request waits for review. Components that list this API in consumesApis request keys from their own Gateway tab."
+            onDecided={changed}
+          />
+          {decided.length > 0 && (
+            <>
+              <Typography variant="subtitle2" sx={{ mt: 3 }}>Decided requests{value.decided.length > decided.length ? ` (the newest ${decided.length})` : ''}</Typography>
+              <Table size="small" aria-label="decided key requests">
+                <TableHead>
+                  <TableRow><TableCell>Component</TableCell><TableCell>Plan</TableCell><TableCell>Status</TableCell><TableCell>Reviewed</TableCell><TableCell>Reason</TableCell></TableRow>
+                </TableHead>
+                <TableBody>
+                  {decided.map(r => (
+                    <TableRow key={r.id}>
+                      <TableCell><EntityRefLink entityRef={r.componentRef} defaultKind="component" /></TableCell>
+                      <TableCell>{r.plan}</TableCell>
+                      <TableCell><RequestStatusChip request={r} /></TableCell>
+                      <TableCell>{r.reviewedAt ? `${formatDateTime(r.reviewedAt)} by ${shortUser(r.reviewedBy)}` : `expired ${formatDateTime(r.expiresAt)}`}</TableCell>
+                      <TableCell>{r.reviewReason ?? ''}</TableCell>
+                    </TableRow>
+                  ))}
+                </TableBody>
+              </Table>
+            </>
+          )}
+        </InfoCard>
+        <IssuedKeysCard key={apiRef} apiRef={apiRef} refreshKey={changes} revokeWhy={revokeWhy} onRevoked={changed} />
+        <UsagePanel entityRef={apiRef} />
+        <AuditCard entityRef={apiRef} refreshKey={changes} />
+      </Stack>
       {editor}
-      <InfoCard title={`Pending key requests (${keyRequestCount(pending.length)})`} subheader={pending.length > 1 ? 'Oldest first: the next to expire on top' : undefined}>
-        <PendingKeyRequests
-          requests={pending}
-          reviewWhy={() => reviewWhy}
-          empty="No request waits for review. Components that list this API in consumesApis request keys from their own Gateway tab."
-          onDecided={changed}
-        />
-        {decided.length > 0 && (
-          <>
-            <Typography variant="subtitle2" sx={{ mt: 3 }}>Decided requests{value.decided.length > decided.length ? ` (the newest ${decided.length})` : ''}</Typography>
-            <Table size="small" aria-label="decided key requests">
-              <TableHead>
-                <TableRow><TableCell>Component</TableCell><TableCell>Plan</TableCell><TableCell>Status</TableCell><TableCell>Reviewed</TableCell><TableCell>Reason</TableCell></TableRow>
-              </TableHead>
-              <TableBody>
-                {decided.map(r => (
-                  <TableRow key={r.id}>
-                    <TableCell><EntityRefLink entityRef={r.componentRef} defaultKind="component" /></TableCell>
-                    <TableCell>{r.plan}</TableCell>
-                    <TableCell><RequestStatusChip request={r} /></TableCell>
-                    <TableCell>{r.reviewedAt ? `${formatDateTime(r.reviewedAt)} by ${shortUser(r.reviewedBy)}` : `expired ${formatDateTime(r.expiresAt)}`}</TableCell>
-                    <TableCell>{r.reviewReason ?? ''}</TableCell>
-                  </TableRow>
-                ))}
-              </TableBody>
-            </Table>
-          </>
-        )}
-      </InfoCard>
-      <IssuedKeysCard key={apiRef} apiRef={apiRef} refreshKey={changes} revokeWhy={revokeWhy} onRevoked={changed} />
-      <UsagePanel entityRef={apiRef} />
-      <AuditCard entityRef={apiRef} refreshKey={changes} />
-    </Stack>
+    </>
   );
 }

@@ -39,6 +39,10 @@ export function ProductEditor(props: { target?: ProductEditorTarget; onClose: ()
   const [kind, setKind] = useState<GatewayProductSpec['kind']>('openai');
   const [text, setText] = useState('');
   const [base, setBase] = useState<GatewayProduct | undefined>();
+  // The owner's own text, kept for reference when a conflict made them open the current version.
+  const [unsaved, setUnsaved] = useState<string | undefined>();
+  // What the dialog is about, kept while it fades out after `target` is gone.
+  const [title, setTitle] = useState('');
   const [failure, setFailure] = useState<{ message: string; spot?: TextSpot; conflict?: boolean } | undefined>();
   const [busy, setBusy] = useState(false);
   const editor = useRef<HTMLTextAreaElement>(null);
@@ -52,6 +56,8 @@ export function ProductEditor(props: { target?: ProductEditorTarget; onClose: ()
     setText(target.product ? specYaml(target.product) : starterYaml('openai', target.title));
     setKind(target.product?.kind ?? 'openai');
     setId(target.product?.id ?? target.suggestedId ?? '');
+    setTitle(target.title);
+    setUnsaved(undefined);
     setFailure(undefined);
   }, [target]);
 
@@ -66,10 +72,11 @@ export function ProductEditor(props: { target?: ProductEditorTarget; onClose: ()
     area.scrollTop = Math.max(0, (spot.line - 3) * lineHeight);
   }, [failure]);
 
+  // The starter follows the kind chosen until the owner writes something of their own; from then on the text says the kind.
+  const starter = text === starterYaml(kind, title);
   const chooseKind = (next: GatewayProductSpec['kind'] | null) => {
-    if (!next || !target || next === kind) return;
-    // The starter follows the kind until the owner has written something of their own.
-    if (text === starterYaml(kind, target.title)) setText(starterYaml(next, target.title));
+    if (!next || next === kind || !starter) return;
+    setText(starterYaml(next, title));
     setKind(next);
   };
 
@@ -101,12 +108,16 @@ export function ProductEditor(props: { target?: ProductEditorTarget; onClose: ()
     }
   };
 
-  // After a conflict: the product as it is now replaces the text (the owner redoes their edit on it).
+  // After a conflict: the API's product as it is now replaces the text; the owner's own stays beside it, to redo their edit.
   const openCurrent = async () => {
+    if (!target) return;
     setBusy(true);
     try {
-      const current = await gateway.getProduct(id);
+      const [current] = await gateway.listProducts({ entityRef: target.apiRef });
+      if (!current) throw new Error(`${target.apiRef} has no gateway product now`);
+      setUnsaved(text);
       setBase(current);
+      setId(current.id);
       setText(specYaml(current));
       setFailure(undefined);
     } catch (e) {
@@ -118,7 +129,7 @@ export function ProductEditor(props: { target?: ProductEditorTarget; onClose: ()
 
   return (
     <Dialog open={target !== undefined} onClose={() => !busy && onClose()} fullWidth maxWidth="md" aria-labelledby="product-editor-title">
-      <DialogTitle id="product-editor-title">{creating ? `Offer ${target?.title ?? ''} through the gateway` : `Edit gateway product ${base?.id ?? ''}`}</DialogTitle>
+      <DialogTitle id="product-editor-title">{creating ? `Offer ${title} through the gateway` : `Edit gateway product ${base?.id ?? ''}`}</DialogTitle>
       {busy && <LinearProgress />}
       <DialogContent>
         <Stack spacing={2}>
@@ -128,7 +139,7 @@ export function ProductEditor(props: { target?: ProductEditorTarget; onClose: ()
                 label="Product id" value={id} onChange={e => setId(e.target.value.trim())} size="small" required
                 error={Boolean(id) && Boolean(idProblem)} helperText={idProblem ?? 'Callers use it in /p/<id>/ for a REST product'}
               />
-              <ToggleButtonGroup exclusive size="small" value={kind} onChange={(_e, next) => chooseKind(next)} aria-label="product kind">
+              <ToggleButtonGroup exclusive size="small" value={starter ? kind : null} disabled={!starter} onChange={(_e, next) => chooseKind(next)} aria-label="product kind">
                 <ToggleButton value="openai">OpenAI-compatible</ToggleButton>
                 <ToggleButton value="rest">REST</ToggleButton>
               </ToggleButtonGroup>
@@ -148,6 +159,7 @@ export function ProductEditor(props: { target?: ProductEditorTarget; onClose: ()
             maxRows={28}
             fullWidth
             spellCheck={false}
+            disabled={busy}
             inputProps={{ 'aria-label': 'product YAML', style: { fontFamily: 'monospace', fontSize: 13, lineHeight: 1.5 } }}
           />
           {failure && (
@@ -157,6 +169,12 @@ export function ProductEditor(props: { target?: ProductEditorTarget; onClose: ()
             >
               {failure.spot ? `${failure.message} (line ${failure.spot.line})` : failure.message}
             </Alert>
+          )}
+          {unsaved !== undefined && (
+            <TextField
+              label="Your edit, not saved (for reference)" value={unsaved} multiline maxRows={12} fullWidth
+              InputProps={{ readOnly: true }} inputProps={{ 'aria-label': 'your unsaved edit', style: { fontFamily: 'monospace', fontSize: 13 } }}
+            />
           )}
         </Stack>
       </DialogContent>
