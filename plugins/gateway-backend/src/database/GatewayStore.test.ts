@@ -3,7 +3,7 @@ import type { Knex } from 'knex';
 import { KnexGatewayStore, insertUsageRows, type StoredKey, type UsageRecord } from './GatewayStore';
 import { GatewayAuditStore, insertAuditEvents } from './AuditStore';
 import { applyDatabaseMigrations } from './migrations';
-import { minimalSpec as spec } from '../__testUtils__/store';
+import { migratedStore, minimalSpec as spec } from '../__testUtils__/store';
 
 jest.setTimeout(60_000);
 
@@ -346,9 +346,7 @@ describe('KnexGatewayStore', () => {
   });
 
   it.each(databases.eachSupportedId())('never both issues a key for a plan and removes that plan, even when the two are asked at once, %p', async databaseId => {
-    const knex = await databases.init(databaseId);
-    await applyDatabaseMigrations({ getClient: async () => knex });
-    const store = new KnexGatewayStore(knex);
+    const { store } = await migratedStore(databases, databaseId);
     const actor = 'user:default/u';
     const t0 = new Date('2026-11-22T10:00:00Z');
     const withTiny = { ...spec, plans: [...spec.plans, { name: 'tiny', requestsPerMinute: 1 }] };
@@ -382,9 +380,7 @@ describe('KnexGatewayStore', () => {
   });
 
   it.each(databases.eachSupportedId())('removes a plan whose keys are revoked, and is not held back by keys left on a plan removed before, %p', async databaseId => {
-    const knex = await databases.init(databaseId);
-    await applyDatabaseMigrations({ getClient: async () => knex });
-    const store = new KnexGatewayStore(knex);
+    const { knex, store } = await migratedStore(databases, databaseId);
     const actor = 'user:default/u';
     const t0 = new Date('2026-11-22T10:00:00Z');
     const plans = (...names: string[]) => ({ ...spec, plans: names.map(name => ({ name, requestsPerMinute: 1 })) });
