@@ -320,6 +320,13 @@ describe('the gateway, control plane and data plane', () => {
       expect(approve.body.error.message).toMatch(/expired at/);
       const listed = await request(server).get('/api/gateway/key-requests').query({ entityRef: 'api:default/llm-chat' }).set('authorization', carol);
       expect(listed.body.items).toEqual([expect.objectContaining({ id: asked.body.id, status: 'expired' })]);
+      // Both trails say how it ended, once, whoever looked first.
+      for (const entityRef of ['api:default/llm-chat', 'component:default/chat-assistant']) {
+        const trail = await request(server).get('/api/gateway/audit').query({ entityRef, action: 'key-request.expired' }).set('authorization', carol);
+        expect(trail.body.items).toEqual([expect.objectContaining({
+          actor: 'quarterdeck:gateway', target: asked.body.id, reason: 'not reviewed in time', details: { componentRef: 'component:default/chat-assistant', plan: 'standard' },
+        })]);
+      }
       expect(notified.slice(1)).toEqual([
         {
           recipients: { type: 'entity', entityRef: 'component:default/chat-assistant' },

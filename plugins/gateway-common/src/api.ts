@@ -226,6 +226,7 @@ export const GATEWAY_AUDIT_ACTIONS = [
   'key-request.created',
   'key-request.approved',
   'key-request.denied',
+  'key-request.expired',
   'key.rotated',
   'key.revoked',
 ] as const;

@@ -87,6 +87,9 @@ describe('KnexGatewayStore', () => {
     }, []);
     const swept = await Promise.all([store.expireKeyRequests(late), store.expireKeyRequests(late), store.expireKeyRequests(late)]);
     expect(swept.flat().map(r => r.id)).toEqual(['r5']);
+    // Audited once, on the API and the component, in the expiry's own transaction.
+    expect((await knex('audit_events').where({ action: 'key-request.expired', target: 'r5' }).orderBy('entity_ref')).map(e => `${e.actor} ${e.entity_ref}`))
+      .toEqual(['quarterdeck:gateway api:default/p', 'quarterdeck:gateway component:default/d']);
 
     await store.insertUsage(Array.from({ length: 450 }, (_, i) => ({
       at: late, keyId: '1', consumerRef: 'component:default/c', productId: 'p', model: 'm', upstream: 'a', status: 200, latencyMs: i, promptTokens: 3, completionTokens: 4, estimated: false, cost: 0.001,

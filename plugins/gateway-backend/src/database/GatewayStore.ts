@@ -158,6 +158,9 @@ const isoOrUndefined = (v: Date | string | number | null | undefined) => (v === 
 const planId = (productId: string, plan: string) => `${productId}/${plan}`;
 const planName = (id: string) => id.slice(id.indexOf('/') + 1);
 
+/** Who the audit trail names for what the gateway does by itself (a request expiring unreviewed). */
+export const GATEWAY_ACTOR = 'quarterdeck:gateway';
+
 /** Why a key request for a plan its product no longer has cannot be approved. */
 export const planGone = (productId: string, plan: string) =>
   `plan: gateway product ${productId} no longer has the plan "${plan}" this request asks for; deny it, and the component can ask for another plan`;
@@ -400,11 +403,19 @@ export class KnexGatewayStore implements GatewayStore {
   }
 
   async expireKeyRequests(now: Date) {
-    // One statement (RETURNING, on SQLite and PostgreSQL alike): a row comes back only to the caller that changed it.
-    const expired: RequestRow[] = await this.db<RequestRow>('gateway_key_requests')
-      .where('status', 'pending').andWhere('expires_at', '<=', now)
-      .update({ status: 'expired' }, '*');
-    return expired.map(toRequest);
+    return this.db.transaction(async tx => {
+      // One statement (RETURNING, on SQLite and PostgreSQL alike): a row comes back only to the caller that changed it.
+      const expired: RequestRow[] = await tx<RequestRow>('gateway_key_requests')
+        .where('status', 'pending').andWhere('expires_at', '<=', now)
+        .update({ status: 'expired' }, '*');
+      const requests = expired.map(toRequest);
+      // Audited on the API and the component, as a decision is, so each trail says how the request ended.
+      await insertAuditEvents(tx, requests.flatMap(r => [r.apiRef, r.componentRef].map(entityRef => ({
+        actor: GATEWAY_ACTOR, action: 'key-request.expired', entityRef, target: r.id,
+        reason: 'not reviewed in time', details: { componentRef: r.componentRef, plan: r.plan },
+      }))));
+      return requests;
+    });
   }
 
   async getKey(id: string) {
