@@ -4,9 +4,15 @@ import { usePolling } from './usePolling';
 describe('usePolling', () => {
   it('loads at once, again every interval, keeps the last value through an error, and stops when unmounted', async () => {
     let calls = 0;
+    // The third load waits for the test, so the error between the second and third is seen however slow the machine.
+    let releaseThird: () => void = () => {};
+    const third = new Promise<void>(resolve => {
+      releaseThird = resolve;
+    });
     const load = jest.fn(async () => {
       calls++;
       if (calls === 2) throw new Error('backend down');
+      if (calls === 3) await third;
       return Math.min(calls, 3);
     });
     const { result, unmount } = renderHook(() => usePolling(load, 30));
@@ -17,6 +23,7 @@ describe('usePolling', () => {
     await waitFor(() => expect(result.current.error?.message).toBe('backend down'));
     expect(result.current.value).toBe(1);
     // The third succeeds and clears the error.
+    releaseThird();
     await waitFor(() => expect(result.current.value).toBe(3));
     expect(result.current.error).toBeUndefined();
     unmount();
