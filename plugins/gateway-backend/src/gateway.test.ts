@@ -550,7 +550,7 @@ describe('the gateway, control plane and data plane', () => {
       const products = await request(admin.server).get('/api/gateway/audit').query({ action: 'product.created' }).set('authorization', carol);
       expect(products.body.items.map((e: { target: string }) => e.target)).toEqual(['llm-chat']);
       for (const [query, message] of [
-        [{ action: 'key.deleted' }, 'action: one of product.created, product.updated, route.weights, key-request.created, key-request.approved, key-request.denied, key.rotated, key.revoked, not "key.deleted"'],
+        [{ action: 'key.deleted' }, 'action: one of product.created, product.updated, route.weights, key-request.created, key-request.approved, key-request.denied, key-request.expired, key.rotated, key.revoked, not "key.deleted"'],
         [{ before: 'yesterday' }, 'before: "yesterday" is not the next of an earlier page'],
         [{ limit: '0' }, 'limit: a whole number from 1 to 500, not "0"'],
       ] as const) {
