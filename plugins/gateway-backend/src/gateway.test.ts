@@ -550,7 +550,7 @@ describe('the gateway, control plane and data plane', () => {
       const products = await request(admin.server).get('/api/gateway/audit').query({ action: 'product.created' }).set('authorization', carol);
       expect(products.body.items.map((e: { target: string }) => e.target)).toEqual(['llm-chat']);
       for (const [query, message] of [
-        [{ action: 'key.deleted' }, 'action: one of product.created, product.updated, route.weights, key-request.created, key-request.approved, key-request.denied, key-request.expired, key.rotated, key.revoked, not "key.deleted"'],
+        [{ action: 'key.deleted' }, 'action: one of product.created, product.updated, product.deleted, route.weights, key-request.created, key-request.approved, key-request.denied, key-request.expired, key.rotated, key.revoked, not "key.deleted"'],
         [{ before: 'yesterday' }, 'before: "yesterday" is not the next of an earlier page'],
         [{ limit: '0' }, 'limit: a whole number from 1 to 500, not "0"'],
       ] as const) {
@@ -640,6 +640,12 @@ describe('the gateway, control plane and data plane', () => {
       expect(res.body.error.message).toBe('You may not define the gateway product of api:default/llm-chat (permission gateway.product.manage on api:default/llm-chat)');
       expect(await denied.knex('gateway_products').select()).toEqual([]);
       expect(await denied.knex('audit_events').select()).toEqual([]);
+      // Nor may they remove one that is there.
+      const spec = product(upstreams.v1.url, upstreams.v2.url).spec as never;
+      await new KnexGatewayStore(denied.knex).putProduct({ id: 'llm-chat', entityRef: 'api:default/llm-chat', spec, actor: 'user:default/carol', now: new Date(), expect: { exists: false }, audit: [] });
+      const removal = await request(denied.server).delete('/api/gateway/products/llm-chat').set('authorization', erin);
+      expect([removal.status, removal.body.error.message]).toEqual([403, 'You may not remove gateway product llm-chat (permission gateway.product.manage on api:default/llm-chat)']);
+      expect(await denied.knex('gateway_products').count({ n: '*' })).toEqual([{ n: 1 }]);
     } finally {
       await denied.stop();
     }
@@ -694,6 +700,57 @@ describe('the gateway, control plane and data plane', () => {
       expect((await request(server).post(`/api/gateway/keys/${issued.key.id}/revoke`).set('authorization', erin).send({ reason: 'moving to standard' })).status).toBe(200);
       expect((await put(withoutTiny)).status).toBe(200);
       expect((await knex('gateway_plans').where('product_id', 'llm-chat')).map(p => p.name)).toEqual(['standard']);
+    } finally {
+      await stop();
+    }
+  });
+
+  it('takes an API out of the gateway only once nothing uses it, stops serving it at once, and keeps its trail and usage', async () => {
+    const { server, dataPlane, knex, stop } = await gateway();
+    try {
+      const created = await request(server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(product(upstreams.v1.url, upstreams.v2.url));
+      const remove = (query: Record<string, string> = {}) => request(server).delete('/api/gateway/products/llm-chat').query(query).set('authorization', carol);
+      const issued = await issueKey(server, 'to try the removal');
+      expect((await chat(dataPlane, issued.secret, { model: 'chat-small', messages: [{ role: 'user', content: 'hello' }] })).status).toBe(200);
+      const waiting = await request(server).post('/api/gateway/key-requests').set('authorization', erin)
+        .send({ componentRef: 'component:default/chat-assistant', productId: 'llm-chat', plan: 'tiny', justification: 'a second, smaller key' });
+      expect(waiting.status).toBe(201);
+
+      // In use: a key works and a request waits. Both are named, and nothing goes.
+      const inUse = await remove({ reason: 'retiring llm-chat' });
+      expect([inUse.status, inUse.body.error.message]).toEqual([409,
+        'Gateway product llm-chat is in use: keys that work now hold its plan "standard" (1 key) and 1 key request waits for review; revoke those keys and approve or deny that request (the API\'s Gateway tab) before removing it']);
+      expect((await chat(dataPlane, issued.secret, { model: 'chat-small', messages: [{ role: 'user', content: 'still here' }] })).status).toBe(200);
+
+      await request(server).post(`/api/gateway/keys/${issued.key.id}/revoke`).set('authorization', carol).send({ reason: 'retiring llm-chat' });
+      await request(server).post(`/api/gateway/key-requests/${waiting.body.id}/deny`).set('authorization', carol).send({ reason: 'retiring llm-chat' });
+      // A removal over a version read before the last change is refused too; a date that is not one is a 400.
+      expect((await remove({ expectedUpdatedAt: 'yesterday' })).body.error.message).toBe('expectedUpdatedAt: must be an instant, as updatedAt gives it');
+      const stale = await remove({ expectedUpdatedAt: '2026-01-01T00:00:00.000Z' });
+      expect([stale.status, stale.body.error.message]).toEqual([409,
+        `Gateway product llm-chat was changed by user:default/carol at ${created.body.updatedAt}, after the version you read (2026-01-01T00:00:00.000Z); read it again before removing it`]);
+
+      const removed = await remove({ expectedUpdatedAt: created.body.updatedAt, reason: 'retiring llm-chat' });
+      expect(removed.status).toBe(204);
+      expect((await request(server).get('/api/gateway/products/llm-chat').set('authorization', carol)).status).toBe(404);
+      expect((await request(server).get('/api/gateway/products').query({ entityRef: 'api:default/llm-chat' }).set('authorization', carol)).body.items).toEqual([]);
+      // This replica's data plane lists it no more.
+      const models = await fetch(`${dataPlane}/v1/models`, { headers: { authorization: `Bearer ${issued.secret}` } });
+      expect(models.status).toBe(401);
+      // Its plans, keys and requests went with it; what was audited and used stays.
+      expect(await knex('gateway_plans').where('product_id', 'llm-chat')).toEqual([]);
+      expect(await knex('gateway_keys').where('product_id', 'llm-chat')).toEqual([]);
+      expect(await knex('gateway_key_requests').where('product_id', 'llm-chat')).toEqual([]);
+      const trail = await request(server).get('/api/gateway/audit').query({ entityRef: 'api:default/llm-chat', action: 'product.deleted' }).set('authorization', carol);
+      expect(trail.body.items).toEqual([expect.objectContaining({ actor: 'user:default/carol', target: 'llm-chat', reason: 'retiring llm-chat', details: { plans: ['standard', 'tiny'] } })]);
+      await eventually('the call\'s usage row', async () => Number((await knex('gateway_usage').where('product_id', 'llm-chat').count({ n: '*' }))[0].n) > 0);
+      // A request for it now finds no product, and a second removal nothing to remove.
+      const late = await request(server).post('/api/gateway/key-requests').set('authorization', erin)
+        .send({ componentRef: 'component:default/chat-assistant', productId: 'llm-chat', plan: 'standard', justification: 'asked after it was removed' });
+      expect([late.status, late.body.error.message]).toEqual([404, "productId: no gateway product llm-chat"]);
+      expect((await remove()).status).toBe(404);
+      // The API can be offered again, afresh.
+      expect((await request(server).put('/api/gateway/products/llm-chat').set('authorization', carol).send({ ...product(upstreams.v1.url, upstreams.v2.url), expectedUpdatedAt: null })).status).toBe(201);
     } finally {
       await stop();
     }

@@ -85,6 +85,7 @@ export const gatewayPlugin = createBackendPlugin({
           logger, db, store, audit: new GatewayAuditStore(db), catalog, permissions, httpAuth, events, notifications, settings,
           onKeyChange: keys => feed.applyKeys(keys),
           onProductChange: product => feed.applyProduct(product),
+          onProductRemoved: id => feed.removeProduct(id),
           status: () => {
             const held = feed.snapshot();
             // The Redis URL may carry a password: the page is told only which store counts.

@@ -222,6 +222,7 @@ export interface GatewayAuditEvent {
 export const GATEWAY_AUDIT_ACTIONS = [
   'product.created',
   'product.updated',
+  'product.deleted',
   'route.weights',
   'key-request.created',
   'key-request.approved',

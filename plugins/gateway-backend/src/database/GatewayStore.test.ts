@@ -382,6 +382,53 @@ describe('KnexGatewayStore', () => {
     }
   });
 
+  it.each(databases.eachSupportedId())('issues a key only for models its plan has when it commits, %p', async databaseId => {
+    const { store } = await migratedStore(databases, databaseId);
+    const actor = 'user:default/u';
+    const t0 = new Date('2026-11-22T10:00:00Z');
+    const twoModels = { ...spec, models: [...spec.models!, { ...spec.models![0], name: 'm2' }], plans: [{ name: 'standard', requestsPerMinute: 5, models: ['m', 'm2'] }] };
+    await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec: twoModels, actor, now: t0, expect: { exists: false }, audit: [] });
+    await store.createKeyRequest({
+      id: 'r1', productId: 'p', plan: 'standard', apiRef: 'api:default/p', componentRef: 'component:default/c', justification: 'because',
+      status: 'pending', requestedBy: actor, requestedAt: t0.toISOString(), expiresAt: new Date(t0.getTime() + 3600_000).toISOString(),
+    }, []);
+    // The reviewer narrowed the key to m2 on the plan as they read it; an owner took m2 out of the plan before the approval committed.
+    await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec: { ...twoModels, plans: [{ name: 'standard', requestsPerMinute: 5, models: ['m'] }] }, actor, now: t0, expect: { exists: true }, audit: [] });
+    await expect(store.reviewKeyRequest({ id: 'r1', status: 'approved', reviewer: actor, at: t0, key: { ...key('1', t0.toISOString()), models: ['m2'] } }, []))
+      .rejects.toMatchObject({ name: 'ConflictError', message: 'models: plan standard of gateway product p no longer has "m2" (it changed meanwhile); approve again' });
+    expect((await store.getKeyRequest('r1'))!.status).toBe('pending');
+    expect(await store.reviewKeyRequest({ id: 'r1', status: 'approved', reviewer: actor, at: t0, key: { ...key('1', t0.toISOString()), models: ['m'] } }, [])).toBe(true);
+  });
+
+  it.each(databases.eachSupportedId())('never leaves a request behind for a product removed at the same moment, %p', async databaseId => {
+    const { store } = await migratedStore(databases, databaseId);
+    const actor = 'user:default/u';
+    const t0 = new Date('2026-11-22T10:00:00Z');
+    for (let i = 0; i < 6; i++) {
+      const at = new Date(t0.getTime() + (i + 1) * 1000);
+      if (!(await store.getProduct('p'))) await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec, actor, now: at, expect: { exists: false }, audit: [] });
+      else await store.reviewKeyRequest({ id: `r${i - 1}`, status: 'denied', reviewer: actor, at }, []);
+      const [asked, removal] = await Promise.allSettled([
+        store.createKeyRequest({
+          id: `r${i}`, productId: 'p', plan: 'standard', apiRef: 'api:default/p', componentRef: 'component:default/c', justification: 'because',
+          status: 'pending', requestedBy: actor, requestedAt: at.toISOString(), expiresAt: new Date(at.getTime() + 3600_000).toISOString(),
+        }, []),
+        store.deleteProduct({ id: 'p', now: at, audit: [{ actor, action: 'product.deleted', target: 'p' }] }),
+      ]);
+      // One of them, whichever came first, and the other refused saying why.
+      const story = [
+        asked.status === 'fulfilled' ? 'request made' : `request refused: ${(asked.reason as Error).message}`,
+        removal.status === 'fulfilled' ? `removal ${removal.value}` : `removal refused: ${(removal.reason as Error).message.split(';')[0]}`,
+        `product ${(await store.getProduct('p')) ? 'kept' : 'gone'}`,
+        `request ${(await store.getKeyRequest(`r${i}`))?.status ?? 'none'}`,
+      ].join(' | ');
+      expect([
+        'request made | removal refused: Gateway product p is in use: 1 key request waits for review | product kept | request pending',
+        'request refused: plan: gateway product p was removed; read it again | removal true | product gone | request none',
+      ]).toContain(story);
+    }
+  });
+
   it.each(databases.eachSupportedId())('removes a plan whose keys are revoked, and is not held back by keys left on a plan removed before, %p', async databaseId => {
     const { knex, store } = await migratedStore(databases, databaseId);
     const actor = 'user:default/u';

@@ -10,6 +10,7 @@ import type { Knex } from 'knex';
 import { insertAuditEvents, type NewGatewayAuditEvent } from './AuditStore';
 import { BUCKET_COLUMNS, rollUp } from '../usage/rollup';
 import type { StoredHourlyRow } from '../usage/summary';
+import { modelsInPlan } from '../dataplane/routing';
 
 /** The fields of a raw usage row that window queries read. */
 export interface UsageRow {
@@ -80,6 +81,15 @@ export interface GatewayStore {
   getProduct(id: string): Promise<GatewayProduct | undefined>;
   getProductByEntity(entityRef: string): Promise<GatewayProduct | undefined>;
   listProducts(): Promise<GatewayProduct[]>;
+  /**
+   * Removes a product with its plans and the keys and requests that ended
+   * (the audit trail and the usage rows stay). A ConflictError, leaving it
+   * as it was, when it changed after `expectedUpdatedAt` or is in use: keys
+   * that work now, requests waiting for review. False when there is none.
+   */
+  deleteProduct(removal: { id: string; now: Date; expectedUpdatedAt?: string; audit: NewGatewayAuditEvent[] }): Promise<boolean>;
+  /** When a product of this id was last removed through the API, if ever (an example product is then not seeded again). */
+  productRemovedAt(id: string): Promise<string | undefined>;
 
   /** A ConflictError when the component already has a pending request for the product (a unique index says so). */
   createKeyRequest(request: Omit<GatewayKeyRequest, 'reviewedBy' | 'reviewedAt' | 'reviewReason' | 'keyId'>, audit: NewGatewayAuditEvent[]): Promise<GatewayKeyRequest>;
@@ -165,6 +175,20 @@ export const GATEWAY_ACTOR = 'quarterdeck:gateway';
 export const planGone = (productId: string, plan: string) =>
   `plan: gateway product ${productId} no longer has the plan "${plan}" this request asks for; deny it, and the component can ask for another plan`;
 
+/** The plans of a product that keys accepted at `now` hold (only those of `planIds`, when given), each as `"gold" (2 keys)`. */
+async function plansHeld(tx: Knex.Transaction, productId: string, now: Date, planIds?: string[]) {
+  const q = tx('gateway_keys')
+    .where('product_id', productId)
+    .where('status', 'active')
+    .where(live => live.whereNull('expires_at').orWhere('expires_at', '>', now));
+  if (planIds) q.whereIn('plan_id', planIds);
+  const rows = (await q.select('plan_id').count({ n: '*' }).groupBy('plan_id').orderBy('plan_id')) as unknown as { plan_id: string; n: number | string }[];
+  return rows.map(r => `"${planName(r.plan_id)}" (${Number(r.n)} ${Number(r.n) === 1 ? 'key' : 'keys'})`);
+}
+
+/** `a`, `a and b`, `a, b and c`. */
+const listed = (items: string[]) => (items.length === 1 ? items[0] : `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}`);
+
 /**
  * The plans a product write would remove while keys accepted now hold them,
  * said as the write's refusal; undefined when there are none. Their keys would
@@ -176,16 +200,28 @@ async function heldPlans(tx: Knex.Transaction, productId: string, spec: GatewayP
   const kept = new Set(spec.plans.map(p => planId(productId, p.name)));
   const removed = (await tx('gateway_plans').where('product_id', productId).select('id')).map(r => r.id as string).filter(p => !kept.has(p));
   if (removed.length === 0) return undefined;
-  const rows = (await tx('gateway_keys')
-    .where('product_id', productId)
-    .where('status', 'active')
-    .where(live => live.whereNull('expires_at').orWhere('expires_at', '>', now))
-    .whereIn('plan_id', removed)
-    .select('plan_id').count({ n: '*' }).groupBy('plan_id').orderBy('plan_id')) as unknown as { plan_id: string; n: number | string }[];
-  if (rows.length === 0) return undefined;
-  const plans = rows.map(r => `"${planName(r.plan_id)}" (${Number(r.n)} ${Number(r.n) === 1 ? 'key' : 'keys'})`);
-  const listed = plans.length === 1 ? plans[0] : `${plans.slice(0, -1).join(', ')} and ${plans[plans.length - 1]}`;
-  return `spec.plans: ${plans.length === 1 ? 'the plan' : 'the plans'} ${listed} ${plans.length === 1 ? 'is' : 'are'} held by keys that work now; revoke those keys (the API's Issued keys) before removing ${plans.length === 1 ? 'it' : 'them'}`;
+  const plans = await plansHeld(tx, productId, now, removed);
+  if (plans.length === 0) return undefined;
+  return `spec.plans: ${plans.length === 1 ? 'the plan' : 'the plans'} ${listed(plans)} ${plans.length === 1 ? 'is' : 'are'} held by keys that work now; revoke those keys (the API's Issued keys) before removing ${plans.length === 1 ? 'it' : 'them'}`;
+}
+
+/**
+ * What keeps a product from being removed, said as the refusal: keys that
+ * work now, and requests waiting for review (their components would never
+ * hear an answer). Undefined when nothing does.
+ */
+async function productInUse(tx: Knex.Transaction, productId: string, now: Date) {
+  const plans = await plansHeld(tx, productId, now);
+  const pending = Number((await tx('gateway_key_requests')
+    .where({ product_id: productId, status: 'pending' }).andWhere('expires_at', '>', now)
+    .count({ n: '*' }).first())?.n ?? 0);
+  const uses = [
+    ...(plans.length ? [`keys that work now hold ${plans.length === 1 ? 'its plan' : 'its plans'} ${listed(plans)}`] : []),
+    ...(pending ? [`${pending} key ${pending === 1 ? 'request waits' : 'requests wait'} for review`] : []),
+  ];
+  if (uses.length === 0) return undefined;
+  const todo = [...(plans.length ? ['revoke those keys'] : []), ...(pending ? [pending === 1 ? 'approve or deny that request' : 'approve or deny those requests'] : [])];
+  return `Gateway product ${productId} is in use: ${listed(uses)}; ${listed(todo)} (the API's Gateway tab) before removing it`;
 }
 
 function toProduct(row: ProductRow): GatewayProduct {
@@ -342,9 +378,40 @@ export class KnexGatewayStore implements GatewayStore {
     return (await this.db<ProductRow>('gateway_products').orderBy('id')).map(toProduct);
   }
 
+  async deleteProduct({ id, now, expectedUpdatedAt, audit }: { id: string; now: Date; expectedUpdatedAt?: string; audit: NewGatewayAuditEvent[] }) {
+    return this.db.transaction(async tx => {
+      // The row's lock first: a request or an approval being made (each takes a share of it) waits, then finds the product gone.
+      const row = await tx<ProductRow>('gateway_products').where('id', id).forUpdate().first();
+      if (!row) return false;
+      if (expectedUpdatedAt !== undefined && Date.parse(expectedUpdatedAt) !== new Date(row.updated_at).getTime()) {
+        throw new ConflictError(`Gateway product ${id} was changed by ${row.updated_by} at ${iso(row.updated_at)}, after the version you read (${expectedUpdatedAt}); read it again before removing it`);
+      }
+      const inUse = await productInUse(tx, id, now);
+      if (inUse) throw new ConflictError(inUse);
+      // Children first, by hand: SQLite enforces the foreign keys' cascade only where its connection turned them on.
+      await tx('gateway_keys').where('product_id', id).delete();
+      await tx('gateway_key_requests').where('product_id', id).delete();
+      await tx('gateway_plans').where('product_id', id).delete();
+      await tx('gateway_products').where('id', id).delete();
+      await insertAuditEvents(tx, audit);
+      return true;
+    });
+  }
+
+  async productRemovedAt(id: string) {
+    const row = await this.db('audit_events').where({ target: id, action: 'product.deleted' }).orderBy('created_at', 'desc').first('created_at');
+    return row ? iso(row.created_at) : undefined;
+  }
+
   async createKeyRequest(request: Omit<GatewayKeyRequest, 'reviewedBy' | 'reviewedAt' | 'reviewReason' | 'keyId'>, audit: NewGatewayAuditEvent[]) {
     const conflict = `${request.componentRef} already has a pending request for ${request.productId}`;
     await uniqueAsConflict(conflict, () => this.db.transaction(async tx => {
+      // A share of the product row's lock, which a removal takes first: a request is never left behind for a product removed meanwhile.
+      const product = await tx('gateway_products').where('id', request.productId).forShare().first('spec');
+      const plans = product ? (JSON.parse(product.spec) as GatewayProductSpec).plans : [];
+      if (!plans.some(p => p.name === request.plan)) {
+        throw new ConflictError(`plan: gateway product ${request.productId} ${product ? `has no plan "${request.plan}" any more` : 'was removed'}; read it again`);
+      }
       await tx('gateway_key_requests').insert({
         id: request.id,
         product_id: request.productId,
@@ -379,10 +446,13 @@ export class KnexGatewayStore implements GatewayStore {
   async reviewKeyRequest(review: { id: string; status: 'approved' | 'denied'; reviewer: string; reason?: string; at: Date; key?: StoredKey }, audit: NewGatewayAuditEvent[]) {
     return this.db.transaction(async tx => {
       if (review.key) {
-        // A share of the product row's lock, which a product write takes first: the plan read next is the one that commits.
-        await tx('gateway_products').where('id', review.key.productId).forShare().first('id');
-        const plan = await tx('gateway_plans').where('id', planId(review.key.productId, review.key.plan)).first('id');
-        if (!plan) throw new ConflictError(planGone(review.key.productId, review.key.plan));
+        // A share of the product row's lock, which a product write takes first: the plan read here is the one that commits.
+        const row = await tx<ProductRow>('gateway_products').where('id', review.key.productId).forShare().first();
+        const product = row && toProduct(row);
+        const plan = product?.plans.find(p => p.name === review.key!.plan);
+        if (!product || !plan) throw new ConflictError(planGone(review.key.productId, review.key.plan));
+        const outside = review.key.models?.find(m => !modelsInPlan(product, plan).includes(m));
+        if (outside) throw new ConflictError(`models: plan ${plan.name} of gateway product ${product.id} no longer has "${outside}" (it changed meanwhile); approve again`);
       }
       // Only a pending, unexpired request can be decided, and only once.
       const changed = await tx('gateway_key_requests')

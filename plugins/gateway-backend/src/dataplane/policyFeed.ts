@@ -88,6 +88,10 @@ export class PolicyFeed {
     await this.setProducts([...this.products.filter(p => p.id !== product.id), product]);
   }
 
+  async removeProduct(id: string) {
+    await this.setProducts(this.products.filter(p => p.id !== id));
+  }
+
   /** Holds the key unless it is behind the one held (or just forgotten); says whether it did. */
   private remember(key: StoredKey) {
     const held = this.keysById.get(key.id);

@@ -71,6 +71,8 @@ export interface RouterOptions {
   onKeyChange?: (keys: StoredKey[]) => Promise<void>;
   /** Told about every product change at once; resolves when this replica's data plane holds it. */
   onProductChange?: (product: GatewayProduct) => Promise<void>;
+  /** Told when a product is removed; resolves when this replica's data plane no longer serves it. */
+  onProductRemoved?: (id: string) => Promise<void>;
   /** This replica's data plane and the policy it serves, for the admin page. */
   status?: () => GatewayStatus;
   now?: () => Date;
@@ -301,6 +303,30 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     });
     await options.onProductChange?.(product);
     res.status(previous ? 200 : 201).json(product);
+  });
+
+  /**
+   * Takes an API out of the gateway: only once nothing uses the product (no
+   * key works, no request waits), so no consumer is cut off by surprise.
+   * Query parameters, as a DELETE has no body: `expectedUpdatedAt`, the
+   * version the caller read (a 409 if it changed since), and `reason`.
+   */
+  router.delete('/products/:id', async (req, res) => {
+    const { credentials, actor } = await userOf(req);
+    const expected = queryText(req.query.expectedUpdatedAt, 'expectedUpdatedAt');
+    if (expected !== undefined && Number.isNaN(Date.parse(expected))) throw new InputError('expectedUpdatedAt: must be an instant, as updatedAt gives it');
+    const reason = queryText(req.query.reason, 'reason');
+    if (reason && reason.length > 2000) throw new InputError('reason: must be at most 2000 characters');
+    const product = await store.getProduct(req.params.id);
+    if (!product) throw new NotFoundError(`No gateway product ${req.params.id}`);
+    await authorizeOn(gatewayProductManagePermission, product.entityRef, credentials, `remove gateway product ${product.id}`);
+    const removed = await store.deleteProduct({
+      id: product.id, now: now(), expectedUpdatedAt: expected,
+      audit: [{ actor, action: 'product.deleted', entityRef: product.entityRef, target: product.id, reason, details: { plans: product.plans.map(p => p.name) } }],
+    });
+    if (!removed) throw new NotFoundError(`No gateway product ${req.params.id}`);
+    await options.onProductRemoved?.(product.id);
+    res.status(204).end();
   });
 
   /**

@@ -9,7 +9,8 @@ import { validateProductSpec } from './productSchema';
 /**
  * Example products (`gateway.products` in config), each a YAML document
  * `{ id, entityRef, spec }`: created at start when missing, never
- * overwritten, so what teams changed since survives a restart.
+ * overwritten, so what teams changed since survives a restart; nor created
+ * again once its owners removed it (DELETE /products/:id).
  */
 export async function seedProducts(options: { store: GatewayStore; files: string[]; allowedHosts: string[]; logger: LoggerService; now?: Date }) {
   const { store, files, allowedHosts, logger } = options;
@@ -26,6 +27,11 @@ export async function seedProducts(options: { store: GatewayStore; files: string
         continue;
       }
       if (await store.getProduct(product.id)) continue;
+      const removedAt = await store.productRemovedAt(product.id);
+      if (removedAt) {
+        logger.info(`${file}: gateway product ${product.id} was removed at ${removedAt}; not seeded again (take it out of the file, or create it through the API)`);
+        continue;
+      }
       const validated = validateProductSpec(product.spec, allowedHosts);
       if (!validated.ok) {
         logger.error(`${file}: product ${product.id} is invalid: ${validated.message}`);

@@ -1,0 +1,39 @@
+import { TestDatabases, mockServices } from '@backstage/backend-test-utils';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { stringify } from 'yaml';
+import { seedProducts } from './seed';
+import { migratedStore, minimalSpec } from '../__testUtils__/store';
+
+jest.setTimeout(60_000);
+
+const databases = TestDatabases.create({ ids: ['SQLITE_3'], disableDocker: true });
+
+describe('seedProducts', () => {
+  it('creates an example product once, keeps what its owners changed, and does not bring it back after they removed it', async () => {
+    const { store } = await migratedStore(databases, 'SQLITE_3');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gateway-seed-'));
+    const file = path.join(dir, 'products.yaml');
+    fs.writeFileSync(file, stringify({ id: 'p', entityRef: 'api:default/p', spec: minimalSpec }));
+    const logger = mockServices.logger.mock();
+    const seed = () => seedProducts({ store, files: [file], allowedHosts: ['127.0.0.1'], logger, now: new Date('2026-12-06T10:00:00Z') });
+    try {
+      await seed();
+      expect((await store.getProduct('p'))?.updatedBy).toBe('quarterdeck:seed');
+
+      const edited = { ...minimalSpec, plans: [{ name: 'standard', requestsPerMinute: 50 }] };
+      const actor = 'user:default/carol';
+      const owned = await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec: edited, actor, now: new Date('2026-12-06T11:00:00Z'), expect: { exists: true }, audit: [] });
+      await seed();
+      expect(await store.getProduct('p')).toEqual(owned);
+
+      await store.deleteProduct({ id: 'p', now: new Date('2026-12-06T12:00:00Z'), audit: [{ actor, action: 'product.deleted', entityRef: 'api:default/p', target: 'p' }] });
+      await seed();
+      expect(await store.getProduct('p')).toBeUndefined();
+      expect(logger.info).toHaveBeenCalledWith(expect.stringMatching(/products\.yaml: gateway product p was removed at .+; not seeded again \(take it out of the file, or create it through the API\)$/));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
