@@ -62,6 +62,11 @@ export interface GatewayApi {
   listProducts(query?: { entityRef?: string }): Promise<GatewayProduct[]>;
   getProduct(id: string): Promise<GatewayProduct>;
   putProduct(id: string, body: PutProduct): Promise<GatewayProduct>;
+  /**
+   * Takes the API out of the gateway; a 409 while keys that work hold its
+   * plans or requests wait for review, or when it changed after `expectedUpdatedAt`.
+   */
+  deleteProduct(id: string, query?: { expectedUpdatedAt?: string; reason?: string }): Promise<void>;
   /** The key requests of an API or of a component; without entityRef, every API's (gateway.admin). */
   listKeyRequests(query: { entityRef?: string; status?: KeyRequestStatus }): Promise<GatewayKeyRequest[]>;
   createKeyRequest(body: CreateKeyRequest): Promise<GatewayKeyRequest>;
@@ -121,6 +126,10 @@ export class GatewayClient implements GatewayApi {
     return this.send('PUT', `/products/${encodeURIComponent(id)}`, body);
   }
 
+  async deleteProduct(id: string, query: { expectedUpdatedAt?: string; reason?: string } = {}): Promise<void> {
+    await this.request(`/products/${encodeURIComponent(id)}${queryString(query)}`, { method: 'DELETE' });
+  }
+
   async listKeyRequests(query: { entityRef?: string; status?: KeyRequestStatus }): Promise<GatewayKeyRequest[]> {
     const { items } = await this.request<{ items: GatewayKeyRequest[] }>(`/key-requests${queryString(query)}`);
     return items;
@@ -176,6 +185,8 @@ export class GatewayClient implements GatewayApi {
     if (!response.ok) {
       throw await ResponseError.fromResponse(response);
     }
+    // 204: done, nothing to read (a removal).
+    if (response.status === 204) return undefined as T;
     return (await response.json()) as T;
   }
 }

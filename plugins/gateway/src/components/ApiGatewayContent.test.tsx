@@ -364,6 +364,41 @@ describe('ApiGatewayContent', () => {
     await waitFor(() => expect(screen.queryByRole('dialog')).not.toBeInTheDocument());
   });
 
+  it('removes the product after a confirmation, says what still uses it, and then offers the API afresh', async () => {
+    const gateway = mockGateway();
+    const inUse = 'Gateway product llm-chat is in use: keys that work now hold its plan "standard" (1 key); revoke those keys (the API\'s Gateway tab) before removing it';
+    gateway.deleteProduct
+      .mockRejectedValueOnce(Object.assign(new Error(inUse), { response: { status: 409 }, body: { error: { message: inUse } } }))
+      .mockImplementationOnce(async () => {
+        gateway.listProducts.mockResolvedValue([]);
+      });
+    await render(gateway, AuthorizeResult.ALLOW, 'llm-chat-remove');
+    const edit = await screen.findByRole('button', { name: 'Edit' });
+    await waitFor(() => expect(edit).toBeEnabled());
+    fireEvent.click(edit);
+    const dialog = within(screen.getByRole('dialog'));
+    fireEvent.click(dialog.getByRole('button', { name: 'Remove from the gateway' }));
+    // Nothing is sent until the owner confirms; they may keep it.
+    expect(dialog.getByRole('alertdialog', { name: 'confirm removal' })).toHaveTextContent('Remove gateway product llm-chat?');
+    fireEvent.click(dialog.getByRole('button', { name: 'Keep it' }));
+    expect(dialog.queryByRole('alertdialog')).not.toBeInTheDocument();
+    expect(gateway.deleteProduct).not.toHaveBeenCalled();
+
+    // In use: the backend's reason is shown, and the product stays.
+    fireEvent.click(dialog.getByRole('button', { name: 'Remove from the gateway' }));
+    fireEvent.click(dialog.getByRole('button', { name: 'Remove product' }));
+    expect(await dialog.findByText(inUse)).toBeInTheDocument();
+    expect(gateway.deleteProduct).toHaveBeenLastCalledWith('llm-chat', { expectedUpdatedAt: product.updatedAt, reason: undefined });
+
+    // Once nothing uses it, it goes over the version opened, with the reason given, and the page offers the API again.
+    fireEvent.click(dialog.getByRole('button', { name: 'Remove from the gateway' }));
+    fireEvent.change(dialog.getByLabelText('Reason (for the audit trail)'), { target: { value: 'replaced by llm-chat-2' } });
+    fireEvent.click(dialog.getByRole('button', { name: 'Remove product' }));
+    await waitFor(() => expect(screen.queryByRole('dialog')).not.toBeInTheDocument());
+    expect(gateway.deleteProduct).toHaveBeenLastCalledWith('llm-chat', { expectedUpdatedAt: product.updatedAt, reason: 'replaced by llm-chat-2' });
+    expect(await screen.findByText('This API is not offered through the gateway')).toBeInTheDocument();
+  });
+
   it('shows an error panel when the gateway cannot be read', async () => {
     const gateway = mockGateway();
     gateway.listProducts.mockRejectedValue(new Error('You may not read the gateway products'));

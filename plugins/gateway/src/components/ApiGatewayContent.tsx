@@ -45,7 +45,7 @@ export function ApiGatewayContent() {
     setEditing(undefined);
     changed();
   };
-  const editor = <ProductEditor target={editing} onClose={() => setEditing(undefined)} onSaved={saved} />;
+  const editor = <ProductEditor target={editing} onClose={() => setEditing(undefined)} onSaved={saved} onRemoved={saved} />;
 
   if (loading && !value) return <Progress />;
   if (error && !value) return <ResponseErrorPanel error={error} />;

@@ -29,10 +29,16 @@ export type ProductEditorTarget = { apiRef: string; title: string; product?: Gat
  * an owner never overwrites a change they did not see: a conflict says who
  * changed it, and the current version can be opened instead. The backend
  * validates the whole product; the field its message names is selected in
- * the text.
+ * the text. An existing product can also be removed from here, after a
+ * confirmation, once nothing uses it (the backend says what does).
  */
-export function ProductEditor(props: { target?: ProductEditorTarget; onClose: () => void; onSaved: (product: GatewayProduct) => void }) {
-  const { target, onClose, onSaved } = props;
+export function ProductEditor(props: {
+  target?: ProductEditorTarget;
+  onClose: () => void;
+  onSaved: (product: GatewayProduct) => void;
+  onRemoved: (id: string) => void;
+}) {
+  const { target, onClose, onSaved, onRemoved } = props;
   const gateway = useApi(gatewayApiRef);
   const alerts = useApi(alertApiRef);
   const [id, setId] = useState('');
@@ -45,6 +51,8 @@ export function ProductEditor(props: { target?: ProductEditorTarget; onClose: ()
   const [title, setTitle] = useState('');
   const [failure, setFailure] = useState<{ message: string; spot?: TextSpot; conflict?: boolean } | undefined>();
   const [busy, setBusy] = useState(false);
+  // Asking to remove the product: the reason for the trail, while the owner confirms.
+  const [removal, setRemoval] = useState<{ reason: string } | undefined>();
   const editor = useRef<HTMLTextAreaElement>(null);
   // Creating until there is a version to edit: a conflict on create opens the product someone else made.
   const creating = !base;
@@ -59,6 +67,7 @@ export function ProductEditor(props: { target?: ProductEditorTarget; onClose: ()
     setTitle(target.title);
     setUnsaved(undefined);
     setFailure(undefined);
+    setRemoval(undefined);
   }, [target]);
 
   // The field a problem names is selected, so the owner sees where it is.
@@ -127,6 +136,25 @@ export function ProductEditor(props: { target?: ProductEditorTarget; onClose: ()
     }
   };
 
+  // Over the version opened, as a save is: a product changed meanwhile is read again before it goes.
+  const remove = async () => {
+    if (!base || !removal) return;
+    setBusy(true);
+    setFailure(undefined);
+    try {
+      await gateway.deleteProduct(base.id, { expectedUpdatedAt: base.updatedAt, reason: removal.reason.trim() || undefined });
+      alerts.post({ message: `Removed gateway product ${base.id}`, severity: 'success', display: 'transient' });
+      onRemoved(base.id);
+    } catch (e) {
+      const message = errorMessage(e);
+      const status = (e as { response?: { status?: number } }).response?.status;
+      setFailure({ message, conflict: status === 409 && /changed by/.test(message) });
+      setRemoval(undefined);
+    } finally {
+      setBusy(false);
+    }
+  };
+
   return (
     <Dialog open={target !== undefined} onClose={() => !busy && onClose()} fullWidth maxWidth="md" aria-labelledby="product-editor-title">
       <DialogTitle id="product-editor-title">{creating ? `Offer ${title} through the gateway` : `Edit gateway product ${base?.id ?? ''}`}</DialogTitle>
@@ -162,6 +190,19 @@ export function ProductEditor(props: { target?: ProductEditorTarget; onClose: ()
             disabled={busy}
             inputProps={{ 'aria-label': 'product YAML', style: { fontFamily: 'monospace', fontSize: 13, lineHeight: 1.5 } }}
           />
+          {removal && base && (
+            <Alert severity="warning" role="alertdialog" aria-label="confirm removal">
+              <Stack spacing={1.5}>
+                <Typography variant="body2">
+                  {`Remove gateway product ${base.id}? The data plane stops serving it within seconds and components can no longer request keys for ${title}. It is removed only while no key works and no request waits; its audit trail and usage stay.`}
+                </Typography>
+                <TextField
+                  label="Reason (for the audit trail)" size="small" fullWidth value={removal.reason} disabled={busy}
+                  onChange={e => setRemoval({ reason: e.target.value })} inputProps={{ maxLength: 2000 }}
+                />
+              </Stack>
+            </Alert>
+          )}
           {failure && (
             <Alert
               severity="error"
@@ -178,10 +219,22 @@ export function ProductEditor(props: { target?: ProductEditorTarget; onClose: ()
           )}
         </Stack>
       </DialogContent>
-      <DialogActions>
-        <Button onClick={onClose} disabled={busy}>Cancel</Button>
-        <Button variant="contained" onClick={save} disabled={busy || Boolean(idProblem) || !text.trim()}>{creating ? 'Create product' : 'Save'}</Button>
-      </DialogActions>
+      {removal ? (
+        <DialogActions>
+          <Button onClick={() => setRemoval(undefined)} disabled={busy}>Keep it</Button>
+          <Button variant="contained" color="error" onClick={remove} disabled={busy}>Remove product</Button>
+        </DialogActions>
+      ) : (
+        <DialogActions>
+          {!creating && (
+            <Button color="error" onClick={() => { setFailure(undefined); setRemoval({ reason: '' }); }} disabled={busy} sx={{ mr: 'auto' }}>
+              Remove from the gateway
+            </Button>
+          )}
+          <Button onClick={onClose} disabled={busy}>Cancel</Button>
+          <Button variant="contained" onClick={save} disabled={busy || Boolean(idProblem) || !text.trim()}>{creating ? 'Create product' : 'Save'}</Button>
+        </DialogActions>
+      )}
     </Dialog>
   );
 }

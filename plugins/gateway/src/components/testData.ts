@@ -79,6 +79,7 @@ export function mockGateway(): jest.Mocked<GatewayApi> {
     listProducts: jest.fn().mockResolvedValue([product]),
     getProduct: jest.fn().mockResolvedValue(product),
     putProduct: jest.fn(),
+    deleteProduct: jest.fn(),
     listKeyRequests: jest.fn().mockImplementation(async ({ status }: { status?: string }) => [pendingRequest].filter(r => !status || r.status === status)),
     createKeyRequest: jest.fn().mockImplementation(async body => ({ ...pendingRequest, ...body, id: 'req-2' })),
     approveKeyRequest: jest.fn().mockResolvedValue({
