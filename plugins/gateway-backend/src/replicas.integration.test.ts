@@ -42,4 +42,24 @@ describe('the gateway on several replicas', () => {
       await a.stop();
     }
   });
+
+  it.each(databases.eachSupportedId())('stops serving a product removed on one replica on the others within seconds, %p', async databaseId => {
+    const knex = await databases.init(databaseId);
+    const a = await startGateway(knex);
+    const b = await startGateway(knex);
+    const productsHeld = async (server: typeof a.server) => (await request(server).get('/api/gateway/status').set('authorization', carol)).body.held.products;
+    try {
+      const created = await request(a.server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(product(upstreams.v1.url, upstreams.v2.url));
+      await eventually('replica b to hold the product made on a', async () => (await productsHeld(b.server)) === 1);
+      const removed = await request(a.server).delete('/api/gateway/products/llm-chat').query({ expectedUpdatedAt: created.body.updatedAt }).set('authorization', carol);
+      expect(removed.status).toBe(204);
+      // Replica a's data plane lets go before the answer; b's on its next read of the products.
+      expect(await productsHeld(a.server)).toBe(0);
+      await eventually('replica b to let go of the product removed on a', async () => (await productsHeld(b.server)) === 0, 5_000);
+      expect((await request(b.server).get('/api/gateway/products/llm-chat').set('authorization', carol)).status).toBe(404);
+    } finally {
+      await b.stop();
+      await a.stop();
+    }
+  });
 });
