@@ -328,6 +328,31 @@ journey("adds a plan to llm-chat in its product editor as its owner, and a consu
   });
 });
 
+journey("takes payments-rest out of the gateway as its owner once nothing uses it, and its trail stays", async (page, url, { browser }) => {
+  // alice (team-payments, owns payments-rest) removes its product; the journey before denied its only request.
+  await signInAs(page, url, 'alice');
+  await page.goto(`${url}/catalog/default/api/payments-rest/gateway`);
+  await page.getByRole('button', { name: 'Edit', exact: true }).click({ timeout: 30_000 });
+  const editor = page.getByRole('dialog', { name: 'Edit gateway product payments-rest' });
+  await editor.getByRole('button', { name: 'Remove from the gateway' }).click();
+  await editor.getByLabel('Reason (for the audit trail)').fill('Refunds move to the orders API.');
+  await shot(page, '18-gateway-product-removal-confirmed');
+  await editor.getByRole('button', { name: 'Remove product' }).click();
+  await editor.waitFor({ state: 'hidden' });
+  await page.getByText('This API is not offered through the gateway').waitFor();
+  // Its owners can offer it again; the trail says who removed it and why.
+  await page.getByRole('button', { name: 'Offer through the gateway' }).waitFor();
+  await page.getByRole('table', { name: 'gateway audit trail' }).getByRole('row', { name: /alice\s+product\.deleted\s+had plan standard\s+Refunds move to the orders API\./ }).waitFor();
+  await shot(page, '19-gateway-product-removed');
+
+  // erin's chat-assistant no longer offers a request for it.
+  await asAnotherUser(browser, url, 'erin', async erin => {
+    await erin.goto(`${url}/catalog/default/component/chat-assistant/gateway`);
+    await erin.getByText('Also consumed, not through the gateway: api:default/payments-rest.').waitFor({ timeout: 30_000 });
+    if ((await erin.getByRole('region', { name: 'gateway access to payments-rest' }).count()) !== 0) throw new Error('chat-assistant still offers access to payments-rest');
+  });
+});
+
 /** The gateway's example upstreams (examples/gateway/llm-chat.yaml), which `npm start` runs. */
 async function startExampleUpstreams() {
   const { startModelServer } = require('../examples/model-server/server.js');

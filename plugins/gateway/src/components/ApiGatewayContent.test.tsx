@@ -397,6 +397,8 @@ describe('ApiGatewayContent', () => {
     await waitFor(() => expect(screen.queryByRole('dialog')).not.toBeInTheDocument());
     expect(gateway.deleteProduct).toHaveBeenLastCalledWith('llm-chat', { expectedUpdatedAt: product.updatedAt, reason: 'replaced by llm-chat-2' });
     expect(await screen.findByText('This API is not offered through the gateway')).toBeInTheDocument();
+    // The API's trail outlives its product.
+    expect(await screen.findByRole('table', { name: 'gateway audit trail' })).toBeInTheDocument();
   });
 
   it('shows an error panel when the gateway cannot be read', async () => {

@@ -54,20 +54,24 @@ export function ApiGatewayContent() {
     // The editor second, as with a product (below).
     return (
       <>
-        <EmptyState
-          missing="content"
-          title="This API is not offered through the gateway"
-          description={
-            annotated
-              ? `The API names the gateway product "${annotated}" (${GATEWAY_PRODUCT_ANNOTATION}), but no such product is defined for ${apiRef}. Its owners define it here, with PUT /api/gateway/products/${annotated}, or in a YAML file under gateway.products in app-config.yaml.`
-              : `To let components request keys for ${apiRef}, its owners define a gateway product for it (here, with PUT /api/gateway/products/<id> and entityRef ${apiRef}, or in a YAML file under gateway.products in app-config.yaml) and annotate the API with ${GATEWAY_PRODUCT_ANNOTATION}: <id>.`
-          }
-          action={manage.allowed ? (
-            <ExplainedButton variant="contained" size="medium" onClick={() => setEditing({ apiRef, title, suggestedId: annotated ?? entity.metadata.name })}>
-              Offer through the gateway
-            </ExplainedButton>
-          ) : undefined}
-        />
+        <Stack spacing={3}>
+          <EmptyState
+            missing="content"
+            title="This API is not offered through the gateway"
+            description={
+              annotated
+                ? `The API names the gateway product "${annotated}" (${GATEWAY_PRODUCT_ANNOTATION}), but no such product is defined for ${apiRef}. Its owners define it here, with PUT /api/gateway/products/${annotated}, or in a YAML file under gateway.products in app-config.yaml.`
+                : `To let components request keys for ${apiRef}, its owners define a gateway product for it (here, with PUT /api/gateway/products/<id> and entityRef ${apiRef}, or in a YAML file under gateway.products in app-config.yaml) and annotate the API with ${GATEWAY_PRODUCT_ANNOTATION}: <id>.`
+            }
+            action={manage.allowed ? (
+              <ExplainedButton variant="contained" size="medium" onClick={() => setEditing({ apiRef, title, suggestedId: annotated ?? entity.metadata.name })}>
+                Offer through the gateway
+              </ExplainedButton>
+            ) : undefined}
+          />
+          {/* What happened to the API's product before (removed, say): the trail outlives it. */}
+          <AuditCard entityRef={apiRef} refreshKey={changes} />
+        </Stack>
         {editor}
       </>
     );

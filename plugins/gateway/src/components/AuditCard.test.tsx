@@ -64,15 +64,17 @@ describe('AuditCard', () => {
     expect(screen.getByText('Page 2')).toBeInTheDocument();
   });
 
-  it('says what a product edit changed', async () => {
+  it('says what a product edit changed, and which plans a removed product had', async () => {
     const gateway = mockGateway();
     gateway.listAudit.mockResolvedValue({ items: [
+      { id: '3', createdAt: '2026-12-06T20:09:00Z', actor: 'user:default/carol', action: 'product.deleted', entityRef: 'api:default/llm-chat', target: 'llm-chat', details: { plans: ['standard', 'batch'] } },
       { id: '2', createdAt: '2026-12-06T20:05:31Z', actor: 'user:default/carol', action: 'product.updated', entityRef: 'api:default/llm-chat', target: 'llm-chat', details: { changes: ['plan batch added', 'plan trial changed'] } },
       { id: '1', createdAt: '2026-12-06T20:04:00Z', actor: 'user:default/carol', action: 'product.updated', entityRef: 'api:default/llm-chat', target: 'llm-chat', details: { changes: [] } },
     ] });
     await render(gateway);
     expect(await screen.findByText('plan batch added, plan trial changed')).toBeInTheDocument();
     expect(trail().getByText('no change')).toBeInTheDocument();
+    expect(trail().getByText('had plans standard, batch')).toBeInTheDocument();
   });
 
   it('narrows the trail to one action, from its first page, and says when there is none', async () => {

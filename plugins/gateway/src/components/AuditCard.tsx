@@ -37,6 +37,8 @@ function detailText(event: GatewayAuditEvent): string {
   }
   // A product edit says what it changed: "plan batch added, plan standard changed".
   if (Array.isArray(d.changes)) parts.push(d.changes.length ? d.changes.join(', ') : 'no change');
+  // A removal says which plans the product had.
+  if (Array.isArray(d.plans)) parts.push(d.plans.length === 1 ? `had plan ${d.plans[0]}` : `had plans ${d.plans.join(', ')}`);
   return parts.join(' · ');
 }
 
