@@ -709,7 +709,8 @@ describe('the gateway, control plane and data plane', () => {
     const { server, dataPlane, knex, stop } = await gateway();
     try {
       const created = await request(server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(product(upstreams.v1.url, upstreams.v2.url));
-      const remove = (query: Record<string, string> = {}) => request(server).delete('/api/gateway/products/llm-chat').query(query).set('authorization', carol);
+      const remove = (body: Record<string, string> = {}) => request(server).delete('/api/gateway/products/llm-chat').set('authorization', carol).send(body);
+      const productsHeld = async () => (await request(server).get('/api/gateway/status').set('authorization', carol)).body.held.products;
       const issued = await issueKey(server, 'to try the removal');
       expect((await chat(dataPlane, issued.secret, { model: 'chat-small', messages: [{ role: 'user', content: 'hello' }] })).status).toBe(200);
       const waiting = await request(server).post('/api/gateway/key-requests').set('authorization', erin)
@@ -719,37 +720,45 @@ describe('the gateway, control plane and data plane', () => {
       // In use: a key works and a request waits. Both are named, and nothing goes.
       const inUse = await remove({ reason: 'retiring llm-chat' });
       expect([inUse.status, inUse.body.error.message]).toEqual([409,
-        'Gateway product llm-chat is in use: keys that work now hold its plan "standard" (1 key) and 1 key request waits for review; revoke those keys and approve or deny that request (the API\'s Gateway tab) before removing it']);
+        'Gateway product llm-chat is in use: keys not yet revoked or expired hold its plan "standard" (1 key) and 1 key request waits for review; revoke those keys and approve or deny that request (the API\'s Gateway tab) before removing it']);
       expect((await chat(dataPlane, issued.secret, { model: 'chat-small', messages: [{ role: 'user', content: 'still here' }] })).status).toBe(200);
 
       await request(server).post(`/api/gateway/keys/${issued.key.id}/revoke`).set('authorization', carol).send({ reason: 'retiring llm-chat' });
-      await request(server).post(`/api/gateway/key-requests/${waiting.body.id}/deny`).set('authorization', carol).send({ reason: 'retiring llm-chat' });
+      // The request ran out of time unswept: the removal ends it as expired, told and audited, rather than deleting it unnoticed.
+      await knex('gateway_key_requests').where('id', waiting.body.id).update({ expires_at: new Date(Date.now() - 1000) });
       // A removal over a version read before the last change is refused too; a date that is not one is a 400.
       expect((await remove({ expectedUpdatedAt: 'yesterday' })).body.error.message).toBe('expectedUpdatedAt: must be an instant, as updatedAt gives it');
       const stale = await remove({ expectedUpdatedAt: '2026-01-01T00:00:00.000Z' });
       expect([stale.status, stale.body.error.message]).toEqual([409,
         `Gateway product llm-chat was changed by user:default/carol at ${created.body.updatedAt}, after the version you read (2026-01-01T00:00:00.000Z); read it again before removing it`]);
+      expect(await productsHeld()).toBe(1);
 
       const removed = await remove({ expectedUpdatedAt: created.body.updatedAt, reason: 'retiring llm-chat' });
       expect(removed.status).toBe(204);
       expect((await request(server).get('/api/gateway/products/llm-chat').set('authorization', carol)).status).toBe(404);
       expect((await request(server).get('/api/gateway/products').query({ entityRef: 'api:default/llm-chat' }).set('authorization', carol)).body.items).toEqual([]);
-      // This replica's data plane lists it no more.
-      const models = await fetch(`${dataPlane}/v1/models`, { headers: { authorization: `Bearer ${issued.secret}` } });
-      expect(models.status).toBe(401);
+      // This replica's data plane holds it no more, before the answer.
+      expect(await productsHeld()).toBe(0);
       // Its plans, keys and requests went with it; what was audited and used stays.
       expect(await knex('gateway_plans').where('product_id', 'llm-chat')).toEqual([]);
       expect(await knex('gateway_keys').where('product_id', 'llm-chat')).toEqual([]);
       expect(await knex('gateway_key_requests').where('product_id', 'llm-chat')).toEqual([]);
-      const trail = await request(server).get('/api/gateway/audit').query({ entityRef: 'api:default/llm-chat', action: 'product.deleted' }).set('authorization', carol);
-      expect(trail.body.items).toEqual([expect.objectContaining({ actor: 'user:default/carol', target: 'llm-chat', reason: 'retiring llm-chat', details: { plans: ['standard', 'tiny'] } })]);
+      const trail = await request(server).get('/api/gateway/audit').query({ entityRef: 'api:default/llm-chat' }).set('authorization', carol);
+      expect(trail.body.items.slice(0, 2)).toEqual([
+        expect.objectContaining({ actor: 'user:default/carol', action: 'product.deleted', target: 'llm-chat', reason: 'retiring llm-chat', details: { plans: ['standard', 'tiny'] } }),
+        expect.objectContaining({ actor: 'quarterdeck:gateway', action: 'key-request.expired', target: waiting.body.id }),
+      ]);
       await eventually('the call\'s usage row', async () => Number((await knex('gateway_usage').where('product_id', 'llm-chat').count({ n: '*' }))[0].n) > 0);
       // A request for it now finds no product, and a second removal nothing to remove.
       const late = await request(server).post('/api/gateway/key-requests').set('authorization', erin)
         .send({ componentRef: 'component:default/chat-assistant', productId: 'llm-chat', plan: 'standard', justification: 'asked after it was removed' });
-      expect([late.status, late.body.error.message]).toEqual([404, "productId: no gateway product llm-chat"]);
+      expect([late.status, late.body.error.message]).toEqual([404, 'productId: no gateway product llm-chat']);
       expect((await remove()).status).toBe(404);
-      // The API can be offered again, afresh.
+      // The id stays llm-chat's: another API cannot take it (the usage kept under it would show as theirs), but llm-chat can be offered again.
+      const taken = await request(server).put('/api/gateway/products/llm-chat').set('authorization', carol)
+        .send({ ...product(upstreams.v1.url, upstreams.v2.url), entityRef: 'api:default/search-rest', expectedUpdatedAt: null });
+      expect([taken.status, taken.body.error.message]).toEqual([409,
+        `Gateway product id llm-chat was api:default/llm-chat's until ${trail.body.items[0].createdAt}, and its usage is kept under that id; give this product another id`]);
       expect((await request(server).put('/api/gateway/products/llm-chat').set('authorization', carol).send({ ...product(upstreams.v1.url, upstreams.v2.url), expectedUpdatedAt: null })).status).toBe(201);
     } finally {
       await stop();

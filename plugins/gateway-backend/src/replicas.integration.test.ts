@@ -51,7 +51,7 @@ describe('the gateway on several replicas', () => {
     try {
       const created = await request(a.server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(product(upstreams.v1.url, upstreams.v2.url));
       await eventually('replica b to hold the product made on a', async () => (await productsHeld(b.server)) === 1);
-      const removed = await request(a.server).delete('/api/gateway/products/llm-chat').query({ expectedUpdatedAt: created.body.updatedAt }).set('authorization', carol);
+      const removed = await request(a.server).delete('/api/gateway/products/llm-chat').set('authorization', carol).send({ expectedUpdatedAt: created.body.updatedAt });
       expect(removed.status).toBe(204);
       // Replica a's data plane lets go before the answer; b's on its next read of the products.
       expect(await productsHeld(a.server)).toBe(0);

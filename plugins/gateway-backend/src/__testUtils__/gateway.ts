@@ -38,6 +38,12 @@ const entities = [
   },
   {
     apiVersion: 'backstage.io/v1alpha1',
+    kind: 'API',
+    metadata: { name: 'search-rest', namespace: 'default' },
+    spec: { type: 'openapi', lifecycle: 'production', owner: 'group:default/team-ml', definition: '{}' },
+  },
+  {
+    apiVersion: 'backstage.io/v1alpha1',
     kind: 'Component',
     metadata: { name: 'chat-assistant', namespace: 'default' },
     spec: { type: 'service', lifecycle: 'production', owner: 'group:default/team-web', consumesApis: ['api:default/llm-chat'] },

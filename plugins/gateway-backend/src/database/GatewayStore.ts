@@ -5,7 +5,7 @@ import type {
   GatewayProductSpec,
   KeyRequestStatus,
 } from '@quarterdeck/plugin-gateway-common';
-import { ConflictError } from '@backstage/errors';
+import { ConflictError, NotFoundError } from '@backstage/errors';
 import type { Knex } from 'knex';
 import { insertAuditEvents, type NewGatewayAuditEvent } from './AuditStore';
 import { BUCKET_COLUMNS, rollUp } from '../usage/rollup';
@@ -87,9 +87,13 @@ export interface GatewayStore {
    * as it was, when it changed after `expectedUpdatedAt` or is in use: keys
    * that work now, requests waiting for review. False when there is none.
    */
-  deleteProduct(removal: { id: string; now: Date; expectedUpdatedAt?: string; audit: NewGatewayAuditEvent[] }): Promise<boolean>;
-  /** When a product of this id was last removed through the API, if ever (an example product is then not seeded again). */
-  productRemovedAt(id: string): Promise<string | undefined>;
+  deleteProduct(removal: { id: string; now: Date; expectedUpdatedAt?: string; audit: (removed: GatewayProduct) => NewGatewayAuditEvent[] }): Promise<boolean>;
+  /**
+   * When a product of this id was last removed through the API, and from which
+   * API, if ever: an example product is then not seeded again, and the id is
+   * not given to another API (the usage kept under it would show as theirs).
+   */
+  lastRemoval(id: string): Promise<{ at: string; entityRef?: string } | undefined>;
 
   /** A ConflictError when the component already has a pending request for the product (a unique index says so). */
   createKeyRequest(request: Omit<GatewayKeyRequest, 'reviewedBy' | 'reviewedAt' | 'reviewReason' | 'keyId'>, audit: NewGatewayAuditEvent[]): Promise<GatewayKeyRequest>;
@@ -206,9 +210,11 @@ async function heldPlans(tx: Knex.Transaction, productId: string, spec: GatewayP
 }
 
 /**
- * What keeps a product from being removed, said as the refusal: keys that
- * work now, and requests waiting for review (their components would never
- * hear an answer). Undefined when nothing does.
+ * What keeps a product from being removed, said as the refusal: keys not
+ * yet revoked or expired (those on a plan removed before the plans were
+ * guarded too: deleted, they would stay in the caches as they are), and
+ * requests waiting for review (their components would never hear an
+ * answer). Undefined when nothing does.
  */
 async function productInUse(tx: Knex.Transaction, productId: string, now: Date) {
   const plans = await plansHeld(tx, productId, now);
@@ -216,7 +222,7 @@ async function productInUse(tx: Knex.Transaction, productId: string, now: Date) 
     .where({ product_id: productId, status: 'pending' }).andWhere('expires_at', '>', now)
     .count({ n: '*' }).first())?.n ?? 0);
   const uses = [
-    ...(plans.length ? [`keys that work now hold ${plans.length === 1 ? 'its plan' : 'its plans'} ${listed(plans)}`] : []),
+    ...(plans.length ? [`keys not yet revoked or expired hold ${plans.length === 1 ? 'its plan' : 'its plans'} ${listed(plans)}`] : []),
     ...(pending ? [`${pending} key ${pending === 1 ? 'request waits' : 'requests wait'} for review`] : []),
   ];
   if (uses.length === 0) return undefined;
@@ -336,13 +342,16 @@ export class KnexGatewayStore implements GatewayStore {
   constructor(private readonly db: Knex) {}
 
   async putProduct({ id, entityRef, spec, actor, now, expect, audit }: { id: string; entityRef: string; spec: GatewayProductSpec; actor: string; now: Date; expect: ProductPrecondition; audit: NewGatewayAuditEvent[] }) {
-    await uniqueAsConflict(`Gateway product ${id}, or another product of ${entityRef}, was created meanwhile`, () => this.db.transaction(async tx => {
+    return uniqueAsConflict(`Gateway product ${id}, or another product of ${entityRef}, was created meanwhile`, () => this.db.transaction(async tx => {
       const row = { id, entity_ref: entityRef, kind: spec.kind, spec: JSON.stringify(spec), updated_at: now, updated_by: actor };
       if (expect.exists) {
         // A conditional update: it also locks the row, so concurrent writers of one product take turns.
         const q = tx('gateway_products').where('id', id);
         if (expect.updatedAt) q.andWhere('updated_at', new Date(expect.updatedAt));
-        if ((await q.update(row)) !== 1) throw new ConflictError(`Gateway product ${id} changed meanwhile; read it again`);
+        if ((await q.update(row)) !== 1) {
+          if (!(await tx('gateway_products').where('id', id).first('id'))) throw new NotFoundError(`Gateway product ${id} was removed meanwhile`);
+          throw new ConflictError(`Gateway product ${id} changed meanwhile; read it again`);
+        }
         // Read under the row's lock, which an approval shares (reviewKeyRequest): no key is issued for a plan removed here.
         const held = await heldPlans(tx, id, spec, now);
         if (held) throw new ConflictError(held);
@@ -360,8 +369,9 @@ export class KnexGatewayStore implements GatewayStore {
         })));
       }
       await insertAuditEvents(tx, audit);
+      // Read in the write's transaction: a removal right after it must not make the writer's answer undefined.
+      return toProduct((await tx<ProductRow>('gateway_products').where('id', id).first())!);
     }));
-    return (await this.getProduct(id))!;
   }
 
   async getProduct(id: string) {
@@ -378,7 +388,7 @@ export class KnexGatewayStore implements GatewayStore {
     return (await this.db<ProductRow>('gateway_products').orderBy('id')).map(toProduct);
   }
 
-  async deleteProduct({ id, now, expectedUpdatedAt, audit }: { id: string; now: Date; expectedUpdatedAt?: string; audit: NewGatewayAuditEvent[] }) {
+  async deleteProduct({ id, now, expectedUpdatedAt, audit }: { id: string; now: Date; expectedUpdatedAt?: string; audit: (removed: GatewayProduct) => NewGatewayAuditEvent[] }) {
     return this.db.transaction(async tx => {
       // The row's lock first: a request or an approval being made (each takes a share of it) waits, then finds the product gone.
       const row = await tx<ProductRow>('gateway_products').where('id', id).forUpdate().first();
@@ -393,14 +403,15 @@ export class KnexGatewayStore implements GatewayStore {
       await tx('gateway_key_requests').where('product_id', id).delete();
       await tx('gateway_plans').where('product_id', id).delete();
       await tx('gateway_products').where('id', id).delete();
-      await insertAuditEvents(tx, audit);
+      // The trail says what was removed as it was under the lock, not as the caller read it before.
+      await insertAuditEvents(tx, audit(toProduct(row)));
       return true;
     });
   }
 
-  async productRemovedAt(id: string) {
-    const row = await this.db('audit_events').where({ target: id, action: 'product.deleted' }).orderBy('created_at', 'desc').first('created_at');
-    return row ? iso(row.created_at) : undefined;
+  async lastRemoval(id: string) {
+    const row = await this.db('audit_events').where({ target: id, action: 'product.deleted' }).orderBy('created_at', 'desc').first('created_at', 'entity_ref');
+    return row ? { at: iso(row.created_at), ...(row.entity_ref ? { entityRef: row.entity_ref as string } : {}) } : undefined;
   }
 
   async createKeyRequest(request: Omit<GatewayKeyRequest, 'reviewedBy' | 'reviewedAt' | 'reviewReason' | 'keyId'>, audit: NewGatewayAuditEvent[]) {
@@ -408,9 +419,9 @@ export class KnexGatewayStore implements GatewayStore {
     await uniqueAsConflict(conflict, () => this.db.transaction(async tx => {
       // A share of the product row's lock, which a removal takes first: a request is never left behind for a product removed meanwhile.
       const product = await tx('gateway_products').where('id', request.productId).forShare().first('spec');
-      const plans = product ? (JSON.parse(product.spec) as GatewayProductSpec).plans : [];
-      if (!plans.some(p => p.name === request.plan)) {
-        throw new ConflictError(`plan: gateway product ${request.productId} ${product ? `has no plan "${request.plan}" any more` : 'was removed'}; read it again`);
+      if (!product) throw new NotFoundError(`productId: no gateway product ${request.productId}`);
+      if (!(JSON.parse(product.spec) as GatewayProductSpec).plans.some(p => p.name === request.plan)) {
+        throw new ConflictError(`plan: gateway product ${request.productId} no longer has the plan "${request.plan}"; read it again`);
       }
       await tx('gateway_key_requests').insert({
         id: request.id,
@@ -543,6 +554,10 @@ export class KnexGatewayStore implements GatewayStore {
 
   async rotateKey({ previous, next, graceUntil, at }: { previous: StoredKey; next: StoredKey; graceUntil: Date; at: Date }, audit: NewGatewayAuditEvent[]) {
     return this.db.transaction(async tx => {
+      // A share of the product row's lock, as an approval takes: a removal cannot go between this check and the new key.
+      if (!(await tx('gateway_products').where('id', previous.productId).forShare().first('id'))) {
+        throw new NotFoundError(`Gateway product ${previous.productId} was removed, with its keys`);
+      }
       const changed = await tx('gateway_keys')
         .where({ id: previous.id, status: 'active' })
         .whereNull('replaced_by')

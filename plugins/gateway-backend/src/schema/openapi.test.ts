@@ -145,6 +145,14 @@ describe('the OpenAPI schema of /api/gateway', () => {
       await answered('GET /audit', request(server).get('/api/gateway/audit').query({ entityRef: 'llm-chat' }).set('authorization', erin), 400);
       await answered('GET /audit', request(server).get('/api/gateway/audit').query({ limit: 1 }).set('authorization', erin), 200);
       await answered('GET /audit', request(server).get('/api/gateway/audit').query({ action: 'key.deleted' }).set('authorization', erin), 400);
+
+      const remove = (id: string, payload: object) => request(server).delete(`/api/gateway/products/${id}`).set('authorization', carol).send(payload);
+      await answered('DELETE /products/{id}', remove('llm-chat', { expectedUpdatedAt: 'now' }), 400);
+      await answered('DELETE /products/{id}', remove('nope', {}), 404);
+      // The rotated key works through its grace period: the product is in use.
+      await answered('DELETE /products/{id}', remove('llm-chat', { reason: 'retired' }), 409);
+      await answered('POST /keys/{id}/revoke', manage(keyId, 'revoke', {}), 200);
+      await answered('DELETE /products/{id}', remove('llm-chat', { reason: 'retired' }), 204);
     } finally {
       await allowed.stop();
     }
@@ -165,6 +173,7 @@ describe('the OpenAPI schema of /api/gateway', () => {
       await answered('GET /products', request(deniedServer).get('/api/gateway/products').query({ entityRef: 'api:default/llm-chat' }).set('authorization', erin), 403);
       await answered('GET /products/{id}', request(deniedServer).get('/api/gateway/products/llm-chat').set('authorization', erin), 403);
       await answered('PUT /products/{id}', request(deniedServer).put('/api/gateway/products/llm-chat').set('authorization', erin).send(body), 403);
+      await answered('DELETE /products/{id}', request(deniedServer).delete('/api/gateway/products/llm-chat').set('authorization', erin).send({}), 403);
       await answered('PUT /products/{id}/routes/{route}/weights', request(deniedServer).put('/api/gateway/products/llm-chat/routes/chat-small/weights').set('authorization', erin).send({ weights: { 'chat-small-v1': 100 } }), 403);
       await answered('GET /metrics/models', request(deniedServer).get('/api/gateway/metrics/models').query({ productId: 'llm-chat', model: 'chat-small-v1' }).set('authorization', erin), 403);
       await answered('GET /key-requests', request(deniedServer).get('/api/gateway/key-requests').query({ entityRef: 'api:default/llm-chat' }).set('authorization', erin), 403);

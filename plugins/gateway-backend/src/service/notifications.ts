@@ -167,9 +167,11 @@ export function keyExpiresSoon(key: KeyFacts & { expiresAt: string }): Notificat
 export async function warnOfExpiringKeys(store: Pick<GatewayStore, 'claimExpiringKeys' | 'getProduct'>, notify: Notify, at: Date, withinMs: number) {
   const apiRefs = new Map<string, string>();
   for (const key of await store.claimExpiringKeys(at, new Date(at.getTime() + withinMs))) {
-    // Products are never deleted, so a key's product is always there.
-    if (!apiRefs.has(key.productId)) apiRefs.set(key.productId, (await store.getProduct(key.productId))!.entityRef);
-    notify(keyExpiresSoon({ ...key, apiRef: apiRefs.get(key.productId)!, expiresAt: key.expiresAt! }));
+    if (!apiRefs.has(key.productId)) apiRefs.set(key.productId, (await store.getProduct(key.productId))?.entityRef ?? '');
+    const apiRef = apiRefs.get(key.productId);
+    // A product is removed only once none of its keys works; one removed since the claim took its keys with it.
+    if (!apiRef) continue;
+    notify(keyExpiresSoon({ ...key, apiRef, expiresAt: key.expiresAt! }));
   }
 }
 

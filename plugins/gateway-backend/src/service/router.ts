@@ -86,6 +86,11 @@ const productBody = z.object({
   /** The product's updatedAt as the writer read it (null: the product must be new); absent, the last writer wins. */
   expectedUpdatedAt: z.string().datetime({ offset: true, message: 'must be an instant, as updatedAt gives it' }).nullable().optional(),
 }).strict();
+const deleteProductBody = z.object({
+  /** The product's updatedAt as the remover read it; absent, whatever version is there goes. */
+  expectedUpdatedAt: z.string().datetime({ offset: true, message: 'must be an instant, as updatedAt gives it' }).optional(),
+  reason: z.string().max(2000).optional(),
+}).strict();
 const keyRequestBody = z.object({
   componentRef: z.string().min(1),
   productId: z.string().min(1),
@@ -283,6 +288,13 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     if (!validated.ok) throw new InputError(validated.message);
     const previous = await store.getProduct(id);
     if (previous && previous.entityRef !== apiRef) throw new ConflictError(`Gateway product ${id} belongs to ${previous.entityRef}`);
+    if (!previous) {
+      // An id is an API's for good: the usage recorded under it stays after a removal, and would show as another API's.
+      const removal = await store.lastRemoval(id);
+      if (removal?.entityRef && removal.entityRef !== apiRef) {
+        throw new ConflictError(`Gateway product id ${id} was ${removal.entityRef}'s until ${removal.at}, and its usage is kept under that id; give this product another id`);
+      }
+    }
     const expected = body.expectedUpdatedAt;
     if (expected === null && previous) {
       throw new ConflictError(`Gateway product ${id} was created meanwhile (by ${previous.updatedBy} at ${previous.updatedAt}); read it and edit that`);
@@ -307,22 +319,21 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
 
   /**
    * Takes an API out of the gateway: only once nothing uses the product (no
-   * key works, no request waits), so no consumer is cut off by surprise.
-   * Query parameters, as a DELETE has no body: `expectedUpdatedAt`, the
-   * version the caller read (a 409 if it changed since), and `reason`.
+   * key works, no request waits), so no consumer is cut off by surprise. The
+   * body, optional: `expectedUpdatedAt`, the version the caller read (a 409
+   * if it changed since), and `reason`, for the trail.
    */
   router.delete('/products/:id', async (req, res) => {
     const { credentials, actor } = await userOf(req);
-    const expected = queryText(req.query.expectedUpdatedAt, 'expectedUpdatedAt');
-    if (expected !== undefined && Number.isNaN(Date.parse(expected))) throw new InputError('expectedUpdatedAt: must be an instant, as updatedAt gives it');
-    const reason = queryText(req.query.reason, 'reason');
-    if (reason && reason.length > 2000) throw new InputError('reason: must be at most 2000 characters');
+    const body = parse(deleteProductBody, req.body);
     const product = await store.getProduct(req.params.id);
     if (!product) throw new NotFoundError(`No gateway product ${req.params.id}`);
     await authorizeOn(gatewayProductManagePermission, product.entityRef, credentials, `remove gateway product ${product.id}`);
+    // Requests past their expiry end first, told and audited as any other, rather than vanish with the product.
+    await expireKeyRequests();
     const removed = await store.deleteProduct({
-      id: product.id, now: now(), expectedUpdatedAt: expected,
-      audit: [{ actor, action: 'product.deleted', entityRef: product.entityRef, target: product.id, reason, details: { plans: product.plans.map(p => p.name) } }],
+      id: product.id, now: now(), expectedUpdatedAt: body.expectedUpdatedAt,
+      audit: gone => [{ actor, action: 'product.deleted', entityRef: gone.entityRef, target: gone.id, reason: body.reason, details: { plans: gone.plans.map(p => p.name) } }],
     });
     if (!removed) throw new NotFoundError(`No gateway product ${req.params.id}`);
     await options.onProductRemoved?.(product.id);
@@ -583,8 +594,10 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     const { credentials, actor } = await userOf(req);
     const key = await store.getKey(req.params.id);
     if (!key) throw new NotFoundError(`No gateway key ${req.params.id}`);
-    // Products are never deleted, so a key's product is always there.
-    const apiRef = (await store.getProduct(key.productId))!.entityRef;
+    const product = await store.getProduct(key.productId);
+    // Removed a moment ago: its keys went with it (only once none of them worked).
+    if (!product) throw new NotFoundError(`No gateway key ${req.params.id}`);
+    const apiRef = product.entityRef;
     const asked = [{ permission: gatewayKeyManagePermission, resourceRef: key.componentRef }];
     if (action === 'revoke') asked.push({ permission: gatewayKeyRequestReviewPermission, resourceRef: apiRef });
     const decisions = await permissions.authorize(asked, { credentials });

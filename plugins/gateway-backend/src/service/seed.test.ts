@@ -28,7 +28,7 @@ describe('seedProducts', () => {
       await seed();
       expect(await store.getProduct('p')).toEqual(owned);
 
-      await store.deleteProduct({ id: 'p', now: new Date('2026-12-06T12:00:00Z'), audit: [{ actor, action: 'product.deleted', entityRef: 'api:default/p', target: 'p' }] });
+      await store.deleteProduct({ id: 'p', now: new Date('2026-12-06T12:00:00Z'), audit: gone => [{ actor, action: 'product.deleted', entityRef: gone.entityRef, target: gone.id }] });
       await seed();
       expect(await store.getProduct('p')).toBeUndefined();
       expect(logger.info).toHaveBeenCalledWith(expect.stringMatching(/products\.yaml: gateway product p was removed at .+; not seeded again \(take it out of the file, or create it through the API\)$/));

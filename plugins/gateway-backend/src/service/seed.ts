@@ -27,9 +27,9 @@ export async function seedProducts(options: { store: GatewayStore; files: string
         continue;
       }
       if (await store.getProduct(product.id)) continue;
-      const removedAt = await store.productRemovedAt(product.id);
-      if (removedAt) {
-        logger.info(`${file}: gateway product ${product.id} was removed at ${removedAt}; not seeded again (take it out of the file, or create it through the API)`);
+      const removal = await store.lastRemoval(product.id);
+      if (removal) {
+        logger.info(`${file}: gateway product ${product.id} was removed at ${removal.at}; not seeded again (take it out of the file, or create it through the API)`);
         continue;
       }
       const validated = validateProductSpec(product.spec, allowedHosts);

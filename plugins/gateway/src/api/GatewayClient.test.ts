@@ -37,12 +37,12 @@ describe('GatewayClient', () => {
     expect(fetch.mock.calls[1][0]).toBe('http://backstage/api/gateway/key-requests/req-1/approve');
   });
 
-  it('removes a product with its precondition and reason in the query, and reads nothing from the 204', async () => {
+  it('removes a product with its precondition and reason in the body, and reads nothing from the 204', async () => {
     const { gateway, fetch } = client(() => new Response(null, { status: 204 }));
     await expect(gateway.deleteProduct('llm-chat', { expectedUpdatedAt: '2026-12-06T10:00:00.000Z', reason: 'retired' })).resolves.toBeUndefined();
     const [url, init] = fetch.mock.calls[0];
-    expect(url).toBe('http://backstage/api/gateway/products/llm-chat?expectedUpdatedAt=2026-12-06T10%3A00%3A00.000Z&reason=retired');
-    expect(init).toMatchObject({ method: 'DELETE' });
+    expect(url).toBe('http://backstage/api/gateway/products/llm-chat');
+    expect(init).toMatchObject({ method: 'DELETE', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ expectedUpdatedAt: '2026-12-06T10:00:00.000Z', reason: 'retired' }) });
   });
 
   it('surfaces backend errors as ResponseError with their message', async () => {

@@ -66,7 +66,7 @@ export interface GatewayApi {
    * Takes the API out of the gateway; a 409 while keys that work hold its
    * plans or requests wait for review, or when it changed after `expectedUpdatedAt`.
    */
-  deleteProduct(id: string, query?: { expectedUpdatedAt?: string; reason?: string }): Promise<void>;
+  deleteProduct(id: string, body?: { expectedUpdatedAt?: string; reason?: string }): Promise<void>;
   /** The key requests of an API or of a component; without entityRef, every API's (gateway.admin). */
   listKeyRequests(query: { entityRef?: string; status?: KeyRequestStatus }): Promise<GatewayKeyRequest[]>;
   createKeyRequest(body: CreateKeyRequest): Promise<GatewayKeyRequest>;
@@ -126,8 +126,8 @@ export class GatewayClient implements GatewayApi {
     return this.send('PUT', `/products/${encodeURIComponent(id)}`, body);
   }
 
-  async deleteProduct(id: string, query: { expectedUpdatedAt?: string; reason?: string } = {}): Promise<void> {
-    await this.request(`/products/${encodeURIComponent(id)}${queryString(query)}`, { method: 'DELETE' });
+  async deleteProduct(id: string, body: { expectedUpdatedAt?: string; reason?: string } = {}): Promise<void> {
+    await this.send('DELETE', `/products/${encodeURIComponent(id)}`, body);
   }
 
   async listKeyRequests(query: { entityRef?: string; status?: KeyRequestStatus }): Promise<GatewayKeyRequest[]> {
@@ -171,7 +171,7 @@ export class GatewayClient implements GatewayApi {
     return this.request<GatewayAuditPage>(`/audit${queryString(query)}`);
   }
 
-  private send<T>(method: 'POST' | 'PUT', path: string, body: unknown): Promise<T> {
+  private send<T>(method: 'POST' | 'PUT' | 'DELETE', path: string, body: unknown): Promise<T> {
     return this.request(path, {
       method,
       headers: { 'content-type': 'application/json' },

@@ -367,10 +367,16 @@ describe('ApiGatewayContent', () => {
   it('removes the product after a confirmation, says what still uses it, and then offers the API afresh', async () => {
     const gateway = mockGateway();
     const inUse = 'Gateway product llm-chat is in use: keys that work now hold its plan "standard" (1 key); revoke those keys (the API\'s Gateway tab) before removing it';
+    const changed = 'Gateway product llm-chat was changed by user:default/dave at 2026-12-06T19:00:00.000Z, after the version you read (2026-11-22T09:00:00Z); read it again before removing it';
+    const newer = { ...product, updatedAt: '2026-12-06T19:00:00.000Z', updatedBy: 'user:default/dave' };
     gateway.deleteProduct
+      .mockRejectedValueOnce(Object.assign(new Error(changed), { response: { status: 409 }, body: { error: { message: changed } } }))
       .mockRejectedValueOnce(Object.assign(new Error(inUse), { response: { status: 409 }, body: { error: { message: inUse } } }))
       .mockImplementationOnce(async () => {
         gateway.listProducts.mockResolvedValue([]);
+        gateway.listAudit.mockResolvedValue({ items: [
+          { id: '9', createdAt: '2026-12-06T21:00:00Z', actor: 'user:default/carol', action: 'product.deleted', entityRef: 'api:default/llm-chat-remove', target: 'llm-chat', reason: 'replaced by llm-chat-2', details: { plans: ['standard', 'trial'] } },
+        ] });
       });
     await render(gateway, AuthorizeResult.ALLOW, 'llm-chat-remove');
     const edit = await screen.findByRole('button', { name: 'Edit' });
@@ -384,21 +390,31 @@ describe('ApiGatewayContent', () => {
     expect(dialog.queryByRole('alertdialog')).not.toBeInTheDocument();
     expect(gateway.deleteProduct).not.toHaveBeenCalled();
 
-    // In use: the backend's reason is shown, and the product stays.
+    // Changed since it was opened: nothing goes; the current version opens, with no "unsaved edit" beside it, as nothing was edited.
     fireEvent.click(dialog.getByRole('button', { name: 'Remove from the gateway' }));
     fireEvent.click(dialog.getByRole('button', { name: 'Remove product' }));
+    expect(await dialog.findByText(changed)).toBeInTheDocument();
+    gateway.listProducts.mockResolvedValue([newer]);
+    fireEvent.click(dialog.getByRole('button', { name: 'Open the current version' }));
+    await waitFor(() => expect(screen.getByRole('dialog')).toHaveTextContent('by dave'));
+    expect(dialog.queryByLabelText('your unsaved edit')).not.toBeInTheDocument();
+
+    // In use: the backend's reason is shown, the product stays, and the owner's reason is kept for the next try.
+    fireEvent.click(dialog.getByRole('button', { name: 'Remove from the gateway' }));
+    fireEvent.change(dialog.getByLabelText('Reason (for the audit trail)'), { target: { value: 'replaced' } });
+    fireEvent.click(dialog.getByRole('button', { name: 'Remove product' }));
     expect(await dialog.findByText(inUse)).toBeInTheDocument();
-    expect(gateway.deleteProduct).toHaveBeenLastCalledWith('llm-chat', { expectedUpdatedAt: product.updatedAt, reason: undefined });
+    expect(gateway.deleteProduct).toHaveBeenLastCalledWith('llm-chat', { expectedUpdatedAt: newer.updatedAt, reason: 'replaced' });
+    expect(dialog.getByLabelText('Reason (for the audit trail)')).toHaveValue('replaced');
 
     // Once nothing uses it, it goes over the version opened, with the reason given, and the page offers the API again.
-    fireEvent.click(dialog.getByRole('button', { name: 'Remove from the gateway' }));
     fireEvent.change(dialog.getByLabelText('Reason (for the audit trail)'), { target: { value: 'replaced by llm-chat-2' } });
     fireEvent.click(dialog.getByRole('button', { name: 'Remove product' }));
     await waitFor(() => expect(screen.queryByRole('dialog')).not.toBeInTheDocument());
-    expect(gateway.deleteProduct).toHaveBeenLastCalledWith('llm-chat', { expectedUpdatedAt: product.updatedAt, reason: 'replaced by llm-chat-2' });
+    expect(gateway.deleteProduct).toHaveBeenLastCalledWith('llm-chat', { expectedUpdatedAt: newer.updatedAt, reason: 'replaced by llm-chat-2' });
     expect(await screen.findByText('This API is not offered through the gateway')).toBeInTheDocument();
     // The API's trail outlives its product.
-    expect(await screen.findByRole('table', { name: 'gateway audit trail' })).toBeInTheDocument();
+    expect(await within(await screen.findByRole('table', { name: 'gateway audit trail' })).findByText('product.deleted')).toBeInTheDocument();
   });
 
   it('shows an error panel when the gateway cannot be read', async () => {

@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState } from 'react';
+import { useEffect, useLayoutEffect, useRef, useState } from 'react';
 import { alertApiRef, useApi } from '@backstage/core-plugin-api';
 import type { GatewayProduct, GatewayProductSpec } from '@quarterdeck/plugin-gateway-common';
 import Alert from '@mui/material/Alert';
@@ -57,8 +57,8 @@ export function ProductEditor(props: {
   // Creating until there is a version to edit: a conflict on create opens the product someone else made.
   const creating = !base;
 
-  // Each opening starts from the product as it was read (or a starter), with no error.
-  useEffect(() => {
+  // Each opening starts from the product as it was read (or a starter), with no error nor a removal being confirmed: before it is drawn.
+  useLayoutEffect(() => {
     if (!target) return;
     setBase(target.product);
     setText(target.product ? specYaml(target.product) : starterYaml('openai', target.title));
@@ -124,7 +124,8 @@ export function ProductEditor(props: {
     try {
       const [current] = await gateway.listProducts({ entityRef: target.apiRef });
       if (!current) throw new Error(`${target.apiRef} has no gateway product now`);
-      setUnsaved(text);
+      // The owner's own text, only if they changed what they had opened.
+      setUnsaved(text === (base ? specYaml(base) : starterYaml(kind, title)) ? undefined : text);
       setBase(current);
       setId(current.id);
       setText(specYaml(current));
@@ -149,7 +150,8 @@ export function ProductEditor(props: {
       const message = errorMessage(e);
       const status = (e as { response?: { status?: number } }).response?.status;
       setFailure({ message, conflict: status === 409 && /changed by/.test(message) });
-      setRemoval(undefined);
+      // After a conflict the current version is opened first; otherwise the owner, told what still uses it, keeps the reason they wrote.
+      if (status === 409 && /changed by/.test(message)) setRemoval(undefined);
     } finally {
       setBusy(false);
     }
@@ -227,7 +229,7 @@ export function ProductEditor(props: {
       ) : (
         <DialogActions>
           {!creating && (
-            <Button color="error" onClick={() => { setFailure(undefined); setRemoval({ reason: '' }); }} disabled={busy} sx={{ mr: 'auto' }}>
+            <Button color="error" onClick={() => setRemoval({ reason: '' })} disabled={busy} sx={{ mr: 'auto' }}>
               Remove from the gateway
             </Button>
           )}
