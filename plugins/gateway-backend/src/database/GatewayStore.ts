@@ -5,12 +5,12 @@ import type {
   GatewayProductSpec,
   KeyRequestStatus,
 } from '@quarterdeck/plugin-gateway-common';
+import { modelsInPlan } from '@quarterdeck/plugin-gateway-common';
 import { ConflictError, NotFoundError } from '@backstage/errors';
 import type { Knex } from 'knex';
 import { insertAuditEvents, type NewGatewayAuditEvent } from './AuditStore';
 import { BUCKET_COLUMNS, rollUp } from '../usage/rollup';
 import type { StoredHourlyRow } from '../usage/summary';
-import { modelsInPlan } from '../dataplane/routing';
 
 /** The fields of a raw usage row that window queries read. */
 export interface UsageRow {

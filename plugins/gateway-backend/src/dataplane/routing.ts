@@ -10,11 +10,6 @@ export type Resolution =
   | { ok: true; attempts: Target[]; route?: string; largerContext?: Target }
   | { ok: false; status: 403 | 404; message: string; code: string };
 
-/** The models (and routes) a plan lets a key use. */
-export function modelsInPlan(product: GatewayProduct, plan: GatewayPlan): string[] {
-  const all = [...(product.models ?? []).map(m => m.name), ...(product.routes ?? []).map(r => r.name)];
-  return plan.models ? all.filter(m => plan.models!.includes(m)) : all;
-}
 
 /**
  * A product's models by name, each with its upstream as a Target, built once

@@ -13,6 +13,7 @@ import {
   gatewayKeyRequestReviewPermission,
   gatewayProductManagePermission,
   gatewayReadPermission,
+  modelsInPlan,
   type GatewayAuditPage,
   type GatewayKeyList,
   type GatewayKeyView,
@@ -28,7 +29,6 @@ import { z } from 'zod';
 import type { GatewayAuditStore } from '../database/AuditStore';
 import { formatAuditCursor, jsonBodies, notifier, parseAuditCursor } from '@quarterdeck/plugin-quarterdeck-node';
 import { planGone, type GatewayStore, type KeyQuery, type StoredKey } from '../database/GatewayStore';
-import { modelsInPlan } from '../dataplane/routing';
 import { generateKey, maskKey } from '../keys/keyMaterial';
 import { quantile, summarizeUsage, type StoredHourlyRow } from '../usage/summary';
 import { expireKeyRequests as expireAndTell, keyRequestDecided, keyRequested, keyRevoked, keyRotated } from './notifications';
