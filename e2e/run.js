@@ -179,6 +179,10 @@ journey('requests a gateway key as erin, approves it as carol, calls the gateway
     await pending.getByText('The chat assistant answers customer questions on the shop.').waitFor({ timeout: 30_000 });
     await pending.getByRole('button', { name: 'Approve' }).click();
     await carol.getByLabel('Reason (optional)').fill('ok for the shop');
+    // The shop chats; it needs no embeddings: carol leaves embed-small out of the key.
+    await carol.getByRole('checkbox', { name: 'embed-small' }).uncheck();
+    await carol.getByText('Only chat-large, chat-small; a model added to plan standard later is not included.').waitFor();
+    await shot(carol, '10c-gateway-approve-models');
     await carol.getByRole('button', { name: 'Approve and issue key' }).click();
     const issued = carol.getByRole('dialog', { name: 'Key issued' });
     await issued.getByText(/it will not be shown again/).waitFor();
@@ -196,6 +200,13 @@ journey('requests a gateway key as erin, approves it as carol, calls the gateway
       body: JSON.stringify({ model: 'chat-small', messages: [{ role: 'user', content: 'Where is my order?' }] }),
     });
     if (response.status !== 200) throw new Error(`The gateway answered ${response.status}: ${await response.text()}`);
+    // The model left out is refused, though the plan has it.
+    const embedding = await fetch(`${gatewayUrl}/v1/embeddings`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'embed-small', input: 'order 1234' }),
+    });
+    if (embedding.status !== 403) throw new Error(`The gateway answered embed-small, which the key leaves out, with ${embedding.status}`);
 
     // The call shows in the API's usage, by consumer (written within a second or so).
     const byConsumer = carol.getByRole('table', { name: 'usage by consumer' });
@@ -209,6 +220,7 @@ journey('requests a gateway key as erin, approves it as carol, calls the gateway
       }
     }
     await carol.getByRole('table', { name: 'issued keys' }).getByText('active').waitFor();
+    await carol.getByRole('table', { name: 'issued keys' }).getByText('standard (chat-large, chat-small)').waitFor();
     // Narrowed to the one consumer, the API's usage is that consumer's call.
     await carol.getByRole('combobox', { name: 'Consumer' }).click();
     await carol.getByRole('option', { name: 'chat-assistant' }).click();

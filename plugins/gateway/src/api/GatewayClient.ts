@@ -70,7 +70,8 @@ export interface GatewayApi {
   /** The key requests of an API or of a component; without entityRef, every API's (gateway.admin). */
   listKeyRequests(query: { entityRef?: string; status?: KeyRequestStatus }): Promise<GatewayKeyRequest[]>;
   createKeyRequest(body: CreateKeyRequest): Promise<GatewayKeyRequest>;
-  approveKeyRequest(id: string, body?: { reason?: string; expiresInDays?: number }): Promise<ApprovedKeyRequest>;
+  /** `models`: narrows the key to some of its plan's models (all of them, and any added later, when left out). */
+  approveKeyRequest(id: string, body?: { reason?: string; expiresInDays?: number; models?: string[] }): Promise<ApprovedKeyRequest>;
   denyKeyRequest(id: string, body: { reason: string }): Promise<GatewayKeyRequest>;
   /**
    * The keys (masked) of an API's product or of a component (for one product
@@ -139,7 +140,7 @@ export class GatewayClient implements GatewayApi {
     return this.send('POST', '/key-requests', body);
   }
 
-  approveKeyRequest(id: string, body: { reason?: string; expiresInDays?: number } = {}): Promise<ApprovedKeyRequest> {
+  approveKeyRequest(id: string, body: { reason?: string; expiresInDays?: number; models?: string[] } = {}): Promise<ApprovedKeyRequest> {
     return this.send('POST', `/key-requests/${encodeURIComponent(id)}/approve`, body);
   }
 

@@ -108,8 +108,20 @@ describe('ApiGatewayContent', () => {
     const confirm = screen.getByRole('button', { name: 'Approve and issue key' });
     expect(confirm).toBeDisabled();
     fireEvent.change(screen.getByLabelText('Expires in days (optional)'), { target: { value: '90' } });
+    // The plan's models, read as the dialog opens, all chosen: the key follows the plan.
+    const large = await screen.findByRole('checkbox', { name: 'chat-large' });
+    expect(screen.getByRole('checkbox', { name: 'chat-small' })).toBeChecked();
+    expect(screen.getByText('Every model of plan standard, and any it gains later.')).toBeInTheDocument();
+    expect(gateway.getProduct).toHaveBeenCalledWith('llm-chat');
+    // Narrowed to one; none at all cannot be approved.
+    fireEvent.click(screen.getByRole('checkbox', { name: 'chat-small' }));
+    fireEvent.click(large);
+    expect(screen.getByText('Choose at least one model.')).toBeInTheDocument();
+    expect(confirm).toBeDisabled();
+    fireEvent.click(screen.getByRole('checkbox', { name: 'chat-small' }));
+    expect(screen.getByText('Only chat-small; a model added to plan standard later is not included.')).toBeInTheDocument();
     fireEvent.click(confirm);
-    await waitFor(() => expect(gateway.approveKeyRequest).toHaveBeenCalledWith('req-1', { reason: 'ok for production', expiresInDays: 90 }));
+    await waitFor(() => expect(gateway.approveKeyRequest).toHaveBeenCalledWith('req-1', { reason: 'ok for production', expiresInDays: 90, models: ['chat-small'] }));
 
     const dialog = await screen.findByRole('dialog', { name: 'Key issued' });
     expect(within(dialog).getByLabelText('API key')).toHaveValue(SECRET);

@@ -91,6 +91,8 @@ describe('GatewayAdminPage', () => {
 
     fireEvent.click(within(queue).getByRole('button', { name: 'Approve' }));
     expect(screen.getByRole('dialog')).toHaveTextContent('API api:default/llm-chat, Plan standard');
+    // Until its plan's models are read, the request cannot be approved; left as they are, the key has them all.
+    await screen.findByRole('checkbox', { name: 'chat-large' });
     fireEvent.click(screen.getByRole('button', { name: 'Approve and issue key' }));
     await waitFor(() => expect(gateway.approveKeyRequest).toHaveBeenCalledWith('req-1', {}));
     expect(await screen.findByRole('dialog', { name: 'Key issued' })).toBeInTheDocument();
@@ -109,6 +111,7 @@ describe('GatewayAdminPage', () => {
     await waitFor(() => expect(within(queue).getByRole('button', { name: 'Approve' })).toBeEnabled());
     const reads = gateway.listKeyRequests.mock.calls.length;
     fireEvent.click(within(queue).getByRole('button', { name: 'Approve' }));
+    await waitFor(() => expect(screen.getByRole('button', { name: 'Approve and issue key' })).toBeEnabled());
     fireEvent.click(screen.getByRole('button', { name: 'Approve and issue key' }));
     expect(await screen.findByText('Key request req-1 was decided or expired meanwhile')).toBeInTheDocument();
     await waitFor(() => expect(gateway.listKeyRequests.mock.calls.length).toBeGreaterThan(reads));

@@ -1,13 +1,20 @@
-import { useState, type ReactNode } from 'react';
+import { useRef, useState, type ReactNode } from 'react';
 import { alertApiRef, useApi } from '@backstage/core-plugin-api';
 import { EntityRefLink } from '@backstage/plugin-catalog-react';
-import type { GatewayKeyRequest, IssuedKey } from '@quarterdeck/plugin-gateway-common';
+import { modelsInPlan, type GatewayKeyRequest, type IssuedKey } from '@quarterdeck/plugin-gateway-common';
 import Alert from '@mui/material/Alert';
 import Button from '@mui/material/Button';
+import Checkbox from '@mui/material/Checkbox';
 import Dialog from '@mui/material/Dialog';
 import DialogActions from '@mui/material/DialogActions';
 import DialogContent from '@mui/material/DialogContent';
 import DialogTitle from '@mui/material/DialogTitle';
+import FormControl from '@mui/material/FormControl';
+import FormControlLabel from '@mui/material/FormControlLabel';
+import FormGroup from '@mui/material/FormGroup';
+import FormHelperText from '@mui/material/FormHelperText';
+import FormLabel from '@mui/material/FormLabel';
+import LinearProgress from '@mui/material/LinearProgress';
 import Stack from '@mui/material/Stack';
 import Table from '@mui/material/Table';
 import TableBody from '@mui/material/TableBody';
@@ -29,6 +36,9 @@ function expiryError(text: string): string | undefined {
 }
 
 type Review = { request: GatewayKeyRequest; decision: 'approve' | 'deny' };
+
+/** The models an approval may narrow a key to: its plan's, read when the dialog opens; undefined while read. */
+type PlanModels = { names: string[]; chosen: Set<string> } | undefined;
 
 /**
  * Pending key requests with Approve and Deny: the dialog that asks for a
@@ -52,13 +62,39 @@ export function PendingKeyRequests({ requests, reviewWhy, showApi, empty, onDeci
   const [busy, setBusy] = useState(false);
   const [dialogError, setDialogError] = useState<string | undefined>();
   const [issued, setIssued] = useState<IssuedKey | undefined>();
+  const [planModels, setPlanModels] = useState<PlanModels>();
+  // The request whose plan is being read: an answer for one reviewed before is dropped.
+  const readingFor = useRef<string | undefined>();
 
   const open = (request: GatewayKeyRequest, decision: Review['decision']) => {
     setReviewing({ request, decision });
     setReason('');
     setExpiryDays('');
     setDialogError(undefined);
+    setPlanModels(undefined);
+    readingFor.current = request.id;
+    if (decision !== 'approve') return;
+    // The plan as it is now, not as it was requested; a plan that cannot be read leaves the key the whole plan.
+    gateway.getProduct(request.productId).then(
+      product => {
+        const plan = product.plans.find(p => p.name === request.plan);
+        const names = plan ? modelsInPlan(product, plan) : [];
+        if (readingFor.current === request.id) setPlanModels({ names, chosen: new Set(names) });
+      },
+      () => {
+        if (readingFor.current === request.id) setPlanModels({ names: [], chosen: new Set() });
+      },
+    );
   };
+  const choose = (model: string, on: boolean) => setPlanModels(current => {
+    if (!current) return current;
+    const chosen = new Set(current.chosen);
+    if (on) chosen.add(model);
+    else chosen.delete(model);
+    return { ...current, chosen };
+  });
+  // Narrowed only when some model is left out: a key with every model follows its plan, models added later too.
+  const narrowedTo = planModels && planModels.chosen.size < planModels.names.length ? planModels.names.filter(m => planModels.chosen.has(m)) : undefined;
   const decide = async () => {
     if (!reviewing) return;
     setBusy(true);
@@ -69,6 +105,7 @@ export function PendingKeyRequests({ requests, reviewWhy, showApi, empty, onDeci
         const result = await gateway.approveKeyRequest(reviewing.request.id, {
           ...(reason.trim() ? { reason: reason.trim() } : {}),
           ...(days ? { expiresInDays: days } : {}),
+          ...(narrowedTo ? { models: narrowedTo } : {}),
         });
         setIssued(result.issued);
       } else {
@@ -85,7 +122,9 @@ export function PendingKeyRequests({ requests, reviewWhy, showApi, empty, onDeci
       setBusy(false);
     }
   };
-  const canConfirm = reviewing?.decision === 'approve' ? !expiryError(expiryDays) : reason.trim().length > 0;
+  const canConfirm = reviewing?.decision === 'approve'
+    ? !expiryError(expiryDays) && planModels !== undefined && (planModels.names.length === 0 || planModels.chosen.size > 0)
+    : reason.trim().length > 0;
 
   return (
     <>
@@ -155,6 +194,26 @@ export function PendingKeyRequests({ requests, reviewWhy, showApi, empty, onDeci
               fullWidth
               multiline
             />
+            {reviewing?.decision === 'approve' && !planModels && <LinearProgress aria-label="reading the plan's models" />}
+            {reviewing?.decision === 'approve' && planModels && planModels.names.length > 1 && (
+              <FormControl component="fieldset" error={planModels.chosen.size === 0}>
+                <FormLabel component="legend">Models this key may call</FormLabel>
+                <FormGroup row>
+                  {planModels.names.map(m => (
+                    <FormControlLabel
+                      key={m} label={m}
+                      control={<Checkbox size="small" checked={planModels.chosen.has(m)} onChange={e => choose(m, e.target.checked)} />}
+                    />
+                  ))}
+                </FormGroup>
+                <FormHelperText>
+                  {planModels.chosen.size === 0 && 'Choose at least one model.'}
+                  {planModels.chosen.size > 0 && (narrowedTo
+                    ? `Only ${narrowedTo.join(', ')}; a model added to plan ${reviewing.request.plan} later is not included.`
+                    : `Every model of plan ${reviewing.request.plan}, and any it gains later.`)}
+                </FormHelperText>
+              </FormControl>
+            )}
             {reviewing?.decision === 'approve' && (
               <TextField
                 label="Expires in days (optional)"
