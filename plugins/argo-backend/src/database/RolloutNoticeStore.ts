@@ -42,4 +42,20 @@ export class RolloutNoticeStore {
   async forget(rollout: Pick<RolloutRef, 'cluster' | 'uid'>): Promise<void> {
     await this.db('rollout_notices').where({ cluster: rollout.cluster, uid: rollout.uid }).delete();
   }
+
+  /**
+   * Forgets the Rollouts of a cluster that are gone from it (deleted while no
+   * replica watched): those not in `present`, the uids a full list found,
+   * and last told before `before`, so a row another replica wrote for a
+   * Rollout created after the list stays. Returns how many it forgot.
+   */
+  async forgetAbsent(cluster: string, present: Iterable<string>, before: Date): Promise<number> {
+    const keep = new Set(present);
+    const rows: Array<{ uid: string }> = await this.db('rollout_notices').where('cluster', cluster).andWhere('updated_at', '<', before).select('uid');
+    const gone = rows.map(r => r.uid).filter(uid => !keep.has(uid));
+    for (let i = 0; i < gone.length; i += 500) {
+      await this.db('rollout_notices').where('cluster', cluster).whereIn('uid', gone.slice(i, i + 500)).andWhere('updated_at', '<', before).delete();
+    }
+    return gone.length;
+  }
 }

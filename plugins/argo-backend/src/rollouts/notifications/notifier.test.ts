@@ -18,6 +18,7 @@ describe('RolloutNotifier on the local driver', () => {
   let local: RunningLocalCluster;
   let reconciler: RolloutReconciler;
   let store: RolloutNoticeStore;
+  let knex: Awaited<ReturnType<typeof applyDatabaseMigrations>>;
   let audit: KnexAuditStore;
   const notifiers: RolloutNotifier[] = [];
   let sent: NotificationSendOptions[];
@@ -54,7 +55,7 @@ describe('RolloutNotifier on the local driver', () => {
     catalogKnows = new Set(['payments-api']);
     const db = await databases.init('SQLITE_3');
     local = await startLocalCluster({ name: 'r', db, kubelet: { readyDelayMs: 20 } });
-    const knex = await applyDatabaseMigrations({ getClient: async () => db });
+    knex = await applyDatabaseMigrations({ getClient: async () => db });
     store = new RolloutNoticeStore(knex);
     audit = new KnexAuditStore(knex);
     reconciler = new RolloutReconciler(local.cluster);
@@ -138,6 +139,26 @@ describe('RolloutNotifier on the local driver', () => {
     });
     await settled();
     expect(sent).toEqual([]);
+  });
+
+  it('forgets, at its next start, a Rollout deleted while no replica watched', async () => {
+    const rollouts = argoClients(local.cluster).rollouts;
+    await rollouts.apply(rollout('payments:1'));
+    await eventually('the first deploy to be Healthy', async () => (await get())?.status?.phase === 'Healthy');
+    const first = await replica();
+    await settled();
+    const { uid } = (await get())!.metadata;
+    expect(await knex('rollout_notices').pluck('uid')).toEqual([uid]);
+
+    // Every replica stops; the Rollout is deleted; an hour passes.
+    await first.stop();
+    notifiers.splice(0);
+    await local.cluster.delete({ apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', namespace: 'default', name: 'payments-api' });
+    await knex('rollout_notices').update({ updated_at: new Date(Date.now() - 3_600_000) });
+    expect(await knex('rollout_notices').pluck('uid')).toEqual([uid]);
+
+    await replica();
+    expect(await knex('rollout_notices').pluck('uid')).toEqual([]);
   });
 
   it('tells of a state the catalog could not place yet once it has read the entity', async () => {

@@ -13,6 +13,9 @@ export const ROLLOUT_TOPIC = 'rollouts';
 
 type RolloutObject = Rollout & KubeObject;
 
+/** How much older than a start's list a notice row must be to be forgotten when its Rollout is not in the list. */
+const ABSENT_MARGIN_MS = 60_000;
+
 /** What a notice becomes for the owners of the Rollout's entity: one notification per Rollout, updated in place. */
 export function rolloutNotification(cluster: string, rollout: RolloutObject, entityRef: string, notice: RolloutNotice, actor?: string): NotificationSendOptions {
   const { kind, namespace, name } = parseEntityRef(entityRef);
@@ -80,7 +83,13 @@ export class RolloutNotifier {
           .catch(error => this.options.logger?.warn(`Could not forget the notices of Rollout ${o.metadata.namespace}/${o.metadata.name}: ${error}`));
       },
     });
+    // Rows last told before the list began, of Rollouts it did not find, were deleted while no replica
+    // watched (a minute's margin for other replicas' clocks): their onDelete never came.
+    const listing = Date.now();
     await this.rollouts.start();
+    const present = this.rollouts.list().map(o => o.metadata.uid!);
+    const forgotten = await this.options.store.forgetAbsent(this.options.cluster, present, new Date(listing - ABSENT_MARGIN_MS));
+    if (forgotten > 0) this.options.logger?.info(`Forgot the notices of ${forgotten} Rollout(s) deleted from cluster ${this.options.cluster} while no one watched`);
   }
 
   async stop() {
