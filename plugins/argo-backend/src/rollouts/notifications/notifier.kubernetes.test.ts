@@ -28,7 +28,8 @@ describe('RolloutNotifier on kube-apiserver, observing', () => {
     notifier = new RolloutNotifier(client, {
       cluster: 'test',
       store: new RolloutNoticeStore(await applyDatabaseMigrations({ getClient: async () => db })),
-      entityOf: async () => 'component:default/payments-api',
+      // The notifier watches every namespace; the other suites' Rollouts, on the same cluster at the same time, are no one's here.
+      entityOf: async r => (r.metadata.namespace === namespace ? 'component:default/payments-api' : undefined),
       notifications: { send: async notification => { sent.push(notification); } },
     });
     await notifier.start();
