@@ -622,6 +622,9 @@ describe('the gateway, control plane and data plane', () => {
       const asText = await request(allowed.server).put('/api/gateway/products/llm-chat').set('authorization', carol)
         .set('content-type', 'text/plain').send(JSON.stringify(product(upstreams.v1.url, upstreams.v2.url)));
       expect([asText.status, asText.body.error.message]).toEqual([415, 'The body must be JSON (content-type: application/json), not text/plain']);
+      // A method the path does not take says which it does.
+      const posted = await request(allowed.server).post('/api/gateway/products/llm-chat').set('authorization', carol).send(product(upstreams.v1.url, upstreams.v2.url));
+      expect([posted.status, posted.headers.allow, posted.body.error.message]).toEqual([405, 'DELETE, GET, PUT', 'POST is not taken by /products/:id; it takes DELETE, GET, PUT']);
       expect((await request(allowed.server).get('/api/gateway/products/llm-chat').set('authorization', carol)).status).toBe(404);
       // A component that does not consume the API cannot ask for it.
       await request(allowed.server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(product(upstreams.v1.url, upstreams.v2.url));

@@ -6,7 +6,7 @@ import type {
 } from '@backstage/backend-plugin-api';
 import type { CatalogService } from '@backstage/plugin-catalog-node';
 import type { ClusterService } from '@quarterdeck/plugin-argo-node';
-import { jsonBodies } from '@quarterdeck/plugin-quarterdeck-node';
+import { jsonBodies, refuseOtherMethods } from '@quarterdeck/plugin-quarterdeck-node';
 import { KnexAuditStore } from '../database/AuditStore';
 import { createRolloutsRouter } from '../rollouts/router';
 import express from 'express';
@@ -55,6 +55,7 @@ export async function createRouter(
       logger: options.logger,
     }),
   );
+  refuseOtherMethods(router);
 
   return router;
 }

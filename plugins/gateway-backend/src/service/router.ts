@@ -27,7 +27,7 @@ import Router from 'express-promise-router';
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import type { GatewayAuditStore } from '../database/AuditStore';
-import { formatAuditCursor, jsonBodies, notifier, parseAuditCursor } from '@quarterdeck/plugin-quarterdeck-node';
+import { formatAuditCursor, jsonBodies, notifier, parseAuditCursor, refuseOtherMethods } from '@quarterdeck/plugin-quarterdeck-node';
 import { planGone, type GatewayStore, type KeyQuery, type StoredKey } from '../database/GatewayStore';
 import { generateKey, maskKey } from '../keys/keyMaterial';
 import { quantile, summarizeUsage, type StoredHourlyRow } from '../usage/summary';
@@ -698,5 +698,6 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     res.json(answer);
   });
 
+  refuseOtherMethods(router);
   return router;
 }

@@ -1,0 +1,42 @@
+import express from 'express';
+import request from 'supertest';
+import { MiddlewareFactory } from '@backstage/backend-defaults/rootHttpRouter';
+import { mockServices } from '@backstage/backend-test-utils';
+import { refuseOtherMethods } from './otherMethods';
+
+/** A plugin's router with a sub-router mounted at its root, behind Backstage's error handler. */
+function app() {
+  const router = express.Router();
+  router.get('/products/:id', (_req, res) => { res.json({ id: 'p' }); });
+  router.put('/products/:id', (_req, res) => { res.json({ id: 'p' }); });
+  const actions = express.Router();
+  actions.post('/keys/:id/revoke', (_req, res) => { res.json({ revoked: true }); });
+  router.use(actions);
+  refuseOtherMethods(router);
+  const server = express();
+  server.use('/api/gateway', router);
+  server.use(MiddlewareFactory.create({ config: mockServices.rootConfig(), logger: mockServices.logger.mock() }).notFound());
+  server.use(MiddlewareFactory.create({ config: mockServices.rootConfig(), logger: mockServices.logger.mock() }).error());
+  return server;
+}
+
+describe('refuseOtherMethods', () => {
+  it('answers a method a path does not take with 405, the methods it takes and an Allow header', async () => {
+    const server = app();
+    const post = await request(server).post('/api/gateway/products/llm-chat').send({});
+    expect([post.status, post.headers.allow, post.body.error.message]).toEqual([405, 'GET, PUT', 'POST is not taken by /products/:id; it takes GET, PUT']);
+    // Routes of a router mounted at the root are known too.
+    const get = await request(server).get('/api/gateway/keys/k1/revoke');
+    expect([get.status, get.headers.allow]).toEqual([405, 'POST']);
+  });
+
+  it('leaves the routes, HEAD and OPTIONS of them, and unknown paths as they were', async () => {
+    const server = app();
+    expect((await request(server).get('/api/gateway/products/p')).status).toBe(200);
+    expect((await request(server).post('/api/gateway/keys/k1/revoke')).status).toBe(200);
+    expect((await request(server).head('/api/gateway/products/p')).status).toBe(200);
+    const options = await request(server).options('/api/gateway/products/p');
+    expect([options.status, options.headers.allow]).toEqual([200, 'GET,HEAD,PUT']);
+    expect((await request(server).get('/api/gateway/nothing-here')).status).toBe(404);
+  });
+});
