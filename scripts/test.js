@@ -25,7 +25,9 @@ if (pg) {
 // suite and `*.kubernetes.test.ts`.
 const onCluster = '(kubernetes\\.conformance|\\.kubernetes\\.test)';
 if (cluster) {
-  jestArgs.push('--testPathPatterns', onCluster);
+  // One suite at a time: each reconciler or notifier watches every namespace of the one cluster,
+  // so two suites at once would act on each other's objects.
+  jestArgs.push('--testPathPatterns', onCluster, '--runInBand');
 } else {
   jestArgs.push('--testPathIgnorePatterns', onCluster);
 }
