@@ -12,6 +12,9 @@ function app() {
   const actions = express.Router();
   actions.post('/keys/:id/revoke', (_req, res) => { res.json({ revoked: true }); });
   router.use(actions);
+  // A route that passes some requests on, and a path taken with any method.
+  router.get('/maybe', (req, res, next) => (req.query.here ? res.json({ here: true }) : next()));
+  router.all('/anything', (_req, res) => { res.json({ any: true }); });
   refuseOtherMethods(router);
   const server = express();
   server.use('/api/gateway', router);
@@ -38,5 +41,8 @@ describe('refuseOtherMethods', () => {
     const options = await request(server).options('/api/gateway/products/p');
     expect([options.status, options.headers.allow]).toEqual([200, 'GET,HEAD,PUT']);
     expect((await request(server).get('/api/gateway/nothing-here')).status).toBe(404);
+    // A GET its route passed on is not "a method the path does not take".
+    expect((await request(server).get('/api/gateway/maybe')).status).toBe(404);
+    expect((await request(server).delete('/api/gateway/anything')).status).toBe(200);
   });
 });

@@ -10,7 +10,7 @@ type Layer = {
 function routesOf(stack: Layer[], into = new Map<string, Set<string>>()) {
   for (const layer of stack) {
     if (layer.route) {
-      const methods = Object.keys(layer.route.methods).filter(m => m !== '_all').map(m => m.toUpperCase());
+      const methods = Object.keys(layer.route.methods).map(m => (m === '_all' ? '*' : m.toUpperCase()));
       for (const path of ([] as string[]).concat(layer.route.path)) {
         const known = into.get(path) ?? new Set<string>();
         methods.forEach(m => known.add(m));
@@ -32,9 +32,12 @@ function routesOf(stack: Layer[], into = new Map<string, Set<string>>()) {
 export function refuseOtherMethods(router: express.Router): void {
   const routes = routesOf((router as unknown as { stack: Layer[] }).stack);
   for (const [path, methods] of routes) {
+    // A path some route takes with any method (router.all) has no other method.
+    if (methods.has('*')) continue;
     const allowed = [...methods].sort();
     router.all(path, (req, res, next) => {
-      if (req.method === 'OPTIONS' || (req.method === 'HEAD' && methods.has('GET'))) {
+      // A method the path takes, whose route passed the request on, goes on as before, as do OPTIONS and HEAD.
+      if (methods.has(req.method) || req.method === 'OPTIONS' || (req.method === 'HEAD' && methods.has('GET'))) {
         next();
         return;
       }

@@ -113,6 +113,9 @@ describe('rollout routes', () => {
       const notJson = await request(server).post('/api/argo/rollouts/local/default/payments-api/pause').set('authorization', alice)
         .set('content-type', 'application/json').send('{"reason":');
       expect([notJson.status, notJson.body.error.message]).toEqual([400, expect.stringMatching(/^body: not valid JSON, or not an object or array \(/)]);
+      // An action is a POST; read with GET it says so, rather than "not found".
+      const read = await request(server).get('/api/argo/rollouts/local/default/payments-api/promote').set('authorization', alice);
+      expect([read.status, read.headers.allow, read.body.error.message]).toEqual([405, 'POST', 'GET is not taken by /rollouts/:cluster/:namespace/:name/:action; it takes POST']);
     } finally {
       await stop();
     }

@@ -44,8 +44,9 @@ async function bundle(entry: string): Promise<Uint8Array> {
         build.onResolve({ filter: /^[^./]/ }, args => {
           if (args.path.startsWith('node:') || builtins.has(args.path)) return { path: args.path, external: true };
           const resolved = require.resolve(args.path, { paths: [args.resolveDir] });
-          // This repository's own packages (gateway-common) are TypeScript sources: bundled, as the child itself is.
-          if (!resolved.split(path.sep).includes('node_modules')) return { path: resolved };
+          // TypeScript sources (this repository's own packages, such as gateway-common, wherever a symlink puts
+          // them) are bundled, as the child itself is: the child runs without a TypeScript transform.
+          if (/\.[cm]?tsx?$/.test(resolved)) return { path: resolved };
           return { path: resolved, external: true };
         });
       },

@@ -133,6 +133,37 @@ describe('ApiGatewayContent', () => {
     expect(gateway.listKeyRequests.mock.calls.length).toBeGreaterThan(1);
   });
 
+  it("says when the plan's models cannot be read, reads them again, and keeps the reviewer's choice from an older answer", async () => {
+    const gateway = mockGateway();
+    let answerFirst: (p: typeof product) => void = () => undefined;
+    gateway.getProduct
+      .mockImplementationOnce(() => new Promise(resolve => { answerFirst = resolve; }))
+      .mockRejectedValueOnce(new Error('the gateway is restarting'))
+      .mockResolvedValue(product);
+    await render(gateway, AuthorizeResult.ALLOW, 'llm-chat-models');
+    const approve = await screen.findByRole('button', { name: 'Approve' });
+    await waitFor(() => expect(approve).toBeEnabled());
+    // Opened, then closed before its plan was read.
+    fireEvent.click(approve);
+    expect(screen.getByRole('progressbar', { name: "reading the plan's models" })).toBeInTheDocument();
+    expect(screen.getByRole('button', { name: 'Approve and issue key' })).toBeDisabled();
+    fireEvent.click(screen.getByRole('button', { name: 'Cancel' }));
+    await waitFor(() => expect(screen.queryByRole('dialog')).not.toBeInTheDocument());
+
+    // Opened again: the read fails, and the dialog says what approving now means.
+    fireEvent.click(approve);
+    expect(await screen.findByText("Could not read the models of plan standard (the gateway is restarting); approved now, the key has all of them.")).toBeInTheDocument();
+    fireEvent.click(screen.getByRole('button', { name: 'Retry' }));
+    fireEvent.click(await screen.findByRole('checkbox', { name: 'chat-large' }));
+    // The first opening's answer arrives late, for a plan with every model: it changes nothing.
+    answerFirst({ ...product, plans: [{ ...product.plans[0], models: undefined }] });
+    await new Promise(resolve => setTimeout(resolve, 50));
+    expect(screen.getByRole('checkbox', { name: 'chat-large' })).not.toBeChecked();
+    expect(screen.queryByRole('checkbox', { name: 'chat-small-v1' })).not.toBeInTheDocument();
+    fireEvent.click(screen.getByRole('button', { name: 'Approve and issue key' }));
+    await waitFor(() => expect(gateway.approveKeyRequest).toHaveBeenCalledWith('req-1', { models: ['chat-small'] }));
+  });
+
   it('asks for a reason before denying', async () => {
     const gateway = mockGateway();
     await render(gateway, AuthorizeResult.ALLOW, 'llm-chat-deny');

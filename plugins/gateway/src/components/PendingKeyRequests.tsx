@@ -37,8 +37,12 @@ function expiryError(text: string): string | undefined {
 
 type Review = { request: GatewayKeyRequest; decision: 'approve' | 'deny' };
 
-/** The models an approval may narrow a key to: its plan's, read when the dialog opens; undefined while read. */
-type PlanModels = { names: string[]; chosen: Set<string> } | undefined;
+/**
+ * The models an approval may narrow a key to: its plan's, read when the
+ * dialog opens; undefined while read; `unread` when the read failed (the key
+ * then has the whole plan, and the dialog says so).
+ */
+type PlanModels = { names: string[]; chosen: Set<string>; unread?: string } | undefined;
 
 /**
  * Pending key requests with Approve and Deny: the dialog that asks for a
@@ -63,28 +67,37 @@ export function PendingKeyRequests({ requests, reviewWhy, showApi, empty, onDeci
   const [dialogError, setDialogError] = useState<string | undefined>();
   const [issued, setIssued] = useState<IssuedKey | undefined>();
   const [planModels, setPlanModels] = useState<PlanModels>();
-  // The request whose plan is being read: an answer for one reviewed before is dropped.
-  const readingFor = useRef<string | undefined>();
+  // Counts the dialog's openings and closings: an answer read for an earlier one is dropped.
+  const opening = useRef(0);
 
+  const readPlanModels = (request: GatewayKeyRequest) => {
+    const mine = ++opening.current;
+    setPlanModels(undefined);
+    // The plan as it is now, not as it was requested.
+    (async () => {
+      const product = await gateway.getProduct(request.productId);
+      const plan = product.plans.find(p => p.name === request.plan);
+      return plan ? modelsInPlan(product, plan) : [];
+    })().then(
+      names => {
+        if (opening.current === mine) setPlanModels({ names, chosen: new Set(names) });
+      },
+      e => {
+        if (opening.current === mine) setPlanModels({ names: [], chosen: new Set(), unread: errorMessage(e) });
+      },
+    );
+  };
   const open = (request: GatewayKeyRequest, decision: Review['decision']) => {
     setReviewing({ request, decision });
     setReason('');
     setExpiryDays('');
     setDialogError(undefined);
-    setPlanModels(undefined);
-    readingFor.current = request.id;
-    if (decision !== 'approve') return;
-    // The plan as it is now, not as it was requested; a plan that cannot be read leaves the key the whole plan.
-    gateway.getProduct(request.productId).then(
-      product => {
-        const plan = product.plans.find(p => p.name === request.plan);
-        const names = plan ? modelsInPlan(product, plan) : [];
-        if (readingFor.current === request.id) setPlanModels({ names, chosen: new Set(names) });
-      },
-      () => {
-        if (readingFor.current === request.id) setPlanModels({ names: [], chosen: new Set() });
-      },
-    );
+    if (decision === 'approve') readPlanModels(request);
+    else opening.current++;
+  };
+  const close = () => {
+    opening.current++;
+    setReviewing(undefined);
   };
   const choose = (model: string, on: boolean) => setPlanModels(current => {
     if (!current) return current;
@@ -112,7 +125,7 @@ export function PendingKeyRequests({ requests, reviewWhy, showApi, empty, onDeci
         await gateway.denyKeyRequest(reviewing.request.id, { reason: reason.trim() });
         alerts.post({ message: `Denied the request of ${reviewing.request.componentRef}`, severity: 'info', display: 'transient' });
       }
-      setReviewing(undefined);
+      close();
       onDecided();
     } catch (e) {
       setDialogError(errorMessage(e));
@@ -169,7 +182,7 @@ export function PendingKeyRequests({ requests, reviewWhy, showApi, empty, onDeci
         </Typography>
       )}
 
-      <Dialog open={reviewing !== undefined} onClose={() => !busy && setReviewing(undefined)} fullWidth maxWidth="sm">
+      <Dialog open={reviewing !== undefined} onClose={() => !busy && close()} fullWidth maxWidth="sm">
         <DialogTitle>
           {reviewing?.decision === 'approve' ? 'Approve' : 'Deny'} the key request of {reviewing?.request.componentRef}?
         </DialogTitle>
@@ -195,6 +208,11 @@ export function PendingKeyRequests({ requests, reviewWhy, showApi, empty, onDeci
               multiline
             />
             {reviewing?.decision === 'approve' && !planModels && <LinearProgress aria-label="reading the plan's models" />}
+            {reviewing?.decision === 'approve' && planModels?.unread && (
+              <Alert severity="warning" action={<Button color="inherit" size="small" onClick={() => readPlanModels(reviewing.request)}>Retry</Button>}>
+                {`Could not read the models of plan ${reviewing.request.plan} (${planModels.unread}); approved now, the key has all of them.`}
+              </Alert>
+            )}
             {reviewing?.decision === 'approve' && planModels && planModels.names.length > 1 && (
               <FormControl component="fieldset" error={planModels.chosen.size === 0}>
                 <FormLabel component="legend">Models this key may call</FormLabel>
@@ -228,7 +246,7 @@ export function PendingKeyRequests({ requests, reviewWhy, showApi, empty, onDeci
           </Stack>
         </DialogContent>
         <DialogActions>
-          <Button onClick={() => setReviewing(undefined)} disabled={busy}>Cancel</Button>
+          <Button onClick={close} disabled={busy}>Cancel</Button>
           <Button variant="contained" color={reviewing?.decision === 'deny' ? 'error' : 'primary'} disabled={!canConfirm || busy} onClick={decide}>
             {reviewing?.decision === 'approve' ? 'Approve and issue key' : 'Deny request'}
           </Button>

@@ -88,8 +88,13 @@ export class RolloutNotifier {
     const listing = Date.now();
     await this.rollouts.start();
     const present = this.rollouts.list().map(o => o.metadata.uid!);
-    const forgotten = await this.options.store.forgetAbsent(this.options.cluster, present, new Date(listing - ABSENT_MARGIN_MS));
-    if (forgotten > 0) this.options.logger?.info(`Forgot the notices of ${forgotten} Rollout(s) deleted from cluster ${this.options.cluster} while no one watched`);
+    try {
+      const forgotten = await this.options.store.forgetAbsent(this.options.cluster, present, new Date(listing - ABSENT_MARGIN_MS));
+      if (forgotten > 0) this.options.logger?.info(`Forgot the notices of ${forgotten} Rollout(s) deleted from cluster ${this.options.cluster} while no one watched`);
+    } catch (error) {
+      // Housekeeping: the notifier works without it, and the next start tries again.
+      this.options.logger?.warn(`Could not forget the notices of Rollouts deleted from cluster ${this.options.cluster}: ${error}`);
+    }
   }
 
   async stop() {
