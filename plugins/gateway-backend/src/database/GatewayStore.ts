@@ -226,8 +226,8 @@ async function productInUse(tx: Knex.Transaction, productId: string, now: Date) 
     ...(pending ? [`${pending} key ${pending === 1 ? 'request waits' : 'requests wait'} for review`] : []),
   ];
   if (uses.length === 0) return undefined;
-  const todo = [...(plans.length ? ['revoke those keys'] : []), ...(pending ? [pending === 1 ? 'approve or deny that request' : 'approve or deny those requests'] : [])];
-  return `Gateway product ${productId} is in use: ${listed(uses)}; ${listed(todo)} (the API's Gateway tab) before removing it`;
+  const steps = [...(plans.length ? ['revoke those keys'] : []), ...(pending ? [pending === 1 ? 'approve or deny that request' : 'approve or deny those requests'] : [])];
+  return `Gateway product ${productId} is in use: ${listed(uses)}; ${listed(steps)} (the API's Gateway tab) before removing it`;
 }
 
 function toProduct(row: ProductRow): GatewayProduct {
