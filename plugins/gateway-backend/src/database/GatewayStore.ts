@@ -85,7 +85,8 @@ export interface GatewayStore {
    * Removes a product with its plans and the keys and requests that ended
    * (the audit trail and the usage rows stay). A ConflictError, leaving it
    * as it was, when it changed after `expectedUpdatedAt` or is in use: keys
-   * that work now, requests waiting for review. False when there is none.
+   * not yet revoked or expired, requests waiting for review. False when there
+   * is none.
    */
   deleteProduct(removal: { id: string; now: Date; expectedUpdatedAt?: string; audit: (removed: GatewayProduct) => NewGatewayAuditEvent[] }): Promise<boolean>;
   /**
