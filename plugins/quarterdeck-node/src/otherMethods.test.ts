@@ -15,6 +15,9 @@ function app() {
   // A route that passes some requests on, and a path taken with any method.
   router.get('/maybe', (req, res, next) => (req.query.here ? res.json({ here: true }) : next()));
   router.all('/anything', (_req, res) => { res.json({ any: true }); });
+  // Two routes that share paths: /runs/r1/audit is taken by both.
+  router.get('/runs/:id/audit', (_req, res) => { res.json([]); });
+  router.post('/runs/:id/:action', (_req, res) => { res.json({ done: true }); });
   refuseOtherMethods(router);
   const server = express();
   server.use('/api/gateway', router);
@@ -31,6 +34,16 @@ describe('refuseOtherMethods', () => {
     // Routes of a router mounted at the root are known too.
     const get = await request(server).get('/api/gateway/keys/k1/revoke');
     expect([get.status, get.headers.allow]).toEqual([405, 'POST']);
+  });
+
+  it('names the methods of every route a path matches', async () => {
+    const server = app();
+    const deleted = await request(server).delete('/api/gateway/runs/r1/audit');
+    expect([deleted.status, deleted.headers.allow, deleted.body.error.message])
+      .toEqual([405, 'GET, POST', 'DELETE is not taken by /runs/:id/audit or /runs/:id/:action; they take GET, POST']);
+    expect((await request(server).post('/api/gateway/runs/r1/audit')).status).toBe(200);
+    const action = await request(server).get('/api/gateway/runs/r1/retry');
+    expect([action.status, action.headers.allow]).toEqual([405, 'POST']);
   });
 
   it('leaves the routes, HEAD and OPTIONS of them, and unknown paths as they were', async () => {

@@ -116,6 +116,9 @@ describe('rollout routes', () => {
       // An action is a POST; read with GET it says so, rather than "not found".
       const read = await request(server).get('/api/argo/rollouts/local/default/payments-api/promote').set('authorization', alice);
       expect([read.status, read.headers.allow, read.body.error.message]).toEqual([405, 'POST', 'GET is not taken by /rollouts/:cluster/:namespace/:name/:action; it takes POST']);
+      // Its trail is read with GET at a path the actions' route matches too: both are named.
+      const deleted = await request(server).delete('/api/argo/rollouts/local/default/payments-api/audit').set('authorization', alice);
+      expect([deleted.status, deleted.headers.allow]).toEqual([405, 'GET, POST']);
     } finally {
       await stop();
     }
