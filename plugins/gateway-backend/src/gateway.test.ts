@@ -751,7 +751,12 @@ describe('the gateway, control plane and data plane', () => {
         expect.objectContaining({ actor: 'user:default/carol', action: 'product.deleted', target: 'llm-chat', reason: 'retiring llm-chat', details: { plans: ['standard', 'tiny'] } }),
         expect.objectContaining({ actor: 'quarterdeck:gateway', action: 'key-request.expired', target: waiting.body.id }),
       ]);
-      await eventually('the call\'s usage row', async () => Number((await knex('gateway_usage').where('product_id', 'llm-chat').count({ n: '*' }))[0].n) > 0);
+      // The API's page still counts the calls made before, by its consumer.
+      const usage = await eventually('both calls in the API\'s usage', async () => {
+        const summary = await request(server).get('/api/gateway/usage').query({ entityRef: 'api:default/llm-chat', hours: 2 }).set('authorization', carol);
+        return summary.body.byConsumer?.[0]?.requests === 2 ? summary.body : undefined;
+      });
+      expect(usage.byConsumer).toEqual([expect.objectContaining({ consumerRef: 'component:default/chat-assistant', requests: 2, errors: 0 })]);
       // A request for it now finds no product, and a second removal nothing to remove.
       const late = await request(server).post('/api/gateway/key-requests').set('authorization', erin)
         .send({ componentRef: 'component:default/chat-assistant', productId: 'llm-chat', plan: 'standard', justification: 'asked after it was removed' });
@@ -763,6 +768,8 @@ describe('the gateway, control plane and data plane', () => {
       expect([taken.status, taken.body.error.message]).toEqual([409,
         `Gateway product id llm-chat was api:default/llm-chat's until ${trail.body.items[0].createdAt}, and its usage is kept under that id; give this product another id`]);
       expect((await request(server).put('/api/gateway/products/llm-chat').set('authorization', carol).send({ ...product(upstreams.v1.url, upstreams.v2.url), expectedUpdatedAt: null })).status).toBe(201);
+      const again = await request(server).get('/api/gateway/usage').query({ entityRef: 'api:default/llm-chat', hours: 2 }).set('authorization', carol);
+      expect(again.body.byConsumer).toEqual([expect.objectContaining({ requests: 2 })]);
     } finally {
       await stop();
     }

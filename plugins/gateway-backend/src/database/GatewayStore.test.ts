@@ -97,7 +97,7 @@ describe('KnexGatewayStore', () => {
     expect(Number((await knex('gateway_usage').count('* as n'))[0].n)).toBe(450);
     // The hourly rollup adds up across batches (an upsert per hour and series).
     await store.insertUsage([{ at: late, keyId: '1', consumerRef: 'component:default/c', productId: 'p', model: 'm', upstream: 'a', status: 503, latencyMs: 7, promptTokens: 1, completionTokens: 1, estimated: false, cost: 0 }]);
-    const hourly = await store.hourlyUsageSince({ productId: 'p', since: t0 });
+    const hourly = await store.hourlyUsageSince({ productIds: ['p'], since: t0 });
     expect(hourly).toHaveLength(1);
     expect(hourly[0]).toMatchObject({ consumer_ref: 'component:default/c', model: 'm', upstream: 'a' });
     expect([hourly[0].requests, hourly[0].errors, hourly[0].prompt_tokens, hourly[0].le_10].map(Number)).toEqual([451, 1, 1351, 6]);
@@ -428,6 +428,36 @@ describe('KnexGatewayStore', () => {
       name: 'ConflictError', message: "Gateway product p is in use: 1 key request waits for review; approve or deny that request (the API's Gateway tab) before removing it",
     });
     expect(await store.getProduct('p')).toBeDefined();
+  });
+
+  it.each(databases.eachSupportedId())("finds an API's usage under its products removed before, and no other API's, %p", async databaseId => {
+    const { store } = await migratedStore(databases, databaseId);
+    const actor = 'user:default/u';
+    const t0 = new Date('2026-11-22T10:00:00Z');
+    const offer = (id: string, entityRef: string) => store.putProduct({ id, entityRef, spec, actor, now: t0, expect: { exists: false }, audit: [] });
+    const remove = (id: string) => store.deleteProduct({
+      id, now: t0, audit: removed => [{ actor, action: 'product.deleted', entityRef: removed.entityRef, target: removed.id }],
+    });
+    await offer('p', 'api:default/p');
+    await offer('x', 'api:default/x');
+    expect(await store.productIdsOfApi('api:default/p')).toEqual(['p']);
+    await remove('p');
+    await remove('x');
+    expect(await store.productIdsOfApi('api:default/p')).toEqual(['p']);
+    // Offered again under another id, then under the first one again: each id once.
+    await offer('p2', 'api:default/p');
+    expect(await store.productIdsOfApi('api:default/p')).toEqual(['p', 'p2']);
+    await remove('p2');
+    await offer('p', 'api:default/p');
+    expect(await store.productIdsOfApi('api:default/p')).toEqual(['p', 'p2']);
+    expect(await store.productIdsOfApi('api:default/x')).toEqual(['x']);
+    expect(await store.productIdsOfApi('api:default/never')).toEqual([]);
+    // The rollup read under those ids counts the API's calls and no other's.
+    await store.insertUsage(['p', 'p2', 'x'].map(productId => ({
+      at: t0, keyId: '1', consumerRef: 'component:default/c', productId, model: 'm', upstream: 'a', status: 200, latencyMs: 5, promptTokens: 1, completionTokens: 1, estimated: false, cost: 0,
+    })));
+    const hourly = await store.hourlyUsageSince({ productIds: await store.productIdsOfApi('api:default/p'), since: t0 });
+    expect(hourly.map(row => row.product_id).sort()).toEqual(['p', 'p2']);
   });
 
   it.each(databases.eachSupportedId())('removes a plan whose keys are revoked, and is not held back by keys left on a plan removed before, %p', async databaseId => {

@@ -95,6 +95,12 @@ export interface GatewayStore {
    * not given to another API (the usage kept under it would show as theirs).
    */
   lastRemoval(id: string): Promise<{ at: string; entityRef?: string } | undefined>;
+  /**
+   * The ids an API's usage is kept under: its product's and those of its
+   * products removed before (the audit trail remembers them), so its usage
+   * outlives a removal.
+   */
+  productIdsOfApi(entityRef: string): Promise<string[]>;
 
   /** A ConflictError when the component already has a pending request for the product (a unique index says so). */
   createKeyRequest(request: Omit<GatewayKeyRequest, 'reviewedBy' | 'reviewedAt' | 'reviewReason' | 'keyId'>, audit: NewGatewayAuditEvent[]): Promise<GatewayKeyRequest>;
@@ -143,7 +149,7 @@ export interface GatewayStore {
   /** Raw rows and the hourly rollup, in one transaction. */
   insertUsage(records: UsageRecord[]): Promise<void>;
   /** Hourly rollup rows of a product or a consumer since an hour. */
-  hourlyUsageSince(query: { productId?: string; consumerRef?: string; since: Date }): Promise<StoredHourlyRow[]>;
+  hourlyUsageSince(query: { productIds?: string[]; consumerRef?: string; since: Date }): Promise<StoredHourlyRow[]>;
   /** Retention: raw rows before one time, rollups before another. */
   deleteUsageBefore(rawBefore: Date, hourlyBefore: Date): Promise<{ raw: number; hourly: number }>;
   /** Tokens and cost per key this month and this day (budgets survive a restart). */
@@ -415,6 +421,14 @@ export class KnexGatewayStore implements GatewayStore {
     return row ? { at: iso(row.created_at), ...(row.entity_ref ? { entityRef: row.entity_ref as string } : {}) } : undefined;
   }
 
+  async productIdsOfApi(entityRef: string) {
+    const current = this.db('gateway_products').where('entity_ref', entityRef).select({ id: 'id' });
+    const removed = this.db('audit_events').where({ entity_ref: entityRef, action: 'product.deleted' }).select({ id: 'target' });
+    // union (not union all): an id removed and offered again counts once.
+    const rows: Array<{ id: string }> = await current.union(removed);
+    return rows.map(row => row.id).sort();
+  }
+
   async createKeyRequest(request: Omit<GatewayKeyRequest, 'reviewedBy' | 'reviewedAt' | 'reviewReason' | 'keyId'>, audit: NewGatewayAuditEvent[]) {
     const conflict = `${request.componentRef} already has a pending request for ${request.productId}`;
     await uniqueAsConflict(conflict, () => this.db.transaction(async tx => {
@@ -615,9 +629,9 @@ export class KnexGatewayStore implements GatewayStore {
     return q.orderBy('at', 'desc').limit(query.limit);
   }
 
-  async hourlyUsageSince(query: { productId?: string; consumerRef?: string; since: Date }) {
+  async hourlyUsageSince(query: { productIds?: string[]; consumerRef?: string; since: Date }) {
     const q = this.db('gateway_usage_hourly').where('hour', '>=', query.since);
-    if (query.productId) q.where('product_id', query.productId);
+    if (query.productIds) q.whereIn('product_id', query.productIds);
     if (query.consumerRef) q.where('consumer_ref', query.consumerRef);
     return q.orderBy('hour') as Promise<StoredHourlyRow[]>;
   }

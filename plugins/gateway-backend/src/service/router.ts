@@ -670,8 +670,9 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     const since = new Date(Math.floor(from.getTime() / 3_600_000) * 3_600_000);
     let rows: StoredHourlyRow[] = [];
     if (isApi) {
-      const product = await store.getProductByEntity(entityRef);
-      if (product) rows = await store.hourlyUsageSince({ productId: product.id, since });
+      // A removed product's usage stays the API's: its page still shows the calls made before.
+      const productIds = await store.productIdsOfApi(entityRef);
+      if (productIds.length > 0) rows = await store.hourlyUsageSince({ productIds, since });
     } else {
       rows = await store.hourlyUsageSince({ consumerRef: entityRef, since });
     }

@@ -301,6 +301,10 @@ describe('ApiGatewayContent', () => {
     gateway.putProduct.mockImplementation(async (id, body) => ({ ...(body.spec as typeof product), id, entityRef: body.entityRef, updatedAt: '2026-12-06T20:00:00.000Z', updatedBy: 'user:default/carol' }));
     await render(gateway, AuthorizeResult.ALLOW, 'plain-api');
     expect(await screen.findByText('This API is not offered through the gateway')).toBeInTheDocument();
+    // Never offered: there is no usage to show, and no removal to tell of.
+    expect(gateway.listAudit).toHaveBeenCalledWith({ entityRef: 'api:default/plain-api', action: 'product.deleted', limit: 1 });
+    expect(screen.queryByText(/was removed/)).not.toBeInTheDocument();
+    expect(screen.queryByText('Usage before the removal')).not.toBeInTheDocument();
     fireEvent.click(await screen.findByRole('button', { name: 'Offer through the gateway' }));
     const dialog = within(screen.getByRole('dialog'));
     // The id comes from the API's annotation; the starter follows the kind chosen until it is edited.
@@ -456,7 +460,10 @@ describe('ApiGatewayContent', () => {
     await waitFor(() => expect(screen.queryByRole('dialog')).not.toBeInTheDocument());
     expect(gateway.deleteProduct).toHaveBeenLastCalledWith('llm-chat', { expectedUpdatedAt: newer.updatedAt, reason: 'replaced by llm-chat-2' });
     expect(await screen.findByText('This API is not offered through the gateway')).toBeInTheDocument();
-    // The API's trail outlives its product.
+    // The API's usage and trail outlive its product; the page says what happened to it.
+    expect(await screen.findByText(/^Its gateway product "llm-chat" was removed .* by carol: replaced by llm-chat-2\. Its usage and audit trail stay below\./)).toBeInTheDocument();
+    expect(await screen.findByText('Usage before the removal')).toBeInTheDocument();
+    await waitFor(() => expect(gateway.getUsage).toHaveBeenLastCalledWith({ entityRef: 'api:default/llm-chat-remove', hours: 24 }));
     expect(await within(await screen.findByRole('table', { name: 'gateway audit trail' })).findByText('product.deleted')).toBeInTheDocument();
   });
 

@@ -34,7 +34,10 @@ export function ApiGatewayContent() {
   const title = entity.metadata.title ?? entity.metadata.name;
   const { value, error, loading, retry } = usePolling(async () => {
     const [products, requests] = await Promise.all([gateway.listProducts({ entityRef: apiRef }), keyRequestsOf(gateway, apiRef)]);
-    return { product: products[0], ...requests };
+    const product = products[0];
+    // Without a product, whether it had one: its removal says when, by whom and why, and its usage is still there to see.
+    const removal = product ? undefined : (await gateway.listAudit({ entityRef: apiRef, action: 'product.deleted', limit: 1 })).items[0];
+    return { product, removal, ...requests };
   }, 10_000, apiRef);
   const [changes, setChanges] = useState(0);
   const changed = () => {
@@ -51,6 +54,10 @@ export function ApiGatewayContent() {
   if (error && !value) return <ResponseErrorPanel error={error} />;
   if (!value?.product) {
     const annotated = entity.metadata.annotations?.[GATEWAY_PRODUCT_ANNOTATION];
+    const removal = value?.removal;
+    const removed = removal
+      ? `Its gateway product "${removal.target}" was removed ${formatDateTime(removal.createdAt)} by ${shortUser(removal.actor)}${removal.reason ? `: ${removal.reason}` : ''}. Its usage and audit trail stay below. `
+      : '';
     // The editor second, as with a product (below).
     return (
       <>
@@ -59,9 +66,9 @@ export function ApiGatewayContent() {
             missing="content"
             title="This API is not offered through the gateway"
             description={
-              annotated
+              removed + (annotated
                 ? `The API names the gateway product "${annotated}" (${GATEWAY_PRODUCT_ANNOTATION}), but no such product is defined for ${apiRef}. Its owners define it here, with PUT /api/gateway/products/${annotated}, or in a YAML file under gateway.products in app-config.yaml.`
-                : `To let components request keys for ${apiRef}, its owners define a gateway product for it (here, with PUT /api/gateway/products/<id> and entityRef ${apiRef}, or in a YAML file under gateway.products in app-config.yaml) and annotate the API with ${GATEWAY_PRODUCT_ANNOTATION}: <id>.`
+                : `To let components request keys for ${apiRef}, its owners define a gateway product for it (here, with PUT /api/gateway/products/<id> and entityRef ${apiRef}, or in a YAML file under gateway.products in app-config.yaml) and annotate the API with ${GATEWAY_PRODUCT_ANNOTATION}: <id>.`)
             }
             action={manage.allowed ? (
               <ExplainedButton variant="contained" size="medium" onClick={() => setEditing({ apiRef, title, suggestedId: annotated ?? entity.metadata.name })}>
@@ -69,7 +76,8 @@ export function ApiGatewayContent() {
               </ExplainedButton>
             ) : undefined}
           />
-          {/* What happened to the API's product before (removed, say): the trail outlives it. */}
+          {/* What happened to the API's product before (removed, say): its usage and trail outlive it. */}
+          {removal && <UsagePanel entityRef={apiRef} title="Usage before the removal" />}
           <AuditCard entityRef={apiRef} refreshKey={changes} />
         </Stack>
         {editor}

@@ -1,11 +1,12 @@
 // Fixtures for the gateway views' tests.
 import type {
+  GatewayAuditEvent,
   GatewayKeyRequest,
   GatewayKeyView,
   GatewayProduct,
   GatewayUsageSummary,
 } from '@quarterdeck/plugin-gateway-common';
-import type { GatewayApi } from '../api/GatewayClient';
+import type { GatewayApi, GatewayAuditQuery } from '../api/GatewayClient';
 
 export const product: GatewayProduct = {
   id: 'llm-chat',
@@ -73,6 +74,11 @@ export function usage(requests = 3): GatewayUsageSummary {
   };
 }
 
+const auditTrail: GatewayAuditEvent[] = [
+  { id: '2', createdAt: '2026-11-23T09:00:00Z', actor: 'user:default/erin', action: 'key.rotated', target: 'key-0', details: { newKeyId: 'key-1', graceSeconds: 86_400, graceUntil: '2026-11-24T09:00:00Z' } },
+  { id: '1', createdAt: '2026-11-22T10:00:00Z', actor: 'user:default/erin', action: 'key-request.created', target: 'req-1', reason: 'the assistant answers customer questions', details: { plan: 'standard' } },
+];
+
 export function mockGateway(): jest.Mocked<GatewayApi> {
   return {
     health: jest.fn(),
@@ -97,9 +103,7 @@ export function mockGateway(): jest.Mocked<GatewayApi> {
       allowedUpstreamHosts: ['127.0.0.1', 'api.openai.com'],
       held: { keys: 3, products: 2 },
     }),
-    listAudit: jest.fn().mockResolvedValue({ items: [
-      { id: '2', createdAt: '2026-11-23T09:00:00Z', actor: 'user:default/erin', action: 'key.rotated', target: 'key-0', details: { newKeyId: 'key-1', graceSeconds: 86_400, graceUntil: '2026-11-24T09:00:00Z' } },
-      { id: '1', createdAt: '2026-11-22T10:00:00Z', actor: 'user:default/erin', action: 'key-request.created', target: 'req-1', reason: 'the assistant answers customer questions', details: { plan: 'standard' } },
-    ] }),
+    // Like the backend, a query for one action gets that action's entries only.
+    listAudit: jest.fn(async (query: GatewayAuditQuery) => ({ items: auditTrail.filter(e => !query.action || e.action === query.action) })),
   };
 }
