@@ -18,6 +18,13 @@ export interface Config {
     allowedUpstreamHosts?: string[];
     /** How long a key request waits for review before it expires. Default 7. */
     keyRequestTtlDays?: number;
+    /**
+     * Groups or users (full entity references, such as
+     * group:default/platform-admins) told of every key request and of its
+     * outcome, beside each API's owners: platform admins who review requests
+     * across APIs. Default none.
+     */
+    keyRequestWatchers?: string[];
     /** How many days before a key expires its component's owners are told, once. 0 tells no one. Default 7. */
     keyExpiryWarningDays?: number;
     /**

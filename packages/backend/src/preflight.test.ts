@@ -102,6 +102,8 @@ describe('checkConfiguration of the gateway', () => {
       expect(checkConfiguration([], dir)).toBe('gateway.deadKeyRetentionDays: must be a number of days, 0 or more (got "a month")');
       fs.writeFileSync(path.join(dir, 'app-config.yaml'), 'gateway:\n  keySecret: ${QUARTERDECK_GATEWAY_KEY_SECRET}\n  keyExpiryWarningDays: -2\n');
       expect(checkConfiguration([], dir)).toBe('gateway.keyExpiryWarningDays: must be a number of days, 0 or more (got -2)');
+      fs.writeFileSync(path.join(dir, 'app-config.yaml'), 'gateway:\n  keySecret: ${QUARTERDECK_GATEWAY_KEY_SECRET}\n  keyRequestWatchers: [platform-admins]\n');
+      expect(checkConfiguration([], dir)).toBe('gateway.keyRequestWatchers[0]: "platform-admins" is not a group or user reference, such as group:default/platform-admins');
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

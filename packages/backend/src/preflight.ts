@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
+import { keyRequestWatchers } from '@quarterdeck/plugin-gateway-common';
 
 const DATABASE_CLIENTS = ['better-sqlite3', 'pg'];
 
@@ -102,6 +103,11 @@ export function checkConfiguration(
     if (days !== undefined && !(typeof days === 'number' && days >= 0)) {
       return `gateway.${field}: must be a number of days, 0 or more (got ${JSON.stringify(days)})`;
     }
+  }
+  try {
+    keyRequestWatchers(merged.gateway?.keyRequestWatchers);
+  } catch (error) {
+    return (error as Error).message;
   }
   return undefined;
 }

@@ -307,6 +307,29 @@ describe('the gateway, control plane and data plane', () => {
     }
   });
 
+  it('tells the configured watchers (platform admins, say) of every request and of its outcome, beside the API\'s owners', async () => {
+    const { server, notified, stop } = await gateway(AuthorizeResult.ALLOW, { keyRequestWatchers: ['group:platform-admins', 'User:default/dave'] });
+    try {
+      await request(server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(product(upstreams.v1.url, upstreams.v2.url));
+      const asked = await request(server).post('/api/gateway/key-requests').set('authorization', erin)
+        .send({ componentRef: 'component:default/chat-assistant', productId: 'llm-chat', plan: 'standard', justification: 'answers customer questions' });
+      const reviewers = ['api:default/llm-chat', 'group:default/platform-admins', 'user:default/dave'];
+      expect(notified).toEqual([{
+        recipients: { type: 'entity', entityRef: reviewers, excludeEntityRef: 'user:default/erin' },
+        payload: expect.objectContaining({ title: 'chat-assistant asks for access to llm-chat', scope: `gateway:key-request:${asked.body.id}` }),
+      }]);
+      await request(server).post(`/api/gateway/key-requests/${asked.body.id}/deny`).set('authorization', carol).send({ reason: 'not now' });
+      // The decision updates what each of them was told; the component's owners alone hear it as theirs.
+      expect(notified.slice(1).map(n => n.recipients)).toEqual([
+        { type: 'entity', entityRef: 'component:default/chat-assistant', excludeEntityRef: 'user:default/carol' },
+        { type: 'entity', entityRef: reviewers, excludeEntityRef: 'user:default/carol' },
+      ]);
+      expect(notified[2].payload).toMatchObject({ title: "chat-assistant's request for llm-chat: denied by carol", scope: `gateway:key-request:${asked.body.id}` });
+    } finally {
+      await stop();
+    }
+  });
+
   it('ends a request no one reviewed in time and tells both teams, once', async () => {
     // Requests wait 0.6 s here.
     const { server, notified, stop } = await gateway(AuthorizeResult.ALLOW, { keyRequestTtlDays: 0.6 / 86_400 });

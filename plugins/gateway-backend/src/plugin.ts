@@ -2,7 +2,7 @@ import { coreServices, createBackendPlugin } from '@backstage/backend-plugin-api
 import { catalogServiceRef } from '@backstage/plugin-catalog-node';
 import { eventsServiceRef } from '@backstage/plugin-events-node';
 import { notificationService } from '@backstage/plugin-notifications-node';
-import { gatewayPermissions } from '@quarterdeck/plugin-gateway-common';
+import { gatewayPermissions, keyRequestWatchers } from '@quarterdeck/plugin-gateway-common';
 import { GatewayAuditStore } from './database/AuditStore';
 import { KnexGatewayStore } from './database/GatewayStore';
 import { applyDatabaseMigrations } from './database/migrations';
@@ -51,6 +51,7 @@ export const gatewayPlugin = createBackendPlugin({
         if (!(warningDays >= 0)) throw new Error('gateway.keyExpiryWarningDays must be a number of days, 0 or more');
         const settings = {
           keySecret,
+          keyRequestWatchers: keyRequestWatchers(config.getOptional('gateway.keyRequestWatchers')),
           allowedUpstreamHosts: config.getOptionalStringArray('gateway.allowedUpstreamHosts') ?? [],
           keyRequestTtlMs: (config.getOptionalNumber('gateway.keyRequestTtlDays') ?? 7) * 86_400_000,
           keyExpiryWarningMs: warningDays * 86_400_000,
@@ -119,7 +120,7 @@ export const gatewayPlugin = createBackendPlugin({
           initialDelay: { seconds: 30 },
           fn: async () => {
             const at = new Date();
-            await expireKeyRequests(store, notify, at);
+            await expireKeyRequests(store, notify, at, settings.keyRequestWatchers);
             if (warningDays > 0) await warnOfExpiringKeys(store, notify, at, warningDays * 86_400_000);
           },
         });

@@ -7,7 +7,10 @@ import { maskKey } from '../keys/keyMaterial';
 
 /*
  * Backstage notifications for the people a key's life concerns: an API's
- * owners when someone asks for access (their review queue), a component's
+ * owners when someone asks for access (their review queue), and the
+ * watchers of every key request configured beside them
+ * (`gateway.keyRequestWatchers`: platform admins who review across APIs),
+ * with the request's outcome updating what they were told; a component's
  * owners when their request is decided or expires unreviewed, when one of
  * their keys is rotated or revoked, and once before a key expires. Recipients
  * are entity refs; the notifications backend resolves an API or a component
@@ -39,10 +42,13 @@ const until = (expiresAt: string | undefined) => (expiresAt ? ` It works until $
 /** One notification per request, for each audience: a decision updates the API owners' "asks for access" in place. */
 const requestScope = (id: string) => `gateway:key-request:${id}`;
 
-/** To the API's owners: a component asks for access and waits for their review. */
-export function keyRequested(request: GatewayKeyRequest): NotificationSendOptions {
+/** Those who review a request: the API's owners (the backend resolves the API to them) and the configured watchers. */
+const reviewers = (request: GatewayKeyRequest, watchers: readonly string[]) => (watchers.length > 0 ? [request.apiRef, ...watchers] : request.apiRef);
+
+/** To the API's owners and the watchers: a component asks for access and waits for their review. */
+export function keyRequested(request: GatewayKeyRequest, watchers: readonly string[] = []): NotificationSendOptions {
   return {
-    recipients: { type: 'entity', entityRef: request.apiRef, excludeEntityRef: request.requestedBy },
+    recipients: { type: 'entity', entityRef: reviewers(request, watchers), excludeEntityRef: request.requestedBy },
     payload: {
       title: `${nameOf(request.componentRef)} asks for access to ${nameOf(request.apiRef)}`,
       description: `${userName(request.requestedBy)} asks for plan ${request.plan}; the request waits for your review until ${request.expiresAt.slice(0, 10)}. Why: ${request.justification}`,
@@ -53,8 +59,8 @@ export function keyRequested(request: GatewayKeyRequest): NotificationSendOption
   };
 }
 
-/** To the component's owners and, updating what they were told of the request, the API's: approved or denied. */
-export function keyRequestDecided(request: GatewayKeyRequest, decision: { actor: string; publicId?: string; expiresAt?: string }): NotificationSendOptions[] {
+/** To the component's owners and, updating what they were told of the request, the API's and the watchers: approved or denied. */
+export function keyRequestDecided(request: GatewayKeyRequest, decision: { actor: string; publicId?: string; expiresAt?: string }, watchers: readonly string[] = []): NotificationSendOptions[] {
   const approved = request.status === 'approved';
   const outcome = approved ? 'approved' : 'denied';
   // The reason last, as written: it may end in any punctuation.
@@ -76,7 +82,7 @@ export function keyRequestDecided(request: GatewayKeyRequest, decision: { actor:
       },
     },
     {
-      recipients: { type: 'entity', entityRef: request.apiRef, excludeEntityRef: decision.actor },
+      recipients: { type: 'entity', entityRef: reviewers(request, watchers), excludeEntityRef: decision.actor },
       payload: {
         title: `${nameOf(request.componentRef)}'s request for ${nameOf(request.apiRef)}: ${outcome} by ${reviewer}`,
         description: `Plan ${request.plan}.${why}`,
@@ -89,8 +95,8 @@ export function keyRequestDecided(request: GatewayKeyRequest, decision: { actor:
   ];
 }
 
-/** To the component's owners and, updating what they were told, the API's: no one reviewed the request in time. */
-export function keyRequestExpired(request: GatewayKeyRequest): NotificationSendOptions[] {
+/** To the component's owners and, updating what they were told, the API's and the watchers: no one reviewed the request in time. */
+export function keyRequestExpired(request: GatewayKeyRequest, watchers: readonly string[] = []): NotificationSendOptions[] {
   return [
     {
       recipients: { type: 'entity', entityRef: request.componentRef },
@@ -103,7 +109,7 @@ export function keyRequestExpired(request: GatewayKeyRequest): NotificationSendO
       },
     },
     {
-      recipients: { type: 'entity', entityRef: request.apiRef },
+      recipients: { type: 'entity', entityRef: reviewers(request, watchers) },
       payload: {
         title: `${nameOf(request.componentRef)}'s request for ${nameOf(request.apiRef)}: expired unreviewed`,
         description: `Plan ${request.plan}, asked by ${userName(request.requestedBy)}; no one decided by ${request.expiresAt.slice(0, 10)}.`,
@@ -180,6 +186,6 @@ export async function warnOfExpiringKeys(store: Pick<GatewayStore, 'claimExpirin
  * anything looks at a request's status, and on the plugin's sweep, so a
  * request no one looks at still ends, and is told of, on time.
  */
-export async function expireKeyRequests(store: Pick<GatewayStore, 'expireKeyRequests'>, notify: Notify, at: Date) {
-  for (const expired of await store.expireKeyRequests(at)) notify(...keyRequestExpired(expired));
+export async function expireKeyRequests(store: Pick<GatewayStore, 'expireKeyRequests'>, notify: Notify, at: Date, watchers: readonly string[] = []) {
+  for (const expired of await store.expireKeyRequests(at)) notify(...keyRequestExpired(expired, watchers));
 }

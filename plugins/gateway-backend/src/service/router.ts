@@ -53,6 +53,8 @@ export interface GatewaySettings {
    * itself tells its expiry.
    */
   keyExpiryWarningMs?: number;
+  /** Groups or users (entity refs) told of every key request and its outcome, beside the API's owners. */
+  keyRequestWatchers?: string[];
 }
 
 export interface RouterOptions {
@@ -233,7 +235,8 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     return found;
   };
   const notify = notifier(options.notifications, logger);
-  const expireKeyRequests = () => expireAndTell(store, notify, now());
+  const watchers = settings.keyRequestWatchers ?? [];
+  const expireKeyRequests = () => expireAndTell(store, notify, now(), watchers);
   const publish = async (type: string, payload: Record<string, unknown>) => {
     try {
       await events.publish({ topic: GATEWAY_EVENTS_TOPIC, eventPayload: { type, ...payload } });
@@ -465,7 +468,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
       { actor, action: 'key-request.created', entityRef: product.entityRef, target: id, reason: body.justification, details: { componentRef, plan: body.plan } },
     ]);
     await publish('key.requested', { requestId: request.id, productId: product.id, apiRef: product.entityRef, componentRef, plan: body.plan, actor });
-    notify(keyRequested(request));
+    notify(keyRequested(request, watchers));
     res.status(201).json(request);
   });
 
@@ -523,7 +526,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     await options.onKeyChange?.([key]);
     await publish('key.approved', { requestId: request.id, keyId: key.id, productId: request.productId, componentRef: request.componentRef, actor });
     const decided = (await store.getKeyRequest(request.id))!;
-    notify(...keyRequestDecided(decided, { actor, publicId: key.publicId, expiresAt }));
+    notify(...keyRequestDecided(decided, { actor, publicId: key.publicId, expiresAt }, watchers));
     const issued: IssuedKey = { key: keyView(key, at), secret: material.full };
     res.status(201).json({ request: decided, issued });
   });
@@ -537,7 +540,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     }
     await publish('key.denied', { requestId: request.id, productId: request.productId, componentRef: request.componentRef, actor, reason: body.reason });
     const decided = (await store.getKeyRequest(request.id))!;
-    notify(...keyRequestDecided(decided, { actor }));
+    notify(...keyRequestDecided(decided, { actor }, watchers));
     res.json(decided);
   });
 
