@@ -104,6 +104,13 @@ describe('checkConfiguration of the gateway', () => {
       expect(checkConfiguration([], dir)).toBe('gateway.keyExpiryWarningDays: must be a number of days, 0 or more (got -2)');
       fs.writeFileSync(path.join(dir, 'app-config.yaml'), 'gateway:\n  keySecret: ${QUARTERDECK_GATEWAY_KEY_SECRET}\n  keyRequestWatchers: [platform-admins]\n');
       expect(checkConfiguration([], dir)).toBe('gateway.keyRequestWatchers[0]: "platform-admins" is not a group or user reference, such as group:default/platform-admins');
+      // What Backstage substitutes at start is checked once substituted, by the plugin; the items around it here.
+      fs.writeFileSync(path.join(dir, 'app-config.yaml'), 'gateway:\n  keySecret: ${QUARTERDECK_GATEWAY_KEY_SECRET}\n  keyRequestWatchers: [\'${ADMINS}\', { $env: REVIEWERS }, user:default/grace]\n');
+      expect(checkConfiguration([], dir)).toBeUndefined();
+      fs.writeFileSync(path.join(dir, 'app-config.yaml'), 'gateway:\n  keySecret: ${QUARTERDECK_GATEWAY_KEY_SECRET}\n  keyRequestWatchers: [\'${ADMINS}\', grace]\n');
+      expect(checkConfiguration([], dir)).toBe('gateway.keyRequestWatchers[1]: "grace" is not a group or user reference, such as group:default/platform-admins');
+      fs.writeFileSync(path.join(dir, 'app-config.yaml'), 'gateway:\n  keySecret: ${QUARTERDECK_GATEWAY_KEY_SECRET}\n  keyRequestWatchers: group:default/platform-admins\n');
+      expect(checkConfiguration([], dir)).toBe('gateway.keyRequestWatchers: must be a list of group or user references (got "group:default/platform-admins")');
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

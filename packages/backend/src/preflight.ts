@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
-import { keyRequestWatchers } from '@quarterdeck/plugin-gateway-common';
+import { keyRequestWatcher, keyRequestWatchers } from '@quarterdeck/plugin-gateway-common';
 
 const DATABASE_CLIENTS = ['better-sqlite3', 'pg'];
 
@@ -104,8 +104,12 @@ export function checkConfiguration(
       return `gateway.${field}: must be a number of days, 0 or more (got ${JSON.stringify(days)})`;
     }
   }
+  // Values Backstage substitutes at start (`${GROUP}`, `$env: GROUP`) are the plugin's to check once substituted.
+  const substituted = (value: unknown) => (typeof value === 'string' && value.includes('${')) || (value !== null && typeof value === 'object' && !Array.isArray(value));
+  const watchers: unknown = merged.gateway?.keyRequestWatchers;
   try {
-    keyRequestWatchers(merged.gateway?.keyRequestWatchers);
+    if (Array.isArray(watchers)) watchers.forEach((item, i) => substituted(item) || keyRequestWatcher(item, i));
+    else if (!substituted(watchers)) keyRequestWatchers(watchers);
   } catch (error) {
     return (error as Error).message;
   }

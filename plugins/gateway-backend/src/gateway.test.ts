@@ -221,7 +221,7 @@ describe('the gateway, control plane and data plane', () => {
           description: `erin asks for plan standard; the request waits for your review until ${asked.body.expiresAt.slice(0, 10)}. Why: answers customer questions`,
           link: '/catalog/default/api/llm-chat/gateway',
           topic: 'key requests',
-          scope: `gateway:key-request:${asked.body.id}`,
+          scope: `gateway:key-request:${asked.body.id}:review`,
         }),
       }]);
 
@@ -239,9 +239,9 @@ describe('the gateway, control plane and data plane', () => {
           }),
         },
         {
-          // The same scope as the request's: the notifications backend updates the API owners' "asks for access" in place.
+          // The same scope as the request's to them: the notifications backend updates the API owners' "asks for access" in place.
           recipients: { type: 'entity', entityRef: 'api:default/llm-chat', excludeEntityRef: 'user:default/carol' },
-          payload: expect.objectContaining({ title: "chat-assistant's request for llm-chat: approved by carol", scope: `gateway:key-request:${asked.body.id}` }),
+          payload: expect.objectContaining({ title: "chat-assistant's request for llm-chat: approved by carol", scope: `gateway:key-request:${asked.body.id}:review` }),
         },
       ]);
       // A decision that does not happen tells no one.
@@ -316,7 +316,7 @@ describe('the gateway, control plane and data plane', () => {
       const reviewers = ['api:default/llm-chat', 'group:default/platform-admins', 'user:default/dave'];
       expect(notified).toEqual([{
         recipients: { type: 'entity', entityRef: reviewers, excludeEntityRef: 'user:default/erin' },
-        payload: expect.objectContaining({ title: 'chat-assistant asks for access to llm-chat', scope: `gateway:key-request:${asked.body.id}` }),
+        payload: expect.objectContaining({ title: 'chat-assistant asks for access to llm-chat', scope: `gateway:key-request:${asked.body.id}:review` }),
       }]);
       await request(server).post(`/api/gateway/key-requests/${asked.body.id}/deny`).set('authorization', carol).send({ reason: 'not now' });
       // The decision updates what each of them was told; the component's owners alone hear it as theirs.
@@ -324,7 +324,7 @@ describe('the gateway, control plane and data plane', () => {
         { type: 'entity', entityRef: 'component:default/chat-assistant', excludeEntityRef: 'user:default/carol' },
         { type: 'entity', entityRef: reviewers, excludeEntityRef: 'user:default/carol' },
       ]);
-      expect(notified[2].payload).toMatchObject({ title: "chat-assistant's request for llm-chat: denied by carol", scope: `gateway:key-request:${asked.body.id}` });
+      expect(notified[2].payload).toMatchObject({ title: "chat-assistant's request for llm-chat: denied by carol", scope: `gateway:key-request:${asked.body.id}:review` });
     } finally {
       await stop();
     }
@@ -357,7 +357,7 @@ describe('the gateway, control plane and data plane', () => {
         },
         {
           recipients: { type: 'entity', entityRef: 'api:default/llm-chat' },
-          payload: expect.objectContaining({ title: "chat-assistant's request for llm-chat: expired unreviewed", scope: `gateway:key-request:${asked.body.id}` }),
+          payload: expect.objectContaining({ title: "chat-assistant's request for llm-chat: expired unreviewed", scope: `gateway:key-request:${asked.body.id}:review` }),
         },
       ]);
     } finally {

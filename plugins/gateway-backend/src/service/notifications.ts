@@ -39,8 +39,16 @@ const userName = (ref: string) => parseEntityRef(ref).name;
 const utcMinute = (iso: string) => `${iso.replace('T', ' ').slice(0, 16)} UTC`;
 const until = (expiresAt: string | undefined) => (expiresAt ? ` It works until ${utcMinute(expiresAt)}.` : '');
 
-/** One notification per request, for each audience: a decision updates the API owners' "asks for access" in place. */
+/**
+ * One notification per request for each audience: a decision updates the
+ * reviewers' "asks for access" in place. The backend keeps one notification
+ * per user and scope, so the two audiences' scopes differ: someone both
+ * reviewer and component owner (an admin asking for their own component)
+ * keeps the component's news, which says who saw the secret, beside the
+ * reviewers'.
+ */
 const requestScope = (id: string) => `gateway:key-request:${id}`;
+const reviewScope = (id: string) => `gateway:key-request:${id}:review`;
 
 /** Those who review a request: the API's owners (the backend resolves the API to them) and the configured watchers. */
 const reviewers = (request: GatewayKeyRequest, watchers: readonly string[]) => (watchers.length > 0 ? [request.apiRef, ...watchers] : request.apiRef);
@@ -54,7 +62,7 @@ export function keyRequested(request: GatewayKeyRequest, watchers: readonly stri
       description: `${userName(request.requestedBy)} asks for plan ${request.plan}; the request waits for your review until ${request.expiresAt.slice(0, 10)}. Why: ${request.justification}`,
       link: gatewayTab(request.apiRef),
       topic: KEY_REQUEST_TOPIC,
-      scope: requestScope(request.id),
+      scope: reviewScope(request.id),
     },
   };
 }
@@ -88,7 +96,7 @@ export function keyRequestDecided(request: GatewayKeyRequest, decision: { actor:
         description: `Plan ${request.plan}.${why}`,
         link: gatewayTab(request.apiRef),
         topic: KEY_REQUEST_TOPIC,
-        scope: requestScope(request.id),
+        scope: reviewScope(request.id),
         severity: 'low',
       },
     },
@@ -115,7 +123,7 @@ export function keyRequestExpired(request: GatewayKeyRequest, watchers: readonly
         description: `Plan ${request.plan}, asked by ${userName(request.requestedBy)}; no one decided by ${request.expiresAt.slice(0, 10)}.`,
         link: gatewayTab(request.apiRef),
         topic: KEY_REQUEST_TOPIC,
-        scope: requestScope(request.id),
+        scope: reviewScope(request.id),
         severity: 'low',
       },
     },
