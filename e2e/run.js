@@ -289,6 +289,9 @@ journey("decides a request from the gateway admin page as a platform admin, and 
   await form.waitFor({ state: 'hidden' });
 
   await asAnotherUser(browser, url, 'grace', async grace => {
+    // Platform admins watch every API's key requests (gateway.keyRequestWatchers in app-config.yaml): she is told of it.
+    await grace.getByRole('link', { name: /^Notifications/ }).click();
+    await grace.getByRole('link', { name: 'chat-assistant asks for access to payments-rest' }).waitFor({ timeout: 30_000 });
     await grace.goto(`${url}/gateway`);
     const queue = grace.getByRole('table', { name: 'pending key requests' });
     const row = queue.getByRole('row', { name: /payments-rest.*chat-assistant.*refunds/ });
@@ -352,6 +355,9 @@ journey("takes payments-rest out of the gateway as its owner once nothing uses i
   await editor.getByRole('button', { name: 'Remove product' }).click();
   await editor.waitFor({ state: 'hidden' });
   await page.getByText('This API is not offered through the gateway').waitFor();
+  // The page says who removed it and why; its usage (none came through the gateway) and trail stay.
+  await page.getByText(/^Its gateway product "payments-rest" was removed .* by alice: Refunds move to the orders API\.$/).waitFor();
+  await page.getByText('Usage before the removal').waitFor();
   // Its owners can offer it again; the trail says who removed it and why.
   await page.getByRole('button', { name: 'Offer through the gateway' }).waitFor();
   await page.getByRole('table', { name: 'gateway audit trail' }).getByRole('row', { name: /alice\s+product\.deleted\s+had plan standard\s+Refunds move to the orders API\./ }).waitFor();

@@ -421,6 +421,7 @@ describe('ApiGatewayContent', () => {
       .mockRejectedValueOnce(Object.assign(new Error(inUse), { response: { status: 409 }, body: { error: { message: inUse } } }))
       .mockImplementationOnce(async () => {
         gateway.listProducts.mockResolvedValue([]);
+        gateway.getUsage.mockResolvedValue(usage(41));
         gateway.listAudit.mockResolvedValue({ items: [
           { id: '9', createdAt: '2026-12-06T21:00:00Z', actor: 'user:default/carol', action: 'product.deleted', entityRef: 'api:default/llm-chat-remove', target: 'llm-chat', reason: 'replaced by llm-chat-2', details: { plans: ['standard', 'trial'] } },
         ] });
@@ -461,9 +462,12 @@ describe('ApiGatewayContent', () => {
     expect(gateway.deleteProduct).toHaveBeenLastCalledWith('llm-chat', { expectedUpdatedAt: newer.updatedAt, reason: 'replaced by llm-chat-2' });
     expect(await screen.findByText('This API is not offered through the gateway')).toBeInTheDocument();
     // The API's usage and trail outlive its product; the page says what happened to it.
-    expect(await screen.findByText(/^Its gateway product "llm-chat" was removed .* by carol: replaced by llm-chat-2\. Its usage and audit trail stay below\./)).toBeInTheDocument();
-    expect(await screen.findByText('Usage before the removal')).toBeInTheDocument();
-    await waitFor(() => expect(gateway.getUsage).toHaveBeenLastCalledWith({ entityRef: 'api:default/llm-chat-remove', hours: 24 }));
+    expect(await screen.findByText(/^Its gateway product "llm-chat" was removed .* by carol: replaced by llm-chat-2$/)).toBeInTheDocument();
+    expect(screen.getByText('Its usage and audit trail stay below.')).toBeInTheDocument();
+    // The panel reads the API's usage as it is after the removal: the calls made before it.
+    const kept = (await screen.findByText('Usage before the removal')).closest('.MuiCard-root') as HTMLElement;
+    expect((await within(kept).findAllByText('41')).length).toBeGreaterThan(0);
+    expect(gateway.getUsage).toHaveBeenLastCalledWith({ entityRef: 'api:default/llm-chat-remove', hours: 24 });
     expect(await within(await screen.findByRole('table', { name: 'gateway audit trail' })).findByText('product.deleted')).toBeInTheDocument();
   });
 

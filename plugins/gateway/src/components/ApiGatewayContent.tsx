@@ -55,9 +55,9 @@ export function ApiGatewayContent() {
   if (!value?.product) {
     const annotated = entity.metadata.annotations?.[GATEWAY_PRODUCT_ANNOTATION];
     const removal = value?.removal;
-    const removed = removal
-      ? `Its gateway product "${removal.target}" was removed ${formatDateTime(removal.createdAt)} by ${shortUser(removal.actor)}${removal.reason ? `: ${removal.reason}` : ''}. Its usage and audit trail stay below. `
-      : '';
+    const offering = annotated
+      ? `The API names the gateway product "${annotated}" (${GATEWAY_PRODUCT_ANNOTATION}), but no such product is defined for ${apiRef}. Its owners define it here, with PUT /api/gateway/products/${annotated}, or in a YAML file under gateway.products in app-config.yaml.`
+      : `To let components request keys for ${apiRef}, its owners define a gateway product for it (here, with PUT /api/gateway/products/<id> and entityRef ${apiRef}, or in a YAML file under gateway.products in app-config.yaml) and annotate the API with ${GATEWAY_PRODUCT_ANNOTATION}: <id>.`;
     // The editor second, as with a product (below).
     return (
       <>
@@ -65,11 +65,17 @@ export function ApiGatewayContent() {
           <EmptyState
             missing="content"
             title="This API is not offered through the gateway"
-            description={
-              removed + (annotated
-                ? `The API names the gateway product "${annotated}" (${GATEWAY_PRODUCT_ANNOTATION}), but no such product is defined for ${apiRef}. Its owners define it here, with PUT /api/gateway/products/${annotated}, or in a YAML file under gateway.products in app-config.yaml.`
-                : `To let components request keys for ${apiRef}, its owners define a gateway product for it (here, with PUT /api/gateway/products/<id> and entityRef ${apiRef}, or in a YAML file under gateway.products in app-config.yaml) and annotate the API with ${GATEWAY_PRODUCT_ANNOTATION}: <id>.`)
-            }
+            description={removal ? (
+              <>
+                {/* The reason last, as written: it may end in any punctuation. */}
+                <span>{`Its gateway product "${removal.target}" was removed ${formatDateTime(removal.createdAt)} by ${shortUser(removal.actor)}${removal.reason ? `: ${removal.reason}` : '.'}`}</span>
+                <br />
+                <span>Its usage and audit trail stay below.</span>
+                <br />
+                <br />
+                {offering}
+              </>
+            ) : offering}
             action={manage.allowed ? (
               <ExplainedButton variant="contained" size="medium" onClick={() => setEditing({ apiRef, title, suggestedId: annotated ?? entity.metadata.name })}>
                 Offer through the gateway
