@@ -26,8 +26,8 @@ function routesOf(stack: Layer[], into: KnownRoute[] = []) {
  * `Allow` header), rather than Backstage's empty 404, which reads as "no
  * such thing". Call it once every route is on the router. A path can match
  * several routes (`/rollouts/:name/audit` and `/rollouts/:name/:action`):
- * it takes the methods of all of them. OPTIONS and HEAD are left to Express,
- * which answers them from the same routes.
+ * it takes the methods of all of them. OPTIONS, and HEAD where a route
+ * takes GET, are left to Express, which answers them from the same routes.
  */
 export function refuseOtherMethods(router: express.Router): void {
   const routes = routesOf((router as unknown as { stack: Layer[] }).stack);
