@@ -75,6 +75,11 @@ function hostAllowed(host: string, allowed: string[]): boolean {
   return allowed.some(a => a === host || (a.startsWith('*.') && host.endsWith(a.slice(1))));
 }
 
+/** What is wrong with a product id, if anything: the API's PUT and the example files take the same ids. */
+export function productIdProblem(id: string): string | undefined {
+  return /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(id) ? undefined : `id: "${id}" must be 1–63 lowercase letters, digits or "-"`;
+}
+
 /** The product spec, or the first problem with it. */
 export function validateProductSpec(input: unknown, allowedHosts: string[]): { ok: true; spec: GatewayProductSpec } | { ok: false; message: string } {
   const parsed = productSpecSchema.safeParse(input);

@@ -33,7 +33,7 @@ import { generateKey, maskKey } from '../keys/keyMaterial';
 import { quantile, summarizeUsage, type StoredHourlyRow } from '../usage/summary';
 import { expireKeyRequests as expireAndTell, keyRequestDecided, keyRequested, keyRevoked, keyRotated } from './notifications';
 import { productChanges } from './productChanges';
-import { describeZodIssue, validateProductSpec } from './productSchema';
+import { describeZodIssue, productIdProblem, validateProductSpec } from './productSchema';
 
 /** Model metrics read at most this many calls (the newest) of their window. */
 const MAX_USAGE_ROWS = 200_000;
@@ -280,7 +280,8 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
   router.put('/products/:id', async (req, res) => {
     const { credentials, actor } = await userOf(req);
     const id = req.params.id;
-    if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(id)) throw new InputError(`id: "${id}" must be 1–63 lowercase letters, digits or "-"`);
+    const idProblem = productIdProblem(id);
+    if (idProblem) throw new InputError(idProblem);
     const body = parse(productBody, req.body);
     const api = await entity(body.entityRef, 'API', credentials, 'entityRef');
     const apiRef = stringifyEntityRef(api);

@@ -36,4 +36,26 @@ describe('seedProducts', () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it("stores an API's reference as the catalog writes it, and skips, saying why, a product whose id or API is not one", async () => {
+    const { store } = await migratedStore(databases, 'SQLITE_3');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gateway-seed-'));
+    const file = path.join(dir, 'products.yaml');
+    fs.writeFileSync(file, [
+      { id: 'short', entityRef: 'API:short', spec: minimalSpec },
+      { id: 'Not An Id', entityRef: 'api:default/other', spec: minimalSpec },
+      { id: 'component', entityRef: 'component:default/web', spec: minimalSpec },
+    ].map(doc => stringify(doc)).join('---\n'));
+    const logger = mockServices.logger.mock();
+    try {
+      await seedProducts({ store, files: [file], allowedHosts: ['127.0.0.1'], logger });
+      // The API's page finds it by the entity's full reference.
+      expect((await store.getProductByEntity('api:default/short'))?.id).toBe('short');
+      expect((await store.listProducts()).map(p => p.id)).toEqual(['short']);
+      expect(logger.error).toHaveBeenCalledWith(expect.stringMatching(/products\.yaml: id: "Not An Id" must be 1–63 lowercase letters, digits or "-"; skipped$/));
+      expect(logger.error).toHaveBeenCalledWith(expect.stringMatching(/products\.yaml: product component: entityRef "component:default\/web" is not an API's reference, such as api:default\/llm-chat; skipped$/));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -1,10 +1,11 @@
 import type { LoggerService } from '@backstage/backend-plugin-api';
+import { parseEntityRef, stringifyEntityRef } from '@backstage/catalog-model';
 import { isError } from '@backstage/errors';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import type { GatewayStore } from '../database/GatewayStore';
-import { validateProductSpec } from './productSchema';
+import { productIdProblem, validateProductSpec } from './productSchema';
 
 /**
  * Example products (`gateway.products` in config), each a YAML document
@@ -26,6 +27,17 @@ export async function seedProducts(options: { store: GatewayStore; files: string
         logger.warn(`${file}: a product needs id and entityRef; skipped`);
         continue;
       }
+      const idProblem = productIdProblem(String(product.id));
+      if (idProblem) {
+        logger.error(`${file}: ${idProblem}; skipped`);
+        continue;
+      }
+      // Stored as the catalog writes it, as the API's PUT stores it: the API's page and its usage look it up so.
+      const apiRef = apiRefOf(product.entityRef);
+      if (!apiRef) {
+        logger.error(`${file}: product ${product.id}: entityRef ${JSON.stringify(product.entityRef)} is not an API's reference, such as api:default/llm-chat; skipped`);
+        continue;
+      }
       if (await store.getProduct(product.id)) continue;
       const removal = await store.lastRemoval(product.id);
       if (removal) {
@@ -40,9 +52,9 @@ export async function seedProducts(options: { store: GatewayStore; files: string
       const actor = 'quarterdeck:seed';
       try {
         await store.putProduct({
-          id: product.id, entityRef: product.entityRef, spec: validated.spec, actor, now: options.now ?? new Date(),
+          id: product.id, entityRef: apiRef, spec: validated.spec, actor, now: options.now ?? new Date(),
           expect: { exists: false },
-          audit: [{ actor, action: 'product.created', entityRef: product.entityRef, target: product.id, reason: `seeded from ${file}` }],
+          audit: [{ actor, action: 'product.created', entityRef: apiRef, target: product.id, reason: `seeded from ${file}` }],
         });
       } catch (error) {
         // Another replica starting at the same time seeded it first, or another product already serves its API.
@@ -52,5 +64,16 @@ export async function seedProducts(options: { store: GatewayStore; files: string
       }
       logger.info(`Seeded gateway product ${product.id} from ${file}`);
     }
+  }
+}
+
+/** An API's reference as the catalog writes it (`api:llm-chat` → `api:default/llm-chat`), or undefined for anything else. */
+function apiRefOf(ref: unknown): string | undefined {
+  if (typeof ref !== 'string') return undefined;
+  try {
+    const parsed = parseEntityRef(ref);
+    return parsed.kind.toLowerCase() === 'api' ? stringifyEntityRef(parsed) : undefined;
+  } catch {
+    return undefined;
   }
 }
