@@ -300,6 +300,8 @@ journey("decides a request from the gateway admin page as a platform admin, and 
     // This replica's data plane is serving, and says who forwards streamed events.
     await grace.getByText('serving', { exact: true }).waitFor();
     await grace.getByText(/^forwarded (by the native relay|in JavaScript)/).waitFor();
+    // And says who is told of every key request, beside each API's owners: her group.
+    await grace.getByText("each API's owners, and").waitFor();
     await shot(grace, '14-gateway-admin');
     await row.getByRole('button', { name: 'Deny' }).click();
     await grace.getByLabel(/^Reason/).fill('Read refunds through the orders API instead.');

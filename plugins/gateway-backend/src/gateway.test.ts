@@ -556,7 +556,7 @@ describe('the gateway, control plane and data plane', () => {
       const status = await request(admin.server).get('/api/gateway/status').set('authorization', carol);
       expect(status.body).toMatchObject({
         dataPlane: { running: true, url: admin.dataPlane, restarts: 0, streams: { relay: expect.stringMatching(/^(native|javascript)$/) } },
-        limits: 'memory', allowedUpstreamHosts: ['127.0.0.1'], held: { keys: 0, products: 1 },
+        limits: 'memory', allowedUpstreamHosts: ['127.0.0.1'], held: { keys: 0, products: 1 }, keyRequestWatchers: [],
       });
       expect(JSON.stringify(status.body)).not.toContain('a-test-server-secret');
       const trail = await request(admin.server).get('/api/gateway/audit').set('authorization', carol);

@@ -90,7 +90,7 @@ export const gatewayPlugin = createBackendPlugin({
           status: () => {
             const held = feed.snapshot();
             // The Redis URL may carry a password: the page is told only which store counts.
-            return { dataPlane: dataPlane.status(), limits: redisUrl ? 'redis' : 'memory', allowedUpstreamHosts: settings.allowedUpstreamHosts, held: { keys: held.keys.length, products: held.products.length } };
+            return { dataPlane: dataPlane.status(), limits: redisUrl ? 'redis' : 'memory', allowedUpstreamHosts: settings.allowedUpstreamHosts, held: { keys: held.keys.length, products: held.products.length }, keyRequestWatchers: settings.keyRequestWatchers };
           },
         }));
         httpRouter.addAuthPolicy({ path: '/health', allow: 'unauthenticated' });

@@ -265,4 +265,6 @@ export interface GatewayStatus {
   allowedUpstreamHosts: string[];
   /** What the data plane holds: keys (live, and dead within the retention) and products. */
   held: { keys: number; products: number };
+  /** Groups and users told of every key request beside each API's owners (`gateway.keyRequestWatchers`). */
+  keyRequestWatchers: string[];
 }

@@ -53,6 +53,9 @@ describe('GatewayAdminPage', () => {
     expect(screen.getByText('api.openai.com')).toBeInTheDocument();
     expect(screen.getByText('3 keys, 2 products')).toBeInTheDocument();
     expect(screen.getByText('replica-a')).toBeInTheDocument();
+    // Who hears of every key request, beside each API's owners.
+    expect(screen.getByText("each API's owners, and")).toBeInTheDocument();
+    expect(screen.getByRole('link', { name: /platform-admins/ })).toHaveAttribute('href', expect.stringMatching(/\/catalog\/default\/group\/platform-admins$/));
   });
 
   it('disables Approve and Deny for a request on an API the admin may not review, and says why', async () => {

@@ -104,7 +104,7 @@ function DataPlaneCard() {
   const { value, error } = usePolling(() => gateway.getStatus(), 10_000);
   if (error && !value) return <InfoCard title="Data plane"><ResponseErrorPanel error={error} /></InfoCard>;
   if (!value) return <InfoCard title="Data plane"><Progress /></InfoCard>;
-  const { dataPlane, limits, allowedUpstreamHosts, held } = value;
+  const { dataPlane, limits, allowedUpstreamHosts, held, keyRequestWatchers } = value;
   const exit = dataPlane.lastExit;
   const metadata = {
     replica: dataPlane.host,
@@ -119,6 +119,12 @@ function DataPlaneCard() {
     upstreamAllowlist: allowedUpstreamHosts.length === 0
       ? 'empty: no upstream may be added'
       : <Stack direction="row" spacing={1} useFlexGap flexWrap="wrap">{allowedUpstreamHosts.map(host => <Chip key={host} size="small" label={host} />)}</Stack>,
+    keyRequestsToldTo: (
+      <Stack direction="row" spacing={1} useFlexGap flexWrap="wrap" alignItems="center">
+        <span>each API's owners{keyRequestWatchers.length === 0 ? ' only (gateway.keyRequestWatchers names no one else)' : ', and'}</span>
+        {keyRequestWatchers.map(ref => <EntityRefLink key={ref} entityRef={ref} />)}
+      </Stack>
+    ),
   };
   return (
     <InfoCard
