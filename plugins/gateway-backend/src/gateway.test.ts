@@ -74,6 +74,11 @@ describe('the gateway, control plane and data plane', () => {
         expect(summary.body.byConsumer).toEqual([expect.objectContaining({ consumerRef: 'component:default/chat-assistant', requests: 2, errors: 0 })]);
         expect(summary.body.byModel).toEqual([expect.objectContaining({ model: 'chat-small-v1', upstream: 'ms-v1@v1', requests: 2 })]);
       }
+      // A month, by UTC day: 31 days from the start of the first, both calls in the last.
+      const month = await request(server).get('/api/gateway/usage').query({ entityRef: 'api:default/llm-chat', hours: 720 }).set('authorization', erin);
+      expect([month.body.bucketMs, month.body.series.length]).toEqual([86_400_000, 31]);
+      expect(month.body.series[0].start).toMatch(/T00:00:00\.000Z$/);
+      expect(month.body.series.at(-1).requests + month.body.series.at(-2).requests).toBe(2);
       // An API's usage narrowed to one consumer; a consumer that never called has an empty window.
       const narrowed = await request(server).get('/api/gateway/usage')
         .query({ entityRef: 'api:default/llm-chat', consumerRef: 'chat-assistant', hours: 2 }).set('authorization', erin);

@@ -160,6 +160,7 @@ export interface GatewayUsageSummary {
   to: string;
   /** The consumer the summary is narrowed to: `series` and `byModel` are its calls; `byConsumer` still lists every consumer. */
   consumerRef?: string;
+  /** Each series bucket's length: an hour, or a UTC day for a window past a week. */
   bucketMs: number;
   /**
    * Upper bounds (ms) of the rollup's latency histogram, ascending. Each

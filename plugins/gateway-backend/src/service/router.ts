@@ -30,7 +30,7 @@ import type { GatewayAuditStore } from '../database/AuditStore';
 import { formatAuditCursor, jsonBodies, notifier, parseAuditCursor, refuseOtherMethods } from '@quarterdeck/plugin-quarterdeck-node';
 import { planGone, type GatewayStore, type KeyQuery, type StoredKey } from '../database/GatewayStore';
 import { generateKey, maskKey } from '../keys/keyMaterial';
-import { quantile, summarizeUsage, type StoredHourlyRow } from '../usage/summary';
+import { bucketFor, quantile, summarizeUsage, type StoredHourlyRow } from '../usage/summary';
 import { expireKeyRequests as expireAndTell, keyRequestDecided, keyRequested, keyRevoked, keyRotated } from './notifications';
 import { productChanges } from './productChanges';
 import { describeZodIssue, productIdProblem, validateProductSpec } from './productSchema';
@@ -671,7 +671,9 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     await authorizeOn(gatewayReadPermission, entityRef, credentials, `read the gateway usage of ${entityRef}`);
     const to = now();
     const from = new Date(to.getTime() - hours * 3_600_000);
-    const since = new Date(Math.floor(from.getTime() / 3_600_000) * 3_600_000);
+    // From the start of the first bucket (an hour, or a UTC day past a week), so that bucket is whole.
+    const bucketMs = bucketFor(hours);
+    const since = new Date(Math.floor(from.getTime() / bucketMs) * bucketMs);
     let rows: StoredHourlyRow[] = [];
     if (isApi) {
       // A removed product's usage stays the API's: its page still shows the calls made before.
@@ -680,7 +682,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     } else {
       rows = await store.hourlyUsageSince({ consumerRef: entityRef, since });
     }
-    res.json(summarizeUsage(rows, from, to, consumerRef));
+    res.json(summarizeUsage(rows, from, to, consumerRef, bucketMs));
   });
 
   router.get('/audit', async (req, res) => {

@@ -1,6 +1,6 @@
 import type { UsageRecord } from '../database/GatewayStore';
 import { histogramQuantile, rollUp } from './rollup';
-import { quantile, summarizeUsage } from './summary';
+import { bucketFor, DAY_MS, quantile, summarizeUsage } from './summary';
 
 const call = (at: string, status: number, latencyMs: number, consumerRef = 'component:default/a', upstream = 'u@v1'): UsageRecord => ({
   at: new Date(at), consumerRef, productId: 'p', model: 'm', upstream, status, latencyMs, promptTokens: 10, completionTokens: 5, estimated: false, cost: 0.01,
@@ -58,5 +58,22 @@ describe('usage rollups and summaries', () => {
     expect(b.series[0]).toMatchObject({ p50Ms: 100, p99Ms: 100 });
     expect(b.byModel.map(m => [m.upstream, m.requests])).toEqual([['u@v2', 1]]);
     expect(b.byConsumer.map(c => [c.consumerRef, c.requests])).toEqual([['component:default/a', 2], ['component:default/b', 1]]);
+  });
+
+  it('charts a window past a week by UTC day, from the start of its first day', () => {
+    expect([bucketFor(24), bucketFor(168), bucketFor(169), bucketFor(720)]).toEqual([3_600_000, 3_600_000, DAY_MS, DAY_MS]);
+    const rows = rollUp([
+      call('2026-11-20T23:10:00Z', 200, 40),
+      call('2026-11-22T01:20:00Z', 502, 90),
+      call('2026-11-22T22:05:00Z', 200, 60),
+    ]);
+    const s = summarizeUsage(rows, new Date('2026-11-20T15:00:00Z'), new Date('2026-11-22T23:30:00Z'), undefined, DAY_MS);
+    expect(s.bucketMs).toBe(DAY_MS);
+    expect(s.series.map(d => [d.start, d.requests, d.errors])).toEqual([
+      ['2026-11-20T00:00:00.000Z', 1, 0],
+      ['2026-11-21T00:00:00.000Z', 0, 0],
+      ['2026-11-22T00:00:00.000Z', 2, 1],
+    ]);
+    expect(s.series[2]).toMatchObject({ promptTokens: 20, completionTokens: 10, p50Ms: 100, p99Ms: 100 });
   });
 });

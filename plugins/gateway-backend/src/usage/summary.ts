@@ -34,25 +34,30 @@ function add(group: Group, row: StoredHourlyRow) {
 
 const totals = ({ buckets, ...rest }: Group) => ({ ...rest, p50Ms: histogramQuantile(buckets, 0.5), p99Ms: histogramQuantile(buckets, 0.99) });
 
+/** A window longer than a week is charted by day: 720 hourly bars would be too thin to read or point at. */
+export const DAY_MS = 24 * HOUR_MS;
+export const bucketFor = (hours: number) => (hours > 7 * 24 ? DAY_MS : HOUR_MS);
+
 /**
- * Usage over a window from the hourly rollup: by hour (empty hours
- * included), by consumer and by model version (how versions compare).
+ * Usage over a window from the hourly rollup: by hour or by day (UTC; empty
+ * ones included), by consumer and by model version (how versions compare).
  * Latency quantiles are the histogram bucket they fall in. With
  * `consumerRef`, the hours and the model versions are that consumer's
  * calls only, while `byConsumer` still lists every consumer of the rows,
  * so that a page narrowed to one can offer the others.
  */
-export function summarizeUsage(rows: StoredHourlyRow[], from: Date, to: Date, consumerRef?: string): GatewayUsageSummary {
-  const start = Math.floor(from.getTime() / HOUR_MS) * HOUR_MS;
+export function summarizeUsage(rows: StoredHourlyRow[], from: Date, to: Date, consumerRef?: string, bucketMs = HOUR_MS): GatewayUsageSummary {
+  const start = Math.floor(from.getTime() / bucketMs) * bucketMs;
   const hours = new Map<number, Group>();
-  for (let t = start; t < to.getTime(); t += HOUR_MS) hours.set(t, emptyGroup());
+  for (let t = start; t < to.getTime(); t += bucketMs) hours.set(t, emptyGroup());
   const byConsumer = new Map<string, Group>();
   const byModel = new Map<string, Group>();
   for (const row of rows) {
     const consumer = String(row.consumer_ref) || 'unknown';
     add(byConsumer.get(consumer) ?? byConsumer.set(consumer, emptyGroup()).get(consumer)!, row);
     if (consumerRef !== undefined && consumer !== consumerRef) continue;
-    const hour = hours.get(new Date(row.hour as string).getTime());
+    const at = new Date(row.hour as string).getTime();
+    const hour = hours.get(Math.floor(at / bucketMs) * bucketMs);
     if (hour) add(hour, row);
     const model = `${row.model}\u0000${row.upstream}`;
     add(byModel.get(model) ?? byModel.set(model, emptyGroup()).get(model)!, row);
@@ -61,7 +66,7 @@ export function summarizeUsage(rows: StoredHourlyRow[], from: Date, to: Date, co
     from: from.toISOString(),
     to: to.toISOString(),
     ...(consumerRef !== undefined && { consumerRef }),
-    bucketMs: HOUR_MS,
+    bucketMs,
     latencyBoundsMs: [...LATENCY_BOUNDS],
     series: [...hours.entries()].map(([t, g]) => ({ start: new Date(t).toISOString(), ...totals(g) })),
     byConsumer: [...byConsumer.entries()].map(([ref, g]) => ({ consumerRef: ref, ...totals(g) })).sort((a, b) => b.requests - a.requests),

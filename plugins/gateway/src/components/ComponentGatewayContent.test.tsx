@@ -205,5 +205,7 @@ describe('ComponentGatewayContent', () => {
     expect(gateway.getUsage).toHaveBeenCalledWith({ entityRef: 'component:default/chat-assistant-usage', hours: 24 });
     fireEvent.click(screen.getByRole('button', { name: 'last 7 d' }));
     await waitFor(() => expect(gateway.getUsage).toHaveBeenCalledWith({ entityRef: 'component:default/chat-assistant-usage', hours: 168 }));
+    fireEvent.click(screen.getByRole('button', { name: 'last 30 d' }));
+    await waitFor(() => expect(gateway.getUsage).toHaveBeenCalledWith({ entityRef: 'component:default/chat-assistant-usage', hours: 720 }));
   });
 });

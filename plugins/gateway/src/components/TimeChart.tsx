@@ -1,7 +1,7 @@
 import Box from '@mui/material/Box';
 import Stack from '@mui/material/Stack';
 import Typography from '@mui/material/Typography';
-import { formatHour } from './format';
+import { formatBucket } from './format';
 
 export interface ChartLayer<P> {
   name: string;
@@ -31,7 +31,7 @@ function segments<P>(points: P[], defined: (point: P) => boolean): number[][] {
 }
 
 /**
- * A small chart of hourly buckets: stacked bars (counts, tokens, cost) or
+ * A small chart of a series' buckets (hours, or days): stacked bars (counts, tokens, cost) or
  * lines (latency quantiles). SVG only, sized to its container.
  */
 export function TimeChart<P extends { start: string }>(props: {
@@ -44,8 +44,10 @@ export function TimeChart<P extends { start: string }>(props: {
   defined?: (point: P) => boolean;
   /** A value as the hover text says it, where that is not the scale's number (a latency bucket); `format` otherwise. */
   formatPoint?: (n: number) => string;
+  /** The length of a bucket, as the summary gives it: an hour when absent. */
+  bucketMs?: number;
 }) {
-  const { title, points, layers, kind, format, defined = () => true, formatPoint = format } = props;
+  const { title, points, layers, kind, format, defined = () => true, formatPoint = format, bucketMs = 3_600_000 } = props;
   const totals = points.map(p => (kind === 'bars' ? layers.reduce((n, l) => n + l.value(p), 0) : Math.max(0, ...layers.map(l => l.value(p)))));
   const max = Math.max(0, ...totals);
   const plotWidth = WIDTH - PAD.left - PAD.right;
@@ -55,7 +57,7 @@ export function TimeChart<P extends { start: string }>(props: {
   const y = (v: number) => PAD.top + plotHeight - (max > 0 ? (v / max) * plotHeight : 0);
   const spansDays = points.length > 24;
   const labelIndexes = points.length > 0 ? [0, Math.floor((points.length - 1) / 2), points.length - 1] : [];
-  const describe = (p: P) => `${formatHour(p.start, true)}: ${defined(p) ? layers.map(l => `${l.name} ${formatPoint(l.value(p))}`).join(', ') : 'no calls'}`;
+  const describe = (p: P) => `${formatBucket(p.start, true, bucketMs)}: ${defined(p) ? layers.map(l => `${l.name} ${formatPoint(l.value(p))}`).join(', ') : 'no calls'}`;
 
   return (
     <Box>
@@ -104,7 +106,7 @@ export function TimeChart<P extends { start: string }>(props: {
         {labelIndexes.map((index, n) => (
           <text key={`${index}-${n}`} x={x(index)} y={HEIGHT - 4} fontSize={11} fill="currentColor" fillOpacity={0.7}
             textAnchor={ANCHORS[n]}>
-            {formatHour(points[index].start, spansDays)}
+            {formatBucket(points[index].start, spansDays, bucketMs)}
           </text>
         ))}
       </svg>

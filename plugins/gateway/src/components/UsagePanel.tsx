@@ -25,6 +25,8 @@ import { TimeChart } from './TimeChart';
 export const USAGE_WINDOWS = [
   { hours: 24, label: '24 h' },
   { hours: 168, label: '7 d' },
+  // By day: a month of hourly bars would be too thin to read.
+  { hours: 720, label: '30 d' },
 ];
 
 /** The totals of a window, summed from its hourly series. */
@@ -128,24 +130,24 @@ export function UsagePanel(props: { entityRef: string; showConsumers?: boolean; 
         <div>
           <Grid container spacing={3}>
             <Grid item xs={12} md={6}>
-              <TimeChart title="Requests and errors" kind="bars" points={series} format={formatNumber} layers={[
+              <TimeChart bucketMs={current.bucketMs} title="Requests and errors" kind="bars" points={series} format={formatNumber} layers={[
                 { name: 'ok', color: theme.palette.primary.main, value: p => p.requests - p.errors },
                 { name: 'errors', color: theme.palette.error.main, value: p => p.errors },
               ]} />
             </Grid>
             <Grid item xs={12} md={6}>
-              <TimeChart title="Tokens" kind="bars" points={series} format={formatNumber} layers={[
+              <TimeChart bucketMs={current.bucketMs} title="Tokens" kind="bars" points={series} format={formatNumber} layers={[
                 { name: 'prompt', color: theme.palette.info.main, value: p => p.promptTokens },
                 { name: 'completion', color: theme.palette.secondary.main, value: p => p.completionTokens },
               ]} />
             </Grid>
             <Grid item xs={12} md={6}>
-              <TimeChart title="Cost" kind="bars" points={series} format={formatCost} layers={[
+              <TimeChart bucketMs={current.bucketMs} title="Cost" kind="bars" points={series} format={formatCost} layers={[
                 { name: 'cost (USD)', color: theme.palette.success.main, value: p => p.cost },
               ]} />
             </Grid>
             <Grid item xs={12} md={6}>
-              <TimeChart title="Latency" kind="lines" points={series} format={formatMs} defined={p => p.requests > 0}
+              <TimeChart bucketMs={current.bucketMs} title="Latency" kind="lines" points={series} format={formatMs} defined={p => p.requests > 0}
                 formatPoint={ms => formatLatencyBucket(ms, current.latencyBoundsMs)} layers={[
                 { name: 'p50', color: theme.palette.primary.main, value: p => p.p50Ms },
                 { name: 'p99', color: theme.palette.warning.main, value: p => p.p99Ms },

@@ -1,4 +1,13 @@
-import { formatLatencyBucket } from './format';
+import { formatBucket, formatLatencyBucket } from './format';
+
+describe('formatBucket', () => {
+  it("labels a day's bucket by its UTC date, wherever the reader is, and an hour's by its time", () => {
+    expect(formatBucket('2026-12-06T00:00:00.000Z', true, 86_400_000)).toBe('06 Dec');
+    expect(formatBucket('2026-12-06T00:00:00.000Z', false, 86_400_000)).toBe('06 Dec');
+    expect(formatBucket('2026-12-06T14:00:00.000Z', false, 3_600_000)).toMatch(/^\d\d:00$/);
+    expect(formatBucket('2026-12-06T14:00:00.000Z', true, 3_600_000)).toMatch(/^\d\d \w{3} \d\d:00$/);
+  });
+});
 
 describe('formatLatencyBucket', () => {
   const bounds = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];

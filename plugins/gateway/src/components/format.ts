@@ -49,8 +49,14 @@ export function formatLatencyBucket(ms: number, bounds: number[]): string {
   return `${bounds[i - 1]}–${formatMs(ms)}`;
 }
 
+/** A series bucket's label: an hour's `14:00`, with the date when the window spans days; a UTC day's `06 Dec`. */
+export function formatBucket(iso: string, withDate: boolean, bucketMs: number): string {
+  if (bucketMs >= 86_400_000) return new Date(iso).toLocaleDateString('en-GB', { day: '2-digit', month: 'short', timeZone: 'UTC' });
+  return formatHour(iso, withDate);
+}
+
 /** A hourly bucket's label: `14:00`, with the date when the window spans days. */
-export function formatHour(iso: string, withDate: boolean): string {
+function formatHour(iso: string, withDate: boolean): string {
   const date = new Date(iso);
   const time = date.toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit' });
   if (!withDate) return time;
