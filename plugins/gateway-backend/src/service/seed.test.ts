@@ -37,23 +37,42 @@ describe('seedProducts', () => {
     }
   });
 
-  it("stores an API's reference as the catalog writes it, and skips, saying why, a product whose id or API is not one", async () => {
+  it("stores an API's reference as the catalog writes it, and skips, saying why, a product whose id or API is not one, or is another's", async () => {
     const { store } = await migratedStore(databases, 'SQLITE_3');
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gateway-seed-'));
     const file = path.join(dir, 'products.yaml');
+    const actor = 'user:default/carol';
+    const t0 = new Date('2026-12-06T10:00:00Z');
+    // Before the file is read: "taken" was another API's and was removed; "served" is offered under another id.
+    await store.putProduct({ id: 'taken', entityRef: 'api:default/old', spec: minimalSpec, actor, now: t0, expect: { exists: false }, audit: [] });
+    await store.deleteProduct({ id: 'taken', now: t0, audit: gone => [{ actor, action: 'product.deleted', entityRef: gone.entityRef, target: gone.id }] });
+    await store.putProduct({ id: 'served-2', entityRef: 'api:default/served', spec: minimalSpec, actor, now: t0, expect: { exists: false }, audit: [] });
     fs.writeFileSync(file, [
       { id: 'short', entityRef: 'API:short', spec: minimalSpec },
+      { id: 'bare', entityRef: 'bare', spec: minimalSpec },
       { id: 'Not An Id', entityRef: 'api:default/other', spec: minimalSpec },
       { id: 'component', entityRef: 'component:default/web', spec: minimalSpec },
+      { id: 'taken', entityRef: 'api:default/new', spec: minimalSpec },
+      { id: 'served', entityRef: 'api:default/served', spec: minimalSpec },
     ].map(doc => stringify(doc)).join('---\n'));
     const logger = mockServices.logger.mock();
     try {
       await seedProducts({ store, files: [file], allowedHosts: ['127.0.0.1'], logger });
-      // The API's page finds it by the entity's full reference.
+      // The API's page finds it by the entity's full reference; a bare name is an API's, as the PUT reads it.
       expect((await store.getProductByEntity('api:default/short'))?.id).toBe('short');
-      expect((await store.listProducts()).map(p => p.id)).toEqual(['short']);
+      expect((await store.getProductByEntity('api:default/bare'))?.id).toBe('bare');
+      expect((await store.listProducts()).map(p => p.id)).toEqual(['bare', 'served-2', 'short']);
+      expect(logger.info).toHaveBeenCalledWith(expect.stringMatching(
+        /products\.yaml: gateway product taken was removed at .+; not seeded again \(the id was api:default\/old's, and its usage is kept under it: give api:default\/new's product another id\)$/));
+      expect(logger.warn).toHaveBeenCalledWith(expect.stringMatching(/products\.yaml: gateway product served not seeded: api:default\/served already has the gateway product served-2$/));
       expect(logger.error).toHaveBeenCalledWith(expect.stringMatching(/products\.yaml: id: "Not An Id" must be 1–63 lowercase letters, digits or "-"; skipped$/));
       expect(logger.error).toHaveBeenCalledWith(expect.stringMatching(/products\.yaml: product component: entityRef "component:default\/web" is not an API's reference, such as api:default\/llm-chat; skipped$/));
+
+      // Never overwritten; a file that now names another API for it is told of.
+      fs.writeFileSync(file, stringify({ id: 'short', entityRef: 'api:default/elsewhere', spec: minimalSpec }));
+      await seedProducts({ store, files: [file], allowedHosts: ['127.0.0.1'], logger });
+      expect((await store.getProduct('short'))?.entityRef).toBe('api:default/short');
+      expect(logger.warn).toHaveBeenCalledWith(expect.stringMatching(/products\.yaml: gateway product short is api:default\/short's, not api:default\/elsewhere's as the file says; left as it is$/));
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

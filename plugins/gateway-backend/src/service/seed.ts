@@ -11,7 +11,9 @@ import { productIdProblem, validateProductSpec } from './productSchema';
  * Example products (`gateway.products` in config), each a YAML document
  * `{ id, entityRef, spec }`: created at start when missing, never
  * overwritten, so what teams changed since survives a restart; nor created
- * again once its owners removed it (DELETE /products/:id).
+ * again once its owners removed it (DELETE /products/:id). Held to the
+ * PUT's rules but one: the API is not looked up in the catalog, which at a
+ * first start is still reading its locations.
  */
 export async function seedProducts(options: { store: GatewayStore; files: string[]; allowedHosts: string[]; logger: LoggerService; now?: Date }) {
   const { store, files, allowedHosts, logger } = options;
@@ -24,7 +26,7 @@ export async function seedProducts(options: { store: GatewayStore; files: string
     for (const doc of parseAllDocuments(fs.readFileSync(absolute, 'utf8'))) {
       const product = doc.toJS() as { id?: string; entityRef?: string; spec?: unknown } | null;
       if (!product?.id || !product.entityRef) {
-        logger.warn(`${file}: a product needs id and entityRef; skipped`);
+        logger.error(`${file}: a product needs id and entityRef; skipped`);
         continue;
       }
       const idProblem = productIdProblem(String(product.id));
@@ -38,10 +40,24 @@ export async function seedProducts(options: { store: GatewayStore; files: string
         logger.error(`${file}: product ${product.id}: entityRef ${JSON.stringify(product.entityRef)} is not an API's reference, such as api:default/llm-chat; skipped`);
         continue;
       }
-      if (await store.getProduct(product.id)) continue;
+      const existing = await store.getProduct(product.id);
+      if (existing) {
+        // Never overwritten; but a file that now names another API says something the gateway does not do.
+        if (existing.entityRef !== apiRef) logger.warn(`${file}: gateway product ${product.id} is ${existing.entityRef}'s, not ${apiRef}'s as the file says; left as it is`);
+        continue;
+      }
       const removal = await store.lastRemoval(product.id);
       if (removal) {
-        logger.info(`${file}: gateway product ${product.id} was removed at ${removal.at}; not seeded again (take it out of the file, or create it through the API)`);
+        const advice = removal.entityRef && removal.entityRef !== apiRef
+          ? `the id was ${removal.entityRef}'s, and its usage is kept under it: give ${apiRef}'s product another id`
+          : 'take it out of the file, or create it through the API';
+        logger.info(`${file}: gateway product ${product.id} was removed at ${removal.at}; not seeded again (${advice})`);
+        continue;
+      }
+      // One product per API, as the PUT says it: a standing fact of the config, not a race.
+      const serving = await store.getProductByEntity(apiRef);
+      if (serving) {
+        logger.warn(`${file}: gateway product ${product.id} not seeded: ${apiRef} already has the gateway product ${serving.id}`);
         continue;
       }
       const validated = validateProductSpec(product.spec, allowedHosts);
@@ -67,11 +83,12 @@ export async function seedProducts(options: { store: GatewayStore; files: string
   }
 }
 
-/** An API's reference as the catalog writes it (`api:llm-chat` → `api:default/llm-chat`), or undefined for anything else. */
+/** An API's reference as the catalog writes it (`llm-chat`, `api:llm-chat` → `api:default/llm-chat`), or undefined for anything else. */
 function apiRefOf(ref: unknown): string | undefined {
   if (typeof ref !== 'string') return undefined;
   try {
-    const parsed = parseEntityRef(ref);
+    // As the PUT reads it: a bare name is an API's in the default namespace.
+    const parsed = parseEntityRef(ref, { defaultKind: 'api', defaultNamespace: 'default' });
     return parsed.kind.toLowerCase() === 'api' ? stringifyEntityRef(parsed) : undefined;
   } catch {
     return undefined;

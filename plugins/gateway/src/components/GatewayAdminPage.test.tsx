@@ -58,6 +58,14 @@ describe('GatewayAdminPage', () => {
     expect(screen.getByRole('link', { name: /platform-admins/ })).toHaveAttribute('href', expect.stringMatching(/\/catalog\/default\/group\/platform-admins$/));
   });
 
+  it.each([['names none', []], ['does not say (a replica from before)', undefined]])("says only each API's owners are told of key requests when the status %s", async (_case, keyRequestWatchers) => {
+    const gateway = mockGateway();
+    const status = await gateway.getStatus();
+    gateway.getStatus.mockResolvedValue({ ...status, keyRequestWatchers: keyRequestWatchers as unknown as string[] });
+    await render(gateway, AuthorizeResult.ALLOW);
+    expect(await screen.findByText("each API's owners only (gateway.keyRequestWatchers names no one else)")).toBeInTheDocument();
+  });
+
   it('disables Approve and Deny for a request on an API the admin may not review, and says why', async () => {
     const gateway = mockGateway();
     await render(gateway, permission => (permission === 'gateway.key-request.review' ? AuthorizeResult.DENY : AuthorizeResult.ALLOW));

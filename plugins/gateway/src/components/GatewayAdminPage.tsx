@@ -104,7 +104,9 @@ function DataPlaneCard() {
   const { value, error } = usePolling(() => gateway.getStatus(), 10_000);
   if (error && !value) return <InfoCard title="Data plane"><ResponseErrorPanel error={error} /></InfoCard>;
   if (!value) return <InfoCard title="Data plane"><Progress /></InfoCard>;
-  const { dataPlane, limits, allowedUpstreamHosts, held, keyRequestWatchers } = value;
+  const { dataPlane, limits, allowedUpstreamHosts, held } = value;
+  // A replica from before watchers (a rolling upgrade) does not say: read as none.
+  const watchers = value.keyRequestWatchers ?? [];
   const exit = dataPlane.lastExit;
   const metadata = {
     replica: dataPlane.host,
@@ -121,8 +123,8 @@ function DataPlaneCard() {
       : <Stack direction="row" spacing={1} useFlexGap flexWrap="wrap">{allowedUpstreamHosts.map(host => <Chip key={host} size="small" label={host} />)}</Stack>,
     keyRequestsToldTo: (
       <Stack direction="row" spacing={1} useFlexGap flexWrap="wrap" alignItems="center">
-        <span>each API's owners{keyRequestWatchers.length === 0 ? ' only (gateway.keyRequestWatchers names no one else)' : ', and'}</span>
-        {keyRequestWatchers.map(ref => <EntityRefLink key={ref} entityRef={ref} />)}
+        <span>each API's owners{watchers.length === 0 ? ' only (gateway.keyRequestWatchers names no one else)' : ', and'}</span>
+        {watchers.map((ref, i) => <span key={ref}><EntityRefLink entityRef={ref} />{i < watchers.length - 1 ? ',' : ''}</span>)}
       </Stack>
     ),
   };
