@@ -236,6 +236,12 @@ journey('requests a gateway key as erin, approves it as carol, calls the gateway
   await page.getByRole('table', { name: 'usage by model' }).getByText('chat-small-v1').waitFor();
   if ((await page.content()).includes(secret)) throw new Error("The key shows on the component's page");
   await shot(page, '13-gateway-component-usage');
+  // A month, by day: the call is in today's bar, labelled by its date alone.
+  await page.getByRole('button', { name: 'last 30 d' }).click();
+  const today = new Date().toLocaleDateString('en-GB', { day: '2-digit', month: 'short', timeZone: 'UTC' });
+  await page.getByText(today, { exact: true }).first().waitFor();
+  await page.getByLabel(/^Requests: [1-9]/).waitFor();
+  await shot(page, '13b-gateway-component-usage-30-days');
   // Her notifications say who approved it, and where the key is.
   await page.getByRole('link', { name: /^Notifications/ }).click();
   await page.getByRole('link', { name: "chat-assistant's access to llm-chat was approved" }).waitFor();
