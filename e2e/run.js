@@ -236,11 +236,12 @@ journey('requests a gateway key as erin, approves it as carol, calls the gateway
   await page.getByRole('table', { name: 'usage by model' }).getByText('chat-small-v1').waitFor();
   if ((await page.content()).includes(secret)) throw new Error("The key shows on the component's page");
   await shot(page, '13-gateway-component-usage');
-  // A month, by day: the call is in today's bar, labelled by its date alone.
+  // A month, by UTC day: the call is in today's bar, labelled by its date alone.
   await page.getByRole('button', { name: 'last 30 d' }).click();
-  const today = new Date().toLocaleDateString('en-GB', { day: '2-digit', month: 'short', timeZone: 'UTC' });
-  await page.getByText(today, { exact: true }).first().waitFor();
-  await page.getByLabel(/^Requests: [1-9]/).waitFor();
+  const requestsByDay = page.getByRole('img', { name: 'Requests and errors per UTC day' });
+  const today = new Date().toLocaleDateString('en-GB', { day: '2-digit', month: 'short', timeZone: 'UTC' }).replace('Sept', 'Sep');
+  await requestsByDay.getByText(today, { exact: true }).waitFor();
+  await requestsByDay.locator('title', { hasText: new RegExp(`^${today} \\(UTC day\\): ok [1-9]`) }).first().waitFor({ state: 'attached' });
   await shot(page, '13b-gateway-component-usage-30-days');
   // Her notifications say who approved it, and where the key is.
   await page.getByRole('link', { name: /^Notifications/ }).click();

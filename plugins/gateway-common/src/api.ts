@@ -156,6 +156,7 @@ export interface UsageTotals {
  * `consumerRef`.
  */
 export interface GatewayUsageSummary {
+  /** Where the series starts: the start of the bucket the window's start falls in, so the first bucket is whole. */
   from: string;
   to: string;
   /** The consumer the summary is narrowed to: `series` and `byModel` are its calls; `byConsumer` still lists every consumer. */

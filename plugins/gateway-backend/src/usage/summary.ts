@@ -63,7 +63,8 @@ export function summarizeUsage(rows: StoredHourlyRow[], from: Date, to: Date, co
     add(byModel.get(model) ?? byModel.set(model, emptyGroup()).get(model)!, row);
   }
   return {
-    from: from.toISOString(),
+    // The window as counted: from its first bucket's start, not the instant asked for.
+    from: new Date(start).toISOString(),
     to: to.toISOString(),
     ...(consumerRef !== undefined && { consumerRef }),
     bucketMs,

@@ -6,7 +6,7 @@ import { EntityProvider, entityRouteRef } from '@backstage/plugin-catalog-react'
 import { AuthorizeResult, type EvaluatePermissionRequest } from '@backstage/plugin-permission-common';
 import { gatewayApiRef, type GatewayApi } from '../api/GatewayClient';
 import { ComponentGatewayContent } from './ComponentGatewayContent';
-import { activeKey, mockGateway, pendingRequest, ROTATED_SECRET } from './testData';
+import { activeKey, mockGateway, pendingRequest, ROTATED_SECRET, usage } from './testData';
 
 const component = (name: string) => ({
   apiVersion: 'backstage.io/v1alpha1',
@@ -205,7 +205,15 @@ describe('ComponentGatewayContent', () => {
     expect(gateway.getUsage).toHaveBeenCalledWith({ entityRef: 'component:default/chat-assistant-usage', hours: 24 });
     fireEvent.click(screen.getByRole('button', { name: 'last 7 d' }));
     await waitFor(() => expect(gateway.getUsage).toHaveBeenCalledWith({ entityRef: 'component:default/chat-assistant-usage', hours: 168 }));
+    // A month comes by UTC day: its charts say so, and label the days by date alone.
+    const hourly = usage();
+    const days = Array.from({ length: 31 }, (_, i) => ({ ...hourly.series[0], start: new Date(Date.UTC(2026, 9, 22 + i)).toISOString() }));
+    gateway.getUsage.mockResolvedValue({ ...hourly, bucketMs: 86_400_000, from: days[0].start, series: days });
     fireEvent.click(screen.getByRole('button', { name: 'last 30 d' }));
     await waitFor(() => expect(gateway.getUsage).toHaveBeenCalledWith({ entityRef: 'component:default/chat-assistant-usage', hours: 720 }));
+    const chart = await screen.findByRole('img', { name: 'Requests and errors per UTC day' });
+    expect(within(chart).getByText('22 Oct')).toBeInTheDocument();
+    expect(within(chart).getByText('21 Nov')).toBeInTheDocument();
+    expect(chart.querySelector('title')?.textContent).toMatch(/^22 Oct \(UTC day\): ok 0, errors 0$/);
   });
 });

@@ -57,7 +57,8 @@ export function TimeChart<P extends { start: string }>(props: {
   const y = (v: number) => PAD.top + plotHeight - (max > 0 ? (v / max) * plotHeight : 0);
   const spansDays = points.length > 24;
   const labelIndexes = points.length > 0 ? [0, Math.floor((points.length - 1) / 2), points.length - 1] : [];
-  const describe = (p: P) => `${formatBucket(p.start, true, bucketMs)}: ${defined(p) ? layers.map(l => `${l.name} ${formatPoint(l.value(p))}`).join(', ') : 'no calls'}`;
+  const byDay = bucketMs >= 86_400_000;
+  const describe = (p: P) => `${formatBucket(p.start, true, bucketMs)}${byDay ? ' (UTC day)' : ''}: ${defined(p) ? layers.map(l => `${l.name} ${formatPoint(l.value(p))}`).join(', ') : 'no calls'}`;
 
   return (
     <Box>
@@ -65,7 +66,7 @@ export function TimeChart<P extends { start: string }>(props: {
         <Typography variant="subtitle2">{title}</Typography>
         <Typography variant="caption" color="text.secondary">max {format(max)}</Typography>
       </Stack>
-      <svg viewBox={`0 0 ${WIDTH} ${HEIGHT}`} width="100%" height={HEIGHT} preserveAspectRatio="none" role="img" aria-label={`${title} per hour`}>
+      <svg viewBox={`0 0 ${WIDTH} ${HEIGHT}`} width="100%" height={HEIGHT} preserveAspectRatio="none" role="img" aria-label={`${title} per ${byDay ? 'UTC day' : 'hour'}`}>
         <line x1={PAD.left} x2={WIDTH - PAD.right} y1={y(0)} y2={y(0)} stroke="currentColor" strokeOpacity={0.3} />
         <line x1={PAD.left} x2={WIDTH - PAD.right} y1={y(max / 2)} y2={y(max / 2)} stroke="currentColor" strokeOpacity={0.1} strokeDasharray="4 4" />
         {kind === 'bars' &&

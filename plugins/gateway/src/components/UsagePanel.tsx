@@ -29,7 +29,7 @@ export const USAGE_WINDOWS = [
   { hours: 720, label: '30 d' },
 ];
 
-/** The totals of a window, summed from its hourly series. */
+/** The totals of a window, summed from its series. */
 export function sumSeries(summary: GatewayUsageSummary) {
   return summary.series.reduce(
     (t, p) => ({
@@ -76,8 +76,8 @@ const ALL_CONSUMERS = '';
 const consumerName = (ref: string) => ref.replace(/^component:default\//, '');
 
 /**
- * An API's or a component's calls through the gateway: charts by hour and
- * tables by consumer and model version. On an API's page (`showConsumers`)
+ * An API's or a component's calls through the gateway: charts by hour (by
+ * UTC day past a week) and tables by consumer and model version. On an API's page (`showConsumers`)
  * the charts, totals and versions can be narrowed to one consumer, chosen
  * above them or by clicking its row.
  */
@@ -89,7 +89,8 @@ export function UsagePanel(props: { entityRef: string; showConsumers?: boolean; 
   const [consumer, setConsumer] = useState(ALL_CONSUMERS);
   const { value, error } = usePolling(
     async () => ({ hours, consumer, summary: await gateway.getUsage({ entityRef, hours, ...(consumer && { consumerRef: consumer }) }) }),
-    15_000,
+    // A day's chart moves by the minute; a week's or a month's is read again less often, as it reads many more rows.
+    hours > 24 ? 60_000 : 15_000,
     `${entityRef}|${hours}|${consumer}`,
   );
   const current = value?.hours === hours && value.consumer === consumer ? value.summary : undefined;

@@ -49,13 +49,18 @@ export function formatLatencyBucket(ms: number, bounds: number[]): string {
   return `${bounds[i - 1]}–${formatMs(ms)}`;
 }
 
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
 /** A series bucket's label: an hour's `14:00`, with the date when the window spans days; a UTC day's `06 Dec`. */
 export function formatBucket(iso: string, withDate: boolean, bucketMs: number): string {
-  if (bucketMs >= 86_400_000) return new Date(iso).toLocaleDateString('en-GB', { day: '2-digit', month: 'short', timeZone: 'UTC' });
+  if (bucketMs >= 86_400_000) {
+    const day = new Date(iso);
+    return `${String(day.getUTCDate()).padStart(2, '0')} ${MONTHS[day.getUTCMonth()]}`;
+  }
   return formatHour(iso, withDate);
 }
 
-/** A hourly bucket's label: `14:00`, with the date when the window spans days. */
+/** An hour's label: `14:00`, with the date when the window spans days. */
 function formatHour(iso: string, withDate: boolean): string {
   const date = new Date(iso);
   const time = date.toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit' });
