@@ -44,7 +44,7 @@ export interface Config {
     };
     /** Days raw calls are kept (they serve short windows such as rollout analysis). Default 30. */
     usageRetentionDays?: number;
-    /** Days the hourly usage rollup is kept (usage pages). Default 400. */
+    /** Days the hourly and daily usage rollups are kept (usage pages). Default 400. */
     usageRollupRetentionDays?: number;
     /**
      * Forward streamed events with the native relay (native/sse_relay.c,

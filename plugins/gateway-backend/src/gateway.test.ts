@@ -74,10 +74,10 @@ describe('the gateway, control plane and data plane', () => {
         expect(summary.body.byConsumer).toEqual([expect.objectContaining({ consumerRef: 'component:default/chat-assistant', requests: 2, errors: 0 })]);
         expect(summary.body.byModel).toEqual([expect.objectContaining({ model: 'chat-small-v1', upstream: 'ms-v1@v1', requests: 2 })]);
       }
-      // A month, by UTC day: 31 days from the start of the first, which is whole (an hour of it before the window's
-      // instant counts), both calls in the last.
+      // A month, by UTC day, from the daily rollup: 31 days from the start of the first, which is whole (its calls
+      // before the window's instant count), both calls in the last.
       const firstDay = new Date(Math.floor((Date.now() - 720 * 3_600_000) / 86_400_000) * 86_400_000);
-      await knex('gateway_usage_hourly').insert({ hour: firstDay, product_id: 'llm-chat', consumer_ref: 'component:default/chat-assistant', model: 'chat-small-v1', upstream: 'ms-v1@v1', requests: 5 });
+      await knex('gateway_usage_daily').insert({ day: firstDay, product_id: 'llm-chat', consumer_ref: 'component:default/chat-assistant', model: 'chat-small-v1', upstream: 'ms-v1@v1', requests: 5 });
       const month = await request(server).get('/api/gateway/usage').query({ entityRef: 'api:default/llm-chat', hours: 720 }).set('authorization', erin);
       expect([month.body.bucketMs, month.body.series.length]).toEqual([86_400_000, 31]);
       expect([month.body.from, month.body.series[0].start, month.body.series[0].requests]).toEqual([firstDay.toISOString(), firstDay.toISOString(), 5]);

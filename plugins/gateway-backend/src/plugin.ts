@@ -107,7 +107,9 @@ export const gatewayPlugin = createBackendPlugin({
           fn: async () => {
             const now = Date.now();
             const removed = await store.deleteUsageBefore(new Date(now - rawDays * 86_400_000), new Date(now - hourlyDays * 86_400_000));
-            if (removed.raw + removed.hourly > 0) logger.info(`Gateway usage retention removed ${removed.raw} calls and ${removed.hourly} hourly rows`);
+            if (removed.raw + removed.hourly + removed.daily > 0) {
+              logger.info(`Gateway usage retention removed ${removed.raw} calls, ${removed.hourly} hourly rows and ${removed.daily} daily rows`);
+            }
           },
         });
         // Requests also expire when a page looks at them; the sweep ends, and tells of, those no one looks at,

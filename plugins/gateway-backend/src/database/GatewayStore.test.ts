@@ -4,6 +4,7 @@ import { KnexGatewayStore, insertUsageRows, type StoredKey, type UsageRecord } f
 import { GatewayAuditStore, insertAuditEvents } from './AuditStore';
 import { applyDatabaseMigrations } from './migrations';
 import { migratedStore, minimalSpec as spec } from '../__testUtils__/store';
+import { DAY_MS } from '../usage/rollup';
 
 jest.setTimeout(60_000);
 
@@ -97,13 +98,22 @@ describe('KnexGatewayStore', () => {
     expect(Number((await knex('gateway_usage').count('* as n'))[0].n)).toBe(450);
     // The hourly rollup adds up across batches (an upsert per hour and series).
     await store.insertUsage([{ at: late, keyId: '1', consumerRef: 'component:default/c', productId: 'p', model: 'm', upstream: 'a', status: 503, latencyMs: 7, promptTokens: 1, completionTokens: 1, estimated: false, cost: 0 }]);
-    const hourly = await store.hourlyUsageSince({ productIds: ['p'], since: t0 });
+    const hourly = await store.usageRollupSince({ productIds: ['p'], since: t0 });
     expect(hourly).toHaveLength(1);
     expect(hourly[0]).toMatchObject({ consumer_ref: 'component:default/c', model: 'm', upstream: 'a' });
     expect([hourly[0].requests, hourly[0].errors, hourly[0].prompt_tokens, hourly[0].le_10].map(Number)).toEqual([451, 1, 1351, 6]);
     expect(Number(hourly[0].cost)).toBeCloseTo(0.45, 10);
+    // And by UTC day, in the same transactions: the same sums, the row's hour the day's start.
+    const day = new Date(Math.floor(late.getTime() / DAY_MS) * DAY_MS);
+    const daily = await store.usageRollupSince({ productIds: ['p'], since: day, bucketMs: DAY_MS });
+    expect(daily.map(row => [new Date(row.hour as string).toISOString(), row.consumer_ref, ...[row.requests, row.errors, row.prompt_tokens, row.le_10].map(Number)]))
+      .toEqual([[day.toISOString(), 'component:default/c', 451, 1, 1351, 6]]);
+    expect(Number(daily[0].cost)).toBeCloseTo(0.45, 10);
     const removed = await store.deleteUsageBefore(new Date(late.getTime() + 1), t0);
-    expect(removed).toEqual({ raw: 451, hourly: 0 });
+    expect(removed).toEqual({ raw: 451, hourly: 0, daily: 0 });
+    // A rollup's retention takes an hour once it is past, a day once the whole day is.
+    expect(await store.deleteUsageBefore(t0, new Date(day.getTime() + DAY_MS - 1))).toEqual({ raw: 0, hourly: 1, daily: 0 });
+    expect(await store.deleteUsageBefore(t0, new Date(day.getTime() + DAY_MS))).toEqual({ raw: 0, hourly: 0, daily: 1 });
   });
 
   it.each(databases.eachSupportedId())('lists every pending request newest first, or oldest first for the review queue, %p', async databaseId => {
@@ -456,7 +466,7 @@ describe('KnexGatewayStore', () => {
     await store.insertUsage(['p', 'p2', 'x'].map(productId => ({
       at: t0, keyId: '1', consumerRef: 'component:default/c', productId, model: 'm', upstream: 'a', status: 200, latencyMs: 5, promptTokens: 1, completionTokens: 1, estimated: false, cost: 0,
     })));
-    const hourly = await store.hourlyUsageSince({ productIds: await store.productIdsOfApi('api:default/p'), since: t0 });
+    const hourly = await store.usageRollupSince({ productIds: await store.productIdsOfApi('api:default/p'), since: t0 });
     expect(hourly.map(row => row.product_id).sort()).toEqual(['p', 'p2']);
   });
 

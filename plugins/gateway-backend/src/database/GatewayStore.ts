@@ -9,7 +9,7 @@ import { modelsInPlan } from '@quarterdeck/plugin-gateway-common';
 import { ConflictError, NotFoundError } from '@backstage/errors';
 import type { Knex } from 'knex';
 import { insertAuditEvents, type NewGatewayAuditEvent } from './AuditStore';
-import { BUCKET_COLUMNS, rollUp } from '../usage/rollup';
+import { BUCKET_COLUMNS, DAY_MS, rollUp } from '../usage/rollup';
 import type { StoredHourlyRow } from '../usage/summary';
 
 /** The fields of a raw usage row that window queries read. */
@@ -149,9 +149,10 @@ export interface GatewayStore {
   /** Raw rows and the hourly rollup, in one transaction. */
   insertUsage(records: UsageRecord[]): Promise<void>;
   /** Hourly rollup rows of a product or a consumer since an hour. */
-  hourlyUsageSince(query: { productIds?: string[]; consumerRef?: string; since: Date }): Promise<StoredHourlyRow[]>;
+  /** The rollup by hour, or by UTC day (`bucketMs` DAY_MS; each row's `hour` is then its day's start), since a time. */
+  usageRollupSince(query: { productIds?: string[]; consumerRef?: string; since: Date; bucketMs?: number }): Promise<StoredHourlyRow[]>;
   /** Retention: raw rows before one time, rollups before another. */
-  deleteUsageBefore(rawBefore: Date, hourlyBefore: Date): Promise<{ raw: number; hourly: number }>;
+  deleteUsageBefore(rawBefore: Date, rollupBefore: Date): Promise<{ raw: number; hourly: number; daily: number }>;
   /** Tokens and cost per key this month and this day (budgets survive a restart). */
   spendByKey(monthStart: Date, dayStart: Date): Promise<Array<{ keyId: string; monthTokens: number; monthCost: number; dayTokens: number; dayCost: number }>>;
   /** Usage rows of a product or a consumer since a time (newest last), at most `limit`. */
@@ -607,14 +608,18 @@ export class KnexGatewayStore implements GatewayStore {
   async insertUsage(records: UsageRecord[]) {
     if (records.length === 0) return;
     const hourly = rollUp(records);
-    const sum = (column: string) => this.db.raw('?? + excluded.??', [`gateway_usage_hourly.${column}`, column]);
-    const merge = Object.fromEntries(['requests', 'errors', 'prompt_tokens', 'completion_tokens', 'cost', ...BUCKET_COLUMNS].map(c => [c, sum(c)]));
+    const daily = rollUp(records, DAY_MS).map(({ hour, ...row }) => ({ day: hour, ...row }));
+    const merge = (table: string) => Object.fromEntries(['requests', 'errors', 'prompt_tokens', 'completion_tokens', 'cost', ...BUCKET_COLUMNS]
+      .map(c => [c, this.db.raw('?? + excluded.??', [`${table}.${c}`, c])]));
     await this.db.transaction(async tx => {
       await insertUsageRows(tx, records);
-      for (let i = 0; i < hourly.length; i += 40) {
-        await tx('gateway_usage_hourly').insert(hourly.slice(i, i + 40))
-          .onConflict(['hour', 'product_id', 'consumer_ref', 'model', 'upstream'])
-          .merge(merge);
+      // Both rollups in the calls' own transaction: they never disagree with each other or with the calls.
+      for (const [table, time, rows] of [['gateway_usage_hourly', 'hour', hourly], ['gateway_usage_daily', 'day', daily]] as const) {
+        for (let i = 0; i < rows.length; i += 40) {
+          await tx(table).insert(rows.slice(i, i + 40))
+            .onConflict([time, 'product_id', 'consumer_ref', 'model', 'upstream'])
+            .merge(merge(table));
+        }
       }
     });
   }
@@ -629,17 +634,23 @@ export class KnexGatewayStore implements GatewayStore {
     return q.orderBy('at', 'desc').limit(query.limit);
   }
 
-  async hourlyUsageSince(query: { productIds?: string[]; consumerRef?: string; since: Date }) {
-    const q = this.db('gateway_usage_hourly').where('hour', '>=', query.since);
+  async usageRollupSince(query: { productIds?: string[]; consumerRef?: string; since: Date; bucketMs?: number }) {
+    const byDay = query.bucketMs === DAY_MS;
+    const time = byDay ? 'day' : 'hour';
+    const q = this.db(byDay ? 'gateway_usage_daily' : 'gateway_usage_hourly')
+      .select({ hour: time }, 'product_id', 'consumer_ref', 'model', 'upstream', 'requests', 'errors', 'prompt_tokens', 'completion_tokens', 'cost', ...BUCKET_COLUMNS)
+      .where(time, '>=', query.since);
     if (query.productIds) q.whereIn('product_id', query.productIds);
     if (query.consumerRef) q.where('consumer_ref', query.consumerRef);
-    return q.orderBy('hour') as Promise<StoredHourlyRow[]>;
+    return q.orderBy(time) as unknown as Promise<StoredHourlyRow[]>;
   }
 
-  async deleteUsageBefore(rawBefore: Date, hourlyBefore: Date) {
+  async deleteUsageBefore(rawBefore: Date, rollupBefore: Date) {
     const raw = await this.db('gateway_usage').where('at', '<', rawBefore).delete();
-    const hourly = await this.db('gateway_usage_hourly').where('hour', '<', hourlyBefore).delete();
-    return { raw, hourly };
+    const hourly = await this.db('gateway_usage_hourly').where('hour', '<', rollupBefore).delete();
+    // A day goes once the whole of it is past the retention, as its hours have.
+    const daily = await this.db('gateway_usage_daily').where('day', '<=', new Date(rollupBefore.getTime() - DAY_MS)).delete();
+    return { raw, hourly, daily };
   }
 
   async spendByKey(monthStart: Date, dayStart: Date) {

@@ -69,4 +69,34 @@ describe('gateway migrations', () => {
     });
     expect(await knex.schema.hasTable('audit_events')).toBe(false);
   });
+
+  it.each(databases.eachSupportedId())(
+    'fills the daily rollup from the hourly one kept so far, a UTC day per row and series, %p',
+    async databaseId => {
+      const knex = await databases.init(databaseId);
+      const fs = require('node:fs') as typeof import('node:fs');
+      const directory = require('node:path').resolve(__dirname, '../../migrations');
+      // Every migration before the daily rollup's.
+      const before = fs.readdirSync(directory).filter(f => f.endsWith('.js') && f < '20261207000000').length;
+      for (let i = 0; i < before; i++) await knex.migrate.up({ directory });
+      expect(await knex.schema.hasTable('gateway_usage_daily')).toBe(false);
+      const hour = (iso: string, consumer: string, requests: number) => ({
+        hour: new Date(iso), product_id: 'p', consumer_ref: consumer, model: 'm', upstream: 'u@v1', requests, errors: 1, prompt_tokens: 10 * requests, completion_tokens: 0, cost: 0.5, le_50: requests,
+      });
+      await knex('gateway_usage_hourly').insert([
+        hour('2026-11-20T00:00:00Z', 'component:default/a', 2),
+        hour('2026-11-20T23:00:00Z', 'component:default/a', 3),
+        hour('2026-11-20T23:00:00Z', 'component:default/b', 1),
+        hour('2026-11-23T05:00:00Z', 'component:default/a', 7),
+      ]);
+
+      await applyDatabaseMigrations({ getClient: async () => knex });
+      const daily = await knex('gateway_usage_daily').orderBy(['day', 'consumer_ref']);
+      expect(daily.map(d => [new Date(d.day).toISOString(), d.consumer_ref, ...[d.requests, d.errors, d.prompt_tokens, d.cost, d.le_50, d.le_inf].map(Number)])).toEqual([
+        ['2026-11-20T00:00:00.000Z', 'component:default/a', 5, 2, 50, 1, 5, 0],
+        ['2026-11-20T00:00:00.000Z', 'component:default/b', 1, 1, 10, 0.5, 1, 0],
+        ['2026-11-23T00:00:00.000Z', 'component:default/a', 7, 1, 70, 0.5, 7, 0],
+      ]);
+    },
+  );
 });

@@ -678,9 +678,9 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     if (isApi) {
       // A removed product's usage stays the API's: its page still shows the calls made before.
       const productIds = await store.productIdsOfApi(entityRef);
-      if (productIds.length > 0) rows = await store.hourlyUsageSince({ productIds, since });
+      if (productIds.length > 0) rows = await store.usageRollupSince({ productIds, since, bucketMs });
     } else {
-      rows = await store.hourlyUsageSince({ consumerRef: entityRef, since });
+      rows = await store.usageRollupSince({ consumerRef: entityRef, since, bucketMs });
     }
     res.json(summarizeUsage(rows, from, to, consumerRef, bucketMs));
   });

@@ -19,13 +19,18 @@ export interface HourlyRow {
 }
 
 export const HOUR_MS = 3_600_000;
+export const DAY_MS = 24 * HOUR_MS;
 export const isErrorStatus = (status: number) => status >= 400;
 
-/** Sums a batch of calls into one row per hour, product, consumer, model and upstream. */
-export function rollUp(records: UsageRecord[]): HourlyRow[] {
+/**
+ * Sums a batch of calls into one row per hour (or per UTC day, with
+ * `bucketMs` DAY_MS; the row's `hour` is then the day's start), product,
+ * consumer, model and upstream.
+ */
+export function rollUp(records: UsageRecord[], bucketMs = HOUR_MS): HourlyRow[] {
   const rows = new Map<string, HourlyRow>();
   for (const r of records) {
-    const hour = Math.floor(r.at.getTime() / HOUR_MS) * HOUR_MS;
+    const hour = Math.floor(r.at.getTime() / bucketMs) * bucketMs;
     const consumer = r.consumerRef ?? '';
     const model = r.model ?? '';
     const upstream = r.upstream ?? '';

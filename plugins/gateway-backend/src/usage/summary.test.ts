@@ -1,6 +1,6 @@
 import type { UsageRecord } from '../database/GatewayStore';
-import { histogramQuantile, rollUp } from './rollup';
-import { bucketFor, DAY_MS, quantile, summarizeUsage } from './summary';
+import { DAY_MS, histogramQuantile, rollUp } from './rollup';
+import { bucketFor, quantile, summarizeUsage } from './summary';
 
 const call = (at: string, status: number, latencyMs: number, consumerRef = 'component:default/a', upstream = 'u@v1'): UsageRecord => ({
   at: new Date(at), consumerRef, productId: 'p', model: 'm', upstream, status, latencyMs, promptTokens: 10, completionTokens: 5, estimated: false, cost: 0.01,

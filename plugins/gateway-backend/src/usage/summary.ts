@@ -1,5 +1,5 @@
 import type { GatewayUsageSummary } from '@quarterdeck/plugin-gateway-common';
-import { BUCKET_COLUMNS, histogramQuantile, HOUR_MS, LATENCY_BOUNDS, type HourlyRow } from './rollup';
+import { BUCKET_COLUMNS, DAY_MS, histogramQuantile, HOUR_MS, LATENCY_BOUNDS, type HourlyRow } from './rollup';
 
 /** The q-quantile (0–1) of sorted numbers, nearest rank. */
 export function quantile(sorted: number[], q: number): number {
@@ -35,7 +35,6 @@ function add(group: Group, row: StoredHourlyRow) {
 const totals = ({ buckets, ...rest }: Group) => ({ ...rest, p50Ms: histogramQuantile(buckets, 0.5), p99Ms: histogramQuantile(buckets, 0.99) });
 
 /** A window longer than a week is charted by day: 720 hourly bars would be too thin to read or point at. */
-export const DAY_MS = 24 * HOUR_MS;
 export const bucketFor = (hours: number) => (hours > 7 * 24 ? DAY_MS : HOUR_MS);
 
 /**
