@@ -96,9 +96,9 @@ export const gatewayPlugin = createBackendPlugin({
         httpRouter.addAuthPolicy({ path: '/health', allow: 'unauthenticated' });
 
         await seedProducts({ store, files: config.getOptionalStringArray('gateway.products') ?? [], allowedHosts: settings.allowedUpstreamHosts, logger });
-        // Retention: raw calls serve short windows; the hourly rollup serves the usage pages.
+        // Retention: raw calls serve short windows; the rollups by hour and by day serve the usage pages.
         const rawDays = config.getOptionalNumber('gateway.usageRetentionDays') ?? 30;
-        const hourlyDays = config.getOptionalNumber('gateway.usageRollupRetentionDays') ?? 400;
+        const rollupDays = config.getOptionalNumber('gateway.usageRollupRetentionDays') ?? 400;
         await scheduler.scheduleTask({
           id: 'gateway-usage-retention',
           frequency: { hours: 1 },
@@ -106,7 +106,7 @@ export const gatewayPlugin = createBackendPlugin({
           initialDelay: { minutes: 1 },
           fn: async () => {
             const now = Date.now();
-            const removed = await store.deleteUsageBefore(new Date(now - rawDays * 86_400_000), new Date(now - hourlyDays * 86_400_000));
+            const removed = await store.deleteUsageBefore(new Date(now - rawDays * 86_400_000), new Date(now - rollupDays * 86_400_000));
             if (removed.raw + removed.hourly + removed.daily > 0) {
               logger.info(`Gateway usage retention removed ${removed.raw} calls, ${removed.hourly} hourly rows and ${removed.daily} daily rows`);
             }

@@ -9,7 +9,7 @@ import { modelsInPlan } from '@quarterdeck/plugin-gateway-common';
 import { ConflictError, NotFoundError } from '@backstage/errors';
 import type { Knex } from 'knex';
 import { insertAuditEvents, type NewGatewayAuditEvent } from './AuditStore';
-import { BUCKET_COLUMNS, DAY_MS, rollUp } from '../usage/rollup';
+import { BUCKET_COLUMNS, DAY_MS, rollUp, type HourlyRow } from '../usage/rollup';
 import type { StoredHourlyRow } from '../usage/summary';
 
 /** The fields of a raw usage row that window queries read. */
@@ -146,9 +146,8 @@ export interface GatewayStore {
    */
   claimExpiringKeys(at: Date, until: Date): Promise<StoredKey[]>;
 
-  /** Raw rows and the hourly rollup, in one transaction. */
+  /** Raw rows and the rollups by hour and by UTC day, in one transaction. */
   insertUsage(records: UsageRecord[]): Promise<void>;
-  /** Hourly rollup rows of a product or a consumer since an hour. */
   /** The rollup by hour, or by UTC day (`bucketMs` DAY_MS; each row's `hour` is then its day's start), since a time. */
   usageRollupSince(query: { productIds?: string[]; consumerRef?: string; since: Date; bucketMs?: number }): Promise<StoredHourlyRow[]>;
   /** Retention: raw rows before one time, rollups before another. */
@@ -607,8 +606,11 @@ export class KnexGatewayStore implements GatewayStore {
 
   async insertUsage(records: UsageRecord[]) {
     if (records.length === 0) return;
-    const hourly = rollUp(records);
-    const daily = rollUp(records, DAY_MS).map(({ hour, ...row }) => ({ day: hour, ...row }));
+    // In key order, so that two replicas writing the same series take their rows' locks in one order (no deadlock).
+    const byKey = (a: HourlyRow, b: HourlyRow) => a.hour.getTime() - b.hour.getTime()
+      || [a.product_id, a.consumer_ref, a.model, a.upstream].join('\u0000').localeCompare([b.product_id, b.consumer_ref, b.model, b.upstream].join('\u0000'));
+    const hourly = rollUp(records).sort(byKey);
+    const daily = rollUp(records, DAY_MS).sort(byKey).map(({ hour, ...row }) => ({ day: hour, ...row }));
     const merge = (table: string) => Object.fromEntries(['requests', 'errors', 'prompt_tokens', 'completion_tokens', 'cost', ...BUCKET_COLUMNS]
       .map(c => [c, this.db.raw('?? + excluded.??', [`${table}.${c}`, c])]));
     await this.db.transaction(async tx => {

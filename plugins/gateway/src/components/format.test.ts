@@ -1,10 +1,15 @@
 import { formatBucket, formatLatencyBucket } from './format';
 
 describe('formatBucket', () => {
-  // Read with UTC getters, so the label cannot follow the reader's zone (jest runs in UTC, where no zone would show it).
   it("labels a day's bucket by its UTC date and an hour's by its time", () => {
+    // jest runs in UTC, where the reader's own date is the same: that no local getter is asked is what shows it.
+    const local = [jest.spyOn(Date.prototype, 'getDate'), jest.spyOn(Date.prototype, 'getMonth'), jest.spyOn(Date.prototype, 'toLocaleDateString')];
     expect(formatBucket('2026-12-06T00:00:00.000Z', true, 86_400_000)).toBe('06 Dec');
     expect(formatBucket('2026-01-31T00:00:00.000Z', false, 86_400_000)).toBe('31 Jan');
+    for (const spy of local) {
+      expect(spy).not.toHaveBeenCalled();
+      spy.mockRestore();
+    }
     expect(formatBucket('2026-12-06T14:00:00.000Z', false, 3_600_000)).toMatch(/^\d\d:00$/);
     expect(formatBucket('2026-12-06T14:00:00.000Z', true, 3_600_000)).toMatch(/^\d\d \w{3} \d\d:00$/);
   });
