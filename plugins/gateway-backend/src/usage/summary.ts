@@ -38,8 +38,9 @@ const totals = ({ buckets, ...rest }: Group) => ({ ...rest, p50Ms: histogramQuan
 export const bucketFor = (hours: number) => (hours > 7 * 24 ? DAY_MS : HOUR_MS);
 
 /**
- * Usage over a window from the hourly rollup: by hour or by day (UTC; empty
- * ones included), by consumer and by model version (how versions compare).
+ * Usage over a window from a rollup's rows (by hour, or by UTC day): by
+ * bucket of `bucketMs` (empty ones included), by consumer and by model
+ * version (how versions compare).
  * Latency quantiles are the histogram bucket they fall in. With
  * `consumerRef`, the hours and the model versions are that consumer's
  * calls only, while `byConsumer` still lists every consumer of the rows,
