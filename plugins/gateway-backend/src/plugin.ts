@@ -112,6 +112,20 @@ export const gatewayPlugin = createBackendPlugin({
             }
           },
         });
+        // Each batch of calls reaches both rollups in one transaction, but a replica of a version before the daily
+        // rollup writes the hourly one only: during a rolling upgrade, days would be short. Every hour, yesterday's and
+        // today's days are set to the sum of their hours where the two disagree.
+        await scheduler.scheduleTask({
+          id: 'gateway-usage-daily-repair',
+          frequency: { hours: 1 },
+          timeout: { minutes: 10 },
+          initialDelay: { minutes: 2 },
+          fn: async () => {
+            const now = new Date();
+            const repaired = await store.repairDailyUsage(new Date(now.getTime() - 86_400_000), now);
+            if (repaired > 0) logger.info(`Gateway usage: set ${repaired} rows of the daily rollup to the sum of their hours`);
+          },
+        });
         // Requests also expire when a page looks at them; the sweep ends, and tells of, those no one looks at,
         // and tells the owners of keys that expire soon.
         const notify = notifier(notifications, logger);

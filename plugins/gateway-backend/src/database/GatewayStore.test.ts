@@ -4,7 +4,7 @@ import { KnexGatewayStore, insertUsageRows, type StoredKey, type UsageRecord } f
 import { GatewayAuditStore, insertAuditEvents } from './AuditStore';
 import { applyDatabaseMigrations } from './migrations';
 import { migratedStore, minimalSpec as spec } from '../__testUtils__/store';
-import { DAY_MS } from '../usage/rollup';
+import { BUCKET_COLUMNS, DAY_MS, rollUp } from '../usage/rollup';
 
 jest.setTimeout(60_000);
 
@@ -468,6 +468,48 @@ describe('KnexGatewayStore', () => {
     })));
     const hourly = await store.usageRollupSince({ productIds: await store.productIdsOfApi('api:default/p'), since: t0 });
     expect(hourly.map(row => row.product_id).sort()).toEqual(['p', 'p2']);
+  });
+
+  it.each(databases.eachSupportedId())('sets a day to the sum of its hours where an older replica wrote the hours only, losing no batch written meanwhile, %p', async databaseId => {
+    const { knex, store } = await migratedStore(databases, databaseId);
+    const call = (at: string, consumer: string, promptTokens = 1): UsageRecord => ({
+      at: new Date(at), keyId: '1', consumerRef: `component:default/${consumer}`, productId: 'p', model: 'm', upstream: 'a', status: 200, latencyMs: 30, promptTokens, completionTokens: 2, estimated: false, cost: 0.25,
+    });
+    // A replica of the version before the daily rollup: its calls and their hours, and nothing by day.
+    const olderReplicaWrites = (records: UsageRecord[]) => knex.transaction(async tx => {
+      await insertUsageRows(tx, records);
+      for (const row of rollUp(records)) {
+        await tx('gateway_usage_hourly').insert(row).onConflict(['hour', 'product_id', 'consumer_ref', 'model', 'upstream'])
+          .merge(Object.fromEntries(['requests', 'errors', 'prompt_tokens', 'completion_tokens', 'cost', ...BUCKET_COLUMNS].map(c => [c, knex.raw('?? + excluded.??', [`gateway_usage_hourly.${c}`, c])])));
+      }
+    });
+    const days = async () => (await store.usageRollupSince({ productIds: ['p'], since: new Date('2026-12-01T00:00:00Z'), bucketMs: DAY_MS }))
+      .map(row => `${new Date(row.hour as string).toISOString().slice(0, 10)} ${String(row.consumer_ref).split('/')[1]} ${row.requests} calls ${row.prompt_tokens} prompt ${row.le_50} ≤50ms $${Number(row.cost)}`);
+
+    await store.insertUsage([call('2026-12-05T10:00:00Z', 'c'), call('2026-12-06T10:00:00Z', 'c'), call('2026-12-07T01:00:00Z', 'c')]);
+    await olderReplicaWrites([
+      call('2026-12-05T11:00:00Z', 'c'), call('2026-12-06T10:30:00Z', 'c', 5), call('2026-12-06T23:59:59Z', 'c'),
+      call('2026-12-06T12:00:00Z', 'old-only'), call('2026-12-07T02:00:00Z', 'c'),
+    ]);
+    // Yesterday and today, as the hourly task asks: three series short, set; the 5th stays as it was.
+    expect(await store.repairDailyUsage(new Date('2026-12-06T03:00:00Z'), new Date('2026-12-07T03:00:00Z'))).toBe(3);
+    expect(await days()).toEqual([
+      '2026-12-05 c 1 calls 1 prompt 1 ≤50ms $0.25',
+      '2026-12-06 c 3 calls 7 prompt 3 ≤50ms $0.75',
+      '2026-12-06 old-only 1 calls 1 prompt 1 ≤50ms $0.25',
+      '2026-12-07 c 2 calls 2 prompt 2 ≤50ms $0.5',
+    ]);
+    expect(await store.repairDailyUsage(new Date('2026-12-06T03:00:00Z'), new Date('2026-12-07T03:00:00Z'))).toBe(0);
+
+    // A newer replica's batch in flight while the repair runs (today's day is short again): it is counted once.
+    await olderReplicaWrites([call('2026-12-07T02:10:00Z', 'c')]);
+    const writer = await knex.transaction();
+    await new KnexGatewayStore(writer).insertUsage([call('2026-12-07T02:20:00Z', 'c', 10)]);
+    const repair = store.repairDailyUsage(new Date('2026-12-07T03:00:00Z'), new Date('2026-12-07T03:00:00Z'));
+    await new Promise(resolve => setTimeout(resolve, 300));
+    await writer.commit();
+    expect(await repair).toBe(1);
+    expect((await days()).pop()).toBe('2026-12-07 c 4 calls 13 prompt 4 ≤50ms $1');
   });
 
   it.each(databases.eachSupportedId())('removes a plan whose keys are revoked, and is not held back by keys left on a plan removed before, %p', async databaseId => {

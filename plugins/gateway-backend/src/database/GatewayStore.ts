@@ -150,6 +150,14 @@ export interface GatewayStore {
   insertUsage(records: UsageRecord[]): Promise<void>;
   /** The rollup by hour, or by UTC day (`bucketMs` DAY_MS; each row's `hour` is then its day's start), since a time. */
   usageRollupSince(query: { productIds?: string[]; consumerRef?: string; since: Date; bucketMs?: number }): Promise<StoredHourlyRow[]>;
+  /**
+   * Sets each UTC day's rollup, from the day of `since` to that of `now`, to
+   * the sum of its hours where their counts disagree, and returns how many
+   * rows it set. They disagree when a replica of a version before the daily
+   * rollup (a rolling upgrade's old pods) wrote calls to the hourly rollup
+   * only.
+   */
+  repairDailyUsage(since: Date, now: Date): Promise<number>;
   /** Retention: raw rows before one time, rollups before another. */
   deleteUsageBefore(rawBefore: Date, rollupBefore: Date): Promise<{ raw: number; hourly: number; daily: number }>;
   /** Tokens and cost per key this month and this day (budgets survive a restart). */
@@ -306,6 +314,9 @@ function keyRow(key: StoredKey): KeyRow {
 }
 
 const MAX_LIST = 500;
+/** The columns that name a rollup row's series, beside its hour or day, and those that count its calls. */
+const SERIES_COLUMNS = ['product_id', 'consumer_ref', 'model', 'upstream'];
+const ROLLUP_COUNTS = ['requests', 'errors', 'prompt_tokens', 'completion_tokens', 'cost', ...BUCKET_COLUMNS];
 
 const USAGE_COLUMNS = 'at, key_id, consumer_ref, product_id, model, upstream, status, latency_ms, prompt_tokens, completion_tokens, estimated, cost';
 /**
@@ -611,7 +622,7 @@ export class KnexGatewayStore implements GatewayStore {
       || [a.product_id, a.consumer_ref, a.model, a.upstream].join('\u0000').localeCompare([b.product_id, b.consumer_ref, b.model, b.upstream].join('\u0000'));
     const hourly = rollUp(records).sort(byKey);
     const daily = rollUp(records, DAY_MS).sort(byKey).map(({ hour, ...row }) => ({ day: hour, ...row }));
-    const merge = (table: string) => Object.fromEntries(['requests', 'errors', 'prompt_tokens', 'completion_tokens', 'cost', ...BUCKET_COLUMNS]
+    const merge = (table: string) => Object.fromEntries(ROLLUP_COUNTS
       .map(c => [c, this.db.raw('?? + excluded.??', [`${table}.${c}`, c])]));
     await this.db.transaction(async tx => {
       await insertUsageRows(tx, records);
@@ -619,7 +630,7 @@ export class KnexGatewayStore implements GatewayStore {
       for (const [table, time, rows] of [['gateway_usage_hourly', 'hour', hourly], ['gateway_usage_daily', 'day', daily]] as const) {
         for (let i = 0; i < rows.length; i += 40) {
           await tx(table).insert(rows.slice(i, i + 40))
-            .onConflict([time, 'product_id', 'consumer_ref', 'model', 'upstream'])
+            .onConflict([time, ...SERIES_COLUMNS])
             .merge(merge(table));
         }
       }
@@ -640,11 +651,44 @@ export class KnexGatewayStore implements GatewayStore {
     const byDay = query.bucketMs === DAY_MS;
     const time = byDay ? 'day' : 'hour';
     const q = this.db(byDay ? 'gateway_usage_daily' : 'gateway_usage_hourly')
-      .select({ hour: time }, 'product_id', 'consumer_ref', 'model', 'upstream', 'requests', 'errors', 'prompt_tokens', 'completion_tokens', 'cost', ...BUCKET_COLUMNS)
+      .select({ hour: time }, ...SERIES_COLUMNS, ...ROLLUP_COUNTS)
       .where(time, '>=', query.since);
     if (query.productIds) q.whereIn('product_id', query.productIds);
     if (query.consumerRef) q.where('consumer_ref', query.consumerRef);
     return q.orderBy(time) as unknown as Promise<StoredHourlyRow[]>;
+  }
+
+  async repairDailyUsage(since: Date, now: Date) {
+    const counts = ROLLUP_COUNTS.filter(c => c !== 'cost');
+    let repaired = 0;
+    for (let day = Math.floor(since.getTime() / DAY_MS) * DAY_MS; day <= now.getTime(); day += DAY_MS) {
+      repaired += await this.db.transaction(async tx => {
+        // Writers add a batch to the hourly rollup, then to the daily one, in one transaction. Holding the daily
+        // table against writes before reading the hours means every batch either is in the hours read here or
+        // adds to the day after this sets it: never counted twice, never lost.
+        if (tx.client.dialect === 'postgresql') await tx.raw('lock table gateway_usage_daily in share row exclusive mode');
+        const hours = await tx('gateway_usage_hourly')
+          .select(...SERIES_COLUMNS)
+          .sum(Object.fromEntries(ROLLUP_COUNTS.map(c => [c, c])))
+          .where('hour', '>=', new Date(day)).andWhere('hour', '<', new Date(day + DAY_MS))
+          .groupBy(SERIES_COLUMNS) as Array<Record<string, string | number>>;
+        const stored = new Map((await tx('gateway_usage_daily').select(...SERIES_COLUMNS, ...counts).where('day', new Date(day)) as Array<Record<string, string | number>>)
+          .map(row => [SERIES_COLUMNS.map(c => row[c]).join('\u0000'), row]));
+        // Integer counts only: a call missing from the day changes `requests`, and sums of costs may differ in the last bit.
+        const wrong = hours.filter(sum => {
+          const row = stored.get(SERIES_COLUMNS.map(c => sum[c]).join('\u0000'));
+          return !row || counts.some(c => Number(row[c]) !== Number(sum[c]));
+        });
+        for (let i = 0; i < wrong.length; i += 40) {
+          await tx('gateway_usage_daily')
+            .insert(wrong.slice(i, i + 40).map(sum => ({ day: new Date(day), ...Object.fromEntries(Object.entries(sum).map(([c, v]) => [c, SERIES_COLUMNS.includes(c) ? v : Number(v)])) })))
+            .onConflict(['day', ...SERIES_COLUMNS])
+            .merge(ROLLUP_COUNTS);
+        }
+        return wrong.length;
+      });
+    }
+    return repaired;
   }
 
   async deleteUsageBefore(rawBefore: Date, rollupBefore: Date) {
