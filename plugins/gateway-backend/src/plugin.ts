@@ -13,6 +13,8 @@ import { UsageWriter } from './dataplane/usageWriter';
 import { notifier } from '@quarterdeck/plugin-quarterdeck-node';
 import { expireKeyRequests, warnOfExpiringKeys } from './service/notifications';
 import { createRouter } from './service/router';
+import { DAY_MS } from './usage/rollup';
+import { dailyRepairSince } from './usage/summary';
 import { seedProducts } from './service/seed';
 
 /** The data plane's default port (`gateway.listen.port`). */
@@ -53,12 +55,12 @@ export const gatewayPlugin = createBackendPlugin({
           keySecret,
           keyRequestWatchers: keyRequestWatchers(config.getOptional('gateway.keyRequestWatchers')),
           allowedUpstreamHosts: config.getOptionalStringArray('gateway.allowedUpstreamHosts') ?? [],
-          keyRequestTtlMs: (config.getOptionalNumber('gateway.keyRequestTtlDays') ?? 7) * 86_400_000,
-          keyExpiryWarningMs: warningDays * 86_400_000,
+          keyRequestTtlMs: (config.getOptionalNumber('gateway.keyRequestTtlDays') ?? 7) * DAY_MS,
+          keyExpiryWarningMs: warningDays * DAY_MS,
         };
         const retentionDays = config.getOptionalNumber('gateway.deadKeyRetentionDays');
         if (retentionDays !== undefined && !(retentionDays >= 0)) throw new Error('gateway.deadKeyRetentionDays must be a number of days, 0 or more');
-        const deadKeyRetentionMs = retentionDays === undefined ? undefined : retentionDays * 86_400_000;
+        const deadKeyRetentionMs = retentionDays === undefined ? undefined : retentionDays * DAY_MS;
         const store = new KnexGatewayStore(db);
         // The portal writes usage; the data plane process only sends it.
         const usage = new UsageWriter(store, { logger });
@@ -106,15 +108,16 @@ export const gatewayPlugin = createBackendPlugin({
           initialDelay: { minutes: 1 },
           fn: async () => {
             const now = Date.now();
-            const removed = await store.deleteUsageBefore(new Date(now - rawDays * 86_400_000), new Date(now - rollupDays * 86_400_000));
+            const removed = await store.deleteUsageBefore(new Date(now - rawDays * DAY_MS), new Date(now - rollupDays * DAY_MS));
             if (removed.raw + removed.hourly + removed.daily > 0) {
               logger.info(`Gateway usage retention removed ${removed.raw} calls, ${removed.hourly} hourly rows and ${removed.daily} daily rows`);
             }
           },
         });
         // Each batch of calls reaches both rollups in one transaction, but a replica of a version before the daily
-        // rollup writes the hourly one only: during a rolling upgrade, days would be short. Every hour, yesterday's and
-        // today's days are set to the sum of their hours where the two disagree.
+        // rollup writes the hourly one only: during a rolling upgrade (or a rollback that lasts), days would be short.
+        // Every hour, each day a page can show (the last 31, and today) is set to the sum of its hours where the two disagree;
+        // a day the retention has begun to remove is left as it is.
         await scheduler.scheduleTask({
           id: 'gateway-usage-daily-repair',
           frequency: { hours: 1 },
@@ -122,7 +125,7 @@ export const gatewayPlugin = createBackendPlugin({
           initialDelay: { minutes: 2 },
           fn: async () => {
             const now = new Date();
-            const repaired = await store.repairDailyUsage(new Date(now.getTime() - 86_400_000), now);
+            const repaired = await store.repairDailyUsage(dailyRepairSince(now, rollupDays), now);
             if (repaired > 0) logger.info(`Gateway usage: set ${repaired} rows of the daily rollup to the sum of their hours`);
           },
         });
@@ -137,7 +140,7 @@ export const gatewayPlugin = createBackendPlugin({
           fn: async () => {
             const at = new Date();
             await expireKeyRequests(store, notify, at, settings.keyRequestWatchers);
-            if (warningDays > 0) await warnOfExpiringKeys(store, notify, at, warningDays * 86_400_000);
+            if (warningDays > 0) await warnOfExpiringKeys(store, notify, at, warningDays * DAY_MS);
           },
         });
         await feed.load();

@@ -484,7 +484,8 @@ describe('KnexGatewayStore', () => {
       }
     });
     const days = async () => (await store.usageRollupSince({ productIds: ['p'], since: new Date('2026-12-01T00:00:00Z'), bucketMs: DAY_MS }))
-      .map(row => `${new Date(row.hour as string).toISOString().slice(0, 10)} ${String(row.consumer_ref).split('/')[1]} ${row.requests} calls ${row.prompt_tokens} prompt ${row.le_50} ≤50ms $${Number(row.cost)}`);
+      .map(row => `${new Date(row.hour as string).toISOString().slice(0, 10)} ${String(row.consumer_ref).split('/')[1]} ${row.requests} calls ${row.prompt_tokens} prompt ${row.le_50} ≤50ms $${Number(row.cost)}`)
+      .sort();
 
     await store.insertUsage([call('2026-12-05T10:00:00Z', 'c'), call('2026-12-06T10:00:00Z', 'c'), call('2026-12-07T01:00:00Z', 'c')]);
     await olderReplicaWrites([
@@ -504,10 +505,19 @@ describe('KnexGatewayStore', () => {
     // A newer replica's batch in flight while the repair runs (today's day is short again): it is counted once.
     await olderReplicaWrites([call('2026-12-07T02:10:00Z', 'c')]);
     const writer = await knex.transaction();
-    await new KnexGatewayStore(writer).insertUsage([call('2026-12-07T02:20:00Z', 'c', 10)]);
-    const repair = store.repairDailyUsage(new Date('2026-12-07T03:00:00Z'), new Date('2026-12-07T03:00:00Z'));
-    await new Promise(resolve => setTimeout(resolve, 300));
-    await writer.commit();
+    let repair: Promise<number> | undefined;
+    try {
+      await new KnexGatewayStore(writer).insertUsage([call('2026-12-07T02:20:00Z', 'c', 10)]);
+      repair = store.repairDailyUsage(new Date('2026-12-07T03:00:00Z'), new Date('2026-12-07T03:00:00Z'));
+      // On PostgreSQL, commit once the repair waits on the writer (SQLite's one connection runs them in turn anyway).
+      for (let waited = 0; databaseId === 'POSTGRES_15' && waited < 10_000; waited += 20) {
+        if (Number((await knex.raw('select count(*) as n from pg_locks where not granted and pid in (select pid from pg_stat_activity where datname = current_database())')).rows[0].n) > 0) break;
+        await new Promise(resolve => setTimeout(resolve, 20));
+      }
+      await writer.commit();
+    } finally {
+      if (!writer.isCompleted()) await writer.rollback();
+    }
     expect(await repair).toBe(1);
     expect((await days()).pop()).toBe('2026-12-07 c 4 calls 13 prompt 4 ≤50ms $1');
   });

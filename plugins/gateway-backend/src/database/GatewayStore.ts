@@ -155,7 +155,8 @@ export interface GatewayStore {
    * the sum of its hours where their counts disagree, and returns how many
    * rows it set. They disagree when a replica of a version before the daily
    * rollup (a rolling upgrade's old pods) wrote calls to the hourly rollup
-   * only.
+   * only. `since` must be past the rollups' retention: a day whose first
+   * hours are deleted would be set short.
    */
   repairDailyUsage(since: Date, now: Date): Promise<number>;
   /** Retention: raw rows before one time, rollups before another. */
@@ -660,28 +661,39 @@ export class KnexGatewayStore implements GatewayStore {
 
   async repairDailyUsage(since: Date, now: Date) {
     const counts = ROLLUP_COUNTS.filter(c => c !== 'cost');
+    // The day's series whose integer counts disagree with the sum of their hours, those sums. A call missing from the
+    // day changes `requests`; sums of costs may differ in the last bit however they agree.
+    const disagreeing = async (db: Knex, day: Date) => {
+      const hours = await db('gateway_usage_hourly')
+        .select(...SERIES_COLUMNS)
+        .sum(Object.fromEntries(ROLLUP_COUNTS.map(c => [c, c])))
+        .where('hour', '>=', day).andWhere('hour', '<', new Date(day.getTime() + DAY_MS))
+        .groupBy(SERIES_COLUMNS) as Array<Record<string, string | number>>;
+      const days = await db('gateway_usage_daily').select(...SERIES_COLUMNS, ...counts).where('day', day) as Array<Record<string, string | number>>;
+      const stored = new Map(days.map(row => [SERIES_COLUMNS.map(c => row[c]).join('\u0000'), row]));
+      return hours.filter(sum => {
+        const row = stored.get(SERIES_COLUMNS.map(c => sum[c]).join('\u0000'));
+        return !row || counts.some(c => Number(row[c]) !== Number(sum[c]));
+      });
+    };
     let repaired = 0;
-    for (let day = Math.floor(since.getTime() / DAY_MS) * DAY_MS; day <= now.getTime(); day += DAY_MS) {
+    for (let start = Math.floor(since.getTime() / DAY_MS) * DAY_MS; start <= now.getTime(); start += DAY_MS) {
+      const day = new Date(start);
+      // Read without a lock first: a day that agrees (nearly every day) costs two reads and holds up no writer.
+      if ((await disagreeing(this.db, day)).length === 0) continue;
       repaired += await this.db.transaction(async tx => {
         // Writers add a batch to the hourly rollup, then to the daily one, in one transaction. Holding the daily
-        // table against writes before reading the hours means every batch either is in the hours read here or
-        // adds to the day after this sets it: never counted twice, never lost.
-        if (tx.client.dialect === 'postgresql') await tx.raw('lock table gateway_usage_daily in share row exclusive mode');
-        const hours = await tx('gateway_usage_hourly')
-          .select(...SERIES_COLUMNS)
-          .sum(Object.fromEntries(ROLLUP_COUNTS.map(c => [c, c])))
-          .where('hour', '>=', new Date(day)).andWhere('hour', '<', new Date(day + DAY_MS))
-          .groupBy(SERIES_COLUMNS) as Array<Record<string, string | number>>;
-        const stored = new Map((await tx('gateway_usage_daily').select(...SERIES_COLUMNS, ...counts).where('day', new Date(day)) as Array<Record<string, string | number>>)
-          .map(row => [SERIES_COLUMNS.map(c => row[c]).join('\u0000'), row]));
-        // Integer counts only: a call missing from the day changes `requests`, and sums of costs may differ in the last bit.
-        const wrong = hours.filter(sum => {
-          const row = stored.get(SERIES_COLUMNS.map(c => sum[c]).join('\u0000'));
-          return !row || counts.some(c => Number(row[c]) !== Number(sum[c]));
-        });
+        // table against writes before reading the hours again means every batch either is in the hours read here
+        // or adds to the day after this sets it: never counted twice, never lost. A lock not had in 5 s (a VACUUM
+        // FULL, say) fails this run rather than queue every writer behind it; the next run tries again.
+        if (tx.client.dialect === 'postgresql') {
+          await tx.raw("set local lock_timeout = '5s'");
+          await tx.raw('lock table gateway_usage_daily in share row exclusive mode');
+        }
+        const wrong = await disagreeing(tx, day);
         for (let i = 0; i < wrong.length; i += 40) {
           await tx('gateway_usage_daily')
-            .insert(wrong.slice(i, i + 40).map(sum => ({ day: new Date(day), ...Object.fromEntries(Object.entries(sum).map(([c, v]) => [c, SERIES_COLUMNS.includes(c) ? v : Number(v)])) })))
+            .insert(wrong.slice(i, i + 40).map(sum => ({ day, ...Object.fromEntries(Object.entries(sum).map(([c, v]) => [c, SERIES_COLUMNS.includes(c) ? v : Number(v)])) })))
             .onConflict(['day', ...SERIES_COLUMNS])
             .merge(ROLLUP_COUNTS);
         }

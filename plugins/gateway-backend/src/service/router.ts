@@ -30,7 +30,7 @@ import type { GatewayAuditStore } from '../database/AuditStore';
 import { formatAuditCursor, jsonBodies, notifier, parseAuditCursor, refuseOtherMethods } from '@quarterdeck/plugin-quarterdeck-node';
 import { planGone, type GatewayStore, type KeyQuery, type StoredKey } from '../database/GatewayStore';
 import { generateKey, maskKey } from '../keys/keyMaterial';
-import { bucketFor, quantile, summarizeUsage, type StoredHourlyRow } from '../usage/summary';
+import { bucketFor, MAX_USAGE_HOURS, quantile, summarizeUsage, type StoredHourlyRow } from '../usage/summary';
 import { expireKeyRequests as expireAndTell, keyRequestDecided, keyRequested, keyRevoked, keyRotated } from './notifications';
 import { productChanges } from './productChanges';
 import { describeZodIssue, productIdProblem, validateProductSpec } from './productSchema';
@@ -664,7 +664,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     const entityRef = queryRef(req.query.entityRef, 'entityRef');
     if (!entityRef) throw new InputError('entityRef: required (an API or a component)');
     const hours = req.query.hours === undefined ? 24 : Number(req.query.hours);
-    if (!Number.isInteger(hours) || hours < 1 || hours > 24 * 31) throw new InputError('hours: a whole number from 1 to 744');
+    if (!Number.isInteger(hours) || hours < 1 || hours > MAX_USAGE_HOURS) throw new InputError(`hours: a whole number from 1 to ${MAX_USAGE_HOURS}`);
     const isApi = parseEntityRef(entityRef).kind.toLowerCase() === 'api';
     const consumerRef = queryRef(req.query.consumerRef, 'consumerRef', 'component');
     if (consumerRef && !isApi) throw new InputError("consumerRef: only with an API's entityRef (a component's usage is its own calls)");

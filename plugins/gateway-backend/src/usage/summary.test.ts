@@ -1,6 +1,6 @@
 import type { UsageRecord } from '../database/GatewayStore';
 import { DAY_MS, histogramQuantile, rollUp } from './rollup';
-import { bucketFor, quantile, summarizeUsage } from './summary';
+import { bucketFor, dailyRepairSince, quantile, summarizeUsage } from './summary';
 
 const call = (at: string, status: number, latencyMs: number, consumerRef = 'component:default/a', upstream = 'u@v1'): UsageRecord => ({
   at: new Date(at), consumerRef, productId: 'p', model: 'm', upstream, status, latencyMs, promptTokens: 10, completionTokens: 5, estimated: false, cost: 0.01,
@@ -58,6 +58,15 @@ describe('usage rollups and summaries', () => {
     expect(b.series[0]).toMatchObject({ p50Ms: 100, p99Ms: 100 });
     expect(b.byModel.map(m => [m.upstream, m.requests])).toEqual([['u@v2', 1]]);
     expect(b.byConsumer.map(c => [c.consumerRef, c.requests])).toEqual([['component:default/a', 2], ['component:default/b', 1]]);
+  });
+
+  it("repairs the days a page can show, and none the rollups' retention has begun to remove", () => {
+    const now = new Date('2026-12-07T03:00:00Z');
+    // The default retention (400 days): the 31 days of the longest window, whose first one is partly outside it.
+    expect(dailyRepairSince(now, 400).toISOString()).toBe('2026-11-06T03:00:00.000Z');
+    // Ten days kept: the hours of 2026-11-27 before 03:00 are gone, so the first whole day is the 28th.
+    expect(dailyRepairSince(now, 10).toISOString()).toBe('2026-11-28T00:00:00.000Z');
+    expect(dailyRepairSince(now, 1).toISOString()).toBe('2026-12-07T00:00:00.000Z');
   });
 
   it('charts a window past a week by UTC day, from the start of its first day', () => {

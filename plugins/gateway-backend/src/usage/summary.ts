@@ -35,6 +35,17 @@ function add(group: Group, row: StoredHourlyRow) {
 const totals = ({ buckets, ...rest }: Group) => ({ ...rest, p50Ms: histogramQuantile(buckets, 0.5), p99Ms: histogramQuantile(buckets, 0.99) });
 
 /** A window longer than a week is charted by day: 720 hourly bars would be too thin to read or point at. */
+/** The longest window `GET /usage` reads: 31 days, so a 30-day chart's first day is whole. */
+export const MAX_USAGE_HOURS = 24 * 31;
+
+/**
+ * Where the daily rollup's repair starts: the first hour a page can show, or
+ * the first day the rollups' retention has not begun to remove, whichever is
+ * later (a day with its first hours gone would be set short).
+ */
+export const dailyRepairSince = (now: Date, rollupRetentionDays: number) =>
+  new Date(Math.max(now.getTime() - MAX_USAGE_HOURS * HOUR_MS, (Math.floor((now.getTime() - rollupRetentionDays * DAY_MS) / DAY_MS) + 1) * DAY_MS));
+
 export const bucketFor = (hours: number) => (hours > 7 * 24 ? DAY_MS : HOUR_MS);
 
 /**
