@@ -74,14 +74,26 @@ describe('the gateway, control plane and data plane', () => {
         expect(summary.body.byConsumer).toEqual([expect.objectContaining({ consumerRef: 'component:default/chat-assistant', requests: 2, errors: 0 })]);
         expect(summary.body.byModel).toEqual([expect.objectContaining({ model: 'chat-small-v1', upstream: 'ms-v1@v1', requests: 2 })]);
       }
+      // The whole gateway's (gateway.admin): the same calls, and by product, the database summing each dimension.
+      const gatewayWide = await request(server).get('/api/gateway/usage').query({ hours: 2 }).set('authorization', erin);
+      expect(gatewayWide.body.series.map((h: { requests: number }) => h.requests).reduce((n: number, r: number) => n + r, 0)).toBe(2);
+      expect(gatewayWide.body.byProduct).toEqual([expect.objectContaining({ productId: 'llm-chat', requests: 2, errors: 0 })]);
+      expect(gatewayWide.body.byConsumer).toEqual([expect.objectContaining({ consumerRef: 'component:default/chat-assistant', requests: 2 })]);
+      expect(gatewayWide.body.byModel).toEqual([expect.objectContaining({ model: 'chat-small-v1', upstream: 'ms-v1@v1', requests: 2 })]);
+      expect(gatewayWide.body.byProduct[0].promptTokens).toBe(usage.reduce((n, u) => n + u.prompt_tokens, 0));
       // A month, by UTC day, from the daily rollup: 31 days from the start of the first, which is whole (its calls
       // before the window's instant count), both calls in the last.
       const firstDay = new Date(Math.floor((Date.now() - 720 * 3_600_000) / 86_400_000) * 86_400_000);
       await knex('gateway_usage_daily').insert({ day: firstDay, product_id: 'llm-chat', consumer_ref: 'component:default/chat-assistant', model: 'chat-small-v1', upstream: 'ms-v1@v1', requests: 5 });
+      await knex('gateway_usage_daily').insert({ day: firstDay, product_id: 'removed-before', consumer_ref: 'component:default/old', model: '', upstream: 'rest', requests: 3, errors: 1 });
       const month = await request(server).get('/api/gateway/usage').query({ entityRef: 'api:default/llm-chat', hours: 720 }).set('authorization', erin);
       expect([month.body.bucketMs, month.body.series.length]).toEqual([86_400_000, 31]);
       expect([month.body.from, month.body.series[0].start, month.body.series[0].requests]).toEqual([firstDay.toISOString(), firstDay.toISOString(), 5]);
       expect(month.body.series.at(-1).requests + month.body.series.at(-2).requests).toBe(2);
+      const gatewayMonth = await request(server).get('/api/gateway/usage').query({ hours: 720 }).set('authorization', erin);
+      expect([gatewayMonth.body.bucketMs, gatewayMonth.body.series.length, gatewayMonth.body.series[0].requests]).toEqual([86_400_000, 31, 8]);
+      expect(gatewayMonth.body.byProduct.map((p: { productId: string; requests: number; errors: number }) => [p.productId, p.requests, p.errors]))
+        .toEqual([['llm-chat', 7, 0], ['removed-before', 3, 1]]);
       // An API's usage narrowed to one consumer; a consumer that never called has an empty window.
       const narrowed = await request(server).get('/api/gateway/usage')
         .query({ entityRef: 'api:default/llm-chat', consumerRef: 'chat-assistant', hours: 2 }).set('authorization', erin);
@@ -96,6 +108,7 @@ describe('the gateway, control plane and data plane', () => {
         [{ entityRef: 'component:default/chat-assistant', consumerRef: 'component:default/chat-assistant' }, "consumerRef: only with an API's entityRef"],
         [{ entityRef: 'api:default/llm-chat', consumerRef: ':' }, 'consumerRef: ":" is not an entity reference'],
         [{ entityRef: 'llm-chat' }, 'entityRef: "llm-chat" is not an entity reference with a kind, such as api:default/llm-chat'],
+        [{ consumerRef: 'component:default/chat-assistant' }, "consumerRef: only with an API's entityRef"],
       ] as const) {
         const refused = await request(server).get('/api/gateway/usage').query(query).set('authorization', erin);
         expect(refused.status).toBe(400);
@@ -600,6 +613,9 @@ describe('the gateway, control plane and data plane', () => {
       expect(queue.body.error.message).toBe("You may not read every API's key requests; give an entityRef to see one API's or component's (permission gateway.admin)");
       expect((await request(user.server).get('/api/gateway/audit').set('authorization', erin)).status).toBe(403);
       expect((await request(user.server).get('/api/gateway/status').set('authorization', erin)).status).toBe(403);
+      const usage = await request(user.server).get('/api/gateway/usage').set('authorization', erin);
+      expect([usage.status, usage.body.error.message])
+        .toEqual([403, "You may not read the whole gateway's usage; give an entityRef to see one API's or component's (permission gateway.admin)"]);
       const own = await request(user.server).get('/api/gateway/key-requests').query({ entityRef: 'component:default/chat-assistant' }).set('authorization', erin);
       expect(own.body.items).toHaveLength(1);
     } finally {

@@ -175,6 +175,8 @@ export interface GatewayUsageSummary {
   byConsumer: Array<UsageTotals & { consumerRef: string }>;
   /** By model and upstream (`name@version`), which is how versions compare. */
   byModel: Array<UsageTotals & { model: string; upstream: string }>;
+  /** The whole gateway's usage only (no entityRef): by product id, a removed product's included. */
+  byProduct?: Array<UsageTotals & { productId: string }>;
 }
 
 /** A typed variable of a prompt template. */

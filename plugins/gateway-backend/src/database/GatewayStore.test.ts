@@ -522,6 +522,33 @@ describe('KnexGatewayStore', () => {
     expect((await days()).pop()).toBe('2026-12-07 c 4 calls 13 prompt 4 ≤50ms $1');
   });
 
+  it.each(databases.eachSupportedId())("sums the whole gateway's usage by hour or day, product, consumer and version in the database, %p", async databaseId => {
+    const { store } = await migratedStore(databases, databaseId);
+    const call = (at: string, productId: string, consumer: string, upstream: string, status = 200): UsageRecord => ({
+      at: new Date(at), keyId: '1', consumerRef: `component:default/${consumer}`, productId, model: productId === 'rest' ? undefined : 'm', upstream, status,
+      latencyMs: 30, promptTokens: 3, completionTokens: 4, estimated: false, cost: 0.5,
+    });
+    await store.insertUsage([
+      call('2026-12-06T10:05:00Z', 'p', 'a', 'v1'), call('2026-12-06T10:10:00Z', 'p', 'b', 'v2', 502), call('2026-12-06T11:00:00Z', 'p', 'a', 'v1'),
+      call('2026-12-06T11:30:00Z', 'rest', 'b', 'rest'), call('2026-12-07T01:00:00Z', 'rest', 'a', 'rest'),
+    ]);
+    const sums = async (since: string, bucketMs?: number) => {
+      const parts = await Promise.all((['time', 'product', 'consumer', 'model'] as const).map(by => store.usageTotalsSince({ since: new Date(since), bucketMs, by })));
+      return parts.map(rows => rows.map(row => [row.hour ? new Date(row.hour as string).toISOString() : '', row.product_id ?? '', row.consumer_ref ?? '', row.model ?? '', row.upstream ?? '',
+        Number(row.requests), Number(row.errors), Number(row.prompt_tokens), Number(row.cost), Number(row.le_50)].filter(v => v !== '').join(' ')).sort());
+    };
+    // A row a group, the other dimensions summed away.
+    expect(await sums('2026-12-06T11:00:00Z')).toEqual([
+      ['2026-12-06T11:00:00.000Z 2 0 6 1 2', '2026-12-07T01:00:00.000Z 1 0 3 0.5 1'],
+      ['p 1 0 3 0.5 1', 'rest 2 0 6 1 2'],
+      ['component:default/a 2 0 6 1 2', 'component:default/b 1 0 3 0.5 1'],
+      // A REST product's calls have no model.
+      ['m v1 1 0 3 0.5 1', 'rest 2 0 6 1 2'],
+    ]);
+    expect((await sums('2026-12-06T00:00:00Z', DAY_MS))[0]).toEqual(['2026-12-06T00:00:00.000Z 4 1 12 2 4', '2026-12-07T00:00:00.000Z 1 0 3 0.5 1']);
+    expect((await sums('2026-12-06T00:00:00Z', DAY_MS))[1]).toEqual(['p 3 1 9 1.5 3', 'rest 2 0 6 1 2']);
+  });
+
   it.each(databases.eachSupportedId())('removes a plan whose keys are revoked, and is not held back by keys left on a plan removed before, %p', async databaseId => {
     const { knex, store } = await migratedStore(databases, databaseId);
     const actor = 'user:default/u';

@@ -62,6 +62,9 @@ export interface UsageRecord {
   cost: number;
 }
 
+/** A dimension the whole gateway's usage is summed by. */
+export type UsageDimension = 'time' | 'product' | 'consumer' | 'model';
+
 /** Whose keys: a component's, a product's, or a component's for one product. */
 export type KeyQuery = { componentRef?: string; productId?: string };
 
@@ -150,6 +153,13 @@ export interface GatewayStore {
   insertUsage(records: UsageRecord[]): Promise<void>;
   /** The rollup by hour, or by UTC day (`bucketMs` DAY_MS; each row's `hour` is then its day's start), since a time. */
   usageRollupSince(query: { productIds?: string[]; consumerRef?: string; since: Date; bucketMs?: number }): Promise<StoredHourlyRow[]>;
+  /**
+   * The whole gateway's rollup by hour, or by UTC day, since a time, summed by
+   * one of its dimensions: the bucket (`hour` then holds its start), the
+   * product, the consumer or the model version. A row per group, however many
+   * series there are.
+   */
+  usageTotalsSince(query: { since: Date; bucketMs?: number; by: UsageDimension }): Promise<StoredHourlyRow[]>;
   /**
    * Sets each UTC day's rollup, from the day of `since` to that of `now`, to
    * the sum of its hours where their counts disagree, and returns how many
@@ -657,6 +667,17 @@ export class KnexGatewayStore implements GatewayStore {
     if (query.productIds) q.whereIn('product_id', query.productIds);
     if (query.consumerRef) q.where('consumer_ref', query.consumerRef);
     return q.orderBy(time) as unknown as Promise<StoredHourlyRow[]>;
+  }
+
+  async usageTotalsSince(query: { since: Date; bucketMs?: number; by: UsageDimension }) {
+    const byDay = query.bucketMs === DAY_MS;
+    const time = byDay ? 'day' : 'hour';
+    const columns = { time: [time], product: ['product_id'], consumer: ['consumer_ref'], model: ['model', 'upstream'] }[query.by];
+    return this.db(byDay ? 'gateway_usage_daily' : 'gateway_usage_hourly')
+      .select(query.by === 'time' ? { hour: time } : columns)
+      .sum(Object.fromEntries(ROLLUP_COUNTS.map(c => [c, c])))
+      .where(time, '>=', query.since)
+      .groupBy(columns) as unknown as Promise<StoredHourlyRow[]>;
   }
 
   async repairDailyUsage(since: Date, now: Date) {

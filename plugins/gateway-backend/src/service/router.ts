@@ -30,7 +30,7 @@ import type { GatewayAuditStore } from '../database/AuditStore';
 import { formatAuditCursor, jsonBodies, notifier, parseAuditCursor, refuseOtherMethods } from '@quarterdeck/plugin-quarterdeck-node';
 import { planGone, type GatewayStore, type KeyQuery, type StoredKey } from '../database/GatewayStore';
 import { generateKey, maskKey } from '../keys/keyMaterial';
-import { bucketFor, MAX_USAGE_HOURS, quantile, summarizeUsage, type StoredHourlyRow } from '../usage/summary';
+import { bucketFor, MAX_USAGE_HOURS, quantile, summarizeGatewayUsage, summarizeUsage, type StoredHourlyRow } from '../usage/summary';
 import { expireKeyRequests as expireAndTell, keyRequestDecided, keyRequested, keyRevoked, keyRotated } from './notifications';
 import { productChanges } from './productChanges';
 import { describeZodIssue, productIdProblem, validateProductSpec } from './productSchema';
@@ -662,18 +662,25 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
   router.get('/usage', async (req, res) => {
     const credentials = await anyCredentials(req);
     const entityRef = queryRef(req.query.entityRef, 'entityRef');
-    if (!entityRef) throw new InputError('entityRef: required (an API or a component)');
     const hours = req.query.hours === undefined ? 24 : Number(req.query.hours);
     if (!Number.isInteger(hours) || hours < 1 || hours > MAX_USAGE_HOURS) throw new InputError(`hours: a whole number from 1 to ${MAX_USAGE_HOURS}`);
-    const isApi = parseEntityRef(entityRef).kind.toLowerCase() === 'api';
+    const isApi = entityRef !== undefined && parseEntityRef(entityRef).kind.toLowerCase() === 'api';
     const consumerRef = queryRef(req.query.consumerRef, 'consumerRef', 'component');
     if (consumerRef && !isApi) throw new InputError("consumerRef: only with an API's entityRef (a component's usage is its own calls)");
-    await authorizeOn(gatewayReadPermission, entityRef, credentials, `read the gateway usage of ${entityRef}`);
+    if (entityRef) await authorizeOn(gatewayReadPermission, entityRef, credentials, `read the gateway usage of ${entityRef}`);
+    else await authorizeAdmin(credentials, "read the whole gateway's usage; give an entityRef to see one API's or component's");
     const to = now();
     const from = new Date(to.getTime() - hours * 3_600_000);
     // From the start of the first bucket (an hour, or a UTC day past a week), so that bucket is whole.
     const bucketMs = bucketFor(hours);
     const since = new Date(Math.floor(from.getTime() / bucketMs) * bucketMs);
+    if (!entityRef) {
+      // Summed by the database, a dimension at a time: a row per hour, product, consumer or version, not per series.
+      const [byTime, byProduct, byConsumer, byModel] = await Promise.all((['time', 'product', 'consumer', 'model'] as const)
+        .map(by => store.usageTotalsSince({ since, bucketMs, by })));
+      res.json(summarizeGatewayUsage({ byTime, byProduct, byConsumer, byModel }, from, to, bucketMs));
+      return;
+    }
     let rows: StoredHourlyRow[] = [];
     if (isApi) {
       // A removed product's usage stays the API's: its page still shows the calls made before.

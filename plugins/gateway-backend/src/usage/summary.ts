@@ -34,7 +34,6 @@ function add(group: Group, row: StoredHourlyRow) {
 
 const totals = ({ buckets, ...rest }: Group) => ({ ...rest, p50Ms: histogramQuantile(buckets, 0.5), p99Ms: histogramQuantile(buckets, 0.99) });
 
-/** A window longer than a week is charted by day: 720 hourly bars would be too thin to read or point at. */
 /** The longest window `GET /usage` reads: 31 days, so a 30-day chart's first day is whole. */
 export const MAX_USAGE_HOURS = 24 * 31;
 
@@ -46,7 +45,46 @@ export const MAX_USAGE_HOURS = 24 * 31;
 export const dailyRepairSince = (now: Date, rollupRetentionDays: number) =>
   new Date(Math.max(now.getTime() - MAX_USAGE_HOURS * HOUR_MS, (Math.floor((now.getTime() - rollupRetentionDays * DAY_MS) / DAY_MS) + 1) * DAY_MS));
 
+/** A window longer than a week is charted by day: 720 hourly bars would be too thin to read or point at. */
 export const bucketFor = (hours: number) => (hours > 7 * 24 ? DAY_MS : HOUR_MS);
+
+/** Rows summed into one group per key. */
+function sumBy(rows: StoredHourlyRow[], keyOf: (row: StoredHourlyRow) => string): Map<string, Group> {
+  const groups = new Map<string, Group>();
+  for (const row of rows) {
+    const key = keyOf(row);
+    add(groups.get(key) ?? groups.set(key, emptyGroup()).get(key)!, row);
+  }
+  return groups;
+}
+
+const consumerOf = (row: StoredHourlyRow) => String(row.consumer_ref) || 'unknown';
+const versionOf = (row: StoredHourlyRow) => `${row.model}\u0000${row.upstream}`;
+const busiestFirst = (a: { requests: number }, b: { requests: number }) => b.requests - a.requests;
+
+/** The summary's parts every answer has, from rows summed by bucket, by consumer and by model version. */
+function summary(parts: { byTime: StoredHourlyRow[]; byConsumer: StoredHourlyRow[]; byModel: StoredHourlyRow[] }, from: Date, to: Date, bucketMs: number) {
+  const start = Math.floor(from.getTime() / bucketMs) * bucketMs;
+  const buckets = new Map<number, Group>();
+  for (let t = start; t < to.getTime(); t += bucketMs) buckets.set(t, emptyGroup());
+  for (const row of parts.byTime) {
+    const bucket = buckets.get(Math.floor(new Date(row.hour as string).getTime() / bucketMs) * bucketMs);
+    if (bucket) add(bucket, row);
+  }
+  return {
+    // The window as counted: from its first bucket's start, not the instant asked for.
+    from: new Date(start).toISOString(),
+    to: to.toISOString(),
+    bucketMs,
+    latencyBoundsMs: [...LATENCY_BOUNDS],
+    series: [...buckets.entries()].map(([t, g]) => ({ start: new Date(t).toISOString(), ...totals(g) })),
+    byConsumer: [...sumBy(parts.byConsumer, consumerOf).entries()].map(([ref, g]) => ({ consumerRef: ref, ...totals(g) })).sort(busiestFirst),
+    byModel: [...sumBy(parts.byModel, versionOf).entries()].map(([k, g]) => {
+      const [model, upstream] = k.split('\u0000');
+      return { model, upstream, ...totals(g) };
+    }).sort(busiestFirst),
+  };
+}
 
 /**
  * Usage over a window from a rollup's rows (by hour, or by UTC day): by
@@ -58,33 +96,22 @@ export const bucketFor = (hours: number) => (hours > 7 * 24 ? DAY_MS : HOUR_MS);
  * so that a page narrowed to one can offer the others.
  */
 export function summarizeUsage(rows: StoredHourlyRow[], from: Date, to: Date, consumerRef?: string, bucketMs = HOUR_MS): GatewayUsageSummary {
-  const start = Math.floor(from.getTime() / bucketMs) * bucketMs;
-  const hours = new Map<number, Group>();
-  for (let t = start; t < to.getTime(); t += bucketMs) hours.set(t, emptyGroup());
-  const byConsumer = new Map<string, Group>();
-  const byModel = new Map<string, Group>();
-  for (const row of rows) {
-    const consumer = String(row.consumer_ref) || 'unknown';
-    add(byConsumer.get(consumer) ?? byConsumer.set(consumer, emptyGroup()).get(consumer)!, row);
-    if (consumerRef !== undefined && consumer !== consumerRef) continue;
-    const at = new Date(row.hour as string).getTime();
-    const hour = hours.get(Math.floor(at / bucketMs) * bucketMs);
-    if (hour) add(hour, row);
-    const model = `${row.model}\u0000${row.upstream}`;
-    add(byModel.get(model) ?? byModel.set(model, emptyGroup()).get(model)!, row);
-  }
+  const mine = consumerRef === undefined ? rows : rows.filter(row => consumerOf(row) === consumerRef);
+  const { from: start, to: end, ...rest } = summary({ byTime: mine, byConsumer: rows, byModel: mine }, from, to, bucketMs);
+  return { from: start, to: end, ...(consumerRef !== undefined && { consumerRef }), ...rest };
+}
+
+/**
+ * The whole gateway's usage over a window, from the rollup summed by bucket,
+ * product, consumer and model version (`GatewayStore.usageTotalsSince`): the
+ * same summary as an API's, and `byProduct`.
+ */
+export function summarizeGatewayUsage(
+  parts: { byTime: StoredHourlyRow[]; byProduct: StoredHourlyRow[]; byConsumer: StoredHourlyRow[]; byModel: StoredHourlyRow[] },
+  from: Date, to: Date, bucketMs = HOUR_MS,
+): GatewayUsageSummary {
   return {
-    // The window as counted: from its first bucket's start, not the instant asked for.
-    from: new Date(start).toISOString(),
-    to: to.toISOString(),
-    ...(consumerRef !== undefined && { consumerRef }),
-    bucketMs,
-    latencyBoundsMs: [...LATENCY_BOUNDS],
-    series: [...hours.entries()].map(([t, g]) => ({ start: new Date(t).toISOString(), ...totals(g) })),
-    byConsumer: [...byConsumer.entries()].map(([ref, g]) => ({ consumerRef: ref, ...totals(g) })).sort((a, b) => b.requests - a.requests),
-    byModel: [...byModel.entries()].map(([k, g]) => {
-      const [model, upstream] = k.split('\u0000');
-      return { model, upstream, ...totals(g) };
-    }).sort((a, b) => b.requests - a.requests),
+    ...summary(parts, from, to, bucketMs),
+    byProduct: [...sumBy(parts.byProduct, row => String(row.product_id)).entries()].map(([productId, g]) => ({ productId, ...totals(g) })).sort(busiestFirst),
   };
 }
