@@ -309,6 +309,12 @@ journey("decides a request from the gateway admin page as a platform admin, and 
     await grace.getByText(/^forwarded (by the native relay|in JavaScript)/).waitFor();
     // And says who is told of every key request, beside each API's owners: her group.
     await grace.getByText("each API's owners, and").waitFor();
+    // The whole gateway's usage: the call made through llm-chat above, by product and by consumer.
+    const llmChatUsage = grace.getByRole('table', { name: 'usage by product' }).getByRole('row', { name: /llm-chat/ });
+    await llmChatUsage.waitFor({ timeout: 30_000 });
+    const calls = Number(await llmChatUsage.getByRole('cell').nth(2).textContent());
+    if (!(calls >= 1)) throw new Error(`The admin page's usage by product counts ${calls} calls of llm-chat`);
+    await grace.getByRole('table', { name: 'usage by consumer' }).getByRole('link', { name: /chat-assistant/ }).waitFor();
     await shot(grace, '14-gateway-admin');
     await row.getByRole('button', { name: 'Deny' }).click();
     await grace.getByLabel(/^Reason/).fill('Read refunds through the orders API instead.');

@@ -82,8 +82,11 @@ export interface GatewayApi {
   /** A new key at once; the old one keeps working for `graceSeconds` (default a day). */
   rotateKey(id: string, body?: { graceSeconds?: number }): Promise<IssuedKey>;
   revokeKey(id: string, body?: { reason?: string }): Promise<GatewayKeyView>;
-  /** An API's or a component's usage; an API's narrowed to one consumer with `consumerRef`. */
-  getUsage(query: { entityRef: string; hours?: number; consumerRef?: string }): Promise<GatewayUsageSummary>;
+  /**
+   * An API's or a component's usage; an API's narrowed to one consumer with
+   * `consumerRef`; without entityRef, the whole gateway's (gateway.admin).
+   */
+  getUsage(query: { entityRef?: string; hours?: number; consumerRef?: string }): Promise<GatewayUsageSummary>;
   /** This replica's data plane and the policy it serves (gateway.admin). */
   getStatus(): Promise<GatewayStatus>;
   /**
@@ -160,7 +163,7 @@ export class GatewayClient implements GatewayApi {
     return this.send('POST', `/keys/${encodeURIComponent(id)}/revoke`, body);
   }
 
-  getUsage(query: { entityRef: string; hours?: number; consumerRef?: string }): Promise<GatewayUsageSummary> {
+  getUsage(query: { entityRef?: string; hours?: number; consumerRef?: string }): Promise<GatewayUsageSummary> {
     return this.request(`/usage${queryString(query)}`);
   }
 

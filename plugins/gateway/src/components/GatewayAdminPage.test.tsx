@@ -30,9 +30,34 @@ describe('GatewayAdminPage', () => {
     expect(within(table).getByText('3')).toBeInTheDocument();
     // The counts come from the server's totals: no key is read to count them.
     expect(gateway.listKeys).toHaveBeenCalledWith({ entityRef: 'api:default/llm-chat', limit: 0 });
-    expect(gateway.getUsage).toHaveBeenCalledWith({ entityRef: 'api:default/llm-chat', hours: 24 });
+    // Every product's day from one summary of the whole gateway, not a request per product.
+    expect(gateway.getUsage).toHaveBeenCalledWith({ hours: 24 });
+    expect(gateway.getUsage).not.toHaveBeenCalledWith(expect.objectContaining({ entityRef: expect.anything() }));
     // Headings stay on one line (a narrow table used to break "Requests" into "Reques ts").
     expect(within(table).getByRole('columnheader', { name: 'Requests' })).toHaveStyle({ whiteSpace: 'nowrap' });
+  });
+
+  it("charts the whole gateway's usage over time, by product (a removed one by its id) and its busiest consumers", async () => {
+    const gateway = mockGateway();
+    await render(gateway, AuthorizeResult.ALLOW);
+    const products = await screen.findByRole('table', { name: 'usage by product' });
+    const [llmChat, removed] = within(products).getAllByRole('row').slice(1);
+    expect(within(llmChat).getByText('LLM chat (OpenAI-compatible)')).toBeInTheDocument();
+    expect(within(llmChat).getByRole('link', { name: /llm-chat/ })).toHaveAttribute('href', expect.stringMatching(/\/catalog\/default\/api\/llm-chat$/));
+    expect(within(removed).getByText('old-payments')).toBeInTheDocument();
+    expect(within(removed).getByText('removed from the gateway')).toBeInTheDocument();
+    expect(within(removed).getAllByRole('cell')[2]).toHaveTextContent('2');
+    expect(screen.getByRole('img', { name: /Requests and errors per hour/ })).toBeInTheDocument();
+    // The ten busiest consumers, and how many there are; the whole gateway's usage is not narrowed to one.
+    const consumers = screen.getByRole('table', { name: 'usage by consumer' });
+    expect(within(consumers).getAllByRole('row')).toHaveLength(11);
+    expect(within(consumers).getAllByRole('row')[10]).toHaveTextContent('consumer-10');
+    expect(screen.getByText("The 10 busiest of 12 consumers; each API's Gateway tab lists all of its own.")).toBeInTheDocument();
+    expect(screen.queryByRole('combobox', { name: 'Consumer' })).not.toBeInTheDocument();
+    fireEvent.click(within(consumers).getAllByRole('row')[1]);
+    fireEvent.click(screen.getByRole('button', { name: 'last 30 d' }));
+    await waitFor(() => expect(gateway.getUsage).toHaveBeenCalledWith({ hours: 720 }));
+    expect(gateway.getUsage).not.toHaveBeenCalledWith(expect.objectContaining({ consumerRef: expect.anything() }));
   });
 
   it('counts keys beyond what a list holds', async () => {

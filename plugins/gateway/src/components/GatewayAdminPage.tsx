@@ -4,7 +4,7 @@ import { useApi } from '@backstage/core-plugin-api';
 import { EntityRefLink } from '@backstage/plugin-catalog-react';
 import { permissionApiRef, usePermission } from '@backstage/plugin-permission-react';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
-import { gatewayAdminPermission, gatewayKeyRequestReviewPermission, type GatewayProduct } from '@quarterdeck/plugin-gateway-common';
+import { gatewayAdminPermission, gatewayKeyRequestReviewPermission, type GatewayProduct, type UsageTotals } from '@quarterdeck/plugin-gateway-common';
 import Box from '@mui/material/Box';
 import Chip from '@mui/material/Chip';
 import Stack from '@mui/material/Stack';
@@ -17,33 +17,30 @@ import Typography from '@mui/material/Typography';
 import { usePolling } from '@quarterdeck/plugin-quarterdeck-react';
 import { gatewayApiRef } from '../api/GatewayClient';
 import { AuditCard } from './AuditCard';
-import { keyRequestCount } from './common';
+import { FIGURES_TABLE_SX, keyRequestCount } from './common';
 import { formatCost, formatDateTime, formatNumber, shortUser } from './format';
 import { PendingKeyRequests } from './PendingKeyRequests';
-import { sumSeries } from './UsagePanel';
+import { UsagePanel } from './UsagePanel';
 
 type Row = {
   product: GatewayProduct;
   keys?: { active: number; total: number };
-  usage?: ReturnType<typeof sumSeries>;
+  usage?: Pick<UsageTotals, 'requests' | 'errors' | 'promptTokens' | 'completionTokens' | 'cost'>;
   error?: string;
 };
+
+const NO_USAGE = { requests: 0, errors: 0, promptTokens: 0, completionTokens: 0, cost: 0 };
 
 function ProductsOverview({ refreshKey }: { refreshKey: number }) {
   const gateway = useApi(gatewayApiRef);
   const { value, error } = usePolling(async (): Promise<Row[]> => {
-    const products = await gateway.listProducts();
+    // One summary of the whole gateway's day gives every product's figures.
+    const [products, usage] = await Promise.all([gateway.listProducts(), gateway.getUsage({ hours: 24 })]);
+    const usageOf = new Map((usage.byProduct ?? []).map(p => [p.productId, p]));
     return Promise.all(products.map(async (product): Promise<Row> => {
       try {
-        const [keys, usage] = await Promise.all([
-          gateway.listKeys({ entityRef: product.entityRef, limit: 0 }),
-          gateway.getUsage({ entityRef: product.entityRef, hours: 24 }),
-        ]);
-        return {
-          product,
-          keys: { active: keys.activeItems, total: keys.totalItems },
-          usage: sumSeries(usage),
-        };
+        const keys = await gateway.listKeys({ entityRef: product.entityRef, limit: 0 });
+        return { product, keys: { active: keys.activeItems, total: keys.totalItems }, usage: usageOf.get(product.id) ?? NO_USAGE };
       } catch (e) {
         return { product, error: (e as Error).message };
       }
@@ -61,10 +58,9 @@ function ProductsOverview({ refreshKey }: { refreshKey: number }) {
   return (
     <InfoCard title={`Products (${value.length})`} subheader="Usage over the last 24 hours">
       {error && <ResponseErrorPanel error={error} title="Could not refresh" />}
-      <Table size="small" aria-label="gateway products">
+      <Table size="small" aria-label="gateway products" sx={FIGURES_TABLE_SX}>
         <TableHead>
-          {/* Headings on one line: a narrow window squeezes the cells, not the words. */}
-          <TableRow sx={{ '& th': { whiteSpace: 'nowrap' } }}>
+          <TableRow>
             <TableCell>Product</TableCell><TableCell>API</TableCell><TableCell>Kind</TableCell><TableCell>Plans</TableCell>
             <TableCell align="right">Active keys</TableCell><TableCell align="right">Requests</TableCell><TableCell align="right">Errors</TableCell>
             <TableCell align="right">Tokens</TableCell><TableCell align="right">Cost</TableCell><TableCell>Updated</TableCell>
@@ -72,8 +68,7 @@ function ProductsOverview({ refreshKey }: { refreshKey: number }) {
         </TableHead>
         <TableBody>
           {value.map(({ product, keys, usage, error: rowError }) => (
-            // Backstage's theme lets a cell break inside a word (break-word), which a narrow table does mid-name: here only between words.
-            <TableRow key={product.id} sx={{ '& td': { wordBreak: 'normal' }, '& td[class*=alignRight]': { whiteSpace: 'nowrap' } }}>
+            <TableRow key={product.id}>
               <TableCell><b>{product.title ?? product.id}</b><Typography variant="caption" display="block" color="text.secondary">{product.id}</Typography></TableCell>
               <TableCell sx={{ whiteSpace: 'nowrap' }}><EntityRefLink entityRef={product.entityRef} defaultKind="api" /></TableCell>
               <TableCell><Chip size="small" label={product.kind} /></TableCell>
@@ -180,8 +175,9 @@ function ReviewQueue({ onDecided }: { onDecided: () => void }) {
 
 /**
  * The gateway admin page, for platform admins: this replica's data plane,
- * every product with its keys and recent usage, every API's pending key
- * requests, and the whole gateway's audit trail.
+ * every product with its keys and recent usage, the whole gateway's usage
+ * over time, every API's pending key requests, and the whole gateway's
+ * audit trail.
  */
 export function GatewayAdminPage() {
   const { allowed, loading } = usePermission({ permission: gatewayAdminPermission });
@@ -202,6 +198,7 @@ export function GatewayAdminPage() {
       <Stack spacing={3}>
         <DataPlaneCard />
         <ProductsOverview refreshKey={changes} />
+        <UsagePanel title="Usage" subheader="Every product's calls, a removed product's included" />
         <ReviewQueue onDecided={() => setChanges(n => n + 1)} />
         <AuditCard refreshKey={changes} />
       </Stack>

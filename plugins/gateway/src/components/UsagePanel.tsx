@@ -2,7 +2,7 @@ import { useState } from 'react';
 import { InfoCard, Progress, ResponseErrorPanel } from '@backstage/core-components';
 import { useApi } from '@backstage/core-plugin-api';
 import { EntityRefLink } from '@backstage/plugin-catalog-react';
-import type { GatewayUsageSummary, UsageTotals } from '@quarterdeck/plugin-gateway-common';
+import type { GatewayProduct, GatewayUsageSummary, UsageTotals } from '@quarterdeck/plugin-gateway-common';
 import { useTheme } from '@mui/material/styles';
 import Grid from '@mui/material/Grid';
 import MenuItem from '@mui/material/MenuItem';
@@ -20,6 +20,7 @@ import Typography from '@mui/material/Typography';
 import { usePolling } from '@quarterdeck/plugin-quarterdeck-react';
 import { gatewayApiRef } from '../api/GatewayClient';
 import { formatCost, formatLatencyBucket, formatMs, formatNumber } from './format';
+import { FIGURES_TABLE_SX } from './common';
 import { TimeChart } from './TimeChart';
 
 export const USAGE_WINDOWS = [
@@ -30,7 +31,7 @@ export const USAGE_WINDOWS = [
 ];
 
 /** The totals of a window, summed from its series. */
-export function sumSeries(summary: GatewayUsageSummary) {
+function sumSeries(summary: GatewayUsageSummary) {
   return summary.series.reduce(
     (t, p) => ({
       requests: t.requests + p.requests,
@@ -75,23 +76,36 @@ const ALL_CONSUMERS = '';
 /** A consumer's name as the pages show it: the entity's name for a component in the default namespace. */
 const consumerName = (ref: string) => ref.replace(/^component:default\//, '');
 
+/** The busiest consumers the whole gateway's usage lists; the rest are counted in the caption. */
+const GATEWAY_CONSUMERS_SHOWN = 10;
+
 /**
- * An API's or a component's calls through the gateway: charts by hour (by
- * UTC day past a week) and tables by consumer and model version. On an API's page (`showConsumers`)
- * the charts, totals and versions can be narrowed to one consumer, chosen
- * above them or by clicking its row.
+ * An API's or a component's calls through the gateway, or without
+ * `entityRef` the whole gateway's (the admin page): charts by hour (by UTC
+ * day past a week) and tables by consumer and model version, and the whole
+ * gateway's by product. On an API's page (`showConsumers`) the charts,
+ * totals and versions can be narrowed to one consumer, chosen above them or
+ * by clicking its row.
  */
-export function UsagePanel(props: { entityRef: string; showConsumers?: boolean; title?: string }) {
-  const { entityRef, showConsumers = true, title = 'Usage' } = props;
+export function UsagePanel(props: { entityRef?: string; showConsumers?: boolean; title?: string; subheader?: string }) {
+  const { entityRef, showConsumers = true, title = 'Usage', subheader } = props;
+  const gatewayWide = entityRef === undefined;
   const gateway = useApi(gatewayApiRef);
   const theme = useTheme();
   const [hours, setHours] = useState(24);
   const [consumer, setConsumer] = useState(ALL_CONSUMERS);
   const { value, error } = usePolling(
-    async () => ({ hours, consumer, summary: await gateway.getUsage({ entityRef, hours, ...(consumer && { consumerRef: consumer }) }) }),
+    async () => {
+      const [summary, products] = await Promise.all([
+        gateway.getUsage({ ...(entityRef && { entityRef }), hours, ...(consumer && { consumerRef: consumer }) }),
+        // The whole gateway's usage names products by id: their titles and APIs come from the products still offered.
+        gatewayWide ? gateway.listProducts() : Promise.resolve<GatewayProduct[]>([]),
+      ]);
+      return { hours, consumer, summary, products };
+    },
     // A day's chart moves by the minute; a week's or a month's is read again less often, as it reads many more rows.
     hours > 24 ? 60_000 : 15_000,
-    `${entityRef}|${hours}|${consumer}`,
+    `${entityRef ?? 'gateway'}|${hours}|${consumer}`,
   );
   const current = value?.hours === hours && value.consumer === consumer ? value.summary : undefined;
   const toggleConsumer = (ref: string) => setConsumer(consumer === ref ? ALL_CONSUMERS : ref);
@@ -104,9 +118,11 @@ export function UsagePanel(props: { entityRef: string; showConsumers?: boolean; 
     const { series } = current;
     const consumers = current.byConsumer.map(c => c.consumerRef);
     if (consumer && !consumers.includes(consumer)) consumers.push(consumer);
+    const productsById = new Map((value?.products ?? []).map(p => [p.id, p]));
+    const consumerRows = gatewayWide ? current.byConsumer.slice(0, GATEWAY_CONSUMERS_SHOWN) : current.byConsumer;
     body = (
       <Stack spacing={3}>
-        {showConsumers && consumers.length > 0 && (
+        {showConsumers && !gatewayWide && consumers.length > 0 && (
           <TextField select size="small" label="Consumer" value={consumer} sx={{ minWidth: 240, alignSelf: 'flex-start' }}
             onChange={e => setConsumer(e.target.value)}
             helperText={consumer ? `Totals, charts and versions count ${consumerName(consumer)}'s calls only.` : undefined}>
@@ -156,25 +172,64 @@ export function UsagePanel(props: { entityRef: string; showConsumers?: boolean; 
             </Grid>
           </Grid>
         </div>
+        {current.byProduct && (
+          <div>
+            <Typography variant="subtitle2">By product</Typography>
+            {current.byProduct.length === 0 ? (
+              <Typography variant="body2" color="text.secondary">No product was called in this window.</Typography>
+            ) : (
+              <Table size="small" aria-label="usage by product" sx={FIGURES_TABLE_SX}>
+                <TableHead><TableRow><TableCell>Product</TableCell><TableCell>API</TableCell>{TOTALS_HEAD}</TableRow></TableHead>
+                <TableBody>
+                  {current.byProduct.map(p => {
+                    const product = productsById.get(p.productId);
+                    return (
+                      <TableRow key={p.productId}>
+                        <TableCell>{product?.title ?? p.productId}</TableCell>
+                        <TableCell sx={{ whiteSpace: 'nowrap' }}>
+                          {product ? <EntityRefLink entityRef={product.entityRef} defaultKind="api" /> : (
+                            <Typography variant="body2" color="text.secondary">removed from the gateway</Typography>
+                          )}
+                        </TableCell>
+                        {totalsCells(p, current.latencyBoundsMs)}
+                      </TableRow>
+                    );
+                  })}
+                </TableBody>
+              </Table>
+            )}
+          </div>
+        )}
         {showConsumers && (
           <div>
             <Typography variant="subtitle2">By consumer</Typography>
-            {current.byConsumer.length > 1 && (
+            {!gatewayWide && current.byConsumer.length > 1 && (
               <Typography variant="caption" color="text.secondary">Click a consumer's row to see its calls alone above.</Typography>
+            )}
+            {gatewayWide && current.byConsumer.length > GATEWAY_CONSUMERS_SHOWN && (
+              <Typography variant="caption" color="text.secondary">
+                The {GATEWAY_CONSUMERS_SHOWN} busiest of {formatNumber(current.byConsumer.length)} consumers; each API's Gateway tab lists all of its own.
+              </Typography>
             )}
             {current.byConsumer.length === 0 ? (
               <Typography variant="body2" color="text.secondary">No consumer called in this window.</Typography>
             ) : (
-              <Table size="small" aria-label="usage by consumer">
+              <Table size="small" aria-label="usage by consumer" sx={FIGURES_TABLE_SX}>
                 <TableHead><TableRow><TableCell>Consumer</TableCell>{TOTALS_HEAD}</TableRow></TableHead>
                 <TableBody>
-                  {current.byConsumer.map(c => (
-                    <TableRow key={c.consumerRef} hover selected={c.consumerRef === consumer} aria-selected={c.consumerRef === consumer}
-                      title={c.consumerRef === consumer ? 'Show every consumer' : `Show ${consumerName(c.consumerRef)}'s calls only`}
-                      onClick={e => {
+                  {consumerRows.map(c => (
+                    // On an API's page a row narrows the usage to its consumer; the whole gateway's cannot be narrowed.
+                    <TableRow key={c.consumerRef} {...(!gatewayWide && {
+                      hover: true,
+                      selected: c.consumerRef === consumer,
+                      'aria-selected': c.consumerRef === consumer,
+                      title: c.consumerRef === consumer ? 'Show every consumer' : `Show ${consumerName(c.consumerRef)}'s calls only`,
+                      onClick: (e: React.MouseEvent) => {
                         // The consumer's link opens its page; the rest of the row narrows the usage to it.
                         if (!(e.target as HTMLElement).closest('a')) toggleConsumer(c.consumerRef);
-                      }} sx={{ cursor: 'pointer' }}>
+                      },
+                      sx: { cursor: 'pointer' },
+                    })}>
                       <TableCell>
                         {c.consumerRef.includes(':') ? <EntityRefLink entityRef={c.consumerRef} defaultKind="component" /> : c.consumerRef}
                       </TableCell>
@@ -191,7 +246,7 @@ export function UsagePanel(props: { entityRef: string; showConsumers?: boolean; 
           {current.byModel.length === 0 ? (
             <Typography variant="body2" color="text.secondary">No model was called in this window.</Typography>
           ) : (
-            <Table size="small" aria-label="usage by model">
+            <Table size="small" aria-label="usage by model" sx={FIGURES_TABLE_SX}>
               <TableHead><TableRow><TableCell>Model</TableCell><TableCell>Upstream</TableCell>{TOTALS_HEAD}</TableRow></TableHead>
               <TableBody>
                 {current.byModel.map(m => (
@@ -212,6 +267,7 @@ export function UsagePanel(props: { entityRef: string; showConsumers?: boolean; 
   return (
     <InfoCard
       title={title}
+      subheader={subheader}
       action={
         <ToggleButtonGroup size="small" exclusive value={hours} aria-label="usage window"
           onChange={(_e, next: number | null) => next && setHours(next)} sx={{ mt: 1, mr: 1 }}>

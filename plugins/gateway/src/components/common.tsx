@@ -26,6 +26,17 @@ export function ExplainedButton(props: ButtonProps & { why?: string; children: R
   );
 }
 
+/**
+ * A table of figures as a narrow window shows it: headings and numbers on
+ * one line, other cells broken between words only (Backstage's theme lets a
+ * cell break inside a word, which a narrow table does mid-name).
+ */
+export const FIGURES_TABLE_SX = {
+  '& th': { whiteSpace: 'nowrap' },
+  '& td': { wordBreak: 'normal' },
+  '& td[class*=alignRight]': { whiteSpace: 'nowrap' },
+} as const;
+
 /** The message of an error from the backend (`{error:{message}}` via ResponseError) or elsewhere. */
 export function errorMessage(error: unknown): string {
   const e = error as { body?: { error?: { message?: string } }; message?: string };

@@ -74,6 +74,17 @@ export function usage(requests = 3): GatewayUsageSummary {
   };
 }
 
+/** The whole gateway's day: llm-chat's calls, a removed product's, and twelve consumers. */
+export function gatewayUsage(): GatewayUsageSummary {
+  const day = usage();
+  const busy = day.byConsumer[0];
+  return {
+    ...day,
+    byProduct: [{ ...busy, productId: 'llm-chat' }, { ...busy, requests: 2, errors: 0, productId: 'old-payments' }],
+    byConsumer: Array.from({ length: 12 }, (_, i) => ({ ...busy, requests: 20 - i, consumerRef: `component:default/consumer-${i + 1}` })),
+  };
+}
+
 const auditTrail: GatewayAuditEvent[] = [
   { id: '2', createdAt: '2026-11-23T09:00:00Z', actor: 'user:default/erin', action: 'key.rotated', target: 'key-0', details: { newKeyId: 'key-1', graceSeconds: 86_400, graceUntil: '2026-11-24T09:00:00Z' } },
   { id: '1', createdAt: '2026-11-22T10:00:00Z', actor: 'user:default/erin', action: 'key-request.created', target: 'req-1', reason: 'the assistant answers customer questions', details: { plan: 'standard' } },
@@ -96,7 +107,7 @@ export function mockGateway(): jest.Mocked<GatewayApi> {
     listKeys: jest.fn().mockResolvedValue({ items: [activeKey], totalItems: 1, activeItems: 1 }),
     rotateKey: jest.fn().mockResolvedValue({ key: { ...activeKey, id: 'key-2', publicId: 'mnopqrstuvwx', masked: 'qdk_mnopqrstuvwx_…' }, secret: ROTATED_SECRET }),
     revokeKey: jest.fn().mockResolvedValue({ ...activeKey, status: 'revoked' }),
-    getUsage: jest.fn().mockResolvedValue(usage()),
+    getUsage: jest.fn(async (query: { entityRef?: string }) => (query.entityRef ? usage() : gatewayUsage())),
     getStatus: jest.fn().mockResolvedValue({
       dataPlane: { running: true, host: 'replica-a', url: 'http://127.0.0.1:7008', pid: 4242, since: '2026-11-23T08:00:00Z', restarts: 1, lastExit: { at: '2026-11-23T07:59:59Z', code: null, signal: 'SIGKILL' }, streams: { relay: 'native' } },
       limits: 'memory',
