@@ -77,7 +77,7 @@ describe('the gateway, control plane and data plane', () => {
       // The whole gateway's (gateway.admin): the same calls, and by product, the database summing each dimension.
       const gatewayWide = await request(server).get('/api/gateway/usage').query({ hours: 2 }).set('authorization', erin);
       expect(gatewayWide.body.series.map((h: { requests: number }) => h.requests).reduce((n: number, r: number) => n + r, 0)).toBe(2);
-      expect(gatewayWide.body.byProduct).toEqual([expect.objectContaining({ productId: 'llm-chat', requests: 2, errors: 0 })]);
+      expect(gatewayWide.body.byProduct).toEqual([expect.objectContaining({ productId: 'llm-chat', entityRef: 'api:default/llm-chat', requests: 2, errors: 0 })]);
       expect(gatewayWide.body.byConsumer).toEqual([expect.objectContaining({ consumerRef: 'component:default/chat-assistant', requests: 2 })]);
       expect(gatewayWide.body.byModel).toEqual([expect.objectContaining({ model: 'chat-small-v1', upstream: 'ms-v1@v1', requests: 2 })]);
       expect(gatewayWide.body.byProduct[0].promptTokens).toBe(usage.reduce((n, u) => n + u.prompt_tokens, 0));
@@ -92,8 +92,9 @@ describe('the gateway, control plane and data plane', () => {
       expect(month.body.series.at(-1).requests + month.body.series.at(-2).requests).toBe(2);
       const gatewayMonth = await request(server).get('/api/gateway/usage').query({ hours: 720 }).set('authorization', erin);
       expect([gatewayMonth.body.bucketMs, gatewayMonth.body.series.length, gatewayMonth.body.series[0].requests]).toEqual([86_400_000, 31, 8]);
-      expect(gatewayMonth.body.byProduct.map((p: { productId: string; requests: number; errors: number }) => [p.productId, p.requests, p.errors]))
-        .toEqual([['llm-chat', 7, 0], ['removed-before', 3, 1]]);
+      // A product no longer offered is named by its id alone.
+      expect(gatewayMonth.body.byProduct.map((p: { productId: string; entityRef?: string; requests: number; errors: number }) => [p.productId, p.entityRef, p.requests, p.errors]))
+        .toEqual([['llm-chat', 'api:default/llm-chat', 7, 0], ['removed-before', undefined, 3, 1]]);
       // An API's usage narrowed to one consumer; a consumer that never called has an empty window.
       const narrowed = await request(server).get('/api/gateway/usage')
         .query({ entityRef: 'api:default/llm-chat', consumerRef: 'chat-assistant', hours: 2 }).set('authorization', erin);
@@ -108,7 +109,7 @@ describe('the gateway, control plane and data plane', () => {
         [{ entityRef: 'component:default/chat-assistant', consumerRef: 'component:default/chat-assistant' }, "consumerRef: only with an API's entityRef"],
         [{ entityRef: 'api:default/llm-chat', consumerRef: ':' }, 'consumerRef: ":" is not an entity reference'],
         [{ entityRef: 'llm-chat' }, 'entityRef: "llm-chat" is not an entity reference with a kind, such as api:default/llm-chat'],
-        [{ consumerRef: 'component:default/chat-assistant' }, "consumerRef: only with an API's entityRef"],
+        [{ consumerRef: 'component:default/chat-assistant' }, "consumerRef: only with an API's entityRef (the whole gateway's usage is not narrowed to one consumer)"],
       ] as const) {
         const refused = await request(server).get('/api/gateway/usage').query(query).set('authorization', erin);
         expect(refused.status).toBe(400);

@@ -175,8 +175,12 @@ export interface GatewayUsageSummary {
   byConsumer: Array<UsageTotals & { consumerRef: string }>;
   /** By model and upstream (`name@version`), which is how versions compare. */
   byModel: Array<UsageTotals & { model: string; upstream: string }>;
-  /** The whole gateway's usage only (no entityRef): by product id, a removed product's included. */
-  byProduct?: Array<UsageTotals & { productId: string }>;
+  /**
+   * The whole gateway's usage only (no entityRef): by product id, a removed
+   * product's included. `entityRef` and `title` are those of a product still
+   * offered; a removed product has neither.
+   */
+  byProduct?: Array<UsageTotals & { productId: string; entityRef?: string; title?: string }>;
 }
 
 /** A typed variable of a prompt template. */

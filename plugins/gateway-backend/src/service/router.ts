@@ -666,7 +666,9 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     if (!Number.isInteger(hours) || hours < 1 || hours > MAX_USAGE_HOURS) throw new InputError(`hours: a whole number from 1 to ${MAX_USAGE_HOURS}`);
     const isApi = entityRef !== undefined && parseEntityRef(entityRef).kind.toLowerCase() === 'api';
     const consumerRef = queryRef(req.query.consumerRef, 'consumerRef', 'component');
-    if (consumerRef && !isApi) throw new InputError("consumerRef: only with an API's entityRef (a component's usage is its own calls)");
+    if (consumerRef && !isApi) {
+      throw new InputError(`consumerRef: only with an API's entityRef (${entityRef ? "a component's usage is its own calls" : "the whole gateway's usage is not narrowed to one consumer"})`);
+    }
     if (entityRef) await authorizeOn(gatewayReadPermission, entityRef, credentials, `read the gateway usage of ${entityRef}`);
     else await authorizeAdmin(credentials, "read the whole gateway's usage; give an entityRef to see one API's or component's");
     const to = now();
@@ -678,7 +680,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
       // Summed by the database, a dimension at a time: a row per hour, product, consumer or version, not per series.
       const [byTime, byProduct, byConsumer, byModel] = await Promise.all((['time', 'product', 'consumer', 'model'] as const)
         .map(by => store.usageTotalsSince({ since, bucketMs, by })));
-      res.json(summarizeGatewayUsage({ byTime, byProduct, byConsumer, byModel }, from, to, bucketMs));
+      res.json(summarizeGatewayUsage({ byTime, byProduct, byConsumer, byModel }, await store.listProducts(), from, to, bucketMs));
       return;
     }
     let rows: StoredHourlyRow[] = [];

@@ -1,6 +1,6 @@
 import type { UsageRecord } from '../database/GatewayStore';
 import { DAY_MS, histogramQuantile, rollUp } from './rollup';
-import { bucketFor, dailyRepairSince, quantile, summarizeUsage } from './summary';
+import { bucketFor, dailyRepairSince, quantile, summarizeGatewayUsage, summarizeUsage, type StoredHourlyRow } from './summary';
 
 const call = (at: string, status: number, latencyMs: number, consumerRef = 'component:default/a', upstream = 'u@v1'): UsageRecord => ({
   at: new Date(at), consumerRef, productId: 'p', model: 'm', upstream, status, latencyMs, promptTokens: 10, completionTokens: 5, estimated: false, cost: 0.01,
@@ -58,6 +58,21 @@ describe('usage rollups and summaries', () => {
     expect(b.series[0]).toMatchObject({ p50Ms: 100, p99Ms: 100 });
     expect(b.byModel.map(m => [m.upstream, m.requests])).toEqual([['u@v2', 1]]);
     expect(b.byConsumer.map(c => [c.consumerRef, c.requests])).toEqual([['component:default/a', 2], ['component:default/b', 1]]);
+  });
+
+  it("names the whole gateway's products still offered, a removed one by its id, and lists ties in one order", () => {
+    const sums = (rows: Array<Partial<StoredHourlyRow>>) => rows.map(r => ({ requests: 2, errors: 0, prompt_tokens: 1, completion_tokens: 1, cost: 0, ...r }) as StoredHourlyRow);
+    const to = new Date('2026-12-07T03:30:00Z');
+    const summary = summarizeGatewayUsage({
+      byTime: sums([{ hour: '2026-12-07T03:00:00Z', requests: 6 }]),
+      byProduct: sums([{ product_id: 'gone' }, { product_id: 'chat', requests: 4 }]),
+      byConsumer: sums([{ consumer_ref: 'component:default/b' }, { consumer_ref: 'component:default/a' }, { consumer_ref: '' }]),
+      byModel: sums([{ model: 'm', upstream: 'v2' }, { model: 'm', upstream: 'v1' }]),
+    }, [{ id: 'chat', entityRef: 'api:default/chat', title: 'Chat' }, { id: 'quiet', entityRef: 'api:default/quiet' }], new Date(to.getTime() - 2 * 3600_000), to);
+    expect(summary.byProduct!.map(p => [p.productId, p.entityRef, p.title, p.requests])).toEqual([['chat', 'api:default/chat', 'Chat', 4], ['gone', undefined, undefined, 2]]);
+    expect(summary.byConsumer.map(c => c.consumerRef)).toEqual(['component:default/a', 'component:default/b', 'unknown']);
+    expect(summary.byModel.map(m => m.upstream)).toEqual(['v1', 'v2']);
+    expect(summary.series.map(p => p.requests)).toEqual([0, 0, 6]);
   });
 
   it("repairs the days a page can show, and none the rollups' retention has begun to remove", () => {

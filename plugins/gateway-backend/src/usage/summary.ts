@@ -60,7 +60,8 @@ function sumBy(rows: StoredHourlyRow[], keyOf: (row: StoredHourlyRow) => string)
 
 const consumerOf = (row: StoredHourlyRow) => String(row.consumer_ref) || 'unknown';
 const versionOf = (row: StoredHourlyRow) => `${row.model}\u0000${row.upstream}`;
-const busiestFirst = (a: { requests: number }, b: { requests: number }) => b.requests - a.requests;
+/** Busiest first; a tie by name, so that a list cut short keeps the same members from one read to the next. */
+const busiestFirst = <T extends { requests: number }>(nameOf: (item: T) => string) => (a: T, b: T) => b.requests - a.requests || nameOf(a).localeCompare(nameOf(b));
 
 /** The summary's parts every answer has, from rows summed by bucket, by consumer and by model version. */
 function summary(parts: { byTime: StoredHourlyRow[]; byConsumer: StoredHourlyRow[]; byModel: StoredHourlyRow[] }, from: Date, to: Date, bucketMs: number) {
@@ -78,11 +79,11 @@ function summary(parts: { byTime: StoredHourlyRow[]; byConsumer: StoredHourlyRow
     bucketMs,
     latencyBoundsMs: [...LATENCY_BOUNDS],
     series: [...buckets.entries()].map(([t, g]) => ({ start: new Date(t).toISOString(), ...totals(g) })),
-    byConsumer: [...sumBy(parts.byConsumer, consumerOf).entries()].map(([ref, g]) => ({ consumerRef: ref, ...totals(g) })).sort(busiestFirst),
+    byConsumer: [...sumBy(parts.byConsumer, consumerOf).entries()].map(([ref, g]) => ({ consumerRef: ref, ...totals(g) })).sort(busiestFirst(c => c.consumerRef)),
     byModel: [...sumBy(parts.byModel, versionOf).entries()].map(([k, g]) => {
       const [model, upstream] = k.split('\u0000');
       return { model, upstream, ...totals(g) };
-    }).sort(busiestFirst),
+    }).sort(busiestFirst(m => `${m.model}@${m.upstream}`)),
   };
 }
 
@@ -104,14 +105,20 @@ export function summarizeUsage(rows: StoredHourlyRow[], from: Date, to: Date, co
 /**
  * The whole gateway's usage over a window, from the rollup summed by bucket,
  * product, consumer and model version (`GatewayStore.usageTotalsSince`): the
- * same summary as an API's, and `byProduct`.
+ * same summary as an API's, and `byProduct`, each with its API and title
+ * while `offered` still holds it.
  */
 export function summarizeGatewayUsage(
   parts: { byTime: StoredHourlyRow[]; byProduct: StoredHourlyRow[]; byConsumer: StoredHourlyRow[]; byModel: StoredHourlyRow[] },
+  offered: Array<{ id: string; entityRef: string; title?: string }>,
   from: Date, to: Date, bucketMs = HOUR_MS,
 ): GatewayUsageSummary {
+  const products = new Map(offered.map(p => [p.id, p]));
   return {
     ...summary(parts, from, to, bucketMs),
-    byProduct: [...sumBy(parts.byProduct, row => String(row.product_id)).entries()].map(([productId, g]) => ({ productId, ...totals(g) })).sort(busiestFirst),
+    byProduct: [...sumBy(parts.byProduct, row => String(row.product_id)).entries()].map(([productId, g]) => {
+      const product = products.get(productId);
+      return { productId, ...(product && { entityRef: product.entityRef, ...(product.title && { title: product.title }) }), ...totals(g) };
+    }).sort(busiestFirst(p => p.productId)),
   };
 }

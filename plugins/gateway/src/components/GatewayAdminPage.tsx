@@ -4,7 +4,7 @@ import { useApi } from '@backstage/core-plugin-api';
 import { EntityRefLink } from '@backstage/plugin-catalog-react';
 import { permissionApiRef, usePermission } from '@backstage/plugin-permission-react';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
-import { gatewayAdminPermission, gatewayKeyRequestReviewPermission, type GatewayProduct, type UsageTotals } from '@quarterdeck/plugin-gateway-common';
+import { gatewayAdminPermission, gatewayKeyRequestReviewPermission, type GatewayProduct } from '@quarterdeck/plugin-gateway-common';
 import Box from '@mui/material/Box';
 import Chip from '@mui/material/Chip';
 import Stack from '@mui/material/Stack';
@@ -18,29 +18,24 @@ import { usePolling } from '@quarterdeck/plugin-quarterdeck-react';
 import { gatewayApiRef } from '../api/GatewayClient';
 import { AuditCard } from './AuditCard';
 import { FIGURES_TABLE_SX, keyRequestCount } from './common';
-import { formatCost, formatDateTime, formatNumber, shortUser } from './format';
+import { formatDateTime, formatNumber, shortUser } from './format';
 import { PendingKeyRequests } from './PendingKeyRequests';
 import { UsagePanel } from './UsagePanel';
 
 type Row = {
   product: GatewayProduct;
   keys?: { active: number; total: number };
-  usage?: Pick<UsageTotals, 'requests' | 'errors' | 'promptTokens' | 'completionTokens' | 'cost'>;
   error?: string;
 };
-
-const NO_USAGE = { requests: 0, errors: 0, promptTokens: 0, completionTokens: 0, cost: 0 };
 
 function ProductsOverview({ refreshKey }: { refreshKey: number }) {
   const gateway = useApi(gatewayApiRef);
   const { value, error } = usePolling(async (): Promise<Row[]> => {
-    // One summary of the whole gateway's day gives every product's figures.
-    const [products, usage] = await Promise.all([gateway.listProducts(), gateway.getUsage({ hours: 24 })]);
-    const usageOf = new Map((usage.byProduct ?? []).map(p => [p.productId, p]));
+    const products = await gateway.listProducts();
     return Promise.all(products.map(async (product): Promise<Row> => {
       try {
         const keys = await gateway.listKeys({ entityRef: product.entityRef, limit: 0 });
-        return { product, keys: { active: keys.activeItems, total: keys.totalItems }, usage: usageOf.get(product.id) ?? NO_USAGE };
+        return { product, keys: { active: keys.activeItems, total: keys.totalItems } };
       } catch (e) {
         return { product, error: (e as Error).message };
       }
@@ -56,33 +51,26 @@ function ProductsOverview({ refreshKey }: { refreshKey: number }) {
     );
   }
   return (
-    <InfoCard title={`Products (${value.length})`} subheader="Usage over the last 24 hours">
+    <InfoCard title={`Products (${value.length})`} subheader="Every API offered through the gateway, its plans and keys; their calls are under Usage">
       {error && <ResponseErrorPanel error={error} title="Could not refresh" />}
       <Table size="small" aria-label="gateway products" sx={FIGURES_TABLE_SX}>
         <TableHead>
           <TableRow>
             <TableCell>Product</TableCell><TableCell>API</TableCell><TableCell>Kind</TableCell><TableCell>Plans</TableCell>
-            <TableCell align="right">Active keys</TableCell><TableCell align="right">Requests</TableCell><TableCell align="right">Errors</TableCell>
-            <TableCell align="right">Tokens</TableCell><TableCell align="right">Cost</TableCell><TableCell>Updated</TableCell>
+            <TableCell align="right">Active keys</TableCell><TableCell>Updated</TableCell>
           </TableRow>
         </TableHead>
         <TableBody>
-          {value.map(({ product, keys, usage, error: rowError }) => (
+          {value.map(({ product, keys, error: rowError }) => (
             <TableRow key={product.id}>
               <TableCell><b>{product.title ?? product.id}</b><Typography variant="caption" display="block" color="text.secondary">{product.id}</Typography></TableCell>
               <TableCell sx={{ whiteSpace: 'nowrap' }}><EntityRefLink entityRef={product.entityRef} defaultKind="api" /></TableCell>
               <TableCell><Chip size="small" label={product.kind} /></TableCell>
               <TableCell>{product.plans.map(p => p.name).join(', ')}</TableCell>
               {rowError ? (
-                <TableCell colSpan={5}><Typography variant="body2" color="error">{rowError}</Typography></TableCell>
+                <TableCell><Typography variant="body2" color="error">{rowError}</Typography></TableCell>
               ) : (
-                <>
-                  <TableCell align="right">{keys ? `${formatNumber(keys.active)} of ${formatNumber(keys.total)}` : '–'}</TableCell>
-                  <TableCell align="right">{formatNumber(usage?.requests)}</TableCell>
-                  <TableCell align="right">{formatNumber(usage?.errors)}</TableCell>
-                  <TableCell align="right">{usage ? formatNumber(usage.promptTokens + usage.completionTokens) : '–'}</TableCell>
-                  <TableCell align="right">{formatCost(usage?.cost)}</TableCell>
-                </>
+                <TableCell align="right">{keys ? `${formatNumber(keys.active)} of ${formatNumber(keys.total)}` : '–'}</TableCell>
               )}
               <TableCell sx={{ whiteSpace: 'nowrap' }}>{formatDateTime(product.updatedAt)}<br />by {shortUser(product.updatedBy)}</TableCell>
             </TableRow>
@@ -175,8 +163,7 @@ function ReviewQueue({ onDecided }: { onDecided: () => void }) {
 
 /**
  * The gateway admin page, for platform admins: this replica's data plane,
- * every product with its keys and recent usage, the whole gateway's usage
- * over time, every API's pending key requests, and the whole gateway's
+ * every product with its keys, the whole gateway's usage over time, every API's pending key requests, and the whole gateway's
  * audit trail.
  */
 export function GatewayAdminPage() {

@@ -2,7 +2,7 @@ import { useState } from 'react';
 import { InfoCard, Progress, ResponseErrorPanel } from '@backstage/core-components';
 import { useApi } from '@backstage/core-plugin-api';
 import { EntityRefLink } from '@backstage/plugin-catalog-react';
-import type { GatewayProduct, GatewayUsageSummary, UsageTotals } from '@quarterdeck/plugin-gateway-common';
+import type { GatewayUsageSummary, UsageTotals } from '@quarterdeck/plugin-gateway-common';
 import { useTheme } from '@mui/material/styles';
 import Grid from '@mui/material/Grid';
 import MenuItem from '@mui/material/MenuItem';
@@ -89,20 +89,13 @@ const GATEWAY_CONSUMERS_SHOWN = 10;
  */
 export function UsagePanel(props: { entityRef?: string; showConsumers?: boolean; title?: string; subheader?: string }) {
   const { entityRef, showConsumers = true, title = 'Usage', subheader } = props;
-  const gatewayWide = entityRef === undefined;
+  const gatewayWide = !entityRef;
   const gateway = useApi(gatewayApiRef);
   const theme = useTheme();
   const [hours, setHours] = useState(24);
   const [consumer, setConsumer] = useState(ALL_CONSUMERS);
   const { value, error } = usePolling(
-    async () => {
-      const [summary, products] = await Promise.all([
-        gateway.getUsage({ ...(entityRef && { entityRef }), hours, ...(consumer && { consumerRef: consumer }) }),
-        // The whole gateway's usage names products by id: their titles and APIs come from the products still offered.
-        gatewayWide ? gateway.listProducts() : Promise.resolve<GatewayProduct[]>([]),
-      ]);
-      return { hours, consumer, summary, products };
-    },
+    async () => ({ hours, consumer, summary: await gateway.getUsage({ ...(!gatewayWide && { entityRef }), hours, ...(consumer && { consumerRef: consumer }) }) }),
     // A day's chart moves by the minute; a week's or a month's is read again less often, as it reads many more rows.
     hours > 24 ? 60_000 : 15_000,
     `${entityRef ?? 'gateway'}|${hours}|${consumer}`,
@@ -118,7 +111,6 @@ export function UsagePanel(props: { entityRef?: string; showConsumers?: boolean;
     const { series } = current;
     const consumers = current.byConsumer.map(c => c.consumerRef);
     if (consumer && !consumers.includes(consumer)) consumers.push(consumer);
-    const productsById = new Map((value?.products ?? []).map(p => [p.id, p]));
     const consumerRows = gatewayWide ? current.byConsumer.slice(0, GATEWAY_CONSUMERS_SHOWN) : current.byConsumer;
     body = (
       <Stack spacing={3}>
@@ -181,20 +173,18 @@ export function UsagePanel(props: { entityRef?: string; showConsumers?: boolean;
               <Table size="small" aria-label="usage by product" sx={FIGURES_TABLE_SX}>
                 <TableHead><TableRow><TableCell>Product</TableCell><TableCell>API</TableCell>{TOTALS_HEAD}</TableRow></TableHead>
                 <TableBody>
-                  {current.byProduct.map(p => {
-                    const product = productsById.get(p.productId);
-                    return (
-                      <TableRow key={p.productId}>
-                        <TableCell>{product?.title ?? p.productId}</TableCell>
-                        <TableCell sx={{ whiteSpace: 'nowrap' }}>
-                          {product ? <EntityRefLink entityRef={product.entityRef} defaultKind="api" /> : (
-                            <Typography variant="body2" color="text.secondary">removed from the gateway</Typography>
-                          )}
-                        </TableCell>
-                        {totalsCells(p, current.latencyBoundsMs)}
-                      </TableRow>
-                    );
-                  })}
+                  {current.byProduct.map(p => (
+                    <TableRow key={p.productId}>
+                      <TableCell>{p.title ?? p.productId}</TableCell>
+                      <TableCell sx={{ whiteSpace: 'nowrap' }}>
+                        {/* A product no longer offered is named by its id alone. */}
+                        {p.entityRef ? <EntityRefLink entityRef={p.entityRef} defaultKind="api" /> : (
+                          <Typography variant="body2" color="text.secondary">removed from the gateway</Typography>
+                        )}
+                      </TableCell>
+                      {totalsCells(p, current.latencyBoundsMs)}
+                    </TableRow>
+                  ))}
                 </TableBody>
               </Table>
             )}
@@ -224,7 +214,7 @@ export function UsagePanel(props: { entityRef?: string; showConsumers?: boolean;
                       selected: c.consumerRef === consumer,
                       'aria-selected': c.consumerRef === consumer,
                       title: c.consumerRef === consumer ? 'Show every consumer' : `Show ${consumerName(c.consumerRef)}'s calls only`,
-                      onClick: (e: React.MouseEvent) => {
+                      onClick: (e: { target: EventTarget }) => {
                         // The consumer's link opens its page; the rest of the row narrows the usage to it.
                         if (!(e.target as HTMLElement).closest('a')) toggleConsumer(c.consumerRef);
                       },

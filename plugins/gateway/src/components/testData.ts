@@ -80,7 +80,7 @@ export function gatewayUsage(): GatewayUsageSummary {
   const busy = day.byConsumer[0];
   return {
     ...day,
-    byProduct: [{ ...busy, productId: 'llm-chat' }, { ...busy, requests: 2, errors: 0, productId: 'old-payments' }],
+    byProduct: [{ ...busy, productId: 'llm-chat', entityRef: 'api:default/llm-chat', title: 'LLM chat (OpenAI-compatible)' }, { ...busy, requests: 2, errors: 0, productId: 'old-payments' }],
     byConsumer: Array.from({ length: 12 }, (_, i) => ({ ...busy, requests: 20 - i, consumerRef: `component:default/consumer-${i + 1}` })),
   };
 }
