@@ -6,12 +6,26 @@ import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import { gatewayApiRef, type GatewayApi } from '../api/GatewayClient';
 import { GatewayAdminPage } from './GatewayAdminPage';
 import { mockGateway } from './testData';
+import { catalogApiRef } from '@backstage/plugin-catalog-react';
+import { catalogApiMock } from '@backstage/plugin-catalog-react/testUtils';
 
 type Decision = AuthorizeResult.ALLOW | AuthorizeResult.DENY;
 
-async function render(gateway: GatewayApi, result: Decision | ((permission: string) => Decision)) {
+// The consumers of the whole gateway's usage (testData's gatewayUsage): twelve, the last not in the catalog.
+const consumer = (i: number, owner: string) => ({
+  apiVersion: 'backstage.io/v1alpha1', kind: 'Component', metadata: { name: `consumer-${i}`, namespace: 'default' }, spec: { type: 'service', lifecycle: 'production', owner },
+});
+// team-b written both ways the catalog allows: one owner.
+const OWNERS = [...Array(6).fill('team-a'), 'team-b', 'team-b', 'group:default/team-b', 'group:default/team-b', 'user:default/erin'];
+const catalogConsumers = OWNERS.map((owner, i) => consumer(i + 1, owner));
+
+async function render(gateway: GatewayApi, result: Decision | ((permission: string) => Decision), catalog = catalogApiMock({ entities: catalogConsumers })) {
   await renderInTestApp(
-    <TestApiProvider apis={[[gatewayApiRef, gateway], [permissionApiRef, mockApis.permission({ authorize: typeof result === 'function' ? request => result(request.permission.name) : result })]]}>
+    <TestApiProvider apis={[
+      [gatewayApiRef, gateway],
+      [permissionApiRef, mockApis.permission({ authorize: typeof result === 'function' ? request => result(request.permission.name) : result })],
+      [catalogApiRef, catalog],
+    ]}>
       <GatewayAdminPage />
     </TestApiProvider>,
     { mountedRoutes: { '/catalog/:namespace/:kind/:name': entityRouteRef } },
@@ -58,6 +72,24 @@ describe('GatewayAdminPage', () => {
     fireEvent.click(screen.getByRole('button', { name: 'last 30 d' }));
     await waitFor(() => expect(gateway.getUsage).toHaveBeenCalledWith({ hours: 720 }));
     expect(gateway.getUsage).not.toHaveBeenCalledWith(expect.objectContaining({ consumerRef: expect.anything() }));
+  });
+
+  it("sums the whole gateway's calls by each consumer's owner in the catalog, the costliest first", async () => {
+    const gateway = mockGateway();
+    await render(gateway, AuthorizeResult.ALLOW);
+    const owners = await screen.findByRole('table', { name: 'usage by owner' });
+    expect(within(owners).getAllByRole('row').slice(1).map(row => within(row).getAllByRole('cell').map(cell => cell.textContent).slice(0, 3)))
+      .toEqual([['team-a', '6', '105'], ['team-b', '4', '50'], ['user:erin', '1', '10'], ['not in the catalog', '1', '9']]);
+    expect(within(owners).getByRole('link', { name: /team-a/ })).toHaveAttribute('href', expect.stringMatching(/\/catalog\/default\/group\/team-a$/));
+  });
+
+  it("says so when the catalog cannot tell the consumers' owners, and still charts the usage", async () => {
+    const gateway = mockGateway();
+    const catalog = catalogApiMock.mock({ getEntitiesByRefs: jest.fn().mockRejectedValue(new Error('catalog unavailable')) });
+    await render(gateway, AuthorizeResult.ALLOW, catalog);
+    expect(await screen.findByText("Could not read the consumers' owners from the catalog: catalog unavailable")).toBeInTheDocument();
+    expect(screen.queryByRole('table', { name: 'usage by owner' })).not.toBeInTheDocument();
+    expect(screen.getByRole('table', { name: 'usage by product' })).toBeInTheDocument();
   });
 
   it('counts keys beyond what a list holds', async () => {

@@ -22,6 +22,7 @@ import { gatewayApiRef } from '../api/GatewayClient';
 import { formatCost, formatLatencyBucket, formatMs, formatNumber } from './format';
 import { FIGURES_TABLE_SX } from './common';
 import { TimeChart } from './TimeChart';
+import { UsageByOwner } from './UsageByOwner';
 
 export const USAGE_WINDOWS = [
   { hours: 24, label: '24 h' },
@@ -190,6 +191,7 @@ export function UsagePanel(props: { entityRef?: string; showConsumers?: boolean;
             )}
           </div>
         )}
+        {gatewayWide && <UsageByOwner byConsumer={current.byConsumer} />}
         {showConsumers && (
           <div>
             <Typography variant="subtitle2">By consumer</Typography>
