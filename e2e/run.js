@@ -315,8 +315,8 @@ journey("decides a request from the gateway admin page as a platform admin, and 
     const calls = Number(await llmChatUsage.getByRole('cell').nth(2).textContent());
     if (!(calls >= 1)) throw new Error(`The admin page's usage by product counts ${calls} calls of llm-chat`);
     await grace.getByRole('table', { name: 'usage by consumer' }).getByRole('link', { name: /chat-assistant/ }).waitFor();
-    // And under the team that owns chat-assistant in the catalog.
-    await grace.getByRole('table', { name: 'usage by owner' }).getByRole('link', { name: /team-web/ }).waitFor();
+    // And under the team that owns chat-assistant in the catalog (its link shows the group's display name).
+    await grace.getByRole('table', { name: 'usage by owner' }).getByRole('link', { name: /Team Web/ }).waitFor();
     await shot(grace, '14-gateway-admin');
     await row.getByRole('button', { name: 'Deny' }).click();
     await grace.getByLabel(/^Reason/).fill('Read refunds through the orders API instead.');
