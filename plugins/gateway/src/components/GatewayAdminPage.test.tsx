@@ -66,7 +66,7 @@ describe('GatewayAdminPage', () => {
     const consumers = screen.getByRole('table', { name: 'usage by consumer' });
     expect(within(consumers).getAllByRole('row')).toHaveLength(11);
     expect(within(consumers).getAllByRole('row')[10]).toHaveTextContent('consumer-10');
-    expect(screen.getByText("The 10 busiest of 12 consumers; each API's Gateway tab lists all of its own.")).toBeInTheDocument();
+    expect(screen.getByText("The 10 busiest of 13 consumers; each API's Gateway tab lists all of its own.")).toBeInTheDocument();
     expect(screen.queryByRole('combobox', { name: 'Consumer' })).not.toBeInTheDocument();
     fireEvent.click(within(consumers).getAllByRole('row')[1]);
     fireEvent.click(screen.getByRole('button', { name: 'last 30 d' }));
@@ -79,17 +79,36 @@ describe('GatewayAdminPage', () => {
     await render(gateway, AuthorizeResult.ALLOW);
     const owners = await screen.findByRole('table', { name: 'usage by owner' });
     expect(within(owners).getAllByRole('row').slice(1).map(row => within(row).getAllByRole('cell').map(cell => cell.textContent).slice(0, 3)))
-      .toEqual([['team-a', '6', '105'], ['team-b', '4', '50'], ['user:erin', '1', '10'], ['not in the catalog', '1', '9']]);
+      .toEqual([['team-b', '4', '50'], ['team-a', '6', '105'], ['not in the catalog, or not yours to read', '1', '9'], ['user:erin', '1', '10'], ['no consumer', '1', '1']]);
     expect(within(owners).getByRole('link', { name: /team-a/ })).toHaveAttribute('href', expect.stringMatching(/\/catalog\/default\/group\/team-a$/));
   });
 
-  it("says so when the catalog cannot tell the consumers' owners, and still charts the usage", async () => {
+  it("says so when the catalog cannot tell the consumers' owners, and still sums what it can", async () => {
     const gateway = mockGateway();
     const catalog = catalogApiMock.mock({ getEntitiesByRefs: jest.fn().mockRejectedValue(new Error('catalog unavailable')) });
     await render(gateway, AuthorizeResult.ALLOW, catalog);
-    expect(await screen.findByText("Could not read the consumers' owners from the catalog: catalog unavailable")).toBeInTheDocument();
-    expect(screen.queryByRole('table', { name: 'usage by owner' })).not.toBeInTheDocument();
+    expect(await screen.findByText(/^Could not read consumers' owners from the catalog: catalog unavailable\. Their calls are under "owner not read yet"/)).toBeInTheDocument();
+    const owners = screen.getByRole('table', { name: 'usage by owner' });
+    expect(within(owners).getAllByRole('row').slice(1).map(row => within(row).getAllByRole('cell').map(cell => cell.textContent).slice(0, 2)))
+      .toEqual([['owner not read yet', '12'], ['no consumer', '1']]);
     expect(screen.getByRole('table', { name: 'usage by product' })).toBeInTheDocument();
+  });
+
+  it('reads the owners again after a failed read, and keeps them when the window changes', async () => {
+    const gateway = mockGateway();
+    const getEntitiesByRefs = jest.fn().mockRejectedValueOnce(new Error('catalog unavailable'))
+      .mockImplementation(async ({ entityRefs }: { entityRefs: string[] }) => ({
+        items: entityRefs.map(ref => catalogConsumers.find(e => `component:default/${e.metadata.name}` === ref)),
+      }));
+    await render(gateway, AuthorizeResult.ALLOW, catalogApiMock.mock({ getEntitiesByRefs }));
+    const owners = await screen.findByRole('table', { name: 'usage by owner' });
+    await within(owners).findByRole('link', { name: /team-a/ });
+    expect(screen.queryByText(/Could not read consumers' owners/)).not.toBeInTheDocument();
+    expect(getEntitiesByRefs).toHaveBeenCalledTimes(2);
+    fireEvent.click(screen.getByRole('button', { name: 'last 7 d' }));
+    await waitFor(() => expect(gateway.getUsage).toHaveBeenCalledWith({ hours: 168 }));
+    await within(await screen.findByRole('table', { name: 'usage by owner' })).findByRole('link', { name: /team-a/ });
+    expect(getEntitiesByRefs).toHaveBeenCalledTimes(2);
   });
 
   it('counts keys beyond what a list holds', async () => {

@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useRef, useState } from 'react';
 import { InfoCard, Progress, ResponseErrorPanel } from '@backstage/core-components';
 import { useApi } from '@backstage/core-plugin-api';
 import { EntityRefLink } from '@backstage/plugin-catalog-react';
@@ -22,7 +22,7 @@ import { gatewayApiRef } from '../api/GatewayClient';
 import { formatCost, formatLatencyBucket, formatMs, formatNumber } from './format';
 import { FIGURES_TABLE_SX } from './common';
 import { TimeChart } from './TimeChart';
-import { UsageByOwner } from './UsageByOwner';
+import { UsageByOwner, type OwnerCache } from './UsageByOwner';
 
 export const USAGE_WINDOWS = [
   { hours: 24, label: '24 h' },
@@ -95,6 +95,8 @@ export function UsagePanel(props: { entityRef?: string; showConsumers?: boolean;
   const theme = useTheme();
   const [hours, setHours] = useState(24);
   const [consumer, setConsumer] = useState(ALL_CONSUMERS);
+  // The consumers' owners, read from the catalog once each for as long as the panel is open, whichever window it shows.
+  const owners = useRef<OwnerCache>(new Map());
   const { value, error } = usePolling(
     async () => ({ hours, consumer, summary: await gateway.getUsage({ ...(!gatewayWide && { entityRef }), hours, ...(consumer && { consumerRef: consumer }) }) }),
     // A day's chart moves by the minute; a week's or a month's is read again less often, as it reads many more rows.
@@ -191,7 +193,7 @@ export function UsagePanel(props: { entityRef?: string; showConsumers?: boolean;
             )}
           </div>
         )}
-        {gatewayWide && <UsageByOwner byConsumer={current.byConsumer} />}
+        {gatewayWide && <UsageByOwner byConsumer={current.byConsumer} cache={owners.current} />}
         {showConsumers && (
           <div>
             <Typography variant="subtitle2">By consumer</Typography>

@@ -74,14 +74,21 @@ export function usage(requests = 3): GatewayUsageSummary {
   };
 }
 
-/** The whole gateway's day: llm-chat's calls, a removed product's, and twelve consumers. */
+/**
+ * The whole gateway's day: llm-chat's calls, a removed product's, and twelve
+ * consumers, the busiest the cheapest (consumer-1: 20 calls, $0.0002), and
+ * calls without a consumer.
+ */
 export function gatewayUsage(): GatewayUsageSummary {
   const day = usage();
   const busy = day.byConsumer[0];
   return {
     ...day,
     byProduct: [{ ...busy, productId: 'llm-chat', entityRef: 'api:default/llm-chat', title: 'LLM chat (OpenAI-compatible)' }, { ...busy, requests: 2, errors: 0, productId: 'old-payments' }],
-    byConsumer: Array.from({ length: 12 }, (_, i) => ({ ...busy, requests: 20 - i, consumerRef: `component:default/consumer-${i + 1}` })),
+    byConsumer: [
+      ...Array.from({ length: 12 }, (_, i) => ({ ...busy, requests: 20 - i, cost: busy.cost * (i + 1), consumerRef: `component:default/consumer-${i + 1}` })),
+      { ...busy, requests: 1, cost: 0, consumerRef: 'unknown' },
+    ],
   };
 }
 
