@@ -41,6 +41,17 @@ describe('the gateway, control plane and data plane', () => {
       const keys = await request(server).get('/api/gateway/keys').query({ entityRef: 'component:default/chat-assistant' }).set('authorization', erin);
       expect(keys.body.items).toEqual([expect.objectContaining({ masked: `qdk_${approved.body.issued.key.publicId}_…`, status: 'active', plan: 'standard' })]);
       expect(JSON.stringify(keys.body)).not.toContain(secret.slice(18));
+      // Every product's counts (gateway.admin, the admin page): one grouped count, no list.
+      const everyProduct = await request(server).get('/api/gateway/keys').query({ limit: 0 }).set('authorization', carol);
+      expect(everyProduct.body).toEqual({ items: [], totalItems: 1, activeItems: 1, byProduct: { 'llm-chat': { totalItems: 1, activeItems: 1 } } });
+      for (const [query, message] of [
+        [{}, "entityRef: required to list keys (an API or a component); without it, limit=0 counts every product's keys"],
+        [{ limit: 0, accepted: true }, 'accepted: only with an entityRef'],
+        [{ limit: 'none' }, 'limit: a whole number from 0 to 500, not "none"'],
+      ] as const) {
+        const refused = await request(server).get('/api/gateway/keys').query(query).set('authorization', carol);
+        expect([refused.status, refused.body.error.message]).toEqual([400, message]);
+      }
       // A decided request cannot be decided again.
       expect((await request(server).post(`/api/gateway/key-requests/${requested.body.id}/deny`).set('authorization', carol).send({ reason: 'no' })).status).toBe(409);
 
@@ -614,6 +625,9 @@ describe('the gateway, control plane and data plane', () => {
       expect(queue.body.error.message).toBe("You may not read every API's key requests; give an entityRef to see one API's or component's (permission gateway.admin)");
       expect((await request(user.server).get('/api/gateway/audit').set('authorization', erin)).status).toBe(403);
       expect((await request(user.server).get('/api/gateway/status').set('authorization', erin)).status).toBe(403);
+      const counts = await request(user.server).get('/api/gateway/keys').query({ limit: 0 }).set('authorization', erin);
+      expect([counts.status, counts.body.error.message])
+        .toEqual([403, "You may not count every product's keys; give an entityRef to see one API's or component's (permission gateway.admin)"]);
       const usage = await request(user.server).get('/api/gateway/usage').set('authorization', erin);
       expect([usage.status, usage.body.error.message])
         .toEqual([403, "You may not read the whole gateway's usage; give an entityRef to see one API's or component's (permission gateway.admin)"]);

@@ -126,7 +126,10 @@ export interface GatewayKeyList {
   totalItems: number;
   /** Those still accepted now: active and not expired (a rotated key in its grace period counts). */
   activeItems: number;
-  /** A component's list without `productId`: the same counts for each product it has keys for. */
+  /**
+   * A component's list without `productId`, or every product's counts (no
+   * entityRef, limit 0): the same counts for each product that has keys.
+   */
   byProduct?: Record<string, { totalItems: number; activeItems: number }>;
 }
 

@@ -141,6 +141,8 @@ describe('the OpenAPI schema of /api/gateway', () => {
       await answered('GET /usage', request(server).get('/api/gateway/usage').query({ entityRef: 'api:default/llm-chat', consumerRef: 'chat-assistant' }).set('authorization', erin), 200);
       await answered('GET /usage', request(server).get('/api/gateway/usage').query({ entityRef: 'llm-chat' }).set('authorization', erin), 400);
       await answered('GET /usage', request(server).get('/api/gateway/usage').query({ hours: 720 }).set('authorization', erin), 200);
+      await answered('GET /keys', request(server).get('/api/gateway/keys').query({ limit: 0 }).set('authorization', erin), 200);
+      await answered('GET /keys', request(server).get('/api/gateway/keys').set('authorization', erin), 400);
       await answered('GET /audit', request(server).get('/api/gateway/audit').query({ entityRef: 'component:default/chat-assistant' }).set('authorization', erin), 200);
       await answered('GET /audit', request(server).get('/api/gateway/audit').set('authorization', erin), 200);
       await answered('GET /audit', request(server).get('/api/gateway/audit').query({ entityRef: 'llm-chat' }).set('authorization', erin), 400);
@@ -187,6 +189,7 @@ describe('the OpenAPI schema of /api/gateway', () => {
       await answered('POST /keys/{id}/revoke', request(deniedServer).post(`/api/gateway/keys/${issued.key.id}/revoke`).set('authorization', erin).send({}), 403);
       await answered('GET /usage', request(deniedServer).get('/api/gateway/usage').query({ entityRef: 'api:default/llm-chat' }).set('authorization', erin), 403);
       await answered('GET /usage', request(deniedServer).get('/api/gateway/usage').set('authorization', erin), 403);
+      await answered('GET /keys', request(deniedServer).get('/api/gateway/keys').query({ limit: 0 }).set('authorization', erin), 403);
       await answered('GET /audit', request(deniedServer).get('/api/gateway/audit').query({ entityRef: 'api:default/llm-chat' }).set('authorization', erin), 403);
       await answered('GET /audit', request(deniedServer).get('/api/gateway/audit').set('authorization', erin), 403);
       await answered('GET /status', request(deniedServer).get('/api/gateway/status').set('authorization', erin), 403);

@@ -550,7 +550,24 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
   router.get('/keys', async (req, res) => {
     const credentials = await anyCredentials(req);
     const entityRef = queryRef(req.query.entityRef, 'entityRef');
-    if (!entityRef) throw new InputError('entityRef: required (an API or a component)');
+    if (!entityRef) {
+      // Every product's counts, for the admin page: one grouped count. No list: that would be a sort of every key.
+      const extra = ['offset', 'productId', 'accepted'].find(name => req.query[name] !== undefined);
+      if (extra) throw new InputError(`${extra}: only with an entityRef`);
+      if (listLimit(req.query.limit) !== 0) {
+        throw new InputError("entityRef: required to list keys (an API or a component); without it, limit=0 counts every product's keys");
+      }
+      await authorizeAdmin(credentials, "count every product's keys; give an entityRef to see one API's or component's");
+      const counts = await store.countKeysByProduct({}, now());
+      const list: GatewayKeyList = { items: [], totalItems: 0, activeItems: 0, byProduct: {} };
+      for (const [id, c] of Object.entries(counts)) {
+        list.totalItems += c.total;
+        list.activeItems += c.active;
+        list.byProduct![id] = { totalItems: c.total, activeItems: c.active };
+      }
+      res.json(list);
+      return;
+    }
     await authorizeOn(gatewayReadPermission, entityRef, credentials, `read the gateway keys of ${entityRef}`);
     const limit = listLimit(req.query.limit);
     const offset = listOffset(req.query.offset);

@@ -29,8 +29,9 @@ export interface CreateKeyRequest {
 
 /** `POST /key-requests/:id/approve`: the decided request and the key, whose secret is shown once. */
 /** Whose keys a list holds: an API's, a component's, or a component's for one product; all, or only those accepted now (or only the others). */
+/** `GET /keys`: whose keys; without entityRef (and with limit 0), every product's counts (gateway.admin). */
 export type GatewayKeyQuery = {
-  entityRef: string;
+  entityRef?: string;
   productId?: string;
   accepted?: boolean;
 };

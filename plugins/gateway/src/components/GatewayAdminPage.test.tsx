@@ -42,7 +42,9 @@ describe('GatewayAdminPage', () => {
     expect(within(table).getByText('LLM chat (OpenAI-compatible)')).toBeInTheDocument();
     expect(within(table).getByText('1 of 1')).toBeInTheDocument();
     // The counts come from the server's totals: no key is read to count them.
-    expect(gateway.listKeys).toHaveBeenCalledWith({ entityRef: 'api:default/llm-chat', limit: 0 });
+    // Every product's counts in one read, not a read per product.
+    expect(gateway.listKeys).toHaveBeenCalledTimes(1);
+    expect(gateway.listKeys).toHaveBeenCalledWith({ limit: 0 });
     // Headings stay on one line (a narrow table used to break "Requests" into "Reques ts").
     expect(within(table).getByRole('columnheader', { name: 'Active keys' })).toHaveStyle({ whiteSpace: 'nowrap' });
   });
@@ -111,9 +113,19 @@ describe('GatewayAdminPage', () => {
     expect(getEntitiesByRefs).toHaveBeenCalledTimes(2);
   });
 
+  it("lists the products and says so when their keys cannot be counted", async () => {
+    const gateway = mockGateway();
+    gateway.listKeys.mockRejectedValue(new Error('database unavailable'));
+    await render(gateway, AuthorizeResult.ALLOW);
+    const table = await screen.findByRole('table', { name: 'gateway products' });
+    expect(within(table).getByText('LLM chat (OpenAI-compatible)')).toBeInTheDocument();
+    expect(within(table).getByRole('cell', { name: '–' })).toBeInTheDocument();
+    expect(screen.getByText("Could not count the products' keys: database unavailable")).toBeInTheDocument();
+  });
+
   it('counts keys beyond what a list holds', async () => {
     const gateway = mockGateway();
-    gateway.listKeys.mockResolvedValue({ items: [], totalItems: 1250, activeItems: 1180 });
+    gateway.listKeys.mockResolvedValue({ items: [], totalItems: 1251, activeItems: 1180, byProduct: { 'llm-chat': { totalItems: 1250, activeItems: 1180 }, gone: { totalItems: 1, activeItems: 0 } } });
     await render(gateway, AuthorizeResult.ALLOW);
     const table = await screen.findByRole('table', { name: 'gateway products' });
     expect(await within(table).findByText('1,180 of 1,250')).toBeInTheDocument();

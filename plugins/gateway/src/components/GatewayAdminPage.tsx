@@ -4,7 +4,7 @@ import { useApi } from '@backstage/core-plugin-api';
 import { EntityRefLink } from '@backstage/plugin-catalog-react';
 import { permissionApiRef, usePermission } from '@backstage/plugin-permission-react';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
-import { gatewayAdminPermission, gatewayKeyRequestReviewPermission, type GatewayProduct } from '@quarterdeck/plugin-gateway-common';
+import { gatewayAdminPermission, gatewayKeyRequestReviewPermission, type GatewayKeyList, type GatewayProduct } from '@quarterdeck/plugin-gateway-common';
 import Box from '@mui/material/Box';
 import Chip from '@mui/material/Chip';
 import Stack from '@mui/material/Stack';
@@ -17,42 +17,46 @@ import Typography from '@mui/material/Typography';
 import { usePolling } from '@quarterdeck/plugin-quarterdeck-react';
 import { gatewayApiRef } from '../api/GatewayClient';
 import { AuditCard } from './AuditCard';
-import { FIGURES_TABLE_SX, keyRequestCount } from './common';
+import { errorMessage, FIGURES_TABLE_SX, keyRequestCount } from './common';
 import { formatDateTime, formatNumber, shortUser } from './format';
 import { PendingKeyRequests } from './PendingKeyRequests';
 import { UsagePanel } from './UsagePanel';
 
-type Row = {
-  product: GatewayProduct;
-  keys?: { active: number; total: number };
-  error?: string;
+type Overview = {
+  products: GatewayProduct[];
+  /** Every product's key counts, or why they could not be read (the products are still listed). */
+  keys: GatewayKeyList['byProduct'] | { error: string };
 };
+
+const formatKeyCounts = (counts?: { totalItems: number; activeItems: number }) =>
+  (counts ? `${formatNumber(counts.activeItems)} of ${formatNumber(counts.totalItems)}` : '–');
 
 function ProductsOverview({ refreshKey }: { refreshKey: number }) {
   const gateway = useApi(gatewayApiRef);
-  const { value, error } = usePolling(async (): Promise<Row[]> => {
-    const products = await gateway.listProducts();
-    return Promise.all(products.map(async (product): Promise<Row> => {
-      try {
-        const keys = await gateway.listKeys({ entityRef: product.entityRef, limit: 0 });
-        return { product, keys: { active: keys.activeItems, total: keys.totalItems } };
-      } catch (e) {
-        return { product, error: (e as Error).message };
-      }
-    }));
+  // Two reads whatever the number of products: the products, and every product's key counts in one grouped count.
+  const { value, error } = usePolling(async (): Promise<Overview> => {
+    const [products, keys] = await Promise.all([
+      gateway.listProducts(),
+      gateway.listKeys({ limit: 0 }).then(list => list.byProduct ?? {}, (e: unknown) => ({ error: errorMessage(e) })),
+    ]);
+    return { products, keys };
   }, 30_000, String(refreshKey));
 
   if (error && !value) return <ResponseErrorPanel error={error} />;
   if (!value) return <Progress />;
-  if (value.length === 0) {
+  const { products, keys } = value;
+  const keyError = keys && 'error' in keys ? String(keys.error) : undefined;
+  const keysOf = (id: string) => (keys && !('error' in keys) ? keys[id] ?? { totalItems: 0, activeItems: 0 } : undefined);
+  if (products.length === 0) {
     return (
       <EmptyState missing="content" title="No gateway products yet"
         description="A product puts an API entity behind the gateway: define one with PUT /api/gateway/products/<id>, or list its YAML under gateway.products in app-config.yaml." />
     );
   }
   return (
-    <InfoCard title={`Products (${value.length})`} subheader="Every API offered through the gateway, its plans and keys; their calls are under Usage">
+    <InfoCard title={`Products (${products.length})`} subheader="Every API offered through the gateway, its plans and keys; their calls are under Usage">
       {error && <ResponseErrorPanel error={error} title="Could not refresh" />}
+      {keyError && <Typography variant="body2" color="error">Could not count the products' keys: {keyError}</Typography>}
       <Table size="small" aria-label="gateway products" sx={FIGURES_TABLE_SX}>
         <TableHead>
           <TableRow>
@@ -61,17 +65,13 @@ function ProductsOverview({ refreshKey }: { refreshKey: number }) {
           </TableRow>
         </TableHead>
         <TableBody>
-          {value.map(({ product, keys, error: rowError }) => (
+          {products.map(product => (
             <TableRow key={product.id}>
               <TableCell><b>{product.title ?? product.id}</b><Typography variant="caption" display="block" color="text.secondary">{product.id}</Typography></TableCell>
               <TableCell sx={{ whiteSpace: 'nowrap' }}><EntityRefLink entityRef={product.entityRef} defaultKind="api" /></TableCell>
               <TableCell><Chip size="small" label={product.kind} /></TableCell>
               <TableCell>{product.plans.map(p => p.name).join(', ')}</TableCell>
-              {rowError ? (
-                <TableCell><Typography variant="body2" color="error">{rowError}</Typography></TableCell>
-              ) : (
-                <TableCell align="right">{keys ? `${formatNumber(keys.active)} of ${formatNumber(keys.total)}` : '–'}</TableCell>
-              )}
+              <TableCell align="right">{formatKeyCounts(keysOf(product.id))}</TableCell>
               <TableCell sx={{ whiteSpace: 'nowrap' }}>{formatDateTime(product.updatedAt)}<br />by {shortUser(product.updatedBy)}</TableCell>
             </TableRow>
           ))}
