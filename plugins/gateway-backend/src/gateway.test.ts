@@ -41,9 +41,6 @@ describe('the gateway, control plane and data plane', () => {
       const keys = await request(server).get('/api/gateway/keys').query({ entityRef: 'component:default/chat-assistant' }).set('authorization', erin);
       expect(keys.body.items).toEqual([expect.objectContaining({ masked: `qdk_${approved.body.issued.key.publicId}_…`, status: 'active', plan: 'standard' })]);
       expect(JSON.stringify(keys.body)).not.toContain(secret.slice(18));
-      // Every product's counts (gateway.admin, the admin page): one grouped count, no list.
-      const everyProduct = await request(server).get('/api/gateway/keys').query({ limit: 0 }).set('authorization', carol);
-      expect(everyProduct.body).toEqual({ items: [], totalItems: 1, activeItems: 1, byProduct: { 'llm-chat': { totalItems: 1, activeItems: 1 } } });
       for (const [query, message] of [
         [{}, "entityRef: required to list keys (an API or a component); without it, limit=0 counts every product's keys"],
         [{ limit: 0, accepted: true }, 'accepted: only with an entityRef'],
@@ -160,6 +157,9 @@ describe('the gateway, control plane and data plane', () => {
       expect(counted.body).toMatchObject({ totalItems: 2, activeItems: 1 });
       expect(counted.body.byProduct).toBeUndefined();
       expect(counted.body.items.map((k: { id: string }) => k.id)).toEqual([rotated.body.key.id]);
+      // Every product's counts (gateway.admin, the admin page): one grouped count, no list.
+      const everyProduct = await request(server).get('/api/gateway/keys').query({ limit: 0 }).set('authorization', carol);
+      expect(everyProduct.body).toEqual({ items: [], totalItems: 2, activeItems: 1, byProduct: { 'llm-chat': { totalItems: 2, activeItems: 1 } } });
       const badLimit = await request(server).get('/api/gateway/keys').query({ entityRef: 'api:default/llm-chat', limit: 501 }).set('authorization', erin);
       expect(badLimit.status).toBe(400);
       expect(badLimit.body.error.message).toBe('limit: a whole number from 0 to 500, not "501"');

@@ -168,6 +168,14 @@ describe('KnexGatewayStore', () => {
     // Per product, for a component's page: one product here, and none for a component without keys.
     expect(await store.countKeysByProduct({ componentRef: 'component:default/c' }, minute(90))).toEqual({ p: { total: 4, active: 1 } });
     expect(await store.countKeysByProduct({ componentRef: 'component:default/nobody' }, minute(90))).toEqual({});
+    // Every product's, for the admin page: another product's key beside p's.
+    await store.putProduct({ id: 'q', entityRef: 'api:default/q', spec, actor: 'user:default/u', now: t0, expect: { exists: false }, audit: [] });
+    await store.createKeyRequest({
+      id: 'r9', productId: 'q', plan: 'standard', apiRef: 'api:default/q', componentRef: 'component:default/d', justification: 'because',
+      status: 'pending', requestedBy: 'user:default/u', requestedAt: minute(9).toISOString(), expiresAt: minute(69).toISOString(),
+    }, []);
+    expect(await store.reviewKeyRequest({ id: 'r9', status: 'approved', reviewer: 'user:default/a', at: minute(9), key: { ...key('9', minute(9).toISOString()), productId: 'q', componentRef: 'component:default/d' } }, [])).toBe(true);
+    expect(await store.countKeysByProduct({}, minute(90))).toEqual({ p: { total: 4, active: 1 }, q: { total: 1, active: 1 } });
     // Only the keys accepted at a time, or only the others: as the counts split them.
     const split = async (at: Date, query: { componentRef?: string; productId?: string } = { productId: 'p' }) => [
       (await store.listKeys({ ...query, accepted: { at, now: true } })).map(k => k.id),

@@ -27,11 +27,9 @@ export interface CreateKeyRequest {
   justification: string;
 }
 
-/** `POST /key-requests/:id/approve`: the decided request and the key, whose secret is shown once. */
 /** Whose keys a list holds: an API's, a component's, or a component's for one product; all, or only those accepted now (or only the others). */
-/** `GET /keys`: whose keys; without entityRef (and with limit 0), every product's counts (gateway.admin). */
 export type GatewayKeyQuery = {
-  entityRef?: string;
+  entityRef: string;
   productId?: string;
   accepted?: boolean;
 };
@@ -44,6 +42,7 @@ export type GatewayAuditQuery = {
   limit?: number;
 };
 
+/** `POST /key-requests/:id/approve`: the decided request and the key, whose secret is shown once. */
 export interface ApprovedKeyRequest {
   request: GatewayKeyRequest;
   issued: IssuedKey;
@@ -80,6 +79,8 @@ export interface GatewayApi {
    * how many there are; with `accepted`, only those accepted now or only the others.
    */
   listKeys(query: GatewayKeyQuery & { limit?: number; offset?: number }): Promise<GatewayKeyList>;
+  /** Every product's key counts, by product id: one grouped count (gateway.admin). */
+  countKeysByProduct(): Promise<NonNullable<GatewayKeyList['byProduct']>>;
   /** A new key at once; the old one keeps working for `graceSeconds` (default a day). */
   rotateKey(id: string, body?: { graceSeconds?: number }): Promise<IssuedKey>;
   revokeKey(id: string, body?: { reason?: string }): Promise<GatewayKeyView>;
@@ -150,6 +151,10 @@ export class GatewayClient implements GatewayApi {
 
   denyKeyRequest(id: string, body: { reason: string }): Promise<GatewayKeyRequest> {
     return this.send('POST', `/key-requests/${encodeURIComponent(id)}/deny`, body);
+  }
+
+  async countKeysByProduct(): Promise<NonNullable<GatewayKeyList['byProduct']>> {
+    return (await this.request<GatewayKeyList>('/keys?limit=0')).byProduct ?? {};
   }
 
   listKeys(query: GatewayKeyQuery & { limit?: number; offset?: number }): Promise<GatewayKeyList> {

@@ -4,7 +4,7 @@ import { useApi } from '@backstage/core-plugin-api';
 import { EntityRefLink } from '@backstage/plugin-catalog-react';
 import { permissionApiRef, usePermission } from '@backstage/plugin-permission-react';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
-import { gatewayAdminPermission, gatewayKeyRequestReviewPermission, type GatewayKeyList, type GatewayProduct } from '@quarterdeck/plugin-gateway-common';
+import { gatewayAdminPermission, gatewayKeyRequestReviewPermission, type GatewayProduct } from '@quarterdeck/plugin-gateway-common';
 import Box from '@mui/material/Box';
 import Chip from '@mui/material/Chip';
 import Stack from '@mui/material/Stack';
@@ -22,31 +22,34 @@ import { formatDateTime, formatNumber, shortUser } from './format';
 import { PendingKeyRequests } from './PendingKeyRequests';
 import { UsagePanel } from './UsagePanel';
 
+type KeyCounts = { totalItems: number; activeItems: number };
+
 type Overview = {
   products: GatewayProduct[];
   /** Every product's key counts, or why they could not be read (the products are still listed). */
-  keys: GatewayKeyList['byProduct'] | { error: string };
+  counts?: Map<string, KeyCounts>;
+  countError?: string;
 };
 
-const formatKeyCounts = (counts?: { totalItems: number; activeItems: number }) =>
+const formatKeyCounts = (counts?: KeyCounts) =>
   (counts ? `${formatNumber(counts.activeItems)} of ${formatNumber(counts.totalItems)}` : '–');
 
 function ProductsOverview({ refreshKey }: { refreshKey: number }) {
   const gateway = useApi(gatewayApiRef);
   // Two reads whatever the number of products: the products, and every product's key counts in one grouped count.
   const { value, error } = usePolling(async (): Promise<Overview> => {
-    const [products, keys] = await Promise.all([
+    const [products, counts] = await Promise.all([
       gateway.listProducts(),
-      gateway.listKeys({ limit: 0 }).then(list => list.byProduct ?? {}, (e: unknown) => ({ error: errorMessage(e) })),
+      gateway.countKeysByProduct().then(byProduct => new Map(Object.entries(byProduct)), (e: unknown) => errorMessage(e)),
     ]);
-    return { products, keys };
+    return typeof counts === 'string' ? { products, countError: counts } : { products, counts };
   }, 30_000, String(refreshKey));
 
   if (error && !value) return <ResponseErrorPanel error={error} />;
   if (!value) return <Progress />;
-  const { products, keys } = value;
-  const keyError = keys && 'error' in keys ? String(keys.error) : undefined;
-  const keysOf = (id: string) => (keys && !('error' in keys) ? keys[id] ?? { totalItems: 0, activeItems: 0 } : undefined);
+  const { products, counts, countError } = value;
+  // A product without keys has no count of its own: 0 of 0.
+  const keysOf = (id: string) => (counts ? counts.get(id) ?? { totalItems: 0, activeItems: 0 } : undefined);
   if (products.length === 0) {
     return (
       <EmptyState missing="content" title="No gateway products yet"
@@ -56,7 +59,7 @@ function ProductsOverview({ refreshKey }: { refreshKey: number }) {
   return (
     <InfoCard title={`Products (${products.length})`} subheader="Every API offered through the gateway, its plans and keys; their calls are under Usage">
       {error && <ResponseErrorPanel error={error} title="Could not refresh" />}
-      {keyError && <Typography variant="body2" color="error">Could not count the products' keys: {keyError}</Typography>}
+      {countError && <Typography variant="body2" color="error">Could not count the products' keys: {countError}</Typography>}
       <Table size="small" aria-label="gateway products" sx={FIGURES_TABLE_SX}>
         <TableHead>
           <TableRow>

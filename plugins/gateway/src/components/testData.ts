@@ -111,10 +111,8 @@ export function mockGateway(): jest.Mocked<GatewayApi> {
       issued: { key: activeKey, secret: SECRET },
     }),
     denyKeyRequest: jest.fn().mockResolvedValue({ ...pendingRequest, status: 'denied' }),
-    // Like the backend, the count of every product (no entityRef) comes by product and lists no key.
-    listKeys: jest.fn(async (query: { entityRef?: string }) => (query.entityRef
-      ? { items: [activeKey], totalItems: 1, activeItems: 1 }
-      : { items: [], totalItems: 1, activeItems: 1, byProduct: { 'llm-chat': { totalItems: 1, activeItems: 1 } } })),
+    listKeys: jest.fn().mockResolvedValue({ items: [activeKey], totalItems: 1, activeItems: 1 }),
+    countKeysByProduct: jest.fn().mockResolvedValue({ 'llm-chat': { totalItems: 1, activeItems: 1 } }),
     rotateKey: jest.fn().mockResolvedValue({ key: { ...activeKey, id: 'key-2', publicId: 'mnopqrstuvwx', masked: 'qdk_mnopqrstuvwx_…' }, secret: ROTATED_SECRET }),
     revokeKey: jest.fn().mockResolvedValue({ ...activeKey, status: 'revoked' }),
     getUsage: jest.fn(async (query: { entityRef?: string }) => (query.entityRef ? usage() : gatewayUsage())),
