@@ -187,10 +187,12 @@ export function describeConformance(driver: string, setup: () => Promise<Conform
       const versions = got.map(e => Number(e.object.metadata.resourceVersion));
       expect([...versions].sort((a, b) => a - b)).toEqual(versions);
 
-      // Resume after the first event: the rest arrive again, in order.
+      // Resume after the first event: the rest arrive again, in order. Narrowed to the object by name, not by label
+      // (it left the selector in between), so that another ConfigMap of the namespace — kube-controller-manager
+      // publishes kube-root-ca.crt into each new one, sometimes late — is not among them.
       const resume = new AbortController();
       const resumed = await collect(
-        client.watch(kind, { resourceVersion: got[0].object.metadata.resourceVersion, signal: resume.signal }),
+        client.watch(kind, { resourceVersion: got[0].object.metadata.resourceVersion, fieldSelector: 'metadata.name=w', signal: resume.signal }),
         3,
         resume,
       );
