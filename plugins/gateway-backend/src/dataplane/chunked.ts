@@ -1,7 +1,7 @@
 import { validateHeaderName, validateHeaderValue, type ServerResponse } from 'node:http';
 import type net from 'node:net';
 import { descriptorOf, stopSocketTimer, type RelayUsage } from './nativeRelay';
-import type { Abortable } from './streamClient';
+import { ClientClosed, type Abortable } from './streamClient';
 
 /** Where a streamed response's body goes: `write` says false when the client's socket is full. */
 export interface StreamSink {
@@ -236,7 +236,7 @@ type ReleasedSocket = net.Socket & { [RELEASED]?: ReleasedResponse | null };
 function releasedSocketClosed(this: ReleasedSocket) {
   const released = this[RELEASED];
   this[RELEASED] = null;
-  released?.call.abort(new Error('the client closed the connection'));
+  released?.call.abort(new ClientClosed('the client closed the connection'));
 }
 
 /**

@@ -6,6 +6,8 @@ import { KeyCache } from './keyCache';
 import { MemoryLimits } from './limits';
 import { startDataPlane, type RunningDataPlane } from './server';
 import { UsageWriter } from './usageWriter';
+import type { UsageRecord } from '../database/GatewayStore';
+import { delay, until } from '../__testUtils__/waiting';
 
 const SECRET = 'a-test-server-secret-of-at-least-32-chars';
 
@@ -110,5 +112,188 @@ describe('the body a call sends upstream', () => {
     expect(forwarded).not.toContain('large');
     expect(JSON.parse(forwarded)).toEqual({ model: 'tiny', messages: [{ role: 'user', content: 'hi' }] });
     expect((await call('{"model":"large","messages":[{"role":"user","content":"hi"}]}')).status).toBe(403);
+  });
+});
+
+/**
+ * An upstream that does what a test tells it by the request (the chat's first
+ * message, or the REST path), and says how each request ended.
+ */
+async function scriptedUpstream() {
+  const ended: Array<{ what: string; finished: boolean }> = [];
+  const server = http.createServer((req, res) => {
+    const parts: Buffer[] = [];
+    req.on('data', part => parts.push(part));
+    req.on('end', () => {
+      const rest = req.url!.startsWith('/rest');
+      const what = rest ? req.url!.slice('/rest'.length) : JSON.parse(Buffer.concat(parts).toString('utf8')).messages[0].content;
+      res.on('close', () => ended.push({ what, finished: res.writableFinished }));
+      const events = () => {
+        let sent = 0;
+        const timer = setInterval(() => {
+          if (res.destroyed) {
+            clearInterval(timer);
+            return;
+          }
+          res.write(`data: {"choices":[{"index":0,"delta":{"content":"word${sent} "}}],"usage":null}\n\n`);
+          if (++sent === 200) {
+            clearInterval(timer);
+            res.end('data: {"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":400}}\n\ndata: [DONE]\n\n');
+          }
+        }, 10);
+        res.on('close', () => clearInterval(timer));
+      };
+      if (what === 'slow events') {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        events();
+      } else if (what === 'slow head') {
+        const timer = setTimeout(() => {
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          events();
+        }, 600);
+        res.on('close', () => clearTimeout(timer));
+      } else if (what === 'odd type') {
+        // Node refuses to send a control character in a header: written raw, as a broken upstream could.
+        const body = 'data: {"choices":[{"index":0,"delta":{"content":"hi"}}]}\n\ndata: [DONE]\n\n';
+        req.socket.end(`HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\x01\r\nconnection: close\r\ntransfer-encoding: chunked\r\n\r\n${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`);
+      } else if (what === '/export') {
+        res.writeHead(200, { 'content-type': 'application/octet-stream' });
+        const timer = setInterval(() => res.write(Buffer.alloc(64 * 1024, 1)), 5);
+        res.on('close', () => clearInterval(timer));
+      } else {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ path: req.url }));
+      }
+    });
+  });
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return { base, ended, close: () => new Promise(resolve => { server.closeAllConnections(); server.close(resolve); }) };
+}
+
+describe('calls cut short, reservations and odd upstreams', () => {
+  let upstream: Awaited<ReturnType<typeof scriptedUpstream>>;
+  let plane: RunningDataPlane;
+  let usage: UsageWriter;
+  const rows: UsageRecord[] = [];
+  const llmKey = generateKey(SECRET);
+  const payKey = generateKey(SECRET);
+
+  beforeAll(async () => {
+    upstream = await scriptedUpstream();
+    const keys = new KeyCache({ keySecret: SECRET });
+    const stored = { plan: 'p', status: 'active', createdAt: '', createdBy: '', updatedAt: '', componentRef: 'component:default/app' } as const;
+    keys.apply({ ...stored, id: 'k-llm', publicId: llmKey.publicId, secretHash: llmKey.hash, productId: 'llm' });
+    keys.apply({ ...stored, id: 'k-pay', publicId: payKey.publicId, secretHash: payKey.hash, productId: 'pay' });
+    const model = (name: string) => ({ name, upstream: 'up', contextWindow: 100_000, inputPricePerMillion: 1, outputPricePerMillion: 2 });
+    const products = {
+      // '通义' is what the product schema now refuses; a product stored before could still hold such a name.
+      llm: { id: 'llm', entityRef: 'api:default/llm', kind: 'openai', upstreams: [{ name: 'up', url: `${upstream.base}/v1` }], models: [model('m'), model('通义')],
+        plans: [{ name: 'p', requestsPerMinute: 1000, tokensPerMinute: 5000, models: ['m', '通义'] }] },
+      pay: { id: 'pay', entityRef: 'api:default/pay', kind: 'rest', upstreams: [{ name: 'pay', url: `${upstream.base}/rest` }], plans: [{ name: 'p', requestsPerMinute: 1000 }] },
+    } as unknown as Record<string, GatewayProduct>;
+    usage = new UsageWriter({ insertUsage: async batch => { rows.push(...batch); } }, { intervalMs: 20 });
+    usage.start();
+    plane = await startDataPlane({ host: '127.0.0.1', port: 0, keys, products: { get: id => products[id] }, limits: new MemoryLimits(), usage });
+  });
+
+  afterAll(async () => {
+    await plane.close();
+    await usage.stop();
+    await upstream.close();
+  });
+
+  const chat = (body: object, signal?: AbortSignal) => fetch(`${plane.url}/v1/chat/completions`, {
+    method: 'POST', headers: { authorization: `Bearer ${llmKey.full}`, 'content-type': 'application/json' }, body: JSON.stringify(body), signal,
+  });
+  const say = (what: string, extra: object = {}) => ({ model: 'm', messages: [{ role: 'user', content: what }], max_tokens: 1000, ...extra });
+  /** A request as the client wrote it: fetch would resolve the dot segments first. */
+  const raw = (path: string) => new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const url = new URL(plane.url);
+    http.get({ host: url.hostname, port: url.port, path, headers: { authorization: `Bearer ${payKey.full}` } }, res => {
+      let body = '';
+      res.on('data', part => { body += part; });
+      res.on('end', () => resolve({ status: res.statusCode!, body }));
+    }).on('error', reject);
+  });
+
+  it('charges a stream the client hangs up on with what it was sent, as the client\'s doing (499), and stops the upstream', async () => {
+    const client = new AbortController();
+    const response = await chat(say('slow events', { stream: true }), client.signal);
+    expect(response.status).toBe(200);
+    const reader = response.body!.getReader();
+    let text = '';
+    while (!text.includes('word20 ')) text += new TextDecoder().decode((await reader.read()).value);
+    client.abort();
+    await until(() => rows.some(row => row.status === 499) && upstream.ended.some(e => e.what === 'slow events'));
+    expect(upstream.ended.find(e => e.what === 'slow events')).toEqual({ what: 'slow events', finished: false });
+    const row = rows.find(r => r.status === 499)!;
+    // Twenty-one events or more of "wordN " (two tokens each): never nothing, never the 400 the upstream would have reported.
+    expect(row).toMatchObject({ estimated: true, promptTokens: expect.any(Number) });
+    expect(row.completionTokens).toBeGreaterThanOrEqual(42);
+    expect(row.completionTokens).toBeLessThan(400);
+  });
+
+  it('stops the upstream when the client leaves before the response\'s head has come', async () => {
+    rows.length = 0;
+    const client = new AbortController();
+    const answered = chat(say('slow head', { stream: true }), client.signal).catch(error => error);
+    await delay(150);
+    client.abort();
+    await answered;
+    await until(() => upstream.ended.some(e => e.what === 'slow head'));
+    // Before its head (at 600 ms), not after its 200 events.
+    expect(upstream.ended.find(e => e.what === 'slow head')).toEqual({ what: 'slow head', finished: false });
+    await until(() => rows.length > 0);
+    expect(rows.map(r => r.status)).toEqual([499]);
+  });
+
+  it('refuses a reservation it cannot read, naming the field, and reserves every choice and the tool definitions', async () => {
+    for (const [extra, field] of [[{ max_completion_tokens: '1' }, 'max_completion_tokens'], [{ max_tokens: -5 }, 'max_tokens'], [{ n: 0 }, 'n'], [{ n: 1.5 }, 'n']] as const) {
+      const refused = await chat(say('plain', extra));
+      expect(refused.status).toBe(400);
+      expect((await refused.json()).error).toMatchObject({ param: field, message: `${field}: must be a positive integer` });
+    }
+    // 5,000 tokens a minute: three choices of 2,000 are more than a minute's worth, one is not.
+    expect((await chat(say('plain', { max_tokens: 2000, n: 3 }))).status).toBe(429);
+    expect((await chat(say('plain', { max_tokens: 2000, n: 1 }))).status).toBe(200);
+    const tools = [{ type: 'function', function: { name: 'lookup', description: 'word '.repeat(6000), parameters: { type: 'object' } } }];
+    expect((await chat(say('plain', { max_tokens: 10, tools }))).status).toBe(429);
+    expect((await chat(say('plain', { max_tokens: null, max_completion_tokens: 10 }))).status).toBe(200);
+  });
+
+  it('answers a stream whose upstream sends a header value Node cannot write, and survives a model name it cannot', async () => {
+    const odd = await chat(say('odd type', { stream: true }));
+    expect(odd.status).toBe(200);
+    expect(odd.headers.get('content-type')).toBe('text/event-stream');
+    expect(await odd.text()).toContain('"hi"');
+    const unwritable = await chat(say('plain', { model: '通义', stream: true }));
+    expect(unwritable.status).toBe(502);
+    expect((await chat(say('plain'))).status).toBe(200);
+  });
+
+  it('passes no dot segment or encoded slash of a REST path upstream', async () => {
+    const before = upstream.ended.length;
+    for (const path of ['/p/pay/../../admin/users', '/p/pay/%2E%2e/admin', '/p/pay/a/./b', '/p/pay/a%2Fb', '/p/pay/a\\b']) {
+      const refused = await raw(path);
+      expect([path, refused.status]).toEqual([path, 400]);
+      expect(JSON.parse(refused.body).error.message).toMatch(/^path: /);
+    }
+    expect(upstream.ended.length).toBe(before);
+    expect(await raw('/p/pay/items/1?full=true')).toEqual({ status: 200, body: JSON.stringify({ path: '/rest/items/1?full=true' }) });
+    await until(() => rows.some(row => row.productId === 'pay'));
+  });
+
+  it('passes a REST body at the pace the client reads it, and stops the upstream when the client leaves', async () => {
+    rows.length = 0;
+    const client = new AbortController();
+    const response = await fetch(`${plane.url}/p/pay/export`, { headers: { authorization: `Bearer ${payKey.full}` }, signal: client.signal });
+    const reader = response.body!.getReader();
+    for (let read = 0; read < 256 * 1024;) read += (await reader.read()).value!.length;
+    client.abort();
+    await until(() => upstream.ended.some(e => e.what === '/export'));
+    expect(upstream.ended.find(e => e.what === '/export')).toEqual({ what: '/export', finished: false });
+    await until(() => rows.length > 0);
+    expect(rows.map(r => r.status)).toEqual([499]);
   });
 });

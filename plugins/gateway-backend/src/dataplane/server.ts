@@ -2,6 +2,7 @@ import type { LoggerService } from '@backstage/backend-plugin-api';
 import type { GatewayPlan, GatewayProduct } from '@quarterdeck/plugin-gateway-common';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { pipeline } from 'node:stream/promises';
 import { Pool } from 'undici';
 import type { StoredKey } from '../database/GatewayStore';
 import { chunkedSink, relayableHead, releasedByRelay, type BodySink, type StreamSink } from './chunked';
@@ -14,10 +15,10 @@ import { modelsInPlan } from '@quarterdeck/plugin-gateway-common';
 import { resolveModel, type Target } from './routing';
 import { SseUsageFilter } from './sse';
 import { RelayUsage, type NativeRelay } from './nativeRelay';
-import { StreamClient, UpstreamTimeout, type Abortable, type ClientHead, type StreamEndListener, type StreamedResponse, type StreamTo } from './streamClient';
+import { ClientClosed, StreamClient, UpstreamTimeout, type Abortable, type ClientHead, type StreamEndListener, type StreamedResponse, type StreamTo } from './streamClient';
 import { upstreamBody } from './upstreamBody';
 import { renderTemplate } from './templates';
-import { chatUpperBound, contentText, countChat, countText, promptText, reportedUsage, type ChatMessage } from './tokens';
+import { chatUpperBound, contentText, countChat, countText, promptText, reportedUsage, toolDefinitionsText, type ChatMessage } from './tokens';
 import type { UsageWriter } from './usageWriter';
 
 /** The products the data plane serves, by id (kept current by the plugin). */
@@ -54,12 +55,35 @@ const OPENAI_PATHS: Record<string, 'chat' | 'completions' | 'embeddings'> = {
 /** How long a client's connection may stay idle between requests. */
 const KEEP_ALIVE_MS = 65_000;
 
+/** A call the client closed before its response was whole: nginx's 499, so that it is not counted as the upstream's error. */
+const CLIENT_CLOSED = 499;
+/** How a call that failed once under way is recorded: the client's leaving, or the upstream's failure. */
+function failedStatus(error: unknown): number {
+  return error instanceof ClientClosed ? CLIENT_CLOSED : 502;
+}
+
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
 class BadRequest extends Error {
   constructor(message: string, readonly param: string | null, readonly status = 400) {
     super(message);
   }
+}
+
+/**
+ * Why a REST product's path may not go upstream, if it may not: a `.` or `..`
+ * segment (as sent, or percent-encoded) would climb out of the product's base
+ * path once the upstream resolved it, and an encoded slash or a backslash is
+ * a separator to some servers. Node passes the path as the client sent it.
+ */
+function restPathProblem(path: string): string | undefined {
+  if (/%2f|%5c|\\/i.test(path)) return 'an encoded slash or a backslash is not passed upstream';
+  for (const segment of path.split('/')) {
+    if (segment === '' || segment.length > 6) continue;
+    const decoded = segment.replace(/%2e/gi, '.');
+    if (decoded === '.' || decoded === '..') return 'a "." or ".." segment is not passed upstream';
+  }
+  return undefined;
 }
 
 function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
@@ -93,6 +117,10 @@ interface OpenAiBody {
   max_tokens?: unknown;
   max_completion_tokens?: unknown;
   stream_options?: { include_usage?: unknown };
+  n?: unknown;
+  best_of?: unknown;
+  tools?: unknown;
+  functions?: unknown;
   [field: string]: unknown;
 }
 
@@ -111,9 +139,16 @@ function validate(kind: 'chat' | 'completions' | 'embeddings', body: OpenAiBody)
   if (kind === 'embeddings' && body.input === undefined) throw new BadRequest('input: required', 'input');
   if (kind === 'embeddings' && (body.input === '' || (Array.isArray(body.input) && body.input.length === 0))) throw new BadRequest('input: must not be empty', 'input');
   if (body.stream !== undefined && typeof body.stream !== 'boolean') throw new BadRequest('stream: must be a boolean', 'stream');
-  if (body.max_tokens !== undefined && (!Number.isInteger(body.max_tokens) || (body.max_tokens as number) < 1)) {
-    throw new BadRequest('max_tokens: must be a positive integer', 'max_tokens');
+  // What the reservation is made of (null, as some clients send, is leaving it out).
+  for (const field of ['max_tokens', 'max_completion_tokens', 'n', 'best_of'] as const) {
+    const value = body[field];
+    if (value !== undefined && value !== null && (!Number.isSafeInteger(value) || (value as number) < 1)) throw new BadRequest(`${field}: must be a positive integer`, field);
   }
+}
+
+/** How many completions one call asks for: each may be max_tokens long. */
+function choicesAsked(body: OpenAiBody): number {
+  return Math.max((body.n as number | null | undefined) ?? 1, (body.best_of as number | null | undefined) ?? 1);
 }
 
 /** A failed attempt that a fallback may retry: connection errors, timeouts, 429 and 5xx. */
@@ -136,7 +171,7 @@ function promptCount(kind: 'chat' | 'completions' | 'embeddings', body: OpenAiBo
  */
 function responseHeaders(target: Target, contentType: string | undefined, extraHeaders: Record<string, string> | undefined, stream: boolean): Record<string, string> {
   const headers: Record<string, string> = {
-    'content-type': contentType ?? 'application/json',
+    'content-type': contentType ?? (stream ? 'text/event-stream' : 'application/json'),
     'x-quarterdeck-model': target.model.name,
     'x-quarterdeck-upstream': target.upstream.name,
   };
@@ -269,23 +304,21 @@ class StreamEnding implements StreamEndListener {
   }
 
   streamEnded(error?: Error) {
-    let used: Charge = { tokens: 0, cost: 0 };
-    if (error) {
-      this.ending.destroy();
-      this.recorder.record(this.key, this.product, this.target, 502, this.started, undefined, false, this.route);
-    } else {
-      this.ending.finish(this.filter.end());
-      let usage = this.filter.usage;
-      let estimated = false;
-      if (usage?.prompt_tokens === undefined || usage.completion_tokens === undefined) {
-        estimated = true;
-        usage = {
-          prompt_tokens: usage?.prompt_tokens ?? this.promptEstimate(),
-          completion_tokens: usage?.completion_tokens ?? countText(this.filter.text),
-        };
-      }
-      used = this.recorder.record(this.key, this.product, this.target, 200, this.started, usage, estimated, this.route);
+    if (error) this.ending.destroy();
+    else this.ending.finish(this.filter.end());
+    // A stream cut short, by the client or the upstream, is charged what was generated before: the prompt and the
+    // events the client was sent (the upstream's own count when its usage event came). Charged nothing, a client
+    // that hangs up before the end would never reach its budget.
+    let usage = this.filter.usage;
+    let estimated = false;
+    if (usage?.prompt_tokens === undefined || usage.completion_tokens === undefined) {
+      estimated = true;
+      usage = {
+        prompt_tokens: usage?.prompt_tokens ?? this.promptEstimate(),
+        completion_tokens: usage?.completion_tokens ?? countText(this.filter.text),
+      };
     }
+    const used = this.recorder.record(this.key, this.product, this.target, error ? failedStatus(error) : 200, this.started, usage, estimated, this.route);
     if (this.ask) this.recorder.settle(this.key, this.plan, this.ask, used);
   }
 
@@ -490,8 +523,11 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
       const inPrice = Math.max(...attempts.map(a => a.model.inputPricePerMillion));
       const outPrice = Math.max(...attempts.map(a => a.model.outputPricePerMillion));
       promptTokens ??= messages ? countChat(messages) : countText(promptText(kind === 'completions' ? body.prompt : body.input));
-      const reply = kind === 'embeddings' ? 0 : maxTokens ?? Math.max(0, attempts[0].model.contextWindow - promptTokens);
-      ask = { tokens: promptTokens + reply, cost: (promptTokens * inPrice + reply * outPrice) / 1e6 };
+      // Tool definitions are prompt tokens too, but not the conversation's: they are reserved, not trimmed.
+      const tools = kind === 'chat' ? toolDefinitionsText(body) : '';
+      const prompt = promptTokens + (tools ? countText(tools) : 0);
+      const reply = kind === 'embeddings' ? 0 : (maxTokens ?? Math.max(0, attempts[0].model.contextWindow - promptTokens)) * choicesAsked(body);
+      ask = { tokens: prompt + reply, cost: (prompt * inPrice + reply * outPrice) / 1e6 };
     }
     if (!(await admitted(res, key, plan, ask))) return;
 
@@ -543,7 +579,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
           return;
         } catch (error) {
           if (!(error instanceof UpstreamFailure) || res.headersSent) {
-            record(key, product, target, 502, started, undefined, false, resolution.route);
+            record(key, product, target, failedStatus(error), started, undefined, false, resolution.route);
             if (!res.headersSent) sendError(res, 502, 'The upstream failed.', { code: 'upstream_error' });
             else res.destroy();
             return;
@@ -609,19 +645,25 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     const { url, origin, base } = endpointOf(target.upstream);
     const filter = stream ? new SseUsageFilter(!clientWantsUsage) : undefined;
     let watched: Abortable | undefined;
-    /** A client that goes away stops the upstream's generation too (the call's latest attempt, after a retry). */
-    const watchClient = (call: Abortable) => {
+    /**
+     * A client that goes away stops the upstream's generation too: the call's latest attempt (after a retry),
+     * watched from its start, as a client may leave before the upstream's head comes.
+     */
+    const watchClient = filter && ((call: Abortable) => {
+      if (res.destroyed) {
+        call.abort(new ClientClosed('the client closed the connection'));
+        return;
+      }
       if (!watched) {
         res.once('close', () => {
-          if (!res.writableFinished) watched!.abort(new Error('the client closed the connection'));
+          if (!res.writableFinished) watched!.abort(new ClientClosed('the client closed the connection'));
         });
       }
       watched = call;
-    };
-    const clientHead: ClientHead | undefined = filter && options.nativeRelay && (call => {
+    });
+    const clientHead: ClientHead | undefined = filter && options.nativeRelay && (() => {
       const head = relayableHead(res, extraHeaders ? responseHeaders(target, undefined, extraHeaders, true) : relayHeadersOf(target));
       if (!head) return undefined;
-      watchClient(call);
       return { fd: head.fd, before: head.before, after: head.after, usage: relayUsageFor(filter) };
     });
     /** How the streamed body ends: set when its head goes to the client. */
@@ -637,7 +679,6 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
         res.writeHead(200, responseHeaders(target, contentType, extraHeaders, true));
         res.flushHeaders();
       }
-      watchClient(call);
       const body = chunkedSink(res);
       ending = body;
       return new FilteredSink(filter, body);
@@ -646,7 +687,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     let response;
     try {
       response = streamTo
-        ? await streams.post(url, `${base}${path}`, payload, timeout, streamTo, clientHead)
+        ? await streams.post(url, `${base}${path}`, payload, timeout, streamTo, clientHead, watchClient)
         : await post(origin, `${base}${path}`, payload, timeout);
     } catch (error) {
       // Once the client has the headers, or has gone, a failure cannot fall back: the caller ends the response.
@@ -724,6 +765,11 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     }
     headers['x-quarterdeck-consumer'] = key.componentRef;
     const target: Target = { model: { name: '', upstream: upstream.name, contextWindow: 0, inputPricePerMillion: 0, outputPricePerMillion: 0 }, upstream };
+    // A client that leaves stops the upstream's call, whether its head has come or not.
+    const clientGone = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) clientGone.abort();
+    });
     let response;
     try {
       response = await poolFor(origin).request({
@@ -733,8 +779,13 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
         body: req.method === 'GET' || req.method === 'HEAD' ? undefined : req,
         headersTimeout: upstream.timeoutMs ?? 30_000,
         bodyTimeout: upstream.timeoutMs ?? 30_000,
+        signal: clientGone.signal,
       });
     } catch (error) {
+      if (clientGone.signal.aborted) {
+        recordRest(key, product, target, CLIENT_CLOSED, started);
+        return;
+      }
       const code = (error as { code?: string }).code ?? '';
       const timeout = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT';
       recordRest(key, product, target, timeout ? 504 : 502, started);
@@ -744,9 +795,17 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     const out: Record<string, string | string[]> = {};
     for (const [name, value] of Object.entries(response.headers)) if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
     res.writeHead(response.statusCode, out);
-    for await (const chunk of response.body) res.write(chunk);
-    res.end();
-    recordRest(key, product, target, response.statusCode, started);
+    let status = response.statusCode;
+    try {
+      // The body at the pace the client reads it (pipeline waits for the client to drain), never gathered here.
+      await pipeline(response.body, res);
+    } catch {
+      // Cut short, by the client or by the upstream: the client's connection cannot say so but by closing.
+      status = clientGone.signal.aborted ? CLIENT_CLOSED : 502;
+      res.destroy();
+    } finally {
+      recordRest(key, product, target, status, started);
+    }
   }
 
   function recordRest(key: StoredKey, product: GatewayProduct, target: Target, status: number, started: number) {
@@ -803,6 +862,8 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
       }
       const restMatch = /^\/p\/([a-z0-9-]+)(\/.*)?$/.exec(path);
       if (restMatch) {
+        const problem = restPathProblem(restMatch[2] ?? '/');
+        if (problem) throw new BadRequest(`path: ${problem}`, null);
         await restProduct(req, res, restMatch[1], `${restMatch[2] ?? '/'}${(req.url ?? '').slice(path.length)}`, started);
         return;
       }

@@ -5,8 +5,15 @@ import { descriptorOf, RelayBack, RelayUsage, stopSocketTimer, type NativeRelay,
 
 /** A call in flight, for a client that leaves meanwhile (an object, not a callback: it is held as long as the stream). */
 export interface Abortable {
-  abort(reason: Error): void;
+  abort(reason: ClientClosed): void;
 }
+
+/**
+ * What cuts a call short when the client goes away (closes, fails, or reads
+ * nothing for the timeout): the call is recorded as the client's doing, not
+ * as the upstream's failure.
+ */
+export class ClientClosed extends Error {}
 
 /**
  * Where a 200's body goes, once the client's head is written: here (from
@@ -51,6 +58,8 @@ export interface StreamEnd {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** What Node refuses in a header value (its own check, _http_common's checkInvalidHeaderChar). */
+const INVALID_HEADER_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 
 /** The upstream sent no response head, or no byte of the body, for the timeout. */
 export class UpstreamTimeout extends Error {
@@ -196,7 +205,7 @@ class Call implements StreamEnd, RelayOwner, Abortable {
 
   onTimeout() {
     // Held up by a client that reads nothing: that client is given the same time as an upstream.
-    if (this.waitingForClient) this.abort(new Error(`the client read nothing for ${this.timeoutMs} ms`));
+    if (this.waitingForClient) this.abort(new ClientClosed(`the client read nothing for ${this.timeoutMs} ms`));
     else this.fail(new UpstreamTimeout(this.statusCode === 0 ? 'headers' : 'body', this.timeoutMs));
   }
 
@@ -230,7 +239,14 @@ class Call implements StreamEnd, RelayOwner, Abortable {
 
   /** A 200's body starts streaming to the client: its sink, and the response resolved now rather than at the end. */
   private commit() {
-    this.sink = this.streamTo!(this.contentType, this, this.headSentByRelay);
+    try {
+      this.sink = this.streamTo!(this.contentType, this, this.headSentByRelay);
+    } catch (error) {
+      // Thrown in the socket's read callback, it would end the process: the call fails instead.
+      this.streamTo = undefined;
+      this.fail(error as Error);
+      return;
+    }
     this.streamTo = undefined;
     this.clientHead = undefined;
     this.committed = true;
@@ -274,7 +290,8 @@ class Call implements StreamEnd, RelayOwner, Abortable {
       const header = colon > at && colon < lineEnd ? knownHeader(buffered, at, colon) : -1;
       if (header >= 0) {
         const value = buffered.toString('latin1', colon + 1, lineEnd).trim();
-        if (header === CONTENT_TYPE) this.contentType = value;
+        // A value Node would refuse to write is not passed on (the client gets the default type instead).
+        if (header === CONTENT_TYPE) this.contentType = INVALID_HEADER_VALUE.test(value) ? undefined : value;
         else if (header === CONTENT_LENGTH) length = Number(value);
         else if (header === TRANSFER_ENCODING) chunked = /(^|,)\s*chunked\s*$/i.test(value);
         else if (header === CONNECTION) connectionHeader = value.toLowerCase();
@@ -297,7 +314,10 @@ class Call implements StreamEnd, RelayOwner, Abortable {
     else if (length !== undefined) this.framing = 'length';
     else this.framing = 'close';
     this.remaining = length ?? 0;
-    if (code === 200) this.commit();
+    if (code === 200) {
+      this.commit();
+      if (this.done) return undefined;
+    }
     if (this.framing === 'none' || (this.framing === 'length' && this.remaining === 0)) {
       this.complete(rest.length === 0);
       return undefined;
@@ -471,7 +491,7 @@ class Call implements StreamEnd, RelayOwner, Abortable {
       return;
     }
     if (reason === RelayBack.ClientFailed) {
-      this.abort(new Error(`the client's connection failed (errno ${errno})`));
+      this.abort(new ClientClosed(`the client's connection failed (errno ${errno})`));
       return;
     }
     // A sink the relay started with has writeFramed (relayIfSteady).
@@ -492,7 +512,7 @@ class Call implements StreamEnd, RelayOwner, Abortable {
     }
   }
 
-  abort(reason: Error) {
+  abort(reason: ClientClosed) {
     this.aborted = true;
     this.fail(reason);
   }
@@ -631,8 +651,11 @@ export class StreamClient {
    */
   constructor(private readonly keepAliveMs = 30_000, readonly relay?: NativeRelay) {}
 
-  /** `clientHead`, with a native relay, lets the relay answer a plain 200 itself (Call.relayFromHead). */
-  post(url: URL, path: string, payload: Buffer, timeoutMs: number, streamTo: StreamTo, clientHead?: ClientHead): Promise<StreamedResponse> {
+  /**
+   * `clientHead`, with a native relay, lets the relay answer a plain 200 itself (Call.relayFromHead).
+   * `started` is given each attempt as it starts, for a client that leaves before the response's head.
+   */
+  post(url: URL, path: string, payload: Buffer, timeoutMs: number, streamTo: StreamTo, clientHead?: ClientHead, started?: (call: Abortable) => void): Promise<StreamedResponse> {
     const origin = this.originOf(url);
     const head = Buffer.from(`POST ${path} HTTP/1.1\r\nhost: ${origin.hostHeader}\r\ncontent-type: application/json\r\naccept: text/event-stream\r\ncontent-length: ${payload.length}\r\n\r\n`, 'latin1');
     const request = Buffer.concat([head, payload]);
@@ -645,6 +668,7 @@ export class StreamClient {
           else reject(error);
         }, clientHead);
         connection.start(call, request);
+        started?.(call);
       };
       attempt(false);
     });

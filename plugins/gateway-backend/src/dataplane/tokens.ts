@@ -52,10 +52,29 @@ export interface ChatMessage {
   role: string;
   content?: unknown;
   name?: string;
+  tool_calls?: unknown;
+}
+
+/** The names and arguments of an assistant turn's tool calls: prompt tokens like its content. */
+function toolCallsText(message: ChatMessage): string {
+  if (!Array.isArray(message.tool_calls)) return '';
+  let text = '';
+  for (const call of message.tool_calls as Array<{ function?: { name?: unknown; arguments?: unknown } } | null>) {
+    const fn = call?.function;
+    if (typeof fn?.name === 'string') text += fn.name;
+    if (typeof fn?.arguments === 'string') text += fn.arguments;
+  }
+  return text;
 }
 
 export function countMessage(message: ChatMessage): number {
-  return MESSAGE_OVERHEAD + countText(contentText(message.content)) + (message.name ? countText(message.name) : 0);
+  return MESSAGE_OVERHEAD + countText(contentText(message.content)) + (message.name ? countText(message.name) : 0) + (message.tool_calls ? countText(toolCallsText(message)) : 0);
+}
+
+/** A chat call's tool (or legacy function) definitions, as the prompt carries them: '' when there are none. */
+export function toolDefinitionsText(body: { tools?: unknown; functions?: unknown }): string {
+  const definitions = body.tools ?? body.functions;
+  return definitions === undefined || definitions === null ? '' : JSON.stringify(definitions);
 }
 
 export function countChat(messages: ChatMessage[]): number {
@@ -68,7 +87,7 @@ export function countChat(messages: ChatMessage[]): number {
  * exact count is not needed.
  */
 export function chatUpperBound(messages: ChatMessage[]): number {
-  return messages.reduce((n, m) => n + MESSAGE_OVERHEAD + Buffer.byteLength(contentText(m.content)) + Buffer.byteLength(m.name ?? ''), REPLY_PRIMING);
+  return messages.reduce((n, m) => n + MESSAGE_OVERHEAD + Buffer.byteLength(contentText(m.content)) + Buffer.byteLength(m.name ?? '') + (m.tool_calls ? Buffer.byteLength(toolCallsText(m)) : 0), REPLY_PRIMING);
 }
 
 /** A legacy completion's prompt (a string or a list of strings). */

@@ -23,6 +23,10 @@ describe('validateProductSpec', () => {
     ['a variable declared twice', (spec: any) => {
       spec.templates = [{ name: 't', model: 'chat-small-v1', messages: [{ role: 'user', content: '{{a}}' }], variables: [{ name: 'a', type: 'string' }, { name: 'a', type: 'number' }] }];
     }, 'spec.templates[0].variables[1].name: "a" is used twice'],
+    ['a model name that cannot go in the response headers every call is answered with', (spec: any) => { spec.models[0].name = '通义-qwen'; },
+      'spec.models[0].name: must be printable ASCII without spaces (it is sent in response headers)'],
+    ['an upstream version with a space, for the same reason', (spec: any) => { spec.upstreams[1].version = 'v 2'; },
+      'spec.upstreams[1].version: must be printable ASCII without spaces (it is sent in response headers)'],
   ])('refuses %s', (_what, change, message) => {
     const spec = valid();
     change(spec);

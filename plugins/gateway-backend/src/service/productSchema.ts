@@ -11,6 +11,9 @@ import { placeholders, valueProblem } from '../dataplane/templates';
 const name = z.string().regex(/^[a-z0-9]([-a-z0-9._]{0,61}[a-z0-9])?$/, 'must be 1–63 lowercase letters, digits, "-", "." or "_"');
 const positiveInt = z.number().int('must be a whole number').positive('must be positive');
 const nonNegative = z.number().nonnegative('must not be negative');
+// Model names and upstream versions are answered in response headers (x-quarterdeck-model, …), where Node refuses
+// anything but printable characters: one outside them would fail every call to the model.
+const headerSafe = (max: number) => z.string().min(1).max(max).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces (it is sent in response headers)');
 
 export const productSpecSchema = z.object({
   kind: z.enum(['openai', 'rest']),
@@ -18,11 +21,11 @@ export const productSpecSchema = z.object({
   upstreams: z.array(z.object({
     name,
     url: z.string().url('must be a URL'),
-    version: z.string().max(63).optional(),
+    version: headerSafe(63).optional(),
     timeoutMs: positiveInt.max(600_000, 'must be at most 600000').optional(),
   }).strict()).min(1, 'a product needs at least one upstream'),
   models: z.array(z.object({
-    name: z.string().min(1).max(127),
+    name: headerSafe(127),
     upstream: name,
     upstreamModel: z.string().min(1).max(127).optional(),
     contextWindow: positiveInt,
@@ -30,7 +33,7 @@ export const productSpecSchema = z.object({
     outputPricePerMillion: nonNegative,
   }).strict()).optional(),
   routes: z.array(z.object({
-    name: z.string().min(1).max(127),
+    name: headerSafe(127),
     targets: z.array(z.object({ model: z.string().min(1), weight: z.number().int('must be a whole number').min(0).max(100) }).strict()).min(1, 'a route needs at least one target'),
     fallbacks: z.array(z.string().min(1)).optional(),
     largerContextModel: z.string().min(1).optional(),
