@@ -463,6 +463,33 @@ describe('the gateway, control plane and data plane', () => {
     }
   });
 
+  it('stops calling an upstream once the allowlist no longer takes its host, and tells the admin page which', async () => {
+    const knex = await databases.init('SQLITE_3');
+    const before = await startGateway(knex);
+    let issued;
+    try {
+      await request(before.server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(product(upstreams.v1.url, upstreams.v2.url));
+      issued = await issueKey(before.server, 'before the allowlist was narrowed');
+      expect((await chat(before.dataPlane, issued.secret, { model: 'chat-small', messages: [{ role: 'user', content: 'hi' }] })).status).toBe(200);
+    } finally {
+      await before.stop();
+    }
+    // The portal restarts with an allowlist that no longer takes 127.0.0.1: the product is still stored.
+    const after = await startGateway(knex, AuthorizeResult.ALLOW, { allowedUpstreamHosts: ['models.internal'] });
+    try {
+      const refused = await chat(after.dataPlane, issued.secret, { model: 'chat-small', messages: [{ role: 'user', content: 'hi' }] });
+      expect(refused.status).toBe(502);
+      expect((await refused.json()).error).toMatchObject({ code: 'upstream_not_allowed', message: expect.stringContaining('gateway.allowedUpstreamHosts') });
+      const status = await request(after.server).get('/api/gateway/status').set('authorization', carol);
+      expect(status.body.upstreamsOutsideAllowlist).toEqual([
+        { productId: 'llm-chat', upstream: 'ms-v1', host: '127.0.0.1' },
+        { productId: 'llm-chat', upstream: 'ms-v2', host: '127.0.0.1' },
+      ]);
+    } finally {
+      await after.stop();
+    }
+  });
+
   it('runs the data plane in a process of its own and starts it again, from the database, when it dies', async () => {
     const { server, dataPlane, stop } = await gateway();
     // The data plane's process: a child of this one running dataplane/child.
@@ -589,7 +616,7 @@ describe('the gateway, control plane and data plane', () => {
       const status = await request(admin.server).get('/api/gateway/status').set('authorization', carol);
       expect(status.body).toMatchObject({
         dataPlane: { running: true, url: admin.dataPlane, restarts: 0, streams: { relay: expect.stringMatching(/^(native|javascript)$/) } },
-        limits: 'memory', allowedUpstreamHosts: ['127.0.0.1'], held: { keys: 0, products: 1 }, keyRequestWatchers: [],
+        limits: 'memory', allowedUpstreamHosts: ['127.0.0.1'], upstreamsOutsideAllowlist: [], held: { keys: 0, products: 1 }, keyRequestWatchers: [],
       });
       expect(JSON.stringify(status.body)).not.toContain('a-test-server-secret');
       const trail = await request(admin.server).get('/api/gateway/audit').set('authorization', carol);

@@ -9,6 +9,7 @@ import { applyDatabaseMigrations } from './database/migrations';
 import { periods } from './dataplane/limits';
 import { PolicyFeed } from './dataplane/policyFeed';
 import { DataPlaneProcess } from './dataplane/supervisor';
+import { upstreamsOutsideAllowlist } from './dataplane/upstreamHosts';
 import { UsageWriter } from './dataplane/usageWriter';
 import { notifier } from '@quarterdeck/plugin-quarterdeck-node';
 import { expireKeyRequests, warnOfExpiringKeys } from './service/notifications';
@@ -72,6 +73,7 @@ export const gatewayPlugin = createBackendPlugin({
           keySecret,
           deadKeyRetentionMs,
           redisUrl,
+          allowedUpstreamHosts: settings.allowedUpstreamHosts,
           nativeStreamRelay: config.getOptionalBoolean('gateway.nativeStreamRelay'),
           singleThreadedGc: config.getOptionalBoolean('gateway.singleThreadedGc'),
           logger,
@@ -92,7 +94,12 @@ export const gatewayPlugin = createBackendPlugin({
           status: () => {
             const held = feed.snapshot();
             // The Redis URL may carry a password: the page is told only which store counts.
-            return { dataPlane: dataPlane.status(), limits: redisUrl ? 'redis' : 'memory', allowedUpstreamHosts: settings.allowedUpstreamHosts, held: { keys: held.keys.length, products: held.products.length }, keyRequestWatchers: settings.keyRequestWatchers };
+            return {
+              dataPlane: dataPlane.status(), limits: redisUrl ? 'redis' : 'memory',
+              allowedUpstreamHosts: settings.allowedUpstreamHosts,
+              upstreamsOutsideAllowlist: upstreamsOutsideAllowlist(held.products, settings.allowedUpstreamHosts),
+              held: { keys: held.keys.length, products: held.products.length }, keyRequestWatchers: settings.keyRequestWatchers,
+            };
           },
         }));
         httpRouter.addAuthPolicy({ path: '/health', allow: 'unauthenticated' });
@@ -144,6 +151,10 @@ export const gatewayPlugin = createBackendPlugin({
           },
         });
         await feed.load();
+        // A narrowed allowlist leaves products written before it in the database: their upstreams are refused, and said so.
+        for (const outside of upstreamsOutsideAllowlist(feed.snapshot().products, settings.allowedUpstreamHosts)) {
+          logger.warn(`Gateway product ${outside.productId}: upstream ${outside.upstream} is not called, its host "${outside.host}" is not in gateway.allowedUpstreamHosts; allow the host again or edit the product`);
+        }
         usage.start();
         const url = await dataPlane.start();
         feed.start();

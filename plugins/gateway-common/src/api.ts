@@ -274,6 +274,11 @@ export interface GatewayStatus {
   limits: 'memory' | 'redis';
   /** Hosts a product's upstreams may point at (`gateway.allowedUpstreamHosts`). */
   allowedUpstreamHosts: string[];
+  /**
+   * Upstreams of stored products whose host the allowlist no longer takes (narrowed after they
+   * were written): the data plane does not call them. Absent from a replica older than this field.
+   */
+  upstreamsOutsideAllowlist?: Array<{ productId: string; upstream: string; host: string }>;
   /** What the data plane holds: keys (live, and dead within the retention) and products. */
   held: { keys: number; products: number };
   /** Groups and users told of every key request beside each API's owners (`gateway.keyRequestWatchers`). */

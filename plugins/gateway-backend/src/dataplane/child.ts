@@ -79,7 +79,7 @@ async function start(message: Extract<ToDataPlane, { type: 'start' }>) {
       streams = { relay: 'javascript', reason: `the native relay did not load: ${String((error as Error).message ?? error).split('\n')[0]}` };
     }
   }
-  const dataPlane = await startDataPlane({ host: message.host, port: message.port, keys, products, limits, usage, logger, nativeRelay });
+  const dataPlane = await startDataPlane({ host: message.host, port: message.port, keys, products, limits, usage, logger, nativeRelay, allowedUpstreamHosts: message.allowedUpstreamHosts });
   running = { dataPlane, usage, limits };
   setInterval(() => limits.forget?.(keyCache.forgetDead()), KEY_SWEEP_MS).unref();
   await send({ type: 'listening', url: dataPlane.url, streams });

@@ -14,6 +14,8 @@ export type ToDataPlane =
     /** How long a revoked or expired key is remembered (keyCache.ts, `deadBefore`). */
     deadKeyRetentionMs?: number;
     redisUrl?: string;
+    /** `gateway.allowedUpstreamHosts`: a stored product's upstream outside it is not called. */
+    allowedUpstreamHosts: string[];
     /** The native relay's compiled file (nativeRelay.ts), when streams use it. */
     nativeRelay?: string;
     /** Why there is none (not built, turned off), for the admin page's status. */

@@ -178,6 +178,7 @@ describe('calls cut short, reservations and odd upstreams', () => {
   const rows: UsageRecord[] = [];
   const llmKey = generateKey(SECRET);
   const payKey = generateKey(SECRET);
+  let options: Parameters<typeof startDataPlane>[0];
 
   beforeAll(async () => {
     upstream = await scriptedUpstream();
@@ -194,7 +195,8 @@ describe('calls cut short, reservations and odd upstreams', () => {
     } as unknown as Record<string, GatewayProduct>;
     usage = new UsageWriter({ insertUsage: async batch => { rows.push(...batch); } }, { intervalMs: 20 });
     usage.start();
-    plane = await startDataPlane({ host: '127.0.0.1', port: 0, keys, products: { get: id => products[id] }, limits: new MemoryLimits(), usage });
+    options = { host: '127.0.0.1', port: 0, keys, products: { get: id => products[id] }, limits: new MemoryLimits(), usage };
+    plane = await startDataPlane(options);
   });
 
   afterAll(async () => {
@@ -295,5 +297,23 @@ describe('calls cut short, reservations and odd upstreams', () => {
     expect(upstream.ended.find(e => e.what === '/export')).toEqual({ what: '/export', finished: false });
     await until(() => rows.length > 0);
     expect(rows.map(r => r.status)).toEqual([499]);
+  });
+
+  it('calls no upstream whose host the allowlist no longer takes', async () => {
+    const narrowed = await startDataPlane({ ...options, allowedUpstreamHosts: ['models.internal', '*.127.0.0.1'] });
+    try {
+      const before = upstream.ended.length;
+      const rest = await fetch(`${narrowed.url}/p/pay/items/1`, { headers: { authorization: `Bearer ${payKey.full}` } });
+      expect(rest.status).toBe(502);
+      expect((await rest.json()).error).toEqual({ type: 'api_error', code: 'upstream_not_allowed', param: null, message: 'pay is not called: its host is not in gateway.allowedUpstreamHosts.' });
+      const chatted = await fetch(`${narrowed.url}/v1/chat/completions`, {
+        method: 'POST', headers: { authorization: `Bearer ${llmKey.full}`, 'content-type': 'application/json' }, body: JSON.stringify(say('plain')),
+      });
+      expect(chatted.status).toBe(502);
+      expect((await chatted.json()).error).toMatchObject({ code: 'upstream_not_allowed' });
+      expect(upstream.ended.length).toBe(before);
+    } finally {
+      await narrowed.close();
+    }
   });
 });

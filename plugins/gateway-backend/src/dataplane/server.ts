@@ -17,6 +17,7 @@ import { SseUsageFilter } from './sse';
 import { RelayUsage, type NativeRelay } from './nativeRelay';
 import { ClientClosed, StreamClient, UpstreamTimeout, type Abortable, type ClientHead, type StreamEndListener, type StreamedResponse, type StreamTo } from './streamClient';
 import { upstreamBody } from './upstreamBody';
+import { upstreamHostAllowed } from './upstreamHosts';
 import { renderTemplate } from './templates';
 import { chatUpperBound, contentText, countChat, countText, promptText, reportedUsage, toolDefinitionsText, type ChatMessage } from './tokens';
 import type { UsageWriter } from './usageWriter';
@@ -39,6 +40,11 @@ export interface DataPlaneOptions {
   random?: () => number;
   /** Forwards the steady part of each stream natively (nativeRelay.ts); JavaScript does it all without. */
   nativeRelay?: NativeRelay;
+  /**
+   * `gateway.allowedUpstreamHosts`, checked again here: a product written while the list took its
+   * host is not called once the list no longer does. Unchecked when not given.
+   */
+  allowedUpstreamHosts?: readonly string[];
 }
 
 export interface RunningDataPlane {
@@ -155,6 +161,13 @@ function choicesAsked(body: OpenAiBody): number {
 class UpstreamFailure extends Error {
   constructor(message: string, readonly timeout: boolean) {
     super(message);
+  }
+}
+
+/** An attempt not made: the upstream's host is no longer in the allowlist. A fallback may still be. */
+class UpstreamNotAllowed extends UpstreamFailure {
+  constructor(host: string) {
+    super(`host "${host}" is not in gateway.allowedUpstreamHosts`, false);
   }
 }
 
@@ -350,12 +363,13 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     return pool;
   };
   // An upstream's origin and base path, parsed once per product version rather than per call.
-  const endpoints = new WeakMap<object, { url: URL; origin: string; base: string }>();
+  const endpoints = new WeakMap<object, { url: URL; origin: string; base: string; allowed: boolean }>();
+  const allowlist = options.allowedUpstreamHosts;
   const endpointOf = (upstream: { url: string }) => {
     let endpoint = endpoints.get(upstream);
     if (!endpoint) {
       const url = new URL(upstream.url);
-      endpoint = { url, origin: url.origin, base: url.pathname.replace(/\/$/, '') };
+      endpoint = { url, origin: url.origin, base: url.pathname.replace(/\/$/, ''), allowed: !allowlist || upstreamHostAllowed(url.hostname, allowlist) };
       endpoints.set(upstream, endpoint);
     }
     return endpoint;
@@ -533,6 +547,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
 
     let lastStatus = 502;
     let timedOut = false;
+    let notAllowed = false;
     let used: Charge = { tokens: 0, cost: 0 };
     /** A stream under way settles its reservation when it ends (StreamEnding). */
     let settledAtEnd = false;
@@ -586,9 +601,14 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
           }
           timedOut = error.timeout;
           lastStatus = error.timeout ? 504 : 502;
+          if (error instanceof UpstreamNotAllowed) notAllowed = true;
           record(key, product, target, lastStatus, started, undefined, false, resolution.route);
           options.logger?.debug?.(`Upstream ${target.upstream.name} failed for ${target.model.name}: ${error.message}`);
         }
+      }
+      if (notAllowed && !timedOut) {
+        sendError(res, 502, `The upstream of \`${body.model}\` is not called: its host is not in gateway.allowedUpstreamHosts, and no fallback succeeded.`, { code: 'upstream_not_allowed' });
+        return;
       }
       sendError(res, lastStatus, timedOut
         ? `The upstream did not answer in time for \`${body.model}\`, and no fallback succeeded.`
@@ -642,7 +662,8 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
 
   /** One attempt at one upstream; throws UpstreamFailure while nothing was sent to the client. */
   async function forward(res: ServerResponse, target: Target, path: string, payload: Buffer, stream: boolean, clientWantsUsage: boolean, extraHeaders: Record<string, string> | undefined) {
-    const { url, origin, base } = endpointOf(target.upstream);
+    const { url, origin, base, allowed } = endpointOf(target.upstream);
+    if (!allowed) throw new UpstreamNotAllowed(url.hostname);
     const filter = stream ? new SseUsageFilter(!clientWantsUsage) : undefined;
     let watched: Abortable | undefined;
     /**
@@ -757,7 +778,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     }
     if (!(await admitted(res, key, plan, { tokens: 0, cost: 0 }))) return;
     const upstream = product.upstreams[0];
-    const { origin, base } = endpointOf(upstream);
+    const { origin, base, allowed } = endpointOf(upstream);
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(req.headers)) {
       if (value === undefined || HOP_BY_HOP.has(name) || name === 'authorization' || name === 'x-api-key' || name === 'host') continue;
@@ -765,6 +786,11 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     }
     headers['x-quarterdeck-consumer'] = key.componentRef;
     const target: Target = { model: { name: '', upstream: upstream.name, contextWindow: 0, inputPricePerMillion: 0, outputPricePerMillion: 0 }, upstream };
+    if (!allowed) {
+      recordRest(key, product, target, 502, started);
+      sendError(res, 502, `${product.id} is not called: its host is not in gateway.allowedUpstreamHosts.`, { code: 'upstream_not_allowed' });
+      return;
+    }
     // A client that leaves stops the upstream's call, whether its head has come or not.
     const clientGone = new AbortController();
     res.once('close', () => {

@@ -55,6 +55,7 @@ describe('DataPlaneProcess', () => {
       host: '127.0.0.1',
       port: await freePort(),
       keySecret: SECRET,
+      allowedUpstreamHosts: ['127.0.0.1'],
       logger: mockServices.logger.mock(),
       feed,
       spend: async () => [],

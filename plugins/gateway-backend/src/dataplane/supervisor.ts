@@ -16,6 +16,8 @@ export interface DataPlaneProcessOptions {
   /** How long a revoked or expired key is remembered (`gateway.deadKeyRetentionDays`, default 30 days). */
   deadKeyRetentionMs?: number;
   redisUrl?: string;
+  /** `gateway.allowedUpstreamHosts`, which the data plane checks again before each call. */
+  allowedUpstreamHosts: string[];
   logger: LoggerService;
   /** What the process starts from (every key and product) and is kept current by. */
   feed: PolicyFeed;
@@ -163,7 +165,7 @@ export class DataPlaneProcess implements PolicyListener {
     const version = feed.version;
     const { keys, products } = feed.snapshot();
     const spend = this.options.redisUrl ? [] : await this.options.spend();
-    this.post({ type: 'start', host: this.options.host, port: this.options.port, keySecret: this.options.keySecret, deadKeyRetentionMs: this.options.deadKeyRetentionMs, redisUrl: this.options.redisUrl, nativeRelay, nativeRelayReason: built.reason, keys, products, spend });
+    this.post({ type: 'start', host: this.options.host, port: this.options.port, keySecret: this.options.keySecret, deadKeyRetentionMs: this.options.deadKeyRetentionMs, redisUrl: this.options.redisUrl, allowedUpstreamHosts: this.options.allowedUpstreamHosts, nativeRelay, nativeRelayReason: built.reason, keys, products, spend });
     const url = await listening;
     // Changes made while the process was starting were in no snapshot it got, and were not sent to it.
     if (feed.version !== version) {

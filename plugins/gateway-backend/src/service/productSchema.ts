@@ -1,6 +1,7 @@
 import type { GatewayProductSpec } from '@quarterdeck/plugin-gateway-common';
 import { z } from 'zod';
 import { placeholders, valueProblem } from '../dataplane/templates';
+import { upstreamHostAllowed } from '../dataplane/upstreamHosts';
 
 /**
  * A product document, validated whole: shapes with zod, then the references
@@ -74,10 +75,6 @@ export function describeZodIssue(error: z.ZodError, prefix = ''): string {
   return `${path || 'body'}: ${issue.message}`;
 }
 
-function hostAllowed(host: string, allowed: string[]): boolean {
-  return allowed.some(a => a === host || (a.startsWith('*.') && host.endsWith(a.slice(1))));
-}
-
 /** What is wrong with a product id, if anything: the API's PUT and the example files take the same ids. */
 export function productIdProblem(id: string): string | undefined {
   return /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(id) ? undefined : `id: "${id}" must be 1–63 lowercase letters, digits or "-"`;
@@ -103,7 +100,7 @@ export function validateProductSpec(input: unknown, allowedHosts: string[]): { o
     if (url.protocol !== 'http:' && url.protocol !== 'https:') return { ok: false, message: `spec.upstreams[${i}].url: must be http or https` };
     // Every reader of the product sees its upstreams: a secret in the URL would be shown to them.
     if (url.username || url.password) return { ok: false, message: `spec.upstreams[${i}].url: must not carry a user or password` };
-    if (!hostAllowed(url.hostname, allowedHosts)) {
+    if (!upstreamHostAllowed(url.hostname, allowedHosts)) {
       return { ok: false, message: `spec.upstreams[${i}].url: host "${url.hostname}" is not in gateway.allowedUpstreamHosts` };
     }
   }

@@ -141,6 +141,7 @@ describe('GatewayAdminPage', () => {
     expect(screen.getByText('api.openai.com')).toBeInTheDocument();
     expect(screen.getByText('3 keys, 2 products')).toBeInTheDocument();
     expect(screen.getByText('replica-a')).toBeInTheDocument();
+    expect(screen.queryByText(/outside the allowlist/)).not.toBeInTheDocument();
     // Who hears of every key request, beside each API's owners.
     expect(screen.getByText("each API's owners, and")).toBeInTheDocument();
     expect(screen.getByRole('link', { name: /platform-admins/ })).toHaveAttribute('href', expect.stringMatching(/\/catalog\/default\/group\/platform-admins$/));
@@ -152,6 +153,15 @@ describe('GatewayAdminPage', () => {
     gateway.getStatus.mockResolvedValue({ ...status, keyRequestWatchers: keyRequestWatchers as unknown as string[] });
     await render(gateway, AuthorizeResult.ALLOW);
     expect(await screen.findByText("each API's owners only (gateway.keyRequestWatchers names no one else)")).toBeInTheDocument();
+  });
+
+  it('warns of upstreams the narrowed allowlist no longer takes, which the data plane refuses, and is silent when there are none', async () => {
+    const gateway = mockGateway();
+    const status = await gateway.getStatus();
+    gateway.getStatus.mockResolvedValue({ ...status, upstreamsOutsideAllowlist: [{ productId: 'llm-chat', upstream: 'ms-v2', host: 'models.old.internal' }] });
+    await render(gateway, AuthorizeResult.ALLOW);
+    expect(await screen.findByText('Not called: an upstream outside the allowlist')).toBeInTheDocument();
+    expect(screen.getByText(/llm-chat → ms-v2 \(models\.old\.internal\)/)).toBeInTheDocument();
   });
 
   it('disables Approve and Deny for a request on an API the admin may not review, and says why', async () => {

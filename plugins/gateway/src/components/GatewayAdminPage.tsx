@@ -5,6 +5,8 @@ import { EntityRefLink } from '@backstage/plugin-catalog-react';
 import { permissionApiRef, usePermission } from '@backstage/plugin-permission-react';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import { gatewayAdminPermission, gatewayKeyRequestReviewPermission, type GatewayProduct } from '@quarterdeck/plugin-gateway-common';
+import Alert from '@mui/material/Alert';
+import AlertTitle from '@mui/material/AlertTitle';
 import Box from '@mui/material/Box';
 import Chip from '@mui/material/Chip';
 import Stack from '@mui/material/Stack';
@@ -114,12 +116,20 @@ function DataPlaneCard() {
       </Stack>
     ),
   };
+  const outside = value.upstreamsOutsideAllowlist ?? [];
   return (
     <InfoCard
       title={<Stack direction="row" spacing={1} alignItems="center"><span>Data plane</span><Chip size="small" color={dataPlane.running ? 'success' : 'error'} label={dataPlane.running ? 'serving' : 'starting again'} /></Stack>}
       subheader="The replica that answered; each runs its own"
     >
       {error && <ResponseErrorPanel error={error} title="Could not refresh: this is the last status read" />}
+      {outside.length > 0 && (
+        <Alert severity="warning" sx={{ mb: 2 }}>
+          <AlertTitle>Not called: {outside.length === 1 ? 'an upstream' : `${outside.length} upstreams`} outside the allowlist</AlertTitle>
+          {outside.map(o => `${o.productId} → ${o.upstream} (${o.host})`).join(', ')}. The allowlist no longer takes
+          their hosts, so the data plane refuses their calls (502 upstream_not_allowed): allow the host again, or edit the product.
+        </Alert>
+      )}
       <StructuredMetadataTable metadata={metadata} dense />
     </InfoCard>
   );
