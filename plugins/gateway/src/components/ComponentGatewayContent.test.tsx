@@ -8,23 +8,20 @@ import { gatewayApiRef, type GatewayApi } from '../api/GatewayClient';
 import { ComponentGatewayContent } from './ComponentGatewayContent';
 import { activeKey, mockGateway, pendingRequest, ROTATED_SECRET, usage } from './testData';
 
-const component = (name: string) => ({
+const component = (name: string, consumes = ['llm-chat', 'payments-rest']) => ({
   apiVersion: 'backstage.io/v1alpha1',
   kind: 'Component',
   metadata: { name, namespace: 'default' },
-  spec: { type: 'website', owner: 'team-web', lifecycle: 'production', consumesApis: ['llm-chat', 'payments-rest'] },
-  relations: [
-    { type: 'consumesApi', targetRef: 'api:default/llm-chat' },
-    { type: 'consumesApi', targetRef: 'api:default/payments-rest' },
-  ],
+  spec: { type: 'website', owner: 'team-web', lifecycle: 'production', consumesApis: consumes },
+  relations: consumes.map(api => ({ type: 'consumesApi', targetRef: `api:default/${api}` })),
 });
 
 type Authorize = AuthorizeResult.ALLOW | AuthorizeResult.DENY | ((r: EvaluatePermissionRequest) => AuthorizeResult.ALLOW | AuthorizeResult.DENY);
 
-async function render(gateway: GatewayApi, authorize: Authorize, name: string) {
+async function render(gateway: GatewayApi, authorize: Authorize, name: string, consumes?: string[]) {
   await renderInTestApp(
     <TestApiProvider apis={[[gatewayApiRef, gateway], [permissionApiRef, mockApis.permission({ authorize })], [alertApiRef, { post: jest.fn(), alert$: jest.fn() } as any]]}>
-      <EntityProvider entity={component(name)}>
+      <EntityProvider entity={component(name, consumes)}>
         <ComponentGatewayContent />
       </EntityProvider>
     </TestApiProvider>,
@@ -121,6 +118,43 @@ describe('ComponentGatewayContent', () => {
     await waitFor(() => expect(gateway.revokeKey).toHaveBeenCalledWith('key-1', { reason: 'leaked in a log' }));
   });
 
+  it('reads the keys again when a revocation finds the key changed meanwhile, and says why', async () => {
+    const gateway = gatewayFor('chat-assistant-stale');
+    gateway.revokeKey.mockRejectedValue(Object.assign(new Error('Key qdk_abcdefghijkl_… is revoked'), { statusCode: 409 }));
+    await render(gateway, AuthorizeResult.ALLOW, 'chat-assistant-stale');
+    const revoke = await screen.findByRole('button', { name: 'Revoke' });
+    await waitFor(() => expect(revoke).toBeEnabled());
+    const reads = gateway.listKeys.mock.calls.length;
+    fireEvent.click(revoke);
+    fireEvent.change(screen.getByLabelText(/Reason/), { target: { value: 'rotated out' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Revoke key' }));
+    expect(await within(screen.getByRole('dialog')).findByText('Key qdk_abcdefghijkl_… is revoked')).toBeInTheDocument();
+    // Not at the next poll, ten seconds on: now.
+    await waitFor(() => expect(gateway.listKeys.mock.calls.length).toBeGreaterThan(reads));
+  });
+
+  it('keeps the keys of an API the component no longer consumes, to rotate or revoke them', async () => {
+    const gateway = gatewayFor('chat-assistant-left');
+    await render(gateway, AuthorizeResult.ALLOW, 'chat-assistant-left', []);
+    const others = await screen.findByRole('table', { name: 'other keys' });
+    expect(within(others).getByText('qdk_abcdefghijkl_…')).toBeInTheDocument();
+    expect(screen.getByText(/no longer lists under spec.consumesApis/)).toBeInTheDocument();
+    expect(screen.queryByText('This component consumes no API')).not.toBeInTheDocument();
+    const revoke = within(others).getByRole('button', { name: 'Revoke' });
+    await waitFor(() => expect(revoke).toBeEnabled());
+    fireEvent.click(revoke);
+    fireEvent.change(screen.getByLabelText(/Reason/), { target: { value: 'no longer calls the API' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Revoke key' }));
+    await waitFor(() => expect(gateway.revokeKey).toHaveBeenCalledWith('key-1', { reason: 'no longer calls the API' }));
+  });
+
+  it('says the component consumes no API when it holds no key either', async () => {
+    const gateway = gatewayFor('chat-assistant-none');
+    gateway.listKeys.mockResolvedValue({ items: [], totalItems: 0, activeItems: 0 });
+    await render(gateway, AuthorizeResult.ALLOW, 'chat-assistant-none', []);
+    expect(await screen.findByText('This component consumes no API')).toBeInTheDocument();
+  });
+
   it('offers a rotated key in its grace period for revocation, to end the grace early, and not for another rotation', async () => {
     const gateway = gatewayFor('chat-assistant-grace');
     const rotatedKey = { ...activeKey, id: 'key-0', masked: 'qdk_rotatedaway0_…', componentRef: 'component:default/chat-assistant-grace', replacedBy: 'key-1', expiresAt: '2026-11-24T09:00:00Z' };
@@ -215,5 +249,18 @@ describe('ComponentGatewayContent', () => {
     expect(within(chart).getByText('22 Oct')).toBeInTheDocument();
     expect(within(chart).getByText('21 Nov')).toBeInTheDocument();
     expect(chart.querySelector('title')?.textContent).toMatch(/^22 Oct \(UTC day\): ok 0, errors 0$/);
+  });
+
+  it('says when the usage could not be read again, and keeps the last figures', async () => {
+    const gateway = gatewayFor('chat-assistant-stale-usage');
+    await render(gateway, AuthorizeResult.ALLOW, 'chat-assistant-stale-usage');
+    expect(await screen.findByRole('table', { name: 'usage by model' })).toBeInTheDocument();
+    gateway.getUsage.mockRejectedValue(new Error('Service Unavailable'));
+    // Another window fails to read; back on the day's, its last figures stay, under the failure.
+    fireEvent.click(screen.getByRole('button', { name: 'last 7 d' }));
+    expect(await screen.findByText('Service Unavailable')).toBeInTheDocument();
+    fireEvent.click(screen.getByRole('button', { name: 'last 24 h' }));
+    expect(await screen.findByText(/Could not refresh the usage/)).toBeInTheDocument();
+    expect(screen.getByRole('table', { name: 'usage by model' })).toBeInTheDocument();
   });
 });

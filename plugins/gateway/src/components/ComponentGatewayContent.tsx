@@ -32,7 +32,7 @@ import Typography from '@mui/material/Typography';
 import { usePolling } from '@quarterdeck/plugin-quarterdeck-react';
 import { gatewayApiRef } from '../api/GatewayClient';
 import { AuditCard } from './AuditCard';
-import { errorMessage, ExplainedButton, keyRequestsOf, RequestStatusChip } from './common';
+import { errorMessage, ExplainedButton, isConflict, keyRequestsOf, RequestStatusChip } from './common';
 import { formatDateTime, formatNumber, shortUser } from './format';
 import { KeysTable } from './KeysTable';
 import { PagedKeysTable, usePagedKeys } from './PagedKeys';
@@ -157,6 +157,81 @@ function PastKeys({ componentRef, productId, refreshKey }: { componentRef: strin
   );
 }
 
+/**
+ * A component's keys accepted now, with Rotate and Revoke for those who may
+ * manage them (`manageWhy` says why someone may not), and a rotated key's
+ * successor shown once. A rotation or revocation refused because the key
+ * changed meanwhile (a 409) reads the list again behind the dialog.
+ */
+function ManagedKeys(props: { keys: GatewayKeyView[]; label: string; manageWhy?: string; onChanged: () => void }) {
+  const { keys, label, manageWhy, onChanged } = props;
+  const gateway = useApi(gatewayApiRef);
+  const [rotating, setRotating] = useState<GatewayKeyView | undefined>();
+  const [grace, setGrace] = useState(86_400);
+  const [busy, setBusy] = useState(false);
+  const [failure, setFailure] = useState<string | undefined>();
+  const [issued, setIssued] = useState<IssuedKey | undefined>();
+  const [revoking, setRevoking] = useState<GatewayKeyView | undefined>();
+  // A rotated key in its grace period can still be revoked (to end the grace early), not rotated again.
+  const rotatable = (k: GatewayKeyView) => k.status === 'active' && !k.replacedBy;
+
+  const rotate = async () => {
+    setBusy(true);
+    setFailure(undefined);
+    try {
+      const next = await gateway.rotateKey(rotating!.id, { graceSeconds: grace });
+      setRotating(undefined);
+      setIssued(next);
+      onChanged();
+    } catch (e) {
+      setFailure(errorMessage(e));
+      if (isConflict(e)) onChanged();
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <>
+      <KeysTable
+        keys={keys}
+        label={label}
+        actions={k => (revocable(k) ? (
+          <Stack direction="row" spacing={1} justifyContent="flex-end">
+            {rotatable(k) && <ExplainedButton variant="outlined" why={manageWhy} onClick={() => { setRotating(k); setGrace(86_400); setFailure(undefined); }}>Rotate</ExplainedButton>}
+            <ExplainedButton variant="outlined" color="error" why={manageWhy} onClick={() => setRevoking(k)}>Revoke</ExplainedButton>
+          </Stack>
+        ) : null)}
+      />
+      <Dialog open={rotating !== undefined} onClose={() => !busy && setRotating(undefined)} fullWidth maxWidth="sm">
+        <DialogTitle>Rotate {rotating?.masked}?</DialogTitle>
+        <DialogContent>
+          <Typography variant="body2" paragraph>
+            A new key is issued now and shown once, with the same plan and expiry. The old key keeps working for the grace period, so clients can switch over (never past its own expiry).
+          </Typography>
+          <TextField select label="Grace period" value={grace} onChange={e => setGrace(Number(e.target.value))} SelectProps={{ native: true }} fullWidth>
+            {GRACE_PERIODS.map(g => (
+              <option key={g.seconds} value={g.seconds}>{g.label}</option>
+            ))}
+          </TextField>
+          {failure && <Alert severity="error" sx={{ mt: 2 }}>{failure}</Alert>}
+        </DialogContent>
+        <DialogActions>
+          <Button onClick={() => setRotating(undefined)} disabled={busy}>Cancel</Button>
+          <Button variant="contained" onClick={rotate} disabled={busy}>Rotate key</Button>
+        </DialogActions>
+      </Dialog>
+      <RevokeKeyDialog gatewayKey={revoking} onClose={() => setRevoking(undefined)} onRevoked={() => { setRevoking(undefined); onChanged(); }} onStale={onChanged} />
+      <SecretDialog issued={issued} title="New key" onClose={() => setIssued(undefined)} />
+    </>
+  );
+}
+
+/** Who may rotate and revoke a component's keys, or why not. */
+function manageWhyOf(canManage: Permission, componentRef: string): string | undefined {
+  return whyNot(canManage, `Only those who may manage the keys of ${componentRef} (its owners and platform admins: ${gatewayKeyManagePermission.name}) can rotate or revoke them.`);
+}
+
 function ApiAccessCard(props: {
   componentRef: string;
   apiRef: string;
@@ -172,41 +247,14 @@ function ApiAccessCard(props: {
   pastCount: number;
 }) {
   const { componentRef, apiRef, product, requests, keys, canRequest, canManage, onChanged, refreshKey, pastCount } = props;
-  const gateway = useApi(gatewayApiRef);
   const alerts = useApi(alertApiRef);
   const [requesting, setRequesting] = useState(false);
-  const [rotating, setRotating] = useState<GatewayKeyView | undefined>();
-  const [grace, setGrace] = useState(86_400);
-  const [busy, setBusy] = useState(false);
-  const [failure, setFailure] = useState<string | undefined>();
-  const [issued, setIssued] = useState<IssuedKey | undefined>();
   const [showPast, setShowPast] = useState(false);
 
   const pending = requests.find(r => r.status === 'pending');
   const requestWhy = whyNot(canRequest, `Only those who may request keys for ${componentRef} (its owners and platform admins: ${gatewayKeyRequestCreatePermission.name}) can request access.`)
     ?? (pending ? `A request for plan ${pending.plan} is waiting for review` : undefined);
-  const manageWhy = whyNot(canManage, `Only those who may manage the keys of ${componentRef} (its owners and platform admins: ${gatewayKeyManagePermission.name}) can rotate or revoke them.`);
-
-  const act = async (what: () => Promise<void>) => {
-    setBusy(true);
-    setFailure(undefined);
-    try {
-      await what();
-      onChanged();
-    } catch (e) {
-      setFailure(errorMessage(e));
-    } finally {
-      setBusy(false);
-    }
-  };
-  const rotate = () => act(async () => {
-    const next = await gateway.rotateKey(rotating!.id, { graceSeconds: grace });
-    setRotating(undefined);
-    setIssued(next);
-  });
-  const [revoking, setRevoking] = useState<GatewayKeyView | undefined>();
-  // A rotated key in its grace period can still be revoked (to end the grace early), not rotated again.
-  const rotatable = (k: GatewayKeyView) => k.status === 'active' && !k.replacedBy;
+  const manageWhy = manageWhyOf(canManage, componentRef);
 
   return (
     <section aria-label={`gateway access to ${product.id}`}>
@@ -254,16 +302,7 @@ function ApiAccessCard(props: {
         {keys.length === 0 ? (
           <Typography variant="body2" color="text.secondary">None: a key is issued when a request is approved.</Typography>
         ) : (
-          <KeysTable
-            keys={keys}
-            label={`keys for ${product.id}`}
-            actions={k => (revocable(k) ? (
-              <Stack direction="row" spacing={1} justifyContent="flex-end">
-                {rotatable(k) && <ExplainedButton variant="outlined" why={manageWhy} onClick={() => { setRotating(k); setGrace(86_400); setFailure(undefined); }}>Rotate</ExplainedButton>}
-                <ExplainedButton variant="outlined" color="error" why={manageWhy} onClick={() => setRevoking(k)}>Revoke</ExplainedButton>
-              </Stack>
-            ) : null)}
-          />
+          <ManagedKeys keys={keys} label={`keys for ${product.id}`} manageWhy={manageWhy} onChanged={onChanged} />
         )}
         {pastCount > 0 && (
           <Button
@@ -290,26 +329,6 @@ function ApiAccessCard(props: {
             onChanged();
           }}
         />
-        <Dialog open={rotating !== undefined} onClose={() => !busy && setRotating(undefined)} fullWidth maxWidth="sm">
-          <DialogTitle>Rotate {rotating?.masked}?</DialogTitle>
-          <DialogContent>
-            <Typography variant="body2" paragraph>
-              A new key is issued now and shown once, with the same plan and expiry. The old key keeps working for the grace period, so clients can switch over (never past its own expiry).
-            </Typography>
-            <TextField select label="Grace period" value={grace} onChange={e => setGrace(Number(e.target.value))} SelectProps={{ native: true }} fullWidth>
-              {GRACE_PERIODS.map(g => (
-                <option key={g.seconds} value={g.seconds}>{g.label}</option>
-              ))}
-            </TextField>
-            {failure && <Alert severity="error" sx={{ mt: 2 }}>{failure}</Alert>}
-          </DialogContent>
-          <DialogActions>
-            <Button onClick={() => setRotating(undefined)} disabled={busy}>Cancel</Button>
-            <Button variant="contained" onClick={rotate} disabled={busy}>Rotate key</Button>
-          </DialogActions>
-        </Dialog>
-        <RevokeKeyDialog gatewayKey={revoking} onClose={() => setRevoking(undefined)} onRevoked={() => { setRevoking(undefined); onChanged(); }} />
-        <SecretDialog issued={issued} title="New key" onClose={() => setIssued(undefined)} />
       </InfoCard>
     </section>
   );
@@ -340,22 +359,25 @@ export function ComponentGatewayContent() {
     return { offers, requests: [...requests.pending, ...requests.decided], keys };
   }, 10_000, `${componentRef}|${apiRefs.join(',')}`);
 
-  if (apiRefs.length === 0) {
-    return (
-      <EmptyState missing="info" title="This component consumes no API"
-        description="List the APIs it calls under spec.consumesApis in its catalog-info.yaml; those offered through the gateway show here, to request keys for." />
-    );
-  }
   if (loading && !value) return <Progress />;
   if (error && !value) return <ResponseErrorPanel error={error} />;
   const { offers, requests, keys } = value!;
   const offered = offers.filter(o => o.product);
   const failed = offers.filter(o => o.error);
   const elsewhere = offers.filter(o => !o.product && !o.error);
+  // Keys stay valid when their API leaves spec.consumesApis (the data plane does not read the catalog): they stay here too.
+  const offeredIds = new Set(offered.map(o => o.product!.id));
+  const others = keys.items.filter(k => !offeredIds.has(k.productId));
   const changed = () => {
     setChanges(n => n + 1);
     retry();
   };
+  if (apiRefs.length === 0 && others.length === 0) {
+    return (
+      <EmptyState missing="info" title="This component consumes no API"
+        description="List the APIs it calls under spec.consumesApis in its catalog-info.yaml; those offered through the gateway show here, to request keys for." />
+    );
+  }
 
   return (
     <Stack spacing={3}>
@@ -363,7 +385,7 @@ export function ComponentGatewayContent() {
       {failed.map(o => (
         <ResponseErrorPanel key={o.apiRef} error={o.error!} title={`Could not read the gateway product of ${o.apiRef}`} />
       ))}
-      {offered.length === 0 && failed.length === 0 && (
+      {apiRefs.length > 0 && offered.length === 0 && failed.length === 0 && (
         <EmptyState missing="content" title="None of the APIs this component consumes is offered through the gateway"
           description={`It consumes ${apiRefs.join(', ')}. When their owners publish one through the Quarterdeck gateway, you can request a key here.`} />
       )}
@@ -382,6 +404,18 @@ export function ComponentGatewayContent() {
           pastCount={pastKeys(keys, o.product!.id)}
         />
       ))}
+      {others.length > 0 && (
+        <section aria-label="other keys of this component">
+          <InfoCard
+            title="Other keys"
+            subheader={failed.length > 0
+              ? 'Keys for products of APIs this component no longer lists under spec.consumesApis, or whose product could not be read. They work until revoked or expired.'
+              : 'Keys for products of APIs this component no longer lists under spec.consumesApis. They work until revoked or expired: revoke those it no longer needs.'}
+          >
+            <ManagedKeys keys={others} label="other keys" manageWhy={manageWhyOf(canManage, componentRef)} onChanged={changed} />
+          </InfoCard>
+        </section>
+      )}
       {keys.items.length < keys.activeItems && (
         <Typography variant="body2" color="text.secondary">
           This component has {formatNumber(keys.activeItems)} keys accepted now; the newest {keys.items.length} are listed above.
@@ -392,8 +426,8 @@ export function ComponentGatewayContent() {
           Also consumed, not through the gateway: {elsewhere.map(o => o.apiRef).join(', ')}.
         </Typography>
       )}
-      {offered.length > 0 && <UsagePanel entityRef={componentRef} showConsumers={false} title="Usage by this component" />}
-      {offered.length > 0 && <AuditCard entityRef={componentRef} refreshKey={changes} />}
+      {(offered.length > 0 || others.length > 0) && <UsagePanel entityRef={componentRef} showConsumers={false} title="Usage by this component" />}
+      {(offered.length > 0 || others.length > 0) && <AuditCard entityRef={componentRef} refreshKey={changes} />}
     </Stack>
   );
 }

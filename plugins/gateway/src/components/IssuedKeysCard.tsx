@@ -69,7 +69,7 @@ export function IssuedKeysCard(props: { apiRef: string; refreshKey?: unknown; re
           <ExplainedButton variant="outlined" color="error" why={revokeWhy} onClick={() => setRevoking(k)}>Revoke</ExplainedButton>
         ) : null)}
       />
-      <RevokeKeyDialog gatewayKey={revoking} onClose={() => setRevoking(undefined)} onRevoked={() => { setRevoking(undefined); onRevoked(); }} />
+      <RevokeKeyDialog gatewayKey={revoking} onClose={() => setRevoking(undefined)} onRevoked={() => { setRevoking(undefined); onRevoked(); }} onStale={onRevoked} />
     </InfoCard>
   );
 }

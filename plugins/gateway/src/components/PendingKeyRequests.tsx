@@ -24,7 +24,7 @@ import TableRow from '@mui/material/TableRow';
 import TextField from '@mui/material/TextField';
 import Typography from '@mui/material/Typography';
 import { gatewayApiRef } from '../api/GatewayClient';
-import { errorMessage, ExplainedButton, KEY_REQUEST_LIMIT } from './common';
+import { errorMessage, ExplainedButton, isConflict, KEY_REQUEST_LIMIT } from './common';
 import { formatDateTime, shortUser } from './format';
 import { SecretDialog } from './SecretDialog';
 
@@ -130,7 +130,7 @@ export function PendingKeyRequests({ requests, reviewWhy, showApi, empty, onDeci
     } catch (e) {
       setDialogError(errorMessage(e));
       // Decided or expired meanwhile (by another reviewer): the list is read again behind the dialog.
-      if ((e as { statusCode?: number }).statusCode === 409) onDecided();
+      if (isConflict(e)) onDecided();
     } finally {
       setBusy(false);
     }

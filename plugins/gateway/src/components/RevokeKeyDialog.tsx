@@ -10,7 +10,7 @@ import DialogTitle from '@mui/material/DialogTitle';
 import TextField from '@mui/material/TextField';
 import Typography from '@mui/material/Typography';
 import { gatewayApiRef } from '../api/GatewayClient';
-import { errorMessage } from './common';
+import { errorMessage, isConflict } from './common';
 
 /** A key that is revoked can still be accepted: active, or rotated and in its grace period. */
 export const revocable = (key: GatewayKeyView) => key.status === 'active';
@@ -18,10 +18,12 @@ export const revocable = (key: GatewayKeyView) => key.status === 'active';
 /**
  * Asks why, then revokes `gatewayKey` (open while it is set): the component's
  * page and the API's page both revoke through it. The reason goes to the
- * audit trail of both entities.
+ * audit trail of both entities. `onStale` is told when the key changed
+ * meanwhile (revoked or rotated by someone else: a 409), so the list behind
+ * the dialog is read again while the dialog says why.
  */
-export function RevokeKeyDialog(props: { gatewayKey?: GatewayKeyView; onClose: () => void; onRevoked: () => void }) {
-  const { gatewayKey, onClose, onRevoked } = props;
+export function RevokeKeyDialog(props: { gatewayKey?: GatewayKeyView; onClose: () => void; onRevoked: () => void; onStale: () => void }) {
+  const { gatewayKey, onClose, onRevoked, onStale } = props;
   const gateway = useApi(gatewayApiRef);
   const alerts = useApi(alertApiRef);
   const [reason, setReason] = useState('');
@@ -47,6 +49,7 @@ export function RevokeKeyDialog(props: { gatewayKey?: GatewayKeyView; onClose: (
       onRevoked();
     } catch (e) {
       setFailure(errorMessage(e));
+      if (isConflict(e)) onStale();
     } finally {
       setBusy(false);
     }

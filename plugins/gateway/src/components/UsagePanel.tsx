@@ -117,6 +117,7 @@ export function UsagePanel(props: { entityRef?: string; showConsumers?: boolean;
     const consumerRows = gatewayWide ? current.byConsumer.slice(0, GATEWAY_CONSUMERS_SHOWN) : current.byConsumer;
     body = (
       <Stack spacing={3}>
+        {error && <ResponseErrorPanel error={error} title="Could not refresh the usage: these are the last figures read" />}
         {showConsumers && !gatewayWide && consumers.length > 0 && (
           <TextField select size="small" label="Consumer" value={consumer} sx={{ minWidth: 240, alignSelf: 'flex-start' }}
             onChange={e => setConsumer(e.target.value)}

@@ -43,6 +43,11 @@ export function errorMessage(error: unknown): string {
   return e?.body?.error?.message ?? e?.message ?? String(error);
 }
 
+/** A 409: what the action was taken on changed meanwhile (decided, revoked, rotated by someone else). */
+export function isConflict(error: unknown): boolean {
+  return (error as { statusCode?: number } | undefined)?.statusCode === 409;
+}
+
 /** How many key requests the backend lists at most (GET /key-requests). */
 export const KEY_REQUEST_LIMIT = 100;
 
