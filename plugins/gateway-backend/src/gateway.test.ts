@@ -756,6 +756,9 @@ describe('the gateway, control plane and data plane', () => {
       // A second "create" finds the first one's product: it is not overwritten.
       const again = await put({ ...product(upstreams.v1.url, upstreams.v2.url), expectedUpdatedAt: null });
       expect([again.status, again.body.error.message]).toEqual([409, `Gateway product llm-chat was created meanwhile (by user:default/carol at ${created.body.updatedAt}); read it and edit that`]);
+      // A create under another id finds the API's product just the same, and says whose it is (the editor then offers to open it).
+      const elsewhere = await request(server).put('/api/gateway/products/chat').set('authorization', carol).send({ ...product(upstreams.v1.url, upstreams.v2.url), expectedUpdatedAt: null });
+      expect([elsewhere.status, elsewhere.body.error.message]).toEqual([409, `api:default/llm-chat already has the gateway product llm-chat (changed by user:default/carol at ${created.body.updatedAt}); read it and edit that`]);
 
       // Two owners edit the version they both read: the first wins, the second is told who changed it and nothing of theirs is written.
       const read = created.body.updatedAt;

@@ -287,7 +287,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     const apiRef = stringifyEntityRef(api);
     await authorizeOn(gatewayProductManagePermission, apiRef, credentials, `define the gateway product of ${apiRef}`);
     const existing = await store.getProductByEntity(apiRef);
-    if (existing && existing.id !== id) throw new ConflictError(`${apiRef} already has the gateway product ${existing.id}`);
+    if (existing && existing.id !== id) throw new ConflictError(`${apiRef} already has the gateway product ${existing.id} (changed by ${existing.updatedBy} at ${existing.updatedAt}); read it and edit that`);
     const validated = validateProductSpec(body.spec, settings.allowedUpstreamHosts);
     if (!validated.ok) throw new InputError(validated.message);
     const previous = await store.getProduct(id);

@@ -329,12 +329,15 @@ describe('ApiGatewayContent', () => {
     await waitFor(() => expect(screen.queryByRole('dialog')).not.toBeInTheDocument());
   });
 
-  it("keeps the owner's text when another owner creates the product meanwhile, and opens theirs after the conflict", async () => {
+  it.each([
+    ['under the same id', 'llm-chat', (at: string) => `Gateway product llm-chat was created meanwhile (by user:default/dave at ${at}); read it and edit that`],
+    ['under another id', 'chat', (at: string) => `api:default/llm-chat-race already has the gateway product chat (changed by user:default/dave at ${at}); read it and edit that`],
+  ])("keeps the owner's text when another owner creates the product meanwhile %s, and opens theirs after the conflict", async (_case, theirId, conflict) => {
     const gateway = mockGateway();
     gateway.listProducts.mockResolvedValue([]);
     gateway.listKeyRequests.mockResolvedValue([]);
-    const theirs = { ...product, updatedBy: 'user:default/dave', updatedAt: '2026-12-06T19:00:00.000Z' };
-    const message = `Gateway product llm-chat was created meanwhile (by user:default/dave at ${theirs.updatedAt}); read it and edit that`;
+    const theirs = { ...product, id: theirId, updatedBy: 'user:default/dave', updatedAt: '2026-12-06T19:00:00.000Z' };
+    const message = conflict(theirs.updatedAt);
     gateway.putProduct.mockRejectedValueOnce(Object.assign(new Error(message), { response: { status: 409 }, body: { error: { message } } }));
     await render(gateway, AuthorizeResult.ALLOW, 'llm-chat-race');
     fireEvent.click(await screen.findByRole('button', { name: 'Offer through the gateway' }));
@@ -345,9 +348,9 @@ describe('ApiGatewayContent', () => {
     await screen.findByRole('table', { name: 'plans', hidden: true }, { timeout: 12_000 });
     expect(yaml().value).toContain('requestsPerMinute: 42');
     fireEvent.click(within(screen.getByRole('dialog')).getByRole('button', { name: 'Create product' }));
-    expect(await screen.findByText(/was created meanwhile \(by user:default\/dave/)).toBeInTheDocument();
+    expect(await screen.findByText(/user:default\/dave at 2026-12-06T19:00:00.000Z/)).toBeInTheDocument();
     fireEvent.click(screen.getByRole('button', { name: 'Open the current version' }));
-    await waitFor(() => expect(screen.getByRole('dialog')).toHaveTextContent('Edit gateway product llm-chat'));
+    await waitFor(() => expect(screen.getByRole('dialog')).toHaveTextContent(`Edit gateway product ${theirId}`));
     expect(yaml().value).toContain('title: LLM chat (OpenAI-compatible)');
     expect((screen.getByLabelText('your unsaved edit') as HTMLTextAreaElement).value).toContain('requestsPerMinute: 42');
   }, 30_000);
