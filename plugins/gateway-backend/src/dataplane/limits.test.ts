@@ -1,4 +1,5 @@
 import type { GatewayPlan } from '@quarterdeck/plugin-gateway-common';
+import { createClient } from '@redis/client';
 import crypto from 'node:crypto';
 import { MemoryLimits, periods, type Limits } from './limits';
 import { RedisLimits } from './redisLimits';
@@ -71,6 +72,51 @@ describe.each([['in memory', memory], ['in Redis (the real server at 127.0.0.1:6
     const tomorrow = T0 + 86_400_000;
     expect((await setup.limits.admit('k', p, { tokens: 50, cost: 0 }, tomorrow)).ok).toBe(true);
     expect(await setup.limits.admit('k', p, { tokens: 1, cost: 0 }, tomorrow)).toMatchObject({ ok: false, limit: 'monthly-tokens' });
+  });
+
+  it('settles a call that ends after midnight UTC in the day it was reserved in, not the new one', async () => {
+    const p = plan({ dailyTokens: 10_000 });
+    const beforeMidnight = Date.parse('2026-11-22T23:59:50Z');
+    const afterMidnight = Date.parse('2026-11-23T00:00:05Z');
+    expect((await setup.limits.admit('k', p, { tokens: 9000, cost: 0 }, beforeMidnight)).ok).toBe(true);
+    expect((await setup.limits.admit('k', p, { tokens: 1000, cost: 0 }, afterMidnight)).ok).toBe(true);
+    // The first call ends at 00:00:06 having used 200 of its 9,000: the new day's 1,000 stay reserved.
+    await setup.limits.settle('k', p, { tokens: 9000, cost: 0 }, { tokens: 200, cost: 0 }, beforeMidnight);
+    const more = [];
+    for (let i = 0; i < 12; i++) more.push(await setup.limits.admit('k', p, { tokens: 1000, cost: 0 }, afterMidnight + 1000));
+    expect(more.filter(r => r.ok)).toHaveLength(9);
+  });
+
+  it('answers with the month\'s end when the month\'s budget refuses as well as the day\'s, and asks for less when one call is more than a budget', async () => {
+    const p = plan({ dailyTokens: 100, monthlyTokens: 100 });
+    expect((await setup.limits.admit('k', p, { tokens: 100, cost: 0 }, T0)).ok).toBe(true);
+    expect(await setup.limits.admit('k', p, { tokens: 1, cost: 0 }, T0)).toMatchObject({ ok: false, limit: 'monthly-tokens', retryAfterMs: periods(T0).monthEnds - T0 });
+    const tooBig = await setup.limits.admit('k2', plan({ dailyTokens: 5000 }), { tokens: 8192, cost: 0 }, T0);
+    expect(tooBig.ok === false && tooBig.message).toBe('This request needs up to 8192 tokens, more than plan "p" allows in a day (5000); lower max_tokens.');
+  });
+});
+
+describe('gateway limits in Redis, for a call that used more than it reserved', () => {
+  it('keeps the token debt until it is paid back, past the three minutes an idle key\'s state lives', async () => {
+    const prefix = `quarterdeck:test:${crypto.randomUUID()}:`;
+    const limits = await RedisLimits.connect(REDIS_URL, prefix);
+    const raw = createClient({ url: REDIS_URL });
+    await raw.connect();
+    try {
+      const p = plan({ tokensPerMinute: 10_000 });
+      expect((await limits.admit('k', p, { tokens: 1000, cost: 0 }, Date.now())).ok).toBe(true);
+      expect(await raw.pTTL(`${prefix}{k}`)).toBeLessThanOrEqual(180_000);
+      // 61,000 used of 1,000 reserved: 51,000 owed, paid back at 10,000 a minute.
+      await limits.settle('k', p, { tokens: 1000, cost: 0 }, { tokens: 61_000, cost: 0 }, Date.now());
+      expect(await raw.pTTL(`${prefix}{k}`)).toBeGreaterThan(5 * 60_000);
+      // And a call whose key's state expired while it ran is still charged what it used beyond its reservation.
+      await raw.del(`${prefix}{k}`);
+      await limits.settle('k', p, { tokens: 1000, cost: 0 }, { tokens: 21_000, cost: 0 }, Date.now());
+      expect(await limits.admit('k', p, { tokens: 1000, cost: 0 }, Date.now())).toMatchObject({ ok: false, limit: 'tokens' });
+    } finally {
+      await raw.quit();
+      await limits.close();
+    }
   });
 });
 

@@ -26,8 +26,12 @@ export type Admission = { ok: true } | { ok: false; limit: LimitName; retryAfter
 export interface Limits {
   /** Admits a call and reserves `ask`, or says which limit refuses it and for how long. */
   admit(keyId: string, plan: GatewayPlan, ask: Charge, now: number): Promise<Admission>;
-  /** Replaces a call's reservation with what it actually used. */
-  settle(keyId: string, plan: GatewayPlan, reserved: Charge, used: Charge, now: number): Promise<void>;
+  /**
+   * Replaces a call's reservation with what it actually used, in the budget periods of
+   * `admittedAt` (when it was admitted): a call that ends after midnight UTC settles the day it
+   * was reserved in, not the next one, whose counters it never added to.
+   */
+  settle(keyId: string, plan: GatewayPlan, reserved: Charge, used: Charge, admittedAt: number): Promise<void>;
   /** Drops what is held for keys the gateway has forgotten (keyCache.ts, `deadBefore`). */
   forget?(keyIds: string[]): void;
   close?(): Promise<void>;
@@ -70,8 +74,12 @@ export function refusal(limit: LimitName, plan: GatewayPlan, retryAfterMs: numbe
     tokens: ask && plan.tokensPerMinute !== undefined && ask.tokens > plan.tokensPerMinute
       ? `This request needs up to ${ask.tokens} tokens, more than plan "${plan.name}" allows per minute (${plan.tokensPerMinute}); lower max_tokens.`
       : `Rate limit reached for tokens: ${plan.tokensPerMinute} per minute on plan "${plan.name}".`,
-    'daily-tokens': `Daily token budget of plan "${plan.name}" (${plan.dailyTokens}) is spent.`,
-    'monthly-tokens': `Monthly token budget of plan "${plan.name}" (${plan.monthlyTokens}) is spent.`,
+    'daily-tokens': ask && plan.dailyTokens !== undefined && ask.tokens > plan.dailyTokens
+      ? `This request needs up to ${ask.tokens} tokens, more than plan "${plan.name}" allows in a day (${plan.dailyTokens}); lower max_tokens.`
+      : `Daily token budget of plan "${plan.name}" (${plan.dailyTokens}) is spent.`,
+    'monthly-tokens': ask && plan.monthlyTokens !== undefined && ask.tokens > plan.monthlyTokens
+      ? `This request needs up to ${ask.tokens} tokens, more than plan "${plan.name}" allows in a month (${plan.monthlyTokens}); lower max_tokens.`
+      : `Monthly token budget of plan "${plan.name}" (${plan.monthlyTokens}) is spent.`,
     'daily-cost': `Daily cost budget of plan "${plan.name}" ($${plan.dailyCost}) is spent.`,
     'monthly-cost': `Monthly cost budget of plan "${plan.name}" ($${plan.monthlyCost}) is spent.`,
   };
@@ -142,11 +150,12 @@ export class MemoryLimits implements Limits {
       if (bucket < ask.tokens) return refusal('tokens', plan, (ask.tokens - bucket) / rate);
       bucket -= ask.tokens;
     }
-    if (plan.dailyTokens !== undefined && s.dayTokens + ask.tokens > plan.dailyTokens) return refusal('daily-tokens', plan, p.dayEnds - now);
-    if (plan.monthlyTokens !== undefined && s.monthTokens + ask.tokens > plan.monthlyTokens) return refusal('monthly-tokens', plan, p.monthEnds - now);
+    // Monthly budgets first: when both a month's and a day's refuse, the answer's Retry-After is the month's end, which helps.
     const askCost = nanos(ask.cost);
-    if (plan.dailyCost !== undefined && s.dayCost + askCost > nanos(plan.dailyCost)) return refusal('daily-cost', plan, p.dayEnds - now);
+    if (plan.monthlyTokens !== undefined && s.monthTokens + ask.tokens > plan.monthlyTokens) return refusal('monthly-tokens', plan, p.monthEnds - now, ask);
     if (plan.monthlyCost !== undefined && s.monthCost + askCost > nanos(plan.monthlyCost)) return refusal('monthly-cost', plan, p.monthEnds - now);
+    if (plan.dailyTokens !== undefined && s.dayTokens + ask.tokens > plan.dailyTokens) return refusal('daily-tokens', plan, p.dayEnds - now, ask);
+    if (plan.dailyCost !== undefined && s.dayCost + askCost > nanos(plan.dailyCost)) return refusal('daily-cost', plan, p.dayEnds - now);
     s.tat = tat;
     if (plan.tokensPerMinute) {
       s.bucket = bucket;
@@ -159,14 +168,21 @@ export class MemoryLimits implements Limits {
     return { ok: true };
   }
 
-  async settle(keyId: string, plan: GatewayPlan, reserved: Charge, used: Charge, now: number): Promise<void> {
-    const s = this.state(keyId, now);
+  async settle(keyId: string, plan: GatewayPlan, reserved: Charge, used: Charge, admittedAt: number): Promise<void> {
+    const s = this.keys.get(keyId);
+    if (!s) return;
+    const { day, month } = periods(admittedAt);
     const tokens = used.tokens - reserved.tokens;
     const cost = nanos(used.cost) - nanos(reserved.cost);
     if (plan.tokensPerMinute && Number.isFinite(s.bucket)) s.bucket = Math.min(plan.tokensPerMinute, s.bucket - tokens);
-    s.dayTokens = Math.max(0, s.dayTokens + tokens);
-    s.monthTokens = Math.max(0, s.monthTokens + tokens);
-    s.dayCost = Math.max(0, s.dayCost + cost);
-    s.monthCost = Math.max(0, s.monthCost + cost);
+    // Counters that have moved on to a new period since hold none of this reservation.
+    if (s.day === day) {
+      s.dayTokens = Math.max(0, s.dayTokens + tokens);
+      s.dayCost = Math.max(0, s.dayCost + cost);
+    }
+    if (s.month === month) {
+      s.monthTokens = Math.max(0, s.monthTokens + tokens);
+      s.monthCost = Math.max(0, s.monthCost + cost);
+    }
   }
 }

@@ -45,10 +45,10 @@ local day = redis.call('HMGET', KEYS[2], 'tokens', 'cost')
 local month = redis.call('HMGET', KEYS[3], 'tokens', 'cost')
 local dayT, dayC = tonumber(day[1]) or 0, tonumber(day[2]) or 0
 local monT, monC = tonumber(month[1]) or 0, tonumber(month[2]) or 0
-if dT >= 0 and dayT + askT > dT then return {0, 'daily-tokens', tostring(dayEnds - now)} end
 if mT >= 0 and monT + askT > mT then return {0, 'monthly-tokens', tostring(monthEnds - now)} end
-if dC >= 0 and dayC + askC > dC then return {0, 'daily-cost', tostring(dayEnds - now)} end
 if mC >= 0 and monC + askC > mC then return {0, 'monthly-cost', tostring(monthEnds - now)} end
+if dT >= 0 and dayT + askT > dT then return {0, 'daily-tokens', tostring(dayEnds - now)} end
+if dC >= 0 and dayC + askC > dC then return {0, 'daily-cost', tostring(dayEnds - now)} end
 redis.call('HSET', KEYS[1], 'tat', tostring(tat))
 if tpm > 0 then redis.call('HSET', KEYS[1], 'bucket', tostring(bucket), 'bucketAt', tostring(now)) end
 redis.call('PEXPIRE', KEYS[1], 180000)
@@ -61,18 +61,31 @@ redis.call('PEXPIRE', KEYS[3], 32 * 86400000)
 return {1}
 `;
 
+// KEYS[2], KEYS[3]: the budget hashes of the day and month the call was admitted in.
 const SETTLE = `
 local tpm = tonumber(ARGV[1])
 local dT = tonumber(ARGV[2])
 local dC = tonumber(ARGV[3])
+local now = tonumber(ARGV[4])
 if tpm > 0 then
-  local bucket = tonumber(redis.call('HGET', KEYS[1], 'bucket'))
-  if bucket ~= nil then redis.call('HSET', KEYS[1], 'bucket', tostring(math.min(tpm, bucket - dT))) end
+  local st = redis.call('HMGET', KEYS[1], 'bucket', 'bucketAt')
+  local bucket = tonumber(st[1])
+  -- Expired meanwhile (a call longer than the hash's life): full at the end of the call, less what it used beyond its reservation.
+  if bucket == nil then
+    bucket = tpm
+    redis.call('HSET', KEYS[1], 'bucketAt', tostring(now))
+  end
+  bucket = math.min(tpm, bucket - dT)
+  redis.call('HSET', KEYS[1], 'bucket', tostring(bucket))
+  -- A debt is kept until it is paid back, as memory keeps it, however long that takes.
+  local life = 180000
+  if bucket < 0 then life = math.max(life, math.ceil(-bucket / (tpm / 60000)) + 60000) end
+  if redis.call('PTTL', KEYS[1]) < life then redis.call('PEXPIRE', KEYS[1], life) end
 end
 for i = 2, 3 do
   if redis.call('EXISTS', KEYS[i]) == 1 then
-    redis.call('HINCRBY', KEYS[i], 'tokens', dT)
-    redis.call('HINCRBY', KEYS[i], 'cost', dC)
+    if redis.call('HINCRBY', KEYS[i], 'tokens', dT) < 0 then redis.call('HSET', KEYS[i], 'tokens', 0) end
+    if redis.call('HINCRBY', KEYS[i], 'cost', dC) < 0 then redis.call('HSET', KEYS[i], 'cost', 0) end
   end
 end
 return 1
@@ -110,10 +123,10 @@ export class RedisLimits implements Limits {
     return refusal(reply[1] as LimitName, plan, Number(reply[2]), ask);
   }
 
-  async settle(keyId: string, plan: GatewayPlan, reserved: Charge, used: Charge, now: number): Promise<void> {
+  async settle(keyId: string, plan: GatewayPlan, reserved: Charge, used: Charge, admittedAt: number): Promise<void> {
     await this.client.eval(SETTLE, {
-      keys: this.keys(keyId, now),
-      arguments: [String(plan.tokensPerMinute ?? 0), String(used.tokens - reserved.tokens), String(nanos(used.cost) - nanos(reserved.cost))],
+      keys: this.keys(keyId, admittedAt),
+      arguments: [String(plan.tokensPerMinute ?? 0), String(used.tokens - reserved.tokens), String(nanos(used.cost) - nanos(reserved.cost)), String(Date.now())],
     });
   }
 

@@ -53,6 +53,7 @@ export function resolveModel(product: GatewayProduct, plan: GatewayPlan, request
     }
     point -= t.weight;
   }
-  const order = [chosen, ...(route.fallbacks ?? []).filter(f => f !== chosen)];
+  // Each model once: one listed twice would be called twice, its timeout waited twice.
+  const order = [...new Set([chosen, ...(route.fallbacks ?? [])])];
   return { ok: true, attempts: order.map(target), route: route.name, ...(route.largerContextModel ? { largerContext: target(route.largerContextModel) } : {}) };
 }

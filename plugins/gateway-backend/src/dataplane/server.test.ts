@@ -256,6 +256,8 @@ describe('calls cut short, reservations and odd upstreams', () => {
       expect(refused.status).toBe(400);
       expect((await refused.json()).error).toMatchObject({ param: field, message: `${field}: must be a positive integer` });
     }
+    const oddOptions = await chat(say('plain', { stream: true, stream_options: 'yes' }));
+    expect([oddOptions.status, (await oddOptions.json()).error.message]).toEqual([400, 'stream_options: must be an object']);
     // 5,000 tokens a minute: three choices of 2,000 are more than a minute's worth, one is not.
     expect((await chat(say('plain', { max_tokens: 2000, n: 3 }))).status).toBe(429);
     expect((await chat(say('plain', { max_tokens: 2000, n: 1 }))).status).toBe(200);

@@ -145,11 +145,19 @@ function validate(kind: 'chat' | 'completions' | 'embeddings', body: OpenAiBody)
   if (kind === 'embeddings' && body.input === undefined) throw new BadRequest('input: required', 'input');
   if (kind === 'embeddings' && (body.input === '' || (Array.isArray(body.input) && body.input.length === 0))) throw new BadRequest('input: must not be empty', 'input');
   if (body.stream !== undefined && typeof body.stream !== 'boolean') throw new BadRequest('stream: must be a boolean', 'stream');
+  streamOptionsProblem(body);
   // What the reservation is made of (null, as some clients send, is leaving it out).
   for (const field of ['max_tokens', 'max_completion_tokens', 'n', 'best_of'] as const) {
     const value = body[field];
     if (value !== undefined && value !== null && (!Number.isSafeInteger(value) || (value as number) < 1)) throw new BadRequest(`${field}: must be a positive integer`, field);
   }
+}
+
+/** stream_options is merged with the usage request (an object), and a template call's user passed on as OpenAI takes it (a string). */
+function streamOptionsProblem(body: OpenAiBody) {
+  const options = body.stream_options;
+  if (options !== undefined && options !== null && (typeof options !== 'object' || Array.isArray(options))) throw new BadRequest('stream_options: must be an object', 'stream_options');
+  if (body.user !== undefined && typeof body.user !== 'string') throw new BadRequest('user: must be a string', 'user');
 }
 
 /** How many completions one call asks for: each may be max_tokens long. */
@@ -257,7 +265,7 @@ class FilteredSink implements StreamSink {
 interface StreamRecorder {
   record(key: StoredKey, product: GatewayProduct, target: Target, status: number, started: number,
     usage: { prompt_tokens?: number; completion_tokens?: number } | undefined, estimated: boolean, route?: string): Charge;
-  settle(key: StoredKey, plan: GatewayPlan, ask: Charge, used: Charge): void;
+  settle(key: StoredKey, plan: GatewayPlan, ask: Charge, used: Charge, admittedAt: number): void;
 }
 
 /** The call a stream's end records and settles. */
@@ -268,8 +276,9 @@ interface StreamedCall {
   target: Target;
   started: number;
   route?: string;
-  /** The reservation to settle, when the plan counts tokens. */
+  /** The reservation to settle, when the plan counts tokens, and when it was made (its budget periods). */
   ask?: Charge;
+  admittedAt: number;
   kind: 'chat' | 'completions' | 'embeddings';
   /** The prompt's tokens when they were counted before the call. */
   promptTokens?: number;
@@ -294,6 +303,7 @@ class StreamEnding implements StreamEndListener {
   private readonly started: number;
   private readonly route?: string;
   private readonly ask?: Charge;
+  private readonly admittedAt: number;
   private readonly kind: 'chat' | 'completions' | 'embeddings';
   private readonly promptTokens?: number;
   private readonly trimmed?: ChatMessage[];
@@ -307,6 +317,7 @@ class StreamEnding implements StreamEndListener {
     this.started = call.started;
     this.route = call.route;
     this.ask = call.ask;
+    this.admittedAt = call.admittedAt;
     this.kind = call.kind;
     this.promptTokens = call.promptTokens;
     // Only what promptEstimate may read. The request's bytes are copied: a copy under 4 KiB is a view
@@ -332,7 +343,7 @@ class StreamEnding implements StreamEndListener {
       };
     }
     const used = this.recorder.record(this.key, this.product, this.target, error ? failedStatus(error) : 200, this.started, usage, estimated, this.route);
-    if (this.ask) this.recorder.settle(this.key, this.plan, this.ask, used);
+    if (this.ask) this.recorder.settle(this.key, this.plan, this.ask, used, this.admittedAt);
   }
 
   /** The prompt's tokens, the upstream having reported none: as counted before the call, else counted now. */
@@ -399,8 +410,8 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
   };
 
   /** Checks and reserves the plan's limits; false after answering 429. */
-  const admitted = async (res: ServerResponse, key: StoredKey, plan: GatewayPlan, ask: Charge): Promise<boolean> => {
-    const admission = await options.limits.admit(key.id, plan, ask, Date.now());
+  const admitted = async (res: ServerResponse, key: StoredKey, plan: GatewayPlan, ask: Charge, now = Date.now()): Promise<boolean> => {
+    const admission = await options.limits.admit(key.id, plan, ask, now);
     if (admission.ok) return true;
     metrics.refused(key.productId, admission.limit);
     const seconds = Math.max(1, Math.ceil(admission.retryAfterMs / 1000));
@@ -455,6 +466,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     const unknown = Object.keys(body).find(k => !['variables', 'stream', 'stream_options', 'user'].includes(k));
     if (unknown) throw new BadRequest(`${unknown}: not a field of a template call (send variables, and stream if you like)`, unknown);
     if (body.stream !== undefined && typeof body.stream !== 'boolean') throw new BadRequest('stream: must be a boolean', 'stream');
+    streamOptionsProblem(body);
     const rendered = renderTemplate(found, body.variables);
     if (!rendered.ok) throw new BadRequest(rendered.message, rendered.field);
     const chat: OpenAiBody = {
@@ -472,8 +484,8 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
   /** What every stream's end records through (StreamEnding). */
   const streamRecorder: StreamRecorder = {
     record,
-    settle(key, plan, ask, used) {
-      options.limits.settle(key.id, plan, ask, used, Date.now())
+    settle(key, plan, ask, used, admittedAt) {
+      options.limits.settle(key.id, plan, ask, used, admittedAt)
         .catch(settleError => options.logger?.warn(`Gateway limits: a stream's reservation was not settled: ${settleError}`));
     },
   };
@@ -540,10 +552,13 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
       // Tool definitions are prompt tokens too, but not the conversation's: they are reserved, not trimmed.
       const tools = kind === 'chat' ? toolDefinitionsText(body) : '';
       const prompt = promptTokens + (tools ? countText(tools) : 0);
-      const reply = kind === 'embeddings' ? 0 : (maxTokens ?? Math.max(0, attempts[0].model.contextWindow - promptTokens)) * choicesAsked(body);
+      // Without max_tokens a reply may fill the window of whichever attempt answers (a fallback's may be larger).
+      const largestWindow = Math.max(...attempts.map(a => a.model.contextWindow));
+      const reply = kind === 'embeddings' ? 0 : (maxTokens ?? Math.max(0, largestWindow - promptTokens)) * choicesAsked(body);
       ask = { tokens: prompt + reply, cost: (prompt * inPrice + reply * outPrice) / 1e6 };
     }
-    if (!(await admitted(res, key, plan, ask))) return;
+    const admittedAt = Date.now();
+    if (!(await admitted(res, key, plan, ask, admittedAt))) return;
 
     let lastStatus = 502;
     let timedOut = false;
@@ -574,6 +589,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
             ended.onEnd(new StreamEnding(streamRecorder, filter, ending, {
               key, product, plan, target, started, route: resolution.route,
               ask: countsTokens ? ask : undefined,
+              admittedAt,
               kind, promptTokens,
               trimmed: messages !== body.messages ? messages : undefined,
               request: raw && messages === body.messages ? raw : body,
@@ -615,7 +631,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
         : `The upstream failed for \`${body.model}\`, and no fallback succeeded.`, { code: timedOut ? 'upstream_timeout' : 'upstream_error' });
     } finally {
       // The reservation becomes what the call used (nothing, if it failed).
-      if (countsTokens && !settledAtEnd) await options.limits.settle(key.id, plan, ask, used, Date.now());
+      if (countsTokens && !settledAtEnd) await options.limits.settle(key.id, plan, ask, used, admittedAt);
     }
   }
 

@@ -25,6 +25,8 @@ describe('validateProductSpec', () => {
     }, 'spec.templates[0].variables[1].name: "a" is used twice'],
     ['a model name that cannot go in the response headers every call is answered with', (spec: any) => { spec.models[0].name = '通义-qwen'; },
       'spec.models[0].name: must be printable ASCII without spaces (it is sent in response headers)'],
+    ['a fallback listed twice, which would be called twice', (spec: any) => { spec.routes[0].fallbacks = ['chat-small-v2', 'chat-small-v2']; },
+      'spec.routes[0].fallbacks[1]: "chat-small-v2" is a fallback of this route already'],
     ['an upstream version with a space, for the same reason', (spec: any) => { spec.upstreams[1].version = 'v 2'; },
       'spec.upstreams[1].version: must be printable ASCII without spaces (it is sent in response headers)'],
   ])('refuses %s', (_what, change, message) => {

@@ -121,6 +121,7 @@ export function validateProductSpec(input: unknown, allowedHosts: string[]): { o
     if (route.targets.reduce((n, t) => n + t.weight, 0) !== 100) return { ok: false, message: `spec.routes[${i}].targets: weights must add up to 100` };
     for (const [j, fallback] of (route.fallbacks ?? []).entries()) {
       if (!models.has(fallback)) return { ok: false, message: `spec.routes[${i}].fallbacks[${j}]: no model named "${fallback}"` };
+      if (route.fallbacks!.indexOf(fallback) < j) return { ok: false, message: `spec.routes[${i}].fallbacks[${j}]: "${fallback}" is a fallback of this route already` };
     }
     if (route.largerContextModel && !models.has(route.largerContextModel)) {
       return { ok: false, message: `spec.routes[${i}].largerContextModel: no model named "${route.largerContextModel}"` };
