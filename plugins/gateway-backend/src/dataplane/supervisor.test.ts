@@ -47,7 +47,7 @@ describe('DataPlaneProcess', () => {
     await dataPlane?.stop();
   });
 
-  async function start(storedKeys: StoredKey[], options: { singleThreadedGc?: boolean } = {}) {
+  async function start(storedKeys: StoredKey[], options: { singleThreadedGc?: boolean; spend?: () => Promise<[]> } = {}) {
     const store = { keysChangedSince: async () => storedKeys, listProducts: async () => [product], insertUsage: async () => undefined };
     const feed = new PolicyFeed(store);
     await feed.load();
@@ -86,6 +86,20 @@ describe('DataPlaneProcess', () => {
     await feed.applyKeys([late.key]);
     const url = await starting;
     expect((await models(url, late.secret)).status).toBe(200);
+  });
+
+  it('starts again after a death even when its first attempt to start again fails, and runs no process meanwhile', async () => {
+    const first = keyFor('2026-11-22T01:00:00.000Z');
+    let spendReads = 0;
+    // The usage table cannot be read once, just after the death (a database failing over).
+    const { dataPlane: process } = await start([first.key], { spend: async () => (++spendReads === 2 ? Promise.reject(new Error('connection terminated')) : []) });
+    const url = await process.start();
+    const dead = process.pid!;
+    global.process.kill(dead, 'SIGKILL');
+    for (const deadline = Date.now() + 20_000; !(process.status().running && process.pid !== dead) && Date.now() < deadline;) await new Promise(r => setTimeout(r, 50));
+    expect(spendReads).toBe(3);
+    expect(process.status()).toMatchObject({ running: true, restarts: 1 });
+    expect((await models(url, first.secret)).status).toBe(200);
   });
 
   it('runs from a bundle of its code, and leaves no copy of it behind', async () => {

@@ -115,6 +115,15 @@ export class DataPlaneProcess implements PolicyListener {
     const built = this.options.nativeStreamRelay === false ? { reason: 'turned off (gateway.nativeStreamRelay: false)' } : await nativeRelayFile(this.options.logger);
     const nativeRelay = built.file;
     if (this.stopping) throw new Error('The gateway data plane was stopped while starting');
+    // What the process starts from, read before it is forked: a read that fails leaves no process behind.
+    const { feed } = this.options;
+    const version = feed.version;
+    const { keys, products } = feed.snapshot();
+    // Budgets start from the usage written so far: what the portal still holds is written first (twice: a batch may be in flight).
+    await this.options.usage.flush();
+    await this.options.usage.flush();
+    const spend = this.options.redisUrl ? [] : await this.options.spend();
+    if (this.stopping) throw new Error('The gateway data plane was stopped while starting');
     const written = bundle && writeChildBundle(bundle);
     // The old generation grows to at most twice what survived the last full collection (peak RSS
     // under saturation), and V8's GC helper threads would share the machine's few cores with the
@@ -161,10 +170,6 @@ export class DataPlaneProcess implements PolicyListener {
         this.exited(child, code, signal, Date.now() - started);
       });
     });
-    const { feed } = this.options;
-    const version = feed.version;
-    const { keys, products } = feed.snapshot();
-    const spend = this.options.redisUrl ? [] : await this.options.spend();
     this.post({ type: 'start', host: this.options.host, port: this.options.port, keySecret: this.options.keySecret, deadKeyRetentionMs: this.options.deadKeyRetentionMs, redisUrl: this.options.redisUrl, allowedUpstreamHosts: this.options.allowedUpstreamHosts, nativeRelay, nativeRelayReason: built.reason, keys, products, spend });
     const url = await listening;
     // Changes made while the process was starting were in no snapshot it got, and were not sent to it.
@@ -187,8 +192,24 @@ export class DataPlaneProcess implements PolicyListener {
     this.lastExit = { at: new Date().toISOString(), code, signal };
     if (livedMs > 60_000) this.restartDelayMs = 500;
     this.options.logger.error(`The gateway data plane exited (code ${code}, signal ${signal}); starting it again in ${this.restartDelayMs} ms`);
+    this.restartLater();
+  }
+
+  /**
+   * Starts the process again after the backoff. An attempt that fails (the usage table cannot be
+   * read, the process never listens) is tried again, as a death is: a process it forked is killed,
+   * and its exit schedules the next attempt; without one, this does.
+   */
+  private restartLater() {
+    if (this.stopping || this.restartTimer) return;
     this.restartTimer = setTimeout(() => {
-      this.start().catch(error => this.options.logger.error(String(error)));
+      this.restartTimer = undefined;
+      this.start().catch(error => {
+        if (this.stopping) return;
+        this.options.logger.error(`${error}; trying again in ${this.restartDelayMs} ms`);
+        if (this.child && !this.ready) this.child.kill('SIGKILL');
+        else if (!this.child) this.restartLater();
+      });
     }, this.restartDelayMs);
     this.restartDelayMs = Math.min(this.restartDelayMs * 2, 30_000);
   }
