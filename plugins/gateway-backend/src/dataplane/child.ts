@@ -104,10 +104,12 @@ process.on('message', (message: ToDataPlane) => {
         send({ type: 'failed', message: String(error?.message ?? error) }).finally(() => process.exit(1));
       });
       break;
-    case 'keys':
-      for (const key of message.keys) keys?.apply(key);
+    case 'keys': {
+      const dropped = message.keys.filter(key => keys?.apply(key)).map(key => key.id);
+      if (dropped.length > 0) running?.limits.forget?.(dropped);
       void send({ type: 'ack', id: message.id }).catch(() => undefined);
       break;
+    }
     case 'products':
       products.replace(message.products);
       void send({ type: 'ack', id: message.id }).catch(() => undefined);

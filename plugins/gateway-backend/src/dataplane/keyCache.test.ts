@@ -76,8 +76,9 @@ describe('KeyCache', () => {
   it('with a retention of 0, forgets a key revoked in the same millisecond as it hears of it', () => {
     const cache = new KeyCache({ keySecret: SECRET, now: () => now, deadKeyRetentionMs: 0 });
     const revoked = generateKey(SECRET);
-    cache.apply(stored(revoked));
-    cache.apply(stored(revoked, { status: 'revoked', revokedAt: new Date(now).toISOString() }));
+    expect(cache.apply(stored(revoked))).toBe(false);
+    // Dropped as it arrives: the data plane then drops the key's limits state too (the sweep never sees it).
+    expect(cache.apply(stored(revoked, { status: 'revoked', revokedAt: new Date(now).toISOString() }))).toBe(true);
     expect(cache.check(revoked.full)).toEqual({ ok: false, reason: 'unknown' });
     expect(cache.size).toBe(0);
   });

@@ -52,9 +52,14 @@ export class KeyCache {
 
   constructor(private readonly options: { keySecret: string; now?: () => number; deadKeyRetentionMs?: number }) {}
 
-  apply(key: StoredKey) {
-    if (deadBefore(key, this.forgetBefore())) this.byPublicId.delete(key.publicId);
-    else this.byPublicId.set(key.publicId, key);
+  /** Holds the key as it now is; true when it is dropped instead (dead past the retention: its limits' state can go too). */
+  apply(key: StoredKey): boolean {
+    if (deadBefore(key, this.forgetBefore())) {
+      this.byPublicId.delete(key.publicId);
+      return true;
+    }
+    this.byPublicId.set(key.publicId, key);
+    return false;
   }
 
   /** Drops the keys dead for longer than the retention; returns their ids (their limits' state can go too). */

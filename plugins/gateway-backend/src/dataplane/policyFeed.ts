@@ -42,8 +42,8 @@ function stage(key: StoredKey) {
  */
 export class PolicyFeed {
   private readonly keysById = new Map<string, StoredKey>();
-  /** Keys dropped lately, by id: their stage, and when (forgetDead keeps them for KEY_POLL_OVERLAP_MS). */
-  private readonly forgotten = new Map<string, { stage: number; at: number }>();
+  /** Keys dropped lately, by id: as they were, their stage, and when (forgetDead keeps them for KEY_POLL_OVERLAP_MS). */
+  private readonly forgotten = new Map<string, { key: StoredKey; stage: number; at: number }>();
   private products: GatewayProduct[] = [];
   private productsJson = '';
   private since?: string;
@@ -71,6 +71,15 @@ export class PolicyFeed {
   /** Everything, for a data plane (re)starting. */
   snapshot() {
     return { keys: [...this.keysById.values()], products: this.products };
+  }
+
+  /**
+   * Keys dropped lately, as they were when dropped: a data plane that started from a snapshot
+   * still holding one (revoked while it started, with a retention of 0) is sent these too, and
+   * drops it, where the snapshot's keys alone would leave it as it was.
+   */
+  recentlyForgotten(): StoredKey[] {
+    return [...this.forgotten.values()].map(f => f.key);
   }
 
   /**
@@ -111,7 +120,7 @@ export class PolicyFeed {
    */
   private forget(key: StoredKey) {
     this.keysById.delete(key.id);
-    this.forgotten.set(key.id, { stage: stage(key), at: this.options.now?.() ?? Date.now() });
+    this.forgotten.set(key.id, { key, stage: stage(key), at: this.options.now?.() ?? Date.now() });
   }
 
   /** Drops keys dead for longer than the retention (the data plane drops its own on the same rule). */

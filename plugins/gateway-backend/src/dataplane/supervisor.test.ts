@@ -47,9 +47,9 @@ describe('DataPlaneProcess', () => {
     await dataPlane?.stop();
   });
 
-  async function start(storedKeys: StoredKey[], options: { singleThreadedGc?: boolean; spend?: () => Promise<[]> } = {}) {
+  async function start(storedKeys: StoredKey[], options: { singleThreadedGc?: boolean; spend?: () => Promise<[]>; deadKeyRetentionMs?: number } = {}) {
     const store = { keysChangedSince: async () => storedKeys, listProducts: async () => [product], insertUsage: async () => undefined };
-    const feed = new PolicyFeed(store);
+    const feed = new PolicyFeed(store, { deadKeyRetentionMs: options.deadKeyRetentionMs });
     await feed.load();
     dataPlane = new DataPlaneProcess({
       host: '127.0.0.1',
@@ -86,6 +86,17 @@ describe('DataPlaneProcess', () => {
     await feed.applyKeys([late.key]);
     const url = await starting;
     expect((await models(url, late.secret)).status).toBe(200);
+  });
+
+  it('drops a key revoked while it was starting, though the feed, keeping no dead key (a retention of 0), holds it no longer', async () => {
+    const first = keyFor('2026-11-22T01:00:00.000Z');
+    const { feed, dataPlane: process } = await start([first.key], { deadKeyRetentionMs: 0 });
+    const starting = process.start();
+    // Once the process is forked, its snapshot (which holds the key) is taken.
+    while (!process.pid) await new Promise(r => setTimeout(r, 5));
+    await feed.applyKeys([{ ...first.key, status: 'revoked', updatedAt: '2026-11-22T02:00:00.000Z' }]);
+    const url = await starting;
+    expect((await models(url, first.secret)).status).toBe(401);
   });
 
   it('starts again after a death even when its first attempt to start again fails, and runs no process meanwhile', async () => {

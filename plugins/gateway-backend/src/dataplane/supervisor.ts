@@ -175,7 +175,7 @@ export class DataPlaneProcess implements PolicyListener {
     // Changes made while the process was starting were in no snapshot it got, and were not sent to it.
     if (feed.version !== version) {
       const current = feed.snapshot();
-      await Promise.all([this.keys(current.keys), this.products(current.products)]);
+      await Promise.all([this.keys([...current.keys, ...feed.recentlyForgotten()]), this.products(current.products)]);
     }
     return url;
   }
