@@ -116,6 +116,27 @@ describe('KnexGatewayStore', () => {
     expect(await store.deleteUsageBefore(t0, new Date(day.getTime() + DAY_MS))).toEqual({ raw: 0, hourly: 0, daily: 1 });
   });
 
+  it.each(databases.eachSupportedId())('counts a usage batch sent again under its id once (a retry after a lost COMMIT reply), %p', async databaseId => {
+    const knex = await databases.init(databaseId);
+    await applyDatabaseMigrations({ getClient: async () => knex });
+    const store = new KnexGatewayStore(knex);
+    const at = new Date('2026-12-07T09:00:00Z');
+    const rows: UsageRecord[] = [1, 2, 3].map(i => ({
+      at, keyId: '1', consumerRef: 'component:default/c', productId: 'p', model: 'm', upstream: 'a', status: 200, latencyMs: i, promptTokens: 10, completionTokens: 5, estimated: false, cost: 0.01,
+    }));
+    expect(await store.insertUsage(rows, 'batch-1')).toBe(true);
+    expect(await store.insertUsage(rows, 'batch-1')).toBe(false);
+    expect(await store.insertUsage(rows.slice(0, 1), 'batch-2')).toBe(true);
+    expect(Number((await knex('gateway_usage').count('* as n'))[0].n)).toBe(4);
+    const [hour] = await store.usageRollupSince({ productIds: ['p'], since: at });
+    const [day] = await store.usageRollupSince({ productIds: ['p'], since: new Date('2026-12-07T00:00:00Z'), bucketMs: DAY_MS });
+    expect([hour, day].map(row => [row.requests, row.prompt_tokens].map(Number))).toEqual([[4, 40], [4, 40]]);
+    expect((await store.spendByKey(at, at)).map(s => s.dayTokens)).toEqual([60]);
+    // An id is kept as long as the calls are: the retention of raw calls takes it too.
+    await store.deleteUsageBefore(new Date(Date.now() + 1000), new Date(0));
+    expect(Number((await knex('gateway_usage_batches').count('* as n'))[0].n)).toBe(0);
+  });
+
   it.each(databases.eachSupportedId())('lists every pending request newest first, or oldest first for the review queue, %p', async databaseId => {
     const knex = await databases.init(databaseId);
     await applyDatabaseMigrations({ getClient: async () => knex });

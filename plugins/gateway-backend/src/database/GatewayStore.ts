@@ -149,8 +149,12 @@ export interface GatewayStore {
    */
   claimExpiringKeys(at: Date, until: Date): Promise<StoredKey[]>;
 
-  /** Raw rows and the rollups by hour and by UTC day, in one transaction. */
-  insertUsage(records: UsageRecord[]): Promise<void>;
+  /**
+   * Raw rows and the rollups by hour and by UTC day, in one transaction. With
+   * a `batchId`, a batch already written under that id adds nothing (a retry
+   * after a COMMIT whose reply was lost); false then.
+   */
+  insertUsage(records: UsageRecord[], batchId?: string): Promise<boolean>;
   /** The rollup by hour, or by UTC day (`bucketMs` DAY_MS; each row's `hour` is then its day's start), since a time. */
   usageRollupSince(query: { productIds?: string[]; consumerRef?: string; since: Date; bucketMs?: number }): Promise<StoredHourlyRow[]>;
   /**
@@ -626,8 +630,8 @@ export class KnexGatewayStore implements GatewayStore {
     });
   }
 
-  async insertUsage(records: UsageRecord[]) {
-    if (records.length === 0) return;
+  async insertUsage(records: UsageRecord[], batchId?: string) {
+    if (records.length === 0) return true;
     // In key order, so that two replicas writing the same series take their rows' locks in one order (no deadlock).
     const byKey = (a: HourlyRow, b: HourlyRow) => a.hour.getTime() - b.hour.getTime()
       || [a.product_id, a.consumer_ref, a.model, a.upstream].join('\u0000').localeCompare([b.product_id, b.consumer_ref, b.model, b.upstream].join('\u0000'));
@@ -635,7 +639,12 @@ export class KnexGatewayStore implements GatewayStore {
     const daily = rollUp(records, DAY_MS).sort(byKey).map(({ hour, ...row }) => ({ day: hour, ...row }));
     const merge = (table: string) => Object.fromEntries(ROLLUP_COUNTS
       .map(c => [c, this.db.raw('?? + excluded.??', [`${table}.${c}`, c])]));
-    await this.db.transaction(async tx => {
+    return this.db.transaction(async tx => {
+      if (batchId !== undefined) {
+        if (await tx('gateway_usage_batches').where('id', batchId).first('id')) return false;
+        // Two writes of one batch at once (not from one writer, which flushes one at a time): the second fails on the key.
+        await tx('gateway_usage_batches').insert({ id: batchId, written_at: new Date(), rows: records.length });
+      }
       await insertUsageRows(tx, records);
       // Both rollups in the calls' own transaction: they never disagree with each other or with the calls.
       for (const [table, time, rows] of [['gateway_usage_hourly', 'hour', hourly], ['gateway_usage_daily', 'day', daily]] as const) {
@@ -645,6 +654,7 @@ export class KnexGatewayStore implements GatewayStore {
             .merge(merge(table));
         }
       }
+      return true;
     });
   }
 
@@ -729,6 +739,8 @@ export class KnexGatewayStore implements GatewayStore {
     const hourly = await this.db('gateway_usage_hourly').where('hour', '<', rollupBefore).delete();
     // A day goes once the whole of it is past the retention, as its hours have.
     const daily = await this.db('gateway_usage_daily').where('day', '<=', new Date(rollupBefore.getTime() - DAY_MS)).delete();
+    // A batch's id is needed only while its writer may still retry it: hours at most, kept as long as its calls.
+    await this.db('gateway_usage_batches').where('written_at', '<', rawBefore).delete();
     return { raw, hourly, daily };
   }
 

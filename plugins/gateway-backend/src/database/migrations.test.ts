@@ -18,7 +18,7 @@ describe('gateway migrations', () => {
       await applyDatabaseMigrations({ getClient: async () => knex });
       expect(await knex.schema.hasTable('audit_events')).toBe(true);
       expect(await knex.schema.hasColumn('audit_events', 'entity_ref')).toBe(true);
-      for (const table of ['gateway_products', 'gateway_plans', 'gateway_key_requests', 'gateway_keys', 'gateway_usage']) {
+      for (const table of ['gateway_products', 'gateway_plans', 'gateway_key_requests', 'gateway_keys', 'gateway_usage', 'gateway_usage_batches']) {
         expect(await knex.schema.hasTable(table)).toBe(true);
       }
 

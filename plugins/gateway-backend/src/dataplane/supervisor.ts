@@ -119,9 +119,8 @@ export class DataPlaneProcess implements PolicyListener {
     const { feed } = this.options;
     const version = feed.version;
     const { keys, products } = feed.snapshot();
-    // Budgets start from the usage written so far: what the portal still holds is written first (twice: a batch may be in flight).
-    await this.options.usage.flush();
-    await this.options.usage.flush();
+    // Budgets start from the usage written so far: what the portal still holds is written first.
+    await this.options.usage.drain();
     const spend = this.options.redisUrl ? [] : await this.options.spend();
     if (this.stopping) throw new Error('The gateway data plane was stopped while starting');
     const written = bundle && writeChildBundle(bundle);

@@ -1,16 +1,26 @@
+import { randomUUID } from 'node:crypto';
 import type { LoggerService } from '@backstage/backend-plugin-api';
-import type { GatewayStore, UsageRecord } from '../database/GatewayStore';
+import type { UsageRecord } from '../database/GatewayStore';
 
-/** Where batches go: the store in the portal's process, the portal over IPC in the data plane's. */
-export type UsageSink = Pick<GatewayStore, 'insertUsage'>;
+/**
+ * Where batches go: the store in the portal's process (which knows a batch's
+ * id once written), the portal over IPC in the data plane's (a channel that
+ * does not lose a reply).
+ */
+export type UsageSink = { insertUsage(records: UsageRecord[], batchId: string): Promise<unknown> };
 
 /**
  * Usage rows, written in batches off the request path: every second, or at
- * once when a batch fills. Memory is bounded: past `maxQueued` rows (the
- * database is down for a long time) the oldest are dropped and counted.
+ * once when a batch fills. A batch that fails is sent again as it was, under
+ * the id it first had, before any newer rows: if it had been written and only
+ * the reply was lost, the store knows the id and counts nothing twice.
+ * Memory is bounded: past `maxQueued` rows (the database is down for a long
+ * time) the oldest are dropped and counted.
  */
 export class UsageWriter {
   private queue: UsageRecord[] = [];
+  /** The batch that failed, to be sent again under its id. */
+  private failed?: { id: string; rows: UsageRecord[] };
   private timer?: NodeJS.Timeout;
   private flushing?: Promise<void>;
   dropped = 0;
@@ -28,23 +38,37 @@ export class UsageWriter {
   record(row: UsageRecord) {
     this.queue.push(row);
     const max = this.options.maxQueued ?? 50_000;
-    if (this.queue.length > max) {
-      this.dropped += this.queue.length - max;
-      this.queue.splice(0, this.queue.length - max);
+    let over = (this.failed?.rows.length ?? 0) + this.queue.length - max;
+    if (over > 0) {
+      this.dropped += over;
+      // The oldest first: the failed batch's. Sent again smaller under its id, it still counts nothing twice.
+      if (this.failed) {
+        const fromFailed = Math.min(over, this.failed.rows.length);
+        this.failed.rows.splice(0, fromFailed);
+        over -= fromFailed;
+        if (this.failed.rows.length === 0) this.failed = undefined;
+      }
+      this.queue.splice(0, over);
     }
     if (this.queue.length >= (this.options.batchSize ?? 500)) void this.flush();
   }
 
-  /** Writes what is queued; one flush at a time. */
+  /** Writes the failed batch, if any, else what is queued; one flush at a time. */
   flush(): Promise<void> {
     if (this.flushing) return this.flushing;
-    if (this.queue.length === 0) return Promise.resolve();
-    const batch = this.queue;
-    this.queue = [];
-    this.flushing = this.sink.insertUsage(batch)
-      .catch(error => {
-        this.options.logger?.warn(`Writing ${batch.length} gateway usage rows failed; will retry: ${error}`);
-        this.queue = batch.concat(this.queue);
+    let batch = this.failed;
+    if (!batch) {
+      if (this.queue.length === 0) return Promise.resolve();
+      batch = { id: randomUUID(), rows: this.queue };
+      this.queue = [];
+    }
+    const sent = batch;
+    this.failed = undefined;
+    this.flushing = this.sink.insertUsage(sent.rows, sent.id)
+      .then(() => undefined, error => {
+        this.options.logger?.warn(`Writing ${sent.rows.length} gateway usage rows failed; will retry: ${error}`);
+        // Rows dropped meanwhile (record's bound) were taken from `sent.rows` itself only while it was `failed`.
+        this.failed = sent;
       })
       .finally(() => {
         this.flushing = undefined;
@@ -52,9 +76,20 @@ export class UsageWriter {
     return this.flushing;
   }
 
+  /**
+   * Writes everything queued: the batch in flight, a failed one, then the
+   * rest. Stops at the first write that fails (it stays queued).
+   */
+  async drain() {
+    // Three writes at most (each takes the whole queue): rows that keep arriving do not hold the caller forever.
+    for (let i = 0; i < 3; i++) {
+      await this.flush();
+      if (this.failed || this.queue.length === 0) return;
+    }
+  }
+
   async stop() {
     if (this.timer) clearInterval(this.timer);
-    await this.flush();
-    await this.flush();
+    await this.drain();
   }
 }
