@@ -72,10 +72,15 @@ const child = spawn(
     env: { NODE_ENV: 'development', ...process.env },
   },
 );
+let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.on(signal, () => child.kill(signal));
+  process.on(signal, () => {
+    stopping = true;
+    child.kill(signal);
+  });
 }
-child.on('exit', code => process.exit(code ?? 0));
+// Killed by a signal we did not pass on (the OOM killer's SIGKILL) is a failure, not a clean exit.
+child.on('exit', (code, signal) => process.exit(code ?? (signal && !stopping ? 1 : 0)));
 waitForReady(
   process.env.QUARTERDECK_URL ?? 'http://localhost:7007',
   child,

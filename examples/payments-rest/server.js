@@ -257,7 +257,13 @@ async function startPaymentsServer(options = {}) {
     if (parts[1] !== 'payments' || parts.length > 4) {
       throw new HttpError(404, 'not_found', `No route ${req.method} ${path}.`);
     }
-    const id = parts[2] ? decodeURIComponent(parts[2]) : undefined;
+    let id;
+    try {
+      id = parts[2] ? decodeURIComponent(parts[2]) : undefined;
+    } catch {
+      // A malformed escape (`%E0`) names no payment.
+      throw new HttpError(404, 'not_found', `No payment ${parts[2]}.`);
+    }
     const allow = methods => {
       if (!methods.includes(req.method)) {
         res.setHeader('allow', methods.join(', '));

@@ -137,6 +137,10 @@ test('POST /payments/{id}/refund', async () => {
 test('unknown routes and methods', async () => {
   assert.equal((await call('GET', '/nothing')).status, 404);
   assert.equal((await call('GET', '/payments/pay_000001/void')).status, 404);
+  // A malformed escape names no payment: a 404, not the server's 500.
+  const malformed = await call('GET', '/payments/%E0');
+  assert.equal(malformed.status, 404);
+  assert.equal(malformed.json.error.code, 'not_found');
   const del = await call('DELETE', '/payments/pay_000001');
   assert.equal(del.status, 405);
   assert.equal(del.headers.get('allow'), 'GET');

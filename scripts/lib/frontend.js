@@ -5,7 +5,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const root = path.resolve(__dirname, '../..');
-const SOURCES = ['packages/app', 'plugins/argo', 'plugins/gateway', 'plugins/argo-common', 'plugins/gateway-common'];
+const SOURCES = ['packages/app', 'plugins/argo', 'plugins/gateway', 'plugins/argo-common', 'plugins/gateway-common', 'plugins/quarterdeck-react'];
 const STAMP = path.join(root, 'packages/app/dist/.quarterdeck-built');
 
 function newestMtime(dir) {

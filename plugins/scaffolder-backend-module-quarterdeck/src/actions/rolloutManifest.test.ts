@@ -55,6 +55,37 @@ describe('quarterdeck:rollout:manifest', () => {
     expect(preview.metadata.name).toBe('sentiment-model-preview');
   });
 
+  it("fills in what a step leaves out, as the action's own example does: a canary on port 8080 in manifests/rollout.yaml", async () => {
+    const ctx = await run({ name: 'payments-api', namespace: 'payments', image: 'example/payments:1.0.0', strategy: 'canary' });
+    const [minimal] = read('manifests/rollout.yaml');
+    expect(minimal.spec.replicas).toBe(3);
+    expect(ctx.output).toHaveBeenCalledWith('path', 'manifests/rollout.yaml');
+    await run({ name: 'ledger', image: 'example/ledger:1' });
+    const [rollout, stable] = read('manifests/rollout.yaml');
+    expect(rollout.metadata.namespace).toBe('default');
+    expect(Object.keys(rollout.spec.strategy)).toEqual(['canary']);
+    expect(rollout.spec.template.spec.containers[0].ports).toEqual([{ name: 'http', containerPort: 8080 }]);
+    expect(stable.spec.ports[0].targetPort).toBe(8080);
+  });
+
+  it('writes YAML that kubectl reads back as written: a name like "on" stays a string, and no anchors', async () => {
+    await run({ name: 'on', image: 'example/on:1' });
+    const text = fs.readFileSync(path.join(workspacePath, 'manifests/rollout.yaml'), 'utf8');
+    expect(text).not.toMatch(/[&*]a\d/);
+    const [rollout] = parseAllDocuments(text, { version: '1.1' }).map(d => d.toJS());
+    expect(rollout.metadata.name).toBe('on');
+    expect(rollout.spec.template.metadata.labels.app).toBe('on');
+  });
+
+  it.each([
+    [{ name: '2fa-api', image: 'i' }, /^name: must be a DNS label that starts with a letter/],
+    [{ name: 'a'.repeat(56), image: 'i' }, /^name: .*55/],
+    [{ name: 'ok', image: 'i', strategy: 'rolling' }, /^strategy: /],
+    [{ name: 'ok' }, /^image: Required/],
+  ])('refuses %p with a message that names the field', async (input, message) => {
+    await expect(run(input)).rejects.toThrow(message);
+  });
+
   it('refuses to write outside the workspace', async () => {
     await expect(
       run({ name: 'x', namespace: 'default', image: 'i', port: 80, replicas: 1, strategy: 'canary', targetPath: '../escape.yaml' }),

@@ -1,11 +1,55 @@
 import { resolveSafeChildPath } from '@backstage/backend-plugin-api';
+import { InputError } from '@backstage/errors';
 import { createTemplateAction } from '@backstage/plugin-scaffolder-node';
 import { KUBERNETES_ID_LABEL } from '@quarterdeck/plugin-argo-common';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { stringify } from 'yaml';
+import { z as zod } from 'zod/v3';
 
+/** A namespace: an RFC 1123 label. */
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+/** A Service's name must be an RFC 1035 label: it starts with a letter. */
+const SERVICE_NAME = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
+/** 63 less the longest suffix of a Service written beside the Rollout (`-preview`). */
+const MAX_NAME = 63 - '-preview'.length;
+
+/**
+ * The input's fields, once: the scaffolder turns them into the JSON Schema its
+ * forms and validation read, and the handler parses the input with them again,
+ * because the scaffolder validates without filling in defaults (a step that
+ * leaves `strategy` out must still get a canary, not a blue-green Rollout).
+ */
+const INPUT = {
+  name: (z: typeof zod) =>
+    z.string().regex(SERVICE_NAME, 'must be a DNS label that starts with a letter (lowercase letters, digits and -)').max(MAX_NAME)
+      .describe(`The Rollout and its Service name (at most ${MAX_NAME} characters: the Services add -canary or -preview)`),
+  namespace: (z: typeof zod) =>
+    z.string().regex(DNS_LABEL, 'must be a DNS label').max(63).default('default')
+      .describe('Kubernetes namespace'),
+  image: (z: typeof zod) => z.string().min(1).describe('Container image'),
+  port: (z: typeof zod) => z.number().int().min(1).max(65535).default(8080)
+    .describe('The container port'),
+  replicas: (z: typeof zod) => z.number().int().min(1).max(100).default(3)
+    .describe('Desired pods'),
+  strategy: (z: typeof zod) => z.enum(['canary', 'blueGreen']).default('canary')
+    .describe('canary (weighted steps with pauses) or blueGreen (preview, then promote)'),
+  targetPath: (z: typeof zod) => z.string().min(1).default('manifests/rollout.yaml')
+    .describe('Where to write the manifests, relative to the workspace'),
+};
+
+const inputSchema = zod.object({
+  name: INPUT.name(zod), namespace: INPUT.namespace(zod), image: INPUT.image(zod), port: INPUT.port(zod),
+  replicas: INPUT.replicas(zod), strategy: INPUT.strategy(zod), targetPath: INPUT.targetPath(zod),
+});
+
+/** The input with its defaults, or an InputError naming the first field that is wrong. */
+export function parseRolloutManifestInput(input: unknown): RolloutManifestInput {
+  const parsed = inputSchema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  throw new InputError(`${issue.path.join('.') || 'input'}: ${issue.message}`);
+}
 
 export interface RolloutManifestInput {
   name: string;
@@ -113,34 +157,22 @@ export function createRolloutManifestAction() {
         }),
       },
     ],
+    // It writes only into the workspace, so a dry run (the template editor's) runs it and shows the file.
+    supportsDryRun: true,
     schema: {
-      input: {
-        name: z =>
-          z.string().regex(DNS_LABEL, 'must be a DNS label (lowercase letters, digits and -)').max(63)
-            .describe('The Rollout and its Service name'),
-        namespace: z =>
-          z.string().regex(DNS_LABEL, 'must be a DNS label').max(63).default('default')
-            .describe('Kubernetes namespace'),
-        image: z => z.string().min(1).describe('Container image'),
-        port: z => z.number().int().min(1).max(65535).default(8080)
-          .describe('The container port'),
-        replicas: z => z.number().int().min(1).max(100).default(3)
-          .describe('Desired pods'),
-        strategy: z => z.enum(['canary', 'blueGreen']).default('canary')
-          .describe('canary (weighted steps with pauses) or blueGreen (preview, then promote)'),
-        targetPath: z => z.string().default('manifests/rollout.yaml')
-          .describe('Where to write the manifests, relative to the workspace'),
-      },
+      input: INPUT,
       output: {
         path: z => z.string().describe('The file written, relative to the workspace'),
       },
     },
     async handler(ctx) {
-      const input = ctx.input as RolloutManifestInput;
+      const input = parseRolloutManifestInput(ctx.input);
       const target = resolveSafeChildPath(ctx.workspacePath, input.targetPath);
       await fs.mkdir(path.dirname(target), { recursive: true });
+      // YAML 1.1, as kubectl and Argo CD read it (sigs.k8s.io/yaml): a name like `on` or `no` is
+      // quoted rather than read back as a boolean; and no anchors, which GitOps reviewers would not expect.
       const yaml = rolloutManifests(input)
-        .map(doc => stringify(doc))
+        .map(doc => stringify(doc, { version: '1.1', aliasDuplicateObjects: false }))
         .join('---\n');
       await fs.writeFile(target, yaml, 'utf8');
       ctx.logger.info(`Wrote ${input.strategy} Rollout ${input.name} to ${input.targetPath}`);
