@@ -42,9 +42,9 @@ export interface Config {
       /** e.g. redis://127.0.0.1:6379 */
       url: string;
     };
-    /** Days raw calls are kept (they serve short windows such as rollout analysis). Default 30. */
+    /** Days raw calls are kept (they serve short windows such as rollout analysis), 1 or more; the current UTC month is always kept (budgets are rebuilt from it). Default 30. */
     usageRetentionDays?: number;
-    /** Days the hourly and daily usage rollups are kept (usage pages). Default 400. */
+    /** Days the hourly and daily usage rollups are kept (usage pages), 1 or more. Default 400. */
     usageRollupRetentionDays?: number;
     /**
      * Forward streamed events with the native relay (native/sse_relay.c,

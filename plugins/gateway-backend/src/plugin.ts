@@ -15,7 +15,7 @@ import { notifier } from '@quarterdeck/plugin-quarterdeck-node';
 import { expireKeyRequests, warnOfExpiringKeys } from './service/notifications';
 import { createRouter } from './service/router';
 import { DAY_MS } from './usage/rollup';
-import { dailyRepairSince } from './usage/summary';
+import { dailyRepairSince, rawUsageBefore } from './usage/summary';
 import { seedProducts } from './service/seed';
 
 /** The data plane's default port (`gateway.listen.port`). */
@@ -108,6 +108,9 @@ export const gatewayPlugin = createBackendPlugin({
         // Retention: raw calls serve short windows; the rollups by hour and by day serve the usage pages.
         const rawDays = config.getOptionalNumber('gateway.usageRetentionDays') ?? 30;
         const rollupDays = config.getOptionalNumber('gateway.usageRollupRetentionDays') ?? 400;
+        for (const [name, days] of [['usageRetentionDays', rawDays], ['usageRollupRetentionDays', rollupDays]] as const) {
+          if (!(days >= 1)) throw new Error(`gateway.${name} must be a number of days, 1 or more`);
+        }
         await scheduler.scheduleTask({
           id: 'gateway-usage-retention',
           frequency: { hours: 1 },
@@ -115,7 +118,7 @@ export const gatewayPlugin = createBackendPlugin({
           initialDelay: { minutes: 1 },
           fn: async () => {
             const now = Date.now();
-            const removed = await store.deleteUsageBefore(new Date(now - rawDays * DAY_MS), new Date(now - rollupDays * DAY_MS));
+            const removed = await store.deleteUsageBefore(rawUsageBefore(new Date(now), rawDays), new Date(now - rollupDays * DAY_MS));
             if (removed.raw + removed.hourly + removed.daily > 0) {
               logger.info(`Gateway usage retention removed ${removed.raw} calls, ${removed.hourly} hourly rows and ${removed.daily} daily rows`);
             }

@@ -625,8 +625,25 @@ describe('KnexGatewayStore', () => {
       { id: undefined, at: '2026-11-22T10:15:30.123Z', key_id: 'k', consumer_ref: odd, product_id: 'p', model: 'm', upstream: 'a', status: 200, latency_ms: 13, prompt_tokens: 5, completion_tokens: 7, estimated: true, cost: 0.000123456789 },
       { id: undefined, at: '2026-11-22T10:15:30.124Z', key_id: null, consumer_ref: null, product_id: 'p', model: null, upstream: null, status: 401, latency_ms: 0, prompt_tokens: 0, completion_tokens: 0, estimated: false, cost: 0 },
     ]);
-    // Read back through the store's own window query, as the usage pages do.
-    const recent = await store.usageSince({ productId: 'p', since: at, limit: 10 });
-    expect(recent.map(r => [new Date(r.at).getTime() - at.getTime(), r.consumer_ref, r.status])).toEqual([[1, null, 401], [0, odd, 200]]);
+  });
+
+  it.each(databases.eachSupportedId())("figures a model's calls of a window in the database: counts, 5xx and 429 as errors, nearest-rank quantiles, null when none, %p", async databaseId => {
+    const knex = await databases.init(databaseId);
+    await applyDatabaseMigrations({ getClient: async () => knex });
+    const store = new KnexGatewayStore(knex);
+    const at = new Date('2026-12-07T09:00:00Z');
+    const call = (model: string, status: number, latencyMs: number, ago = 0): UsageRecord => ({
+      at: new Date(at.getTime() - ago), productId: 'p', model, upstream: 'a', status, latencyMs, promptTokens: 1, completionTokens: 1, estimated: false, cost: 0,
+    });
+    await store.insertUsage([
+      // 100 calls to v2 in the window: latencies 1..100 ms; four 503s, one 429, two caller errors and a client that left.
+      ...[503, 503, 503, 503, 429, 400, 400, 499, ...Array(92).fill(200)].map((status, i) => call('v2', status, 100 - i)),
+      call('v2', 500, 9999, 600_000), // before the window
+      call('v1', 500, 9999), // another model
+    ], 'b');
+    const since = new Date(at.getTime() - 300_000);
+    expect(await store.modelFiguresSince({ productId: 'p', model: 'v2', since })).toEqual({ requests: 100, errors: 5, p50Ms: 50, p99Ms: 99 });
+    expect(await store.modelFiguresSince({ productId: 'p', model: 'v3', since })).toEqual({ requests: 0, errors: 0, p50Ms: null, p99Ms: null });
+    expect(await store.modelFiguresSince({ productId: 'p', model: 'v1', since })).toEqual({ requests: 1, errors: 1, p50Ms: 9999, p99Ms: 9999 });
   });
 });

@@ -12,17 +12,13 @@ import { insertAuditEvents, type NewGatewayAuditEvent } from './AuditStore';
 import { BUCKET_COLUMNS, DAY_MS, rollUp, type HourlyRow } from '../usage/rollup';
 import type { StoredHourlyRow } from '../usage/summary';
 
-/** The fields of a raw usage row that window queries read. */
-export interface UsageRow {
-  at: Date | string | number;
-  consumer_ref: string | null;
-  model: string | null;
-  upstream: string | null;
-  status: number;
-  latency_ms: number;
-  prompt_tokens: number;
-  completion_tokens: number;
-  cost: number;
+/** A model's calls over a window, as a rollout's analysis reads them: the quantiles null when there were none. */
+export interface ModelFigures {
+  requests: number;
+  /** 5xx and 429: what the upstream version failed, not what the client did wrong. */
+  errors: number;
+  p50Ms: number | null;
+  p99Ms: number | null;
 }
 
 /** A key as stored: the HMAC of its secret, never the secret. */
@@ -177,8 +173,12 @@ export interface GatewayStore {
   deleteUsageBefore(rawBefore: Date, rollupBefore: Date): Promise<{ raw: number; hourly: number; daily: number }>;
   /** Tokens and cost per key this month and this day (budgets survive a restart). */
   spendByKey(monthStart: Date, dayStart: Date): Promise<Array<{ keyId: string; monthTokens: number; monthCost: number; dayTokens: number; dayCost: number }>>;
-  /** Usage rows of a product or a consumer since a time (newest last), at most `limit`. */
-  usageSince(query: { productId?: string; consumerRef?: string; model?: string; since: Date; limit: number }): Promise<UsageRow[]>;
+  /**
+   * A product's model's calls since a time: counted and ranked by the
+   * database, however many there are (a busy model's five minutes are
+   * hundreds of thousands of rows, which the portal would otherwise hold).
+   */
+  modelFiguresSince(query: { productId: string; model: string; since: Date }): Promise<ModelFigures>;
 }
 
 type KeyCountRow = { product_id?: string; total: number | string; active: number | string | null };
@@ -658,14 +658,20 @@ export class KnexGatewayStore implements GatewayStore {
     });
   }
 
-  async usageSince(query: { productId?: string; consumerRef?: string; model?: string; since: Date; limit: number }) {
-    const q = this.db<UsageRow>('gateway_usage')
-      .select('at', 'consumer_ref', 'model', 'upstream', 'status', 'latency_ms', 'prompt_tokens', 'completion_tokens', 'cost')
-      .where('at', '>=', query.since);
-    if (query.productId) q.where('product_id', query.productId);
-    if (query.consumerRef) q.where('consumer_ref', query.consumerRef);
-    if (query.model) q.where('model', query.model);
-    return q.orderBy('at', 'desc').limit(query.limit);
+  async modelFiguresSince(query: { productId: string; model: string; since: Date }): Promise<ModelFigures> {
+    const calls = () => this.db('gateway_usage').where({ product_id: query.productId, model: query.model }).andWhere('at', '>=', query.since);
+    const counts = await calls()
+      .count({ requests: '*' })
+      .sum({ errors: this.db.raw('case when status >= 500 or status = 429 then 1 else 0 end') })
+      .first() as { requests: number | string; errors: number | string | null } | undefined;
+    const requests = Number(counts?.requests ?? 0);
+    // Nearest rank, as `quantile` in usage/summary.ts: the ceil(q·n)-th latency in order.
+    const latencyAt = async (q: number) => {
+      if (requests === 0) return null;
+      const row = await calls().select('latency_ms').orderBy('latency_ms').offset(Math.min(requests - 1, Math.max(0, Math.ceil(q * requests) - 1))).limit(1).first();
+      return row ? Number(row.latency_ms) : null;
+    };
+    return { requests, errors: Number(counts?.errors ?? 0), p50Ms: await latencyAt(0.5), p99Ms: await latencyAt(0.99) };
   }
 
   async usageRollupSince(query: { productIds?: string[]; consumerRef?: string; since: Date; bucketMs?: number }) {

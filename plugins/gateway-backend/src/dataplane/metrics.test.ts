@@ -7,6 +7,8 @@ describe('DataPlaneMetrics', () => {
     m.call({ ...call, status: 200, seconds: 0.004 });
     m.call({ ...call, status: 200, seconds: 0.06 });
     m.call({ ...call, status: 502, seconds: 40 });
+    m.call({ ...call, status: 429, seconds: 0.001 });
+    m.call({ ...call, status: 499, seconds: 0.2 });
     m.call({ ...call, version: 'v2', status: 200, seconds: 0.01 });
     m.refused('', 'key-revoked');
     m.refused('', 'key-revoked');
@@ -14,16 +16,19 @@ describe('DataPlaneMetrics', () => {
     const labels = 'product="llm-chat",model="chat-small-v1",route="chat-small",version="v1"';
     expect(text).toContain(`quarterdeck_gateway_requests_total{${labels},status="2xx"} 2`);
     expect(text).toContain(`quarterdeck_gateway_requests_total{${labels},status="5xx"} 1`);
-    expect(text).not.toContain(`quarterdeck_gateway_requests_total{${labels},status="4xx"}`);
-    expect(text).toContain(`quarterdeck_gateway_request_duration_seconds_bucket{${labels},le="0.005"} 1`);
-    expect(text).toContain(`quarterdeck_gateway_request_duration_seconds_bucket{${labels},le="0.05"} 1`);
-    expect(text).toContain(`quarterdeck_gateway_request_duration_seconds_bucket{${labels},le="0.1"} 2`);
-    expect(text).toContain(`quarterdeck_gateway_request_duration_seconds_bucket{${labels},le="30"} 2`);
-    expect(text).toContain(`quarterdeck_gateway_request_duration_seconds_bucket{${labels},le="+Inf"} 3`);
-    expect(text).toContain(`quarterdeck_gateway_request_duration_seconds_count{${labels}} 3`);
-    expect(text).toMatch(new RegExp(`quarterdeck_gateway_request_duration_seconds_sum\\{${labels.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\} 40\\.064`));
+    expect(text).toContain(`quarterdeck_gateway_requests_total{${labels},status="4xx"} 2`);
+    // The upstream's failures apart from the client's (499): 5xx and 429, as the analysis counts them.
+    expect(text).toContain(`quarterdeck_gateway_upstream_errors_total{${labels}} 2`);
+    expect(text).toContain('quarterdeck_gateway_upstream_errors_total{product="llm-chat",model="chat-small-v1",route="chat-small",version="v2"} 0');
+    expect(text).toContain(`quarterdeck_gateway_request_duration_seconds_bucket{${labels},le="0.005"} 2`);
+    expect(text).toContain(`quarterdeck_gateway_request_duration_seconds_bucket{${labels},le="0.05"} 2`);
+    expect(text).toContain(`quarterdeck_gateway_request_duration_seconds_bucket{${labels},le="0.1"} 3`);
+    expect(text).toContain(`quarterdeck_gateway_request_duration_seconds_bucket{${labels},le="30"} 4`);
+    expect(text).toContain(`quarterdeck_gateway_request_duration_seconds_bucket{${labels},le="+Inf"} 5`);
+    expect(text).toContain(`quarterdeck_gateway_request_duration_seconds_count{${labels}} 5`);
+    expect(text).toMatch(new RegExp(`quarterdeck_gateway_request_duration_seconds_sum\\{${labels.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\} 40\\.265`));
     // Both versions' tokens add up under the model.
-    expect(text).toContain('quarterdeck_gateway_tokens_total{product="llm-chat",model="chat-small-v1",kind="prompt"} 40');
+    expect(text).toContain('quarterdeck_gateway_tokens_total{product="llm-chat",model="chat-small-v1",kind="prompt"} 60');
     expect(text).toContain('quarterdeck_gateway_refusals_total{product="",reason="key-revoked"} 2');
     expect(text).toContain('# TYPE quarterdeck_gateway_request_duration_seconds histogram');
   });

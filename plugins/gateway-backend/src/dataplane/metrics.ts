@@ -18,6 +18,8 @@ interface CallSeries {
   product: string;
   model: string;
   byStatusClass: number[];
+  /** 5xx and 429: what the version failed (the error rate rollout analysis reads), which no status class alone gives. */
+  upstreamErrors: number;
   /** Observations per bucket (not cumulative), the last one for +Inf. */
   buckets: number[];
   seconds: number;
@@ -45,6 +47,7 @@ export class DataPlaneMetrics {
         product: labels.product,
         model: labels.model,
         byStatusClass: [0, 0, 0, 0, 0],
+        upstreamErrors: 0,
         buckets: new Array(BUCKETS.length + 1).fill(0),
         seconds: 0,
         count: 0,
@@ -54,6 +57,7 @@ export class DataPlaneMetrics {
       this.calls.set(id, series);
     }
     series.byStatusClass[Math.min(4, Math.max(0, Math.floor(labels.status / 100) - 1))]++;
+    if (labels.status >= 500 || labels.status === 429) series.upstreamErrors++;
     let bucket = 0;
     while (bucket < BUCKETS.length && labels.seconds > BUCKETS[bucket]) bucket++;
     series.buckets[bucket]++;
@@ -85,7 +89,12 @@ export class DataPlaneMetrics {
       });
     }
     lines.push(
-      '# HELP quarterdeck_gateway_request_duration_seconds Time from request to the end of the response, by product, model and upstream version.',
+      '# HELP quarterdeck_gateway_upstream_errors_total Calls an upstream version failed (5xx, 429, timeouts), by product, model and upstream version: over requests_total, the error rate GET /metrics/models gives.',
+      '# TYPE quarterdeck_gateway_upstream_errors_total counter',
+    );
+    for (const s of this.calls.values()) lines.push(`quarterdeck_gateway_upstream_errors_total{${s.labels}} ${s.upstreamErrors}`);
+    lines.push(
+      '# HELP quarterdeck_gateway_request_duration_seconds Time from the attempt on this version to the end of its response, by product, model and upstream version.',
       '# TYPE quarterdeck_gateway_request_duration_seconds histogram',
     );
     for (const s of this.calls.values()) {

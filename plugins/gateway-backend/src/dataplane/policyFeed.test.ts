@@ -1,3 +1,4 @@
+import type { GatewayProduct } from '@quarterdeck/plugin-gateway-common';
 import type { StoredKey } from '../database/GatewayStore';
 import { KEY_POLL_OVERLAP_MS, PolicyFeed } from './policyFeed';
 
@@ -97,5 +98,34 @@ describe('PolicyFeed', () => {
     expect(feed.snapshot().keys).toEqual([]);
     await feed.applyKeys([key('k', { replacedBy: 'k2', updatedAt: at })]);
     expect(sent).toEqual(['k revoked rotated']);
+  });
+
+  it("keeps a product this replica wrote while a refresh was reading: the read's older weights never come back", async () => {
+    const product = (weight: number) => ({ id: 'llm', routes: [{ name: 'chat', targets: [{ model: 'v1', weight: 100 - weight }, { model: 'v2', weight }] }] }) as unknown as GatewayProduct;
+    let stored = [product(30), { ...product(0), id: 'other' }];
+    let release!: () => void;
+    const reading = new Promise<void>(resolve => { release = resolve; });
+    const feed = new PolicyFeed({
+      keysChangedSince: async () => [],
+      // The poll's read began before the rollout's write committed: it answers the weights before it.
+      listProducts: async () => {
+        const read = stored;
+        await reading;
+        return read;
+      },
+    });
+    const heard: number[] = [];
+    feed.connect({ keys: async () => undefined, products: async products => void heard.push(products.find(p => p.id === 'llm')!.routes![0].targets[1].weight) });
+    const refresh = feed.refreshProducts();
+    stored = [product(0), stored[1]];
+    await feed.applyProduct(product(0));
+    release();
+    await refresh;
+    // The write, then the refresh with the other product: never the 30 the read began with.
+    expect(heard).toEqual([0, 0]);
+    expect(feed.snapshot().products.map(p => [p.id, p.routes![0].targets[1].weight])).toEqual([['llm', 0], ['other', 0]]);
+    // The next read sees the write, and anything else as it is.
+    await feed.refreshProducts();
+    expect(heard).toEqual([0, 0]);
   });
 });

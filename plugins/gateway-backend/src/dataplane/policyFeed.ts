@@ -46,6 +46,8 @@ export class PolicyFeed {
   private readonly forgotten = new Map<string, { key: StoredKey; stage: number; at: number }>();
   private products: GatewayProduct[] = [];
   private productsJson = '';
+  /** The products this replica wrote or removed during the refresh under way. */
+  private changedDuringRefresh?: Set<string>;
   private since?: string;
   private timers: NodeJS.Timeout[] = [];
   private listener?: PolicyListener;
@@ -94,10 +96,12 @@ export class PolicyFeed {
   }
 
   async applyProduct(product: GatewayProduct) {
+    this.changedDuringRefresh?.add(product.id);
     await this.setProducts([...this.products.filter(p => p.id !== product.id), product]);
   }
 
   async removeProduct(id: string) {
+    this.changedDuringRefresh?.add(id);
     await this.setProducts(this.products.filter(p => p.id !== id));
   }
 
@@ -157,8 +161,30 @@ export class PolicyFeed {
     return JSON.stringify(held) === JSON.stringify(key);
   }
 
+  /**
+   * Reads every product again (the changes other replicas made). A product
+   * this replica wrote or removed while the read was under way is kept as it
+   * is now: the read may have begun before that write committed, and would
+   * put back, until the next poll, weights a rollout had just changed.
+   */
   async refreshProducts() {
-    await this.setProducts(await this.store.listProducts());
+    const changed = new Set<string>();
+    this.changedDuringRefresh = changed;
+    let listed: GatewayProduct[];
+    try {
+      listed = await this.store.listProducts();
+    } finally {
+      this.changedDuringRefresh = undefined;
+    }
+    if (changed.size === 0) {
+      await this.setProducts(listed);
+      return;
+    }
+    const current = new Map(this.products.filter(p => changed.has(p.id)).map(p => [p.id, p]));
+    // In the read's order; what this replica removed meanwhile stays removed, what it created is added.
+    const merged = listed.filter(p => !changed.has(p.id) || current.has(p.id)).map(p => current.get(p.id) ?? p);
+    for (const [id, p] of current) if (!listed.some(l => l.id === id)) merged.push(p);
+    await this.setProducts(merged);
   }
 
   /** Loads everything once; the first data plane starts from this snapshot. */

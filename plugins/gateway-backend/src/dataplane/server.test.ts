@@ -146,6 +146,8 @@ async function scriptedUpstream() {
       if (what === 'slow events') {
         res.writeHead(200, { 'content-type': 'text/event-stream' });
         events();
+      } else if (what === 'hang' && req.url!.startsWith('/hang')) {
+        // Never answers: the gateway's timeout ends it.
       } else if (what === 'slow head') {
         const timer = setTimeout(() => {
           res.writeHead(200, { 'content-type': 'text/event-stream' });
@@ -189,8 +191,11 @@ describe('calls cut short, reservations and odd upstreams', () => {
     const model = (name: string) => ({ name, upstream: 'up', contextWindow: 100_000, inputPricePerMillion: 1, outputPricePerMillion: 2 });
     const products = {
       // '通义' is what the product schema now refuses; a product stored before could still hold such a name.
-      llm: { id: 'llm', entityRef: 'api:default/llm', kind: 'openai', upstreams: [{ name: 'up', url: `${upstream.base}/v1` }], models: [model('m'), model('通义')],
-        plans: [{ name: 'p', requestsPerMinute: 1000, tokensPerMinute: 5000, models: ['m', '通义'] }] },
+      llm: { id: 'llm', entityRef: 'api:default/llm', kind: 'openai',
+        upstreams: [{ name: 'up', url: `${upstream.base}/v1` }, { name: 'stuck', url: `${upstream.base}/hang/v1`, timeoutMs: 400, version: 'v2' }],
+        models: [model('m'), model('通义'), { ...model('m-v2'), upstream: 'stuck' }],
+        routes: [{ name: 'canaried', targets: [{ model: 'm-v2', weight: 100 }], fallbacks: ['m'] }],
+        plans: [{ name: 'p', requestsPerMinute: 1000, tokensPerMinute: 5000, models: ['m', '通义', 'canaried'] }] },
       pay: { id: 'pay', entityRef: 'api:default/pay', kind: 'rest', upstreams: [{ name: 'pay', url: `${upstream.base}/rest` }], plans: [{ name: 'p', requestsPerMinute: 1000 }] },
     } as unknown as Record<string, GatewayProduct>;
     usage = new UsageWriter({ insertUsage: async batch => { rows.push(...batch); } }, { intervalMs: 20 });
@@ -299,6 +304,17 @@ describe('calls cut short, reservations and odd upstreams', () => {
     expect(upstream.ended.find(e => e.what === '/export')).toEqual({ what: '/export', finished: false });
     await until(() => rows.length > 0);
     expect(rows.map(r => r.status)).toEqual([499]);
+  });
+
+  it("times each attempt from its own start: a fallback's latency is its own, not the failed version's timeout", async () => {
+    rows.length = 0;
+    const response = await chat(say('hang', { model: 'canaried' }));
+    expect(response.status).toBe(200);
+    await until(() => rows.length === 2);
+    const [failed, answered] = rows;
+    expect([failed.status, failed.upstream, answered.status, answered.upstream]).toEqual([504, 'stuck@v2', 200, 'up']);
+    expect(failed.latencyMs).toBeGreaterThanOrEqual(390);
+    expect(answered.latencyMs).toBeLessThan(200);
   });
 
   it('calls no upstream whose host the allowlist no longer takes', async () => {

@@ -445,16 +445,16 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     return { raw, body };
   }
 
-  async function openai(req: IncomingMessage, res: ServerResponse, kind: 'chat' | 'completions' | 'embeddings', started: number) {
+  async function openai(req: IncomingMessage, res: ServerResponse, kind: 'chat' | 'completions' | 'embeddings') {
     const auth = authenticate(req, res);
     if (!auth || !openaiProduct(res, auth)) return;
     const { raw, body } = await readJson(req);
     validate(kind, body);
-    await complete(res, auth, kind, body, raw, req.url!.split('?')[0], started);
+    await complete(res, auth, kind, body, raw, req.url!.split('?')[0]);
   }
 
   /** `POST /v1/templates/<name>`: a published prompt, its typed variables filled in, run as a chat completion. */
-  async function template(req: IncomingMessage, res: ServerResponse, name: string, started: number) {
+  async function template(req: IncomingMessage, res: ServerResponse, name: string) {
     const auth = authenticate(req, res);
     if (!auth || !openaiProduct(res, auth)) return;
     const found = (auth.product.templates ?? []).find(t => t.name === name);
@@ -478,7 +478,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
       ...(body.stream_options ? { stream_options: body.stream_options } : {}),
       ...(body.user !== undefined ? { user: body.user } : {}),
     };
-    await complete(res, auth, 'chat', chat, undefined, '/v1/chat/completions', started);
+    await complete(res, auth, 'chat', chat, undefined, '/v1/chat/completions');
   }
 
   /** What every stream's end records through (StreamEnding). */
@@ -495,7 +495,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
    * then the attempts in order (a route's pick, then its fallbacks). `raw`
    * is forwarded as is when nothing in the body must change.
    */
-  async function complete(res: ServerResponse, auth: Auth, kind: 'chat' | 'completions' | 'embeddings', body: OpenAiBody, raw: Buffer | undefined, upstreamPath: string, started: number) {
+  async function complete(res: ServerResponse, auth: Auth, kind: 'chat' | 'completions' | 'embeddings', body: OpenAiBody, raw: Buffer | undefined, upstreamPath: string) {
     const { key, product, plan } = auth;
     if (key.models && !key.models.includes(body.model as string)) {
       sendError(res, 403, `This key may only use ${key.models.join(', ')}, not \`${body.model}\`.`, { type: 'permission_error', param: 'model', code: 'model_not_allowed' });
@@ -581,13 +581,16 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
             ...(messages ? { messages } : {}),
             ...(stream ? { stream_options: { ...(body.stream_options ?? {}), include_usage: true } } : {}),
           }));
+        // Each attempt's row and histogram sample is timed from its own start: a version's latency is
+        // its own, not the time an earlier version took to fail before it (rollout analysis reads it).
+        const attemptStarted = performance.now();
         try {
           const outcome = await forward(res, target, upstreamPath, payload, stream, clientWantsUsage, extraHeaders);
           if (outcome.streaming) {
             settledAtEnd = true;
             const { ended, filter, ending } = outcome.streaming;
             ended.onEnd(new StreamEnding(streamRecorder, filter, ending, {
-              key, product, plan, target, started, route: resolution.route,
+              key, product, plan, target, started: attemptStarted, route: resolution.route,
               ask: countsTokens ? ask : undefined,
               admittedAt,
               kind, promptTokens,
@@ -606,11 +609,11 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
               completion_tokens: usage?.completion_tokens ?? countText(outcome.text()),
             };
           }
-          used = record(key, product, target, outcome.status, started, usage, estimated, resolution.route);
+          used = record(key, product, target, outcome.status, attemptStarted, usage, estimated, resolution.route);
           return;
         } catch (error) {
           if (!(error instanceof UpstreamFailure) || res.headersSent) {
-            record(key, product, target, failedStatus(error), started, undefined, false, resolution.route);
+            record(key, product, target, failedStatus(error), attemptStarted, undefined, false, resolution.route);
             if (!res.headersSent) sendError(res, 502, 'The upstream failed.', { code: 'upstream_error' });
             else res.destroy();
             return;
@@ -618,7 +621,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
           timedOut = error.timeout;
           lastStatus = error.timeout ? 504 : 502;
           if (error instanceof UpstreamNotAllowed) notAllowed = true;
-          record(key, product, target, lastStatus, started, undefined, false, resolution.route);
+          record(key, product, target, lastStatus, attemptStarted, undefined, false, resolution.route);
           options.logger?.debug?.(`Upstream ${target.upstream.name} failed for ${target.model.name}: ${error.message}`);
         }
       }
@@ -899,7 +902,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
           sendError(res, 405, `Use POST for ${path}`);
           return;
         }
-        await template(req, res, templateMatch[1], started);
+        await template(req, res, templateMatch[1]);
         return;
       }
       const restMatch = /^\/p\/([a-z0-9-]+)(\/.*)?$/.exec(path);
@@ -915,7 +918,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
           sendError(res, 405, `Use POST for ${path}`);
           return;
         }
-        await openai(req, res, kind, started);
+        await openai(req, res, kind);
         return;
       }
       sendError(res, 404, `Unknown path ${path}`, { code: 'unknown_url' });

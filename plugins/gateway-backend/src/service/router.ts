@@ -30,13 +30,10 @@ import type { GatewayAuditStore } from '../database/AuditStore';
 import { formatAuditCursor, jsonBodies, notifier, parseAuditCursor, refuseOtherMethods } from '@quarterdeck/plugin-quarterdeck-node';
 import { planGone, type GatewayStore, type KeyQuery, type StoredKey } from '../database/GatewayStore';
 import { generateKey, maskKey } from '../keys/keyMaterial';
-import { bucketFor, MAX_USAGE_HOURS, quantile, summarizeGatewayUsage, summarizeUsage, type StoredHourlyRow } from '../usage/summary';
+import { bucketFor, MAX_USAGE_HOURS, summarizeGatewayUsage, summarizeUsage, type StoredHourlyRow } from '../usage/summary';
 import { expireKeyRequests as expireAndTell, keyRequestDecided, keyRequested, keyRevoked, keyRotated } from './notifications';
 import { productChanges } from './productChanges';
 import { describeZodIssue, productIdProblem, validateProductSpec } from './productSchema';
-
-/** Model metrics read at most this many calls (the newest) of their window. */
-const MAX_USAGE_ROWS = 200_000;
 
 /** Backstage events topic of key lifecycle events. */
 export const GATEWAY_EVENTS_TOPIC = 'quarterdeck.gateway';
@@ -403,18 +400,9 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
       if (route) throw new InputError(`model: ${model} is a route of ${productId}; its figures are per model it routes to: ${route.targets.map(t => t.model).join(', ')}`);
       throw new NotFoundError(`model: ${productId} has no model ${model} (it has ${models.join(', ') || 'none'})`);
     }
-    const to = now();
-    const rows = await store.usageSince({ productId, model, since: new Date(to.getTime() - windowSeconds * 1000), limit: MAX_USAGE_ROWS });
-    const errors = rows.filter(r => r.status >= 500 || r.status === 429).length;
-    const sorted = rows.map(r => r.latency_ms).sort((a, b) => a - b);
-    res.json({
-      productId, model, windowSeconds,
-      requests: rows.length,
-      errors,
-      errorRate: rows.length === 0 ? 0 : errors / rows.length,
-      p50Ms: quantile(sorted, 0.5),
-      p99Ms: quantile(sorted, 0.99),
-    });
+    const figures = await store.modelFiguresSince({ productId, model, since: new Date(now().getTime() - windowSeconds * 1000) });
+    // No calls, no rate and no latency (null), as Prometheus answers an empty vector: a quiet canary is unmeasured, not healthy.
+    res.json({ productId, model, windowSeconds, ...figures, errorRate: figures.requests === 0 ? null : figures.errors / figures.requests });
   });
 
   // Key requests -----------------------------------------------------------

@@ -1,6 +1,6 @@
 import type { UsageRecord } from '../database/GatewayStore';
 import { DAY_MS, histogramQuantile, rollUp } from './rollup';
-import { bucketFor, dailyRepairSince, quantile, summarizeGatewayUsage, summarizeUsage, type StoredHourlyRow } from './summary';
+import { bucketFor, dailyRepairSince, quantile, rawUsageBefore, summarizeGatewayUsage, summarizeUsage, type StoredHourlyRow } from './summary';
 
 const call = (at: string, status: number, latencyMs: number, consumerRef = 'component:default/a', upstream = 'u@v1'): UsageRecord => ({
   at: new Date(at), consumerRef, productId: 'p', model: 'm', upstream, status, latencyMs, promptTokens: 10, completionTokens: 5, estimated: false, cost: 0.01,
@@ -82,6 +82,13 @@ describe('usage rollups and summaries', () => {
     // Ten days kept: the hours of 2026-11-27 before 03:00 are gone, so the first whole day is the 28th.
     expect(dailyRepairSince(now, 10).toISOString()).toBe('2026-11-28T00:00:00.000Z');
     expect(dailyRepairSince(now, 1).toISOString()).toBe('2026-12-07T00:00:00.000Z');
+  });
+
+  it("keeps every raw call of the current month, whose budgets a restart rebuilds from them, whatever the retention", () => {
+    // The 31st: thirty days back would remove the 1st, which the month's budgets still count.
+    expect(rawUsageBefore(new Date('2026-12-31T12:00:00Z'), 30).toISOString()).toBe('2026-12-01T00:00:00.000Z');
+    expect(rawUsageBefore(new Date('2026-12-07T12:00:00Z'), 30).toISOString()).toBe('2026-11-07T12:00:00.000Z');
+    expect(rawUsageBefore(new Date('2026-12-07T12:00:00Z'), 0).toISOString()).toBe('2026-12-01T00:00:00.000Z');
   });
 
   it('charts a window past a week by UTC day, from the start of its first day', () => {
