@@ -5,6 +5,8 @@
  * plan without token limits never pays for it.
  */
 
+import { contentImageTokens } from './imageTokens';
+
 type Tokenizer = { countTokens(text: string): number };
 let tokenizer: Tokenizer | undefined;
 
@@ -68,7 +70,8 @@ function toolCallsText(message: ChatMessage): string {
 }
 
 export function countMessage(message: ChatMessage): number {
-  return MESSAGE_OVERHEAD + countText(contentText(message.content)) + (message.name ? countText(message.name) : 0) + (message.tool_calls ? countText(toolCallsText(message)) : 0);
+  return MESSAGE_OVERHEAD + countText(contentText(message.content)) + contentImageTokens(message.content)
+    + (message.name ? countText(message.name) : 0) + (message.tool_calls ? countText(toolCallsText(message)) : 0);
 }
 
 /** A chat call's tool (or legacy function) definitions, as the prompt carries them: '' when there are none. */
@@ -87,7 +90,8 @@ export function countChat(messages: ChatMessage[]): number {
  * exact count is not needed.
  */
 export function chatUpperBound(messages: ChatMessage[]): number {
-  return messages.reduce((n, m) => n + MESSAGE_OVERHEAD + Buffer.byteLength(contentText(m.content)) + Buffer.byteLength(m.name ?? '') + (m.tool_calls ? Buffer.byteLength(toolCallsText(m)) : 0), REPLY_PRIMING);
+  return messages.reduce((n, m) => n + MESSAGE_OVERHEAD + Buffer.byteLength(contentText(m.content)) + contentImageTokens(m.content)
+    + Buffer.byteLength(m.name ?? '') + (m.tool_calls ? Buffer.byteLength(toolCallsText(m)) : 0), REPLY_PRIMING);
 }
 
 /** A legacy completion's prompt (a string or a list of strings). */
