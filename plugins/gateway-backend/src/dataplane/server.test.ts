@@ -146,6 +146,9 @@ async function scriptedUpstream() {
       if (what === 'slow events') {
         res.writeHead(200, { 'content-type': 'text/event-stream' });
         events();
+      } else if (what === 'limited' || what === 'down') {
+        res.writeHead(what === 'limited' ? 429 : 503, { 'content-type': 'application/json', ...(what === 'limited' ? { 'retry-after': '7' } : {}) });
+        res.end('{"error":{"message":"slow down"}}');
       } else if (what === 'hang' && req.url!.startsWith('/hang')) {
         // Never answers: the gateway's timeout ends it.
       } else if (what === 'slow head') {
@@ -304,6 +307,18 @@ describe('calls cut short, reservations and odd upstreams', () => {
     expect(upstream.ended.find(e => e.what === '/export')).toEqual({ what: '/export', finished: false });
     await until(() => rows.length > 0);
     expect(rows.map(r => r.status)).toEqual([499]);
+  });
+
+  it.each([false, true])("passes an upstream's 429 on with its Retry-After once no fallback is left, and records what each version answered (stream: %p)", async stream => {
+    rows.length = 0;
+    const limited = await chat(say('limited', { stream }));
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get('retry-after')).toBe('7');
+    expect((await limited.json()).error).toMatchObject({ type: 'rate_limit_error', code: 'upstream_rate_limited' });
+    const down = await chat(say('down', { stream }));
+    expect(down.status).toBe(502);
+    await until(() => rows.length === 2);
+    expect(rows.map(r => r.status)).toEqual([429, 503]);
   });
 
   it("times each attempt from its own start: a fallback's latency is its own, not the failed version's timeout", async () => {

@@ -165,12 +165,15 @@ function choicesAsked(body: OpenAiBody): number {
   return Math.max((body.n as number | null | undefined) ?? 1, (body.best_of as number | null | undefined) ?? 1);
 }
 
-/** A failed attempt that a fallback may retry: connection errors, timeouts, 429 and 5xx. */
+/** A failed attempt that a fallback may retry: connection errors, timeouts, 429 and 5xx (`status`, as the upstream answered). */
 class UpstreamFailure extends Error {
-  constructor(message: string, readonly timeout: boolean) {
+  constructor(message: string, readonly timeout: boolean, readonly status?: number, readonly retryAfter?: string) {
     super(message);
   }
 }
+
+/** A `Retry-After` worth passing on: whole seconds, or an HTTP date. */
+const RETRY_AFTER = /^(\d{1,9}|[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT)$/;
 
 /** An attempt not made: the upstream's host is no longer in the allowlist. A fallback may still be. */
 class UpstreamNotAllowed extends UpstreamFailure {
@@ -561,6 +564,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     if (!(await admitted(res, key, plan, ask, admittedAt))) return;
 
     let lastStatus = 502;
+    let lastFailure: UpstreamFailure | undefined;
     let timedOut = false;
     let notAllowed = false;
     let used: Charge = { tokens: 0, cost: 0 };
@@ -620,10 +624,20 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
           }
           timedOut = error.timeout;
           lastStatus = error.timeout ? 504 : 502;
+          lastFailure = error;
           if (error instanceof UpstreamNotAllowed) notAllowed = true;
-          record(key, product, target, lastStatus, attemptStarted, undefined, false, resolution.route);
+          // The row says what the version answered (a 429, a 503), so its figures tell a rate limit from an outage.
+          record(key, product, target, error.status ?? lastStatus, attemptStarted, undefined, false, resolution.route);
           options.logger?.debug?.(`Upstream ${target.upstream.name} failed for ${target.model.name}: ${error.message}`);
         }
+      }
+      if (lastFailure?.status === 429) {
+        // The last upstream is rate limiting: the client is told so, and when to come back, as it would be by that upstream.
+        sendError(res, 429, `The upstream is rate limiting \`${body.model}\`, and no fallback succeeded.`, {
+          type: 'rate_limit_error', code: 'upstream_rate_limited',
+          headers: { 'retry-after': lastFailure.retryAfter && RETRY_AFTER.test(lastFailure.retryAfter) ? lastFailure.retryAfter : '1' },
+        });
+        return;
       }
       if (notAllowed && !timedOut) {
         sendError(res, 502, `The upstream of \`${body.model}\` is not called: its host is not in gateway.allowedUpstreamHosts, and no fallback succeeded.`, { code: 'upstream_not_allowed' });
@@ -648,6 +662,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
       const chunks: Buffer[] = [];
       let statusCode = 0;
       let contentType: string | undefined;
+      let retryAfter: string | undefined;
       poolFor(origin).dispatch({
         path,
         method: 'POST',
@@ -661,7 +676,9 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
           statusCode = status;
           // Raw headers come as [name, value, name, value, …].
           for (let i = 0; i < rawHeaders.length; i += 2) {
-            if (rawHeaders[i].length === 12 && rawHeaders[i].toString('latin1').toLowerCase() === 'content-type') contentType = rawHeaders[i + 1].toString('latin1');
+            const length = rawHeaders[i].length;
+            if (length === 12 && rawHeaders[i].toString('latin1').toLowerCase() === 'content-type') contentType = rawHeaders[i + 1].toString('latin1');
+            else if (length === 11 && rawHeaders[i].toString('latin1').toLowerCase() === 'retry-after') retryAfter = rawHeaders[i + 1].toString('latin1').trim();
           }
           return true;
         },
@@ -670,7 +687,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
           return true;
         },
         onComplete() {
-          resolve({ statusCode, contentType, body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks) });
+          resolve({ statusCode, contentType, retryAfter, body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks) });
         },
         onError(error) {
           reject(error);
@@ -736,7 +753,9 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
       throw new UpstreamFailure((error as Error).message, error instanceof UpstreamTimeout || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT');
     }
     if (response.ended && filter && ending) return { status: 200, streaming: { ended: response.ended, filter, ending } };
-    if (response.statusCode === 429 || response.statusCode >= 500) throw new UpstreamFailure(`status ${response.statusCode}`, false);
+    if (response.statusCode === 429 || response.statusCode >= 500) {
+      throw new UpstreamFailure(`status ${response.statusCode}`, false, response.statusCode, response.retryAfter);
+    }
     const text = response.body;
     let usage: { prompt_tokens?: number; completion_tokens?: number } | undefined;
     let answer = '';

@@ -34,6 +34,8 @@ export type ClientHead = (call: Abortable) => { fd: number; before: Buffer; afte
 export interface StreamedResponse {
   statusCode: number;
   contentType?: string;
+  /** The upstream's `Retry-After`, as it came: a 429 passed on to the client carries it. */
+  retryAfter?: string;
   /** The body when it was not streamed (any status but 200). */
   body: Buffer;
   /**
@@ -87,8 +89,8 @@ interface Origin {
 const CRLF = Buffer.from('\r\n');
 const STATUS_LINE = Buffer.from('HTTP/1.');
 /** The response headers read here, by their index in HEADERS. */
-const HEADERS = ['content-type', 'content-length', 'transfer-encoding', 'connection', 'keep-alive'];
-const [CONTENT_TYPE, CONTENT_LENGTH, TRANSFER_ENCODING, CONNECTION] = [0, 1, 2, 3];
+const HEADERS = ['content-type', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'retry-after'];
+const [CONTENT_TYPE, CONTENT_LENGTH, TRANSFER_ENCODING, CONNECTION, KEEP_ALIVE, RETRY_AFTER] = [0, 1, 2, 3, 4, 5];
 
 function isDigits(data: Buffer, from: number, to: number): boolean {
   for (let i = from; i < to; i++) if (data[i] < 0x30 || data[i] > 0x39) return false;
@@ -140,6 +142,7 @@ class Call implements StreamEnd, RelayOwner, Abortable {
   private head?: Buffer;
   private statusCode = 0;
   private contentType?: string;
+  private retryAfter?: string;
   private keepAlive = true;
   private framing: BodyFraming = 'none';
   private sink?: StreamSink;
@@ -295,7 +298,8 @@ class Call implements StreamEnd, RelayOwner, Abortable {
         else if (header === CONTENT_LENGTH) length = Number(value);
         else if (header === TRANSFER_ENCODING) chunked = /(^|,)\s*chunked\s*$/i.test(value);
         else if (header === CONNECTION) connectionHeader = value.toLowerCase();
-        else {
+        else if (header === RETRY_AFTER) this.retryAfter = value;
+        else if (header === KEEP_ALIVE) {
           // keep-alive: the upstream's own idle limit, less a second, so that we never reuse a socket it is closing.
           const seconds = /(?:^|,)\s*timeout=(\d+)/i.exec(value);
           if (seconds) this.connection.idleMs = Number(seconds[1]) * 1000 - 1000;
@@ -525,7 +529,7 @@ class Call implements StreamEnd, RelayOwner, Abortable {
     this.connection.finish(clean && this.keepAlive && this.framing !== 'close' && (idleMs === undefined || idleMs > 0));
     const chunks = this.chunks ?? [];
     const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
-    this.settle({ statusCode: this.statusCode, contentType: this.contentType, body });
+    this.settle({ statusCode: this.statusCode, contentType: this.contentType, retryAfter: this.retryAfter, body });
   }
 }
 
