@@ -55,6 +55,10 @@ export class RolloutSim {
         this.replicaSets.push({ name: d.create.name, hash: d.create.hash, revision: d.create.revision, specReplicas: 0, replicas: 0, availableReplicas: 0, readyReplicas: 0, createdAt: this.now.toISOString() });
         changed = true;
       }
+      if (d.revise) {
+        this.replicaSets.find(r => r.name === d.revise!.name)!.revision = d.revise.revision;
+        changed = true;
+      }
       for (const { name, scaleDownDeadline } of d.annotate) {
         this.replicaSets.find(r => r.name === name)!.scaleDownDeadline = scaleDownDeadline ?? undefined;
         changed = true;

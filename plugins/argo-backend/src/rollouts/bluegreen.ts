@@ -1,6 +1,7 @@
 import type { Rollout, RolloutAnalysis, RolloutStatus } from '@quarterdeck/plugin-argo-common';
 import {
   newAnalysisRunName,
+  newRevision,
   runStatusRef,
   templateHash,
   type AnalysisRunState,
@@ -9,7 +10,7 @@ import {
   type RunStatusRef,
   type ServiceState,
 } from './objects';
-import { abortedReplicas, cleanupRevisionHistory, DEFAULT_SCALE_DOWN_DELAY_SECONDS, scaleDownOldReplicaSets } from './scaleDown';
+import { abortedReplicas, cleanupRevisionHistory, DEFAULT_SCALE_DOWN_DELAY_SECONDS, scaleDownOldReplicaSets, waitingForScaleDown } from './scaleDown';
 import { baseStatus, finishStatus, formatSelector, formatTime, PauseContext, PAUSE_REASON, pausedConditions } from './status';
 
 /**
@@ -54,10 +55,12 @@ export function reconcileBlueGreen(ctx: BlueGreenContext): RolloutDecision {
   };
 
   let newRs = ctx.replicaSets.find(rs => rs.hash === hash);
+  const revision = newRevision(ctx.replicaSets, newRs);
   if (!newRs) {
-    const revision = Math.max(0, ...ctx.replicaSets.map(rs => rs.revision)) + 1;
     decision.create = { name: `${rollout.metadata.name}-${hash}`, hash, revision };
     newRs = { name: decision.create.name, hash, revision, specReplicas: 0, replicas: 0, availableReplicas: 0, readyReplicas: 0, createdAt: nowText };
+  } else if (newRs.revision < revision) {
+    decision.revise = { name: newRs.name, revision };
   }
   const allRs = decision.create ? [...ctx.replicaSets, newRs] : ctx.replicaSets;
   const stableRs = allRs.find(rs => rs.hash === old.stableRS);
@@ -198,7 +201,7 @@ export function reconcileBlueGreen(ctx: BlueGreenContext): RolloutDecision {
         return currentRef;
       }
       if (needsNew(current)) {
-        const name = newAnalysisRunName(rollout, hash, newRs!.revision, kind === 'PrePromotion' ? 'pre' : 'post', runs.keys());
+        const name = newAnalysisRunName(rollout, hash, revision, kind === 'PrePromotion' ? 'pre' : 'post', runs.keys());
         decision.createAnalysis.push({ name, kind });
         decision.keepAnalysis.push(name);
         return runStatusRef(name, undefined);
@@ -282,11 +285,11 @@ export function reconcileBlueGreen(ctx: BlueGreenContext): RolloutDecision {
     rollout,
     pause,
     now,
-    revision: newRs.revision,
+    revision,
     newRsName: newRs.name,
     available: saturated(activeRs),
     indefiniteStep: pausedTrue,
-    waitingForScaleDown: others.some(rs => rs.scaleDownDeadline),
+    waitingForScaleDown: waitingForScaleDown(others),
   });
   if (requeueAfterMs !== undefined) requeue(requeueAfterMs - 1);
   if (cancelAll) decision.keepAnalysis = [];

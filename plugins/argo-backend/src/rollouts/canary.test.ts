@@ -81,6 +81,87 @@ describe('canary without a traffic router', () => {
     expect(sim.counts()).toEqual({ canary: 1, stable: 4 });
   });
 
+  it('a retry after an abort at an analysis step starts one new step run and one background run, then keeps them', () => {
+    const rollout = paymentsRollout();
+    rollout.spec.strategy!.canary = {
+      steps: [{ setWeight: 20 }, { analysis: { templates: [{ templateName: 'error-rate' }] } }, { setWeight: 100 }],
+      analysis: { templates: [{ templateName: 'error-rate' }] },
+    };
+    const sim = new RolloutSim(rollout);
+    sim.settle();
+    sim.image('2');
+    sim.settle();
+    expect(sim.runs.map(r => r.kind)).toEqual(['Background', 'Step']);
+    sim.act('abort');
+    sim.settle();
+    expect(sim.rollout.status).toMatchObject({ phase: 'Degraded', abort: true });
+
+    sim.act('retry');
+    sim.settle(); // settling again and again would not end if every pass made new runs
+    sim.settle();
+    expect(sim.runs.map(r => r.kind)).toEqual(['Background', 'Step', 'Background', 'Step']);
+    const [background, step] = sim.runs.slice(2);
+    expect(sim.terminated.has(background.name) || sim.terminated.has(step.name)).toBe(false);
+    expect(sim.rollout.status!.abortedAt).toBeUndefined();
+    expect(sim.rollout.status!.canary).toMatchObject({
+      currentStepAnalysisRunStatus: { name: step.name, status: 'Running' },
+      currentBackgroundAnalysisRunStatus: { name: background.name, status: 'Running' },
+    });
+  });
+
+  it('pausing by hand keeps a step analysis running and judged, but holds the step until resumed', () => {
+    const rollout = paymentsRollout();
+    rollout.spec.strategy!.canary!.steps = [{ setWeight: 20 }, { analysis: { templates: [{ templateName: 'error-rate' }] } }, { setWeight: 100 }];
+    const sim = new RolloutSim(rollout);
+    sim.settle();
+    sim.image('2');
+    sim.settle();
+    const [run] = sim.runs;
+    sim.act('pause');
+    sim.settle();
+    expect(sim.terminated.has(run.name)).toBe(false);
+    expect(sim.rollout.status).toMatchObject({ phase: 'Paused', currentStepIndex: 1, canary: { currentStepAnalysisRunStatus: { name: run.name, status: 'Running' } } });
+
+    run.phase = 'Successful';
+    sim.settle();
+    expect(sim.rollout.status).toMatchObject({ phase: 'Paused', currentStepIndex: 1, canary: { currentStepAnalysisRunStatus: { name: run.name, status: 'Successful' } } });
+    sim.act('resume');
+    sim.settle();
+    expect(sim.runs).toHaveLength(1);
+    expect(sim.rollout.status).toMatchObject({ phase: 'Healthy', currentStepIndex: 3 });
+  });
+
+  it('promotes the current template at once when the stable ReplicaSet is gone (Argo\'s "Initial deploy")', () => {
+    const sim = new RolloutSim(paymentsRollout());
+    sim.settle();
+    const stableHash = sim.rollout.status!.stableRS;
+    sim.image('2');
+    sim.settle();
+    expect(sim.rollout.status).toMatchObject({ phase: 'Paused', currentStepIndex: 1 });
+    sim.replicaSets = sim.replicaSets.filter(r => r.hash !== stableHash); // deleted by someone
+    sim.settle();
+    expect(sim.rollout.status).toMatchObject({ phase: 'Healthy', stableRS: sim.hash, currentStepIndex: 5 });
+    expect(sim.counts()).toEqual({ canary: 5, stable: 0 });
+  });
+
+  it('going back to an earlier template makes its ReplicaSet the newest revision, which an abort names', () => {
+    const sim = new RolloutSim(paymentsRollout());
+    sim.settle();
+    const first = sim.hash;
+    sim.image('2');
+    sim.settle();
+    sim.act('promote-full');
+    sim.settle();
+    expect(sim.rollout.status).toMatchObject({ phase: 'Healthy', stableRS: sim.hash });
+    sim.image('1'); // what undo sends
+    sim.settle();
+    expect(sim.hash).toBe(first);
+    expect(sim.rs(first)!.revision).toBe(3);
+    sim.act('abort');
+    sim.settle();
+    expect(sim.rollout.status!.message).toBe('RolloutAborted: Rollout aborted update to revision 3');
+  });
+
   it('promote-full skips the remaining steps', () => {
     const sim = new RolloutSim(paymentsRollout());
     sim.settle();

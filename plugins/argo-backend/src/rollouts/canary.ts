@@ -2,6 +2,7 @@ import type { CanaryStep, Rollout, RolloutStatus } from '@quarterdeck/plugin-arg
 import { computePodTemplateHash } from '@quarterdeck/plugin-argo-node';
 import {
   newAnalysisRunName,
+  newRevision,
   runStatusRef,
   templateHash,
   type AnalysisRunState,
@@ -11,7 +12,7 @@ import {
   type ServiceState,
 } from './objects';
 import { canaryFenceposts, pauseDurationSeconds, weightedCanaryStableCounts } from './replicas';
-import { abortedReplicas, cleanupRevisionHistory, DEFAULT_SCALE_DOWN_DELAY_SECONDS, ScaleDownDelay } from './scaleDown';
+import { abortedReplicas, cleanupRevisionHistory, DEFAULT_SCALE_DOWN_DELAY_SECONDS, ScaleDownDelay, waitingForScaleDown } from './scaleDown';
 import { abortScaleDownDelaySeconds, atDesiredRoutedCounts, MAX_TRAFFIC_WEIGHT, routedCanaryCounts, routedWeight } from './trafficRouting';
 import { baseStatus, finishStatus, formatTime, PAUSE_REASON, pausedConditions, type PauseDecisions } from './status';
 
@@ -142,11 +143,9 @@ export function reconcileCanary(ctx: CanaryContext): RolloutDecision {
   const decision: RolloutDecision = { scale: [], annotate: [], switchServices: [], createAnalysis: [], keepAnalysis: [], delete: [], status: {} };
   const runs = new Map((ctx.analysisRuns ?? []).map(r => [r.name, r]));
 
-  if (!newRs) {
-    const revision = Math.max(0, ...replicaSets.map(rs => rs.revision)) + 1;
-    decision.create = { name: `${rollout.metadata.name}-${hash}`, hash, revision };
-  }
-  const revision = newRs?.revision ?? decision.create!.revision;
+  const revision = newRevision(replicaSets, newRs);
+  if (!newRs) decision.create = { name: `${rollout.metadata.name}-${hash}`, hash, revision };
+  else if (newRs.revision < revision) decision.revise = { name: newRs.name, revision };
   const stableRs = replicaSets.find(rs => rs.hash === old.stableRS) ?? (old.stableRS === hash ? newRs : undefined);
   const others = replicaSets.filter(rs => rs !== newRs && rs !== stableRs);
 
@@ -180,9 +179,9 @@ export function reconcileCanary(ctx: CanaryContext): RolloutDecision {
       status.abort = undefined;
       if (steps.length > 0) index = steps.length;
     }
-    // Full promotion: the first ReplicaSet at once, then after the last step.
+    // Full promotion: at once without a stable ReplicaSet (the first, or one deleted), then after the last step (shouldFullPromote).
     let reason: string | undefined;
-    if (!stableRs && !old.stableRS) reason = 'Initial deploy';
+    if (!stableRs) reason = 'Initial deploy';
     else if (!status.abort && newRs && newRs.availableReplicas >= replicas) {
       if (status.promoteFull) reason = 'Full promotion requested';
       else if (steps.length === 0 || (old.currentStepIndex ?? 0) === steps.length) reason = `Completed all ${steps.length} canary steps`;
@@ -242,11 +241,15 @@ export function reconcileCanary(ctx: CanaryContext): RolloutDecision {
 
   let abortMessage: string | undefined;
   let stepRun: string | undefined;
-  // Steps: at most one completes per reconcile.
-  if (!changed && !status.abort && index !== undefined && index < steps.length && !rollout.spec.paused) {
+  // Steps: at most one completes per reconcile. A manual pause holds the step
+  // (completedCurrentCanaryStep, reconcileCanaryPause) but not its analysis run (reconcileStepBasedAnalysisRun).
+  const manuallyPaused = Boolean(rollout.spec.paused);
+  if (!changed && !status.abort && index !== undefined && index < steps.length) {
     const step = steps[index];
     let completed = false;
-    if (step.pause) {
+    if (step.pause && manuallyPaused) {
+      // held: no pause condition is added or ended meanwhile
+    } else if (step.pause) {
       const cond = pauseConditions.find(p => p.reason === 'CanaryPauseStep');
       const seconds = pauseDurationSeconds(step.pause.duration);
       if (controllerPause && !cond) {
@@ -296,7 +299,7 @@ export function reconcileCanary(ctx: CanaryContext): RolloutDecision {
         }
       }
     }
-    if (completed) {
+    if (completed && !manuallyPaused) {
       index++;
       pauseConditions = pauseConditions.filter(p => p.reason !== PAUSE_REASON.canaryPauseStep);
       stepRun = undefined;
@@ -363,6 +366,8 @@ export function reconcileCanary(ctx: CanaryContext): RolloutDecision {
       this.abortMessage = message;
     },
     apply(next: RolloutStatus) {
+      // abortedAt lasts as long as the abort (CalculateAbortStatus): after a retry it would make every pass start new runs.
+      if (!next.abort) next.abortedAt = undefined;
       const conditions = next.abort ? [] : pauseConditions;
       next.pauseConditions = conditions.length > 0 ? conditions : undefined;
       next.controllerPause = conditions.length > 0 && controllerPause ? true : undefined;
@@ -378,7 +383,7 @@ export function reconcileCanary(ctx: CanaryContext): RolloutDecision {
     newRsName: newRs?.name ?? decision.create?.name,
     available: (status.availableReplicas ?? 0) >= replicas,
     indefiniteStep: Boolean(current && (current.pause || current.analysis || current.experiment)) || pausedTrue,
-    waitingForScaleDown: false,
+    waitingForScaleDown: waitingForScaleDown(others),
   });
   if (requeueAfterMs !== undefined) decision.requeueAfterMs = Math.min(decision.requeueAfterMs ?? Infinity, requeueAfterMs);
   decision.status = status;

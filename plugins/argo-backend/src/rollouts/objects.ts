@@ -9,6 +9,8 @@ import { computePodTemplateHash } from '@quarterdeck/plugin-argo-node';
 
 export const POD_TEMPLATE_HASH_LABEL = 'rollouts-pod-template-hash';
 export const REVISION_ANNOTATION = 'rollout.argoproj.io/revision';
+/** A reused ReplicaSet's earlier revisions, comma-separated. */
+export const REVISION_HISTORY_ANNOTATION = 'rollout.argoproj.io/revision-history';
 /** Set on an old ReplicaSet: when it may be scaled to zero (RFC 3339). */
 export const SCALE_DOWN_DEADLINE_ANNOTATION = 'scale-down-deadline';
 /** Set on a Service the first time a Rollout switches its selector. */
@@ -65,6 +67,16 @@ export function templateHash(rollout: Rollout): string {
   return computePodTemplateHash(rollout.spec.template ?? {}, (rollout.status as { collisionCount?: number } | undefined)?.collisionCount);
 }
 
+/**
+ * The revision of the current template's ReplicaSet (syncReplicaSetRevision):
+ * always the newest, so one reused by going back to an earlier template
+ * (undo) is raised above the others, and a new one takes the next number.
+ */
+export function newRevision(replicaSets: ReplicaSetState[], newRs: ReplicaSetState | undefined): number {
+  const maxOld = Math.max(0, ...replicaSets.filter(rs => rs !== newRs).map(rs => rs.revision));
+  return Math.max(newRs?.revision ?? 0, maxOld + 1);
+}
+
 export const COMPLETED_ANALYSIS = new Set(['Successful', 'Failed', 'Error', 'Inconclusive']);
 
 /**
@@ -89,6 +101,8 @@ export function runStatusRef(name: string, run: AnalysisRunState | undefined): R
 export interface RolloutDecision {
   /** Create the ReplicaSet for the current template (with 0 replicas). */
   create?: { name: string; hash: string; revision: number };
+  /** Raise the current template's existing ReplicaSet to this revision (it was reused: see newRevision). */
+  revise?: { name: string; revision: number };
   scale: Array<{ name: string; replicas: number }>;
   /** Set (or, with null, remove) an old ReplicaSet's scale-down deadline. */
   annotate: Array<{ name: string; scaleDownDeadline: string | null }>;

@@ -1,6 +1,7 @@
 import { TestDatabases } from '@backstage/backend-test-utils';
 import type { Rollout } from '@quarterdeck/plugin-argo-common';
 import { argoClients, startLocalCluster, type RunningLocalCluster } from '@quarterdeck/plugin-argo-node';
+import { planRolloutAction, type OwnedReplicaSet } from './actions';
 import { RolloutReconciler } from './reconciler';
 import { eventually } from '../__testUtils__/eventually';
 
@@ -87,6 +88,43 @@ describe('RolloutReconciler on the local driver', () => {
         .filter(p => !p.metadata.deletionTimestamp && (p.status as any)?.phase === 'Running');
       return now.length === 4 && now.every(p => !before.includes(p.metadata.name) && p.metadata.creationTimestamp! >= restartAt);
     });
+  });
+
+  it('undo makes the revision gone back to the newest, so a second undo returns to the template undone from', async () => {
+    const rollouts = argoClients(local.cluster).rollouts;
+    const noSteps = (image: string): Rollout => {
+      const r = rollout(image);
+      r.spec.strategy!.canary!.steps = [];
+      return r;
+    };
+    const running = (image: string) => eventually(`${image} Healthy`, async () => {
+      const r = await get();
+      return r?.status?.phase === 'Healthy' && r.status.observedGeneration === String(r.metadata.generation) &&
+        (r.spec.template?.spec as any).containers[0].image === image && r.status.stableRS === r.status.currentPodHash ? r : undefined;
+    });
+    const undo = async () => {
+      const r = (await get())!;
+      const replicaSets = (await local.cluster.list({ apiVersion: 'apps/v1', kind: 'ReplicaSet', namespace: 'default' }, { labelSelector: 'app=payments' })).items;
+      const plan = planRolloutAction(r, 'undo', { replicaSets: replicaSets as OwnedReplicaSet[] });
+      if (!plan.ok) throw new Error(plan.message);
+      for (const patch of plan.patches) {
+        await local.cluster.patch({ apiVersion: r.apiVersion, kind: 'Rollout', namespace: 'default', name: 'payments-api' }, patch.type, patch.body as never);
+      }
+    };
+    const annotationsOf = async (hash: string) =>
+      (await local.cluster.get({ apiVersion: 'apps/v1', kind: 'ReplicaSet', namespace: 'default', name: `payments-api-${hash}` }))?.metadata.annotations ?? {};
+
+    await rollouts.apply(noSteps('payments:1'));
+    const first = (await running('payments:1')).status!.stableRS!;
+    await rollouts.apply(noSteps('payments:2'));
+    await running('payments:2');
+
+    await undo();
+    await running('payments:1');
+    await eventually('the reused ReplicaSet to be revision 3', async () => (await annotationsOf(first))['rollout.argoproj.io/revision'] === '3');
+    expect((await annotationsOf(first))['rollout.argoproj.io/revision-history']).toBe('1');
+    await undo();
+    await running('payments:2');
   });
 
   it('marks an invalid Rollout Degraded with InvalidSpec naming the field', async () => {

@@ -15,6 +15,7 @@ import {
   MANAGED_BY_ANNOTATION,
   POD_TEMPLATE_HASH_LABEL,
   REVISION_ANNOTATION,
+  REVISION_HISTORY_ANNOTATION,
   ROLLOUT_TYPE_LABEL,
   SCALE_DOWN_DEADLINE_ANNOTATION,
   STEP_INDEX_LABEL,
@@ -310,7 +311,7 @@ export class RolloutReconciler {
       : reconcileCanary({ rollout: current, replicaSets: states, analysisRuns: runStates, services: canaryServices, now: this.now() });
     await this.carryOut(rollout, decision, ownedRuns, specs, specKey);
     if (workload?.kind === 'Deployment') {
-      const revision = decision.create?.revision ?? states.find(rs => rs.hash === templateHash(rollout))?.revision ?? 0;
+      const revision = decision.create?.revision ?? decision.revise?.revision ?? states.find(rs => rs.hash === templateHash(rollout))?.revision ?? 0;
       const deploymentReplicas = (workload.spec as { replicas?: number } | undefined)?.replicas ?? 1;
       const target = workloadReplicas(rollout, revision, deploymentReplicas);
       if (target !== undefined) {
@@ -401,6 +402,15 @@ export class RolloutReconciler {
         }
       });
     }
+    if (decision.revise) {
+      // syncReplicaSetRevision: the reused ReplicaSet becomes the newest revision (what undo goes back from); its old number goes to the history.
+      const { name, revision } = decision.revise;
+      const annotations = this.replicaSets.get(`${namespace}/${name}`)?.metadata.annotations ?? {};
+      const history = [annotations[REVISION_HISTORY_ANNOTATION], annotations[REVISION_ANNOTATION]].filter(Boolean).join(',');
+      await this.client.patch(rsRef(name), 'merge', {
+        metadata: { annotations: { [REVISION_ANNOTATION]: String(revision), ...(history ? { [REVISION_HISTORY_ANNOTATION]: history } : {}) } },
+      }, { fieldManager: FIELD_MANAGER });
+    }
     for (const { name, scaleDownDeadline } of decision.annotate) {
       await this.client.patch(rsRef(name), 'merge', { metadata: { annotations: { [SCALE_DOWN_DEADLINE_ANNOTATION]: scaleDownDeadline } } }, { fieldManager: FIELD_MANAGER });
     }
@@ -441,7 +451,7 @@ export class RolloutReconciler {
         { fieldManager: FIELD_MANAGER },
       ).catch(ignoreMissing);
     }
-    const revision = decision.create?.revision ?? this.replicaSets.get(`${namespace}/${rollout.metadata.name}-${hash}`)?.metadata.annotations?.[REVISION_ANNOTATION] ?? '1';
+    const revision = decision.create?.revision ?? decision.revise?.revision ?? this.replicaSets.get(`${namespace}/${rollout.metadata.name}-${hash}`)?.metadata.annotations?.[REVISION_ANNOTATION] ?? '1';
     for (const request of decision.createAnalysis) {
       await this.client.create({
         apiVersion: 'argoproj.io/v1alpha1',

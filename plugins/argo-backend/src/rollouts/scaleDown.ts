@@ -45,6 +45,15 @@ export class ScaleDownDelay {
 }
 
 /**
+ * isWaitingForReplicaSetScaleDown: an old ReplicaSet is still up until its
+ * scale-down deadline, so the Rollout is not stuck meanwhile. One already
+ * at zero does not count (Argo drops the annotation there; we leave it).
+ */
+export function waitingForScaleDown(others: ReplicaSetState[]): boolean {
+  return others.some(rs => Boolean(rs.scaleDownDeadline) && rs.specReplicas > 0);
+}
+
+/**
  * Old ReplicaSets after a switch (scaleDownOldReplicaSetsForBlueGreen with
  * scaleDownDelayHelper): each gets a `scale-down-deadline` first and keeps
  * the Rollout's size until then, so a rollback within the delay is instant;

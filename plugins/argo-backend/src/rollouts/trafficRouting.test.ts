@@ -78,6 +78,22 @@ describe('canary with a traffic router', () => {
     expect(sim.rs(stable)!.specReplicas).toBe(0);
   });
 
+  it('is not Degraded by the progress deadline while the old pods wait out a longer scaleDownDelaySeconds', () => {
+    const { sim, stable } = updating({ scaleDownDelaySeconds: 300 });
+    sim.rollout.spec.progressDeadlineSeconds = 60;
+    sim.act('promote-full');
+    sim.settle();
+    expect(sim.rs(stable)).toMatchObject({ specReplicas: 5, scaleDownDeadline: '2026-11-22T10:05:01Z' });
+    sim.advance(120);
+    sim.settle();
+    expect(sim.rollout.status!.phase).not.toBe('Degraded');
+    expect(sim.rollout.status!.conditions!.find(c => c.type === 'Progressing')?.reason).not.toBe('ProgressDeadlineExceeded');
+    sim.advance(200);
+    sim.settle();
+    expect(sim.rs(stable)!.specReplicas).toBe(0);
+    expect(sim.rollout.status).toMatchObject({ phase: 'Healthy', stableRS: sim.hash });
+  });
+
   it('aborts: traffic back to stable at once, the canary Service too, the canary pods after abortScaleDownDelaySeconds', () => {
     const { sim, stable } = updating({ abortScaleDownDelaySeconds: 5 });
     sim.act('abort');

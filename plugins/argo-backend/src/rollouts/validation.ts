@@ -2,6 +2,9 @@ import type { Rollout } from '@quarterdeck/plugin-argo-common';
 import { pauseDurationSeconds } from './replicas';
 import { trafficRoutingProblem } from './routers';
 
+/** Canary step kinds Argo runs and Quarterdeck does not (see docs/rollouts.md). */
+const UNSUPPORTED_STEPS = ['experiment', 'setHeaderRoute', 'setMirrorRoute', 'plugin'];
+
 /**
  * The first problem with a Rollout's spec, in the words Argo's InvalidSpec
  * condition uses (`The Rollout "<name>" is invalid: <field error>`), or
@@ -62,6 +65,8 @@ export function rolloutSpecProblem(rollout: Rollout): string | undefined {
     if (kinds.length !== 1) {
       return invalid(`spec.strategy.canary.steps[${i}]: Invalid value: "${kinds.map(k => `step.${k}: true`).join(' ')}": Step must have one of the following set: experiment, setWeight, setCanaryScale, plugin or pause`);
     }
+    // Valid for Argo, but the engine has no way to run them: said at once rather than stalling at the step.
+    if (UNSUPPORTED_STEPS.includes(kinds[0])) return invalid(`spec.strategy.canary.steps[${i}].${kinds[0]}: not supported by Quarterdeck's controller`);
     if (step.setWeight !== undefined && (step.setWeight < 0 || step.setWeight > 100)) {
       return invalid(`spec.strategy.canary.steps[${i}].setWeight: Invalid value: ${step.setWeight}: SetWeight needs to be between 0 and 100`);
     }
