@@ -5,17 +5,22 @@ export interface ModelMetrics {
   requests: number;
   /** Upstream failures: 5xx, 429, timeouts. */
   errors: number;
-  errorRate: number;
-  p50Ms: number;
-  p99Ms: number;
+  /** null when there were no calls: no rate and no latency to judge. */
+  errorRate: number | null;
+  p50Ms: number | null;
+  p99Ms: number | null;
 }
 
 /** What the rollouts engine uses of Quarterdeck's gateway: route weights and model metrics. */
 export interface QuarterdeckGateway {
   routeWeights(productId: string, route: string): Promise<Record<string, number>>;
   setRouteWeights(productId: string, route: string, weights: Record<string, number>, reason: string): Promise<void>;
-  modelMetrics(productId: string, model: string, windowSeconds: number): Promise<ModelMetrics>;
+  /** `signal`: the caller gives up (the analysis reconciler stopping). */
+  modelMetrics(productId: string, model: string, windowSeconds: number, signal?: AbortSignal): Promise<ModelMetrics>;
 }
+
+/** How long one call may take: a hung gateway must not hold a reconcile (or a measurement) for minutes. */
+export const GATEWAY_TIMEOUT_MS = 10_000;
 
 /**
  * The gateway plugin's control plane over HTTP, as this plugin's service
@@ -23,19 +28,31 @@ export interface QuarterdeckGateway {
  * change like any other.
  */
 export class HttpQuarterdeckGateway implements QuarterdeckGateway {
-  constructor(private readonly deps: { discovery: DiscoveryService; auth: AuthService }) {}
+  constructor(private readonly deps: { discovery: DiscoveryService; auth: AuthService; timeoutMs?: number }) {}
 
-  private async call<T>(path: string, init: RequestInit = {}): Promise<T> {
+  private async call<T>(path: string, init: RequestInit = {}, signal?: AbortSignal): Promise<T> {
     const base = await this.deps.discovery.getBaseUrl('gateway');
     const { token } = await this.deps.auth.getPluginRequestToken({
       onBehalfOf: await this.deps.auth.getOwnServiceCredentials(),
       targetPluginId: 'gateway',
     });
-    const response = await fetch(`${base}${path}`, {
-      ...init,
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...(init.headers ?? {}) },
-    });
-    const text = await response.text();
+    const what = `gateway ${init.method ?? 'GET'} ${path}`;
+    const timeoutMs = this.deps.timeoutMs ?? GATEWAY_TIMEOUT_MS;
+    const timeout = AbortSignal.timeout(timeoutMs);
+    let response: Response;
+    let text: string;
+    try {
+      response = await fetch(`${base}${path}`, {
+        ...init,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...(init.headers ?? {}) },
+        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+      });
+      text = await response.text();
+    } catch (error) {
+      if (signal?.aborted) throw new Error(`${what}: cancelled`);
+      if (timeout.aborted) throw new Error(`${what}: no answer within ${timeoutMs / 1000}s`);
+      throw error;
+    }
     if (!response.ok) {
       let message = text;
       try {
@@ -43,7 +60,7 @@ export class HttpQuarterdeckGateway implements QuarterdeckGateway {
       } catch {
         // not JSON
       }
-      throw new Error(`gateway ${init.method ?? 'GET'} ${path}: ${response.status} ${message}`);
+      throw new Error(`${what}: ${response.status} ${message}`);
     }
     return JSON.parse(text) as T;
   }
@@ -62,8 +79,8 @@ export class HttpQuarterdeckGateway implements QuarterdeckGateway {
     });
   }
 
-  async modelMetrics(productId: string, model: string, windowSeconds: number) {
+  async modelMetrics(productId: string, model: string, windowSeconds: number, signal?: AbortSignal) {
     const q = new URLSearchParams({ productId, model, windowSeconds: String(windowSeconds) });
-    return this.call<ModelMetrics>(`/metrics/models?${q}`);
+    return this.call<ModelMetrics>(`/metrics/models?${q}`, {}, signal);
   }
 }

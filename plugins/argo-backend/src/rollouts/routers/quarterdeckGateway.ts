@@ -26,10 +26,36 @@ export function quarterdeckGatewayProblem(rollout: Rollout, config: Partial<Quar
       return `spec.strategy.canary.trafficRouting.plugins.${QUARTERDECK_GATEWAY_PLUGIN}.${field}: Required value`;
     }
   }
-  if (!rollout.spec.workloadRef && !rollout.spec.template?.metadata?.annotations?.[GATEWAY_MODEL_ANNOTATION]) {
-    return `spec.template.metadata.annotations[${GATEWAY_MODEL_ANNOTATION}]: Required value: the gateway model this version serves`;
+  // The template as resolved: with a workloadRef, the workload's.
+  if (!rollout.spec.template?.metadata?.annotations?.[GATEWAY_MODEL_ANNOTATION]) {
+    const ref = rollout.spec.workloadRef;
+    return ref
+      ? `spec.workloadRef: Invalid value: "${ref.name}": its pod template has no ${GATEWAY_MODEL_ANNOTATION} annotation (the gateway model this version serves)`
+      : `spec.template.metadata.annotations[${GATEWAY_MODEL_ANNOTATION}]: Required value: the gateway model this version serves`;
   }
   return undefined;
+}
+
+/**
+ * The route's weights for a canary weight. The stable model takes what the
+ * canary's does not; a canary without a model gets nothing, so an abort can
+ * always put everything back on the stable model. A stable version without
+ * a model (its ReplicaSet predates the annotation) leaves the route's other
+ * targets as the stable side, and the canary gets nothing: any share it has
+ * goes back to them in proportion.
+ */
+export function routeWeightsFor(current: Record<string, number>, stable: string | undefined, canary: string | undefined, canaryWeight: number): Record<string, number> {
+  if (stable) {
+    if (!canary || canary === stable) return { [stable]: 100 };
+    return { [stable]: 100 - canaryWeight, [canary]: canaryWeight };
+  }
+  const share = canary ? current[canary] ?? 0 : 0;
+  const others = Object.entries(current).filter(([model, weight]) => model !== canary && weight > 0);
+  if (share === 0 || others.length === 0) return current; // nothing to give back, or nowhere known to give it
+  const wanted = Object.fromEntries(others.map(([model, weight]) => [model, Math.floor((weight * 100) / (100 - share))]));
+  const largest = others.reduce((a, b) => (b[1] > a[1] ? b : a))[0];
+  wanted[largest] += 100 - Object.values(wanted).reduce((n, w) => n + w, 0);
+  return { ...wanted, [canary!]: 0 };
 }
 
 /**
@@ -48,22 +74,15 @@ export class QuarterdeckGatewayRouter implements TrafficRouter {
 
   async setWeight(rollout: Rollout, canaryWeight: number, versions: RoutedVersions): Promise<void> {
     const config = quarterdeckGatewayConfig(rollout)!;
-    const modelOf = (hash: string | undefined) => {
-      if (!hash) return undefined;
-      const model = versions.annotationsOf(hash)?.[GATEWAY_MODEL_ANNOTATION];
-      if (!model) throw new Error(`ReplicaSet ${rollout.metadata.name}-${hash} has no ${GATEWAY_MODEL_ANNOTATION} annotation`);
-      return model;
-    };
+    const modelOf = (hash: string | undefined) => (hash ? versions.annotationsOf(hash)?.[GATEWAY_MODEL_ANNOTATION] : undefined);
     const stable = modelOf(versions.stableHash);
-    const canary = modelOf(versions.canaryHash) ?? stable;
-    if (!stable || !canary) return;
-    const wanted: Record<string, number> = {};
-    wanted[stable] = (wanted[stable] ?? 0) + 100 - canaryWeight;
-    wanted[canary] = (wanted[canary] ?? 0) + canaryWeight;
+    const canary = modelOf(versions.canaryHash);
+    if (!stable && !canary) return;
     const current = await this.gateway.routeWeights(config.product, config.route);
+    const wanted = routeWeightsFor(current, stable, canary, canaryWeight);
     const targets = new Set([...Object.keys(current), ...Object.keys(wanted)]);
     if ([...targets].every(model => (current[model] ?? 0) === (wanted[model] ?? 0))) return;
-    await this.gateway.setRouteWeights(config.product, config.route, wanted,
-      `Rollout ${rollout.metadata.namespace}/${rollout.metadata.name}: ${canary} ${canaryWeight}%, ${stable} ${100 - canaryWeight}%`);
+    const split = Object.entries(wanted).map(([model, weight]) => `${model} ${weight}%`).join(', ');
+    await this.gateway.setRouteWeights(config.product, config.route, wanted, `Rollout ${rollout.metadata.namespace}/${rollout.metadata.name}: ${split}`);
   }
 }
