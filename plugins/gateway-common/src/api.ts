@@ -169,8 +169,8 @@ export interface GatewayUsageSummary {
   /**
    * Upper bounds (ms) of the rollup's latency histogram, ascending. Each
    * `p50Ms` and `p99Ms` is one of them: the bound of the bucket its quantile
-   * falls in; the last one also stands for anything slower. 0 where there
-   * were no calls.
+   * falls in; or the last bound + 1 when it is slower than the last bound.
+   * 0 where there were no calls.
    */
   latencyBoundsMs: number[];
   /** One entry per bucket (hour), oldest first, empty buckets included. */

@@ -52,7 +52,10 @@ export function rollUp(records: UsageRecord[], bucketMs = HOUR_MS): HourlyRow[] 
   return [...rows.values()];
 }
 
-/** The q-quantile of a histogram, as the upper bound of the bucket it falls in (the last bound beyond it). */
+/** Where a quantile beyond the last bound is put: a millisecond past it, read as "slower than the last bound". */
+export const BEYOND_LAST_BOUND_MS = LATENCY_BOUNDS[LATENCY_BOUNDS.length - 1] + 1;
+
+/** The q-quantile of a histogram, as the upper bound of the bucket it falls in (BEYOND_LAST_BOUND_MS past the last). */
 export function histogramQuantile(counts: number[], q: number): number {
   const total = counts.reduce((n, c) => n + c, 0);
   if (total === 0) return 0;
@@ -60,7 +63,7 @@ export function histogramQuantile(counts: number[], q: number): number {
   let seen = 0;
   for (const [i, c] of counts.entries()) {
     seen += c;
-    if (seen >= rank) return i < LATENCY_BOUNDS.length ? LATENCY_BOUNDS[i] : LATENCY_BOUNDS[LATENCY_BOUNDS.length - 1];
+    if (seen >= rank) return i < LATENCY_BOUNDS.length ? LATENCY_BOUNDS[i] : BEYOND_LAST_BOUND_MS;
   }
-  return LATENCY_BOUNDS[LATENCY_BOUNDS.length - 1];
+  return BEYOND_LAST_BOUND_MS;
 }

@@ -16,6 +16,9 @@ describe('usage rollups and summaries', () => {
     const counts = [0, 0, 0, 98, 0, 0, 2, 0, 0, 0, 0, 0];
     expect(histogramQuantile(counts, 0.5)).toBe(50);
     expect(histogramQuantile(counts, 0.99)).toBe(500);
+    // The last bucket with a bound (5–10 s) and the one past it (over 10 s) stay apart.
+    expect(histogramQuantile([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0], 0.5)).toBe(10000);
+    expect(histogramQuantile([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], 0.5)).toBe(10001);
   });
 
   it('rolls a batch up by hour, product, consumer, model and version', () => {

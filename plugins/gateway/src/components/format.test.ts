@@ -20,8 +20,9 @@ describe('formatLatencyBucket', () => {
   it('shows a histogram quantile as the bucket it stands for', () => {
     expect(formatLatencyBucket(5, bounds)).toBe('≤ 5 ms');
     expect(formatLatencyBucket(1000, bounds)).toBe('500–1000 ms');
-    // The last bound also stands for anything slower: only its lower edge is sure.
-    expect(formatLatencyBucket(10000, bounds)).toBe('> 5000 ms');
+    expect(formatLatencyBucket(10000, bounds)).toBe('5–10 s');
+    // Past the last bound: only its lower edge is sure.
+    expect(formatLatencyBucket(10001, bounds)).toBe('> 10.0 s');
     // A number that is not a bound is shown as it is.
     expect(formatLatencyBucket(42, bounds)).toBe('42 ms');
   });

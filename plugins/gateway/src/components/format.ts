@@ -38,15 +38,17 @@ export function formatMs(ms: number | undefined): string {
 
 /**
  * A latency quantile that is a histogram bucket's upper bound, as the bucket
- * it stands for: `≤ 5 ms`, `500–1000 ms`, `> 5000 ms` (the last bound also
- * stands for anything slower, so only its lower edge is sure).
+ * it stands for: `≤ 5 ms`, `500–1000 ms`, `5–10 s`; the last bound + 1
+ * (the answer's way of saying "slower than all of them") as `> 10.0 s`.
  */
 export function formatLatencyBucket(ms: number, bounds: number[]): string {
+  const last = bounds[bounds.length - 1];
+  if (ms === last + 1) return `> ${formatMs(last)}`;
   const i = bounds.indexOf(ms);
   if (i < 0) return formatMs(ms);
   if (i === 0) return `≤ ${formatMs(ms)}`;
-  if (i === bounds.length - 1) return `> ${formatMs(bounds[i - 1])}`;
-  return `${bounds[i - 1]}–${formatMs(ms)}`;
+  const lower = bounds[i - 1];
+  return ms >= 10_000 ? `${lower / 1000}–${ms / 1000} s` : `${lower}–${formatMs(ms)}`;
 }
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
