@@ -5,7 +5,7 @@
  * batch whose COMMIT went through but whose reply was lost (the connection
  * broke, the database failed over) is sent again by its writer under the
  * same id; the store finds the id and adds nothing, so no call is counted
- * twice. Kept as long as the raw calls are.
+ * twice. Kept a day (the retention task), far past any retry.
  *
  * @param {import('knex').Knex} knex
  */

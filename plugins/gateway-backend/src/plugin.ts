@@ -119,6 +119,8 @@ export const gatewayPlugin = createBackendPlugin({
           fn: async () => {
             const now = Date.now();
             const removed = await store.deleteUsageBefore(rawUsageBefore(new Date(now), rawDays), new Date(now - rollupDays * DAY_MS));
+            // A day is far past any writer's retries (they last while the database is down).
+            await store.deleteUsageBatchIdsBefore(new Date(now - DAY_MS));
             if (removed.raw + removed.hourly + removed.daily > 0) {
               logger.info(`Gateway usage retention removed ${removed.raw} calls, ${removed.hourly} hourly rows and ${removed.daily} daily rows`);
             }

@@ -132,9 +132,10 @@ describe('KnexGatewayStore', () => {
     const [day] = await store.usageRollupSince({ productIds: ['p'], since: new Date('2026-12-07T00:00:00Z'), bucketMs: DAY_MS });
     expect([hour, day].map(row => [row.requests, row.prompt_tokens].map(Number))).toEqual([[4, 40], [4, 40]]);
     expect((await store.spendByKey(at, at)).map(s => s.dayTokens)).toEqual([60]);
-    // An id is kept as long as the calls are: the retention of raw calls takes it too.
-    await store.deleteUsageBefore(new Date(Date.now() + 1000), new Date(0));
-    expect(Number((await knex('gateway_usage_batches').count('* as n'))[0].n)).toBe(0);
+    // Ids are forgotten on their own schedule (a day), the calls kept.
+    expect(await store.deleteUsageBatchIdsBefore(new Date(Date.now() - 60_000))).toBe(0);
+    expect(await store.deleteUsageBatchIdsBefore(new Date(Date.now() + 1000))).toBe(2);
+    expect(Number((await knex('gateway_usage').count('* as n'))[0].n)).toBe(4);
   });
 
   it.each(databases.eachSupportedId())('lists every pending request newest first, or oldest first for the review queue, %p', async databaseId => {

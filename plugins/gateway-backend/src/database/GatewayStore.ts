@@ -171,6 +171,13 @@ export interface GatewayStore {
   repairDailyUsage(since: Date, now: Date): Promise<number>;
   /** Retention: raw rows before one time, rollups before another. */
   deleteUsageBefore(rawBefore: Date, rollupBefore: Date): Promise<{ raw: number; hourly: number; daily: number }>;
+  /**
+   * Forgets the ids of usage batches written before a time. An id is needed
+   * only while its writer may still send the batch again: the seconds or
+   * hours a database is down, not the month its calls are kept (one a second
+   * under load is millions of rows a month).
+   */
+  deleteUsageBatchIdsBefore(before: Date): Promise<number>;
   /** Tokens and cost per key this month and this day (budgets survive a restart). */
   spendByKey(monthStart: Date, dayStart: Date): Promise<Array<{ keyId: string; monthTokens: number; monthCost: number; dayTokens: number; dayCost: number }>>;
   /**
@@ -745,9 +752,11 @@ export class KnexGatewayStore implements GatewayStore {
     const hourly = await this.db('gateway_usage_hourly').where('hour', '<', rollupBefore).delete();
     // A day goes once the whole of it is past the retention, as its hours have.
     const daily = await this.db('gateway_usage_daily').where('day', '<=', new Date(rollupBefore.getTime() - DAY_MS)).delete();
-    // A batch's id is needed only while its writer may still retry it: hours at most, kept as long as its calls.
-    await this.db('gateway_usage_batches').where('written_at', '<', rawBefore).delete();
     return { raw, hourly, daily };
+  }
+
+  async deleteUsageBatchIdsBefore(before: Date) {
+    return this.db('gateway_usage_batches').where('written_at', '<', before).delete();
   }
 
   async spendByKey(monthStart: Date, dayStart: Date) {
