@@ -103,6 +103,7 @@ journey("follows payments-api's canary and promotes it past the pause", async (p
   await page.getByRole('button', { name: 'Promote', exact: true }).click();
   // Past the pause: the weight goes to 50 and the analysis runs.
   await page.getByText(/Step [3-6] of 6/).waitFor({ timeout: 30_000 });
+  await page.getByLabel('canary weight 50%').waitFor({ timeout: 30_000 });
   await page.getByRole('table', { name: 'audit trail' }).getByText('alice').waitFor();
   await page.getByRole('table', { name: 'audit trail' }).getByText('promote').waitFor();
   await page.getByText(/payments-api-\w+-2-3/).waitFor({ timeout: 30_000 });
@@ -114,10 +115,9 @@ journey('shows the rollout actions disabled to a user outside the owning team', 
   await page.goto(`${url}/catalog/default/component/payments-api/rollouts`);
   const promote = page.getByRole('button', { name: 'Promote', exact: true });
   await promote.waitFor({ timeout: 60_000 });
-  await page.waitForFunction(() => {
-    const b = [...document.querySelectorAll('button')].find(x => x.textContent === 'Promote');
-    return b && b.hasAttribute('disabled');
-  });
+  // Restart applies to a rollout in any state: disabled, it is the permission, and the tooltip says which.
+  await page.getByLabel('You need argo.rollout.restart on component:default/payments-api').waitFor({ timeout: 30_000 });
+  if (await page.getByRole('button', { name: 'Restart', exact: true }).isEnabled()) throw new Error('Restart is enabled for erin');
   await shot(page, '07-rollout-not-allowed');
 });
 

@@ -1,2 +1,4 @@
 /** React helpers shared by Quarterdeck's frontend plugins (argo, gateway). */
 export { usePolling } from './usePolling';
+export { errorMessage } from './errorMessage';
+export { formatDateTime } from './formatDateTime';

@@ -45,4 +45,47 @@ describe('usePolling', () => {
     await waitFor(() => expect(result.current.value).toBe('7d'));
     expect(seen).toEqual(['24h', '24h', '7d']);
   });
+
+  it('asks a failing backend less and less often, and again at the usual pace once it answers', async () => {
+    let calls = 0;
+    let failing = true;
+    const { result, unmount } = renderHook(() => usePolling(async () => {
+      calls++;
+      if (failing) throw new Error('down');
+      return calls;
+    }, 20));
+    await new Promise(resolve => setTimeout(resolve, 500));
+    // Without backing off: 25 loads; doubling to 8× (160 ms): about 6.
+    expect(calls).toBeLessThanOrEqual(8);
+    expect(result.current.error?.message).toBe('down');
+    failing = false;
+    await waitFor(() => expect(result.current.error).toBeUndefined(), { timeout: 1000 });
+    const answered = calls;
+    await new Promise(resolve => setTimeout(resolve, 200));
+    expect(calls - answered).toBeGreaterThanOrEqual(5);
+    unmount();
+  });
+
+  it('loads nothing while the tab is hidden, and at once when it is shown again', async () => {
+    let hidden = false;
+    const hiddenProperty = jest.spyOn(document, 'hidden', 'get').mockImplementation(() => hidden);
+    let calls = 0;
+    const { unmount } = renderHook(() => usePolling(async () => ++calls, 20));
+    try {
+      await waitFor(() => expect(calls).toBeGreaterThanOrEqual(2));
+      hidden = true;
+      await new Promise(resolve => setTimeout(resolve, 60));
+      const whileHidden = calls;
+      await new Promise(resolve => setTimeout(resolve, 200));
+      expect(calls).toBe(whileHidden);
+      hidden = false;
+      act(() => {
+        document.dispatchEvent(new Event('visibilitychange'));
+      });
+      await waitFor(() => expect(calls).toBeGreaterThan(whileHidden));
+    } finally {
+      unmount();
+      hiddenProperty.mockRestore();
+    }
+  });
 });

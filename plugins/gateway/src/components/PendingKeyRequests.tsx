@@ -24,7 +24,8 @@ import TableRow from '@mui/material/TableRow';
 import TextField from '@mui/material/TextField';
 import Typography from '@mui/material/Typography';
 import { gatewayApiRef } from '../api/GatewayClient';
-import { errorMessage, ExplainedButton, isConflict, KEY_REQUEST_LIMIT } from './common';
+import { errorMessage } from '@quarterdeck/plugin-quarterdeck-react';
+import { ExplainedButton, isConflict, KEY_REQUEST_LIMIT } from './common';
 import { formatDateTime, shortUser } from './format';
 import { SecretDialog } from './SecretDialog';
 

@@ -14,7 +14,7 @@ import ToggleButton from '@mui/material/ToggleButton';
 import ToggleButtonGroup from '@mui/material/ToggleButtonGroup';
 import Typography from '@mui/material/Typography';
 import { gatewayApiRef } from '../api/GatewayClient';
-import { errorMessage } from './common';
+import { errorMessage } from '@quarterdeck/plugin-quarterdeck-react';
 import { formatDateTime, shortUser } from './format';
 import { readSpec, specYaml, spotOfField, starterYaml, type TextSpot } from './productYaml';
 

@@ -10,7 +10,8 @@ import DialogTitle from '@mui/material/DialogTitle';
 import TextField from '@mui/material/TextField';
 import Typography from '@mui/material/Typography';
 import { gatewayApiRef } from '../api/GatewayClient';
-import { errorMessage, isConflict } from './common';
+import { errorMessage } from '@quarterdeck/plugin-quarterdeck-react';
+import { isConflict } from './common';
 
 /** A key that is revoked can still be accepted: active, or rotated and in its grace period. */
 export const revocable = (key: GatewayKeyView) => key.status === 'active';

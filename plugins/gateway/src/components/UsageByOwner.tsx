@@ -10,7 +10,8 @@ import TableCell from '@mui/material/TableCell';
 import TableHead from '@mui/material/TableHead';
 import TableRow from '@mui/material/TableRow';
 import Typography from '@mui/material/Typography';
-import { errorMessage, FIGURES_TABLE_SX } from './common';
+import { errorMessage } from '@quarterdeck/plugin-quarterdeck-react';
+import { FIGURES_TABLE_SX } from './common';
 import { formatCost, formatNumber } from './format';
 
 /** Where a consumer's calls are counted when it has no owner to count them under. */

@@ -37,12 +37,6 @@ export const FIGURES_TABLE_SX = {
   '& td[class*=alignRight]': { whiteSpace: 'nowrap' },
 } as const;
 
-/** The message of an error from the backend (`{error:{message}}` via ResponseError) or elsewhere. */
-export function errorMessage(error: unknown): string {
-  const e = error as { body?: { error?: { message?: string } }; message?: string };
-  return e?.body?.error?.message ?? e?.message ?? String(error);
-}
-
 /** A 409: what the action was taken on changed meanwhile (decided, revoked, rotated by someone else). */
 export function isConflict(error: unknown): boolean {
   return (error as { statusCode?: number } | undefined)?.statusCode === 409;

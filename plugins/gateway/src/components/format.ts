@@ -6,11 +6,7 @@ export function shortUser(ref: string | undefined): string {
   return ref.replace(/^user:default\//, '');
 }
 
-export function formatDateTime(iso: string | undefined): string {
-  if (!iso) return '–';
-  const date = new Date(iso);
-  return Number.isNaN(date.getTime()) ? iso : date.toLocaleString();
-}
+export { formatDateTime } from '@quarterdeck/plugin-quarterdeck-react';
 
 export function formatNumber(n: number | undefined): string {
   if (n === undefined || n === null) return '–';

@@ -2,6 +2,7 @@ import { useEffect, useState } from 'react';
 import { ResponseErrorPanel } from '@backstage/core-components';
 import { useApi } from '@backstage/core-plugin-api';
 import type { AuditEventView } from '@quarterdeck/plugin-argo-common';
+import { formatDateTime } from '@quarterdeck/plugin-quarterdeck-react';
 import Button from '@mui/material/Button';
 import CircularProgress from '@mui/material/CircularProgress';
 import Stack from '@mui/material/Stack';
@@ -75,7 +76,7 @@ export function RolloutAuditTrail({ rollout, newest, next }: {
         <TableBody>
           {events.map(a => (
             <TableRow key={a.id}>
-              <TableCell>{new Date(a.createdAt).toLocaleString()}</TableCell>
+              <TableCell>{formatDateTime(a.createdAt)}</TableCell>
               <TableCell>{a.actor.replace(/^user:default\//, '')}</TableCell>
               <TableCell>{a.action}</TableCell>
               <TableCell>{auditWhere(a.details)}</TableCell>

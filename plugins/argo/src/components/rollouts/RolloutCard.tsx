@@ -36,7 +36,8 @@ import TableRow from '@mui/material/TableRow';
 import TextField from '@mui/material/TextField';
 import Tooltip from '@mui/material/Tooltip';
 import Typography from '@mui/material/Typography';
-import { usePolling } from '@quarterdeck/plugin-quarterdeck-react';
+import { useTheme } from '@mui/material/styles';
+import { errorMessage, formatDateTime, usePolling } from '@quarterdeck/plugin-quarterdeck-react';
 import { argoApiRef, type RolloutActionName } from '../../api/ArgoClient';
 import { RolloutAuditTrail } from './RolloutAuditTrail';
 import { analysisKindLabel, BlueGreenFlow, pauseReasonText, RUN_STATUS_COLORS, RunStatusChip } from './BlueGreenFlow';
@@ -69,7 +70,7 @@ export function stepLabel(step: CanaryStep): string {
 /** The share of traffic (or pods) at the canary and at stable. */
 export function WeightBar({ canary }: { canary: number }) {
   return (
-    <Box aria-label={`canary weight ${canary}%`} sx={{ display: 'flex', height: 22, borderRadius: 1, overflow: 'hidden', border: 1, borderColor: 'divider' }}>
+    <Box role="img" aria-label={`canary weight ${canary}%`} sx={{ display: 'flex', height: 22, borderRadius: 1, overflow: 'hidden', border: 1, borderColor: 'divider' }}>
       <Box sx={{ width: `${100 - canary}%`, bgcolor: 'success.light', color: 'success.contrastText', fontSize: 12, px: 1, display: 'flex', alignItems: 'center' }}>
         {100 - canary > 12 ? `stable ${100 - canary}%` : ''}
       </Box>
@@ -94,10 +95,13 @@ export function MeasurementChart({ measurements }: { measurements: Array<{ phase
   const x = (i: number) => (measurements.length <= 1 ? width / 2 : (i / (measurements.length - 1)) * (width - 12) + 6);
   const y = (v: number) => height - 6 - ((v - min) / (max - min || 1)) * (height - 12);
   const points = values.map((v, i) => (v === undefined ? undefined : `${x(i)},${y(v)}`)).filter(Boolean).join(' ');
-  const color = (phase: string) => ({ Successful: '#2e7d32', Failed: '#d32f2f', Error: '#ed6c02', Inconclusive: '#757575' }[phase] ?? '#1976d2');
+  const theme = useTheme();
+  const color = (phase: string) => ({
+    Successful: theme.palette.success.main, Failed: theme.palette.error.main, Error: theme.palette.warning.main, Inconclusive: theme.palette.text.disabled,
+  }[phase] ?? theme.palette.primary.main);
   return (
     <svg width={width} height={height} role="img" aria-label="measurements over time">
-      {points && <polyline points={points} fill="none" stroke="#1976d2" strokeWidth={1.5} />}
+      {points && <polyline points={points} fill="none" stroke={theme.palette.primary.main} strokeWidth={1.5} />}
       {measurements.map((m, i) => (
         <circle key={i} cx={x(i)} cy={values[i] !== undefined ? y(values[i]!) : height / 2} r={3.5} fill={color(m.phase)}>
           <title>{`${m.phase}${m.value ? `: ${m.value}` : ''}`}</title>
@@ -119,9 +123,11 @@ const ACTIONS: Array<{ action: RolloutActionName; label: string; permission: typ
 ];
 
 /** Whether an action applies now; the backend has the last word (409 with the reason). */
-function applies(action: RolloutActionName, r: RolloutSummary): boolean {
+function applies(action: RolloutActionName, r: RolloutSummary | RolloutDetail): boolean {
   const promoted = Boolean(r.stableRS) && r.stableRS === r.currentPodHash;
   switch (action) {
+    // Undo needs a revision to go back to (the backend answers 404 otherwise); known once the detail has come.
+    case 'undo': return 'replicaSets' in r && new Set(r.replicaSets.map(rs => rs.revision).filter(n => n > 0)).size >= 2;
     case 'promote': return r.paused || r.pauseConditions.length > 0;
     case 'promote-full': return !promoted || r.paused;
     case 'abort': return !r.aborted && !promoted;
@@ -135,7 +141,7 @@ function applies(action: RolloutActionName, r: RolloutSummary): boolean {
 function ActionButton(props: {
   entityRef: string;
   spec: (typeof ACTIONS)[number];
-  rollout: RolloutSummary;
+  rollout: RolloutSummary | RolloutDetail;
   busy: boolean;
   onRun: (action: RolloutActionName, confirm: boolean) => void;
 }) {
@@ -161,7 +167,7 @@ function ActionButton(props: {
   );
 }
 
-export function RolloutCard({ entityRef, summary }: { entityRef: string; summary: RolloutSummary }) {
+export function RolloutCard({ entityRef: pageEntityRef, summary }: { entityRef: string; summary: RolloutSummary }) {
   const argo = useApi(argoApiRef);
   const alerts = useApi(alertApiRef);
   const ref = { cluster: summary.cluster, namespace: summary.namespace!, name: summary.name! };
@@ -169,19 +175,31 @@ export function RolloutCard({ entityRef, summary }: { entityRef: string; summary
   const [busy, setBusy] = useState(false);
   const [confirming, setConfirming] = useState<RolloutActionName | undefined>();
   const [reason, setReason] = useState('');
+  const [refusal, setRefusal] = useState<string | undefined>();
+  // The backend checks the entity that owns the Rollout (its backstage.io/kubernetes-id), which a
+  // label selector can make another than the page's; the page's until the detail names it.
+  const entityRef = detail?.entityRef ?? pageEntityRef;
 
+  const confirm = (action: RolloutActionName) => {
+    setReason('');
+    setRefusal(undefined);
+    setConfirming(action);
+  };
   const run = async (action: RolloutActionName, reasonText?: string) => {
     setBusy(true);
+    setRefusal(undefined);
     try {
       const result = await argo.rolloutAction(ref, action, reasonText ? { reason: reasonText } : {});
       alerts.post({ message: result.summary, severity: 'success', display: 'transient' });
-      retry();
-    } catch (e) {
-      alerts.post({ message: (e as Error).message, severity: 'error' });
-    } finally {
-      setBusy(false);
       setConfirming(undefined);
       setReason('');
+      retry();
+    } catch (e) {
+      // The backend's sentence (a 409 says why the action does not apply now); a dialog stays open with the reason typed.
+      if (reasonText !== undefined) setRefusal(errorMessage(e));
+      else alerts.post({ message: errorMessage(e), severity: 'error' });
+    } finally {
+      setBusy(false);
     }
   };
 
@@ -202,7 +220,7 @@ export function RolloutCard({ entityRef, summary }: { entityRef: string; summary
       {error && <ResponseErrorPanel error={error} />}
       {r.pauseConditions.length > 0 && (
         <Alert severity="warning" sx={{ mb: 2 }}>
-          Paused: {r.pauseConditions.map(p => p.reason).join(', ')} since {new Date(r.pauseConditions[0].startTime).toLocaleTimeString()}
+          Paused: {r.pauseConditions.map(p => p.reason).join(', ')} since {formatDateTime(r.pauseConditions[0].startTime)}
           {r.pauseConditions.map(p => pauseReasonText(p.reason, r)).filter(Boolean).map(text => (
             <Typography key={text} variant="body2">{text}.</Typography>
           ))}
@@ -225,7 +243,8 @@ export function RolloutCard({ entityRef, summary }: { entityRef: string; summary
       )}
       {r.weights && (
         <Box sx={{ mb: 2 }}>
-          <WeightBar canary={r.weights.canary.weight} />
+          {/* Fully promoted, the new version is the stable one: all of it is stable, whatever a basic canary's status says. */}
+          <WeightBar canary={r.stableRS && r.stableRS === r.currentPodHash ? 0 : r.weights.canary.weight} />
         </Box>
       )}
       {r.backgroundAnalysis && (
@@ -238,7 +257,7 @@ export function RolloutCard({ entityRef, summary }: { entityRef: string; summary
       <Stack direction="row" spacing={1} sx={{ mb: 2, flexWrap: 'wrap' }} role="group" aria-label="rollout actions">
         {ACTIONS.map(spec => (
           <ActionButton key={spec.action} entityRef={entityRef} spec={spec} rollout={r} busy={busy}
-            onRun={(action, confirm) => (confirm ? setConfirming(action) : run(action))} />
+            onRun={(action, needsReason) => (needsReason ? confirm(action) : run(action))} />
         ))}
       </Stack>
       {!detail && !error && <Progress />}
@@ -257,7 +276,7 @@ export function RolloutCard({ entityRef, summary }: { entityRef: string; summary
                       {rs.scaleDownDeadline && rs.replicas > 0 && (
                         <Tooltip title={rs.scaleDownDeadline}>
                           <Typography variant="caption" color="text.secondary" display="block">
-                            scales down at {new Date(rs.scaleDownDeadline).toLocaleTimeString()}
+                            scales down at {formatDateTime(rs.scaleDownDeadline)}
                           </Typography>
                         </Tooltip>
                       )}
@@ -282,12 +301,17 @@ export function RolloutCard({ entityRef, summary }: { entityRef: string; summary
                   <Chip size="small" label={analysis.phase ?? 'Pending'} color={RUN_STATUS_COLORS[analysis.phase ?? 'Pending'] ?? 'default'} />
                 </Stack>
                 {analysis.message && <Typography variant="caption" color="text.secondary">{analysis.message}</Typography>}
-                {analysis.metricResults.map(m => (
-                  <Stack key={m.name} direction="row" spacing={1} alignItems="center">
-                    <Typography variant="caption" sx={{ minWidth: 110 }}>{m.name}</Typography>
-                    <MeasurementChart measurements={m.measurements ?? []} />
-                  </Stack>
-                ))}
+                {analysis.metricResults.map(m => {
+                  const latest = m.measurements?.[m.measurements.length - 1];
+                  return (
+                    <Stack key={m.name} direction="row" spacing={1} alignItems="center">
+                      <Typography variant="caption" sx={{ minWidth: 110 }}>{m.name}</Typography>
+                      <Chip size="small" variant="outlined" label={m.phase} color={RUN_STATUS_COLORS[m.phase] ?? 'default'} />
+                      <MeasurementChart measurements={m.measurements ?? []} />
+                      {latest?.value !== undefined && <Typography variant="caption" aria-label={`${m.name} latest value`}>{latest.value}</Typography>}
+                    </Stack>
+                  );
+                })}
               </Box>
             ))}
           </Grid>
@@ -307,7 +331,9 @@ export function RolloutCard({ entityRef, summary }: { entityRef: string; summary
               : 'All remaining steps, pauses and analyses are skipped.')}
             {confirming === 'undo' && 'The previous revision\'s pod template replaces the current one.'}
           </Typography>
-          <TextField fullWidth required label="Reason" value={reason} onChange={e => setReason(e.target.value)} />
+          <TextField fullWidth required label="Reason" value={reason} onChange={e => setReason(e.target.value)}
+            inputProps={{ maxLength: 2000 }} helperText={reason.length > 1800 ? `${reason.length} of 2000 characters` : undefined} />
+          {refusal && <Alert severity="error" sx={{ mt: 2 }}>{refusal}</Alert>}
         </DialogContent>
         <DialogActions>
           <Button onClick={() => setConfirming(undefined)}>Cancel</Button>

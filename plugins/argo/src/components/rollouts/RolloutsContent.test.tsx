@@ -102,9 +102,10 @@ function api(): jest.Mocked<ArgoApi> {
   };
 }
 
-async function render(argo: ArgoApi, result: AuthorizeResult.ALLOW | AuthorizeResult.DENY, name = 'payments-api') {
+type Decision = AuthorizeResult.ALLOW | AuthorizeResult.DENY;
+async function render(argo: ArgoApi, result: Decision | ((request: { resourceRef?: string }) => Decision), name = 'payments-api') {
   await renderInTestApp(
-    <TestApiProvider apis={[[argoApiRef, argo], [permissionApiRef, mockApis.permission({ authorize: result })], [alertApiRef, { post: jest.fn(), alert$: jest.fn() } as any]]}>
+    <TestApiProvider apis={[[argoApiRef, argo], [permissionApiRef, mockApis.permission({ authorize: result as Decision })], [alertApiRef, { post: jest.fn(), alert$: jest.fn() } as any]]}>
       <EntityProvider entity={{ ...entity, metadata: { ...entity.metadata, name } }}>
         <RolloutsContent />
       </EntityProvider>
@@ -172,11 +173,54 @@ describe('RolloutsContent', () => {
     );
   });
 
-  it('disables the actions a user may not take', async () => {
+  it('disables the actions a user may not take, saying which permission on which entity', async () => {
     // Another entity: permission answers are cached per resource.
-    await render(api(), AuthorizeResult.DENY, 'payments-api-locked');
+    const argo = api();
+    argo.getRollout.mockResolvedValue({ ...detail, entityRef: 'component:default/payments-api-locked' });
+    await render(argo, AuthorizeResult.DENY, 'payments-api-locked');
     const promote = await screen.findByRole('button', { name: 'Promote' });
     await waitFor(() => expect(promote).toBeDisabled());
+    expect(await screen.findByLabelText('You need argo.rollout.restart on component:default/payments-api-locked')).toBeInTheDocument();
+  });
+
+  it("gates the actions on the entity that owns the Rollout, which a label selector can make another than the page's", async () => {
+    const argo = api();
+    // The page is payments-web's; the Rollout is labelled for payments-owner, whose owners may act on it.
+    argo.getRollout.mockResolvedValue({ ...detail, entityRef: 'component:default/payments-owner' });
+    await render(argo, request => (request.resourceRef === 'component:default/payments-owner' ? AuthorizeResult.ALLOW : AuthorizeResult.DENY), 'payments-web');
+    await waitFor(() => expect(screen.getByRole('button', { name: 'Promote' })).toBeEnabled());
+  });
+
+  it("keeps the dialog and the reason typed when the backend refuses, and shows the backend's sentence", async () => {
+    const argo = api();
+    const refusal = Object.assign(new Error('Request failed with 409 Conflict'), {
+      statusCode: 409, body: { error: { name: 'ConflictError', message: "Rollout 'payments-api' is already aborted; retry it to start the update again" } },
+    });
+    argo.rolloutAction.mockRejectedValueOnce(refusal);
+    await render(argo, AuthorizeResult.ALLOW);
+    fireEvent.click(await screen.findByRole('button', { name: 'Abort' }));
+    fireEvent.change(screen.getByLabelText(/Reason/), { target: { value: 'errors on checkout' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Confirm' }));
+    const dialog = within(screen.getByRole('dialog'));
+    expect(await dialog.findByText(/is already aborted; retry it to start the update again/)).toBeInTheDocument();
+    expect((dialog.getByLabelText(/Reason/) as HTMLInputElement).value).toBe('errors on checkout');
+    // Cancelled, then another action: its reason starts empty, not with the abort's.
+    fireEvent.click(dialog.getByRole('button', { name: 'Cancel' }));
+    await waitFor(() => expect(screen.queryByRole('dialog')).not.toBeInTheDocument());
+    fireEvent.click(screen.getByRole('button', { name: 'Promote full' }));
+    expect((within(screen.getByRole('dialog')).getByLabelText(/Reason/) as HTMLInputElement).value).toBe('');
+  });
+
+  it('offers Undo only when there is a revision to go back to, and shows a promoted canary all stable', async () => {
+    const argo = api();
+    const promoted = { ...summary, phase: 'Healthy' as const, pauseConditions: [], currentStepIndex: 5, stableRS: 'new', currentPodHash: 'new', weights: { canary: { weight: 100 }, stable: { weight: 0 } } };
+    argo.listRollouts.mockResolvedValue([promoted]);
+    argo.getRollout.mockResolvedValue({ ...detail, ...promoted, replicaSets: [{ ...detail.replicaSets[1], role: 'stable' }] });
+    await render(argo, AuthorizeResult.ALLOW);
+    expect(await screen.findByText('payments-api-new')).toBeInTheDocument();
+    expect(screen.getByLabelText('canary weight 0%')).toBeInTheDocument();
+    await waitFor(() => expect(screen.getByRole('button', { name: 'Restart' })).toBeEnabled());
+    expect(screen.getByRole('button', { name: 'Undo' })).toBeDisabled();
   });
 
   it('shows a blue-green rollout: its Services, its stages, the pause in words, and Promote enabled', async () => {

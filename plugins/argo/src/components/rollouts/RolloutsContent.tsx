@@ -12,7 +12,8 @@ export function RolloutsContent() {
   const { entity } = useEntity();
   const entityRef = stringifyEntityRef(entity);
   const argo = useApi(argoApiRef);
-  const { value, error, loading } = usePolling(() => argo.listRollouts(entityRef), 1500);
+  // Keyed by the entity: another entity's page loads its own Rollouts at once, not after the next tick.
+  const { value, error, loading } = usePolling(() => argo.listRollouts(entityRef), 1500, entityRef);
   if (loading && !value) return <Progress />;
   if (error && !value) return <ResponseErrorPanel error={error} />;
   if (!value || value.length === 0) {
