@@ -114,5 +114,7 @@ export interface AuditPageView {
 export interface RolloutActionResponse {
   summary: string;
   rollout?: RolloutSummary;
-  audit: AuditEventView;
+  /** The action's audit entry; absent when it could not be written (then `auditError` says why). */
+  audit?: AuditEventView;
+  auditError?: string;
 }

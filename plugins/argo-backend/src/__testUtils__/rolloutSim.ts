@@ -2,7 +2,7 @@ import type { Rollout } from '@quarterdeck/plugin-argo-common';
 import { planRolloutAction } from '../rollouts/actions';
 import { reconcileBlueGreen } from '../rollouts/bluegreen';
 import { reconcileCanary } from '../rollouts/canary';
-import { templateHash, type AnalysisRunState, type ReplicaSetState, type RolloutDecision } from '../rollouts/objects';
+import { currentTemplateHash, POD_TEMPLATE_HASH_LABEL, type AnalysisRunState, type ReplicaSetState, type RolloutDecision } from '../rollouts/objects';
 
 /**
  * A tiny cluster for the strategy engines: ReplicaSets whose pods become
@@ -21,6 +21,8 @@ export class RolloutSim {
   podsStart = true;
   now = new Date('2026-11-22T10:00:00Z');
   requeueAfterMs?: number;
+  /** What the API server adds to a new ReplicaSet's pod template (its defaults); nothing unless set. */
+  defaultTemplate: (template: Record<string, any>) => Record<string, any> = t => t;
 
   constructor(public rollout: Rollout) {}
 
@@ -52,7 +54,9 @@ export class RolloutSim {
       this.requeueAfterMs = d.requeueAfterMs;
       let changed = false;
       if (d.create) {
-        this.replicaSets.push({ name: d.create.name, hash: d.create.hash, revision: d.create.revision, specReplicas: 0, replicas: 0, availableReplicas: 0, readyReplicas: 0, createdAt: this.now.toISOString() });
+        const template = this.defaultTemplate(structuredClone(this.rollout.spec.template ?? {}));
+        template.metadata = { ...template.metadata, labels: { ...template.metadata?.labels, [POD_TEMPLATE_HASH_LABEL]: d.create.hash } };
+        this.replicaSets.push({ name: d.create.name, hash: d.create.hash, revision: d.create.revision, specReplicas: 0, replicas: 0, availableReplicas: 0, readyReplicas: 0, createdAt: this.now.toISOString(), template });
         changed = true;
       }
       if (d.revise) {
@@ -91,11 +95,21 @@ export class RolloutSim {
     throw new Error('did not settle');
   }
 
-  /** Applies what an action would patch (status and spec merge patches, as the API would). */
-  act(action: Parameters<typeof planRolloutAction>[1]) {
-    const plan = planRolloutAction(this.rollout, action, { now: this.now });
+  /** Applies what an action would patch (status and spec merge patches, undo's template replace, as the API would). */
+  act(action: Parameters<typeof planRolloutAction>[1], options: { revision?: number } = {}) {
+    const replicaSets = this.replicaSets.map(rs => ({
+      metadata: { name: rs.name, labels: { [POD_TEMPLATE_HASH_LABEL]: rs.hash }, annotations: { 'rollout.argoproj.io/revision': String(rs.revision) } },
+      spec: { template: rs.template as Record<string, unknown> },
+    }));
+    const plan = planRolloutAction(this.rollout, action, { now: this.now, replicaSets, ...options });
     if (!plan.ok) throw new Error(plan.message);
     for (const p of plan.patches) {
+      if (p.type === 'json') {
+        const [op] = p.body as Array<{ op: string; path: string; value: unknown }>;
+        if (op.op !== 'replace' || op.path !== '/spec/template') throw new Error(`the sim does not apply ${JSON.stringify(op)}`);
+        this.bump({ ...this.rollout.spec, template: structuredClone(op.value) as Rollout['spec']['template'] });
+        continue;
+      }
       const body = p.body as { spec?: object; status?: Record<string, unknown> };
       if (body.spec) this.bump({ ...this.rollout.spec, ...body.spec });
       if (body.status) {
@@ -125,8 +139,9 @@ export class RolloutSim {
     this.now = new Date(this.now.getTime() + seconds * 1000);
   }
 
+  /** The hash of the current template's ReplicaSet. */
   get hash() {
-    return templateHash(this.rollout);
+    return currentTemplateHash(this.rollout, this.replicaSets);
   }
 
   rs(hash: string | undefined) {

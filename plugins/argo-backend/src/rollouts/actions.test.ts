@@ -1,4 +1,5 @@
 import type { Rollout, RolloutStatus } from '@quarterdeck/plugin-argo-common';
+import { apiServerPodTemplateDefaults } from '../__testUtils__/apiServerDefaults';
 import { planRolloutAction } from './actions';
 
 function rollout(status: RolloutStatus = {}, spec: Partial<Rollout['spec']> = {}): Rollout {
@@ -44,11 +45,25 @@ describe('planRolloutAction: the patches kubectl argo rollouts sends', () => {
     });
   });
 
-  it('refuses to promote a rollout that is not paused, with 409 and why', () => {
-    expect(planRolloutAction(rollout(), 'promote')).toEqual({
+  it('promote at a step without a pause condition (analysis, setWeight) skips that step, as kubectl does', () => {
+    expect(planRolloutAction(rollout({ currentStepIndex: 2 }), 'promote')).toEqual({
+      ok: true,
+      summary: "rollout 'payments-api' promoted",
+      patches: [{ subresource: 'status', type: 'merge', body: { status: { pauseConditions: null, currentStepIndex: 3 } } }],
+    });
+  });
+
+  it('refuses to promote, with 409 and why, where kubectl would change nothing', () => {
+    const notPaused = "Rollout 'payments-api' is not paused, so there is nothing to promote; use promote-full to skip all remaining steps";
+    // Past the last step, a canary without steps, a blue-green Rollout not paused.
+    expect(planRolloutAction(rollout({ currentStepIndex: 4 }), 'promote')).toEqual({ ok: false, status: 409, message: notPaused });
+    expect(planRolloutAction(rollout({}, { strategy: { canary: {} } }), 'promote')).toEqual({ ok: false, status: 409, message: notPaused });
+    expect(planRolloutAction(rollout({}, { strategy: { blueGreen: { activeService: 'payments' } } }), 'promote')).toEqual({ ok: false, status: 409, message: notPaused });
+    // The controller puts the step back at once on an aborted canary.
+    expect(planRolloutAction(rollout({ abort: true, currentStepIndex: 0 }), 'promote')).toEqual({
       ok: false,
       status: 409,
-      message: "Rollout 'payments-api' is not paused, so there is nothing to promote; use promote-full to skip all remaining steps",
+      message: "Rollout 'payments-api' is aborted, so there is no step to promote; retry it to start the update again",
     });
   });
 
@@ -105,6 +120,54 @@ describe('planRolloutAction: the patches kubectl argo rollouts sends', () => {
         ok: false,
         status: 409,
         message: 'skipped rollback (current template already matches revision 3)',
+      });
+    });
+
+    it('skips the revision in force though the API server defaulted its ReplicaSet\'s template, as kubectl does', () => {
+      const current = { ...rs(3, 'payments:2'), spec: { template: apiServerPodTemplateDefaults(rs(3, 'payments:2').spec.template) } };
+      expect(planRolloutAction(rollout(), 'undo', { replicaSets: [rs(2, 'payments:1.5'), current], revision: 3 })).toEqual({
+        ok: false,
+        status: 409,
+        message: 'skipped rollback (current template already matches revision 3)',
+      });
+      // A field the Rollout sets and the ReplicaSet does not is a difference.
+      const withEnv = rollout({}, { template: { metadata: { labels: { app: 'payments' } }, spec: { containers: [{ name: 'app', image: 'payments:2', env: [{ name: 'A', value: '1' }] }] } } });
+      expect(planRolloutAction(withEnv, 'undo', { replicaSets: [rs(2, 'payments:1.5'), current], revision: 3 })).toMatchObject({ ok: true });
+    });
+
+    describe('of a Rollout with a workloadRef', () => {
+      const workloadRollout = (kind: string, apiVersion = 'apps/v1') => rollout({}, { template: undefined, workloadRef: { apiVersion, kind, name: 'payments-web' } });
+      const deployment = (image: string) => ({
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name: 'payments-web', namespace: 'payments' },
+        spec: { template: { metadata: { labels: { app: 'payments' } }, spec: { containers: [{ name: 'app', image }] } } },
+      });
+
+      it('patches the workload\'s template, not the Rollout (undoWorkloadRef)', () => {
+        expect(planRolloutAction(workloadRollout('Deployment'), 'undo', { replicaSets: history, workload: deployment('payments:2') })).toEqual({
+          ok: true,
+          summary: "rollout 'payments-api' undo",
+          patches: [{
+            target: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'payments-web' },
+            type: 'json',
+            body: [{ op: 'replace', path: '/spec/template', value: { metadata: { labels: { app: 'payments' } }, spec: { containers: [{ name: 'app', image: 'payments:1.5' }] } } }],
+          }],
+        });
+        const podTemplate = { apiVersion: 'v1', kind: 'PodTemplate', metadata: { name: 'payments-web', namespace: 'payments' }, template: deployment('payments:2').spec.template };
+        expect(planRolloutAction(workloadRollout('PodTemplate', 'v1'), 'undo', { replicaSets: history, workload: podTemplate })).toMatchObject({
+          ok: true,
+          patches: [{ target: { apiVersion: 'v1', kind: 'PodTemplate', name: 'payments-web' }, type: 'json', body: [{ op: 'replace', path: '/template' }] }],
+        });
+      });
+
+      it('compares with the workload\'s template, and says when the workload is missing', () => {
+        expect(planRolloutAction(workloadRollout('Deployment'), 'undo', { replicaSets: history, revision: 2, workload: deployment('payments:1.5') })).toEqual({
+          ok: false,
+          status: 409,
+          message: 'skipped rollback (current template already matches revision 2)',
+        });
+        expect(planRolloutAction(workloadRollout('Deployment'), 'undo', { replicaSets: history })).toEqual({ ok: false, status: 404, message: 'Deployment "payments-web" not found' });
       });
     });
   });

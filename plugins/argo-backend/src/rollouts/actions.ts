@@ -1,5 +1,7 @@
 import type { Rollout } from '@quarterdeck/plugin-argo-common';
-import { canonicalJson } from '@quarterdeck/plugin-argo-node';
+import type { KubeObject } from '@quarterdeck/plugin-argo-node';
+import { withoutHashLabel } from './objects';
+import { resolveWorkloadRef, workloadTemplatePointer } from './workloadRef';
 
 /** The manual actions on a Rollout, named after `kubectl argo rollouts`. */
 export const ROLLOUT_ACTIONS = ['promote', 'promote-full', 'abort', 'retry', 'pause', 'resume', 'restart', 'undo'] as const;
@@ -7,9 +9,24 @@ export type RolloutAction = (typeof ROLLOUT_ACTIONS)[number];
 
 /** One patch to send: a merge patch or a JSON patch, to the object or its status subresource. */
 export interface RolloutPatch {
+  /** The object to patch in the Rollout's namespace, when not the Rollout (undo of a workloadRef Rollout patches its workload). */
+  target?: { apiVersion: string; kind: string; name: string };
   subresource?: 'status';
   type: 'merge' | 'json';
   body: Record<string, unknown> | Array<Record<string, unknown>>;
+}
+
+/** What came of an action's patches, for its audit entry: all applied, some (then one failed), or none. */
+export type ActionOutcome =
+  | { outcome: 'applied' }
+  | { outcome: 'partly applied'; patchesApplied: number; patches: number; error: string }
+  | { outcome: 'failed'; error: string };
+
+/** The outcome of sending `patches` patches of which the first `applied` succeeded, and then `error` if one failed. */
+export function actionOutcome(applied: number, patches: number, error?: string): ActionOutcome {
+  if (error === undefined) return { outcome: 'applied' };
+  if (applied === 0) return { outcome: 'failed', error };
+  return { outcome: 'partly applied', patchesApplied: applied, patches, error };
 }
 
 export type ActionPlan =
@@ -22,7 +39,6 @@ export interface OwnedReplicaSet {
   spec?: { template?: { metadata?: { labels?: Record<string, string> } } & Record<string, unknown> };
 }
 
-const HASH_LABEL = 'rollouts-pod-template-hash';
 const REVISION = 'rollout.argoproj.io/revision';
 
 export function isPaused(rollout: Rollout): boolean {
@@ -33,24 +49,51 @@ function stepCount(rollout: Rollout): number {
   return rollout.spec.strategy?.canary?.steps?.length ?? 0;
 }
 
-/** The template of a ReplicaSet without the label the controller added. */
-function templateOf(rs: OwnedReplicaSet): Record<string, unknown> {
-  const template = structuredClone(rs.spec?.template ?? {}) as { metadata?: { labels?: Record<string, string> } };
-  if (template.metadata?.labels) delete template.metadata.labels[HASH_LABEL];
-  return template as Record<string, unknown>;
+/**
+ * apiequality.Semantic.DeepDerivative over JSON, which kubectl's undo uses
+ * to skip a rollback to the template already in force: every field `desired`
+ * sets is the same in `live`; null, empty strings, arrays and objects in
+ * `desired` count as unset (so the API server's defaults in `live` do not
+ * make the Rollout's own template look different).
+ */
+export function isSemanticDerivative(desired: unknown, live: unknown): boolean {
+  if (desired === null || desired === undefined) return true;
+  if (live === null || live === undefined) return false;
+  if (Array.isArray(desired)) {
+    if (!Array.isArray(live)) return false;
+    if (desired.length === 0) return true;
+    return desired.length <= live.length && desired.every((v, i) => isSemanticDerivative(v, live[i]));
+  }
+  if (typeof desired === 'object') {
+    if (typeof live !== 'object' || Array.isArray(live)) return false;
+    const keys = Object.keys(desired);
+    if (keys.length === 0) return true;
+    if (keys.length > Object.keys(live).length) return false;
+    // A field `live` lacks differs, even where `desired` has null there (Go's invalid MapIndex).
+    return keys.every(k => k in live && isSemanticDerivative((desired as Record<string, unknown>)[k], (live as Record<string, unknown>)[k]));
+  }
+  if (typeof desired !== typeof live) return false;
+  if (desired === '') return true;
+  return desired === live;
 }
 
 /**
  * The patches an action sends: exactly those `kubectl argo rollouts` sends,
  * so they work against a real Argo Rollouts controller (observe mode) as
- * against ours. Where kubectl would silently do something surprising
- * (promote on a rollout that is not paused skips a step), this answers 409
+ * against ours. Where kubectl would send nothing, or a patch the controller
+ * undoes at once (a step skipped on an aborted canary), this answers 409
  * with the reason instead, and sends nothing.
  */
 export function planRolloutAction(
   rollout: Rollout,
   action: RolloutAction,
-  options: { now?: Date; revision?: number; replicaSets?: OwnedReplicaSet[] } = {},
+  options: {
+    now?: Date;
+    revision?: number;
+    replicaSets?: OwnedReplicaSet[];
+    /** undo of a Rollout with a workloadRef: the workload it names, or undefined when there is none. */
+    workload?: KubeObject;
+  } = {},
 ): ActionPlan {
   const name = rollout.metadata.name;
   const status = rollout.status ?? {};
@@ -58,23 +101,31 @@ export function planRolloutAction(
   const fullyPromoted = Boolean(status.stableRS) && status.stableRS === status.currentPodHash;
   switch (action) {
     case 'promote': {
-      if (!isPaused(rollout)) {
-        return { ok: false, status: 409, message: `Rollout '${name}' is not paused, so there is nothing to promote; use promote-full to skip all remaining steps` };
-      }
+      // kubectl's getPatches (default branch), in its order: status first, then spec.
       const patches: RolloutPatch[] = [];
       const pauseConditions = status.pauseConditions ?? [];
+      const steps = stepCount(rollout);
+      const nextStep = Math.min((status.currentStepIndex ?? 0) + 1, steps);
       const stepRun = (status.canary?.currentStepAnalysisRunStatus ?? undefined) as { status?: string } | undefined;
       if (canary && stepRun?.status === 'Inconclusive' && pauseConditions.length > 0 && status.controllerPause) {
-        const index = Math.min((status.currentStepIndex ?? 0) + 1, stepCount(rollout));
-        patches.push({ subresource: 'status', type: 'merge', body: { status: { pauseConditions: null, controllerPause: false, currentStepIndex: index } } });
+        patches.push({ subresource: 'status', type: 'merge', body: { status: { pauseConditions: null, controllerPause: false, currentStepIndex: nextStep } } });
       } else if (pauseConditions.length > 0) {
         patches.push({ subresource: 'status', type: 'merge', body: { status: { pauseConditions: null } } });
-      } else if (canary && stepCount(rollout) > 0) {
-        // Manually paused with no pause condition: kubectl also skips the current step.
-        const index = Math.min((status.currentStepIndex ?? 0) + 1, stepCount(rollout));
-        patches.push({ subresource: 'status', type: 'merge', body: { status: { pauseConditions: null, currentStepIndex: index } } });
+      } else if (canary && steps > 0) {
+        // No pause condition (a running analysis, a setWeight still scaling, a manual pause): kubectl skips the current step.
+        if (!isPaused(rollout) && status.abort) {
+          return { ok: false, status: 409, message: `Rollout '${name}' is aborted, so there is no step to promote; retry it to start the update again` };
+        }
+        // Past the last step the patch changes nothing.
+        if (isPaused(rollout) || (status.currentStepIndex ?? 0) < steps) {
+          patches.push({ subresource: 'status', type: 'merge', body: { status: { pauseConditions: null, currentStepIndex: nextStep } } });
+        }
       }
       if (rollout.spec.paused) patches.push({ type: 'merge', body: { spec: { paused: false } } });
+      if (patches.length === 0) {
+        // kubectl sends nothing (a blue-green Rollout, or a canary without steps, that is not paused), or nothing that changes anything.
+        return { ok: false, status: 409, message: `Rollout '${name}' is not paused, so there is nothing to promote; use promote-full to skip all remaining steps` };
+      }
       return { ok: true, patches, summary: `rollout '${name}' promoted` };
     }
     case 'promote-full': {
@@ -122,13 +173,27 @@ export function planRolloutAction(
           ? { ok: false, status: 404, message: `unable to find specified revision ${options.revision} in history` }
           : { ok: false, status: 404, message: `no revision found for rollout "${name}"` };
       }
-      const template = templateOf(target.rs);
-      if (canonicalJson(template) === canonicalJson(rollout.spec.template ?? {})) {
+      // kubectl's undo: the ReplicaSet's template (as the API server defaulted it) without the hash label.
+      const template = withoutHashLabel(target.rs.spec?.template ?? {});
+      const workloadRef = rollout.spec.workloadRef;
+      let current = rollout.spec.template;
+      let patchTarget: RolloutPatch['target'];
+      let path = '/spec/template';
+      if (workloadRef) {
+        // undoWorkloadRef: the template goes back into the workload, where the Rollout reads it from.
+        const pointer = workloadTemplatePointer(workloadRef);
+        if (!pointer) return { ok: false, status: 409, message: `failed restoring revision ${options.revision ?? 0}: workload of type ${workloadRef.kind} is not supported` };
+        if (!options.workload) return { ok: false, status: 404, message: `${workloadRef.kind} "${workloadRef.name}" not found` };
+        current = resolveWorkloadRef(rollout, options.workload).spec.template;
+        patchTarget = { apiVersion: workloadRef.apiVersion, kind: workloadRef.kind, name: workloadRef.name };
+        path = pointer;
+      }
+      if (current && isSemanticDerivative(withoutHashLabel(current), template)) {
         return { ok: false, status: 409, message: `skipped rollback (current template already matches revision ${options.revision ?? 0})` };
       }
       return {
         ok: true,
-        patches: [{ type: 'json', body: [{ op: 'replace', path: '/spec/template', value: template }] }],
+        patches: [{ ...(patchTarget ? { target: patchTarget } : {}), type: 'json', body: [{ op: 'replace', path, value: template }] }],
         summary: `rollout '${name}' undo`,
       };
     }

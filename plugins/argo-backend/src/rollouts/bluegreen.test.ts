@@ -1,4 +1,5 @@
 import type { Rollout } from '@quarterdeck/plugin-argo-common';
+import { apiServerPodTemplateDefaults } from '../__testUtils__/apiServerDefaults';
 import { RolloutSim } from '../__testUtils__/rolloutSim';
 
 type BlueGreen = NonNullable<NonNullable<Rollout['spec']['strategy']>['blueGreen']>;
@@ -30,6 +31,23 @@ describe('blue-green', () => {
       blueGreen: { activeSelector: sim.hash, previewSelector: sim.hash },
       availableReplicas: 3,
     });
+  });
+
+  it('undo during the pause reuses the active ReplicaSet, though the API server defaulted its template', () => {
+    const sim = new RolloutSim(sentimentRollout());
+    sim.defaultTemplate = apiServerPodTemplateDefaults;
+    sim.settle();
+    const blue = sim.hash;
+    sim.image('2');
+    sim.settle();
+    const green = sim.hash;
+    expect(sim.rollout.status).toMatchObject({ phase: 'Paused', stableRS: blue });
+
+    sim.act('undo');
+    sim.settle();
+    expect(sim.replicaSets.map(r => r.hash)).toEqual([blue, green]);
+    expect(sim.services).toEqual({ 'sentiment-active': blue, 'sentiment-preview': blue });
+    expect(sim.rollout.status).toMatchObject({ phase: 'Healthy', stableRS: blue, currentPodHash: blue });
   });
 
   it('brings an update up behind the preview Service, pauses, switches on promote and keeps the old one for the scale-down delay', () => {

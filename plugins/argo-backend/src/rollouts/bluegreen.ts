@@ -3,7 +3,7 @@ import {
   newAnalysisRunName,
   newRevision,
   runStatusRef,
-  templateHash,
+  currentTemplateHash,
   type AnalysisRunState,
   type ReplicaSetState,
   type RolloutDecision,
@@ -47,7 +47,7 @@ export function reconcileBlueGreen(ctx: BlueGreenContext): RolloutDecision {
   const old: RolloutStatus = rollout.status ?? {};
   const oldBlueGreen = old.blueGreen ?? {};
   const replicas = rollout.spec.replicas ?? 1;
-  const hash = templateHash(rollout);
+  const hash = currentTemplateHash(rollout, ctx.replicaSets);
   const pause = new PauseContext(old);
   const decision: RolloutDecision = { scale: [], annotate: [], switchServices: [], createAnalysis: [], keepAnalysis: [], delete: [], status: {} };
   const requeue = (ms: number) => {

@@ -1,4 +1,5 @@
 import type { Rollout } from '@quarterdeck/plugin-argo-common';
+import { apiServerPodTemplateDefaults } from '../__testUtils__/apiServerDefaults';
 import { RolloutSim } from '../__testUtils__/rolloutSim';
 import { templateHash } from './objects';
 
@@ -62,6 +63,29 @@ describe('canary without a traffic router', () => {
     const old = sim.replicaSets.find(r => r.hash === stableHash)!;
     expect(old.specReplicas).toBe(0);
     expect(sim.rollout.status!.conditions!.find(c => c.type === 'Progressing')).toMatchObject({ status: 'True', reason: 'NewReplicaSetAvailable' });
+  });
+
+  it('undo back to the stable ReplicaSet reuses it, though the API server defaulted its template, and skips the steps', () => {
+    const sim = new RolloutSim(paymentsRollout());
+    sim.defaultTemplate = apiServerPodTemplateDefaults;
+    sim.settle();
+    const v1 = sim.hash;
+    sim.image('2');
+    sim.settle();
+    const v2 = sim.hash;
+    expect(sim.rollout.status).toMatchObject({ phase: 'Paused', currentStepIndex: 1, stableRS: v1 });
+
+    sim.act('undo');
+    expect(sim.rollout.spec.template).toMatchObject({ spec: { dnsPolicy: 'ClusterFirst' } });
+    sim.settle();
+    // No third ReplicaSet: back to v1 at once ("Rollback to stable ReplicaSets"), v1 the newest revision.
+    expect(sim.replicaSets.map(r => r.hash)).toEqual([v1, v2]);
+    expect(sim.rollout.status).toMatchObject({ phase: 'Healthy', stableRS: v1, currentPodHash: v1, currentStepIndex: 5 });
+    expect(sim.rs(v1)).toMatchObject({ specReplicas: 5, revision: 3 });
+    expect(sim.rs(v2)!.specReplicas).toBe(0);
+
+    // And undo to the revision in force is skipped, as kubectl skips it.
+    expect(() => sim.act('undo', { revision: 3 })).toThrow('skipped rollback (current template already matches revision 3)');
   });
 
   it('goes back to stable on abort, shows Degraded, and starts over on retry', () => {
@@ -129,6 +153,39 @@ describe('canary without a traffic router', () => {
     sim.settle();
     expect(sim.runs).toHaveLength(1);
     expect(sim.rollout.status).toMatchObject({ phase: 'Healthy', currentStepIndex: 3 });
+  });
+
+  it('promote during a running analysis step skips it, as kubectl does: its run is terminated and the next step runs', () => {
+    const rollout = paymentsRollout();
+    rollout.spec.strategy!.canary!.steps = [{ setWeight: 20 }, { analysis: { templates: [{ templateName: 'error-rate' }] } }, { setWeight: 40 }, { pause: {} }];
+    const sim = new RolloutSim(rollout);
+    sim.settle();
+    sim.image('2');
+    sim.settle();
+    const [run] = sim.runs;
+    expect(sim.rollout.status).toMatchObject({ phase: 'Progressing', currentStepIndex: 1, canary: { currentStepAnalysisRunStatus: { name: run.name, status: 'Running' } } });
+
+    sim.act('promote');
+    sim.settle();
+    expect(sim.terminated.has(run.name)).toBe(true);
+    expect(sim.runs).toHaveLength(1);
+    expect(sim.counts()).toEqual({ canary: 2, stable: 3 });
+    expect(sim.rollout.status).toMatchObject({ phase: 'Paused', message: 'CanaryPauseStep', currentStepIndex: 3 });
+    expect(sim.rollout.status!.canary!.currentStepAnalysisRunStatus).toBeUndefined();
+  });
+
+  it('promote during a setWeight step whose pods are not up yet moves on to the next step', () => {
+    const sim = new RolloutSim(paymentsRollout());
+    sim.settle();
+    sim.podsStart = false;
+    sim.image('2');
+    sim.settle();
+    expect(sim.rollout.status).toMatchObject({ phase: 'Progressing', currentStepIndex: 0 });
+
+    sim.act('promote');
+    sim.podsStart = true;
+    sim.settle();
+    expect(sim.rollout.status).toMatchObject({ phase: 'Paused', message: 'CanaryPauseStep', currentStepIndex: 1 });
   });
 
   it('promotes the current template at once when the stable ReplicaSet is gone (Argo\'s "Initial deploy")', () => {

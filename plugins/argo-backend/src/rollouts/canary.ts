@@ -4,7 +4,7 @@ import {
   newAnalysisRunName,
   newRevision,
   runStatusRef,
-  templateHash,
+  currentTemplateHash,
   type AnalysisRunState,
   type ReplicaSetState,
   type RolloutDecision,
@@ -137,7 +137,7 @@ export function reconcileCanary(ctx: CanaryContext): RolloutDecision {
   const old = rollout.status ?? {};
   const steps: CanaryStep[] = rollout.spec.strategy?.canary?.steps ?? [];
   const replicas = rollout.spec.replicas ?? 1;
-  const hash = templateHash(rollout);
+  const hash = currentTemplateHash(rollout, replicaSets);
   const stepsHash = stepHash(rollout);
   const newRs = replicaSets.find(rs => rs.hash === hash);
   const decision: RolloutDecision = { scale: [], annotate: [], switchServices: [], createAnalysis: [], keepAnalysis: [], delete: [], status: {} };

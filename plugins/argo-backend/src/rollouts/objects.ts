@@ -1,5 +1,5 @@
 import type { Rollout, RolloutStatus } from '@quarterdeck/plugin-argo-common';
-import { computePodTemplateHash } from '@quarterdeck/plugin-argo-node';
+import { canonicalJson, computePodTemplateHash } from '@quarterdeck/plugin-argo-node';
 
 /**
  * What the strategy engines decide from: the Rollout's ReplicaSets, Services
@@ -29,6 +29,8 @@ export interface ReplicaSetState {
   readyReplicas: number;
   createdAt: string;
   scaleDownDeadline?: string;
+  /** spec.template, as the API server returned it (defaulted, with the hash label). */
+  template?: unknown;
 }
 
 export interface ServiceState {
@@ -65,6 +67,49 @@ export interface RunStatusRef {
 
 export function templateHash(rollout: Rollout): string {
   return computePodTemplateHash(rollout.spec.template ?? {}, (rollout.status as { collisionCount?: number } | undefined)?.collisionCount);
+}
+
+/**
+ * A JSON value without its null fields (`creationTimestamp: null`): our CRD keeps
+ * them in a template, but a schema that prunes nulls, or a client that leaves
+ * them out when it copies a template back, would not, and they mean "unset" alike.
+ */
+function withoutNulls(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutNulls);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null).map(([k, v]) => [k, withoutNulls(v)]));
+}
+
+/** A pod template without the `rollouts-pod-template-hash` label. */
+export function withoutHashLabel<T>(template: T): T {
+  const copy = structuredClone(template ?? {}) as { metadata?: { labels?: Record<string, string> } };
+  if (copy.metadata?.labels) delete copy.metadata.labels[POD_TEMPLATE_HASH_LABEL];
+  return copy as T;
+}
+
+/**
+ * PodTemplateEqualIgnoreHash, without Kubernetes' defaulting: the same
+ * template apart from the hash label and null fields. Exact otherwise, so a
+ * template that merely leaves out a field the ReplicaSet has is a new one.
+ */
+export function podTemplateEqualIgnoreHash(live: unknown, desired: unknown): boolean {
+  return canonicalJson(withoutNulls(withoutHashLabel(live))) === canonicalJson(withoutNulls(withoutHashLabel(desired)));
+}
+
+/**
+ * The hash of the ReplicaSet that runs the Rollout's template (FindNewReplicaSet,
+ * and what currentPodHash becomes): the template's own hash, or, when no
+ * ReplicaSet has it, that of the oldest ReplicaSet with the same template.
+ * Undo copies a ReplicaSet's template back as the API server defaulted it,
+ * so its hash differs from the ReplicaSet's, which is still the one to use.
+ */
+export function currentTemplateHash(rollout: Rollout, replicaSets: ReplicaSetState[]): string {
+  const hash = templateHash(rollout);
+  if (replicaSets.some(rs => rs.hash === hash)) return hash;
+  const same = replicaSets
+    .filter(rs => rs.hash && rs.template !== undefined && podTemplateEqualIgnoreHash(rs.template, rollout.spec.template ?? {}))
+    .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.name.localeCompare(b.name));
+  return same[0]?.hash ?? hash;
 }
 
 /**

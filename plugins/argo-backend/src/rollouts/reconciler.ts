@@ -19,7 +19,7 @@ import {
   ROLLOUT_TYPE_LABEL,
   SCALE_DOWN_DEADLINE_ANNOTATION,
   STEP_INDEX_LABEL,
-  templateHash,
+  currentTemplateHash,
   type AnalysisKind,
   type AnalysisRunState,
   type ReplicaSetState,
@@ -43,7 +43,7 @@ const FIELD_MANAGER = 'quarterdeck-rollouts';
 type Service = KubeObject & { spec?: { selector?: Record<string, string> } };
 
 type ReplicaSet = KubeObject & {
-  spec: { replicas?: number };
+  spec: { replicas?: number; template?: unknown };
   metadata: { deletionTimestamp?: string };
   status?: { replicas?: number; availableReplicas?: number; readyReplicas?: number };
 };
@@ -292,7 +292,9 @@ export class RolloutReconciler {
       readyReplicas: rs.status?.readyReplicas ?? 0,
       createdAt: rs.metadata.creationTimestamp ?? '',
       scaleDownDeadline: rs.metadata.annotations?.[SCALE_DOWN_DEADLINE_ANNOTATION],
+      template: rs.spec.template,
     }));
+    const hash = currentTemplateHash(rollout, states);
     const ownedRuns = this.analysisRuns.list(ownedBy);
     const runStates: AnalysisRunState[] = ownedRuns.map(run => {
       const step = run.metadata.labels?.[STEP_INDEX_LABEL];
@@ -304,14 +306,14 @@ export class RolloutReconciler {
         message: run.status?.message,
       };
     });
-    const restart = await this.restartPods(rollout, owned);
+    const restart = await this.restartPods(rollout, owned, hash);
     const current = restart.done ? { ...rollout, status: { ...rollout.status, restartedAt: rollout.spec.restartAt } } : rollout;
     const decision: RolloutDecision = blueGreen
       ? reconcileBlueGreen({ rollout: current, replicaSets: states, services: services!, analysisRuns: runStates, now: this.now() })
       : reconcileCanary({ rollout: current, replicaSets: states, analysisRuns: runStates, services: canaryServices, now: this.now() });
-    await this.carryOut(rollout, decision, ownedRuns, specs, specKey);
+    await this.carryOut(rollout, hash, decision, ownedRuns, specs, specKey);
     if (workload?.kind === 'Deployment') {
-      const revision = decision.create?.revision ?? decision.revise?.revision ?? states.find(rs => rs.hash === templateHash(rollout))?.revision ?? 0;
+      const revision = decision.create?.revision ?? decision.revise?.revision ?? states.find(rs => rs.hash === hash)?.revision ?? 0;
       const deploymentReplicas = (workload.spec as { replicas?: number } | undefined)?.replicas ?? 1;
       const target = workloadReplicas(rollout, revision, deploymentReplicas);
       if (target !== undefined) {
@@ -326,11 +328,11 @@ export class RolloutReconciler {
    * and says when all are newer. Lists pods only while a restart is due and
    * the template is unchanged, as Argo's pod restarter does.
    */
-  private async restartPods(rollout: Rollout, owned: ReplicaSet[]): Promise<{ done: boolean; requeueAfterMs?: number }> {
+  private async restartPods(rollout: Rollout, owned: ReplicaSet[], hash: string): Promise<{ done: boolean; requeueAfterMs?: number }> {
     const now = this.now();
     const restartAt = rollout.spec.restartAt ? Date.parse(rollout.spec.restartAt) : Number.NaN;
     if (restartAt > now.getTime()) return { done: false, requeueAfterMs: restartAt - now.getTime() + 1 };
-    if (!needsRestart(rollout, now) || rollout.status?.currentPodHash !== templateHash(rollout)) return { done: false };
+    if (!needsRestart(rollout, now) || rollout.status?.currentPodHash !== hash) return { done: false };
     const uids = new Set(owned.map(rs => rs.metadata.uid));
     const labelSelector = Object.entries(rollout.spec.selector?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
     const { items } = await this.client.list({ apiVersion: 'v1', kind: 'Pod', namespace: rollout.metadata.namespace }, { labelSelector });
@@ -356,6 +358,8 @@ export class RolloutReconciler {
   /** Acts on a decision, in the order Argo's controller acts within one reconcile. */
   private async carryOut(
     rollout: Rollout,
+    /** The current template's ReplicaSet's hash (currentTemplateHash). */
+    hash: string,
     decision: RolloutDecision,
     ownedRuns: Array<AnalysisRun & KubeObject>,
     specs: Map<string, AnalysisTemplateSpec>,
@@ -363,7 +367,6 @@ export class RolloutReconciler {
   ) {
     const namespace = rollout.metadata.namespace;
     const owner = { apiVersion: rollout.apiVersion, kind: 'Rollout', name: rollout.metadata.name!, uid: rollout.metadata.uid!, controller: true, blockOwnerDeletion: true };
-    const hash = templateHash(rollout);
     const ignoreConflict = (error: unknown) => {
       if (!(error instanceof ObjectConflictError)) throw error; // it exists: the informer will show it
     };

@@ -35,12 +35,13 @@ const blueGreen = (image: string): Rollout => ({
 async function backend(result: AuthorizeResult.ALLOW | AuthorizeResult.DENY) {
   const config = mockServices.rootConfig({ data: { quarterdeck: { clusters: { local: [{ name: 'local', kubelet: { readyDelayMs: 10 } }] } } } });
   const knex = await databases.init('SQLITE_3');
+  const pluginDb = await databases.init('SQLITE_3');
   const clusters: ClusterService & { stop(): Promise<void> } = createClusterService({ config, logger: mockServices.logger.mock(), database: { getClient: async () => knex } });
   const testBackend = await startTestBackend({
     features: [
       argoPlugin,
       // The plugin's own database, which the suite closes when it ends (the default mock's pool would keep the jest worker alive).
-      mockServices.database.factory({ knex: await databases.init('SQLITE_3') }),
+      mockServices.database.factory({ knex: pluginDb }),
       createServiceFactory({ service: clusterServiceRef, deps: {}, factory: () => clusters }),
       catalogServiceMock.factory({
         entities: [{
@@ -59,20 +60,26 @@ async function backend(result: AuthorizeResult.ALLOW | AuthorizeResult.DENY) {
     ],
   });
   const cluster = await clusters.client('local');
-  return { server: testBackend.server, cluster, stop: async () => { await testBackend.stop(); await clusters.stop(); } };
+  return { server: testBackend.server, cluster, pluginDb, stop: async () => { await testBackend.stop(); await clusters.stop(); } };
 }
 
 const alice = mockCredentials.user.header('user:default/alice');
+
+/** payments-api deployed at payments:1, then updated to payments:2 and paused at its first pause step. */
+async function pausedUpdate(cluster: Awaited<ReturnType<typeof backend>>['cluster']) {
+  const rollouts = argoClients(cluster).rollouts;
+  await rollouts.apply(rollout('payments:1'));
+  await eventually('deploy', async () => (await rollouts.get('default', 'payments-api'))?.status?.phase === 'Healthy');
+  await rollouts.apply(rollout('payments:2'));
+  await eventually('pause', async () => (await rollouts.get('default', 'payments-api'))?.status?.phase === 'Paused');
+  return rollouts;
+}
 
 describe('rollout routes', () => {
   it('lists an entity\'s rollouts, promotes a paused one, audits it and refuses what makes no sense', async () => {
     const { server, cluster, stop } = await backend(AuthorizeResult.ALLOW);
     try {
-      const rollouts = argoClients(cluster).rollouts;
-      await rollouts.apply(rollout('payments:1'));
-      await eventually('deploy', async () => (await rollouts.get('default', 'payments-api'))?.status?.phase === 'Healthy');
-      await rollouts.apply(rollout('payments:2'));
-      await eventually('pause', async () => (await rollouts.get('default', 'payments-api'))?.status?.phase === 'Paused');
+      const rollouts = await pausedUpdate(cluster);
 
       const list = await request(server).get('/api/argo/rollouts').query({ entityRef: 'component:default/payments-api' }).set('authorization', alice);
       expect(list.status).toBe(200);
@@ -192,6 +199,83 @@ describe('rollout routes', () => {
       const again = await request(server).post('/api/argo/rollouts/local/default/sentiment-model/promote').set('authorization', alice).send({});
       expect(again.status).toBe(409);
       expect(again.body.error.message).toMatch(/is not paused/);
+    } finally {
+      await stop();
+    }
+  });
+
+  it('undoes a workloadRef Rollout by patching its Deployment\'s template, and skips the revision in force', async () => {
+    const { server, cluster, stop } = await backend(AuthorizeResult.ALLOW);
+    try {
+      const deploymentRef = { apiVersion: 'apps/v1', kind: 'Deployment', namespace: 'default', name: 'payments-web' };
+      const template = (image: string) => ({ metadata: { labels: { app: 'payments' } }, spec: { containers: [{ name: 'app', image }] } });
+      const imageOf = async () => ((await cluster.get(deploymentRef))?.spec as any).template.spec.containers[0].image;
+      await cluster.apply({ ...deploymentRef, metadata: { name: 'payments-web', namespace: 'default' }, spec: { replicas: 0, selector: { matchLabels: { app: 'payments' } }, template: template('payments:1') } });
+      const rollouts = argoClients(cluster).rollouts;
+      await rollouts.apply({
+        apiVersion: 'argoproj.io/v1alpha1',
+        kind: 'Rollout',
+        metadata: { name: 'payments-api', namespace: 'default', labels: { 'backstage.io/kubernetes-id': 'payments-api' } },
+        spec: { replicas: 2, workloadRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'payments-web' }, strategy: { canary: { steps: [{ setWeight: 50 }, { pause: {} }] } } },
+      });
+      const v1 = await eventually('deploy', async () => {
+        const r = await rollouts.get('default', 'payments-api');
+        return r?.status?.phase === 'Healthy' ? r.status.stableRS : undefined;
+      });
+      await cluster.patch(deploymentRef, 'merge', { spec: { template: template('payments:2') } });
+      await eventually('pause', async () => (await rollouts.get('default', 'payments-api'))?.status?.phase === 'Paused');
+
+      const base = '/api/argo/rollouts/local/default/payments-api';
+      const undo = await request(server).post(`${base}/undo`).set('authorization', alice).send({ reason: 'bad build' });
+      expect([undo.status, undo.body.summary]).toEqual([200, "rollout 'payments-api' undo"]);
+      expect(await imageOf()).toBe('payments:1');
+      expect((await rollouts.get('default', 'payments-api'))?.spec.template).toBeUndefined();
+      await eventually('back on v1', async () => {
+        const r = await rollouts.get('default', 'payments-api');
+        const rs = await cluster.get({ apiVersion: 'apps/v1', kind: 'ReplicaSet', namespace: 'default', name: `payments-api-${v1}` });
+        return r?.status?.phase === 'Healthy' && r.status.currentPodHash === v1 && rs?.metadata.annotations?.['rollout.argoproj.io/revision'] === '3';
+      });
+
+      const again = await request(server).post(`${base}/undo`).set('authorization', alice).send({ revision: 3 });
+      expect([again.status, again.body.error.message]).toEqual([409, 'skipped rollback (current template already matches revision 3)']);
+    } finally {
+      await stop();
+    }
+  });
+
+  it('audits an action whose second patch failed as partly applied, and answers an applied action whose audit could not be written', async () => {
+    const { server, cluster, pluginDb, stop } = await backend(AuthorizeResult.ALLOW);
+    try {
+      const rollouts = await pausedUpdate(cluster);
+      const base = '/api/argo/rollouts/local/default/payments-api';
+      expect((await request(server).post(`${base}/pause`).set('authorization', alice).send({})).status).toBe(200);
+
+      // promote sends the status patch, then the spec patch; a webhook refuses the second.
+      const patch = cluster.patch.bind(cluster);
+      const refused = jest.spyOn(cluster, 'patch').mockImplementation(async (ref, type, body, options) => {
+        if ((body as { spec?: { paused?: boolean } }).spec?.paused === false) throw new Error('admission webhook "freeze.example.com" denied the request');
+        return patch(ref, type, body, options);
+      });
+      const promoted = await request(server).post(`${base}/promote`).set('authorization', alice).send({ reason: 'looks fine' });
+      refused.mockRestore();
+      expect(promoted.status).toBe(500);
+      const after = await rollouts.get('default', 'payments-api');
+      expect([after?.status?.pauseConditions, after?.spec.paused]).toEqual([undefined, true]);
+      const trail = await request(server).get(`${base}/audit`).set('authorization', alice);
+      expect(trail.body.items[0]).toMatchObject({
+        action: 'promote',
+        reason: 'looks fine',
+        details: { outcome: 'partly applied', patchesApplied: 1, patches: 2, error: 'admission webhook "freeze.example.com" denied the request' },
+      });
+      expect(trail.body.items[1]).toMatchObject({ action: 'pause', details: { outcome: 'applied' } });
+
+      // The audit trail cannot be written: the action is applied all the same, and says so.
+      await pluginDb.schema.dropTable('audit_events');
+      const resumed = await request(server).post(`${base}/resume`).set('authorization', alice).send({});
+      expect(resumed.status).toBe(200);
+      expect(resumed.body).toMatchObject({ summary: "rollout 'payments-api' resumed", auditError: 'The action was sent, but its audit entry could not be written; the backend log has the cause' });
+      expect(resumed.body.audit).toBeUndefined();
+      expect((await rollouts.get('default', 'payments-api'))?.spec.paused).toBeFalsy();
     } finally {
       await stop();
     }

@@ -1,5 +1,5 @@
 import type { AuthService, HttpAuthService, LoggerService, PermissionsService } from '@backstage/backend-plugin-api';
-import { ConflictError, InputError, NotAllowedError, NotFoundError } from '@backstage/errors';
+import { ConflictError, InputError, NotAllowedError, NotFoundError, toError } from '@backstage/errors';
 import { parseEntityRef, stringifyEntityRef, type Entity } from '@backstage/catalog-model';
 import type { CatalogService } from '@backstage/plugin-catalog-node';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
@@ -21,8 +21,10 @@ import {
   type AnalysisRun,
   type AnalysisRunKind,
   type AnalysisRunStatusView,
+  type AuditEventView,
   type ReplicaSetRole,
   type Rollout,
+  type RolloutActionResponse,
   type RolloutDetail,
   type RolloutSummary,
 } from '@quarterdeck/plugin-argo-common';
@@ -31,10 +33,11 @@ import Router from 'express-promise-router';
 import { z } from 'zod';
 import type { AuditStore } from '../database/AuditStore';
 import { parseAuditCursor } from '@quarterdeck/plugin-quarterdeck-node';
-import { planRolloutAction, ROLLOUT_ACTIONS, type RolloutAction } from './actions';
+import { actionOutcome, planRolloutAction, ROLLOUT_ACTIONS, type RolloutAction } from './actions';
 import { POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION, ROLLOUT_TYPE_LABEL, SCALE_DOWN_DEADLINE_ANNOTATION, STEP_INDEX_LABEL } from './objects';
 import { rolloutEntityResolver } from './owningEntity';
 import { displayedRolloutPhase } from './phase';
+import { workloadTemplatePointer } from './workloadRef';
 
 const ACTION_PERMISSIONS = {
   promote: rolloutPromotePermission,
@@ -320,34 +323,67 @@ export function createRolloutsRouter(options: RolloutsRouterOptions) {
       ? (await client.list({ apiVersion: 'apps/v1', kind: 'ReplicaSet', namespace })).items
           .filter(rs => (rs.metadata.ownerReferences ?? []).some(r => r.uid === rollout.metadata.uid))
       : undefined;
-    const plan = planRolloutAction(rollout, action, { revision: parsed.data.revision, replicaSets });
+    // undo of a workloadRef Rollout compares with, and patches, the workload's template.
+    const workloadRef = action === 'undo' ? rollout.spec.workloadRef : undefined;
+    const workload = workloadRef && workloadTemplatePointer(workloadRef)
+      ? await client.get({ apiVersion: workloadRef.apiVersion, kind: workloadRef.kind, namespace, name: workloadRef.name })
+      : undefined;
+    const plan = planRolloutAction(rollout, action, { revision: parsed.data.revision, replicaSets, workload });
     if (!plan.ok) {
       if (plan.status === 404) throw new NotFoundError(plan.message);
       throw new ConflictError(plan.message);
     }
     const ref = { apiVersion: rollout.apiVersion, kind: 'Rollout', namespace, name };
+    // Once a patch is sent the action is audited, whatever came of it: a later patch
+    // failing leaves the earlier ones applied, and that must be on the trail.
+    let applied = 0;
+    let failure: { error: unknown } | undefined;
     for (const patch of plan.patches) {
-      await client.patch(ref, patch.type, patch.body as never, patch.subresource ? { subresource: patch.subresource } : {});
+      try {
+        await client.patch(patch.target ? { ...patch.target, namespace } : ref, patch.type, patch.body as never, patch.subresource ? { subresource: patch.subresource } : {});
+        applied++;
+      } catch (error) {
+        failure = { error };
+        break;
+      }
     }
-    const after = await argoClients(client).rollouts.get(namespace, name);
-    const event = await audit.record({
-      actor: credentials.principal.userEntityRef,
-      action,
-      entityRef,
-      cluster,
-      kind: 'Rollout',
-      namespace,
-      name,
-      reason: parsed.data.reason,
-      details: {
-        // The step the action was taken at: the controller moves it afterwards.
-        stepBefore: rollout.status?.currentStepIndex,
-        phaseBefore: displayedRolloutPhase(rollout).phase,
-        ...(parsed.data.revision ? { revision: parsed.data.revision } : {}),
-      },
-    });
-    options.logger.info(`${event.actor} ran ${action} on Rollout ${cluster}/${namespace}/${name}`);
-    res.json({ summary: plan.summary, rollout: after ? summarizeRollout(cluster, after) : undefined, audit: event });
+    const outcome = actionOutcome(applied, plan.patches.length, failure && toError(failure.error).message);
+    const actor = credentials.principal.userEntityRef;
+    let event: AuditEventView | undefined;
+    let auditError: string | undefined;
+    try {
+      event = await audit.record({
+        actor,
+        action,
+        entityRef,
+        cluster,
+        kind: 'Rollout',
+        namespace,
+        name,
+        reason: parsed.data.reason,
+        details: {
+          // The step the action was taken at: the controller moves it afterwards.
+          stepBefore: rollout.status?.currentStepIndex,
+          phaseBefore: displayedRolloutPhase(rollout).phase,
+          ...(parsed.data.revision ? { revision: parsed.data.revision } : {}),
+          ...outcome,
+        },
+      });
+    } catch (error) {
+      // An action applied stays applied: say the trail lacks it rather than answer 500 (the database's words go to the log).
+      auditError = 'The action was sent, but its audit entry could not be written; the backend log has the cause';
+      options.logger.error(`${actor} ran ${action} on Rollout ${cluster}/${namespace}/${name} (${outcome.outcome}), but its audit entry was not written: ${toError(error).message}`);
+    }
+    if (failure) throw failure.error;
+    options.logger.info(`${actor} ran ${action} on Rollout ${cluster}/${namespace}/${name}`);
+    const after = await argoClients(client).rollouts.get(namespace, name).catch(() => undefined);
+    const body: RolloutActionResponse = {
+      summary: plan.summary,
+      ...(after ? { rollout: summarizeRollout(cluster, after) } : {}),
+      ...(event ? { audit: event } : {}),
+      ...(auditError ? { auditError } : {}),
+    };
+    res.json(body);
   });
 
   return router;

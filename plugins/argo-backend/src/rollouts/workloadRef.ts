@@ -20,6 +20,16 @@ const WORKLOADS: Record<string, { template: string[]; selector?: string[] }> = {
 const groupOf = (apiVersion: string) => (apiVersion.includes('/') ? apiVersion.split('/')[0] : '');
 const at = (o: unknown, path: string[]) => path.reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), o);
 
+/**
+ * Where the referenced workload keeps its pod template, as a JSON pointer
+ * (`/spec/template`, or `/template` for a PodTemplate), or undefined for a
+ * kind Argo does not support. Undo patches the template there.
+ */
+export function workloadTemplatePointer(ref: NonNullable<Rollout['spec']['workloadRef']>): string | undefined {
+  const info = WORKLOADS[`${groupOf(ref.apiVersion)}/${ref.kind}`];
+  return info && `/${info.template.join('/')}`;
+}
+
 /** The InvalidSpec problem of a workloadRef before its workload is looked up, or undefined. */
 export function workloadRefProblem(rollout: Rollout): string | undefined {
   const ref = rollout.spec.workloadRef;

@@ -195,3 +195,15 @@ describe('RolloutNotifier on the local driver', () => {
     }]);
   });
 });
+
+describe('abortActor', () => {
+  const aborted = { apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', metadata: { namespace: 'default', name: 'payments-api' }, spec: {}, status: { abortedAt: '2026-11-22T10:00:30Z' } };
+  const abort = (actor: string, details: Record<string, unknown>) =>
+    ({ id: actor, createdAt: '2026-11-22T10:00:00.000Z', actor, action: 'abort', cluster: 'r', kind: 'Rollout', namespace: 'default', name: 'payments-api', details });
+
+  it('does not name someone whose abort failed: the analysis aborted, and they are told', async () => {
+    const failed = abort('user:default/bob', { outcome: 'failed', error: 'the server rejected our request' });
+    expect(await abortActor({ list: async () => [failed] })('r', aborted as never)).toBeUndefined();
+    expect(await abortActor({ list: async () => [failed, abort('user:default/alice', { outcome: 'applied' })] })('r', aborted as never)).toBe('user:default/alice');
+  });
+});

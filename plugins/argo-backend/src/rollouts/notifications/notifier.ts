@@ -157,15 +157,17 @@ const ABORT_MATCH_MS = 2 * 60_000;
 
 /**
  * Who aborted a Rollout, from the audit trail: the newest `abort` recorded
- * within two minutes of the controller's `abortedAt`. An abort the analysis
- * made has no such entry, and everyone is told.
+ * within two minutes of the controller's `abortedAt` that was applied. An
+ * abort the analysis made has no such entry, and everyone is told.
  */
 export function abortActor(audit: Pick<AuditStore, 'list'>) {
   return async (cluster: string, rollout: RolloutObject): Promise<string | undefined> => {
     const abortedAt = Date.parse(rollout.status?.abortedAt ?? '');
     if (Number.isNaN(abortedAt)) return undefined;
     const { namespace, name } = rollout.metadata as { namespace: string; name: string };
-    const [last] = (await audit.list({ object: { cluster, kind: 'Rollout', namespace, name }, limit: 10 })).filter(e => e.action === 'abort');
+    // An abort whose patch failed is on the trail too (outcome `failed`): it aborted nothing.
+    const [last] = (await audit.list({ object: { cluster, kind: 'Rollout', namespace, name }, limit: 10 }))
+      .filter(e => e.action === 'abort' && e.details?.outcome !== 'failed');
     return last && Math.abs(Date.parse(last.createdAt) - abortedAt) <= ABORT_MATCH_MS ? last.actor : undefined;
   };
 }
