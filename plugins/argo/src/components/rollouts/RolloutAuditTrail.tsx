@@ -78,7 +78,15 @@ export function RolloutAuditTrail({ rollout, newest, next }: {
             <TableRow key={a.id}>
               <TableCell>{formatDateTime(a.createdAt)}</TableCell>
               <TableCell>{a.actor.replace(/^user:default\//, '')}</TableCell>
-              <TableCell>{a.action}</TableCell>
+              <TableCell>
+                {a.action}
+                {/* An attempt that did not go through is on the trail too, and says so. */}
+                {typeof a.details?.outcome === 'string' && a.details.outcome !== 'applied' && (
+                  <Typography variant="caption" color="error" display="block">
+                    {String(a.details.outcome)}{typeof a.details.error === 'string' ? `: ${a.details.error}` : ''}
+                  </Typography>
+                )}
+              </TableCell>
               <TableCell>{auditWhere(a.details)}</TableCell>
               <TableCell>{a.reason ?? ''}</TableCell>
             </TableRow>

@@ -128,7 +128,9 @@ function applies(action: RolloutActionName, r: RolloutSummary | RolloutDetail): 
   switch (action) {
     // Undo needs a revision to go back to (the backend answers 404 otherwise); known once the detail has come.
     case 'undo': return 'replicaSets' in r && new Set(r.replicaSets.map(rs => rs.revision).filter(n => n > 0)).size >= 2;
-    case 'promote': return r.paused || r.pauseConditions.length > 0;
+    // Paused; or a canary at a step that is not done (a running analysis, a setWeight still scaling), which kubectl's promote skips.
+    case 'promote': return r.paused || r.pauseConditions.length > 0
+      || (r.strategy === 'canary' && !r.aborted && r.steps.length > 0 && (r.currentStepIndex ?? 0) < r.steps.length);
     case 'promote-full': return !promoted || r.paused;
     case 'abort': return !r.aborted && !promoted;
     case 'retry': return r.aborted;
@@ -191,6 +193,7 @@ export function RolloutCard({ entityRef: pageEntityRef, summary }: { entityRef: 
     try {
       const result = await argo.rolloutAction(ref, action, reasonText ? { reason: reasonText } : {});
       alerts.post({ message: result.summary, severity: 'success', display: 'transient' });
+      if (result.auditError) alerts.post({ message: result.auditError, severity: 'warning' });
       setConfirming(undefined);
       setReason('');
       retry();

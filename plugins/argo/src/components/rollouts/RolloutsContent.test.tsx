@@ -211,6 +211,19 @@ describe('RolloutsContent', () => {
     expect((within(screen.getByRole('dialog')).getByLabelText(/Reason/) as HTMLInputElement).value).toBe('');
   });
 
+  it("offers Promote at a step that is under way (kubectl skips it), and shows an attempt that failed on the trail", async () => {
+    const argo = api();
+    const analysing = { ...summary, phase: 'Progressing' as const, pauseConditions: [], currentStepIndex: 3, weights: { canary: { weight: 50 }, stable: { weight: 50 } } };
+    argo.listRollouts.mockResolvedValue([analysing]);
+    argo.getRollout.mockResolvedValue({
+      ...detail, ...analysing,
+      audit: [{ id: '9', createdAt: '2026-11-22T10:00:00Z', actor: 'user:default/alice', action: 'abort', reason: 'bad', details: { outcome: 'failed', error: 'connection refused' } }],
+    });
+    await render(argo, AuthorizeResult.ALLOW);
+    await waitFor(() => expect(screen.getByRole('button', { name: 'Promote' })).toBeEnabled());
+    expect(await screen.findByText('failed: connection refused')).toBeInTheDocument();
+  });
+
   it('offers Undo only when there is a revision to go back to, and shows a promoted canary all stable', async () => {
     const argo = api();
     const promoted = { ...summary, phase: 'Healthy' as const, pauseConditions: [], currentStepIndex: 5, stableRS: 'new', currentPodHash: 'new', weights: { canary: { weight: 100 }, stable: { weight: 0 } } };
