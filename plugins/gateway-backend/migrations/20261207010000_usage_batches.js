@@ -11,7 +11,7 @@
  */
 exports.up = async function up(knex) {
   await knex.schema.createTable('gateway_usage_batches', table => {
-    table.string('id', 36).primary().comment("the writer's id for the batch, kept across its retries");
+    table.string('id', 64).primary().comment("the writer's id for the batch, kept across its retries (a part of a batch written apart: the id, '.0' or '.1', …)");
     table.timestamp('written_at', { useTz: true }).notNullable();
     table.integer('rows').notNullable();
     table.index(['written_at'], 'gateway_usage_batches_written_idx');

@@ -124,9 +124,9 @@ describe('KnexGatewayStore', () => {
     const rows: UsageRecord[] = [1, 2, 3].map(i => ({
       at, keyId: '1', consumerRef: 'component:default/c', productId: 'p', model: 'm', upstream: 'a', status: 200, latencyMs: i, promptTokens: 10, completionTokens: 5, estimated: false, cost: 0.01,
     }));
-    expect(await store.insertUsage(rows, 'batch-1')).toBe(true);
-    expect(await store.insertUsage(rows, 'batch-1')).toBe(false);
-    expect(await store.insertUsage(rows.slice(0, 1), 'batch-2')).toBe(true);
+    expect(await store.insertUsage(rows, 'batch-1')).toEqual({ written: 3, refused: 0 });
+    expect(await store.insertUsage(rows, 'batch-1')).toEqual({ written: 0, refused: 0 });
+    expect(await store.insertUsage(rows.slice(0, 1), 'batch-2')).toEqual({ written: 1, refused: 0 });
     expect(Number((await knex('gateway_usage').count('* as n'))[0].n)).toBe(4);
     const [hour] = await store.usageRollupSince({ productIds: ['p'], since: at });
     const [day] = await store.usageRollupSince({ productIds: ['p'], since: new Date('2026-12-07T00:00:00Z'), bucketMs: DAY_MS });
@@ -136,6 +136,23 @@ describe('KnexGatewayStore', () => {
     expect(await store.deleteUsageBatchIdsBefore(new Date(Date.now() - 60_000))).toBe(0);
     expect(await store.deleteUsageBatchIdsBefore(new Date(Date.now() + 1000))).toBe(2);
     expect(Number((await knex('gateway_usage').count('* as n'))[0].n)).toBe(4);
+  });
+
+  it.each(databases.eachSupportedId())('writes a batch holding a row the database refuses in parts, drops only that row, and counts nothing twice when sent again, %p', async databaseId => {
+    const knex = await databases.init(databaseId);
+    await applyDatabaseMigrations({ getClient: async () => knex });
+    const store = new KnexGatewayStore(knex);
+    const at = new Date('2026-12-07T09:00:00Z');
+    const rows: UsageRecord[] = [1, 2, 3, 4, 5].map(i => ({
+      at, keyId: '1', consumerRef: 'component:default/c', productId: 'p', model: 'm', upstream: 'a', status: 200, latencyMs: i, promptTokens: 10, completionTokens: 5, estimated: false, cost: 0.01,
+    }));
+    // A row no database takes (a call without its product): before, its batch failed every retry and held back all later usage.
+    rows[3] = { ...rows[3], productId: null as unknown as string };
+    expect(await store.insertUsage(rows, 'poisoned')).toEqual({ written: 4, refused: 1 });
+    expect(await store.insertUsage(rows, 'poisoned')).toEqual({ written: 0, refused: 1 });
+    expect((await knex('gateway_usage').orderBy('latency_ms')).map(r => r.latency_ms)).toEqual([1, 2, 3, 5]);
+    const [hour] = await store.usageRollupSince({ productIds: ['p'], since: at });
+    expect(Number(hour.requests)).toBe(4);
   });
 
   it.each(databases.eachSupportedId())('lists every pending request newest first, or oldest first for the review queue, %p', async databaseId => {

@@ -58,6 +58,12 @@ export interface UsageRecord {
   cost: number;
 }
 
+/** What a usage batch's write did: rows added, and rows the database refused for their data (dropped). */
+export interface UsageWrite {
+  written: number;
+  refused: number;
+}
+
 /** A dimension the whole gateway's usage is summed by. */
 export type UsageDimension = 'time' | 'product' | 'consumer' | 'model';
 
@@ -148,9 +154,11 @@ export interface GatewayStore {
   /**
    * Raw rows and the rollups by hour and by UTC day, in one transaction. With
    * a `batchId`, a batch already written under that id adds nothing (a retry
-   * after a COMMIT whose reply was lost); false then.
+   * after a COMMIT whose reply was lost: `written` 0). A batch the database
+   * refuses for its data is written in parts, and the rows it refuses are
+   * counted in `refused`, not retried.
    */
-  insertUsage(records: UsageRecord[], batchId?: string): Promise<boolean>;
+  insertUsage(records: UsageRecord[], batchId?: string): Promise<UsageWrite>;
   /** The rollup by hour, or by UTC day (`bucketMs` DAY_MS; each row's `hour` is then its day's start), since a time. */
   usageRollupSince(query: { productIds?: string[]; consumerRef?: string; since: Date; bucketMs?: number }): Promise<StoredHourlyRow[]>;
   /**
@@ -637,7 +645,24 @@ export class KnexGatewayStore implements GatewayStore {
     });
   }
 
-  async insertUsage(records: UsageRecord[], batchId?: string) {
+  async insertUsage(records: UsageRecord[], batchId?: string): Promise<UsageWrite> {
+    try {
+      return { written: (await this.insertUsageBatch(records, batchId)) ? records.length : 0, refused: 0 };
+    } catch (error) {
+      if (!refusesData(error)) throw error;
+      // A row the database will never take (a value out of range) must not hold back every later
+      // batch: the halves are written apart, each under an id of its own, down to the row refused.
+      // Nothing of this batch was committed (its transaction failed), so the new ids count nothing twice.
+      if (records.length === 1) return { written: 0, refused: 1 };
+      const half = Math.ceil(records.length / 2);
+      const first = await this.insertUsage(records.slice(0, half), batchId && `${batchId}.0`);
+      const second = await this.insertUsage(records.slice(half), batchId && `${batchId}.1`);
+      return { written: first.written + second.written, refused: first.refused + second.refused };
+    }
+  }
+
+  /** One transaction: false when the batch id was written before. */
+  private async insertUsageBatch(records: UsageRecord[], batchId?: string): Promise<boolean> {
     if (records.length === 0) return true;
     // In key order, so that two replicas writing the same series take their rows' locks in one order (no deadlock).
     const byKey = (a: HourlyRow, b: HourlyRow) => a.hour.getTime() - b.hour.getTime()
@@ -672,10 +697,14 @@ export class KnexGatewayStore implements GatewayStore {
       .sum({ errors: this.db.raw('case when status >= 500 or status = 429 then 1 else 0 end') })
       .first() as { requests: number | string; errors: number | string | null } | undefined;
     const requests = Number(counts?.requests ?? 0);
-    // Nearest rank, as `quantile` in usage/summary.ts: the ceil(q·n)-th latency in order.
+    // Nearest rank, as `quantile` in usage/summary.ts: the ceil(q·n)-th latency in order, counted from
+    // whichever end is nearer (a p99 sorts the slowest 1 %, not the whole window).
     const latencyAt = async (q: number) => {
       if (requests === 0) return null;
-      const row = await calls().select('latency_ms').orderBy('latency_ms').offset(Math.min(requests - 1, Math.max(0, Math.ceil(q * requests) - 1))).limit(1).first();
+      const rank = Math.min(requests, Math.max(1, Math.ceil(q * requests)));
+      const fromTop = rank > requests / 2;
+      const row = await calls().select('latency_ms').orderBy('latency_ms', fromTop ? 'desc' : 'asc')
+        .offset(fromTop ? requests - rank : rank - 1).limit(1).first();
       return row ? Number(row.latency_ms) : null;
     };
     return { requests, errors: Number(counts?.errors ?? 0), p50Ms: await latencyAt(0.5), p99Ms: await latencyAt(0.99) };
@@ -777,6 +806,19 @@ export class KnexGatewayStore implements GatewayStore {
       dayCost: Number(today.get(r.key_id)?.cost ?? 0),
     }));
   }
+}
+
+/**
+ * An error that sending the same rows again would meet again: PostgreSQL's
+ * data exceptions and constraint violations (SQLSTATE classes 22 and 23),
+ * SQLite's constraint, type and size errors. Not a second write of one batch
+ * id at once, which its retry resolves by finding the id.
+ */
+function refusesData(error: unknown): boolean {
+  const { code, constraint, message } = (error ?? {}) as { code?: unknown; constraint?: unknown; message?: unknown };
+  if (constraint === 'gateway_usage_batches_pkey' || (typeof message === 'string' && message.includes('gateway_usage_batches'))) return false;
+  if (typeof code !== 'string') return false;
+  return /^2[23][0-9A-Z]{3}$/.test(code) || code.startsWith('SQLITE_CONSTRAINT') || code === 'SQLITE_MISMATCH' || code === 'SQLITE_TOOBIG';
 }
 
 /** A unique or primary-key violation (PostgreSQL 23505, SQLite's constraint codes). */

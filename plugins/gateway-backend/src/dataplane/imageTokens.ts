@@ -1,10 +1,13 @@
 /**
  * Prompt tokens of a chat message's image parts, as OpenAI counts them for
- * its vision models: 85 at `detail: "low"`; otherwise 85 plus 170 per 512-px
+ * gpt-4o-class models (gpt-4o-mini bills an image as many more tokens, priced
+ * to match; other providers have rules of their own): 85 at `detail: "low"`;
+ * otherwise 85 plus 170 per 512-px
  * tile of the image once scaled to fit 2048×2048 and then down to 768 px on
  * its shorter side. The size is read from a data URL's header (PNG, GIF,
  * WebP, JPEG), never by fetching: an image given by address, or one whose
- * size cannot be read, counts as the most any image can (768×2048, 8 tiles).
+ * size cannot be read, counts as the most any image can under that rule
+ * (768×2048, 8 tiles).
  * A reservation must not be short (a budget would overshoot by every image);
  * the provider's usage settles what was really spent.
  */
@@ -76,9 +79,21 @@ function dataUrlImageSize(url: string): Size | undefined {
   return imageSize(head(JPEG_SCAN_CHARS));
 }
 
+/** Counts by part: a call counts its prompt up to four times (bound, count, trim, estimate); a data URL is decoded once. */
+const counted = new WeakMap<object, number>();
+
 /** The tokens of one content part that is an image (`{type: "image_url", image_url: {url, detail}}`), else 0. */
 export function imagePartTokens(part: unknown): number {
   if (!part || typeof part !== 'object' || (part as { type?: unknown }).type !== 'image_url') return 0;
+  let tokens = counted.get(part);
+  if (tokens === undefined) {
+    tokens = countImagePart(part);
+    counted.set(part, tokens);
+  }
+  return tokens;
+}
+
+function countImagePart(part: object): number {
   const image = (part as { image_url?: unknown }).image_url;
   const { url, detail } = (image && typeof image === 'object' ? image : { url: image }) as { url?: unknown; detail?: unknown };
   if (detail === 'low') return BASE_TOKENS;

@@ -9,6 +9,9 @@ import type { FromDataPlane, PolicyChange, SpendSoFar, ToDataPlane } from './ipc
 import type { PolicyFeed, PolicyListener } from './policyFeed';
 import type { UsageWriter } from './usageWriter';
 
+/** How long a (re)start waits for the portal's queued usage to be written before it reads the spend. */
+const DRAIN_BEFORE_START_MS = 5_000;
+
 export interface DataPlaneProcessOptions {
   host: string;
   port: number;
@@ -119,9 +122,16 @@ export class DataPlaneProcess implements PolicyListener {
     const { feed } = this.options;
     const version = feed.version;
     const { keys, products } = feed.snapshot();
-    // Budgets start from the usage written so far: what the portal still holds is written first.
-    await this.options.usage.drain();
-    const spend = this.options.redisUrl ? [] : await this.options.spend();
+    // Budgets in memory start from the usage written so far: what the portal still holds is written
+    // first, for 5 s at most (a database that does not answer must not keep the gateway's port closed;
+    // budgets may then start a batch short). With Redis the budgets are there, and nothing waits.
+    let spend: SpendSoFar[] = [];
+    if (!this.options.redisUrl) {
+      let waited: NodeJS.Timeout | undefined;
+      await Promise.race([this.options.usage.drain(), new Promise<void>(resolve => { waited = setTimeout(resolve, DRAIN_BEFORE_START_MS); })]);
+      clearTimeout(waited);
+      spend = await this.options.spend();
+    }
     if (this.stopping) throw new Error('The gateway data plane was stopped while starting');
     const written = bundle && writeChildBundle(bundle);
     // The old generation grows to at most twice what survived the last full collection (peak RSS

@@ -19,17 +19,21 @@ function load(): Tokenizer {
 /** Token counts as an upstream reported them. */
 export type ReportedUsage = { prompt_tokens?: number; completion_tokens?: number };
 
+/** The largest count a usage row holds (a 32-bit integer column on PostgreSQL). */
+const MAX_COUNT = 2_147_483_647;
+
 /**
  * The counts of an upstream's `usage` that can be trusted: each kept only when
- * it is a whole number from 0 up, else left out, so the call's count is
- * estimated instead. A string, a fraction or a negative count would otherwise
- * reach the limits (a NaN budget never refuses) and the usage table (a row the
- * database refuses would hold back the whole batch it came in).
+ * it is a whole number from 0 up to what a usage row holds, else left out, so
+ * the call's count is estimated instead. A string, a fraction, a negative or
+ * a huge count would otherwise reach the limits (a NaN budget never refuses)
+ * and the usage table (a row the database refuses would hold back the whole
+ * batch it came in).
  */
 export function reportedUsage(usage: unknown): ReportedUsage | undefined {
   if (!usage || typeof usage !== 'object') return undefined;
   const { prompt_tokens: prompt, completion_tokens: completion } = usage as Record<string, unknown>;
-  const count = (n: unknown) => (Number.isSafeInteger(n) && (n as number) >= 0 ? (n as number) : undefined);
+  const count = (n: unknown) => (Number.isSafeInteger(n) && (n as number) >= 0 && (n as number) <= MAX_COUNT ? (n as number) : undefined);
   return { prompt_tokens: count(prompt), completion_tokens: count(completion) };
 }
 

@@ -21,7 +21,7 @@ function flakySink() {
         failNext--;
         throw new Error('Connection terminated unexpectedly');
       }
-      return fresh;
+      return { written: fresh ? rows.length : 0, refused: 0 };
     },
   };
 }
@@ -57,5 +57,25 @@ describe('UsageWriter', () => {
     expect(sink.sent.map(s => s.rows)).toEqual([[1, 2], [2], [3, 4, 5]]);
     expect(sink.sent[1].id).toBe(sink.sent[0].id);
     expect([...sink.written.values()].flat()).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it('counts the rows being written towards its bound, dropping queued ones (never those in flight)', async () => {
+    let finish!: () => void;
+    const sent: number[][] = [];
+    const writer = new UsageWriter({
+      insertUsage: (rows: UsageRecord[]) => {
+        sent.push(rows.map(r => r.latencyMs));
+        return sent.length === 1 ? new Promise(resolve => { finish = () => resolve({ written: rows.length, refused: 0 }); }) : Promise.resolve({ written: rows.length, refused: 0 });
+      },
+    }, { maxQueued: 4 });
+    for (const ms of [1, 2, 3]) writer.record(call(ms));
+    const first = writer.flush();
+    for (const ms of [4, 5, 6]) writer.record(call(ms));
+    // Three in flight and a bound of four: of the three queued, only the newest fits.
+    expect(writer.dropped).toBe(2);
+    finish();
+    await first;
+    await writer.drain();
+    expect(sent).toEqual([[1, 2, 3], [6]]);
   });
 });

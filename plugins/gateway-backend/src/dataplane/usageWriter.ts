@@ -21,6 +21,8 @@ export class UsageWriter {
   private queue: UsageRecord[] = [];
   /** The batch that failed, to be sent again under its id. */
   private failed?: { id: string; rows: UsageRecord[] };
+  /** Rows of the batch being written. */
+  private inFlight = 0;
   private timer?: NodeJS.Timeout;
   private flushing?: Promise<void>;
   dropped = 0;
@@ -38,7 +40,8 @@ export class UsageWriter {
   record(row: UsageRecord) {
     this.queue.push(row);
     const max = this.options.maxQueued ?? 50_000;
-    let over = (this.failed?.rows.length ?? 0) + this.queue.length - max;
+    // The rows being written count too (they are held until the write ends), but only queued ones can go.
+    let over = Math.min(this.inFlight + (this.failed?.rows.length ?? 0) + this.queue.length - max, (this.failed?.rows.length ?? 0) + this.queue.length);
     if (over > 0) {
       this.dropped += over;
       // The oldest first: the failed batch's. Sent again smaller under its id, it still counts nothing twice.
@@ -64,14 +67,22 @@ export class UsageWriter {
     }
     const sent = batch;
     this.failed = undefined;
+    this.inFlight = sent.rows.length;
     this.flushing = this.sink.insertUsage(sent.rows, sent.id)
-      .then(() => undefined, error => {
+      .then(result => {
+        const refused = (result as { refused?: number } | undefined)?.refused ?? 0;
+        if (refused > 0) {
+          this.dropped += refused;
+          this.options.logger?.warn(`The database refused ${refused} of ${sent.rows.length} gateway usage rows for their values; they are dropped, the rest written`);
+        }
+      }, error => {
         this.options.logger?.warn(`Writing ${sent.rows.length} gateway usage rows failed; will retry: ${error}`);
         // Rows dropped meanwhile (record's bound) were taken from `sent.rows` itself only while it was `failed`.
         this.failed = sent;
       })
       .finally(() => {
         this.flushing = undefined;
+        this.inFlight = 0;
       });
     return this.flushing;
   }
