@@ -140,10 +140,17 @@ export interface IssuedKey {
   secret: string;
 }
 
+/**
+ * The status a call is recorded with when the client closed it before its
+ * response was whole (nginx's 499): the client's doing, counted neither as
+ * the upstream's error nor as an error on the usage pages.
+ */
+export const CLIENT_CLOSED_STATUS = 499;
+
 /** Totals of a group of calls. */
 export interface UsageTotals {
   requests: number;
-  /** Calls answered with a 4xx or 5xx. */
+  /** Calls answered with a 4xx or 5xx (not those the client closed: CLIENT_CLOSED_STATUS). */
   errors: number;
   promptTokens: number;
   completionTokens: number;

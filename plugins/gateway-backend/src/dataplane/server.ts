@@ -11,7 +11,7 @@ import { DataPlaneMetrics } from './metrics';
 import type { Charge, Limits } from './limits';
 import type { KeyCache } from './keyCache';
 import { KEY_ERRORS, sendError } from './openaiErrors';
-import { modelsInPlan } from '@quarterdeck/plugin-gateway-common';
+import { CLIENT_CLOSED_STATUS, modelsInPlan } from '@quarterdeck/plugin-gateway-common';
 import { resolveModel, type Target } from './routing';
 import { SseUsageFilter } from './sse';
 import { RelayUsage, type NativeRelay } from './nativeRelay';
@@ -62,7 +62,7 @@ const OPENAI_PATHS: Record<string, 'chat' | 'completions' | 'embeddings'> = {
 const KEEP_ALIVE_MS = 65_000;
 
 /** A call the client closed before its response was whole: nginx's 499, so that it is not counted as the upstream's error. */
-const CLIENT_CLOSED = 499;
+const CLIENT_CLOSED = CLIENT_CLOSED_STATUS;
 /** How a call that failed once under way is recorded: the client's leaving, or the upstream's failure. */
 function failedStatus(error: unknown): number {
   return error instanceof ClientClosed ? CLIENT_CLOSED : 502;

@@ -1,3 +1,4 @@
+import { CLIENT_CLOSED_STATUS } from '@quarterdeck/plugin-gateway-common';
 import type { UsageRecord } from '../database/GatewayStore';
 
 /** Upper bounds (ms) of the latency histogram the hourly rollup keeps. */
@@ -20,7 +21,8 @@ export interface HourlyRow {
 
 export const HOUR_MS = 3_600_000;
 export const DAY_MS = 24 * HOUR_MS;
-export const isErrorStatus = (status: number) => status >= 400;
+/** An error on the usage pages: a 4xx or 5xx answer, but not a call the client closed (it had no answer). */
+export const isErrorStatus = (status: number) => status >= 400 && status !== CLIENT_CLOSED_STATUS;
 
 /**
  * Sums a batch of calls into one row per hour (or per UTC day, with

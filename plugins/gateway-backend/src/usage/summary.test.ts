@@ -30,6 +30,8 @@ describe('usage rollups and summaries', () => {
     expect(rows).toHaveLength(2);
     expect(rows[0]).toMatchObject({ hour: new Date('2026-11-22T08:00:00Z'), consumer_ref: 'component:default/a', requests: 2, errors: 0, prompt_tokens: 20, le_50: 1, le_100: 1 });
     expect(rows[1]).toMatchObject({ upstream: 'u@v2', requests: 1, errors: 1, le_10: 1 });
+    // A call the client closed had no answer: counted, not as an error.
+    expect(rollUp([call('2026-11-22T08:10:00Z', 499, 40), call('2026-11-22T08:11:00Z', 404, 40)])[0]).toMatchObject({ requests: 2, errors: 1 });
   });
 
   it('summarises hours (empty ones included), consumers and model versions from rollup rows', () => {
