@@ -52,6 +52,8 @@ async function startPortal(options) {
     env = {},
     timeoutMs = 120_000,
     entry = path.join(root, 'packages/backend/src/index.ts'),
+    // The config the test's overrides go over: the development one, or app-config.production.yaml.
+    baseConfig = 'app-config.yaml',
   } = options;
   const url = `http://127.0.0.1:${port}`;
   const gatewayPort = options.gatewayPort ?? (await freePort());
@@ -83,7 +85,7 @@ async function startPortal(options) {
       require.resolve('@backstage/cli/config/nodeTransform.cjs'),
       entry,
       '--config',
-      path.join(root, 'app-config.yaml'),
+      path.join(root, baseConfig),
       '--config',
       override,
     ],

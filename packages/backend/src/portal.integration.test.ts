@@ -33,6 +33,34 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, ms 
   throw new Error(`Timed out waiting for ${what}`);
 }
 
+describe('the production config (app-config.production.yaml)', () => {
+  it('starts with oauth2-proxy sign-in only, and serves while its cluster does not answer', async () => {
+    const portal = await startPortal({
+      port: await freePort(),
+      baseConfig: 'app-config.production.yaml',
+      env: {
+        NODE_ENV: 'production',
+        ORGANIZATION_NAME: 'Acme',
+        BACKEND_STATIC_TOKEN: 'a-static-token-for-the-production-config-test',
+        QUARTERDECK_GATEWAY_KEY_SECRET: 'a-test-server-secret-of-at-least-32-chars',
+        // Nothing listens there: the Rollouts' watches retry in the background.
+        KUBERNETES_CLUSTER_NAME: 'prod', KUBERNETES_CLUSTER_URL: 'https://127.0.0.1:9', KUBERNETES_SERVICE_ACCOUNT_TOKEN: 'token', KUBERNETES_CA_DATA: 'eA==',
+        POSTGRES_HOST: '127.0.0.1', POSTGRES_PORT: '5432', POSTGRES_USER: 'unused', POSTGRES_PASSWORD: 'unused',
+      },
+    });
+    try {
+      for (const plugin of ['argo', 'gateway']) expect((await fetch(`${portal.url}/api/${plugin}/health`)).status).toBe(200);
+      // No development sign-in: neither guest nor dev-user is there.
+      for (const provider of ['guest', 'dev-user']) {
+        expect((await fetch(`${portal.url}/api/auth/${provider}/refresh`, { headers: { 'x-requested-with': 'XMLHttpRequest' } })).status).toBe(404);
+      }
+      expect((await fetch(`${portal.gatewayUrl}/v1/models`)).status).toBe(401);
+    } finally {
+      await portal.stop();
+    }
+  });
+});
+
 describe.each(databases)('the portal backend on %s', database => {
   let portal: any;
   let tokens: Record<string, string>;

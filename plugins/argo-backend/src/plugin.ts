@@ -75,7 +75,11 @@ export const argoPlugin = createBackendPlugin({
             },
             { logger: domainLogger, renewMs: LEASE_TTL_MS / 3 },
           );
-          lifecycle.addStartupHook(() => election.start());
+          // In the background: a cluster that does not answer must not hold the portal's start (its
+          // watches retry, and say so in the log); the portal's other plugins serve meanwhile.
+          lifecycle.addStartupHook(() => {
+            election.start().catch(error => domainLogger.error(`Reconciling the Rollouts of cluster ${cluster.name} did not start: ${error}`));
+          });
           lifecycle.addShutdownHook(() => election.stop());
         }
         // Every replica watches every cluster's Rollouts for what their teams
@@ -87,7 +91,9 @@ export const argoPlugin = createBackendPlugin({
           const notifier = new RolloutNotifier(await clusters.client(cluster.name), {
             cluster: cluster.name, store: noticeStore, entityOf, abortedBy, notifications, logger: logger.child({ cluster: cluster.name, domain: 'rollout-notices' }),
           });
-          lifecycle.addStartupHook(() => notifier.start());
+          lifecycle.addStartupHook(() => {
+            notifier.start().catch(error => logger.error(`Watching the Rollouts of cluster ${cluster.name} for notices did not start: ${error}`));
+          });
           lifecycle.addShutdownHook(() => notifier.stop());
         }
         // Example manifests for local clusters, applied once each, after the
