@@ -39,7 +39,10 @@ export interface Config {
      * replica (one Lua script per call). In memory when unset.
      */
     redis?: {
-      /** e.g. redis://127.0.0.1:6379 */
+      /**
+       * e.g. redis://127.0.0.1:6379 (it may carry a password)
+       * @visibility secret
+       */
       url: string;
     };
     /** Days raw calls are kept (they serve short windows such as rollout analysis), 1 or more; the current UTC month is always kept (budgets are rebuilt from it). Default 30. */

@@ -161,6 +161,9 @@ async function scriptedUpstream() {
         // Node refuses to send a control character in a header: written raw, as a broken upstream could.
         const body = 'data: {"choices":[{"index":0,"delta":{"content":"hi"}}]}\n\ndata: [DONE]\n\n';
         req.socket.end(`HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\x01\r\nconnection: close\r\ntransfer-encoding: chunked\r\n\r\n${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`);
+      } else if (what === '/headers') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(req.headers));
       } else if (what === '/export') {
         res.writeHead(200, { 'content-type': 'application/octet-stream' });
         const timer = setInterval(() => res.write(Buffer.alloc(64 * 1024, 1)), 5);
@@ -286,7 +289,7 @@ describe('calls cut short, reservations and odd upstreams', () => {
 
   it('passes no dot segment or encoded slash of a REST path upstream', async () => {
     const before = upstream.ended.length;
-    for (const path of ['/p/pay/../../admin/users', '/p/pay/%2E%2e/admin', '/p/pay/a/./b', '/p/pay/a%2Fb', '/p/pay/a\\b']) {
+    for (const path of ['/p/pay/../../admin/users', '/p/pay/%2E%2e/admin', '/p/pay/a/./b', '/p/pay/a%2Fb', '/p/pay/a\\b', '/p/pay/..;/admin', '/p/pay/..;jsessionid=1/admin']) {
       const refused = await raw(path);
       expect([path, refused.status]).toEqual([path, 400]);
       expect(JSON.parse(refused.body).error.message).toMatch(/^path: /);
@@ -294,6 +297,24 @@ describe('calls cut short, reservations and odd upstreams', () => {
     expect(upstream.ended.length).toBe(before);
     expect(await raw('/p/pay/items/1?full=true')).toEqual({ status: 200, body: JSON.stringify({ path: '/rest/items/1?full=true' }) });
     await until(() => rows.some(row => row.productId === 'pay'));
+  });
+
+  it("passes no identity a caller makes up to a REST upstream: the gateway says who calls, and from where", async () => {
+    const payRowsBefore = rows.filter(r => r.productId === 'pay').length;
+    const response = await fetch(`${plane.url}/p/pay/headers`, {
+      headers: {
+        authorization: `Bearer ${payKey.full}`, 'x-forwarded-email': 'grace@example.com', 'x-forwarded-user': 'grace', forwarded: 'for=1.2.3.4',
+        'x-real-ip': '1.2.3.4', 'x-auth-request-email': 'grace@example.com', 'x-quarterdeck-dev-user': 'grace', 'x-quarterdeck-consumer': 'component:default/other',
+        'x-request-id': 'kept',
+      },
+    });
+    const seen = await response.json();
+    for (const name of ['x-forwarded-email', 'x-forwarded-user', 'forwarded', 'x-real-ip', 'x-auth-request-email', 'x-quarterdeck-dev-user', 'authorization']) {
+      expect([name, seen[name]]).toEqual([name, undefined]);
+    }
+    expect(seen).toMatchObject({ 'x-quarterdeck-consumer': 'component:default/app', 'x-forwarded-for': '127.0.0.1', 'x-request-id': 'kept' });
+    // Its usage row written before the next test counts rows.
+    await until(() => rows.filter(r => r.productId === 'pay').length > payRowsBefore);
   });
 
   it('passes a REST body at the pace the client reads it, and stops the upstream when the client leaves', async () => {

@@ -85,11 +85,25 @@ class BadRequest extends Error {
 function restPathProblem(path: string): string | undefined {
   if (/%2f|%5c|\\/i.test(path)) return 'an encoded slash or a backslash is not passed upstream';
   for (const segment of path.split('/')) {
-    if (segment === '' || segment.length > 6) continue;
-    const decoded = segment.replace(/%2e/gi, '.');
+    // A segment's `;parameters` are not part of its name to Java servers (`/..;/` is `..` to Tomcat).
+    const name = segment.split(';')[0];
+    if (name === '' || name.length > 6) continue;
+    const decoded = name.replace(/%2e/gi, '.');
     if (decoded === '.' || decoded === '..') return 'a "." or ".." segment is not passed upstream';
   }
   return undefined;
+}
+
+/**
+ * Request headers a REST product's caller may not set for its upstream: who
+ * the caller is, as an authenticating proxy or this gateway would say it
+ * (`x-forwarded-email` is a signed-in user to an oauth2-proxy-fronted
+ * service, the portal included), and the gateway's own. The gateway says
+ * who calls in `x-quarterdeck-consumer`, and from where in `x-forwarded-for`.
+ */
+function callerMayNotSet(name: string): boolean {
+  return name === 'forwarded' || name === 'x-real-ip' || name.startsWith('x-forwarded-') || name.startsWith('x-auth-request-')
+    || name.startsWith('x-oauth2-proxy-') || name.startsWith('x-quarterdeck-');
 }
 
 function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
@@ -819,10 +833,11 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     const { origin, base, allowed } = endpointOf(upstream);
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(req.headers)) {
-      if (value === undefined || HOP_BY_HOP.has(name) || name === 'authorization' || name === 'x-api-key' || name === 'host') continue;
+      if (value === undefined || HOP_BY_HOP.has(name) || name === 'authorization' || name === 'x-api-key' || name === 'host' || callerMayNotSet(name)) continue;
       headers[name] = Array.isArray(value) ? value.join(', ') : value;
     }
     headers['x-quarterdeck-consumer'] = key.componentRef;
+    if (req.socket.remoteAddress) headers['x-forwarded-for'] = req.socket.remoteAddress;
     const target: Target = { model: { name: '', upstream: upstream.name, contextWindow: 0, inputPricePerMillion: 0, outputPricePerMillion: 0 }, upstream };
     if (!allowed) {
       recordRest(key, product, target, 502, started);
