@@ -115,7 +115,8 @@ describe('a model canary through the gateway', () => {
             { name: 'chat-small-v1', upstream: 'ms-v1', upstreamModel: 'chat-small', contextWindow: 8192, inputPricePerMillion: 1, outputPricePerMillion: 1 },
             { name: 'chat-small-v2', upstream: 'ms-v2', upstreamModel: 'chat-small', contextWindow: 8192, inputPricePerMillion: 1, outputPricePerMillion: 1 },
           ],
-          routes: [{ name: 'chat-small', targets: [{ model: 'chat-small-v1', weight: 100 }, { model: 'chat-small-v2', weight: 0 }] }],
+          // The API's owners name the Rollout that may move this route's traffic.
+          routes: [{ name: 'chat-small', targets: [{ model: 'chat-small-v1', weight: 100 }, { model: 'chat-small-v2', weight: 0 }], rollout: 'local/default/chat-model' }],
           plans: [{ name: 'standard' }],
         },
       };

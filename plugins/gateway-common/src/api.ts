@@ -39,6 +39,12 @@ export interface GatewayModelRoute {
   targets: Array<{ model: string; weight: number }>;
   fallbacks?: string[];
   largerContextModel?: string;
+  /**
+   * The Rollout, as `cluster/namespace/name`, whose canary may set this
+   * route's weights through the argo plugin. The API's owners name it: no
+   * other Rollout moves their traffic.
+   */
+  rollout?: string;
 }
 
 export interface GatewayPlan {

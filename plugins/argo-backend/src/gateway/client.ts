@@ -14,7 +14,8 @@ export interface ModelMetrics {
 /** What the rollouts engine uses of Quarterdeck's gateway: route weights and model metrics. */
 export interface QuarterdeckGateway {
   routeWeights(productId: string, route: string): Promise<Record<string, number>>;
-  setRouteWeights(productId: string, route: string, weights: Record<string, number>, reason: string): Promise<void>;
+  /** `rollout`: `cluster/namespace/name` of the Rollout this is done for; the gateway takes it only from the one the route names. */
+  setRouteWeights(productId: string, route: string, weights: Record<string, number>, reason: string, rollout: string): Promise<void>;
   /** `signal`: the caller gives up (the analysis reconciler stopping). */
   modelMetrics(productId: string, model: string, windowSeconds: number, signal?: AbortSignal): Promise<ModelMetrics>;
 }
@@ -72,10 +73,10 @@ export class HttpQuarterdeckGateway implements QuarterdeckGateway {
     return Object.fromEntries(found.targets.map(t => [t.model, t.weight]));
   }
 
-  async setRouteWeights(productId: string, route: string, weights: Record<string, number>, reason: string) {
+  async setRouteWeights(productId: string, route: string, weights: Record<string, number>, reason: string, rollout: string) {
     await this.call(`/products/${encodeURIComponent(productId)}/routes/${encodeURIComponent(route)}/weights`, {
       method: 'PUT',
-      body: JSON.stringify({ weights, reason }),
+      body: JSON.stringify({ weights, reason, rollout }),
     });
   }
 

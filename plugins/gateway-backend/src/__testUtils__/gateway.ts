@@ -67,7 +67,7 @@ export const product = (v1: string, v2: string) => ({
       { name: 'chat-small-v2', upstream: 'ms-v2', upstreamModel: 'chat-small', contextWindow: 8192, inputPricePerMillion: 1, outputPricePerMillion: 2 },
       { name: 'chat-large', upstream: 'ms-v1', contextWindow: 32768, inputPricePerMillion: 3, outputPricePerMillion: 6 },
     ],
-    routes: [{ name: 'chat-small', targets: [{ model: 'chat-small-v1', weight: 100 }, { model: 'chat-small-v2', weight: 0 }], fallbacks: ['chat-small-v2'] }],
+    routes: [{ name: 'chat-small', targets: [{ model: 'chat-small-v1', weight: 100 }, { model: 'chat-small-v2', weight: 0 }], fallbacks: ['chat-small-v2'], rollout: 'local/ml/chat-model' }],
     templates: [{
       name: 'summarize',
       model: 'chat-small',

@@ -1,4 +1,4 @@
-import { TestDatabases } from '@backstage/backend-test-utils';
+import { mockCredentials, TestDatabases } from '@backstage/backend-test-utils';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import Ajv, { type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
@@ -92,6 +92,16 @@ describe('the OpenAPI schema of /api/gateway', () => {
       await answered('PUT /products/{id}/routes/{route}/weights', weights({ 'chat-small-v1': 90, 'chat-small-v2': 10 }), 200);
       await answered('PUT /products/{id}/routes/{route}/weights', weights({ 'chat-small-v1': 90 }), 400);
       await answered('PUT /products/{id}/routes/{route}/weights', request(server).put('/api/gateway/products/llm-chat/routes/nope/weights').set('authorization', carol).send({ weights: {} }), 404);
+      // As a plugin: argo, for the Rollout the route names, and no other plugin or Rollout.
+      const asPlugin = (subject: string, rollout?: string) => request(server).put('/api/gateway/products/llm-chat/routes/chat-small/weights')
+        .set('authorization', mockCredentials.service.header({ onBehalfOf: mockCredentials.service(subject), targetPluginId: 'gateway' })).send({ weights: { 'chat-small-v1': 80, 'chat-small-v2': 20 }, ...(rollout ? { rollout } : {}) });
+      await answered('PUT /products/{id}/routes/{route}/weights', asPlugin('plugin:argo', 'local/ml/chat-model'), 200);
+      const otherRollout = await answered('PUT /products/{id}/routes/{route}/weights', asPlugin('plugin:argo', 'local/team-b/intruder'), 403);
+      expect(otherRollout.error.message).toBe('Route chat-small of llm-chat is driven by Rollout local/ml/chat-model, not local/team-b/intruder');
+      await answered('PUT /products/{id}/routes/{route}/weights', asPlugin('plugin:argo'), 403);
+      await answered('PUT /products/{id}/routes/{route}/weights', asPlugin('plugin:catalog', 'local/ml/chat-model'), 403);
+      const after = await request(server).get('/api/gateway/products/llm-chat').set('authorization', carol);
+      expect(after.body.routes[0].targets).toEqual([{ model: 'chat-small-v1', weight: 80 }, { model: 'chat-small-v2', weight: 20 }]);
       const metrics = (query: object) => request(server).get('/api/gateway/metrics/models').query(query).set('authorization', carol);
       await answered('GET /metrics/models', metrics({ productId: 'llm-chat', model: 'chat-small-v1' }), 200);
       await answered('GET /metrics/models', metrics({ productId: 'llm-chat' }), 400);

@@ -14,6 +14,8 @@ const positiveInt = z.number().int('must be a whole number').positive('must be p
 const nonNegative = z.number().nonnegative('must not be negative');
 // Model names and upstream versions are answered in response headers (x-quarterdeck-model, …), where Node refuses
 // anything but printable characters: one outside them would fail every call to the model.
+/** A Rollout as `cluster/namespace/name`: the cluster's name as configured, then two DNS labels. */
+export const ROLLOUT_REF = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\/[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\/[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 const headerSafe = (max: number) => z.string().min(1).max(max).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces (it is sent in response headers)');
 
 export const productSpecSchema = z.object({
@@ -38,6 +40,7 @@ export const productSpecSchema = z.object({
     targets: z.array(z.object({ model: z.string().min(1), weight: z.number().int('must be a whole number').min(0).max(100) }).strict()).min(1, 'a route needs at least one target'),
     fallbacks: z.array(z.string().min(1)).optional(),
     largerContextModel: z.string().min(1).optional(),
+    rollout: z.string().regex(ROLLOUT_REF, 'must be cluster/namespace/name, each a DNS label').optional(),
   }).strict()).optional(),
   templates: z.array(z.object({
     name,

@@ -108,7 +108,11 @@ const revokeBody = z.object({ reason: z.string().max(2000).optional() }).strict(
 const routeWeightsBody = z.object({
   weights: z.record(z.number().int('must be a whole number').min(0).max(100)),
   reason: z.string().max(2000).optional(),
+  rollout: z.string().max(400).optional(),
 }).strict();
+
+/** The one plugin that sets route weights as itself: argo, for a Rollout's canary. */
+const ROLLOUTS_PLUGIN = 'plugin:argo';
 
 
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {
@@ -199,6 +203,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     return { credentials, actor: credentials.principal.userEntityRef };
   };
   const anyCredentials = (req: express.Request) => httpAuth.credentials(req);
+  const principalType = (credentials: Awaited<ReturnType<HttpAuthService['credentials']>>) => (credentials.principal as { type?: string }).type;
   /** A user, or another plugin (argo drives route weights during a rollout). */
   const callerOf = async (req: express.Request) => {
     const credentials = await httpAuth.credentials(req, { allow: ['user', 'service'] });
@@ -351,8 +356,19 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     const body = parse(routeWeightsBody, req.body);
     const product = await store.getProduct(req.params.id);
     if (!product) throw new NotFoundError(`No gateway product ${req.params.id}`);
-    await authorizeOn(gatewayProductManagePermission, product.entityRef, credentials, `change the routes of gateway product ${product.id}`);
     const route = (product.routes ?? []).find(r => r.name === req.params.route);
+    if (principalType(credentials) === 'service') {
+      // A plugin acts for a Rollout, and only for the one the API's owners named on the route: the
+      // permission framework allows any plugin anything, and any team's Rollout could name this product.
+      if (actor !== ROLLOUTS_PLUGIN) throw new NotAllowedError(`Only ${ROLLOUTS_PLUGIN} sets route weights as a plugin, not ${actor}`);
+      if (route && (!body.rollout || route.rollout !== body.rollout)) {
+        throw new NotAllowedError(route.rollout
+          ? `Route ${route.name} of ${product.id} is driven by Rollout ${route.rollout}, not ${body.rollout ?? 'an unnamed one'}`
+          : `Route ${route.name} of ${product.id} names no Rollout that may set its weights (its \`rollout\`, set by the API's owners)`);
+      }
+    } else {
+      await authorizeOn(gatewayProductManagePermission, product.entityRef, credentials, `change the routes of gateway product ${product.id}`);
+    }
     if (!route) throw new NotFoundError(`Gateway product ${product.id} has no route ${req.params.route}`);
     const targets = route.targets.map(t => t.model);
     const unknown = Object.keys(body.weights).find(m => !targets.includes(m));
@@ -372,7 +388,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
       actor,
       now: now(),
       expect: { exists: true, updatedAt: product.updatedAt },
-      audit: [{ actor, action: 'route.weights', entityRef: product.entityRef, target: product.id, reason: body.reason, details: { route: route.name, weights: body.weights } }],
+      audit: [{ actor, action: 'route.weights', entityRef: product.entityRef, target: product.id, reason: body.reason, details: { route: route.name, weights: body.weights, ...(body.rollout ? { rollout: body.rollout } : {}) } }],
     });
     await options.onProductChange?.(updated);
     res.json(updated);

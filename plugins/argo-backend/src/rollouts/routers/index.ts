@@ -45,7 +45,7 @@ export function trafficRoutersFor(rollout: Rollout, client: ClusterClient, gatew
     if (plugin === GATEWAY_API_PLUGIN) routers.push(new GatewayApiRouter(client));
     if (plugin === QUARTERDECK_GATEWAY_PLUGIN) {
       if (!gateway) throw new Error(`${QUARTERDECK_GATEWAY_PLUGIN}: the gateway plugin is not installed in this backend`);
-      routers.push(new QuarterdeckGatewayRouter(gateway));
+      routers.push(new QuarterdeckGatewayRouter(gateway, client.name));
     }
   }
   return routers;

@@ -30,11 +30,12 @@ const modelTemplate = (model?: string) => ({
 
 /** A gateway whose one route starts with `route` and records what it is told. */
 function fakeGateway(route: Record<string, number>) {
-  const state = { route: { ...route }, writes: 0 };
+  const state = { route: { ...route }, writes: 0, rollout: '' };
   const gateway: QuarterdeckGateway = {
     routeWeights: async () => ({ ...state.route }),
-    setRouteWeights: async (_product, _route, weights) => {
+    setRouteWeights: async (_product, _route, weights, _reason, rollout) => {
       state.writes++;
+      state.rollout = rollout;
       state.route = Object.fromEntries(Object.keys(state.route).map(m => [m, weights[m] ?? 0]));
     },
     modelMetrics: async () => { throw new Error('not used'); },
@@ -58,12 +59,14 @@ describe('the Quarterdeck gateway as a traffic router', () => {
       stable: models.stable ? { [GATEWAY_MODEL_ANNOTATION]: models.stable } : {},
       canary: models.canary ? { [GATEWAY_MODEL_ANNOTATION]: models.canary } : {},
     };
-    await new QuarterdeckGatewayRouter(gateway).setWeight(chat(modelTemplate(models.canary)), weight, {
+    await new QuarterdeckGatewayRouter(gateway, 'prod').setWeight(chat(modelTemplate(models.canary)), weight, {
       stableHash: 'stable',
       canaryHash: 'canary',
       annotationsOf: hash => annotations[hash],
     });
     expect(state.route).toEqual(expected);
+    // Done for this Rollout, by name: the gateway takes it only from the one the route names.
+    expect(state.rollout).toBe(state.writes > 0 ? 'prod/ml/chat' : '');
   });
 
   it('is InvalidSpec when the template a workloadRef resolves to names no model', () => {

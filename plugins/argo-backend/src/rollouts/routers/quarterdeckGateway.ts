@@ -70,7 +70,8 @@ export function routeWeightsFor(current: Record<string, number>, stable: string 
 export class QuarterdeckGatewayRouter implements TrafficRouter {
   readonly type = QUARTERDECK_GATEWAY_PLUGIN;
 
-  constructor(private readonly gateway: QuarterdeckGateway) {}
+  /** `cluster`: the name of the Rollout's cluster, the first part of the `rollout` a route names. */
+  constructor(private readonly gateway: QuarterdeckGateway, private readonly cluster: string) {}
 
   async setWeight(rollout: Rollout, canaryWeight: number, versions: RoutedVersions): Promise<void> {
     const config = quarterdeckGatewayConfig(rollout)!;
@@ -83,6 +84,8 @@ export class QuarterdeckGatewayRouter implements TrafficRouter {
     const targets = new Set([...Object.keys(current), ...Object.keys(wanted)]);
     if ([...targets].every(model => (current[model] ?? 0) === (wanted[model] ?? 0))) return;
     const split = Object.entries(wanted).map(([model, weight]) => `${model} ${weight}%`).join(', ');
-    await this.gateway.setRouteWeights(config.product, config.route, wanted, `Rollout ${rollout.metadata.namespace}/${rollout.metadata.name}: ${split}`);
+    // The gateway takes it only from the Rollout the route names (`rollout: cluster/namespace/name`), which its API's owners set.
+    const ref = `${this.cluster}/${rollout.metadata.namespace}/${rollout.metadata.name}`;
+    await this.gateway.setRouteWeights(config.product, config.route, wanted, `Rollout ${ref}: ${split}`, ref);
   }
 }
