@@ -7,7 +7,11 @@ import { KUBERNETES_ID_ANNOTATION, KUBERNETES_ID_LABEL, type Rollout } from '@qu
  * The catalog entity a Rollout belongs to: the one whose
  * `backstage.io/kubernetes-id` annotation matches the Rollout's label of that
  * name. Its permissions gate the Rollout's actions, and its owners are the
- * Rollout's team.
+ * Rollout's team. When several entities carry that id, none is: anyone may
+ * register an entity, and one naming another team's id would otherwise
+ * take its Rollouts about half the time (the catalog's order is its random
+ * ids'). Such a Rollout is then treated as unclaimed: only those the policy
+ * allows unconditionally (platform admins) act on it, and no team is told.
  */
 export function rolloutEntityResolver(deps: { catalog: CatalogService; auth: AuthService }) {
   return async (rollout: Pick<Rollout, 'metadata'>): Promise<string | undefined> => {
@@ -17,6 +21,6 @@ export function rolloutEntityResolver(deps: { catalog: CatalogService; auth: Aut
       { filter: { [`metadata.annotations.${KUBERNETES_ID_ANNOTATION}`]: id }, fields: ['kind', 'metadata.name', 'metadata.namespace'] },
       { credentials: await deps.auth.getOwnServiceCredentials() },
     );
-    return items[0] ? stringifyEntityRef(items[0]) : undefined;
+    return items.length === 1 ? stringifyEntityRef(items[0]) : undefined;
   };
 }
