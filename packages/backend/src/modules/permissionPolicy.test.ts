@@ -67,6 +67,21 @@ describe('QuarterdeckPermissionPolicy', () => {
     ).toEqual({ result: AuthorizeResult.DENY });
   });
 
+  it("lets a scaffolder task be cancelled by whoever started it, and no one else; template management stays with admins", async () => {
+    const cancel = createPermission({ name: 'scaffolder.task.cancel', attributes: {}, resourceType: 'scaffolder-task' });
+    expect(await policy.handle({ permission: cancel }, as('user:default/erin'))).toEqual({
+      result: AuthorizeResult.CONDITIONAL,
+      pluginId: 'scaffolder',
+      resourceType: 'scaffolder-task',
+      conditions: { rule: 'IS_TASK_OWNER', resourceType: 'scaffolder-task', params: { createdBy: ['user:default/erin'] } },
+    });
+    // No action is not a read.
+    const management = createPermission({ name: 'scaffolder.template.management', attributes: {} });
+    expect(await policy.handle({ permission: management }, as('user:default/erin'))).toEqual({ result: AuthorizeResult.DENY });
+    const dryRun = createPermission({ name: 'scaffolder.template.dry-run', attributes: {} });
+    expect(await policy.handle({ permission: dryRun }, as('user:default/erin'))).toEqual({ result: AuthorizeResult.ALLOW });
+  });
+
   it('denies unknown non-read permissions and callers without a user', async () => {
     const permission = createPermission({ name: 'x.thing.update', attributes: { action: 'update' } });
     expect(await policy.handle({ permission }, as('user:default/alice'))).toEqual({

@@ -18,31 +18,41 @@ import {
   catalogConditions,
   createCatalogConditionalDecision,
 } from '@backstage/plugin-catalog-backend/alpha';
+import {
+  createScaffolderTaskConditionalDecision,
+  scaffolderTaskConditions,
+} from '@backstage/plugin-scaffolder-backend/alpha';
 
 /** Members of this group may do everything. */
 export const PLATFORM_ADMINS = 'group:default/platform-admins';
 
 /**
  * Non-read permissions every signed-in user holds, because a user needs them
- * to serve themselves: running software templates (which register what they
- * create in the catalog). Deleting locations stays with admins.
+ * to serve themselves: registering and validating entities, and running
+ * software templates (which register what they create in the catalog), dry
+ * runs included. Deleting locations, and managing templates, stay with
+ * admins; cancelling a task stays with whoever started it.
  */
 const SELF_SERVICE = new Set([
   'catalog.entity.create',
+  'catalog.entity.validate',
   'catalog.location.create',
+  'catalog.location.analyze',
   'scaffolder.action.execute',
   'scaffolder.task.create',
-  'scaffolder.task.cancel',
+  'scaffolder.template.dry-run',
 ]);
 
 /**
  * Quarterdeck's permission policy:
  * 1. members of `group:default/platform-admins` may do everything;
- * 2. every signed-in user may read;
+ * 2. every signed-in user may read (a permission whose action is `read`; one
+ *    with no action is not taken for a read: `scaffolder.task.cancel` has none);
  * 3. actions on an entity (any `catalog-entity` resource permission, which is
  *    what every Quarterdeck action is) are allowed to the entity's owners;
- * 4. the self-service permissions above are allowed to every signed-in user;
- * 5. everything else is denied.
+ * 4. a scaffolder task may be cancelled by whoever created it;
+ * 5. the self-service permissions above are allowed to every signed-in user;
+ * 6. everything else is denied.
  */
 export class QuarterdeckPermissionPolicy implements PermissionPolicy {
   constructor(private readonly userInfo: Pick<UserInfoService, 'getUserInfo'>) {}
@@ -61,14 +71,19 @@ export class QuarterdeckPermissionPolicy implements PermissionPolicy {
       return { result: AuthorizeResult.ALLOW };
     }
     const { permission } = request;
-    const action = permission.attributes.action ?? 'read';
-    if (action === 'read') {
+    if (permission.attributes.action === 'read') {
       return { result: AuthorizeResult.ALLOW };
     }
     if (isResourcePermission(permission, 'catalog-entity')) {
       return createCatalogConditionalDecision(
         permission,
         catalogConditions.isEntityOwner({ claims: ownership }),
+      );
+    }
+    if (isResourcePermission(permission, 'scaffolder-task') && permission.name === 'scaffolder.task.cancel') {
+      return createScaffolderTaskConditionalDecision(
+        permission,
+        scaffolderTaskConditions.isTaskOwner({ createdBy: [user.info.userEntityRef] }),
       );
     }
     if (SELF_SERVICE.has(permission.name)) {
