@@ -12,8 +12,9 @@ export interface Config {
       port?: number;
     };
     /**
-     * Hosts a product's upstreams may point at (exact, or `*.example.com`);
-     * a product naming any other host is refused.
+     * Hosts a product's upstreams may point at (exact, or `*.example.com`),
+     * on any port, or `host:port` for that port only; a product naming any
+     * other is refused, and the data plane checks again before each call.
      */
     allowedUpstreamHosts?: string[];
     /** How long a key request waits for review before it expires. Default 7. */

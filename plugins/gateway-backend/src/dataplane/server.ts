@@ -17,7 +17,7 @@ import { SseUsageFilter } from './sse';
 import { RelayUsage, type NativeRelay } from './nativeRelay';
 import { ClientClosed, StreamClient, UpstreamTimeout, type Abortable, type ClientHead, type StreamEndListener, type StreamedResponse, type StreamTo } from './streamClient';
 import { upstreamBody } from './upstreamBody';
-import { upstreamHostAllowed } from './upstreamHosts';
+import { upstreamAllowed } from './upstreamHosts';
 import { renderTemplate } from './templates';
 import { chatUpperBound, contentText, countChat, countText, promptText, reportedUsage, toolDefinitionsText, type ChatMessage } from './tokens';
 import type { UsageWriter } from './usageWriter';
@@ -397,7 +397,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     let endpoint = endpoints.get(upstream);
     if (!endpoint) {
       const url = new URL(upstream.url);
-      endpoint = { url, origin: url.origin, base: url.pathname.replace(/\/$/, ''), allowed: !allowlist || upstreamHostAllowed(url.hostname, allowlist) };
+      endpoint = { url, origin: url.origin, base: url.pathname.replace(/\/$/, ''), allowed: !allowlist || upstreamAllowed(url, allowlist) };
       endpoints.set(upstream, endpoint);
     }
     return endpoint;

@@ -1,8 +1,25 @@
 import type { GatewayProduct } from '@quarterdeck/plugin-gateway-common';
 
-/** Whether `gateway.allowedUpstreamHosts` takes `host`: named as it is, or under a `*.` suffix. */
-export function upstreamHostAllowed(host: string, allowed: readonly string[]): boolean {
-  return allowed.some(a => a === host || (a.startsWith('*.') && host.endsWith(a.slice(1))));
+/**
+ * Whether `gateway.allowedUpstreamHosts` takes an upstream URL. An entry is
+ * a host, named as it is or under a `*.` suffix, with any port; or
+ * `host:port` (`[v6]:port`), that port only, so that a host whose other ports
+ * serve something else (the portal, an admin API) is not reachable through
+ * a product. Ports are as the URL implies them (80 for http, 443 for https).
+ */
+export function upstreamAllowed(url: URL, allowed: readonly string[]): boolean {
+  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+  return allowed.some(entry => {
+    const [host, entryPort] = splitEntry(entry);
+    if (entryPort !== undefined && entryPort !== port) return false;
+    return host === url.hostname || (host.startsWith('*.') && url.hostname.endsWith(host.slice(1)));
+  });
+}
+
+/** An allowlist entry's host and port (undefined: any). A bare IPv6 address has colons and no port. */
+function splitEntry(entry: string): [string, string | undefined] {
+  const match = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(entry);
+  return match ? [match[1], match[2]] : [entry, undefined];
 }
 
 /** An upstream of a stored product whose host the allowlist no longer takes (it was narrowed after the product was written). */
@@ -17,7 +34,13 @@ export function upstreamsOutsideAllowlist(products: readonly GatewayProduct[], a
   for (const product of products) {
     for (const upstream of product.upstreams) {
       const host = hostOf(upstream.url);
-      if (!upstreamHostAllowed(host, allowed)) outside.push({ productId: product.id, upstream: upstream.name, host });
+      let url: URL | undefined;
+      try {
+        url = new URL(upstream.url);
+      } catch {
+        // a URL that cannot be read, which no entry takes
+      }
+      if (!url || !upstreamAllowed(url, allowed)) outside.push({ productId: product.id, upstream: upstream.name, host });
     }
   }
   return outside;

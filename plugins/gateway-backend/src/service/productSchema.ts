@@ -1,7 +1,7 @@
 import type { GatewayProductSpec } from '@quarterdeck/plugin-gateway-common';
 import { z } from 'zod';
 import { placeholders, valueProblem } from '../dataplane/templates';
-import { upstreamHostAllowed } from '../dataplane/upstreamHosts';
+import { upstreamAllowed } from '../dataplane/upstreamHosts';
 
 /**
  * A product document, validated whole: shapes with zod, then the references
@@ -103,8 +103,8 @@ export function validateProductSpec(input: unknown, allowedHosts: string[]): { o
     if (url.protocol !== 'http:' && url.protocol !== 'https:') return { ok: false, message: `spec.upstreams[${i}].url: must be http or https` };
     // Every reader of the product sees its upstreams: a secret in the URL would be shown to them.
     if (url.username || url.password) return { ok: false, message: `spec.upstreams[${i}].url: must not carry a user or password` };
-    if (!upstreamHostAllowed(url.hostname, allowedHosts)) {
-      return { ok: false, message: `spec.upstreams[${i}].url: host "${url.hostname}" is not in gateway.allowedUpstreamHosts` };
+    if (!upstreamAllowed(url, allowedHosts)) {
+      return { ok: false, message: `spec.upstreams[${i}].url: host "${url.host}" is not in gateway.allowedUpstreamHosts` };
     }
   }
   const upstreams = new Set(spec.upstreams.map(u => u.name));
