@@ -35,6 +35,8 @@ describe('ApiGatewayContent', () => {
     expect(within(models).getByText('$2.5 / M')).toBeInTheDocument();
     expect(within(models).getAllByText('model-server-v2@v2')).toHaveLength(1);
     expect(screen.getByRole('img', { name: 'route chat-small split chat-small-v1 80%, chat-small-v2 20%' })).toBeInTheDocument();
+    // Whose canary may move this route's traffic, as its owners named it.
+    expect(within(screen.getByRole('table', { name: 'routes' })).getByText('weights set by Rollout local/default/chat-model')).toBeInTheDocument();
     const plans = screen.getByRole('table', { name: 'plans' });
     expect(within(plans).getByText('standard')).toBeInTheDocument();
     expect(within(plans).getByText('$10.00')).toBeInTheDocument();

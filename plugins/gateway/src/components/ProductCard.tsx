@@ -138,7 +138,12 @@ export function ProductCard({ product, action }: { product: GatewayProduct; acti
               <TableBody>
                 {routes.map(r => (
                   <TableRow key={r.name}>
-                    <TableCell><b>{r.name}</b></TableCell>
+                    <TableCell>
+                      <b>{r.name}</b>
+                      {r.rollout && (
+                        <Typography variant="caption" color="text.secondary" display="block">weights set by Rollout {r.rollout}</Typography>
+                      )}
+                    </TableCell>
                     <TableCell><RouteSplitBar route={r} /></TableCell>
                     <TableCell>{r.fallbacks?.length ? r.fallbacks.join(' → ') : 'none'}</TableCell>
                     <TableCell>{r.largerContextModel ?? '–'}</TableCell>

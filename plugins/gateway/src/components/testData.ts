@@ -24,7 +24,7 @@ export const product: GatewayProduct = {
     { name: 'chat-small-v2', upstream: 'model-server-v2', upstreamModel: 'chat-small', contextWindow: 8192, inputPricePerMillion: 0.15, outputPricePerMillion: 0.6 },
     { name: 'chat-large', upstream: 'model-server-v1', contextWindow: 32768, inputPricePerMillion: 2.5, outputPricePerMillion: 10 },
   ],
-  routes: [{ name: 'chat-small', targets: [{ model: 'chat-small-v1', weight: 80 }, { model: 'chat-small-v2', weight: 20 }], fallbacks: ['chat-small-v1'], largerContextModel: 'chat-large' }],
+  routes: [{ name: 'chat-small', targets: [{ model: 'chat-small-v1', weight: 80 }, { model: 'chat-small-v2', weight: 20 }], fallbacks: ['chat-small-v1'], largerContextModel: 'chat-large', rollout: 'local/default/chat-model' }],
   plans: [
     { name: 'standard', requestsPerMinute: 120, tokensPerMinute: 40000, dailyCost: 10, models: ['chat-small', 'chat-large'] },
     { name: 'trial', requestsPerMinute: 10, dailyCost: 0.5, models: ['chat-small'] },
