@@ -28,7 +28,7 @@ import {
   type RolloutDetail,
   type RolloutSummary,
 } from '@quarterdeck/plugin-argo-common';
-import { argoClients, type ClusterService, type KubeObject } from '@quarterdeck/plugin-argo-node';
+import { argoClients, type ClusterClient, type ClusterService, type KubeObject } from '@quarterdeck/plugin-argo-node';
 import Router from 'express-promise-router';
 import { z } from 'zod';
 import type { AuditStore } from '../database/AuditStore';
@@ -37,6 +37,7 @@ import { actionOutcome, planRolloutAction, ROLLOUT_ACTIONS, type RolloutAction }
 import { POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION, ROLLOUT_TYPE_LABEL, SCALE_DOWN_DEADLINE_ANNOTATION, STEP_INDEX_LABEL } from './objects';
 import { rolloutEntityResolver } from './owningEntity';
 import { displayedRolloutPhase } from './phase';
+import { formatSelector } from './status';
 import { workloadTemplatePointer } from './workloadRef';
 
 const ACTION_PERMISSIONS = {
@@ -97,6 +98,16 @@ export interface RolloutsRouterOptions {
   auth: AuthService;
   audit: AuditStore;
   logger: LoggerService;
+}
+
+/**
+ * The ReplicaSets that may be a Rollout's: those its selector matches (the
+ * caller keeps the ones it owns), read with the selector rather than the
+ * whole namespace, as a page polling every 1.5 s asks for them.
+ */
+async function ownedReplicaSets(client: ClusterClient, rollout: Rollout) {
+  const labelSelector = formatSelector(rollout.spec.selector?.matchLabels ?? {});
+  return (await client.list({ apiVersion: 'apps/v1', kind: 'ReplicaSet', namespace: rollout.metadata.namespace! }, labelSelector ? { labelSelector } : {})).items;
 }
 
 const ANALYSIS_KINDS: ReadonlySet<string> = new Set<AnalysisRunKind>(['Step', 'Background', 'PrePromotion', 'PostPromotion']);
@@ -250,7 +261,7 @@ export function createRolloutsRouter(options: RolloutsRouterOptions) {
       throw new NotAllowedError(`You may not read Rollout ${namespace}/${name}`);
     }
     const owned = (o: KubeObject) => (o.metadata.ownerReferences ?? []).some(r => r.uid === rollout.metadata.uid);
-    const replicaSets = (await client.list({ apiVersion: 'apps/v1', kind: 'ReplicaSet', namespace })).items.filter(owned);
+    const replicaSets = (await ownedReplicaSets(client, rollout)).filter(owned);
     const runs = (await argoClients(client).analysisRuns.list(namespace)).items.filter(r => owned(r as KubeObject));
     const body: Omit<RolloutDetail, 'audit' | 'auditNext'> = {
       ...summarizeRollout(cluster, rollout),
@@ -320,8 +331,7 @@ export function createRolloutsRouter(options: RolloutsRouterOptions) {
       throw new NotAllowedError(`You may not ${action} Rollout ${namespace}/${name} (permission ${permission.name})`);
     }
     const replicaSets = action === 'undo'
-      ? (await client.list({ apiVersion: 'apps/v1', kind: 'ReplicaSet', namespace })).items
-          .filter(rs => (rs.metadata.ownerReferences ?? []).some(r => r.uid === rollout.metadata.uid))
+      ? (await ownedReplicaSets(client, rollout)).filter(rs => (rs.metadata.ownerReferences ?? []).some(r => r.uid === rollout.metadata.uid))
       : undefined;
     // undo of a workloadRef Rollout compares with, and patches, the workload's template.
     const workloadRef = action === 'undo' ? rollout.spec.workloadRef : undefined;
