@@ -8,6 +8,7 @@ import request from 'supertest';
 import { argoPlugin } from '../plugin';
 import { eventually } from '../__testUtils__/eventually';
 import { paymentsCanary as rollout } from '../__testUtils__/fixtures';
+import { POD_TEMPLATE_HASH_LABEL, ROLLOUT_TYPE_LABEL } from './objects';
 
 jest.setTimeout(60_000);
 const databases = TestDatabases.create({ ids: ['SQLITE_3'], disableDocker: true });
@@ -126,6 +127,38 @@ describe('rollout routes', () => {
       // Its trail is read with GET at a path the actions' route matches too: both are named.
       const deleted = await request(server).delete('/api/argo/rollouts/local/default/payments-api/audit').set('authorization', alice);
       expect([deleted.status, deleted.headers.allow]).toEqual([405, 'GET, POST']);
+    } finally {
+      await stop();
+    }
+  });
+
+  it('shows the AnalysisRuns a rollout owns, and not those of its neighbours with the same hash', async () => {
+    const { server, cluster, stop } = await backend(AuthorizeResult.ALLOW);
+    try {
+      const rollouts = await pausedUpdate(cluster);
+      const current = (await rollouts.get('default', 'payments-api'))!;
+      const run = (name: string, uid: string, hash: string) => ({
+        apiVersion: 'argoproj.io/v1alpha1',
+        kind: 'AnalysisRun',
+        metadata: {
+          name,
+          namespace: 'default',
+          labels: { [POD_TEMPLATE_HASH_LABEL]: hash, [ROLLOUT_TYPE_LABEL]: 'Background' },
+          ownerReferences: [{ apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', name: 'payments-api', uid, controller: true }],
+        },
+        spec: { metrics: [] },
+      });
+      const runs = argoClients(cluster).analysisRuns;
+      await runs.apply(run('payments-api-canary-run', current.metadata.uid!, current.status!.currentPodHash!) as any);
+      await runs.apply(run('payments-api-stable-run', current.metadata.uid!, current.status!.stableRS!) as any);
+      await runs.apply(run('a-namesake-run', 'another-rollouts-uid', current.status!.currentPodHash!) as any);
+
+      const detail = await request(server).get('/api/argo/rollouts/local/default/payments-api').set('authorization', alice);
+      expect(detail.status).toBe(200);
+      expect(detail.body.analysisRuns.map((r: any) => [r.name, r.kind]).sort()).toEqual([
+        ['payments-api-canary-run', 'Background'],
+        ['payments-api-stable-run', 'Background'],
+      ]);
     } finally {
       await stop();
     }

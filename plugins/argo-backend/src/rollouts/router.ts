@@ -110,6 +110,19 @@ async function ownedReplicaSets(client: ClusterClient, rollout: Rollout) {
   return (await client.list({ apiVersion: 'apps/v1', kind: 'ReplicaSet', namespace: rollout.metadata.namespace! }, labelSelector ? { labelSelector } : {})).items;
 }
 
+/**
+ * The Rollout's AnalysisRuns, read by the pod-template hashes of its
+ * ReplicaSets (Argo Rollouts labels each run with the hash it analyses, as
+ * this reconciler does) rather than every run in the namespace on each poll.
+ */
+async function ownedAnalysisRuns(client: ClusterClient, rollout: Rollout, replicaSets: KubeObject[]) {
+  const hashes = [...new Set(replicaSets.map(rs => rs.metadata.labels?.[POD_TEMPLATE_HASH_LABEL]).filter((h): h is string => Boolean(h)))];
+  if (hashes.length === 0) return [];
+  const labelSelector = `${POD_TEMPLATE_HASH_LABEL} in (${hashes.join(',')})`;
+  const runs = await argoClients(client).analysisRuns.list(rollout.metadata.namespace!, { labelSelector });
+  return runs.items.filter(run => (run.metadata.ownerReferences ?? []).some(r => r.uid === rollout.metadata.uid));
+}
+
 const ANALYSIS_KINDS: ReadonlySet<string> = new Set<AnalysisRunKind>(['Step', 'Background', 'PrePromotion', 'PostPromotion']);
 
 /** A run reference from the Rollout's status, if it is one. */
@@ -262,7 +275,7 @@ export function createRolloutsRouter(options: RolloutsRouterOptions) {
     }
     const owned = (o: KubeObject) => (o.metadata.ownerReferences ?? []).some(r => r.uid === rollout.metadata.uid);
     const replicaSets = (await ownedReplicaSets(client, rollout)).filter(owned);
-    const runs = (await argoClients(client).analysisRuns.list(namespace)).items.filter(r => owned(r as KubeObject));
+    const runs = await ownedAnalysisRuns(client, rollout, replicaSets);
     const body: Omit<RolloutDetail, 'audit' | 'auditNext'> = {
       ...summarizeRollout(cluster, rollout),
       entityRef,
