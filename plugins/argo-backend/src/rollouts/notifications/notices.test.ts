@@ -40,6 +40,19 @@ describe('rolloutNotice', () => {
     expect(rolloutNotice(waiting)!.description).toContain('is up behind sentiment-model-preview; sentiment-model still serves the stable one');
     const timed = rollout({ phase: 'Paused', message: 'BlueGreenPause', ...paused('BlueGreenPause') }, blueGreen({ autoPromotionEnabled: true, autoPromotionSeconds: 60 }));
     expect(rolloutNotice(timed)).toBeUndefined();
+    const timedByDefault = rollout({ phase: 'Paused', message: 'BlueGreenPause', ...paused('BlueGreenPause') }, blueGreen({ autoPromotionEnabled: undefined, autoPromotionSeconds: 60 }));
+    expect(rolloutNotice(timedByDefault)).toBeUndefined();
+    // With auto-promotion off, autoPromotionSeconds is ignored (Argo's docs): only a person ends the pause.
+    for (const autoPromotionSeconds of [0, 30]) {
+      const manual = rollout({ phase: 'Paused', message: 'BlueGreenPause', ...paused('BlueGreenPause') }, blueGreen({ autoPromotionSeconds }));
+      expect(rolloutNotice(manual)).toMatchObject({ kind: 'awaiting-promotion', title: 'payments-api: waits for promotion' });
+    }
+  });
+
+  it('names the cluster, so the same service on two clusters is told of apart', () => {
+    const waiting = rollout({ phase: 'Paused', message: 'CanaryPauseStep', currentStepIndex: 1, ...paused('CanaryPauseStep') });
+    expect(rolloutNotice(waiting, 'staging')!.description).toContain('Rollout payments/payments-api on cluster staging reached');
+    expect(rolloutNotice(waiting, 'prod')!.key).toBe(rolloutNotice(waiting, 'staging')!.key);
   });
 
   it('asks a person to decide after an inconclusive analysis', () => {
@@ -78,10 +91,15 @@ describe('rolloutNotice', () => {
     expect(notice!.key).toBe('degraded:new:ProgressDeadlineExceeded: ReplicaSet "payments-api-new" has timed out progressing.');
   });
 
-  it('tells of a completed update once the new version is stable', () => {
-    expect(rolloutNotice(rollout({ phase: 'Healthy', message: '', stableRS: 'new' }))).toMatchObject({
+  it('tells of a completed update once the new version is stable, naming its revision rather than calling it new', () => {
+    const complete = rollout({ phase: 'Healthy', message: '', stableRS: 'new' });
+    expect(rolloutNotice(complete)).toMatchObject({
       kind: 'completed', key: 'completed:new', title: 'payments-api: update complete', severity: 'low',
     });
+    // Also after a revert to the stable template, as Argo's on-rollout-completed: nothing new shipped then.
+    expect(rolloutNotice(complete)!.description).toBe('Rollout payments/payments-api is fully promoted: the version its spec names is stable and serves all traffic.');
+    complete.metadata.annotations = { 'rollout.argoproj.io/revision': '4' };
+    expect(rolloutNotice(complete)!.description).toContain('revision 4, the version its spec names, is stable');
   });
 
   it('says nothing while an update simply progresses, or before the controller has seen the spec', () => {

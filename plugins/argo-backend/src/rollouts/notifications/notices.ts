@@ -1,5 +1,6 @@
 import type { Rollout } from '@quarterdeck/plugin-argo-common';
 import type { KubeObject } from '@quarterdeck/plugin-argo-node';
+import { REVISION_ANNOTATION } from '../objects';
 import { displayedRolloutPhase } from '../phase';
 
 /*
@@ -26,7 +27,15 @@ export interface RolloutNotice {
 
 type RolloutObject = Rollout & KubeObject;
 
-const where = (rollout: RolloutObject) => `Rollout ${rollout.metadata.namespace}/${rollout.metadata.name}`;
+/** The Rollout, with its cluster: a team with the same service on staging and prod is told of each apart. */
+const where = (rollout: RolloutObject, cluster?: string) =>
+  `Rollout ${rollout.metadata.namespace}/${rollout.metadata.name}${cluster ? ` on cluster ${cluster}` : ''}`;
+
+/** The Rollout's revision (Argo's `rollout.argoproj.io/revision` annotation), as words. */
+function revisionOf(rollout: RolloutObject): string {
+  const revision = rollout.metadata.annotations?.[REVISION_ANNOTATION];
+  return revision ? `revision ${revision}, the version its spec names,` : 'the version its spec names';
+}
 
 /** Argo's phase message, e.g. `RolloutAborted: Metric "error-rate" assessed Failed …`, as a sentence. */
 function reasonOf(message: string): string {
@@ -35,7 +44,7 @@ function reasonOf(message: string): string {
 }
 
 /** Why the Rollout waits for a person, if it does: an indefinite pause step, a blue-green pause, an inconclusive analysis. */
-function awaitingPromotion(rollout: RolloutObject): { reason: string; title: string; description: string } | undefined {
+function awaitingPromotion(rollout: RolloutObject, cluster?: string): { reason: string; title: string; description: string } | undefined {
   const status = rollout.status ?? {};
   const reasons = new Set((status.pauseConditions ?? []).map(c => c.reason));
   const canary = rollout.spec.strategy?.canary;
@@ -44,7 +53,7 @@ function awaitingPromotion(rollout: RolloutObject): { reason: string; title: str
     return {
       reason: 'InconclusiveAnalysisRun',
       title: 'analysis inconclusive',
-      description: `An analysis of ${where(rollout)} was inconclusive, so the update is paused for a person to decide.`,
+      description: `An analysis of ${where(rollout, cluster)} was inconclusive, so the update is paused for a person to decide.`,
     };
   }
   if (canary && reasons.has('CanaryPauseStep')) {
@@ -55,24 +64,25 @@ function awaitingPromotion(rollout: RolloutObject): { reason: string; title: str
     return {
       reason: 'CanaryPauseStep',
       title: `waits for promotion at step ${index + 1} of ${steps.length}`,
-      description: `The canary of ${where(rollout)} reached its pause step ${index + 1} of ${steps.length}.`,
+      description: `The canary of ${where(rollout, cluster)} reached its pause step ${index + 1} of ${steps.length}.`,
     };
   }
   if (blueGreen && reasons.has('BlueGreenPause')) {
-    // autoPromotionSeconds promotes by itself.
-    if (blueGreen.autoPromotionSeconds !== undefined) return undefined;
+    // Unless auto-promotion is off, the pause ends by itself (after autoPromotionSeconds); with it off,
+    // autoPromotionSeconds is ignored, as Argo documents, and only a person ends it.
+    if (blueGreen.autoPromotionEnabled !== false) return undefined;
     const preview = blueGreen.previewService ? ` behind ${blueGreen.previewService}` : '';
     return {
       reason: 'BlueGreenPause',
       title: 'waits for promotion',
-      description: `The new version of ${where(rollout)} is up${preview}; ${blueGreen.activeService} still serves the stable one.`,
+      description: `The new version of ${where(rollout, cluster)} is up${preview}; ${blueGreen.activeService} still serves the stable one.`,
     };
   }
   return undefined;
 }
 
 /** The notice a Rollout's current state calls for, if any. */
-export function rolloutNotice(rollout: RolloutObject): RolloutNotice | undefined {
+export function rolloutNotice(rollout: RolloutObject, cluster?: string): RolloutNotice | undefined {
   const status = rollout.status ?? {};
   const name = rollout.metadata.name!;
   const hash = status.currentPodHash;
@@ -89,7 +99,7 @@ export function rolloutNotice(rollout: RolloutObject): RolloutNotice | undefined
       kind: 'aborted',
       key: `aborted:${hash}:${status.abortedAt ?? ''}`,
       title: `${name}: update aborted`,
-      description: `The update of ${where(rollout)} was aborted and the stable version serves all traffic. ${reasonOf(abortedCondition.message ?? '')}Retry it, or change the spec, on the Rollouts tab.`,
+      description: `The update of ${where(rollout, cluster)} was aborted and the stable version serves all traffic. ${reasonOf(abortedCondition.message ?? '')}Retry it, or change the spec, on the Rollouts tab.`,
       severity: 'high',
     };
   }
@@ -99,12 +109,12 @@ export function rolloutNotice(rollout: RolloutObject): RolloutNotice | undefined
       kind: 'degraded',
       key: `degraded:${hash}:${message}`,
       title: `${name}: update stopped`,
-      description: `The update of ${where(rollout)} is Degraded. ${reasonOf(message)}`,
+      description: `The update of ${where(rollout, cluster)} is Degraded. ${reasonOf(message)}`,
       severity: 'high',
     };
   }
   if (rollout.spec.paused) return undefined;
-  const awaiting = awaitingPromotion(rollout);
+  const awaiting = awaitingPromotion(rollout, cluster);
   if (awaiting) {
     return {
       kind: 'awaiting-promotion',
@@ -119,7 +129,9 @@ export function rolloutNotice(rollout: RolloutObject): RolloutNotice | undefined
       kind: 'completed',
       key: `completed:${hash}`,
       title: `${name}: update complete`,
-      description: `${where(rollout)} is fully promoted: the new version is stable and serves all traffic.`,
+      // Also after going back to the stable template (a revert after an abort), as Argo's on-rollout-completed
+      // fires then too: so the version is named by its revision, not called new.
+      description: `${where(rollout, cluster)} is fully promoted: ${revisionOf(rollout)} is stable and serves all traffic.`,
       severity: 'low',
     };
   }

@@ -7,7 +7,7 @@ import { applyDatabaseMigrations } from '../../database/migrations';
 import { RolloutNoticeStore } from '../../database/RolloutNoticeStore';
 import { RolloutReconciler } from '../reconciler';
 import { KnexAuditStore } from '../../database/AuditStore';
-import { abortActor, RolloutNotifier } from './notifier';
+import { abortActor, RolloutNotifier, type RolloutNotifierOptions } from './notifier';
 
 jest.setTimeout(60_000);
 
@@ -27,7 +27,7 @@ describe('RolloutNotifier on the local driver', () => {
   let catalogKnows: Set<string>;
 
   /** A replica's notifier; every replica shares the database, as in production. */
-  async function replica() {
+  async function replica(overrides: Partial<RolloutNotifierOptions> = {}) {
     const notifier = new RolloutNotifier(local.cluster, {
       cluster: 'r',
       store,
@@ -40,6 +40,7 @@ describe('RolloutNotifier on the local driver', () => {
       entityRetryMs: 50,
       entityRetryMaxMs: 200,
       abortedBy: abortActor(audit),
+      ...overrides,
     });
     notifiers.push(notifier);
     await notifier.start();
@@ -194,6 +195,19 @@ describe('RolloutNotifier on the local driver', () => {
       payload: expect.objectContaining({ title: 'payments-api: update aborted', severity: 'high', description: expect.stringContaining('Rollout aborted update to revision 2') }),
     }]);
   });
+
+  it('still tells of an abort, to everyone, when the audit trail cannot be read', async () => {
+    await replica({ abortedBy: async () => { throw new Error('connection refused'); } });
+    const rollouts = argoClients(local.cluster).rollouts;
+    await rollouts.apply(rollout('payments:1'));
+    await eventually('the first deploy to be Healthy', async () => (await get())?.status?.phase === 'Healthy');
+    await rollouts.apply(rollout('payments:2'));
+    await eventually('the notice of the pause', async () => sent.length > 0);
+    await local.cluster.patch({ apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', namespace: 'default', name: 'payments-api' }, 'merge', { status: { abort: true } }, { subresource: 'status' });
+    await eventually('the notice of the abort', async () => sent.length > 1);
+    expect(sent[1]).toMatchObject({ recipients: { type: 'entity', entityRef: 'component:default/payments-api' }, payload: { title: 'payments-api: update aborted' } });
+    expect(sent[1].recipients).not.toHaveProperty('excludeEntityRef');
+  });
 });
 
 describe('abortActor', () => {
@@ -205,5 +219,11 @@ describe('abortActor', () => {
     const failed = abort('user:default/bob', { outcome: 'failed', error: 'the server rejected our request' });
     expect(await abortActor({ list: async () => [failed] })('r', aborted as never)).toBeUndefined();
     expect(await abortActor({ list: async () => [failed, abort('user:default/alice', { outcome: 'applied' })] })('r', aborted as never)).toBe('user:default/alice');
+  });
+
+  it('does not name someone whose abort another retried: the abort after the retry was the analysis\'s', async () => {
+    const retry = { ...abort('user:default/bob', { outcome: 'applied' }), action: 'retry', createdAt: '2026-11-22T10:00:20.000Z' };
+    // The trail comes newest first: bob's retry, then alice's abort.
+    expect(await abortActor({ list: async () => [retry, abort('user:default/alice', { outcome: 'applied' })] })('r', aborted as never)).toBeUndefined();
   });
 });

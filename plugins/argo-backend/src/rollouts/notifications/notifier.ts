@@ -113,7 +113,7 @@ export class RolloutNotifier {
       this.unowned.delete(key);
       return;
     }
-    const notice = rolloutNotice(cached);
+    const notice = rolloutNotice(cached, this.options.cluster);
     if (!notice || this.seen.get(key) === notice.key) return;
     // A Rollout whose entity was not found is looked at again when its retry is due, or when it
     // reaches a new state, not at every status write.
@@ -142,12 +142,18 @@ export class RolloutNotifier {
     // comes through the informer.
     const { namespace, name, uid } = cached.metadata as Required<Pick<KubeObject['metadata'], 'namespace' | 'name' | 'uid'>>;
     const current = await argoClients(this.client).rollouts.get(namespace, name);
-    if (!current || current.metadata.uid !== uid || rolloutNotice(current)?.key !== notice.key) return;
+    if (!current || current.metadata.uid !== uid || rolloutNotice(current, cluster)?.key !== notice.key) return;
     const claim = await store.claim({ cluster, uid, namespace, name }, notice.key);
     this.seen.set(key, notice.key);
     if (claim === 'unchanged' || (claim === 'first' && notice.kind === 'completed')) return;
     // News, not state: a notification that fails is logged, and the state counts as told.
-    const actor = notice.kind === 'aborted' ? await this.options.abortedBy?.(cluster, current) : undefined;
+    // The state is claimed already: an audit read that fails tells everyone rather than no one.
+    const actor = notice.kind === 'aborted'
+      ? await this.options.abortedBy?.(cluster, current).catch(error => {
+        this.options.logger?.warn(`Could not read who aborted Rollout ${namespace}/${name}, so no one is left out of its notice: ${error}`);
+        return undefined;
+      })
+      : undefined;
     this.notify(rolloutNotification(cluster, current, entityRef, notice, actor));
   }
 }
@@ -156,9 +162,11 @@ export class RolloutNotifier {
 const ABORT_MATCH_MS = 2 * 60_000;
 
 /**
- * Who aborted a Rollout, from the audit trail: the newest `abort` recorded
- * within two minutes of the controller's `abortedAt` that was applied. An
- * abort the analysis made has no such entry, and everyone is told.
+ * Who aborted a Rollout, from the audit trail: the newest abort or retry that
+ * was applied, when it is an abort recorded within two minutes of the
+ * controller's `abortedAt`. An abort the analysis made has no such entry (or
+ * comes after a retry, which the one who aborted before did not make), and
+ * everyone is told.
  */
 export function abortActor(audit: Pick<AuditStore, 'list'>) {
   return async (cluster: string, rollout: RolloutObject): Promise<string | undefined> => {
@@ -167,7 +175,7 @@ export function abortActor(audit: Pick<AuditStore, 'list'>) {
     const { namespace, name } = rollout.metadata as { namespace: string; name: string };
     // An abort whose patch failed is on the trail too (outcome `failed`): it aborted nothing.
     const [last] = (await audit.list({ object: { cluster, kind: 'Rollout', namespace, name }, limit: 10 }))
-      .filter(e => e.action === 'abort' && e.details?.outcome !== 'failed');
-    return last && Math.abs(Date.parse(last.createdAt) - abortedAt) <= ABORT_MATCH_MS ? last.actor : undefined;
+      .filter(e => (e.action === 'abort' || e.action === 'retry') && e.details?.outcome !== 'failed');
+    return last?.action === 'abort' && Math.abs(Date.parse(last.createdAt) - abortedAt) <= ABORT_MATCH_MS ? last.actor : undefined;
   };
 }
