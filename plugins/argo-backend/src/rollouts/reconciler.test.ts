@@ -192,6 +192,35 @@ describe('RolloutReconciler on the local driver', () => {
       });
     });
 
+    it('starts again without a false InvalidSpec: its first pass waits for the Services it reads', async () => {
+      await local.cluster.apply(service('sentiment'));
+      await local.cluster.apply(service('sentiment-preview'));
+      await argoClients(local.cluster).rollouts.apply(blueGreen('sentiment:1'));
+      await eventually('the first deploy', async () => (await getBg())?.status?.phase === 'Healthy');
+      await reconciler.stop();
+
+      // Every status the Rollout is given from here on.
+      const kind = { apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', namespace: 'default' };
+      const list = await local.cluster.list(kind);
+      const abort = new AbortController();
+      const phases: string[] = [];
+      const watching = (async () => {
+        for await (const event of local.cluster.watch(kind, { resourceVersion: list.resourceVersion, signal: abort.signal })) {
+          phases.push(`${(event.object as any).status?.phase}: ${(event.object as any).status?.message ?? ''}`);
+        }
+      })().catch(() => undefined);
+
+      reconciler = new RolloutReconciler(local.cluster, { resyncMs: 50 });
+      await reconciler.start();
+      await reconciler.idle();
+      await new Promise(resolve => setTimeout(resolve, 200));
+      await reconciler.idle();
+      abort.abort();
+      await watching;
+      expect(phases.filter(p => p.startsWith('Degraded'))).toEqual([]);
+      expect((await getBg())?.status?.phase).toBe('Healthy');
+    });
+
     it('marks a Rollout whose active Service is missing Degraded with InvalidSpec', async () => {
       await argoClients(local.cluster).rollouts.apply(blueGreen('sentiment:1'));
       const r = await eventually('InvalidSpec', async () => ((await getBg())?.status?.phase === 'Degraded' ? getBg() : undefined));

@@ -85,6 +85,10 @@ export class RolloutReconciler {
   }
 
   async start() {
+    // Every cache is filled before the first pass (client-go's WaitForCacheSync): a pass over an empty
+    // Service or ReplicaSet cache would write a false InvalidSpec, or scale from nothing. Handlers added
+    // then are called for what the caches hold, so every Rollout is looked at once.
+    await Promise.all([this.rollouts.start(), this.replicaSets.start(), this.analysisRuns.start(), this.services.start(), this.deployments.start()]);
     const enqueue = (o: KubeObject) => this.queue.add(`${o.metadata.namespace}/${o.metadata.name}`);
     this.rollouts.addHandlers({ onAdd: enqueue, onUpdate: (_, o) => enqueue(o) });
     const byOwner = (rs: KubeObject) => {
@@ -103,7 +107,6 @@ export class RolloutReconciler {
       for (const r of this.rollouts.list(o => o.metadata.namespace === d.metadata.namespace && o.spec.workloadRef?.kind === d.kind && o.spec.workloadRef.name === d.metadata.name)) enqueue(r);
     };
     this.deployments.addHandlers({ onAdd: byWorkload, onUpdate: (_, d) => byWorkload(d), onDelete: byWorkload });
-    await Promise.all([this.rollouts.start(), this.replicaSets.start(), this.analysisRuns.start(), this.services.start(), this.deployments.start()]);
   }
 
   async stop() {

@@ -72,6 +72,8 @@ export class AnalysisRunReconciler {
   }
 
   async start() {
+    // Both caches filled before the first pass (a run must see its Jobs); the handlers are then called for what they hold.
+    await Promise.all([this.runs.start(), this.jobs.start()]);
     const enqueue = (o: KubeObject) => this.queue.add(`${o.metadata.namespace}/${o.metadata.name}`);
     this.runs.addHandlers({ onAdd: enqueue, onUpdate: (_, o) => enqueue(o) });
     // A Job that has finished requeues its run (enqueueJobIfCompleted); one still running is looked at on its resumeAt.
@@ -80,7 +82,6 @@ export class AnalysisRunReconciler {
       if (key) this.queue.add(key);
     };
     this.jobs.addHandlers({ onAdd: onJob, onUpdate: (_, job) => onJob(job), onDelete: onJob });
-    await Promise.all([this.runs.start(), this.jobs.start()]);
   }
 
   async stop() {

@@ -66,6 +66,10 @@ export class WorkloadControllers {
   }
 
   async start() {
+    // Every cache filled before the first pass (client-go's WaitForCacheSync): a ReplicaSet looked at
+    // before the Pod cache holds its pods would make them again. Handlers added then are called for
+    // what the caches hold.
+    await Promise.all([this.pods, this.replicaSets, this.deployments, this.jobs, this.services].map(i => i.start()));
     const rsQueue = this.queue(key => this.reconcileReplicaSet(key));
     const deployQueue = this.queue(key => this.reconcileDeployment(key));
     const jobQueue = this.queue(key => this.reconcileJob(key));
@@ -101,7 +105,6 @@ export class WorkloadControllers {
       onUpdate: (_, s) => endpointsQueue.add(keyOf(s)),
       onDelete: s => endpointsQueue.add(keyOf(s)),
     });
-    await Promise.all([this.pods, this.replicaSets, this.deployments, this.jobs, this.services].map(i => i.start()));
   }
 
   async stop() {
