@@ -70,8 +70,20 @@ export const argoPlugin = createBackendPlugin({
                 new RolloutReconciler(client, { logger: domainLogger, gateway }),
                 new AnalysisRunReconciler(client, { logger: domainLogger, gateway }),
               ];
-              for (const reconciler of reconcilers) await reconciler.start();
-              return { stop: async () => { for (const reconciler of reconcilers) await reconciler.stop(); } };
+              // Started in the background: the election renews its lease meanwhile, and can stop them,
+              // while a cluster that does not answer keeps their first lists waiting.
+              let stopped = false;
+              for (const reconciler of reconcilers) {
+                reconciler.start().catch(error => {
+                  if (!stopped) domainLogger.error(`Reconciling the Rollouts of cluster ${cluster.name} did not start: ${error}`);
+                });
+              }
+              return {
+                stop: async () => {
+                  stopped = true;
+                  for (const reconciler of reconcilers) await reconciler.stop();
+                },
+              };
             },
             { logger: domainLogger, renewMs: LEASE_TTL_MS / 3 },
           );
@@ -91,10 +103,16 @@ export const argoPlugin = createBackendPlugin({
           const notifier = new RolloutNotifier(await clusters.client(cluster.name), {
             cluster: cluster.name, store: noticeStore, entityOf, abortedBy, notifications, logger: logger.child({ cluster: cluster.name, domain: 'rollout-notices' }),
           });
+          let stopping = false;
           lifecycle.addStartupHook(() => {
-            notifier.start().catch(error => logger.error(`Watching the Rollouts of cluster ${cluster.name} for notices did not start: ${error}`));
+            notifier.start().catch(error => {
+              if (!stopping) logger.error(`Watching the Rollouts of cluster ${cluster.name} for notices did not start: ${error}`);
+            });
           });
-          lifecycle.addShutdownHook(() => notifier.stop());
+          lifecycle.addShutdownHook(() => {
+            stopping = true;
+            return notifier.stop();
+          });
         }
         // Example manifests for local clusters, applied once each, after the
         // reconcilers run (a file may wait for the previous one's Rollouts).

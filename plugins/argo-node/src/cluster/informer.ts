@@ -19,7 +19,18 @@ export interface InformerOptions {
 
 const MIN_BACKOFF_MS = 500;
 
-const sleep = (ms: number) => new Promise<void>(resolve => setTimeout(resolve, ms).unref?.());
+/** Waits `ms`, or less when `signal` aborts: a stopped informer does not wait out its backoff. */
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>(resolve => {
+    const timer = setTimeout(done, ms);
+    timer.unref?.();
+    signal.addEventListener('abort', done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+  });
 const MAX_BACKOFF_MS = 30_000;
 
 /**
@@ -33,7 +44,7 @@ export class Informer<T extends KubeObject = KubeObject> {
   private readonly handlers: InformerHandlers<T>[] = [];
   private abort = new AbortController();
   private synced = false;
-  private syncedWaiters: Array<() => void> = [];
+  private syncedWaiters: Array<{ resolve(): void; reject(error: Error): void }> = [];
   private resync?: NodeJS.Timeout;
   private running?: Promise<void>;
 
@@ -65,6 +76,8 @@ export class Informer<T extends KubeObject = KubeObject> {
 
   async stop(): Promise<void> {
     this.abort.abort();
+    // A start still waiting for its first list (a cluster that does not answer) ends now.
+    for (const waiter of this.syncedWaiters.splice(0)) waiter.reject(new Error(`The ${this.kind.kind} informer stopped before its first list`));
     if (this.resync) clearInterval(this.resync);
     await this.running?.catch(() => undefined);
     this.running = undefined;
@@ -75,7 +88,7 @@ export class Informer<T extends KubeObject = KubeObject> {
   }
 
   waitForSync(): Promise<void> {
-    return this.synced ? Promise.resolve() : new Promise(resolve => this.syncedWaiters.push(resolve));
+    return this.synced ? Promise.resolve() : new Promise((resolve, reject) => this.syncedWaiters.push({ resolve, reject }));
   }
 
   get(key: string): T | undefined {
@@ -97,7 +110,7 @@ export class Informer<T extends KubeObject = KubeObject> {
     }
   }
 
-  private async relist(): Promise<string> {
+  private async relist(signal: AbortSignal): Promise<string> {
     const items: T[] = [];
     let cont: string | undefined;
     let resourceVersion = '';
@@ -107,6 +120,7 @@ export class Informer<T extends KubeObject = KubeObject> {
         fieldSelector: this.options.fieldSelector,
         limit: 500,
         continue: cont,
+        signal,
       });
       items.push(...page.items);
       cont = page.continue;
@@ -129,7 +143,7 @@ export class Informer<T extends KubeObject = KubeObject> {
     }
     if (!this.synced) {
       this.synced = true;
-      for (const resolve of this.syncedWaiters.splice(0)) resolve();
+      for (const waiter of this.syncedWaiters.splice(0)) waiter.resolve();
     }
     return resourceVersion;
   }
@@ -139,7 +153,7 @@ export class Informer<T extends KubeObject = KubeObject> {
     let resourceVersion: string | undefined;
     while (!signal.aborted) {
       try {
-        resourceVersion ??= await this.relist();
+        resourceVersion ??= await this.relist(signal);
         for await (const event of this.client.watch<T>(this.kind, {
           labelSelector: this.options.labelSelector,
           fieldSelector: this.options.fieldSelector,
@@ -169,7 +183,7 @@ export class Informer<T extends KubeObject = KubeObject> {
           continue;
         }
         this.options.logger?.warn(`Watching ${this.kind.kind} failed, retrying in ${backoff} ms: ${error}`);
-        await sleep(backoff);
+        await sleep(backoff, signal);
         backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
         resourceVersion = undefined;
       }

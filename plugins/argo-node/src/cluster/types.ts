@@ -74,6 +74,8 @@ export interface ListOptions {
   /** Page size; with `continue` pages through a consistent snapshot. */
   limit?: number;
   continue?: string;
+  /** Gives the list up (an informer being stopped). */
+  signal?: AbortSignal;
 }
 
 export interface ObjectList<T extends KubeObject = KubeObject> {

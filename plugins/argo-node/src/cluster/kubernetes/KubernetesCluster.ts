@@ -1,6 +1,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import http from 'node:http';
 import https from 'node:https';
+import { StringDecoder } from 'node:string_decoder';
 import { stringify as toYaml } from 'yaml';
 import {
   ApplyConflictError,
@@ -44,6 +45,8 @@ interface Status {
   message?: string;
   details?: { causes?: Array<{ reason?: string; type?: string; message?: string; field?: string }> };
 }
+
+const REQUEST_TIMEOUT_MS = 60_000;
 
 interface RequestSpec {
   method: string;
@@ -114,7 +117,10 @@ export class KubernetesCluster implements ClusterClient {
   }
 
   private async request<T>(spec: RequestSpec): Promise<T> {
-    const res = await this.open(spec);
+    // Unlike a watch or a followed log, a request ends: one the API server stops answering fails after
+    // a minute rather than holding its caller (an informer's list, a shutdown) for ever.
+    const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
+    const res = await this.open({ ...spec, signal: spec.signal ? AbortSignal.any([spec.signal, timeout]) : timeout });
     const chunks: Buffer[] = [];
     for await (const chunk of res) chunks.push(chunk as Buffer);
     const text = Buffer.concat(chunks).toString('utf8');
@@ -142,9 +148,11 @@ export class KubernetesCluster implements ClusterClient {
       throw statusError(body, res.statusCode ?? 500);
     }
     let buffer = '';
+    // A character whose bytes are split between two chunks is decoded whole.
+    const decoder = new StringDecoder('utf8');
     try {
       for await (const chunk of res) {
-        buffer += chunk.toString('utf8');
+        buffer += decoder.write(chunk as Buffer);
         let newline = buffer.indexOf('\n');
         while (newline !== -1) {
           yield buffer.slice(0, newline);
@@ -221,6 +229,7 @@ export class KubernetesCluster implements ClusterClient {
         limit: options.limit,
         continue: options.continue,
       },
+      signal: options.signal,
     });
     for (const item of body.items) {
       item.apiVersion ??= kind.apiVersion;

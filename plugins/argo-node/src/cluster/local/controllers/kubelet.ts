@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import { AsyncQueue } from '../../asyncQueue';
 import { ObjectNotFoundError } from '../../errors';
 import type { LogOptions } from '../../types';
@@ -235,8 +236,10 @@ export class LocalKubelet implements PodLogSource {
       ? setTimeout(() => child.kill('SIGKILL'), pod.spec.activeDeadlineSeconds * 1000)
       : undefined;
     let partial = { out: '', err: '' };
+    // A character whose bytes are split between two reads is decoded whole.
+    const decoders = { out: new StringDecoder('utf8'), err: new StringDecoder('utf8') };
     const onData = (stream: 'out' | 'err') => (chunk: Buffer) => {
-      const text = partial[stream] + chunk.toString('utf8');
+      const text = partial[stream] + decoders[stream].write(chunk);
       const lines = text.split('\n');
       partial = { ...partial, [stream]: lines.pop() ?? '' };
       for (const line of lines) this.append(log, line);
