@@ -40,6 +40,37 @@ describe.each(databases.eachSupportedId())('LocalCluster on %s', databaseId => {
   });
 });
 
+describe('LocalCluster when its database refuses writes for a while', () => {
+  it('writes them again until it takes them, and only then answers and tells its watchers', async () => {
+    const db = await databases.init('SQLITE_3');
+    await migrateLocalObjectStore(db);
+    // The database as the store sees it: its first two transactions fail (a dropped connection, a full disk).
+    let refusals = 0;
+    const flaky = new Proxy(db, {
+      get: (target, property, receiver) =>
+        property === 'transaction'
+          ? (...args: unknown[]) => (refusals-- > 0 ? Promise.reject(new Error('connection lost')) : (target.transaction as any)(...args))
+          : Reflect.get(target, property, receiver),
+    });
+    const first = await LocalCluster.open({ name: 'f', store: new LocalObjectStore(flaky, 'f') });
+    await first.settle();
+    refusals = 2;
+    const seen: string[] = [];
+    first.onChange(change => seen.push(change.object.metadata.name!));
+    const created = first.create(cm('kept', { a: '1' }));
+    await new Promise(resolve => setTimeout(resolve, 50));
+    expect(seen).toEqual([]);
+    await created;
+    expect(refusals).toBeLessThan(0);
+    expect(seen).toEqual(['kept']);
+    await first.settle();
+
+    const second = await LocalCluster.open({ name: 'f', store: new LocalObjectStore(db, 'f') });
+    expect((await second.get(ref('kept')))?.data).toEqual({ a: '1' });
+    await second.settle();
+  });
+});
+
 describe('LocalCluster watch bookmarks', () => {
   it('sends BOOKMARK events with the current resourceVersion to watchers that ask', async () => {
     const db = await databases.init('SQLITE_3');

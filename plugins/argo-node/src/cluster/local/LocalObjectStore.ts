@@ -1,4 +1,4 @@
-import { resolvePackagePath } from '@backstage/backend-plugin-api';
+import { resolvePackagePath, type LoggerService } from '@backstage/backend-plugin-api';
 import type { Knex } from 'knex';
 import type { KubeObject } from '../types';
 
@@ -22,6 +22,10 @@ type Write = { key: StoredKey; object?: KubeObject };
 
 const keyString = (k: StoredKey) => `${k.group}\u0000${k.kind}\u0000${k.namespace}\u0000${k.name}`;
 const CHUNK = 200;
+/** The longest wait between two attempts at a transaction the database refused. */
+const MAX_RETRY_MS = 5_000;
+/** How long `drain` (a clean stop) waits for a database that refuses every write. */
+const DRAIN_GIVE_UP_MS = 10_000;
 
 /**
  * Persists one local cluster's objects. Writes arriving while a commit runs
@@ -33,8 +37,10 @@ export class LocalObjectStore {
   private waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
   private pendingVersion = 0;
   private flushing: Promise<void> | undefined;
+  private retryMs = 0;
+  private givenUp?: unknown;
 
-  constructor(private readonly db: Knex, private readonly cluster: string) {}
+  constructor(private readonly db: Knex, private readonly cluster: string, private readonly logger?: LoggerService) {}
 
   async load(): Promise<{ objects: KubeObject[]; resourceVersion: number }> {
     const rows = await this.db('cluster_objects').where({ cluster: this.cluster }).select('body');
@@ -106,14 +112,42 @@ export class LocalObjectStore {
           .onConflict('cluster')
           .merge();
       });
+      this.retryMs = 0;
       for (const w of waiters) w.resolve();
     } catch (error) {
-      for (const w of waiters) w.reject(error);
+      if (this.givenUp !== undefined) {
+        for (const w of waiters) w.reject(error);
+        return;
+      }
+      // The cluster's memory already holds these changes and has told its watchers: they are written
+      // again until the database takes them (a newer write of the same object in their place), so
+      // the database never falls behind what the cluster answered. Their writers wait meanwhile, as
+      // an API server's do while etcd is away.
+      for (const w of writes) {
+        const k = keyString(w.key);
+        if (!this.pending.has(k)) this.pending.set(k, w);
+      }
+      this.pendingVersion = Math.max(this.pendingVersion, version);
+      this.waiters = [...waiters, ...this.waiters];
+      this.retryMs = Math.min(Math.max(this.retryMs * 2, 100), MAX_RETRY_MS);
+      this.logger?.warn(`Local cluster ${this.cluster}: writing ${writes.length} object(s) failed, retrying in ${this.retryMs} ms: ${error}`);
+      await new Promise(resolve => setTimeout(resolve, this.retryMs));
     }
   }
 
-  /** Resolves when every queued write has been committed. */
+  /**
+   * Resolves when every queued write has been committed. A database that
+   * refuses every write for 10 s is given up on: the writes still queued
+   * fail, and are lost with the cluster's memory.
+   */
   async drain(): Promise<void> {
-    while (this.flushing) await this.flushing;
+    const giveUp = setTimeout(() => {
+      this.givenUp = new Error(`Local cluster ${this.cluster}: the database refused its writes for ${DRAIN_GIVE_UP_MS / 1000} s at stop`);
+    }, DRAIN_GIVE_UP_MS);
+    try {
+      while (this.flushing) await this.flushing;
+    } finally {
+      clearTimeout(giveUp);
+    }
   }
 }

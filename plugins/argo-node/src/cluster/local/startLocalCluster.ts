@@ -31,7 +31,7 @@ export interface RunningLocalCluster {
  */
 export async function startLocalCluster(options: StartLocalClusterOptions): Promise<RunningLocalCluster> {
   await migrateLocalObjectStore(options.db);
-  const store = new LocalObjectStore(options.db, options.name);
+  const store = new LocalObjectStore(options.db, options.name, options.logger);
   const cluster = await LocalCluster.open({
     name: options.name,
     store,

@@ -60,7 +60,12 @@ export class GarbageCollector {
   private unindex(o: KubeObject) {
     this.byUid.delete(o.metadata.uid!);
     if (o.kind === 'Namespace' && o.apiVersion === 'v1') this.namespaces.delete(o.metadata.name!);
-    for (const owner of o.metadata.ownerReferences ?? []) this.dependents.get(owner.uid)?.delete(o.metadata.uid!);
+    for (const owner of o.metadata.ownerReferences ?? []) {
+      const set = this.dependents.get(owner.uid);
+      set?.delete(o.metadata.uid!);
+      // An owner with no dependents left holds no entry (owners come and go for the backend's lifetime).
+      if (set?.size === 0) this.dependents.delete(owner.uid);
+    }
   }
 
   private observe({ type, object, previous }: LocalChange) {

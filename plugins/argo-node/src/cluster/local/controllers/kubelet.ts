@@ -88,6 +88,15 @@ export class LocalKubelet implements PodLogSource {
       clearTimeout(this.started.get(key));
       this.started.delete(key);
       this.processes.get(key)?.kill('SIGTERM');
+      // A pod gone is a log gone, as on a node: its followers end, and its lines are not kept for ever.
+      if (type === 'DELETED') {
+        for (const container of pod.spec.containers ?? []) {
+          const log = this.logs.get(`${key}/${container.name}`);
+          if (!log) continue;
+          for (const f of log.followers) f.close();
+          this.logs.delete(`${key}/${container.name}`);
+        }
+      }
       return;
     }
     const phase = pod.status?.phase;
