@@ -1,6 +1,7 @@
-# Quarterdeck portal image: one process serving the backend and the built
-# frontend on port 7007, configured by app-config.production.yaml and its
-# environment variables (see README.md, "Production").
+# Quarterdeck portal image: the backend and the built frontend on port 7007
+# (reach it only through the authenticating proxy), and the gateway's data
+# plane, a child process, on port 7008. Configured by app-config.production.yaml
+# and the environment variables README.md lists under "Production".
 #
 #   docker build -t quarterdeck .
 #
@@ -29,7 +30,7 @@ WORKDIR /app
 ENV NODE_ENV=production
 COPY --from=build --chown=node:node /app /app
 USER node
-EXPOSE 7007
+EXPOSE 7007 7008
 CMD ["node", "--enable-source-maps", \
      "--require", "@backstage/cli/config/nodeTransform.cjs", \
      "packages/backend/src/index.ts", \

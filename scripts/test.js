@@ -4,6 +4,8 @@
 // PostgreSQL (127.0.0.1:5432 unless BACKSTAGE_TEST_DATABASE_POSTGRES15_CONNECTION_STRING says otherwise).
 // `npm run test:cluster` (scripts/test-cluster/run.sh): the cluster
 // conformance suite and the reconcilers against a real kube-apiserver, through `--cluster`.
+// `--no-examples`: jest only, without the example upstreams' `node --test` (.ci/run runs and
+// counts those itself, so each test runs and counts once).
 // Any other arguments go to jest (e.g. a path pattern, --json --outputFile=…).
 const { spawnSync } = require('node:child_process');
 const path = require('node:path');
@@ -12,7 +14,8 @@ const root = path.resolve(__dirname, '..');
 const args = process.argv.slice(2);
 const pg = args.includes('--pg');
 const cluster = args.includes('--cluster');
-const jestArgs = args.filter(a => a !== '--pg' && a !== '--cluster');
+const examples = !pg && !cluster && !args.includes('--no-examples');
+const jestArgs = args.filter(a => a !== '--pg' && a !== '--cluster' && a !== '--no-examples');
 
 const env = { ...process.env, CI: 'true' };
 if (pg) {
@@ -46,8 +49,8 @@ const result = spawnSync(
 let status = result.status ?? 1;
 // The example upstreams (examples/model-server, examples/payments-rest) are
 // plain Node, outside the workspaces: node's own test runner.
-if (!pg && !cluster) {
-  const examples = spawnSync(process.execPath, ['--test', 'examples/model-server', 'examples/payments-rest'], { cwd: root, stdio: 'inherit', env });
-  if (examples.status !== 0) status = status || 1;
+if (examples) {
+  const exampleRun = spawnSync(process.execPath, ['--test', 'examples/model-server', 'examples/payments-rest'], { cwd: root, stdio: 'inherit', env });
+  if (exampleRun.status !== 0) status = status || 1;
 }
 process.exit(status);

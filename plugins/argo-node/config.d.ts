@@ -1,4 +1,36 @@
 export interface Config {
+  /**
+   * The Backstage Kubernetes plugin's cluster config, of which Quarterdeck reads
+   * the `config` locator's clusters (`ClusterService`). Only what Quarterdeck
+   * reads is declared here, with the same types as the Kubernetes plugin's own
+   * schema (`@backstage/plugin-kubernetes-backend`), so both merge when that
+   * plugin is installed too.
+   */
+  kubernetes?: {
+    clusterLocatorMethods?: Array<{
+      /** Only `config` locators are read; others are left to the Kubernetes plugin. */
+      type: string;
+      clusters?: Array<{
+        /** Unique among all configured clusters. */
+        name: string;
+        /** The API server, e.g. https://kubernetes.example.com:6443. */
+        url: string;
+        /** Only `serviceAccount` (the default) is supported by Quarterdeck. */
+        authProvider?: string;
+        /**
+         * The bearer token Quarterdeck calls the API server with.
+         * @visibility secret
+         */
+        serviceAccountToken?: string;
+        /** The API server's CA certificate, base64 PEM. */
+        caData?: string;
+        /** A file holding the API server's CA certificate. */
+        caFile?: string;
+        /** Skip verifying the API server's certificate. Only for test clusters. */
+        skipTLSVerify?: boolean;
+      }>;
+    }>;
+  };
   quarterdeck?: {
     clusters?: {
       /**

@@ -247,6 +247,7 @@ describe('bad configuration', () => {
     ['malformed YAML', 'backend: [\n', /^Configuration error: .*bad\.yaml line 2: malformed YAML/],
     ['an unknown database client', 'backend:\n  database:\n    client: mongodb\n', /^Configuration error: backend\.database\.client: unknown database client 'mongodb'/],
     ['a missing catalog file', 'catalog:\n  locations:\n    - type: file\n      target: ./examples/nope.yaml\n', /^Configuration error: catalog\.locations\[0\]\.target: file \.\/examples\/nope\.yaml does not exist/],
+    ['a required key whose environment variable is not set', 'gateway:\n  keySecret: ${QUARTERDECK_TEST_UNSET_KEY_SECRET}\n', /^Configuration error: gateway\.keySecret: environment variable QUARTERDECK_TEST_UNSET_KEY_SECRET is not set/],
   ])('stops start-up on %s with one line and no stack trace', (_what, text, message) => {
     const result = start(text);
     expect(result.status).toBe(1);
