@@ -82,8 +82,21 @@ describe('quarterdeck:rollout:manifest', () => {
     [{ name: 'a'.repeat(56), image: 'i' }, /^name: .*55/],
     [{ name: 'ok', image: 'i', strategy: 'rolling' }, /^strategy: /],
     [{ name: 'ok' }, /^image: Required/],
+    [{ name: 'ok', image: 'example/ok:1 ' }, /^image: must not contain spaces or other whitespace/],
+    [{ name: 'ok', image: ' example/ok:1' }, /^image: must not contain spaces or other whitespace/],
+    [{ name: 'ok', image: 'example/ok:1\n' }, /^image: must not contain spaces or other whitespace/],
+    [{ name: 'ok', image: 'i', targetPath: 'manifests/' }, /^targetPath: must name a file, not a directory \(it ends in \/\)/],
   ])('refuses %p with a message that names the field', async (input, message) => {
     await expect(run(input)).rejects.toThrow(message);
+  });
+
+  it('refuses a targetPath naming an existing directory, and writes nothing', async () => {
+    fs.mkdirSync(path.join(workspacePath, 'manifests'));
+    await expect(run({ name: 'ok', image: 'i', targetPath: 'manifests' })).rejects.toThrow(
+      'targetPath: manifests is a directory; name the file to write, such as manifests/rollout.yaml',
+    );
+    await expect(run({ name: 'ok', image: 'i', targetPath: '.' })).rejects.toThrow(/^targetPath: \. is a directory/);
+    expect(fs.readdirSync(path.join(workspacePath, 'manifests'))).toEqual([]);
   });
 
   it('refuses to write outside the workspace', async () => {

@@ -27,14 +27,19 @@ const INPUT = {
   namespace: (z: typeof zod) =>
     z.string().regex(DNS_LABEL, 'must be a DNS label').max(63).default('default')
       .describe('Kubernetes namespace'),
-  image: (z: typeof zod) => z.string().min(1).describe('Container image'),
+  // Refused rather than trimmed: an image reference never holds whitespace, so a stray space is a
+  // typo (or a pasted line) the author should see, not something to guess at; the API server would
+  // refuse the Pod later, far from the template.
+  image: (z: typeof zod) => z.string().min(1).regex(/^\S+$/, 'must not contain spaces or other whitespace (an image reference has none)')
+    .describe('Container image'),
   port: (z: typeof zod) => z.number().int().min(1).max(65535).default(8080)
     .describe('The container port'),
   replicas: (z: typeof zod) => z.number().int().min(1).max(100).default(3)
     .describe('Desired pods'),
   strategy: (z: typeof zod) => z.enum(['canary', 'blueGreen']).default('canary')
     .describe('canary (weighted steps with pauses) or blueGreen (preview, then promote)'),
-  targetPath: (z: typeof zod) => z.string().min(1).default('manifests/rollout.yaml')
+  targetPath: (z: typeof zod) => z.string().min(1).regex(/[^/]$/, 'must name a file, not a directory (it ends in /)')
+    .default('manifests/rollout.yaml')
     .describe('Where to write the manifests, relative to the workspace'),
 };
 
@@ -168,6 +173,10 @@ export function createRolloutManifestAction() {
     async handler(ctx) {
       const input = parseRolloutManifestInput(ctx.input);
       const target = resolveSafeChildPath(ctx.workspacePath, input.targetPath);
+      const existing = await fs.stat(target).catch(() => undefined);
+      if (existing?.isDirectory()) {
+        throw new InputError(`targetPath: ${input.targetPath} is a directory; name the file to write, such as ${path.posix.join(input.targetPath, 'rollout.yaml')}`);
+      }
       await fs.mkdir(path.dirname(target), { recursive: true });
       // YAML 1.1, as kubectl and Argo CD read it (sigs.k8s.io/yaml): a name like `on` or `no` is
       // quoted rather than read back as a boolean; and no anchors, which GitOps reviewers would not expect.
