@@ -75,6 +75,12 @@ export interface AuditEventView {
 
 export interface RolloutDetail extends RolloutSummary {
   entityRef?: string;
+  /**
+   * Only when no single catalog entity owns the Rollout (no `entityRef`): the actions the caller
+   * may take on it, as the permission policy answers without a resource (platform admins, in
+   * Quarterdeck's). With an owner, the page asks the permission framework about that entity.
+   */
+  unownedActionsAllowed?: string[];
   conditions: Condition[];
   replicaSets: Array<{
     name: string;

@@ -39,11 +39,83 @@ describe('usePolling', () => {
       return window;
     }, 60_000, window), { initialProps: { window: '24h' } });
     await waitFor(() => expect(result.current.value).toBe('24h'));
-    act(() => result.current.retry());
+    act(() => {
+      result.current.retry();
+    });
     await waitFor(() => expect(seen).toEqual(['24h', '24h']));
     rerender({ window: '7d' });
     await waitFor(() => expect(result.current.value).toBe('7d'));
     expect(seen).toEqual(['24h', '24h', '7d']);
+  });
+
+  it("with resetOnKeyChange, shows nothing of the previous key's while the new key loads, nor when its load fails", async () => {
+    let releaseB: (fail: boolean) => void = () => {};
+    const { result, rerender, unmount } = renderHook(({ entity }) => usePolling(async () => {
+      if (entity === 'a') return 'rollouts of a';
+      // b's load waits for the test, then fails or succeeds as told.
+      const fail = await new Promise<boolean>(resolve => {
+        releaseB = resolve;
+      });
+      if (fail) throw new Error('b is down');
+      return 'rollouts of b';
+    }, 60_000, entity, { resetOnKeyChange: true }), { initialProps: { entity: 'a' } });
+    await waitFor(() => expect(result.current.value).toBe('rollouts of a'));
+    rerender({ entity: 'b' });
+    // At once, not after b's load: a's value is gone and b's is loading.
+    expect(result.current).toMatchObject({ value: undefined, error: undefined, loading: true });
+    act(() => releaseB(true));
+    await waitFor(() => expect(result.current.error?.message).toBe('b is down'));
+    expect(result.current.value).toBeUndefined();
+    expect(result.current.loading).toBe(false);
+    // b answers on retry; a's value never comes back.
+    act(() => {
+      result.current.retry();
+    });
+    act(() => releaseB(false));
+    await waitFor(() => expect(result.current.value).toBe('rollouts of b'));
+    expect(result.current.error).toBeUndefined();
+    unmount();
+  });
+
+  it("without resetOnKeyChange, keeps showing the previous key's value while the new key loads", async () => {
+    const { result, rerender, unmount } = renderHook(({ page }) => usePolling(async () => {
+      if (page === 2) await new Promise(() => {});
+      return `page ${page}`;
+    }, 60_000, page), { initialProps: { page: 1 } });
+    await waitFor(() => expect(result.current.value).toBe('page 1'));
+    rerender({ page: 2 });
+    expect(result.current).toMatchObject({ value: 'page 1', loading: false });
+    unmount();
+  });
+
+  it('settles what retry returns once the load it asked for has ended, and not before', async () => {
+    let release: () => void = () => {};
+    let calls = 0;
+    const { result, unmount } = renderHook(() => usePolling(async () => {
+      calls++;
+      if (calls === 2) {
+        await new Promise<void>(resolve => {
+          release = resolve;
+        });
+        throw new Error('still down');
+      }
+      return calls;
+    }, 60_000));
+    await waitFor(() => expect(result.current.value).toBe(1));
+    let settled = false;
+    act(() => {
+      result.current.retry().then(() => {
+        settled = true;
+      });
+    });
+    await waitFor(() => expect(calls).toBe(2));
+    await new Promise(resolve => setTimeout(resolve, 50));
+    expect(settled).toBe(false);
+    act(() => release());
+    // A failed load settles it too.
+    await waitFor(() => expect(settled).toBe(true));
+    expect(result.current.error?.message).toBe('still down');
+    unmount();
   });
 
   it('asks a failing backend less and less often, and again at the usual pace once it answers', async () => {

@@ -3,24 +3,47 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 /** A failing backend is asked at most this many times less often (the interval doubling per failure). */
 const MAX_BACKOFF = 8;
 
+export interface PollingOptions {
+  /**
+   * Whether a change of `key` drops what was loaded for the previous key:
+   * `value` and `error` are then undefined and `loading` true again until the
+   * new key's first load ends, so a page that now shows another object (say,
+   * another entity) never shows the previous one's. Off by default: a page
+   * that is turned (or refreshed) keeps showing the page before meanwhile.
+   */
+  resetOnKeyChange?: boolean;
+}
+
 /**
  * Loads now and again every `intervalMs` while the component is mounted,
  * so an open page follows what changes (a rollout's steps, new key
  * requests, usage). Keeps the last value on an error. A change of `key`
- * (say, the usage window, or the entity) loads at once; `retry` reloads at
- * once (after an action). The next load is timed from the end of the last
+ * (say, the usage window, or the entity) loads at once, and with
+ * `resetOnKeyChange` forgets the previous key's value and error; `retry`
+ * reloads at once (after an action) and settles once that load has ended,
+ * whatever its outcome. The next load is timed from the end of the last
  * one, so a slow backend is not polled faster than it answers; after an
  * error the interval doubles (up to 8×) until a load succeeds, and a tab
  * that is hidden loads nothing until it is shown again, then at once.
  */
-export function usePolling<T>(load: () => Promise<T>, intervalMs: number, key: unknown = undefined) {
-  const [value, setValue] = useState<T | undefined>();
-  const [error, setError] = useState<Error | undefined>();
-  const [loading, setLoading] = useState(true);
+export function usePolling<T>(load: () => Promise<T>, intervalMs: number, key: unknown = undefined, options: PollingOptions = {}) {
+  // What was loaded, and for which key (a load for a previous key never lands: its effect is cancelled).
+  const [state, setState] = useState<{ key: unknown; value?: T; error?: Error; loaded: boolean }>({ key, loaded: false });
   const loader = useRef(load);
   loader.current = load;
+  const reset = useRef(options.resetOnKeyChange);
+  reset.current = options.resetOnKeyChange;
   const [tick, setTick] = useState(0);
-  const retry = useCallback(() => setTick(t => t + 1), []);
+  // Those waiting for the load a retry asked for.
+  const waiting = useRef<Array<() => void>>([]);
+  const retry = useCallback(
+    () =>
+      new Promise<void>(resolve => {
+        waiting.current.push(resolve);
+        setTick(t => t + 1);
+      }),
+    [],
+  );
 
   useEffect(() => {
     let cancelled = false;
@@ -35,17 +58,14 @@ export function usePolling<T>(load: () => Promise<T>, intervalMs: number, key: u
       try {
         const next = await loader.current();
         failures = 0;
-        if (!cancelled) {
-          setValue(next);
-          setError(undefined);
-        }
+        if (!cancelled) setState({ key, value: next, loaded: true });
       } catch (e) {
         failures++;
-        if (!cancelled) setError(e as Error);
+        if (!cancelled) setState(s => ({ key, value: Object.is(s.key, key) || !reset.current ? s.value : undefined, error: e as Error, loaded: true }));
       } finally {
         inFlight = false;
         if (!cancelled) {
-          setLoading(false);
+          for (const resolve of waiting.current.splice(0)) resolve();
           timer = setTimeout(run, intervalMs * Math.min(MAX_BACKOFF, 2 ** failures));
         }
       }
@@ -64,5 +84,6 @@ export function usePolling<T>(load: () => Promise<T>, intervalMs: number, key: u
     };
   }, [intervalMs, tick, key]);
 
-  return { value, error, loading, retry };
+  const current = options.resetOnKeyChange && !Object.is(state.key, key) ? { value: undefined, error: undefined, loaded: false } : state;
+  return { value: current.value, error: current.error, loading: !current.loaded, retry };
 }

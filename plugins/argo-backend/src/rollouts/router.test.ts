@@ -1,4 +1,4 @@
-import { createServiceFactory } from '@backstage/backend-plugin-api';
+import { createServiceFactory, type PermissionsService, type ServiceFactory } from '@backstage/backend-plugin-api';
 import { mockCredentials, mockServices, startTestBackend, TestDatabases } from '@backstage/backend-test-utils';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
@@ -33,7 +33,10 @@ const blueGreen = (image: string): Rollout => ({
   },
 });
 
-async function backend(result: AuthorizeResult.ALLOW | AuthorizeResult.DENY) {
+async function backend(
+  result: AuthorizeResult.ALLOW | AuthorizeResult.DENY,
+  permissions: ServiceFactory<PermissionsService, any, any> = mockServices.permissions.factory({ result }),
+) {
   const config = mockServices.rootConfig({ data: { quarterdeck: { clusters: { local: [{ name: 'local', kubelet: { readyDelayMs: 10 } }] } } } });
   const knex = await databases.init('SQLITE_3');
   const pluginDb = await databases.init('SQLITE_3');
@@ -57,7 +60,7 @@ async function backend(result: AuthorizeResult.ALLOW | AuthorizeResult.DENY) {
           spec: { type: 'service', owner: 'group:default/team-ml', lifecycle: 'production' },
         }],
       }),
-      mockServices.permissions.factory({ result }),
+      permissions,
     ],
   });
   const cluster = await clusters.client('local');
@@ -127,6 +130,41 @@ describe('rollout routes', () => {
       // Its trail is read with GET at a path the actions' route matches too: both are named.
       const deleted = await request(server).delete('/api/argo/rollouts/local/default/payments-api/audit').set('authorization', alice);
       expect([deleted.status, deleted.headers.allow]).toEqual([405, 'GET, POST']);
+    } finally {
+      await stop();
+    }
+  });
+
+  it('tells the page which actions the user may take on a Rollout no entity owns, and nothing of the kind on one that has an owner', async () => {
+    const { server, cluster, stop } = await backend(AuthorizeResult.ALLOW);
+    try {
+      const rollouts = argoClients(cluster).rollouts;
+      await rollouts.apply(rollout('payments:1'));
+      const unowned = rollout('payments:1');
+      unowned.metadata = { name: 'payments-batch', namespace: 'default' };
+      await rollouts.apply(unowned);
+      const detail = async (name: string) => (await request(server).get(`/api/argo/rollouts/local/default/${name}`).set('authorization', alice)).body;
+      expect(await detail('payments-batch')).toMatchObject({ unownedActionsAllowed: ['promote', 'promote-full', 'abort', 'retry', 'pause', 'resume', 'restart', 'undo'] });
+      expect(await detail('payments-api')).not.toHaveProperty('unownedActionsAllowed');
+    } finally {
+      await stop();
+    }
+  });
+
+  it('lists none for a user the policy lets read, but act only through an entity (its conditional answer)', async () => {
+    const permissions = mockServices.permissions.mock({
+      authorize: async requests => requests.map(() => ({ result: AuthorizeResult.ALLOW })),
+      authorizeConditional: async requests => requests.map(({ permission }) => (permission.name === 'argo.resource.read'
+        ? { result: AuthorizeResult.ALLOW }
+        : { result: AuthorizeResult.CONDITIONAL, pluginId: 'catalog', resourceType: 'catalog-entity', conditions: { rule: 'IS_ENTITY_OWNER', resourceType: 'catalog-entity', params: { claims: [] } } })) as any,
+    });
+    const { server, cluster, stop } = await backend(AuthorizeResult.ALLOW, permissions.factory);
+    try {
+      const unowned = rollout('payments:1');
+      unowned.metadata = { name: 'payments-batch', namespace: 'default' };
+      await argoClients(cluster).rollouts.apply(unowned);
+      const detail = await request(server).get('/api/argo/rollouts/local/default/payments-batch').set('authorization', alice);
+      expect([detail.status, detail.body.unownedActionsAllowed]).toEqual([200, []]);
     } finally {
       await stop();
     }

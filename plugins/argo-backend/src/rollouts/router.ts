@@ -229,6 +229,12 @@ export function createRolloutsRouter(options: RolloutsRouterOptions) {
     return decision.result === AuthorizeResult.ALLOW;
   }
 
+  /** The actions the caller may take on a Rollout no entity owns: what `allowed` answers without an entity, in one request. */
+  async function unownedActionsAllowed(credentials: Awaited<ReturnType<HttpAuthService['credentials']>>): Promise<RolloutAction[]> {
+    const decisions = await permissions.authorizeConditional(ROLLOUT_ACTIONS.map(action => ({ permission: ACTION_PERMISSIONS[action] })), { credentials });
+    return ROLLOUT_ACTIONS.filter((_, i) => decisions[i].result === AuthorizeResult.ALLOW);
+  }
+
   async function readRollout(cluster: string, namespace: string, name: string) {
     const client = await clusters.client(cluster);
     const rollout = await argoClients(client).rollouts.get(namespace, name);
@@ -310,7 +316,9 @@ export function createRolloutsRouter(options: RolloutsRouterOptions) {
       }),
     };
     const trail = await audit.page({ object: { cluster, kind: 'Rollout', namespace, name }, limit: AUDIT_PAGE_SIZE });
-    res.json({ ...body, audit: trail.items, ...(trail.next ? { auditNext: trail.next } : {}) });
+    // The browser cannot ask the policy without a resource, so the page is told what it would answer.
+    const unowned = entityRef ? {} : { unownedActionsAllowed: await unownedActionsAllowed(credentials) };
+    res.json({ ...body, ...unowned, audit: trail.items, ...(trail.next ? { auditNext: trail.next } : {}) });
   });
 
   // The audit trail's older pages, from the `auditNext` of the Rollout (or the `next` of a page).

@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useRef, useState } from 'react';
 import { InfoCard, Progress, ResponseErrorPanel } from '@backstage/core-components';
 import { alertApiRef, useApi } from '@backstage/core-plugin-api';
 import { usePermission } from '@backstage/plugin-permission-react';
@@ -140,18 +140,39 @@ function applies(action: RolloutActionName, r: RolloutSummary | RolloutDetail): 
   }
 }
 
+/** The step a promote skips: a canary's current step when no pause condition is there to clear (kubectl's promote). */
+function stepPromoteSkips(r: RolloutSummary | RolloutDetail): number | undefined {
+  const index = r.currentStepIndex ?? 0;
+  if (r.strategy !== 'canary' || r.aborted || r.pauseConditions.length > 0 || index >= r.steps.length) return undefined;
+  return index;
+}
+
 function ActionButton(props: {
-  entityRef: string;
+  /** The entity whose permission gates the action; undefined when no single entity owns the Rollout. */
+  entityRef: string | undefined;
+  /** When no entity owns the Rollout: the actions the backend says the user may take on it (the policy without a resource). */
+  unownedActionsAllowed: string[] | undefined;
   spec: (typeof ACTIONS)[number];
   rollout: RolloutSummary | RolloutDetail;
   busy: boolean;
   onRun: (action: RolloutActionName, confirm: boolean) => void;
 }) {
-  const { allowed, loading } = usePermission({ permission: props.spec.permission, resourceRef: props.entityRef });
+  const owned = usePermission({ permission: props.spec.permission, resourceRef: props.entityRef });
+  const { allowed, loading } = props.entityRef
+    ? owned
+    : { allowed: props.unownedActionsAllowed?.includes(props.spec.action) ?? false, loading: props.unownedActionsAllowed === undefined };
   const relevant = applies(props.spec.action, props.rollout);
+  const skips = props.spec.action === 'promote' ? stepPromoteSkips(props.rollout) : undefined;
+  const skipped = skips === undefined ? undefined : props.rollout.steps[skips];
   let why = '';
-  if (!allowed && !loading) why = `You need ${props.spec.permission.name} on ${props.entityRef}`;
-  else if (!relevant) why = 'Does not apply to the rollout as it is now';
+  if (!allowed && !loading) {
+    why = props.entityRef
+      ? `You need ${props.spec.permission.name} on ${props.entityRef}`
+      : 'No single catalog entity owns this Rollout, and without one the permission policy does not let you act on it (in Quarterdeck\'s, only platform admins may)';
+  } else if (!relevant) why = 'Does not apply to the rollout as it is now';
+  else if (skipped) {
+    why = `No pause to end: promote skips step ${skips! + 1} (${stepLabel(skipped)}), as kubectl argo rollouts promote does${skipped.analysis ? ', and terminates its analysis run' : ''}`;
+  }
   return (
     <Tooltip title={why}>
       <span>
@@ -162,7 +183,7 @@ function ActionButton(props: {
           disabled={!allowed || loading || !relevant || props.busy}
           onClick={() => props.onRun(props.spec.action, Boolean(props.spec.confirm))}
         >
-          {props.spec.label}
+          {skipped ? `Skip step ${skips! + 1}` : props.spec.label}
         </Button>
       </span>
     </Tooltip>
@@ -174,39 +195,62 @@ export function RolloutCard({ entityRef: pageEntityRef, summary }: { entityRef: 
   const alerts = useApi(alertApiRef);
   const ref = { cluster: summary.cluster, namespace: summary.namespace!, name: summary.name! };
   const { value: detail, error, retry } = usePolling<RolloutDetail>(() => argo.getRollout(ref.cluster, ref.namespace, ref.name), 1500);
-  const [busy, setBusy] = useState(false);
+  // An action is sent, then the Rollout read again: the buttons come back once they show what it did.
+  const [acting, setActing] = useState<'sending' | 'refreshing' | undefined>();
+  const busy = acting !== undefined;
   const [confirming, setConfirming] = useState<RolloutActionName | undefined>();
   const [reason, setReason] = useState('');
   const [refusal, setRefusal] = useState<string | undefined>();
+  // Which opening of the reason dialog is the current one: an action's result goes to the dialog it was confirmed in, not a later one.
+  const dialog = useRef(0);
   // The backend checks the entity that owns the Rollout (its backstage.io/kubernetes-id), which a
-  // label selector can make another than the page's; the page's until the detail names it.
-  const entityRef = detail?.entityRef ?? pageEntityRef;
+  // label selector can make another than the page's; the page's until the detail names it. A
+  // Rollout that no single entity owns (no such label, or several entities claim it) only platform admins may act on.
+  const entityRef = detail ? detail.entityRef : pageEntityRef;
 
   const confirm = (action: RolloutActionName) => {
+    dialog.current++;
     setReason('');
     setRefusal(undefined);
     setConfirming(action);
   };
+  // Not while its action is being sent: its answer (a refusal, say) is shown there.
+  const closeDialog = () => {
+    if (acting === 'sending') return;
+    dialog.current++;
+    setConfirming(undefined);
+  };
   const run = async (action: RolloutActionName, reasonText?: string) => {
-    setBusy(true);
-    setRefusal(undefined);
+    const confirmedIn = reasonText !== undefined ? dialog.current : undefined;
+    const dialogOpen = () => confirmedIn !== undefined && confirmedIn === dialog.current;
+    setActing('sending');
+    if (dialogOpen()) setRefusal(undefined);
     try {
       const result = await argo.rolloutAction(ref, action, reasonText ? { reason: reasonText } : {});
       alerts.post({ message: result.summary, severity: 'success', display: 'transient' });
       if (result.auditError) alerts.post({ message: result.auditError, severity: 'warning' });
-      setConfirming(undefined);
-      setReason('');
-      retry();
+      if (dialogOpen()) {
+        dialog.current++;
+        setConfirming(undefined);
+        setReason('');
+      }
     } catch (e) {
       // The backend's sentence (a 409 says why the action does not apply now); a dialog stays open with the reason typed.
-      if (reasonText !== undefined) setRefusal(errorMessage(e));
+      if (dialogOpen()) setRefusal(errorMessage(e));
       else alerts.post({ message: errorMessage(e), severity: 'error' });
     } finally {
-      setBusy(false);
+      // Applied, failed or partly applied: what the Rollout is now, before the buttons are offered again.
+      setActing('refreshing');
+      await retry();
+      setActing(undefined);
     }
   };
 
   const r = detail ?? summary;
+  // Fully promoted, the new version is the stable one: all of it is stable, whatever a basic canary's status says;
+  // unless the router still sends a share to another ReplicaSet (a dynamicStableScale rollback walks it back step by step).
+  const routedElsewhere = r.weights?.canary.podTemplateHash !== undefined && r.weights.canary.podTemplateHash !== r.stableRS;
+  const canaryWeight = r.stableRS && r.stableRS === r.currentPodHash && !routedElsewhere ? 0 : (r.weights?.canary.weight ?? 0);
   const stepCount = r.steps.length;
   const index = Math.min(r.currentStepIndex ?? 0, stepCount);
   return (
@@ -246,8 +290,7 @@ export function RolloutCard({ entityRef: pageEntityRef, summary }: { entityRef: 
       )}
       {r.weights && (
         <Box sx={{ mb: 2 }}>
-          {/* Fully promoted, the new version is the stable one: all of it is stable, whatever a basic canary's status says. */}
-          <WeightBar canary={r.stableRS && r.stableRS === r.currentPodHash ? 0 : r.weights.canary.weight} />
+          <WeightBar canary={canaryWeight} />
         </Box>
       )}
       {r.backgroundAnalysis && (
@@ -259,7 +302,7 @@ export function RolloutCard({ entityRef: pageEntityRef, summary }: { entityRef: 
       )}
       <Stack direction="row" spacing={1} sx={{ mb: 2, flexWrap: 'wrap' }} role="group" aria-label="rollout actions">
         {ACTIONS.map(spec => (
-          <ActionButton key={spec.action} entityRef={entityRef} spec={spec} rollout={r} busy={busy}
+          <ActionButton key={spec.action} entityRef={entityRef} unownedActionsAllowed={detail?.unownedActionsAllowed} spec={spec} rollout={r} busy={busy}
             onRun={(action, needsReason) => (needsReason ? confirm(action) : run(action))} />
         ))}
       </Stack>
@@ -324,7 +367,7 @@ export function RolloutCard({ entityRef: pageEntityRef, summary }: { entityRef: 
           </Grid>
         </Grid>
       )}
-      <Dialog open={confirming !== undefined} onClose={() => setConfirming(undefined)}>
+      <Dialog open={confirming !== undefined} onClose={closeDialog}>
         <DialogTitle>{confirming ? CONFIRM_TITLES[confirming] : ''} {r.name}?</DialogTitle>
         <DialogContent>
           <Typography variant="body2" paragraph>
@@ -339,7 +382,7 @@ export function RolloutCard({ entityRef: pageEntityRef, summary }: { entityRef: 
           {refusal && <Alert severity="error" sx={{ mt: 2 }}>{refusal}</Alert>}
         </DialogContent>
         <DialogActions>
-          <Button onClick={() => setConfirming(undefined)}>Cancel</Button>
+          <Button onClick={closeDialog} disabled={acting === 'sending'}>Cancel</Button>
           <Button variant="contained" color={confirming === 'abort' ? 'error' : 'primary'} disabled={!reason.trim() || busy}
             onClick={() => confirming && run(confirming, reason.trim())}>
             Confirm

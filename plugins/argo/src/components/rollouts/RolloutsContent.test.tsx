@@ -1,3 +1,4 @@
+import { useState, type ReactElement } from 'react';
 import { fireEvent, screen, waitFor, within } from '@testing-library/react';
 import { mockApis, renderInTestApp, TestApiProvider } from '@backstage/frontend-test-utils';
 import { alertApiRef } from '@backstage/core-plugin-api';
@@ -102,14 +103,44 @@ function api(): jest.Mocked<ArgoApi> {
   };
 }
 
+function deferred<T>() {
+  let resolve: (value: T) => void = () => {};
+  let reject: (error: Error) => void = () => {};
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
 type Decision = AuthorizeResult.ALLOW | AuthorizeResult.DENY;
-async function render(argo: ArgoApi, result: Decision | ((request: { resourceRef?: string }) => Decision), name = 'payments-api') {
+async function render(
+  argo: ArgoApi,
+  result: Decision | ((request: { resourceRef?: string }) => Decision),
+  name: string | ReactElement = 'payments-api',
+  { alerts = { post: jest.fn(), alert$: jest.fn() } }: { alerts?: { post: jest.Mock; alert$: jest.Mock } } = {},
+) {
   await renderInTestApp(
-    <TestApiProvider apis={[[argoApiRef, argo], [permissionApiRef, mockApis.permission({ authorize: result as Decision })], [alertApiRef, { post: jest.fn(), alert$: jest.fn() } as any]]}>
+    <TestApiProvider apis={[
+      [argoApiRef, argo],
+      [permissionApiRef, mockApis.permission({ authorize: result as Decision })],
+      [alertApiRef, alerts as any],
+    ]}>
+      {typeof name === 'string' ? <EntityProvider entity={{ ...entity, metadata: { ...entity.metadata, name } }}><RolloutsContent /></EntityProvider> : name}
+    </TestApiProvider>,
+  );
+}
+
+/** An entity page whose entity changes without the tab being mounted again, as when following a link to another entity. */
+function EntitySwitcher({ names }: { names: [string, string] }) {
+  const [name, setName] = useState(names[0]);
+  return (
+    <>
+      <button onClick={() => setName(names[1])}>go to {names[1]}</button>
       <EntityProvider entity={{ ...entity, metadata: { ...entity.metadata, name } }}>
         <RolloutsContent />
       </EntityProvider>
-    </TestApiProvider>,
+    </>
   );
 }
 
@@ -188,7 +219,7 @@ describe('RolloutsContent', () => {
     // The page is payments-web's; the Rollout is labelled for payments-owner, whose owners may act on it.
     argo.getRollout.mockResolvedValue({ ...detail, entityRef: 'component:default/payments-owner' });
     await render(argo, request => (request.resourceRef === 'component:default/payments-owner' ? AuthorizeResult.ALLOW : AuthorizeResult.DENY), 'payments-web');
-    await waitFor(() => expect(screen.getByRole('button', { name: 'Promote' })).toBeEnabled());
+    await waitFor(() => expect(screen.getByRole('button', { name: 'Promote' })).toBeEnabled(), { timeout: 5_000 });
   });
 
   it("keeps the dialog and the reason typed when the backend refuses, and shows the backend's sentence", async () => {
@@ -211,17 +242,27 @@ describe('RolloutsContent', () => {
     expect((within(screen.getByRole('dialog')).getByLabelText(/Reason/) as HTMLInputElement).value).toBe('');
   });
 
-  it("offers Promote at a step that is under way (kubectl skips it), and shows an attempt that failed on the trail", async () => {
+  it("offers Promote at a step that is under way as skipping it, naming the step (kubectl skips it), and shows an attempt that failed on the trail", async () => {
     const argo = api();
-    const analysing = { ...summary, phase: 'Progressing' as const, pauseConditions: [], currentStepIndex: 3, weights: { canary: { weight: 50 }, stable: { weight: 50 } } };
+    const analysing = {
+      ...summary, phase: 'Progressing' as const, pauseConditions: [], currentStepIndex: 3,
+      steps: [{ setWeight: 20 }, { pause: {} }, { setWeight: 50 }, { analysis: { templates: [{ templateName: 'success-rate' }] } }, { setWeight: 100 }],
+      weights: { canary: { weight: 50 }, stable: { weight: 50 } },
+    };
     argo.listRollouts.mockResolvedValue([analysing]);
     argo.getRollout.mockResolvedValue({
       ...detail, ...analysing,
       audit: [{ id: '9', createdAt: '2026-11-22T10:00:00Z', actor: 'user:default/alice', action: 'abort', reason: 'bad', details: { outcome: 'failed', error: 'connection refused' } }],
     });
     await render(argo, AuthorizeResult.ALLOW);
-    await waitFor(() => expect(screen.getByRole('button', { name: 'Promote' })).toBeEnabled());
+    await waitFor(() => expect(screen.getByRole('button', { name: 'Skip step 4' })).toBeEnabled(), { timeout: 5_000 });
+    expect(screen.queryByRole('button', { name: 'Promote' })).not.toBeInTheDocument();
+    expect(screen.getByLabelText(
+      'No pause to end: promote skips step 4 (analysis: success-rate), as kubectl argo rollouts promote does, and terminates its analysis run',
+    )).toBeInTheDocument();
     expect(await screen.findByText('failed: connection refused')).toBeInTheDocument();
+    fireEvent.click(screen.getByRole('button', { name: 'Skip step 4' }));
+    await waitFor(() => expect(argo.rolloutAction).toHaveBeenCalledWith(expect.anything(), 'promote', {}));
   });
 
   it('offers Undo only when there is a revision to go back to, and shows a promoted canary all stable', async () => {
@@ -291,6 +332,110 @@ describe('RolloutsContent', () => {
     const backgroundRun = screen.getByLabelText('background analysis');
     expect(within(backgroundRun).getByText('Running')).toBeInTheDocument();
     expect(within(backgroundRun).getByText('payments-api-new-2')).toBeInTheDocument();
+  });
+
+  it("shows a rollback's weight on the previous canary, which the router walks back while the stable is already the current version", async () => {
+    const argo = api();
+    // dynamicStableScale: the template went back to the stable one; the router still sends 40 % to the previous canary.
+    const rollingBack = { ...summary, phase: 'Progressing' as const, pauseConditions: [], currentStepIndex: 5, stableRS: 'old', currentPodHash: 'old',
+      weights: { canary: { weight: 40, podTemplateHash: 'new' }, stable: { weight: 60, podTemplateHash: 'old' } } };
+    argo.listRollouts.mockResolvedValue([rollingBack]);
+    argo.getRollout.mockResolvedValue({ ...detail, ...rollingBack });
+    await render(argo, AuthorizeResult.ALLOW);
+    expect(await screen.findByText('payments-api-new', undefined, { timeout: 5_000 })).toBeInTheDocument();
+    expect(screen.getByLabelText('canary weight 40%')).toBeInTheDocument();
+  });
+
+  it("shows another entity's Rollouts, not the previous entity's, once the page is another entity's; and its error if they cannot be read", async () => {
+    const argo = api();
+    const orders = deferred<RolloutSummary[]>();
+    argo.listRollouts.mockImplementation(async ref => (ref === 'component:default/orders-api' ? orders.promise : [summary]));
+    await render(argo, AuthorizeResult.ALLOW, <EntitySwitcher names={['payments-api', 'orders-api']} />);
+    expect(await screen.findByRole('group', { name: 'rollout actions' }, { timeout: 5_000 })).toBeInTheDocument();
+    fireEvent.click(screen.getByRole('button', { name: 'go to orders-api' }));
+    // While orders-api's list loads: none of payments-api's Rollouts, nor its buttons.
+    expect(screen.queryByRole('group', { name: 'rollout actions' })).not.toBeInTheDocument();
+    expect(screen.queryByText('Step 2 of 5')).not.toBeInTheDocument();
+    orders.reject(new Error('cluster orders unreachable'));
+    expect((await screen.findAllByText(/cluster orders unreachable/, undefined, { timeout: 5_000 })).length).toBeGreaterThan(0);
+    expect(screen.queryByRole('group', { name: 'rollout actions' })).not.toBeInTheDocument();
+  });
+
+  it('keeps the Rollouts as last read when the list cannot be read again, saying so', async () => {
+    const argo = api();
+    argo.listRollouts.mockResolvedValueOnce([summary]).mockRejectedValue(new Error('catalog unreachable'));
+    await render(argo, AuthorizeResult.ALLOW);
+    expect(await screen.findByText('Step 2 of 5')).toBeInTheDocument();
+    const warning = await screen.findByText(/Could not refresh the list of this entity's Rollouts/, undefined, { timeout: 5_000 });
+    expect(warning).toHaveTextContent('catalog unreachable');
+    expect(screen.getByText('Step 2 of 5')).toBeInTheDocument();
+  });
+
+  it("keeps the reason dialog open while its action is sent, so that a refusal is seen there", async () => {
+    const argo = api();
+    const answer = deferred<never>();
+    argo.rolloutAction.mockReturnValueOnce(answer.promise);
+    await render(argo, AuthorizeResult.ALLOW);
+    fireEvent.click(await screen.findByRole('button', { name: 'Abort' }));
+    fireEvent.change(screen.getByLabelText(/Reason/), { target: { value: 'errors on checkout' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Confirm' }));
+    const dialog = within(screen.getByRole('dialog'));
+    await waitFor(() => expect(dialog.getByRole('button', { name: 'Cancel' })).toBeDisabled());
+    fireEvent.keyDown(screen.getByRole('dialog'), { key: 'Escape' });
+    expect(screen.getByRole('dialog')).toBeInTheDocument();
+    answer.reject(Object.assign(new Error('Request failed with 409 Conflict'), {
+      statusCode: 409, body: { error: { name: 'ConflictError', message: "Rollout 'payments-api' is fully promoted: there is no update to abort" } },
+    }));
+    expect(await dialog.findByText(/is fully promoted: there is no update to abort/, undefined, { timeout: 5_000 })).toBeInTheDocument();
+    await waitFor(() => expect(dialog.getByRole('button', { name: 'Cancel' })).toBeEnabled(), { timeout: 5_000 });
+  });
+
+  it("disables the actions of a Rollout that no single entity owns when the backend allows none without one, saying why", async () => {
+    const argo = api();
+    // The page's entity the user owns; the Rollout's label names no entity (or several claim it): the backend asks without one.
+    argo.getRollout.mockResolvedValue({ ...detail, entityRef: undefined, unownedActionsAllowed: [] });
+    await render(argo, AuthorizeResult.ALLOW);
+    expect(await screen.findByText('payments-api-new', undefined, { timeout: 5_000 })).toBeInTheDocument();
+    await waitFor(() => expect(screen.getByRole('button', { name: 'Promote' })).toBeDisabled(), { timeout: 5_000 });
+    expect(screen.getByRole('button', { name: 'Restart' })).toBeDisabled();
+    expect(screen.getAllByLabelText(/^No single catalog entity owns this Rollout, and without one the permission policy does not let you act on it/).length).toBeGreaterThan(0);
+  });
+
+  it('offers on a Rollout that no single entity owns the actions the backend says the user may take', async () => {
+    const argo = api();
+    argo.getRollout.mockResolvedValue({ ...detail, entityRef: undefined, unownedActionsAllowed: ['promote', 'abort'] });
+    await render(argo, AuthorizeResult.DENY, 'payments-api-unowned');
+    expect(await screen.findByText('payments-api-new', undefined, { timeout: 5_000 })).toBeInTheDocument();
+    await waitFor(() => expect(screen.getByRole('button', { name: 'Promote' })).toBeEnabled(), { timeout: 5_000 });
+    expect(screen.getByRole('button', { name: 'Restart' })).toBeDisabled();
+  });
+
+  it('offers the actions again only once the Rollout has been read after an action, and reads it at once after one that failed', async () => {
+    const argo = api();
+    await render(argo, AuthorizeResult.ALLOW);
+    await waitFor(() => expect(screen.getByRole('button', { name: 'Abort' })).toBeEnabled(), { timeout: 5_000 });
+    const reread = deferred<RolloutDetail>();
+    argo.getRollout.mockImplementation(() => reread.promise);
+    fireEvent.click(screen.getByRole('button', { name: 'Abort' }));
+    fireEvent.change(screen.getByLabelText(/Reason/), { target: { value: 'errors on checkout' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Confirm' }));
+    await waitFor(() => expect(screen.queryByRole('dialog')).not.toBeInTheDocument());
+    // Aborted, but not yet read again: no button offers what the Rollout was before.
+    expect(screen.getByRole('button', { name: 'Abort' })).toBeDisabled();
+    expect(screen.getByRole('button', { name: 'Pause' })).toBeDisabled();
+    reread.resolve({ ...detail, aborted: true, phase: 'Degraded', pauseConditions: [] });
+    await waitFor(() => expect(screen.getByRole('button', { name: 'Retry' })).toBeEnabled(), { timeout: 5_000 });
+    expect(screen.getByRole('button', { name: 'Abort' })).toBeDisabled();
+
+    // A poll that never answers: the page reads the Rollout again only if the action asks it to.
+    const polls = argo.getRollout.mock.calls.length;
+    argo.getRollout.mockImplementation(() => new Promise(() => {}));
+    await waitFor(() => expect(argo.getRollout.mock.calls.length).toBeGreaterThan(polls), { timeout: 5_000 });
+    // A retry that fails after its first patch (partly applied): what it left shows, without waiting for a poll.
+    argo.getRollout.mockResolvedValue({ ...detail, phase: 'Progressing', pauseConditions: [], currentStepIndex: 2 });
+    argo.rolloutAction.mockRejectedValueOnce(new Error('spec patch refused'));
+    fireEvent.click(screen.getByRole('button', { name: 'Retry' }));
+    expect(await screen.findByText('Step 3 of 5', undefined, { timeout: 5_000 })).toBeInTheDocument();
   });
 
   it('says so when an entity has no Rollouts', async () => {
