@@ -16,14 +16,19 @@ export const apiGatewayEntityContent = EntityContentBlueprint.make({
   },
 });
 
-/** The Gateway tab of components that consume at least one API: request keys, manage them, see usage. */
+/**
+ * The Gateway tab of components: request keys, manage them, see usage. On
+ * every component, not only those that consume an API now: a key outlives
+ * its API's place in spec.consumesApis (the data plane does not read the
+ * catalog), and its owners rotate or revoke it here; a component that
+ * consumes none is told how to request access.
+ */
 export const componentGatewayEntityContent = EntityContentBlueprint.make({
   name: 'component',
   params: {
     path: '/gateway',
     title: 'Gateway',
-    filter: (entity: Entity) =>
-      entity.kind.toLowerCase() === 'component' && (entity.relations ?? []).some(r => r.type === 'consumesApi'),
+    filter: (entity: Entity) => entity.kind.toLowerCase() === 'component',
     loader: () => import('./components/ComponentGatewayContent').then(m => <m.ComponentGatewayContent />),
   },
 });

@@ -32,8 +32,8 @@ const gatewayAdminPage = PageBlueprint.make({
 
 /**
  * The `gateway` frontend plugin: the Gateway tab on API entities (product,
- * key requests to review, keys, usage, audit) and on components that consume
- * APIs (request access, rotate and revoke keys, usage), and the admin page.
+ * key requests to review, keys, usage, audit) and on every component
+ * (request access, rotate and revoke keys, usage), and the admin page.
  */
 export const gatewayPlugin = createFrontendPlugin({
   pluginId: 'gateway',

@@ -166,6 +166,64 @@ describe('ApiGatewayContent', () => {
     await waitFor(() => expect(gateway.approveKeyRequest).toHaveBeenCalledWith('req-1', { models: ['chat-small'] }));
   });
 
+  it("says up front when a request's plan no longer exists, and lets the reviewer deny it instead", async () => {
+    const gateway = mockGateway();
+    // The owners removed plan standard after the request for it.
+    gateway.getProduct.mockResolvedValue({ ...product, plans: [product.plans[1]] });
+    await render(gateway, AuthorizeResult.ALLOW, 'llm-chat-plan-gone');
+    const approve = await screen.findByRole('button', { name: 'Approve' });
+    await waitFor(() => expect(approve).toBeEnabled());
+    fireEvent.click(approve);
+    const dialog = within(screen.getByRole('dialog'));
+    expect(await dialog.findByText(/^Plan standard of llm-chat no longer exists: the product's owners removed it after this request was made, so it cannot be approved/)).toBeInTheDocument();
+    expect(dialog.getByRole('button', { name: 'Approve and issue key' })).toBeDisabled();
+    expect(dialog.queryByText(/A key is issued at once/)).not.toBeInTheDocument();
+    fireEvent.click(dialog.getByRole('button', { name: 'Deny instead' }));
+    const deny = dialog.getByRole('button', { name: 'Deny request' });
+    fireEvent.change(dialog.getByLabelText(/^Reason/), { target: { value: 'plan standard is gone; ask for trial' } });
+    fireEvent.click(deny);
+    await waitFor(() => expect(gateway.denyKeyRequest).toHaveBeenCalledWith('req-1', { reason: 'plan standard is gone; ask for trial' }));
+    expect(gateway.approveKeyRequest).not.toHaveBeenCalled();
+  });
+
+  it('keeps the reason a decision was refused for, and does not send it again', async () => {
+    const gateway = mockGateway();
+    const decided = 'Key request req-1 was decided or expired meanwhile';
+    gateway.denyKeyRequest.mockRejectedValue(Object.assign(new Error('Request failed with 409 Conflict'), { statusCode: 409, body: { error: { message: decided } } }));
+    await render(gateway, AuthorizeResult.ALLOW, 'llm-chat-decided');
+    const deny = await screen.findByRole('button', { name: 'Deny' });
+    await waitFor(() => expect(deny).toBeEnabled());
+    fireEvent.click(deny);
+    fireEvent.change(screen.getByLabelText(/^Reason/), { target: { value: 'use the trial plan first' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Deny request' }));
+    expect(await within(screen.getByRole('dialog')).findByText(decided)).toBeInTheDocument();
+    expect(screen.getByRole('button', { name: 'Deny request' })).toBeDisabled();
+    expect(gateway.denyKeyRequest).toHaveBeenCalledTimes(1);
+    // The next opening starts afresh.
+    fireEvent.click(screen.getByRole('button', { name: 'Cancel' }));
+    await waitFor(() => expect(screen.queryByRole('dialog')).not.toBeInTheDocument());
+    fireEvent.click(deny);
+    fireEvent.change(screen.getByLabelText(/^Reason/), { target: { value: 'use the trial plan first' } });
+    expect(screen.getByRole('button', { name: 'Deny request' })).toBeEnabled();
+  });
+
+  it('disables Approve and Deny, saying why, once a request has expired, without waiting for the next read', async () => {
+    const gateway = mockGateway();
+    const soon = { ...pendingRequest, expiresAt: new Date(Date.now() + 2_500).toISOString() };
+    const past = { ...pendingRequest, id: 'req-0', componentRef: 'component:default/billing-worker', expiresAt: '2026-11-20T10:00:00Z' };
+    gateway.listKeyRequests.mockImplementation(async ({ status }) => (status === 'pending' ? [past, soon] : []));
+    await render(gateway, AuthorizeResult.ALLOW, 'llm-chat-expiring');
+    const [, pastRow, soonRow] = within(await screen.findByRole('table', { name: 'pending key requests' })).getAllByRole('row');
+    await waitFor(() => expect(within(soonRow).getByRole('button', { name: 'Approve' })).toBeEnabled());
+    expect(within(pastRow).getByRole('button', { name: 'Approve' })).toBeDisabled();
+    expect(within(pastRow).getByRole('button', { name: 'Deny' })).toBeDisabled();
+    expect(within(pastRow).getAllByLabelText(`This request expired ${new Date(past.expiresAt).toLocaleString()} without a review; it can no longer be decided, and leaves the list shortly. The component's owners can ask again.`)).toHaveLength(2);
+    const reads = gateway.listKeyRequests.mock.calls.length;
+    await waitFor(() => expect(within(soonRow).getByRole('button', { name: 'Approve' })).toBeDisabled(), { timeout: 5_000 });
+    expect(within(soonRow).getByRole('button', { name: 'Deny' })).toBeDisabled();
+    expect(gateway.listKeyRequests.mock.calls.length).toBe(reads);
+  });
+
   it('asks for a reason before denying', async () => {
     const gateway = mockGateway();
     await render(gateway, AuthorizeResult.ALLOW, 'llm-chat-deny');
@@ -295,6 +353,38 @@ describe('ApiGatewayContent', () => {
     expect(gateway.listKeys).toHaveBeenLastCalledWith({ entityRef: 'api:default/llm-chat-many', limit: 100, offset: 0 });
   });
 
+  it('goes back a page when the last key of the page shown is revoked', async () => {
+    const gateway = mockGateway();
+    // 26 keys accepted now: the 26th alone on the second page.
+    const accepted = Array.from({ length: 26 }, (_, i) => ({ ...activeKey, id: `key-${i + 1}`, masked: `qdk_k${String(i + 1).padStart(11, '0')}_…` }));
+    gateway.listKeys.mockImplementation(async ({ accepted: onlyAccepted, limit = 500, offset = 0 }) => ({
+      items: onlyAccepted === false ? [] : accepted.slice(offset, offset + limit), totalItems: 26, activeItems: accepted.length,
+    }));
+    gateway.revokeKey.mockImplementation(async id => {
+      const at = accepted.findIndex(k => k.id === id);
+      const [revoked] = accepted.splice(at, 1);
+      return { ...revoked, status: 'revoked' };
+    });
+    await render(gateway, AuthorizeResult.ALLOW, 'llm-chat-last-page');
+    expect(await screen.findByText('1–25 of 26', undefined, { timeout: 10_000 })).toBeInTheDocument();
+    fireEvent.click(screen.getByRole('button', { name: 'Go to next page' }));
+    expect(await screen.findByText('26–26 of 26')).toBeInTheDocument();
+    const keys = () => within(screen.getByRole('table', { name: 'issued keys' }));
+    await waitFor(() => expect(keys().getAllByRole('row')).toHaveLength(2));
+    const revoke = keys().getByRole('button', { name: 'Revoke' });
+    await waitFor(() => expect(revoke).toBeEnabled());
+    fireEvent.click(revoke);
+    fireEvent.change(screen.getByLabelText(/^Reason/), { target: { value: 'leaked in a log' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Revoke key' }));
+    await waitFor(() => expect(gateway.revokeKey).toHaveBeenCalledWith('key-26', { reason: 'leaked in a log' }));
+    await waitFor(() => expect(screen.queryByRole('dialog')).not.toBeInTheDocument());
+    // The 25 left fill the first page, which is read again; no empty second page.
+    await waitFor(() => expect(keys().getAllByRole('row')).toHaveLength(26));
+    expect(keys().getByText('qdk_k00000000001_…')).toBeInTheDocument();
+    expect(screen.getByRole('button', { name: 'Accepted now (25)' })).toBeInTheDocument();
+    expect(gateway.listKeys).toHaveBeenLastCalledWith({ entityRef: 'api:default/llm-chat-last-page', accepted: true, limit: 25, offset: 0 });
+  });
+
   it('explains how to offer an API without a product, and lets its owners create one', async () => {
     const gateway = mockGateway();
     gateway.listProducts.mockResolvedValue([]);
@@ -413,6 +503,43 @@ describe('ApiGatewayContent', () => {
     expect((dialog.getByLabelText('your unsaved edit') as HTMLTextAreaElement).value).toContain('requestsPerMinute: 20\n');
     fireEvent.click(dialog.getByRole('button', { name: 'Save' }));
     await waitFor(() => expect(gateway.putProduct).toHaveBeenLastCalledWith('llm-chat', expect.objectContaining({ expectedUpdatedAt: newer.updatedAt, spec: expect.objectContaining({ title: 'LLM chat, renamed by dave' }) })));
+    await waitFor(() => expect(screen.queryByRole('dialog')).not.toBeInTheDocument());
+  });
+
+  it('says in plain words when the product was removed while it was edited, and saves the text as a new product', async () => {
+    const gateway = mockGateway();
+    const refusal = (status: number, message: string) => Object.assign(new Error(message), { response: { status }, body: { error: { message } } });
+    const held = 'spec.plans: the plan "trial" (1 key) is held by keys that work now; revoke those keys (the API\'s Issued keys) before removing it';
+    gateway.putProduct
+      .mockRejectedValueOnce(refusal(409, held))
+      .mockRejectedValueOnce(refusal(409, 'Gateway product llm-chat does not exist; create it with expectedUpdatedAt: null'))
+      .mockImplementation(async (id, body) => ({ ...(body.spec as typeof product), id, entityRef: body.entityRef, updatedAt: '2026-12-07T10:00:00.000Z', updatedBy: 'user:default/carol' }));
+    await render(gateway, AuthorizeResult.ALLOW, 'llm-chat-gone');
+    const edit = await screen.findByRole('button', { name: 'Edit' });
+    await waitFor(() => expect(edit).toBeEnabled());
+    fireEvent.click(edit);
+    const dialog = within(screen.getByRole('dialog'));
+    const yaml = () => dialog.getByLabelText('product YAML') as HTMLTextAreaElement;
+
+    // A 409 about the text itself, over the version opened: the field it names, and no other version to open.
+    const withoutTrial = yaml().value.replace(/ {2}- name: trial\n( {4}.*\n)*/, '');
+    fireEvent.change(yaml(), { target: { value: withoutTrial } });
+    fireEvent.click(dialog.getByRole('button', { name: 'Save' }));
+    expect(await dialog.findByText(/^spec\.plans: the plan "trial" \(1 key\) is held by keys that work now.* \(line \d+\)$/)).toBeInTheDocument();
+    expect(dialog.queryByRole('button', { name: 'Open the current version' })).not.toBeInTheDocument();
+
+    // Removed meanwhile: said so, and the text is saved as a new product, over no version.
+    const edited = yaml().value.replace('requestsPerMinute: 120\n', 'requestsPerMinute: 240\n');
+    fireEvent.change(yaml(), { target: { value: edited } });
+    gateway.listProducts.mockResolvedValue([]);
+    fireEvent.click(dialog.getByRole('button', { name: 'Save' }));
+    expect(await dialog.findByText('Gateway product llm-chat was removed from the gateway after you opened it, so nothing was saved. Your text is kept: save it as a new product to offer llm-chat-gone through the gateway again.')).toBeInTheDocument();
+    expect(dialog.queryByText(/expectedUpdatedAt/)).not.toBeInTheDocument();
+    expect(yaml().value).toBe(edited);
+    fireEvent.click(dialog.getByRole('button', { name: 'Save as a new product' }));
+    await waitFor(() => expect(gateway.putProduct).toHaveBeenLastCalledWith('llm-chat', expect.objectContaining({
+      entityRef: 'api:default/llm-chat-gone', expectedUpdatedAt: null, spec: expect.objectContaining({ plans: [expect.objectContaining({ name: 'standard', requestsPerMinute: 240 })] }),
+    })));
     await waitFor(() => expect(screen.queryByRole('dialog')).not.toBeInTheDocument());
   });
 

@@ -15,7 +15,7 @@ import Typography from '@mui/material/Typography';
 import { usePolling } from '@quarterdeck/plugin-quarterdeck-react';
 import { gatewayApiRef } from '../api/GatewayClient';
 import { AuditCard } from './AuditCard';
-import { ExplainedButton, keyRequestCount, keyRequestsOf, RequestStatusChip } from './common';
+import { ExplainedButton, keyRequestCount, keyRequestsOf, RequestStatusChip, reviewedText } from './common';
 import { formatDateTime, shortUser } from './format';
 import { IssuedKeysCard } from './IssuedKeysCard';
 import { PendingKeyRequests } from './PendingKeyRequests';
@@ -131,7 +131,7 @@ export function ApiGatewayContent() {
                       <TableCell><EntityRefLink entityRef={r.componentRef} defaultKind="component" /></TableCell>
                       <TableCell>{r.plan}</TableCell>
                       <TableCell><RequestStatusChip request={r} /></TableCell>
-                      <TableCell>{r.reviewedAt ? `${formatDateTime(r.reviewedAt)} by ${shortUser(r.reviewedBy)}` : `expired ${formatDateTime(r.expiresAt)}`}</TableCell>
+                      <TableCell>{reviewedText(r)}</TableCell>
                       <TableCell>{r.reviewReason ?? ''}</TableCell>
                     </TableRow>
                   ))}

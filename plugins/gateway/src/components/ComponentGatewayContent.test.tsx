@@ -6,7 +6,7 @@ import { EntityProvider, entityRouteRef } from '@backstage/plugin-catalog-react'
 import { AuthorizeResult, type EvaluatePermissionRequest } from '@backstage/plugin-permission-common';
 import { gatewayApiRef, type GatewayApi } from '../api/GatewayClient';
 import { ComponentGatewayContent } from './ComponentGatewayContent';
-import { activeKey, mockGateway, pendingRequest, ROTATED_SECRET, usage } from './testData';
+import { activeKey, mockGateway, pendingRequest, product, ROTATED_SECRET, usage } from './testData';
 
 const component = (name: string, consumes = ['llm-chat', 'payments-rest']) => ({
   apiVersion: 'backstage.io/v1alpha1',
@@ -28,6 +28,9 @@ async function render(gateway: GatewayApi, authorize: Authorize, name: string, c
     { mountedRoutes: { '/catalog/:namespace/:kind/:name': entityRouteRef } },
   );
 }
+
+/** Reads the tab again now, as when the browser tab is shown again (usePolling), rather than at the next poll. */
+const refresh = () => fireEvent(document, new Event('visibilitychange'));
 
 /** llm-chat has a product; payments-rest does not; no request yet. */
 function gatewayFor(name: string) {
@@ -153,6 +156,79 @@ describe('ComponentGatewayContent', () => {
     gateway.listKeys.mockResolvedValue({ items: [], totalItems: 0, activeItems: 0 });
     await render(gateway, AuthorizeResult.ALLOW, 'chat-assistant-none', []);
     expect(await screen.findByText('This component consumes no API')).toBeInTheDocument();
+    // It says how to request access.
+    expect(screen.getByText(/To request access to an API offered through the gateway, add the API under spec.consumesApis/)).toBeInTheDocument();
+  });
+
+  it('keeps the new key on screen, and the card as last read, when the read after the rotation fails', async () => {
+    const gateway = gatewayFor('chat-assistant-rotate-unread');
+    await render(gateway, AuthorizeResult.ALLOW, 'chat-assistant-rotate-unread');
+    const rotate = within(await screen.findByRole('table', { name: 'keys for llm-chat' })).getByRole('button', { name: 'Rotate' });
+    await waitFor(() => expect(rotate).toBeEnabled());
+    fireEvent.click(rotate);
+    gateway.listProducts.mockRejectedValue(new Error('the gateway is restarting'));
+    fireEvent.click(screen.getByRole('button', { name: 'Rotate key' }));
+    // The rotation reads the tab again, and that read fails: the card stays as it was read, and the key stays shown.
+    expect(await screen.findByText(/Could not refresh the gateway product of api:default\/llm-chat; its card shows it as last read/)).toBeInTheDocument();
+    // (Behind the key's dialog: hidden from the accessibility tree while it is open.)
+    expect(screen.getByRole('table', { name: 'keys for llm-chat', hidden: true })).toBeInTheDocument();
+    expect(screen.queryByRole('table', { name: 'other keys', hidden: true })).not.toBeInTheDocument();
+    const dialog = screen.getByRole('dialog', { name: 'New key' });
+    expect(within(dialog).getByLabelText('API key')).toHaveValue(ROTATED_SECRET);
+  });
+
+  it('keeps the new key on screen when the key rotated under "Other keys" moves to its API\'s card', async () => {
+    const gateway = gatewayFor('chat-assistant-rotate-moved');
+    const unread = gateway.listProducts.getMockImplementation()!;
+    gateway.listProducts.mockRejectedValue(new Error('the gateway is restarting'));
+    await render(gateway, AuthorizeResult.ALLOW, 'chat-assistant-rotate-moved');
+    // Its product unread, the key shows under "Other keys".
+    expect(await screen.findByText(/Could not read the gateway product of api:default\/llm-chat$/)).toBeInTheDocument();
+    const rotate = within(screen.getByRole('table', { name: 'other keys' })).getByRole('button', { name: 'Rotate' });
+    await waitFor(() => expect(rotate).toBeEnabled());
+    fireEvent.click(rotate);
+    gateway.listProducts.mockImplementation(unread);
+    fireEvent.click(screen.getByRole('button', { name: 'Rotate key' }));
+    // Read again after the rotation, the product is there: the keys go to its card, and the new one stays shown.
+    expect(await screen.findByRole('table', { name: 'keys for llm-chat', hidden: true })).toBeInTheDocument();
+    expect(screen.queryByRole('table', { name: 'other keys', hidden: true })).not.toBeInTheDocument();
+    const dialog = screen.getByRole('dialog', { name: 'New key' });
+    expect(within(dialog).getByLabelText('API key')).toHaveValue(ROTATED_SECRET);
+    fireEvent.click(within(dialog).getByRole('button', { name: 'I have copied the key' }));
+    await waitFor(() => expect(screen.queryByDisplayValue(ROTATED_SECRET)).not.toBeInTheDocument());
+  });
+
+  it('opens the request dialog afresh each time, and does not send a plan removed while it is open', async () => {
+    const gateway = gatewayFor('chat-assistant-reopen');
+    gateway.createKeyRequest.mockRejectedValueOnce(Object.assign(new Error('Request failed with 503'), {
+      body: { error: { message: 'the gateway is restarting' } },
+    }));
+    await render(gateway, AuthorizeResult.ALLOW, 'chat-assistant-reopen');
+    const request = await screen.findByRole('button', { name: 'Request access' });
+    await waitFor(() => expect(request).toBeEnabled());
+    fireEvent.click(request);
+    fireEvent.change(screen.getByLabelText('Plan'), { target: { value: 'trial' } });
+    fireEvent.change(screen.getByLabelText(/Justification/), { target: { value: 'answers customer questions' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Send request' }));
+    expect(await screen.findByText('the gateway is restarting')).toBeInTheDocument();
+    fireEvent.click(screen.getByRole('button', { name: 'Cancel' }));
+    await waitFor(() => expect(screen.queryByRole('dialog')).not.toBeInTheDocument());
+
+    // Opened again: no error of the last try, the first plan; the justification written stays.
+    fireEvent.click(request);
+    const dialog = within(screen.getByRole('dialog'));
+    expect(dialog.queryByText('the gateway is restarting')).not.toBeInTheDocument();
+    expect(dialog.getByLabelText('Plan')).toHaveValue('standard');
+    expect(dialog.getByLabelText(/Justification/)).toHaveValue('answers customer questions');
+
+    // The owners remove the plan chosen while the dialog is open: the next read says so, and it is not sent.
+    fireEvent.change(dialog.getByLabelText('Plan'), { target: { value: 'trial' } });
+    gateway.listProducts.mockImplementation(async query => (query?.entityRef === 'api:default/llm-chat' ? [{ ...product, plans: [product.plans[0]] }] : []));
+    refresh();
+    expect(await dialog.findByText('Plan trial is no longer offered: the owners of api:default/llm-chat removed it meanwhile. Choose the plan to request.')).toBeInTheDocument();
+    expect(dialog.getByLabelText('Plan')).toHaveValue('standard');
+    fireEvent.click(dialog.getByRole('button', { name: 'Send request' }));
+    await waitFor(() => expect(gateway.createKeyRequest).toHaveBeenLastCalledWith(expect.objectContaining({ plan: 'standard' })));
   });
 
   it('offers a rotated key in its grace period for revocation, to end the grace early, and not for another rotation', async () => {
@@ -231,6 +307,9 @@ describe('ComponentGatewayContent', () => {
     await render(gateway, AuthorizeResult.ALLOW, 'chat-assistant-usage');
     const requests = await screen.findByRole('table', { name: 'key requests for llm-chat' });
     expect(within(requests).getByText('pending')).toBeInTheDocument();
+    // Until when it waits for review.
+    expect(within(requests).getByRole('columnheader', { name: 'Expires' })).toBeInTheDocument();
+    expect(within(requests).getByText(new Date(pending.expiresAt).toLocaleString())).toBeInTheDocument();
     // A pending request: no second one.
     expect(await screen.findByLabelText('A request for plan standard is waiting for review')).toBeInTheDocument();
     expect(await screen.findByText('Usage by this component')).toBeInTheDocument();
@@ -249,6 +328,17 @@ describe('ComponentGatewayContent', () => {
     expect(within(chart).getByText('22 Oct')).toBeInTheDocument();
     expect(within(chart).getByText('21 Nov')).toBeInTheDocument();
     expect(chart.querySelector('title')?.textContent).toMatch(/^22 Oct \(UTC day\): ok 0, errors 0$/);
+  });
+
+  it('says when a request expired unreviewed, as the API\'s page does', async () => {
+    const gateway = gatewayFor('chat-assistant-expired');
+    const expired = { ...pendingRequest, componentRef: 'component:default/chat-assistant-expired', status: 'expired' as const, expiresAt: '2026-11-20T10:00:00Z' };
+    gateway.listKeyRequests.mockImplementation(async ({ status }) => (status === 'pending' ? [] : [expired]));
+    await render(gateway, AuthorizeResult.ALLOW, 'chat-assistant-expired');
+    const requests = await screen.findByRole('table', { name: 'key requests for llm-chat' });
+    const [, row] = within(requests).getAllByRole('row');
+    expect(within(row).getByText('expired')).toBeInTheDocument();
+    expect(within(row).getByText(`expired ${new Date('2026-11-20T10:00:00Z').toLocaleString()}`)).toBeInTheDocument();
   });
 
   it('says when the usage could not be read again, and keeps the last figures', async () => {

@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useRef, useState } from 'react';
 import { EmptyState, InfoCard, Progress, ResponseErrorPanel } from '@backstage/core-components';
 import { alertApiRef, useApi } from '@backstage/core-plugin-api';
 import { stringifyEntityRef, type Entity } from '@backstage/catalog-model';
@@ -32,7 +32,7 @@ import Typography from '@mui/material/Typography';
 import { errorMessage, usePolling } from '@quarterdeck/plugin-quarterdeck-react';
 import { gatewayApiRef } from '../api/GatewayClient';
 import { AuditCard } from './AuditCard';
-import { ExplainedButton, isConflict, keyRequestsOf, RequestStatusChip } from './common';
+import { ExplainedButton, isConflict, keyRequestsOf, RequestStatusChip, reviewedText } from './common';
 import { formatDateTime, formatNumber, shortUser } from './format';
 import { KeysTable } from './KeysTable';
 import { PagedKeysTable, usePagedKeys } from './PagedKeys';
@@ -56,6 +56,7 @@ export function consumedApiRefs(entity: Entity): string[] {
   return [...new Set((entity.relations ?? []).filter(r => r.type === 'consumesApi').map(r => r.targetRef))];
 }
 
+/** An API the component consumes: its product, as last read when this read failed (`error`). */
 type Offer = { apiRef: string; product?: GatewayProduct; error?: Error };
 type Permission = { allowed: boolean; loading: boolean };
 
@@ -79,8 +80,26 @@ function RequestAccessDialog(props: {
   const [touched, setTouched] = useState(false);
   const [busy, setBusy] = useState(false);
   const [failure, setFailure] = useState<string | undefined>();
+  // The plan chosen, when a refresh found it removed from the product meanwhile.
+  const [gone, setGone] = useState<string | undefined>();
   const tooShort = justification.trim().length < MIN_JUSTIFICATION;
   const selected = product.plans.find(p => p.name === plan);
+
+  // Each opening starts from the first plan, with no error of an earlier one (the justification written stays), as it is drawn.
+  const [wasOpen, setWasOpen] = useState(open);
+  if (open !== wasOpen) {
+    setWasOpen(open);
+    if (open) {
+      setPlan(product.plans[0]?.name ?? '');
+      setFailure(undefined);
+      setTouched(false);
+      setGone(undefined);
+    }
+  } else if (plan && !selected) {
+    // A plan the owners removed meanwhile is not sent: the first plan is chosen instead, and the dialog says so.
+    setGone(plan);
+    setPlan(product.plans[0]?.name ?? '');
+  }
 
   const submit = async () => {
     setTouched(true);
@@ -107,7 +126,10 @@ function RequestAccessDialog(props: {
           The owners of {apiRef} are notified and review the request. Once they approve it, they receive the key once and hand it to your team; your team is notified of their decision.
         </Typography>
         <Stack spacing={2}>
-          <TextField select label="Plan" value={plan} onChange={e => setPlan(e.target.value)} SelectProps={{ native: true }} fullWidth>
+          {gone && (
+            <Alert severity="warning">{`Plan ${gone} is no longer offered: the owners of ${apiRef} removed it meanwhile. Choose the plan to request.`}</Alert>
+          )}
+          <TextField select label="Plan" value={plan} onChange={e => { setPlan(e.target.value); setGone(undefined); }} SelectProps={{ native: true }} fullWidth>
             {product.plans.map(p => (
               <option key={p.name} value={p.name}>{p.name}</option>
             ))}
@@ -159,18 +181,19 @@ function PastKeys({ componentRef, productId, refreshKey }: { componentRef: strin
 
 /**
  * A component's keys accepted now, with Rotate and Revoke for those who may
- * manage them (`manageWhy` says why someone may not), and a rotated key's
- * successor shown once. A rotation or revocation refused because the key
- * changed meanwhile (a 409) reads the list again behind the dialog.
+ * manage them (`manageWhy` says why someone may not); a rotated key's
+ * successor goes to `onRotated`, which the tab shows once (the list it came
+ * from may be gone by the next read). A rotation or revocation refused
+ * because the key changed meanwhile (a 409) reads the list again behind the
+ * dialog.
  */
-function ManagedKeys(props: { keys: GatewayKeyView[]; label: string; manageWhy?: string; onChanged: () => void }) {
-  const { keys, label, manageWhy, onChanged } = props;
+function ManagedKeys(props: { keys: GatewayKeyView[]; label: string; manageWhy?: string; onChanged: () => void; onRotated: (issued: IssuedKey) => void }) {
+  const { keys, label, manageWhy, onChanged, onRotated } = props;
   const gateway = useApi(gatewayApiRef);
   const [rotating, setRotating] = useState<GatewayKeyView | undefined>();
   const [grace, setGrace] = useState(86_400);
   const [busy, setBusy] = useState(false);
   const [failure, setFailure] = useState<string | undefined>();
-  const [issued, setIssued] = useState<IssuedKey | undefined>();
   const [revoking, setRevoking] = useState<GatewayKeyView | undefined>();
   // A rotated key in its grace period can still be revoked (to end the grace early), not rotated again.
   const rotatable = (k: GatewayKeyView) => k.status === 'active' && !k.replacedBy;
@@ -181,7 +204,7 @@ function ManagedKeys(props: { keys: GatewayKeyView[]; label: string; manageWhy?:
     try {
       const next = await gateway.rotateKey(rotating!.id, { graceSeconds: grace });
       setRotating(undefined);
-      setIssued(next);
+      onRotated(next);
       onChanged();
     } catch (e) {
       setFailure(errorMessage(e));
@@ -222,7 +245,6 @@ function ManagedKeys(props: { keys: GatewayKeyView[]; label: string; manageWhy?:
         </DialogActions>
       </Dialog>
       <RevokeKeyDialog gatewayKey={revoking} onClose={() => setRevoking(undefined)} onRevoked={() => { setRevoking(undefined); onChanged(); }} onStale={onChanged} />
-      <SecretDialog issued={issued} title="New key" onClose={() => setIssued(undefined)} />
     </>
   );
 }
@@ -241,12 +263,13 @@ function ApiAccessCard(props: {
   canRequest: Permission;
   canManage: Permission;
   onChanged: () => void;
+  onRotated: (issued: IssuedKey) => void;
   /** Changes after each action here, so the past keys are read again at once. */
   refreshKey: unknown;
   /** How many of the component's keys for this API are revoked or expired. */
   pastCount: number;
 }) {
-  const { componentRef, apiRef, product, requests, keys, canRequest, canManage, onChanged, refreshKey, pastCount } = props;
+  const { componentRef, apiRef, product, requests, keys, canRequest, canManage, onChanged, onRotated, refreshKey, pastCount } = props;
   const alerts = useApi(alertApiRef);
   const [requesting, setRequesting] = useState(false);
   const [showPast, setShowPast] = useState(false);
@@ -282,7 +305,7 @@ function ApiAccessCard(props: {
         ) : (
           <Table size="small" aria-label={`key requests for ${product.id}`} sx={{ mb: 2 }}>
             <TableHead>
-              <TableRow><TableCell>Plan</TableCell><TableCell>Status</TableCell><TableCell>Requested</TableCell><TableCell>Justification</TableCell><TableCell>Reviewed</TableCell><TableCell>Reason</TableCell></TableRow>
+              <TableRow><TableCell>Plan</TableCell><TableCell>Status</TableCell><TableCell>Requested</TableCell><TableCell>Expires</TableCell><TableCell>Justification</TableCell><TableCell>Reviewed</TableCell><TableCell>Reason</TableCell></TableRow>
             </TableHead>
             <TableBody>
               {requests.map(r => (
@@ -290,8 +313,9 @@ function ApiAccessCard(props: {
                   <TableCell>{r.plan}</TableCell>
                   <TableCell><RequestStatusChip request={r} /></TableCell>
                   <TableCell>{formatDateTime(r.requestedAt)}<br />by {shortUser(r.requestedBy)}</TableCell>
+                  <TableCell>{r.status === 'pending' ? formatDateTime(r.expiresAt) : ''}</TableCell>
                   <TableCell sx={{ maxWidth: 320 }}>{r.justification}</TableCell>
-                  <TableCell>{r.reviewedAt ? `${formatDateTime(r.reviewedAt)} by ${shortUser(r.reviewedBy)}` : '–'}</TableCell>
+                  <TableCell>{reviewedText(r)}</TableCell>
                   <TableCell>{r.reviewReason ?? ''}</TableCell>
                 </TableRow>
               ))}
@@ -302,7 +326,7 @@ function ApiAccessCard(props: {
         {keys.length === 0 ? (
           <Typography variant="body2" color="text.secondary">None: a key is issued when a request is approved.</Typography>
         ) : (
-          <ManagedKeys keys={keys} label={`keys for ${product.id}`} manageWhy={manageWhy} onChanged={onChanged} />
+          <ManagedKeys keys={keys} label={`keys for ${product.id}`} manageWhy={manageWhy} onChanged={onChanged} onRotated={onRotated} />
         )}
         {pastCount > 0 && (
           <Button
@@ -343,13 +367,19 @@ export function ComponentGatewayContent() {
   const canRequest = usePermission({ permission: gatewayKeyRequestCreatePermission, resourceRef: componentRef });
   const canManage = usePermission({ permission: gatewayKeyManagePermission, resourceRef: componentRef });
   const [changes, setChanges] = useState(0);
+  // A rotated key's secret, held here and not by the card it was rotated on, which the next read may take away.
+  const [issued, setIssued] = useState<IssuedKey | undefined>();
+  // Each API's product as last read: a read that fails keeps its card (and what is open in it) rather than dropping it.
+  const lastRead = useRef(new Map<string, GatewayProduct | undefined>());
   const { value, error, loading, retry } = usePolling(async () => {
     const [offers, requests, keys] = await Promise.all([
       Promise.all(apiRefs.map(async (apiRef): Promise<Offer> => {
         try {
-          return { apiRef, product: (await gateway.listProducts({ entityRef: apiRef }))[0] };
+          const product = (await gateway.listProducts({ entityRef: apiRef }))[0];
+          lastRead.current.set(apiRef, product);
+          return { apiRef, product };
         } catch (e) {
-          return { apiRef, error: e as Error };
+          return { apiRef, product: lastRead.current.get(apiRef), error: e as Error };
         }
       })),
       keyRequestsOf(gateway, componentRef),
@@ -364,6 +394,8 @@ export function ComponentGatewayContent() {
   const { offers, requests, keys } = value!;
   const offered = offers.filter(o => o.product);
   const failed = offers.filter(o => o.error);
+  // Failed, and never read before: their keys show under "Other keys".
+  const unread = failed.filter(o => !o.product);
   const elsewhere = offers.filter(o => !o.product && !o.error);
   // Keys stay valid when their API leaves spec.consumesApis (the data plane does not read the catalog): they stay here too.
   const offeredIds = new Set(offered.map(o => o.product!.id));
@@ -372,62 +404,73 @@ export function ComponentGatewayContent() {
     setChanges(n => n + 1);
     retry();
   };
+  // The secret dialog is the second child whatever the tab shows, so a read that changes the tab leaves it open.
+  const secret = <SecretDialog issued={issued} title="New key" onClose={() => setIssued(undefined)} />;
   if (apiRefs.length === 0 && others.length === 0) {
     return (
-      <EmptyState missing="info" title="This component consumes no API"
-        description="List the APIs it calls under spec.consumesApis in its catalog-info.yaml; those offered through the gateway show here, to request keys for." />
+      <>
+        <EmptyState missing="info" title="This component consumes no API"
+          description="To request access to an API offered through the gateway, add the API under spec.consumesApis in this component's catalog-info.yaml. Once the catalog has read it, the API's gateway product shows here, with Request access." />
+        {secret}
+      </>
     );
   }
 
   return (
-    <Stack spacing={3}>
-      {error && <ResponseErrorPanel error={error} title="Could not refresh" />}
-      {failed.map(o => (
-        <ResponseErrorPanel key={o.apiRef} error={o.error!} title={`Could not read the gateway product of ${o.apiRef}`} />
-      ))}
-      {apiRefs.length > 0 && offered.length === 0 && failed.length === 0 && (
-        <EmptyState missing="content" title="None of the APIs this component consumes is offered through the gateway"
-          description={`It consumes ${apiRefs.join(', ')}. When their owners publish one through the Quarterdeck gateway, you can request a key here.`} />
-      )}
-      {offered.map(o => (
-        <ApiAccessCard
-          key={o.apiRef}
-          componentRef={componentRef}
-          apiRef={o.apiRef}
-          product={o.product!}
-          requests={requests.filter(r => r.productId === o.product!.id)}
-          keys={keys.items.filter(k => k.productId === o.product!.id)}
-          canRequest={canRequest}
-          canManage={canManage}
-          onChanged={changed}
-          refreshKey={changes}
-          pastCount={pastKeys(keys, o.product!.id)}
-        />
-      ))}
-      {others.length > 0 && (
-        <section aria-label="other keys of this component">
-          <InfoCard
-            title="Other keys"
-            subheader={failed.length > 0
-              ? 'Keys for products of APIs this component no longer lists under spec.consumesApis, or whose product could not be read. They work until revoked or expired.'
-              : 'Keys for products of APIs this component no longer lists under spec.consumesApis. They work until revoked or expired: revoke those it no longer needs.'}
-          >
-            <ManagedKeys keys={others} label="other keys" manageWhy={manageWhyOf(canManage, componentRef)} onChanged={changed} />
-          </InfoCard>
-        </section>
-      )}
-      {keys.items.length < keys.activeItems && (
-        <Typography variant="body2" color="text.secondary">
-          This component has {formatNumber(keys.activeItems)} keys accepted now; the newest {keys.items.length} are listed above.
-        </Typography>
-      )}
-      {offered.length > 0 && elsewhere.length > 0 && (
-        <Typography variant="body2" color="text.secondary">
-          Also consumed, not through the gateway: {elsewhere.map(o => o.apiRef).join(', ')}.
-        </Typography>
-      )}
-      {(offered.length > 0 || others.length > 0) && <UsagePanel entityRef={componentRef} showConsumers={false} title="Usage by this component" />}
-      {(offered.length > 0 || others.length > 0) && <AuditCard entityRef={componentRef} refreshKey={changes} />}
-    </Stack>
+    <>
+      <Stack spacing={3}>
+        {error && <ResponseErrorPanel error={error} title="Could not refresh" />}
+        {failed.map(o => (
+          <ResponseErrorPanel key={o.apiRef} error={o.error!} title={o.product
+            ? `Could not refresh the gateway product of ${o.apiRef}; its card shows it as last read`
+            : `Could not read the gateway product of ${o.apiRef}`} />
+        ))}
+        {apiRefs.length > 0 && offered.length === 0 && failed.length === 0 && (
+          <EmptyState missing="content" title="None of the APIs this component consumes is offered through the gateway"
+            description={`It consumes ${apiRefs.join(', ')}. When their owners publish one through the Quarterdeck gateway, you can request a key here.`} />
+        )}
+        {offered.map(o => (
+          <ApiAccessCard
+            key={o.apiRef}
+            componentRef={componentRef}
+            apiRef={o.apiRef}
+            product={o.product!}
+            requests={requests.filter(r => r.productId === o.product!.id)}
+            keys={keys.items.filter(k => k.productId === o.product!.id)}
+            canRequest={canRequest}
+            canManage={canManage}
+            onChanged={changed}
+            onRotated={setIssued}
+            refreshKey={changes}
+            pastCount={pastKeys(keys, o.product!.id)}
+          />
+        ))}
+        {others.length > 0 && (
+          <section aria-label="other keys of this component">
+            <InfoCard
+              title="Other keys"
+              subheader={unread.length > 0
+                ? 'Keys for products of APIs this component no longer lists under spec.consumesApis, or whose product could not be read. They work until revoked or expired.'
+                : 'Keys for products of APIs this component no longer lists under spec.consumesApis. They work until revoked or expired: revoke those it no longer needs.'}
+            >
+              <ManagedKeys keys={others} label="other keys" manageWhy={manageWhyOf(canManage, componentRef)} onChanged={changed} onRotated={setIssued} />
+            </InfoCard>
+          </section>
+        )}
+        {keys.items.length < keys.activeItems && (
+          <Typography variant="body2" color="text.secondary">
+            This component has {formatNumber(keys.activeItems)} keys accepted now; the newest {keys.items.length} are listed above.
+          </Typography>
+        )}
+        {offered.length > 0 && elsewhere.length > 0 && (
+          <Typography variant="body2" color="text.secondary">
+            Also consumed, not through the gateway: {elsewhere.map(o => o.apiRef).join(', ')}.
+          </Typography>
+        )}
+        {(offered.length > 0 || others.length > 0) && <UsagePanel entityRef={componentRef} showConsumers={false} title="Usage by this component" />}
+        {(offered.length > 0 || others.length > 0) && <AuditCard entityRef={componentRef} refreshKey={changes} />}
+      </Stack>
+      {secret}
+    </>
   );
 }

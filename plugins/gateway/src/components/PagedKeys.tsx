@@ -1,4 +1,4 @@
-import { useState, type ReactNode } from 'react';
+import { useEffect, useState, type ReactNode } from 'react';
 import { Progress, ResponseErrorPanel } from '@backstage/core-components';
 import { useApi } from '@backstage/core-plugin-api';
 import type { GatewayKeyList, GatewayKeyView } from '@quarterdeck/plugin-gateway-common';
@@ -45,6 +45,8 @@ export function usePagedKeys(query: GatewayKeyQuery, refreshKey?: unknown) {
 /**
  * The page of `usePagedKeys` as a table, with its loading, empty and error
  * states; `count` is how many the pages hold in all (from the list's counts).
+ * A list that shrank below the page shown (its last key revoked, say) goes
+ * back to its last page.
  */
 export function PagedKeysTable(props: {
   paged: ReturnType<typeof usePagedKeys>;
@@ -56,20 +58,27 @@ export function PagedKeysTable(props: {
 }) {
   const { paged, count, empty, label, showConsumer, actions } = props;
   const { list, error, turning, page, pageSize, setPage, setPageSize } = paged;
+  const total = list ? count(list) : 0;
+  // Only from a read of this very page: another page's or filter's counts are not this list's.
+  const lastPage = list && !turning ? Math.max(0, Math.ceil(total / pageSize) - 1) : undefined;
+  useEffect(() => {
+    if (lastPage !== undefined && page > lastPage) setPage(lastPage);
+  }, [lastPage, page, setPage]);
   if (error && !list) return <ResponseErrorPanel error={error} />;
   if (!list) return <Progress />;
-  const total = count(list);
   if (total === 0) return <Typography variant="body2" color="text.secondary">{empty}</Typography>;
   return (
     <>
       {error && <ResponseErrorPanel error={error} title="Could not refresh the keys" />}
       <Box sx={{ height: 4 }}>{turning && <LinearProgress aria-label="loading keys" />}</Box>
       <KeysTable keys={list.items} showConsumer={showConsumer} label={label} actions={actions} />
-      {total > PAGE_SIZES[0] && (
+      {/* Also on a page past the first, however few are left: the way back is never hidden. */}
+      {(page > 0 || total > PAGE_SIZES[0]) && (
         <TablePagination
           component="div"
           count={total}
-          page={page}
+          // Within the pages there are, until the list that shrank turns to its last one (above).
+          page={Math.min(page, Math.max(0, Math.ceil(total / pageSize) - 1))}
           rowsPerPage={pageSize}
           rowsPerPageOptions={PAGE_SIZES}
           labelRowsPerPage="Keys per page"

@@ -1,4 +1,4 @@
-import { useRef, useState, type ReactNode } from 'react';
+import { useEffect, useRef, useState, type ReactNode } from 'react';
 import { alertApiRef, useApi } from '@backstage/core-plugin-api';
 import { EntityRefLink } from '@backstage/plugin-catalog-react';
 import { modelsInPlan, type GatewayKeyRequest, type IssuedKey } from '@quarterdeck/plugin-gateway-common';
@@ -41,9 +41,31 @@ type Review = { request: GatewayKeyRequest; decision: 'approve' | 'deny' };
 /**
  * The models an approval may narrow a key to: its plan's, read when the
  * dialog opens; undefined while read; `unread` when the read failed (the key
- * then has the whole plan, and the dialog says so).
+ * then has the whole plan, and the dialog says so); `missing` when the
+ * product no longer has the plan (or is gone), which the backend refuses to
+ * approve: the request can only be denied.
  */
-type PlanModels = { names: string[]; chosen: Set<string>; unread?: string } | undefined;
+type PlanModels = { names: string[]; chosen: Set<string>; unread?: string; missing?: boolean } | undefined;
+
+/** Whether a request's review time is over: the backend refuses to decide it, and the next sweep ends it as expired. */
+const isExpired = (request: GatewayKeyRequest, now: number) => Date.parse(request.expiresAt) <= now;
+
+/**
+ * The time now, moved on when the first of `instants` still ahead passes, so
+ * what depends on it (a request's expiry) changes then and not at the next
+ * read.
+ */
+function useNowPast(instants: string[]): number {
+  const [now, setNow] = useState(() => Date.now());
+  const next = Math.min(...instants.map(i => Date.parse(i)).filter(t => t > now));
+  useEffect(() => {
+    if (!Number.isFinite(next)) return undefined;
+    // setTimeout takes at most 2^31-1 ms (~24.8 days); a later instant is timed again from there.
+    const timer = setTimeout(() => setNow(Date.now()), Math.min(Math.max(0, next - Date.now()) + 50, 2 ** 31 - 1));
+    return () => clearTimeout(timer);
+  }, [next]);
+  return now;
+}
 
 /**
  * Pending key requests with Approve and Deny: the dialog that asks for a
@@ -68,6 +90,9 @@ export function PendingKeyRequests({ requests, reviewWhy, showApi, empty, onDeci
   const [dialogError, setDialogError] = useState<string | undefined>();
   const [issued, setIssued] = useState<IssuedKey | undefined>();
   const [planModels, setPlanModels] = useState<PlanModels>();
+  // The decision was refused because the request changed meanwhile (a 409): the dialog says why, and cannot send it again.
+  const [stale, setStale] = useState(false);
+  const now = useNowPast(requests.map(r => r.expiresAt));
   // Counts the dialog's openings and closings: an answer read for an earlier one is dropped.
   const opening = useRef(0);
 
@@ -78,13 +103,17 @@ export function PendingKeyRequests({ requests, reviewWhy, showApi, empty, onDeci
     (async () => {
       const product = await gateway.getProduct(request.productId);
       const plan = product.plans.find(p => p.name === request.plan);
-      return plan ? modelsInPlan(product, plan) : [];
+      return plan ? modelsInPlan(product, plan) : undefined;
     })().then(
       names => {
-        if (opening.current === mine) setPlanModels({ names, chosen: new Set(names) });
+        if (opening.current !== mine) return;
+        setPlanModels(names ? { names, chosen: new Set(names) } : { names: [], chosen: new Set(), missing: true });
       },
       e => {
-        if (opening.current === mine) setPlanModels({ names: [], chosen: new Set(), unread: errorMessage(e) });
+        if (opening.current !== mine) return;
+        // The product itself gone: its plans with it.
+        if ((e as { statusCode?: number })?.statusCode === 404) setPlanModels({ names: [], chosen: new Set(), missing: true });
+        else setPlanModels({ names: [], chosen: new Set(), unread: errorMessage(e) });
       },
     );
   };
@@ -93,6 +122,7 @@ export function PendingKeyRequests({ requests, reviewWhy, showApi, empty, onDeci
     setReason('');
     setExpiryDays('');
     setDialogError(undefined);
+    setStale(false);
     if (decision === 'approve') readPlanModels(request);
     else opening.current++;
   };
@@ -130,15 +160,18 @@ export function PendingKeyRequests({ requests, reviewWhy, showApi, empty, onDeci
       onDecided();
     } catch (e) {
       setDialogError(errorMessage(e));
-      // Decided or expired meanwhile (by another reviewer): the list is read again behind the dialog.
-      if (isConflict(e)) onDecided();
+      // Decided or expired meanwhile (by another reviewer), or its plan removed: the list is read again behind the dialog, which cannot send the decision again.
+      if (isConflict(e)) {
+        setStale(true);
+        onDecided();
+      }
     } finally {
       setBusy(false);
     }
   };
-  const canConfirm = reviewing?.decision === 'approve'
-    ? !expiryError(expiryDays) && planModels !== undefined && (planModels.names.length === 0 || planModels.chosen.size > 0)
-    : reason.trim().length > 0;
+  const canConfirm = !stale && (reviewing?.decision === 'approve'
+    ? !expiryError(expiryDays) && planModels !== undefined && !planModels.missing && (planModels.names.length === 0 || planModels.chosen.size > 0)
+    : reason.trim().length > 0);
 
   return (
     <>
@@ -155,7 +188,9 @@ export function PendingKeyRequests({ requests, reviewWhy, showApi, empty, onDeci
           </TableHead>
           <TableBody>
             {requests.map(r => {
-              const why = reviewWhy?.(r);
+              const why = isExpired(r, now)
+                ? `This request expired ${formatDateTime(r.expiresAt)} without a review; it can no longer be decided, and leaves the list shortly. The component's owners can ask again.`
+                : reviewWhy?.(r);
               return (
                 // Names, plans and buttons whole; the justification takes what width is left.
                 <TableRow key={r.id} sx={{ '& td:not(.justification)': { whiteSpace: 'nowrap' } }}>
@@ -194,10 +229,18 @@ export function PendingKeyRequests({ requests, reviewWhy, showApi, empty, onDeci
               Plan <b>{reviewing.request.plan}</b>, requested by {shortUser(reviewing.request.requestedBy)}: “{reviewing.request.justification}”
             </Typography>
           )}
-          {reviewing?.decision === 'approve' && (
+          {reviewing?.decision === 'approve' && !planModels?.missing && (
             <Typography variant="body2" paragraph>
               A key is issued at once and shown to you once, to hand over to the component&apos;s team.
             </Typography>
+          )}
+          {reviewing?.decision === 'approve' && planModels?.missing && (
+            <Alert
+              severity="error"
+              action={<Button color="inherit" size="small" onClick={() => setReviewing({ request: reviewing.request, decision: 'deny' })}>Deny instead</Button>}
+            >
+              {`Plan ${reviewing.request.plan} of ${reviewing.request.productId} no longer exists: the product's owners removed it after this request was made, so it cannot be approved. Deny it, and the component's owners can ask for another plan.`}
+            </Alert>
           )}
           <Stack spacing={2} sx={{ mt: 1 }}>
             <TextField
@@ -233,7 +276,7 @@ export function PendingKeyRequests({ requests, reviewWhy, showApi, empty, onDeci
                 </FormHelperText>
               </FormControl>
             )}
-            {reviewing?.decision === 'approve' && (
+            {reviewing?.decision === 'approve' && !planModels?.missing && (
               <TextField
                 label="Expires in days (optional)"
                 value={expiryDays}

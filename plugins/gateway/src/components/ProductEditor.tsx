@@ -24,6 +24,19 @@ const PRODUCT_ID = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 export type ProductEditorTarget = { apiRef: string; title: string; product?: GatewayProduct; suggestedId?: string };
 
 /**
+ * Why a save or a removal went wrong: `spot`, the field the message names;
+ * `conflict`, the product is not the version opened (open the current one);
+ * `removed`, the product opened is gone (save the text as a new one).
+ */
+type Failure = { message: string; spot?: TextSpot; conflict?: boolean; removed?: boolean };
+
+/** A refusal's HTTP status (a ResponseError's). */
+function statusOf(error: unknown): number | undefined {
+  const e = error as { statusCode?: number; response?: { status?: number } } | undefined;
+  return e?.statusCode ?? e?.response?.status;
+}
+
+/**
  * The product of an API as YAML, saved whole with `PUT /products/:id`. A save
  * is made only over the version the editor opened (`expectedUpdatedAt`), so
  * an owner never overwrites a change they did not see: a conflict says who
@@ -49,7 +62,7 @@ export function ProductEditor(props: {
   const [unsaved, setUnsaved] = useState<string | undefined>();
   // What the dialog is about, kept while it fades out after `target` is gone.
   const [title, setTitle] = useState('');
-  const [failure, setFailure] = useState<{ message: string; spot?: TextSpot; conflict?: boolean } | undefined>();
+  const [failure, setFailure] = useState<Failure | undefined>();
   const [busy, setBusy] = useState(false);
   // Asking to remove the product: the reason for the trail, while the owner confirms.
   const [removal, setRemoval] = useState<{ reason: string } | undefined>();
@@ -91,30 +104,66 @@ export function ProductEditor(props: {
 
   const idProblem = creating && !PRODUCT_ID.test(id) ? 'Lowercase letters, digits or "-", at most 63' : undefined;
 
-  const save = async () => {
+  // The product opened, gone: said in plain words, with the owner's text kept to save as a new product.
+  const removedFailure = (removed: GatewayProduct): Failure => ({
+    message: `Gateway product ${removed.id} was removed from the gateway after you opened it, so nothing was saved. Your text is kept: save it as a new product to offer ${title} through the gateway again.`,
+    removed: true,
+  });
+
+  /**
+   * A save refused with a 409 (or a 404: the product went while it was being
+   * written) found the product not as the editor holds it, whatever the
+   * message's words: the product as it is now says which way on. Gone: save
+   * the text as a new one; another version: open it; the very version opened:
+   * the refusal is about the text (a plan that keys hold), at the field it names.
+   */
+  const whyRefused = async (opened: GatewayProduct | undefined, message: string, spot: TextSpot | undefined): Promise<Failure> => {
+    let current: GatewayProduct | undefined;
+    try {
+      [current] = await gateway.listProducts({ entityRef: target!.apiRef });
+    } catch {
+      // Not read: a conflict all the same; opening the current version reads it again.
+      return { message, spot, conflict: !spot };
+    }
+    // Creating, with no product there: the id is what is refused (another API's, say), as the message says.
+    if (!current) return opened ? removedFailure(opened) : { message, spot };
+    const sameVersion = opened !== undefined && current.id === opened.id && Date.parse(current.updatedAt) === Date.parse(opened.updatedAt);
+    return sameVersion && spot ? { message, spot } : { message, spot, conflict: true };
+  };
+
+  // `asNew`: over no version at all, after the product opened was removed meanwhile.
+  const save = async (asNew = false) => {
     if (!target) return;
     const read = readSpec(text);
     if (!read.ok) {
       setFailure({ message: read.message, spot: read.spot });
       return;
     }
+    const opened = asNew ? undefined : base;
     setBusy(true);
     setFailure(undefined);
     try {
       const saved = await gateway.putProduct(id, {
         entityRef: target.apiRef,
         spec: read.spec as GatewayProductSpec,
-        expectedUpdatedAt: base ? base.updatedAt : null,
+        expectedUpdatedAt: opened ? opened.updatedAt : null,
       });
       alerts.post({ message: `Saved gateway product ${saved.id}`, severity: 'success', display: 'transient' });
       onSaved(saved);
     } catch (e) {
       const message = errorMessage(e);
-      const status = (e as { response?: { status?: number } }).response?.status;
-      setFailure({ message, spot: spotOfField(text, message), conflict: status === 409 && /changed by|changed meanwhile|created meanwhile/.test(message) });
+      const status = statusOf(e);
+      const spot = spotOfField(text, message);
+      setFailure(status === 409 || (status === 404 && opened) ? await whyRefused(opened, message, spot) : { message, spot });
     } finally {
       setBusy(false);
     }
+  };
+
+  // After the product opened was removed: the editor creates it afresh, from the owner's text, under the same id.
+  const saveAsNew = () => {
+    setBase(undefined);
+    save(true);
   };
 
   // After a conflict: the API's product as it is now replaces the text; the owner's own stays beside it, to redo their edit.
@@ -123,7 +172,10 @@ export function ProductEditor(props: {
     setBusy(true);
     try {
       const [current] = await gateway.listProducts({ entityRef: target.apiRef });
-      if (!current) throw new Error(`${target.apiRef} has no gateway product now`);
+      if (!current) {
+        setFailure(base ? removedFailure(base) : { message: `${target.apiRef} has no gateway product now` });
+        return;
+      }
       // The owner's own text, only if they changed what they had opened.
       setUnsaved(text === (base ? specYaml(base) : starterYaml(kind, title)) ? undefined : text);
       setBase(current);
@@ -148,7 +200,7 @@ export function ProductEditor(props: {
       onRemoved(base.id);
     } catch (e) {
       const message = errorMessage(e);
-      const status = (e as { response?: { status?: number } }).response?.status;
+      const status = statusOf(e);
       setFailure({ message, conflict: status === 409 && /changed by/.test(message) });
       // After a conflict the current version is opened first; otherwise the owner, told what still uses it, keeps the reason they wrote.
       if (status === 409 && /changed by/.test(message)) setRemoval(undefined);
@@ -208,7 +260,9 @@ export function ProductEditor(props: {
           {failure && (
             <Alert
               severity="error"
-              action={failure.conflict ? <Button color="inherit" size="small" onClick={openCurrent} disabled={busy}>Open the current version</Button> : undefined}
+              action={(failure.conflict && <Button color="inherit" size="small" onClick={openCurrent} disabled={busy}>Open the current version</Button>)
+                || (failure.removed && <Button color="inherit" size="small" onClick={saveAsNew} disabled={busy}>Save as a new product</Button>)
+                || undefined}
             >
               {failure.spot ? `${failure.message} (line ${failure.spot.line})` : failure.message}
             </Alert>
@@ -234,7 +288,7 @@ export function ProductEditor(props: {
             </Button>
           )}
           <Button onClick={onClose} disabled={busy}>Cancel</Button>
-          <Button variant="contained" onClick={save} disabled={busy || Boolean(idProblem) || !text.trim()}>{creating ? 'Create product' : 'Save'}</Button>
+          <Button variant="contained" onClick={() => save()} disabled={busy || Boolean(idProblem) || !text.trim()}>{creating ? 'Create product' : 'Save'}</Button>
         </DialogActions>
       )}
     </Dialog>

@@ -4,11 +4,21 @@ import Button, { type ButtonProps } from '@mui/material/Button';
 import Chip from '@mui/material/Chip';
 import Tooltip from '@mui/material/Tooltip';
 import type { GatewayApi } from '../api/GatewayClient';
+import { formatDateTime, shortUser } from './format';
 
 const REQUEST_COLORS = { pending: 'info', approved: 'success', denied: 'error', expired: 'default' } as const;
 
 export function RequestStatusChip({ request }: { request: GatewayKeyRequest }) {
   return <Chip size="small" color={REQUEST_COLORS[request.status]} label={request.status} />;
+}
+
+/**
+ * When and by whom a key request was decided, or when it expired unreviewed
+ * (`–` while it waits): the API's page and the component's say it alike.
+ */
+export function reviewedText(request: GatewayKeyRequest): string {
+  if (request.reviewedAt) return `${formatDateTime(request.reviewedAt)} by ${shortUser(request.reviewedBy)}`;
+  return request.status === 'expired' ? `expired ${formatDateTime(request.expiresAt)}` : '–';
 }
 
 /**

@@ -41,7 +41,8 @@ export const pendingRequest: GatewayKeyRequest = {
   status: 'pending',
   requestedBy: 'user:default/erin',
   requestedAt: '2026-11-22T10:00:00Z',
-  expiresAt: '2026-11-29T10:00:00Z',
+  // Ahead of whenever the tests run: a request past its expiry can no longer be decided, and the pages say so.
+  expiresAt: new Date(Date.now() + 7 * 86_400_000).toISOString(),
 };
 
 export const activeKey: GatewayKeyView = {
