@@ -40,7 +40,9 @@
  * Node closes meanwhile cannot have its number reused under the relay; a
  * lock guards only a slot's state, never a read or a write, so the
  * JavaScript thread never waits behind a system call: a stream cancelled
- * while its read or write is under way is released right after it.
+ * while its read or write is under way is released right after it, and
+ * what the relay held for it (the events kept, the usage read) goes back to
+ * JavaScript either way, for the call's count.
  * Starting a stream takes no lock at all: a free slot is filled by the
  * JavaScript thread and published by its id, so a new stream never waits
  * for the relay thread, which on a machine short of cores may have been
@@ -72,8 +74,13 @@
 /*
  * Why a stream comes back (the JavaScript side has the same numbers: nativeRelay.ts).
  * BACK_HEAD is a notice, not a hand-back: the client has its head, the relay goes on.
+ * BACK_CANCELLED answers a cancel that came while a read or write was under way:
+ * what the relay held (kept, usage), given back once that read or write is done.
  */
-enum { BACK_DATA = 0, BACK_TIMEOUT = 1, BACK_CLIENT_FAILED = 2, BACK_CLIENT_FULL = 3, BACK_HEAD = 4, BACK_END = 5 };
+enum { BACK_DATA = 0, BACK_TIMEOUT = 1, BACK_CLIENT_FAILED = 2, BACK_CLIENT_FULL = 3, BACK_HEAD = 4, BACK_END = 5, BACK_CANCELLED = 6 };
+
+/* What cancel returns (a bit set): it had the stream; the client has (or is being sent) the relay's head; its message comes later. */
+enum { CANCEL_HAD = 1, CANCEL_HEAD_SENT = 2, CANCEL_LATER = 4 };
 
 /* What the relay does with the usage event and the body's end (nativeRelay.ts, RelayUsage). */
 enum { USAGE_HAND_BACK = 0, USAGE_FORWARD = 1, USAGE_DROP = 2 };
@@ -91,7 +98,11 @@ typedef struct {
   /* The client's head, split where the upstream's content type goes; set while the upstream's head is awaited. */
   uint8_t *head_before, *head_after;
   size_t head_before_len, head_after_len;
-  /* The client has been sent its head by the relay, or a write of it is under way (cancel says so: JavaScript must not answer again). */
+  /*
+   * The client has been sent its head by the relay, or a write of it is under
+   * way (cancel says so: JavaScript must not answer again). writing_head is
+   * set under the lock, and only when no cancel came first (pump).
+   */
   int head_sent, writing_head;
   /* The events forwarded, for an estimate of tokens when the upstream reports no usage. */
   uint8_t *kept;
@@ -117,6 +128,11 @@ static int next_slot;   /* the JavaScript thread's alone */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static int epfd = -1;
 static napi_threadsafe_function tsfn;
+
+#ifdef SSE_RELAY_TEST_HOOKS
+/* Tests only (nativeRelay.test.ts builds with it): each pump sleeps this long after its read, so a cancel can come while it is under way. */
+static int test_pump_delay_ms;
+#endif
 
 static int64_t now_ms(void) {
   struct timespec ts;
@@ -372,16 +388,19 @@ static void event_member(const uint8_t *name, size_t n, const uint8_t *value, co
 
 /*
  * Whether a JSON number is surely one reportedUsage (tokens.ts) keeps: plain
- * digits, few enough to be a safe integer. Anything else ("7", -2.5, 1e3) is
- * left to JavaScript, which then has the kept events for an estimate.
+ * digits, from 0 up to what a usage row holds (MAX_COUNT there, 2147483647).
+ * Anything else ("7", -2.5, 1e3, 4294967295) is left to JavaScript, which
+ * then has the kept events for an estimate. The number is JSON (no leading
+ * zero), so ten digits compare as text.
  */
 static int is_count(const uint8_t *value, const uint8_t *value_end, uint8_t kind) {
+  static const char max_count[] = "2147483647";
   size_t n = (size_t)(value_end - value);
-  if (kind != '0' || n == 0 || n > 15) return 0;
+  if (kind != '0' || n == 0 || n > sizeof max_count - 1) return 0;
   for (size_t i = 0; i < n; i++) {
     if (!isdigit(value[i])) return 0;
   }
-  return 1;
+  return n < sizeof max_count - 1 || memcmp(value, max_count, n) <= 0;
 }
 
 static void usage_member(const uint8_t *name, size_t n, const uint8_t *value, const uint8_t *value_end, uint8_t kind, int empty, void *ctx) {
@@ -500,8 +519,8 @@ static void hand_back(relay_t *r, int reason, int err, const uint8_t *out, size_
     b->out_len = b->out ? out_len : 0;
     b->rest = copy_of(rest, rest_len);
     b->rest_len = b->rest ? rest_len : 0;
-    /* An ended stream whose usage has both counts needs no estimate: its events stay here. */
-    if (reason != BACK_END || !r->usage_counted) {
+    /* An ended or cancelled stream whose usage has both counts needs no estimate: its events stay here. */
+    if ((reason != BACK_END && reason != BACK_CANCELLED) || !r->usage_counted) {
       b->kept = r->kept;
       b->kept_len = r->kept_len;
       r->kept = NULL;
@@ -624,6 +643,10 @@ static verdict_t pump(relay_t *r, uint8_t *buf) {
     v.rest_len = have;
     return v;
   }
+#ifdef SSE_RELAY_TEST_HOOKS
+  int delay_ms = __atomic_load_n(&test_pump_delay_ms, __ATOMIC_ACQUIRE);
+  if (delay_ms > 0) usleep((useconds_t)delay_ms * 1000);
+#endif
   r->deadline = now_ms() + r->timeout_ms;
   size_t len = have + (size_t)n, at = 0, whole, data, data_len;
   const uint8_t *ct = NULL;
@@ -728,8 +751,17 @@ static verdict_t pump(relay_t *r, uint8_t *buf) {
     memcpy(msg + r->head_before_len, ct, ct_len);
     memcpy(msg + r->head_before_len + ct_len, r->head_after, r->head_after_len);
     memcpy(msg + head_out, send_from, send_len);
-    __atomic_store_n(&r->writing_head, 1, __ATOMIC_SEQ_CST);
     v.owned = msg;
+    /* A cancel that came first was told the client has no head (JavaScript may answer it): nothing goes out. */
+    pthread_mutex_lock(&lock);
+    int cancelled = r->cancelled;
+    if (!cancelled) r->writing_head = 1;
+    pthread_mutex_unlock(&lock);
+    if (cancelled) {
+      v.head = NULL;
+      v.reason = -1;
+      return v;
+    }
     send_from = msg;
     send_len += head_out;
   }
@@ -778,8 +810,15 @@ static void *run(void *unused) {
       verdict_t v = pump(r, buf);
       pthread_mutex_lock(&lock);
       r->busy = 0;
-      if (r->cancelled) release(r);
-      else {
+      if (r->cancelled) {
+        /*
+         * Cancelled meanwhile: JavaScript waits for what the relay held (the
+         * events kept for an estimate, the usage read). A body this pump
+         * ended is whole: said so, with what the client could not take yet.
+         */
+        if (v.reason == BACK_END) hand_back(r, BACK_END, 0, v.out, v.out_len, NULL, 0);
+        else hand_back(r, BACK_CANCELLED, 0, NULL, 0, NULL, 0);
+      } else {
         /* The notice first: JavaScript must know the client has its head before any hand-back. */
         if (v.head) notify_head(r, v.head, v.head_len);
         if (v.reason >= 0) hand_back(r, v.reason, v.err, v.out, v.out_len, v.rest, v.rest_len);
@@ -933,11 +972,15 @@ static napi_value start(napi_env env, napi_callback_info info) {
 }
 
 /*
- * cancel(id) → 0 when the relay no longer had the stream (its hand-back is
- * on its way), 1 when it had, 2 when it had and the client has (or may be
- * being sent, by a write under way) the head the relay answers with. A
- * stream in the middle of a read or write is released when that ends (at
- * most one more chunk reaches the client).
+ * cancel(id) → CANCEL_* bits: 0 when the relay no longer had the stream (its
+ * hand-back is on its way, and any head notice before it); CANCEL_HAD when
+ * it had, with CANCEL_HEAD_SENT when the client has (or is being sent, by a
+ * write under way) the head the relay answers with. A stream in the middle
+ * of a read or write is released when that ends (at most one more chunk
+ * reaches the client) and its hand-back then says so (CANCEL_LATER:
+ * BACK_CANCELLED, or BACK_END for a body that pump ended). Else it is
+ * released at once, and what it held comes back here: [bits, kept, usage]
+ * (each a Buffer or undefined) rather than the bits alone, when it held any.
  */
 static napi_value cancel(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -946,23 +989,63 @@ static napi_value cancel(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (argc > 0) napi_get_value_uint32(env, argv[0], &id);
   int had = 0;
+  uint8_t *kept = NULL, *usage = NULL;
+  size_t kept_len = 0, usage_len = 0;
   pthread_mutex_lock(&lock);
   relay_t *r = &slots[id & 0xffff];
   if (id && r->id == id && !r->cancelled) {
-    had = r->head_sent || __atomic_load_n(&r->writing_head, __ATOMIC_SEQ_CST) ? 2 : 1;
-    if (r->busy) r->cancelled = 1;
-    else release(r);
+    had = CANCEL_HAD | (r->head_sent || r->writing_head ? CANCEL_HEAD_SENT : 0);
+    if (r->busy) {
+      r->cancelled = 1;
+      had |= CANCEL_LATER;
+    } else {
+      /* Taken from the slot before it is freed; their Buffers are made after the lock (as hand_back's, minus the estimate a count makes needless). */
+      if (!r->usage_counted) {
+        kept = r->kept;
+        kept_len = r->kept_len;
+        r->kept = NULL;
+      }
+      usage = r->usage;
+      usage_len = r->usage_len;
+      r->usage = NULL;
+      release(r);
+    }
   }
   pthread_mutex_unlock(&lock);
   napi_create_int32(env, had, &result);
+  if (kept || usage) {
+    napi_value bits = result;
+    napi_create_array_with_length(env, 3, &result);
+    napi_set_element(env, result, 0, bits);
+    napi_set_element(env, result, 1, buffer_or_undefined(env, kept, kept_len));
+    napi_set_element(env, result, 2, buffer_or_undefined(env, usage, usage_len));
+    free(kept);
+    free(usage);
+  }
   return result;
 }
+
+#ifdef SSE_RELAY_TEST_HOOKS
+/* testPumpDelay(ms): tests only (SSE_RELAY_TEST_HOOKS). */
+static napi_value test_pump_delay(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t ms = 0;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc > 0) napi_get_value_int32(env, argv[0], &ms);
+  __atomic_store_n(&test_pump_delay_ms, ms, __ATOMIC_RELEASE);
+  return NULL;
+}
+#endif
 
 NAPI_MODULE_INIT() {
   napi_property_descriptor properties[] = {
     { "init", NULL, init, NULL, NULL, NULL, napi_default_method, NULL },
     { "start", NULL, start, NULL, NULL, NULL, napi_default_method, NULL },
     { "cancel", NULL, cancel, NULL, NULL, NULL, napi_default_method, NULL },
+#ifdef SSE_RELAY_TEST_HOOKS
+    { "testPumpDelay", NULL, test_pump_delay, NULL, NULL, NULL, napi_default_method, NULL },
+#endif
   };
   napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties);
   return exports;

@@ -5,7 +5,7 @@ import { delay, until } from '../__testUtils__/waiting';
 import { generateKey } from '../keys/keyMaterial';
 import { KeyCache } from './keyCache';
 import { MemoryLimits } from './limits';
-import { buildNativeRelay, loadNativeRelay, type NativeRelay } from './nativeRelay';
+import { buildNativeRelay, descriptorOf, loadNativeRelay, RelayBack, RelayUsage, type NativeRelay, type RelayHandback, type RelayOwner } from './nativeRelay';
 import { startDataPlane, type RunningDataPlane } from './server';
 import { UsageWriter } from './usageWriter';
 
@@ -48,10 +48,39 @@ function chunkedResponses(raw: string): Array<{ head: string; text: string }> {
   return responses;
 }
 
+/** Two ends of one TCP connection: `near`, paused (its descriptor is the relay's), and `far`, the test's. */
+async function socketPair(allowHalfOpen = false) {
+  const server = net.createServer({ allowHalfOpen });
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
+  const accepted = new Promise<net.Socket>(resolve => server.once('connection', resolve));
+  const near = net.connect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port });
+  near.pause();
+  await new Promise(resolve => near.once('connect', resolve));
+  const far = await accepted;
+  server.close();
+  let received = '';
+  far.on('data', data => (received += data.toString('latin1')));
+  for (const socket of [near, far]) socket.on('error', () => undefined);
+  return { near, far, fd: descriptorOf(near)!, received: () => received, destroy: () => [near, far].forEach(socket => socket.destroy()) };
+}
+
+/** An owner that notes what the relay tells it. */
+function notingOwner() {
+  const backs: RelayHandback[] = [];
+  const heads: Buffer[] = [];
+  const owner: RelayOwner = { relayedBack: handback => backs.push(handback), relayedHead: head => heads.push(head) };
+  return { owner, backs, heads };
+}
+
+/** Blocks this thread (the event loop) for `ms`: what a busy event loop does to the relay's messages. */
+const blockFor = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
 /** A raw upstream whose every answer is a script of writes and pauses. */
 async function upstream(script: (socket: net.Socket) => Promise<void>) {
   const closed: Array<Promise<void>> = [];
+  let connections = 0;
   const server = net.createServer(socket => {
+    connections++;
     socket.on('error', () => undefined);
     closed.push(new Promise(resolve => socket.once('close', () => resolve())));
     let request = '';
@@ -68,6 +97,7 @@ async function upstream(script: (socket: net.Socket) => Promise<void>) {
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    connections: () => connections,
     closed: () => Promise.all(closed),
     close: () => new Promise<void>(resolve => server.close(() => resolve())),
   };
@@ -75,21 +105,36 @@ async function upstream(script: (socket: net.Socket) => Promise<void>) {
 
 describe('the native relay, behind the data plane', () => {
   let relay: NativeRelay;
+  /** The relay itself, for tests on its own. */
+  let direct: NativeRelay;
+  /** A relay built with SSE_RELAY_TEST_HOOKS, whose reads can be made to take a while (`pumpDelay`): its own thread and slots. */
+  let hooked: NativeRelay;
+  let pumpDelay: (ms: number) => void;
   let starts = 0;
   let backs: string[] = [];
+  /** When set, the data plane reads the relay's End notices this much later (a busy event loop). */
+  let endNoticeLateMs = 0;
+  /** When set, the relay answering a head writes to this descriptor rather than the client's. */
+  let clientFdInstead: number | undefined;
 
   beforeAll(async () => {
     const built = await buildNativeRelay();
     // This machine has a C compiler (CI runs here); a failure says why the relay could not be built.
     if (!built.file) throw new Error(`the native relay could not be built: ${built.reason}`);
     const loaded = loadNativeRelay(built.file);
+    direct = loaded;
+    const withHooks = await buildNativeRelay(['SSE_RELAY_TEST_HOOKS']);
+    if (!withHooks.file) throw new Error(`the native relay could not be built with its test hooks: ${withHooks.reason}`);
+    hooked = loadNativeRelay(withHooks.file);
+    pumpDelay = (require(withHooks.file) as { testPumpDelay(ms: number): void }).testPumpDelay;
     relay = {
       start(upstreamFd, clientFd, timeoutMs, usage, owner, head) {
         starts++;
-        return loaded.start(upstreamFd, clientFd, timeoutMs, usage, {
+        return loaded.start(upstreamFd, head && clientFdInstead !== undefined ? clientFdInstead : clientFd, timeoutMs, usage, {
           relayedBack(handback) {
             backs.push(String(handback.reason));
-            owner.relayedBack(handback);
+            if (endNoticeLateMs > 0 && handback.reason === RelayBack.End) setTimeout(() => owner.relayedBack(handback), endNoticeLateMs);
+            else owner.relayedBack(handback);
           },
           relayedHead(upstreamHead) {
             backs.push('head');
@@ -101,15 +146,22 @@ describe('the native relay, behind the data plane', () => {
     };
   }, 60_000);
 
-  /** A data plane in front of the upstream: with the relay under test, or without one (`withRelay` false). */
-  async function dataPlane(upstreamUrl: string, timeoutMs = 5_000, withRelay = true, contextWindow = 8192) {
+  /**
+   * A data plane in front of the upstream: with the relay under test, or without one (`withRelay` false). With a
+   * `fallbackUrl`, model `r` is a route to `m` with `m2`, on that upstream, as its fallback.
+   */
+  async function dataPlane(upstreamUrl: string, timeoutMs = 5_000, withRelay = true, contextWindow = 8192, fallbackUrl?: string) {
     const key = generateKey(SECRET);
     const keys = new KeyCache({ keySecret: SECRET });
     keys.apply({ id: 'k1', publicId: key.publicId, secretHash: key.hash, componentRef: 'component:default/app', productId: 'llm', plan: 'p', status: 'active', createdAt: '', createdBy: '', updatedAt: '' });
     const product = {
       id: 'llm', entityRef: 'api:default/llm', kind: 'openai', updatedAt: '', updatedBy: '',
-      upstreams: [{ name: 'up', url: upstreamUrl, timeoutMs }],
-      models: [{ name: 'm', upstream: 'up', contextWindow, inputPricePerMillion: 1, outputPricePerMillion: 2 }],
+      upstreams: [{ name: 'up', url: upstreamUrl, timeoutMs }, ...(fallbackUrl ? [{ name: 'fallback', url: fallbackUrl, timeoutMs }] : [])],
+      models: [
+        { name: 'm', upstream: 'up', contextWindow, inputPricePerMillion: 1, outputPricePerMillion: 2 },
+        ...(fallbackUrl ? [{ name: 'm2', upstream: 'fallback', contextWindow, inputPricePerMillion: 1, outputPricePerMillion: 2 }] : []),
+      ],
+      ...(fallbackUrl ? { routes: [{ name: 'r', targets: [{ model: 'm', weight: 1 }], fallbacks: ['m2'] }] } : {}),
       plans: [{ name: 'p', requestsPerMinute: 1000 }],
     } as unknown as GatewayProduct;
     const rows: UsageRecord[] = [];
@@ -122,12 +174,17 @@ describe('the native relay, behind the data plane', () => {
       method: 'POST', headers: { authorization: `Bearer ${key.full}`, 'content-type': 'application/json' },
       body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }], stream: true, ...body }), signal,
     });
-    return { call, rows, key: key.full, url: async () => running.url, close: async () => { await running.close(); await usage.stop(); } };
+    let serving: Promise<void> | undefined;
+    /** Stops the data plane and not yet its usage writer (the rows of the calls it cuts short come as their sockets close). */
+    const stopServing = () => (serving ??= running.close());
+    return { call, rows, key: key.full, url: async () => running.url, stopServing, close: async () => { await stopServing(); await usage.stop(); } };
   }
 
   beforeEach(() => {
     starts = 0;
     backs = [];
+    endNoticeLateMs = 0;
+    clientFdInstead = undefined;
   });
 
   /** The relay has ended a body itself (its End notice has been read). */
@@ -404,6 +461,9 @@ describe('the native relay, behind the data plane', () => {
     ['a string, a fraction or below zero', '{"prompt_tokens":"7","completion_tokens":-2.5}'],
     // JSON.parse keeps the last of a name given twice: the count that stands is the bad one.
     ['a good count given again as a bad one', '{"prompt_tokens":"7","completion_tokens":3,"completion_tokens":1e400}'],
+    // Whole numbers in digits, but more than a usage row holds (2147483647): the relay must keep the events for the estimate.
+    ['beyond what a usage row holds', '{"prompt_tokens":7,"completion_tokens":4294967295}'],
+    ['one beyond what a usage row holds', '{"prompt_tokens":2147483648,"completion_tokens":2147483648}'],
   ])('estimates the counts an upstream reports as %s', async (_, usage) => {
     const server = await upstream(async socket => {
       socket.write(sseHead);
@@ -517,6 +577,248 @@ describe('the native relay, behind the data plane', () => {
     } finally {
       await quietPlane.close();
       await quiet.close();
+    }
+  });
+
+  describe('a cancel', () => {
+    const usageData = (usage: object) => JSON.stringify({ object: 'chat.completion.chunk', choices: [], usage });
+
+    it('gives back what the relay held: the events it forwarded, and the usage event it read (then no events: the counts need no estimate)', async () => {
+      const up = await socketPair();
+      const down = await socketPair();
+      const countedUp = await socketPair();
+      const countedDown = await socketPair();
+      const { owner, backs: told } = notingOwner();
+      try {
+        const id = direct.start(up.fd, down.fd, 5_000, RelayUsage.Forward, owner)!;
+        expect(id).toBeDefined();
+        up.far.write(frame(event('one')) + frame(event(' two')));
+        await until(() => down.received().includes(' two'));
+        expect(direct.cancel(id)).toEqual({ headSent: false, later: false, kept: Buffer.from(event('one') + event(' two')), usage: Buffer.alloc(0) });
+
+        const counted = direct.start(countedUp.fd, countedDown.fd, 5_000, RelayUsage.Forward, owner)!;
+        countedUp.far.write(frame(event('one')) + frame(usageEvent) + frame('data: [DONE]\n\n'));
+        await until(() => countedDown.received().includes('[DONE]'));
+        // The body's last chunk has not come: the relay still has the stream, and the usage event it read.
+        const taken = direct.cancel(counted);
+        expect({ ...taken, usage: taken.usage.toString() }).toEqual({ headSent: false, later: false, kept: Buffer.alloc(0), usage: usageEvent.slice('data: '.length).trim() });
+        await delay(50);
+        expect(told).toEqual([]);
+      } finally {
+        [up, down, countedUp, countedDown].forEach(pair => pair.destroy());
+      }
+    });
+
+    it('that comes after the relay has handed the stream back still lets its owner have the hand-back (an ended body, its usage)', async () => {
+      const up = await socketPair();
+      const down = await socketPair();
+      const { owner, backs: told } = notingOwner();
+      try {
+        const id = direct.start(up.fd, down.fd, 5_000, RelayUsage.Forward, owner)!;
+        up.far.write(`${frame(event('one'))}${frame(usageEvent)}${frame('data: [DONE]\n\n')}0\r\n\r\n`);
+        // The event loop is busy while the relay ends the body: its End notice waits, and the cancel comes first.
+        blockFor(300);
+        expect(direct.cancel(id)).toMatchObject({ headSent: false, later: true });
+        await until(() => told.length > 0);
+        expect(told.map(back => [back.reason, back.usage.toString()])).toEqual([[RelayBack.End, usageEvent.slice('data: '.length).trim()]]);
+        expect(down.received()).toBe(`${frame(event('one'))}${frame(usageEvent)}${frame('data: [DONE]\n\n')}0\r\n\r\n`);
+      } finally {
+        [up, down].forEach(pair => pair.destroy());
+      }
+    });
+
+    it('while a read or write is under way gives back what the relay held once it is done', async () => {
+      const up = await socketPair();
+      const down = await socketPair();
+      const { owner, backs: told } = notingOwner();
+      try {
+        const id = hooked.start(up.fd, down.fd, 5_000, RelayUsage.Forward, owner)!;
+        up.far.write(frame(event('one')));
+        await until(() => down.received().includes('one'));
+        pumpDelay(300);
+        // A usage without its completion count: the relay gives the events too, for the estimate.
+        const uncounted = `data: ${usageData({ prompt_tokens: 7 })}\n\n`;
+        up.far.write(frame(event(' two') + uncounted));
+        await delay(100);
+        expect(hooked.cancel(id)).toEqual({ headSent: false, later: true, kept: Buffer.alloc(0), usage: Buffer.alloc(0) });
+        await until(() => told.length > 0);
+        expect(told.map(back => [back.reason, back.kept.toString(), back.usage.toString()])).toEqual([[RelayBack.Cancelled, event('one') + event(' two') + uncounted, usageData({ prompt_tokens: 7 })]]);
+        // At most the chunk under way reached the client.
+        expect(down.received()).toBe(frame(event('one')) + frame(event(' two') + uncounted));
+      } finally {
+        pumpDelay(0);
+        [up, down].forEach(pair => pair.destroy());
+      }
+    });
+
+    it('that says the client has no head is right: a head the relay had not begun to write is not written', async () => {
+      const up = await socketPair();
+      const down = await socketPair();
+      const { owner, backs: told, heads } = notingOwner();
+      try {
+        const head = { before: Buffer.from('HTTP/1.1 200 OK\r\ncontent-type: '), after: Buffer.from('\r\nTransfer-Encoding: chunked\r\n\r\n') };
+        const id = hooked.start(up.fd, down.fd, 5_000, RelayUsage.Forward, owner, head)!;
+        pumpDelay(300);
+        up.far.write(sseHead + frame(event('first')));
+        // The relay has read the upstream's head and not yet written the client's.
+        await delay(100);
+        expect(hooked.cancel(id)).toMatchObject({ headSent: false, later: true });
+        await until(() => told.length > 0);
+        await delay(100);
+        expect(told.map(back => back.reason)).toEqual([RelayBack.Cancelled]);
+        expect(heads).toEqual([]);
+        // JavaScript may answer this client itself: not a byte of the relay's answer reached it.
+        expect(down.received()).toBe('');
+      } finally {
+        pumpDelay(0);
+        [up, down].forEach(pair => pair.destroy());
+      }
+    });
+  });
+
+  it('charges a client that hangs up while the relay has its stream, seen by Node first, with what the relay forwarded and the usage it read', async () => {
+    const words = ['one', ' two', ' three', ' four'];
+    let answer = 0;
+    const server = await upstream(async socket => {
+      const withUsage = answer++ === 1;
+      socket.write(sseHead);
+      for (const word of words) {
+        await delay(15);
+        socket.write(frame(event(word)));
+      }
+      if (withUsage) {
+        await delay(15);
+        socket.write(`${frame(usageEvent)}${frame('data: [DONE]\n\n')}`);
+      }
+      // The body's last chunk never comes: the client hangs up before.
+    });
+    const plane = await dataPlane(server.url);
+    try {
+      // Each on a new upstream connection, so Node answers the head and reads the client's socket (it sees the close).
+      for (const last of ['" four"', '[DONE]']) {
+        const { port } = new URL(await plane.url());
+        const client = net.connect({ host: '127.0.0.1', port: Number(port) });
+        let raw = '';
+        client.on('data', data => (raw += data.toString('latin1')));
+        client.write(rawStreamRequest(plane.key));
+        await until(() => raw.includes(last));
+        expect(raw).toContain(last);
+        client.destroy();
+        const rows = plane.rows.length;
+        await until(() => plane.rows.length > rows);
+      }
+      expect(starts).toBe(2);
+      // Node saw each client go, not the relay (which never wrote to it again).
+      expect(backs).toEqual([]);
+      expect(plane.rows.map(r => [r.status, r.completionTokens, r.estimated])).toEqual([[499, 4, true], [499, 5, false]]);
+      expect(plane.rows[1].promptTokens).toBe(7);
+    } finally {
+      await plane.close();
+      await server.close();
+    }
+  });
+
+  it('charges the streams a stopping data plane cuts short with what the relay forwarded', async () => {
+    let answer = 0;
+    const server = await upstream(async socket => {
+      const first = answer++ === 0;
+      socket.write(sseHead + frame(event('one')));
+      for (const word of [' two', ' three', ' four']) {
+        await delay(15);
+        socket.write(frame(event(word)));
+      }
+      if (first) socket.write(`${frame('data: [DONE]\n\n')}0\r\n\r\n`);
+    });
+    const plane = await dataPlane(server.url);
+    const { port } = new URL(await plane.url());
+    const client = net.connect({ host: '127.0.0.1', port: Number(port) });
+    client.on('error', () => undefined);
+    try {
+      // Opens the upstream connection: the relay answers the next head itself, and Node lets go of the response.
+      await (await plane.call({})).text();
+      await until(endedOrHandedBack);
+      backs = [];
+      let raw = '';
+      client.on('data', data => (raw += data.toString('latin1')));
+      client.write(rawStreamRequest(plane.key));
+      await until(() => raw.includes('" four"'));
+      expect(backs).toEqual(['head']);
+      await plane.stopServing();
+      await until(() => plane.rows.length >= 2);
+      expect(plane.rows.map(r => [r.completionTokens, r.estimated])).toEqual([[4, true], [4, true]]);
+      // Ended by whichever socket's close Node reports first: the client's (499) or the upstream's (502).
+      expect([499, 502]).toContain(plane.rows[1].status);
+    } finally {
+      await plane.close();
+      await server.close();
+      client.destroy();
+    }
+  });
+
+  it('completes a body the relay ended whose client hangs up before the end notice is read: 200, its usage, the upstream connection kept', async () => {
+    const server = await upstream(async socket => {
+      socket.write(sseHead);
+      await delay(20);
+      socket.write(frame(event('one')));
+      await delay(20);
+      socket.write(`${frame(usageEvent)}${frame('data: [DONE]\n\n')}0\r\n\r\n`);
+    });
+    const plane = await dataPlane(server.url);
+    try {
+      // A new upstream connection: Node answers the head and sees the client's close, here before the relay's End notice.
+      endNoticeLateMs = 300;
+      const { port } = new URL(await plane.url());
+      const client = net.connect({ host: '127.0.0.1', port: Number(port) });
+      let raw = '';
+      client.on('data', data => (raw += data.toString('latin1')));
+      client.write(rawStreamRequest(plane.key));
+      await until(() => raw.endsWith('0\r\n\r\n'));
+      client.destroy();
+      await until(() => plane.rows.length > 0);
+      expect(backs).toEqual(['5']);
+      expect(plane.rows.map(r => [r.status, r.promptTokens, r.completionTokens, r.estimated])).toEqual([[200, 7, 5, false]]);
+      // The upstream's connection went back to the pool: the next call goes on it.
+      endNoticeLateMs = 0;
+      expect(await (await plane.call({})).text()).toBe(`${event('one')}data: [DONE]\n\n`);
+      expect(server.connections()).toBe(1);
+    } finally {
+      await plane.close();
+      await server.close();
+    }
+  });
+
+  it('records a client the relay finds gone before the head as leaving (499), and tries no fallback for it', async () => {
+    const answer = async (socket: net.Socket) => {
+      socket.write(sseHead + frame(event('first')));
+      await delay(10);
+      socket.write(`${frame(usageEvent)}${frame('data: [DONE]\n\n')}0\r\n\r\n`);
+    };
+    const server = await upstream(answer);
+    let fallbackCalls = 0;
+    const fallback = await upstream(socket => {
+      fallbackCalls++;
+      return answer(socket);
+    });
+    const plane = await dataPlane(server.url, 5_000, true, 8192, fallback.url);
+    // A connection the relay's writes fail on (its sending side shut), while Node has not seen the client go.
+    const gone = await socketPair(true);
+    try {
+      // Opens the upstream connection: the relay answers the next head itself.
+      await (await plane.call({ model: 'r' })).text();
+      await until(endedByRelay);
+      await new Promise<void>(resolve => gone.near.end(resolve));
+      clientFdInstead = gone.fd;
+      backs = [];
+      await (await plane.call({ model: 'r' })).text();
+      await until(() => plane.rows.length >= 2);
+      expect(plane.rows.map(r => r.status)).toEqual([200, 499]);
+      expect(fallbackCalls).toBe(0);
+      expect(backs).toEqual(['2']);
+    } finally {
+      gone.destroy();
+      await plane.close();
+      await server.close();
+      await fallback.close();
     }
   });
 });

@@ -24,6 +24,12 @@ export enum RelayBack {
    * a usage mode other than HandBack.
    */
   End = 5,
+  /**
+   * The answer to a cancel that came while the relay was reading or writing
+   * for the stream (RelayCancel.later): what it held (`kept`, `usage`), once
+   * that read or write is done. A body that read or write ended comes as End.
+   */
+  Cancelled = 6,
 }
 
 /**
@@ -46,9 +52,26 @@ export interface RelayHandback {
   out: Buffer;
   /** Upstream bytes the relay read and did not forward. */
   rest: Buffer;
-  /** The events it forwarded (their data, up to 1 MiB), for a token estimate; empty at End when `usage` has both counts. */
+  /** The events it forwarded (their data, up to 1 MiB), for a token estimate; empty at End or Cancelled when `usage` has both counts. */
   kept: Buffer;
   /** The data of the last usage event it read (JSON, for SseUsageFilter.usageFrom), or empty. */
+  usage: Buffer;
+}
+
+/** What a cancel found (NativeRelay.cancel). */
+export interface RelayCancel {
+  /** The client has the relay's head (or a write of it was under way), whether or not its notice has come. */
+  headSent: boolean;
+  /**
+   * The relay's message for the stream is still to come, to its owner: it had
+   * already handed the stream back (that hand-back, End with the body whole
+   * among them, and any head notice before it, are on their way), or it was
+   * reading or writing (Cancelled, or End). `kept` and `usage` are then empty:
+   * they come with the message.
+   */
+  later: boolean;
+  /** As RelayHandback's: the events the relay forwarded (empty when its usage has both counts) and the usage event it read. */
+  kept: Buffer;
   usage: Buffer;
 }
 
@@ -86,10 +109,12 @@ export interface NativeRelay {
   start(upstreamFd: number, clientFd: number, timeoutMs: number, usage: RelayUsage, owner: RelayOwner, head?: RelayHead): number | undefined;
   /**
    * Takes a stream back at once; after it returns the relay writes nothing
-   * more to its client. True when the client has the relay's head (or a write
-   * of it was under way) whether or not its notice has come yet.
+   * more to its client (but a write already under way). What the relay held
+   * for the stream comes back, now or (`later`) to the owner's relayedBack:
+   * the events it forwarded and the usage event it read are the stream's to
+   * count, whatever ended it.
    */
-  cancel(id: number): boolean;
+  cancel(id: number): RelayCancel;
 }
 
 /** A socket's descriptor: Node has no public accessor; `_handle.fd` is what it has had for years. */
@@ -120,9 +145,15 @@ interface Addon {
   /** The parts of a message that are empty come as undefined. */
   init(callback: (id: number, reason: number, errno: number, out?: Buffer, rest?: Buffer, kept?: Buffer, usage?: Buffer) => void): void;
   start(upstreamFd: number, clientFd: number, timeoutMs: number, usage: RelayUsage, headBefore?: Buffer, headAfter?: Buffer): number;
-  /** 0: no longer had it; 1: had it; 2: had it, and the client has the relay's head. */
-  cancel(id: number): number;
+  /**
+   * Bits (CANCEL_*): 0, no longer had it (its message is on the way); 1, had it; 2, and the client has the relay's head;
+   * 4, it was reading or writing (its message comes after). With what it held, released at once: [bits, kept, usage].
+   */
+  cancel(id: number): number | [number, Buffer | undefined, Buffer | undefined];
 }
+
+const CANCEL_HEAD_SENT = 2;
+const CANCEL_LATER = 4;
 
 /** Loads a built relay (buildNativeRelay) into this process and starts its thread. */
 export function loadNativeRelay(file: string): NativeRelay {
@@ -130,7 +161,7 @@ export function loadNativeRelay(file: string): NativeRelay {
   const owners = new Map<number, RelayOwner>();
   addon.init((id, reason, errno, out = EMPTY, rest = EMPTY, kept = EMPTY, usage = EMPTY) => {
     const owner = owners.get(id);
-    // A stream cancelled while its message was on the way: its call is over.
+    // A stream cancelled with nothing more to come (a head notice that was on its way): its owner knew of the head from cancel.
     if (!owner) return;
     if (reason === RelayBack.Head) {
       owner.relayedHead?.(rest);
@@ -147,8 +178,12 @@ export function loadNativeRelay(file: string): NativeRelay {
       return id;
     },
     cancel(id) {
-      owners.delete(id);
-      return addon.cancel(id) === 2;
+      const result = addon.cancel(id);
+      const [bits, kept = EMPTY, usage = EMPTY] = typeof result === 'number' ? [result] : result;
+      // Had it, or not: when its message is still to come (a hand-back on its way, or a read or write under way), the owner is told.
+      const later = bits === 0 || (bits & CANCEL_LATER) !== 0;
+      if (!later) owners.delete(id);
+      return { headSent: (bits & CANCEL_HEAD_SENT) !== 0, later, kept, usage };
     },
   };
 }
@@ -162,21 +197,22 @@ const SOURCE = 'sse_relay.c';
  * stable across Node versions, so one build serves every Node this machine
  * runs. Resolves to undefined, with the reason, where there is no compiler
  * or the build fails: the data plane then forwards streams in JavaScript.
+ * `defines` (tests only: `SSE_RELAY_TEST_HOOKS`) are part of the cache key.
  */
-export async function buildNativeRelay(): Promise<{ file?: string; reason?: string }> {
+export async function buildNativeRelay(defines: readonly string[] = []): Promise<{ file?: string; reason?: string }> {
   if (process.platform !== 'linux') return { reason: `the native relay uses epoll (Linux); this is ${process.platform}` };
   try {
     const source = path.join(path.dirname(require.resolve('@quarterdeck/plugin-gateway-backend/package.json')), 'native', SOURCE);
     const includeDir = (require('node-api-headers') as { include_dir: string }).include_dir;
     const code = fs.readFileSync(source);
-    const hash = createHash('sha256').update(code).update(`${process.platform}-${process.arch}`).digest('hex').slice(0, 16);
+    const hash = createHash('sha256').update(code).update(`${process.platform}-${process.arch}`).update(defines.map(d => ` -D${d}`).join('')).digest('hex').slice(0, 16);
     const dir = path.join(os.homedir(), '.cache', 'quarterdeck', 'native', hash);
     const file = path.join(dir, 'sse_relay.node');
     if (fs.existsSync(file)) return { file };
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     // Built beside its final name and renamed: a process that finds the file finds it whole.
     const partial = `${file}.${process.pid}.tmp`;
-    await promisify(execFile)(process.env.CC || 'cc', ['-O2', '-fPIC', '-shared', '-pthread', '-I', includeDir, '-o', partial, source], { timeout: 60_000 });
+    await promisify(execFile)(process.env.CC || 'cc', ['-O2', '-fPIC', '-shared', '-pthread', ...defines.map(d => `-D${d}`), '-I', includeDir, '-o', partial, source], { timeout: 60_000 });
     fs.renameSync(partial, file);
     return { file };
   } catch (error) {

@@ -761,8 +761,9 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
         ? await streams.post(url, `${base}${path}`, payload, timeout, streamTo, clientHead, watchClient)
         : await post(origin, `${base}${path}`, payload, timeout);
     } catch (error) {
-      // Once the client has the headers, or has gone, a failure cannot fall back: the caller ends the response.
-      if (res.headersSent || res.destroyed) throw error;
+      // Once the client has the headers, or has gone (Node may not know yet: the native relay's write failed), a failure
+      // cannot fall back: the caller ends the response, and records a client's leaving as such (499).
+      if (res.headersSent || res.destroyed || error instanceof ClientClosed) throw error;
       const code = (error as { code?: string }).code ?? '';
       throw new UpstreamFailure((error as Error).message, error instanceof UpstreamTimeout || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT');
     }

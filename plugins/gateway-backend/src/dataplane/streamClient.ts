@@ -77,6 +77,12 @@ const SLAB = 16 * 1024;
 const MIN_READ = 4 * 1024;
 /** Idle connections kept per origin: enough for every stream of a busy replica to start on a warm one. */
 const MAX_IDLE = 2048;
+/**
+ * The longest a failing call waits for the native relay's message after a
+ * cancel that said it would come (it comes after one read or write): a
+ * message lost (the relay had no memory for it) must not hold the call forever.
+ */
+const RELAY_MESSAGE_WAIT_MS = 5_000;
 
 interface Origin {
   host: string;
@@ -158,6 +164,13 @@ class Call implements StreamEnd, RelayOwner, Abortable {
   private relayed?: number;
   /** The relay answered the client with its head (relayFromHead). */
   private headSentByRelay = false;
+  /**
+   * The call failed while the relay's message for it was still to come (a
+   * hand-back on its way, or a read or write under way at the cancel): the
+   * failure it ends with once that message has given what the relay held.
+   */
+  private failingAfterRelay?: Error;
+  private relayMessageWait?: NodeJS.Timeout;
   /** The response was resolved with the sink's body streaming: the end goes to onEnd's callback. */
   private committed = false;
   private ended?: StreamEndListener;
@@ -213,8 +226,14 @@ class Call implements StreamEnd, RelayOwner, Abortable {
   }
 
   fail(error: Error) {
-    if (this.done) return;
-    this.takeBackFromRelay();
+    if (this.done || this.failingAfterRelay) return;
+    if (this.takeBackFromRelay()) {
+      // What the relay forwarded and read is this call's to count: its end waits for them (relayedBack).
+      this.failingAfterRelay = error;
+      this.relayMessageWait = setTimeout(() => this.relayMessageLost(), RELAY_MESSAGE_WAIT_MS);
+      this.relayMessageWait.unref();
+      return;
+    }
     // A body delimited by the connection's close is complete when it closes.
     if (this.framing === 'close' && this.statusCode !== 0 && !this.aborted && !(error instanceof UpstreamTimeout) && this.connection.socket.readableEnded) {
       this.complete(false);
@@ -446,7 +465,8 @@ class Call implements StreamEnd, RelayOwner, Abortable {
 
   /** The relay answered the client: the upstream's head is read here as if it had come on the socket. */
   relayedHead(head: Buffer) {
-    if (this.done) return;
+    // Committed already: a cancel said the client had the relay's head before this notice came.
+    if (this.done || this.committed) return;
     this.heardBack = true;
     this.headSentByRelay = true;
     this.readHead(head);
@@ -479,8 +499,21 @@ class Call implements StreamEnd, RelayOwner, Abortable {
   relayedBack({ reason, errno, out, rest, kept, usage }: RelayHandback) {
     this.relayed = undefined;
     if (this.done) return;
-    if (kept.length > 0) this.sink?.forwarded?.(kept);
-    if (usage.length > 0) this.sink?.usedByRelay?.(usage);
+    this.tookFromRelay(kept, usage);
+    const failing = this.failingAfterRelay;
+    if (failing) {
+      // The message a failing call waited for (fail): a body it says is whole has ended; anything else ends with the failure.
+      this.failingAfterRelay = undefined;
+      clearTimeout(this.relayMessageWait);
+      this.relayMessageWait = undefined;
+      if (reason === RelayBack.End && this.sink?.endedByRelay) {
+        this.sink.endedByRelay(out);
+        this.complete(true);
+      } else {
+        this.fail(failing);
+      }
+      return;
+    }
     if (reason === RelayBack.End) {
       // Only a sink with a usage mode starts the relay so (relayIfSteady, or the ClientHead's for the sink it commits to).
       this.sink!.endedByRelay!(out);
@@ -504,9 +537,15 @@ class Call implements StreamEnd, RelayOwner, Abortable {
     if (!this.done && this.relayed === undefined && !this.waitingForClient) socket.resume();
   }
 
-  private takeBackFromRelay() {
-    if (this.relayed === undefined) return;
-    const headSent = this.connection.client.relay!.cancel(this.relayed);
+  /**
+   * Takes the stream back from the relay, if it has it, with what it held;
+   * true when that comes later, with the relay's message (relayedBack): a
+   * hand-back already on its way (and any head notice before it), or a read
+   * or write under way.
+   */
+  private takeBackFromRelay(): boolean {
+    if (this.relayed === undefined) return false;
+    const { headSent, later, kept, usage } = this.connection.client.relay!.cancel(this.relayed);
     this.relayed = undefined;
     // The client has the relay's 200 whose notice has not come: the response is committed (no fallback, no error answer).
     if (headSent && !this.sink) {
@@ -514,6 +553,23 @@ class Call implements StreamEnd, RelayOwner, Abortable {
       this.headSentByRelay = true;
       this.commit();
     }
+    this.tookFromRelay(kept, usage);
+    return later;
+  }
+
+  /** What the relay forwarded (for an estimate) and the usage event it read: counted as if this parser had seen them. */
+  private tookFromRelay(kept: Buffer, usage: Buffer) {
+    if (kept.length > 0) this.sink?.forwarded?.(kept);
+    if (usage.length > 0) this.sink?.usedByRelay?.(usage);
+  }
+
+  /** The relay's message a failing call waited for never came: it ends with what it has. */
+  private relayMessageLost() {
+    const failing = this.failingAfterRelay;
+    this.relayMessageWait = undefined;
+    if (!failing || this.done) return;
+    this.failingAfterRelay = undefined;
+    this.fail(failing);
   }
 
   abort(reason: ClientClosed) {
@@ -526,7 +582,8 @@ class Call implements StreamEnd, RelayOwner, Abortable {
     if (this.done) return;
     this.done = true;
     const idleMs = this.connection.idleMs;
-    this.connection.finish(clean && this.keepAlive && this.framing !== 'close' && (idleMs === undefined || idleMs > 0));
+    // An upstream head never read here (a cancel said the relay had answered it) may have said `connection: close`.
+    this.connection.finish(clean && this.statusCode !== 0 && this.keepAlive && this.framing !== 'close' && (idleMs === undefined || idleMs > 0));
     const chunks = this.chunks ?? [];
     const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
     this.settle({ statusCode: this.statusCode, contentType: this.contentType, retryAfter: this.retryAfter, body });
