@@ -175,9 +175,9 @@ describe('the native relay, behind the data plane', () => {
       body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }], stream: true, ...body }), signal,
     });
     let serving: Promise<void> | undefined;
-    /** Stops the data plane and not yet its usage writer (the rows of the calls it cuts short come as their sockets close). */
+    /** Stops the data plane, as the data-plane process does before stopping its usage writer. */
     const stopServing = () => (serving ??= running.close());
-    return { call, rows, key: key.full, url: async () => running.url, stopServing, close: async () => { await stopServing(); await usage.stop(); } };
+    return { call, rows, key: key.full, url: async () => running.url, close: async () => { await stopServing(); await usage.stop(); } };
   }
 
   beforeEach(() => {
@@ -743,8 +743,8 @@ describe('the native relay, behind the data plane', () => {
       client.write(rawStreamRequest(plane.key));
       await until(() => raw.includes('" four"'));
       expect(backs).toEqual(['head']);
-      await plane.stopServing();
-      await until(() => plane.rows.length >= 2);
+      // As the data-plane process stops (child.ts): the data plane, then the usage writer's last flush, which has every row.
+      await plane.close();
       expect(plane.rows.map(r => [r.completionTokens, r.estimated])).toEqual([[4, true], [4, true]]);
       // Ended by whichever socket's close Node reports first: the client's (499) or the upstream's (502).
       expect([499, 502]).toContain(plane.rows[1].status);

@@ -60,6 +60,8 @@ const OPENAI_PATHS: Record<string, 'chat' | 'completions' | 'embeddings'> = {
 
 /** How long a client's connection may stay idle between requests. */
 const KEEP_ALIVE_MS = 65_000;
+/** How long a stop waits for the calls its closed connections cut short to be recorded. */
+const STOP_WAIT_MS = 5_000;
 
 /** A call the client closed before its response was whole: nginx's 499, so that it is not counted as the upstream's error. */
 const CLIENT_CLOSED = CLIENT_CLOSED_STATUS;
@@ -283,6 +285,8 @@ interface StreamRecorder {
   record(key: StoredKey, product: GatewayProduct, target: Target, status: number, started: number,
     usage: { prompt_tokens?: number; completion_tokens?: number } | undefined, estimated: boolean, route?: string): Charge;
   settle(key: StoredKey, plan: GatewayPlan, ask: Charge, used: Charge, admittedAt: number): void;
+  /** The stream's row is written: a stop need not wait for it. */
+  ended(): void;
 }
 
 /** The call a stream's end records and settles. */
@@ -361,6 +365,7 @@ class StreamEnding implements StreamEndListener {
     }
     const used = this.recorder.record(this.key, this.product, this.target, error ? failedStatus(error) : 200, this.started, usage, estimated, this.route);
     if (this.ask) this.recorder.settle(this.key, this.plan, this.ask, used, this.admittedAt);
+    this.recorder.ended();
   }
 
   /** The prompt's tokens, the upstream having reported none: as counted before the call, else counted now. */
@@ -498,9 +503,21 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     await complete(res, auth, 'chat', chat, undefined, '/v1/chat/completions');
   }
 
+  /*
+   * Requests being handled, and streams not yet ended: a stop waits for them (a few seconds at
+   * most), so that the usage writer's last flush holds their rows — the calls its closed
+   * connections cut short are recorded as they end, a moment after the close.
+   */
+  let underWay = 0;
+  let whenIdle: (() => void) | undefined;
+  const callEnded = () => {
+    if (--underWay === 0) whenIdle?.();
+  };
+
   /** What every stream's end records through (StreamEnding). */
   const streamRecorder: StreamRecorder = {
     record,
+    ended: callEnded,
     settle(key, plan, ask, used, admittedAt) {
       options.limits.settle(key.id, plan, ask, used, admittedAt)
         .catch(settleError => options.logger?.warn(`Gateway limits: a stream's reservation was not settled: ${settleError}`));
@@ -607,6 +624,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
           if (outcome.streaming) {
             settledAtEnd = true;
             const { ended, filter, ending } = outcome.streaming;
+            underWay++;
             ended.onEnd(new StreamEnding(streamRecorder, filter, ending, {
               key, product, plan, target, started: attemptStarted, route: resolution.route,
               ask: countsTokens ? ask : undefined,
@@ -912,51 +930,56 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     const started = performance.now();
     const path = (req.url ?? '/').split('?')[0];
     const handle = async () => {
-      if (path === '/metrics' && req.method === 'GET') {
-        const text = metrics.metrics();
-        res.writeHead(200, { 'content-type': metrics.contentType });
-        res.end(text);
-        return;
-      }
-      if (path === '/healthz') {
-        res.writeHead(200, { 'content-type': 'text/plain' });
-        res.end('ok');
-        return;
-      }
-      if (path === '/v1/models') {
-        if (req.method !== 'GET') {
-          sendError(res, 405, `Use GET for ${path}`);
+      underWay++;
+      try {
+        if (path === '/metrics' && req.method === 'GET') {
+          const text = metrics.metrics();
+          res.writeHead(200, { 'content-type': metrics.contentType });
+          res.end(text);
           return;
         }
-        models(req, res);
-        return;
-      }
-      const templateMatch = /^\/v1\/templates\/([A-Za-z0-9._-]+)$/.exec(path);
-      if (templateMatch) {
-        if (req.method !== 'POST') {
-          sendError(res, 405, `Use POST for ${path}`);
+        if (path === '/healthz') {
+          res.writeHead(200, { 'content-type': 'text/plain' });
+          res.end('ok');
           return;
         }
-        await template(req, res, templateMatch[1]);
-        return;
-      }
-      const restMatch = /^\/p\/([a-z0-9-]+)(\/.*)?$/.exec(path);
-      if (restMatch) {
-        const problem = restPathProblem(restMatch[2] ?? '/');
-        if (problem) throw new BadRequest(`path: ${problem}`, null);
-        await restProduct(req, res, restMatch[1], `${restMatch[2] ?? '/'}${(req.url ?? '').slice(path.length)}`, started);
-        return;
-      }
-      const kind = OPENAI_PATHS[path];
-      if (kind) {
-        if (req.method !== 'POST') {
-          sendError(res, 405, `Use POST for ${path}`);
+        if (path === '/v1/models') {
+          if (req.method !== 'GET') {
+            sendError(res, 405, `Use GET for ${path}`);
+            return;
+          }
+          models(req, res);
           return;
         }
-        await openai(req, res, kind);
-        return;
+        const templateMatch = /^\/v1\/templates\/([A-Za-z0-9._-]+)$/.exec(path);
+        if (templateMatch) {
+          if (req.method !== 'POST') {
+            sendError(res, 405, `Use POST for ${path}`);
+            return;
+          }
+          await template(req, res, templateMatch[1]);
+          return;
+        }
+        const restMatch = /^\/p\/([a-z0-9-]+)(\/.*)?$/.exec(path);
+        if (restMatch) {
+          const problem = restPathProblem(restMatch[2] ?? '/');
+          if (problem) throw new BadRequest(`path: ${problem}`, null);
+          await restProduct(req, res, restMatch[1], `${restMatch[2] ?? '/'}${(req.url ?? '').slice(path.length)}`, started);
+          return;
+        }
+        const kind = OPENAI_PATHS[path];
+        if (kind) {
+          if (req.method !== 'POST') {
+            sendError(res, 405, `Use POST for ${path}`);
+            return;
+          }
+          await openai(req, res, kind);
+          return;
+        }
+        sendError(res, 404, `Unknown path ${path}`, { code: 'unknown_url' });
+      } finally {
+        callEnded();
       }
-      sendError(res, 404, `Unknown path ${path}`, { code: 'unknown_url' });
     };
     handle().catch(error => {
       if (error instanceof BadRequest) {
@@ -982,6 +1005,12 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
       });
       streams.close();
       await Promise.all([...pools.values()].map(p => p.close()));
+      if (underWay > 0) {
+        await new Promise<void>(resolve => {
+          whenIdle = resolve;
+          setTimeout(resolve, STOP_WAIT_MS).unref();
+        });
+      }
     },
   };
 }
