@@ -118,6 +118,35 @@ describe('usePolling', () => {
     unmount();
   });
 
+  it('does not settle a retry with a load that was already under way when it was asked for', async () => {
+    let release: (value: string) => void = () => {};
+    let calls = 0;
+    const { result, unmount } = renderHook(() => usePolling(async () => {
+      calls++;
+      if (calls === 2) {
+        // The poll under way as an action ends: it answers with what was there before the action.
+        return new Promise<string>(resolve => {
+          release = resolve;
+        });
+      }
+      return calls === 1 ? 'before' : 'after';
+    }, 30));
+    await waitFor(() => expect(result.current.value).toBe('before'));
+    await waitFor(() => expect(calls).toBe(2));
+    // How many loads had been asked for when the retry settled.
+    let settledAfter = 0;
+    // The action's answer: a retry, then at once the old poll's answer, before React has run the retry's effect.
+    result.current.retry().then(() => {
+      settledAfter = calls;
+    });
+    release('before');
+    await waitFor(() => expect(settledAfter).toBeGreaterThan(0));
+    // Settled by the load the retry asked for (the third), not by the second.
+    expect(settledAfter).toBe(3);
+    await waitFor(() => expect(result.current.value).toBe('after'));
+    unmount();
+  });
+
   it('asks a failing backend less and less often, and again at the usual pace once it answers', async () => {
     let calls = 0;
     let failing = true;

@@ -34,13 +34,16 @@ export function usePolling<T>(load: () => Promise<T>, intervalMs: number, key: u
   const reset = useRef(options.resetOnKeyChange);
   reset.current = options.resetOnKeyChange;
   const [tick, setTick] = useState(0);
-  // Those waiting for the load a retry asked for.
-  const waiting = useRef<Array<() => void>>([]);
+  const ticks = useRef(0);
+  // Those waiting for the load a retry asked for: a load already under way when it asked (it may
+  // answer with what was there before an action) does not settle them, only one of its tick or later.
+  const waiting = useRef<Array<{ tick: number; resolve: () => void }>>([]);
   const retry = useCallback(
     () =>
       new Promise<void>(resolve => {
-        waiting.current.push(resolve);
-        setTick(t => t + 1);
+        const asked = ++ticks.current;
+        waiting.current.push({ tick: asked, resolve });
+        setTick(asked);
       }),
     [],
   );
@@ -53,7 +56,8 @@ export function usePolling<T>(load: () => Promise<T>, intervalMs: number, key: u
     const hidden = () => typeof document !== 'undefined' && document.hidden;
     const run = async () => {
       timer = undefined;
-      if (hidden()) return; // shown again: onShown loads
+      // Hidden: nothing until shown again (onShown loads), unless a retry waits for this load.
+      if (hidden() && !waiting.current.some(w => w.tick <= tick)) return;
       inFlight = true;
       try {
         const next = await loader.current();
@@ -65,7 +69,9 @@ export function usePolling<T>(load: () => Promise<T>, intervalMs: number, key: u
       } finally {
         inFlight = false;
         if (!cancelled) {
-          for (const resolve of waiting.current.splice(0)) resolve();
+          const settled = waiting.current.filter(w => w.tick <= tick);
+          waiting.current = waiting.current.filter(w => w.tick > tick);
+          for (const w of settled) w.resolve();
           timer = setTimeout(run, intervalMs * Math.min(MAX_BACKOFF, 2 ** failures));
         }
       }

@@ -42,4 +42,28 @@ describe('Informer', () => {
     await informer.stop();
     expect(Date.now() - t0).toBeLessThan(300);
   });
+
+  it('tells a handler added after its first list of every object, a handler that throws on one included', async () => {
+    const objects = ['a', 'b'].map(name => ({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'default', resourceVersion: '1' } }));
+    const abort = new AbortController();
+    const client = {
+      list: async () => ({ items: objects, resourceVersion: '1' }),
+      // A watch that stays open, quiet, until the informer stops.
+      watch: () => ({
+        [Symbol.asyncIterator]: () => ({ next: () => new Promise(resolve => abort.signal.addEventListener('abort', () => resolve({ done: true, value: undefined }))) }),
+      }),
+    } as unknown as ClusterClient;
+    const informer = new Informer(client, { apiVersion: 'v1', kind: 'Service' });
+    await informer.start();
+    const seen: string[] = [];
+    expect(() => informer.addHandlers({
+      onAdd: o => {
+        if (o.metadata.name === 'a') throw new TypeError("Cannot read properties of undefined (reading 'strategy')");
+        seen.push(o.metadata.name!);
+      },
+    })).not.toThrow();
+    expect(seen).toEqual(['b']);
+    abort.abort();
+    await informer.stop();
+  });
 });

@@ -56,7 +56,8 @@ export class Informer<T extends KubeObject = KubeObject> {
 
   addHandlers(handlers: InformerHandlers<T>): void {
     this.handlers.push(handlers);
-    if (this.synced) for (const o of this.cache.values()) handlers.onAdd?.(o);
+    // What the cache holds, as `emit` would tell it: a handler that throws on one object is logged, not fatal.
+    if (this.synced) for (const o of this.cache.values()) this.call(handlers, h => h.onAdd?.(o));
   }
 
   /** Starts listing and watching; resolves once the first list is in the cache. */
@@ -101,12 +102,14 @@ export class Informer<T extends KubeObject = KubeObject> {
   }
 
   private emit(call: (h: InformerHandlers<T>) => void) {
-    for (const h of this.handlers) {
-      try {
-        call(h);
-      } catch (error) {
-        this.options.logger?.error(`Informer handler for ${this.kind.kind} failed: ${error}`);
-      }
+    for (const h of this.handlers) this.call(h, call);
+  }
+
+  private call(handlers: InformerHandlers<T>, call: (h: InformerHandlers<T>) => void) {
+    try {
+      call(handlers);
+    } catch (error) {
+      this.options.logger?.error(`Informer handler for ${this.kind.kind} failed: ${error}`);
     }
   }
 

@@ -63,7 +63,8 @@ function useNowPast(instants: string[]): number {
     // setTimeout takes at most 2^31-1 ms (~24.8 days); a later instant is timed again from there.
     const timer = setTimeout(() => setNow(Date.now()), Math.min(Math.max(0, next - Date.now()) + 50, 2 ** 31 - 1));
     return () => clearTimeout(timer);
-  }, [next]);
+    // `now` too: after a capped wait the same instant is still ahead, and is timed again from the new now.
+  }, [next, now]);
   return now;
 }
 

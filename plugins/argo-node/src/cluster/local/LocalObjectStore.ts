@@ -24,6 +24,8 @@ const keyString = (k: StoredKey) => `${k.group}\u0000${k.kind}\u0000${k.namespac
 const CHUNK = 200;
 /** The longest wait between two attempts at a transaction the database refused. */
 const MAX_RETRY_MS = 5_000;
+/** How long writers wait for a database that refuses every write before they are told so (the writes are still retried). */
+const WRITERS_WAIT_MS = 60_000;
 /** How long `drain` (a clean stop) waits for a database that refuses every write. */
 const DRAIN_GIVE_UP_MS = 10_000;
 
@@ -38,6 +40,7 @@ export class LocalObjectStore {
   private pendingVersion = 0;
   private flushing: Promise<void> | undefined;
   private retryMs = 0;
+  private failingSince?: number;
   private givenUp?: unknown;
 
   constructor(private readonly db: Knex, private readonly cluster: string, private readonly logger?: LoggerService) {}
@@ -113,6 +116,7 @@ export class LocalObjectStore {
           .merge();
       });
       this.retryMs = 0;
+      this.failingSince = undefined;
       for (const w of waiters) w.resolve();
     } catch (error) {
       if (this.givenUp !== undefined) {
@@ -128,7 +132,12 @@ export class LocalObjectStore {
         if (!this.pending.has(k)) this.pending.set(k, w);
       }
       this.pendingVersion = Math.max(this.pendingVersion, version);
-      this.waiters = [...waiters, ...this.waiters];
+      this.failingSince ??= Date.now();
+      if (Date.now() - this.failingSince < WRITERS_WAIT_MS) this.waiters = [...waiters, ...this.waiters];
+      // A database that has refused writes for a minute (no privilege, a full disk) is not waited for
+      // any longer: its writers are told, as an API server's are when etcd times out, and the writes
+      // are still tried in the background.
+      else for (const w of waiters) w.reject(error);
       this.retryMs = Math.min(Math.max(this.retryMs * 2, 100), MAX_RETRY_MS);
       this.logger?.warn(`Local cluster ${this.cluster}: writing ${writes.length} object(s) failed, retrying in ${this.retryMs} ms: ${error}`);
       await new Promise(resolve => setTimeout(resolve, this.retryMs));
