@@ -73,11 +73,9 @@ export const argoPlugin = createBackendPlugin({
               // Started in the background: the election renews its lease meanwhile, and can stop them,
               // while a cluster that does not answer keeps their first lists waiting.
               let stopped = false;
-              for (const reconciler of reconcilers) {
-                reconciler.start().catch(error => {
-                  if (!stopped) domainLogger.error(`Reconciling the Rollouts of cluster ${cluster.name} did not start: ${error}`);
-                });
-              }
+              Promise.all(reconcilers.map(reconciler => reconciler.start())).catch(error => {
+                if (!stopped) domainLogger.error(`Reconciling the Rollouts of cluster ${cluster.name} did not start: ${error}`);
+              });
               return {
                 stop: async () => {
                   stopped = true;
