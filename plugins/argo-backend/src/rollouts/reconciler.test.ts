@@ -44,8 +44,11 @@ describe('RolloutReconciler on the local driver', () => {
     const rollouts = argoClients(local.cluster).rollouts;
     await rollouts.apply(rollout('payments:1'));
     await eventually('the first deploy to be Healthy', async () => (await get())?.status?.phase === 'Healthy' && (await pods('payments:1')) === 4);
+    // The Rollout carries its current revision, as Argo's controller writes it.
+    await eventually('revision 1 on the Rollout', async () => (await get())?.metadata.annotations?.['rollout.argoproj.io/revision'] === '1');
 
     await rollouts.apply(rollout('payments:2'));
+    await eventually('revision 2 on the Rollout', async () => (await get())?.metadata.annotations?.['rollout.argoproj.io/revision'] === '2');
     const paused = await eventually('the pause step', async () => {
       const r = await get();
       return r?.status?.phase === 'Paused' && r.status.currentStepIndex === 1 ? r : undefined;

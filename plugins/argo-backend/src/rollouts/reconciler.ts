@@ -315,8 +315,19 @@ export class RolloutReconciler {
       ? reconcileBlueGreen({ rollout: current, replicaSets: states, services: services!, analysisRuns: runStates, now: this.now() })
       : reconcileCanary({ rollout: current, replicaSets: states, analysisRuns: runStates, services: canaryServices, now: this.now() });
     await this.carryOut(rollout, hash, decision, ownedRuns, specs, specKey);
+    const revision = decision.create?.revision ?? decision.revise?.revision ?? states.find(rs => rs.hash === hash)?.revision ?? 0;
+    // Argo's SetRolloutRevision: the Rollout carries the revision of its current template, which
+    // `kubectl argo rollouts get` and notifications read. Written after the status (whose write is
+    // guarded by the resourceVersion decided on); the change brings one more pass, which finds it set.
+    if (revision > 0 && live.metadata.annotations?.[REVISION_ANNOTATION] !== String(revision)) {
+      await this.client.patch(
+        { apiVersion: live.apiVersion, kind: 'Rollout', namespace: live.metadata.namespace, name: live.metadata.name! },
+        'merge',
+        { metadata: { annotations: { [REVISION_ANNOTATION]: String(revision) } } },
+        { fieldManager: FIELD_MANAGER },
+      );
+    }
     if (workload?.kind === 'Deployment') {
-      const revision = decision.create?.revision ?? decision.revise?.revision ?? states.find(rs => rs.hash === hash)?.revision ?? 0;
       const deploymentReplicas = (workload.spec as { replicas?: number } | undefined)?.replicas ?? 1;
       const target = workloadReplicas(rollout, revision, deploymentReplicas);
       if (target !== undefined) {
