@@ -146,14 +146,17 @@ function dataPlanePid(portalPid: number): number {
   throw new Error(`no gateway data plane process under the portal (pid ${portalPid})`);
 }
 
-/** Waits until each process uses under 10 % of a core for a second (at most 30 s). */
+/** Waits until each process uses under 10 % of a core for a second (at most 30 s, and says so when it gives up). */
 async function quiesce(pids: number[]) {
   const deadline = Date.now() + 30_000;
+  let busy: number[] = [];
   while (Date.now() < deadline) {
     const before = pids.map(cpuTicks);
     await sleep(1000);
-    if (pids.every((pid, i) => cpuTicks(pid) - before[i] < 10)) return;
+    busy = pids.filter((pid, i) => cpuTicks(pid) - before[i] >= 10);
+    if (busy.length === 0) return;
   }
+  log(`not quiet after 30 s (pids ${busy.join(', ')} still busy): the next run starts on a busier machine`);
 }
 
 /**
@@ -718,7 +721,14 @@ async function main() {
           { name: 'chat-small', targets: [{ model: 'chat-small-v1', weight: 100 }] },
           { name: 'chat-stream', targets: [{ model: 'chat-stream-v1', weight: 100 }] },
         ],
-        plans: [{ name: 'bench', requestsPerMinute: 10_000_000, models: ['chat-small', 'chat-stream'] }],
+        // Every limit on, as the issue asks ("key check, limits and usage logging on") and every example plan
+        // has them: requests, tokens per minute, and daily and monthly token and cost budgets — each too high to
+        // refuse a call, so that what is measured is their cost (the prompt counted, tokens reserved and settled).
+        plans: [{
+          name: 'bench', models: ['chat-small', 'chat-stream'],
+          requestsPerMinute: 10_000_000, tokensPerMinute: 1_000_000_000_000,
+          dailyTokens: 1_000_000_000_000, monthlyTokens: 1_000_000_000_000, dailyCost: 1_000_000_000, monthlyCost: 1_000_000_000,
+        }],
       },
     });
     const requested = await api(erin, 'POST', '/key-requests', {
@@ -858,7 +868,9 @@ async function main() {
         ['1,000 RPS: CPU per request (ms)', fmt(latency.direct.map(r => r.cpuMsPerRequest), 3), fmt(latency.quarterdeck.map(r => r.cpuMsPerRequest), 3), fmt(latency.portkey.map(r => r.cpuMsPerRequest), 3),
           (median(latency.quarterdeck.map(r => r.cpuMsPerRequest)) / median(latency.portkey.map(r => r.cpuMsPerRequest))).toFixed(2), ''],
       );
-      goals.push(['added p50 ≤ 1 ms at 1,000 RPS', median(addP50) <= 1], ['added p99 ≤ 5 ms at 1,000 RPS', median(addP99) <= 5]);
+      // Met only with under 0.1 % of the calls failed or not sent: a fast error would otherwise lower the figure.
+      const fewErrors = median(errPct('quarterdeck')) < 0.1;
+      goals.push(['added p50 ≤ 1 ms at 1,000 RPS (under 0.1 % errors)', fewErrors && median(addP50) <= 1], ['added p99 ≤ 5 ms at 1,000 RPS (under 0.1 % errors)', fewErrors && median(addP99) <= 5]);
     }
     if (ONLY.has('sweep')) {
       const best = (name: string) => sweeps[name].map(s => s.best);
@@ -886,7 +898,9 @@ async function main() {
           [`${label}: added p99 (ms)`, '—', fmt(addP99, 2), fmt(added(runs, 'portkey', 'ttfbP99'), 2), (median(addP99) / median(added(runs, 'portkey', 'ttfbP99'))).toFixed(2), `≤ 5 ms: ${median(addP99) <= 5 ? 'met' : 'NOT met'}`],
           [`${label}: errors`, fmt(runs.direct.map(r => r.errors), 0), fmt(runs.quarterdeck.map(r => r.errors), 0), fmt(runs.portkey.map(r => r.errors), 0), '', ''],
         );
-        goals.push([`streaming first-byte overhead p99 ≤ 5 ms (${loop} loop, ${loopName[loop]})`, median(addP99) <= 5]);
+        // Met only with under 0.1 % of the streams failed (an error, a status, a stream cut short): failed streams have no first byte in the figure.
+        const fewErrors = median(runs.quarterdeck.map(r => (100 * r.errors) / Math.max(1, r.streams))) < 0.1;
+        goals.push([`streaming first-byte overhead p99 ≤ 5 ms (${loop} loop, ${loopName[loop]}, under 0.1 % errors)`, fewErrors && median(addP99) <= 5]);
       }
     }
 

@@ -49,6 +49,7 @@ async function main() {
       let first;
       let events = 0;
       let text = '';
+      let last = Buffer.alloc(0);
       pool.dispatch({ path: target.pathname, method: 'POST', headers: requestHeaders, body: payload }, {
         onConnect() {},
         onHeaders(statusCode) {
@@ -59,10 +60,12 @@ async function main() {
           if (first === undefined) first = performance.now();
           for (let i = chunk.indexOf(DATA); i !== -1; i = chunk.indexOf(DATA, i + 6)) events++;
           if (status !== 200 && text.length < 300) text += chunk.toString('utf8');
+          // The end of the body, to see that its last event, [DONE], came.
+          last = Buffer.concat([last, chunk]).subarray(-64);
           return true;
         },
         onComplete() {
-          resolve({ status, first, events, text });
+          resolve({ status, first, events, text, done: last.includes('data: [DONE]') });
         },
         onError(error) {
           resolve({ status, first, events, text, error });
@@ -76,8 +79,9 @@ async function main() {
     const counts = begin >= measureFrom;
     started++;
     const r = await stream();
-    const ok = !r.error && r.status === 200 && r.first !== undefined;
-    if (!ok && errorSamples.length < 3) errorSamples.push(r.error ? String(r.error) : `${r.status} ${r.text.slice(0, 200)}`);
+    // A stream counts only when whole: a 200 cut short, or carrying an error, is a failure.
+    const ok = !r.error && r.status === 200 && r.first !== undefined && r.done;
+    if (!ok && errorSamples.length < 3) errorSamples.push(r.error ? String(r.error) : r.status === 200 ? 'the stream ended without data: [DONE]' : `${r.status} ${r.text.slice(0, 200)}`);
     if (!counts) return;
     measured++;
     events += r.events;

@@ -15,10 +15,11 @@
 //	streamload client '{"url":…,"headers":{…},"body":{…},"concurrency":1000,"rampMs":1000,"warmupMs":4000,"durationMs":20000}'
 //	    N workers, each starting its next stream when the last one ends (a
 //	    closed loop); with "arrivalsPerSecond" instead, streams started on a
-//	    fixed schedule whatever the answers do (an open loop, as k6's
-//	    constant-arrival-rate: a stall then delays the streams it meets but
-//	    does not gather the next starts into a wave), each timed from its
-//	    scheduled start so that a late client counts against the figure.
+//	    fixed schedule whatever the answers do (an open loop, scheduled as
+//	    k6's constant-arrival-rate: a stall then delays the streams it meets
+//	    but does not gather the next starts into a wave), each timed from its
+//	    scheduled start so that a late client counts against the figure. A
+//	    stream counts only when whole: status 200 and data: [DONE] at its end.
 //	    For every stream the time from sending the request to the first byte
 //	    of the body, and to its end, and the first byte's two legs (to the
 //	    upstream's "received", from its "sent"); the streams in flight. Prints
@@ -254,6 +255,8 @@ func client(args []string) {
 	stopAt := measureFrom.Add(time.Duration(opts.DurationMs) * time.Millisecond)
 	dataPrefix := []byte("data: ")
 	legsField := []byte(strconv.Quote(legsKey) + ":[")
+	// A stream counts only when whole: its last event, [DONE], came (a 200 cut short, or a 200 carrying an error, is a failure).
+	doneMarker := []byte("data: [DONE]")
 
 	var inFlight atomic.Int64
 	one := func(buf []byte, begin time.Time) {
@@ -268,6 +271,9 @@ func client(args []string) {
 		var first time.Time
 		var received, sent int64
 		n := 0
+		sawDone := false
+		// The end of the last read, so a marker split between two reads is found.
+		tail := make([]byte, 0, len(doneMarker))
 		status := 0
 		var failure string
 		resp, err := httpClient.Do(req)
@@ -291,6 +297,14 @@ func client(args []string) {
 						}
 					}
 					n += bytes.Count(buf[:k], dataPrefix)
+					if !sawDone {
+						head := buf[:min(k, len(doneMarker)-1)]
+						sawDone = bytes.Contains(buf[:k], doneMarker) || bytes.Contains(append(append(make([]byte, 0, 2*len(doneMarker)), tail...), head...), doneMarker)
+						tail = append(tail, buf[:k]...)
+						if len(tail) > len(doneMarker)-1 {
+							tail = append(tail[:0], tail[len(tail)-(len(doneMarker)-1):]...)
+						}
+					}
 				}
 				if readErr == io.EOF {
 					break
@@ -303,6 +317,9 @@ func client(args []string) {
 			resp.Body.Close()
 			if status != http.StatusOK && failure == "" {
 				failure = "status " + strconv.Itoa(status)
+			}
+			if failure == "" && !sawDone {
+				failure = "the stream ended without data: [DONE]"
 			}
 		}
 		end := time.Now()
