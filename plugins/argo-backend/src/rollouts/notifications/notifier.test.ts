@@ -178,13 +178,18 @@ describe('RolloutNotifier on the local driver', () => {
     expect(sent.map(n => n.payload.title)).toEqual(['payments-api: waits for promotion at step 2 of 3']);
   });
 
-  it('tells the team of an abort with the controller\'s reason, leaving out whoever pressed Abort', async () => {
-    await replica();
+  /** payments-api deployed, then updated: its team has been told of the pause. */
+  async function pausedUpdate() {
     const rollouts = argoClients(local.cluster).rollouts;
     await rollouts.apply(rollout('payments:1'));
     await eventually('the first deploy to be Healthy', async () => (await get())?.status?.phase === 'Healthy');
     await rollouts.apply(rollout('payments:2'));
     await eventually('the notice of the pause', async () => sent.length > 0);
+  }
+
+  it('tells the team of an abort with the controller\'s reason, leaving out whoever pressed Abort', async () => {
+    await replica();
+    await pausedUpdate();
     // What the router does for alice's Abort: the patch `kubectl argo rollouts abort` sends, then the audit row.
     await local.cluster.patch({ apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', namespace: 'default', name: 'payments-api' }, 'merge', { status: { abort: true } }, { subresource: 'status' });
     await audit.record({ cluster: 'r', kind: 'Rollout', namespace: 'default', name: 'payments-api', actor: 'user:default/alice', action: 'abort', reason: 'errors on checkout' });
@@ -198,11 +203,7 @@ describe('RolloutNotifier on the local driver', () => {
 
   it('still tells of an abort, to everyone, when the audit trail cannot be read', async () => {
     await replica({ abortedBy: async () => { throw new Error('connection refused'); } });
-    const rollouts = argoClients(local.cluster).rollouts;
-    await rollouts.apply(rollout('payments:1'));
-    await eventually('the first deploy to be Healthy', async () => (await get())?.status?.phase === 'Healthy');
-    await rollouts.apply(rollout('payments:2'));
-    await eventually('the notice of the pause', async () => sent.length > 0);
+    await pausedUpdate();
     await local.cluster.patch({ apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', namespace: 'default', name: 'payments-api' }, 'merge', { status: { abort: true } }, { subresource: 'status' });
     await eventually('the notice of the abort', async () => sent.length > 1);
     expect(sent[1]).toMatchObject({ recipients: { type: 'entity', entityRef: 'component:default/payments-api' }, payload: { title: 'payments-api: update aborted' } });
