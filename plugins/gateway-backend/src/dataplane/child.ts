@@ -51,7 +51,7 @@ async function start(message: Extract<ToDataPlane, { type: 'start' }>) {
   products.replace(message.products);
   let limits: Limits;
   if (message.redisUrl) {
-    limits = await RedisLimits.connect(message.redisUrl);
+    limits = await RedisLimits.connect(message.redisUrl, logger);
   } else {
     const memory = new MemoryLimits();
     const now = Date.now();

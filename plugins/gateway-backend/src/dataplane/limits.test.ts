@@ -1,6 +1,8 @@
 import type { GatewayPlan } from '@quarterdeck/plugin-gateway-common';
+import { mockServices } from '@backstage/backend-test-utils';
 import { createClient } from '@redis/client';
 import crypto from 'node:crypto';
+import net from 'node:net';
 import { MemoryLimits, periods, type Limits } from './limits';
 import { RedisLimits } from './redisLimits';
 
@@ -18,8 +20,8 @@ const memory: Factory = async () => {
 const redis: Factory = async () => {
   // Two clients: two gateway replicas sharing one Redis.
   const prefix = `quarterdeck:test:${crypto.randomUUID()}:`;
-  const a = await RedisLimits.connect(REDIS_URL, prefix);
-  const b = await RedisLimits.connect(REDIS_URL, prefix);
+  const a = await RedisLimits.connect(REDIS_URL, mockServices.logger.mock(), prefix);
+  const b = await RedisLimits.connect(REDIS_URL, mockServices.logger.mock(), prefix);
   return { limits: a, other: b, close: async () => { await a.close(); await b.close(); } };
 };
 
@@ -93,13 +95,133 @@ describe.each([['in memory', memory], ['in Redis (the real server at 127.0.0.1:6
     expect(await setup.limits.admit('k', p, { tokens: 1, cost: 0 }, T0)).toMatchObject({ ok: false, limit: 'monthly-tokens', retryAfterMs: periods(T0).monthEnds - T0 });
     const tooBig = await setup.limits.admit('k2', plan({ dailyTokens: 5000 }), { tokens: 8192, cost: 0 }, T0);
     expect(tooBig.ok === false && tooBig.message).toBe('This request needs up to 8192 tokens, more than plan "p" allows in a day (5000); lower max_tokens.');
+    // The same for a cost budget: a call that alone may cost more than a day's budget is not told the budget is spent.
+    const tooDear = await setup.limits.admit('k3', plan({ dailyCost: 1 }), { tokens: 1000, cost: 1.28 }, T0);
+    expect(tooDear.ok === false && tooDear.message).toBe('This request may cost up to $1.28, more than plan "p" allows in a day ($1); lower max_tokens.');
+    const monthTooDear = await setup.limits.admit('k4', plan({ monthlyCost: 0.001 }), { tokens: 1000, cost: 0.0025 }, T0);
+    expect(monthTooDear.ok === false && monthTooDear.message).toBe('This request may cost up to $0.0025, more than plan "p" allows in a month ($0.001); lower max_tokens.');
+  });
+
+  it.each([7, 9, 14, 17, 19, 90, 1000])('admits a whole burst of %i requests per minute in one instant, and refuses the next', async rpm => {
+    const p = plan({ requestsPerMinute: rpm });
+    for (let i = 0; i < rpm; i++) expect(await setup.limits.admit('k', p, { tokens: 0, cost: 0 }, T0 + 0.5)).toEqual({ ok: true });
+    expect(await setup.limits.admit('k', p, { tokens: 0, cost: 0 }, T0 + 0.5)).toMatchObject({ ok: false, limit: 'requests' });
+  });
+
+  it('refills nothing, and drains nothing, when a clock is behind the last admission (another replica\'s, or one that stepped back)', async () => {
+    const p = plan({ tokensPerMinute: 60_000 });
+    expect((await setup.limits.admit('k', p, { tokens: 1, cost: 0 }, T0 + 5000)).ok).toBe(true);
+    expect(await (setup.other ?? setup.limits).admit('k', p, { tokens: 59_000, cost: 0 }, T0)).toEqual({ ok: true });
+    expect(await setup.limits.admit('k', p, { tokens: 1000, cost: 0 }, T0 + 5000)).toMatchObject({ ok: false, limit: 'tokens' });
+  });
+});
+
+/** A TCP relay in front of Redis whose connections the test can cut, or hold (commands kept back until released). */
+async function redisRelay() {
+  const target = new URL(REDIS_URL);
+  const sockets = new Set<net.Socket>();
+  let held: Array<() => void> | undefined;
+  const server = net.createServer(client => {
+    const upstream = net.connect(Number(target.port || 6379), target.hostname);
+    sockets.add(client).add(upstream);
+    client.on('data', chunk => {
+      if (held) held.push(() => upstream.write(chunk));
+      else upstream.write(chunk);
+    });
+    upstream.pipe(client);
+    const close = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on('error', close).on('close', close);
+    upstream.on('error', close).on('close', close);
+  });
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `redis://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    cut: () => sockets.forEach(socket => socket.destroy()),
+    hold: () => {
+      held = [];
+    },
+    release: () => {
+      const writes = held ?? [];
+      held = undefined;
+      writes.forEach(write => write());
+    },
+    close: () => new Promise<void>(resolve => {
+      sockets.forEach(socket => socket.destroy());
+      server.close(() => resolve());
+    }),
+  };
+}
+
+describe('gateway limits in Redis, when Redis goes away', () => {
+  it('fails a check while the connection is down, says so once, and counts again once it is back', async () => {
+    const relay = await redisRelay();
+    const logger = mockServices.logger.mock();
+    const limits = await RedisLimits.connect(relay.url, logger, `quarterdeck:test:${crypto.randomUUID()}:`);
+    try {
+      const p = plan({ requestsPerMinute: 2 });
+      expect(await limits.admit('k', p, { tokens: 0, cost: 0 }, Date.now())).toEqual({ ok: true });
+      relay.cut();
+      await expect(limits.admit('k', p, { tokens: 0, cost: 0 }, Date.now())).rejects.toThrow();
+      // A settlement in the outage does not fail its call.
+      await expect(limits.settle('k', plan({ tokensPerMinute: 10 }), { tokens: 5, cost: 0 }, { tokens: 1, cost: 0 }, Date.now())).resolves.toBeUndefined();
+      expect(logger.warn).toHaveBeenCalledTimes(1);
+      expect(String(jest.mocked(logger.warn).mock.calls[0][0])).toMatch(/Redis is unreachable/);
+      // The client reconnects by itself; the state kept in Redis is still there (one of two requests left).
+      const deadline = Date.now() + 10_000;
+      let admission;
+      while (Date.now() < deadline) {
+        admission = await limits.admit('k', p, { tokens: 0, cost: 0 }, Date.now()).catch(() => undefined);
+        if (admission) break;
+        await new Promise(resolve => setTimeout(resolve, 50));
+      }
+      expect(admission).toEqual({ ok: true });
+      expect(await limits.admit('k', p, { tokens: 0, cost: 0 }, Date.now())).toMatchObject({ ok: false, limit: 'requests' });
+      expect(logger.info).toHaveBeenCalledWith(expect.stringMatching(/Redis is reachable again; 1 calls' reservations were not settled/));
+    } finally {
+      await limits.close().catch(() => undefined);
+      await relay.close();
+    }
+  });
+
+  it('fails a check Redis does not answer within a second, and gives back its reservation if Redis takes it later', async () => {
+    const relay = await redisRelay();
+    const prefix = `quarterdeck:test:${crypto.randomUUID()}:`;
+    const limits = await RedisLimits.connect(relay.url, mockServices.logger.mock(), prefix);
+    const direct = await RedisLimits.connect(REDIS_URL, mockServices.logger.mock(), prefix);
+    try {
+      const p = plan({ dailyTokens: 100 });
+      relay.hold();
+      const started = Date.now();
+      await expect(limits.admit('k', p, { tokens: 100, cost: 0 }, started)).rejects.toThrow(/did not answer the limits check within 1000 ms/);
+      expect(Date.now() - started).toBeLessThan(3000);
+      // Redis runs the check late and reserves the day's 100 tokens; the call was refused, so they come back.
+      relay.release();
+      await new Promise(resolve => setTimeout(resolve, 500));
+      expect(await direct.admit('k', p, { tokens: 100, cost: 0 }, started)).toEqual({ ok: true });
+    } finally {
+      await limits.close().catch(() => undefined);
+      await direct.close();
+      await relay.close();
+    }
+  });
+
+  it('fails the start when Redis cannot be reached at all, instead of waiting for it', async () => {
+    const relay = await redisRelay();
+    const url = relay.url;
+    await relay.close();
+    await expect(RedisLimits.connect(url, mockServices.logger.mock())).rejects.toThrow(/ECONNREFUSED/);
   });
 });
 
 describe('gateway limits in Redis, for a call that used more than it reserved', () => {
   it('keeps the token debt until it is paid back, past the three minutes an idle key\'s state lives', async () => {
     const prefix = `quarterdeck:test:${crypto.randomUUID()}:`;
-    const limits = await RedisLimits.connect(REDIS_URL, prefix);
+    const limits = await RedisLimits.connect(REDIS_URL, mockServices.logger.mock(), prefix);
     const raw = createClient({ url: REDIS_URL });
     await raw.connect();
     try {

@@ -68,6 +68,18 @@ export function periods(now: number): Periods {
   return computed;
 }
 
+/** A cost as a person reads it: cents, or more digits when it is smaller than a cent. */
+const dollars = (usd: number) => (usd >= 0.01 ? usd.toFixed(2) : String(Number(usd.toPrecision(2))));
+
+/**
+ * GCRA's theoretical arrival time is kept as a whole part and a fraction of a millisecond below
+ * one: `60000 / rpm` added to today's epoch (~1.8e12 ms) rounds each step by up to 0.1 µs, and
+ * a full burst's last request was refused by the sum of those roundings (rpm 17, 90 and most
+ * others). On the fraction the steps are exact to 1e-11 ms; an arrival within a microsecond of
+ * its allowed instant is admitted.
+ */
+export const GCRA_TOLERANCE_MS = 1e-3;
+
 export function refusal(limit: LimitName, plan: GatewayPlan, retryAfterMs: number, ask?: Charge): Admission {
   const messages: Record<LimitName, string> = {
     requests: `Rate limit reached for requests: ${plan.requestsPerMinute} per minute on plan "${plan.name}".`,
@@ -80,14 +92,20 @@ export function refusal(limit: LimitName, plan: GatewayPlan, retryAfterMs: numbe
     'monthly-tokens': ask && plan.monthlyTokens !== undefined && ask.tokens > plan.monthlyTokens
       ? `This request needs up to ${ask.tokens} tokens, more than plan "${plan.name}" allows in a month (${plan.monthlyTokens}); lower max_tokens.`
       : `Monthly token budget of plan "${plan.name}" (${plan.monthlyTokens}) is spent.`,
-    'daily-cost': `Daily cost budget of plan "${plan.name}" ($${plan.dailyCost}) is spent.`,
-    'monthly-cost': `Monthly cost budget of plan "${plan.name}" ($${plan.monthlyCost}) is spent.`,
+    'daily-cost': ask && plan.dailyCost !== undefined && nanos(ask.cost) > nanos(plan.dailyCost)
+      ? `This request may cost up to $${dollars(ask.cost)}, more than plan "${plan.name}" allows in a day ($${plan.dailyCost}); lower max_tokens.`
+      : `Daily cost budget of plan "${plan.name}" ($${plan.dailyCost}) is spent.`,
+    'monthly-cost': ask && plan.monthlyCost !== undefined && nanos(ask.cost) > nanos(plan.monthlyCost)
+      ? `This request may cost up to $${dollars(ask.cost)}, more than plan "${plan.name}" allows in a month ($${plan.monthlyCost}); lower max_tokens.`
+      : `Monthly cost budget of plan "${plan.name}" ($${plan.monthlyCost}) is spent.`,
   };
   return { ok: false, limit, retryAfterMs: Math.max(0, Math.ceil(retryAfterMs)), message: messages[limit] };
 }
 
 interface KeyState {
+  /** GCRA's theoretical arrival time: tat + tatFrac, tatFrac in [0, 1). */
   tat: number;
+  tatFrac: number;
   bucket: number;
   bucketAt: number;
   day: string;
@@ -123,7 +141,7 @@ export class MemoryLimits implements Limits {
     const { day, month } = periods(now);
     let state = this.keys.get(keyId);
     if (!state) {
-      state = { tat: now, bucket: Number.POSITIVE_INFINITY, bucketAt: now, day, dayTokens: 0, dayCost: 0, month, monthTokens: 0, monthCost: 0 };
+      state = { tat: now, tatFrac: 0, bucket: Number.POSITIVE_INFINITY, bucketAt: now, day, dayTokens: 0, dayCost: 0, month, monthTokens: 0, monthCost: 0 };
       this.keys.set(keyId, state);
     }
     if (state.day !== day) Object.assign(state, { day, dayTokens: 0, dayCost: 0 });
@@ -135,17 +153,26 @@ export class MemoryLimits implements Limits {
     const s = this.state(keyId, now);
     const p = periods(now);
     let tat = s.tat;
+    let tatFrac = s.tatFrac;
     if (plan.requestsPerMinute) {
       const interval = 60_000 / plan.requestsPerMinute;
-      tat = Math.max(s.tat, now);
-      const allowAt = tat - (60_000 - interval);
-      if (now < allowAt) return refusal('requests', plan, allowAt - now);
-      tat += interval;
+      if (tat + tatFrac < now) {
+        tat = Math.floor(now);
+        tatFrac = now - tat;
+      }
+      // How far the allowed instant (tat - (60000 - interval)) is ahead of now, from small numbers only.
+      const early = (tat - now) + tatFrac - (60_000 - interval);
+      if (early > GCRA_TOLERANCE_MS) return refusal('requests', plan, early);
+      tatFrac += interval;
+      const carry = Math.floor(tatFrac);
+      tat += carry;
+      tatFrac -= carry;
     }
     let bucket = s.bucket;
     if (plan.tokensPerMinute) {
       const rate = plan.tokensPerMinute / 60_000;
-      bucket = Math.min(plan.tokensPerMinute, (Number.isFinite(s.bucket) ? s.bucket : plan.tokensPerMinute) + (now - s.bucketAt) * rate);
+      // A clock that stepped back refills nothing (it never drains a bucket).
+      bucket = Math.min(plan.tokensPerMinute, (Number.isFinite(s.bucket) ? s.bucket : plan.tokensPerMinute) + Math.max(0, now - s.bucketAt) * rate);
       if (ask.tokens > plan.tokensPerMinute) return refusal('tokens', plan, 60_000, ask);
       if (bucket < ask.tokens) return refusal('tokens', plan, (ask.tokens - bucket) / rate);
       bucket -= ask.tokens;
@@ -153,13 +180,14 @@ export class MemoryLimits implements Limits {
     // Monthly budgets first: when both a month's and a day's refuse, the answer's Retry-After is the month's end, which helps.
     const askCost = nanos(ask.cost);
     if (plan.monthlyTokens !== undefined && s.monthTokens + ask.tokens > plan.monthlyTokens) return refusal('monthly-tokens', plan, p.monthEnds - now, ask);
-    if (plan.monthlyCost !== undefined && s.monthCost + askCost > nanos(plan.monthlyCost)) return refusal('monthly-cost', plan, p.monthEnds - now);
+    if (plan.monthlyCost !== undefined && s.monthCost + askCost > nanos(plan.monthlyCost)) return refusal('monthly-cost', plan, p.monthEnds - now, ask);
     if (plan.dailyTokens !== undefined && s.dayTokens + ask.tokens > plan.dailyTokens) return refusal('daily-tokens', plan, p.dayEnds - now, ask);
-    if (plan.dailyCost !== undefined && s.dayCost + askCost > nanos(plan.dailyCost)) return refusal('daily-cost', plan, p.dayEnds - now);
+    if (plan.dailyCost !== undefined && s.dayCost + askCost > nanos(plan.dailyCost)) return refusal('daily-cost', plan, p.dayEnds - now, ask);
     s.tat = tat;
+    s.tatFrac = tatFrac;
     if (plan.tokensPerMinute) {
       s.bucket = bucket;
-      s.bucketAt = now;
+      s.bucketAt = Math.max(s.bucketAt, now);
     }
     s.dayTokens += ask.tokens;
     s.monthTokens += ask.tokens;

@@ -199,9 +199,12 @@ describe('calls cut short, reservations and odd upstreams', () => {
       // '通义' is what the product schema now refuses; a product stored before could still hold such a name.
       llm: { id: 'llm', entityRef: 'api:default/llm', kind: 'openai',
         upstreams: [{ name: 'up', url: `${upstream.base}/v1` }, { name: 'stuck', url: `${upstream.base}/hang/v1`, timeoutMs: 400, version: 'v2' }],
-        models: [model('m'), model('通义'), { ...model('m-v2'), upstream: 'stuck' }],
-        routes: [{ name: 'canaried', targets: [{ model: 'm-v2', weight: 100 }], fallbacks: ['m'] }],
-        plans: [{ name: 'p', requestsPerMinute: 1000, tokensPerMinute: 5000, models: ['m', '通义', 'canaried'] }] },
+        models: [model('m'), model('通义'), { ...model('m-v2'), upstream: 'stuck' }, { ...model('m-small'), contextWindow: 300 }],
+        routes: [
+          { name: 'canaried', targets: [{ model: 'm-v2', weight: 100 }], fallbacks: ['m'] },
+          { name: 'canaried-small', targets: [{ model: 'm-v2', weight: 100 }], fallbacks: ['m-small'] },
+        ],
+        plans: [{ name: 'p', requestsPerMinute: 1000, tokensPerMinute: 5000, models: ['m', '通义', 'canaried', 'canaried-small'] }] },
       pay: { id: 'pay', entityRef: 'api:default/pay', kind: 'rest', upstreams: [{ name: 'pay', url: `${upstream.base}/rest` }], plans: [{ name: 'p', requestsPerMinute: 1000 }] },
     } as unknown as Record<string, GatewayProduct>;
     usage = new UsageWriter({ insertUsage: async batch => { rows.push(...batch); } }, { intervalMs: 20 });
@@ -220,6 +223,9 @@ describe('calls cut short, reservations and odd upstreams', () => {
     method: 'POST', headers: { authorization: `Bearer ${llmKey.full}`, 'content-type': 'application/json' }, body: JSON.stringify(body), signal,
   });
   const say = (what: string, extra: object = {}) => ({ model: 'm', messages: [{ role: 'user', content: what }], max_tokens: 1000, ...extra });
+  const post = (path: string, body: object) => fetch(`${plane.url}${path}`, {
+    method: 'POST', headers: { authorization: `Bearer ${llmKey.full}`, 'content-type': 'application/json' }, body: JSON.stringify(body),
+  });
   /** A request as the client wrote it: fetch would resolve the dot segments first. */
   const raw = (path: string) => new Promise<{ status: number; body: string }>((resolve, reject) => {
     const url = new URL(plane.url);
@@ -275,6 +281,43 @@ describe('calls cut short, reservations and odd upstreams', () => {
     const tools = [{ type: 'function', function: { name: 'lookup', description: 'word '.repeat(6000), parameters: { type: 'object' } } }];
     expect((await chat(say('plain', { max_tokens: 10, tools }))).status).toBe(429);
     expect((await chat(say('plain', { max_tokens: null, max_completion_tokens: 10 }))).status).toBe(200);
+    // Both sent: the larger is reserved, whichever of the two the upstream obeys.
+    expect((await chat(say('plain', { max_tokens: 10, max_completion_tokens: 6000 }))).status).toBe(429);
+    expect((await chat(say('plain', { max_tokens: 6000, max_completion_tokens: 10 }))).status).toBe(429);
+  });
+
+  it('counts prompts given as token ids, and reserves a reply for each prompt of a batch', async () => {
+    // 5,000 tokens a minute: 6,000 token ids are more than that, however short they would be as text.
+    const ids = await post('/v1/embeddings', { model: 'm', input: [Array(6000).fill(1)] });
+    expect([ids.status, (await ids.json()).error.message]).toEqual([429, expect.stringContaining('needs up to 6000 tokens')]);
+    expect((await post('/v1/completions', { model: 'm', prompt: Array(6000).fill(1), max_tokens: 10 })).status).toBe(429);
+    // Three prompts of a batch may each be 2,000 tokens long.
+    const batch = await post('/v1/completions', { model: 'm', prompt: ['a', 'b', 'c'], max_tokens: 2000 });
+    expect([batch.status, (await batch.json()).error.message]).toEqual([429, expect.stringContaining('needs up to 600')]);
+  });
+
+  it('refuses a prompt, an input or a message name the upstream would not read, naming the field', async () => {
+    for (const [path, body, param, message] of [
+      ['/v1/completions', { model: 'm', prompt: { text: 'hi' } }, 'prompt', 'prompt: must be a string, an array of strings, an array of token ids or an array of arrays of token ids'],
+      ['/v1/embeddings', { model: 'm', input: [1, 'a'] }, 'input', 'input: must be a string, an array of strings, an array of token ids or an array of arrays of token ids'],
+      ['/v1/chat/completions', { model: 'm', messages: [{ role: 'user', content: 'hi', name: 5 }] }, 'messages[0].name', 'messages[0].name: must be a string'],
+    ] as const) {
+      const refused = await post(path, body);
+      expect([refused.status, (await refused.json()).error]).toEqual([400, expect.objectContaining({ param, message })]);
+    }
+  });
+
+  it("fits the conversation to a fallback's smaller window when the first pick fails", async () => {
+    rows.length = 0;
+    // The system prompt tells the scripted upstream what to do: the first pick (m-v2) never answers; m-small (300 tokens) does.
+    const turn = (role: string, i: number) => ({ role, content: `turn ${i}: ${'word '.repeat(60)}` });
+    const messages = [{ role: 'system', content: 'hang' }, turn('user', 1), turn('assistant', 2), turn('user', 3), turn('assistant', 4), { role: 'user', content: 'and now?' }];
+    const response = await chat({ model: 'canaried-small', messages, max_tokens: 50 });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('x-quarterdeck-model')).toBe('m-small');
+    expect(response.headers.get('x-quarterdeck-context-trimmed')).toMatch(/^[1-4] older messages? dropped to fit 300 tokens$/);
+    await until(() => rows.length === 2);
+    expect(rows.map(r => r.status)).toEqual([504, 200]);
   });
 
   it('answers a stream whose upstream sends a header value Node cannot write, and survives a model name it cannot', async () => {
@@ -351,6 +394,21 @@ describe('calls cut short, reservations and odd upstreams', () => {
     expect([failed.status, failed.upstream, answered.status, answered.upstream]).toEqual([504, 'stuck@v2', 200, 'up']);
     expect(failed.latencyMs).toBeGreaterThanOrEqual(390);
     expect(answered.latencyMs).toBeLessThan(200);
+  });
+
+  it('refuses a call with 503 while its limits cannot be checked, and calls no upstream', async () => {
+    const blind = await startDataPlane({ ...options, limits: { admit: () => Promise.reject(new Error('Redis is away')), settle: async () => undefined } });
+    try {
+      const before = upstream.ended.length;
+      const refused = await fetch(`${blind.url}/v1/chat/completions`, {
+        method: 'POST', headers: { authorization: `Bearer ${llmKey.full}`, 'content-type': 'application/json' }, body: JSON.stringify(say('plain')),
+      });
+      expect([refused.status, refused.headers.get('retry-after')]).toEqual([503, '1']);
+      expect((await refused.json()).error).toEqual({ type: 'api_error', code: 'limits_unavailable', param: null, message: 'The gateway cannot check the limits of this key right now. Try again in 1s.' });
+      expect(upstream.ended.length).toBe(before);
+    } finally {
+      await blind.close();
+    }
   });
 
   it('calls no upstream whose host the allowlist no longer takes', async () => {

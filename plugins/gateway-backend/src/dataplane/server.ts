@@ -8,7 +8,7 @@ import type { StoredKey } from '../database/GatewayStore';
 import { chunkedSink, relayableHead, releasedByRelay, type BodySink, type StreamSink } from './chunked';
 import { trimConversation } from './context';
 import { DataPlaneMetrics } from './metrics';
-import type { Charge, Limits } from './limits';
+import type { Admission, Charge, Limits } from './limits';
 import type { KeyCache } from './keyCache';
 import { KEY_ERRORS, sendError } from './openaiErrors';
 import { CLIENT_CLOSED_STATUS, modelsInPlan } from '@quarterdeck/plugin-gateway-common';
@@ -19,7 +19,7 @@ import { ClientClosed, StreamClient, UpstreamTimeout, type Abortable, type Clien
 import { upstreamBody } from './upstreamBody';
 import { upstreamAllowed } from './upstreamHosts';
 import { renderTemplate } from './templates';
-import { chatUpperBound, contentText, countChat, countText, promptText, reportedUsage, toolDefinitionsText, type ChatMessage } from './tokens';
+import { chatUpperBound, contentText, countChat, countPrompt, countText, isPromptInput, promptsIn, reportedUsage, toolDefinitionsText, type ChatMessage } from './tokens';
 import type { UsageWriter } from './usageWriter';
 
 /** The products the data plane serves, by id (kept current by the plugin). */
@@ -153,12 +153,18 @@ function validate(kind: 'chat' | 'completions' | 'embeddings', body: OpenAiBody)
   if (kind === 'chat') {
     if (!Array.isArray(body.messages) || body.messages.length === 0) throw new BadRequest('messages: must be a non-empty array', 'messages');
     for (const [i, m] of (body.messages as unknown[]).entries()) {
-      const msg = m as { role?: unknown } | null;
+      const msg = m as { role?: unknown; name?: unknown } | null;
       if (!msg || typeof msg !== 'object' || typeof msg.role !== 'string') throw new BadRequest(`messages[${i}].role: required`, `messages[${i}].role`);
+      if (msg.name !== undefined && msg.name !== null && typeof msg.name !== 'string') throw new BadRequest(`messages[${i}].name: must be a string`, `messages[${i}].name`);
     }
   }
   if (kind === 'completions' && body.prompt === undefined) throw new BadRequest('prompt: required', 'prompt');
   if (kind === 'embeddings' && body.input === undefined) throw new BadRequest('input: required', 'input');
+  // What is counted for the limits is what the upstream will read: a shape it takes, or a 400 here.
+  if (kind !== 'chat') {
+    const prompt = kind === 'completions' ? 'prompt' : 'input';
+    if (!isPromptInput(body[prompt])) throw new BadRequest(`${prompt}: must be a string, an array of strings, an array of token ids or an array of arrays of token ids`, prompt);
+  }
   if (kind === 'embeddings' && (body.input === '' || (Array.isArray(body.input) && body.input.length === 0))) throw new BadRequest('input: must not be empty', 'input');
   if (body.stream !== undefined && typeof body.stream !== 'boolean') throw new BadRequest('stream: must be a boolean', 'stream');
   streamOptionsProblem(body);
@@ -198,9 +204,14 @@ class UpstreamNotAllowed extends UpstreamFailure {
   }
 }
 
+/** The response header of a conversation that lost its oldest turns to fit a window. */
+function trimmedHeader(dropped: number, window: number): Record<string, string> {
+  return { 'x-quarterdeck-context-trimmed': `${dropped} older message${dropped === 1 ? '' : 's'} dropped to fit ${window} tokens` };
+}
+
 /** The prompt's tokens counted here (when the upstream reports none). */
 function promptCount(kind: 'chat' | 'completions' | 'embeddings', body: OpenAiBody, messages: ChatMessage[] | undefined): number {
-  return messages ? countChat(messages) : countText(promptText(kind === 'completions' ? body.prompt : body.input));
+  return messages ? countChat(messages) : countPrompt(kind === 'completions' ? body.prompt : body.input);
 }
 
 /**
@@ -433,7 +444,16 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
 
   /** Checks and reserves the plan's limits; false after answering 429. */
   const admitted = async (res: ServerResponse, key: StoredKey, plan: GatewayPlan, ask: Charge, now = Date.now()): Promise<boolean> => {
-    const admission = await options.limits.admit(key.id, plan, ask, now);
+    let admission: Admission;
+    try {
+      admission = await options.limits.admit(key.id, plan, ask, now);
+    } catch {
+      // The limits' store (Redis) is unreachable or slow: refused, not let through uncounted (redisLimits.ts).
+      sendError(res, 503, 'The gateway cannot check the limits of this key right now. Try again in 1s.', {
+        code: 'limits_unavailable', headers: { 'retry-after': '1' },
+      });
+      return false;
+    }
     if (admission.ok) return true;
     metrics.refused(key.productId, admission.limit);
     const seconds = Math.max(1, Math.ceil(admission.retryAfterMs / 1000));
@@ -542,7 +562,9 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     }
     const stream = body.stream === true;
     const clientWantsUsage = body.stream_options?.include_usage === true;
-    const maxTokens = (body.max_tokens ?? body.max_completion_tokens) as number | undefined;
+    // The larger of the two when both are sent: upstreams differ in which one they obey (OpenAI's own
+    // server, vLLM and the example model server read max_completion_tokens first).
+    const maxTokens = Math.max((body.max_tokens as number | null | undefined) ?? 0, (body.max_completion_tokens as number | null | undefined) ?? 0) || undefined;
     let attempts = resolution.attempts;
     /** Response headers this call adds (the context window's decisions); none on most calls. */
     let extraHeaders: Record<string, string> | undefined;
@@ -550,14 +572,17 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     // Context window: an upper bound from byte counts first, the tokenizer only when it might not fit.
     let messages = kind === 'chat' ? (body.messages as ChatMessage[]) : undefined;
     let promptTokens: number | undefined;
+    /** The window the conversation was fitted to: the first attempt's (or the larger-context model's). */
+    let fittedWindow = attempts[0].model.contextWindow;
     if (messages) {
-      const window = attempts[0].model.contextWindow;
+      const window = fittedWindow;
       const reply = maxTokens ?? 0;
       if (chatUpperBound(messages) + reply > window) promptTokens = countChat(messages);
       if (promptTokens !== undefined && promptTokens + reply > window) {
         const larger = resolution.largerContext;
         if (larger && promptTokens + reply <= larger.model.contextWindow) {
           attempts = [larger];
+          fittedWindow = larger.model.contextWindow;
           extraHeaders = { 'x-quarterdeck-context-routed': larger.model.name };
         } else {
           const trim = trimConversation(messages, window - reply);
@@ -571,7 +596,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
           }
           messages = trim.messages;
           promptTokens = trim.promptTokens;
-          extraHeaders = { 'x-quarterdeck-context-trimmed': `${trim.dropped} older message${trim.dropped === 1 ? '' : 's'} dropped to fit ${window} tokens` };
+          extraHeaders = trimmedHeader(trim.dropped, window);
         }
       }
     }
@@ -582,13 +607,13 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     if (countsTokens) {
       const inPrice = Math.max(...attempts.map(a => a.model.inputPricePerMillion));
       const outPrice = Math.max(...attempts.map(a => a.model.outputPricePerMillion));
-      promptTokens ??= messages ? countChat(messages) : countText(promptText(kind === 'completions' ? body.prompt : body.input));
+      promptTokens ??= promptCount(kind, body, messages);
       // Tool definitions are prompt tokens too, but not the conversation's: they are reserved, not trimmed.
       const tools = kind === 'chat' ? toolDefinitionsText(body) : '';
       const prompt = promptTokens + (tools ? countText(tools) : 0);
       // Without max_tokens a reply may fill the window of whichever attempt answers (a fallback's may be larger).
       const largestWindow = Math.max(...attempts.map(a => a.model.contextWindow));
-      const reply = kind === 'embeddings' ? 0 : (maxTokens ?? Math.max(0, largestWindow - promptTokens)) * choicesAsked(body);
+      const reply = kind === 'embeddings' ? 0 : (maxTokens ?? Math.max(0, largestWindow - promptTokens)) * choicesAsked(body) * (kind === 'completions' ? promptsIn(body.prompt) : 1);
       ask = { tokens: prompt + reply, cost: (prompt * inPrice + reply * outPrice) / 1e6 };
     }
     const admittedAt = Date.now();
@@ -603,24 +628,37 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     let settledAtEnd = false;
     try {
       for (const target of attempts) {
+        // A fallback whose window is smaller than the one the conversation was fitted to gets it
+        // fitted to its own (from the client's whole conversation), or is passed over when even
+        // what must stay does not fit it.
+        let sent = messages;
+        let sentPromptTokens = promptTokens;
+        let headers = extraHeaders;
+        if (messages && target !== attempts[0] && target.model.contextWindow < fittedWindow) {
+          const fit = trimConversation(body.messages as ChatMessage[], target.model.contextWindow - (maxTokens ?? 0));
+          if (!fit.fits) continue;
+          sent = fit.messages;
+          sentPromptTokens = fit.promptTokens;
+          headers = fit.dropped ? { ...extraHeaders, ...trimmedHeader(fit.dropped, target.model.contextWindow) } : extraHeaders;
+        }
         // The client's bytes go upstream with the model renamed and usage asked
         // for in place (upstreamBody.ts); serialised anew when the messages
         // were trimmed or the bytes could be read two ways.
         const upstreamModel = target.model.upstreamModel ?? target.model.name;
-        const payload = (raw && messages === body.messages
+        const payload = (raw && sent === body.messages
           ? upstreamBody(raw, { model: upstreamModel !== body.model ? upstreamModel : undefined, includeUsage: stream && !clientWantsUsage })
           : undefined)
           ?? Buffer.from(JSON.stringify({
             ...body,
             model: upstreamModel,
-            ...(messages ? { messages } : {}),
+            ...(sent ? { messages: sent } : {}),
             ...(stream ? { stream_options: { ...(body.stream_options ?? {}), include_usage: true } } : {}),
           }));
         // Each attempt's row and histogram sample is timed from its own start: a version's latency is
         // its own, not the time an earlier version took to fail before it (rollout analysis reads it).
         const attemptStarted = performance.now();
         try {
-          const outcome = await forward(res, target, upstreamPath, payload, stream, clientWantsUsage, extraHeaders);
+          const outcome = await forward(res, target, upstreamPath, payload, stream, clientWantsUsage, headers);
           if (outcome.streaming) {
             settledAtEnd = true;
             const { ended, filter, ending } = outcome.streaming;
@@ -629,9 +667,9 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
               key, product, plan, target, started: attemptStarted, route: resolution.route,
               ask: countsTokens ? ask : undefined,
               admittedAt,
-              kind, promptTokens,
-              trimmed: messages !== body.messages ? messages : undefined,
-              request: raw && messages === body.messages ? raw : body,
+              kind, promptTokens: sentPromptTokens,
+              trimmed: sent !== body.messages ? sent : undefined,
+              request: raw && sent === body.messages ? raw : body,
             }));
             return;
           }
@@ -641,7 +679,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
             // No usage from the upstream: counted here, and marked as estimated.
             estimated = true;
             usage = {
-              prompt_tokens: usage?.prompt_tokens ?? promptTokens ?? promptCount(kind, body, messages),
+              prompt_tokens: usage?.prompt_tokens ?? sentPromptTokens ?? promptCount(kind, body, sent),
               completion_tokens: usage?.completion_tokens ?? countText(outcome.text()),
             };
           }

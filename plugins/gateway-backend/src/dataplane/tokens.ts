@@ -98,9 +98,34 @@ export function chatUpperBound(messages: ChatMessage[]): number {
     + Buffer.byteLength(m.name ?? '') + (m.tool_calls ? Buffer.byteLength(toolCallsText(m)) : 0), REPLY_PRIMING);
 }
 
-/** A legacy completion's prompt (a string or a list of strings). */
-export function promptText(prompt: unknown): string {
-  if (typeof prompt === 'string') return prompt;
-  if (Array.isArray(prompt)) return prompt.filter(p => typeof p === 'string').join('\n');
-  return '';
+/**
+ * A completion's prompt or an embedding's input, as OpenAI takes it: a
+ * string, a list of strings (a batch), a list of token ids, or a list of
+ * token-id lists (a batch); undefined for anything else.
+ */
+export type PromptInput = string | Array<string | number | number[]>;
+
+const isTokenIds = (value: unknown): value is number[] => Array.isArray(value) && value.every(t => Number.isSafeInteger(t) && (t as number) >= 0);
+
+/** Whether a prompt or input has one of the shapes OpenAI takes. */
+export function isPromptInput(value: unknown): value is PromptInput {
+  if (typeof value === 'string') return true;
+  if (!Array.isArray(value)) return false;
+  return value.every(p => typeof p === 'string') || isTokenIds(value) || value.every(isTokenIds);
+}
+
+/** A prompt's tokens: each text counted by the tokenizer, each list of token ids by its length. */
+export function countPrompt(prompt: unknown): number {
+  if (typeof prompt === 'string') return countText(prompt);
+  if (!Array.isArray(prompt)) return 0;
+  if (isTokenIds(prompt)) return prompt.length;
+  let tokens = 0;
+  for (const part of prompt) tokens += typeof part === 'string' ? countText(part) : (part as number[]).length;
+  return tokens;
+}
+
+/** How many prompts a batch holds: each is completed on its own, so each may be max_tokens long. */
+export function promptsIn(prompt: unknown): number {
+  if (!Array.isArray(prompt) || prompt.length === 0 || isTokenIds(prompt)) return 1;
+  return prompt.length;
 }
