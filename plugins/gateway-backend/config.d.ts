@@ -17,7 +17,7 @@ export interface Config {
      * other is refused, and the data plane checks again before each call.
      */
     allowedUpstreamHosts?: string[];
-    /** How long a key request waits for review before it expires. Default 7. */
+    /** How long a key request waits for review before it expires: more than 0, at most 3650. Default 7. */
     keyRequestTtlDays?: number;
     /**
      * Groups or users (full entity references, such as

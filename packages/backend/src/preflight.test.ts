@@ -104,6 +104,12 @@ describe('checkConfiguration of the gateway', () => {
       expect(check()).toBe('gateway.deadKeyRetentionDays: must be a number of days, 0 or more (got "a month")');
       fs.writeFileSync(path.join(dir, 'app-config.yaml'), 'gateway:\n  keySecret: ${QUARTERDECK_GATEWAY_KEY_SECRET}\n  keyExpiryWarningDays: -2\n');
       expect(check()).toBe('gateway.keyExpiryWarningDays: must be a number of days, 0 or more (got -2)');
+      for (const [days, got] of [['0', '0'], ['-1', '-1'], ['.inf', 'Infinity'], ['36500', '36500'], ['a week', '"a week"']]) {
+        fs.writeFileSync(path.join(dir, 'app-config.yaml'), `gateway:\n  keySecret: \${QUARTERDECK_GATEWAY_KEY_SECRET}\n  keyRequestTtlDays: ${days}\n`);
+        expect(check()).toBe(`gateway.keyRequestTtlDays: must be a number of days, more than 0 and at most 3650 (got ${got})`);
+      }
+      fs.writeFileSync(path.join(dir, 'app-config.yaml'), 'gateway:\n  keySecret: ${QUARTERDECK_GATEWAY_KEY_SECRET}\n  keyRequestTtlDays: 0.5\n');
+      expect(check()).toBeUndefined();
       fs.writeFileSync(path.join(dir, 'app-config.yaml'), 'gateway:\n  keySecret: ${QUARTERDECK_GATEWAY_KEY_SECRET}\n  keyRequestWatchers: [platform-admins]\n');
       expect(check()).toBe('gateway.keyRequestWatchers[0]: "platform-admins" is not a group or user reference, such as group:default/platform-admins');
       // What Backstage substitutes at start is checked once substituted, by the plugin; the items around it here.

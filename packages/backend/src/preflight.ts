@@ -221,6 +221,11 @@ export function checkConfiguration(
       return `gateway.${field}: must be a number of days, 0 or more (got ${JSON.stringify(days)})`;
     }
   }
+  // As the plugin checks it: 0 or less makes every request born expired; a date past what a Date holds fails every request.
+  const ttlDays = merged.gateway?.keyRequestTtlDays;
+  if (ttlDays !== undefined && !(typeof ttlDays === 'number' && ttlDays > 0 && ttlDays <= 3650)) {
+    return `gateway.keyRequestTtlDays: must be a number of days, more than 0 and at most 3650 (got ${typeof ttlDays === 'number' ? ttlDays : JSON.stringify(ttlDays)})`;
+  }
   // Values Backstage substitutes at start (`${GROUP}`, `$env: GROUP`) are the plugin's to check once substituted.
   const substituted = (value: unknown) => (typeof value === 'string' && value.includes('${')) || (value !== null && typeof value === 'object' && !Array.isArray(value));
   const watchers: unknown = merged.gateway?.keyRequestWatchers;

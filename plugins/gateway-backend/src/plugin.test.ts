@@ -40,6 +40,16 @@ describe('gateway backend plugin', () => {
     );
   });
 
+  it.each([0, -1, Infinity, 1e9])('refuses to start with gateway.keyRequestTtlDays %p, saying which setting', async days => {
+    // 0 or less: every request born expired; past what a date holds: every request a 500.
+    const knex = await databases.init('SQLITE_3');
+    const ttl = mockServices.rootConfig.factory({
+      data: { gateway: { keySecret: 'a-test-server-secret-of-at-least-32-chars', listen: { port: 0 }, keyRequestTtlDays: days } },
+    });
+    await expect(startTestBackend({ features: [gatewayPlugin, ttl, mockServices.database.factory({ knex })] }))
+      .rejects.toThrow('gateway.keyRequestTtlDays must be a number of days, more than 0 and at most 3650');
+  });
+
   it('refuses unauthenticated calls to anything but /health', async () => {
     const { server } = await backend();
     const res = await request(server)

@@ -21,6 +21,9 @@ import { seedProducts } from './service/seed';
 /** The data plane's default port (`gateway.listen.port`). */
 export const DEFAULT_DATA_PLANE_PORT = 7008;
 
+/** The longest a key request may wait for review (`gateway.keyRequestTtlDays`); the preflight checks the same. */
+const MAX_KEY_REQUEST_TTL_DAYS = 3650;
+
 /**
  * The `gateway` backend plugin: the control plane under `/api/gateway`
  * (products, key requests, keys, audit) and the data plane on its own port
@@ -52,11 +55,17 @@ export const gatewayPlugin = createBackendPlugin({
         if (keySecret.length < 32) throw new Error('gateway.keySecret must be at least 32 characters');
         const warningDays = config.getOptionalNumber('gateway.keyExpiryWarningDays') ?? 7;
         if (!(warningDays >= 0)) throw new Error('gateway.keyExpiryWarningDays must be a number of days, 0 or more');
+        // Not 0 or less (every request would be born expired), nor past ten years (a request's expiry past what a date
+        // holds would fail every request).
+        const requestTtlDays = config.getOptionalNumber('gateway.keyRequestTtlDays') ?? 7;
+        if (!(requestTtlDays > 0 && requestTtlDays <= MAX_KEY_REQUEST_TTL_DAYS)) {
+          throw new Error(`gateway.keyRequestTtlDays must be a number of days, more than 0 and at most ${MAX_KEY_REQUEST_TTL_DAYS}`);
+        }
         const settings = {
           keySecret,
           keyRequestWatchers: keyRequestWatchers(config.getOptional('gateway.keyRequestWatchers')),
           allowedUpstreamHosts: config.getOptionalStringArray('gateway.allowedUpstreamHosts') ?? [],
-          keyRequestTtlMs: (config.getOptionalNumber('gateway.keyRequestTtlDays') ?? 7) * DAY_MS,
+          keyRequestTtlMs: requestTtlDays * DAY_MS,
           keyExpiryWarningMs: warningDays * DAY_MS,
         };
         const retentionDays = config.getOptionalNumber('gateway.deadKeyRetentionDays');

@@ -1,5 +1,6 @@
 import { createServiceFactory } from '@backstage/backend-plugin-api';
 import { mockCredentials, mockServices, startTestBackend } from '@backstage/backend-test-utils';
+import { eventsServiceRef, type EventParams } from '@backstage/plugin-events-node';
 import { notificationService, type NotificationSendOptions } from '@backstage/plugin-notifications-node';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
@@ -93,8 +94,9 @@ type Decision = AuthorizeResult.ALLOW | AuthorizeResult.DENY;
  */
 export async function startGateway(knex: Knex, result: Decision | ((permission: string) => Decision) = AuthorizeResult.ALLOW, extra: Record<string, unknown> = {}) {
   const port = await freePort();
-  // What the gateway sent to Backstage's notifications backend, in order.
+  // What the gateway sent to Backstage's notifications backend, and to its events service, in order.
   const notified: NotificationSendOptions[] = [];
+  const published: EventParams[] = [];
   const backend = await startTestBackend({
     features: [
       gatewayPlugin,
@@ -102,6 +104,11 @@ export async function startGateway(knex: Knex, result: Decision | ((permission: 
         service: notificationService,
         deps: {},
         factory: () => ({ send: async (notification: NotificationSendOptions) => { notified.push(notification); } }),
+      }),
+      createServiceFactory({
+        service: eventsServiceRef,
+        deps: {},
+        factory: () => ({ publish: async (event: EventParams) => { published.push(event); }, subscribe: async () => {} }),
       }),
       catalogServiceMock.factory({ entities }),
       typeof result === 'function'
@@ -116,7 +123,7 @@ export async function startGateway(knex: Knex, result: Decision | ((permission: 
       }),
     ],
   });
-  return { server: backend.server, dataPlane: `http://127.0.0.1:${port}`, knex, notified, stop: () => backend.stop() };
+  return { server: backend.server, dataPlane: `http://127.0.0.1:${port}`, knex, notified, published, stop: () => backend.stop() };
 }
 
 /** erin asks for a standard llm-chat key for chat-assistant, carol approves: the issued key. */

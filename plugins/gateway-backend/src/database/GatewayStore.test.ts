@@ -1,5 +1,6 @@
 import { TestDatabases } from '@backstage/backend-test-utils';
 import type { Knex } from 'knex';
+import { randomUUID } from 'node:crypto';
 import { KnexGatewayStore, insertUsageRows, type StoredKey, type UsageRecord } from './GatewayStore';
 import { GatewayAuditStore, insertAuditEvents } from './AuditStore';
 import { applyDatabaseMigrations } from './migrations';
@@ -153,6 +154,28 @@ describe('KnexGatewayStore', () => {
     expect((await knex('gateway_usage').orderBy('latency_ms')).map(r => r.latency_ms)).toEqual([1, 2, 3, 5]);
     const [hour] = await store.usageRollupSince({ productIds: ['p'], since: at });
     expect(Number(hour.requests)).toBe(4);
+  });
+
+  it.each(databases.eachSupportedId())('writes a batch of 20,000 rows with one refused under ids that fit their column, however deep it is split, %p', async databaseId => {
+    const knex = await databases.init(databaseId);
+    await applyDatabaseMigrations({ getClient: async () => knex });
+    const store = new KnexGatewayStore(knex);
+    const at = new Date('2026-12-07T09:00:00Z');
+    const rows: UsageRecord[] = Array.from({ length: 20_000 }, (_, i) => ({
+      at, keyId: '1', consumerRef: 'component:default/c', productId: 'p', model: 'm', upstream: 'a', status: 200, latencyMs: i, promptTokens: 10, completionTokens: 5, estimated: false, cost: 0.01,
+    }));
+    rows[12_345] = { ...rows[12_345], productId: null as unknown as string };
+    // A writer's id (a UUID): split 15 levels deep, ids that grew by two characters a level passed the column's 64,
+    // PostgreSQL refused them (22001, not the rows' fault) and the writer sent the batch again for ever.
+    const batchId = randomUUID();
+    expect(await store.insertUsage(rows, batchId)).toEqual({ written: 19_999, refused: 1 });
+    // Sent again, split the same way: every part is found under the id it had.
+    expect(await store.insertUsage(rows, batchId)).toEqual({ written: 0, refused: 1 });
+    expect(Number((await knex('gateway_usage').count('* as n'))[0].n)).toBe(19_999);
+    const ids = (await knex('gateway_usage_batches').select('id')).map(r => r.id as string);
+    expect(Math.max(...ids.map(id => id.length))).toBeLessThanOrEqual(64);
+    const [hour] = await store.usageRollupSince({ productIds: ['p'], since: at });
+    expect(Number(hour.requests)).toBe(19_999);
   });
 
   it.each(databases.eachSupportedId())('lists every pending request newest first, or oldest first for the review queue, %p', async databaseId => {

@@ -8,6 +8,7 @@ import type {
 import { modelsInPlan } from '@quarterdeck/plugin-gateway-common';
 import { ConflictError, NotFoundError } from '@backstage/errors';
 import type { Knex } from 'knex';
+import { createHash } from 'node:crypto';
 import { insertAuditEvents, type NewGatewayAuditEvent } from './AuditStore';
 import { BUCKET_COLUMNS, DAY_MS, rollUp, type HourlyRow } from '../usage/rollup';
 import type { StoredHourlyRow } from '../usage/summary';
@@ -343,6 +344,22 @@ function keyRow(key: StoredKey): KeyRow {
   };
 }
 
+/**
+ * Stores a new key. knex writes a failed statement into its error's message
+ * with the values bound to it, and PostgreSQL a duplicate's value into its
+ * `detail`: the key's hash and public id would reach the logs and the
+ * reviewer's 500. The error is thrown again as its code (and constraint) only.
+ */
+async function insertKey(tx: Knex.Transaction, key: StoredKey) {
+  try {
+    await tx('gateway_keys').insert(keyRow(key));
+  } catch (error) {
+    const { code, constraint } = (error ?? {}) as { code?: unknown; constraint?: unknown };
+    const said = [code, constraint].filter((part): part is string => typeof part === 'string');
+    throw Object.assign(new Error(`Could not store the key${said.length ? ` (${said.join(', ')})` : ''}`), typeof code === 'string' ? { code } : {});
+  }
+}
+
 const MAX_LIST = 500;
 /** The columns that name a rollup row's series, beside its hour or day, and those that count its calls. */
 const SERIES_COLUMNS = ['product_id', 'consumer_ref', 'model', 'upstream'];
@@ -533,7 +550,7 @@ export class KnexGatewayStore implements GatewayStore {
           key_id: review.key?.id ?? null,
         });
       if (changed !== 1) return false;
-      if (review.key) await tx('gateway_keys').insert(keyRow(review.key));
+      if (review.key) await insertKey(tx, review.key);
       await insertAuditEvents(tx, audit);
       return true;
     });
@@ -619,7 +636,7 @@ export class KnexGatewayStore implements GatewayStore {
         .whereNull('replaced_by')
         .update({ replaced_by: next.id, expires_at: graceUntil, updated_at: at });
       if (changed !== 1) return false;
-      await tx('gateway_keys').insert(keyRow(next));
+      await insertKey(tx, next);
       await insertAuditEvents(tx, audit);
       return true;
     });
@@ -655,8 +672,8 @@ export class KnexGatewayStore implements GatewayStore {
       // Nothing of this batch was committed (its transaction failed), so the new ids count nothing twice.
       if (records.length === 1) return { written: 0, refused: 1 };
       const half = Math.ceil(records.length / 2);
-      const first = await this.insertUsage(records.slice(0, half), batchId && `${batchId}.0`);
-      const second = await this.insertUsage(records.slice(half), batchId && `${batchId}.1`);
+      const first = await this.insertUsage(records.slice(0, half), batchId && partId(batchId, 0));
+      const second = await this.insertUsage(records.slice(half), batchId && partId(batchId, 1));
       return { written: first.written + second.written, refused: first.refused + second.refused };
     }
   }
@@ -806,6 +823,17 @@ export class KnexGatewayStore implements GatewayStore {
       dayCost: Number(today.get(r.key_id)?.cost ?? 0),
     }));
   }
+}
+
+/**
+ * The id of a half of a batch written apart: derived from the batch's id, so
+ * a retry of the batch, split the same way, finds the halves it wrote before;
+ * and 64 characters however deep the split goes (the id column's size). Ids
+ * written as `id.0`, `id.1`, … grew by two characters a level: a batch of
+ * ~16,000 rows went past 64, and the database refused the id of every retry.
+ */
+function partId(batchId: string, half: 0 | 1): string {
+  return createHash('sha256').update(`${batchId}.${half}`).digest('hex');
 }
 
 /**

@@ -14,4 +14,17 @@ describe('gateway.allowedUpstreamHosts', () => {
     expect(allowed('http://[::1]:8080/', ['[::1]:8080'])).toBe(true);
     expect(allowed('http://[::1]:9090/', ['[::1]:8080'])).toBe(false);
   });
+
+  it('reads an entry as a URL writes its host: any case, IPv6 bare or bracketed, long or short', () => {
+    // URL.hostname is lowercased: an entry as an operator may write it must still match.
+    expect(allowed('http://models.internal:8080/v1', ['Models.Internal'])).toBe(true);
+    expect(allowed('http://MODELS.internal:8080/v1', ['Models.Internal:8080'])).toBe(true);
+    expect(allowed('https://llm.ML.svc.cluster.local/v1', ['*.SVC.Cluster.Local'])).toBe(true);
+    // URL.hostname brackets IPv6, and shortens it.
+    expect(allowed('http://[::1]:8080/', ['::1'])).toBe(true);
+    expect(allowed('http://[::1]:8080/', ['0:0:0:0:0:0:0:1'])).toBe(true);
+    expect(allowed('http://[fe80::1]/', ['FE80::1'])).toBe(true);
+    expect(allowed('http://[::2]:8080/', ['::1'])).toBe(false);
+    expect(allowed('http://models.internal.evil.com/', ['Models.Internal'])).toBe(false);
+  });
 });

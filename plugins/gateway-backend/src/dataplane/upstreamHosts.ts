@@ -16,10 +16,26 @@ export function upstreamAllowed(url: URL, allowed: readonly string[]): boolean {
   });
 }
 
-/** An allowlist entry's host and port (undefined: any). A bare IPv6 address has colons and no port. */
+/**
+ * An allowlist entry's host, as URL.hostname writes it, and port (undefined:
+ * any). A bare IPv6 address has colons and no port. The host is compared with
+ * a URL's hostname, which is lowercased and has IPv6 bracketed and shortened:
+ * `Models.Internal` or `::1` as written would never match.
+ */
 function splitEntry(entry: string): [string, string | undefined] {
-  const match = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(entry);
-  return match ? [match[1], match[2]] : [entry, undefined];
+  const match = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(entry.trim());
+  const [host, port] = match ? [match[1], match[2]] : [entry.trim(), undefined];
+  return [host.startsWith('*.') ? `*.${hostnameOf(host.slice(2))}` : hostnameOf(host), port];
+}
+
+/** A host as URL.hostname writes it; an entry no URL could have, lowercased (it matches nothing either way). */
+function hostnameOf(host: string): string {
+  const bracketed = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+  try {
+    return new URL(`http://${bracketed}/`).hostname;
+  } catch {
+    return bracketed.toLowerCase();
+  }
 }
 
 /** An upstream of a stored product whose host the allowlist no longer takes (it was narrowed after the product was written). */

@@ -55,6 +55,23 @@ describe('the OpenAPI schema of /api/gateway', () => {
     expect(documented.sort()).toEqual(served.sort());
   });
 
+  it('is OpenAPI 3.0 throughout: no type given as a list (3.1\'s way of saying nullable, which 3.0 tools refuse)', () => {
+    expect((document as unknown as { openapi: string }).openapi).toMatch(/^3\.0\./);
+    const lists: string[] = [];
+    const walk = (node: unknown, at: string) => {
+      if (Array.isArray(node)) node.forEach((item, i) => walk(item, `${at}[${i}]`));
+      else if (node && typeof node === 'object') {
+        for (const [k, v] of Object.entries(node)) {
+          // `type` as a keyword; a property named type (under `properties`) is a schema, not a list.
+          if (k === 'type' && Array.isArray(v)) lists.push(`${at}.type: ${JSON.stringify(v)}`);
+          walk(v, `${at}.${k}`);
+        }
+      }
+    };
+    walk(document, '#');
+    expect(lists).toEqual([]);
+  });
+
   it("offers the audit trail's action filter with the actions the gateway records", () => {
     const get = document.paths['/audit'].get as unknown as { parameters: Array<{ name: string; schema: { enum?: string[] } }> };
     expect(get.parameters.find(p => p.name === 'action')?.schema.enum).toEqual([...GATEWAY_AUDIT_ACTIONS]);

@@ -29,6 +29,16 @@ describe('validateProductSpec', () => {
       'spec.routes[0].fallbacks[1]: "chat-small-v2" is a fallback of this route already'],
     ['an upstream version with a space, for the same reason', (spec: any) => { spec.upstreams[1].version = 'v 2'; },
       'spec.upstreams[1].version: must be printable ASCII without spaces (it is sent in response headers)'],
+    // Stored as JSON, Infinity becomes null: a price that bills nothing, a budget every call is refused by.
+    ['a price of YAML\'s .inf, which would be stored as null', (spec: any) => { spec.models[1].outputPricePerMillion = Infinity; },
+      'spec.models[1].outputPricePerMillion: must be a finite number'],
+    ['a budget of 1e400 in a JSON body, which reads as Infinity', (spec: any) => { spec.plans[0].monthlyCost = JSON.parse('1e400'); },
+      'spec.plans[0].monthlyCost: must be a finite number'],
+    ['a negative infinite budget', (spec: any) => { spec.plans[1].dailyCost = -Infinity; },
+      'spec.plans[1].dailyCost: must be a finite number'],
+    ['a variable\'s default of Infinity, for the same reason', (spec: any) => {
+      spec.templates[0].variables[1].default = Infinity;
+    }, 'spec.templates[0].variables[1].default: must be a finite number'],
   ])('refuses %s', (_what, change, message) => {
     const spec = valid();
     change(spec);

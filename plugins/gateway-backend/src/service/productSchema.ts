@@ -11,7 +11,10 @@ import { upstreamAllowed } from '../dataplane/upstreamHosts';
 
 const name = z.string().regex(/^[a-z0-9]([-a-z0-9._]{0,61}[a-z0-9])?$/, 'must be 1–63 lowercase letters, digits, "-", "." or "_"');
 const positiveInt = z.number().int('must be a whole number').positive('must be positive');
-const nonNegative = z.number().nonnegative('must not be negative');
+// Finite: YAML's `.inf` (a product file) and JSON's `1e400` (a PUT) read as Infinity, which JSON.stringify stores as
+// null; a price or budget of null then bills nothing or refuses every call.
+const finite = z.number().finite('must be a finite number');
+const nonNegative = finite.nonnegative('must not be negative');
 // Model names and upstream versions are answered in response headers (x-quarterdeck-model, …), where Node refuses
 // anything but printable characters: one outside them would fail every call to the model.
 /** A Rollout as `cluster/namespace/name`: the cluster's name as configured, then two DNS labels. */
@@ -52,7 +55,7 @@ export const productSpecSchema = z.object({
       type: z.enum(['string', 'number', 'boolean', 'enum']),
       values: z.array(z.string()).min(1).optional(),
       required: z.boolean().optional(),
-      default: z.union([z.string(), z.number(), z.boolean()]).optional(),
+      default: z.union([z.string(), finite, z.boolean()]).optional(),
       maxLength: positiveInt.optional(),
       description: z.string().max(500).optional(),
     }).strict()),

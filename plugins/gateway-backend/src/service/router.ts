@@ -15,6 +15,7 @@ import {
   gatewayReadPermission,
   modelsInPlan,
   type GatewayAuditPage,
+  type GatewayKeyRequest,
   type GatewayKeyList,
   type GatewayKeyView,
   type GatewayProduct,
@@ -163,6 +164,18 @@ function listLimit(value: unknown): number {
   const limit = typeof value === 'string' && /^\d{1,3}$/.test(value) ? Number(value) : NaN;
   if (!(limit <= 500)) throw new InputError(`limit: a whole number from 0 to 500${typeof value === 'string' ? `, not "${value}"` : ''}`);
   return limit;
+}
+
+/** A pending request as its review stores it (GatewayStore.reviewKeyRequest), for the reviewer's answer. */
+function decidedRequest(request: GatewayKeyRequest, review: { status: 'approved' | 'denied'; actor: string; at: Date; reason?: string; keyId?: string }): GatewayKeyRequest {
+  return {
+    ...request,
+    status: review.status,
+    reviewedBy: review.actor,
+    reviewedAt: review.at.toISOString(),
+    reviewReason: review.reason,
+    keyId: review.keyId,
+  };
 }
 
 /** The view of a stored key lists show: masked, with an expiry-derived status. */
@@ -530,7 +543,9 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     }
     await options.onKeyChange?.([key]);
     await publish('key.approved', { requestId: request.id, keyId: key.id, productId: request.productId, componentRef: request.componentRef, actor });
-    const decided = (await store.getKeyRequest(request.id))!;
+    // The request as the review stored it, from what is known here: a read that failed now would lose the one-time
+    // secret for good (the key is issued; a retry is answered 409).
+    const decided = decidedRequest(request, { status: 'approved', actor, at, reason: body.reason, keyId: key.id });
     notify(...keyRequestDecided(decided, { actor, publicId: key.publicId, expiresAt }, watchers));
     const issued: IssuedKey = { key: keyView(key, at), secret: material.full };
     res.status(201).json({ request: decided, issued });
@@ -540,11 +555,13 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     const { request, actor } = await reviewable(req);
     const body = parse(denyBody, req.body);
     const denied = [request.apiRef, request.componentRef].map(entityRef => ({ actor, action: 'key-request.denied', entityRef, target: request.id, reason: body.reason }));
-    if (!(await store.reviewKeyRequest({ id: request.id, status: 'denied', reviewer: actor, reason: body.reason, at: now() }, denied))) {
+    const at = now();
+    if (!(await store.reviewKeyRequest({ id: request.id, status: 'denied', reviewer: actor, reason: body.reason, at }, denied))) {
       throw new ConflictError(`Key request ${request.id} was decided or expired meanwhile`);
     }
     await publish('key.denied', { requestId: request.id, productId: request.productId, componentRef: request.componentRef, actor, reason: body.reason });
-    const decided = (await store.getKeyRequest(request.id))!;
+    // As an approval's: the decision is committed, and a retry would be answered 409.
+    const decided = decidedRequest(request, { status: 'denied', actor, at, reason: body.reason });
     notify(...keyRequestDecided(decided, { actor }, watchers));
     res.json(decided);
   });

@@ -77,4 +77,30 @@ describe('seedProducts', () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('skips, saying why, a document the YAML parser found wrong, and a price of .inf', async () => {
+    const { store } = await migratedStore(databases, 'SQLITE_3');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gateway-seed-'));
+    const file = path.join(dir, 'products.yaml');
+    fs.writeFileSync(file, [
+      // A key given twice: read as the last one, "twice-again".
+      `${stringify({ id: 'twice', entityRef: 'api:default/twice', spec: minimalSpec })}id: twice-again\n`,
+      // A key indented by mistake: read without it.
+      `${stringify({ id: 'indented', entityRef: 'api:default/indented', spec: minimalSpec })} title: Misplaced\n`,
+      // YAML's infinity, which JSON stores as null: a price that bills nothing.
+      stringify({ id: 'inf', entityRef: 'api:default/inf', spec: { ...minimalSpec, models: [{ ...minimalSpec.models![0], inputPricePerMillion: Infinity }] } }),
+      stringify({ id: 'good', entityRef: 'api:default/good', spec: minimalSpec }),
+    ].join('---\n'));
+    expect(fs.readFileSync(file, 'utf8')).toContain('inputPricePerMillion: .inf');
+    const logger = mockServices.logger.mock();
+    try {
+      await seedProducts({ store, files: [file], allowedHosts: ['127.0.0.1'], logger });
+      expect((await store.listProducts()).map(p => p.id)).toEqual(['good']);
+      expect(logger.error).toHaveBeenCalledWith(expect.stringMatching(/products\.yaml: Map keys must be unique at line \d+, column 1; skipped$/));
+      expect(logger.error).toHaveBeenCalledWith(expect.stringMatching(/products\.yaml: All mapping items must start at the same column at line \d+, column 1; skipped$/));
+      expect(logger.error).toHaveBeenCalledWith(expect.stringMatching(/products\.yaml: product inf is invalid: spec\.models\[0\]\.inputPricePerMillion: must be a finite number$/));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -24,6 +24,12 @@ export async function seedProducts(options: { store: GatewayStore; files: string
       continue;
     }
     for (const doc of parseAllDocuments(fs.readFileSync(absolute, 'utf8'))) {
+      // A document the parser found wrong (a key given twice, bad indentation) still reads as something, not as its author
+      // meant it. The first line of the message says what and where; the rest is the source around it.
+      if (doc.errors.length > 0) {
+        logger.error(`${file}: ${doc.errors[0].message.split('\n')[0].replace(/:$/, '')}; skipped`);
+        continue;
+      }
       const product = doc.toJS() as { id?: string; entityRef?: string; spec?: unknown } | null;
       if (!product?.id || !product.entityRef) {
         logger.error(`${file}: a product needs id and entityRef; skipped`);
