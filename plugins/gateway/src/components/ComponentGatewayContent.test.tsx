@@ -291,8 +291,11 @@ describe('ComponentGatewayContent', () => {
   it('disables Request access, Rotate and Revoke without the permissions on the component', async () => {
     const gateway = gatewayFor('chat-assistant-locked');
     await render(gateway, AuthorizeResult.DENY, 'chat-assistant-locked');
-    expect(await screen.findByLabelText(/Only those who may request keys for component:default\/chat-assistant-locked/)).toBeInTheDocument();
+    const reason = await screen.findByLabelText(/Only those who may request keys for component:default\/chat-assistant-locked/);
     expect(screen.getByRole('button', { name: 'Request access' })).toBeDisabled();
+    // A keyboard reaches the reason: the disabled button cannot take focus, its wrapper can.
+    reason.focus();
+    expect(reason).toHaveFocus();
     expect(await screen.findAllByLabelText(/Only those who may manage the keys of component:default\/chat-assistant-locked/)).toHaveLength(2);
     expect(screen.getByRole('button', { name: 'Rotate' })).toBeDisabled();
     expect(screen.getByRole('button', { name: 'Revoke' })).toBeDisabled();

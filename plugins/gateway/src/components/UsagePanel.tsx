@@ -223,6 +223,13 @@ export function UsagePanel(props: { entityRef?: string; showConsumers?: boolean;
                         // The consumer's link opens its page; the rest of the row narrows the usage to it.
                         if (!(e.target as HTMLElement).closest('a')) toggleConsumer(c.consumerRef);
                       },
+                      // A keyboard reaches the row too, and Enter or Space does what a click does.
+                      tabIndex: 0,
+                      onKeyDown: (e: { key: string; target: EventTarget; currentTarget: EventTarget; preventDefault(): void }) => {
+                        if (e.target !== e.currentTarget || (e.key !== 'Enter' && e.key !== ' ')) return;
+                        e.preventDefault();
+                        toggleConsumer(c.consumerRef);
+                      },
                       sx: { cursor: 'pointer' },
                     })}>
                       <TableCell>

@@ -29,7 +29,9 @@ export function ExplainedButton(props: ButtonProps & { why?: string; children: R
   const { why, disabled, ...rest } = props;
   return (
     <Tooltip title={why ?? ''}>
-      <span>
+      {/* Focusable while it has a reason, so a keyboard reaches the reason a disabled button cannot show (its tooltip opens on focus). */}
+      {/* eslint-disable-next-line jsx-a11y/no-noninteractive-tabindex */}
+      <span tabIndex={why ? 0 : undefined}>
         <Button size="small" {...rest} disabled={Boolean(why) || disabled} />
       </span>
     </Tooltip>

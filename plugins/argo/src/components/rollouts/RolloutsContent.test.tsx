@@ -211,7 +211,11 @@ describe('RolloutsContent', () => {
     await render(argo, AuthorizeResult.DENY, 'payments-api-locked');
     const promote = await screen.findByRole('button', { name: 'Promote' });
     await waitFor(() => expect(promote).toBeDisabled());
-    expect(await screen.findByLabelText('You need argo.rollout.restart on component:default/payments-api-locked')).toBeInTheDocument();
+    const reason = await screen.findByLabelText('You need argo.rollout.restart on component:default/payments-api-locked');
+    // A keyboard reaches the reason: the disabled button cannot take focus, its wrapper can.
+    expect(reason).toHaveAttribute('tabindex', '0');
+    reason.focus();
+    expect(reason).toHaveFocus();
   });
 
   it("gates the actions on the entity that owns the Rollout, which a label selector can make another than the page's", async () => {
