@@ -128,7 +128,7 @@ export class DataPlaneMetrics {
       if (t.completion > 0) lines.push(`quarterdeck_gateway_tokens_total{${labels},kind="completion"} ${t.completion}`);
     }
     lines.push(
-      '# HELP quarterdeck_gateway_refusals_total Calls refused before reaching an upstream, by product and reason (key, limit, validation).',
+      '# HELP quarterdeck_gateway_refusals_total Calls refused before reaching an upstream, by product and reason (key-missing/malformed/unknown/revoked/expired, the limit that refused, limits-unavailable, validation; a validation refusal has no product).',
       '# TYPE quarterdeck_gateway_refusals_total counter',
     );
     for (const r of this.refusals.values()) lines.push(`quarterdeck_gateway_refusals_total{${r.labels}} ${r.count}`);

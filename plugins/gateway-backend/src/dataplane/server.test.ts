@@ -396,6 +396,44 @@ describe('calls cut short, reservations and odd upstreams', () => {
     expect(answered.latencyMs).toBeLessThan(200);
   });
 
+  it('passes a REST upload sent with Expect: 100-continue, and no header the client named in Connection', async () => {
+    const url = new URL(plane.url);
+    const put = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = http.request({ host: url.hostname, port: url.port, method: 'PUT', path: '/p/pay/items/1', headers: {
+        authorization: `Bearer ${payKey.full}`, expect: '100-continue', 'content-length': 5,
+      } }, res => {
+        let body = '';
+        res.on('data', part => { body += part; });
+        res.on('end', () => resolve({ status: res.statusCode!, body }));
+      });
+      req.on('continue', () => req.end('hello'));
+      req.on('error', reject);
+    });
+    expect(put).toEqual({ status: 200, body: '{"path":"/rest/items/1"}' });
+
+    const seen = await new Promise<Record<string, string>>((resolve, reject) => {
+      http.get({ host: url.hostname, port: url.port, path: '/p/pay/headers', headers: {
+        authorization: `Bearer ${payKey.full}`, connection: 'keep-alive, x-hop', 'x-hop': 'for the next hop only', 'x-kept': 'end to end',
+      } }, res => {
+        let body = '';
+        res.on('data', part => { body += part; });
+        res.on('end', () => resolve(JSON.parse(body)));
+      }).on('error', reject);
+    });
+    expect(seen['x-hop']).toBeUndefined();
+    expect(seen['x-kept']).toBe('end to end');
+  });
+
+  it('answers /v1/models for a REST product\'s key as the other /v1/ routes do, and counts validation refusals', async () => {
+    const models = await fetch(`${plane.url}/v1/models`, { headers: { authorization: `Bearer ${payKey.full}` } });
+    expect([models.status, (await models.json()).error.code]).toEqual([403, 'wrong_product_kind']);
+    const metricsBefore = await (await fetch(`${plane.url}/metrics`)).text();
+    const before = Number(/quarterdeck_gateway_refusals_total\{product="",reason="validation"\} (\d+)/.exec(metricsBefore)?.[1] ?? 0);
+    expect((await chat(say('plain', { max_tokens: 'x' }))).status).toBe(400);
+    const metricsAfter = await (await fetch(`${plane.url}/metrics`)).text();
+    expect(metricsAfter).toContain(`quarterdeck_gateway_refusals_total{product="",reason="validation"} ${before + 1}`);
+  });
+
   it('refuses a call with 503 while its limits cannot be checked, and calls no upstream', async () => {
     const blind = await startDataPlane({ ...options, limits: { admit: () => Promise.reject(new Error('Redis is away')), settle: async () => undefined } });
     try {

@@ -72,6 +72,16 @@ function failedStatus(error: unknown): number {
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
+/**
+ * The fields a message's own `Connection` header names: hop-by-hop too, so a proxy removes them
+ * (RFC 9110 §7.6.1). Undefined for the usual message, which names none but keep-alive or close.
+ */
+function namedByConnection(connection: string | string[] | undefined): Set<string> | undefined {
+  if (connection === undefined) return undefined;
+  const names = (Array.isArray(connection) ? connection.join(',') : connection).split(',').map(n => n.trim().toLowerCase()).filter(n => n && n !== 'close' && n !== 'keep-alive');
+  return names.length ? new Set(names) : undefined;
+}
+
 class BadRequest extends Error {
   constructor(message: string, readonly param: string | null, readonly status = 400) {
     super(message);
@@ -449,6 +459,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
       admission = await options.limits.admit(key.id, plan, ask, now);
     } catch {
       // The limits' store (Redis) is unreachable or slow: refused, not let through uncounted (redisLimits.ts).
+      metrics.refused(key.productId, 'limits-unavailable');
       sendError(res, 503, 'The gateway cannot check the limits of this key right now. Try again in 1s.', {
         code: 'limits_unavailable', headers: { 'retry-after': '1' },
       });
@@ -889,8 +900,10 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     const upstream = product.upstreams[0];
     const { origin, base, allowed } = endpointOf(upstream);
     const headers: Record<string, string> = {};
+    const hopByHop = namedByConnection(req.headers.connection);
     for (const [name, value] of Object.entries(req.headers)) {
-      if (value === undefined || HOP_BY_HOP.has(name) || name === 'authorization' || name === 'x-api-key' || name === 'host' || callerMayNotSet(name)) continue;
+      // `expect: 100-continue` was answered by Node already, and undici refuses to send it.
+      if (value === undefined || HOP_BY_HOP.has(name) || hopByHop?.has(name) || name === 'expect' || name === 'authorization' || name === 'x-api-key' || name === 'host' || callerMayNotSet(name)) continue;
       headers[name] = Array.isArray(value) ? value.join(', ') : value;
     }
     headers['x-quarterdeck-consumer'] = key.componentRef;
@@ -929,7 +942,8 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
       return;
     }
     const out: Record<string, string | string[]> = {};
-    for (const [name, value] of Object.entries(response.headers)) if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
+    const upstreamHopByHop = namedByConnection(response.headers.connection);
+    for (const [name, value] of Object.entries(response.headers)) if (value !== undefined && !HOP_BY_HOP.has(name) && !upstreamHopByHop?.has(name)) out[name] = value;
     res.writeHead(response.statusCode, out);
     let status = response.statusCode;
     try {
@@ -955,7 +969,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
 
   function models(req: IncomingMessage, res: ServerResponse) {
     const auth = authenticate(req, res);
-    if (!auth) return;
+    if (!auth || !openaiProduct(res, auth)) return;
     const body = JSON.stringify({
       object: 'list',
       data: modelsInPlan(auth.product, auth.plan).filter(id => !auth.key.models || auth.key.models.includes(id)).map(id => ({ id, object: 'model', created: 0, owned_by: auth.product.id })),
@@ -1021,6 +1035,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     };
     handle().catch(error => {
       if (error instanceof BadRequest) {
+        metrics.refused('', 'validation');
         sendError(res, error.status, error.message, { param: error.param, ...(error.status === 413 ? { code: 'request_too_large', headers: { connection: 'close' } } : {}) });
         return;
       }
