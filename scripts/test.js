@@ -7,7 +7,11 @@
 // `--no-examples`: jest only, without the example upstreams' `node --test` (.ci/run runs and
 // counts those itself, so each test runs and counts once).
 // Any other arguments go to jest (e.g. a path pattern, --json --outputFile=…).
-const { spawnSync } = require('node:child_process');
+// The gateway's Redis-backed limits are tested against a real Redis: QUARTERDECK_TEST_REDIS_URL,
+// else 127.0.0.1:6379; when neither answers, a temporary `redis-server` (Debian's redis-server)
+// is started on a free port for the run and stopped after it.
+const { spawn, spawnSync } = require('node:child_process');
+const net = require('node:net');
 const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
@@ -35,22 +39,79 @@ if (cluster) {
   jestArgs.push('--testPathIgnorePatterns', onCluster);
 }
 
-const result = spawnSync(
-  process.execPath,
-  [
-    require.resolve('@backstage/cli/bin/backstage-cli'),
-    'repo',
-    'test',
-    '--passWithNoTests',
-    ...jestArgs,
-  ],
-  { cwd: root, stdio: 'inherit', env },
-);
-let status = result.status ?? 1;
-// The example upstreams (examples/model-server, examples/payments-rest) are
-// plain Node, outside the workspaces: node's own test runner.
-if (examples) {
-  const exampleRun = spawnSync(process.execPath, ['--test', 'examples/model-server', 'examples/payments-rest'], { cwd: root, stdio: 'inherit', env });
-  if (exampleRun.status !== 0) status = status || 1;
+/** Whether a Redis answers PING at host:port. */
+function redisAnswers(host, port) {
+  return new Promise(resolve => {
+    const socket = net.connect(port, host);
+    const done = answer => {
+      socket.destroy();
+      resolve(answer);
+    };
+    socket.setTimeout(1000, () => done(false));
+    socket.on('error', () => done(false));
+    socket.on('connect', () => socket.write('PING\r\n'));
+    socket.on('data', data => done(data.toString().startsWith('+PONG')));
+  });
 }
-process.exit(status);
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer().on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** A Redis for the run: the one configured or on 6379, else a temporary one (returned, to be stopped). */
+async function redisForTests() {
+  if (env.QUARTERDECK_TEST_REDIS_URL || (await redisAnswers('127.0.0.1', 6379))) return undefined;
+  const port = await freePort();
+  const redis = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const failed = new Promise(resolve => redis.once('error', resolve));
+  for (let i = 0; i < 50; i++) {
+    const error = await Promise.race([failed, new Promise(resolve => setTimeout(() => resolve(undefined), 100))]);
+    if (error) {
+      console.error(`No Redis answers at 127.0.0.1:6379 and redis-server could not be started (${error.message}): the Redis-backed limit tests will fail. Install Debian's redis-server, or set QUARTERDECK_TEST_REDIS_URL.`);
+      return undefined;
+    }
+    if (await redisAnswers('127.0.0.1', port)) {
+      env.QUARTERDECK_TEST_REDIS_URL = `redis://127.0.0.1:${port}`;
+      console.log(`No Redis at 127.0.0.1:6379: a temporary redis-server on port ${port} serves this run.`);
+      return redis;
+    }
+  }
+  redis.kill();
+  console.error('A temporary redis-server did not answer within 5 s: the Redis-backed limit tests will fail.');
+  return undefined;
+}
+
+async function main() {
+  const redis = await redisForTests();
+  const result = spawnSync(
+    process.execPath,
+    [
+      require.resolve('@backstage/cli/bin/backstage-cli'),
+      'repo',
+      'test',
+      '--passWithNoTests',
+      ...jestArgs,
+    ],
+    { cwd: root, stdio: 'inherit', env },
+  );
+  let status = result.status ?? 1;
+  // The example upstreams (examples/model-server, examples/payments-rest) are
+  // plain Node, outside the workspaces: node's own test runner.
+  if (examples) {
+    const exampleRun = spawnSync(process.execPath, ['--test', 'examples/model-server/server.test.js', 'examples/payments-rest/server.test.js'], { cwd: root, stdio: 'inherit', env });
+    if (exampleRun.status !== 0) status = status || 1;
+  }
+  redis?.kill();
+  process.exit(status);
+}
+
+main().catch(error => {
+  console.error(error);
+  process.exit(1);
+});

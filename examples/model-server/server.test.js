@@ -1,4 +1,4 @@
-// node --test examples/model-server examples/payments-rest
+// node --test examples/model-server/server.test.js examples/payments-rest/server.test.js
 'use strict';
 
 const { test, before, after, describe } = require('node:test');
