@@ -8,7 +8,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { chromium } = require('playwright-core');
 const { ensureFrontendBuilt } = require('../scripts/lib/frontend');
-const { startPortal, waitForCatalogUsers, freePort } = require('../scripts/lib/portal');
+const { startPortal, signIn, waitForCatalogUsers, freePort } = require('../scripts/lib/portal');
 
 const SCREENSHOTS = path.join(__dirname, 'screenshots');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -47,7 +47,13 @@ async function asAnotherUser(browser, url, user, fn) {
     const page = await context.newPage();
     page.setDefaultTimeout(15_000);
     await signInAs(page, url, user);
-    await fn(page);
+    try {
+      await fn(page);
+    } catch (error) {
+      // The page that failed, before its context closes (the journey's own screenshot shows the other user's).
+      await shot(page, `failed-as-${user}`).catch(() => {});
+      throw error;
+    }
   } finally {
     await context.close();
   }
@@ -168,6 +174,7 @@ journey('requests a gateway key as erin, approves it as carol, calls the gateway
 
   // carol (team-ml, owns llm-chat) approves it and sees the key once.
   let secret;
+  let calledAt;
   await asAnotherUser(browser, url, 'carol', async carol => {
     // She learns of it from Backstage's notifications, and the notification takes her to the review.
     await carol.getByRole('link', { name: /^Notifications/ }).click();
@@ -177,6 +184,8 @@ journey('requests a gateway key as erin, approves it as carol, calls the gateway
     await carol.waitForURL(/\/catalog\/default\/api\/llm-chat\/gateway$/);
     const pending = carol.getByRole('table', { name: 'pending key requests' });
     await pending.getByText('The chat assistant answers customer questions on the shop.').waitFor({ timeout: 30_000 });
+    // Requested as erin, the one signed in on the component's page.
+    await pending.getByText('by erin').waitFor();
     await pending.getByRole('button', { name: 'Approve' }).click();
     await carol.getByLabel('Reason (optional)').fill('ok for the shop');
     // The shop chats; it needs no embeddings: carol leaves embed-small out of the key.
@@ -193,13 +202,17 @@ journey('requests a gateway key as erin, approves it as carol, calls the gateway
     await issued.waitFor({ state: 'hidden' });
     if ((await carol.content()).includes(secret)) throw new Error('The key is still on the page after the dialog closed');
 
-    // The key works on the data plane.
+    // The key works on the data plane: an answer from the model.
+    calledAt = new Date();
     const response = await fetch(`${gatewayUrl}/v1/chat/completions`, {
       method: 'POST',
       headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
       body: JSON.stringify({ model: 'chat-small', messages: [{ role: 'user', content: 'Where is my order?' }] }),
+      signal: AbortSignal.timeout(15_000),
     });
     if (response.status !== 200) throw new Error(`The gateway answered ${response.status}: ${await response.text()}`);
+    const answer = await response.json();
+    if (!answer.choices?.[0]?.message?.content) throw new Error(`The gateway's 200 has no answer: ${JSON.stringify(answer)}`);
     // The model left out is refused, though the plan has it.
     const embedding = await fetch(`${gatewayUrl}/v1/embeddings`, {
       method: 'POST',
@@ -226,20 +239,37 @@ journey('requests a gateway key as erin, approves it as carol, calls the gateway
     await carol.getByRole('option', { name: 'chat-assistant' }).click();
     await carol.getByText("Totals, charts and versions count chat-assistant's calls only.").waitFor();
     await carol.getByLabel(/^Requests: [1-9]/).waitFor();
+    await carol.getByLabel(/^Tokens: [1-9]/).waitFor();
+    await carol.getByLabel('Errors: 0', { exact: true }).waitFor();
+    // Shown once: not after a reload either.
+    if ((await carol.content()).includes(secret)) throw new Error("The key shows on the API's page after a reload");
     await shot(carol, '12-gateway-api-usage');
   });
 
-  // erin sees the key (masked) and the usage on the component.
+  // erin sees the key (masked: its public part only) and the usage on the component.
   await page.reload();
-  await access.getByRole('table', { name: 'keys for llm-chat' }).getByText('active').waitFor({ timeout: 30_000 });
+  const keyRow = access.getByRole('table', { name: 'keys for llm-chat' }).getByRole('row', { name: new RegExp(`${secret.slice(0, 17)}…`) });
+  await keyRow.getByText('active').waitFor({ timeout: 30_000 });
   await page.getByLabel(/^Requests: [1-9]/).waitFor();
+  await page.getByLabel(/^Tokens: [1-9]/).waitFor();
+  await page.getByLabel('Errors: 0', { exact: true }).waitFor();
+  // Nor is the secret in any list the gateway answers either user with.
+  for (const [user, ref] of [['erin', 'component:default/chat-assistant'], ['carol', 'api:default/llm-chat']]) {
+    for (const list of [`keys?entityRef=${encodeURIComponent(ref)}`, `key-requests?entityRef=${encodeURIComponent(ref)}`]) {
+      const listed = await fetch(`${url}/api/gateway/${list}`, { headers: { authorization: `Bearer ${await signIn(url, user)}` } });
+      const text = await listed.text();
+      if (listed.status !== 200) throw new Error(`GET /api/gateway/${list} as ${user} answered ${listed.status}: ${text}`);
+      if (text.includes(secret.slice(17))) throw new Error(`GET /api/gateway/${list} as ${user} holds the key's secret`);
+    }
+  }
   await page.getByRole('table', { name: 'usage by model' }).getByText('chat-small-v1').waitFor();
   if ((await page.content()).includes(secret)) throw new Error("The key shows on the component's page");
   await shot(page, '13-gateway-component-usage');
   // A month, by UTC day: the call is in today's bar, labelled by its date alone.
   await page.getByRole('button', { name: 'last 30 d' }).click();
   const requestsByDay = page.getByRole('img', { name: 'Requests and errors per UTC day' });
-  const today = new Date().toLocaleDateString('en-GB', { day: '2-digit', month: 'short', timeZone: 'UTC' }).replace('Sept', 'Sep');
+  // The call's UTC day, not the day now (a journey that crosses midnight UTC).
+  const today = calledAt.toLocaleDateString('en-GB', { day: '2-digit', month: 'short', timeZone: 'UTC' }).replace('Sept', 'Sep');
   await requestsByDay.getByText(today, { exact: true }).waitFor();
   await requestsByDay.locator('title', { hasText: new RegExp(`^${today} \\(UTC day\\): ok [1-9]`) }).first().waitFor({ state: 'attached' });
   await shot(page, '13b-gateway-component-usage-30-days');
@@ -405,6 +435,8 @@ async function startExampleUpstreams() {
 
 async function main() {
   ensureFrontendBuilt();
+  // This run's screenshots only: a failed run's would otherwise sit beside an earlier run's.
+  fs.rmSync(SCREENSHOTS, { recursive: true, force: true });
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
   const upstreams = await startExampleUpstreams();
   const portal = await startPortal({ port: await freePort() }).catch(async error => {
