@@ -1,6 +1,7 @@
 import { TestDatabases } from '@backstage/backend-test-utils';
 import request from 'supertest';
 import { KnexGatewayStore, type StoredKey } from '../database/GatewayStore';
+import { PolicyFeed } from '../dataplane/policyFeed';
 import { carol, erin, product, startGateway } from '../__testUtils__/gateway';
 import { GATEWAY_EVENTS_TOPIC } from './router';
 
@@ -60,6 +61,21 @@ describe('the control plane', () => {
       expect(denied.body).toEqual(relisted.body.items[0]);
       expect(denied.body).toMatchObject({ status: 'denied', reviewedBy: 'user:default/carol', reviewReason: 'not now' });
       expect(denied.body.keyId).toBeUndefined();
+    } finally {
+      await stop();
+    }
+  });
+
+  it('answers an approval and a rotation with their secrets when the data plane cannot take the new key at once', async () => {
+    const { server, stop } = await gatewayWithProduct();
+    try {
+      const asked = await ask(server);
+      jest.spyOn(PolicyFeed.prototype, 'applyKeys').mockRejectedValueOnce(new Error('the data plane is restarting'));
+      const approved = await request(server).post(`/api/gateway/key-requests/${asked.body.id}/approve`).set('authorization', carol).send({});
+      expect([approved.status, approved.body.issued?.secret]).toEqual([201, expect.stringMatching(/^qdk_/)]);
+      jest.spyOn(PolicyFeed.prototype, 'applyKeys').mockRejectedValueOnce(new Error('the data plane is restarting'));
+      const rotated = await request(server).post(`/api/gateway/keys/${approved.body.issued.key.id}/rotate`).set('authorization', erin).send({ graceSeconds: 60 });
+      expect([rotated.status, rotated.body.secret]).toEqual([201, expect.stringMatching(/^qdk_/)]);
     } finally {
       await stop();
     }

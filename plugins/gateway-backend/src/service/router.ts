@@ -250,6 +250,19 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     return found;
   };
   const notify = notifier(options.notifications, logger);
+  /**
+   * Hands changed keys to this replica's data plane at once. After the change has committed, a
+   * failure here must not fail the answer (an approval's or rotation's one-time secret would be
+   * lost): the data plane is given every key again when it restarts, and other replicas read
+   * changes from the database each second.
+   */
+  const pushKeys = async (keys: StoredKey[]) => {
+    try {
+      await options.onKeyChange?.(keys);
+    } catch (error) {
+      logger.warn(`Could not hand ${keys.map(k => k.publicId).join(', ')} to the data plane now: ${error}`);
+    }
+  };
   const watchers = settings.keyRequestWatchers ?? [];
   const expireKeyRequests = () => expireAndTell(store, notify, now(), watchers);
   const publish = async (type: string, payload: Record<string, unknown>) => {
@@ -541,7 +554,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     if (!(await store.reviewKeyRequest({ id: request.id, status: 'approved', reviewer: actor, reason: body.reason, at, key }, approved))) {
       throw new ConflictError(`Key request ${request.id} was decided or expired meanwhile`);
     }
-    await options.onKeyChange?.([key]);
+    await pushKeys([key]);
     await publish('key.approved', { requestId: request.id, keyId: key.id, productId: request.productId, componentRef: request.componentRef, actor });
     // The request as the review stored it, from what is known here: a read that failed now would lose the one-time
     // secret for good (the key is issued; a retry is answered 409).
@@ -675,7 +688,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     const graceUntil = new Date(Math.min(at.getTime() + graceSeconds * 1000, key.expiresAt ? Date.parse(key.expiresAt) : Infinity));
     const rotated = entityRefs.map(entityRef => ({ actor, action: 'key.rotated', entityRef, target: key.id, details: { publicId: key.publicId, newKeyId: next.id, graceSeconds, graceUntil: graceUntil.toISOString() } }));
     if (!(await store.rotateKey({ previous: key, next, graceUntil, at }, rotated))) throw new ConflictError(`Key ${key.publicId} changed meanwhile`);
-    await options.onKeyChange?.([{ ...key, replacedBy: next.id, expiresAt: graceUntil.toISOString(), updatedAt: at.toISOString() }, next]);
+    await pushKeys([{ ...key, replacedBy: next.id, expiresAt: graceUntil.toISOString(), updatedAt: at.toISOString() }, next]);
     await publish('key.rotated', { keyId: key.id, newKeyId: next.id, componentRef: key.componentRef, productId: key.productId, graceUntil: graceUntil.toISOString(), actor });
     notify(keyRotated({ ...key, apiRef }, { actor, newPublicId: next.publicId, graceUntil: graceUntil.toISOString() }));
     const issued: IssuedKey = { key: keyView(next, at), secret: material.full };
@@ -689,7 +702,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     const revocation = entityRefs.map(entityRef => ({ actor, action: 'key.revoked', entityRef, target: key.id, reason: body.reason, details: { publicId: key.publicId } }));
     if (!(await store.revokeKey({ id: key.id, actor, at }, revocation))) throw new ConflictError(`Key ${key.publicId} changed meanwhile`);
     const revoked = (await store.getKey(key.id))!;
-    await options.onKeyChange?.([revoked]);
+    await pushKeys([revoked]);
     await publish('key.revoked', { keyId: key.id, componentRef: key.componentRef, productId: key.productId, actor, reason: body.reason });
     notify(keyRevoked({ ...key, apiRef }, { actor, reason: body.reason }));
     res.json(keyView(revoked, at));
