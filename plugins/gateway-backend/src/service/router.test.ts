@@ -81,6 +81,37 @@ describe('the control plane', () => {
     }
   });
 
+  it('answers a committed revocation from what it did, as the key is read afterwards', async () => {
+    const { server, stop } = await gatewayWithProduct();
+    try {
+      const asked = await ask(server);
+      const approved = await request(server).post(`/api/gateway/key-requests/${asked.body.id}/approve`).set('authorization', carol).send({});
+      const keyId = approved.body.issued.key.id;
+      // The key cannot be read once the revocation has committed (a connection lost, a failover).
+      const revoke = KnexGatewayStore.prototype.revokeKey;
+      const read = KnexGatewayStore.prototype.getKey;
+      let committed = false;
+      jest.spyOn(KnexGatewayStore.prototype, 'revokeKey').mockImplementation(async function revoked(this: KnexGatewayStore, ...args) {
+        committed = await revoke.apply(this, args);
+        return committed;
+      });
+      jest.spyOn(KnexGatewayStore.prototype, 'getKey').mockImplementation(async function readOnce(this: KnexGatewayStore, id) {
+        if (committed) {
+          committed = false;
+          throw new Error('Connection terminated unexpectedly');
+        }
+        return read.call(this, id);
+      });
+      const revoked = await request(server).post(`/api/gateway/keys/${keyId}/revoke`).set('authorization', carol).send({ reason: 'leaked' });
+      expect(revoked.status).toBe(200);
+      const listed = await request(server).get('/api/gateway/keys').query({ entityRef: componentRef }).set('authorization', carol);
+      expect(revoked.body).toEqual(listed.body.items.find((k: { id: string }) => k.id === keyId));
+      expect(revoked.body).toMatchObject({ status: 'revoked', revokedBy: 'user:default/carol' });
+    } finally {
+      await stop();
+    }
+  });
+
   it('says a key could not be stored without its hash or public id, in the answer and in the error', async () => {
     const { server, knex, stop } = await gatewayWithProduct();
     const review = KnexGatewayStore.prototype.reviewKeyRequest;

@@ -701,7 +701,8 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     const at = now();
     const revocation = entityRefs.map(entityRef => ({ actor, action: 'key.revoked', entityRef, target: key.id, reason: body.reason, details: { publicId: key.publicId } }));
     if (!(await store.revokeKey({ id: key.id, actor, at }, revocation))) throw new ConflictError(`Key ${key.publicId} changed meanwhile`);
-    const revoked = (await store.getKey(key.id))!;
+    // As revokeKey stored it, not read back: the revocation has committed, and a retry would be answered 409.
+    const revoked: StoredKey = { ...key, status: 'revoked', revokedAt: at.toISOString(), revokedBy: actor, updatedAt: at.toISOString() };
     await pushKeys([revoked]);
     await publish('key.revoked', { keyId: key.id, componentRef: key.componentRef, productId: key.productId, actor, reason: body.reason });
     notify(keyRevoked({ ...key, apiRef }, { actor, reason: body.reason }));
