@@ -23,28 +23,37 @@ async function gatewayWithProduct() {
 
 afterEach(() => jest.restoreAllMocks());
 
+/**
+ * The store's `read` fails once, right after its `write` has committed (a connection lost, a
+ * failover); `reset()` forgets a commit no read followed.
+ */
+function failReadOnceAfterCommit(write: 'reviewKeyRequest' | 'revokeKey', read: 'getKeyRequest' | 'getKey') {
+  const store = KnexGatewayStore.prototype as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+  const written = store[write];
+  const readable = store[read];
+  let committed = false;
+  jest.spyOn(store, write).mockImplementation(async function wrote(this: unknown, ...args: unknown[]) {
+    committed = Boolean(await written.apply(this, args));
+    return committed;
+  });
+  jest.spyOn(store, read).mockImplementation(async function readOnce(this: unknown, ...args: unknown[]) {
+    if (committed) {
+      committed = false;
+      throw new Error('Connection terminated unexpectedly');
+    }
+    return readable.apply(this, args);
+  });
+  return { reset: () => { committed = false; } };
+}
+
 describe('the control plane', () => {
   it('answers a committed review from what it decided, so a failed read after it cannot lose the one-time secret', async () => {
     const { server, stop } = await gatewayWithProduct();
-    // The request cannot be read once, right after a review committed (a connection lost, a failover).
-    const review = KnexGatewayStore.prototype.reviewKeyRequest;
-    const read = KnexGatewayStore.prototype.getKeyRequest;
-    let committed = false;
-    jest.spyOn(KnexGatewayStore.prototype, 'reviewKeyRequest').mockImplementation(async function reviewed(this: KnexGatewayStore, ...args) {
-      committed = await review.apply(this, args);
-      return committed;
-    });
-    jest.spyOn(KnexGatewayStore.prototype, 'getKeyRequest').mockImplementation(async function readOnce(this: KnexGatewayStore, id) {
-      if (committed) {
-        committed = false;
-        throw new Error('Connection terminated unexpectedly');
-      }
-      return read.call(this, id);
-    });
+    const failing = failReadOnceAfterCommit('reviewKeyRequest', 'getKeyRequest');
     try {
       const asked = await ask(server);
       const approved = await request(server).post(`/api/gateway/key-requests/${asked.body.id}/approve`).set('authorization', carol).send({ reason: 'ok' });
-      committed = false;
+      failing.reset();
       expect(approved.status).toBe(201);
       expect(approved.body.issued.secret).toMatch(/^qdk_[a-z0-9]{12}_[A-Za-z0-9_-]{43}$/);
       // The answer is the request as stored, field for field.
@@ -55,7 +64,7 @@ describe('the control plane', () => {
       // A denial alike: it is committed, and a retry would be answered 409.
       const again = await ask(server);
       const denied = await request(server).post(`/api/gateway/key-requests/${again.body.id}/deny`).set('authorization', carol).send({ reason: ' not now ' });
-      committed = false;
+      failing.reset();
       expect(denied.status).toBe(200);
       const relisted = await request(server).get('/api/gateway/key-requests').query({ entityRef: componentRef, status: 'denied' }).set('authorization', carol);
       expect(denied.body).toEqual(relisted.body.items[0]);
@@ -87,21 +96,7 @@ describe('the control plane', () => {
       const asked = await ask(server);
       const approved = await request(server).post(`/api/gateway/key-requests/${asked.body.id}/approve`).set('authorization', carol).send({});
       const keyId = approved.body.issued.key.id;
-      // The key cannot be read once the revocation has committed (a connection lost, a failover).
-      const revoke = KnexGatewayStore.prototype.revokeKey;
-      const read = KnexGatewayStore.prototype.getKey;
-      let committed = false;
-      jest.spyOn(KnexGatewayStore.prototype, 'revokeKey').mockImplementation(async function revoked(this: KnexGatewayStore, ...args) {
-        committed = await revoke.apply(this, args);
-        return committed;
-      });
-      jest.spyOn(KnexGatewayStore.prototype, 'getKey').mockImplementation(async function readOnce(this: KnexGatewayStore, id) {
-        if (committed) {
-          committed = false;
-          throw new Error('Connection terminated unexpectedly');
-        }
-        return read.call(this, id);
-      });
+      failReadOnceAfterCommit('revokeKey', 'getKey');
       const revoked = await request(server).post(`/api/gateway/keys/${keyId}/revoke`).set('authorization', carol).send({ reason: 'leaked' });
       expect(revoked.status).toBe(200);
       const listed = await request(server).get('/api/gateway/keys').query({ entityRef: componentRef }).set('authorization', carol);
