@@ -93,7 +93,17 @@ type Decision = AuthorizeResult.ALLOW | AuthorizeResult.DENY;
  * second replica. `result` decides every permission, or each by its name.
  */
 export async function startGateway(knex: Knex, result: Decision | ((permission: string) => Decision) = AuthorizeResult.ALLOW, extra: Record<string, unknown> = {}) {
-  const port = await freePort();
+  // A free port can be taken by another test process between freePort() and the data plane's listen: another one then.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startGatewayOn(await freePort(), knex, result, extra);
+    } catch (error) {
+      if (attempt >= 3 || !String(error).includes('EADDRINUSE')) throw error;
+    }
+  }
+}
+
+async function startGatewayOn(port: number, knex: Knex, result: Decision | ((permission: string) => Decision), extra: Record<string, unknown>) {
   // What the gateway sent to Backstage's notifications backend, and to its events service, in order.
   const notified: NotificationSendOptions[] = [];
   const published: EventParams[] = [];
