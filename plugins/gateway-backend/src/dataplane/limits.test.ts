@@ -216,6 +216,41 @@ describe('gateway limits in Redis, when Redis goes away', () => {
     await relay.close();
     await expect(RedisLimits.connect(url, mockServices.logger.mock())).rejects.toThrow(/ECONNREFUSED/);
   });
+
+  it('fails the start when Redis takes the connection and never answers, instead of waiting for ever', async () => {
+    const relay = await redisRelay();
+    relay.hold();
+    try {
+      const started = Date.now();
+      await expect(RedisLimits.connect(relay.url, mockServices.logger.mock())).rejects.toThrow(/did not answer the connection within 5000 ms/);
+      expect(Date.now() - started).toBeLessThan(7000);
+    } finally {
+      await relay.close();
+    }
+  }, 15_000);
+});
+
+describe('gateway limits in Redis, when Redis refuses a check', () => {
+  it('fails the check and says why, once a minute rather than once a call', async () => {
+    const prefix = `quarterdeck:test:${crypto.randomUUID()}:`;
+    const logger = mockServices.logger.mock();
+    const limits = await RedisLimits.connect(REDIS_URL, logger, prefix);
+    const raw = createClient({ url: REDIS_URL });
+    await raw.connect();
+    try {
+      // Another program's string where the key's state belongs: the script's HMGET fails with WRONGTYPE.
+      await raw.set(`${prefix}{k}`, 'not a hash', { PX: 60_000 });
+      const p = plan({ requestsPerMinute: 10 });
+      for (let i = 0; i < 3; i++) await expect(limits.admit('k', p, { tokens: 0, cost: 0 }, Date.now())).rejects.toThrow(/WRONGTYPE/);
+      expect(logger.warn).toHaveBeenCalledTimes(1);
+      expect(String(jest.mocked(logger.warn).mock.calls[0][0])).toMatch(/Redis refused a limits check \(.*WRONGTYPE/);
+      // Other keys are checked as before.
+      expect(await limits.admit('other', p, { tokens: 0, cost: 0 }, Date.now())).toEqual({ ok: true });
+    } finally {
+      await raw.quit();
+      await limits.close();
+    }
+  });
 });
 
 describe('gateway limits in Redis, for a call that used more than it reserved', () => {

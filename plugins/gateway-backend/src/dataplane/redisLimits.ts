@@ -2,6 +2,7 @@ import type { LoggerService } from '@backstage/backend-plugin-api';
 import type { GatewayPlan } from '@quarterdeck/plugin-gateway-common';
 import { createClient } from '@redis/client';
 import { GCRA_TOLERANCE_MS, nanos, periods, refusal, type Admission, type Charge, type LimitName, type Limits } from './limits';
+import { DeadlineExceeded, withDeadline } from './deadline';
 
 /**
  * The same limits as MemoryLimits, kept in Redis so every replica of the
@@ -20,6 +21,8 @@ import { GCRA_TOLERANCE_MS, nanos, periods, refusal, type Admission, type Charge
 
 /** How long a check or a settlement may wait for Redis. */
 const REDIS_ANSWER_MS = 1000;
+/** How long the first connection, handshake included, may take before the start fails. */
+const REDIS_CONNECT_MS = 5000;
 
 const ADMIT = `
 local now = tonumber(ARGV[1])
@@ -113,15 +116,8 @@ return 1
 
 type Client = ReturnType<typeof createClient>;
 
-/** A Redis call that did not answer in time. */
-class RedisTimeout extends Error {}
-
-function answered<T>(call: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new RedisTimeout(`Redis did not answer the ${what} within ${REDIS_ANSWER_MS} ms`)), REDIS_ANSWER_MS);
-  });
-  return Promise.race([call, late]).finally(() => clearTimeout(timer));
+function answered<T>(call: Promise<T>, what: string, ms = REDIS_ANSWER_MS): Promise<T> {
+  return withDeadline(call, ms, `Redis did not answer the ${what} within ${ms} ms`);
 }
 
 export class RedisLimits implements Limits {
@@ -129,6 +125,7 @@ export class RedisLimits implements Limits {
   private unsettled = 0;
   private down = false;
   private toldUnsettledAt = -Infinity;
+  private toldRefusedAt = -Infinity;
 
   private constructor(private readonly client: Client, private readonly prefix: string, private readonly logger: LoggerService) {}
 
@@ -145,7 +142,14 @@ export class RedisLimits implements Limits {
     // Without a listener a dropped connection's 'error' would end the process.
     client.on('error', (error: Error) => limits.lost(error));
     client.on('ready', () => limits.back());
-    await client.connect();
+    // The client times the TCP connect only, not the handshake after it: a Redis (or a proxy in front
+    // of one) that takes the connection and never answers would hold the start for ever.
+    try {
+      await answered(client.connect(), 'connection', REDIS_CONNECT_MS);
+    } catch (error) {
+      if (error instanceof DeadlineExceeded) client.disconnect().catch(() => undefined);
+      throw error;
+    }
     connected = true;
     return limits;
   }
@@ -162,6 +166,14 @@ export class RedisLimits implements Limits {
     const unsettled = this.unsettled;
     this.unsettled = 0;
     this.logger.info(`Gateway limits: Redis is reachable again${unsettled ? `; ${unsettled} calls' reservations were not settled meanwhile (their tokens come back as the bucket refills, their budgets hold them until the period ends)` : ''}`);
+  }
+
+  /** True at most once a minute per kind of warning, so a steady failure is one line a minute, not one a call. */
+  private firstThisMinute(kind: 'toldUnsettledAt' | 'toldRefusedAt'): boolean {
+    const now = Date.now();
+    if (now - this[kind] < 60_000) return false;
+    this[kind] = now;
+    return true;
   }
 
   private keys(keyId: string, now: number) {
@@ -187,8 +199,12 @@ export class RedisLimits implements Limits {
       reply = await answered(call, 'limits check');
     } catch (error) {
       // A check that admitted the call after it was given up gives its reservation back.
-      if (error instanceof RedisTimeout) {
+      if (error instanceof DeadlineExceeded) {
         call.then(late => (late[0] === 1 ? this.settle(keyId, plan, ask, { tokens: 0, cost: 0 }, now) : undefined), () => undefined);
+      } else if (!this.down && this.firstThisMinute('toldRefusedAt')) {
+        // Connected, yet refused (out of memory, a key of another type under our prefix, a script
+        // error): the 503s that follow would otherwise have no cause anywhere an operator looks.
+        this.logger.warn(`Gateway limits: Redis refused a limits check (${(error as Error).message}); such calls are refused with 503`);
       }
       throw error;
     }
@@ -206,9 +222,7 @@ export class RedisLimits implements Limits {
     } catch (error) {
       this.unsettled++;
       // While Redis is down this is told when it is back; otherwise (slow, or refusing) once a minute at most.
-      const now = Date.now();
-      if (!this.down && now - this.toldUnsettledAt >= 60_000) {
-        this.toldUnsettledAt = now;
+      if (!this.down && this.firstThisMinute('toldUnsettledAt')) {
         this.logger.warn(`Gateway limits: a reservation was not settled in Redis (${(error as Error).message})`);
       }
     }
