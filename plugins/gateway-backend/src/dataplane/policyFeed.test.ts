@@ -1,5 +1,6 @@
 import type { GatewayProduct } from '@quarterdeck/plugin-gateway-common';
 import type { StoredKey } from '../database/GatewayStore';
+import { mockServices } from '@backstage/backend-test-utils';
 import { KEY_POLL_OVERLAP_MS, PolicyFeed } from './policyFeed';
 
 const DAY = 86_400_000;
@@ -25,6 +26,7 @@ describe('PolicyFeed', () => {
         return rows;
       },
       listProducts: async () => [],
+      getKey: async () => undefined,
     };
     const feed = new PolicyFeed(store, { deadKeyRetentionMs: 7 * DAY, now: () => now });
     await feed.load();
@@ -58,6 +60,7 @@ describe('PolicyFeed', () => {
         return rows.filter(k => !since || k.updatedAt >= since);
       },
       listProducts: async () => [],
+      getKey: async () => undefined,
     });
     await feed.load();
     const sent: string[][] = [];
@@ -73,7 +76,7 @@ describe('PolicyFeed', () => {
   });
 
   it('never sends a key back to an earlier state: a rotation heard after the revocation that followed it is left out', async () => {
-    const feed = new PolicyFeed({ keysChangedSince: async () => [key('k')], listProducts: async () => [] });
+    const feed = new PolicyFeed({ keysChangedSince: async () => [key('k')], listProducts: async () => [], getKey: async () => undefined });
     await feed.load();
     const sent: string[] = [];
     feed.connect({ keys: async keys => void sent.push(...keys.map(k => `${k.id} ${k.status}${k.replacedBy ? ` replaced by ${k.replacedBy}` : ''}`)), products: async () => undefined });
@@ -89,7 +92,7 @@ describe('PolicyFeed', () => {
 
   it('keeps the rule when a revoked key is dropped as it arrives (a retention of 0 days)', async () => {
     const now = Date.parse('2026-12-01T00:00:00Z');
-    const feed = new PolicyFeed({ keysChangedSince: async () => [key('k')], listProducts: async () => [] }, { deadKeyRetentionMs: 0, now: () => now });
+    const feed = new PolicyFeed({ keysChangedSince: async () => [key('k')], listProducts: async () => [], getKey: async () => undefined }, { deadKeyRetentionMs: 0, now: () => now });
     await feed.load();
     const sent: string[] = [];
     feed.connect({ keys: async keys => void sent.push(...keys.map(k => `${k.id} ${k.status}${k.replacedBy ? ' rotated' : ''}`)), products: async () => undefined });
@@ -107,6 +110,7 @@ describe('PolicyFeed', () => {
     const reading = new Promise<void>(resolve => { release = resolve; });
     const feed = new PolicyFeed({
       keysChangedSince: async () => [],
+      getKey: async () => undefined,
       // The poll's read began before the rollout's write committed: it answers the weights before it.
       listProducts: async () => {
         const read = stored;
@@ -127,5 +131,97 @@ describe('PolicyFeed', () => {
     // The next read sees the write, and anything else as it is.
     await feed.refreshProducts();
     expect(heard).toEqual([0, 0]);
+  });
+  /** A gateway_keys table in memory, read as GatewayStore reads it (stamps compared as instants, >=). */
+  function table(rows: StoredKey[]) {
+    const asked: Array<string | undefined> = [];
+    return {
+      rows,
+      asked,
+      keysChangedSince: async (since: string | undefined, options?: { deadBefore?: Date }) => {
+        asked.push(since);
+        const dead = options?.deadBefore?.toISOString();
+        return rows
+          .filter(k => !since || k.updatedAt >= since)
+          .filter(k => !dead || ((k.status !== 'revoked' || k.revokedAt! > dead) && (!k.expiresAt || k.expiresAt > dead)));
+      },
+      getKey: async (id: string) => rows.find(k => k.id === id),
+      listProducts: async () => [],
+    };
+  }
+
+  it('repairs, at its full read, a revocation the polls missed (committed long after its stamp), and says so', async () => {
+    const now = Date.parse('2026-12-01T00:05:00Z');
+    const store = table([key('k', { updatedAt: '2026-12-01T00:00:00.000Z' })]);
+    const logger = mockServices.logger.mock();
+    const feed = new PolicyFeed(store, { logger, now: () => now });
+    await feed.load();
+    const sent: string[] = [];
+    feed.connect({ keys: async keys => void sent.push(...keys.map(k => `${k.id} ${k.status}`)), products: async () => undefined });
+    // Another replica approves a key now; the polls move on past it.
+    store.rows.push(key('new', { updatedAt: '2026-12-01T00:04:50.000Z' }));
+    await feed.refreshKeys();
+    // A revocation stamped 00:00:05 whose transaction waited for a connection commits only now.
+    store.rows[0] = key('k', { status: 'revoked', revokedAt: '2026-12-01T00:00:05.000Z', updatedAt: '2026-12-01T00:00:05.000Z' });
+    await feed.refreshKeys();
+    expect(sent).toEqual(['new active']);
+    expect(await feed.resyncKeys()).toBe(1);
+    expect(sent).toEqual(['new active', 'k revoked']);
+    expect(logger.warn).toHaveBeenCalledWith(expect.stringMatching(/full read found 1 key change\(s\) the polls had missed \(pubk\)/));
+    // Nothing more to repair (telling the owners of an expiry is no change to the data plane): nothing sent, nothing said.
+    store.rows[1] = { ...store.rows[1], expiryWarnedAt: '2026-12-01T00:04:55.000Z' };
+    expect(await feed.resyncKeys()).toBe(0);
+    expect(logger.warn).toHaveBeenCalledTimes(1);
+  });
+
+  it('repairs a missed revocation of a key the full read leaves out (a retention of 0), by reading that key', async () => {
+    const now = Date.parse('2026-12-01T00:05:00Z');
+    const store = table([key('k', { updatedAt: '2026-12-01T00:00:00.000Z' })]);
+    const feed = new PolicyFeed(store, { deadKeyRetentionMs: 0, now: () => now });
+    await feed.load();
+    const sent: string[] = [];
+    feed.connect({ keys: async keys => void sent.push(...keys.map(k => `${k.id} ${k.status}`)), products: async () => undefined });
+    store.rows[0] = key('k', { status: 'revoked', revokedAt: '2026-12-01T00:00:05.000Z', updatedAt: '2026-12-01T00:00:05.000Z' });
+    expect(await feed.resyncKeys()).toBe(1);
+    expect(sent).toEqual(['k revoked']);
+    expect(feed.snapshot().keys).toEqual([]);
+  });
+
+  it("never moves its polls past its own clock: a replica whose clock runs ahead does not hide the others' changes", async () => {
+    const now = Date.parse('2026-12-01T00:00:00Z');
+    const store = table([key('ahead', { updatedAt: '2026-12-01T00:10:00.000Z' })]);
+    const feed = new PolicyFeed(store, { now: () => now });
+    await feed.load();
+    await feed.refreshKeys();
+    expect(store.asked.at(-1)).toBe(new Date(now - KEY_POLL_OVERLAP_MS).toISOString());
+  });
+
+  it('reads only recent changes when it holds no live key, not the whole table at every poll', async () => {
+    const now = Date.parse('2026-12-01T00:00:00Z');
+    const store = table([key('old', { status: 'revoked', revokedAt: '2026-11-01T00:00:00.000Z', updatedAt: '2026-11-01T00:00:00.000Z' })]);
+    const feed = new PolicyFeed(store, { deadKeyRetentionMs: DAY, now: () => now });
+    await feed.load();
+    await feed.refreshKeys();
+    await feed.refreshKeys();
+    expect(store.asked.at(-1)).toBe(new Date(Date.parse('2026-11-01T00:00:00.000Z') - KEY_POLL_OVERLAP_MS).toISOString());
+  });
+
+  it('goes on polling when a poll never answers (a query stuck on a dead connection)', async () => {
+    let calls = 0;
+    const logger = mockServices.logger.mock();
+    const feed = new PolicyFeed({
+      keysChangedSince: async () => (++calls === 2 ? new Promise<StoredKey[]>(() => undefined) : []),
+      getKey: async () => undefined,
+      listProducts: async () => [],
+    }, { logger, keyRefreshMs: 10, productRefreshMs: 60_000, pollTimeoutMs: 100 });
+    await feed.load();
+    feed.start();
+    try {
+      for (const deadline = Date.now() + 3000; calls < 4 && Date.now() < deadline;) await new Promise(r => setTimeout(r, 10));
+      expect(calls).toBeGreaterThanOrEqual(4);
+      expect(logger.warn).toHaveBeenCalledWith(expect.stringMatching(/key refresh failed: Error: no answer within 100 ms/));
+    } finally {
+      feed.stop();
+    }
   });
 });

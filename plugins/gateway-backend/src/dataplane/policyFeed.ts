@@ -1,6 +1,7 @@
 import type { LoggerService } from '@backstage/backend-plugin-api';
 import type { GatewayProduct } from '@quarterdeck/plugin-gateway-common';
 import type { GatewayStore, StoredKey } from '../database/GatewayStore';
+import { withDeadline } from './deadline';
 import { deadBefore, forgetBefore, KEY_SWEEP_MS } from './keyCache';
 
 /** Receives the policy the data plane must hold. */
@@ -20,6 +21,18 @@ export interface PolicyListener {
 export const KEY_POLL_OVERLAP_MS = 30_000;
 
 /**
+ * How often the feed reads every live key again and compares it with what it
+ * holds, as an informer's resync does. The polls trust that a change commits
+ * within KEY_POLL_OVERLAP_MS of its stamp and that clocks agree within it; a
+ * change that broke either (a commit that waited long for a connection or a
+ * lock, a replica's clock far off) is repaired by this read at the latest.
+ */
+export const KEY_RESYNC_MS = 5 * 60_000;
+
+/** How long a poll may take before the next one starts anyway (a query stuck on a dead connection would stop them all). */
+export const POLL_TIMEOUT_MS = 30_000;
+
+/**
  * How far along its one-way life a key row is: issued, rotated out
  * (`replacedBy` set), revoked. Every change to a key moves it forward, so
  * this orders two states of it without trusting replicas' clocks.
@@ -30,12 +43,22 @@ function stage(key: StoredKey) {
 }
 
 /**
+ * A key as the data plane uses it. Marking a key's owners told of its expiry changes the row
+ * without its stamp (no poll reads it), and the data plane has no use for it: no change.
+ */
+function policyOf(key: StoredKey) {
+  return JSON.stringify({ ...key, expiryWarnedAt: undefined });
+}
+
+/**
  * The control plane's side of the data plane's caches: every key and
  * product, read from the database at start, then this replica's changes
  * at once (`applyKey`, `applyProduct`) and other replicas' by polling
  * (keys changed since the newest seen, less `KEY_POLL_OVERLAP_MS`, every
  * second: a revocation reaches every replica's data plane within about a
  * second; products every two).
+ * Every KEY_RESYNC_MS it reads every live key again, so a change the polls
+ * missed is repaired (`resyncKeys`).
  * Keys dead for longer than the retention are dropped, here as in the data
  * plane's own cache (keyCache.ts, `deadBefore`), so neither grows with every
  * key ever issued.
@@ -55,11 +78,12 @@ export class PolicyFeed {
   version = 0;
 
   constructor(
-    private readonly store: Pick<GatewayStore, 'keysChangedSince' | 'listProducts'>,
+    private readonly store: Pick<GatewayStore, 'keysChangedSince' | 'getKey' | 'listProducts'>,
     private readonly options: {
       logger?: LoggerService;
       keyRefreshMs?: number;
       productRefreshMs?: number;
+      pollTimeoutMs?: number;
       deadKeyRetentionMs?: number;
       now?: () => number;
     } = {},
@@ -113,8 +137,19 @@ export class PolicyFeed {
     this.version++;
     if (deadBefore(key, this.forgetBefore())) this.forget(key);
     else this.keysById.set(key.id, key);
-    if (!this.since || key.updatedAt > this.since) this.since = key.updatedAt;
+    this.readUpTo(key);
     return true;
+  }
+
+  /**
+   * Moves the next poll's start past a row it read, held or not (with no live key, every poll
+   * would otherwise read the whole table), but never past this replica's own clock: a replica
+   * whose clock runs ahead must not move the polls past everyone else's stamps.
+   */
+  private readUpTo(key: StoredKey) {
+    const now = new Date(this.options.now?.() ?? Date.now()).toISOString();
+    const at = key.updatedAt > now ? now : key.updatedAt;
+    if (!this.since || at > this.since) this.since = at;
   }
 
   /**
@@ -150,15 +185,37 @@ export class PolicyFeed {
 
   async refreshKeys() {
     const since = this.since && new Date(Date.parse(this.since) - KEY_POLL_OVERLAP_MS).toISOString();
-    const changed = (await this.store.keysChangedSince(since)).filter(key => !this.holds(key));
+    const read = await this.store.keysChangedSince(since);
+    for (const key of read) this.readUpTo(key);
+    const changed = read.filter(key => !this.holds(key));
     if (changed.length > 0) await this.applyKeys(changed);
+  }
+
+  /**
+   * Reads every live key, and each held key the read left out (dead past the retention, or
+   * deleted), and sends on what differs from what the feed holds. Returns how many did: more
+   * than none means a poll missed a change, which is said in the log.
+   */
+  async resyncKeys(): Promise<number> {
+    const listed = await this.store.keysChangedSince(undefined, { deadBefore: new Date(this.forgetBefore()) });
+    const seen = new Set(listed.map(key => key.id));
+    const rows = [...listed];
+    for (const id of [...this.keysById.keys()].filter(held => !seen.has(held))) {
+      const row = await this.store.getKey(id);
+      if (row) rows.push(row);
+    }
+    const changed = rows.filter(key => !this.holds(key));
+    if (changed.length === 0) return 0;
+    this.options.logger?.warn(`Gateway keys: a full read found ${changed.length} key change(s) the polls had missed (${changed.slice(0, 5).map(key => key.publicId).join(', ')}${changed.length > 5 ? ', …' : ''}); a change committed long after its stamp, or replicas' clocks apart by more than ${KEY_POLL_OVERLAP_MS / 1000} s`);
+    await this.applyKeys(changed);
+    return changed.length;
   }
 
   /** Whether the feed already holds this very key (or has rightly forgotten it): read again, it changes nothing. */
   private holds(key: StoredKey) {
     const held = this.keysById.get(key.id);
     if (!held) return deadBefore(key, this.forgetBefore());
-    return JSON.stringify(held) === JSON.stringify(key);
+    return policyOf(held) === policyOf(key);
   }
 
   /**
@@ -195,10 +252,11 @@ export class PolicyFeed {
   }
 
   start() {
-    const every = (ms: number, what: string, fn: () => Promise<void>) => {
+    const timeoutMs = this.options.pollTimeoutMs ?? POLL_TIMEOUT_MS;
+    const every = (ms: number, what: string, fn: () => Promise<unknown>) => {
       const tick = () => {
         const timer = setTimeout(() => {
-          fn().catch(error => this.options.logger?.warn(`Gateway ${what} refresh failed: ${error}`)).finally(() => {
+          withDeadline(fn(), timeoutMs, `no answer within ${timeoutMs} ms; the next one starts now`).catch(error => this.options.logger?.warn(`Gateway ${what} refresh failed: ${error}`)).finally(() => {
             if (this.timers.includes(timer)) {
               this.timers = this.timers.filter(t => t !== timer);
               tick();
@@ -213,6 +271,7 @@ export class PolicyFeed {
     every(this.options.keyRefreshMs ?? 1000, 'key', () => this.refreshKeys());
     every(this.options.productRefreshMs ?? 2000, 'product', () => this.refreshProducts());
     every(KEY_SWEEP_MS, 'dead key', async () => this.forgetDead());
+    every(KEY_RESYNC_MS, 'full key', () => this.resyncKeys());
   }
 
   stop() {

@@ -1,6 +1,7 @@
 import { mockServices } from '@backstage/backend-test-utils';
 import type { GatewayProduct } from '@quarterdeck/plugin-gateway-common';
 import fs from 'node:fs';
+import net from 'node:net';
 import type { StoredKey } from '../database/GatewayStore';
 import { generateKey } from '../keys/keyMaterial';
 import { freePort } from '../__testUtils__/ports';
@@ -41,15 +42,24 @@ function keyFor(updatedAt: string) {
   return { key, secret: material.full };
 }
 
+function alive(pid: number) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 describe('DataPlaneProcess', () => {
   let dataPlane: DataPlaneProcess | undefined;
   afterEach(async () => {
     await dataPlane?.stop();
   });
 
-  async function start(storedKeys: StoredKey[], options: { singleThreadedGc?: boolean; spend?: () => Promise<[]>; deadKeyRetentionMs?: number } = {}) {
-    const store = { keysChangedSince: async () => storedKeys, listProducts: async () => [product], insertUsage: async () => undefined };
-    const feed = new PolicyFeed(store, { deadKeyRetentionMs: options.deadKeyRetentionMs });
+  async function start(storedKeys: StoredKey[], options: { singleThreadedGc?: boolean; spend?: () => Promise<[]>; deadKeyRetentionMs?: number; redisUrl?: string; startDeadlineMs?: number; now?: () => number } = {}) {
+    const store = { keysChangedSince: async () => storedKeys, getKey: async () => undefined, listProducts: async () => [product], insertUsage: async () => undefined };
+    const feed = new PolicyFeed(store, { deadKeyRetentionMs: options.deadKeyRetentionMs, now: options.now });
     await feed.load();
     dataPlane = new DataPlaneProcess({
       host: '127.0.0.1',
@@ -99,6 +109,26 @@ describe('DataPlaneProcess', () => {
     expect((await models(url, first.secret)).status).toBe(401);
   });
 
+  it('drops a key revoked while it read the spend so far, however long that read took', async () => {
+    const first = keyFor('2026-11-22T01:00:00.000Z');
+    let clock = Date.now();
+    const late: { feed?: PolicyFeed } = {};
+    const started = await start([first.key], {
+      deadKeyRetentionMs: 0,
+      now: () => clock,
+      // A slow read of the usage table, during which the key is revoked and the feed's sweep forgets it.
+      spend: async () => {
+        await late.feed!.applyKeys([{ ...first.key, status: 'revoked', updatedAt: '2026-11-22T02:00:00.000Z' }]);
+        clock += 31_000;
+        late.feed!.forgetDead();
+        return [];
+      },
+    });
+    late.feed = started.feed;
+    const url = await started.dataPlane.start();
+    expect((await models(url, first.secret)).status).toBe(401);
+  });
+
   it('starts again after a death even when its first attempt to start again fails, and runs no process meanwhile', async () => {
     const first = keyFor('2026-11-22T01:00:00.000Z');
     let spendReads = 0;
@@ -111,6 +141,23 @@ describe('DataPlaneProcess', () => {
     expect(spendReads).toBe(3);
     expect(process.status()).toMatchObject({ running: true, restarts: 1 });
     expect((await models(url, first.secret)).status).toBe(200);
+  });
+
+  it('kills a process that neither listens nor fails within the deadline, rather than waiting on it for ever', async () => {
+    // A Redis that takes the connection and never answers (a stopped process behind a proxy).
+    const silent = net.createServer(() => undefined);
+    await new Promise<void>(resolve => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const { dataPlane: process } = await start([], { redisUrl: `redis://127.0.0.1:${(silent.address() as net.AddressInfo).port}`, startDeadlineMs: 1500 });
+      const starting = process.start();
+      while (!process.pid) await new Promise(r => setTimeout(r, 5));
+      const pid = process.pid;
+      await expect(starting).rejects.toThrow(/did not start listening within 1500 ms/);
+      for (const deadline = Date.now() + 5000; alive(pid) && Date.now() < deadline;) await new Promise(r => setTimeout(r, 20));
+      expect(alive(pid)).toBe(false);
+    } finally {
+      silent.close();
+    }
   });
 
   it('runs from a bundle of its code, and leaves no copy of it behind', async () => {

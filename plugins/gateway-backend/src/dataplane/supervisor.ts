@@ -4,6 +4,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import type { StoredKey } from '../database/GatewayStore';
 import { bundleChild, writeChildBundle } from './childBundle';
+import { DeadlineExceeded, withDeadline } from './deadline';
 import { buildNativeRelay } from './nativeRelay';
 import type { FromDataPlane, PolicyChange, SpendSoFar, ToDataPlane } from './ipc';
 import type { PolicyFeed, PolicyListener } from './policyFeed';
@@ -11,6 +12,12 @@ import type { UsageWriter } from './usageWriter';
 
 /** How long a (re)start waits for the portal's queued usage to be written before it reads the spend. */
 const DRAIN_BEFORE_START_MS = 5_000;
+
+/**
+ * How long a forked process has to listen. Shorter than KEY_POLL_OVERLAP_MS, for which the feed
+ * keeps what it drops: a key dropped after the snapshot is then still there for the catch-up.
+ */
+const START_DEADLINE_MS = 20_000;
 
 export interface DataPlaneProcessOptions {
   host: string;
@@ -34,6 +41,8 @@ export interface DataPlaneProcessOptions {
   nativeStreamRelay?: boolean;
   /** Collect garbage on the process's JavaScript thread only (`gateway.singleThreadedGc`, default true). */
   singleThreadedGc?: boolean;
+  /** How long a forked process has to listen before it is killed and tried again (START_DEADLINE_MS). */
+  startDeadlineMs?: number;
 }
 
 let relayBuild: Promise<{ file?: string; reason?: string }> | undefined;
@@ -120,19 +129,21 @@ export class DataPlaneProcess implements PolicyListener {
     if (this.stopping) throw new Error('The gateway data plane was stopped while starting');
     // What the process starts from, read before it is forked: a read that fails leaves no process behind.
     const { feed } = this.options;
-    const version = feed.version;
-    const { keys, products } = feed.snapshot();
     // Budgets in memory start from the usage written so far: what the portal still holds is written
     // first, for 5 s at most (a database that does not answer must not keep the gateway's port closed;
     // budgets may then start a batch short). With Redis the budgets are there, and nothing waits.
     let spend: SpendSoFar[] = [];
     if (!this.options.redisUrl) {
-      let waited: NodeJS.Timeout | undefined;
-      await Promise.race([this.options.usage.drain(), new Promise<void>(resolve => { waited = setTimeout(resolve, DRAIN_BEFORE_START_MS); })]);
-      clearTimeout(waited);
+      await withDeadline(this.options.usage.drain(), DRAIN_BEFORE_START_MS, 'usage not drained').catch(error => {
+        if (!(error instanceof DeadlineExceeded)) throw error;
+      });
       spend = await this.options.spend();
     }
     if (this.stopping) throw new Error('The gateway data plane was stopped while starting');
+    // The snapshot is taken last, just before the fork: what the feed drops from here on (a key
+    // revoked with a retention of 0) is still among its recently forgotten when the process listens.
+    const version = feed.version;
+    const { keys, products } = feed.snapshot();
     const written = bundle && writeChildBundle(bundle);
     // The old generation grows to at most twice what survived the last full collection (peak RSS
     // under saturation), and V8's GC helper threads would share the machine's few cores with the
@@ -179,8 +190,14 @@ export class DataPlaneProcess implements PolicyListener {
         this.exited(child, code, signal, Date.now() - started);
       });
     });
+    // A process that neither listens nor fails (a Redis that takes the connection and never answers)
+    // would hold the port closed with no retry; it is killed, and its exit starts the next attempt.
+    const deadlineMs = this.options.startDeadlineMs ?? START_DEADLINE_MS;
     this.post({ type: 'start', host: this.options.host, port: this.options.port, keySecret: this.options.keySecret, deadKeyRetentionMs: this.options.deadKeyRetentionMs, redisUrl: this.options.redisUrl, allowedUpstreamHosts: this.options.allowedUpstreamHosts, nativeRelay, nativeRelayReason: built.reason, keys, products, spend });
-    const url = await listening;
+    const url = await withDeadline(listening, deadlineMs, `The gateway data plane did not start listening within ${deadlineMs} ms`).catch(error => {
+      if (error instanceof DeadlineExceeded) child.kill('SIGKILL');
+      throw error;
+    });
     // Changes made while the process was starting were in no snapshot it got, and were not sent to it.
     if (feed.version !== version) {
       const current = feed.snapshot();
