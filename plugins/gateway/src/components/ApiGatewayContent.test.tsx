@@ -612,4 +612,37 @@ describe('ApiGatewayContent', () => {
     await render(gateway, AuthorizeResult.ALLOW, 'llm-chat-error');
     expect((await screen.findAllByText(/You may not read the gateway products/)).length).toBeGreaterThan(0);
   });
+
+  it('shows a page of keys that could not be read as failed, not the page before under its numbers, and lets the user go back', async () => {
+    const gateway = mockGateway();
+    const keys = Array.from({ length: 60 }, (_, i) => ({ ...activeKey, id: `key-${i + 1}`, masked: `qdk_k${String(i + 1).padStart(11, '0')}_…` }));
+    gateway.listKeys.mockImplementation(async ({ limit = 500, offset = 0 }) => {
+      if (offset === 25) throw new Error('Service Unavailable');
+      return { items: keys.slice(offset, offset + limit), totalItems: 60, activeItems: 60 };
+    });
+    await render(gateway, AuthorizeResult.ALLOW, 'llm-chat-page-fails');
+    expect(await screen.findByText('1–25 of 60', undefined, { timeout: 10_000 })).toBeInTheDocument();
+    fireEvent.click(screen.getByRole('button', { name: 'Go to next page' }));
+    expect(await screen.findByText('Service Unavailable')).toBeInTheDocument();
+    expect(screen.getByText('26–50 of 60')).toBeInTheDocument();
+    // Not the first page's keys (and their Revoke) under the second page's numbers, nor a page still loading.
+    expect(screen.queryByRole('table', { name: 'issued keys' })).not.toBeInTheDocument();
+    expect(screen.queryByRole('progressbar', { name: 'loading keys' })).not.toBeInTheDocument();
+    fireEvent.click(screen.getByRole('button', { name: 'Go to previous page' }));
+    await waitFor(() => expect(within(screen.getByRole('table', { name: 'issued keys' })).getByText('qdk_k00000000001_…')).toBeInTheDocument());
+    expect(screen.getByText('1–25 of 60')).toBeInTheDocument();
+  });
+
+  it('says when the permissions could not be checked, rather than that the user lacks them', async () => {
+    const authorize = (r: EvaluatePermissionRequest): AuthorizeResult.ALLOW => {
+      if (r.permission.name === 'gateway.key-request.review') throw new Error('permission backend unavailable');
+      return AuthorizeResult.ALLOW;
+    };
+    await render(mockGateway(), authorize, 'llm-chat-unchecked');
+    const approve = await screen.findByRole('button', { name: 'Approve' });
+    // On Approve, Deny and the key's Revoke.
+    expect(await screen.findAllByLabelText('Could not check your permissions (permission backend unavailable): try again later.')).toHaveLength(3);
+    expect(approve).toBeDisabled();
+    expect(screen.queryByLabelText(/Only those who may review key requests/)).not.toBeInTheDocument();
+  });
 });

@@ -15,7 +15,7 @@ import Typography from '@mui/material/Typography';
 import { usePolling } from '@quarterdeck/plugin-quarterdeck-react';
 import { gatewayApiRef } from '../api/GatewayClient';
 import { AuditCard } from './AuditCard';
-import { ExplainedButton, keyRequestCount, keyRequestsOf, RequestStatusChip, reviewedText } from './common';
+import { ExplainedButton, keyRequestCount, keyRequestsOf, permissionWhy, RequestStatusChip, reviewedText } from './common';
 import { formatDateTime, shortUser } from './format';
 import { IssuedKeysCard } from './IssuedKeysCard';
 import { PendingKeyRequests } from './PendingKeyRequests';
@@ -92,18 +92,10 @@ export function ApiGatewayContent() {
   }
   const { product, pending } = value;
   const decided = value.decided.slice(0, 20);
-  let reviewWhy: string | undefined;
-  let revokeWhy: string | undefined;
-  if (review.loading) {
-    reviewWhy = revokeWhy = 'Checking your permissions…';
-  } else if (!review.allowed) {
-    const reviewers = `Only those who may review key requests for ${apiRef} (the API's owners and platform admins: ${gatewayKeyRequestReviewPermission.name})`;
-    reviewWhy = `${reviewers} can approve or deny.`;
-    revokeWhy = `${reviewers} can revoke its keys here; a key's own component's owners revoke it on that component's page.`;
-  }
-  let editWhy: string | undefined;
-  if (manage.loading) editWhy = 'Checking your permissions…';
-  else if (!manage.allowed) editWhy = `Only those who may define the gateway product of ${apiRef} (its owners and platform admins: ${gatewayProductManagePermission.name}) can edit it.`;
+  const reviewers = `Only those who may review key requests for ${apiRef} (the API's owners and platform admins: ${gatewayKeyRequestReviewPermission.name})`;
+  const reviewWhy = permissionWhy(review, `${reviewers} can approve or deny.`);
+  const revokeWhy = permissionWhy(review, `${reviewers} can revoke its keys here; a key's own component's owners revoke it on that component's page.`);
+  const editWhy = permissionWhy(manage, `Only those who may define the gateway product of ${apiRef} (its owners and platform admins: ${gatewayProductManagePermission.name}) can edit it.`);
 
   // The editor is the second child here as without a product, so it stays open, with its text, when the product appears.
   return (

@@ -93,4 +93,26 @@ describe('AuditCard', () => {
     fireEvent.change(screen.getByLabelText('Action'), { target: { value: 'route.weights' } });
     expect(await screen.findByText('No route.weights here.')).toBeInTheDocument();
   });
+
+  it('shows a page that could not be read as failed, not the page before under its number, and lets the user go back', async () => {
+    const gateway = sixtyEntries();
+    const read = gateway.listAudit.getMockImplementation()!;
+    gateway.listAudit.mockImplementation(async query => {
+      if (query.before === '25') throw new Error('Service Unavailable');
+      return read(query);
+    });
+    await render(gateway);
+    expect(await screen.findByText('reason 1')).toBeInTheDocument();
+    fireEvent.click(screen.getByRole('button', { name: 'Older' }));
+    expect(await screen.findByText('Service Unavailable')).toBeInTheDocument();
+    expect(screen.getByText('Page 2')).toBeInTheDocument();
+    // Not page 1's entries under page 2's number, nor a page still loading.
+    expect(screen.queryByRole('table', { name: 'gateway audit trail' })).not.toBeInTheDocument();
+    expect(screen.queryByRole('progressbar', { name: 'loading audit entries' })).not.toBeInTheDocument();
+    expect(screen.getByRole('button', { name: 'Older' })).toBeDisabled();
+    fireEvent.click(screen.getByRole('button', { name: 'Newer' }));
+    await waitFor(() => expect(trail().getByText('reason 1')).toBeInTheDocument());
+    expect(screen.getByText('Page 1')).toBeInTheDocument();
+    expect(screen.queryByText('Service Unavailable')).not.toBeInTheDocument();
+  });
 });

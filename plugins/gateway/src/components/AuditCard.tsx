@@ -18,6 +18,7 @@ import TextField from '@mui/material/TextField';
 import Typography from '@mui/material/Typography';
 import { usePolling } from '@quarterdeck/plugin-quarterdeck-react';
 import { gatewayApiRef } from '../api/GatewayClient';
+import { useReadFailures } from './common';
 import { formatDateTime, shortUser } from './format';
 
 /** The details worth a glance: plan, component, new key, grace period… */
@@ -81,16 +82,21 @@ export function AuditCard({ entityRef, refreshKey }: { entityRef?: string; refre
   const [visited, setVisited] = useState<{ trailKey: string; cursors: Array<string | undefined> }>({ trailKey, cursors: [undefined] });
   const cursors = visited.trailKey === trailKey ? visited.cursors : [undefined];
   const before = cursors[cursors.length - 1];
+  const pageKey = `${trailKey}|${before ?? ''}`;
+  const reads = useReadFailures();
   const { value, error } = usePolling(
-    async () => ({ trailKey, before, page: await gateway.listAudit({ entityRef, action: action || undefined, before, limit: AUDIT_PAGE_SIZE }) }),
+    async () => ({ trailKey, before, page: await reads.track(pageKey, gateway.listAudit({ entityRef, action: action || undefined, before, limit: AUDIT_PAGE_SIZE })) }),
     30_000,
-    `${trailKey}|${before ?? ''}|${String(refreshKey)}`,
+    `${pageKey}|${String(refreshKey)}`,
   );
   const turning = value !== undefined && (value.trailKey !== trailKey || value.before !== before);
-  const page = value?.page;
+  const failedHere = reads.isFrom(error, pageKey);
+  // The page turned to could not be read: its error, not the page before's rows under its number (the poll reads it again).
+  const turnFailed = turning && failedHere;
+  const page = turnFailed ? undefined : value?.page;
 
   let body;
-  if (error && !page) body = <ResponseErrorPanel error={error} />;
+  if (failedHere && !page) body = <ResponseErrorPanel error={error!} />;
   else if (!page) body = <Progress />;
   else if (page.items.length === 0) {
     body = (
@@ -132,11 +138,12 @@ export function AuditCard({ entityRef, refreshKey }: { entityRef?: string; refre
     );
   }
   const pages = (next: Array<string | undefined>) => setVisited({ trailKey, cursors: next });
-  const paging = page && (cursors.length > 1 || page.next) ? (
+  // After a failed turn too, so Newer still leads back.
+  const paging = (page || turnFailed) && (cursors.length > 1 || page?.next) ? (
     <Stack direction="row" spacing={1} alignItems="center" justifyContent="flex-end" sx={{ mt: 1 }}>
       <Typography variant="body2" color="text.secondary">Page {cursors.length}</Typography>
-      <Button size="small" startIcon={<ChevronLeftIcon />} disabled={cursors.length === 1 || turning} onClick={() => pages(cursors.slice(0, -1))}>Newer</Button>
-      <Button size="small" endIcon={<ChevronRightIcon />} disabled={!page.next || turning} onClick={() => pages([...cursors, page.next])}>Older</Button>
+      <Button size="small" startIcon={<ChevronLeftIcon />} disabled={cursors.length === 1 || (turning && !turnFailed)} onClick={() => pages(cursors.slice(0, -1))}>Newer</Button>
+      <Button size="small" endIcon={<ChevronRightIcon />} disabled={!page?.next || turning} onClick={() => pages([...cursors, page?.next])}>Older</Button>
     </Stack>
   ) : null;
   return (

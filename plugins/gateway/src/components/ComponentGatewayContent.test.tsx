@@ -356,4 +356,32 @@ describe('ComponentGatewayContent', () => {
     expect(await screen.findByText(/Could not refresh the usage/)).toBeInTheDocument();
     expect(screen.getByRole('table', { name: 'usage by model' })).toBeInTheDocument();
   });
+
+  it('keeps saying why a revocation was refused when the read after it takes the API\'s last key away', async () => {
+    const gateway = gatewayFor('chat-assistant-gone');
+    gateway.revokeKey.mockRejectedValue(Object.assign(new Error('Key qdk_abcdefghijkl_… is revoked'), { statusCode: 409 }));
+    await render(gateway, AuthorizeResult.ALLOW, 'chat-assistant-gone');
+    const revoke = await screen.findByRole('button', { name: 'Revoke' });
+    await waitFor(() => expect(revoke).toBeEnabled());
+    // Revoked elsewhere meanwhile: the read after the refusal lists no key accepted.
+    gateway.listKeys.mockResolvedValue({ items: [], totalItems: 1, activeItems: 0 });
+    fireEvent.click(revoke);
+    fireEvent.change(screen.getByLabelText(/Reason/), { target: { value: 'rotated out' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Revoke key' }));
+    expect(await screen.findByText('None: a key is issued when a request is approved.')).toBeInTheDocument();
+    expect(within(screen.getByRole('dialog')).getByText('Key qdk_abcdefghijkl_… is revoked')).toBeInTheDocument();
+  });
+
+  it('disables Request access, Rotate and Revoke saying the permissions could not be checked, not that the user lacks them', async () => {
+    const gateway = gatewayFor('chat-assistant-unchecked');
+    const authorize = (): AuthorizeResult.ALLOW => {
+      throw new Error('permission backend unavailable');
+    };
+    await render(gateway, authorize, 'chat-assistant-unchecked');
+    expect(await screen.findAllByLabelText('Could not check your permissions (permission backend unavailable): try again later.')).toHaveLength(3);
+    expect(screen.getByRole('button', { name: 'Request access' })).toBeDisabled();
+    expect(screen.getByRole('button', { name: 'Rotate' })).toBeDisabled();
+    expect(screen.getByRole('button', { name: 'Revoke' })).toBeDisabled();
+    expect(screen.queryByLabelText(/Only those who may/)).not.toBeInTheDocument();
+  });
 });

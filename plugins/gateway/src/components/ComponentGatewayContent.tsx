@@ -32,7 +32,7 @@ import Typography from '@mui/material/Typography';
 import { errorMessage, usePolling } from '@quarterdeck/plugin-quarterdeck-react';
 import { gatewayApiRef } from '../api/GatewayClient';
 import { AuditCard } from './AuditCard';
-import { ExplainedButton, isConflict, keyRequestsOf, RequestStatusChip, reviewedText } from './common';
+import { ExplainedButton, isConflict, keyRequestsOf, permissionWhy, RequestStatusChip, reviewedText, type PermissionCheck } from './common';
 import { formatDateTime, formatNumber, shortUser } from './format';
 import { KeysTable } from './KeysTable';
 import { PagedKeysTable, usePagedKeys } from './PagedKeys';
@@ -58,12 +58,6 @@ export function consumedApiRefs(entity: Entity): string[] {
 
 /** An API the component consumes: its product, as last read when this read failed (`error`). */
 type Offer = { apiRef: string; product?: GatewayProduct; error?: Error };
-type Permission = { allowed: boolean; loading: boolean };
-
-function whyNot(permission: Permission, text: string): string | undefined {
-  if (permission.loading) return 'Checking your permissions…';
-  return permission.allowed ? undefined : text;
-}
 
 function RequestAccessDialog(props: {
   open: boolean;
@@ -179,31 +173,62 @@ function PastKeys({ componentRef, productId, refreshKey }: { componentRef: strin
   );
 }
 
+/** What a key's Rotate or Revoke opens: its dialog, held by the tab (KeyDialogs). */
+type KeyAction = { action: 'rotate' | 'revoke'; key: GatewayKeyView };
+
 /**
  * A component's keys accepted now, with Rotate and Revoke for those who may
- * manage them (`manageWhy` says why someone may not); a rotated key's
- * successor goes to `onRotated`, which the tab shows once (the list it came
- * from may be gone by the next read). A rotation or revocation refused
- * because the key changed meanwhile (a 409) reads the list again behind the
- * dialog.
+ * manage them (`manageWhy` says why someone may not), which open the tab's
+ * dialog for the key (`onAction`).
  */
-function ManagedKeys(props: { keys: GatewayKeyView[]; label: string; manageWhy?: string; onChanged: () => void; onRotated: (issued: IssuedKey) => void }) {
-  const { keys, label, manageWhy, onChanged, onRotated } = props;
+function ManagedKeys(props: { keys: GatewayKeyView[]; label: string; manageWhy?: string; onAction: (action: KeyAction) => void }) {
+  const { keys, label, manageWhy, onAction } = props;
+  // A rotated key in its grace period can still be revoked (to end the grace early), not rotated again.
+  const rotatable = (k: GatewayKeyView) => k.status === 'active' && !k.replacedBy;
+  return (
+    <KeysTable
+      keys={keys}
+      label={label}
+      actions={k => (revocable(k) ? (
+        <Stack direction="row" spacing={1} justifyContent="flex-end">
+          {rotatable(k) && <ExplainedButton variant="outlined" why={manageWhy} onClick={() => onAction({ action: 'rotate', key: k })}>Rotate</ExplainedButton>}
+          <ExplainedButton variant="outlined" color="error" why={manageWhy} onClick={() => onAction({ action: 'revoke', key: k })}>Revoke</ExplainedButton>
+        </Stack>
+      ) : null)}
+    />
+  );
+}
+
+/**
+ * The dialogs of a key's Rotate and Revoke. The tab holds them, not the card
+ * the key is listed on: a rotation or revocation refused because the key
+ * changed meanwhile (a 409) reads the keys again while the dialog says why,
+ * and that read may take the card's last key, or the card, away. A rotated
+ * key's successor goes to `onRotated`, which the tab shows once.
+ */
+function KeyDialogs(props: { open?: KeyAction; onClose: () => void; onChanged: () => void; onRotated: (issued: IssuedKey) => void }) {
+  const { open, onClose, onChanged, onRotated } = props;
   const gateway = useApi(gatewayApiRef);
-  const [rotating, setRotating] = useState<GatewayKeyView | undefined>();
+  const rotating = open?.action === 'rotate' ? open.key : undefined;
   const [grace, setGrace] = useState(86_400);
   const [busy, setBusy] = useState(false);
   const [failure, setFailure] = useState<string | undefined>();
-  const [revoking, setRevoking] = useState<GatewayKeyView | undefined>();
-  // A rotated key in its grace period can still be revoked (to end the grace early), not rotated again.
-  const rotatable = (k: GatewayKeyView) => k.status === 'active' && !k.replacedBy;
+  // Each key asked about starts with a day's grace and no error, as it is drawn.
+  const [asked, setAsked] = useState(rotating);
+  if (rotating !== asked) {
+    setAsked(rotating);
+    if (rotating) {
+      setGrace(86_400);
+      setFailure(undefined);
+    }
+  }
 
   const rotate = async () => {
     setBusy(true);
     setFailure(undefined);
     try {
       const next = await gateway.rotateKey(rotating!.id, { graceSeconds: grace });
-      setRotating(undefined);
+      onClose();
       onRotated(next);
       onChanged();
     } catch (e) {
@@ -216,17 +241,7 @@ function ManagedKeys(props: { keys: GatewayKeyView[]; label: string; manageWhy?:
 
   return (
     <>
-      <KeysTable
-        keys={keys}
-        label={label}
-        actions={k => (revocable(k) ? (
-          <Stack direction="row" spacing={1} justifyContent="flex-end">
-            {rotatable(k) && <ExplainedButton variant="outlined" why={manageWhy} onClick={() => { setRotating(k); setGrace(86_400); setFailure(undefined); }}>Rotate</ExplainedButton>}
-            <ExplainedButton variant="outlined" color="error" why={manageWhy} onClick={() => setRevoking(k)}>Revoke</ExplainedButton>
-          </Stack>
-        ) : null)}
-      />
-      <Dialog open={rotating !== undefined} onClose={() => !busy && setRotating(undefined)} fullWidth maxWidth="sm">
+      <Dialog open={rotating !== undefined} onClose={() => !busy && onClose()} fullWidth maxWidth="sm">
         <DialogTitle>Rotate {rotating?.masked}?</DialogTitle>
         <DialogContent>
           <Typography variant="body2" paragraph>
@@ -240,18 +255,18 @@ function ManagedKeys(props: { keys: GatewayKeyView[]; label: string; manageWhy?:
           {failure && <Alert severity="error" sx={{ mt: 2 }}>{failure}</Alert>}
         </DialogContent>
         <DialogActions>
-          <Button onClick={() => setRotating(undefined)} disabled={busy}>Cancel</Button>
+          <Button onClick={onClose} disabled={busy}>Cancel</Button>
           <Button variant="contained" onClick={rotate} disabled={busy}>Rotate key</Button>
         </DialogActions>
       </Dialog>
-      <RevokeKeyDialog gatewayKey={revoking} onClose={() => setRevoking(undefined)} onRevoked={() => { setRevoking(undefined); onChanged(); }} onStale={onChanged} />
+      <RevokeKeyDialog gatewayKey={open?.action === 'revoke' ? open.key : undefined} onClose={onClose} onRevoked={() => { onClose(); onChanged(); }} onStale={onChanged} />
     </>
   );
 }
 
 /** Who may rotate and revoke a component's keys, or why not. */
-function manageWhyOf(canManage: Permission, componentRef: string): string | undefined {
-  return whyNot(canManage, `Only those who may manage the keys of ${componentRef} (its owners and platform admins: ${gatewayKeyManagePermission.name}) can rotate or revoke them.`);
+function manageWhyOf(canManage: PermissionCheck, componentRef: string): string | undefined {
+  return permissionWhy(canManage, `Only those who may manage the keys of ${componentRef} (its owners and platform admins: ${gatewayKeyManagePermission.name}) can rotate or revoke them.`);
 }
 
 function ApiAccessCard(props: {
@@ -260,22 +275,22 @@ function ApiAccessCard(props: {
   product: GatewayProduct;
   requests: GatewayKeyRequest[];
   keys: GatewayKeyView[];
-  canRequest: Permission;
-  canManage: Permission;
+  canRequest: PermissionCheck;
+  canManage: PermissionCheck;
   onChanged: () => void;
-  onRotated: (issued: IssuedKey) => void;
+  onKeyAction: (action: KeyAction) => void;
   /** Changes after each action here, so the past keys are read again at once. */
   refreshKey: unknown;
   /** How many of the component's keys for this API are revoked or expired. */
   pastCount: number;
 }) {
-  const { componentRef, apiRef, product, requests, keys, canRequest, canManage, onChanged, onRotated, refreshKey, pastCount } = props;
+  const { componentRef, apiRef, product, requests, keys, canRequest, canManage, onChanged, onKeyAction, refreshKey, pastCount } = props;
   const alerts = useApi(alertApiRef);
   const [requesting, setRequesting] = useState(false);
   const [showPast, setShowPast] = useState(false);
 
   const pending = requests.find(r => r.status === 'pending');
-  const requestWhy = whyNot(canRequest, `Only those who may request keys for ${componentRef} (its owners and platform admins: ${gatewayKeyRequestCreatePermission.name}) can request access.`)
+  const requestWhy = permissionWhy(canRequest, `Only those who may request keys for ${componentRef} (its owners and platform admins: ${gatewayKeyRequestCreatePermission.name}) can request access.`)
     ?? (pending ? `A request for plan ${pending.plan} is waiting for review` : undefined);
   const manageWhy = manageWhyOf(canManage, componentRef);
 
@@ -326,7 +341,7 @@ function ApiAccessCard(props: {
         {keys.length === 0 ? (
           <Typography variant="body2" color="text.secondary">None: a key is issued when a request is approved.</Typography>
         ) : (
-          <ManagedKeys keys={keys} label={`keys for ${product.id}`} manageWhy={manageWhy} onChanged={onChanged} onRotated={onRotated} />
+          <ManagedKeys keys={keys} label={`keys for ${product.id}`} manageWhy={manageWhy} onAction={onKeyAction} />
         )}
         {pastCount > 0 && (
           <Button
@@ -369,6 +384,8 @@ export function ComponentGatewayContent() {
   const [changes, setChanges] = useState(0);
   // A rotated key's secret, held here and not by the card it was rotated on, which the next read may take away.
   const [issued, setIssued] = useState<IssuedKey | undefined>();
+  // The key being rotated or revoked, held here too: its dialog outlives the card it was opened from (KeyDialogs).
+  const [keyAction, setKeyAction] = useState<KeyAction | undefined>();
   // Each API's product as last read: a read that fails keeps its card (and what is open in it) rather than dropping it.
   const lastRead = useRef(new Map<string, GatewayProduct | undefined>());
   const { value, error, loading, retry } = usePolling(async () => {
@@ -404,14 +421,19 @@ export function ComponentGatewayContent() {
     setChanges(n => n + 1);
     retry();
   };
-  // The secret dialog is the second child whatever the tab shows, so a read that changes the tab leaves it open.
-  const secret = <SecretDialog issued={issued} title="New key" onClose={() => setIssued(undefined)} />;
+  // The dialogs come after the tab's content whatever it shows, so a read that changes the tab leaves them open.
+  const dialogs = (
+    <>
+      <SecretDialog issued={issued} title="New key" onClose={() => setIssued(undefined)} />
+      <KeyDialogs open={keyAction} onClose={() => setKeyAction(undefined)} onChanged={changed} onRotated={setIssued} />
+    </>
+  );
   if (apiRefs.length === 0 && others.length === 0) {
     return (
       <>
         <EmptyState missing="info" title="This component consumes no API"
           description="To request access to an API offered through the gateway, add the API under spec.consumesApis in this component's catalog-info.yaml. Once the catalog has read it, the API's gateway product shows here, with Request access." />
-        {secret}
+        {dialogs}
       </>
     );
   }
@@ -440,7 +462,7 @@ export function ComponentGatewayContent() {
             canRequest={canRequest}
             canManage={canManage}
             onChanged={changed}
-            onRotated={setIssued}
+            onKeyAction={setKeyAction}
             refreshKey={changes}
             pastCount={pastKeys(keys, o.product!.id)}
           />
@@ -453,7 +475,7 @@ export function ComponentGatewayContent() {
                 ? 'Keys for products of APIs this component no longer lists under spec.consumesApis, or whose product could not be read. They work until revoked or expired.'
                 : 'Keys for products of APIs this component no longer lists under spec.consumesApis. They work until revoked or expired: revoke those it no longer needs.'}
             >
-              <ManagedKeys keys={others} label="other keys" manageWhy={manageWhyOf(canManage, componentRef)} onChanged={changed} onRotated={setIssued} />
+              <ManagedKeys keys={others} label="other keys" manageWhy={manageWhyOf(canManage, componentRef)} onAction={setKeyAction} />
             </InfoCard>
           </section>
         )}
@@ -470,7 +492,7 @@ export function ComponentGatewayContent() {
         {(offered.length > 0 || others.length > 0) && <UsagePanel entityRef={componentRef} showConsumers={false} title="Usage by this component" />}
         {(offered.length > 0 || others.length > 0) && <AuditCard entityRef={componentRef} refreshKey={changes} />}
       </Stack>
-      {secret}
+      {dialogs}
     </>
   );
 }

@@ -180,11 +180,13 @@ function ReviewQueue({ onDecided }: { onDecided: () => void }) {
  * audit trail.
  */
 export function GatewayAdminPage() {
-  const { allowed, loading } = usePermission({ permission: gatewayAdminPermission });
+  const { allowed, loading, error } = usePermission({ permission: gatewayAdminPermission });
   // A decision here changes the products' key counts and the audit trail: both read again.
   const [changes, setChanges] = useState(0);
   let content;
   if (loading) content = <Progress />;
+  // A check that failed is no answer: not "admins only" to an admin during a permission outage.
+  else if (error) content = <ResponseErrorPanel error={error} title="Could not check whether you may open the gateway admin page: try again later" />;
   else if (!allowed) {
     content = (
       <EmptyState

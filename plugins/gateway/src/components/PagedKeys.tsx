@@ -8,6 +8,7 @@ import TablePagination from '@mui/material/TablePagination';
 import Typography from '@mui/material/Typography';
 import { usePolling } from '@quarterdeck/plugin-quarterdeck-react';
 import { gatewayApiRef, type GatewayKeyQuery } from '../api/GatewayClient';
+import { useReadFailures } from './common';
 import { KeysTable } from './KeysTable';
 
 const PAGE_SIZES = [25, 50, 100];
@@ -26,15 +27,21 @@ export function usePagedKeys(query: GatewayKeyQuery, refreshKey?: unknown) {
   const [pageSize, setPageSize] = useState(PAGE_SIZES[0]);
   const page = at.queryKey === queryKey ? at.page : 0;
   const offset = page * pageSize;
+  const pageKey = `${queryKey}|${offset}|${pageSize}`;
+  const reads = useReadFailures();
   const { value, error } = usePolling(
-    async () => ({ queryKey, offset, pageSize, list: await gateway.listKeys({ ...query, limit: pageSize, offset }) }),
+    async () => ({ queryKey, offset, pageSize, list: await reads.track(pageKey, gateway.listKeys({ ...query, limit: pageSize, offset })) }),
     10_000,
-    `${queryKey}|${offset}|${pageSize}|${String(refreshKey)}`,
+    `${pageKey}|${String(refreshKey)}`,
   );
+  const turning = value !== undefined && (value.queryKey !== queryKey || value.offset !== offset || value.pageSize !== pageSize);
   return {
+    /** The last page read: while `turning`, another page's (or query's), whose counts the card may still show. */
     list: value?.list,
     error,
-    turning: value !== undefined && (value.queryKey !== queryKey || value.offset !== offset || value.pageSize !== pageSize),
+    turning,
+    /** The read of the page asked for failed, `error` being its (not that of a refresh of the page before, while this one loads). */
+    failed: reads.isFrom(error, pageKey),
     page,
     pageSize,
     setPage: (next: number) => setAt({ queryKey, page: next }),
@@ -57,14 +64,40 @@ export function PagedKeysTable(props: {
   actions?: (key: GatewayKeyView) => ReactNode;
 }) {
   const { paged, count, empty, label, showConsumer, actions } = props;
-  const { list, error, turning, page, pageSize, setPage, setPageSize } = paged;
+  const { list, error, turning, failed, page, pageSize, setPage, setPageSize } = paged;
   const total = list ? count(list) : 0;
   // Only from a read of this very page: another page's or filter's counts are not this list's.
   const lastPage = list && !turning ? Math.max(0, Math.ceil(total / pageSize) - 1) : undefined;
   useEffect(() => {
     if (lastPage !== undefined && page > lastPage) setPage(lastPage);
   }, [lastPage, page, setPage]);
-  if (error && !list) return <ResponseErrorPanel error={error} />;
+  // Also on a page past the first, however few are left: the way back is never hidden.
+  const pager = (page > 0 || total > PAGE_SIZES[0]) && (
+    <TablePagination
+      component="div"
+      count={total}
+      // Within the pages there are, until the list that shrank turns to its last one (above).
+      page={Math.min(page, Math.max(0, Math.ceil(total / pageSize) - 1))}
+      rowsPerPage={pageSize}
+      rowsPerPageOptions={PAGE_SIZES}
+      labelRowsPerPage="Keys per page"
+      onPageChange={(_, next) => setPage(next)}
+      onRowsPerPageChange={e => {
+        setPageSize(Number(e.target.value));
+        setPage(0);
+      }}
+    />
+  );
+  if (failed && (!list || turning)) {
+    // A page turned to that could not be read shows its error, not another page's keys under its label (to revoke the
+    // wrong ones), with the pager (its total as last read) to go back; the poll reads the page again meanwhile.
+    return (
+      <>
+        <ResponseErrorPanel error={error!} />
+        {list && page > 0 && pager}
+      </>
+    );
+  }
   if (!list) return <Progress />;
   if (total === 0) return <Typography variant="body2" color="text.secondary">{empty}</Typography>;
   return (
@@ -72,23 +105,7 @@ export function PagedKeysTable(props: {
       {error && <ResponseErrorPanel error={error} title="Could not refresh the keys" />}
       <Box sx={{ height: 4 }}>{turning && <LinearProgress aria-label="loading keys" />}</Box>
       <KeysTable keys={list.items} showConsumer={showConsumer} label={label} actions={actions} />
-      {/* Also on a page past the first, however few are left: the way back is never hidden. */}
-      {(page > 0 || total > PAGE_SIZES[0]) && (
-        <TablePagination
-          component="div"
-          count={total}
-          // Within the pages there are, until the list that shrank turns to its last one (above).
-          page={Math.min(page, Math.max(0, Math.ceil(total / pageSize) - 1))}
-          rowsPerPage={pageSize}
-          rowsPerPageOptions={PAGE_SIZES}
-          labelRowsPerPage="Keys per page"
-          onPageChange={(_, next) => setPage(next)}
-          onRowsPerPageChange={e => {
-            setPageSize(Number(e.target.value));
-            setPage(0);
-          }}
-        />
-      )}
+      {pager}
     </>
   );
 }

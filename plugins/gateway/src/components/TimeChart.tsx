@@ -42,7 +42,7 @@ export function TimeChart<P extends { start: string }>(props: {
   format: (n: number) => string;
   /** Lines: whether a bucket has a value (latency of an hour without calls has none); gaps are not drawn. */
   defined?: (point: P) => boolean;
-  /** A value as the hover text says it, where that is not the scale's number (a latency bucket); `format` otherwise. */
+  /** A value as the hover text and the max above say it, where that is not the scale's number (a latency bucket); `format` otherwise. */
   formatPoint?: (n: number) => string;
   /** The length of a bucket, as the summary gives it: an hour when absent. */
   bucketMs?: number;
@@ -64,7 +64,8 @@ export function TimeChart<P extends { start: string }>(props: {
     <Box>
       <Stack direction="row" justifyContent="space-between" alignItems="baseline">
         <Typography variant="subtitle2">{title}</Typography>
-        <Typography variant="caption" color="text.secondary">max {format(max)}</Typography>
+        {/* As the hover says it: a latency past the last bucket is "> 10.0 s", not a figure it never reached. */}
+        <Typography variant="caption" color="text.secondary">max {formatPoint(max)}</Typography>
       </Stack>
       <svg viewBox={`0 0 ${WIDTH} ${HEIGHT}`} width="100%" height={HEIGHT} preserveAspectRatio="none" role="img" aria-label={`${title} per ${byDay ? 'UTC day' : 'hour'}`}>
         <line x1={PAD.left} x2={WIDTH - PAD.right} y1={y(0)} y2={y(0)} stroke="currentColor" strokeOpacity={0.3} />

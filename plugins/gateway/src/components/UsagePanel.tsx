@@ -20,7 +20,7 @@ import Typography from '@mui/material/Typography';
 import { usePolling } from '@quarterdeck/plugin-quarterdeck-react';
 import { gatewayApiRef } from '../api/GatewayClient';
 import { formatCost, formatLatencyBucket, formatMs, formatNumber } from './format';
-import { FIGURES_TABLE_SX } from './common';
+import { FIGURES_TABLE_SX, useReadFailures } from './common';
 import { TimeChart } from './TimeChart';
 import { UsageByOwner, type OwnerCache } from './UsageByOwner';
 
@@ -97,13 +97,17 @@ export function UsagePanel(props: { entityRef?: string; showConsumers?: boolean;
   const [consumer, setConsumer] = useState(ALL_CONSUMERS);
   // The consumers' owners, read from the catalog once each for as long as the panel is open, whichever window it shows.
   const owners = useRef<OwnerCache>(new Map());
-  const { value, error } = usePolling(
-    async () => ({ hours, consumer, summary: await gateway.getUsage({ ...(!gatewayWide && { entityRef }), hours, ...(consumer && { consumerRef: consumer }) }) }),
+  const queryKey = `${entityRef ?? 'gateway'}|${hours}|${consumer}`;
+  const reads = useReadFailures();
+  const { value, error: lastError } = usePolling(
+    async () => ({ hours, consumer, summary: await reads.track(queryKey, gateway.getUsage({ ...(!gatewayWide && { entityRef }), hours, ...(consumer && { consumerRef: consumer }) })) }),
     // A day's chart moves by the minute; a week's or a month's is read again less often, as it reads many more rows.
     hours > 24 ? 60_000 : 15_000,
-    `${entityRef ?? 'gateway'}|${hours}|${consumer}`,
+    queryKey,
   );
   const current = value?.hours === hours && value.consumer === consumer ? value.summary : undefined;
+  // Only this window's and consumer's: another's failed read, kept while this one loads, is not this one's failure.
+  const error = reads.isFrom(lastError, queryKey) ? lastError : undefined;
   const toggleConsumer = (ref: string) => setConsumer(consumer === ref ? ALL_CONSUMERS : ref);
 
   let body;

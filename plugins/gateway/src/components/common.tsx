@@ -1,8 +1,9 @@
-import type { ReactNode } from 'react';
+import { useMemo, useRef, type ReactNode } from 'react';
 import type { GatewayKeyRequest } from '@quarterdeck/plugin-gateway-common';
 import Button, { type ButtonProps } from '@mui/material/Button';
 import Chip from '@mui/material/Chip';
 import Tooltip from '@mui/material/Tooltip';
+import { errorMessage } from '@quarterdeck/plugin-quarterdeck-react';
 import type { GatewayApi } from '../api/GatewayClient';
 import { formatDateTime, shortUser } from './format';
 
@@ -36,6 +37,42 @@ export function ExplainedButton(props: ButtonProps & { why?: string; children: R
       </span>
     </Tooltip>
   );
+}
+
+/** What `usePermission` answers: `error` when the check itself failed (`allowed` is then false too). */
+export type PermissionCheck = { allowed: boolean; loading: boolean; error?: Error };
+
+/**
+ * Why an action that needs a permission is disabled, as ExplainedButton's
+ * `why`: `denied` when the user lacks it; a check that failed says so, as
+ * it is no answer (telling a user who has the permission that they lack it
+ * would send them to ask for it).
+ */
+export function permissionWhy(check: PermissionCheck, denied: string): string | undefined {
+  if (check.loading) return 'Checking your permissions…';
+  if (check.error) return `Could not check your permissions (${errorMessage(check.error)}): try again later.`;
+  return check.allowed ? undefined : denied;
+}
+
+/**
+ * Which read an error came from. usePolling keeps its last value and error
+ * when its key changes (a page turned, another window), so a view that shows
+ * the page before while the next loads cannot tell a failed refresh of that
+ * page from a failed read of the next one: the loader passes each read
+ * through `track(key, read)`, and `isFrom(error, key)` says whether the error
+ * is what a read for `key` threw (an error it could not tag counts as any key's).
+ */
+export function useReadFailures() {
+  const origins = useRef(new WeakMap<object, string>());
+  return useMemo(() => ({
+    track: <T,>(key: string, read: Promise<T>): Promise<T> =>
+      read.catch((e: unknown) => {
+        if (e !== null && typeof e === 'object') origins.current.set(e, key);
+        throw e;
+      }),
+    isFrom: (error: unknown, key: string): boolean =>
+      error !== undefined && (error === null || typeof error !== 'object' || (origins.current.get(error) ?? key) === key),
+  }), []);
 }
 
 /**

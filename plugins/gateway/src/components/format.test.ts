@@ -1,4 +1,4 @@
-import { formatBucket, formatLatencyBucket } from './format';
+import { formatBucket, formatCost, formatLatencyBucket } from './format';
 
 describe('formatBucket', () => {
   it("labels a day's bucket by its UTC date and an hour's by its time", () => {
@@ -25,5 +25,21 @@ describe('formatLatencyBucket', () => {
     expect(formatLatencyBucket(10001, bounds)).toBe('> 10.0 s');
     // A number that is not a bound is shown as it is.
     expect(formatLatencyBucket(42, bounds)).toBe('42 ms');
+  });
+});
+
+describe('formatCost', () => {
+  it('says a cost too small for six decimals is under a millionth of a dollar, not "$0."', () => {
+    expect(formatCost(1e-7)).toBe('< $0.000001');
+    expect(formatCost(4.9e-7)).toBe('< $0.000001');
+    expect(formatCost(5e-7)).toBe('< $0.000001');
+    expect(formatCost(-1e-7)).toBe('> $-0.000001');
+    // What six decimals show, as before.
+    expect(formatCost(0.0000015)).toBe('$0.000002');
+    expect(formatCost(0.0015)).toBe('$0.0015');
+    expect(formatCost(-0.005)).toBe('$-0.005');
+    expect(formatCost(0)).toBe('$0');
+    expect(formatCost(-0)).toBe('$0');
+    expect(formatCost(12.345)).toBe('$12.35');
   });
 });

@@ -17,7 +17,12 @@ export function formatNumber(n: number | undefined): string {
 export function formatCost(usd: number | undefined): string {
   if (usd === undefined || usd === null) return '–';
   if (usd === 0) return '$0';
-  if (Math.abs(usd) < 0.01) return `$${usd.toFixed(6).replace(/0+$/, '')}`;
+  if (Math.abs(usd) < 0.01) {
+    const fixed = usd.toFixed(6);
+    // Below what six decimals show, yet not nothing: "$0." would read as free (a negative alike, as "$-0.005" is written).
+    if (Number(fixed) === 0) return usd > 0 ? '< $0.000001' : '> $-0.000001';
+    return `$${fixed.replace(/0+$/, '')}`;
+  }
   return `$${usd.toFixed(2)}`;
 }
 
