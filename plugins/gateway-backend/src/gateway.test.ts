@@ -617,6 +617,7 @@ describe('the gateway, control plane and data plane', () => {
       expect(status.body).toMatchObject({
         dataPlane: { running: true, url: admin.dataPlane, restarts: 0, streams: { relay: expect.stringMatching(/^(native|javascript)$/) } },
         limits: 'memory', allowedUpstreamHosts: ['127.0.0.1'], upstreamsOutsideAllowlist: [], held: { keys: 0, products: 1 }, keyRequestWatchers: [],
+        usageRows: { waiting: 0, dropped: 0 },
       });
       expect(JSON.stringify(status.body)).not.toContain('a-test-server-secret');
       const trail = await request(admin.server).get('/api/gateway/audit').set('authorization', carol);

@@ -296,4 +296,10 @@ export interface GatewayStatus {
   held: { keys: number; products: number };
   /** Groups and users told of every key request beside each API's owners (`gateway.keyRequestWatchers`). */
   keyRequestWatchers: string[];
+  /**
+   * This replica's usage rows not yet in the database (a backlog that grows means the database
+   * does not keep up with the calls), and those dropped since the portal started (the backlog
+   * past its bound, or rows the database refused). Absent from a replica older than this field.
+   */
+  usageRows?: { waiting: number; dropped: number };
 }

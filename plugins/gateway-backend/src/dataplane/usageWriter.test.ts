@@ -78,4 +78,21 @@ describe('UsageWriter', () => {
     await writer.drain();
     expect(sent).toEqual([[1, 2, 3], [6]]);
   });
+
+  it('tells how many rows are not yet written, the batch being written and one to send again included', async () => {
+    const sink = flakySink();
+    const writer = new UsageWriter(sink);
+    writer.record(call(1));
+    writer.record(call(2));
+    expect(writer.waiting).toBe(2);
+    sink.failAfterWriting(1);
+    const writing = writer.flush();
+    writer.record(call(3));
+    expect(writer.waiting).toBe(3);
+    await writing;
+    expect(writer.waiting).toBe(3);
+    await writer.drain();
+    expect(writer.waiting).toBe(0);
+    expect(writer.dropped).toBe(0);
+  });
 });

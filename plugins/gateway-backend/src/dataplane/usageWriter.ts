@@ -87,6 +87,11 @@ export class UsageWriter {
     return this.flushing;
   }
 
+  /** Rows recorded and not yet written: queued, in the batch being written, or in one to send again. */
+  get waiting() {
+    return this.queue.length + this.inFlight + (this.failed?.rows.length ?? 0);
+  }
+
   /**
    * Writes everything queued: the batch in flight, a failed one, then the
    * rest. Stops at the first write that fails (it stays queued).

@@ -140,6 +140,7 @@ describe('GatewayAdminPage', () => {
     expect(screen.getByText('forwarded by the native relay')).toBeInTheDocument();
     expect(screen.getByText('api.openai.com')).toBeInTheDocument();
     expect(screen.getByText('3 keys, 2 products')).toBeInTheDocument();
+    expect(screen.getByText('1,200 waiting to be written; none dropped since the portal started')).toBeInTheDocument();
     expect(screen.getByText('replica-a')).toBeInTheDocument();
     expect(screen.queryByText(/outside the allowlist/)).not.toBeInTheDocument();
     // Who hears of every key request, beside each API's owners.

@@ -106,6 +106,10 @@ function DataPlaneCard() {
     streamedEvents: dataPlane.streams.relay === 'native' ? 'forwarded by the native relay' : `forwarded in JavaScript: ${dataPlane.streams.reason ?? 'no native relay'}`,
     limitsAndBudgets: limits === 'redis' ? 'counted in Redis, shared by every replica' : "counted in this replica's memory",
     holds: `${formatNumber(held.keys)} key${held.keys === 1 ? '' : 's'}, ${formatNumber(held.products)} product${held.products === 1 ? '' : 's'}`,
+    // A backlog that keeps growing is a database that does not keep up with the calls (a replica from before does not say).
+    ...(value.usageRows ? {
+      usageRows: `${formatNumber(value.usageRows.waiting)} waiting to be written; ${value.usageRows.dropped === 0 ? 'none' : formatNumber(value.usageRows.dropped)} dropped since the portal started`,
+    } : {}),
     upstreamAllowlist: allowedUpstreamHosts.length === 0
       ? 'empty: no upstream may be added'
       : <Stack direction="row" spacing={1} useFlexGap flexWrap="wrap">{allowedUpstreamHosts.map(host => <Chip key={host} size="small" label={host} />)}</Stack>,

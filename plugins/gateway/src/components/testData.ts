@@ -122,6 +122,7 @@ export function mockGateway(): jest.Mocked<GatewayApi> {
       limits: 'memory',
       allowedUpstreamHosts: ['127.0.0.1', 'api.openai.com'],
       held: { keys: 3, products: 2 },
+      usageRows: { waiting: 1200, dropped: 0 },
       keyRequestWatchers: ['group:default/platform-admins'],
     }),
     // Like the backend, a query for one action gets that action's entries only.
