@@ -126,6 +126,8 @@ const queuedNs = (pid: number) => {
 };
 const statusKb = (pid: number, field: 'VmHWM' | 'VmRSS') =>
   Number(new RegExp(`${field}:\\s+(\\d+)`).exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+/** /proc's kB are KiB; the goal is in MB (10^6 bytes). */
+const mbOf = (kb: number) => (kb * 1024) / 1e6;
 const resetPeak = (pid: number) => fs.writeFileSync(`/proc/${pid}/clear_refs`, '5');
 
 /** The gateway data plane's own process: the portal's child running dataplane/child (src/dataplane/child.ts, or its bundle <tmp>/quarterdeck-XXXXXX/dataplane/child.cjs when run from sources). */
@@ -314,6 +316,8 @@ interface Target {
   streamPid: number;
   /** Processes whose CPU also counts as the gateway's (the portal writing the data plane's usage). */
   supportPids?: number[];
+  /** The portal's usage rows not yet in the database, and those it dropped (GET /api/gateway/status). */
+  usageRows?: () => Promise<{ waiting: number; dropped: number }>;
 }
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
@@ -373,6 +377,12 @@ async function check(t: Target) {
 
 const K6_SCRIPT = `
 import http from 'k6/http';
+import exec from 'k6/execution';
+import { Trend } from 'k6/metrics';
+// From the instant the iteration was scheduled to its answer: an iteration k6 itself starts late
+// (its one core busy) is counted late, as a client on a schedule would see it. Date.now() is whole
+// milliseconds, so this serves the p99, http_req_duration (sub-millisecond) the p50.
+const fromSchedule = new Trend('from_schedule', true);
 const headers = JSON.parse(__ENV.HEADERS);
 const body = __ENV.BODY;
 const rate = Number(__ENV.RATE);
@@ -390,10 +400,13 @@ export const options = {
     'http_req_failed{scenario:measure}': ['rate>=0'],
     'http_reqs{scenario:measure}': ['count>=0'],
     'dropped_iterations{scenario:measure}': ['count>=0'],
+    'from_schedule{scenario:measure}': ['max>=0'],
   },
 };
 export default function () {
+  const scheduled = exec.scenario.startTime + (exec.scenario.iterationInTest * 1000) / rate;
   http.post(__ENV.URL, body, { headers, timeout: '10s' });
+  fromSchedule.add(Date.now() - scheduled);
 }
 export function handleSummary(data) {
   return { [__ENV.SUMMARY]: JSON.stringify(data) };
@@ -404,6 +417,8 @@ interface LatencyRun {
   p50: number;
   p90: number;
   p99: number;
+  /** p99 from each call's scheduled instant (k6's own lateness included). */
+  scheduledP99: number;
   p999: number;
   max: number;
   requests: number;
@@ -443,6 +458,7 @@ async function latencyRun(t: Target): Promise<LatencyRun> {
     p50: d['p(50)'],
     p90: d['p(90)'],
     p99: d['p(99)'],
+    scheduledP99: m['from_schedule{scenario:measure}'].values['p(99)'],
     p999: d['p(99.9)'],
     max: d.max,
     requests,
@@ -466,6 +482,8 @@ interface WrkPoint {
   /** Cores the gateway process (the upstream for direct) used. */
   gatewayCores: number;
   otherCores: number;
+  /** Quarterdeck: usage rows not yet in the database as wrk ended, and rows dropped during the run. */
+  usage?: { waiting: number; dropped: number };
 }
 
 async function wrkRun(t: Target, connections: number): Promise<WrkPoint> {
@@ -504,6 +522,12 @@ async function wrkRun(t: Target, connections: number): Promise<WrkPoint> {
   };
 }
 
+/**
+ * The targets in another order each repetition (rotated): a run just after an overloaded one
+ * (Portkey's) may find the machine still settling, and no target should always be that one.
+ */
+const inTurn = <T>(xs: T[], rep: number) => xs.map((_, i) => xs[(i + rep - 1) % xs.length]);
+
 /** Every process of the bench: before a run, all are idle again (an overloaded gateway may still drain a backlog). */
 let everyPid: number[] = [];
 
@@ -511,11 +535,18 @@ async function sweep(t: Target) {
   const points: WrkPoint[] = [];
   for (const c of SWEEP_CONNECTIONS) {
     await quiesce(everyPid);
+    const before = await t.usageRows?.();
     const point = await wrkRun(t, c);
+    const after = await t.usageRows?.();
+    if (before && after) point.usage = { waiting: after.waiting, dropped: after.dropped - before.dropped };
     points.push(point);
-    log(`  ${t.name.padEnd(12)} ${String(c).padStart(5)} connections: ${point.rate.toFixed(0).padStart(6)} RPS, errors ${(100 * point.errorRate).toFixed(2)} %, p50 ${point.latencyP50}, p99 ${point.latencyP99}; ${t.name === 'direct' ? 'upstream' : 'gateway'} ${point.gatewayCores.toFixed(2)} cores, other load ${point.otherCores.toFixed(2)}`);
+    const usage = point.usage ? `; usage rows not yet written ${point.usage.waiting}, dropped ${point.usage.dropped}` : '';
+    log(`  ${t.name.padEnd(12)} ${String(c).padStart(5)} connections: ${point.rate.toFixed(0).padStart(6)} RPS, errors ${(100 * point.errorRate).toFixed(2)} %, p50 ${point.latencyP50}, p99 ${point.latencyP99}; ${t.name === 'direct' ? 'upstream' : 'gateway'} ${point.gatewayCores.toFixed(2)} cores, other load ${point.otherCores.toFixed(2)}${usage}`);
   }
-  const ok = points.filter(p => p.errorRate < 0.001);
+  // Sustained: under 0.1 % errors, and for Quarterdeck its usage written as fast as the calls came —
+  // no row dropped, and no more than a second's worth still waiting for the database as the run ended
+  // (a backlog written after the run, while the bench waits for quiet, would be work left out of the rate).
+  const ok = points.filter(p => p.errorRate < 0.001 && (!p.usage || (p.usage.dropped === 0 && p.usage.waiting <= p.rate)));
   const best = ok.length ? ok.reduce((a, b) => (b.rate > a.rate ? b : a)) : undefined;
   return { points, best: best?.rate ?? 0, bestConnections: best?.connections ?? 0 };
 }
@@ -689,8 +720,9 @@ async function main() {
     const dataPlane = dataPlanePid(portal!.pid);
     log(`gateway data plane: process ${dataPlane} (the portal is ${portal!.pid})`);
     log(`portal ready in ${((portal as any).startupMs / 1000).toFixed(1)} s; creating the product and a key through /api/gateway`);
-    await waitForCatalogUsers(url, ['carol', 'erin']);
+    await waitForCatalogUsers(url, ['carol', 'erin', 'grace']);
     const carol = await signIn(url, 'carol');
+    const grace = await signIn(url, 'grace');
     const erin = await signIn(url, 'erin');
     const api = async (token: string, method: string, p: string, body?: unknown) => {
       const res = await fetch(`${url}/api/gateway${p}`, {
@@ -754,6 +786,7 @@ async function main() {
         pid: dataPlane,
         streamPid: dataPlane,
         supportPids: [portal!.pid],
+        usageRows: async () => (await api(grace, 'GET', '/status')).usageRows,
       },
       {
         name: 'portkey',
@@ -789,13 +822,13 @@ async function main() {
       }
     };
     await quiesce(everyPid);
-    const idleRssMb = { quarterdeck: statusKb(dataPlane, 'VmRSS') / 1024, portkey: statusKb(portkey.pid, 'VmRSS') / 1024, portal: statusKb(portal!.pid, 'VmRSS') / 1024 };
+    const idleRssMb = { quarterdeck: mbOf(statusKb(dataPlane, 'VmRSS')), portkey: mbOf(statusKb(portkey.pid, 'VmRSS')), portal: mbOf(statusKb(portal!.pid, 'VmRSS')) };
     log(`idle RSS: quarterdeck data plane ${idleRssMb.quarterdeck.toFixed(0)} MB, portkey ${idleRssMb.portkey.toFixed(0)} MB, portal ${idleRssMb.portal.toFixed(0)} MB`);
     const peaks: Record<string, { quarterdeck: number; portkey: number; portal: number }> = {};
     const phase = async <T>(name: string, body: () => Promise<T>): Promise<T> => {
       gateways.forEach(resetPeak);
       const result = await body();
-      peaks[name] = { quarterdeck: statusKb(dataPlane, 'VmHWM') / 1024, portkey: statusKb(portkey.pid, 'VmHWM') / 1024, portal: statusKb(portal!.pid, 'VmHWM') / 1024 };
+      peaks[name] = { quarterdeck: mbOf(statusKb(dataPlane, 'VmHWM')), portkey: mbOf(statusKb(portkey.pid, 'VmHWM')), portal: mbOf(statusKb(portal!.pid, 'VmHWM')) };
       log(`${name}: peak RSS quarterdeck data plane ${peaks[name].quarterdeck.toFixed(0)} MB, portkey ${peaks[name].portkey.toFixed(0)} MB, portal ${peaks[name].portal.toFixed(0)} MB; load average ${os.loadavg()[0].toFixed(2)}`);
       return result;
     };
@@ -804,11 +837,11 @@ async function main() {
     if (ONLY.has('latency')) {
       await phase('latency', async () => {
         for (let rep = 1; rep <= REPS; rep++) {
-          for (const t of targets) {
+          for (const t of inTurn(targets, rep)) {
             await quiesce(everyPid);
             const r = await profiled(t, () => latencyRun(t));
             latency[t.name].push(r);
-            log(`1,000 RPS run ${rep} ${t.name.padEnd(12)} p50 ${r.p50.toFixed(2)} ms, p90 ${r.p90.toFixed(2)}, p99 ${r.p99.toFixed(2)}, max ${r.max.toFixed(1)}; ${r.requests} requests, ${r.failed} failed, ${r.dropped} dropped; ${r.cpuMsPerRequest.toFixed(3)} ms CPU/request; other load ${r.otherCores.toFixed(2)} cores`);
+            log(`1,000 RPS run ${rep} ${t.name.padEnd(12)} p50 ${r.p50.toFixed(2)} ms, p90 ${r.p90.toFixed(2)}, p99 ${r.p99.toFixed(2)} (from the schedule ${r.scheduledP99.toFixed(2)}), max ${r.max.toFixed(1)}; ${r.requests} requests, ${r.failed} failed, ${r.dropped} dropped; ${r.cpuMsPerRequest.toFixed(3)} ms CPU/request; other load ${r.otherCores.toFixed(2)} cores`);
           }
         }
       });
@@ -818,7 +851,7 @@ async function main() {
     if (ONLY.has('sweep')) {
       await phase('sweep', async () => {
         for (let rep = 1; rep <= REPS; rep++) {
-          for (const t of targets) {
+          for (const t of inTurn(targets, rep)) {
             const s = await profiled(t, () => sweep(t));
             sweeps[t.name].push(s);
             log(`max sustained run ${rep} ${t.name.padEnd(12)} ${s.best.toFixed(0)} RPS (at ${s.bestConnections} connections)`);
@@ -833,7 +866,7 @@ async function main() {
       await phase('streams', async () => {
         for (let rep = 1; rep <= REPS; rep++) {
           for (const loop of STREAM_LOOPS) {
-            for (const t of streamTargets) {
+            for (const t of inTurn(streamTargets, rep)) {
               await quiesce(everyPid);
               const r = await profiled(t, () => streamRun(t, loop));
               streams[loop][t.name].push(r);
@@ -857,24 +890,29 @@ async function main() {
       const errPct = (name: string) => latency[name].map(r => (100 * (r.failed + r.dropped)) / Math.max(1, r.requests + r.dropped));
       const addP50 = added(latency, 'quarterdeck', 'p50');
       const addP99 = added(latency, 'quarterdeck', 'p99');
+      const addSchedP99 = added(latency, 'quarterdeck', 'scheduledP99');
       const pkP50 = added(latency, 'portkey', 'p50');
       const pkP99 = added(latency, 'portkey', 'p99');
+      // The goal is read off the larger of the two: a gateway must not look faster because it made k6 start its calls late.
+      const p99ForGoal = Math.max(median(addP99), median(addSchedP99));
       rows.push(
         ['1,000 RPS: latency p50 (ms)', fmt(latency.direct.map(r => r.p50), 2), fmt(latency.quarterdeck.map(r => r.p50), 2), fmt(latency.portkey.map(r => r.p50), 2), '', ''],
         ['1,000 RPS: latency p99 (ms)', fmt(latency.direct.map(r => r.p99), 2), fmt(latency.quarterdeck.map(r => r.p99), 2), fmt(latency.portkey.map(r => r.p99), 2), '', ''],
         ['1,000 RPS: added p50 (ms)', '—', fmt(addP50, 2), fmt(pkP50, 2), (median(addP50) / median(pkP50)).toFixed(2), `≤ 1 ms: ${median(addP50) <= 1 ? 'met' : 'NOT met'}`],
-        ['1,000 RPS: added p99 (ms)', '—', fmt(addP99, 2), fmt(pkP99, 2), (median(addP99) / median(pkP99)).toFixed(2), `≤ 5 ms: ${median(addP99) <= 5 ? 'met' : 'NOT met'}`],
+        ['1,000 RPS: added p99 (ms)', '—', fmt(addP99, 2), fmt(pkP99, 2), (median(addP99) / median(pkP99)).toFixed(2), ''],
+        ['1,000 RPS: added p99 from the schedule (ms)', '—', fmt(addSchedP99, 2), fmt(added(latency, 'portkey', 'scheduledP99'), 2), '', `≤ 5 ms: ${p99ForGoal <= 5 ? 'met' : 'NOT met'} (the larger)`],
         ['1,000 RPS: errors + dropped (%)', fmt(errPct('direct'), 2), fmt(errPct('quarterdeck'), 2), fmt(errPct('portkey'), 2), '', ''],
         ['1,000 RPS: CPU per request (ms)', fmt(latency.direct.map(r => r.cpuMsPerRequest), 3), fmt(latency.quarterdeck.map(r => r.cpuMsPerRequest), 3), fmt(latency.portkey.map(r => r.cpuMsPerRequest), 3),
           (median(latency.quarterdeck.map(r => r.cpuMsPerRequest)) / median(latency.portkey.map(r => r.cpuMsPerRequest))).toFixed(2), ''],
       );
       // Met only with under 0.1 % of the calls failed or not sent: a fast error would otherwise lower the figure.
       const fewErrors = median(errPct('quarterdeck')) < 0.1;
-      goals.push(['added p50 ≤ 1 ms at 1,000 RPS (under 0.1 % errors)', fewErrors && median(addP50) <= 1], ['added p99 ≤ 5 ms at 1,000 RPS (under 0.1 % errors)', fewErrors && median(addP99) <= 5]);
+      goals.push(['added p50 ≤ 1 ms at 1,000 RPS (under 0.1 % errors)', fewErrors && median(addP50) <= 1], ['added p99 ≤ 5 ms at 1,000 RPS (under 0.1 % errors; the larger of the two p99s)', fewErrors && p99ForGoal <= 5]);
     }
     if (ONLY.has('sweep')) {
       const best = (name: string) => sweeps[name].map(s => s.best);
-      const ratio = median(best('quarterdeck')) / median(best('portkey'));
+      // Portkey sustaining nothing (it died) is a failed bench, not a ratio of infinity.
+      const ratio = median(best('portkey')) > 0 ? median(best('quarterdeck')) / median(best('portkey')) : Number.NaN;
       rows.push(['max RPS with < 0.1 % errors', fmt(best('direct'), 0), fmt(best('quarterdeck'), 0), fmt(best('portkey'), 0), ratio.toFixed(2), `≥ 2× Portkey: ${ratio >= 2 ? 'met' : 'NOT met'}`]);
       goals.push(['sustained RPS ≥ 2× Portkey', ratio >= 2]);
     }
