@@ -97,7 +97,7 @@ export const gatewayPlugin = createBackendPlugin({
 
         httpRouter.use(await createRouter({
           logger, db, store, audit: new GatewayAuditStore(db), catalog, permissions, httpAuth, events, notifications, settings,
-          onKeyChange: keys => feed.applyKeys(keys),
+          onKeyChange: async keys => void (await feed.applyKeys(keys)),
           onProductChange: product => feed.applyProduct(product),
           onProductRemoved: id => feed.removeProduct(id),
           status: () => {

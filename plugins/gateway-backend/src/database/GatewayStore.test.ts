@@ -70,6 +70,10 @@ describe('KnexGatewayStore', () => {
     expect(await alive(revokedAt.getTime() - 1)).toEqual(['1', '2']);
     // Revoked at the cutoff itself counts as dead before it: a retention of 0 forgets at once.
     expect(await alive(revokedAt.getTime())).toEqual(['2']);
+    // The full read's second part: the keys of these ids that exist, the dead included, past one chunk of ids.
+    const asked = ['4', 'gone', ...Array.from({ length: 600 }, (_, i) => `none-${i}`), '1'];
+    expect((await store.getKeys(asked)).map(k => `${k.id} ${k.status}`).sort()).toEqual(['1 revoked', '4 active']);
+    expect(await store.getKeys([])).toEqual([]);
     await knex('gateway_keys').whereIn('id', ['2', '4']).delete();
 
     // An expired pending request cannot be approved, and expiring marks it.

@@ -127,6 +127,8 @@ export interface GatewayStore {
   expireKeyRequests(now: Date): Promise<GatewayKeyRequest[]>;
 
   getKey(id: string): Promise<StoredKey | undefined>;
+  /** The keys of these ids that exist, in no order (read in chunks, however many are asked for). */
+  getKeys(ids: string[]): Promise<StoredKey[]>;
   /**
    * Keys of a component or product (or both), newest first: `limit` of them
    * (500 at most, the default), skipping the `offset` newest; with `accepted`,
@@ -575,6 +577,15 @@ export class KnexGatewayStore implements GatewayStore {
   async getKey(id: string) {
     const row = await this.db<KeyRow>('gateway_keys').where('id', id).first();
     return row ? toKey(row) : undefined;
+  }
+
+  async getKeys(ids: string[]) {
+    const keys: StoredKey[] = [];
+    // SQLite binds at most 999 values a statement in older builds: 500 ids a read.
+    for (let i = 0; i < ids.length; i += 500) {
+      keys.push(...(await this.db<KeyRow>('gateway_keys').whereIn('id', ids.slice(i, i + 500))).map(toKey));
+    }
+    return keys;
   }
 
   async listKeys(query: KeyQuery & { accepted?: { at: Date; now: boolean }; limit?: number; offset?: number }) {

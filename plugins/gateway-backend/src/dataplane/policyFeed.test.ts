@@ -26,7 +26,7 @@ describe('PolicyFeed', () => {
         return rows;
       },
       listProducts: async () => [],
-      getKey: async () => undefined,
+      getKeys: async () => [],
     };
     const feed = new PolicyFeed(store, { deadKeyRetentionMs: 7 * DAY, now: () => now });
     await feed.load();
@@ -60,7 +60,7 @@ describe('PolicyFeed', () => {
         return rows.filter(k => !since || k.updatedAt >= since);
       },
       listProducts: async () => [],
-      getKey: async () => undefined,
+      getKeys: async () => [],
     });
     await feed.load();
     const sent: string[][] = [];
@@ -76,7 +76,7 @@ describe('PolicyFeed', () => {
   });
 
   it('never sends a key back to an earlier state: a rotation heard after the revocation that followed it is left out', async () => {
-    const feed = new PolicyFeed({ keysChangedSince: async () => [key('k')], listProducts: async () => [], getKey: async () => undefined });
+    const feed = new PolicyFeed({ keysChangedSince: async () => [key('k')], listProducts: async () => [], getKeys: async () => [] });
     await feed.load();
     const sent: string[] = [];
     feed.connect({ keys: async keys => void sent.push(...keys.map(k => `${k.id} ${k.status}${k.replacedBy ? ` replaced by ${k.replacedBy}` : ''}`)), products: async () => undefined });
@@ -92,7 +92,7 @@ describe('PolicyFeed', () => {
 
   it('keeps the rule when a revoked key is dropped as it arrives (a retention of 0 days)', async () => {
     const now = Date.parse('2026-12-01T00:00:00Z');
-    const feed = new PolicyFeed({ keysChangedSince: async () => [key('k')], listProducts: async () => [], getKey: async () => undefined }, { deadKeyRetentionMs: 0, now: () => now });
+    const feed = new PolicyFeed({ keysChangedSince: async () => [key('k')], listProducts: async () => [], getKeys: async () => [] }, { deadKeyRetentionMs: 0, now: () => now });
     await feed.load();
     const sent: string[] = [];
     feed.connect({ keys: async keys => void sent.push(...keys.map(k => `${k.id} ${k.status}${k.replacedBy ? ' rotated' : ''}`)), products: async () => undefined });
@@ -110,7 +110,7 @@ describe('PolicyFeed', () => {
     const reading = new Promise<void>(resolve => { release = resolve; });
     const feed = new PolicyFeed({
       keysChangedSince: async () => [],
-      getKey: async () => undefined,
+      getKeys: async () => [],
       // The poll's read began before the rollout's write committed: it answers the weights before it.
       listProducts: async () => {
         const read = stored;
@@ -145,7 +145,7 @@ describe('PolicyFeed', () => {
           .filter(k => !since || k.updatedAt >= since)
           .filter(k => !dead || ((k.status !== 'revoked' || k.revokedAt! > dead) && (!k.expiresAt || k.expiresAt > dead)));
       },
-      getKey: async (id: string) => rows.find(k => k.id === id),
+      getKeys: async (ids: string[]) => rows.filter(k => ids.includes(k.id)),
       listProducts: async () => [],
     };
   }
@@ -211,7 +211,7 @@ describe('PolicyFeed', () => {
     const logger = mockServices.logger.mock();
     const feed = new PolicyFeed({
       keysChangedSince: async () => (++calls === 2 ? new Promise<StoredKey[]>(() => undefined) : []),
-      getKey: async () => undefined,
+      getKeys: async () => [],
       listProducts: async () => [],
     }, { logger, keyRefreshMs: 10, productRefreshMs: 60_000, pollTimeoutMs: 100 });
     await feed.load();
@@ -223,5 +223,72 @@ describe('PolicyFeed', () => {
     } finally {
       feed.stop();
     }
+  });
+  it('drops what a given-up product poll reads when it answers at last: an older list never replaces a newer one', async () => {
+    const product = (weight: number) => ({ id: 'llm', routes: [{ name: 'chat', targets: [{ model: 'v1', weight: 100 - weight }, { model: 'v2', weight }] }] }) as unknown as GatewayProduct;
+    let stored = [product(30)];
+    let release!: (list: GatewayProduct[]) => void;
+    let reads = 0;
+    const logger = mockServices.logger.mock();
+    const feed = new PolicyFeed({
+      keysChangedSince: async () => [],
+      getKeys: async () => [],
+      // The first poll's read hangs (a dead connection), holding the list as it was then.
+      listProducts: async () => (++reads === 2 ? new Promise<GatewayProduct[]>(resolve => { release = resolve; }) : stored),
+    }, { logger, keyRefreshMs: 60_000, productRefreshMs: 10, pollTimeoutMs: 50 });
+    await feed.load();
+    const heard: number[] = [];
+    feed.connect({ keys: async () => undefined, products: async products => void heard.push(products[0].routes![0].targets[1].weight) });
+    feed.start();
+    try {
+      const held = () => feed.snapshot().products[0].routes![0].targets[1].weight;
+      // The hung poll is given up and the next ones run.
+      while (reads < 4) await new Promise(r => setTimeout(r, 5));
+      // A rollout's write lands here meanwhile, and the next polls read it.
+      stored = [product(0)];
+      await feed.applyProduct(product(0));
+      const after = reads;
+      while (reads < after + 2) await new Promise(r => setTimeout(r, 5));
+      release([product(30)]);
+      await new Promise(r => setTimeout(r, 50));
+      // The data plane was never sent the old weights back, not even until the next poll.
+      expect(heard).toEqual([0]);
+      expect(held()).toBe(0);
+      expect(logger.warn).toHaveBeenCalledWith(expect.stringMatching(/product refresh failed: Error: no answer within 50 ms/));
+    } finally {
+      feed.stop();
+    }
+  });
+
+  it('counts as missed only what it took: a key revoked here while the full read ran is no missed change', async () => {
+    const now = Date.parse('2026-12-01T00:05:00Z');
+    const store = table([key('k', { updatedAt: '2026-12-01T00:00:00.000Z' })]);
+    const logger = mockServices.logger.mock();
+    const feed = new PolicyFeed(store, { logger, now: () => now });
+    await feed.load();
+    let reading!: () => void;
+    const full = store.keysChangedSince;
+    store.keysChangedSince = async (since, options) => {
+      const rows = await full(since, options);
+      await new Promise<void>(resolve => { reading = resolve; });
+      return rows;
+    };
+    const resync = feed.resyncKeys();
+    while (!reading) await new Promise(r => setTimeout(r, 1));
+    await feed.applyKeys([key('k', { status: 'revoked', revokedAt: '2026-12-01T00:04:59.000Z', updatedAt: '2026-12-01T00:04:59.000Z' })]);
+    reading();
+    expect(await resync).toBe(0);
+    expect(logger.warn).not.toHaveBeenCalled();
+    expect(feed.snapshot().keys[0].status).toBe('revoked');
+  });
+
+  it('forgets, at its full read, a held key whose row is gone (its product removed)', async () => {
+    const store = table([key('k', { status: 'revoked', revokedAt: '2026-11-30T00:00:00.000Z', updatedAt: '2026-11-30T00:00:00.000Z' })]);
+    const feed = new PolicyFeed(store, { now: () => Date.parse('2026-12-01T00:00:00Z') });
+    await feed.load();
+    expect(feed.snapshot().keys.map(k => k.id)).toEqual(['k']);
+    store.rows.length = 0;
+    expect(await feed.resyncKeys()).toBe(0);
+    expect(feed.snapshot().keys).toEqual([]);
   });
 });

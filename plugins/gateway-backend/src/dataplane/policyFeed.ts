@@ -29,8 +29,17 @@ export const KEY_POLL_OVERLAP_MS = 30_000;
  */
 export const KEY_RESYNC_MS = 5 * 60_000;
 
-/** How long a poll may take before the next one starts anyway (a query stuck on a dead connection would stop them all). */
+/**
+ * How long a poll may take before the next one starts anyway (a query stuck on a dead connection
+ * would stop them all); what the one given up reads, if it ever answers, is dropped. The full
+ * read gets longer, as a big table takes longer to read.
+ */
 export const POLL_TIMEOUT_MS = 30_000;
+const RESYNC_TIMEOUT_MS = 2 * 60_000;
+
+/** Whether a poll's read is still wanted: false once the poll was given up and another started. */
+type StillWanted = () => boolean;
+const always: StillWanted = () => true;
 
 /**
  * How far along its one-way life a key row is: issued, rotated out
@@ -69,8 +78,8 @@ export class PolicyFeed {
   private readonly forgotten = new Map<string, { key: StoredKey; stage: number; at: number }>();
   private products: GatewayProduct[] = [];
   private productsJson = '';
-  /** The products this replica wrote or removed during the refresh under way. */
-  private changedDuringRefresh?: Set<string>;
+  /** For each product refresh under way (one, or more after one was given up), the products this replica wrote or removed meanwhile. */
+  private readonly refreshesUnderWay = new Set<Set<string>>();
   private since?: string;
   private timers: NodeJS.Timeout[] = [];
   private listener?: PolicyListener;
@@ -78,7 +87,7 @@ export class PolicyFeed {
   version = 0;
 
   constructor(
-    private readonly store: Pick<GatewayStore, 'keysChangedSince' | 'getKey' | 'listProducts'>,
+    private readonly store: Pick<GatewayStore, 'keysChangedSince' | 'getKeys' | 'listProducts'>,
     private readonly options: {
       logger?: LoggerService;
       keyRefreshMs?: number;
@@ -114,18 +123,19 @@ export class PolicyFeed {
    * row just before a change) is left out, so the data plane never sees a key
    * step back, not even for the second until the next poll.
    */
-  async applyKeys(keys: StoredKey[]) {
+  async applyKeys(keys: StoredKey[]): Promise<StoredKey[]> {
     const newer = keys.filter(key => this.remember(key));
     if (newer.length > 0) await this.listener?.keys(newer);
+    return newer;
   }
 
   async applyProduct(product: GatewayProduct) {
-    this.changedDuringRefresh?.add(product.id);
+    for (const changed of this.refreshesUnderWay) changed.add(product.id);
     await this.setProducts([...this.products.filter(p => p.id !== product.id), product]);
   }
 
   async removeProduct(id: string) {
-    this.changedDuringRefresh?.add(id);
+    for (const changed of this.refreshesUnderWay) changed.add(id);
     await this.setProducts(this.products.filter(p => p.id !== id));
   }
 
@@ -183,32 +193,37 @@ export class PolicyFeed {
     await this.listener?.products(products);
   }
 
-  async refreshKeys() {
+  async refreshKeys(stillWanted: StillWanted = always) {
     const since = this.since && new Date(Date.parse(this.since) - KEY_POLL_OVERLAP_MS).toISOString();
     const read = await this.store.keysChangedSince(since);
+    if (!stillWanted()) return;
     for (const key of read) this.readUpTo(key);
     const changed = read.filter(key => !this.holds(key));
     if (changed.length > 0) await this.applyKeys(changed);
   }
 
   /**
-   * Reads every live key, and each held key the read left out (dead past the retention, or
-   * deleted), and sends on what differs from what the feed holds. Returns how many did: more
-   * than none means a poll missed a change, which is said in the log.
+   * Reads every live key, and in one more read each held key the first left out (dead past the
+   * retention), and sends on what moved past what the feed holds. Returns how many did: more
+   * than none means a poll missed a change, which is said in the log. A held key whose row is
+   * gone (its product removed, with its dead keys) is forgotten.
    */
-  async resyncKeys(): Promise<number> {
+  async resyncKeys(stillWanted: StillWanted = always): Promise<number> {
     const listed = await this.store.keysChangedSince(undefined, { deadBefore: new Date(this.forgetBefore()) });
     const seen = new Set(listed.map(key => key.id));
-    const rows = [...listed];
-    for (const id of [...this.keysById.keys()].filter(held => !seen.has(held))) {
-      const row = await this.store.getKey(id);
-      if (row) rows.push(row);
+    const missing = [...this.keysById.keys()].filter(held => !seen.has(held));
+    const reread = missing.length > 0 ? await this.store.getKeys(missing) : [];
+    if (!stillWanted()) return 0;
+    const found = new Set(reread.map(key => key.id));
+    for (const id of missing) {
+      const held = this.keysById.get(id);
+      if (held && !found.has(id)) this.forget(held);
     }
-    const changed = rows.filter(key => !this.holds(key));
-    if (changed.length === 0) return 0;
-    this.options.logger?.warn(`Gateway keys: a full read found ${changed.length} key change(s) the polls had missed (${changed.slice(0, 5).map(key => key.publicId).join(', ')}${changed.length > 5 ? ', …' : ''}); a change committed long after its stamp, or replicas' clocks apart by more than ${KEY_POLL_OVERLAP_MS / 1000} s`);
-    await this.applyKeys(changed);
-    return changed.length;
+    // Only what the feed took: a key that moved on meanwhile (a revocation here) is no missed change.
+    const taken = await this.applyKeys([...listed, ...reread].filter(key => !this.holds(key)));
+    if (taken.length === 0) return 0;
+    this.options.logger?.warn(`Gateway keys: a full read found ${taken.length} key change(s) the polls had missed (${taken.slice(0, 5).map(key => key.publicId).join(', ')}${taken.length > 5 ? ', …' : ''}); a change committed long after its stamp, or replicas' clocks apart by more than ${KEY_POLL_OVERLAP_MS / 1000} s`);
+    return taken.length;
   }
 
   /** Whether the feed already holds this very key (or has rightly forgotten it): read again, it changes nothing. */
@@ -224,15 +239,17 @@ export class PolicyFeed {
    * is now: the read may have begun before that write committed, and would
    * put back, until the next poll, weights a rollout had just changed.
    */
-  async refreshProducts() {
+  async refreshProducts(stillWanted: StillWanted = always) {
     const changed = new Set<string>();
-    this.changedDuringRefresh = changed;
+    this.refreshesUnderWay.add(changed);
     let listed: GatewayProduct[];
     try {
       listed = await this.store.listProducts();
     } finally {
-      this.changedDuringRefresh = undefined;
+      this.refreshesUnderWay.delete(changed);
     }
+    // A read given up may be older than a later refresh's, already applied.
+    if (!stillWanted()) return;
     if (changed.size === 0) {
       await this.setProducts(listed);
       return;
@@ -252,11 +269,17 @@ export class PolicyFeed {
   }
 
   start() {
-    const timeoutMs = this.options.pollTimeoutMs ?? POLL_TIMEOUT_MS;
-    const every = (ms: number, what: string, fn: () => Promise<unknown>) => {
+    const pollTimeoutMs = this.options.pollTimeoutMs ?? POLL_TIMEOUT_MS;
+    const every = (ms: number, what: string, fn: (stillWanted: StillWanted) => Promise<unknown>, timeoutMs = pollTimeoutMs) => {
+      // Each run's number: a run given up is no longer the latest, and what it reads later is dropped.
+      let latest = 0;
       const tick = () => {
         const timer = setTimeout(() => {
-          withDeadline(fn(), timeoutMs, `no answer within ${timeoutMs} ms; the next one starts now`).catch(error => this.options.logger?.warn(`Gateway ${what} refresh failed: ${error}`)).finally(() => {
+          const run = ++latest;
+          withDeadline(fn(() => run === latest), timeoutMs, `no answer within ${timeoutMs} ms; the next one starts now`).catch(error => {
+            if (run === latest) latest++;
+            this.options.logger?.warn(`Gateway ${what} refresh failed: ${error}`);
+          }).finally(() => {
             if (this.timers.includes(timer)) {
               this.timers = this.timers.filter(t => t !== timer);
               tick();
@@ -268,10 +291,10 @@ export class PolicyFeed {
       };
       tick();
     };
-    every(this.options.keyRefreshMs ?? 1000, 'key', () => this.refreshKeys());
-    every(this.options.productRefreshMs ?? 2000, 'product', () => this.refreshProducts());
+    every(this.options.keyRefreshMs ?? 1000, 'key', stillWanted => this.refreshKeys(stillWanted));
+    every(this.options.productRefreshMs ?? 2000, 'product', stillWanted => this.refreshProducts(stillWanted));
     every(KEY_SWEEP_MS, 'dead key', async () => this.forgetDead());
-    every(KEY_RESYNC_MS, 'full key', () => this.resyncKeys());
+    every(KEY_RESYNC_MS, 'full key', stillWanted => this.resyncKeys(stillWanted), Math.max(pollTimeoutMs, RESYNC_TIMEOUT_MS));
   }
 
   stop() {

@@ -58,7 +58,7 @@ describe('DataPlaneProcess', () => {
   });
 
   async function start(storedKeys: StoredKey[], options: { singleThreadedGc?: boolean; spend?: () => Promise<[]>; deadKeyRetentionMs?: number; redisUrl?: string; startDeadlineMs?: number; now?: () => number } = {}) {
-    const store = { keysChangedSince: async () => storedKeys, getKey: async () => undefined, listProducts: async () => [product], insertUsage: async () => undefined };
+    const store = { keysChangedSince: async () => storedKeys, getKeys: async () => [], listProducts: async () => [product], insertUsage: async () => undefined };
     const feed = new PolicyFeed(store, { deadKeyRetentionMs: options.deadKeyRetentionMs, now: options.now });
     await feed.load();
     dataPlane = new DataPlaneProcess({

@@ -158,10 +158,13 @@ export class DataPlaneProcess implements PolicyListener {
     this.child = child;
     this.ready = false;
     const started = Date.now();
+    // Set when the deadline passed: a 'listening' already on its way from the killed process is not believed.
+    let givenUp = false;
     const listening = new Promise<string>((resolve, reject) => {
       child.on('message', (message: FromDataPlane) => {
         switch (message.type) {
           case 'listening':
+            if (givenUp) break;
             this.ready = true;
             this.since = new Date();
             this.url = message.url;
@@ -195,7 +198,10 @@ export class DataPlaneProcess implements PolicyListener {
     const deadlineMs = this.options.startDeadlineMs ?? START_DEADLINE_MS;
     this.post({ type: 'start', host: this.options.host, port: this.options.port, keySecret: this.options.keySecret, deadKeyRetentionMs: this.options.deadKeyRetentionMs, redisUrl: this.options.redisUrl, allowedUpstreamHosts: this.options.allowedUpstreamHosts, nativeRelay, nativeRelayReason: built.reason, keys, products, spend });
     const url = await withDeadline(listening, deadlineMs, `The gateway data plane did not start listening within ${deadlineMs} ms`).catch(error => {
-      if (error instanceof DeadlineExceeded) child.kill('SIGKILL');
+      if (error instanceof DeadlineExceeded) {
+        givenUp = true;
+        child.kill('SIGKILL');
+      }
       throw error;
     });
     // Changes made while the process was starting were in no snapshot it got, and were not sent to it.

@@ -633,6 +633,24 @@ describe('ApiGatewayContent', () => {
     expect(screen.getByText('1–25 of 60')).toBeInTheDocument();
   });
 
+  it('keeps the pager after a page size that could not be read, so the user can choose another', async () => {
+    const gateway = mockGateway();
+    const keys = Array.from({ length: 60 }, (_, i) => ({ ...activeKey, id: `key-${i + 1}`, masked: `qdk_k${String(i + 1).padStart(11, '0')}_…` }));
+    gateway.listKeys.mockImplementation(async ({ limit = 500, offset = 0 }) => {
+      if (limit === 50) throw new Error('Service Unavailable');
+      return { items: keys.slice(offset, offset + limit), totalItems: 60, activeItems: 60 };
+    });
+    await render(gateway, AuthorizeResult.ALLOW, 'llm-chat-size-fails');
+    expect(await screen.findByText('1–25 of 60', undefined, { timeout: 10_000 })).toBeInTheDocument();
+    const pageSize = () => screen.getByRole('combobox', { name: /Keys per page/ });
+    fireEvent.mouseDown(pageSize());
+    fireEvent.click(await screen.findByRole('option', { name: '50' }));
+    expect(await screen.findByText('Service Unavailable')).toBeInTheDocument();
+    fireEvent.mouseDown(pageSize());
+    fireEvent.click(await screen.findByRole('option', { name: '25' }));
+    await waitFor(() => expect(within(screen.getByRole('table', { name: 'issued keys' })).getByText('qdk_k00000000001_…')).toBeInTheDocument());
+  });
+
   it('says when the permissions could not be checked, rather than that the user lacks them', async () => {
     const authorize = (r: EvaluatePermissionRequest): AuthorizeResult.ALLOW => {
       if (r.permission.name === 'gateway.key-request.review') throw new Error('permission backend unavailable');

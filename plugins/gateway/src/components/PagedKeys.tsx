@@ -94,7 +94,7 @@ export function PagedKeysTable(props: {
     return (
       <>
         <ResponseErrorPanel error={error!} />
-        {list && page > 0 && pager}
+        {list && pager}
       </>
     );
   }
