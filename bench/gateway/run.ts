@@ -458,7 +458,8 @@ async function latencyRun(t: Target): Promise<LatencyRun> {
     p50: d['p(50)'],
     p90: d['p(90)'],
     p99: d['p(99)'],
-    scheduledP99: m['from_schedule{scenario:measure}'].values['p(99)'],
+    // k6 numbers only the iterations it starts: after a dropped one, every later schedule computed here is early.
+    scheduledP99: (m['dropped_iterations{scenario:measure}']?.values.count ?? 0) > 0 ? Number.NaN : m['from_schedule{scenario:measure}'].values['p(99)'],
     p999: d['p(99.9)'],
     max: d.max,
     requests,
@@ -722,7 +723,6 @@ async function main() {
     log(`portal ready in ${((portal as any).startupMs / 1000).toFixed(1)} s; creating the product and a key through /api/gateway`);
     await waitForCatalogUsers(url, ['carol', 'erin', 'grace']);
     const carol = await signIn(url, 'carol');
-    const grace = await signIn(url, 'grace');
     const erin = await signIn(url, 'erin');
     const api = async (token: string, method: string, p: string, body?: unknown) => {
       const res = await fetch(`${url}/api/gateway${p}`, {
@@ -786,7 +786,8 @@ async function main() {
         pid: dataPlane,
         streamPid: dataPlane,
         supportPids: [portal!.pid],
-        usageRows: async () => (await api(grace, 'GET', '/status')).usageRows,
+        // Signed in for each read (a token lasts an hour; a long sweep outlives it); a failed read is "unknown", not the end of the run.
+        usageRows: async () => api(await signIn(url, 'grace'), 'GET', '/status').then(status => status.usageRows, () => undefined),
       },
       {
         name: 'portkey',
@@ -890,17 +891,18 @@ async function main() {
       const errPct = (name: string) => latency[name].map(r => (100 * (r.failed + r.dropped)) / Math.max(1, r.requests + r.dropped));
       const addP50 = added(latency, 'quarterdeck', 'p50');
       const addP99 = added(latency, 'quarterdeck', 'p99');
-      const addSchedP99 = added(latency, 'quarterdeck', 'scheduledP99');
+      // Runs with a dropped call have no figure from the schedule (above).
+      const addSchedP99 = added(latency, 'quarterdeck', 'scheduledP99').filter(Number.isFinite);
       const pkP50 = added(latency, 'portkey', 'p50');
       const pkP99 = added(latency, 'portkey', 'p99');
       // The goal is read off the larger of the two: a gateway must not look faster because it made k6 start its calls late.
-      const p99ForGoal = Math.max(median(addP99), median(addSchedP99));
+      const p99ForGoal = Math.max(median(addP99), addSchedP99.length ? median(addSchedP99) : -Infinity);
       rows.push(
         ['1,000 RPS: latency p50 (ms)', fmt(latency.direct.map(r => r.p50), 2), fmt(latency.quarterdeck.map(r => r.p50), 2), fmt(latency.portkey.map(r => r.p50), 2), '', ''],
         ['1,000 RPS: latency p99 (ms)', fmt(latency.direct.map(r => r.p99), 2), fmt(latency.quarterdeck.map(r => r.p99), 2), fmt(latency.portkey.map(r => r.p99), 2), '', ''],
         ['1,000 RPS: added p50 (ms)', '—', fmt(addP50, 2), fmt(pkP50, 2), (median(addP50) / median(pkP50)).toFixed(2), `≤ 1 ms: ${median(addP50) <= 1 ? 'met' : 'NOT met'}`],
         ['1,000 RPS: added p99 (ms)', '—', fmt(addP99, 2), fmt(pkP99, 2), (median(addP99) / median(pkP99)).toFixed(2), ''],
-        ['1,000 RPS: added p99 from the schedule (ms)', '—', fmt(addSchedP99, 2), fmt(added(latency, 'portkey', 'scheduledP99'), 2), '', `≤ 5 ms: ${p99ForGoal <= 5 ? 'met' : 'NOT met'} (the larger)`],
+        ['1,000 RPS: added p99 from the schedule (ms)', '—', fmt(addSchedP99, 2), fmt(added(latency, 'portkey', 'scheduledP99').filter(Number.isFinite), 2), '', `≤ 5 ms: ${p99ForGoal <= 5 ? 'met' : 'NOT met'} (the larger)`],
         ['1,000 RPS: errors + dropped (%)', fmt(errPct('direct'), 2), fmt(errPct('quarterdeck'), 2), fmt(errPct('portkey'), 2), '', ''],
         ['1,000 RPS: CPU per request (ms)', fmt(latency.direct.map(r => r.cpuMsPerRequest), 3), fmt(latency.quarterdeck.map(r => r.cpuMsPerRequest), 3), fmt(latency.portkey.map(r => r.cpuMsPerRequest), 3),
           (median(latency.quarterdeck.map(r => r.cpuMsPerRequest)) / median(latency.portkey.map(r => r.cpuMsPerRequest))).toFixed(2), ''],
