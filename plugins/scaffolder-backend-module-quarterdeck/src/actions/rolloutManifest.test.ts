@@ -1,4 +1,5 @@
 import { createMockActionContext } from '@backstage/plugin-scaffolder-node-test-utils';
+import { validate, type Schema } from 'jsonschema';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,8 +13,14 @@ describe('quarterdeck:rollout:manifest', () => {
   });
   afterEach(() => fs.rmSync(workspacePath, { recursive: true, force: true }));
 
+  /**
+   * As the scaffolder's runner (NunjucksWorkflowRunner) runs a step: the input is first checked against
+   * the action's JSON Schema, with the runner's message, and only then given to the handler.
+   */
   const run = async (input: Record<string, unknown>) => {
     const action = createRolloutManifestAction();
+    const checked = validate(input, action.schema!.input as Schema);
+    if (!checked.valid) throw new Error(`Invalid input passed to action ${action.id}, ${checked.errors.join(', ')}`);
     const ctx = createMockActionContext({ input: input as any, workspacePath });
     await action.handler(ctx as any);
     return ctx;
@@ -79,9 +86,10 @@ describe('quarterdeck:rollout:manifest', () => {
 
   it.each([
     [{ name: '2fa-api', image: 'i' }, /^name: must be a DNS label that starts with a letter/],
-    [{ name: 'a'.repeat(56), image: 'i' }, /^name: .*55/],
-    [{ name: 'ok', image: 'i', strategy: 'rolling' }, /^strategy: /],
-    [{ name: 'ok' }, /^image: Required/],
+    [{ name: 'ok', namespace: 'Payments', image: 'i' }, /^namespace: must be a DNS label/],
+    [{ name: 'a'.repeat(56), image: 'i' }, /instance\.name does not meet maximum length of 55/],
+    [{ name: 'ok', image: 'i', strategy: 'rolling' }, /instance\.strategy is not one of enum values: canary,blueGreen/],
+    [{ name: 'ok' }, /instance requires property "image"/],
     [{ name: 'ok', image: 'example/ok:1 ' }, /^image: must not contain spaces or other whitespace/],
     [{ name: 'ok', image: ' example/ok:1' }, /^image: must not contain spaces or other whitespace/],
     [{ name: 'ok', image: 'example/ok:1\n' }, /^image: must not contain spaces or other whitespace/],
@@ -99,9 +107,20 @@ describe('quarterdeck:rollout:manifest', () => {
     expect(fs.readdirSync(path.join(workspacePath, 'manifests'))).toEqual([]);
   });
 
-  it('refuses to write outside the workspace', async () => {
-    await expect(
-      run({ name: 'x', namespace: 'default', image: 'i', port: 80, replicas: 1, strategy: 'canary', targetPath: '../escape.yaml' }),
-    ).rejects.toThrow(/outside/);
+  it('refuses a targetPath outside the workspace, naming the field', async () => {
+    for (const targetPath of ['../escape.yaml', '/etc/rollout.yaml']) {
+      await expect(run({ name: 'x', image: 'i', targetPath })).rejects.toThrow(
+        `targetPath: ${targetPath} is outside the workspace; give a path relative to it, such as manifests/rollout.yaml`,
+      );
+    }
+    expect(fs.readdirSync(workspacePath)).toEqual([]);
+  });
+
+  it("refuses a targetPath through an earlier step's file, naming it and not the server's paths", async () => {
+    fs.writeFileSync(path.join(workspacePath, 'manifests'), 'kept');
+    const refused = run({ name: 'x', image: 'i' });
+    await expect(refused).rejects.toThrow('targetPath: manifests/rollout.yaml goes through a file where it needs a directory (manifests is a file)');
+    await expect(refused).rejects.not.toThrow(workspacePath);
+    expect(fs.readFileSync(path.join(workspacePath, 'manifests'), 'utf8')).toBe('kept');
   });
 });

@@ -2,6 +2,7 @@ import { resolveSafeChildPath } from '@backstage/backend-plugin-api';
 import { InputError } from '@backstage/errors';
 import { createTemplateAction } from '@backstage/plugin-scaffolder-node';
 import { KUBERNETES_ID_LABEL } from '@quarterdeck/plugin-argo-common';
+import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { stringify } from 'yaml';
@@ -15,22 +16,27 @@ const SERVICE_NAME = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 const MAX_NAME = 63 - '-preview'.length;
 
 /**
- * The input's fields, once: the scaffolder turns them into the JSON Schema its
- * forms and validation read, and the handler parses the input with them again,
- * because the scaffolder validates without filling in defaults (a step that
- * leaves `strategy` out must still get a canary, not a blue-green Rollout).
+ * The input's fields, once: the scaffolder turns them into the JSON Schema it
+ * validates a step's input with before the handler runs, and the handler parses
+ * the input with them again, because the scaffolder validates without filling in
+ * defaults (a step that leaves `strategy` out must still get a canary, not a
+ * blue-green Rollout). A pattern is checked in `refine`, which the JSON Schema
+ * leaves out, so that the template's author reads the rule in words rather than
+ * the runner's "does not match pattern" and a regular expression; lengths, ranges
+ * and choices stay in the schema, where the runner's message names field and bound.
  */
+const matches = (pattern: RegExp) => (value: string) => pattern.test(value);
 const INPUT = {
   name: (z: typeof zod) =>
-    z.string().regex(SERVICE_NAME, 'must be a DNS label that starts with a letter (lowercase letters, digits and -)').max(MAX_NAME)
-      .describe(`The Rollout and its Service name (at most ${MAX_NAME} characters: the Services add -canary or -preview)`),
+    z.string().max(MAX_NAME).refine(matches(SERVICE_NAME), 'must be a DNS label that starts with a letter (lowercase letters, digits and -)')
+      .describe(`The Rollout and its Service name: a DNS label that starts with a letter, at most ${MAX_NAME} characters (the Services add -canary or -preview)`),
   namespace: (z: typeof zod) =>
-    z.string().regex(DNS_LABEL, 'must be a DNS label').max(63).default('default')
+    z.string().max(63).refine(matches(DNS_LABEL), 'must be a DNS label (lowercase letters, digits and -)').default('default')
       .describe('Kubernetes namespace'),
   // Refused rather than trimmed: an image reference never holds whitespace, so a stray space is a
   // typo (or a pasted line) the author should see, not something to guess at; the API server would
   // refuse the Pod later, far from the template.
-  image: (z: typeof zod) => z.string().min(1).regex(/^\S+$/, 'must not contain spaces or other whitespace (an image reference has none)')
+  image: (z: typeof zod) => z.string().min(1).refine(matches(/^\S+$/), 'must not contain spaces or other whitespace (an image reference has none)')
     .describe('Container image'),
   port: (z: typeof zod) => z.number().int().min(1).max(65535).default(8080)
     .describe('The container port'),
@@ -38,9 +44,9 @@ const INPUT = {
     .describe('Desired pods'),
   strategy: (z: typeof zod) => z.enum(['canary', 'blueGreen']).default('canary')
     .describe('canary (weighted steps with pauses) or blueGreen (preview, then promote)'),
-  targetPath: (z: typeof zod) => z.string().min(1).regex(/[^/]$/, 'must name a file, not a directory (it ends in /)')
+  targetPath: (z: typeof zod) => z.string().min(1).refine(matches(/[^/]$/), 'must name a file, not a directory (it ends in /)')
     .default('manifests/rollout.yaml')
-    .describe('Where to write the manifests, relative to the workspace'),
+    .describe('Where to write the manifests: a file, relative to the workspace'),
 };
 
 const inputSchema = zod.object({
@@ -137,6 +143,41 @@ export function rolloutManifests(input: RolloutManifestInput): object[] {
   return [rollout, ...services];
 }
 
+/** The file to write, inside the workspace; an InputError naming `targetPath` when it leads out of it or through a file. */
+function targetIn(workspacePath: string, targetPath: string): string {
+  try {
+    return resolveSafeChildPath(workspacePath, targetPath);
+  } catch (error) {
+    throw inputErrorOf(error, workspacePath, targetPath);
+  }
+}
+
+/**
+ * A path the action cannot write to, said in the input's terms rather than with the server's paths;
+ * other errors as they are.
+ */
+function inputErrorOf(error: unknown, workspacePath: string, targetPath: string): unknown {
+  if ((error as Error).name === 'NotAllowedError') {
+    return new InputError(`targetPath: ${targetPath} is outside the workspace; give a path relative to it, such as manifests/rollout.yaml`);
+  }
+  // A file (an earlier step's) where the path needs a directory.
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOTDIR' || code === 'EEXIST') {
+    return new InputError(`targetPath: ${targetPath} goes through a file where it needs a directory (${fileOnTheWay(workspacePath, targetPath)})`);
+  }
+  return error;
+}
+
+/** The first part of `targetPath` that is a file and not a directory, relative to the workspace. */
+function fileOnTheWay(workspacePath: string, targetPath: string): string {
+  const parts = path.posix.normalize(targetPath).split('/').slice(0, -1);
+  for (let i = 1; i <= parts.length; i++) {
+    const partial = parts.slice(0, i).join('/');
+    if (fsSync.statSync(path.join(workspacePath, partial), { throwIfNoEntry: false })?.isFile()) return `${partial} is a file`;
+  }
+  return 'a parent is not a directory';
+}
+
 export function createRolloutManifestAction() {
   return createTemplateAction({
     id: 'quarterdeck:rollout:manifest',
@@ -172,12 +213,14 @@ export function createRolloutManifestAction() {
     },
     async handler(ctx) {
       const input = parseRolloutManifestInput(ctx.input);
-      const target = resolveSafeChildPath(ctx.workspacePath, input.targetPath);
+      const target = targetIn(ctx.workspacePath, input.targetPath);
       const existing = await fs.stat(target).catch(() => undefined);
       if (existing?.isDirectory()) {
         throw new InputError(`targetPath: ${input.targetPath} is a directory; name the file to write, such as ${path.posix.join(input.targetPath, 'rollout.yaml')}`);
       }
-      await fs.mkdir(path.dirname(target), { recursive: true });
+      await fs.mkdir(path.dirname(target), { recursive: true }).catch(error => {
+        throw inputErrorOf(error, ctx.workspacePath, input.targetPath);
+      });
       // YAML 1.1, as kubectl and Argo CD read it (sigs.k8s.io/yaml): a name like `on` or `no` is
       // quoted rather than read back as a boolean; and no anchors, which GitOps reviewers would not expect.
       const yaml = rolloutManifests(input)
