@@ -512,7 +512,10 @@ export class KnexGatewayStore implements GatewayStore {
       });
       await insertAuditEvents(tx, audit);
     }));
-    return (await this.getKeyRequest(request.id))!;
+    // The request as inserted, not read back: a read that failed after the commit would answer 500 for a
+    // request that exists, and its retry 409, with no one told of it.
+    const created: GatewayKeyRequest = { ...request };
+    return created;
   }
 
   async getKeyRequest(id: string) {

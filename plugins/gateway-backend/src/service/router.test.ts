@@ -75,6 +75,22 @@ describe('the control plane', () => {
     }
   });
 
+  it('tells of a new key request even when a read after its commit would fail', async () => {
+    const { server, notified, published, stop } = await gatewayWithProduct();
+    try {
+      jest.spyOn(KnexGatewayStore.prototype, 'getKeyRequest').mockRejectedValueOnce(new Error('Connection terminated unexpectedly'));
+      const asked = await ask(server);
+      expect(asked.status).toBe(201);
+      jest.restoreAllMocks();
+      const listed = await request(server).get('/api/gateway/key-requests').query({ entityRef: componentRef }).set('authorization', carol);
+      expect(asked.body).toEqual(listed.body.items[0]);
+      expect(published.map(event => (event.eventPayload as { type: string }).type)).toEqual(['key.requested']);
+      expect(notified.map(n => n.payload.title)).toContain('chat-assistant asks for access to llm-chat');
+    } finally {
+      await stop();
+    }
+  });
+
   it('answers an approval and a rotation with their secrets when the data plane cannot take the new key at once', async () => {
     const { server, stop } = await gatewayWithProduct();
     try {
