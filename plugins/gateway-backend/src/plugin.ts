@@ -88,9 +88,10 @@ export const gatewayPlugin = createBackendPlugin({
           logger,
           feed,
           // One replica keeps budgets in memory: they start from what the usage table says was spent this day and month.
-          spend: () => {
+          spend: async () => {
             const { day, month } = periods(Date.now());
-            return store.spendByKey(new Date(`${month}-01T00:00:00Z`), new Date(`${day}T00:00:00Z`));
+            const spent = await store.spendByKey(new Date(`${month}-01T00:00:00Z`), new Date(`${day}T00:00:00Z`));
+            return spent.map(sums => ({ ...sums, day, month }));
           },
           usage,
         });

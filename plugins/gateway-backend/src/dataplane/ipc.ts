@@ -45,6 +45,9 @@ export type FromDataPlane =
 
 export interface SpendSoFar {
   keyId: string;
+  /** The UTC day (YYYY-MM-DD) and month (YYYY-MM) the sums were read for: a process that starts in a later one starts that period at 0. */
+  day: string;
+  month: string;
   dayTokens: number;
   dayCost: number;
   monthTokens: number;

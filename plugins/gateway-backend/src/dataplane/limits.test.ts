@@ -288,3 +288,31 @@ describe('gateway limits in memory, for keys the gateway forgot', () => {
     expect(await limits.admit('live', p, { tokens: 0, cost: 0 }, T0 + 1)).toMatchObject({ ok: false, limit: 'requests' });
   });
 });
+
+describe('gateway limits in memory, started from the spend recorded so far', () => {
+  const p = plan({ dailyTokens: 1000, monthlyTokens: 5000 });
+  const spent = { day: '2026-11-30', month: '2026-11', dayTokens: 900, dayCost: 0, monthTokens: 4000, monthCost: 0 };
+
+  it('counts the day and the month it was read for', async () => {
+    const limits = new MemoryLimits();
+    const now = Date.parse('2026-11-30T18:00:00Z');
+    limits.seed('k', spent, now);
+    expect(await limits.admit('k', p, { tokens: 101, cost: 0 }, now)).toMatchObject({ ok: false, limit: 'daily-tokens' });
+    expect((await limits.admit('k', p, { tokens: 100, cost: 0 }, now)).ok).toBe(true);
+  });
+
+  it("starts a day (and a month) that began after the read at 0, not at the day before's spend", async () => {
+    const limits = new MemoryLimits();
+    // Read at 23:59:59.5 on the month's last day; the process started half a second after midnight UTC.
+    limits.seed('k', spent, Date.parse('2026-12-01T00:00:00.400Z'));
+    expect((await limits.admit('k', p, { tokens: 1000, cost: 0 }, Date.parse('2026-12-01T00:00:01Z'))).ok).toBe(true);
+
+    // A new day in the same month starts the day at 0 and keeps the month's 4,000.
+    const sameMonth = new MemoryLimits();
+    const roomyDay = plan({ dailyTokens: 2000, monthlyTokens: 5000 });
+    const after = Date.parse('2026-11-30T00:00:01Z');
+    sameMonth.seed('k', { ...spent, day: '2026-11-29' }, Date.parse('2026-11-30T00:00:00.400Z'));
+    expect(await sameMonth.admit('k', roomyDay, { tokens: 1001, cost: 0 }, after)).toMatchObject({ ok: false, limit: 'monthly-tokens' });
+    expect((await sameMonth.admit('k', roomyDay, { tokens: 1000, cost: 0 }, after)).ok).toBe(true);
+  });
+});

@@ -1,4 +1,5 @@
 import type { GatewayPlan } from '@quarterdeck/plugin-gateway-common';
+import type { SpendSoFar } from './ipc';
 
 /**
  * A plan's limits, checked and charged in one step per call:
@@ -122,10 +123,15 @@ interface KeyState {
 export class MemoryLimits implements Limits {
   private readonly keys = new Map<string, KeyState>();
 
-  /** Spend already recorded (from the usage table at start), so a restart does not reset budgets. */
-  seed(keyId: string, spent: { dayTokens: number; dayCost: number; monthTokens: number; monthCost: number }, now: number) {
+  /**
+   * Spend already recorded (from the usage table at start), so a restart does not reset budgets.
+   * Sums read for a day or month that has ended since (a restart across midnight UTC) are that
+   * period's, not the new one's: they are left out.
+   */
+  seed(keyId: string, spent: Omit<SpendSoFar, 'keyId'>, now: number) {
     const state = this.state(keyId, now);
-    Object.assign(state, { ...spent, dayCost: nanos(spent.dayCost), monthCost: nanos(spent.monthCost) });
+    if (spent.day === state.day) Object.assign(state, { dayTokens: spent.dayTokens, dayCost: nanos(spent.dayCost) });
+    if (spent.month === state.month) Object.assign(state, { monthTokens: spent.monthTokens, monthCost: nanos(spent.monthCost) });
   }
 
   forget(keyIds: string[]) {
