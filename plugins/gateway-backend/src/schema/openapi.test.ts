@@ -164,6 +164,10 @@ describe('the OpenAPI schema of /api/gateway', () => {
       await answered('POST /keys/{id}/revoke', manage(rotated.key.id, 'revoke', { reason: 'leaked' }), 200);
       await answered('POST /keys/{id}/revoke', manage(rotated.key.id, 'revoke', {}), 409);
       await answered('POST /keys/{id}/revoke', manage('00000000-0000-4000-8000-000000000000', 'revoke', {}), 404);
+      // What the router's shared parts answer before a handler runs: credentials not valid, a body not JSON, a body too large.
+      await answered('GET /keys', request(server).get('/api/gateway/keys').query({ entityRef: 'component:default/chat-assistant' }).set('authorization', mockCredentials.user.invalidHeader()), 401);
+      await answered('POST /keys/{id}/revoke', request(server).post(`/api/gateway/keys/${keyId}/revoke`).set('authorization', erin).set('content-type', 'text/plain').send('leaked'), 415);
+      await answered('PUT /products/{id}', request(server).put('/api/gateway/products/llm-chat').set('authorization', carol).send({ ...body, title: 'x'.repeat(1_100_000) }), 413);
 
       await answered('GET /usage', request(server).get('/api/gateway/usage').query({ entityRef: 'api:default/llm-chat', consumerRef: 'chat-assistant' }).set('authorization', erin), 200);
       await answered('GET /usage', request(server).get('/api/gateway/usage').query({ entityRef: 'llm-chat' }).set('authorization', erin), 400);
