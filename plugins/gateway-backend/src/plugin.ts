@@ -109,7 +109,7 @@ export const gatewayPlugin = createBackendPlugin({
               allowedUpstreamHosts: settings.allowedUpstreamHosts,
               upstreamsOutsideAllowlist: upstreamsOutsideAllowlist(held.products, settings.allowedUpstreamHosts),
               held: { keys: held.keys.length, products: held.products.length }, keyRequestWatchers: settings.keyRequestWatchers,
-              usageRows: { waiting: usage.waiting, dropped: usage.dropped },
+              usageRows: { waiting: usage.waiting, dropped: usage.dropped + dataPlane.usageRowsDropped },
             };
           },
         }));

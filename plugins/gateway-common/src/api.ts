@@ -298,8 +298,9 @@ export interface GatewayStatus {
   keyRequestWatchers: string[];
   /**
    * This replica's usage rows not yet in the database (a backlog that grows means the database
-   * does not keep up with the calls), and those dropped since the portal started (the backlog
-   * past its bound, or rows the database refused). Absent from a replica older than this field.
+   * does not keep up with the calls), and those dropped since the portal started (the portal's
+   * backlog past its bound, rows the database refused, or rows its data plane process dropped when
+   * the portal did not take them fast enough). Absent from a replica older than this field.
    */
   usageRows?: { waiting: number; dropped: number };
 }

@@ -63,9 +63,9 @@ async function start(message: Extract<ToDataPlane, { type: 'start' }>) {
   // Batches of usage go to the portal, which writes them to the database. Small
   // and frequent: serialising one is then a fraction of a millisecond, never a
   // pause that every call in flight would wait behind.
-  const usage = new UsageWriter(
-    { insertUsage: (rows: UsageRecord[]) => send({ type: 'usage', rows: rows.map(row => ({ ...row, at: row.at.getTime() })) }) },
-    { logger, intervalMs: 200, batchSize: 100 },
+  const usage: UsageWriter = new UsageWriter(
+    { insertUsage: (rows: UsageRecord[]) => send({ type: 'usage', rows: rows.map(row => ({ ...row, at: row.at.getTime() })), dropped: usage.dropped }) },
+    { logger, intervalMs: 200, batchSize: 100, maxQueued: message.usageQueueMax },
   );
   usage.start();
   let nativeRelay: NativeRelay | undefined;

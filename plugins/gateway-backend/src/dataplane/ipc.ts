@@ -24,6 +24,8 @@ export type ToDataPlane =
     products: GatewayProduct[];
     /** What each key spent this day and month (in-memory budgets start from it). */
     spend: SpendSoFar[];
+    /** How many usage rows the process holds for the portal at most before it drops the oldest (UsageWriter's default when absent; tests set it small). */
+    usageQueueMax?: number;
   }
   | (PolicyChange & { id: number })
   | { type: 'stop' };
@@ -39,7 +41,8 @@ export type FromDataPlane =
   | { type: 'listening'; url: string; streams: { relay: 'native' | 'javascript'; reason?: string } }
   | { type: 'failed'; message: string }
   | { type: 'ack'; id: number }
-  | { type: 'usage'; rows: Array<Omit<UsageRecord, 'at'> & { at: number }> }
+  /** `dropped`: the rows this process has dropped so far, its queue full (the portal not reading them fast enough). */
+  | { type: 'usage'; rows: Array<Omit<UsageRecord, 'at'> & { at: number }>; dropped: number }
   | { type: 'log'; level: 'error' | 'warn' | 'info' | 'debug'; message: string }
   | { type: 'stopped' };
 

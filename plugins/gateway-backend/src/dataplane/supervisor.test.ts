@@ -57,7 +57,7 @@ describe('DataPlaneProcess', () => {
     await dataPlane?.stop();
   });
 
-  async function start(storedKeys: StoredKey[], options: { singleThreadedGc?: boolean; spend?: () => Promise<[]>; deadKeyRetentionMs?: number; redisUrl?: string; startDeadlineMs?: number; now?: () => number } = {}) {
+  async function start(storedKeys: StoredKey[], options: { singleThreadedGc?: boolean; spend?: () => Promise<[]>; deadKeyRetentionMs?: number; redisUrl?: string; startDeadlineMs?: number; now?: () => number; usageQueueMax?: number; usage?: UsageWriter } = {}) {
     const store = { keysChangedSince: async () => storedKeys, getKeys: async () => [], listProducts: async () => [product], insertUsage: async () => undefined };
     const feed = new PolicyFeed(store, { deadKeyRetentionMs: options.deadKeyRetentionMs, now: options.now });
     await feed.load();
@@ -87,6 +87,38 @@ describe('DataPlaneProcess', () => {
     const refused = await models(url, first.secret);
     expect(refused.status).toBe(401);
     expect((await refused.json()).error.message).toMatch(/revoked/);
+  });
+
+  it('counts the usage rows the process dropped, its queue full, among the portal\'s dropped ones, across its restarts', async () => {
+    const first = keyFor('2026-11-22T01:00:00.000Z');
+    const received: unknown[] = [];
+    const usage = new UsageWriter({ insertUsage: async rows => void received.push(...rows) });
+    // A queue of one row: calls that end between two of its batches (200 ms apart) are dropped but the last.
+    const { dataPlane: process } = await start([first.key], { usageQueueMax: 1, usage });
+    const call = (url: string) => fetch(`${url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${first.secret}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'chat-small', messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    const url = await process.start();
+    // The upstream refuses the connection: each call is answered 502 and recorded.
+    expect((await Promise.all(Array.from({ length: 20 }, () => call(url)))).map(r => r.status)).toEqual(Array(20).fill(502));
+    const settled = async (expected: number) => {
+      for (let i = 0; i < 100 && received.length + usage.waiting + process.usageRowsDropped < expected; i++) await new Promise(r => setTimeout(r, 50));
+      await usage.flush();
+    };
+    await settled(20);
+    expect(process.usageRowsDropped).toBeGreaterThan(0);
+    expect(received.length + process.usageRowsDropped).toBe(20);
+
+    // A process that ends keeps its count; the next one's adds to it.
+    const before = process.usageRowsDropped;
+    globalThis.process.kill(process.pid!, 'SIGKILL');
+    while (!process.status().running || process.status().restarts === 0) await new Promise(r => setTimeout(r, 50));
+    await Promise.all(Array.from({ length: 20 }, () => call(url)));
+    await settled(40);
+    expect(process.usageRowsDropped).toBeGreaterThan(before);
+    expect(received.length + process.usageRowsDropped).toBe(40);
   });
 
   it('sends what changed while the process was starting, which no snapshot it got held', async () => {

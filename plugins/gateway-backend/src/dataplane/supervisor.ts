@@ -43,6 +43,8 @@ export interface DataPlaneProcessOptions {
   singleThreadedGc?: boolean;
   /** How long a forked process has to listen before it is killed and tried again (START_DEADLINE_MS). */
   startDeadlineMs?: number;
+  /** The process's usage queue's bound (UsageWriter's default when absent; tests only). */
+  usageQueueMax?: number;
 }
 
 let relayBuild: Promise<{ file?: string; reason?: string }> | undefined;
@@ -97,6 +99,9 @@ export class DataPlaneProcess implements PolicyListener {
   private lastExit?: DataPlaneStatus['lastExit'];
   private streams: DataPlaneStatus['streams'] = { relay: 'javascript', reason: 'not started yet' };
   private readonly host = os.hostname();
+  /** Usage rows dropped by processes that have ended, and what the one running has said it dropped. */
+  private usageDroppedByEnded = 0;
+  private usageDroppedByCurrent = () => 0;
   url?: string;
 
   constructor(private readonly options: DataPlaneProcessOptions) {
@@ -105,6 +110,11 @@ export class DataPlaneProcess implements PolicyListener {
 
   get pid() {
     return this.child?.pid;
+  }
+
+  /** The usage rows the data plane processes dropped (their queue full) since the portal started: never written. */
+  get usageRowsDropped() {
+    return this.usageDroppedByEnded + this.usageDroppedByCurrent();
   }
 
   status(): DataPlaneStatus {
@@ -160,6 +170,8 @@ export class DataPlaneProcess implements PolicyListener {
     const started = Date.now();
     // Set when the deadline passed: a 'listening' already on its way from the killed process is not believed.
     let givenUp = false;
+    let usageDropped = 0;
+    this.usageDroppedByCurrent = () => usageDropped;
     const listening = new Promise<string>((resolve, reject) => {
       child.on('message', (message: FromDataPlane) => {
         switch (message.type) {
@@ -181,6 +193,7 @@ export class DataPlaneProcess implements PolicyListener {
             break;
           case 'usage':
             for (const row of message.rows) this.options.usage.record({ ...row, at: new Date(row.at) });
+            usageDropped = message.dropped;
             break;
           case 'log':
             this.options.logger[message.level](message.message);
@@ -189,6 +202,8 @@ export class DataPlaneProcess implements PolicyListener {
         }
       });
       child.once('exit', (code, signal) => {
+        this.usageDroppedByEnded += usageDropped;
+        usageDropped = 0;
         reject(new Error(`The gateway data plane exited while starting (code ${code}, signal ${signal})`));
         this.exited(child, code, signal, Date.now() - started);
       });
@@ -196,7 +211,7 @@ export class DataPlaneProcess implements PolicyListener {
     // A process that neither listens nor fails (a Redis that takes the connection and never answers)
     // would hold the port closed with no retry; it is killed, and its exit starts the next attempt.
     const deadlineMs = this.options.startDeadlineMs ?? START_DEADLINE_MS;
-    this.post({ type: 'start', host: this.options.host, port: this.options.port, keySecret: this.options.keySecret, deadKeyRetentionMs: this.options.deadKeyRetentionMs, redisUrl: this.options.redisUrl, allowedUpstreamHosts: this.options.allowedUpstreamHosts, nativeRelay, nativeRelayReason: built.reason, keys, products, spend });
+    this.post({ type: 'start', host: this.options.host, port: this.options.port, keySecret: this.options.keySecret, deadKeyRetentionMs: this.options.deadKeyRetentionMs, redisUrl: this.options.redisUrl, allowedUpstreamHosts: this.options.allowedUpstreamHosts, nativeRelay, nativeRelayReason: built.reason, keys, products, spend, usageQueueMax: this.options.usageQueueMax });
     const url = await withDeadline(listening, deadlineMs, `The gateway data plane did not start listening within ${deadlineMs} ms`).catch(error => {
       if (error instanceof DeadlineExceeded) {
         givenUp = true;
