@@ -127,9 +127,9 @@ export const gatewayPlugin = createBackendPlugin({
           frequency: { hours: 1 },
           timeout: { minutes: 10 },
           initialDelay: { minutes: 1 },
-          fn: async () => {
+          fn: async signal => {
             const now = Date.now();
-            const removed = await store.deleteUsageBefore(rawUsageBefore(new Date(now), rawDays), new Date(now - rollupDays * DAY_MS));
+            const removed = await store.deleteUsageBefore(rawUsageBefore(new Date(now), rawDays), new Date(now - rollupDays * DAY_MS), { signal });
             // A day is far past any writer's retries (they last while the database is down).
             await store.deleteUsageBatchIdsBefore(new Date(now - DAY_MS));
             if (removed.raw + removed.hourly + removed.daily > 0) {

@@ -114,8 +114,17 @@ describe('KnexGatewayStore', () => {
     expect(daily.map(row => [new Date(row.hour as string).toISOString(), row.consumer_ref, ...[row.requests, row.errors, row.prompt_tokens, row.le_10].map(Number)]))
       .toEqual([[day.toISOString(), 'component:default/c', 451, 1, 1351, 6]]);
     expect(Number(daily[0].cost)).toBeCloseTo(0.45, 10);
-    const removed = await store.deleteUsageBefore(new Date(late.getTime() + 1), t0);
+    // In statements of 100 rows here: 451 calls at one instant go in five, and none after the cutoff.
+    await store.insertUsage([{ at: new Date(late.getTime() + 1), keyId: '1', consumerRef: 'component:default/c', productId: 'p', model: 'm', upstream: 'a', status: 200, latencyMs: 1, promptTokens: 1, completionTokens: 1, estimated: false, cost: 0 }]);
+    const statements: string[] = [];
+    const counted = (query: { sql: string }) => void (/^delete from .gateway_usage. /i.test(query.sql) && statements.push(query.sql));
+    knex.on('query', counted);
+    const removed = await store.deleteUsageBefore(new Date(late.getTime() + 1), t0, { chunk: 100 });
+    knex.off('query', counted);
     expect(removed).toEqual({ raw: 451, hourly: 0, daily: 0 });
+    expect(statements).toHaveLength(5);
+    expect((await knex('gateway_usage').select('latency_ms')).map(r => r.latency_ms)).toEqual([1]);
+    await knex('gateway_usage').delete();
     // A rollup's retention takes an hour once it is past, a day once the whole day is.
     expect(await store.deleteUsageBefore(t0, new Date(day.getTime() + DAY_MS - 1))).toEqual({ raw: 0, hourly: 1, daily: 0 });
     expect(await store.deleteUsageBefore(t0, new Date(day.getTime() + DAY_MS))).toEqual({ raw: 0, hourly: 0, daily: 1 });

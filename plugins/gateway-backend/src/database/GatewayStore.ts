@@ -181,7 +181,7 @@ export interface GatewayStore {
    */
   repairDailyUsage(since: Date, now: Date): Promise<number>;
   /** Retention: raw rows before one time, rollups before another. */
-  deleteUsageBefore(rawBefore: Date, rollupBefore: Date): Promise<{ raw: number; hourly: number; daily: number }>;
+  deleteUsageBefore(rawBefore: Date, rollupBefore: Date, options?: { chunk?: number; signal?: AbortSignal }): Promise<{ raw: number; hourly: number; daily: number }>;
   /**
    * Forgets the ids of usage batches written before a time. An id is needed
    * only while its writer may still send the batch again: the seconds or
@@ -807,8 +807,20 @@ export class KnexGatewayStore implements GatewayStore {
     return repaired;
   }
 
-  async deleteUsageBefore(rawBefore: Date, rollupBefore: Date) {
-    const raw = await this.db('gateway_usage').where('at', '<', rawBefore).delete();
+  async deleteUsageBefore(rawBefore: Date, rollupBefore: Date, options: { chunk?: number; signal?: AbortSignal } = {}) {
+    // Raw calls in statements of `chunk` rows: a day's calls (tens of millions on a busy gateway, when the
+    // raw retention moves by a day at a month's start) in one statement would hold SQLite's only writer,
+    // and every usage batch behind it, for minutes. Stops between chunks once the task is aborted.
+    const chunk = options.chunk ?? 10_000;
+    let raw = 0;
+    for (;;) {
+      const deleted = await this.db('gateway_usage')
+        .whereIn('id', this.db('gateway_usage').select('id').where('at', '<', rawBefore).limit(chunk))
+        .delete();
+      raw += deleted;
+      if (deleted < chunk || options.signal?.aborted) break;
+      await new Promise(resolve => setImmediate(resolve));
+    }
     const hourly = await this.db('gateway_usage_hourly').where('hour', '<', rollupBefore).delete();
     // A day goes once the whole of it is past the retention, as its hours have.
     const daily = await this.db('gateway_usage_daily').where('day', '<=', new Date(rollupBefore.getTime() - DAY_MS)).delete();
