@@ -272,7 +272,7 @@ describe('KnexGatewayStore', () => {
     expect(await store.listKeys({ componentRef: 'component:default/c', offset: 7 })).toEqual([]);
   });
 
-  it.each(databases.eachSupportedId())('reads a page of keys as a range of an index, not a sort of all of them, %p', async databaseId => {
+  it.each(databases.eachSupportedId())("reads a page of keys as a range of an index, not a sort of all of them, and a product's key requests through an index, %p", async databaseId => {
     const knex = await databases.init(databaseId);
     await applyDatabaseMigrations({ getClient: async () => knex });
     const store = new KnexGatewayStore(knex);
@@ -312,6 +312,14 @@ describe('KnexGatewayStore', () => {
       const { plan } = await planOf(ran[0]);
       expect(plan).toContain(index);
     }
+    // A product's removal reads and deletes its key requests by product, under the product's lock.
+    await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec, actor: 'user:default/u', now: new Date('2026-11-22T10:00:00Z'), expect: { exists: false }, audit: [] });
+    ran.length = 0;
+    await store.deleteProduct({ id: 'p', now: new Date('2026-11-22T11:00:00Z'), audit: () => [] });
+    const byProduct = ran.filter(q => /from .gateway_key_requests. where .product_id./i.test(q.sql));
+    expect(byProduct.map(q => q.sql.split(' ')[0].toLowerCase()).sort()).toEqual(['delete', 'select']);
+    // Each a search of an index (the pending count may take PostgreSQL's index of pending requests), not a scan of every request ever made.
+    for (const statement of byProduct) expect((await planOf(statement)).plan).not.toMatch(/Seq Scan|SCAN gateway_key_requests(?! USING)/);
   });
 
   it.each(databases.eachSupportedId())("writes a change's audit events at one instant, so the trail reads them as one action, %p", async databaseId => {
