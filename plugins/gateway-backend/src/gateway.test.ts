@@ -666,7 +666,7 @@ describe('the gateway, control plane and data plane', () => {
     }
   });
 
-  it("lists an API's pending requests oldest first, as a review queue, and its others newest first", async () => {
+  it("lists an API's (and every API's) pending requests oldest first, as a review queue, and the others newest first", async () => {
     const { server, knex, stop } = await gateway();
     try {
       await request(server).put('/api/gateway/products/llm-chat').set('authorization', carol).send(product(upstreams.v1.url, upstreams.v2.url));
@@ -684,6 +684,11 @@ describe('the gateway, control plane and data plane', () => {
       // The next to expire on top, as on the admin page's queue.
       expect(await list({ status: 'pending' })).toEqual(['component:default/first', 'component:default/third']);
       expect(await list({})).toEqual(['component:default/third', 'component:default/second', 'component:default/first']);
+      // Every API's (the admin page): the pending queue alike, and the rest newest first, so the latest decisions are not past the 100 shown.
+      const listAll = async (query: Record<string, string>) =>
+        (await request(server).get('/api/gateway/key-requests').query(query).set('authorization', carol)).body.items.map((r: { componentRef: string }) => r.componentRef);
+      expect(await listAll({ status: 'pending' })).toEqual(['component:default/first', 'component:default/third']);
+      expect(await listAll({})).toEqual(['component:default/third', 'component:default/second', 'component:default/first']);
       for (const [status, message] of [
         ['weird', 'status: "weird" is not pending, approved, denied or expired'],
         [['pending', 'denied'], 'status: must be given once'],

@@ -312,6 +312,10 @@ describe('KnexGatewayStore', () => {
       const { plan } = await planOf(ran[0]);
       expect(plan).toContain(index);
     }
+    // Every API's requests, newest first (the admin page without a status): a range of an index, not a sort.
+    ran.length = 0;
+    await store.listKeyRequests({});
+    expect(await planOf(ran[0])).toMatchObject({ sorts: false, plan: expect.stringContaining('gateway_key_requests_requested_idx') });
     // A product's removal reads and deletes its key requests by product, under the product's lock.
     await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec, actor: 'user:default/u', now: new Date('2026-11-22T10:00:00Z'), expect: { exists: false }, audit: [] });
     ran.length = 0;

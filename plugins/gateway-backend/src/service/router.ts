@@ -461,7 +461,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     if (entityRef && parseEntityRef(entityRef).kind.toLowerCase() === 'api') query.apiRef = entityRef;
     else if (entityRef) query.componentRef = entityRef;
     // Pending requests are a review queue (an API's, or every API's on the admin page): the next to expire on top.
-    if (!entityRef || status === 'pending') query.oldestFirst = true;
+    if (status === 'pending') query.oldestFirst = true;
     const items = await store.listKeyRequests(query);
     res.json({ items });
   });
