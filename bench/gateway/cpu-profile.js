@@ -6,7 +6,8 @@
 // delay percentiles, GC pauses by kind, heap spaces) and a sampled allocation
 // profile (.heapprofile). So they cover the load only, not start-up.
 // Summarise them with bench/gateway/profile.js. With BENCH_GATEWAY_PROFILERS=off
-// only the .json is written (no profiler overhead in the figures).
+// only the .json is written (no profiler overhead in the figures). SIGTTIN writes
+// a heap snapshot of that moment to <dir> (a pause of seconds: not for a measured run).
 'use strict';
 
 const fs = require('node:fs');
@@ -26,6 +27,11 @@ if (dir) {
     [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
     [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weakcb',
   };
+  // A heap snapshot of the moment (`kill -TTIN <pid>` during a run): what each stream in flight keeps alive.
+  process.on('SIGTTIN', () => {
+    fs.mkdirSync(dir, { recursive: true });
+    v8.writeHeapSnapshot(path.join(dir, `backend-${process.pid}-${Date.now()}.heapsnapshot`));
+  });
   let running = false;
   let n = 0;
   let delay;
