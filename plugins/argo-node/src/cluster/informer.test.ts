@@ -43,6 +43,45 @@ describe('Informer', () => {
     expect(Date.now() - t0).toBeLessThan(300);
   });
 
+  it('backs off a watch that ends at once with nothing, and resumes one that failed from where it was rather than listing again', async () => {
+    const lists: number[] = [];
+    const watches: Array<{ at: number; resourceVersion?: string }> = [];
+    const abort = new AbortController();
+    const event = (name: string, resourceVersion: string) => ({ type: 'ADDED', object: { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'default', resourceVersion } } });
+    const client = {
+      list: async () => {
+        lists.push(Date.now());
+        return { items: [], resourceVersion: '10' };
+      },
+      watch: (_kind: unknown, options: { resourceVersion?: string }) => {
+        watches.push({ at: Date.now(), resourceVersion: options.resourceVersion });
+        return (async function* watch() {
+          switch (watches.length) {
+            case 1:
+            case 2:
+              return; // a proxy that closes it at once
+            case 3:
+              yield event('a', '11');
+              throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+            default:
+              await new Promise(resolve => abort.signal.addEventListener('abort', resolve));
+          }
+        })();
+      },
+    } as unknown as ClusterClient;
+    const informer = new Informer(client, { apiVersion: 'v1', kind: 'Service' });
+    await informer.start();
+    while (watches.length < 4) await new Promise(resolve => setTimeout(resolve, 20));
+    abort.abort();
+    await informer.stop();
+    // 0.5 s, then 1 s, after the two empty ones.
+    expect(watches[1].at - watches[0].at).toBeGreaterThanOrEqual(450);
+    expect(watches[2].at - watches[1].at).toBeGreaterThanOrEqual(950);
+    expect(watches.map(w => w.resourceVersion)).toEqual(['10', '10', '10', '11']);
+    expect(lists).toHaveLength(1);
+    expect(informer.get('default/a')).toBeDefined();
+  });
+
   it('tells a handler added after its first list of every object, a handler that throws on one included', async () => {
     const objects = ['a', 'b'].map(name => ({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'default', resourceVersion: '1' } }));
     const abort = new AbortController();

@@ -32,6 +32,8 @@ const sleep = (ms: number, signal: AbortSignal) =>
     }
   });
 const MAX_BACKOFF_MS = 30_000;
+/** A watch that ends with no event sooner than this is treated as a failure (backed off). */
+const SHORT_WATCH_MS = 1_000;
 
 /**
  * A list + watch cache of one kind, like client-go's shared informer: lists,
@@ -157,6 +159,8 @@ export class Informer<T extends KubeObject = KubeObject> {
     while (!signal.aborted) {
       try {
         resourceVersion ??= await this.relist(signal);
+        const watchStarted = Date.now();
+        let events = 0;
         for await (const event of this.client.watch<T>(this.kind, {
           labelSelector: this.options.labelSelector,
           fieldSelector: this.options.fieldSelector,
@@ -165,6 +169,7 @@ export class Informer<T extends KubeObject = KubeObject> {
           signal,
         })) {
           backoff = MIN_BACKOFF_MS;
+          events++;
           resourceVersion = event.object.metadata.resourceVersion ?? resourceVersion;
           if (event.type === 'BOOKMARK') continue;
           const key = objectKey(event.object);
@@ -178,7 +183,12 @@ export class Informer<T extends KubeObject = KubeObject> {
             else this.emit(h => h.onAdd?.(event.object));
           }
         }
-        // The server ended the watch: resume from where it left off.
+        // The server ended the watch: resume from where it left off. One that ended at once with nothing (a proxy
+        // that closes streaming requests) is backed off as client-go's reflector does, not reopened as fast as a
+        // round trip allows.
+        if (!signal.aborted && events === 0 && Date.now() - watchStarted < SHORT_WATCH_MS) {
+          throw new Error(`the watch ended within ${SHORT_WATCH_MS} ms with no event`);
+        }
       } catch (error) {
         if (signal.aborted) return;
         if (error instanceof WatchExpiredError || (error as { statusCode?: number }).statusCode === 410) {
@@ -188,7 +198,9 @@ export class Informer<T extends KubeObject = KubeObject> {
         this.options.logger?.warn(`Watching ${this.kind.kind} failed, retrying in ${backoff} ms: ${error}`);
         await sleep(backoff, signal);
         backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
-        resourceVersion = undefined;
+        // The resourceVersion is kept, as client-go keeps it: the next watch resumes where this one was (a list
+        // of everything again, on every dropped connection, is what a big cluster's API server can least afford),
+        // and a 410 says when it is too old to. A list that failed has left none, and lists again.
       }
     }
   }

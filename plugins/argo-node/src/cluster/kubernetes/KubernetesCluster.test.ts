@@ -34,7 +34,63 @@ async function splittingApiServer() {
   return { client: new KubernetesCluster('fake', kc), close: () => new Promise(resolve => server.close(resolve)) };
 }
 
+/** An API server whose watches get their head and then nothing, ever: a connection that died without a FIN. */
+async function silentApiServer() {
+  const watches: URL[] = [];
+  const server = http.createServer((req, res) => {
+    if (req.url === '/api/v1') {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ kind: 'APIResourceList', groupVersion: 'v1', resources: [{ name: 'configmaps', namespaced: true, kind: 'ConfigMap', verbs: ['list', 'watch'] }] }));
+      return;
+    }
+    watches.push(new URL(req.url!, 'http://x'));
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.flushHeaders();
+  });
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'fake', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
+    users: [{ name: 'fake', token: 'fake' }],
+    contexts: [{ name: 'fake', cluster: 'fake', user: 'fake' }],
+    currentContext: 'fake',
+  });
+  return {
+    watches,
+    client: (options: ConstructorParameters<typeof KubernetesCluster>[2]) => new KubernetesCluster('fake', kc, options),
+    close: () => new Promise(resolve => {
+      server.closeAllConnections();
+      server.close(resolve);
+    }),
+  };
+}
+
 describe('KubernetesCluster', () => {
+  it('asks the API server to end each watch, and gives one up that it has not ended in time, as ended', async () => {
+    const silent = await silentApiServer();
+    try {
+      // Without options: client-go's 5 to 10 minutes.
+      const abort = new AbortController();
+      const pending = silent.client(undefined).watch({ apiVersion: 'v1', kind: 'ConfigMap', namespace: 'default' }, { signal: abort.signal })[Symbol.asyncIterator]().next();
+      while (silent.watches.length === 0) await new Promise(r => setTimeout(r, 10));
+      const asked = Number(silent.watches[0].searchParams.get('timeoutSeconds'));
+      expect(asked).toBeGreaterThanOrEqual(300);
+      expect(asked).toBeLessThanOrEqual(600);
+      abort.abort();
+      await expect(pending).resolves.toMatchObject({ done: true });
+
+      const started = Date.now();
+      const events = [];
+      for await (const event of silent.client({ watchTimeoutSeconds: () => 1, watchGraceMs: 200 }).watch({ apiVersion: 'v1', kind: 'ConfigMap', namespace: 'default' })) events.push(event);
+      expect(events).toEqual([]);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+      expect(Date.now() - started).toBeLessThan(5000);
+      expect(silent.watches[1].searchParams.get('timeoutSeconds')).toBe('1');
+    } finally {
+      await silent.close();
+    }
+  });
+
   it('decodes a watch event whose character is split between two reads', async () => {
     const { client, close } = await splittingApiServer();
     const abort = new AbortController();

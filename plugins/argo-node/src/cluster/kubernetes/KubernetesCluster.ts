@@ -48,6 +48,24 @@ interface Status {
 
 const REQUEST_TIMEOUT_MS = 60_000;
 
+/**
+ * How long a watch asks the API server to hold it (`timeoutSeconds`), as client-go's reflector does:
+ * 5 minutes stretched by up to as much again at random, so that a cluster's watches do not all end
+ * together. A watch the server has not ended by then and WATCH_GRACE_MS more is on a connection that
+ * died without a FIN or RST (a load balancer or NAT that dropped it, a node replaced): it is given up,
+ * and the informer resumes from the last resourceVersion. Without this a dead connection held a watch,
+ * and the cache behind it, unchanged for good.
+ */
+const watchTimeoutSeconds = () => Math.round(300 * (1 + Math.random()));
+const WATCH_GRACE_MS = 30_000;
+
+export interface KubernetesClusterOptions {
+  /** The `timeoutSeconds` of each watch (tests shorten it). */
+  watchTimeoutSeconds?: () => number;
+  /** How long past its `timeoutSeconds` a watch the server has not ended is given up. */
+  watchGraceMs?: number;
+}
+
 interface RequestSpec {
   method: string;
   path: string;
@@ -86,7 +104,7 @@ export class KubernetesCluster implements ClusterClient {
   private readonly server: URL;
   private readonly discovery = new Map<string, Promise<ApiResource[]>>();
 
-  constructor(readonly name: string, private readonly kubeConfig: KubeConfig) {
+  constructor(readonly name: string, private readonly kubeConfig: KubeConfig, private readonly options: KubernetesClusterOptions = {}) {
     const cluster = kubeConfig.getCurrentCluster();
     if (!cluster) throw new InvalidObjectError(`Cluster '${name}' has no current cluster in its kubeconfig`);
     this.server = new URL(cluster.server);
@@ -247,22 +265,31 @@ export class KubernetesCluster implements ClusterClient {
     const resource = await this.resolve(kind.apiVersion, kind.kind);
     let path = await this.path(kind.apiVersion, kind.kind, resource.namespaced ? kind.namespace : undefined);
     if (resource.namespaced && !kind.namespace) path = path.replace(/\/namespaces\/[^/]+/, '');
-    for await (const line of this.lines({
-      method: 'GET',
-      path,
-      query: {
-        watch: 1,
-        resourceVersion: options.resourceVersion,
-        allowWatchBookmarks: options.allowBookmarks ? 'true' : undefined,
-        labelSelector: options.labelSelector,
-        fieldSelector: options.fieldSelector,
-      },
-      signal: options.signal,
-    })) {
-      if (!line.trim()) continue;
-      const event = JSON.parse(line) as { type: string; object: any };
-      if (event.type === 'ERROR') throw statusError(event.object as Status, (event.object as Status).code ?? 500);
-      yield event as WatchEvent<T>;
+    const timeoutSeconds = (this.options.watchTimeoutSeconds ?? watchTimeoutSeconds)();
+    const deadline = AbortSignal.timeout(timeoutSeconds * 1000 + (this.options.watchGraceMs ?? WATCH_GRACE_MS));
+    try {
+      for await (const line of this.lines({
+        method: 'GET',
+        path,
+        query: {
+          watch: 1,
+          resourceVersion: options.resourceVersion,
+          allowWatchBookmarks: options.allowBookmarks ? 'true' : undefined,
+          labelSelector: options.labelSelector,
+          fieldSelector: options.fieldSelector,
+          timeoutSeconds,
+        },
+        signal: options.signal ? AbortSignal.any([options.signal, deadline]) : deadline,
+      })) {
+        if (!line.trim()) continue;
+        const event = JSON.parse(line) as { type: string; object: any };
+        if (event.type === 'ERROR') throw statusError(event.object as Status, (event.object as Status).code ?? 500);
+        yield event as WatchEvent<T>;
+      }
+    } catch (error) {
+      // Past its deadline the watch ends as one the server ended: the caller resumes from its last resourceVersion.
+      if (deadline.aborted && !options.signal?.aborted) return;
+      throw error;
     }
   }
 
