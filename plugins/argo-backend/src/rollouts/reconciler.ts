@@ -184,8 +184,10 @@ export class RolloutReconciler {
   private async writeStatus(rollout: Rollout, status: RolloutStatus) {
     const patch = statusPatch(rollout.status, status);
     if (!patch) return;
-    // Guarded by the resourceVersion we decided on: a decision made from a
-    // stale cache is refused (409) and made again from fresh state.
+    // Guarded by the resourceVersion we decided on: the status of a decision made
+    // from a stale cache is refused (409) and made again from fresh state. The
+    // writes before it (ReplicaSet scales, selectors, weights) are not guarded;
+    // each is what the next pass, from fresh state, sets again or undoes.
     await this.client.patch(
       { apiVersion: rollout.apiVersion, kind: 'Rollout', namespace: rollout.metadata.namespace, name: rollout.metadata.name! },
       'merge',
