@@ -132,6 +132,8 @@ export const gatewayPlugin = createBackendPlugin({
             const removed = await store.deleteUsageBefore(rawUsageBefore(new Date(now), rawDays), new Date(now - rollupDays * DAY_MS), { signal });
             // A day is far past any writer's retries (they last while the database is down).
             await store.deleteUsageBatchIdsBefore(new Date(now - DAY_MS));
+            // Budgets read the current month's spend only.
+            await store.deleteKeySpendBefore(new Date(`${periods(now).month}-01T00:00:00Z`));
             if (removed.raw + removed.hourly + removed.daily > 0) {
               logger.info(`Gateway usage retention removed ${removed.raw} calls, ${removed.hourly} hourly rows and ${removed.daily} daily rows`);
             }

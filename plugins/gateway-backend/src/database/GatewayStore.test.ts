@@ -130,6 +130,31 @@ describe('KnexGatewayStore', () => {
     expect(await store.deleteUsageBefore(t0, new Date(day.getTime() + DAY_MS))).toEqual({ raw: 0, hourly: 0, daily: 1 });
   });
 
+  it.each(databases.eachSupportedId())("reads each key's spend this month and today from its spend by day, written with its calls, %p", async databaseId => {
+    const knex = await databases.init(databaseId);
+    await applyDatabaseMigrations({ getClient: async () => knex });
+    const store = new KnexGatewayStore(knex);
+    const call = (at: string, keyId: string | undefined, tokens: number, cost: number): UsageRecord => ({
+      at: new Date(at), keyId, consumerRef: 'component:default/c', productId: 'p', model: 'm', upstream: 'a', status: 200, latencyMs: 1, promptTokens: tokens - 1, completionTokens: 1, estimated: false, cost,
+    });
+    await store.insertUsage([
+      call('2026-11-30T23:59:59Z', '1', 100, 1),
+      call('2026-12-03T10:00:00Z', '1', 30, 0.25),
+      call('2026-12-07T08:00:00Z', '1', 15, 0.125),
+      call('2026-12-07T09:00:00Z', '2', 7, 0.5),
+      call('2026-12-07T09:00:00Z', undefined, 50, 5),
+    ]);
+    await store.insertUsage([call('2026-12-07T23:59:59Z', '1', 15, 0.125)]);
+    expect(await knex('gateway_key_spend_daily').count('* as n').first().then(r => Number(r!.n))).toBe(4);
+    const spent = await store.spendByKey(new Date('2026-12-01T00:00:00Z'), new Date('2026-12-07T00:00:00Z'));
+    expect(spent.sort((a, b) => a.keyId.localeCompare(b.keyId))).toEqual([
+      { keyId: '1', monthTokens: 60, monthCost: 0.5, dayTokens: 30, dayCost: 0.25 },
+      { keyId: '2', monthTokens: 7, monthCost: 0.5, dayTokens: 7, dayCost: 0.5 },
+    ]);
+    // Only the current month is read: November's day goes at the retention.
+    expect(await store.deleteKeySpendBefore(new Date('2026-12-01T00:00:00Z'))).toBe(1);
+  });
+
   it.each(databases.eachSupportedId())('counts a usage batch sent again under its id once (a retry after a lost COMMIT reply), %p', async databaseId => {
     const knex = await databases.init(databaseId);
     await applyDatabaseMigrations({ getClient: async () => knex });
@@ -145,7 +170,7 @@ describe('KnexGatewayStore', () => {
     const [hour] = await store.usageRollupSince({ productIds: ['p'], since: at });
     const [day] = await store.usageRollupSince({ productIds: ['p'], since: new Date('2026-12-07T00:00:00Z'), bucketMs: DAY_MS });
     expect([hour, day].map(row => [row.requests, row.prompt_tokens].map(Number))).toEqual([[4, 40], [4, 40]]);
-    expect((await store.spendByKey(at, at)).map(s => s.dayTokens)).toEqual([60]);
+    expect((await store.spendByKey(new Date('2026-12-01T00:00:00Z'), new Date('2026-12-07T00:00:00Z'))).map(s => [s.dayTokens, s.monthTokens])).toEqual([[60, 60]]);
     // Ids are forgotten on their own schedule (a day), the calls kept.
     expect(await store.deleteUsageBatchIdsBefore(new Date(Date.now() - 60_000))).toBe(0);
     expect(await store.deleteUsageBatchIdsBefore(new Date(Date.now() + 1000))).toBe(2);

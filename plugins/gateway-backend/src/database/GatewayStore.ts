@@ -190,6 +190,9 @@ export interface GatewayStore {
    */
   deleteUsageBatchIdsBefore(before: Date): Promise<number>;
   /** Tokens and cost per key this month and this day (budgets survive a restart). */
+  /** Each key's spend by day before `before` (a month that has ended: budgets read only the current one). */
+  deleteKeySpendBefore(before: Date): Promise<number>;
+  /** Each key's tokens and cost since the start of a UTC month and of a UTC day (the days it spent on). */
   spendByKey(monthStart: Date, dayStart: Date): Promise<Array<{ keyId: string; monthTokens: number; monthCost: number; dayTokens: number; dayCost: number }>>;
   /**
    * A product's model's calls since a time: counted and ranked by the
@@ -281,6 +284,21 @@ async function productInUse(tx: Knex.Transaction, productId: string, now: Date) 
 function toProduct(row: ProductRow): GatewayProduct {
   const spec = JSON.parse(row.spec) as GatewayProductSpec;
   return { ...spec, id: row.id, entityRef: row.entity_ref, updatedAt: iso(row.updated_at), updatedBy: row.updated_by };
+}
+
+/** A batch's calls summed by key and UTC day, in key order (rows locked in one order by every writer). */
+function keySpendByDay(records: UsageRecord[]) {
+  const sums = new Map<string, { key_id: string; day: Date; tokens: number; cost: number }>();
+  for (const r of records) {
+    if (!r.keyId) continue;
+    const day = Math.floor(r.at.getTime() / DAY_MS) * DAY_MS;
+    const id = `${r.keyId}\u0000${day}`;
+    let sum = sums.get(id);
+    if (!sum) sums.set(id, (sum = { key_id: r.keyId, day: new Date(day), tokens: 0, cost: 0 }));
+    sum.tokens += r.promptTokens + r.completionTokens;
+    sum.cost += r.cost;
+  }
+  return [...sums.values()].sort((a, b) => a.key_id.localeCompare(b.key_id) || a.day.getTime() - b.day.getTime());
 }
 
 function toRequest(row: RequestRow): GatewayKeyRequest {
@@ -699,6 +717,7 @@ export class KnexGatewayStore implements GatewayStore {
     const byKey = (a: HourlyRow, b: HourlyRow) => a.hour.getTime() - b.hour.getTime()
       || [a.product_id, a.consumer_ref, a.model, a.upstream].join('\u0000').localeCompare([b.product_id, b.consumer_ref, b.model, b.upstream].join('\u0000'));
     const hourly = rollUp(records).sort(byKey);
+    const spend = keySpendByDay(records);
     const daily = rollUp(records, DAY_MS).sort(byKey).map(({ hour, ...row }) => ({ day: hour, ...row }));
     const merge = (table: string) => Object.fromEntries(ROLLUP_COUNTS
       .map(c => [c, this.db.raw('?? + excluded.??', [`${table}.${c}`, c])]));
@@ -716,6 +735,12 @@ export class KnexGatewayStore implements GatewayStore {
             .onConflict([time, ...SERIES_COLUMNS])
             .merge(merge(table));
         }
+      }
+      // And each key's spend by day, which an in-memory data plane's budgets start from (spendByKey).
+      for (let i = 0; i < spend.length; i += 100) {
+        await tx('gateway_key_spend_daily').insert(spend.slice(i, i + 100))
+          .onConflict(['key_id', 'day'])
+          .merge({ tokens: this.db.raw('?? + excluded.tokens', ['gateway_key_spend_daily.tokens']), cost: this.db.raw('?? + excluded.cost', ['gateway_key_spend_daily.cost']) });
       }
       return true;
     });
@@ -827,17 +852,21 @@ export class KnexGatewayStore implements GatewayStore {
     return { raw, hourly, daily };
   }
 
+  async deleteKeySpendBefore(before: Date) {
+    return this.db('gateway_key_spend_daily').where('day', '<', before).delete();
+  }
+
   async deleteUsageBatchIdsBefore(before: Date) {
     return this.db('gateway_usage_batches').where('written_at', '<', before).delete();
   }
 
   async spendByKey(monthStart: Date, dayStart: Date) {
-    const sums = (since: Date) => this.db('gateway_usage')
+    // From each key's spend by day (written with the calls), not the month's raw calls: at most 31 rows a key.
+    const sums = (since: Date) => this.db('gateway_key_spend_daily')
       .select('key_id')
-      .sum({ tokens: this.db.raw('prompt_tokens + completion_tokens') })
+      .sum({ tokens: 'tokens' })
       .sum({ cost: 'cost' })
-      .where('at', '>=', since)
-      .whereNotNull('key_id')
+      .where('day', '>=', since)
       .groupBy('key_id') as unknown as Promise<Array<{ key_id: string; tokens: number | string; cost: number | string }>>;
     const [month, day] = await Promise.all([sums(monthStart), sums(dayStart)]);
     const today = new Map(day.map(r => [r.key_id, r]));

@@ -61,6 +61,35 @@ describe('gateway migrations', () => {
     },
   );
 
+  it.each(databases.eachSupportedId())(
+    "fills each key's spend by day from this month's calls, %p",
+    async databaseId => {
+      const knex = await databases.init(databaseId);
+      const directory = require('node:path').resolve(__dirname, '../../migrations');
+      // The schema as it was before the spend by day, with calls of this month and of the month before.
+      const [, pending] = await knex.migrate.list({ directory });
+      const before = (pending as Array<{ file: string }>).map(m => m.file).filter(f => f < '20261207040000_key_spend_daily.js');
+      for (let i = 0; i < before.length; i++) await knex.migrate.up({ directory });
+      const now = new Date();
+      const monthStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
+      const call = (at: Date, keyId: string | null, tokens: number) => ({
+        at, key_id: keyId, consumer_ref: 'component:default/c', product_id: 'p', model: 'm', upstream: 'a', status: 200, latency_ms: 1,
+        prompt_tokens: tokens, completion_tokens: 0, estimated: false, cost: tokens / 4,
+      });
+      await knex('gateway_usage').insert([
+        call(new Date(monthStart.getTime() - 1000), '1', 1000),
+        call(monthStart, '1', 10),
+        call(now, '1', 5),
+        call(now, '2', 7),
+        call(now, null, 3),
+      ]);
+
+      await applyDatabaseMigrations({ getClient: async () => knex });
+      const rows = await knex('gateway_key_spend_daily').select('key_id').sum({ tokens: 'tokens' }).sum({ cost: 'cost' }).groupBy('key_id').orderBy('key_id');
+      expect((rows as Array<{ key_id: string; tokens: string | number; cost: string | number }>).map(r => [r.key_id, Number(r.tokens), Number(r.cost)])).toEqual([['1', 15, 3.75], ['2', 7, 1.75]]);
+    },
+  );
+
   it('skips migrations when the operator turned them off', async () => {
     const knex = await databases.init('SQLITE_3');
     await applyDatabaseMigrations({

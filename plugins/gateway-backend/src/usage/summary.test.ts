@@ -89,11 +89,9 @@ describe('usage rollups and summaries', () => {
     expect(dailyRepairSince(now, 1).toISOString()).toBe('2026-12-07T00:00:00.000Z');
   });
 
-  it("keeps every raw call of the current month, whose budgets a restart rebuilds from them, whatever the retention", () => {
-    // The 31st: thirty days back would remove the 1st, which the month's budgets still count.
-    expect(rawUsageBefore(new Date('2026-12-31T12:00:00Z'), 30).toISOString()).toBe('2026-12-01T00:00:00.000Z');
+  it('keeps raw calls for the retention, month or not: budgets start from each key\'s spend by day instead', () => {
+    expect(rawUsageBefore(new Date('2026-12-31T12:00:00Z'), 30).toISOString()).toBe('2026-12-01T12:00:00.000Z');
     expect(rawUsageBefore(new Date('2026-12-07T12:00:00Z'), 30).toISOString()).toBe('2026-11-07T12:00:00.000Z');
-    expect(rawUsageBefore(new Date('2026-12-07T12:00:00Z'), 0).toISOString()).toBe('2026-12-01T00:00:00.000Z');
   });
 
   it('charts a window past a week by UTC day, from the start of its first day', () => {

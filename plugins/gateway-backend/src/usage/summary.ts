@@ -46,13 +46,12 @@ export const dailyRepairSince = (now: Date, rollupRetentionDays: number) =>
   new Date(Math.max(now.getTime() - MAX_USAGE_HOURS * HOUR_MS, (Math.floor((now.getTime() - rollupRetentionDays * DAY_MS) / DAY_MS) + 1) * DAY_MS));
 
 /**
- * Where the retention of raw calls ends: `rawRetentionDays` back, but never
- * into the current UTC month, whose calls the data plane reads at its start
- * to rebuild the month's budgets (a 30-day retention on the 31st would
- * otherwise forget the month's first day, and let a key spend it again).
+ * Where the retention of raw calls ends: `rawRetentionDays` back. (Until
+ * 2026-12-07 never into the current UTC month, whose raw calls a data plane
+ * summed at its start for the month's budgets; it reads each key's spend by
+ * day now, `gateway_key_spend_daily`, kept for the current month.)
  */
-export const rawUsageBefore = (now: Date, rawRetentionDays: number) =>
-  new Date(Math.min(now.getTime() - rawRetentionDays * DAY_MS, Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1)));
+export const rawUsageBefore = (now: Date, rawRetentionDays: number) => new Date(now.getTime() - rawRetentionDays * DAY_MS);
 
 /** A window longer than a week is charted by day: 720 hourly bars would be too thin to read or point at. */
 export const bucketFor = (hours: number) => (hours > 7 * 24 ? DAY_MS : HOUR_MS);
