@@ -2,3 +2,4 @@
 export { usePolling } from './usePolling';
 export { errorMessage } from './errorMessage';
 export { formatDateTime } from './formatDateTime';
+export { permissionWhy, type PermissionCheck } from './permissionWhy';

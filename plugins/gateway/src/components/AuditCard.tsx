@@ -109,7 +109,9 @@ export function AuditCard({ entityRef, refreshKey }: { entityRef?: string; refre
   } else {
     body = (
       <>
-        {error && <ResponseErrorPanel error={error} title="Could not refresh the audit trail" />}
+        {/* This page's own failed refresh only: a page turned back to is shown at once, before its read, and the
+            error of the page that could not be read is not this one's. */}
+        {failedHere && <ResponseErrorPanel error={error!} title="Could not refresh the audit trail" />}
         <Box sx={{ height: 4 }}>{turning && <LinearProgress aria-label="loading audit entries" />}</Box>
         <Table size="small" aria-label="gateway audit trail">
           <TableHead>

@@ -102,7 +102,8 @@ export function PagedKeysTable(props: {
   if (total === 0) return <Typography variant="body2" color="text.secondary">{empty}</Typography>;
   return (
     <>
-      {error && <ResponseErrorPanel error={error} title="Could not refresh the keys" />}
+      {/* This page's own failed refresh only, not the error of a page turned away from. */}
+      {failed && <ResponseErrorPanel error={error!} title="Could not refresh the keys" />}
       <Box sx={{ height: 4 }}>{turning && <LinearProgress aria-label="loading keys" />}</Box>
       <KeysTable keys={list.items} showConsumer={showConsumer} label={label} actions={actions} />
       {pager}

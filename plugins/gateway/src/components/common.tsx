@@ -3,7 +3,6 @@ import type { GatewayKeyRequest } from '@quarterdeck/plugin-gateway-common';
 import Button, { type ButtonProps } from '@mui/material/Button';
 import Chip from '@mui/material/Chip';
 import Tooltip from '@mui/material/Tooltip';
-import { errorMessage } from '@quarterdeck/plugin-quarterdeck-react';
 import type { GatewayApi } from '../api/GatewayClient';
 import { formatDateTime, shortUser } from './format';
 
@@ -39,20 +38,7 @@ export function ExplainedButton(props: ButtonProps & { why?: string; children: R
   );
 }
 
-/** What `usePermission` answers: `error` when the check itself failed (`allowed` is then false too). */
-export type PermissionCheck = { allowed: boolean; loading: boolean; error?: Error };
-
-/**
- * Why an action that needs a permission is disabled, as ExplainedButton's
- * `why`: `denied` when the user lacks it; a check that failed says so, as
- * it is no answer (telling a user who has the permission that they lack it
- * would send them to ask for it).
- */
-export function permissionWhy(check: PermissionCheck, denied: string): string | undefined {
-  if (check.loading) return 'Checking your permissions…';
-  if (check.error) return `Could not check your permissions (${errorMessage(check.error)}): try again later.`;
-  return check.allowed ? undefined : denied;
-}
+export { permissionWhy, type PermissionCheck } from '@quarterdeck/plugin-quarterdeck-react';
 
 /**
  * Which read an error came from. usePolling keeps its last value and error

@@ -37,7 +37,7 @@ import TextField from '@mui/material/TextField';
 import Tooltip from '@mui/material/Tooltip';
 import Typography from '@mui/material/Typography';
 import { useTheme } from '@mui/material/styles';
-import { errorMessage, formatDateTime, usePolling } from '@quarterdeck/plugin-quarterdeck-react';
+import { errorMessage, formatDateTime, permissionWhy, usePolling, type PermissionCheck } from '@quarterdeck/plugin-quarterdeck-react';
 import { argoApiRef, type RolloutActionName } from '../../api/ArgoClient';
 import { RolloutAuditTrail } from './RolloutAuditTrail';
 import { analysisKindLabel, BlueGreenFlow, pauseReasonText, RUN_STATUS_COLORS, RunStatusChip } from './BlueGreenFlow';
@@ -158,17 +158,19 @@ function ActionButton(props: {
   onRun: (action: RolloutActionName, confirm: boolean) => void;
 }) {
   const owned = usePermission({ permission: props.spec.permission, resourceRef: props.entityRef });
-  const { allowed, loading } = props.entityRef
+  const check: PermissionCheck = props.entityRef
     ? owned
     : { allowed: props.unownedActionsAllowed?.includes(props.spec.action) ?? false, loading: props.unownedActionsAllowed === undefined };
+  const { allowed, loading } = check;
   const relevant = applies(props.spec.action, props.rollout);
   const skips = props.spec.action === 'promote' ? stepPromoteSkips(props.rollout) : undefined;
   const skipped = skips === undefined ? undefined : props.rollout.steps[skips];
   let why = '';
   if (!allowed && !loading) {
-    why = props.entityRef
+    // A check that failed (the permission backend down) is said as such, not as a permission the user lacks.
+    why = permissionWhy(check, props.entityRef
       ? `You need ${props.spec.permission.name} on ${props.entityRef}`
-      : 'No single catalog entity owns this Rollout, and without one the permission policy does not let you act on it (in Quarterdeck\'s, only platform admins may)';
+      : 'No single catalog entity owns this Rollout, and without one the permission policy does not let you act on it (in Quarterdeck\'s, only platform admins may)') ?? '';
   } else if (!relevant) why = 'Does not apply to the rollout as it is now';
   else if (skipped) {
     why = `No pause to end: promote skips step ${skips! + 1} (${stepLabel(skipped)}), as kubectl argo rollouts promote does${skipped.analysis ? ', and terminates its analysis run' : ''}`;

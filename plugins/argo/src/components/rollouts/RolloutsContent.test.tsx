@@ -218,6 +218,24 @@ describe('RolloutsContent', () => {
     expect(reason).toHaveFocus();
   });
 
+  it('says a permission check that failed is no answer, rather than that the user lacks the permission', async () => {
+    const argo = api();
+    argo.getRollout.mockResolvedValue({ ...detail, entityRef: 'component:default/payments-api-unchecked' });
+    await renderInTestApp(
+      <TestApiProvider apis={[
+        [argoApiRef, argo],
+        [permissionApiRef, { authorize: async () => { throw new Error('the permission backend is unavailable'); } } as any],
+        [alertApiRef, { post: jest.fn(), alert$: jest.fn() } as any],
+      ]}>
+        <EntityProvider entity={{ ...entity, metadata: { ...entity.metadata, name: 'payments-api-unchecked' } }}><RolloutsContent /></EntityProvider>
+      </TestApiProvider>,
+    );
+    const promote = await screen.findByRole('button', { name: 'Promote' });
+    await waitFor(() => expect(promote).toBeDisabled());
+    expect((await screen.findAllByLabelText('Could not check your permissions (the permission backend is unavailable): try again later.')).length).toBeGreaterThan(0);
+    expect(screen.queryByLabelText(/^You need argo\.rollout/)).toBeNull();
+  });
+
   it("gates the actions on the entity that owns the Rollout, which a label selector can make another than the page's", async () => {
     const argo = api();
     // The page is payments-web's; the Rollout is labelled for payments-owner, whose owners may act on it.
