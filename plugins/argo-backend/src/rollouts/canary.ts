@@ -11,7 +11,8 @@ import {
   type RunStatusRef,
   type ServiceState,
 } from './objects';
-import { canaryFenceposts, pauseDurationSeconds, weightedCanaryStableCounts } from './replicas';
+import { pauseDurationSeconds } from '@quarterdeck/plugin-argo-common';
+import { canaryFenceposts, weightedCanaryStableCounts } from './replicas';
 import { abortedReplicas, cleanupRevisionHistory, DEFAULT_SCALE_DOWN_DELAY_SECONDS, ScaleDownDelay, waitingForScaleDown } from './scaleDown';
 import { abortScaleDownDelaySeconds, atDesiredRoutedCounts, MAX_TRAFFIC_WEIGHT, routedCanaryCounts, routedWeight } from './trafficRouting';
 import { baseStatus, finishStatus, formatTime, PAUSE_REASON, pausedConditions, type PauseDecisions } from './status';

@@ -1,4 +1,5 @@
-import { canaryFenceposts, intOrPercent, pauseDurationSeconds, weightedCanaryStableCounts } from './replicas';
+import { pauseDurationSeconds } from '@quarterdeck/plugin-argo-common';
+import { canaryFenceposts, intOrPercent, weightedCanaryStableCounts } from './replicas';
 
 describe('intOrPercent, as Argo resolves maxSurge and maxUnavailable', () => {
   it.each([

@@ -1,5 +1,4 @@
 import type { IntOrString, RolloutSpec } from '@quarterdeck/plugin-argo-common';
-import { parseGoDuration } from './duration';
 
 /**
  * Replica arithmetic of Argo Rollouts' canary without a traffic router
@@ -76,15 +75,3 @@ export function weightedCanaryStableCounts(
   return { canary: best.canary, stable: best.total - best.canary };
 }
 
-/**
- * A pause step's duration in seconds (RolloutPause.DurationSeconds): an int
- * is seconds, a string is seconds or a Go duration (truncated to whole
- * seconds); undefined is indefinite; -1 marks an unparsable value.
- */
-export function pauseDurationSeconds(duration: IntOrString | undefined): number | undefined {
-  if (duration === undefined) return undefined;
-  if (typeof duration === 'number') return duration;
-  if (/^[+-]?\d+$/.test(duration)) return Number(duration);
-  const ms = parseGoDuration(duration);
-  return ms === undefined ? -1 : Math.trunc(ms / 1000);
-}

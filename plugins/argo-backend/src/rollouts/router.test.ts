@@ -98,7 +98,7 @@ describe('rollout routes', () => {
       expect(detail.status).toBe(200);
       expect(detail.body.entityRef).toBe('component:default/payments-api');
       expect(detail.body.replicaSets.map((r: any) => r.role).sort()).toEqual(['old', 'stable']);
-      expect(detail.body.audit).toEqual([expect.objectContaining({ actor: 'user:default/alice', action: 'promote', reason: 'error rate is flat', details: expect.objectContaining({ stepBefore: 1 }) })]);
+      expect(detail.body.audit).toEqual([expect.objectContaining({ actor: 'user:default/alice', action: 'promote', reason: 'error rate is flat', details: expect.objectContaining({ stepBefore: 1, stepCount: expect.any(Number) }) })]);
 
       const again = await request(server).post('/api/argo/rollouts/local/default/payments-api/promote').set('authorization', alice).send({});
       expect(again.status).toBe(409);

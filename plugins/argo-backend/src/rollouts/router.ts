@@ -395,6 +395,8 @@ export function createRolloutsRouter(options: RolloutsRouterOptions) {
         details: {
           // The step the action was taken at: the controller moves it afterwards.
           stepBefore: rollout.status?.currentStepIndex,
+          // A canary past its last step has stepBefore = the number of steps: the trail says "after the last step".
+          ...(rollout.spec.strategy?.canary?.steps ? { stepCount: rollout.spec.strategy.canary.steps.length } : {}),
           phaseBefore: displayedRolloutPhase(rollout).phase,
           ...(parsed.data.revision ? { revision: parsed.data.revision } : {}),
           ...outcome,

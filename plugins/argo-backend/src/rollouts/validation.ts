@@ -1,5 +1,5 @@
 import type { Rollout } from '@quarterdeck/plugin-argo-common';
-import { pauseDurationSeconds } from './replicas';
+import { pauseDurationSeconds } from '@quarterdeck/plugin-argo-common';
 import { trafficRoutingProblem } from './routers';
 
 /** Canary step kinds Argo runs and Quarterdeck does not (see docs/rollouts.md). */

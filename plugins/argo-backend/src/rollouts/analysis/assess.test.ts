@@ -10,7 +10,7 @@ import {
   type AnalysisPhase,
   type MetricResult,
 } from './assess';
-import { parseGoDuration } from '../duration';
+import { parseGoDuration } from '@quarterdeck/plugin-argo-common';
 
 const metric = (extra: Partial<Metric> = {}): Metric => ({ name: 'success-rate', provider: { web: { url: 'http://x' } }, ...extra });
 

@@ -1,5 +1,5 @@
 import type { Metric } from '@quarterdeck/plugin-argo-common';
-import { parseGoDuration } from '../duration';
+import { parseGoDuration } from '@quarterdeck/plugin-argo-common';
 
 /**
  * AnalysisRun assessment, as Argo Rollouts' analysis controller decides it

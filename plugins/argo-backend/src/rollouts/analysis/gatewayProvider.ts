@@ -1,6 +1,6 @@
 import type { Metric } from '@quarterdeck/plugin-argo-common';
 import type { QuarterdeckGateway } from '../../gateway/client';
-import { parseGoDuration } from '../duration';
+import { parseGoDuration } from '@quarterdeck/plugin-argo-common';
 import type { MetricProvider } from './providers';
 
 /** The name under `provider.plugin`, as Argo's metric plugins are named. */

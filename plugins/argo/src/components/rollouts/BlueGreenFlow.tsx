@@ -1,4 +1,4 @@
-import type { AnalysisRunKind, AnalysisRunStatusView, RolloutDetail, RolloutSummary } from '@quarterdeck/plugin-argo-common';
+import { pauseDurationSeconds, type AnalysisRunKind, type AnalysisRunStatusView, type RolloutDetail, type RolloutSummary } from '@quarterdeck/plugin-argo-common';
 import Box from '@mui/material/Box';
 import Chip from '@mui/material/Chip';
 import Stack from '@mui/material/Stack';
@@ -17,13 +17,27 @@ export function pauseReasonText(reason: string, r: RolloutSummary, now = Date.no
         : 'Waiting for promotion: the new version is up, not yet behind the active Service';
       return auto === undefined ? base : `${base}; auto-promotion in ${auto} s`;
     }
-    case 'CanaryPauseStep':
-      return 'Waiting at a pause step: promote to go on to the next step';
+    case 'CanaryPauseStep': {
+      // A timed pause ends by itself (the controller's resume after pause.duration): it must not read as waiting for a person.
+      const left = canaryPauseEndsIn(r, now);
+      return left === undefined
+        ? 'Waiting at a pause step: promote to go on to the next step'
+        : `Pausing at step ${r.currentStepIndex! + 1}: goes on by itself in ${left} s, or promote to go on now`;
+    }
     case 'InconclusiveAnalysisRun':
       return 'An analysis was inconclusive: promote to go on, or abort';
     default:
       return undefined;
   }
+}
+
+/** Seconds until a canary's timed pause step ends by itself; undefined for a pause that waits for a promotion. */
+export function canaryPauseEndsIn(r: RolloutSummary, now = Date.now()): number | undefined {
+  const step = r.currentStepIndex === undefined ? undefined : r.steps[r.currentStepIndex];
+  const seconds = step?.pause ? pauseDurationSeconds(step.pause.duration) : undefined;
+  const pause = r.pauseConditions.find(p => p.reason === 'CanaryPauseStep');
+  if (seconds === undefined || seconds < 0 || !pause) return undefined;
+  return Math.max(0, Math.ceil((Date.parse(pause.startTime) + seconds * 1000 - now) / 1000));
 }
 
 /** Seconds until the controller promotes a blue-green pause by itself, if it will. */

@@ -15,8 +15,12 @@ import Typography from '@mui/material/Typography';
 import { argoApiRef } from '../../api/ArgoClient';
 
 /** Where the rollout was when someone acted: its canary step, or else its phase. */
-function auditWhere(details: Record<string, unknown> | undefined): string {
-  if (typeof details?.stepBefore === 'number') return `at step ${details.stepBefore + 1}`;
+export function auditWhere(details: Record<string, unknown> | undefined): string {
+  if (typeof details?.stepBefore === 'number') {
+    // A canary that has done all its steps stands at index = their number (recorded since 2026-12-07 night as stepCount).
+    if (typeof details.stepCount === 'number' && details.stepBefore >= details.stepCount) return 'after the last step';
+    return `at step ${details.stepBefore + 1}`;
+  }
   if (typeof details?.phaseBefore === 'string') return `while ${details.phaseBefore}`;
   return '–';
 }
