@@ -166,3 +166,28 @@ describe('local kubelet logs', () => {
     await stop();
   });
 });
+
+describe('local kubelet across a restart', () => {
+  it('finishes a pod meant to finish that was running when the backend stopped', async () => {
+    const db = await databases.init('SQLITE_3');
+    const pod = { apiVersion: 'v1', kind: 'Pod', namespace: 'default', name: 'measure' };
+    const phaseOf = async (cluster: LocalCluster) => ((await cluster.get(pod))?.status as { phase?: string } | undefined)?.phase;
+    const first = await startLocalCluster({ name: 'k', db, installCrds: false, kubelet: { readyDelayMs: 300 } });
+    await first.cluster.create({
+      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'measure', namespace: 'default' },
+      spec: { restartPolicy: 'Never', containers: [{ name: 'main', image: 'example/measure:1' }] },
+    });
+    while ((await phaseOf(first.cluster)) !== 'Running') await new Promise(resolve => setTimeout(resolve, 20));
+    // Stopped while it runs: its finish timer goes with the process.
+    await first.stop();
+
+    const second = await startLocalCluster({ name: 'k', db, installCrds: false, kubelet: { readyDelayMs: 300 } });
+    try {
+      const deadline = Date.now() + 5_000;
+      while ((await phaseOf(second.cluster)) !== 'Succeeded' && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 50));
+      expect(await phaseOf(second.cluster)).toBe('Succeeded');
+    } finally {
+      await second.stop();
+    }
+  });
+});

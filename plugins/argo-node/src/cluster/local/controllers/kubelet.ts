@@ -47,6 +47,9 @@ interface ContainerLog {
  * Succeeded or Failed. That runs arbitrary commands as the backend's user:
  * only for trusted, single-user setups.
  */
+/** A pod meant to end (a Job's, an analysis's), not to run until deleted. */
+const finishes = (pod: Pod) => pod.spec.restartPolicy === 'Never' || pod.spec.restartPolicy === 'OnFailure';
+
 export class LocalKubelet implements PodLogSource {
   private readonly started = new Map<string, NodeJS.Timeout>();
   private readonly processes = new Map<string, ChildProcess>();
@@ -65,9 +68,12 @@ export class LocalKubelet implements PodLogSource {
     for (const o of this.cluster.allObjects()) {
       if (o.kind !== 'Pod' || o.apiVersion !== 'v1') continue;
       const pod = o as Pod;
-      if (pod.status?.phase === 'Running' && this.wantsHost(pod) && !pod.metadata.deletionTimestamp) {
+      if (pod.status?.phase === 'Running' && !pod.metadata.deletionTimestamp) {
         // A host process cannot survive a restart of the backend.
-        this.finish(pod, 1, 'the node restarted while the container ran').catch(() => undefined);
+        if (this.wantsHost(pod)) this.finish(pod, 1, 'the node restarted while the container ran').catch(() => undefined);
+        // A pod meant to finish had its finish timer in the process that stopped: it gets one here, or it runs for ever
+        // (and the Job, and the AnalysisRun waiting on it, with it).
+        else if (finishes(pod)) this.finishLater(pod);
         continue;
       }
       this.observe({ type: 'ADDED', object: o });
@@ -202,14 +208,21 @@ export class LocalKubelet implements PodLogSource {
     if (!live || live.metadata.deletionTimestamp || live.metadata.uid !== pod.metadata.uid) return;
     const ip = `10.244.0.${this.nextIp++ % 250 || 2}`;
     await this.running(live, ip);
-    const finishes = live.spec.restartPolicy === 'Never' || live.spec.restartPolicy === 'OnFailure';
-    if (this.wantsHost(live)) {
-      await this.execute(live);
-    } else if (finishes) {
-      const timer = setTimeout(() => this.finish(live, 0).catch(() => undefined), this.readyDelayMs);
-      timer.unref?.();
-      for (const c of live.spec.containers) this.log(live, c.name).done = true;
-    }
+    if (this.wantsHost(live)) await this.execute(live);
+    else if (finishes(live)) this.finishLater(live);
+  }
+
+  /** A pod that runs no process succeeds one delay after it runs, as on kwok's fake nodes. */
+  private finishLater(pod: Pod) {
+    const key = `${pod.metadata.namespace}/${pod.metadata.name}`;
+    const timer = setTimeout(() => {
+      this.started.delete(key);
+      this.finish(pod, 0).catch(() => undefined);
+    }, this.readyDelayMs);
+    timer.unref?.();
+    // Kept where a deletion finds it, and stop() clears it.
+    this.started.set(key, timer);
+    for (const c of pod.spec.containers) this.log(pod, c.name).done = true;
   }
 
   private async execute(pod: Pod) {
