@@ -233,6 +233,39 @@ export function describeConformance(driver: string, setup: () => Promise<Conform
       expect(managers).toEqual(['team-a/Apply', 'team-b/Apply']);
     });
 
+    it('records an apply that changes only who owns a field, and keeps a field another manager still applies', async () => {
+      const applied = (data: Record<string, string>) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'ssa-shared', namespace: ns }, data });
+      const ref = { apiVersion: 'v1', kind: 'ConfigMap', namespace: ns, name: 'ssa-shared' };
+      await client.apply(applied({ a: '1', b: '2' }), { fieldManager: 'team-a' });
+      // The same value: no data changes, but team-b now owns a too.
+      await client.apply(applied({ a: '1' }), { fieldManager: 'team-b' });
+      expect(((await client.get(ref))?.metadata.managedFields ?? []).map(m => m.manager).sort()).toEqual(['team-a', 'team-b']);
+      // team-a stops applying a: team-b still does, so it stays.
+      await client.apply(applied({ b: '2' }), { fieldManager: 'team-a' });
+      expect((await client.get(ref))?.data).toEqual({ a: '1', b: '2' });
+    });
+
+    it('records a status apply as its manager\'s own, under the status subresource', async () => {
+      const rollout = {
+        apiVersion: 'argoproj.io/v1alpha1',
+        kind: 'Rollout',
+        metadata: { name: 'applied-status', namespace: ns },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: { app: 'applied-status' } },
+          template: { metadata: { labels: { app: 'applied-status' } }, spec: { containers: [{ name: 'c', image: 'x' }] } },
+          strategy: { canary: { steps: [{ setWeight: 20 }] } },
+        },
+      };
+      await client.create(rollout);
+      await client.apply({ apiVersion: rollout.apiVersion, kind: rollout.kind, metadata: { name: 'applied-status', namespace: ns }, status: { phase: 'Paused' } } as KubeObject,
+        { fieldManager: 'status-writer', subresource: 'status' });
+      const read = await client.get({ apiVersion: rollout.apiVersion, kind: rollout.kind, namespace: ns, name: 'applied-status' });
+      expect(read?.status).toMatchObject({ phase: 'Paused' });
+      const entry = (read?.metadata.managedFields ?? []).find(m => m.manager === 'status-writer');
+      expect(entry).toMatchObject({ operation: 'Apply', subresource: 'status' });
+    });
+
     it('keeps status behind its subresource and counts spec generations', async () => {
       const rollout = {
         apiVersion: 'argoproj.io/v1alpha1',

@@ -508,7 +508,8 @@ export class LocalCluster implements ClusterClient {
     if (subresource === 'status') {
       // Only .status comes from a status apply.
       const result = { ...structuredClone(live!), status: merged.status, metadata: { ...live!.metadata, managedFields: merged.metadata.managedFields } };
-      return this.replace(type, key, live!, result as KubeObject, 'status') as Promise<T>;
+      // Its managed fields are the apply's own (fieldsRecorded): recording it again as an update would take the applier's ownership away.
+      return this.replace(type, key, live!, result as KubeObject, 'status', true) as Promise<T>;
     }
     if (!live) {
       merged.metadata.uid = crypto.randomUUID();
@@ -566,11 +567,10 @@ export class LocalCluster implements ClusterClient {
     this.validateSchema(type, next);
     if (!fieldsRecorded) recordUpdate(live, next, manager, nowIso(), subresource);
     this.bumpGeneration(type, live, next);
-    if (JSON.stringify({ ...next, metadata: { ...next.metadata, managedFields: undefined } }) ===
-        JSON.stringify({ ...live, metadata: { ...live.metadata, managedFields: undefined } })) {
-      // A no-op write changes nothing, not even the resourceVersion.
-      return this.present(live);
-    }
+    // A no-op write changes nothing, not even the resourceVersion. Who owns which field is part of the object (an
+    // apply that only makes another manager a co-owner is kept, as the API server keeps it); only the entries' times are not.
+    const withoutTimes = (o: KubeObject) => ({ ...o, metadata: { ...o.metadata, managedFields: o.metadata.managedFields?.map(({ time: _time, ...entry }) => entry) } });
+    if (JSON.stringify(withoutTimes(next)) === JSON.stringify(withoutTimes(live))) return this.present(live);
     // A deleting object whose finalizers are all gone is removed.
     if (next.metadata.deletionTimestamp && (next.metadata.finalizers ?? []).length === 0) {
       await this.commit(type, key, live, undefined);
