@@ -61,11 +61,15 @@ const PHASE_COLORS: Record<RolloutSummary['phase'], 'success' | 'info' | 'warnin
 /** How kubectl argo rollouts names a step. */
 export function stepLabel(step: CanaryStep): string {
   if (step.setWeight !== undefined) return `setWeight: ${step.setWeight}`;
-  if (step.pause) return step.pause.duration !== undefined ? `pause: ${step.pause.duration}` : 'pause';
+  // A bare number is seconds to Argo: said with its unit.
+  if (step.pause) return step.pause.duration !== undefined ? `pause: ${step.pause.duration}${/^\d+$/.test(String(step.pause.duration)) ? 's' : ''}` : 'pause';
   if (step.analysis) return `analysis: ${(step.analysis.templates ?? []).map(t => t.templateName).join(', ')}`;
   if (step.setCanaryScale) return 'setCanaryScale';
   return Object.keys(step)[0] ?? 'step';
 }
+
+/** AnalysisRuns newest first (the cluster lists them by name, a hash), so the current one is on top. */
+const newestRunFirst = (a: { startedAt?: string }, b: { startedAt?: string }) => (b.startedAt ?? '').localeCompare(a.startedAt ?? '');
 
 /** The share of traffic (or pods) at the canary and at stable. */
 export function WeightBar({ canary }: { canary: number }) {
@@ -84,12 +88,20 @@ export function WeightBar({ canary }: { canary: number }) {
 /** A metric's measurements over time: numbers as a line, verdicts as dots. */
 export function MeasurementChart({ measurements }: { measurements: Array<{ phase: string; value?: string }> }) {
   const values = measurements.map(m => {
-    const n = Number(m.value?.replace(/^\[|\]$/g, '').split(',')[0]);
+    // A query that found nothing ("[]", "") has no value: not a 0, which would read as healthy.
+    const first = m.value?.replace(/^\[|\]$/g, '').split(',')[0].trim();
+    const n = first ? Number(first) : Number.NaN;
     return Number.isFinite(n) ? n : undefined;
   });
   const numbers = values.filter((v): v is number => v !== undefined);
-  const max = Math.max(...numbers, 1);
-  const min = Math.min(...numbers, 0);
+  // Scaled to the values' own range, so that error rates of 0.001–0.05 or latencies of 250–260 ms are not a flat line.
+  const max = numbers.length ? Math.max(...numbers) : 1;
+  const min = numbers.length ? Math.min(...numbers) : 0;
+  const failed = measurements.filter(m => m.phase === 'Failed').length;
+  const last = measurements[measurements.length - 1];
+  const described = last
+    ? `${measurements.length} measurement${measurements.length === 1 ? '' : 's'}, the latest ${last.value ? `${last.value} ` : ''}(${last.phase})${failed ? `, ${failed} failed` : ''}`
+    : 'no measurements';
   const width = 220;
   const height = 48;
   const x = (i: number) => (measurements.length <= 1 ? width / 2 : (i / (measurements.length - 1)) * (width - 12) + 6);
@@ -100,7 +112,7 @@ export function MeasurementChart({ measurements }: { measurements: Array<{ phase
     Successful: theme.palette.success.main, Failed: theme.palette.error.main, Error: theme.palette.warning.main, Inconclusive: theme.palette.text.disabled,
   }[phase] ?? theme.palette.primary.main);
   return (
-    <svg width={width} height={height} role="img" aria-label="measurements over time">
+    <svg width={width} height={height} role="img" aria-label={`measurements over time: ${described}`}>
       {points && <polyline points={points} fill="none" stroke={theme.palette.primary.main} strokeWidth={1.5} />}
       {measurements.map((m, i) => (
         <circle key={i} cx={x(i)} cy={values[i] !== undefined ? y(values[i]!) : height / 2} r={3.5} fill={color(m.phase)}>
@@ -341,7 +353,7 @@ export function RolloutCard({ entityRef: pageEntityRef, summary }: { entityRef: 
           <Grid item xs={12} md={6}>
             <Typography variant="subtitle2">AnalysisRuns</Typography>
             {detail.analysisRuns.length === 0 && <Typography variant="body2" color="text.secondary">No analysis has run for this rollout.</Typography>}
-            {detail.analysisRuns.map(analysis => (
+            {[...detail.analysisRuns].sort(newestRunFirst).map(analysis => (
               <Box key={analysis.name} sx={{ mb: 1 }}>
                 <Stack direction="row" spacing={1} alignItems="center">
                   {analysisKindLabel(analysis.kind, analysis.stepIndex) && (

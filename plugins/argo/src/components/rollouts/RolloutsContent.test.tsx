@@ -152,7 +152,7 @@ describe('RolloutsContent', () => {
     expect(screen.getByText(/Paused: CanaryPauseStep/)).toBeInTheDocument();
     expect(await screen.findByText('payments-api-new')).toBeInTheDocument();
     expect(screen.getByText('payments-api-new-2-2')).toBeInTheDocument();
-    expect(screen.getByRole('img', { name: 'measurements over time' })).toBeInTheDocument();
+    expect(screen.getByRole('img', { name: 'measurements over time: 2 measurements, the latest [0.97] (Successful)' })).toBeInTheDocument();
     expect(screen.getByText('looks good')).toBeInTheDocument();
     expect(screen.getByText('at step 1')).toBeInTheDocument();
     expect(screen.getByRole('button', { name: 'Promote' })).toBeEnabled();

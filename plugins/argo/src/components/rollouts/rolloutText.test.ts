@@ -1,6 +1,7 @@
 import type { RolloutSummary } from '@quarterdeck/plugin-argo-common';
 import { pauseReasonText } from './BlueGreenFlow';
 import { auditWhere } from './RolloutAuditTrail';
+import { stepLabel } from './RolloutCard';
 
 const canary = (currentStepIndex: number): RolloutSummary => ({
   cluster: 'local', namespace: 'payments', name: 'payments-api', strategy: 'canary', phase: 'Paused', message: 'CanaryPauseStep',
@@ -29,5 +30,15 @@ describe('auditWhere', () => {
     // Entries from before stepCount was recorded.
     expect(auditWhere({ stepBefore: 6 })).toBe('at step 7');
     expect(auditWhere({ phaseBefore: 'Paused' })).toBe('while Paused');
+  });
+});
+
+describe('stepLabel', () => {
+  it('names steps as kubectl argo rollouts does, a pause of a bare number in seconds', () => {
+    expect(stepLabel({ setWeight: 20 })).toBe('setWeight: 20');
+    expect(stepLabel({ pause: {} })).toBe('pause');
+    expect(stepLabel({ pause: { duration: 30 } })).toBe('pause: 30s');
+    expect(stepLabel({ pause: { duration: '45' } })).toBe('pause: 45s');
+    expect(stepLabel({ pause: { duration: '1m30s' } })).toBe('pause: 1m30s');
   });
 });
