@@ -245,18 +245,21 @@ export function describeConformance(driver: string, setup: () => Promise<Conform
       expect((await client.get(ref))?.data).toEqual({ a: '1', b: '2' });
     });
 
+    /** A canary Rollout in the suite's namespace, its pods labelled `app: <name>`. */
+    const canaryRollout = (name: string, replicas: number, steps: object[]) => ({
+      apiVersion: 'argoproj.io/v1alpha1',
+      kind: 'Rollout',
+      metadata: { name, namespace: ns },
+      spec: {
+        replicas,
+        selector: { matchLabels: { app: name } },
+        template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'c', image: 'x' }] } },
+        strategy: { canary: { steps } },
+      },
+    });
+
     it('records a status apply as its manager\'s own, under the status subresource', async () => {
-      const rollout = {
-        apiVersion: 'argoproj.io/v1alpha1',
-        kind: 'Rollout',
-        metadata: { name: 'applied-status', namespace: ns },
-        spec: {
-          replicas: 1,
-          selector: { matchLabels: { app: 'applied-status' } },
-          template: { metadata: { labels: { app: 'applied-status' } }, spec: { containers: [{ name: 'c', image: 'x' }] } },
-          strategy: { canary: { steps: [{ setWeight: 20 }] } },
-        },
-      };
+      const rollout = canaryRollout('applied-status', 1, [{ setWeight: 20 }]);
       await client.create(rollout);
       await client.apply({ apiVersion: rollout.apiVersion, kind: rollout.kind, metadata: { name: 'applied-status', namespace: ns }, status: { phase: 'Paused' } } as KubeObject,
         { fieldManager: 'status-writer', subresource: 'status' });
@@ -267,18 +270,7 @@ export function describeConformance(driver: string, setup: () => Promise<Conform
     });
 
     it('keeps status behind its subresource and counts spec generations', async () => {
-      const rollout = {
-        apiVersion: 'argoproj.io/v1alpha1',
-        kind: 'Rollout',
-        metadata: { name: 'r', namespace: ns },
-        spec: {
-          replicas: 2,
-          selector: { matchLabels: { app: 'r' } },
-          template: { metadata: { labels: { app: 'r' } }, spec: { containers: [{ name: 'c', image: 'x' }] } },
-          strategy: { canary: { steps: [{ setWeight: 20 }, { pause: {} }] } },
-        },
-        status: { phase: 'Ignored' },
-      };
+      const rollout = { ...canaryRollout('r', 2, [{ setWeight: 20 }, { pause: {} }]), status: { phase: 'Ignored' } };
       const ref = { apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', namespace: ns, name: 'r' };
       const created = await client.create(rollout);
       expect(created.status).toBeUndefined();

@@ -3,6 +3,18 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KubernetesCluster } from './KubernetesCluster';
 
+/** A kubeconfig whose one cluster is the fake API server `server`. */
+function kubeConfigOf(server: http.Server) {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'fake', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
+    users: [{ name: 'fake', token: 'fake' }],
+    contexts: [{ name: 'fake', cluster: 'fake', user: 'fake' }],
+    currentContext: 'fake',
+  });
+  return kc;
+}
+
 /**
  * An API server of one kind (ConfigMap) whose watch sends one event with its
  * bytes cut in the middle of a character, in two writes.
@@ -24,13 +36,7 @@ async function splittingApiServer() {
     setTimeout(() => res.write(event.subarray(cut)), 50);
   });
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'fake', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
-    users: [{ name: 'fake', token: 'fake' }],
-    contexts: [{ name: 'fake', cluster: 'fake', user: 'fake' }],
-    currentContext: 'fake',
-  });
+  const kc = kubeConfigOf(server);
   return { client: new KubernetesCluster('fake', kc), close: () => new Promise(resolve => server.close(resolve)) };
 }
 
@@ -48,13 +54,7 @@ async function silentApiServer() {
     res.flushHeaders();
   });
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'fake', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
-    users: [{ name: 'fake', token: 'fake' }],
-    contexts: [{ name: 'fake', cluster: 'fake', user: 'fake' }],
-    currentContext: 'fake',
-  });
+  const kc = kubeConfigOf(server);
   return {
     watches,
     client: (options: ConstructorParameters<typeof KubernetesCluster>[2]) => new KubernetesCluster('fake', kc, options),
