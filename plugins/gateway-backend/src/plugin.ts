@@ -15,6 +15,7 @@ import { notifier } from '@quarterdeck/plugin-quarterdeck-node';
 import { expireKeyRequests, warnOfExpiringKeys } from './service/notifications';
 import { createRouter } from './service/router';
 import { DAY_MS } from './usage/rollup';
+import { spendSoFar } from './usage/spend';
 import { dailyRepairSince, rawUsageBefore } from './usage/summary';
 import { seedProducts } from './service/seed';
 
@@ -88,11 +89,7 @@ export const gatewayPlugin = createBackendPlugin({
           logger,
           feed,
           // One replica keeps budgets in memory: they start from what the usage table says was spent this day and month.
-          spend: async () => {
-            const { day, month } = periods(Date.now());
-            const spent = await store.spendByKey(new Date(`${month}-01T00:00:00Z`), new Date(`${day}T00:00:00Z`));
-            return spent.map(sums => ({ ...sums, day, month }));
-          },
+          spend: () => spendSoFar(store),
           usage,
         });
 
