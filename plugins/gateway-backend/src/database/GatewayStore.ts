@@ -833,9 +833,9 @@ export class KnexGatewayStore implements GatewayStore {
   }
 
   async deleteUsageBefore(rawBefore: Date, rollupBefore: Date, options: { chunk?: number; signal?: AbortSignal } = {}) {
-    // Raw calls in statements of `chunk` rows: a day's calls (tens of millions on a busy gateway, when the
-    // raw retention moves by a day at a month's start) in one statement would hold SQLite's only writer,
-    // and every usage batch behind it, for minutes. Stops between chunks once the task is aborted.
+    // Raw calls in statements of `chunk` rows: a first run over a table grown for months (or a retention
+    // shortened) in one statement would hold SQLite's only writer, and every usage batch and page behind it,
+    // for minutes. Stops between chunks once the task is aborted.
     const chunk = options.chunk ?? 10_000;
     let raw = 0;
     for (;;) {
