@@ -740,7 +740,7 @@ describe('the gateway, control plane and data plane', () => {
       expect(await denied.knex('audit_events').select()).toEqual([]);
       // Nor may they remove one that is there.
       const spec = product(upstreams.v1.url, upstreams.v2.url).spec as never;
-      await new KnexGatewayStore(denied.knex).putProduct({ id: 'llm-chat', entityRef: 'api:default/llm-chat', spec, actor: 'user:default/carol', now: new Date(), expect: { exists: false }, audit: [] });
+      await new KnexGatewayStore(denied.knex).putProduct({ id: 'llm-chat', entityRef: 'api:default/llm-chat', spec, actor: 'user:default/carol', now: new Date(), expect: { exists: false }, audit: () => [] });
       const removal = await request(denied.server).delete('/api/gateway/products/llm-chat').set('authorization', erin);
       expect([removal.status, removal.body.error.message]).toEqual([403, 'You may not remove gateway product llm-chat (permission gateway.product.manage on api:default/llm-chat)']);
       expect(await denied.knex('gateway_products').count({ n: '*' })).toEqual([{ n: 1 }]);
@@ -801,6 +801,22 @@ describe('the gateway, control plane and data plane', () => {
       expect((await request(server).post(`/api/gateway/keys/${issued.key.id}/revoke`).set('authorization', erin).send({ reason: 'moving to standard' })).status).toBe(200);
       expect((await put(withoutTiny)).status).toBe(200);
       expect((await knex('gateway_plans').where('product_id', 'llm-chat')).map(p => p.name)).toEqual(['standard']);
+
+      // A write that names no version replaces whatever is there when it lands, and its trail says what it
+      // changed from that: here dave's edit lands between carol's read and her write, which puts the read back.
+      const land = KnexGatewayStore.prototype.putProduct;
+      const landing = jest.spyOn(KnexGatewayStore.prototype, 'putProduct').mockImplementationOnce(async function meanwhile(this: KnexGatewayStore, write) {
+        const plans = write.spec.plans.map(p => ({ ...p, requestsPerMinute: 50 }));
+        await land.call(this, { ...write, spec: { ...write.spec, plans }, actor: 'user:default/dave', audit: () => [] });
+        return land.call(this, write);
+      });
+      try {
+        expect((await put(withoutTiny)).status).toBe(200);
+      } finally {
+        landing.mockRestore();
+      }
+      const last = await request(server).get('/api/gateway/audit').query({ entityRef: 'api:default/llm-chat', action: 'product.updated' }).set('authorization', carol);
+      expect(last.body.items[0]).toMatchObject({ actor: 'user:default/carol', details: { changes: ['plan standard changed'] } });
     } finally {
       await stop();
     }

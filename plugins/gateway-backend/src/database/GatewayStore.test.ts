@@ -22,7 +22,7 @@ describe('KnexGatewayStore', () => {
     await applyDatabaseMigrations({ getClient: async () => knex });
     const store = new KnexGatewayStore(knex);
     const t0 = new Date('2026-11-22T10:00:00Z');
-    await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec, actor: 'user:default/u', now: t0, expect: { exists: false }, audit: [] });
+    await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec, actor: 'user:default/u', now: t0, expect: { exists: false }, audit: () => [] });
     expect((await store.getProductByEntity('api:default/p'))?.plans).toEqual(spec.plans);
 
     await store.createKeyRequest({
@@ -222,7 +222,7 @@ describe('KnexGatewayStore', () => {
     const store = new KnexGatewayStore(knex);
     const t0 = new Date('2026-11-22T10:00:00Z');
     const actor = 'user:default/u';
-    await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec, actor, now: t0, expect: { exists: false }, audit: [] });
+    await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec, actor, now: t0, expect: { exists: false }, audit: () => [] });
     for (const [i, component] of ['c', 'd', 'e'].entries()) {
       const at = new Date(t0.getTime() + i * 60_000);
       await store.createKeyRequest({
@@ -240,7 +240,7 @@ describe('KnexGatewayStore', () => {
     const store = new KnexGatewayStore(knex);
     const t0 = new Date('2026-11-22T10:00:00Z');
     const minute = (n: number) => new Date(t0.getTime() + n * 60_000);
-    await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec, actor: 'user:default/u', now: t0, expect: { exists: false }, audit: [] });
+    await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec, actor: 'user:default/u', now: t0, expect: { exists: false }, audit: () => [] });
     const issue = async (n: number, expiresAt?: Date, createdAt = minute(n)) => {
       await store.createKeyRequest({
         id: `r${n}`, productId: 'p', plan: 'standard', apiRef: 'api:default/p', componentRef: 'component:default/c', justification: 'because',
@@ -269,7 +269,7 @@ describe('KnexGatewayStore', () => {
     expect(await store.countKeysByProduct({ componentRef: 'component:default/c' }, minute(90))).toEqual({ p: { total: 4, active: 1 } });
     expect(await store.countKeysByProduct({ componentRef: 'component:default/nobody' }, minute(90))).toEqual({});
     // Every product's, for the admin page: another product's key beside p's.
-    await store.putProduct({ id: 'q', entityRef: 'api:default/q', spec, actor: 'user:default/u', now: t0, expect: { exists: false }, audit: [] });
+    await store.putProduct({ id: 'q', entityRef: 'api:default/q', spec, actor: 'user:default/u', now: t0, expect: { exists: false }, audit: () => [] });
     await store.createKeyRequest({
       id: 'r9', productId: 'q', plan: 'standard', apiRef: 'api:default/q', componentRef: 'component:default/d', justification: 'because',
       status: 'pending', requestedBy: 'user:default/u', requestedAt: minute(9).toISOString(), expiresAt: minute(69).toISOString(),
@@ -342,7 +342,7 @@ describe('KnexGatewayStore', () => {
     await store.listKeyRequests({});
     expect(await planOf(ran[0])).toMatchObject({ sorts: false, plan: expect.stringContaining('gateway_key_requests_requested_idx') });
     // A product's removal reads and deletes its key requests by product, under the product's lock.
-    await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec, actor: 'user:default/u', now: new Date('2026-11-22T10:00:00Z'), expect: { exists: false }, audit: [] });
+    await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec, actor: 'user:default/u', now: new Date('2026-11-22T10:00:00Z'), expect: { exists: false }, audit: () => [] });
     ran.length = 0;
     await store.deleteProduct({ id: 'p', now: new Date('2026-11-22T11:00:00Z'), audit: () => [] });
     const byProduct = ran.filter(q => /from .gateway_key_requests. where .product_id./i.test(q.sql));
@@ -374,7 +374,7 @@ describe('KnexGatewayStore', () => {
     try {
       await store.putProduct({
         id: 'p', entityRef: 'api:default/p', spec, actor, now: new RealDate('2026-11-22T10:00:00Z'), expect: { exists: false },
-        audit: ['api:default/p', 'component:default/c'].map(entityRef => ({ actor, action: 'product.created', entityRef, target: 'p' })),
+        audit: () => ['api:default/p', 'component:default/c'].map(entityRef => ({ actor, action: 'product.created', entityRef, target: 'p' })),
       });
     } finally {
       global.Date = RealDate;
@@ -427,21 +427,21 @@ describe('KnexGatewayStore', () => {
     const t0 = new Date('2026-11-22T10:00:00Z');
     const actor = 'user:default/u';
     const audited = async () => (await knex('audit_events').orderBy('id')).map(r => `${r.action} ${r.target}`);
-    const created = await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec, actor, now: t0, expect: { exists: false }, audit: [{ actor, action: 'product.created', target: 'p' }] });
+    const created = await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec, actor, now: t0, expect: { exists: false }, audit: () => [{ actor, action: 'product.created', target: 'p' }] });
     expect(await audited()).toEqual(['product.created p']);
 
     // A second create of the product, or of another product for the same API, is a conflict, not a 500.
-    await expect(store.putProduct({ id: 'p', entityRef: 'api:default/p', spec, actor, now: t0, expect: { exists: false }, audit: [] })).rejects.toMatchObject({ name: 'ConflictError' });
-    await expect(store.putProduct({ id: 'q', entityRef: 'api:default/p', spec, actor, now: t0, expect: { exists: false }, audit: [] })).rejects.toMatchObject({ name: 'ConflictError' });
+    await expect(store.putProduct({ id: 'p', entityRef: 'api:default/p', spec, actor, now: t0, expect: { exists: false }, audit: () => [] })).rejects.toMatchObject({ name: 'ConflictError' });
+    await expect(store.putProduct({ id: 'q', entityRef: 'api:default/p', spec, actor, now: t0, expect: { exists: false }, audit: () => [] })).rejects.toMatchObject({ name: 'ConflictError' });
     // A read-modify-write over a version someone changed since fails and changes nothing.
     const t1 = new Date(t0.getTime() + 1234); // milliseconds: the version compared must survive the database's timestamp type
-    await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec: { ...spec, title: 'newer' }, actor, now: t1, expect: { exists: true }, audit: [] });
-    await expect(store.putProduct({ id: 'p', entityRef: 'api:default/p', spec: { ...spec, title: 'stale' }, actor, now: t1, expect: { exists: true, updatedAt: created.updatedAt }, audit: [{ actor, action: 'route.weights', target: 'p' }] }))
+    await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec: { ...spec, title: 'newer' }, actor, now: t1, expect: { exists: true }, audit: () => [] });
+    await expect(store.putProduct({ id: 'p', entityRef: 'api:default/p', spec: { ...spec, title: 'stale' }, actor, now: t1, expect: { exists: true, updatedAt: created.updatedAt }, audit: () => [{ actor, action: 'route.weights', target: 'p' }] }))
       .rejects.toMatchObject({ name: 'ConflictError' });
     expect((await store.getProduct('p'))?.title).toBe('newer');
     // Over the version just read, the write goes through.
     const current = (await store.getProduct('p'))!;
-    await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec: { ...spec, title: 'weighted' }, actor, now: new Date(t1.getTime() + 1), expect: { exists: true, updatedAt: current.updatedAt }, audit: [] });
+    await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec: { ...spec, title: 'weighted' }, actor, now: new Date(t1.getTime() + 1), expect: { exists: true, updatedAt: current.updatedAt }, audit: () => [] });
     expect((await store.getProduct('p'))?.title).toBe('weighted');
     expect(await audited()).toEqual(['product.created p']);
 
@@ -483,11 +483,11 @@ describe('KnexGatewayStore', () => {
     const actor = 'user:default/u';
     const t0 = new Date('2026-11-22T10:00:00Z');
     const withTiny = { ...spec, plans: [...spec.plans, { name: 'tiny', requestsPerMinute: 1 }] };
-    await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec: withTiny, actor, now: t0, expect: { exists: false }, audit: [] });
+    await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec: withTiny, actor, now: t0, expect: { exists: false }, audit: () => [] });
     for (let i = 0; i < 6; i++) {
       const at = new Date(t0.getTime() + (i + 1) * 1000);
       if (!(await store.getProduct('p'))!.plans.some(p => p.name === 'tiny')) {
-        await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec: withTiny, actor, now: at, expect: { exists: true }, audit: [] });
+        await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec: withTiny, actor, now: at, expect: { exists: true }, audit: () => [] });
       }
       await store.createKeyRequest({
         id: `r${i}`, productId: 'p', plan: 'tiny', apiRef: 'api:default/p', componentRef: `component:default/c${i}`, justification: 'because',
@@ -495,7 +495,7 @@ describe('KnexGatewayStore', () => {
       }, []);
       const [approval, removal] = await Promise.allSettled([
         store.reviewKeyRequest({ id: `r${i}`, status: 'approved', reviewer: actor, at, key: { ...key(`k${i}`, at.toISOString()), plan: 'tiny' } }, []),
-        store.putProduct({ id: 'p', entityRef: 'api:default/p', spec, actor, now: at, expect: { exists: true }, audit: [] }),
+        store.putProduct({ id: 'p', entityRef: 'api:default/p', spec, actor, now: at, expect: { exists: true }, audit: () => [] }),
       ]);
       // One of them, whichever came first, and the other refused saying why.
       const story = [
@@ -517,13 +517,13 @@ describe('KnexGatewayStore', () => {
     const actor = 'user:default/u';
     const t0 = new Date('2026-11-22T10:00:00Z');
     const twoModels = { ...spec, models: [...spec.models!, { ...spec.models![0], name: 'm2' }], plans: [{ name: 'standard', requestsPerMinute: 5, models: ['m', 'm2'] }] };
-    await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec: twoModels, actor, now: t0, expect: { exists: false }, audit: [] });
+    await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec: twoModels, actor, now: t0, expect: { exists: false }, audit: () => [] });
     await store.createKeyRequest({
       id: 'r1', productId: 'p', plan: 'standard', apiRef: 'api:default/p', componentRef: 'component:default/c', justification: 'because',
       status: 'pending', requestedBy: actor, requestedAt: t0.toISOString(), expiresAt: new Date(t0.getTime() + 3600_000).toISOString(),
     }, []);
     // The reviewer narrowed the key to m2 on the plan as they read it; an owner took m2 out of the plan before the approval committed.
-    await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec: { ...twoModels, plans: [{ name: 'standard', requestsPerMinute: 5, models: ['m'] }] }, actor, now: t0, expect: { exists: true }, audit: [] });
+    await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec: { ...twoModels, plans: [{ name: 'standard', requestsPerMinute: 5, models: ['m'] }] }, actor, now: t0, expect: { exists: true }, audit: () => [] });
     await expect(store.reviewKeyRequest({ id: 'r1', status: 'approved', reviewer: actor, at: t0, key: { ...key('1', t0.toISOString()), models: ['m2'] } }, []))
       .rejects.toMatchObject({ name: 'ConflictError', message: 'models: plan standard of gateway product p no longer has "m2" (it changed meanwhile); approve again' });
     expect((await store.getKeyRequest('r1'))!.status).toBe('pending');
@@ -538,7 +538,7 @@ describe('KnexGatewayStore', () => {
       id, productId: 'p', plan: 'standard', apiRef: 'api:default/p', componentRef: `component:default/${id}`, justification: 'because',
       status: 'pending', requestedBy: actor, requestedAt: t0.toISOString(), expiresAt: new Date(t0.getTime() + 3600_000).toISOString(),
     }, []);
-    await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec, actor, now: t0, expect: { exists: false }, audit: [] });
+    await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec, actor, now: t0, expect: { exists: false }, audit: () => [] });
     // A removal holds the product row's lock (here, by hand) while a request is being made: the request waits for it,
     // then finds the product gone. PostgreSQL makes it wait by the lock; SQLite by its one writer.
     const removal = await knex.transaction();
@@ -552,7 +552,7 @@ describe('KnexGatewayStore', () => {
     expect(await knex('gateway_key_requests').select()).toEqual([]);
 
     // The other way round: a request made first keeps the product (the store's removal refuses), and says so.
-    await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec, actor, now: t0, expect: { exists: false }, audit: [] });
+    await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec, actor, now: t0, expect: { exists: false }, audit: () => [] });
     await ask('r2');
     await expect(store.deleteProduct({ id: 'p', now: t0, audit: () => [] })).rejects.toMatchObject({
       name: 'ConflictError', message: "Gateway product p is in use: 1 key request waits for review; approve or deny that request (the API's Gateway tab) before removing it",
@@ -564,7 +564,7 @@ describe('KnexGatewayStore', () => {
     const { store } = await migratedStore(databases, databaseId);
     const actor = 'user:default/u';
     const t0 = new Date('2026-11-22T10:00:00Z');
-    const offer = (id: string, entityRef: string) => store.putProduct({ id, entityRef, spec, actor, now: t0, expect: { exists: false }, audit: [] });
+    const offer = (id: string, entityRef: string) => store.putProduct({ id, entityRef, spec, actor, now: t0, expect: { exists: false }, audit: () => [] });
     const remove = (id: string) => store.deleteProduct({
       id, now: t0, audit: removed => [{ actor, action: 'product.deleted', entityRef: removed.entityRef, target: removed.id }],
     });
@@ -675,8 +675,8 @@ describe('KnexGatewayStore', () => {
     const t0 = new Date('2026-11-22T10:00:00Z');
     const plans = (...names: string[]) => ({ ...spec, plans: names.map(name => ({ name, requestsPerMinute: 1 })) });
     const write = (at: number, ...names: string[]) =>
-      store.putProduct({ id: 'p', entityRef: 'api:default/p', spec: plans(...names), actor, now: new Date(t0.getTime() + at), expect: { exists: true }, audit: [] });
-    await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec: plans('standard', 'old', 'gold'), actor, now: t0, expect: { exists: false }, audit: [] });
+      store.putProduct({ id: 'p', entityRef: 'api:default/p', spec: plans(...names), actor, now: new Date(t0.getTime() + at), expect: { exists: true }, audit: () => [] });
+    await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec: plans('standard', 'old', 'gold'), actor, now: t0, expect: { exists: false }, audit: () => [] });
     const issue = async (id: string, plan: string, expiresAt?: string) => {
       await store.createKeyRequest({
         id: `r${id}`, productId: 'p', plan, apiRef: 'api:default/p', componentRef: 'component:default/c', justification: 'because',

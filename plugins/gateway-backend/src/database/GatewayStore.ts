@@ -83,7 +83,13 @@ export type ProductPrecondition = { exists: false } | { exists: true; updatedAt?
  * audit events that record it and writes them in its own transaction.
  */
 export interface GatewayStore {
-  putProduct(product: { id: string; entityRef: string; spec: GatewayProductSpec; actor: string; now: Date; expect: ProductPrecondition; audit: NewGatewayAuditEvent[] }): Promise<GatewayProduct>;
+  /**
+   * Creates or replaces a product with its plans. `audit` is given the
+   * product as it was under the write's lock (undefined for a creation), so
+   * the trail's changes are against what this write replaced, not what the
+   * caller read before.
+   */
+  putProduct(product: { id: string; entityRef: string; spec: GatewayProductSpec; actor: string; now: Date; expect: ProductPrecondition; audit: (previous: GatewayProduct | undefined) => NewGatewayAuditEvent[] }): Promise<GatewayProduct>;
   getProduct(id: string): Promise<GatewayProduct | undefined>;
   getProductByEntity(entityRef: string): Promise<GatewayProduct | undefined>;
   listProducts(): Promise<GatewayProduct[]>;
@@ -426,17 +432,19 @@ export async function insertUsageRows(tx: Knex | Knex.Transaction, records: Usag
 export class KnexGatewayStore implements GatewayStore {
   constructor(private readonly db: Knex) {}
 
-  async putProduct({ id, entityRef, spec, actor, now, expect, audit }: { id: string; entityRef: string; spec: GatewayProductSpec; actor: string; now: Date; expect: ProductPrecondition; audit: NewGatewayAuditEvent[] }) {
+  async putProduct({ id, entityRef, spec, actor, now, expect, audit }: { id: string; entityRef: string; spec: GatewayProductSpec; actor: string; now: Date; expect: ProductPrecondition; audit: (previous: GatewayProduct | undefined) => NewGatewayAuditEvent[] }) {
     return uniqueAsConflict(`Gateway product ${id}, or another product of ${entityRef}, was created meanwhile`, () => this.db.transaction(async tx => {
       const row = { id, entity_ref: entityRef, kind: spec.kind, spec: JSON.stringify(spec), updated_at: now, updated_by: actor };
+      let previous: GatewayProduct | undefined;
       if (expect.exists) {
-        // A conditional update: it also locks the row, so concurrent writers of one product take turns.
-        const q = tx('gateway_products').where('id', id);
-        if (expect.updatedAt) q.andWhere('updated_at', new Date(expect.updatedAt));
-        if ((await q.update(row)) !== 1) {
-          if (!(await tx('gateway_products').where('id', id).first('id'))) throw new NotFoundError(`Gateway product ${id} was removed meanwhile`);
+        // The row's lock first, so concurrent writers of one product take turns and each one's trail is against what it replaced.
+        const current = await tx<ProductRow>('gateway_products').where('id', id).forUpdate().first();
+        if (!current) throw new NotFoundError(`Gateway product ${id} was removed meanwhile`);
+        if (expect.updatedAt && Date.parse(expect.updatedAt) !== new Date(current.updated_at).getTime()) {
           throw new ConflictError(`Gateway product ${id} changed meanwhile; read it again`);
         }
+        previous = toProduct(current);
+        await tx('gateway_products').where('id', id).update(row);
         // Read under the row's lock, which an approval shares (reviewKeyRequest): no key is issued for a plan removed here.
         const held = await heldPlans(tx, id, spec, now);
         if (held) throw new ConflictError(held);
@@ -453,7 +461,7 @@ export class KnexGatewayStore implements GatewayStore {
           limits: JSON.stringify(plan),
         })));
       }
-      await insertAuditEvents(tx, audit);
+      await insertAuditEvents(tx, audit(previous));
       // Read in the write's transaction: a removal right after it must not make the writer's answer undefined.
       return toProduct((await tx<ProductRow>('gateway_products').where('id', id).first())!);
     }));

@@ -13,7 +13,7 @@ describe('warnOfExpiringKeys', () => {
     const { store } = await migratedStore(databases, databaseId);
     const t0 = new Date('2026-12-01T10:00:00Z');
     const day = (n: number) => new Date(t0.getTime() + n * 86_400_000);
-    await store.putProduct({ id: 'llm-chat', entityRef: 'api:default/llm-chat', spec, actor: 'user:default/u', now: t0, expect: { exists: false }, audit: [] });
+    await store.putProduct({ id: 'llm-chat', entityRef: 'api:default/llm-chat', spec, actor: 'user:default/u', now: t0, expect: { exists: false }, audit: () => [] });
     const issue = async (n: number, expiresAt?: Date) => {
       await store.createKeyRequest({
         id: `r${n}`, productId: 'llm-chat', plan: 'standard', apiRef: 'api:default/llm-chat', componentRef: `component:default/c${n}`, justification: 'because',

@@ -340,9 +340,9 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     const product = await store.putProduct({
       id, entityRef: apiRef, spec: validated.spec, actor, now: now(),
       expect: previous ? { exists: true, ...(typeof expected === 'string' ? { updatedAt: expected } : {}) } : { exists: false },
-      audit: [{
-        actor, action: previous ? 'product.updated' : 'product.created', entityRef: apiRef, target: id,
-        ...(previous ? { details: { changes: productChanges(previous, validated.spec) } } : {}),
+      audit: replaced => [{
+        actor, action: replaced ? 'product.updated' : 'product.created', entityRef: apiRef, target: id,
+        ...(replaced ? { details: { changes: productChanges(replaced, validated.spec) } } : {}),
       }],
     });
     await options.onProductChange?.(product);
@@ -414,7 +414,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
       actor,
       now: now(),
       expect: { exists: true, updatedAt: product.updatedAt },
-      audit: [{ actor, action: 'route.weights', entityRef: product.entityRef, target: product.id, reason: body.reason, details: { route: route.name, weights: body.weights, ...(body.rollout ? { rollout: body.rollout } : {}) } }],
+      audit: () => [{ actor, action: 'route.weights', entityRef: product.entityRef, target: product.id, reason: body.reason, details: { route: route.name, weights: body.weights, ...(body.rollout ? { rollout: body.rollout } : {}) } }],
     });
     await options.onProductChange?.(updated);
     res.json(updated);

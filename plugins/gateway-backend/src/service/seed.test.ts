@@ -24,7 +24,7 @@ describe('seedProducts', () => {
 
       const edited = { ...minimalSpec, plans: [{ name: 'standard', requestsPerMinute: 50 }] };
       const actor = 'user:default/carol';
-      const owned = await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec: edited, actor, now: new Date('2026-12-06T11:00:00Z'), expect: { exists: true }, audit: [] });
+      const owned = await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec: edited, actor, now: new Date('2026-12-06T11:00:00Z'), expect: { exists: true }, audit: () => [] });
       await seed();
       expect(await store.getProduct('p')).toEqual(owned);
 
@@ -44,9 +44,9 @@ describe('seedProducts', () => {
     const actor = 'user:default/carol';
     const t0 = new Date('2026-12-06T10:00:00Z');
     // Before the file is read: "taken" was another API's and was removed; "served" is offered under another id.
-    await store.putProduct({ id: 'taken', entityRef: 'api:default/old', spec: minimalSpec, actor, now: t0, expect: { exists: false }, audit: [] });
+    await store.putProduct({ id: 'taken', entityRef: 'api:default/old', spec: minimalSpec, actor, now: t0, expect: { exists: false }, audit: () => [] });
     await store.deleteProduct({ id: 'taken', now: t0, audit: gone => [{ actor, action: 'product.deleted', entityRef: gone.entityRef, target: gone.id }] });
-    await store.putProduct({ id: 'served-2', entityRef: 'api:default/served', spec: minimalSpec, actor, now: t0, expect: { exists: false }, audit: [] });
+    await store.putProduct({ id: 'served-2', entityRef: 'api:default/served', spec: minimalSpec, actor, now: t0, expect: { exists: false }, audit: () => [] });
     fs.writeFileSync(file, [
       { id: 'short', entityRef: 'API:short', spec: minimalSpec },
       { id: 'bare', entityRef: 'bare', spec: minimalSpec },

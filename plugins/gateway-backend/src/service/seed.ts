@@ -72,11 +72,12 @@ export async function seedProducts(options: { store: GatewayStore; files: string
         continue;
       }
       const actor = 'quarterdeck:seed';
+      const id = product.id;
       try {
         await store.putProduct({
-          id: product.id, entityRef: apiRef, spec: validated.spec, actor, now: options.now ?? new Date(),
+          id, entityRef: apiRef, spec: validated.spec, actor, now: options.now ?? new Date(),
           expect: { exists: false },
-          audit: [{ actor, action: 'product.created', entityRef: apiRef, target: product.id, reason: `seeded from ${file}` }],
+          audit: () => [{ actor, action: 'product.created', entityRef: apiRef, target: id, reason: `seeded from ${file}` }],
         });
       } catch (error) {
         // Another replica starting at the same time seeded it first, or another product already serves its API.
