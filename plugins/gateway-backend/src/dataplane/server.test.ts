@@ -286,6 +286,11 @@ describe('calls cut short, reservations and odd upstreams', () => {
     expect((await chat(say('plain', { max_tokens: 6000, max_completion_tokens: 10 }))).status).toBe(429);
   });
 
+  it('counts a prompt that holds special-token text, as OpenAI takes it, rather than failing the call', async () => {
+    expect((await chat(say('first <|endoftext|> second', { max_tokens: 5 }))).status).toBe(200);
+    expect((await chat({ model: 'm', messages: [{ role: 'user', content: 'plain' }, { role: 'system', content: 'end with <|endofprompt|>' }], max_tokens: 5 })).status).toBe(200);
+  });
+
   it('counts prompts given as token ids, and reserves a reply for each prompt of a batch', async () => {
     // 5,000 tokens a minute: 6,000 token ids are more than that, however short they would be as text.
     const ids = await post('/v1/embeddings', { model: 'm', input: [Array(6000).fill(1)] });

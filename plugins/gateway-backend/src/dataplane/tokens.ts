@@ -7,7 +7,7 @@
 
 import { contentImageTokens } from './imageTokens';
 
-type Tokenizer = { countTokens(text: string): number };
+type Tokenizer = { countTokens(text: string, options: { disallowedSpecial: Set<string> }): number };
 let tokenizer: Tokenizer | undefined;
 
 function load(): Tokenizer {
@@ -50,8 +50,43 @@ export function contentText(content: unknown): string {
 const MESSAGE_OVERHEAD = 4;
 const REPLY_PRIMING = 3;
 
+/**
+ * A caller's text is text: `<|endoftext|>` in it is counted as the
+ * characters it is, as OpenAI's API takes it, not refused (gpt-tokenizer
+ * throws on special tokens unless told otherwise).
+ */
+const AS_TEXT = { disallowedSpecial: new Set<string>() };
+
+/**
+ * The longest piece handed to the tokenizer. Its byte-pair merge is
+ * quadratic in a piece's length, and a run without a break (100,000
+ * underscores, spaces or CJK characters) is one piece: seconds of the event
+ * loop for one prompt. Longer runs are counted in slices of this length,
+ * which can only add a token or so at each cut.
+ */
+const MAX_RUN = 128;
+const LONG_RUN = /\S{128,}|\s{128,}/g; // runs of MAX_RUN or more
+
 export function countText(text: string): number {
-  return text.length === 0 ? 0 : load().countTokens(text);
+  if (text.length === 0) return 0;
+  const { countTokens } = load();
+  if (text.length < MAX_RUN) return countTokens(text, AS_TEXT);
+  let tokens = 0;
+  let from = 0;
+  for (const run of text.matchAll(LONG_RUN)) {
+    if (run.index > from) tokens += countTokens(text.slice(from, run.index), AS_TEXT);
+    const end = run.index + run[0].length;
+    for (let at = run.index; at < end;) {
+      let cut = Math.min(at + MAX_RUN, end);
+      // Not between the two halves of a surrogate pair.
+      if (cut < end && (text.charCodeAt(cut) & 0xfc00) === 0xdc00) cut -= 1;
+      tokens += countTokens(text.slice(at, cut), AS_TEXT);
+      at = cut;
+    }
+    from = end;
+  }
+  if (from < text.length) tokens += countTokens(text.slice(from), AS_TEXT);
+  return tokens;
 }
 
 export interface ChatMessage {

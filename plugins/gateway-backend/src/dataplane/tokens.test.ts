@@ -1,0 +1,37 @@
+import { countTokens } from 'gpt-tokenizer';
+import { countText } from './tokens';
+
+// The real tokenizer, watched: what countText hands it is part of what is tested.
+jest.mock('gpt-tokenizer', () => {
+  const actual = jest.requireActual('gpt-tokenizer');
+  return { ...actual, countTokens: jest.fn(actual.countTokens) };
+});
+
+describe('countText', () => {
+  it('counts special-token text in a prompt as the characters it is, as OpenAI takes it, instead of throwing', () => {
+    expect(countText('one <|endoftext|> two <|endofprompt|>')).toBe(countTokens('one <|endoftext|> two <|endofprompt|>', { disallowedSpecial: new Set() }));
+    expect(countText('<|endoftext|>')).toBeGreaterThan(1);
+  });
+
+  it('hands the tokenizer no piece longer than 128 characters, whatever runs the text holds', () => {
+    const text = `start ${'_'.repeat(1000)} middle ${' '.repeat(500)}${'一'.repeat(300)}😀${'a'.repeat(129)} end`;
+    const tokenize = jest.mocked(countTokens);
+    tokenize.mockClear();
+    countText(text);
+    const sent = tokenize.mock.calls.map(([piece]) => piece as string);
+    const runs = sent.flatMap(piece => piece.match(/\S+|\s+/gu) ?? []);
+    expect(Math.max(...runs.map(run => run.length))).toBeLessThanOrEqual(128);
+    // Nothing is lost or counted twice, and no surrogate pair is cut in two.
+    expect(sent.join('')).toBe(text);
+    expect(sent.some(piece => /^[\udc00-\udfff]|[\ud800-\udbff]$/.test(piece))).toBe(false);
+  });
+
+  it('counts long runs within a token or so per cut of the exact count', () => {
+    for (const text of ['x'.repeat(1000), `see ${'ab1_'.repeat(300)} and ${'\n'.repeat(400)}done`, '猫'.repeat(700)]) {
+      const exact = countTokens(text, { disallowedSpecial: new Set() });
+      const cuts = Math.ceil(text.length / 128);
+      expect(countText(text)).toBeGreaterThanOrEqual(exact - cuts);
+      expect(countText(text)).toBeLessThanOrEqual(exact + cuts);
+    }
+  });
+});
