@@ -957,6 +957,11 @@ describe('the gateway, control plane and data plane', () => {
         expect(tooLongError).toMatchObject({ param: 'max_tokens', code: 'context_length_exceeded' });
         const [, inMessages] = /\((\d+) in the messages/.exec(tooLongError.message)!;
         expect(tooLongError.message).toMatch(new RegExp(`, 1000 in the completion\\)\\. Lower max_tokens to at most ${300 - Number(inMessages)}\\.$`));
+        // Asked as max_completion_tokens, it is that field the error names.
+        const tooLongNewer = await chat(dataPlane, key, { model: 'chat-tiny', max_completion_tokens: 1000, messages: [{ role: 'user', content: 'hello' }] });
+        const tooLongNewerError = (await tooLongNewer.json()).error;
+        expect(tooLongNewerError).toMatchObject({ param: 'max_completion_tokens', code: 'context_length_exceeded' });
+        expect(tooLongNewerError.message).toMatch(/\. Lower max_completion_tokens to at most \d+\.$/);
 
         // $0.50 a day at $1000 per million tokens: the reservation (prompt + max_tokens) decides.
         const budgetKey = await keyFor(server, 'budget');

@@ -48,4 +48,31 @@ describe('context-window trimming', () => {
     expect(trim.fits && trim.messages.map(m => m.role)).toEqual(['system', 'user']);
     expect(trim.fits && trim.dropped).toBe(2);
   });
+
+  it("keeps an agent's latest tool call and its results, which the model is answering, and drops the older steps", () => {
+    const call = (name: string) => ({ role: 'assistant', content: null, tool_calls: [{ id: name, type: 'function', function: { name, arguments: long(100) } }] });
+    const agent: ChatMessage[] = [
+      { role: 'system', content: 'Use tools.' },
+      { role: 'user', content: 'Find the outage.' },
+      call('first'),
+      { role: 'tool', content: long(300) },
+      call('second'),
+      { role: 'tool', content: long(300) },
+      { role: 'tool', content: long(10) },
+    ];
+    const trim = trimConversation(agent, countChat([agent[0], agent[1], agent[4], agent[5], agent[6]]));
+    expect(trim.fits && trim.messages).toEqual([agent[0], agent[1], agent[4], agent[5], agent[6]]);
+    // Too little room even for those: said, not cut into the step under way.
+    expect(trimConversation(agent, countChat([agent[0], agent[1], agent[4]]))).toMatchObject({ fits: false });
+  });
+
+  it('drops a legacy function result together with the turn that called it', () => {
+    const legacy: ChatMessage[] = [
+      { role: 'assistant', content: long(50) },
+      { role: 'function', name: 'lookup', content: long(100) },
+      { role: 'user', content: 'thanks' },
+    ];
+    const trim = trimConversation(legacy, countChat([legacy[1], legacy[2]]));
+    expect(trim.fits && trim.messages.map(m => m.role)).toEqual(['user']);
+  });
 });

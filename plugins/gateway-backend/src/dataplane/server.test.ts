@@ -96,7 +96,10 @@ describe('the body a call sends upstream', () => {
     expect((await huge.json()).error).toMatchObject({ code: 'request_too_large', message: 'Request body is larger than 4194304 bytes' });
 
     const postModels = await fetch(`${plane.url}/v1/models`, { method: 'POST', headers: { authorization: `Bearer ${key.full}` } });
-    expect(postModels.status).toBe(405);
+    expect([postModels.status, postModels.headers.get('allow')]).toEqual([405, 'GET, HEAD']);
+    expect((await fetch(`${plane.url}/v1/models`, { method: 'HEAD', headers: { authorization: `Bearer ${key.full}` } })).status).toBe(200);
+    const getChat = await fetch(`${plane.url}/v1/chat/completions`, { headers: { authorization: `Bearer ${key.full}` } });
+    expect([getChat.status, getChat.headers.get('allow')]).toEqual([405, 'POST']);
     const lower = await fetch(`${plane.url}/v1/chat/completions`, {
       method: 'POST', headers: { authorization: `bearer ${key.full}`, 'content-type': 'application/json' }, body: '{"model":"small","messages":[{"role":"user","content":"hi"}]}',
     });
@@ -467,6 +470,22 @@ describe('calls cut short, reservations and odd upstreams', () => {
       expect(chatted.status).toBe(502);
       expect((await chatted.json()).error).toMatchObject({ code: 'upstream_not_allowed' });
       expect(upstream.ended.length).toBe(before);
+    } finally {
+      await narrowed.close();
+    }
+  });
+
+  it("answers with the last attempt's failure: a fallback that failed after a target the allowlist skipped is not \"not allowed\"", async () => {
+    // The canary's upstream named by a host the allowlist does not take; its fallback's is taken, and answers 503.
+    const llm = options.products.get('llm')!;
+    const local = { ...llm, upstreams: llm.upstreams.map(u => (u.name === 'stuck' ? { ...u, url: u.url.replace('127.0.0.1', 'localhost') } : u)) };
+    const narrowed = await startDataPlane({ ...options, allowedUpstreamHosts: ['127.0.0.1'], products: { get: id => (id === 'llm' ? local : options.products.get(id)) } });
+    try {
+      const failed = await fetch(`${narrowed.url}/v1/chat/completions`, {
+        method: 'POST', headers: { authorization: `Bearer ${llmKey.full}`, 'content-type': 'application/json' }, body: JSON.stringify({ ...say('down'), model: 'canaried' }),
+      });
+      expect(failed.status).toBe(502);
+      expect((await failed.json()).error).toMatchObject({ code: 'upstream_error', message: 'The upstream failed for `canaried`, and no fallback succeeded.' });
     } finally {
       await narrowed.close();
     }

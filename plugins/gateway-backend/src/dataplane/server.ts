@@ -600,9 +600,11 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
           if (!trim.fits) {
             // What must stay (the system prompt, the last user turn) fits without the reply: max_tokens is what to lower.
             const lower = trim.minimum < window;
-            const advice = lower ? `Lower max_tokens to at most ${window - trim.minimum}.` : 'Shorten the system prompt or the last message.';
+            // The field the reply's length came from, as the client named it.
+            const replyField = maxTokens === body.max_tokens ? 'max_tokens' : 'max_completion_tokens';
+            const advice = lower ? `Lower ${replyField} to at most ${window - trim.minimum}.` : 'Shorten the system prompt or the last message.';
             sendError(res, 400, `This model's maximum context length is ${window} tokens. However, you requested ${trim.minimum + reply} tokens (${trim.minimum} in the messages that cannot be dropped, ${reply} in the completion). ${advice}`,
-              { param: lower ? 'max_tokens' : 'messages', code: 'context_length_exceeded' });
+              { param: lower ? replyField : 'messages', code: 'context_length_exceeded' });
             return;
           }
           messages = trim.messages;
@@ -706,7 +708,8 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
           timedOut = error.timeout;
           lastStatus = error.timeout ? 504 : 502;
           lastFailure = error;
-          if (error instanceof UpstreamNotAllowed) notAllowed = true;
+          // What the client is told is the last attempt's failure: a fallback's 503 is not "not allowed".
+          notAllowed = error instanceof UpstreamNotAllowed;
           // The row says what the version answered (a 429, a 503), so its figures tell a rate limit from an outage.
           record(key, product, target, error.status ?? lastStatus, attemptStarted, undefined, false, resolution.route);
           options.logger?.debug?.(`Upstream ${target.upstream.name} failed for ${target.model.name}: ${error.message}`);
@@ -996,8 +999,8 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
           return;
         }
         if (path === '/v1/models') {
-          if (req.method !== 'GET') {
-            sendError(res, 405, `Use GET for ${path}`);
+          if (req.method !== 'GET' && req.method !== 'HEAD') {
+            sendError(res, 405, `Use GET for ${path}`, { headers: { allow: 'GET, HEAD' } });
             return;
           }
           models(req, res);
@@ -1006,7 +1009,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
         const templateMatch = /^\/v1\/templates\/([A-Za-z0-9._-]+)$/.exec(path);
         if (templateMatch) {
           if (req.method !== 'POST') {
-            sendError(res, 405, `Use POST for ${path}`);
+            sendError(res, 405, `Use POST for ${path}`, { headers: { allow: 'POST' } });
             return;
           }
           await template(req, res, templateMatch[1]);
@@ -1022,7 +1025,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
         const kind = OPENAI_PATHS[path];
         if (kind) {
           if (req.method !== 'POST') {
-            sendError(res, 405, `Use POST for ${path}`);
+            sendError(res, 405, `Use POST for ${path}`, { headers: { allow: 'POST' } });
             return;
           }
           await openai(req, res, kind);
