@@ -117,6 +117,18 @@ export interface AuditPageView {
   next?: string;
 }
 
+/** The body of a Rollout action (POST /api/argo/rollouts/:cluster/:namespace/:name/:action). */
+export interface RolloutActionRequest {
+  /** Why, for the audit trail. */
+  reason?: string;
+  /** undo only: the revision to go back to (the previous one when left out). */
+  revision?: number;
+  /** The step the caller saw (`currentStepIndex`): the action is refused (409) if the Rollout is at another one now. */
+  expectedStep?: number;
+  /** The pod template hash the caller saw (`currentPodHash`): the action is refused (409) if the Rollout runs another now. */
+  expectedPodHash?: string;
+}
+
 export interface RolloutActionResponse {
   summary: string;
   rollout?: RolloutSummary;

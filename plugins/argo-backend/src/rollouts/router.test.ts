@@ -314,6 +314,67 @@ describe('rollout routes', () => {
     }
   });
 
+  it('acts only on the Rollout as the user saw it: a second promote of a step already promoted, or an undo of a template already changed, is refused', async () => {
+    const { server, cluster, stop } = await backend(AuthorizeResult.ALLOW);
+    try {
+      const rollouts = await pausedUpdate(cluster);
+      const base = '/api/argo/rollouts/local/default/payments-api';
+      const seen = (await rollouts.get('default', 'payments-api'))!.status!;
+      const asSeen = { expectedStep: seen.currentStepIndex, expectedPodHash: seen.currentPodHash };
+      // Alice and Bob both look at the pause step and press Promote; Alice's lands first and the canary moves on.
+      expect((await request(server).post(`${base}/promote`).set('authorization', alice).send({ reason: 'alice', ...asSeen })).status).toBe(200);
+      await eventually('the next step', async () => ((await rollouts.get('default', 'payments-api'))?.status?.currentStepIndex ?? 0) > seen.currentStepIndex!);
+      const now = (await rollouts.get('default', 'payments-api'))!;
+      const bob = await request(server).post(`${base}/promote`).set('authorization', alice).send({ reason: 'bob', ...asSeen });
+      expect([bob.status, bob.body.error.message]).toEqual([409,
+        `Rollout default/payments-api is at step ${now.status!.currentStepIndex! + 1} now, not step ${seen.currentStepIndex! + 1} where you chose this (another promote, or a timed pause that ended); look at it again`]);
+      const undo = await request(server).post(`${base}/undo`).set('authorization', alice).send({ expectedPodHash: 'a-template-since-replaced' });
+      expect([undo.status, undo.body.error.message]).toEqual([409,
+        `Rollout default/payments-api runs another pod template now (${now.status!.currentPodHash}, not a-template-since-replaced where you chose this); look at it again`]);
+      // Neither reached the Rollout or its trail.
+      const trail = await request(server).get(`${base}/audit`).set('authorization', alice);
+      expect(trail.body.items.map((e: { reason?: string }) => e.reason)).toEqual(['alice']);
+
+      // A reason the trail could not store is refused before anything is sent.
+      const nul = await request(server).post(`${base}/pause`).set('authorization', alice).send({ reason: 'oops\u0000' });
+      expect([nul.status, nul.body.error.message]).toEqual([400, 'reason: must not hold control characters (tabs and line breaks are fine)']);
+      expect((await rollouts.get('default', 'payments-api'))?.spec.paused).toBeFalsy();
+      expect((await request(server).post(`${base}/pause`).set('authorization', alice).send({ reason: 'line one\nline two' })).status).toBe(200);
+    } finally {
+      await stop();
+    }
+  });
+
+  it('sends the first patch only over the Rollout it planned from: a write in between makes it read and plan again', async () => {
+    const { server, cluster, stop } = await backend(AuthorizeResult.ALLOW);
+    try {
+      const rollouts = await pausedUpdate(cluster);
+      const base = '/api/argo/rollouts/local/default/payments-api';
+      const read = (await rollouts.get('default', 'payments-api'))!;
+      // Between the route's read and its patch, someone pauses the Rollout by hand.
+      const patch = cluster.patch.bind(cluster);
+      let interleaved = false;
+      const racing = jest.spyOn(cluster, 'patch').mockImplementation(async (ref, type, body, options) => {
+        if (!interleaved) {
+          interleaved = true;
+          await patch(ref, 'merge', { spec: { paused: true } });
+        }
+        return patch(ref, type, body, options);
+      });
+      const promoted = await request(server).post(`${base}/promote`).set('authorization', alice).send({ reason: 'go on' });
+      racing.mockRestore();
+      expect(promoted.status).toBe(200);
+      // Planned again from the paused Rollout: its promote also lifts the hand pause, which the first plan knew nothing of.
+      const after = (await rollouts.get('default', 'payments-api'))!;
+      expect(after.spec.paused).toBeFalsy();
+      expect(Number(after.metadata.resourceVersion)).toBeGreaterThan(Number(read.metadata.resourceVersion));
+      const trail = await request(server).get(`${base}/audit`).set('authorization', alice);
+      expect(trail.body.items[0]).toMatchObject({ action: 'promote', details: { outcome: 'applied' } });
+    } finally {
+      await stop();
+    }
+  });
+
   it('audits an action whose second patch failed as partly applied, and answers an applied action whose audit could not be written', async () => {
     const { server, cluster, pluginDb, stop } = await backend(AuthorizeResult.ALLOW);
     try {

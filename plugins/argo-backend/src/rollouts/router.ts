@@ -1,5 +1,5 @@
 import type { AuthService, HttpAuthService, LoggerService, PermissionsService } from '@backstage/backend-plugin-api';
-import { ConflictError, InputError, NotAllowedError, NotFoundError, toError } from '@backstage/errors';
+import { ConflictError, InputError, isError, NotAllowedError, NotFoundError, toError } from '@backstage/errors';
 import { parseEntityRef, stringifyEntityRef, type Entity } from '@backstage/catalog-model';
 import type { CatalogService } from '@backstage/plugin-catalog-node';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
@@ -33,7 +33,7 @@ import Router from 'express-promise-router';
 import { z } from 'zod';
 import type { AuditStore } from '../database/AuditStore';
 import { parseAuditCursor } from '@quarterdeck/plugin-quarterdeck-node';
-import { actionOutcome, planRolloutAction, ROLLOUT_ACTIONS, type RolloutAction } from './actions';
+import { actionOutcome, planRolloutAction, ROLLOUT_ACTIONS, type RolloutAction, type RolloutPatch } from './actions';
 import { POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION, ROLLOUT_TYPE_LABEL, SCALE_DOWN_DEADLINE_ANNOTATION, STEP_INDEX_LABEL } from './objects';
 import { rolloutEntityResolver } from './owningEntity';
 import { displayedRolloutPhase } from './phase';
@@ -51,12 +51,55 @@ const ACTION_PERMISSIONS = {
   undo: rolloutUndoPermission,
 } as const;
 
+/** C0 controls and DEL, but tab, line feed and carriage return. */
+const isControlCharacter = (c: string) => {
+  const code = c.charCodeAt(0);
+  return (code < 0x20 && c !== '\t' && c !== '\n' && c !== '\r') || code === 0x7f;
+};
+
 const actionBody = z
   .object({
-    reason: z.string({ invalid_type_error: 'must be a string' }).max(2000, 'at most 2000 characters').optional(),
+    reason: z.string({ invalid_type_error: 'must be a string' }).max(2000, 'at most 2000 characters')
+      // A NUL is refused by PostgreSQL's text: the action would be applied and its audit entry not written.
+      .refine(text => ![...text].some(isControlCharacter), 'must not hold control characters (tabs and line breaks are fine)')
+      .optional(),
     revision: z.number({ invalid_type_error: 'must be a number' }).int('must be a whole number').positive('must be positive').optional(),
+    // What the caller saw when it chose the action: a Rollout that has moved on since is not acted on.
+    expectedStep: z.number({ invalid_type_error: 'must be a number' }).int('must be a whole number').nonnegative('must be 0 or more').optional(),
+    expectedPodHash: z.string({ invalid_type_error: 'must be a string' }).max(63, 'at most 63 characters').optional(),
   }, { invalid_type_error: 'must be a JSON object' })
   .strict();
+
+/**
+ * Why a Rollout is not the one the caller chose an action on: another user's
+ * promote moved its step (a second promote would skip the next one, an
+ * analysis say), or its template changed (a second undo would undo the
+ * first). Undefined when it is as seen, or nothing was said of it.
+ */
+function movedOnSince(rollout: Rollout, seen: { expectedStep?: number; expectedPodHash?: string }): string | undefined {
+  const { namespace, name } = rollout.metadata;
+  const step = rollout.status?.currentStepIndex ?? 0;
+  if (seen.expectedStep !== undefined && step !== seen.expectedStep) {
+    return `Rollout ${namespace}/${name} is at step ${step + 1} now, not step ${seen.expectedStep + 1} where you chose this (another promote, or a timed pause that ended); look at it again`;
+  }
+  const hash = rollout.status?.currentPodHash;
+  if (seen.expectedPodHash !== undefined && hash !== seen.expectedPodHash) {
+    return `Rollout ${namespace}/${name} runs another pod template now (${hash ?? 'none yet'}, not ${seen.expectedPodHash} where you chose this); look at it again`;
+  }
+  return undefined;
+}
+
+/**
+ * The first patch made conditional on the object as it was read: the plan was
+ * made from that read, and a controller or another user writing in between
+ * would otherwise have the patch undo their change (a step index set back).
+ */
+function onlyOver(patch: RolloutPatch, resourceVersion: string | undefined): RolloutPatch {
+  if (!resourceVersion) return patch;
+  if (patch.type === 'merge') return { ...patch, body: { ...patch.body, metadata: { resourceVersion } } };
+  // A JSON patch's result carrying the read resourceVersion is as conditional as a merge patch's (a test op's failure is not a 409).
+  return { ...patch, body: [{ op: 'replace', path: '/metadata/resourceVersion', value: resourceVersion }, ...(patch.body as Array<Record<string, unknown>>)] };
+}
 
 /** The first problem zod found, as the API says it: the field, then what is wrong with it (a body of unknown fields names them). */
 function zodMessage(error: z.ZodError): string {
@@ -351,27 +394,57 @@ export function createRolloutsRouter(options: RolloutsRouterOptions) {
     if (!(await allowed(permission, entityRef, credentials))) {
       throw new NotAllowedError(`You may not ${action} Rollout ${namespace}/${name} (permission ${permission.name})`);
     }
-    const replicaSets = action === 'undo'
-      ? (await ownedReplicaSets(client, rollout)).filter(rs => (rs.metadata.ownerReferences ?? []).some(r => r.uid === rollout.metadata.uid))
-      : undefined;
-    // undo of a workloadRef Rollout compares with, and patches, the workload's template.
-    const workloadRef = action === 'undo' ? rollout.spec.workloadRef : undefined;
-    const workload = workloadRef && workloadTemplatePointer(workloadRef)
-      ? await client.get({ apiVersion: workloadRef.apiVersion, kind: workloadRef.kind, namespace, name: workloadRef.name })
-      : undefined;
-    const plan = planRolloutAction(rollout, action, { revision: parsed.data.revision, replicaSets, workload });
-    if (!plan.ok) {
-      if (plan.status === 404) throw new NotFoundError(plan.message);
-      throw new ConflictError(plan.message);
-    }
     const ref = { apiVersion: rollout.apiVersion, kind: 'Rollout', namespace, name };
+    /** The plan for the Rollout as read: what undo goes back to depends on its ReplicaSets (and a workloadRef's workload). */
+    const planFor = async (read: Rollout) => {
+      const moved = movedOnSince(read, parsed.data);
+      if (moved) throw new ConflictError(moved);
+      const replicaSets = action === 'undo'
+        ? (await ownedReplicaSets(client, read)).filter(rs => (rs.metadata.ownerReferences ?? []).some(r => r.uid === read.metadata.uid))
+        : undefined;
+      // undo of a workloadRef Rollout compares with, and patches, the workload's template.
+      const workloadRef = action === 'undo' ? read.spec.workloadRef : undefined;
+      const workload = workloadRef && workloadTemplatePointer(workloadRef)
+        ? await client.get({ apiVersion: workloadRef.apiVersion, kind: workloadRef.kind, namespace, name: workloadRef.name })
+        : undefined;
+      const planned = planRolloutAction(read, action, { revision: parsed.data.revision, replicaSets, workload });
+      if (!planned.ok) {
+        if (planned.status === 404) throw new NotFoundError(planned.message);
+        throw new ConflictError(planned.message);
+      }
+      return { planned, workload };
+    };
+    const send = (patch: RolloutPatch) => client.patch(patch.target ? { ...patch.target, namespace } : ref, patch.type, patch.body as never, patch.subresource ? { subresource: patch.subresource } : {});
+    // The first patch only over the object the plan was made from: a controller's or another user's write in between
+    // is not undone (a step index set back). On a conflict the Rollout is read, checked and planned again, a few times.
+    let { planned: plan, workload } = await planFor(rollout);
+    let acted = rollout;
     // Once a patch is sent the action is audited, whatever came of it: a later patch
     // failing leaves the earlier ones applied, and that must be on the trail.
     let applied = 0;
     let failure: { error: unknown } | undefined;
-    for (const patch of plan.patches) {
+    for (let attempt = 1; ; attempt++) {
+      const first = plan.patches[0];
       try {
-        await client.patch(patch.target ? { ...patch.target, namespace } : ref, patch.type, patch.body as never, patch.subresource ? { subresource: patch.subresource } : {});
+        await send(onlyOver(first, first.target ? workload?.metadata.resourceVersion : acted.metadata.resourceVersion));
+        applied = 1;
+        break;
+      } catch (error) {
+        if (!(isError(error) && error.name === 'ConflictError')) {
+          failure = { error };
+          break;
+        }
+        if (attempt === 3) {
+          failure = { error: new ConflictError(`Rollout ${namespace}/${name} kept changing while this ${action} was being sent, so nothing was changed; look at it again`) };
+          break;
+        }
+        acted = (await readRollout(cluster, namespace, name)).rollout;
+        ({ planned: plan, workload } = await planFor(acted));
+      }
+    }
+    for (const patch of failure ? [] : plan.patches.slice(1)) {
+      try {
+        await send(patch);
         applied++;
       } catch (error) {
         failure = { error };
@@ -394,10 +467,10 @@ export function createRolloutsRouter(options: RolloutsRouterOptions) {
         reason: parsed.data.reason,
         details: {
           // The step the action was taken at: the controller moves it afterwards.
-          stepBefore: rollout.status?.currentStepIndex,
+          stepBefore: acted.status?.currentStepIndex,
           // A canary past its last step has stepBefore = the number of steps: the trail says "after the last step".
-          ...(rollout.spec.strategy?.canary?.steps ? { stepCount: rollout.spec.strategy.canary.steps.length } : {}),
-          phaseBefore: displayedRolloutPhase(rollout).phase,
+          ...(acted.spec.strategy?.canary?.steps ? { stepCount: acted.spec.strategy.canary.steps.length } : {}),
+          phaseBefore: displayedRolloutPhase(acted).phase,
           ...(parsed.data.revision ? { revision: parsed.data.revision } : {}),
           ...outcome,
         },

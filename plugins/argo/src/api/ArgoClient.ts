@@ -4,7 +4,7 @@ import {
   type FetchApi,
 } from '@backstage/frontend-plugin-api';
 import { ResponseError } from '@backstage/errors';
-import type { AuditPageView, RolloutActionResponse, RolloutDetail, RolloutSummary } from '@quarterdeck/plugin-argo-common';
+import type { AuditPageView, RolloutActionRequest, RolloutActionResponse, RolloutDetail, RolloutSummary } from '@quarterdeck/plugin-argo-common';
 
 export type RolloutActionName = 'promote' | 'promote-full' | 'abort' | 'retry' | 'pause' | 'resume' | 'restart' | 'undo';
 
@@ -18,7 +18,7 @@ export interface ArgoApi {
   rolloutAction(
     ref: { cluster: string; namespace: string; name: string },
     action: RolloutActionName,
-    body?: { reason?: string; revision?: number },
+    body?: RolloutActionRequest,
   ): Promise<RolloutActionResponse>;
 }
 
@@ -50,7 +50,7 @@ export class ArgoClient implements ArgoApi {
   rolloutAction(
     ref: { cluster: string; namespace: string; name: string },
     action: RolloutActionName,
-    body: { reason?: string; revision?: number } = {},
+    body: RolloutActionRequest = {},
   ): Promise<RolloutActionResponse> {
     return this.request(`/rollouts/${[ref.cluster, ref.namespace, ref.name, action].map(encodeURIComponent).join('/')}`, {
       method: 'POST',

@@ -109,6 +109,18 @@ export function describeConformance(driver: string, setup: () => Promise<Conform
           data: { stale: 'yes' },
         }),
       ).rejects.toThrow(ObjectConflictError);
+      // So is a JSON patch whose result carries one; with the live one it applies.
+      await expect(
+        client.patch({ apiVersion: 'v1', kind: 'ConfigMap', namespace: ns, name: 'a' }, 'json', [
+          { op: 'replace', path: '/metadata/resourceVersion', value: created.metadata.resourceVersion },
+          { op: 'add', path: '/data/stale', value: 'yes' },
+        ]),
+      ).rejects.toThrow(ObjectConflictError);
+      const current = await client.patch({ apiVersion: 'v1', kind: 'ConfigMap', namespace: ns, name: 'a' }, 'json', [
+        { op: 'replace', path: '/metadata/resourceVersion', value: patched.metadata.resourceVersion },
+        { op: 'add', path: '/data/fresh', value: 'yes' },
+      ]);
+      expect(current.data).toEqual({ farewell: 'bye', extra: 'x', fresh: 'yes' });
 
       await client.delete({ apiVersion: 'v1', kind: 'ConfigMap', namespace: ns, name: 'a' });
       expect(await client.get({ apiVersion: 'v1', kind: 'ConfigMap', namespace: ns, name: 'a' })).toBeUndefined();

@@ -602,6 +602,9 @@ export class LocalCluster implements ClusterClient {
       next = applyMergePatch(live, patch) as KubeObject;
     } else if (patchType === 'json') {
       next = applyJsonPatch(live, patch as JsonPatchOperation[]) as KubeObject;
+      // As the API server: a result that carries another resourceVersion than the live one is an update conditional on it.
+      const wanted = next?.metadata?.resourceVersion;
+      if (wanted && wanted !== live.metadata.resourceVersion) throw this.staleConflict(type, ref.name);
     } else {
       throw new InvalidObjectError(`unsupported patch type "${patchType}"`);
     }

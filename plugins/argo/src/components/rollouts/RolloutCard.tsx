@@ -206,6 +206,19 @@ function ActionButton(props: {
   );
 }
 
+/**
+ * What the user saw when choosing an action that depends on it, so the
+ * backend refuses it (409) if the Rollout has moved on: a promote meant for
+ * this step (another user's promote, and this one would skip the next step),
+ * a promote-full or undo meant for this pod template. Abort, pause and the
+ * others act on whatever is there.
+ */
+function whatWasSeen(action: RolloutActionName, r: RolloutSummary): { expectedStep?: number; expectedPodHash?: string } {
+  const hash = r.currentPodHash ? { expectedPodHash: r.currentPodHash } : {};
+  if (action === 'promote') return { ...(r.strategy === 'canary' && r.steps.length > 0 ? { expectedStep: r.currentStepIndex ?? 0 } : {}), ...hash };
+  return action === 'promote-full' || action === 'undo' ? hash : {};
+}
+
 export function RolloutCard({ entityRef: pageEntityRef, summary }: { entityRef: string; summary: RolloutSummary }) {
   const argo = useApi(argoApiRef);
   const alerts = useApi(alertApiRef);
@@ -242,7 +255,7 @@ export function RolloutCard({ entityRef: pageEntityRef, summary }: { entityRef: 
     setActing('sending');
     if (dialogOpen()) setRefusal(undefined);
     try {
-      const result = await argo.rolloutAction(ref, action, reasonText ? { reason: reasonText } : {});
+      const result = await argo.rolloutAction(ref, action, { ...(reasonText ? { reason: reasonText } : {}), ...whatWasSeen(action, detail ?? summary) });
       alerts.post({ message: result.summary, severity: 'success', display: 'transient' });
       if (result.auditError) alerts.post({ message: result.auditError, severity: 'warning' });
       if (dialogOpen()) {

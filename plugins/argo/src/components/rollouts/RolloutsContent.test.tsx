@@ -284,7 +284,8 @@ describe('RolloutsContent', () => {
     )).toBeInTheDocument();
     expect(await screen.findByText('failed: connection refused')).toBeInTheDocument();
     fireEvent.click(screen.getByRole('button', { name: 'Skip step 4' }));
-    await waitFor(() => expect(argo.rolloutAction).toHaveBeenCalledWith(expect.anything(), 'promote', {}));
+    // The step and template the user saw go with it: if another promote moved the canary meanwhile, this one is refused, not a skip of the next step.
+    await waitFor(() => expect(argo.rolloutAction).toHaveBeenCalledWith(expect.anything(), 'promote', { expectedStep: 3, expectedPodHash: 'new' }));
   });
 
   it('offers Undo only when there is a revision to go back to, and shows a promoted canary all stable', async () => {
@@ -332,7 +333,7 @@ describe('RolloutsContent', () => {
     await waitFor(() => expect(promote).toBeEnabled());
     fireEvent.click(promote);
     await waitFor(() =>
-      expect(argo.rolloutAction).toHaveBeenCalledWith({ cluster: 'local', namespace: 'ml', name: 'sentiment-model' }, 'promote', {}),
+      expect(argo.rolloutAction).toHaveBeenCalledWith({ cluster: 'local', namespace: 'ml', name: 'sentiment-model' }, 'promote', { expectedPodHash: 'green2' }),
     );
   });
 
