@@ -152,6 +152,12 @@ async function scriptedUpstream() {
       } else if (what === 'limited' || what === 'down') {
         res.writeHead(what === 'limited' ? 429 : 503, { 'content-type': 'application/json', ...(what === 'limited' ? { 'retry-after': '7' } : {}) });
         res.end('{"error":{"message":"slow down"}}');
+      } else if (what === 'slow reply') {
+        const timer = setTimeout(() => {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end('{"choices":[{"index":0,"message":{"role":"assistant","content":"late"}}],"usage":{"prompt_tokens":3,"completion_tokens":1}}');
+        }, 1500);
+        res.on('close', () => clearTimeout(timer));
       } else if (what === 'hang' && req.url!.startsWith('/hang')) {
         // Never answers: the gateway's timeout ends it.
       } else if (what === 'slow head') {
@@ -266,6 +272,20 @@ describe('calls cut short, reservations and odd upstreams', () => {
     await until(() => upstream.ended.some(e => e.what === 'slow head'));
     // Before its head (at 600 ms), not after its 200 events.
     expect(upstream.ended.find(e => e.what === 'slow head')).toEqual({ what: 'slow head', finished: false });
+    await until(() => rows.length > 0);
+    expect(rows.map(r => r.status)).toEqual([499]);
+  });
+
+  it('stops the upstream when the client leaves a call that is not streamed, and records the call as the client\'s doing (499)', async () => {
+    rows.length = 0;
+    const client = new AbortController();
+    const answered = chat(say('slow reply'), client.signal).catch(error => error);
+    await delay(150);
+    client.abort();
+    await answered;
+    await until(() => upstream.ended.some(e => e.what === 'slow reply'));
+    // Long before its answer, at 1.5 s.
+    expect(upstream.ended.find(e => e.what === 'slow reply')).toEqual({ what: 'slow reply', finished: false });
     await until(() => rows.length > 0);
     expect(rows.map(r => r.status)).toEqual([499]);
   });

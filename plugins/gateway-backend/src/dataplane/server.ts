@@ -739,14 +739,20 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
   /**
    * One POST to an upstream through undici's dispatcher API, its response
    * buffered: no body stream object and no promise per chunk. (Streamed
-   * calls go through `streams`, the StreamClient.)
+   * calls go through `streams`, the StreamClient.) A client that leaves
+   * stops it: the upstream's generation is not paid for nobody, and no
+   * fallback is tried for a client that is gone.
    */
-  function post(origin: string, path: string, payload: Buffer, timeout: number): Promise<StreamedResponse> {
+  function post(origin: string, path: string, payload: Buffer, timeout: number, res: ServerResponse): Promise<StreamedResponse> {
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = [];
       let statusCode = 0;
       let contentType: string | undefined;
       let retryAfter: string | undefined;
+      let clientLeft: (() => void) | undefined;
+      const done = () => {
+        if (clientLeft) res.off('close', clientLeft);
+      };
       poolFor(origin).dispatch({
         path,
         method: 'POST',
@@ -755,7 +761,14 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
         headersTimeout: timeout,
         bodyTimeout: timeout,
       }, {
-        onConnect() {}, // undici calls it on every handler; nothing to keep (a buffered call is not aborted)
+        onConnect(abort) {
+          if (clientLeft) res.off('close', clientLeft);
+          clientLeft = () => {
+            if (!res.writableFinished) abort(new ClientClosed('the client closed the connection'));
+          };
+          if (res.destroyed) clientLeft();
+          else res.once('close', clientLeft);
+        },
         onHeaders(status, rawHeaders) {
           statusCode = status;
           // Raw headers come as [name, value, name, value, …].
@@ -771,9 +784,11 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
           return true;
         },
         onComplete() {
+          done();
           resolve({ statusCode, contentType, retryAfter, body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks) });
         },
         onError(error) {
+          done();
           reject(error);
         },
       });
@@ -829,7 +844,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     try {
       response = streamTo
         ? await streams.post(url, `${base}${path}`, payload, timeout, streamTo, clientHead, watchClient)
-        : await post(origin, `${base}${path}`, payload, timeout);
+        : await post(origin, `${base}${path}`, payload, timeout, res);
     } catch (error) {
       // Once the client has the headers, or has gone (Node may not know yet: the native relay's write failed), a failure
       // cannot fall back: the caller ends the response, and records a client's leaving as such (499).
