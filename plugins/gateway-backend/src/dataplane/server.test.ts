@@ -287,7 +287,9 @@ describe('calls cut short, reservations and odd upstreams', () => {
     // Long before its answer, at 1.5 s.
     expect(upstream.ended.find(e => e.what === 'slow reply')).toEqual({ what: 'slow reply', finished: false });
     await until(() => rows.length > 0);
-    expect(rows.map(r => r.status)).toEqual([499]);
+    // Charged the prompt the upstream was given, not nothing.
+    expect(rows).toEqual([expect.objectContaining({ status: 499, estimated: true, promptTokens: expect.any(Number), completionTokens: 0 })]);
+    expect(rows[0].promptTokens).toBeGreaterThan(0);
   });
 
   it('refuses a reservation it cannot read, naming the field, and reserves every choice and the tool definitions', async () => {

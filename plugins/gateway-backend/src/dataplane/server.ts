@@ -700,7 +700,12 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
           return;
         } catch (error) {
           if (!(error instanceof UpstreamFailure) || res.headersSent) {
-            record(key, product, target, failedStatus(error), attemptStarted, undefined, false, resolution.route);
+            // A client that left before any answer is charged the prompt the upstream was given, as one that leaves a
+            // stream is charged what it was sent: else a client that hangs up just before each answer is never charged.
+            const left = error instanceof ClientClosed;
+            const charged = record(key, product, target, failedStatus(error), attemptStarted,
+              left ? { prompt_tokens: sentPromptTokens ?? promptCount(kind, body, sent), completion_tokens: 0 } : undefined, left, resolution.route);
+            if (left) used = charged;
             if (!res.headersSent) sendError(res, 502, 'The upstream failed.', { code: 'upstream_error' });
             else res.destroy();
             return;
