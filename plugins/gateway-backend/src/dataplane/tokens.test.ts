@@ -1,5 +1,5 @@
 import { countTokens } from 'gpt-tokenizer';
-import { countText } from './tokens';
+import { chatUpperBound, countMessage, countText } from './tokens';
 
 // The real tokenizer, watched: what countText hands it is part of what is tested.
 jest.mock('gpt-tokenizer', () => {
@@ -33,5 +33,14 @@ describe('countText', () => {
       expect(countText(text)).toBeGreaterThanOrEqual(exact - cuts);
       expect(countText(text)).toBeLessThanOrEqual(exact + cuts);
     }
+  });
+
+  it("counts a legacy assistant turn's function call as it counts a tool call", () => {
+    const args = JSON.stringify({ query: 'word '.repeat(200) });
+    const asTool = { role: 'assistant', content: null, tool_calls: [{ id: 'c', type: 'function', function: { name: 'search', arguments: args } }] };
+    const asFunction = { role: 'assistant', content: null, function_call: { name: 'search', arguments: args } };
+    expect(countMessage(asFunction)).toBe(countMessage(asTool));
+    expect(countMessage(asFunction)).toBeGreaterThan(200);
+    expect(chatUpperBound([asFunction])).toBeGreaterThanOrEqual(countMessage(asFunction));
   });
 });

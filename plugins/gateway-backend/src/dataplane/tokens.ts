@@ -117,23 +117,26 @@ export interface ChatMessage {
   content?: unknown;
   name?: string;
   tool_calls?: unknown;
+  /** The legacy form of one tool call (`functions`, before `tools`). */
+  function_call?: unknown;
 }
 
-/** The names and arguments of an assistant turn's tool calls: prompt tokens like its content. */
+/** The names and arguments of an assistant turn's tool calls (or legacy function call): prompt tokens like its content. */
 function toolCallsText(message: ChatMessage): string {
-  if (!Array.isArray(message.tool_calls)) return '';
+  const calls = Array.isArray(message.tool_calls) ? message.tool_calls as Array<{ function?: unknown } | null> : [];
   let text = '';
-  for (const call of message.tool_calls as Array<{ function?: { name?: unknown; arguments?: unknown } } | null>) {
-    const fn = call?.function;
-    if (typeof fn?.name === 'string') text += fn.name;
-    if (typeof fn?.arguments === 'string') text += fn.arguments;
+  for (const fn of [...calls.map(call => call?.function), message.function_call]) {
+    if (!fn || typeof fn !== 'object') continue;
+    const { name, arguments: args } = fn as { name?: unknown; arguments?: unknown };
+    if (typeof name === 'string') text += name;
+    if (typeof args === 'string') text += args;
   }
   return text;
 }
 
 export function countMessage(message: ChatMessage): number {
   return MESSAGE_OVERHEAD + countText(contentText(message.content)) + contentImageTokens(message.content)
-    + (message.name ? countText(message.name) : 0) + (message.tool_calls ? countText(toolCallsText(message)) : 0);
+    + (message.name ? countText(message.name) : 0) + (message.tool_calls || message.function_call ? countText(toolCallsText(message)) : 0);
 }
 
 /** A chat call's tool (or legacy function) definitions, as the prompt carries them: '' when there are none. */
@@ -153,7 +156,7 @@ export function countChat(messages: ChatMessage[]): number {
  */
 export function chatUpperBound(messages: ChatMessage[]): number {
   return messages.reduce((n, m) => n + MESSAGE_OVERHEAD + Buffer.byteLength(contentText(m.content)) + contentImageTokens(m.content)
-    + Buffer.byteLength(m.name ?? '') + (m.tool_calls ? Buffer.byteLength(toolCallsText(m)) : 0), REPLY_PRIMING);
+    + Buffer.byteLength(m.name ?? '') + (m.tool_calls || m.function_call ? Buffer.byteLength(toolCallsText(m)) : 0), REPLY_PRIMING);
 }
 
 /**
