@@ -19,7 +19,7 @@ import { ClientClosed, StreamClient, UpstreamTimeout, type Abortable, type Clien
 import { upstreamBody } from './upstreamBody';
 import { upstreamAllowed } from './upstreamHosts';
 import { renderTemplate } from './templates';
-import { chatUpperBound, contentText, countChat, countPrompt, countText, isPromptInput, promptsIn, reportedUsage, toolDefinitionsText, type ChatMessage } from './tokens';
+import { chatUpperBound, contentText, countChat, countPrompt, countText, isPromptInput, promptsIn, reportedUsage, textOnly, toolDefinitionsText, type ChatMessage } from './tokens';
 import type { UsageWriter } from './usageWriter';
 
 /** The products the data plane serves, by id (kept current by the plugin). */
@@ -327,7 +327,12 @@ interface StreamedCall {
   /** Else the messages sent, when trimmed; else the request (its bytes, parsed again only then). */
   trimmed?: ChatMessage[];
   request: Buffer | OpenAiBody;
+  /** The request parsed: a large chat request is kept as its text (textOnly), not its bytes. */
+  body: OpenAiBody;
 }
+
+/** A chat request larger than this is kept for a stream's estimate as its text only (images are most of such bodies). */
+const KEPT_REQUEST_BYTES = 16 * 1024;
 
 /**
  * A stream whose body is under way: when it ends its usage is recorded and
@@ -349,6 +354,8 @@ class StreamEnding implements StreamEndListener {
   private readonly kind: 'chat' | 'completions' | 'embeddings';
   private readonly promptTokens?: number;
   private readonly trimmed?: ChatMessage[];
+  /** The image parts' tokens of `trimmed`, when it was made text only. */
+  private readonly imageTokens: number = 0;
   private readonly request?: Buffer | OpenAiBody;
 
   constructor(private readonly recorder: StreamRecorder, private readonly filter: SseUsageFilter, private readonly ending: Pick<BodySink, 'finish' | 'destroy'>, call: StreamedCall) {
@@ -366,7 +373,12 @@ class StreamEnding implements StreamEndListener {
     // of Node's shared pool, one object, where the original is three (view, ArrayBuffer, its memory).
     this.trimmed = call.promptTokens === undefined ? call.trimmed : undefined;
     const request = call.promptTokens === undefined && !call.trimmed ? call.request : undefined;
-    this.request = Buffer.isBuffer(request) ? Buffer.from(request) : request;
+    if (Buffer.isBuffer(request) && request.length > KEPT_REQUEST_BYTES && call.kind === 'chat') {
+      // Not a stream's length of a vision request's megabytes: its text, and its images' tokens counted now.
+      ({ messages: this.trimmed, imageTokens: this.imageTokens } = textOnly(call.body.messages as ChatMessage[]));
+    } else {
+      this.request = Buffer.isBuffer(request) ? Buffer.from(request) : request;
+    }
   }
 
   streamEnded(error?: Error) {
@@ -392,7 +404,7 @@ class StreamEnding implements StreamEndListener {
   /** The prompt's tokens, the upstream having reported none: as counted before the call, else counted now. */
   private promptEstimate(): number {
     if (this.promptTokens !== undefined) return this.promptTokens;
-    if (this.trimmed) return countChat(this.trimmed);
+    if (this.trimmed) return countChat(this.trimmed) + this.imageTokens;
     const body = Buffer.isBuffer(this.request) ? (JSON.parse(this.request.toString('utf8')) as OpenAiBody) : this.request!;
     return promptCount(this.kind, body, this.kind === 'chat' ? (body.messages as ChatMessage[]) : undefined);
   }
@@ -683,6 +695,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
               kind, promptTokens: sentPromptTokens,
               trimmed: sent !== body.messages ? sent : undefined,
               request: raw && sent === body.messages ? raw : body,
+              body,
             }));
             return;
           }

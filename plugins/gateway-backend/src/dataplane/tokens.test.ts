@@ -1,5 +1,5 @@
 import { countTokens } from 'gpt-tokenizer';
-import { chatUpperBound, countMessage, countText } from './tokens';
+import { chatUpperBound, countChat, countMessage, countText, textOnly, type ChatMessage } from './tokens';
 
 // The real tokenizer, watched: what countText hands it is part of what is tested.
 jest.mock('gpt-tokenizer', () => {
@@ -42,5 +42,19 @@ describe('countText', () => {
     expect(countMessage(asFunction)).toBe(countMessage(asTool));
     expect(countMessage(asFunction)).toBeGreaterThan(200);
     expect(chatUpperBound([asFunction])).toBeGreaterThanOrEqual(countMessage(asFunction));
+  });
+
+  it('keeps a conversation as its text and its images\' tokens, which count as the whole did', () => {
+    // A 1×1 PNG's data URL, padded as a photo's megabytes would be.
+    const png = `data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==${'A'.repeat(100_000)}`;
+    const conversation: ChatMessage[] = [
+      { role: 'system', content: 'Describe images.' },
+      { role: 'user', content: [{ type: 'text', text: 'What is this?' }, { type: 'image_url', image_url: { url: png } }, { type: 'image_url', image_url: { url: 'https://example.com/cat.jpg', detail: 'low' } }] },
+      { role: 'assistant', content: null, tool_calls: [{ id: 'c', type: 'function', function: { name: 'zoom', arguments: '{"x":1}' } }] },
+    ];
+    const kept = textOnly(conversation);
+    expect(countChat(kept.messages) + kept.imageTokens).toBe(countChat(conversation));
+    expect(kept.imageTokens).toBeGreaterThan(85);
+    expect(JSON.stringify(kept.messages).length).toBeLessThan(1000);
   });
 });

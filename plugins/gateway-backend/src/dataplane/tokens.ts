@@ -145,6 +145,22 @@ export function toolDefinitionsText(body: { tools?: unknown; functions?: unknown
   return definitions === undefined || definitions === null ? '' : JSON.stringify(definitions);
 }
 
+/**
+ * A conversation as countChat reads it, without what it does not need to
+ * read again: each content's text only, and the image parts' tokens counted
+ * once (a stream keeps this for an estimate at its end, not the images'
+ * megabytes of base64). countChat(messages) + imageTokens is the count of
+ * the conversation it was made from.
+ */
+export function textOnly(messages: ChatMessage[]): { messages: ChatMessage[]; imageTokens: number } {
+  let imageTokens = 0;
+  const texts = messages.map(message => {
+    imageTokens += contentImageTokens(message.content);
+    return { ...message, content: contentText(message.content) };
+  });
+  return { messages: texts, imageTokens };
+}
+
 export function countChat(messages: ChatMessage[]): number {
   return messages.reduce((n, m) => n + countMessage(m), REPLY_PRIMING);
 }
