@@ -105,4 +105,27 @@ describe('KubernetesCluster', () => {
       await close();
     }
   });
+
+  it("answers the cluster's refusal of its own credentials as a gateway's error (502), not as the user's 401 or 403", async () => {
+    const server = http.createServer((req, res) => {
+      res.setHeader('content-type', 'application/json');
+      if (req.url === '/api/v1') {
+        res.end(JSON.stringify({ kind: 'APIResourceList', groupVersion: 'v1', resources: [{ name: 'configmaps', namespaced: true, kind: 'ConfigMap', verbs: ['get'] }] }));
+        return;
+      }
+      res.statusCode = 403;
+      res.end(JSON.stringify({ kind: 'Status', status: 'Failure', reason: 'Forbidden', code: 403,
+        message: 'configmaps "menu" is forbidden: User "system:serviceaccount:backstage:quarterdeck" cannot get resource "configmaps" in the namespace "default"' }));
+    });
+    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const client = new KubernetesCluster('fake', kubeConfigOf(server));
+      await expect(client.get({ apiVersion: 'v1', kind: 'ConfigMap', namespace: 'default', name: 'menu' })).rejects.toMatchObject({
+        statusCode: 502,
+        message: expect.stringMatching(/^The cluster refused Quarterdeck's credentials \(403\): configmaps "menu" is forbidden: User "system:serviceaccount:backstage:quarterdeck"/),
+      });
+    } finally {
+      await new Promise(resolve => server.close(resolve));
+    }
+  });
 });

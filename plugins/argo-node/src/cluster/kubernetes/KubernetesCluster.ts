@@ -88,6 +88,13 @@ export function statusError(status: Status, httpCode: number): Error {
     return conflicts.length > 0 ? new ApplyConflictError(conflicts, message) : new ObjectConflictError(message);
   }
   if (code === 400 || code === 422) return new InvalidObjectError(message);
+  if (code === 401 || code === 403) {
+    // The cluster refusing Quarterdeck's own credentials is not the signed-in user's 401 or 403 (which
+    // reads as their session or their permission): a gateway's error, with the API server's words for the operator.
+    const refused = new Error(`The cluster refused Quarterdeck's credentials (${code}): ${message}`) as Error & { statusCode: number };
+    refused.statusCode = 502;
+    return refused;
+  }
   const error = new Error(message) as Error & { statusCode: number };
   error.statusCode = code;
   return error;
