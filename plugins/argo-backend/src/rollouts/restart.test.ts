@@ -34,4 +34,10 @@ describe('restartAt', () => {
     expect(planRestart(rollout('2026-11-22T09:59:00Z'), [...fresh, pod('d', '2026-11-22T09:59:05Z')], 4)).toEqual({ evict: [], done: true });
     expect(planRestart(rollout('2026-11-22T09:59:00Z'), [...fresh, pod('old', '2026-11-22T09:00:00Z')], 4)).toEqual({ evict: ['old'], done: true });
   });
+
+  it("restarts a blue-green Rollout without maxUnavailable 25% at a time, Argo's default, not one pod at a time", () => {
+    const blueGreen: Rollout = { ...rollout('2026-11-22T09:59:00Z'), spec: { replicas: 8, restartAt: '2026-11-22T09:59:00Z', strategy: { blueGreen: { activeService: 'payments-api' } } } } as Rollout;
+    const pods = Array.from({ length: 8 }, (_, i) => pod(`p${i}`, `2026-11-22T09:58:0${i}Z`));
+    expect(planRestart(blueGreen, pods, 8).evict).toEqual(['p0', 'p1']);
+  });
 });

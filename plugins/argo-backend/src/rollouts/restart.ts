@@ -1,5 +1,5 @@
 import type { Rollout } from '@quarterdeck/plugin-argo-common';
-import { canaryFenceposts, intOrPercent } from './replicas';
+import { canaryFenceposts, DEFAULT_MAX_UNAVAILABLE, intOrPercent } from './replicas';
 
 /**
  * `spec.restartAt` (rollout/restart.go): pods created before that time are
@@ -31,7 +31,8 @@ function maxUnavailable(rollout: Rollout): number {
   const replicas = rollout.spec.replicas ?? 1;
   if (replicas === 0) return 0;
   if (rollout.spec.strategy?.canary) return canaryFenceposts(rollout.spec).maxUnavailable;
-  const value = (rollout.spec.strategy?.blueGreen as { maxUnavailable?: number | string } | undefined)?.maxUnavailable ?? 0;
+  // GetMaxUnavailableOrDefault: a blue-green Rollout without one has Argo's default, 25%, as a canary has.
+  const value = (rollout.spec.strategy?.blueGreen as { maxUnavailable?: number | string } | undefined)?.maxUnavailable ?? DEFAULT_MAX_UNAVAILABLE;
   return Math.min(intOrPercent(value, replicas, false), replicas);
 }
 
