@@ -76,6 +76,11 @@ describe('planRolloutAction: the patches kubectl argo rollouts sends', () => {
       ],
     });
     expect(planRolloutAction(rollout({ stableRS: 'new' }), 'promote-full')).toMatchObject({ ok: false, status: 409 });
+    // Not yet reconciled (no stable or current ReplicaSet) and not paused: nothing to send, and not a "fully promoted" that did nothing.
+    const unreconciled = rollout({});
+    unreconciled.status = {};
+    expect(planRolloutAction(unreconciled, 'promote-full')).toEqual({ ok: false, status: 409,
+      message: "Rollout 'payments-api' has no ReplicaSet yet, so there is nothing to promote; wait for its controller to reconcile it" });
   });
 
   it('abort and retry flip status.abort', () => {

@@ -137,6 +137,10 @@ export function planRolloutAction(
         patches.push({ subresource: 'status', type: 'merge', body: { status: { promoteFull: true } } });
       }
       if (rollout.spec.paused) patches.push({ type: 'merge', body: { spec: { paused: false } } });
+      if (patches.length === 0) {
+        // Neither a stable nor a current ReplicaSet yet (a Rollout the controller has not reconciled): nothing to promote to.
+        return { ok: false, status: 409, message: `Rollout '${name}' has no ReplicaSet yet, so there is nothing to promote; wait for its controller to reconcile it` };
+      }
       return { ok: true, patches, summary: `rollout '${name}' fully promoted` };
     }
     case 'abort':

@@ -423,7 +423,7 @@ export function createRolloutsRouter(options: RolloutsRouterOptions) {
     // failing leaves the earlier ones applied, and that must be on the trail.
     let applied = 0;
     let failure: { error: unknown } | undefined;
-    for (let attempt = 1; ; attempt++) {
+    for (let attempt = 1; plan.patches.length > 0; attempt++) {
       const first = plan.patches[0];
       try {
         await send(onlyOver(first, first.target ? workload?.metadata.resourceVersion : acted.metadata.resourceVersion));
