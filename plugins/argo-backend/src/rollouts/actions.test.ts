@@ -86,7 +86,11 @@ describe('planRolloutAction: the patches kubectl argo rollouts sends', () => {
   it('abort and retry flip status.abort', () => {
     expect(planRolloutAction(rollout(), 'abort')).toMatchObject({ ok: true, patches: [{ subresource: 'status', type: 'merge', body: { status: { abort: true } } }] });
     expect(planRolloutAction(rollout({ abort: true }), 'abort')).toMatchObject({ ok: false, status: 409 });
-    expect(planRolloutAction(rollout({ stableRS: 'new' }), 'abort')).toMatchObject({ ok: false, status: 409 });
+    expect(planRolloutAction(rollout({ stableRS: 'new', observedGeneration: '1' }), 'abort')).toMatchObject({ ok: false, status: 409 });
+    // A template pushed since the controller last looked is an update, whatever the status still says: "abort now" goes through.
+    const justPushed = rollout({ stableRS: 'new', observedGeneration: '1' });
+    justPushed.metadata.generation = 2;
+    expect(planRolloutAction(justPushed, 'abort')).toMatchObject({ ok: true, patches: [{ subresource: 'status', type: 'merge', body: { status: { abort: true } } }] });
     expect(planRolloutAction(rollout({ abort: true }), 'retry')).toMatchObject({ ok: true, patches: [{ subresource: 'status', type: 'merge', body: { status: { abort: false } } }] });
     expect(planRolloutAction(rollout(), 'retry')).toMatchObject({ ok: false, status: 409 });
   });

@@ -145,7 +145,11 @@ export function planRolloutAction(
     }
     case 'abort':
       if (status.abort) return { ok: false, status: 409, message: `Rollout '${name}' is already aborted; retry it to start the update again` };
-      if (fullyPromoted) return { ok: false, status: 409, message: `Rollout '${name}' is fully promoted: there is no update to abort` };
+      // A template changed since the controller last looked (generation ahead of observedGeneration) is an update to abort,
+      // whatever the status still says: "abort now" right after a bad image was pushed must not wait for the controller.
+      if (fullyPromoted && String(rollout.metadata.generation ?? 1) === status.observedGeneration) {
+        return { ok: false, status: 409, message: `Rollout '${name}' is fully promoted: there is no update to abort` };
+      }
       return { ok: true, patches: [{ subresource: 'status', type: 'merge', body: { status: { abort: true } } }], summary: `rollout '${name}' aborted` };
     case 'retry':
       if (!status.abort) return { ok: false, status: 409, message: `Rollout '${name}' is not aborted, so there is nothing to retry` };
