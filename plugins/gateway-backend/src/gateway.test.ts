@@ -437,6 +437,12 @@ describe('the gateway, control plane and data plane', () => {
       expect(limited.status).toBe(429);
       expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
       expect((await limited.json()).error).toMatchObject({ type: 'requests', code: 'rate_limit_exceeded' });
+
+      // A rotation hands the new key the old one's minute, not a fresh allowance: rotating is no way round the plan.
+      const rotated = await request(server).post(`/api/gateway/keys/${approved.body.issued.key.id}/rotate`).set('authorization', erin).send({ graceSeconds: 0 });
+      expect(rotated.status).toBe(201);
+      const afterRotation = await chat(dataPlane, rotated.body.secret, { model: 'chat-small', messages: [{ role: 'user', content: '4' }] });
+      expect([afterRotation.status, (await afterRotation.json()).error]).toEqual([429, expect.objectContaining({ type: 'requests', code: 'rate_limit_exceeded' })]);
     } finally {
       await stop();
     }

@@ -8,7 +8,7 @@
 import type { LoggerService } from '@backstage/backend-plugin-api';
 import type { UsageRecord } from '../database/GatewayStore';
 import type { FromDataPlane, ToDataPlane } from './ipc';
-import { KEY_SWEEP_MS, KeyCache } from './keyCache';
+import { KEY_SWEEP_MS, KeyCache, spendByGrant } from './keyCache';
 import { MemoryLimits, type Limits } from './limits';
 import { loadNativeRelay, type NativeRelay } from './nativeRelay';
 import { ProductCache } from './productCache';
@@ -56,8 +56,7 @@ async function start(message: Extract<ToDataPlane, { type: 'start' }>) {
     const memory = new MemoryLimits();
     const now = Date.now();
     // Only for keys the cache holds: a key it has forgotten opens nothing, and its state would never be swept.
-    const held = new Set(message.keys.map(key => key.id));
-    for (const spent of message.spend) if (held.has(spent.keyId)) memory.seed(spent.keyId, spent, now);
+    for (const [grant, spent] of spendByGrant(message.keys, message.spend)) memory.seed(grant, spent, now);
     limits = memory;
   }
   // Batches of usage go to the portal, which writes them to the database. Small
@@ -105,8 +104,8 @@ process.on('message', (message: ToDataPlane) => {
       });
       break;
     case 'keys': {
-      const dropped = message.keys.filter(key => keys?.apply(key)).map(key => key.id);
-      if (dropped.length > 0) running?.limits.forget?.(dropped);
+      const dropped = message.keys.filter(key => keys?.apply(key));
+      if (dropped.length > 0 && keys) running?.limits.forget?.(keys.grantsLetGo(dropped));
       void send({ type: 'ack', id: message.id }).catch(() => undefined);
       break;
     }

@@ -1,6 +1,6 @@
 import type { StoredKey } from '../database/GatewayStore';
 import { generateKey } from '../keys/keyMaterial';
-import { KeyCache } from './keyCache';
+import { KeyCache, spendByGrant } from './keyCache';
 
 const SECRET = 'server-secret-for-tests';
 
@@ -81,5 +81,29 @@ describe('KeyCache', () => {
     expect(cache.apply(stored(revoked, { status: 'revoked', revokedAt: new Date(now).toISOString() }))).toBe(true);
     expect(cache.check(revoked.full)).toEqual({ ok: false, reason: 'unknown' });
     expect(cache.size).toBe(0);
+  });
+
+  it("starts a grant's budgets from what all its keys spent, a key and its rotations together", () => {
+    const first = { ...stored(generateKey(SECRET)), id: 'k1', requestId: 'req-1' };
+    const rotated = { ...stored(generateKey(SECRET)), id: 'k2', requestId: 'req-1' };
+    const unrequested = { ...stored(generateKey(SECRET)), id: 'k3' };
+    const spent = (keyId: string, tokens: number) => ({ keyId, day: '2026-12-07', month: '2026-12', dayTokens: tokens, dayCost: tokens / 1000, monthTokens: tokens * 2, monthCost: tokens / 500 });
+    const sums = spendByGrant([first, rotated, unrequested], [spent('k1', 100), spent('k2', 50), spent('k3', 7), spent('forgotten', 1000)]);
+    expect([...sums.keys()].sort()).toEqual(['k3', 'req-1']);
+    expect(sums.get('req-1')).toMatchObject({ dayTokens: 150, monthTokens: 300, day: '2026-12-07', month: '2026-12' });
+    expect(sums.get('req-1')!.dayCost).toBeCloseTo(0.15);
+    expect(sums.get('k3')).toMatchObject({ dayTokens: 7 });
+  });
+
+  it("lets a grant's limits go only when none of its keys is held: a rotated-out key forgotten before its successor keeps them", () => {
+    const cache = new KeyCache({ keySecret: SECRET, deadKeyRetentionMs: 0 });
+    const successor = { ...stored(generateKey(SECRET)), id: 'k2', requestId: 'req-1' };
+    cache.apply(successor);
+    const rotatedOut = { ...stored(generateKey(SECRET)), id: 'k1', requestId: 'req-1', status: 'revoked' as const, revokedAt: new Date(Date.now() - 1000).toISOString() };
+    expect(cache.apply(rotatedOut)).toBe(true);
+    expect(cache.grantsLetGo([rotatedOut])).toEqual([]);
+    const revokedToo = { ...successor, status: 'revoked' as const, revokedAt: new Date(Date.now() - 1000).toISOString() };
+    expect(cache.apply(revokedToo)).toBe(true);
+    expect(cache.grantsLetGo([revokedToo])).toEqual(['req-1']);
   });
 });

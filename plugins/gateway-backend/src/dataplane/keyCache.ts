@@ -1,4 +1,5 @@
 import type { StoredKey } from '../database/GatewayStore';
+import type { SpendSoFar } from './ipc';
 import { parseKey, secretMatches } from '../keys/keyMaterial';
 
 export type KeyCheck =
@@ -32,6 +33,35 @@ export function deadBefore(key: StoredKey, before: number): boolean {
 }
 
 /**
+ * What a key's limits and budgets are kept under: the approved request it was
+ * issued for, which its rotations share, so a rotation hands its successor
+ * the minute's and the day's spend instead of a fresh allowance (rotating
+ * again and again would otherwise be a way round the plan). A key issued for
+ * no request is its own.
+ */
+export function grantOf(key: StoredKey): string {
+  return key.requestId ?? key.id;
+}
+
+/**
+ * What each grant has spent so far, from its keys' sums (a key and its
+ * rotations): a data plane's budgets start from these. Only the keys given
+ * count: a key the cache has forgotten opens nothing.
+ */
+export function spendByGrant(keys: StoredKey[], spend: SpendSoFar[]): Map<string, SpendSoFar> {
+  const grants = new Map(keys.map(key => [key.id, grantOf(key)]));
+  const sums = new Map<string, SpendSoFar>();
+  for (const spent of spend) {
+    const grant = grants.get(spent.keyId);
+    if (!grant) continue;
+    const sum = sums.get(grant);
+    if (!sum) sums.set(grant, { ...spent, keyId: grant });
+    else Object.assign(sum, { dayTokens: sum.dayTokens + spent.dayTokens, dayCost: sum.dayCost + spent.dayCost, monthTokens: sum.monthTokens + spent.monthTokens, monthCost: sum.monthCost + spent.monthCost });
+  }
+  return sums;
+}
+
+/**
  * Every key, in memory, by public id: the data plane checks a key without
  * touching the database. The control plane feeds it (policyFeed.ts): its
  * own changes at once, other replicas' within a second. The map holds every
@@ -62,19 +92,30 @@ export class KeyCache {
     return false;
   }
 
-  /** Drops the keys dead for longer than the retention; returns their ids (their limits' state can go too). */
+  /**
+   * Drops the keys dead for longer than the retention; returns the grants
+   * (grantOf) no key it holds is of any more: their limits' state can go too.
+   */
   forgetDead(): string[] {
     const before = this.forgetBefore();
-    const forgotten: string[] = [];
+    const forgotten: StoredKey[] = [];
     for (const [publicId, key] of this.byPublicId) {
       if (!deadBefore(key, before)) continue;
       this.byPublicId.delete(publicId);
-      forgotten.push(key.id);
+      forgotten.push(key);
     }
     if (forgotten.length > 0) {
       for (const [presented, seen] of this.verified) if (!this.byPublicId.has(seen.publicId)) this.verified.delete(presented);
     }
-    return forgotten;
+    return this.grantsLetGo(forgotten);
+  }
+
+  /** Of the grants of these dropped keys, those no key it holds is of (a rotated-out key goes before its successor). */
+  grantsLetGo(dropped: StoredKey[]): string[] {
+    if (dropped.length === 0) return [];
+    const held = new Set<string>();
+    for (const key of this.byPublicId.values()) held.add(grantOf(key));
+    return [...new Set(dropped.map(grantOf))].filter(grant => !held.has(grant));
   }
 
   private forgetBefore() {

@@ -9,7 +9,7 @@ import { chunkedSink, relayableHead, releasedByRelay, type BodySink, type Stream
 import { trimConversation } from './context';
 import { DataPlaneMetrics } from './metrics';
 import type { Admission, Charge, Limits } from './limits';
-import type { KeyCache } from './keyCache';
+import { grantOf, type KeyCache } from './keyCache';
 import { KEY_ERRORS, sendError } from './openaiErrors';
 import { CLIENT_CLOSED_STATUS, modelsInPlan } from '@quarterdeck/plugin-gateway-common';
 import { resolveModel, type Target } from './routing';
@@ -468,7 +468,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
   const admitted = async (res: ServerResponse, key: StoredKey, plan: GatewayPlan, ask: Charge, now = Date.now()): Promise<boolean> => {
     let admission: Admission;
     try {
-      admission = await options.limits.admit(key.id, plan, ask, now);
+      admission = await options.limits.admit(grantOf(key), plan, ask, now);
     } catch {
       // The limits' store (Redis) is unreachable or slow: refused, not let through uncounted (redisLimits.ts).
       metrics.refused(key.productId, 'limits-unavailable');
@@ -562,7 +562,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     record,
     ended: callEnded,
     settle(key, plan, ask, used, admittedAt) {
-      options.limits.settle(key.id, plan, ask, used, admittedAt)
+      options.limits.settle(grantOf(key), plan, ask, used, admittedAt)
         .catch(settleError => options.logger?.warn(`Gateway limits: a stream's reservation was not settled: ${settleError}`));
     },
   };
@@ -750,7 +750,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
         : `The upstream failed for \`${body.model}\`, and no fallback succeeded.`, { code: timedOut ? 'upstream_timeout' : 'upstream_error' });
     } finally {
       // The reservation becomes what the call used (nothing, if it failed).
-      if (countsTokens && !settledAtEnd) await options.limits.settle(key.id, plan, ask, used, admittedAt);
+      if (countsTokens && !settledAtEnd) await options.limits.settle(grantOf(key), plan, ask, used, admittedAt);
     }
   }
 
