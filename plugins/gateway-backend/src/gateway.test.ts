@@ -142,7 +142,8 @@ describe('the gateway, control plane and data plane', () => {
 
       // Rotation: a new key at once, the old one still valid for the grace period.
       const rotated = await request(server).post(`/api/gateway/keys/${approved.body.issued.key.id}/rotate`).set('authorization', erin).send({ graceSeconds: 60 });
-      expect(rotated.status).toBe(201);
+      // The new secret, like the first, is kept by no cache.
+      expect([rotated.status, rotated.headers['cache-control'], approved.headers['cache-control']]).toEqual([201, 'no-store', 'no-store']);
       const next: string = rotated.body.secret;
       expect((await chat(dataPlane, next, { model: 'chat-small', messages: [{ role: 'user', content: 'new key' }] })).status).toBe(200);
       expect((await chat(dataPlane, secret, { model: 'chat-small', messages: [{ role: 'user', content: 'old key' }] })).status).toBe(200);

@@ -171,8 +171,16 @@ export const gatewayPlugin = createBackendPlugin({
           logger.warn(`Gateway product ${outside.productId}: upstream ${outside.upstream} is not called, its host "${outside.host}" is not in gateway.allowedUpstreamHosts; allow the host again or edit the product`);
         }
         usage.start();
-        const url = await dataPlane.start();
+        // Polling from before the data plane starts (seconds, building the relay or waiting for usage to drain): a key
+        // revoked on another replica meanwhile is sent to it as it listens, not a poll interval after it took traffic.
         feed.start();
+        let url: string;
+        try {
+          url = await dataPlane.start();
+        } catch (error) {
+          feed.stop();
+          throw error;
+        }
         if (redisUrl) logger.info('Gateway limits and budgets are kept in Redis (shared by every replica)');
         logger.info(`Gateway data plane listening on ${url} (process ${dataPlane.pid})`);
         lifecycle.addShutdownHook(async () => {

@@ -17,6 +17,25 @@ const key = (id: string, at: string): StoredKey => ({
 });
 
 describe('KnexGatewayStore', () => {
+  it.each(databases.eachSupportedId())('stamps a key change when it is written, so a revocation that waited for a connection is not behind the feed, %p', async databaseId => {
+    const knex = await databases.init(databaseId);
+    await applyDatabaseMigrations({ getClient: async () => knex });
+    const store = new KnexGatewayStore(knex);
+    const now = new Date();
+    await store.putProduct({ id: 'p', entityRef: 'api:default/p', spec, actor: 'user:default/u', now, expect: { exists: false }, audit: () => [] });
+    await store.createKeyRequest({
+      id: 'r1', productId: 'p', plan: 'standard', apiRef: 'api:default/p', componentRef: 'component:default/c', justification: 'because',
+      status: 'pending', requestedBy: 'user:default/u', requestedAt: now.toISOString(), expiresAt: new Date(now.getTime() + 3600_000).toISOString(),
+    }, []);
+    expect(await store.reviewKeyRequest({ id: 'r1', status: 'approved', reviewer: 'user:default/a', at: now, key: key('1', now.toISOString()) }, [])).toBe(true);
+    // The route took its instant a minute ago, then waited that long for a pooled connection; the other replicas'
+    // feeds meanwhile read up to 30 s ago. The revocation is among the changes since then all the same.
+    const feedCursor = new Date(Date.now() - 30_000).toISOString();
+    const tookItsTime = new Date(Date.now() - 60_000);
+    expect(await store.revokeKey({ id: '1', actor: 'user:default/u', at: tookItsTime }, [])).toBe(true);
+    expect(await store.keysChangedSince(feedCursor)).toEqual([expect.objectContaining({ id: '1', status: 'revoked', revokedAt: tookItsTime.toISOString() })]);
+  });
+
   it.each(databases.eachSupportedId())('decides a key request once, issues its key in the same transaction, and lists key changes, %p', async databaseId => {
     const knex = await databases.init(databaseId);
     await applyDatabaseMigrations({ getClient: async () => knex });

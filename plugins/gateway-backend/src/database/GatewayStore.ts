@@ -348,6 +348,17 @@ function toKey(row: KeyRow): StoredKey {
   };
 }
 
+/**
+ * A key change's updated_at, read inside its transaction: the instant the
+ * caller took (`at`) may be long past by the time a pooled connection was
+ * free, and the policy feed reads changes from its cursor less an overlap of
+ * 30 s, so a revocation stamped before a longer wait would be missed by every
+ * other replica until the full re-read, minutes later.
+ */
+function writtenAt(at: Date): Date {
+  return new Date(Math.max(at.getTime(), Date.now()));
+}
+
 function keyRow(key: StoredKey): KeyRow {
   return {
     id: key.id,
@@ -581,7 +592,7 @@ export class KnexGatewayStore implements GatewayStore {
           key_id: review.key?.id ?? null,
         });
       if (changed !== 1) return false;
-      if (review.key) await insertKey(tx, review.key);
+      if (review.key) await insertKey(tx, { ...review.key, updatedAt: writtenAt(new Date(review.key.updatedAt)).toISOString() });
       await insertAuditEvents(tx, audit);
       return true;
     });
@@ -674,9 +685,9 @@ export class KnexGatewayStore implements GatewayStore {
       const changed = await tx('gateway_keys')
         .where({ id: previous.id, status: 'active' })
         .whereNull('replaced_by')
-        .update({ replaced_by: next.id, expires_at: graceUntil, updated_at: at });
+        .update({ replaced_by: next.id, expires_at: graceUntil, updated_at: writtenAt(at) });
       if (changed !== 1) return false;
-      await insertKey(tx, next);
+      await insertKey(tx, { ...next, updatedAt: writtenAt(new Date(next.updatedAt)).toISOString() });
       await insertAuditEvents(tx, audit);
       return true;
     });
@@ -695,7 +706,7 @@ export class KnexGatewayStore implements GatewayStore {
     return this.db.transaction(async tx => {
       const changed = await tx('gateway_keys')
         .where({ id, status: 'active' })
-        .update({ status: 'revoked', revoked_at: at, revoked_by: actor, updated_at: at });
+        .update({ status: 'revoked', revoked_at: at, revoked_by: actor, updated_at: writtenAt(at) });
       if (changed !== 1) return false;
       await insertAuditEvents(tx, audit);
       return true;

@@ -561,7 +561,8 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     const decided = decidedRequest(request, { status: 'approved', actor, at, reason: body.reason, keyId: key.id });
     notify(...keyRequestDecided(decided, { actor, publicId: key.publicId, expiresAt }, watchers));
     const issued: IssuedKey = { key: keyView(key, at), secret: material.full };
-    res.status(201).json({ request: decided, issued });
+    // Shown once: kept by no cache, the browser's or a proxy's.
+    res.set('cache-control', 'no-store').status(201).json({ request: decided, issued });
   });
 
   router.post('/key-requests/:id/deny', async (req, res) => {
@@ -692,7 +693,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     await publish('key.rotated', { keyId: key.id, newKeyId: next.id, componentRef: key.componentRef, productId: key.productId, graceUntil: graceUntil.toISOString(), actor });
     notify(keyRotated({ ...key, apiRef }, { actor, newPublicId: next.publicId, graceUntil: graceUntil.toISOString() }));
     const issued: IssuedKey = { key: keyView(next, at), secret: material.full };
-    res.status(201).json(issued);
+    res.set('cache-control', 'no-store').status(201).json(issued);
   });
 
   router.post('/keys/:id/revoke', async (req, res) => {
