@@ -38,7 +38,8 @@ export function ApiGatewayContent() {
     // Without a product, whether it had one: its removal says when, by whom and why, and its usage is still there to see.
     const removal = product ? undefined : (await gateway.listAudit({ entityRef: apiRef, action: 'product.deleted', limit: 1 })).items[0];
     return { product, removal, ...requests };
-  }, 10_000, apiRef);
+    // Another API's page shows nothing of this one's (its product, its Edit) while its own loads.
+  }, 10_000, apiRef, { resetOnKeyChange: true });
   const [changes, setChanges] = useState(0);
   const changed = () => {
     setChanges(n => n + 1);

@@ -85,7 +85,7 @@ export function AuditCard({ entityRef, refreshKey }: { entityRef?: string; refre
   const pageKey = `${trailKey}|${before ?? ''}`;
   const reads = useReadFailures();
   const { value, error } = usePolling(
-    async () => ({ trailKey, before, page: await reads.track(pageKey, gateway.listAudit({ entityRef, action: action || undefined, before, limit: AUDIT_PAGE_SIZE })) }),
+    async () => ({ entityRef, trailKey, before, page: await reads.track(pageKey, gateway.listAudit({ entityRef, action: action || undefined, before, limit: AUDIT_PAGE_SIZE })) }),
     30_000,
     `${pageKey}|${String(refreshKey)}`,
   );
@@ -93,7 +93,8 @@ export function AuditCard({ entityRef, refreshKey }: { entityRef?: string; refre
   const failedHere = reads.isFrom(error, pageKey);
   // The page turned to could not be read: its error, not the page before's rows under its number (the poll reads it again).
   const turnFailed = turning && failedHere;
-  const page = turnFailed ? undefined : value?.page;
+  // Another entity's trail (the page moved to another entity) is not shown under this one's while it loads.
+  const page = turnFailed || !value || value.entityRef !== entityRef ? undefined : value.page;
 
   let body;
   if (failedHere && !page) body = <ResponseErrorPanel error={error!} />;

@@ -160,6 +160,19 @@ describe('ComponentGatewayContent', () => {
     expect(screen.getByText(/To request access to an API offered through the gateway, add the API under spec.consumesApis/)).toBeInTheDocument();
   });
 
+  it('keeps the usage and trail of a component whose keys are all revoked and whose APIs left the gateway or its spec', async () => {
+    for (const [name, consumes] of [['chat-assistant-past', []], ['chat-assistant-removed', ['payments-rest']]] as const) {
+      const gateway = gatewayFor(name);
+      gateway.listKeys.mockResolvedValue({ items: [], totalItems: 2, activeItems: 0 });
+      await render(gateway, AuthorizeResult.ALLOW, name, [...consumes]);
+      expect(await screen.findByText('Usage by this component')).toBeInTheDocument();
+      await waitFor(() => expect(gateway.getUsage).toHaveBeenCalledWith(expect.objectContaining({ entityRef: `component:default/${name}` })));
+      await waitFor(() => expect(gateway.listAudit).toHaveBeenCalledWith(expect.objectContaining({ entityRef: `component:default/${name}` })));
+      expect(screen.queryByText('This component consumes no API')).not.toBeInTheDocument();
+      document.body.innerHTML = '';
+    }
+  });
+
   it('keeps the new key on screen, and the card as last read, when the read after the rotation fails', async () => {
     const gateway = gatewayFor('chat-assistant-rotate-unread');
     await render(gateway, AuthorizeResult.ALLOW, 'chat-assistant-rotate-unread');

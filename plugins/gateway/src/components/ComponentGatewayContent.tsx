@@ -404,7 +404,7 @@ export function ComponentGatewayContent() {
       gateway.listKeys({ entityRef: componentRef, accepted: true }),
     ]);
     return { offers, requests: [...requests.pending, ...requests.decided], keys };
-  }, 10_000, `${componentRef}|${apiRefs.join(',')}`);
+  }, 10_000, `${componentRef}|${apiRefs.join(',')}`, { resetOnKeyChange: true });
 
   if (loading && !value) return <Progress />;
   if (error && !value) return <ResponseErrorPanel error={error} />;
@@ -428,7 +428,9 @@ export function ComponentGatewayContent() {
       <KeyDialogs open={keyAction} onClose={() => setKeyAction(undefined)} onChanged={changed} onRotated={setIssued} />
     </>
   );
-  if (apiRefs.length === 0 && others.length === 0) {
+  // A component that ever had a key keeps its usage and its trail here, after its APIs left the gateway or its spec.
+  const hasHistory = keys.totalItems > 0 || offered.length > 0;
+  if (apiRefs.length === 0 && others.length === 0 && !hasHistory) {
     return (
       <>
         <EmptyState missing="info" title="This component consumes no API"
@@ -489,8 +491,12 @@ export function ComponentGatewayContent() {
             Also consumed, not through the gateway: {elsewhere.map(o => o.apiRef).join(', ')}.
           </Typography>
         )}
-        {(offered.length > 0 || others.length > 0) && <UsagePanel entityRef={componentRef} showConsumers={false} title="Usage by this component" />}
-        {(offered.length > 0 || others.length > 0) && <AuditCard entityRef={componentRef} refreshKey={changes} />}
+        {apiRefs.length === 0 && others.length === 0 && (
+          <EmptyState missing="info" title="This component consumes no API now"
+            description="Its keys were revoked or have expired; its past calls and its trail are below. To request access again, add the API under spec.consumesApis in its catalog-info.yaml." />
+        )}
+        {hasHistory && <UsagePanel entityRef={componentRef} showConsumers={false} title="Usage by this component" />}
+        {hasHistory && <AuditCard entityRef={componentRef} refreshKey={changes} />}
       </Stack>
       {dialogs}
     </>

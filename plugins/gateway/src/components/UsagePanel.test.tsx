@@ -1,9 +1,11 @@
+import { useState } from 'react';
 import { fireEvent, screen, waitFor, within } from '@testing-library/react';
 import { renderInTestApp, TestApiProvider } from '@backstage/frontend-test-utils';
 import { entityRouteRef } from '@backstage/plugin-catalog-react';
 import { gatewayApiRef, type GatewayApi } from '../api/GatewayClient';
 import { mockGateway, usage } from './testData';
 import { UsagePanel } from './UsagePanel';
+import { AuditCard } from './AuditCard';
 
 async function render(gateway: GatewayApi) {
   await renderInTestApp(
@@ -18,6 +20,37 @@ async function render(gateway: GatewayApi) {
 const refresh = () => fireEvent(document, new Event('visibilitychange'));
 
 describe('UsagePanel', () => {
+  it("shows nothing of the previous entity's usage or trail while the next entity's loads", async () => {
+    const gateway = mockGateway();
+    function Switching() {
+      const [entityRef, setEntityRef] = useState('api:default/llm-chat');
+      return (
+        <>
+          <button type="button" onClick={() => setEntityRef('api:default/payments-rest')}>next API</button>
+          <UsagePanel entityRef={entityRef} />
+          <AuditCard entityRef={entityRef} />
+        </>
+      );
+    }
+    await renderInTestApp(
+      <TestApiProvider apis={[[gatewayApiRef, gateway]]}>
+        <Switching />
+      </TestApiProvider>,
+      { mountedRoutes: { '/catalog/:namespace/:kind/:name': entityRouteRef } },
+    );
+    expect(await screen.findByRole('table', { name: 'usage by model' })).toBeInTheDocument();
+    await waitFor(() => expect(gateway.listAudit).toHaveBeenCalled());
+    const trailBefore = (await gateway.listAudit.mock.results[0].value).items.length;
+    expect(trailBefore).toBeGreaterThan(0);
+    // The next API's reads are under way, and stay so here.
+    gateway.getUsage.mockImplementation(() => new Promise(() => {}));
+    gateway.listAudit.mockImplementation(() => new Promise(() => {}));
+    fireEvent.click(screen.getByRole('button', { name: 'next API' }));
+    await waitFor(() => expect(gateway.getUsage).toHaveBeenLastCalledWith({ entityRef: 'api:default/payments-rest', hours: 24 }));
+    expect(screen.queryByRole('table', { name: 'usage by model' })).not.toBeInTheDocument();
+    expect(screen.getAllByTestId('progress')).toHaveLength(2);
+  });
+
   it("shows another window's figures loading, not the error of the window before's failed refresh", async () => {
     const gateway = mockGateway();
     await render(gateway);

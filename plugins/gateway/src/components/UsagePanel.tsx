@@ -94,18 +94,21 @@ export function UsagePanel(props: { entityRef?: string; showConsumers?: boolean;
   const gateway = useApi(gatewayApiRef);
   const theme = useTheme();
   const [hours, setHours] = useState(24);
-  const [consumer, setConsumer] = useState(ALL_CONSUMERS);
+  // The consumer chosen, for the entity it was chosen on: another entity's panel starts with all of them.
+  const [chosen, setChosen] = useState({ entityRef, consumer: ALL_CONSUMERS });
+  const consumer = chosen.entityRef === entityRef ? chosen.consumer : ALL_CONSUMERS;
+  const setConsumer = (ref: string) => setChosen({ entityRef, consumer: ref });
   // The consumers' owners, read from the catalog once each for as long as the panel is open, whichever window it shows.
   const owners = useRef<OwnerCache>(new Map());
   const queryKey = `${entityRef ?? 'gateway'}|${hours}|${consumer}`;
   const reads = useReadFailures();
   const { value, error: lastError } = usePolling(
-    async () => ({ hours, consumer, summary: await reads.track(queryKey, gateway.getUsage({ ...(!gatewayWide && { entityRef }), hours, ...(consumer && { consumerRef: consumer }) })) }),
+    async () => ({ entityRef, hours, consumer, summary: await reads.track(queryKey, gateway.getUsage({ ...(!gatewayWide && { entityRef }), hours, ...(consumer && { consumerRef: consumer }) })) }),
     // A day's chart moves by the minute; a week's or a month's is read again less often, as it reads many more rows.
     hours > 24 ? 60_000 : 15_000,
     queryKey,
   );
-  const current = value?.hours === hours && value.consumer === consumer ? value.summary : undefined;
+  const current = value && value.entityRef === entityRef && value.hours === hours && value.consumer === consumer ? value.summary : undefined;
   // Only this window's and consumer's: another's failed read, kept while this one loads, is not this one's failure.
   const error = reads.isFrom(lastError, queryKey) ? lastError : undefined;
   const toggleConsumer = (ref: string) => setConsumer(consumer === ref ? ALL_CONSUMERS : ref);
