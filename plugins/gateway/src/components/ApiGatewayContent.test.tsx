@@ -482,6 +482,10 @@ describe('ApiGatewayContent', () => {
 
     // Broken YAML is caught before anything is sent.
     fireEvent.change(yaml(), { target: { value: `${yaml().value}plans: []\n` } });
+    // Escape does not throw the owner's text away (only Cancel does).
+    fireEvent.keyDown(screen.getByRole('dialog'), { key: 'Escape' });
+    expect(screen.getByRole('dialog')).toBeInTheDocument();
+    expect(yaml().value).toMatch(/plans: \[\]\n$/);
     fireEvent.click(dialog.getByRole('button', { name: 'Save' }));
     expect(await dialog.findByText(/^YAML, line \d+ \(plans: \[\]\): Map keys must be unique/)).toBeInTheDocument();
     expect(gateway.putProduct).not.toHaveBeenCalled();

@@ -134,6 +134,26 @@ describe('ComponentGatewayContent', () => {
     expect(await within(screen.getByRole('dialog')).findByText('Key qdk_abcdefghijkl_… is revoked')).toBeInTheDocument();
     // Not at the next poll, ten seconds on: now.
     await waitFor(() => expect(gateway.listKeys.mock.calls.length).toBeGreaterThan(reads));
+    // Another click would only be refused again: the dialog offers only to close.
+    const dialog = within(screen.getByRole('dialog'));
+    expect(dialog.queryByRole('button', { name: 'Revoke key' })).not.toBeInTheDocument();
+    expect(dialog.getByRole('button', { name: 'Close' })).toBeEnabled();
+  });
+
+  it('offers only to close a rotation refused because the key changed meanwhile', async () => {
+    const gateway = gatewayFor('chat-assistant-rotated');
+    gateway.rotateKey.mockRejectedValue(Object.assign(new Error('Key qdk_abcdefghijkl_… changed meanwhile'), { statusCode: 409 }));
+    await render(gateway, AuthorizeResult.ALLOW, 'chat-assistant-rotated');
+    const rotate = await screen.findByRole('button', { name: 'Rotate' });
+    await waitFor(() => expect(rotate).toBeEnabled());
+    fireEvent.click(rotate);
+    fireEvent.click(screen.getByRole('button', { name: 'Rotate key' }));
+    const dialog = within(screen.getByRole('dialog'));
+    expect(await dialog.findByText('Key qdk_abcdefghijkl_… changed meanwhile')).toBeInTheDocument();
+    expect(dialog.queryByRole('button', { name: 'Rotate key' })).not.toBeInTheDocument();
+    fireEvent.click(dialog.getByRole('button', { name: 'Close' }));
+    await waitFor(() => expect(screen.queryByRole('dialog')).not.toBeInTheDocument());
+    expect(gateway.rotateKey).toHaveBeenCalledTimes(1);
   });
 
   it('keeps the keys of an API the component no longer consumes, to rotate or revoke them', async () => {
@@ -344,6 +364,8 @@ describe('ComponentGatewayContent', () => {
     expect(within(chart).getByText('22 Oct')).toBeInTheDocument();
     expect(within(chart).getByText('21 Nov')).toBeInTheDocument();
     expect(chart.querySelector('title')?.textContent).toMatch(/^22 Oct \(UTC day\): ok 0, errors 0$/);
+    // On screen, not only on hover: a day here is a UTC day, which is not the viewer's own where they are not in UTC.
+    expect(screen.getAllByText(/^per UTC day · max /).length).toBeGreaterThan(0);
   });
 
   it('says when a request expired unreviewed, as the API\'s page does', async () => {

@@ -128,7 +128,7 @@ function RequestAccessDialog(props: {
               <option key={p.name} value={p.name}>{p.name}</option>
             ))}
           </TextField>
-          {selected && <PlansTable plans={[selected]} />}
+          {selected && <PlansTable plans={[selected]} kind={product.kind} />}
           <TextField
             label="Justification"
             required
@@ -213,6 +213,8 @@ function KeyDialogs(props: { open?: KeyAction; onClose: () => void; onChanged: (
   const [grace, setGrace] = useState(86_400);
   const [busy, setBusy] = useState(false);
   const [failure, setFailure] = useState<string | undefined>();
+  // Refused because the key changed meanwhile: another click would only be refused again.
+  const [stale, setStale] = useState(false);
   // Each key asked about starts with a day's grace and no error, as it is drawn.
   const [asked, setAsked] = useState(rotating);
   if (rotating !== asked) {
@@ -220,6 +222,7 @@ function KeyDialogs(props: { open?: KeyAction; onClose: () => void; onChanged: (
     if (rotating) {
       setGrace(86_400);
       setFailure(undefined);
+      setStale(false);
     }
   }
 
@@ -233,7 +236,10 @@ function KeyDialogs(props: { open?: KeyAction; onClose: () => void; onChanged: (
       onChanged();
     } catch (e) {
       setFailure(errorMessage(e));
-      if (isConflict(e)) onChanged();
+      if (isConflict(e)) {
+        setStale(true);
+        onChanged();
+      }
     } finally {
       setBusy(false);
     }
@@ -255,8 +261,8 @@ function KeyDialogs(props: { open?: KeyAction; onClose: () => void; onChanged: (
           {failure && <Alert severity="error" sx={{ mt: 2 }}>{failure}</Alert>}
         </DialogContent>
         <DialogActions>
-          <Button onClick={onClose} disabled={busy}>Cancel</Button>
-          <Button variant="contained" onClick={rotate} disabled={busy}>Rotate key</Button>
+          <Button onClick={onClose} disabled={busy}>{stale ? 'Close' : 'Cancel'}</Button>
+          {!stale && <Button variant="contained" onClick={rotate} disabled={busy}>Rotate key</Button>}
         </DialogActions>
       </Dialog>
       <RevokeKeyDialog gatewayKey={open?.action === 'revoke' ? open.key : undefined} onClose={onClose} onRevoked={() => { onClose(); onChanged(); }} onStale={onChanged} />

@@ -37,7 +37,15 @@ export function RouteSplitBar({ route }: { route: GatewayModelRoute }) {
 }
 
 /** The plans of a product and their limits. */
-export function PlansTable({ plans }: { plans: GatewayPlan[] }) {
+/** What a plan lets a key call: its models, every model of the product, or (an empty list) none. */
+function planModels(plan: GatewayPlan): string {
+  if (!plan.models) return 'all';
+  return plan.models.length > 0 ? plan.models.join(', ') : 'none';
+}
+
+/** A product's plans and their limits; a REST product's have no models, and show no such column. */
+export function PlansTable({ plans, kind }: { plans: GatewayPlan[]; kind: GatewayProduct['kind'] }) {
+  const withModels = kind !== 'rest';
   return (
     <Table size="small" aria-label="plans">
       <TableHead>
@@ -49,7 +57,7 @@ export function PlansTable({ plans }: { plans: GatewayPlan[] }) {
           <TableCell align="right">Tokens / month</TableCell>
           <TableCell align="right">Cost / day</TableCell>
           <TableCell align="right">Cost / month</TableCell>
-          <TableCell>Models</TableCell>
+          {withModels && <TableCell>Models</TableCell>}
         </TableRow>
       </TableHead>
       <TableBody>
@@ -62,7 +70,7 @@ export function PlansTable({ plans }: { plans: GatewayPlan[] }) {
             <TableCell align="right">{limitText(p.monthlyTokens)}</TableCell>
             <TableCell align="right">{limitText(p.dailyCost, formatCost)}</TableCell>
             <TableCell align="right">{limitText(p.monthlyCost, formatCost)}</TableCell>
-            <TableCell>{p.models?.join(', ') ?? 'all'}</TableCell>
+            {withModels && <TableCell>{planModels(p)}</TableCell>}
           </TableRow>
         ))}
       </TableBody>
@@ -155,7 +163,7 @@ export function ProductCard({ product, action }: { product: GatewayProduct; acti
         )}
         <Grid item xs={12}>
           <Typography variant="subtitle2">Plans</Typography>
-          <PlansTable plans={product.plans} />
+          <PlansTable plans={product.plans} kind={product.kind} />
         </Grid>
         {templates.length > 0 && (
           <Grid item xs={12}>

@@ -96,6 +96,8 @@ export function ProductEditor(props: {
 
   // The starter follows the kind chosen until the owner writes something of their own; from then on the text says the kind.
   const starter = text === starterYaml(kind, title);
+  // Text the owner wrote is not thrown away by Escape or a click beside the dialog: only Cancel does that.
+  const edited = !starter && text !== (base ? specYaml(base) : undefined);
   const chooseKind = (next: GatewayProductSpec['kind'] | null) => {
     if (!next || next === kind || !starter) return;
     setText(starterYaml(next, title));
@@ -210,7 +212,7 @@ export function ProductEditor(props: {
   };
 
   return (
-    <Dialog open={target !== undefined} onClose={() => !busy && onClose()} fullWidth maxWidth="md" aria-labelledby="product-editor-title">
+    <Dialog open={target !== undefined} onClose={() => !busy && !edited && onClose()} fullWidth maxWidth="md" aria-labelledby="product-editor-title">
       <DialogTitle id="product-editor-title">{creating ? `Offer ${title} through the gateway` : `Edit gateway product ${base?.id ?? ''}`}</DialogTitle>
       {busy && <LinearProgress />}
       <DialogContent>

@@ -30,6 +30,8 @@ export function RevokeKeyDialog(props: { gatewayKey?: GatewayKeyView; onClose: (
   const [reason, setReason] = useState('');
   const [busy, setBusy] = useState(false);
   const [failure, setFailure] = useState<string | undefined>();
+  // Refused because the key changed meanwhile: another click would only be refused again.
+  const [stale, setStale] = useState(false);
   // The key asked about stays named while the dialog fades out.
   const shown = useRef(gatewayKey);
   if (gatewayKey) shown.current = gatewayKey;
@@ -39,6 +41,7 @@ export function RevokeKeyDialog(props: { gatewayKey?: GatewayKeyView; onClose: (
     if (!gatewayKey) return;
     setReason('');
     setFailure(undefined);
+    setStale(false);
   }, [gatewayKey]);
 
   const revoke = async () => {
@@ -50,7 +53,10 @@ export function RevokeKeyDialog(props: { gatewayKey?: GatewayKeyView; onClose: (
       onRevoked();
     } catch (e) {
       setFailure(errorMessage(e));
-      if (isConflict(e)) onStale();
+      if (isConflict(e)) {
+        setStale(true);
+        onStale();
+      }
     } finally {
       setBusy(false);
     }
@@ -67,8 +73,8 @@ export function RevokeKeyDialog(props: { gatewayKey?: GatewayKeyView; onClose: (
         {failure && <Alert severity="error" sx={{ mt: 2 }}>{failure}</Alert>}
       </DialogContent>
       <DialogActions>
-        <Button onClick={onClose} disabled={busy}>Cancel</Button>
-        <Button variant="contained" color="error" onClick={revoke} disabled={busy || !reason.trim()}>Revoke key</Button>
+        <Button onClick={onClose} disabled={busy}>{stale ? 'Close' : 'Cancel'}</Button>
+        {!stale && <Button variant="contained" color="error" onClick={revoke} disabled={busy || !reason.trim()}>Revoke key</Button>}
       </DialogActions>
     </Dialog>
   );

@@ -1,3 +1,4 @@
+import { useId } from 'react';
 import Box from '@mui/material/Box';
 import Stack from '@mui/material/Stack';
 import Typography from '@mui/material/Typography';
@@ -13,6 +14,8 @@ const WIDTH = 600;
 const HEIGHT = 150;
 const PAD = { left: 8, right: 8, top: 8, bottom: 20 };
 const ANCHORS = ['start', 'middle', 'end'] as const;
+/** Read by screen readers, not drawn. */
+const VISUALLY_HIDDEN = { position: 'absolute', width: 1, height: 1, overflow: 'hidden', clip: 'rect(0 0 0 0)', whiteSpace: 'nowrap', border: 0, padding: 0, margin: -1 } as const;
 
 /** Runs of consecutive indexes whose points are defined. */
 function segments<P>(points: P[], defined: (point: P) => boolean): number[][] {
@@ -59,15 +62,21 @@ export function TimeChart<P extends { start: string }>(props: {
   const labelIndexes = points.length > 0 ? [0, Math.floor((points.length - 1) / 2), points.length - 1] : [];
   const byDay = bucketMs >= 86_400_000;
   const describe = (p: P) => `${formatBucket(p.start, true, bucketMs)}${byDay ? ' (UTC day)' : ''}: ${defined(p) ? layers.map(l => `${l.name} ${formatPoint(l.value(p))}`).join(', ') : 'no calls'}`;
+  // What the picture shows, in words, for those who cannot see it: its busiest bucket and its latest.
+  const total = (p: P) => layers.reduce((n, l) => n + l.value(p), 0);
+  const shown = points.filter(defined);
+  const peak = shown.reduce<P | undefined>((best, p) => (!best || total(p) > total(best) ? p : best), undefined);
+  const summary = peak ? `Highest: ${describe(peak)}. Latest: ${describe(shown[shown.length - 1])}.` : 'No calls in this window.';
+  const summaryId = useId();
 
   return (
     <Box>
       <Stack direction="row" justifyContent="space-between" alignItems="baseline">
         <Typography variant="subtitle2">{title}</Typography>
         {/* As the hover says it: a latency past the last bucket is "> 10.0 s", not a figure it never reached. */}
-        <Typography variant="caption" color="text.secondary">max {formatPoint(max)}</Typography>
+        <Typography variant="caption" color="text.secondary">{byDay ? 'per UTC day' : 'per hour, local time'} · max {formatPoint(max)}</Typography>
       </Stack>
-      <svg viewBox={`0 0 ${WIDTH} ${HEIGHT}`} width="100%" height={HEIGHT} preserveAspectRatio="none" role="img" aria-label={`${title} per ${byDay ? 'UTC day' : 'hour'}`}>
+      <svg viewBox={`0 0 ${WIDTH} ${HEIGHT}`} width="100%" height={HEIGHT} preserveAspectRatio="none" role="img" aria-label={`${title} per ${byDay ? 'UTC day' : 'hour'}`} aria-describedby={summaryId}>
         <line x1={PAD.left} x2={WIDTH - PAD.right} y1={y(0)} y2={y(0)} stroke="currentColor" strokeOpacity={0.3} />
         <line x1={PAD.left} x2={WIDTH - PAD.right} y1={y(max / 2)} y2={y(max / 2)} stroke="currentColor" strokeOpacity={0.1} strokeDasharray="4 4" />
         {kind === 'bars' &&
@@ -112,6 +121,7 @@ export function TimeChart<P extends { start: string }>(props: {
           </text>
         ))}
       </svg>
+      <Box id={summaryId} sx={VISUALLY_HIDDEN}>{summary}</Box>
       <Stack direction="row" spacing={2}>
         {layers.map(l => (
           <Stack key={l.name} direction="row" spacing={0.5} alignItems="center">

@@ -74,6 +74,8 @@ describe('UsagePanel', () => {
     await render(gateway);
     const chart = await screen.findByRole('img', { name: 'Latency per hour' });
     expect(within(chart).getByText(/p99 > 10\.0 s$/)).toBeInTheDocument();
-    expect(screen.getByText('max > 10.0 s')).toBeInTheDocument();
+    expect(screen.getByText('per hour, local time · max > 10.0 s')).toBeInTheDocument();
+    // In words too, for a screen reader: the chart's description names its highest and latest hour.
+    expect(chart).toHaveAccessibleDescription(/^Highest: .*p99 > 10\.0 s\. Latest: /);
   });
 });
