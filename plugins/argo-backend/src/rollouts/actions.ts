@@ -16,15 +16,26 @@ export interface RolloutPatch {
   body: Record<string, unknown> | Array<Record<string, unknown>>;
 }
 
-/** What came of an action's patches, for its audit entry: all applied, some (then one failed), or none. */
+/**
+ * What came of an action's patches, for its audit entry: all applied, some
+ * (then one was refused), none, or not known — a patch with no answer (a
+ * timeout, a reset connection, the API server's own 5xx) may have been
+ * applied all the same, and the trail must not say it was not.
+ */
 export type ActionOutcome =
   | { outcome: 'applied' }
   | { outcome: 'partly applied'; patchesApplied: number; patches: number; error: string }
-  | { outcome: 'failed'; error: string };
+  | { outcome: 'failed'; error: string }
+  | { outcome: 'unknown'; patchesApplied: number; patches: number; error: string };
 
-/** The outcome of sending `patches` patches of which the first `applied` succeeded, and then `error` if one failed. */
-export function actionOutcome(applied: number, patches: number, error?: string): ActionOutcome {
+/**
+ * The outcome of sending `patches` patches of which the first `applied`
+ * succeeded, and then `error` if one failed: `refused` when the cluster
+ * answered that it did not apply it, otherwise its fate is unknown.
+ */
+export function actionOutcome(applied: number, patches: number, error?: string, refused = true): ActionOutcome {
   if (error === undefined) return { outcome: 'applied' };
+  if (!refused) return { outcome: 'unknown', patchesApplied: applied, patches, error };
   if (applied === 0) return { outcome: 'failed', error };
   return { outcome: 'partly applied', patchesApplied: applied, patches, error };
 }

@@ -385,12 +385,16 @@ describe('rollout routes', () => {
       // promote sends the status patch, then the spec patch; a webhook refuses the second.
       const patch = cluster.patch.bind(cluster);
       const refused = jest.spyOn(cluster, 'patch').mockImplementation(async (ref, type, body, options) => {
-        if ((body as { spec?: { paused?: boolean } }).spec?.paused === false) throw new Error('admission webhook "freeze.example.com" denied the request');
+        // As the Kubernetes driver answers the API server's 403 for it: the cluster refused it.
+        if ((body as { spec?: { paused?: boolean } }).spec?.paused === false) {
+          throw Object.assign(new Error('admission webhook "freeze.example.com" denied the request'), { name: 'ClusterAccessRefused', statusCode: 502 });
+        }
         return patch(ref, type, body, options);
       });
       const promoted = await request(server).post(`${base}/promote`).set('authorization', alice).send({ reason: 'looks fine' });
       refused.mockRestore();
-      expect(promoted.status).toBe(500);
+      // The cluster's refusal, said as such: not the user's 403.
+      expect([promoted.status, promoted.body.error.message]).toEqual([502, 'admission webhook "freeze.example.com" denied the request']);
       const after = await rollouts.get('default', 'payments-api');
       expect([after?.status?.pauseConditions, after?.spec.paused]).toEqual([undefined, true]);
       const trail = await request(server).get(`${base}/audit`).set('authorization', alice);
@@ -400,6 +404,14 @@ describe('rollout routes', () => {
         details: { outcome: 'partly applied', patchesApplied: 1, patches: 2, error: 'admission webhook "freeze.example.com" denied the request' },
       });
       expect(trail.body.items[1]).toMatchObject({ action: 'pause', details: { outcome: 'applied' } });
+
+      // A patch with no answer (the connection reset after it was sent) may have been applied: the trail does not say it failed.
+      const reset = jest.spyOn(cluster, 'patch').mockRejectedValueOnce(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }));
+      const unanswered = await request(server).post(`${base}/pause`).set('authorization', alice).send({ reason: 'freeze' });
+      reset.mockRestore();
+      expect(unanswered.status).toBe(500);
+      const afterReset = await request(server).get(`${base}/audit`).set('authorization', alice);
+      expect(afterReset.body.items[0]).toMatchObject({ action: 'pause', details: { outcome: 'unknown', patchesApplied: 0, patches: 1, error: 'socket hang up' } });
 
       // The audit trail cannot be written: the action is applied all the same, and says so.
       await pluginDb.schema.dropTable('audit_events');

@@ -70,6 +70,17 @@ const actionBody = z
   }, { invalid_type_error: 'must be a JSON object' })
   .strict();
 
+/** Errors that are the cluster's answer that it did not apply a patch (a refusal), as opposed to no answer at all. */
+const REFUSALS = new Set(['ConflictError', 'NotFoundError', 'InputError', 'NotAllowedError', 'ClusterAccessRefused']);
+
+/** Whether the cluster said no to a patch; a timeout, a reset connection or its own 5xx leave the patch's fate unknown. */
+function refusedByCluster(error: unknown): boolean {
+  if (!isError(error)) return false;
+  if (REFUSALS.has(error.name)) return true;
+  const status = (error as { statusCode?: unknown }).statusCode;
+  return typeof status === 'number' && status >= 400 && status < 500;
+}
+
 /**
  * Why a Rollout is not the one the caller chose an action on: another user's
  * promote moved its step (a second promote would skip the next one, an
@@ -451,7 +462,7 @@ export function createRolloutsRouter(options: RolloutsRouterOptions) {
         break;
       }
     }
-    const outcome = actionOutcome(applied, plan.patches.length, failure && toError(failure.error).message);
+    const outcome = actionOutcome(applied, plan.patches.length, failure && toError(failure.error).message, failure && refusedByCluster(failure.error));
     const actor = credentials.principal.userEntityRef;
     let event: AuditEventView | undefined;
     let auditError: string | undefined;

@@ -122,7 +122,7 @@ describe('KubernetesCluster', () => {
       const client = new KubernetesCluster('fake', kubeConfigOf(server));
       await expect(client.get({ apiVersion: 'v1', kind: 'ConfigMap', namespace: 'default', name: 'menu' })).rejects.toMatchObject({
         statusCode: 502,
-        message: expect.stringMatching(/^The cluster refused Quarterdeck's credentials \(403\): configmaps "menu" is forbidden: User "system:serviceaccount:backstage:quarterdeck"/),
+        message: expect.stringMatching(/^The cluster refused the request \(403\): configmaps "menu" is forbidden: User "system:serviceaccount:backstage:quarterdeck"/),
       });
     } finally {
       await new Promise(resolve => server.close(resolve));

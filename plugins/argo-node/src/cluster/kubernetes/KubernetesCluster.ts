@@ -89,9 +89,10 @@ export function statusError(status: Status, httpCode: number): Error {
   }
   if (code === 400 || code === 422) return new InvalidObjectError(message);
   if (code === 401 || code === 403) {
-    // The cluster refusing Quarterdeck's own credentials is not the signed-in user's 401 or 403 (which
-    // reads as their session or their permission): a gateway's error, with the API server's words for the operator.
-    const refused = new Error(`The cluster refused Quarterdeck's credentials (${code}): ${message}`) as Error & { statusCode: number };
+    // The cluster refusing Quarterdeck's request (its credentials, its RBAC, an admission webhook) is not the signed-in
+    // user's 401 or 403 (which reads as their session or their permission): a gateway's error, in the API server's words.
+    const refused = new Error(`The cluster refused the request (${code}): ${message}`) as Error & { statusCode: number };
+    refused.name = 'ClusterAccessRefused';
     refused.statusCode = 502;
     return refused;
   }

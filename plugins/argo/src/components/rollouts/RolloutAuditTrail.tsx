@@ -87,7 +87,8 @@ export function RolloutAuditTrail({ rollout, newest, next }: {
                 {/* An attempt that did not go through is on the trail too, and says so. */}
                 {typeof a.details?.outcome === 'string' && a.details.outcome !== 'applied' && (
                   <Typography variant="caption" color="error" display="block">
-                    {String(a.details.outcome)}{typeof a.details.error === 'string' ? `: ${a.details.error}` : ''}
+                    {a.details.outcome === 'unknown' ? 'sent, with no answer: it may have been applied' : String(a.details.outcome)}
+                    {typeof a.details.error === 'string' ? `: ${a.details.error}` : ''}
                   </Typography>
                 )}
               </TableCell>
