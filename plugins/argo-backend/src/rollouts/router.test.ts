@@ -407,11 +407,11 @@ describe('rollout routes', () => {
 
       // A patch with no answer (the connection reset after it was sent) may have been applied: the trail does not say it failed.
       const reset = jest.spyOn(cluster, 'patch').mockRejectedValueOnce(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }));
-      const unanswered = await request(server).post(`${base}/pause`).set('authorization', alice).send({ reason: 'freeze' });
+      const unanswered = await request(server).post(`${base}/resume`).set('authorization', alice).send({ reason: 'thaw' });
       reset.mockRestore();
       expect(unanswered.status).toBe(500);
       const afterReset = await request(server).get(`${base}/audit`).set('authorization', alice);
-      expect(afterReset.body.items[0]).toMatchObject({ action: 'pause', details: { outcome: 'unknown', patchesApplied: 0, patches: 1, error: 'socket hang up' } });
+      expect(afterReset.body.items[0]).toMatchObject({ action: 'resume', details: { outcome: 'unknown', patchesApplied: 0, patches: 1, error: 'socket hang up' } });
 
       // The audit trail cannot be written: the action is applied all the same, and says so.
       await pluginDb.schema.dropTable('audit_events');
