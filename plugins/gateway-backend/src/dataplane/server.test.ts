@@ -1,10 +1,12 @@
 import type { GatewayProduct } from '@quarterdeck/plugin-gateway-common';
+import crypto from 'node:crypto';
 import http, { type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { generateKey } from '../keys/keyMaterial';
 import { KeyCache } from './keyCache';
 import { MemoryLimits } from './limits';
 import { startDataPlane, type RunningDataPlane } from './server';
+import { countChat } from './tokens';
 import { UsageWriter } from './usageWriter';
 import type { UsageRecord } from '../database/GatewayStore';
 import { delay, until } from '../__testUtils__/waiting';
@@ -309,6 +311,26 @@ describe('calls cut short, reservations and odd upstreams', () => {
     // Both sent: the larger is reserved, whichever of the two the upstream obeys.
     expect((await chat(say('plain', { max_tokens: 10, max_completion_tokens: 6000 }))).status).toBe(429);
     expect((await chat(say('plain', { max_tokens: 6000, max_completion_tokens: 10 }))).status).toBe(429);
+  });
+
+  it('counts a large prompt between other calls, not holding them: the models list is answered while a megabyte is counted', async () => {
+    // A megabyte of base64 in a message: about a second of the tokenizer's time, and no piece of it in its cache.
+    const blob = crypto.randomBytes(750_000).toString('base64');
+    const big = say(blob, { max_tokens: 5 });
+    const order: string[] = [];
+    const counted = chat(big).then(async response => {
+      order.push('large');
+      return response;
+    });
+    await delay(50);
+    const listed = await fetch(`${plane.url}/v1/models`, { headers: { authorization: `Bearer ${llmKey.full}` } });
+    order.push('models');
+    expect(listed.status).toBe(200);
+    const refused = await counted;
+    expect(order).toEqual(['models', 'large']);
+    // Counted whole all the same: past the model's window, by the tokenizer's own count.
+    expect(refused.status).toBe(400);
+    expect((await refused.json()).error.message).toContain(`(${countChat(big.messages)} in the messages that cannot be dropped, 5 in the completion)`);
   });
 
   it('counts a prompt that holds special-token text, as OpenAI takes it, rather than failing the call', async () => {

@@ -19,7 +19,7 @@ import { ClientClosed, StreamClient, UpstreamTimeout, type Abortable, type Clien
 import { upstreamBody } from './upstreamBody';
 import { upstreamAllowed } from './upstreamHosts';
 import { renderTemplate } from './templates';
-import { chatUpperBound, contentText, countChat, countPrompt, countText, isPromptInput, promptsIn, reportedUsage, textOnly, toolDefinitionsText, type ChatMessage } from './tokens';
+import { chatUpperBound, contentText, countApart, countChat, countPrompt, countText, isPromptInput, LONG_TEXT, promptsIn, promptTexts, reportedUsage, textOnly, toolDefinitionsText, type ChatMessage } from './tokens';
 import type { UsageWriter } from './usageWriter';
 
 /** The products the data plane serves, by id (kept current by the plugin). */
@@ -220,6 +220,18 @@ function trimmedHeader(dropped: number, window: number): Record<string, string> 
 }
 
 /** The prompt's tokens counted here (when the upstream reports none). */
+/** Whether a plan limits tokens or cost: then every call's prompt is counted before it. */
+function planCountsTokens(plan: GatewayPlan): boolean {
+  return Boolean(plan.tokensPerMinute || plan.dailyTokens || plan.monthlyTokens || plan.dailyCost !== undefined || plan.monthlyCost !== undefined);
+}
+
+/** Whether a chat fits the smallest window of the product's models by its byte upper bound: then it is never counted for its window. */
+function fitsEveryWindow(product: GatewayProduct, body: OpenAiBody): boolean {
+  const smallest = Math.min(...(product.models ?? []).map(m => m.contextWindow));
+  const reply = Math.max((body.max_tokens as number | null | undefined) ?? 0, (body.max_completion_tokens as number | null | undefined) ?? 0);
+  return chatUpperBound(body.messages as ChatMessage[]) + reply <= smallest;
+}
+
 function promptCount(kind: 'chat' | 'completions' | 'embeddings', body: OpenAiBody, messages: ChatMessage[] | undefined): number {
   return messages ? countChat(messages) : countPrompt(kind === 'completions' ? body.prompt : body.input);
 }
@@ -568,11 +580,29 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
   };
 
   /**
+   * One OpenAI-compatible call. A large prompt that will be counted (the
+   * plan counts tokens, or a conversation may not fit the smallest window)
+   * is counted first, apart, a slice at a time (countApart), so that the
+   * counting below finds it done rather than holds the event loop.
+   */
+  async function complete(res: ServerResponse, auth: Auth, kind: 'chat' | 'completions' | 'embeddings', body: OpenAiBody, raw: Buffer | undefined, upstreamPath: string) {
+    const texts = raw && raw.length >= LONG_TEXT ? promptTexts(kind, body) : [];
+    const counted = texts.length > 0 && (planCountsTokens(auth.plan) || (kind === 'chat' && !fitsEveryWindow(auth.product, body)))
+      ? await countApart(texts)
+      : undefined;
+    try {
+      await completeCall(res, auth, kind, body, raw, upstreamPath);
+    } finally {
+      counted?.();
+    }
+  }
+
+  /**
    * One OpenAI-compatible call: model resolution, context window, limits,
    * then the attempts in order (a route's pick, then its fallbacks). `raw`
    * is forwarded as is when nothing in the body must change.
    */
-  async function complete(res: ServerResponse, auth: Auth, kind: 'chat' | 'completions' | 'embeddings', body: OpenAiBody, raw: Buffer | undefined, upstreamPath: string) {
+  async function completeCall(res: ServerResponse, auth: Auth, kind: 'chat' | 'completions' | 'embeddings', body: OpenAiBody, raw: Buffer | undefined, upstreamPath: string) {
     const { key, product, plan } = auth;
     if (key.models && !key.models.includes(body.model as string)) {
       sendError(res, 403, `This key may only use ${key.models.join(', ')}, not \`${body.model}\`.`, { type: 'permission_error', param: 'model', code: 'model_not_allowed' });
@@ -627,7 +657,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     }
 
     // Tokens are counted before the call only when the plan limits tokens or cost.
-    const countsTokens = Boolean(plan.tokensPerMinute || plan.dailyTokens || plan.monthlyTokens || plan.dailyCost !== undefined || plan.monthlyCost !== undefined);
+    const countsTokens = planCountsTokens(plan);
     let ask: Charge = { tokens: 0, cost: 0 };
     if (countsTokens) {
       const inPrice = Math.max(...attempts.map(a => a.model.inputPricePerMillion));

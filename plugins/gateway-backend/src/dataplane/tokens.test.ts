@@ -1,5 +1,5 @@
 import { countTokens } from 'gpt-tokenizer';
-import { chatUpperBound, countChat, countMessage, countText, textOnly, type ChatMessage } from './tokens';
+import { chatUpperBound, countApart, countChat, countMessage, countText, LONG_TEXT, promptTexts, textOnly, type ChatMessage } from './tokens';
 
 // The real tokenizer, watched: what countText hands it is part of what is tested.
 jest.mock('gpt-tokenizer', () => {
@@ -56,5 +56,21 @@ describe('countText', () => {
     expect(countChat(kept.messages) + kept.imageTokens).toBe(countChat(conversation));
     expect(kept.imageTokens).toBeGreaterThan(85);
     expect(JSON.stringify(kept.messages).length).toBeLessThan(1000);
+  });
+
+  it('counts a long text apart, slice by slice, to the count of the whole, and keeps it only until released', async () => {
+    const words = ['gateway', 'routes', 'canary', ' ', '\n\n', 'tokens', 'über', '猫', '<|endoftext|>', '42', '  spaced  '];
+    let text = '';
+    for (let i = 0; text.length < 3 * LONG_TEXT; i++) text += `${words[i % words.length]}${i % 7 === 0 ? '\n' : ' '}`;
+    const whole = countTokens(text, { disallowedSpecial: new Set() });
+    const release = await countApart(promptTexts('chat', { messages: [{ role: 'user', content: text }] }));
+    const tokenize = jest.mocked(countTokens);
+    tokenize.mockClear();
+    // The call's own counting finds it done: no tokenizing on the spot.
+    expect(countText(text)).toBe(whole);
+    expect(tokenize).not.toHaveBeenCalled();
+    release();
+    expect(countText(text)).toBe(whole);
+    expect(tokenize).toHaveBeenCalled();
   });
 });

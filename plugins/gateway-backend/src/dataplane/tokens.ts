@@ -88,8 +88,21 @@ function hasLongRun(text: string): boolean {
   return false;
 }
 
+/** Texts at least this long are counted apart (countApart), a slice at a time, rather than at once where they are needed. */
+export const LONG_TEXT = 32 * 1024;
+/** The slice counted between two turns of the event loop: milliseconds of work, not seconds. */
+const SLICE = 8 * 1024;
+/** Counts countApart made, for countText to find; at most this many characters of text are held. */
+const MAX_COUNTED_CHARS = 16 * 1024 * 1024;
+const counted = new Map<string, number>();
+let countedChars = 0;
+
 export function countText(text: string): number {
   if (text.length === 0) return 0;
+  if (text.length >= LONG_TEXT) {
+    const known = counted.get(text);
+    if (known !== undefined) return known;
+  }
   const { countTokens } = load();
   if (!hasLongRun(text)) return countTokens(text, AS_TEXT);
   let tokens = 0;
@@ -110,6 +123,59 @@ export function countText(text: string): number {
     }
   }
   return tokens + countTokens(text.slice(from), AS_TEXT);
+}
+
+/**
+ * Counts long texts a slice at a time, yielding to the event loop between
+ * slices, and keeps the counts for countText until `release` is called: a
+ * call's prompt counted where it is needed, all at once, held the event loop
+ * — every stream and call on the data plane — for as long as it took (about a
+ * second per megabyte of base64). Slices are cut where a run of non-breaking
+ * characters ends, which is where the tokenizer's own pieces end, so the sum
+ * is the count of the whole.
+ */
+export async function countApart(texts: Iterable<string>): Promise<() => void> {
+  const kept: string[] = [];
+  for (const text of new Set(texts)) {
+    if (text.length < LONG_TEXT || counted.has(text)) continue;
+    let tokens = 0;
+    for (let from = 0; from < text.length;) {
+      let to = Math.min(from + SLICE, text.length);
+      // To the next break (an ASCII space, tab or line break) after a character that is not one: a whole piece.
+      while (to < text.length && to < from + 4 * SLICE && !(isBreak(text.charCodeAt(to)) && !isBreak(text.charCodeAt(to - 1)))) to++;
+      tokens += countText(text.slice(from, to));
+      from = to;
+      await new Promise<void>(resolve => setImmediate(resolve));
+    }
+    while (countedChars + text.length > MAX_COUNTED_CHARS && counted.size > 0) {
+      const [oldest] = counted.keys();
+      countedChars -= oldest.length;
+      counted.delete(oldest);
+    }
+    counted.set(text, tokens);
+    countedChars += text.length;
+    kept.push(text);
+  }
+  return () => {
+    for (const text of kept) {
+      if (counted.delete(text)) countedChars -= text.length;
+    }
+  };
+}
+
+/** The texts countText is asked to count for a call's prompt: its messages' contents, names and tool calls, its tools, or its prompt or input. */
+export function promptTexts(kind: 'chat' | 'completions' | 'embeddings', body: { messages?: unknown; prompt?: unknown; input?: unknown; tools?: unknown; functions?: unknown }): string[] {
+  if (kind !== 'chat') {
+    const prompt = kind === 'completions' ? body.prompt : body.input;
+    const texts = Array.isArray(prompt) ? prompt.filter((p): p is string => typeof p === 'string') : [prompt];
+    return texts.filter((text): text is string => typeof text === 'string' && text.length >= LONG_TEXT);
+  }
+  const texts = [toolDefinitionsText(body)];
+  for (const message of Array.isArray(body.messages) ? (body.messages as ChatMessage[]) : []) {
+    texts.push(contentText(message.content), toolCallsText(message));
+    if (typeof message.name === 'string') texts.push(message.name);
+  }
+  return texts.filter(text => text.length >= LONG_TEXT);
 }
 
 export interface ChatMessage {
