@@ -745,9 +745,11 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
           if (!(error instanceof UpstreamFailure) || res.headersSent) {
             // A client that left before any answer is charged the prompt the upstream was given, as one that leaves a
             // stream is charged what it was sent: else a client that hangs up just before each answer is never charged.
+            // Counted here only when small: a large prompt on a plan that counts nothing is not counted on the event loop for a row.
             const left = error instanceof ClientClosed;
+            const promptUsed = sentPromptTokens ?? (raw && raw.length >= LONG_TEXT ? undefined : promptCount(kind, body, sent));
             const charged = record(key, product, target, failedStatus(error), attemptStarted,
-              left ? { prompt_tokens: sentPromptTokens ?? promptCount(kind, body, sent), completion_tokens: 0 } : undefined, left, resolution.route);
+              left ? { prompt_tokens: promptUsed, completion_tokens: 0 } : undefined, left && promptUsed !== undefined, resolution.route);
             if (left) used = charged;
             if (!res.headersSent) sendError(res, 502, 'The upstream failed.', { code: 'upstream_error' });
             else res.destroy();

@@ -14,7 +14,7 @@ describe('countText', () => {
   });
 
   it('hands the tokenizer no piece longer than 128 characters, whatever runs the text holds', () => {
-    const text = `start ${'_'.repeat(1000)} middle ${' '.repeat(500)}${'一'.repeat(300)}😀${'a'.repeat(129)} end`;
+    const text = `start ${'_'.repeat(1000)} middle ${' '.repeat(500)}${'一'.repeat(300)}😀${'a'.repeat(129)} then ${' \u00a0\u3000'.repeat(200)}end`;
     const tokenize = jest.mocked(countTokens);
     tokenize.mockClear();
     countText(text);
@@ -71,6 +71,19 @@ describe('countText', () => {
     expect(tokenize).not.toHaveBeenCalled();
     release();
     expect(countText(text)).toBe(whole);
+    expect(tokenize).toHaveBeenCalled();
+  });
+
+  it('shares one count among calls with the same long text, and keeps it until the last of them is done', async () => {
+    const text = `${'shared system prompt words '.repeat(2000)}end`;
+    const [first, second] = await Promise.all([countApart([text]), countApart([text])]);
+    const tokenize = jest.mocked(countTokens);
+    tokenize.mockClear();
+    first();
+    expect(countText(text)).toBeGreaterThan(0);
+    expect(tokenize).not.toHaveBeenCalled();
+    second();
+    countText(text);
     expect(tokenize).toHaveBeenCalled();
   });
 });

@@ -66,8 +66,14 @@ const AS_TEXT = { disallowedSpecial: new Set<string>() };
  */
 const MAX_RUN = 128;
 
-/** ASCII whitespace: where the tokenizer's pieces break; any other run (letters, CJK, Unicode spaces) is cut by length. */
-const isBreak = (code: number) => code === 32 || (code >= 9 && code <= 13);
+/**
+ * Whitespace as the tokenizer's split pattern reads it (JavaScript's `\s`,
+ * Unicode's spaces included): where its pieces break. A run of breaks, or of
+ * anything else, is cut by length.
+ */
+const isBreak = (code: number) =>
+  code === 32 || (code >= 9 && code <= 13) || (code >= 0xa0 && (code === 0xa0 || code === 0x1680 || (code >= 0x2000 && code <= 0x200a)
+    || code === 0x2028 || code === 0x2029 || code === 0x202f || code === 0x205f || code === 0x3000 || code === 0xfeff));
 
 /**
  * Whether a run of breaks, or of anything else, is MAX_RUN long or longer.
@@ -94,13 +100,14 @@ export const LONG_TEXT = 32 * 1024;
 const SLICE = 8 * 1024;
 /** Counts countApart made, for countText to find; at most this many characters of text are held. */
 const MAX_COUNTED_CHARS = 16 * 1024 * 1024;
-const counted = new Map<string, number>();
+/** Each long text's count (once made) and how many calls hold it: calls with the same text share one count. */
+const counted = new Map<string, { tokens?: number; counting: Promise<number>; holders: number }>();
 let countedChars = 0;
 
 export function countText(text: string): number {
   if (text.length === 0) return 0;
   if (text.length >= LONG_TEXT) {
-    const known = counted.get(text);
+    const known = counted.get(text)?.tokens;
     if (known !== undefined) return known;
   }
   const { countTokens } = load();
@@ -135,32 +142,60 @@ export function countText(text: string): number {
  * is the count of the whole.
  */
 export async function countApart(texts: Iterable<string>): Promise<() => void> {
-  const kept: string[] = [];
-  for (const text of new Set(texts)) {
-    if (text.length < LONG_TEXT || counted.has(text)) continue;
-    let tokens = 0;
-    for (let from = 0; from < text.length;) {
-      let to = Math.min(from + SLICE, text.length);
-      // To the next break (an ASCII space, tab or line break) after a character that is not one: a whole piece.
-      while (to < text.length && to < from + 4 * SLICE && !(isBreak(text.charCodeAt(to)) && !isBreak(text.charCodeAt(to - 1)))) to++;
-      tokens += countText(text.slice(from, to));
-      from = to;
-      await new Promise<void>(resolve => setImmediate(resolve));
-    }
-    while (countedChars + text.length > MAX_COUNTED_CHARS && counted.size > 0) {
-      const [oldest] = counted.keys();
-      countedChars -= oldest.length;
-      counted.delete(oldest);
-    }
-    counted.set(text, tokens);
-    countedChars += text.length;
-    kept.push(text);
-  }
-  return () => {
-    for (const text of kept) {
-      if (counted.delete(text)) countedChars -= text.length;
+  const held: string[] = [];
+  const release = () => {
+    for (const text of held) {
+      const entry = counted.get(text);
+      if (entry && --entry.holders === 0) {
+        counted.delete(text);
+        countedChars -= text.length;
+      }
     }
   };
+  try {
+    for (const text of new Set(texts)) {
+      if (text.length < LONG_TEXT) continue;
+      let entry = counted.get(text);
+      if (!entry) {
+        // Room first, from counts no call holds any more (a text larger than the room is counted where it is needed).
+        for (const [old, { holders }] of counted) {
+          if (countedChars + text.length <= MAX_COUNTED_CHARS) break;
+          if (holders > 0) continue;
+          counted.delete(old);
+          countedChars -= old.length;
+        }
+        if (countedChars + text.length > MAX_COUNTED_CHARS) continue;
+        const made: { tokens?: number; counting: Promise<number>; holders: number } = { counting: countSliceBySlice(text), holders: 0 };
+        made.counting.then(tokens => {
+          made.tokens = tokens;
+        }, () => undefined);
+        counted.set(text, made);
+        countedChars += text.length;
+        entry = made;
+      }
+      entry.holders++;
+      held.push(text);
+      await entry.counting;
+    }
+  } catch (error) {
+    release();
+    throw error;
+  }
+  return release;
+}
+
+/** A text's count, a slice at a time between turns of the event loop (countApart). */
+async function countSliceBySlice(text: string): Promise<number> {
+  let tokens = 0;
+  for (let from = 0; from < text.length;) {
+    let to = Math.min(from + SLICE, text.length);
+    // To the next break after a character that is not one: a whole piece of the tokenizer's.
+    while (to < text.length && to < from + 4 * SLICE && !(isBreak(text.charCodeAt(to)) && !isBreak(text.charCodeAt(to - 1)))) to++;
+    tokens += countText(text.slice(from, to));
+    from = to;
+    await new Promise<void>(resolve => setImmediate(resolve));
+  }
+  return tokens;
 }
 
 /** The texts countText is asked to count for a call's prompt: its messages' contents, names and tool calls, its tools, or its prompt or input. */

@@ -237,7 +237,11 @@ export function RolloutCard({ entityRef: pageEntityRef, summary }: { entityRef: 
   // Rollout that no single entity owns (no such label, or several entities claim it) only platform admins may act on.
   const entityRef = detail ? detail.entityRef : pageEntityRef;
 
+  // What the Rollout was when its dialog opened: the detail is read again while the reason is typed, and an undo
+  // meant for the template shown then must not go out for a template someone changed meanwhile.
+  const seenWhenAsked = useRef<ReturnType<typeof whatWasSeen>>({});
   const confirm = (action: RolloutActionName) => {
+    seenWhenAsked.current = whatWasSeen(action, detail ?? summary);
     dialog.current++;
     setReason('');
     setRefusal(undefined);
@@ -255,7 +259,8 @@ export function RolloutCard({ entityRef: pageEntityRef, summary }: { entityRef: 
     setActing('sending');
     if (dialogOpen()) setRefusal(undefined);
     try {
-      const result = await argo.rolloutAction(ref, action, { ...(reasonText ? { reason: reasonText } : {}), ...whatWasSeen(action, detail ?? summary) });
+      const seen = confirmedIn !== undefined ? seenWhenAsked.current : whatWasSeen(action, detail ?? summary);
+      const result = await argo.rolloutAction(ref, action, { ...(reasonText ? { reason: reasonText } : {}), ...seen });
       alerts.post({ message: result.summary, severity: 'success', display: 'transient' });
       if (result.auditError) alerts.post({ message: result.auditError, severity: 'warning' });
       if (dialogOpen()) {

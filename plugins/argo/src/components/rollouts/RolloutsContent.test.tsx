@@ -264,6 +264,23 @@ describe('RolloutsContent', () => {
     expect((within(screen.getByRole('dialog')).getByLabelText(/Reason/) as HTMLInputElement).value).toBe('');
   });
 
+  it('sends promote-full for the pod template shown when its dialog opened, not one read while the reason was typed', async () => {
+    const argo = api();
+    await render(argo, AuthorizeResult.ALLOW);
+    const promoteFull = await screen.findByRole('button', { name: 'Promote full' });
+    await waitFor(() => expect(promoteFull).toBeEnabled());
+    fireEvent.click(promoteFull);
+    // Someone pushes another template meanwhile; the card reads it while the dialog is open.
+    argo.getRollout.mockResolvedValue({ ...detail, currentPodHash: 'pushed-meanwhile' });
+    const reads = argo.getRollout.mock.calls.length;
+    fireEvent(document, new Event('visibilitychange'));
+    await waitFor(() => expect(argo.getRollout.mock.calls.length).toBeGreaterThan(reads));
+    fireEvent.change(screen.getByLabelText(/Reason/), { target: { value: 'canary looks right' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Confirm' }));
+    // The backend refuses it (409) if the Rollout no longer runs what the user decided on.
+    await waitFor(() => expect(argo.rolloutAction).toHaveBeenCalledWith(expect.anything(), 'promote-full', { reason: 'canary looks right', expectedPodHash: 'new' }));
+  });
+
   it("offers Promote at a step that is under way as skipping it, naming the step (kubectl skips it), and shows an attempt that failed on the trail", async () => {
     const argo = api();
     const analysing = {
