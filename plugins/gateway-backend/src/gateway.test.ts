@@ -326,15 +326,15 @@ describe('the gateway, control plane and data plane', () => {
 
       // The sweep a minute later (default warning: 7 days) tells of neither: one has been told, the other is far off.
       const sent: unknown[] = [];
-      await warnOfExpiringKeys(new KnexGatewayStore(knex), (...n) => sent.push(...n), new Date(Date.now() + 60_000), 7 * 86_400_000);
+      sent.push(...(await warnOfExpiringKeys(new KnexGatewayStore(knex), new Date(Date.now() + 60_000), 7 * 86_400_000)));
       expect(sent).toEqual([]);
       // Its successor after a rotation keeps the expiry and what was told of it.
       const rotated = await request(server).post(`/api/gateway/keys/${short.id}/rotate`).set('authorization', erin).send({ graceSeconds: 60 });
-      await warnOfExpiringKeys(new KnexGatewayStore(knex), (...n) => sent.push(...n), new Date(Date.now() + 120_000), 7 * 86_400_000);
+      sent.push(...(await warnOfExpiringKeys(new KnexGatewayStore(knex), new Date(Date.now() + 120_000), 7 * 86_400_000)));
       expect(sent).toEqual([]);
       expect(rotated.body.key.expiresAt).toBe(short.expiresAt);
       // The long one is told of in its last week.
-      await warnOfExpiringKeys(new KnexGatewayStore(knex), (...n) => sent.push(...n), new Date(Date.parse(long.expiresAt) - 86_400_000), 7 * 86_400_000);
+      sent.push(...(await warnOfExpiringKeys(new KnexGatewayStore(knex), new Date(Date.parse(long.expiresAt) - 86_400_000), 7 * 86_400_000)));
       expect(sent).toHaveLength(1);
     } finally {
       await stop();

@@ -5,14 +5,15 @@ import { notificationService } from '@backstage/plugin-notifications-node';
 import { gatewayPermissions, keyRequestWatchers } from '@quarterdeck/plugin-gateway-common';
 import { GatewayAuditStore } from './database/AuditStore';
 import { KnexGatewayStore } from './database/GatewayStore';
+import { GatewayOutboxStore } from './database/OutboxStore';
 import { applyDatabaseMigrations } from './database/migrations';
 import { periods } from './dataplane/limits';
 import { PolicyFeed } from './dataplane/policyFeed';
 import { DataPlaneProcess } from './dataplane/supervisor';
 import { upstreamsOutsideAllowlist } from './dataplane/upstreamHosts';
 import { UsageWriter } from './dataplane/usageWriter';
-import { notifier } from '@quarterdeck/plugin-quarterdeck-node';
 import { expireKeyRequests, warnOfExpiringKeys } from './service/notifications';
+import { OutboxDelivery } from './service/outbox';
 import { createRouter } from './service/router';
 import { DAY_MS } from './usage/rollup';
 import { spendSoFar } from './usage/spend';
@@ -73,6 +74,7 @@ export const gatewayPlugin = createBackendPlugin({
         if (retentionDays !== undefined && !(retentionDays >= 0)) throw new Error('gateway.deadKeyRetentionDays must be a number of days, 0 or more');
         const deadKeyRetentionMs = retentionDays === undefined ? undefined : retentionDays * DAY_MS;
         const store = new KnexGatewayStore(db);
+        const outbox = new OutboxDelivery(new GatewayOutboxStore(db), { events, notifications }, logger);
         // The portal writes usage; the data plane process only sends it.
         const usage = new UsageWriter(store, { logger });
         const feed = new PolicyFeed(store, { logger, deadKeyRetentionMs });
@@ -94,7 +96,7 @@ export const gatewayPlugin = createBackendPlugin({
         });
 
         httpRouter.use(await createRouter({
-          logger, db, store, audit: new GatewayAuditStore(db), catalog, permissions, httpAuth, events, notifications, settings,
+          logger, db, store, audit: new GatewayAuditStore(db), catalog, permissions, httpAuth, outbox, settings,
           onKeyChange: async keys => void (await feed.applyKeys(keys)),
           onProductChange: product => feed.applyProduct(product),
           onProductRemoved: id => feed.removeProduct(id),
@@ -153,7 +155,6 @@ export const gatewayPlugin = createBackendPlugin({
         });
         // Requests also expire when a page looks at them; the sweep ends, and tells of, those no one looks at,
         // and tells the owners of keys that expire soon.
-        const notify = notifier(notifications, logger);
         await scheduler.scheduleTask({
           id: 'gateway-expiry-sweep',
           frequency: { minutes: 5 },
@@ -161,9 +162,20 @@ export const gatewayPlugin = createBackendPlugin({
           initialDelay: { seconds: 30 },
           fn: async () => {
             const at = new Date();
-            await expireKeyRequests(store, notify, at, settings.keyRequestWatchers);
-            if (warningDays > 0) await warnOfExpiringKeys(store, notify, at, warningDays * DAY_MS);
+            await expireKeyRequests(store, at, settings.keyRequestWatchers);
+            if (warningDays > 0) await warnOfExpiringKeys(store, at, warningDays * DAY_MS);
+            await outbox.flush();
           },
+        });
+        // What a change could not tell at once (a crash after its commit, the events or notifications service
+        // failing) is told from the outbox; every replica looks, and a message is taken by one at a time.
+        await scheduler.scheduleTask({
+          id: 'gateway-outbox',
+          scope: 'local',
+          frequency: { seconds: 10 },
+          timeout: { minutes: 5 },
+          initialDelay: { seconds: 5 },
+          fn: () => outbox.flush(),
         });
         await feed.load();
         // A narrowed allowlist leaves products written before it in the database: their upstreams are refused, and said so.

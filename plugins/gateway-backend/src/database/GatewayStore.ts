@@ -10,6 +10,7 @@ import { ConflictError, NotFoundError } from '@backstage/errors';
 import type { Knex } from 'knex';
 import { createHash } from 'node:crypto';
 import { insertAuditEvents, type NewGatewayAuditEvent } from './AuditStore';
+import { insertOutboxMessages, type OutboxMessage } from './OutboxStore';
 import { BUCKET_COLUMNS, DAY_MS, rollUp, type HourlyRow } from '../usage/rollup';
 import type { StoredHourlyRow } from '../usage/summary';
 
@@ -82,6 +83,11 @@ export type ProductPrecondition = { exists: false } | { exists: true; updatedAt?
  * The gateway's policy, key requests, keys and usage. Each change takes the
  * audit events that record it and writes them in its own transaction.
  */
+/**
+ * Each change's `audit` rows and what it `tell`s others (its events and
+ * notifications, OutboxStore.ts) are written in the change's transaction:
+ * they commit with it or not at all.
+ */
 export interface GatewayStore {
   /**
    * Creates or replaces a product with its plans. `audit` is given the
@@ -115,7 +121,7 @@ export interface GatewayStore {
   productIdsOfApi(entityRef: string): Promise<string[]>;
 
   /** A ConflictError when the component already has a pending request for the product (a unique index says so). */
-  createKeyRequest(request: Omit<GatewayKeyRequest, 'reviewedBy' | 'reviewedAt' | 'reviewReason' | 'keyId'>, audit: NewGatewayAuditEvent[]): Promise<GatewayKeyRequest>;
+  createKeyRequest(request: Omit<GatewayKeyRequest, 'reviewedBy' | 'reviewedAt' | 'reviewReason' | 'keyId'>, audit: NewGatewayAuditEvent[], tell?: OutboxMessage[]): Promise<GatewayKeyRequest>;
   getKeyRequest(id: string): Promise<GatewayKeyRequest | undefined>;
   /** Newest first, or oldest first (a review queue: the next to expire on top). */
   listKeyRequests(query: { apiRef?: string; componentRef?: string; status?: KeyRequestStatus; limit?: number; oldestFirst?: boolean }): Promise<GatewayKeyRequest[]>;
@@ -124,13 +130,13 @@ export interface GatewayStore {
    * in the same transaction. False if it was no longer pending (someone else
    * decided first, or it expired).
    */
-  reviewKeyRequest(review: { id: string; status: 'approved' | 'denied'; reviewer: string; reason?: string; at: Date; key?: StoredKey }, audit: NewGatewayAuditEvent[]): Promise<boolean>;
+  reviewKeyRequest(review: { id: string; status: 'approved' | 'denied'; reviewer: string; reason?: string; at: Date; key?: StoredKey }, audit: NewGatewayAuditEvent[], tell?: OutboxMessage[]): Promise<boolean>;
   /**
    * Marks pending requests past their expiry as expired; returns those this
    * call marked, so of callers at once (replicas, a list and the scheduled
    * sweep) exactly one gets each, and tells of it.
    */
-  expireKeyRequests(now: Date): Promise<GatewayKeyRequest[]>;
+  expireKeyRequests(now: Date, tell?: (expired: GatewayKeyRequest[]) => OutboxMessage[]): Promise<GatewayKeyRequest[]>;
 
   getKey(id: string): Promise<StoredKey | undefined>;
   /** The keys of these ids that exist, in no order (read in chunks, however many are asked for). */
@@ -151,14 +157,15 @@ export interface GatewayStore {
    */
   keysChangedSince(since: string | undefined, options?: { deadBefore?: Date }): Promise<StoredKey[]>;
   /** Issues `next` and limits `previous` to the grace period, in one transaction. */
-  rotateKey(rotation: { previous: StoredKey; next: StoredKey; graceUntil: Date; at: Date }, audit: NewGatewayAuditEvent[]): Promise<boolean>;
-  revokeKey(revocation: { id: string; actor: string; at: Date }, audit: NewGatewayAuditEvent[]): Promise<boolean>;
+  rotateKey(rotation: { previous: StoredKey; next: StoredKey; graceUntil: Date; at: Date }, audit: NewGatewayAuditEvent[], tell?: OutboxMessage[]): Promise<boolean>;
+  revokeKey(revocation: { id: string; actor: string; at: Date }, audit: NewGatewayAuditEvent[], tell?: OutboxMessage[]): Promise<boolean>;
   /**
    * Active keys, not rotated, that expire after `at` and by `until` and whose
    * owners were not yet told: marked told, and returned to the one caller
-   * whose statement marked them.
+   * whose statement marked them, each with its product's API (none when the
+   * product went meanwhile).
    */
-  claimExpiringKeys(at: Date, until: Date): Promise<StoredKey[]>;
+  claimExpiringKeys(at: Date, until: Date, tell?: (keys: Array<StoredKey & { apiRef?: string }>) => OutboxMessage[]): Promise<Array<StoredKey & { apiRef?: string }>>;
 
   /**
    * Raw rows and the rollups by hour and by UTC day, in one transaction. With
@@ -526,7 +533,7 @@ export class KnexGatewayStore implements GatewayStore {
     return rows.map(row => row.id).sort();
   }
 
-  async createKeyRequest(request: Omit<GatewayKeyRequest, 'reviewedBy' | 'reviewedAt' | 'reviewReason' | 'keyId'>, audit: NewGatewayAuditEvent[]) {
+  async createKeyRequest(request: Omit<GatewayKeyRequest, 'reviewedBy' | 'reviewedAt' | 'reviewReason' | 'keyId'>, audit: NewGatewayAuditEvent[], tell: OutboxMessage[] = []) {
     const conflict = `${request.componentRef} already has a pending request for ${request.productId}`;
     await uniqueAsConflict(conflict, () => this.db.transaction(async tx => {
       // A share of the product row's lock, which a removal takes first: a request is never left behind for a product removed meanwhile.
@@ -548,6 +555,7 @@ export class KnexGatewayStore implements GatewayStore {
         expires_at: new Date(request.expiresAt),
       });
       await insertAuditEvents(tx, audit);
+      await insertOutboxMessages(tx, tell);
     }));
     // The request as inserted, not read back: a read that failed after the commit would answer 500 for a
     // request that exists, and its retry 409, with no one told of it.
@@ -569,7 +577,7 @@ export class KnexGatewayStore implements GatewayStore {
     return rows.map(toRequest);
   }
 
-  async reviewKeyRequest(review: { id: string; status: 'approved' | 'denied'; reviewer: string; reason?: string; at: Date; key?: StoredKey }, audit: NewGatewayAuditEvent[]) {
+  async reviewKeyRequest(review: { id: string; status: 'approved' | 'denied'; reviewer: string; reason?: string; at: Date; key?: StoredKey }, audit: NewGatewayAuditEvent[], tell: OutboxMessage[] = []) {
     return this.db.transaction(async tx => {
       if (review.key) {
         // A share of the product row's lock, which a product write takes first: the plan read here is the one that commits.
@@ -594,11 +602,12 @@ export class KnexGatewayStore implements GatewayStore {
       if (changed !== 1) return false;
       if (review.key) await insertKey(tx, { ...review.key, updatedAt: writtenAt(new Date(review.key.updatedAt)).toISOString() });
       await insertAuditEvents(tx, audit);
+      await insertOutboxMessages(tx, tell);
       return true;
     });
   }
 
-  async expireKeyRequests(now: Date) {
+  async expireKeyRequests(now: Date, tell?: (expired: GatewayKeyRequest[]) => OutboxMessage[]) {
     return this.db.transaction(async tx => {
       // One statement (RETURNING, on SQLite and PostgreSQL alike): a row comes back only to the caller that changed it.
       const expired: RequestRow[] = await tx<RequestRow>('gateway_key_requests')
@@ -610,6 +619,7 @@ export class KnexGatewayStore implements GatewayStore {
         actor: GATEWAY_ACTOR, action: 'key-request.expired', entityRef, target: r.id,
         reason: 'not reviewed in time', details: { componentRef: r.componentRef, plan: r.plan },
       }))));
+      if (tell) await insertOutboxMessages(tx, tell(requests));
       return requests;
     });
   }
@@ -676,7 +686,7 @@ export class KnexGatewayStore implements GatewayStore {
     return (await q.orderBy('updated_at')).map(toKey);
   }
 
-  async rotateKey({ previous, next, graceUntil, at }: { previous: StoredKey; next: StoredKey; graceUntil: Date; at: Date }, audit: NewGatewayAuditEvent[]) {
+  async rotateKey({ previous, next, graceUntil, at }: { previous: StoredKey; next: StoredKey; graceUntil: Date; at: Date }, audit: NewGatewayAuditEvent[], tell: OutboxMessage[] = []) {
     return this.db.transaction(async tx => {
       // A share of the product row's lock, as an approval takes: a removal cannot go between this check and the new key.
       if (!(await tx('gateway_products').where('id', previous.productId).forShare().first('id'))) {
@@ -689,26 +699,41 @@ export class KnexGatewayStore implements GatewayStore {
       if (changed !== 1) return false;
       await insertKey(tx, { ...next, updatedAt: writtenAt(new Date(next.updatedAt)).toISOString() });
       await insertAuditEvents(tx, audit);
+      await insertOutboxMessages(tx, tell);
       return true;
     });
   }
 
-  async claimExpiringKeys(at: Date, until: Date) {
-    // updated_at stays: nothing the data plane holds changed.
-    const claimed: KeyRow[] = await this.db<KeyRow>('gateway_keys')
-      .where('status', 'active').andWhere('expires_at', '>', at).andWhere('expires_at', '<=', until)
-      .whereNull('replaced_by').whereNull('expiry_warned_at')
-      .update({ expiry_warned_at: at } as Partial<KeyRow>, '*');
-    return claimed.map(toKey);
+  async claimExpiringKeys(at: Date, until: Date, tell?: (keys: Array<StoredKey & { apiRef?: string }>) => OutboxMessage[]) {
+    return this.db.transaction(async tx => {
+      // updated_at stays: nothing the data plane holds changed.
+      const claimed: KeyRow[] = await tx<KeyRow>('gateway_keys')
+        .where('status', 'active').andWhere('expires_at', '>', at).andWhere('expires_at', '<=', until)
+        .whereNull('replaced_by').whereNull('expiry_warned_at')
+        .update({ expiry_warned_at: at } as Partial<KeyRow>, '*');
+      const productIds = [...new Set(claimed.map(row => row.product_id))];
+      const apis = new Map<string, string>();
+      for (let i = 0; i < productIds.length; i += 500) {
+        const rows: Array<{ id: string; entity_ref: string }> = await tx('gateway_products').whereIn('id', productIds.slice(i, i + 500)).select('id', 'entity_ref');
+        for (const row of rows) apis.set(row.id, row.entity_ref);
+      }
+      const keys = claimed.map(row => {
+        const apiRef = apis.get(row.product_id);
+        return { ...toKey(row), ...(apiRef ? { apiRef } : {}) };
+      });
+      if (tell) await insertOutboxMessages(tx, tell(keys));
+      return keys;
+    });
   }
 
-  async revokeKey({ id, actor, at }: { id: string; actor: string; at: Date }, audit: NewGatewayAuditEvent[]) {
+  async revokeKey({ id, actor, at }: { id: string; actor: string; at: Date }, audit: NewGatewayAuditEvent[], tell: OutboxMessage[] = []) {
     return this.db.transaction(async tx => {
       const changed = await tx('gateway_keys')
         .where({ id, status: 'active' })
         .update({ status: 'revoked', revoked_at: at, revoked_by: actor, updated_at: writtenAt(at) });
       if (changed !== 1) return false;
       await insertAuditEvents(tx, audit);
+      await insertOutboxMessages(tx, tell);
       return true;
     });
   }

@@ -1,8 +1,8 @@
 import { parseEntityRef } from '@backstage/catalog-model';
 import type { NotificationSendOptions } from '@backstage/plugin-notifications-node';
-import type { Notify } from '@quarterdeck/plugin-quarterdeck-node';
 import type { GatewayKeyRequest } from '@quarterdeck/plugin-gateway-common';
 import type { GatewayStore } from '../database/GatewayStore';
+import type { OutboxMessage } from '../database/OutboxStore';
 import { maskKey } from '../keys/keyMaterial';
 
 /*
@@ -177,23 +177,36 @@ export function keyExpiresSoon(key: KeyFacts & { expiresAt: string }): Notificat
   };
 }
 
-/** Tells the owners of the keys that expire within `withinMs` of `at`, each key once (the store marks it told). */
-export async function warnOfExpiringKeys(store: Pick<GatewayStore, 'claimExpiringKeys' | 'getProduct'>, notify: Notify, at: Date, withinMs: number) {
-  const apiRefs = new Map<string, string>();
-  for (const key of await store.claimExpiringKeys(at, new Date(at.getTime() + withinMs))) {
-    if (!apiRefs.has(key.productId)) apiRefs.set(key.productId, (await store.getProduct(key.productId))?.entityRef ?? '');
-    const apiRef = apiRefs.get(key.productId);
+/** Notifications as a change's outbox messages: sent once the change has committed (service/outbox.ts). */
+export const asMessages = (notifications: readonly NotificationSendOptions[]): OutboxMessage[] =>
+  notifications.map(notification => ({ kind: 'notification', notification }));
+
+/**
+ * Tells the owners of the keys that expire within `withinMs` of `at`, each
+ * key once: the store marks it told and queues the notification in one
+ * transaction. Returns what it queued; the caller flushes the outbox.
+ */
+export async function warnOfExpiringKeys(store: Pick<GatewayStore, 'claimExpiringKeys'>, at: Date, withinMs: number): Promise<NotificationSendOptions[]> {
+  let told: NotificationSendOptions[] = [];
+  await store.claimExpiringKeys(at, new Date(at.getTime() + withinMs), keys => {
     // A product is removed only once none of its keys works; one removed since the claim took its keys with it.
-    if (!apiRef) continue;
-    notify(keyExpiresSoon({ ...key, apiRef, expiresAt: key.expiresAt! }));
-  }
+    told = keys.flatMap(key => (key.apiRef ? [keyExpiresSoon({ ...key, apiRef: key.apiRef, expiresAt: key.expiresAt! })] : []));
+    return asMessages(told);
+  });
+  return told;
 }
 
 /**
  * Marks the requests past their expiry expired and tells their owners: before
  * anything looks at a request's status, and on the plugin's sweep, so a
- * request no one looks at still ends, and is told of, on time.
+ * request no one looks at still ends, and is told of, on time. Returns what
+ * it queued; the caller flushes the outbox.
  */
-export async function expireKeyRequests(store: Pick<GatewayStore, 'expireKeyRequests'>, notify: Notify, at: Date, watchers: readonly string[] = []) {
-  for (const expired of await store.expireKeyRequests(at)) notify(...keyRequestExpired(expired, watchers));
+export async function expireKeyRequests(store: Pick<GatewayStore, 'expireKeyRequests'>, at: Date, watchers: readonly string[] = []): Promise<NotificationSendOptions[]> {
+  let told: NotificationSendOptions[] = [];
+  await store.expireKeyRequests(at, expired => {
+    told = expired.flatMap(request => keyRequestExpired(request, watchers));
+    return asMessages(told);
+  });
+  return told;
 }

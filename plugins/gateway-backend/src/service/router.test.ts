@@ -196,14 +196,19 @@ describe('the control plane', () => {
       const graceUntil = keys.body.items.find((k: { id: string }) => k.id === keyId).expiresAt;
 
       expect(published.map(event => event.topic)).toEqual(Array(6).fill(GATEWAY_EVENTS_TOPIC));
+      // Each with its own id, for a subscriber to drop a repeat (delivery is at least once).
+      const eventId = expect.stringMatching(/^[0-9a-f-]{36}$/);
       expect(published.map(event => event.eventPayload)).toEqual([
-        { type: 'key.requested', requestId: asked.body.id, productId: 'llm-chat', apiRef: 'api:default/llm-chat', componentRef, plan: 'standard', actor: user('erin') },
-        { type: 'key.approved', requestId: asked.body.id, keyId, productId: 'llm-chat', componentRef, actor: user('carol') },
-        { type: 'key.rotated', keyId, newKeyId, componentRef, productId: 'llm-chat', graceUntil, actor: user('erin') },
-        { type: 'key.revoked', keyId: newKeyId, componentRef, productId: 'llm-chat', actor: user('carol'), reason: 'leaked in a log' },
-        { type: 'key.requested', requestId: again.body.id, productId: 'llm-chat', apiRef: 'api:default/llm-chat', componentRef, plan: 'standard', actor: user('erin') },
-        { type: 'key.denied', requestId: again.body.id, productId: 'llm-chat', componentRef, actor: user('carol'), reason: 'one key is enough' },
+        { type: 'key.requested', requestId: asked.body.id, productId: 'llm-chat', apiRef: 'api:default/llm-chat', componentRef, plan: 'standard', actor: user('erin'), eventId },
+        { type: 'key.approved', requestId: asked.body.id, keyId, productId: 'llm-chat', componentRef, actor: user('carol'), eventId },
+        { type: 'key.rotated', keyId, newKeyId, componentRef, productId: 'llm-chat', graceUntil, actor: user('erin'), eventId },
+        { type: 'key.revoked', keyId: newKeyId, componentRef, productId: 'llm-chat', actor: user('carol'), reason: 'leaked in a log', eventId },
+        { type: 'key.requested', requestId: again.body.id, productId: 'llm-chat', apiRef: 'api:default/llm-chat', componentRef, plan: 'standard', actor: user('erin'), eventId },
+        { type: 'key.denied', requestId: again.body.id, productId: 'llm-chat', componentRef, actor: user('carol'), reason: 'one key is enough', eventId },
       ]);
+      expect(new Set(published.map(event => (event.eventPayload as { eventId: string }).eventId)).size).toBe(6);
+      // All told: nothing waits in the outbox.
+      expect(Number((await knex('gateway_outbox').count({ n: '*' }).first())?.n)).toBe(0);
       expect(new Set(published.map(event => (event.eventPayload as { type: string }).type)))
         .toEqual(new Set(['key.requested', 'key.approved', 'key.denied', 'key.rotated', 'key.revoked']));
       // Subscribers are other plugins: neither a secret nor what would check one.

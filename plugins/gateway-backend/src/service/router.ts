@@ -2,8 +2,6 @@ import type { HttpAuthService, LoggerService, PermissionsService } from '@backst
 import { parseEntityRef, stringifyEntityRef, type Entity } from '@backstage/catalog-model';
 import { ConflictError, InputError, NotAllowedError, NotFoundError } from '@backstage/errors';
 import type { CatalogService } from '@backstage/plugin-catalog-node';
-import type { EventsService } from '@backstage/plugin-events-node';
-import type { NotificationService } from '@backstage/plugin-notifications-node';
 import { AuthorizeResult, type ResourcePermission } from '@backstage/plugin-permission-common';
 import {
   GATEWAY_AUDIT_ACTIONS,
@@ -28,11 +26,13 @@ import Router from 'express-promise-router';
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import type { GatewayAuditStore } from '../database/AuditStore';
-import { formatAuditCursor, jsonBodies, notifier, parseAuditCursor, refuseOtherMethods } from '@quarterdeck/plugin-quarterdeck-node';
+import { formatAuditCursor, jsonBodies, parseAuditCursor, refuseOtherMethods } from '@quarterdeck/plugin-quarterdeck-node';
 import { planGone, type GatewayStore, type KeyQuery, type StoredKey } from '../database/GatewayStore';
+import type { OutboxMessage } from '../database/OutboxStore';
 import { generateKey, maskKey } from '../keys/keyMaterial';
 import { bucketFor, MAX_USAGE_HOURS, summarizeGatewayUsage, summarizeUsage, type StoredHourlyRow } from '../usage/summary';
-import { expireKeyRequests as expireAndTell, keyRequestDecided, keyRequested, keyRevoked, keyRotated } from './notifications';
+import { asMessages, expireKeyRequests as expireAndTell, keyRequestDecided, keyRequested, keyRevoked, keyRotated } from './notifications';
+import type { OutboxDelivery } from './outbox';
 import { productChanges } from './productChanges';
 import { describeZodIssue, productIdProblem, validateProductSpec } from './productSchema';
 
@@ -63,9 +63,12 @@ export interface RouterOptions {
   catalog: CatalogService;
   permissions: PermissionsService;
   httpAuth: HttpAuthService;
-  events: EventsService;
-  /** Backstage notifications to the owners a key request or a key concerns (service/notifications.ts). */
-  notifications?: NotificationService;
+  /**
+   * Delivers what each key change tells others, queued in its transaction:
+   * its event on Backstage's events service and the notifications to the
+   * owners it concerns (service/notifications.ts).
+   */
+  outbox: OutboxDelivery;
   settings: GatewaySettings;
   /** Told about every key change at once; resolves when this replica's data plane holds it. */
   onKeyChange?: (keys: StoredKey[]) => Promise<void>;
@@ -79,6 +82,8 @@ export interface RouterOptions {
 }
 
 const MAX_GRACE_SECONDS = 30 * 24 * 3600;
+/** How long a change's answer waits for its events and notifications to be sent (they go on after it). */
+const TELL_WAIT_MS = 2000;
 
 const productBody = z.object({
   entityRef: z.string().min(1, 'entityRef: required'),
@@ -199,7 +204,7 @@ export function keyView(key: StoredKey, now: Date): GatewayKeyView {
 }
 
 export async function createRouter(options: RouterOptions): Promise<express.Router> {
-  const { db, store, audit, catalog, permissions, httpAuth, events, settings, logger } = options;
+  const { db, store, audit, catalog, permissions, httpAuth, settings, logger } = options;
   const now = () => options.now?.() ?? new Date();
   const router = Router();
   router.use(...jsonBodies({ limit: '1mb' }));
@@ -249,7 +254,6 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     if (found.kind.toLowerCase() !== kind.toLowerCase()) throw new InputError(`${field}: ${normalized} is a ${found.kind}, not a ${kind}`);
     return found;
   };
-  const notify = notifier(options.notifications, logger);
   /**
    * Hands changed keys to this replica's data plane at once. After the change has committed, a
    * failure here must not fail the answer (an approval's or rotation's one-time secret would be
@@ -264,14 +268,23 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     }
   };
   const watchers = settings.keyRequestWatchers ?? [];
-  const expireKeyRequests = () => expireAndTell(store, notify, now(), watchers);
-  const publish = async (type: string, payload: Record<string, unknown>) => {
-    try {
-      await events.publish({ topic: GATEWAY_EVENTS_TOPIC, eventPayload: { type, ...payload } });
-    } catch (error) {
-      logger.warn(`Could not publish ${type}: ${error}`);
-    }
+  const { outbox } = options;
+  /**
+   * Sends what a committed change queued. Its author's answer waits for that
+   * (a subscriber or a notification has the news when the page does), but
+   * for TELL_WAIT_MS at most: a notifications backend that hangs must not
+   * hold back an approval's one-time secret. The rest goes on meanwhile.
+   */
+  const tellNow = async () => {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([outbox.flush(), new Promise(resolve => { timer = setTimeout(resolve, TELL_WAIT_MS); })]);
+    clearTimeout(timer);
   };
+  const expireKeyRequests = async () => {
+    if ((await expireAndTell(store, now(), watchers)).length > 0) await tellNow();
+  };
+  /** A key event for Backstage's events service, queued with its change. */
+  const event = (type: string, payload: Record<string, unknown>): OutboxMessage => ({ kind: 'event', topic: GATEWAY_EVENTS_TOPIC, payload: { type, ...payload } });
 
   // This replica's data plane, for the admin page.
   router.get('/status', async (req, res) => {
@@ -483,7 +496,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     await expireKeyRequests();
     const at = now();
     const id = crypto.randomUUID();
-    const request = await store.createKeyRequest({
+    const created: GatewayKeyRequest = {
       id,
       productId: product.id,
       plan: body.plan,
@@ -494,12 +507,15 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
       requestedBy: actor,
       requestedAt: at.toISOString(),
       expiresAt: new Date(at.getTime() + settings.keyRequestTtlMs).toISOString(),
-    }, [
+    };
+    const request = await store.createKeyRequest(created, [
       { actor, action: 'key-request.created', entityRef: componentRef, target: id, reason: body.justification, details: { productId: product.id, plan: body.plan } },
       { actor, action: 'key-request.created', entityRef: product.entityRef, target: id, reason: body.justification, details: { componentRef, plan: body.plan } },
+    ], [
+      event('key.requested', { requestId: id, productId: product.id, apiRef: product.entityRef, componentRef, plan: body.plan, actor }),
+      ...asMessages([keyRequested(created, watchers)]),
     ]);
-    await publish('key.requested', { requestId: request.id, productId: product.id, apiRef: product.entityRef, componentRef, plan: body.plan, actor });
-    notify(keyRequested(request, watchers));
+    await tellNow();
     res.status(201).json(request);
   });
 
@@ -551,15 +567,18 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     };
     const approved = [request.apiRef, request.componentRef].map(entityRef => (
       { actor, action: 'key-request.approved', entityRef, target: request.id, reason: body.reason, details: { keyId: key.id, publicId: key.publicId } }));
-    if (!(await store.reviewKeyRequest({ id: request.id, status: 'approved', reviewer: actor, reason: body.reason, at, key }, approved))) {
+    // The request as the review stores it, from what is known here: a read that failed after the commit would lose the
+    // one-time secret for good (the key is issued; a retry is answered 409).
+    const decided = decidedRequest(request, { status: 'approved', actor, at, reason: body.reason, keyId: key.id });
+    const tell = [
+      event('key.approved', { requestId: request.id, keyId: key.id, productId: request.productId, componentRef: request.componentRef, actor }),
+      ...asMessages(keyRequestDecided(decided, { actor, publicId: key.publicId, expiresAt }, watchers)),
+    ];
+    if (!(await store.reviewKeyRequest({ id: request.id, status: 'approved', reviewer: actor, reason: body.reason, at, key }, approved, tell))) {
       throw new ConflictError(`Key request ${request.id} was decided or expired meanwhile`);
     }
     await pushKeys([key]);
-    await publish('key.approved', { requestId: request.id, keyId: key.id, productId: request.productId, componentRef: request.componentRef, actor });
-    // The request as the review stored it, from what is known here: a read that failed now would lose the one-time
-    // secret for good (the key is issued; a retry is answered 409).
-    const decided = decidedRequest(request, { status: 'approved', actor, at, reason: body.reason, keyId: key.id });
-    notify(...keyRequestDecided(decided, { actor, publicId: key.publicId, expiresAt }, watchers));
+    await tellNow();
     const issued: IssuedKey = { key: keyView(key, at), secret: material.full };
     // Shown once: kept by no cache, the browser's or a proxy's.
     res.set('cache-control', 'no-store').status(201).json({ request: decided, issued });
@@ -570,13 +589,16 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     const body = parse(denyBody, req.body);
     const denied = [request.apiRef, request.componentRef].map(entityRef => ({ actor, action: 'key-request.denied', entityRef, target: request.id, reason: body.reason }));
     const at = now();
-    if (!(await store.reviewKeyRequest({ id: request.id, status: 'denied', reviewer: actor, reason: body.reason, at }, denied))) {
-      throw new ConflictError(`Key request ${request.id} was decided or expired meanwhile`);
-    }
-    await publish('key.denied', { requestId: request.id, productId: request.productId, componentRef: request.componentRef, actor, reason: body.reason });
     // As an approval's: the decision is committed, and a retry would be answered 409.
     const decided = decidedRequest(request, { status: 'denied', actor, at, reason: body.reason });
-    notify(...keyRequestDecided(decided, { actor }, watchers));
+    const tell = [
+      event('key.denied', { requestId: request.id, productId: request.productId, componentRef: request.componentRef, actor, reason: body.reason }),
+      ...asMessages(keyRequestDecided(decided, { actor }, watchers)),
+    ];
+    if (!(await store.reviewKeyRequest({ id: request.id, status: 'denied', reviewer: actor, reason: body.reason, at }, denied, tell))) {
+      throw new ConflictError(`Key request ${request.id} was decided or expired meanwhile`);
+    }
+    await tellNow();
     res.json(decided);
   });
 
@@ -688,10 +710,13 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     // The grace period shortens the old key's life, never lengthens it past the expiry it was approved with.
     const graceUntil = new Date(Math.min(at.getTime() + graceSeconds * 1000, key.expiresAt ? Date.parse(key.expiresAt) : Infinity));
     const rotated = entityRefs.map(entityRef => ({ actor, action: 'key.rotated', entityRef, target: key.id, details: { publicId: key.publicId, newKeyId: next.id, graceSeconds, graceUntil: graceUntil.toISOString() } }));
-    if (!(await store.rotateKey({ previous: key, next, graceUntil, at }, rotated))) throw new ConflictError(`Key ${key.publicId} changed meanwhile`);
+    const tell = [
+      event('key.rotated', { keyId: key.id, newKeyId: next.id, componentRef: key.componentRef, productId: key.productId, graceUntil: graceUntil.toISOString(), actor }),
+      ...asMessages([keyRotated({ ...key, apiRef }, { actor, newPublicId: next.publicId, graceUntil: graceUntil.toISOString() })]),
+    ];
+    if (!(await store.rotateKey({ previous: key, next, graceUntil, at }, rotated, tell))) throw new ConflictError(`Key ${key.publicId} changed meanwhile`);
     await pushKeys([{ ...key, replacedBy: next.id, expiresAt: graceUntil.toISOString(), updatedAt: at.toISOString() }, next]);
-    await publish('key.rotated', { keyId: key.id, newKeyId: next.id, componentRef: key.componentRef, productId: key.productId, graceUntil: graceUntil.toISOString(), actor });
-    notify(keyRotated({ ...key, apiRef }, { actor, newPublicId: next.publicId, graceUntil: graceUntil.toISOString() }));
+    await tellNow();
     const issued: IssuedKey = { key: keyView(next, at), secret: material.full };
     res.set('cache-control', 'no-store').status(201).json(issued);
   });
@@ -701,12 +726,15 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     const body = parse(revokeBody, req.body);
     const at = now();
     const revocation = entityRefs.map(entityRef => ({ actor, action: 'key.revoked', entityRef, target: key.id, reason: body.reason, details: { publicId: key.publicId } }));
-    if (!(await store.revokeKey({ id: key.id, actor, at }, revocation))) throw new ConflictError(`Key ${key.publicId} changed meanwhile`);
+    const tell = [
+      event('key.revoked', { keyId: key.id, componentRef: key.componentRef, productId: key.productId, actor, reason: body.reason }),
+      ...asMessages([keyRevoked({ ...key, apiRef }, { actor, reason: body.reason })]),
+    ];
+    if (!(await store.revokeKey({ id: key.id, actor, at }, revocation, tell))) throw new ConflictError(`Key ${key.publicId} changed meanwhile`);
     // As revokeKey stored it, not read back: the revocation has committed, and a retry would be answered 409.
     const revoked: StoredKey = { ...key, status: 'revoked', revokedAt: at.toISOString(), revokedBy: actor, updatedAt: at.toISOString() };
     await pushKeys([revoked]);
-    await publish('key.revoked', { keyId: key.id, componentRef: key.componentRef, productId: key.productId, actor, reason: body.reason });
-    notify(keyRevoked({ ...key, apiRef }, { actor, reason: body.reason }));
+    await tellNow();
     res.json(keyView(revoked, at));
   });
 
