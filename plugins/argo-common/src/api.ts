@@ -132,7 +132,12 @@ export interface RolloutActionRequest {
 export interface RolloutActionResponse {
   summary: string;
   rollout?: RolloutSummary;
-  /** The action's audit entry; absent when it could not be written (then `auditError` says why). */
-  audit?: AuditEventView;
+  /**
+   * The action's audit entry, written before anything was sent (an action
+   * whose entry cannot be written is not sent: 503). Its details say
+   * `unknown` when its outcome could not be written after (then `auditError`
+   * says so).
+   */
+  audit: AuditEventView;
   auditError?: string;
 }

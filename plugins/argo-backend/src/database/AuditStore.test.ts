@@ -14,6 +14,21 @@ describe('KnexAuditStore', () => {
   });
 
   it.each(databases.eachSupportedId())(
+    'settles an entry recorded before its outcome was known, in place, %p',
+    async databaseId => {
+      const knex = await databases.init(databaseId);
+      await applyDatabaseMigrations({ getClient: async () => knex });
+      const store = new KnexAuditStore(knex);
+      const object = { cluster: 'local', kind: 'Rollout', namespace: 'payments', name: 'payments-api' };
+      const pending = await store.record({ ...object, actor: 'user:default/alice', action: 'promote', reason: 'ok', details: { stepBefore: 1, outcome: 'unknown' } });
+      const settled = await store.settle(pending.id, { stepBefore: 1, outcome: 'applied' });
+      expect(settled).toEqual({ ...pending, details: { stepBefore: 1, outcome: 'applied' } });
+      expect(await store.list({ object })).toEqual([settled]);
+      expect(await store.settle(String(Number(pending.id) + 1), { outcome: 'applied' })).toBeUndefined();
+    },
+  );
+
+  it.each(databases.eachSupportedId())(
     'records events and lists them newest first per entity and object, %p',
     async databaseId => {
       const knex = await databases.init(databaseId);

@@ -39,6 +39,12 @@ export interface AuditPage {
 /** The audit trail of mutating argo actions. */
 export interface AuditStore {
   record(event: NewAuditEvent): Promise<AuditEvent>;
+  /**
+   * Sets the details of an entry recorded before its outcome was known (an
+   * action recorded before it is sent, settled once it is): the entry as
+   * settled, or undefined when there is no such entry.
+   */
+  settle(id: string, details: Record<string, unknown>): Promise<AuditEvent | undefined>;
   /** Newest first. */
   list(query: AuditQuery): Promise<AuditEvent[]>;
   /**
@@ -86,6 +92,13 @@ export class KnexAuditStore implements AuditStore {
       .returning('id');
     const id = typeof inserted === 'object' ? inserted.id : inserted;
     return toEvent({ ...row, id });
+  }
+
+  async settle(id: string, details: Record<string, unknown>): Promise<AuditEvent | undefined> {
+    const changed = await this.db<AuditRow>('audit_events').where('id', id).update({ details: JSON.stringify(details) });
+    if (changed === 0) return undefined;
+    const row = await this.db<AuditRow>('audit_events').where('id', id).first();
+    return row && toEvent(row);
   }
 
   async list(query: AuditQuery): Promise<AuditEvent[]> {

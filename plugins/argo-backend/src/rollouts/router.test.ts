@@ -413,13 +413,38 @@ describe('rollout routes', () => {
       const afterReset = await request(server).get(`${base}/audit`).set('authorization', alice);
       expect(afterReset.body.items[0]).toMatchObject({ action: 'resume', details: { outcome: 'unknown', patchesApplied: 0, patches: 1, error: 'socket hang up' } });
 
-      // The audit trail cannot be written: the action is applied all the same, and says so.
-      await pluginDb.schema.dropTable('audit_events');
-      const resumed = await request(server).post(`${base}/resume`).set('authorization', alice).send({});
+      // The entry is on the trail before anything is sent: a backend that stops while sending leaves it saying so.
+      const patchOf = cluster.patch.bind(cluster);
+      let entryWhileSending: unknown;
+      const watched = jest.spyOn(cluster, 'patch').mockImplementation(async (...args) => {
+        entryWhileSending = (await request(server).get(`${base}/audit`).set('authorization', alice)).body.items[0];
+        return patchOf(...args);
+      });
+      const resumed = await request(server).post(`${base}/resume`).set('authorization', alice).send({ reason: 'thaw, again' });
+      watched.mockRestore();
       expect(resumed.status).toBe(200);
-      expect(resumed.body).toMatchObject({ summary: "rollout 'payments-api' resumed", auditError: 'The action was sent, but its audit entry could not be written; the backend log has the cause' });
-      expect(resumed.body.audit).toBeUndefined();
-      expect((await rollouts.get('default', 'payments-api'))?.spec.paused).toBeFalsy();
+      expect(entryWhileSending).toMatchObject({ action: 'resume', reason: 'thaw, again', details: { outcome: 'unknown', patchesApplied: 0, patches: 1, error: 'the backend stopped before it knew the outcome' } });
+      expect(resumed.body.audit).toMatchObject({ id: (entryWhileSending as { id: string }).id, action: 'resume', details: { outcome: 'applied' } });
+      const settled = await request(server).get(`${base}/audit`).set('authorization', alice);
+      expect(settled.body.items[0]).toEqual(resumed.body.audit);
+
+      // Its outcome cannot be written: the action is applied all the same, the answer says so, and the entry says it may have been.
+      await pluginDb.raw("CREATE TRIGGER audit_frozen BEFORE UPDATE ON audit_events BEGIN SELECT RAISE(ABORT, 'the trail is read-only'); END");
+      const paused = await request(server).post(`${base}/pause`).set('authorization', alice).send({});
+      expect(paused.status).toBe(200);
+      expect(paused.body).toMatchObject({
+        summary: "rollout 'payments-api' paused",
+        audit: { action: 'pause', details: { outcome: 'unknown' } },
+        auditError: 'The action was sent, but its outcome could not be written to the audit trail, which says it may have been applied; the backend log has the cause',
+      });
+      expect((await rollouts.get('default', 'payments-api'))?.spec.paused).toBe(true);
+      await pluginDb.raw('DROP TRIGGER audit_frozen');
+
+      // The trail cannot be written at all: nothing is sent.
+      await pluginDb.schema.dropTable('audit_events');
+      const unaudited = await request(server).post(`${base}/resume`).set('authorization', alice).send({});
+      expect([unaudited.status, unaudited.body.error.message]).toEqual([503, 'Nothing was sent to Rollout default/payments-api: its audit entry could not be written; try again, and if it persists, the backend log has the cause']);
+      expect((await rollouts.get('default', 'payments-api'))?.spec.paused).toBe(true);
     } finally {
       await stop();
     }

@@ -1,5 +1,5 @@
 import type { AuthService, HttpAuthService, LoggerService, PermissionsService } from '@backstage/backend-plugin-api';
-import { ConflictError, InputError, isError, NotAllowedError, NotFoundError, toError } from '@backstage/errors';
+import { ConflictError, InputError, isError, NotAllowedError, NotFoundError, ServiceUnavailableError, toError } from '@backstage/errors';
 import { parseEntityRef, stringifyEntityRef, type Entity } from '@backstage/catalog-model';
 import type { CatalogService } from '@backstage/plugin-catalog-node';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
@@ -33,7 +33,7 @@ import Router from 'express-promise-router';
 import { z } from 'zod';
 import type { AuditStore } from '../database/AuditStore';
 import { parseAuditCursor } from '@quarterdeck/plugin-quarterdeck-node';
-import { actionOutcome, planRolloutAction, ROLLOUT_ACTIONS, type RolloutAction, type RolloutPatch } from './actions';
+import { actionOutcome, planRolloutAction, ROLLOUT_ACTIONS, type ActionOutcome, type RolloutAction, type RolloutPatch } from './actions';
 import { POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION, ROLLOUT_TYPE_LABEL, SCALE_DOWN_DEADLINE_ANNOTATION, STEP_INDEX_LABEL } from './objects';
 import { rolloutEntityResolver } from './owningEntity';
 import { displayedRolloutPhase } from './phase';
@@ -430,42 +430,19 @@ export function createRolloutsRouter(options: RolloutsRouterOptions) {
     // is not undone (a step index set back). On a conflict the Rollout is read, checked and planned again, a few times.
     let { planned: plan, workload } = await planFor(rollout);
     let acted = rollout;
-    // Once a patch is sent the action is audited, whatever came of it: a later patch
-    // failing leaves the earlier ones applied, and that must be on the trail.
-    let applied = 0;
-    let failure: { error: unknown } | undefined;
-    for (let attempt = 1; plan.patches.length > 0; attempt++) {
-      const first = plan.patches[0];
-      try {
-        await send(onlyOver(first, first.target ? workload?.metadata.resourceVersion : acted.metadata.resourceVersion));
-        applied = 1;
-        break;
-      } catch (error) {
-        if (!(isError(error) && error.name === 'ConflictError')) {
-          failure = { error };
-          break;
-        }
-        if (attempt === 3) {
-          failure = { error: new ConflictError(`Rollout ${namespace}/${name} kept changing while this ${action} was being sent, so nothing was changed; look at it again`) };
-          break;
-        }
-        acted = (await readRollout(cluster, namespace, name)).rollout;
-        ({ planned: plan, workload } = await planFor(acted));
-      }
-    }
-    for (const patch of failure ? [] : plan.patches.slice(1)) {
-      try {
-        await send(patch);
-        applied++;
-      } catch (error) {
-        failure = { error };
-        break;
-      }
-    }
-    const outcome = actionOutcome(applied, plan.patches.length, failure && toError(failure.error).message, failure && refusedByCluster(failure.error));
     const actor = credentials.principal.userEntityRef;
-    let event: AuditEventView | undefined;
-    let auditError: string | undefined;
+    /** The entry's details: where the Rollout was when the action was taken (the controller moves it afterwards), and what came of it. */
+    const detailsOf = (outcome: ActionOutcome) => ({
+      stepBefore: acted.status?.currentStepIndex,
+      // A canary past its last step has stepBefore = the number of steps: the trail says "after the last step".
+      ...(acted.spec.strategy?.canary?.steps ? { stepCount: acted.spec.strategy.canary.steps.length } : {}),
+      phaseBefore: displayedRolloutPhase(acted).phase,
+      ...(parsed.data.revision ? { revision: parsed.data.revision } : {}),
+      ...outcome,
+    });
+    // On the trail before anything is sent, as not yet known: a backend that dies while sending leaves the entry saying
+    // the action may have been applied, and one that cannot write the trail sends nothing.
+    let event: AuditEventView;
     try {
       event = await audit.record({
         actor,
@@ -476,20 +453,58 @@ export function createRolloutsRouter(options: RolloutsRouterOptions) {
         namespace,
         name,
         reason: parsed.data.reason,
-        details: {
-          // The step the action was taken at: the controller moves it afterwards.
-          stepBefore: acted.status?.currentStepIndex,
-          // A canary past its last step has stepBefore = the number of steps: the trail says "after the last step".
-          ...(acted.spec.strategy?.canary?.steps ? { stepCount: acted.spec.strategy.canary.steps.length } : {}),
-          phaseBefore: displayedRolloutPhase(acted).phase,
-          ...(parsed.data.revision ? { revision: parsed.data.revision } : {}),
-          ...outcome,
-        },
+        details: detailsOf({ outcome: 'unknown', patchesApplied: 0, patches: plan.patches.length, error: 'the backend stopped before it knew the outcome' }),
       });
     } catch (error) {
-      // An action applied stays applied: say the trail lacks it rather than answer 500 (the database's words go to the log).
-      auditError = 'The action was sent, but its audit entry could not be written; the backend log has the cause';
-      options.logger.error(`${actor} ran ${action} on Rollout ${cluster}/${namespace}/${name} (${outcome.outcome}), but its audit entry was not written: ${toError(error).message}`);
+      options.logger.error(`${actor} asked to ${action} Rollout ${cluster}/${namespace}/${name}; not sent, as its audit entry could not be written: ${toError(error).message}`);
+      throw new ServiceUnavailableError(`Nothing was sent to Rollout ${namespace}/${name}: its audit entry could not be written; try again, and if it persists, the backend log has the cause`);
+    }
+    // Once a patch is sent the action is audited, whatever came of it: a later patch
+    // failing leaves the earlier ones applied, and that must be on the trail.
+    let applied = 0;
+    /** `unsent`: nothing had been sent when it came (the read or plan after a conflict failed). */
+    let failure: { error: unknown; unsent?: true } | undefined;
+    try {
+      for (let attempt = 1; plan.patches.length > 0; attempt++) {
+        const first = plan.patches[0];
+        try {
+          await send(onlyOver(first, first.target ? workload?.metadata.resourceVersion : acted.metadata.resourceVersion));
+          applied = 1;
+          break;
+        } catch (error) {
+          if (!(isError(error) && error.name === 'ConflictError')) {
+            failure = { error };
+            break;
+          }
+          if (attempt === 3) {
+            failure = { error: new ConflictError(`Rollout ${namespace}/${name} kept changing while this ${action} was being sent, so nothing was changed; look at it again`) };
+            break;
+          }
+          acted = (await readRollout(cluster, namespace, name)).rollout;
+          ({ planned: plan, workload } = await planFor(acted));
+        }
+      }
+    } catch (error) {
+      // Read and planned again after a conflict, and refused (the Rollout moved on, or is gone) or not read: nothing was applied.
+      failure = { error, unsent: true };
+    }
+    for (const patch of failure ? [] : plan.patches.slice(1)) {
+      try {
+        await send(patch);
+        applied++;
+      } catch (error) {
+        failure = { error };
+        break;
+      }
+    }
+    const outcome = actionOutcome(applied, plan.patches.length, failure && toError(failure.error).message, failure && (failure.unsent || refusedByCluster(failure.error)));
+    let auditError: string | undefined;
+    try {
+      event = (await audit.settle(event.id, detailsOf(outcome))) ?? event;
+    } catch (error) {
+      // An action applied stays applied: say the trail lacks its outcome rather than answer 500 (the database's words go to the log).
+      auditError = 'The action was sent, but its outcome could not be written to the audit trail, which says it may have been applied; the backend log has the cause';
+      options.logger.error(`${actor} ran ${action} on Rollout ${cluster}/${namespace}/${name} (${outcome.outcome}), but its audit entry still says the outcome is unknown: ${toError(error).message}`);
     }
     if (failure) throw failure.error;
     options.logger.info(`${actor} ran ${action} on Rollout ${cluster}/${namespace}/${name}`);
@@ -497,7 +512,7 @@ export function createRolloutsRouter(options: RolloutsRouterOptions) {
     const body: RolloutActionResponse = {
       summary: plan.summary,
       ...(after ? { rollout: summarizeRollout(cluster, after) } : {}),
-      ...(event ? { audit: event } : {}),
+      audit: event,
       ...(auditError ? { auditError } : {}),
     };
     res.json(body);
