@@ -13,15 +13,24 @@ function asInt(value: unknown): number {
   throw new Error(`asInt: cannot convert ${JSON.stringify(value)} to an int`);
 }
 
+/**
+ * A float as Go's strconv.ParseFloat reads it: decimal or exponent form, and
+ * `NaN`, `Inf`, `+Inf`, `-Inf`, `Infinity` in any case (how Prometheus writes
+ * its special values). Undefined when it is not one.
+ */
+export function parseGoFloat(text: string): number | undefined {
+  const t = text.trim();
+  if (/^[+-]?nan$/i.test(t)) return NaN;
+  if (/^[+-]?inf(inity)?$/i.test(t)) return t.startsWith('-') ? -Infinity : Infinity;
+  const n = Number(t);
+  return t === '' || Number.isNaN(n) ? undefined : n;
+}
+
 function asFloat(value: unknown): number {
   if (typeof value === 'number') return value;
-  if (typeof value === 'string') {
-    const n = Number(value.trim());
-    if (value.trim() !== '' && !Number.isNaN(n)) return n;
-    if (/^[+-]?nan$/i.test(value.trim())) return NaN;
-    if (/^[+-]?inf(inity)?$/i.test(value.trim())) return value.trim().startsWith('-') ? -Infinity : Infinity;
-  }
-  throw new Error(`asFloat: cannot convert ${JSON.stringify(value)} to a float`);
+  const n = typeof value === 'string' ? parseGoFloat(value) : undefined;
+  if (n === undefined) throw new Error(`asFloat: cannot convert ${JSON.stringify(value)} to a float`);
+  return n;
 }
 
 /**

@@ -2,6 +2,7 @@ import type { AnalysisRun, Metric } from '@quarterdeck/plugin-argo-common';
 import type { ClusterClient, KubeObject } from '@quarterdeck/plugin-argo-node';
 import type { Measurement, MetricResult } from './assess';
 import type { QuarterdeckGateway } from '../../gateway/client';
+import { parseGoFloat } from './conditions';
 import { GatewayMetricProvider, QUARTERDECK_GATEWAY_METRIC } from './gatewayProvider';
 import { JobProvider } from './job';
 
@@ -74,7 +75,11 @@ export const webProvider: MetricProvider = {
       jsonBody?: unknown;
       jsonPath?: string;
       timeoutSeconds?: number;
+      insecure?: boolean;
+      authentication?: { oauth2?: { tokenUrl?: string } };
     };
+    const unsupported = unsupportedSetting('web', web.url, web.insecure, web.authentication?.oauth2?.tokenUrl);
+    if (unsupported) return { ok: false, message: unsupported };
     const method = (web.method ?? 'GET').toUpperCase();
     if (web.body !== undefined && web.jsonBody !== undefined) {
       return { ok: false, message: 'use either Body or JSONBody; both cannot exists for WebMetric payload' };
@@ -90,15 +95,18 @@ export const webProvider: MetricProvider = {
       headers['content-type'] = 'application/json';
     }
     const timeout = AbortSignal.timeout(((web.timeoutSeconds ?? 0) > 0 ? web.timeoutSeconds! : 10) * 1000);
-    let response: Response;
+    let status: number;
+    let text: string;
     try {
-      response = await fetch(web.url, { method, headers, body, signal: AbortSignal.any([signal, timeout]) });
+      const response = await fetch(web.url, { method, headers, body, signal: AbortSignal.any([signal, timeout]) });
+      status = response.status;
+      // A body that stalls past the timeout, or a connection reset in it, is an Error measurement, as Argo's read of it.
+      text = await response.text();
     } catch (error) {
       return { ok: false, message: (error as Error).message };
     }
-    const text = await response.text();
-    if (response.status < 200 || response.status > 299) {
-      return { ok: false, message: `received non 2xx response code: ${response.status}` };
+    if (status < 200 || status > 299) {
+      return { ok: false, message: `received non 2xx response code: ${status}` };
     }
     let document: unknown;
     try {
@@ -113,48 +121,96 @@ export const webProvider: MetricProvider = {
       return { ok: false, message: `Could not find JSONPath in body: ${(error as Error).message}` };
     }
     if (!found.found) return { ok: false, message: 'result of web metric produced no value' };
-    return { ok: true, result: found.value, value: typeof found.value === 'string' ? found.value : JSON.stringify(found.value) };
+    // The value as Argo stores it, json.Marshal of what the path found: a string with its quotes.
+    return { ok: true, result: found.value, value: JSON.stringify(found.value) };
   },
 };
+
+/**
+ * A provider setting Argo honours that this one does not: said in the
+ * measurement's error rather than ignored (a query sent unauthenticated, or
+ * over a connection Argo would not have made, measures something else).
+ * `insecure` matters only for https; TLS is always verified here, and
+ * NODE_EXTRA_CA_CERTS adds a private CA.
+ */
+function unsupportedSetting(provider: string, address: string | undefined, insecure: boolean | undefined, oauth2TokenUrl: string | undefined, more: Array<[string, unknown]> = []): string | undefined {
+  if (insecure && address?.toLowerCase().startsWith('https:')) {
+    return `${provider}: insecure (no TLS verification) is not supported by Quarterdeck's analysis; trust the server's CA with NODE_EXTRA_CA_CERTS instead`;
+  }
+  if (oauth2TokenUrl) return `${provider}: authentication.oauth2 is not supported by Quarterdeck's analysis`;
+  const set = more.find(([, value]) => value !== undefined && value !== null && !(typeof value === 'object' && Object.keys(value).length === 0));
+  return set && `${provider}: ${set[0]} is not supported by Quarterdeck's analysis`;
+}
+
+/** A sample's value, a string as Prometheus writes it ("+Inf", "NaN" included). */
+function sampleValue(sample: unknown): number {
+  const text = Array.isArray(sample) ? sample[1] : undefined;
+  const n = typeof text === 'string' ? parseGoFloat(text) : undefined;
+  if (n === undefined) throw new Error(`cannot read ${JSON.stringify(sample)} as a sample`);
+  return n;
+}
 
 /** `prometheus`: an instant query; a vector becomes an array of floats, a scalar a float (Argo's mapping). */
 export const prometheusProvider: MetricProvider = {
   async measure(metric, signal) {
-    const prom = metric.provider.prometheus as { address?: string; query: string; timeout?: number };
-    const address = prom.address ?? process.env.ARGO_ROLLOUTS_PROMETHEUS_ADDRESS;
+    const prom = metric.provider.prometheus as {
+      address?: string;
+      query: string;
+      timeout?: number;
+      insecure?: boolean;
+      headers?: Array<{ key: string; value: string }>;
+      authentication?: { basicAuth?: { username?: string; password?: string }; sigv4?: Record<string, unknown>; oauth2?: { tokenUrl?: string } };
+      rangeQuery?: unknown;
+    };
+    const address = prom.address || process.env.ARGO_ROLLOUTS_PROMETHEUS_ADDRESS;
     if (!address) return { ok: false, message: 'prometheus address is not configured' };
     let url: URL;
     try {
-      url = new URL('/api/v1/query', address);
+      url = new URL(address);
     } catch {
       return { ok: false, message: 'prometheus address is not is url format' };
     }
+    const unsupported = unsupportedSetting('prometheus', address, prom.insecure, prom.authentication?.oauth2?.tokenUrl, [
+      // Argo signs only for Amazon Managed Prometheus's addresses.
+      ['authentication.sigv4', address.includes('aps-workspaces') ? prom.authentication?.sigv4 : undefined],
+      ['rangeQuery', prom.rangeQuery],
+    ]);
+    if (unsupported) return { ok: false, message: unsupported };
+    // Below the address's own path, as Prometheus's Go client joins them: a Prometheus served under /prometheus, or Mimir's /api/prom.
+    url.pathname = `${url.pathname.replace(/\/+$/, '')}/api/v1/query`;
     url.searchParams.set('query', prom.query);
+    const headers: Record<string, string> = {};
+    for (const h of prom.headers ?? []) headers[h.key] = h.value;
+    const basic = prom.authentication?.basicAuth;
+    if (basic?.username || basic?.password) {
+      if (!basic.username) return { ok: false, message: 'missing mandatory parameter in metric for basic auth setup: username' };
+      if (!basic.password) return { ok: false, message: 'missing mandatory parameter in metric for basic auth setup: password' };
+      headers.authorization = `Basic ${Buffer.from(`${basic.username}:${basic.password}`).toString('base64')}`;
+    }
     const timeout = AbortSignal.timeout((prom.timeout ?? 30) * 1000);
-    let json: any;
     try {
-      const response = await fetch(url, { signal: AbortSignal.any([signal, timeout]) });
-      json = await response.json();
-      if (!response.ok || json.status !== 'success') {
+      const response = await fetch(url, { headers, signal: AbortSignal.any([signal, timeout]) });
+      const json = await response.json();
+      if (!response.ok || json?.status !== 'success') {
         return { ok: false, message: json?.error ?? `received non 2xx response code: ${response.status}` };
       }
+      const { resultType, result } = json.data ?? {};
+      if (resultType === 'scalar') {
+        const v = sampleValue(result);
+        return { ok: true, result: v, value: formatFloat(v) };
+      }
+      if (resultType === 'vector' || resultType === 'matrix') {
+        const series = Array.isArray(result) ? (result as Array<{ value?: unknown; values?: unknown }>) : [];
+        const values = resultType === 'vector'
+          ? series.filter(Boolean).map(s => sampleValue(s.value))
+          : series.filter(Boolean).flatMap(s => (Array.isArray(s.values) ? s.values : []).map(sampleValue));
+        return { ok: true, result: values, value: `[${values.map(formatFloat).join(',')}]` };
+      }
+      return { ok: false, message: 'Prometheus metric type not supported' };
     } catch (error) {
+      // No answer, a body cut short, or one that is not Prometheus's: an Error measurement, never a run left unmeasured.
       return { ok: false, message: (error as Error).message };
     }
-    const { resultType, result } = json.data ?? {};
-    if (resultType === 'scalar') {
-      const v = Number(result[1]);
-      return { ok: true, result: v, value: formatFloat(v) };
-    }
-    if (resultType === 'vector') {
-      const values = (result as Array<{ value: [number, string] }>).map(s => Number(s.value[1]));
-      return { ok: true, result: values, value: `[${values.map(formatFloat).join(',')}]` };
-    }
-    if (resultType === 'matrix') {
-      const values = (result as Array<{ values: Array<[number, string]> }>).flatMap(s => s.values.map(v => Number(v[1])));
-      return { ok: true, result: values, value: `[${values.map(formatFloat).join(',')}]` };
-    }
-    return { ok: false, message: 'Prometheus metric type not supported' };
   },
 };
 
