@@ -46,9 +46,27 @@ export interface ArgoObject<K extends ArgoKind, Spec, Status> {
 
 export type IntOrString = number | string;
 
+/**
+ * Where an analysis argument's value comes from (Argo's ValueFrom): the
+ * Rollout's new or stable pod template hash and a field of the Rollout, given
+ * by a Rollout's analysis and resolved as its AnalysisRun is made; a Secret's
+ * key, given by a template and read each time a metric is measured.
+ */
+export interface AnalysisArgValueFrom {
+  podTemplateHashValue?: 'Latest' | 'Stable';
+  fieldRef?: { fieldPath: string };
+  secretKeyRef?: { name: string; key: string };
+}
+
+export interface AnalysisArg {
+  name: string;
+  value?: string;
+  valueFrom?: AnalysisArgValueFrom;
+}
+
 export interface RolloutAnalysis {
   templates?: Array<{ templateName: string; clusterScope?: boolean }>;
-  args?: Array<{ name: string; value?: string; valueFrom?: unknown }>;
+  args?: AnalysisArg[];
   dryRun?: Array<{ metricName: string }>;
 }
 
@@ -150,7 +168,7 @@ export interface Metric {
 }
 
 export interface AnalysisTemplateSpec {
-  args?: Array<{ name: string; value?: string; valueFrom?: unknown }>;
+  args?: AnalysisArg[];
   metrics: Metric[];
   dryRun?: Array<{ metricName: string }>;
 }

@@ -16,10 +16,12 @@ describe('a canary with an analysis step, on the local driver', () => {
   let reconcilers: Array<{ start(): Promise<void>; stop(): Promise<void> }>;
   let server: http.Server;
   let base: string;
+  const asked: Array<{ url: string; authorization?: string }> = [];
 
   beforeAll(async () => {
     server = http.createServer((req, res) => {
-      res.end(JSON.stringify({ ok: req.url === '/good' }));
+      asked.push({ url: req.url!, authorization: req.headers.authorization });
+      res.end(JSON.stringify({ ok: req.url === '/good' || req.url!.startsWith('/good?') }));
     });
     await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -87,6 +89,61 @@ describe('a canary with an analysis step, on the local driver', () => {
       'RolloutAborted: Rollout aborted update to revision 2: Step-based analysis phase error/failed: Metric "ok" assessed Failed due to failed (1) > failureLimit (0)',
     );
     expect(aborted?.status?.abort).toBe(true);
+  });
+
+  it("gives a step's analysis the pod template hashes, fields of the Rollout and a Secret's key its arguments ask for", async () => {
+    const template: AnalysisTemplate = {
+      apiVersion: 'argoproj.io/v1alpha1',
+      kind: 'AnalysisTemplate',
+      metadata: { name: 'versions', namespace: 'default' },
+      spec: {
+        args: [{ name: 'canary-hash' }, { name: 'stable-hash' }, { name: 'team' }, { name: 'replicas' }, { name: 'token', valueFrom: { secretKeyRef: { name: 'metrics-reader', key: 'token' } } }],
+        metrics: [{
+          name: 'ok',
+          successCondition: 'result == true',
+          provider: { web: { url: `${base}/good?canary={{args.canary-hash}}&stable={{args.stable-hash}}&team={{args.team}}&replicas={{args.replicas}}`, headers: [{ key: 'Authorization', value: 'Bearer {{args.token}}' }], jsonPath: '{$.ok}' } },
+        }],
+      },
+    };
+    await argoClients(local.cluster).analysisTemplates.apply(template);
+    await local.cluster.create({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'metrics-reader', namespace: 'default' }, data: { token: Buffer.from('s3cret').toString('base64') } });
+    const withArgs = (image: string): Rollout => {
+      const r = rollout(image, 'good', 'versions');
+      r.metadata.labels = { team: 'payments' };
+      r.spec.strategy!.canary!.steps![1] = {
+        analysis: {
+          templates: [{ templateName: 'versions' }],
+          args: [
+            { name: 'canary-hash', valueFrom: { podTemplateHashValue: 'Latest' } },
+            { name: 'stable-hash', valueFrom: { podTemplateHashValue: 'Stable' } },
+            { name: 'team', valueFrom: { fieldRef: { fieldPath: "metadata.labels['team']" } } },
+            { name: 'replicas', valueFrom: { fieldRef: { fieldPath: 'spec.replicas' } } },
+          ],
+        },
+      };
+      return r;
+    };
+    const rollouts = argoClients(local.cluster).rollouts;
+    await rollouts.apply(withArgs('payments:1'));
+    const first = await eventually('the first deploy', async () => ((await get())?.status?.phase === 'Healthy' ? get() : undefined));
+    asked.length = 0;
+    await rollouts.apply(withArgs('payments:2'));
+    const done = await eventually('the update to complete', async () => {
+      const r = await get();
+      return r?.status?.phase === 'Healthy' && r.status.stableRS === r.status.currentPodHash && r.status.currentPodHash !== first!.status!.stableRS ? r : undefined;
+    }, 30_000);
+    const [run] = (await argoClients(local.cluster).analysisRuns.list('default')).items;
+    expect(run.spec.args).toEqual([
+      { name: 'canary-hash', value: done.status!.currentPodHash },
+      { name: 'stable-hash', value: first!.status!.stableRS },
+      { name: 'team', value: 'payments' },
+      { name: 'replicas', value: '2' },
+      // A Secret's key stays a reference in the run: read each time it measures, never written into an object.
+      { name: 'token', valueFrom: { secretKeyRef: { name: 'metrics-reader', key: 'token' } } },
+    ]);
+    expect(run.status?.phase).toBe('Successful');
+    expect(asked).toEqual([{ url: `/good?canary=${done.status!.currentPodHash}&stable=${first!.status!.stableRS}&team=payments&replicas=2`, authorization: 'Bearer s3cret' }]);
+    expect(JSON.stringify(run)).not.toContain('s3cret');
   });
 
   it('refuses an unknown template with InvalidSpec', async () => {

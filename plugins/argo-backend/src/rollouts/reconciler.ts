@@ -1,5 +1,5 @@
 import type { LoggerService } from '@backstage/backend-plugin-api';
-import type { AnalysisRun, AnalysisTemplateSpec, Rollout, RolloutAnalysis, RolloutStatus } from '@quarterdeck/plugin-argo-common';
+import type { AnalysisArg, AnalysisRun, AnalysisTemplateSpec, Rollout, RolloutAnalysis, RolloutStatus } from '@quarterdeck/plugin-argo-common';
 import {
   argoClients,
   Informer,
@@ -27,6 +27,7 @@ import {
   type ServiceState,
 } from './objects';
 import { calculateRolloutPhase } from './phase';
+import { mergeArgs, unresolvedArg, withPodTemplateHashes, withRolloutFields } from './analysis/args';
 import { compileCondition } from './analysis/conditions';
 import { needsRestart, planRestart, type PodState } from './restart';
 import { trafficRoutersFor } from './routers';
@@ -131,7 +132,7 @@ export class RolloutReconciler {
   private async analysisRunSpec(rollout: Rollout, analysis: RolloutAnalysis, path: string): Promise<AnalysisTemplateSpec> {
     const argo = argoClients(this.client);
     const metrics: AnalysisTemplateSpec['metrics'] = [];
-    const args = new Map<string, { name: string; value?: string }>();
+    const templateArgs: AnalysisArg[] = [];
     for (const ref of analysis.templates ?? []) {
       const template = ref.clusterScope
         ? await argo.clusterAnalysisTemplates.get(undefined, ref.templateName)
@@ -154,14 +155,20 @@ export class RolloutReconciler {
         }
       }
       metrics.push(...template.spec.metrics);
-      for (const arg of template.spec.args ?? []) if (!args.has(arg.name)) args.set(arg.name, { name: arg.name, value: arg.value });
+      templateArgs.push(...(template.spec.args ?? []));
     }
-    for (const arg of analysis.args ?? []) args.set(arg.name, { name: arg.name, value: arg.value });
-    const missing = [...args.values()].find(a => a.value === undefined);
+    const templates = (analysis.templates ?? []).map(t => t.templateName).join(',');
+    let args = mergeArgs(templateArgs, analysis.args ?? []);
+    const missing = unresolvedArg(args);
     if (missing) {
-      throw new InvalidSpecError(`The Rollout "${rollout.metadata.name}" is invalid: ${path}: Invalid value: "${(analysis.templates ?? []).map(t => t.templateName).join(',')}": missing analysis arguments in rollout spec: ${missing.name}`);
+      throw new InvalidSpecError(`The Rollout "${rollout.metadata.name}" is invalid: ${path}: Invalid value: "${templates}": missing analysis arguments in rollout spec: ${missing.name}`);
     }
-    return { metrics, args: [...args.values()], ...(analysis.dryRun ? { dryRun: analysis.dryRun } : {}) };
+    try {
+      args = withRolloutFields(args, rollout);
+    } catch (error) {
+      throw new InvalidSpecError(`The Rollout "${rollout.metadata.name}" is invalid: ${path}: Invalid value: "${templates}": ${(error as Error).message}`);
+    }
+    return { metrics, args, ...(analysis.dryRun ? { dryRun: analysis.dryRun } : {}) };
   }
 
   private async writeInvalidSpec(rollout: Rollout, problem: string) {
@@ -471,6 +478,9 @@ export class RolloutReconciler {
       ).catch(ignoreMissing);
     }
     const revision = decision.create?.revision ?? decision.revise?.revision ?? this.replicaSets.get(`${namespace}/${rollout.metadata.name}-${hash}`)?.metadata.annotations?.[REVISION_ANNOTATION] ?? '1';
+    // The pod template hashes an argument asks for: the new ReplicaSet's, and the stable one's as this pass leaves it.
+    const hashes = { latest: hash, stable: decision.status.stableRS ?? rollout.status?.stableRS ?? hash };
+    const runSpec = (spec: AnalysisTemplateSpec): AnalysisTemplateSpec => ({ ...spec, args: withPodTemplateHashes(spec.args, hashes) });
     for (const request of decision.createAnalysis) {
       await this.client.create({
         apiVersion: 'argoproj.io/v1alpha1',
@@ -487,7 +497,7 @@ export class RolloutReconciler {
           annotations: { [REVISION_ANNOTATION]: String(revision) },
           ownerReferences: [owner],
         },
-        spec: specs.get(specKey(request.kind, request.stepIndex))!,
+        spec: runSpec(specs.get(specKey(request.kind, request.stepIndex))!),
       }, { fieldManager: FIELD_MANAGER }).catch(ignoreConflict);
     }
     for (const name of decision.delete) {

@@ -95,6 +95,20 @@ describe('AnalysisRunReconciler', () => {
     expect(hits.some(h => h.includes('query=sum%28rate%28ok%5B1m%5D%29%29'))).toBe(true);
   });
 
+  it("ends Error, as Argo does, when an argument's Secret or key is missing", async () => {
+    await argoClients(local.cluster).analysisRuns.apply(run('no-secret', {
+      args: [{ name: 'token', valueFrom: { secretKeyRef: { name: 'reader', key: 'token' } } }],
+      metrics: [{ name: 'health', successCondition: 'result.ok', provider: { web: { url: `${base}/health/good`, headers: [{ key: 'Authorization', value: 'Bearer {{args.token}}' }], jsonPath: '{$.data}' } } }],
+    }));
+    expect((await finished('no-secret')).status).toMatchObject({ phase: 'Error', message: 'Unable to resolve metric arguments: secrets "reader" not found' });
+    await local.cluster.create({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'reader', namespace: 'default' }, data: { other: 'eA==' } });
+    await argoClients(local.cluster).analysisRuns.apply(run('no-key', {
+      args: [{ name: 'token', valueFrom: { secretKeyRef: { name: 'reader', key: 'token' } } }],
+      metrics: [{ name: 'health', successCondition: 'result.ok', provider: { web: { url: `${base}/health/good`, headers: [{ key: 'Authorization', value: 'Bearer {{args.token}}' }], jsonPath: '{$.data}' } } }],
+    }));
+    expect((await finished('no-key')).status).toMatchObject({ phase: 'Error', message: "Unable to resolve metric arguments: key 'token' does not exist in secret 'reader'" });
+  });
+
   it('errors after consecutive errors beyond the limit', async () => {
     await argoClients(local.cluster).analysisRuns.apply(run('down', {
       metrics: [{ name: 'health', consecutiveErrorLimit: 0, successCondition: 'result.ok', provider: { web: { url: `${base}/down` } } }],

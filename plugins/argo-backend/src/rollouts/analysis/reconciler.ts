@@ -46,6 +46,8 @@ export function resolveMetricArgs(metric: Metric, args: Array<{ name: string; va
 }
 
 type Run = AnalysisRun & KubeObject;
+/** A run's arguments, its secrets read. */
+type ResolvedArgs = Array<{ name: string; value?: string }>;
 
 /**
  * Runs the AnalysisRuns of one cluster: takes each metric's measurements when
@@ -99,11 +101,11 @@ export class AnalysisRunReconciler {
   }
 
   /** A new measurement (provider.Run, or a measurement judged by the metric's conditions). */
-  private async measure(run: Run, metric: Metric, result: MetricResult): Promise<Measurement> {
+  private async measure(run: Run, args: ResolvedArgs, metric: Metric, result: MetricResult): Promise<Measurement> {
     const startedAt = nowIso(this.now());
     let resolved: Metric;
     try {
-      resolved = resolveMetricArgs(metric, run.spec.args);
+      resolved = resolveMetricArgs(metric, args);
     } catch (error) {
       return { phase: 'Error', message: `Unable to resolve metric arguments: ${(error as Error).message}`, startedAt, finishedAt: startedAt };
     }
@@ -130,11 +132,11 @@ export class AnalysisRunReconciler {
    * terminating (runMeasurements with an incomplete measurement). A
    * terminated measurement that ends Successful or Inconclusive says so.
    */
-  private async continueMeasurement(run: Run, metric: Metric, measurement: Measurement, terminating: boolean): Promise<Measurement> {
+  private async continueMeasurement(run: Run, args: ResolvedArgs, metric: Metric, measurement: Measurement, terminating: boolean): Promise<Measurement> {
     const error = (message: string): Measurement => ({ ...measurement, phase: 'Error', message, finishedAt: measurement.finishedAt ?? nowIso(this.now()) });
     let resolved: Metric;
     try {
-      resolved = resolveMetricArgs(metric, run.spec.args);
+      resolved = resolveMetricArgs(metric, args);
     } catch (e) {
       return error(`Unable to resolve metric arguments: ${(e as Error).message}`);
     }
@@ -160,7 +162,7 @@ export class AnalysisRunReconciler {
   }
 
   /** One metric's part of a pass (generateMetricTasks and runMeasurements). */
-  private async advance(run: Run, metric: Metric, result: MetricResult, startedAt: string, terminating: boolean): Promise<MetricResult> {
+  private async advance(run: Run, args: ResolvedArgs, metric: Metric, result: MetricResult, startedAt: string, terminating: boolean): Promise<MetricResult> {
     if (isCompleted(result.phase)) return result;
     const now = this.now().getTime();
     const last = result.measurements[result.measurements.length - 1];
@@ -168,12 +170,12 @@ export class AnalysisRunReconciler {
       // A terminating run ends an in-flight measurement at once, whatever its resumeAt.
       const early = !terminating && last.resumeAt && Date.parse(last.resumeAt) > now;
       if (early && !this.jobFinished(run, last)) return result;
-      return updateLastMeasurement(result, await this.continueMeasurement(run, metric, last, terminating));
+      return updateLastMeasurement(result, await this.continueMeasurement(run, args, metric, last, terminating));
     }
     if (terminating) return result;
     const due = nextMeasurementAt(metric, result.measurements.length ? result : undefined, Date.parse(startedAt));
     if (due === undefined || due > now) return result;
-    return recordMeasurement(result, await this.measure(run, metric, result), Infinity);
+    return recordMeasurement(result, await this.measure(run, args, metric, result), Infinity);
   }
 
   /**
@@ -181,13 +183,13 @@ export class AnalysisRunReconciler {
    * and, for a job metric, deletes the older Jobs (garbageCollectMeasurements).
    * A failed cleanup leaves that metric untrimmed until a later pass.
    */
-  private async garbageCollect(run: Run, metrics: Metric[], results: MetricResult[]): Promise<MetricResult[]> {
+  private async garbageCollect(run: Run, args: ResolvedArgs, metrics: Metric[], results: MetricResult[]): Promise<MetricResult[]> {
     const limit = MEASUREMENT_HISTORY_LIMIT;
     return Promise.all(results.map(async (result, i) => {
       if (result.measurements.length <= limit) return result;
       let resolved: Metric | undefined;
       try {
-        resolved = resolveMetricArgs(metrics[i], run.spec.args);
+        resolved = resolveMetricArgs(metrics[i], args);
       } catch {
         resolved = undefined;
       }
@@ -202,6 +204,32 @@ export class AnalysisRunReconciler {
       }
       return { ...result, measurements: result.measurements.slice(-limit) };
     }));
+  }
+
+  /**
+   * The run's arguments with each `valueFrom.secretKeyRef` read from its
+   * Secret, at each pass as Argo reads them: a rotated secret is used from the
+   * next measurement on. Throws Argo's message for a Secret or key missing.
+   */
+  private async secretArgs(run: Run): Promise<ResolvedArgs> {
+    return Promise.all((run.spec.args ?? []).map(async arg => {
+      const ref = arg.valueFrom?.secretKeyRef;
+      if (!ref) return arg;
+      const secret = await this.client.get({ apiVersion: 'v1', kind: 'Secret', namespace: run.metadata.namespace, name: ref.name }) as (KubeObject & { data?: Record<string, string> }) | undefined;
+      if (!secret) throw new Error(`secrets "${ref.name}" not found`);
+      const data = secret.data?.[ref.key];
+      if (data === undefined) throw new Error(`key '${ref.key}' does not exist in secret '${ref.name}'`);
+      return { name: arg.name, value: Buffer.from(data, 'base64').toString('utf8') };
+    }));
+  }
+
+  private async writeStatus(run: Run, status: Record<string, unknown>) {
+    await this.client.patch(
+      { apiVersion: run.apiVersion, kind: 'AnalysisRun', namespace: run.metadata.namespace, name: run.metadata.name! },
+      'merge',
+      { metadata: { resourceVersion: run.metadata.resourceVersion }, status },
+      { subresource: 'status', fieldManager: FIELD_MANAGER },
+    );
   }
 
   async reconcile(key: string): Promise<void> {
@@ -220,9 +248,18 @@ export class AnalysisRunReconciler {
 
     const terminating = Boolean(run.spec.terminate) ||
       results.some(r => !dryRun.has(r.name) && ['Failed', 'Error', 'Inconclusive'].includes(r.phase));
-    results = await Promise.all(results.map((result, i) => this.advance(run, metrics[i], result, startedAt, terminating)));
+    let args: ResolvedArgs;
+    try {
+      args = await this.secretArgs(run);
+    } catch (error) {
+      // As Argo's resolveArgs: the run cannot measure at all, and ends Error.
+      const message = `Unable to resolve metric arguments: ${(error as Error).message}`;
+      await this.writeStatus(run, { phase: 'Error', message, startedAt, metricResults: results, completedAt: nowIso(this.now()) });
+      return;
+    }
+    results = await Promise.all(results.map((result, i) => this.advance(run, args, metrics[i], result, startedAt, terminating)));
     const assessed = assessRun(metrics, results, { terminate: run.spec.terminate, dryRun });
-    const metricResults = await this.garbageCollect(run, metrics, assessed.metricResults);
+    const metricResults = await this.garbageCollect(run, args, metrics, assessed.metricResults);
     const completed = isCompleted(assessed.phase);
     const patch: Record<string, unknown> = {
       phase: assessed.phase,
@@ -231,12 +268,7 @@ export class AnalysisRunReconciler {
       metricResults,
       ...(completed ? { completedAt: nowIso(this.now()) } : {}),
     };
-    await this.client.patch(
-      { apiVersion: run.apiVersion, kind: 'AnalysisRun', namespace: run.metadata.namespace, name: run.metadata.name! },
-      'merge',
-      { metadata: { resourceVersion: run.metadata.resourceVersion }, status: patch },
-      { subresource: 'status', fieldManager: FIELD_MANAGER },
-    );
+    await this.writeStatus(run, patch);
     if (!completed) {
       const next = metrics
         .map((m, i) => nextMeasurementAt(m, metricResults[i]?.measurements.length ? metricResults[i] : undefined, Date.parse(startedAt)))
