@@ -26,7 +26,8 @@ export const unresolvedArg = (args: AnalysisArg[]) => args.find(a => a.value ===
 
 /** A number as Go's `%v` prints a float64 (what Argo's fieldRef gives for a number): 10, 0.5, 1e+06, 1.23456789e+08. */
 export function goFloat(n: number): string {
-  if (!Number.isFinite(n)) return Number.isNaN(n) ? 'NaN' : n > 0 ? '+Inf' : '-Inf';
+  if (Number.isNaN(n)) return 'NaN';
+  if (!Number.isFinite(n)) return n > 0 ? '+Inf' : '-Inf';
   if (n === 0) return Object.is(n, -0) ? '-0' : '0';
   // The shortest digits that read back as n, and where the point goes.
   const [mantissa, exponent] = n.toExponential().split('e');
