@@ -64,10 +64,16 @@ export interface AnalysisArg {
   valueFrom?: AnalysisArgValueFrom;
 }
 
+/** Metrics (named by a regular expression) whose verdicts are recorded but do not decide the run. */
+export type DryRunRule = { metricName: string };
+/** How many measurements metrics (named by a regular expression) keep, instead of 10. */
+export type MeasurementRetentionRule = { metricName: string; limit: number };
+
 export interface RolloutAnalysis {
   templates?: Array<{ templateName: string; clusterScope?: boolean }>;
   args?: AnalysisArg[];
-  dryRun?: Array<{ metricName: string }>;
+  dryRun?: DryRunRule[];
+  measurementRetention?: MeasurementRetentionRule[];
 }
 
 export interface CanaryStep {
@@ -170,7 +176,8 @@ export interface Metric {
 export interface AnalysisTemplateSpec {
   args?: AnalysisArg[];
   metrics: Metric[];
-  dryRun?: Array<{ metricName: string }>;
+  dryRun?: DryRunRule[];
+  measurementRetention?: MeasurementRetentionRule[];
 }
 
 export type AnalysisTemplate = ArgoObject<'AnalysisTemplate', AnalysisTemplateSpec, never>;

@@ -146,6 +146,34 @@ describe('a canary with an analysis step, on the local driver', () => {
     expect(JSON.stringify(run)).not.toContain('s3cret');
   });
 
+  it("refuses a step analysis whose metric never ends with InvalidSpec, and carries a template's dry-run rules into its runs", async () => {
+    const clients = argoClients(local.cluster);
+    const template = (name: string, spec: AnalysisTemplate['spec']): AnalysisTemplate => ({ apiVersion: 'argoproj.io/v1alpha1', kind: 'AnalysisTemplate', metadata: { name, namespace: 'default' }, spec });
+    await clients.analysisTemplates.apply(template('forever', { metrics: [{ name: 'ok', interval: '1m', provider: { web: { url: `${base}/good` } } }] }));
+    await clients.rollouts.apply(rollout('payments:1', 'good', 'forever'));
+    const r = await eventually('InvalidSpec', async () => ((await get())?.status?.phase === 'Degraded' ? get() : undefined));
+    expect(r?.status?.message).toBe(
+      'InvalidSpec: The Rollout "payments-api" is invalid: spec.strategy.canary.steps[1].analysis.templates: Invalid value: "forever": AnalysisTemplate forever has metric ok which runs indefinitely. Invalid value for count: <nil>',
+    );
+
+    // A template that tries its metric out: the run records the failure and the update goes on.
+    await clients.analysisTemplates.apply(template('trial', {
+      args: [{ name: 'path' }],
+      dryRun: [{ metricName: 'o.' }],
+      metrics: [{ name: 'ok', successCondition: 'result == true', provider: { web: { url: `${base}/{{args.path}}`, jsonPath: '{$.ok}' } } }],
+    }));
+    await clients.rollouts.apply(rollout('payments:1', 'bad', 'trial'));
+    const first = await eventually('the first deploy', async () => ((await get())?.status?.phase === 'Healthy' ? get() : undefined));
+    await clients.rollouts.apply(rollout('payments:2', 'bad', 'trial'));
+    await eventually('the update to complete', async () => {
+      const now = await get();
+      return now?.status?.phase === 'Healthy' && now.status.stableRS === now.status.currentPodHash && now.status.stableRS !== first?.status?.stableRS;
+    }, 30_000);
+    const [run] = (await clients.analysisRuns.list('default')).items;
+    expect(run.spec.dryRun).toEqual([{ metricName: 'o.' }]);
+    expect(run.status).toMatchObject({ phase: 'Successful', metricResults: [{ name: 'ok', phase: 'Failed', dryRun: true }] });
+  });
+
   it('refuses an unknown template with InvalidSpec', async () => {
     await argoClients(local.cluster).rollouts.apply(rollout('payments:1', 'good', 'nope'));
     const r = await eventually('InvalidSpec', async () => ((await get())?.status?.phase === 'Degraded' ? get() : undefined));

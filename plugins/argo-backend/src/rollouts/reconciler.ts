@@ -1,5 +1,5 @@
 import type { LoggerService } from '@backstage/backend-plugin-api';
-import type { AnalysisArg, AnalysisRun, AnalysisTemplateSpec, Rollout, RolloutAnalysis, RolloutStatus } from '@quarterdeck/plugin-argo-common';
+import type { AnalysisArg, AnalysisRun, AnalysisTemplateSpec, DryRunRule, MeasurementRetentionRule, Rollout, RolloutAnalysis, RolloutStatus } from '@quarterdeck/plugin-argo-common';
 import {
   argoClients,
   Informer,
@@ -29,6 +29,7 @@ import {
 import { calculateRolloutPhase } from './phase';
 import { mergeArgs, unresolvedArg, withPodTemplateHashes, withRolloutFields } from './analysis/args';
 import { compileCondition } from './analysis/conditions';
+import { duplicateRule, endlessMetric } from './analysis/validation';
 import { needsRestart, planRestart, type PodState } from './restart';
 import { trafficRoutersFor } from './routers';
 import type { QuarterdeckGateway } from '../gateway/client';
@@ -129,10 +130,13 @@ export class RolloutReconciler {
    * the step's arguments over the templates' (Argo's newAnalysisRunFromRollout).
    * Throws the InvalidSpec message for a missing template or argument.
    */
-  private async analysisRunSpec(rollout: Rollout, analysis: RolloutAnalysis, path: string): Promise<AnalysisTemplateSpec> {
+  private async analysisRunSpec(rollout: Rollout, analysis: RolloutAnalysis, path: string, kind: AnalysisKind): Promise<AnalysisTemplateSpec> {
     const argo = argoClients(this.client);
     const metrics: AnalysisTemplateSpec['metrics'] = [];
     const templateArgs: AnalysisArg[] = [];
+    // The Rollout's rules first, then each template's (mergeDryRunMetrics and its measurementRetention twin).
+    const dryRun: DryRunRule[] = [...(analysis.dryRun ?? [])];
+    const measurementRetention: MeasurementRetentionRule[] = [...(analysis.measurementRetention ?? [])];
     for (const ref of analysis.templates ?? []) {
       const template = ref.clusterScope
         ? await argo.clusterAnalysisTemplates.get(undefined, ref.templateName)
@@ -154,10 +158,19 @@ export class RolloutReconciler {
           }
         }
       }
+      // A step's or promotion's analysis must end for the Rollout to go on: a metric with an interval and no count never does.
+      const endless = kind !== 'Background' ? endlessMetric(template.spec.metrics) : undefined;
+      if (endless) {
+        throw new InvalidSpecError(`The Rollout "${rollout.metadata.name}" is invalid: ${path}: Invalid value: "${ref.templateName}": AnalysisTemplate ${ref.templateName} has metric ${endless.name} which runs indefinitely. Invalid value for count: ${endless.count ?? '<nil>'}`);
+      }
       metrics.push(...template.spec.metrics);
       templateArgs.push(...(template.spec.args ?? []));
+      dryRun.push(...(template.spec.dryRun ?? []));
+      measurementRetention.push(...(template.spec.measurementRetention ?? []));
     }
     const templates = (analysis.templates ?? []).map(t => t.templateName).join(',');
+    const twice = duplicateRule('dryRun', dryRun) ?? duplicateRule('measurementRetention', measurementRetention);
+    if (twice) throw new InvalidSpecError(`The Rollout "${rollout.metadata.name}" is invalid: ${path}: Invalid value: "${templates}": ${twice}`);
     let args = mergeArgs(templateArgs, analysis.args ?? []);
     const missing = unresolvedArg(args);
     if (missing) {
@@ -168,7 +181,7 @@ export class RolloutReconciler {
     } catch (error) {
       throw new InvalidSpecError(`The Rollout "${rollout.metadata.name}" is invalid: ${path}: Invalid value: "${templates}": ${(error as Error).message}`);
     }
-    return { metrics, args, ...(analysis.dryRun ? { dryRun: analysis.dryRun } : {}) };
+    return { metrics, args, ...(dryRun.length ? { dryRun } : {}), ...(measurementRetention.length ? { measurementRetention } : {}) };
   }
 
   private async writeInvalidSpec(rollout: Rollout, problem: string) {
@@ -271,7 +284,7 @@ export class RolloutReconciler {
     let canaryServices: { stable?: ServiceState; canary?: ServiceState } = {};
     try {
       for (const { kind, stepIndex, analysis, path } of this.analysesOf(rollout)) {
-        specs.set(specKey(kind, stepIndex), await this.analysisRunSpec(rollout, analysis, path));
+        specs.set(specKey(kind, stepIndex), await this.analysisRunSpec(rollout, analysis, path, kind));
       }
       if (blueGreen) {
         services = {

@@ -109,6 +109,39 @@ describe('AnalysisRunReconciler', () => {
     expect((await finished('no-key')).status).toMatchObject({ phase: 'Error', message: "Unable to resolve metric arguments: key 'token' does not exist in secret 'reader'" });
   });
 
+  it("records a dry-run metric's failure without failing the run, its rules matched by regular expression", async () => {
+    await argoClients(local.cluster).analysisRuns.apply(run('dry', {
+      dryRun: [{ metricName: '.*' }],
+      metrics: [{ name: 'health', successCondition: 'result.ok', provider: { web: { url: `${base}/health/bad`, jsonPath: '{$.data}' } } }],
+    }));
+    const r = await finished('dry');
+    expect(r.status).toMatchObject({ phase: 'Successful' });
+    expect(r.status!.metricResults![0]).toMatchObject({ name: 'health', phase: 'Failed', dryRun: true });
+  });
+
+  it('ends Error, saying why, on a spec Argo refuses: a dry-run rule that names no metric, an interval without a unit', async () => {
+    const clients = argoClients(local.cluster);
+    await clients.analysisRuns.apply(run('dry-none', {
+      dryRun: [{ metricName: 'latency' }],
+      metrics: [{ name: 'health', successCondition: 'result.ok', provider: { web: { url: `${base}/health/good`, jsonPath: '{$.data}' } } }],
+    }));
+    await clients.analysisRuns.apply(run('no-unit', {
+      metrics: [{ name: 'health', count: 2, interval: '5', successCondition: 'result.ok', provider: { web: { url: `${base}/health/good`, jsonPath: '{$.data}' } } }],
+    }));
+    expect((await finished('dry-none')).status).toMatchObject({ phase: 'Error', message: "Analysis spec invalid: dryRun[0]: Rule didn't match any metric name(s)" });
+    expect((await finished('no-unit')).status).toMatchObject({ phase: 'Error', message: 'Analysis spec invalid: metrics[0]: invalid interval string: time: missing unit in duration "5"' });
+  });
+
+  it("keeps as many measurements as the metric's retention rule says, not 10", async () => {
+    await argoClients(local.cluster).analysisRuns.apply(run('kept', {
+      measurementRetention: [{ metricName: 'heal', limit: 12 }],
+      metrics: [{ name: 'health', count: 13, interval: '20ms', successCondition: 'result.ok', provider: { web: { url: `${base}/health/good`, jsonPath: '{$.data}' } } }],
+    }));
+    const r = await finished('kept');
+    expect(r.status!.metricResults![0]).toMatchObject({ phase: 'Successful', count: 13 });
+    expect(r.status!.metricResults![0].measurements).toHaveLength(12);
+  });
+
   it('errors after consecutive errors beyond the limit', async () => {
     await argoClients(local.cluster).analysisRuns.apply(run('down', {
       metrics: [{ name: 'health', consecutiveErrorLimit: 0, successCondition: 'result.ok', provider: { web: { url: `${base}/down` } } }],

@@ -1,5 +1,5 @@
 import type { LoggerService } from '@backstage/backend-plugin-api';
-import type { AnalysisRun, Metric } from '@quarterdeck/plugin-argo-common';
+import type { AnalysisRun, MeasurementRetentionRule, Metric } from '@quarterdeck/plugin-argo-common';
 import {
   argoClients,
   Informer,
@@ -24,6 +24,7 @@ import { analysisRunKeyOf, ANALYSIS_RUN_UID_LABEL, JOB_NAME_KEY, JOB_NAMESPACE_K
 import type { QuarterdeckGateway } from '../../gateway/client';
 import { isResumable, providerFor } from './providers';
 import { reconcileQueue } from '../retryOnConflict';
+import { metricsMatching, metricsProblem } from './validation';
 
 const FIELD_MANAGER = 'quarterdeck-analysis';
 const nowIso = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -101,14 +102,8 @@ export class AnalysisRunReconciler {
   }
 
   /** A new measurement (provider.Run, or a measurement judged by the metric's conditions). */
-  private async measure(run: Run, args: ResolvedArgs, metric: Metric, result: MetricResult): Promise<Measurement> {
+  private async measure(run: Run, resolved: Metric, result: MetricResult): Promise<Measurement> {
     const startedAt = nowIso(this.now());
-    let resolved: Metric;
-    try {
-      resolved = resolveMetricArgs(metric, args);
-    } catch (error) {
-      return { phase: 'Error', message: `Unable to resolve metric arguments: ${(error as Error).message}`, startedAt, finishedAt: startedAt };
-    }
     const provider = providerFor(resolved, { client: this.client, gateway: this.options.gateway });
     if (typeof provider === 'string') return { phase: 'Error', message: provider, startedAt, finishedAt: nowIso(this.now()) };
     if (isResumable(provider)) {
@@ -132,14 +127,8 @@ export class AnalysisRunReconciler {
    * terminating (runMeasurements with an incomplete measurement). A
    * terminated measurement that ends Successful or Inconclusive says so.
    */
-  private async continueMeasurement(run: Run, args: ResolvedArgs, metric: Metric, measurement: Measurement, terminating: boolean): Promise<Measurement> {
+  private async continueMeasurement(run: Run, resolved: Metric, measurement: Measurement, terminating: boolean): Promise<Measurement> {
     const error = (message: string): Measurement => ({ ...measurement, phase: 'Error', message, finishedAt: measurement.finishedAt ?? nowIso(this.now()) });
-    let resolved: Metric;
-    try {
-      resolved = resolveMetricArgs(metric, args);
-    } catch (e) {
-      return error(`Unable to resolve metric arguments: ${(e as Error).message}`);
-    }
     const provider = providerFor(resolved, { client: this.client, gateway: this.options.gateway });
     if (typeof provider === 'string') return error(provider);
     // Only a resumable provider leaves a measurement running; anything else would stay Running for ever.
@@ -162,7 +151,7 @@ export class AnalysisRunReconciler {
   }
 
   /** One metric's part of a pass (generateMetricTasks and runMeasurements). */
-  private async advance(run: Run, args: ResolvedArgs, metric: Metric, result: MetricResult, startedAt: string, terminating: boolean): Promise<MetricResult> {
+  private async advance(run: Run, metric: Metric, result: MetricResult, startedAt: string, terminating: boolean): Promise<MetricResult> {
     if (isCompleted(result.phase)) return result;
     const now = this.now().getTime();
     const last = result.measurements[result.measurements.length - 1];
@@ -170,33 +159,29 @@ export class AnalysisRunReconciler {
       // A terminating run ends an in-flight measurement at once, whatever its resumeAt.
       const early = !terminating && last.resumeAt && Date.parse(last.resumeAt) > now;
       if (early && !this.jobFinished(run, last)) return result;
-      return updateLastMeasurement(result, await this.continueMeasurement(run, args, metric, last, terminating));
+      return updateLastMeasurement(result, await this.continueMeasurement(run, metric, last, terminating));
     }
     if (terminating) return result;
     const due = nextMeasurementAt(metric, result.measurements.length ? result : undefined, Date.parse(startedAt));
     if (due === undefined || due > now) return result;
-    return recordMeasurement(result, await this.measure(run, args, metric, result), Infinity);
+    return recordMeasurement(result, await this.measure(run, metric, result), Infinity);
   }
 
   /**
-   * Trims each metric's measurements to the newest MEASUREMENT_HISTORY_LIMIT
-   * and, for a job metric, deletes the older Jobs (garbageCollectMeasurements).
-   * A failed cleanup leaves that metric untrimmed until a later pass.
+   * Trims each metric's measurements to its limit — its measurementRetention
+   * rule's, else MEASUREMENT_HISTORY_LIMIT — and, for a job metric, deletes
+   * the older Jobs (garbageCollectMeasurements). A failed cleanup leaves that
+   * metric untrimmed until a later pass.
    */
-  private async garbageCollect(run: Run, args: ResolvedArgs, metrics: Metric[], results: MetricResult[]): Promise<MetricResult[]> {
-    const limit = MEASUREMENT_HISTORY_LIMIT;
+  private async garbageCollect(run: Run, metrics: Metric[], results: MetricResult[], retention: Map<string, MeasurementRetentionRule>): Promise<MetricResult[]> {
     return Promise.all(results.map(async (result, i) => {
+      const rule = retention.get(result.name);
+      const limit = rule && rule.limit > 0 ? rule.limit : MEASUREMENT_HISTORY_LIMIT;
       if (result.measurements.length <= limit) return result;
-      let resolved: Metric | undefined;
-      try {
-        resolved = resolveMetricArgs(metrics[i], args);
-      } catch {
-        resolved = undefined;
-      }
-      const provider = resolved ? providerFor(resolved, { client: this.client, gateway: this.options.gateway }) : undefined;
-      if (resolved && provider && typeof provider !== 'string' && isResumable(provider)) {
+      const provider = providerFor(metrics[i], { client: this.client, gateway: this.options.gateway });
+      if (typeof provider !== 'string' && isResumable(provider)) {
         try {
-          await provider.garbageCollect(run, resolved, limit);
+          await provider.garbageCollect(run, metrics[i], limit);
         } catch (error) {
           this.options.logger?.warn(`Failed to garbage collect measurements of ${run.metadata.namespace}/${run.metadata.name}: ${error}`);
           return result;
@@ -239,8 +224,28 @@ export class AnalysisRunReconciler {
     if (isCompleted(status.phase as AnalysisPhase | undefined)) return;
     const now = this.now();
     const startedAt = status.startedAt ?? nowIso(now);
-    const metrics = run.spec.metrics ?? [];
-    const dryRun = new Set((run.spec.dryRun ?? []).map(d => d.metricName));
+    // As Argo's reconcileAnalysisRun: a run whose arguments cannot be resolved, or whose spec is invalid, ends Error at once.
+    const endWithError = (message: string) =>
+      this.writeStatus(run, { phase: 'Error', message, startedAt, metricResults: status.metricResults ?? [], completedAt: nowIso(this.now()) });
+    let metrics: Metric[];
+    try {
+      const args = await this.secretArgs(run);
+      metrics = (run.spec.metrics ?? []).map(m => resolveMetricArgs(m, args));
+    } catch (error) {
+      await endWithError(`Unable to resolve metric arguments: ${(error as Error).message}`);
+      return;
+    }
+    let dryRun: Set<string>;
+    let retention: Map<string, MeasurementRetentionRule>;
+    try {
+      const problem = metricsProblem(metrics);
+      if (problem) throw new Error(problem);
+      dryRun = new Set(metricsMatching('dryRun', run.spec.dryRun, metrics).keys());
+      retention = metricsMatching('measurementRetention', run.spec.measurementRetention, metrics);
+    } catch (error) {
+      await endWithError(`Analysis spec invalid: ${(error as Error).message}`);
+      return;
+    }
     let results: MetricResult[] = metrics.map(m => {
       const existing = (status.metricResults ?? []).find(r => r.name === m.name) as MetricResult | undefined;
       return existing ? { ...newMetricResult(m, dryRun.has(m.name)), ...existing } : newMetricResult(m, dryRun.has(m.name));
@@ -248,18 +253,9 @@ export class AnalysisRunReconciler {
 
     const terminating = Boolean(run.spec.terminate) ||
       results.some(r => !dryRun.has(r.name) && ['Failed', 'Error', 'Inconclusive'].includes(r.phase));
-    let args: ResolvedArgs;
-    try {
-      args = await this.secretArgs(run);
-    } catch (error) {
-      // As Argo's resolveArgs: the run cannot measure at all, and ends Error.
-      const message = `Unable to resolve metric arguments: ${(error as Error).message}`;
-      await this.writeStatus(run, { phase: 'Error', message, startedAt, metricResults: results, completedAt: nowIso(this.now()) });
-      return;
-    }
-    results = await Promise.all(results.map((result, i) => this.advance(run, args, metrics[i], result, startedAt, terminating)));
+    results = await Promise.all(results.map((result, i) => this.advance(run, metrics[i], result, startedAt, terminating)));
     const assessed = assessRun(metrics, results, { terminate: run.spec.terminate, dryRun });
-    const metricResults = await this.garbageCollect(run, args, metrics, assessed.metricResults);
+    const metricResults = await this.garbageCollect(run, metrics, assessed.metricResults, retention);
     const completed = isCompleted(assessed.phase);
     const patch: Record<string, unknown> = {
       phase: assessed.phase,
