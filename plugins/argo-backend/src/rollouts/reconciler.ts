@@ -130,7 +130,7 @@ export class RolloutReconciler {
    * the step's arguments over the templates' (Argo's newAnalysisRunFromRollout).
    * Throws the InvalidSpec message for a missing template or argument.
    */
-  private async analysisRunSpec(rollout: Rollout, analysis: RolloutAnalysis, path: string, kind: AnalysisKind): Promise<AnalysisTemplateSpec> {
+  private async analysisRunSpec(rollout: Rollout, analysis: RolloutAnalysis, path: string, analysisKind: AnalysisKind): Promise<AnalysisTemplateSpec> {
     const argo = argoClients(this.client);
     const metrics: AnalysisTemplateSpec['metrics'] = [];
     const templateArgs: AnalysisArg[] = [];
@@ -159,7 +159,7 @@ export class RolloutReconciler {
         }
       }
       // A step's or promotion's analysis must end for the Rollout to go on: a metric with an interval and no count never does.
-      const endless = kind !== 'Background' ? endlessMetric(template.spec.metrics) : undefined;
+      const endless = analysisKind !== 'Background' ? endlessMetric(template.spec.metrics) : undefined;
       if (endless) {
         throw new InvalidSpecError(`The Rollout "${rollout.metadata.name}" is invalid: ${path}: Invalid value: "${ref.templateName}": AnalysisTemplate ${ref.templateName} has metric ${endless.name} which runs indefinitely. Invalid value for count: ${endless.count ?? '<nil>'}`);
       }

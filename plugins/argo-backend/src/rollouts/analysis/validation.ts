@@ -45,7 +45,12 @@ export function metricProblem(metric: Metric): string | undefined {
   if (count > 1 && !m.interval) return 'interval must be specified when count > 1';
   if (m.interval && parseGoDuration(m.interval) === undefined) return `invalid interval string: ${durationError(m.interval)}`;
   if (m.initialDelay && parseGoDuration(m.initialDelay) === undefined) return `invalid startDelay string: ${durationError(m.initialDelay)}`;
-  const providers = Object.entries(m.provider ?? {}).reduce((n, [name, spec]) => n + (name === 'plugin' ? Object.keys((spec ?? {}) as object).length : spec ? 1 : 0), 0);
+  // A plugin provider counts each plugin it names: exactly one may be.
+  const counted = ([name, spec]: [string, unknown]) => {
+    if (name === 'plugin') return Object.keys((spec ?? {}) as object).length;
+    return spec ? 1 : 0;
+  };
+  const providers = Object.entries(m.provider ?? {}).reduce((n, entry) => n + counted(entry), 0);
   if (providers === 0) return 'no provider specified';
   if (providers > 1) return 'multiple providers specified';
   return undefined;
