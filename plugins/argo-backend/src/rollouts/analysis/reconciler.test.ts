@@ -25,6 +25,8 @@ describe('AnalysisRunReconciler', () => {
         res.end(JSON.stringify({ status: 'success', data: { resultType: 'vector', result: [{ metric: {}, value: [1, '0.97'] }] } }));
       } else if (req.url === '/health/good') {
         res.end(JSON.stringify({ data: { ok: true, latency: 120 } }));
+      } else if (req.url === '/slow') {
+        // Answers only when the test is over.
       } else if (req.url === '/health/bad') {
         res.end(JSON.stringify({ data: { ok: false, latency: 900 } }));
       } else {
@@ -35,7 +37,10 @@ describe('AnalysisRunReconciler', () => {
     await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
-  afterAll(() => new Promise(resolve => server.close(resolve)));
+  afterAll(() => new Promise(resolve => {
+    server.closeAllConnections();
+    server.close(resolve);
+  }));
 
   beforeEach(async () => {
     local = await startLocalCluster({ name: 'a', db: await databases.init('SQLITE_3'), kubelet: { readyDelayMs: 10 } });
@@ -140,6 +145,21 @@ describe('AnalysisRunReconciler', () => {
     const r = await finished('kept');
     expect(r.status!.metricResults![0]).toMatchObject({ phase: 'Successful', count: 13 });
     expect(r.status!.metricResults![0].measurements).toHaveLength(12);
+  });
+
+  it('records nothing for a measurement cut short by its own stop (a shutdown, a lost lease): the next holder measures again', async () => {
+    await argoClients(local.cluster).analysisRuns.apply(run('cut-short', {
+      metrics: [{ name: 'health', consecutiveErrorLimit: 0, successCondition: 'result.ok', provider: { web: { url: `${base}/slow`, timeoutSeconds: 30 } } }],
+    }));
+    await eventually('the measurement to be under way', async () => hits.includes('/slow'));
+    await reconciler.stop();
+    await new Promise(resolve => setTimeout(resolve, 200));
+    const r = await argoClients(local.cluster).analysisRuns.get('default', 'cut-short');
+    expect(r?.status?.phase).toBeUndefined();
+    expect(r?.status?.metricResults).toBeUndefined();
+    // Started again (afterEach stops it once more: a second stop is harmless).
+    reconciler = new AnalysisRunReconciler(local.cluster);
+    await reconciler.start();
   });
 
   it('errors after consecutive errors beyond the limit', async () => {

@@ -254,6 +254,9 @@ export class AnalysisRunReconciler {
     const terminating = Boolean(run.spec.terminate) ||
       results.some(r => !dryRun.has(r.name) && ['Failed', 'Error', 'Inconclusive'].includes(r.phase));
     results = await Promise.all(results.map((result, i) => this.advance(run, metrics[i], result, startedAt, terminating)));
+    // Stopped while measuring (a shutdown, a lost lease): what the abort cut short is not a measurement. The next
+    // holder measures again.
+    if (this.abort.signal.aborted) return;
     const assessed = assessRun(metrics, results, { terminate: run.spec.terminate, dryRun });
     const metricResults = await this.garbageCollect(run, metrics, assessed.metricResults, retention);
     const completed = isCompleted(assessed.phase);
