@@ -91,6 +91,8 @@ export interface RolloutSpec {
   workloadRef?: { apiVersion: string; kind: string; name: string; scaleDown?: string };
   minReadySeconds?: number;
   revisionHistoryLimit?: number;
+  /** How many finished AnalysisRuns of a Rollout are kept: successful ones, and failed, errored or inconclusive ones (5 each). */
+  analysis?: { successfulRunHistoryLimit?: number; unsuccessfulRunHistoryLimit?: number };
   paused?: boolean;
   progressDeadlineSeconds?: number;
   progressDeadlineAbort?: boolean;

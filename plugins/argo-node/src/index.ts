@@ -15,6 +15,7 @@ export {
   type LabelSelectorObject,
 } from './cluster/selectors';
 export { argoCrds, gatewayApiCrds, readManifests, deployDirectory } from './cluster/manifests';
+export { createMergePatch } from './cluster/patches';
 export { LocalCluster, type LocalClusterOptions, type PodLogSource } from './cluster/local/LocalCluster';
 export { LocalObjectStore, migrateLocalObjectStore } from './cluster/local/LocalObjectStore';
 export { KubernetesCluster } from './cluster/kubernetes/KubernetesCluster';

@@ -79,6 +79,27 @@ describe('a canary with an analysis step, on the local driver', () => {
     expect(runs[0].status?.phase).toBe('Successful');
   });
 
+  it("keeps the Rollout's past runs only as far as its history limit", async () => {
+    const rollouts = argoClients(local.cluster).rollouts;
+    const limited = (image: string): Rollout => ({ ...rollout(image, 'good'), spec: { ...rollout(image, 'good').spec, analysis: { successfulRunHistoryLimit: 1 } } });
+    await rollouts.apply(limited('payments:1'));
+    let stable = (await eventually('the first deploy', async () => ((await get())?.status?.phase === 'Healthy' ? get() : undefined)))!.status!.stableRS;
+    for (const image of ['payments:2', 'payments:3']) {
+      await rollouts.apply(limited(image));
+      const before = stable;
+      stable = (await eventually(`the update to ${image}`, async () => {
+        const r = await get();
+        return r?.status?.phase === 'Healthy' && r.status.stableRS === r.status.currentPodHash && r.status.stableRS !== before ? r : undefined;
+      }, 30_000)).status!.stableRS;
+    }
+    // Two updates, each with its own successful step analysis (the second does not take the first's run as its own): the older went.
+    const runs = await eventually('the older run to go', async () => {
+      const items = (await argoClients(local.cluster).analysisRuns.list('default')).items;
+      return items.length === 1 ? items : undefined;
+    });
+    expect(runs[0].metadata.labels?.['rollouts-pod-template-hash']).toBe(stable);
+  });
+
   it('aborts the update when the analysis fails, naming the metric', async () => {
     const rollouts = argoClients(local.cluster).rollouts;
     await rollouts.apply(rollout('payments:1', 'bad'));

@@ -2,6 +2,7 @@ import type { LoggerService } from '@backstage/backend-plugin-api';
 import type { AnalysisArg, AnalysisRun, AnalysisTemplateSpec, DryRunRule, MeasurementRetentionRule, Rollout, RolloutAnalysis, RolloutStatus } from '@quarterdeck/plugin-argo-common';
 import {
   argoClients,
+  createMergePatch,
   Informer,
   ObjectConflictError,
   ObjectNotFoundError,
@@ -28,6 +29,7 @@ import {
 } from './objects';
 import { calculateRolloutPhase } from './phase';
 import { mergeArgs, unresolvedArg, withPodTemplateHashes, withRolloutFields } from './analysis/args';
+import { analysisRunsToDelete, DEFAULT_SUCCESSFUL_RUN_HISTORY_LIMIT, DEFAULT_UNSUCCESSFUL_RUN_HISTORY_LIMIT } from './analysisHistory';
 import { compileCondition } from './analysis/conditions';
 import { duplicateRule, endlessMetric } from './analysis/validation';
 import { needsRestart, planRestart, type PodState } from './restart';
@@ -50,14 +52,14 @@ type ReplicaSet = KubeObject & {
   status?: { replicas?: number; availableReplicas?: number; readyReplicas?: number };
 };
 
-/** A merge patch that turns `before` into `after` at the top level of status (removed fields become null). */
+/**
+ * The merge patch that turns status `before` into `after`, at every depth: a
+ * field the new status no longer has (a finished release's
+ * `canary.currentStepAnalysisRunStatus`) is removed, not left for the next
+ * release's analysis step to take as its own run.
+ */
 export function statusPatch(before: RolloutStatus | undefined, after: RolloutStatus): Record<string, unknown> | undefined {
-  const patch: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(after)) {
-    if (JSON.stringify(v) !== JSON.stringify((before as Record<string, unknown> | undefined)?.[k])) patch[k] = v;
-  }
-  for (const k of Object.keys(before ?? {})) if (!(k in after)) patch[k] = null;
-  return Object.keys(patch).length > 0 ? patch : undefined;
+  return createMergePatch(before ?? {}, after) as Record<string, unknown> | undefined;
 }
 
 /**
@@ -489,6 +491,18 @@ export class RolloutReconciler {
         { spec: { terminate: true } },
         { fieldManager: FIELD_MANAGER },
       ).catch(ignoreMissing);
+    }
+    // Past runs are kept as far as the history limits say, and only while their ReplicaSet is (the one this pass deletes is gone).
+    const liveHashes = new Set([hash, ...this.replicaSets
+      .list(rs => rs.metadata.namespace === namespace && !rs.metadata.deletionTimestamp && !decision.delete.includes(rs.metadata.name!) &&
+        (rs.metadata.ownerReferences ?? []).some(o => o.uid === rollout.metadata.uid))
+      .map(rs => rs.metadata.labels?.[POD_TEMPLATE_HASH_LABEL] ?? '')]);
+    const old = analysisRunsToDelete(ownedRuns.filter(run => !keep.has(run.metadata.name!) && !run.metadata.deletionTimestamp), liveHashes, {
+      successful: rollout.spec.analysis?.successfulRunHistoryLimit ?? DEFAULT_SUCCESSFUL_RUN_HISTORY_LIMIT,
+      unsuccessful: rollout.spec.analysis?.unsuccessfulRunHistoryLimit ?? DEFAULT_UNSUCCESSFUL_RUN_HISTORY_LIMIT,
+    });
+    for (const run of old) {
+      await this.client.delete({ apiVersion: run.apiVersion, kind: 'AnalysisRun', namespace, name: run.metadata.name! }).catch(ignoreMissing);
     }
     const revision = decision.create?.revision ?? decision.revise?.revision ?? this.replicaSets.get(`${namespace}/${rollout.metadata.name}-${hash}`)?.metadata.annotations?.[REVISION_ANNOTATION] ?? '1';
     // The pod template hashes an argument asks for: the new ReplicaSet's, and the stable one's as this pass leaves it.

@@ -17,6 +17,29 @@ export function applyMergePatch(target: unknown, patch: unknown): unknown {
   return out;
 }
 
+const isPlainObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
+
+/**
+ * The RFC 7386 merge patch that turns `before` into `after` (the inverse of
+ * applyMergePatch): objects diffed member by member at every depth, a member
+ * gone (or undefined) written as `null`, anything else replaced whole;
+ * undefined when they are the same. A patch of only the top level would
+ * leave a nested member the new value no longer has in place.
+ */
+export function createMergePatch(before: unknown, after: unknown): unknown {
+  if (isPlainObject(before) && isPlainObject(after)) {
+    const patch: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(after)) {
+      if (value === undefined) continue;
+      const member = createMergePatch(before[key], value);
+      if (member !== undefined) patch[key] = member;
+    }
+    for (const key of Object.keys(before)) if (before[key] !== undefined && after[key] === undefined) patch[key] = null;
+    return Object.keys(patch).length > 0 ? patch : undefined;
+  }
+  return JSON.stringify(before) === JSON.stringify(after) ? undefined : after;
+}
+
 function parsePointer(pointer: string): string[] {
   if (pointer === '') return [];
   if (!pointer.startsWith('/')) throw new InvalidObjectError(`invalid JSON pointer "${pointer}"`);
