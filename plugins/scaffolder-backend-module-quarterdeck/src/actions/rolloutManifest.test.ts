@@ -28,23 +28,46 @@ describe('quarterdeck:rollout:manifest', () => {
   const read = (file: string) =>
     parseAllDocuments(fs.readFileSync(path.join(workspacePath, file), 'utf8')).map(d => d.toJS());
 
-  it('writes a canary Rollout with a stable and a canary Service', async () => {
+  it("writes a canary Rollout behind one Service that selects both versions' pods, so its traffic follows the weights", async () => {
     const ctx = await run({
       name: 'payments-api', namespace: 'payments', image: 'example/payments:1.0.0',
       port: 8080, replicas: 4, strategy: 'canary', targetPath: 'manifests/rollout.yaml',
     });
-    const [rollout, stable, canary] = read('manifests/rollout.yaml');
+    const docs = read('manifests/rollout.yaml');
+    expect(docs).toHaveLength(2);
+    const [rollout, service] = docs;
     expect(rollout.apiVersion).toBe('argoproj.io/v1alpha1');
     expect(rollout.kind).toBe('Rollout');
     expect(rollout.spec.replicas).toBe(4);
+    // No stableService: with no traffic router, Argo would pin it to the stable pods and no client of it would reach the canary.
     expect(rollout.spec.strategy.canary).toEqual({
-      canaryService: 'payments-api-canary',
-      stableService: 'payments-api',
       steps: [{ setWeight: 20 }, { pause: {} }, { setWeight: 50 }, { pause: { duration: '1m' } }, { setWeight: 100 }],
     });
     expect(rollout.spec.template.metadata.labels['backstage.io/kubernetes-id']).toBe('payments-api');
-    expect([stable.metadata.name, canary.metadata.name]).toEqual(['payments-api', 'payments-api-canary']);
+    expect(service.metadata.name).toBe('payments-api');
+    expect(service.spec.selector).toEqual(rollout.spec.selector.matchLabels);
+    expect(service.spec.ports).toEqual([{ name: 'http', port: 80, targetPort: 8080 }]);
     expect(ctx.output).toHaveBeenCalledWith('path', 'manifests/rollout.yaml');
+    expect(ctx.output).toHaveBeenCalledWith('namespace', 'payments');
+    expect(ctx.output).toHaveBeenCalledWith('serviceName', 'payments-api');
+    expect(ctx.output).toHaveBeenCalledWith('serviceUrl', 'http://payments-api.payments.svc:80');
+  });
+
+  it('writes the same file again on a retried step, and replaces a different one only with overwrite, never through a link', async () => {
+    const input = { name: 'payments-api', image: 'example/payments:1.0.0', targetPath: 'rollout.yaml' };
+    await run(input);
+    const first = fs.readFileSync(path.join(workspacePath, 'rollout.yaml'), 'utf8');
+    await run(input);
+    expect(fs.readFileSync(path.join(workspacePath, 'rollout.yaml'), 'utf8')).toBe(first);
+    await expect(run({ ...input, image: 'example/payments:2.0.0' })).rejects.toThrow('targetPath: rollout.yaml already exists; set overwrite: true to replace it, or choose another path');
+    expect(fs.readFileSync(path.join(workspacePath, 'rollout.yaml'), 'utf8')).toBe(first);
+    await run({ ...input, image: 'example/payments:2.0.0', overwrite: true });
+    expect(fs.readFileSync(path.join(workspacePath, 'rollout.yaml'), 'utf8')).toContain('example/payments:2.0.0');
+    // A link to another file of the workspace (the catalog-info a skeleton wrote) is not written through.
+    fs.writeFileSync(path.join(workspacePath, 'catalog-info.yaml'), 'kind: Component\n');
+    fs.symlinkSync('catalog-info.yaml', path.join(workspacePath, 'link.yaml'));
+    await expect(run({ ...input, targetPath: 'link.yaml', overwrite: true })).rejects.toThrow('targetPath: link.yaml is a link, which the action does not write through; choose another path');
+    expect(fs.readFileSync(path.join(workspacePath, 'catalog-info.yaml'), 'utf8')).toBe('kind: Component\n');
   });
 
   it('writes a blue-green Rollout with active and preview Services and manual promotion', async () => {
@@ -67,6 +90,7 @@ describe('quarterdeck:rollout:manifest', () => {
     const [minimal] = read('manifests/rollout.yaml');
     expect(minimal.spec.replicas).toBe(3);
     expect(ctx.output).toHaveBeenCalledWith('path', 'manifests/rollout.yaml');
+    fs.rmSync(path.join(workspacePath, 'manifests/rollout.yaml'));
     await run({ name: 'ledger', image: 'example/ledger:1' });
     const [rollout, stable] = read('manifests/rollout.yaml');
     expect(rollout.metadata.namespace).toBe('default');

@@ -29,7 +29,7 @@ const matches = (pattern: RegExp) => (value: string) => pattern.test(value);
 const INPUT = {
   name: (z: typeof zod) =>
     z.string().max(MAX_NAME).refine(matches(SERVICE_NAME), 'must be a DNS label that starts with a letter (lowercase letters, digits and -)')
-      .describe(`The Rollout and its Service name: a DNS label that starts with a letter, at most ${MAX_NAME} characters (the Services add -canary or -preview)`),
+      .describe(`The Rollout and its Service name: a DNS label that starts with a letter, at most ${MAX_NAME} characters (a blue-green's preview Service adds -preview)`),
   namespace: (z: typeof zod) =>
     z.string().max(63).refine(matches(DNS_LABEL), 'must be a DNS label (lowercase letters, digits and -)').default('default')
       .describe('Kubernetes namespace'),
@@ -39,19 +39,21 @@ const INPUT = {
   image: (z: typeof zod) => z.string().min(1).refine(matches(/^\S+$/), 'must not contain spaces or other whitespace (an image reference has none)')
     .describe('Container image'),
   port: (z: typeof zod) => z.number().int().min(1).max(65535).default(8080)
-    .describe('The container port'),
+    .describe('The container port; the Services listen on port 80 and forward to it'),
   replicas: (z: typeof zod) => z.number().int().min(1).max(100).default(3)
     .describe('Desired pods'),
   strategy: (z: typeof zod) => z.enum(['canary', 'blueGreen']).default('canary')
-    .describe('canary (weighted steps with pauses) or blueGreen (preview, then promote)'),
+    .describe('canary (new pods in steps of 20 % and 50 % of the replicas, with pauses, behind one Service) or blueGreen (preview, then promote)'),
   targetPath: (z: typeof zod) => z.string().min(1).refine(matches(/[^/]$/), 'must name a file, not a directory (it ends in /)')
     .default('manifests/rollout.yaml')
     .describe('Where to write the manifests: a file, relative to the workspace'),
+  overwrite: (z: typeof zod) => z.boolean().default(false)
+    .describe('Replace a different file already at targetPath (an earlier step\'s, or the skeleton\'s); without it the step fails and names the file'),
 };
 
 const inputSchema = zod.object({
   name: INPUT.name(zod), namespace: INPUT.namespace(zod), image: INPUT.image(zod), port: INPUT.port(zod),
-  replicas: INPUT.replicas(zod), strategy: INPUT.strategy(zod), targetPath: INPUT.targetPath(zod),
+  replicas: INPUT.replicas(zod), strategy: INPUT.strategy(zod), targetPath: INPUT.targetPath(zod), overwrite: INPUT.overwrite(zod),
 });
 
 /** The input with its defaults, or an InputError naming the first field that is wrong. */
@@ -70,14 +72,22 @@ export interface RolloutManifestInput {
   replicas: number;
   strategy: 'canary' | 'blueGreen';
   targetPath: string;
+  overwrite: boolean;
 }
+
+/** The port every Service the action writes listens on. */
+export const SERVICE_PORT = 80;
 
 /**
  * An `argoproj.io/v1alpha1` Rollout and its Service(s) as Argo Rollouts
- * expects them: canary with weights 20 → 50 → 100 and a pause after each of
- * the first two steps, or blue-green with an active and a preview Service and
- * manual promotion. Pods carry `backstage.io/kubernetes-id`, so the entity page
- * finds them.
+ * expects them: a canary without a traffic router — weights 20 → 50 → 100 as
+ * shares of the replicas, a pause after each of the first two steps, and one
+ * Service selecting the pods of both versions, so its traffic follows the
+ * replicas (Argo's basic canary; `stableService`/`canaryService` would pin
+ * that Service to the stable pods, and with no router no client would reach
+ * the canary but through the canary Service) — or blue-green with an active
+ * and a preview Service and manual promotion. Pods carry
+ * `backstage.io/kubernetes-id`, so the entity page finds them.
  */
 export function rolloutManifests(input: RolloutManifestInput): object[] {
   const { name, namespace, image, port, replicas, strategy } = input;
@@ -88,15 +98,13 @@ export function rolloutManifests(input: RolloutManifestInput): object[] {
     metadata: { name: serviceName, namespace, labels },
     spec: {
       selector: { app: name },
-      ports: [{ name: 'http', port: 80, targetPort: port }],
+      ports: [{ name: 'http', port: SERVICE_PORT, targetPort: port }],
     },
   });
   const rolloutStrategy =
     strategy === 'canary'
       ? {
           canary: {
-            canaryService: `${name}-canary`,
-            stableService: name,
             steps: [
               { setWeight: 20 },
               { pause: {} },
@@ -136,10 +144,7 @@ export function rolloutManifests(input: RolloutManifestInput): object[] {
       strategy: rolloutStrategy,
     },
   };
-  const services =
-    strategy === 'canary'
-      ? [service(name), service(`${name}-canary`)]
-      : [service(name), service(`${name}-preview`)];
+  const services = strategy === 'canary' ? [service(name)] : [service(name), service(`${name}-preview`)];
   return [rollout, ...services];
 }
 
@@ -209,12 +214,15 @@ export function createRolloutManifestAction() {
       input: INPUT,
       output: {
         path: z => z.string().describe('The file written, relative to the workspace'),
+        namespace: z => z.string().describe('The namespace the manifests are for (the input, or default)'),
+        serviceName: z => z.string().describe('The Service clients call (the name); a blue-green\'s preview Service is <name>-preview'),
+        serviceUrl: z => z.string().describe(`The Service's address inside the cluster, http://<name>.<namespace>.svc:${SERVICE_PORT}`),
       },
     },
     async handler(ctx) {
       const input = parseRolloutManifestInput(ctx.input);
       const target = targetIn(ctx.workspacePath, input.targetPath);
-      const existing = await fs.stat(target).catch(() => undefined);
+      const existing = await fs.lstat(target).catch(() => undefined);
       if (existing?.isDirectory()) {
         throw new InputError(`targetPath: ${input.targetPath} is a directory; name the file to write, such as ${path.posix.join(input.targetPath, 'rollout.yaml')}`);
       }
@@ -226,9 +234,21 @@ export function createRolloutManifestAction() {
       const yaml = rolloutManifests(input)
         .map(doc => stringify(doc, { version: '1.1', aliasDuplicateObjects: false }))
         .join('---\n');
+      if (existing) {
+        // The same file (a retried step) is written again; another is replaced only when asked, and never through a link.
+        const same = existing.isFile() && (await fs.readFile(target, 'utf8')) === yaml;
+        if (!same && (existing.isSymbolicLink() || !input.overwrite)) {
+          throw new InputError(existing.isSymbolicLink()
+            ? `targetPath: ${input.targetPath} is a link, which the action does not write through; choose another path`
+            : `targetPath: ${input.targetPath} already exists; set overwrite: true to replace it, or choose another path`);
+        }
+      }
       await fs.writeFile(target, yaml, 'utf8');
       ctx.logger.info(`Wrote ${input.strategy} Rollout ${input.name} to ${input.targetPath}`);
       ctx.output('path', input.targetPath);
+      ctx.output('namespace', input.namespace);
+      ctx.output('serviceName', input.name);
+      ctx.output('serviceUrl', `http://${input.name}.${input.namespace}.svc:${SERVICE_PORT}`);
     },
   });
 }
