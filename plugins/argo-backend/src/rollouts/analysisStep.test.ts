@@ -100,6 +100,39 @@ describe('a canary with an analysis step, on the local driver', () => {
     expect(runs[0].metadata.labels?.['rollouts-pod-template-hash']).toBe(stable);
   });
 
+  it("makes one run for a step even when the Rollout's own watch events come late, and does not stop it", async () => {
+    // On a real API server the run's ADDED event can start a pass before the Rollout's event of the status naming it.
+    for (const r of reconcilers) await r.stop();
+    const lagging = new Proxy(local.cluster, {
+      get(target, prop) {
+        const value = Reflect.get(target, prop, target);
+        if (prop !== 'watch') return typeof value === 'function' ? value.bind(target) : value;
+        return (kind: { kind: string }, options: unknown) => {
+          const events = target.watch(kind as never, options as never);
+          if (kind.kind !== 'Rollout') return events;
+          return (async function* late() {
+            for await (const event of events) {
+              await new Promise(resolve => setTimeout(resolve, 300));
+              yield event;
+            }
+          })();
+        };
+      },
+    });
+    reconcilers = [new RolloutReconciler(lagging), new AnalysisRunReconciler(local.cluster)];
+    for (const r of reconcilers) await r.start();
+    const rollouts = argoClients(local.cluster).rollouts;
+    await rollouts.apply(rollout('payments:1', 'good'));
+    const first = await eventually('the first deploy', async () => ((await get())?.status?.phase === 'Healthy' ? get() : undefined), 30_000);
+    await rollouts.apply(rollout('payments:2', 'good'));
+    await eventually('the update to complete', async () => {
+      const r = await get();
+      return r?.status?.phase === 'Healthy' && r.status.stableRS === r.status.currentPodHash && r.status.stableRS !== first?.status?.stableRS;
+    }, 30_000);
+    const runs = (await argoClients(local.cluster).analysisRuns.list('default')).items;
+    expect(runs.map(r => [r.spec.terminate ?? false, r.status?.phase, r.status?.message ?? ''])).toEqual([[false, 'Successful', '']]);
+  });
+
   it('aborts the update when the analysis fails, naming the metric', async () => {
     const rollouts = argoClients(local.cluster).rollouts;
     await rollouts.apply(rollout('payments:1', 'bad'));

@@ -6,6 +6,7 @@ import {
   Informer,
   ObjectConflictError,
   ObjectNotFoundError,
+  objectKey,
   type WorkQueue,
   type ClusterClient,
   type KubeObject,
@@ -62,6 +63,19 @@ export function statusPatch(before: RolloutStatus | undefined, after: RolloutSta
   return createMergePatch(before ?? {}, after) as Record<string, unknown> | undefined;
 }
 
+/** How soon a Rollout whose cache has not yet seen this reconciler's last write is looked at again (Argo's StaleCacheRequeueDelay). */
+const STALE_CACHE_REQUEUE_MS = 100;
+
+/**
+ * Whether the cached copy is older than the last write this reconciler made
+ * (Argo's resourceversion.Tracker.IsCacheStale): resourceVersions compared as
+ * the integers both drivers make them; anything else is taken as current.
+ */
+export function cacheIsBehind(cached: string | undefined, written: string | undefined): boolean {
+  if (!cached || !written || !/^\d+$/.test(cached) || !/^\d+$/.test(written)) return false;
+  return BigInt(cached) < BigInt(written);
+}
+
 /**
  * Reconciles the Rollouts of one cluster in `reconcile` mode: reads them and
  * their ReplicaSets from informers, asks the engine what to do, and acts
@@ -75,6 +89,14 @@ export class RolloutReconciler {
   private readonly services: Informer<Service>;
   private readonly deployments: Informer<KubeObject>;
   private readonly queue: WorkQueue;
+  /**
+   * The resourceVersion of this reconciler's last write of each Rollout. A
+   * pass started by another object's event (the AnalysisRun it just created)
+   * can run before the Rollout's own watch event of that write: from the old
+   * status it would make a second run and stop the first, which then ends
+   * "Successful, Run Terminated" — a step passed unmeasured. Such a pass waits.
+   */
+  private readonly lastWritten = new Map<string, string>();
 
   constructor(
     private readonly client: ClusterClient,
@@ -210,12 +232,18 @@ export class RolloutReconciler {
     // from a stale cache is refused (409) and made again from fresh state. The
     // writes before it (ReplicaSet scales, selectors, weights) are not guarded;
     // each is what the next pass, from fresh state, sets again or undoes.
-    await this.client.patch(
+    this.wrote(await this.client.patch(
       { apiVersion: rollout.apiVersion, kind: 'Rollout', namespace: rollout.metadata.namespace, name: rollout.metadata.name! },
       'merge',
       { metadata: { resourceVersion: rollout.metadata.resourceVersion }, status: patch },
       { subresource: 'status', fieldManager: FIELD_MANAGER },
-    );
+    ));
+  }
+
+  /** Remembers the Rollout as this reconciler's write left it (lastWritten). */
+  private wrote(rollout: KubeObject) {
+    const rv = rollout.metadata.resourceVersion;
+    if (rv) this.lastWritten.set(objectKey(rollout), rv);
   }
 
   /** The workload a `workloadRef` names, from an informer where there is one. */
@@ -258,7 +286,12 @@ export class RolloutReconciler {
 
   async reconcile(key: string): Promise<void> {
     const live = this.rollouts.get(key);
+    if (!live) this.lastWritten.delete(key);
     if (!live || live.metadata.deletionTimestamp) return;
+    if (cacheIsBehind(live.metadata.resourceVersion, this.lastWritten.get(key))) {
+      this.queue.addAfter(key, STALE_CACHE_REQUEUE_MS);
+      return;
+    }
     const invalidRef = workloadRefProblem(live);
     if (invalidRef) {
       await this.writeInvalidSpec(live, `The Rollout "${live.metadata.name}" is invalid: ${invalidRef}`);
@@ -344,12 +377,12 @@ export class RolloutReconciler {
     // `kubectl argo rollouts get` and notifications read. Written after the status (whose write is
     // guarded by the resourceVersion decided on); the change brings one more pass, which finds it set.
     if (revision > 0 && live.metadata.annotations?.[REVISION_ANNOTATION] !== String(revision)) {
-      await this.client.patch(
+      this.wrote(await this.client.patch(
         { apiVersion: live.apiVersion, kind: 'Rollout', namespace: live.metadata.namespace, name: live.metadata.name! },
         'merge',
         { metadata: { annotations: { [REVISION_ANNOTATION]: String(revision) } } },
         { fieldManager: FIELD_MANAGER },
-      );
+      ));
     }
     if (workload?.kind === 'Deployment') {
       const deploymentReplicas = (workload.spec as { replicas?: number } | undefined)?.replicas ?? 1;
