@@ -19,6 +19,8 @@ export class RolloutSim {
   /** The weight the traffic routers were last told to send to the canary. */
   routerWeight?: number;
   podsStart = true;
+  /** Whether a ReplicaSet gets the pods it asks for at all (off: they are never made, as under a full ResourceQuota). */
+  podsCreate = true;
   now = new Date('2026-11-22T10:00:00Z');
   requeueAfterMs?: number;
   /** What the API server adds to a new ReplicaSet's pod template (its defaults); nothing unless set. */
@@ -69,8 +71,10 @@ export class RolloutSim {
       }
       for (const { name, replicas } of d.scale) {
         const rs = this.replicaSets.find(r => r.name === name)!;
-        const up = this.podsStart ? replicas : Math.min(replicas, rs.availableReplicas);
-        Object.assign(rs, { specReplicas: replicas, replicas, availableReplicas: up, readyReplicas: up });
+        // No pods made at all (a ResourceQuota, a missing ServiceAccount) keeps the ReplicaSet at 0 whatever it asks for.
+        const made = this.podsCreate ? replicas : Math.min(replicas, rs.replicas);
+        const up = this.podsStart ? made : Math.min(made, rs.availableReplicas);
+        Object.assign(rs, { specReplicas: replicas, replicas: made, availableReplicas: up, readyReplicas: up });
         changed = true;
       }
       for (const { name, hash } of d.switchServices) {

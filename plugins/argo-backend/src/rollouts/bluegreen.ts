@@ -287,6 +287,7 @@ export function reconcileBlueGreen(ctx: BlueGreenContext): RolloutDecision {
     now,
     revision,
     newRsName: newRs.name,
+    createdRsName: decision.create?.name,
     available: saturated(activeRs),
     indefiniteStep: pausedTrue,
     waitingForScaleDown: waitingForScaleDown(others),

@@ -88,6 +88,18 @@ describe('canary without a traffic router', () => {
     expect(() => sim.act('undo', { revision: 3 })).toThrow('skipped rollback (current template already matches revision 3)');
   });
 
+  it('drops an abort sent to a canary already fully promoted (kubectl argo rollouts abort; the portal refuses it): nothing to abort, it stays Healthy', () => {
+    const sim = new RolloutSim(paymentsRollout());
+    sim.settle();
+    expect(sim.rollout.status).toMatchObject({ phase: 'Healthy' });
+    // The status patch kubectl sends.
+    sim.rollout.status = { ...sim.rollout.status, abort: true };
+    sim.settle();
+    expect(sim.rollout.status).toMatchObject({ phase: 'Healthy' });
+    expect(sim.rollout.status!.abort).toBeFalsy();
+    expect(sim.rollout.status!.abortedAt).toBeUndefined();
+  });
+
   it('goes back to stable on abort, shows Degraded, and starts over on retry', () => {
     const sim = new RolloutSim(paymentsRollout());
     sim.settle();
@@ -302,5 +314,29 @@ describe('canary without a traffic router', () => {
     sim.settle();
     expect(sim.rollout.status).toMatchObject({ phase: 'Degraded', abort: true });
     expect(sim.rollout.status!.message).toMatch(/^RolloutAborted: Rollout aborted update to revision 2: ReplicaSet "payments-api-.*" has timed out progressing\.$/);
+  });
+
+  it('gives a fix pushed after the deadline its own deadline, from its new ReplicaSet (Progressing: NewReplicaSetCreated)', () => {
+    const rollout = paymentsRollout();
+    rollout.spec.progressDeadlineSeconds = 60;
+    rollout.spec.progressDeadlineAbort = true;
+    rollout.spec.strategy!.canary!.steps = [];
+    const sim = new RolloutSim(rollout);
+    sim.settle();
+    sim.podsCreate = false; // a ResourceQuota that admits no more pods
+    sim.image('2');
+    sim.settle();
+    sim.advance(61);
+    sim.settle();
+    expect(sim.rollout.status).toMatchObject({ phase: 'Degraded' });
+    // The fix: its ReplicaSet's pods are not up yet on the pass that creates it, nor a minute later.
+    sim.image('3');
+    sim.settle();
+    expect(sim.rollout.status!.abort).toBeFalsy();
+    expect(sim.rollout.status!.phase).toBe('Progressing');
+    expect(sim.rollout.status!.conditions!.find(c => c.type === 'Progressing')).toMatchObject({ status: 'True', reason: expect.stringMatching(/^(NewReplicaSetCreated|ReplicaSetUpdated)$/) });
+    sim.advance(30);
+    sim.settle();
+    expect(sim.rollout.status!.phase).toBe('Progressing');
   });
 });

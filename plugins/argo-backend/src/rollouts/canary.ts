@@ -175,6 +175,12 @@ export function reconcileCanary(ctx: CanaryContext): RolloutDecision {
     index = steps.length > 0 ? 0 : undefined;
     if (steps.length > 0 && old.stableRS === hash) index = steps.length; // rollback to stable skips the steps
   } else {
+    // newRolloutContext: an abort of a Rollout already fully promoted has nothing to abort, and is removed
+    // (before, it turned a healthy canary Degraded, "update aborted", until someone pressed Retry).
+    if (status.abort && old.stableRS && old.stableRS === old.currentPodHash) {
+      status.abort = undefined;
+      status.abortedAt = undefined;
+    }
     if (status.promoteFull) {
       pauseConditions = [];
       status.abort = undefined;
@@ -214,6 +220,9 @@ export function reconcileCanary(ctx: CanaryContext): RolloutDecision {
   let scaled = false;
   if (!changed && newRs && !halted && routed) {
     scaled = scaleRoutedCanary({ rollout, view: view(), old, replicaSets, newRs, stableRs: replicaSets.find(rs => rs.hash === status.stableRS), hash, now, decision, requeue, status });
+  } else if (!changed && newRs && routed) {
+    // Halted: nothing scales, but the traffic follows an abort (or a promotion) at once.
+    routeCanaryTraffic({ rollout, view: view(), replicaSets, newRs, stableRs: replicaSets.find(rs => rs.hash === status.stableRS), hash, decision, status });
   } else if (!changed && newRs && !halted) {
     const currentStable = replicaSets.find(rs => rs.hash === status.stableRS);
     const weight = currentSetWeight({ ...rollout, status: { ...old, ...status } }, index);
@@ -263,7 +272,8 @@ export function reconcileCanary(ctx: CanaryContext): RolloutDecision {
       }
       if (!completed && seconds !== undefined && seconds >= 0) {
         const start = cond ? Date.parse(cond.startTime) : now.getTime();
-        decision.requeueAfterMs = Math.max(0, start + seconds * 1000 - now.getTime()) + 1;
+        // The sooner of this and what else waits (an old ReplicaSet's scale-down deadline).
+        requeue(start + seconds * 1000 - now.getTime());
       }
     } else if ((step.setWeight !== undefined || step.setCanaryScale) && routed) {
       completed = !scaled && atDesiredRoutedCounts(view(), newRs, replicaSets.find(rs => rs.hash === status.stableRS), status.canary?.weights);
@@ -382,6 +392,7 @@ export function reconcileCanary(ctx: CanaryContext): RolloutDecision {
     now,
     revision,
     newRsName: newRs?.name ?? decision.create?.name,
+    createdRsName: decision.create?.name,
     available: (status.availableReplicas ?? 0) >= replicas,
     indefiniteStep: Boolean(current && (current.pause || current.analysis || current.experiment)) || pausedTrue,
     waitingForScaleDown: waitingForScaleDown(others),
@@ -399,6 +410,28 @@ export function reconcileCanary(ctx: CanaryContext): RolloutDecision {
  * ReplicaSets down (after scaleDownDelaySeconds once fully promoted).
  * Returns whether anything was scaled.
  */
+/**
+ * reconcileTrafficRouting: the router's weight for where the Rollout is — the
+ * step's, 0 (all to stable) on an abort or once fully promoted. Argo sets it
+ * on every pass, a manual pause included: an abort while paused sends the
+ * traffic back to stable at once, not when someone resumes.
+ */
+function routeCanaryTraffic(args: { rollout: Rollout; view: Rollout; replicaSets: ReplicaSetState[]; newRs: ReplicaSetState; stableRs: ReplicaSetState | undefined; hash: string; decision: RolloutDecision; status: RolloutStatus }) {
+  const { rollout, view, replicaSets, newRs, stableRs, decision, status } = args;
+  const canary = rollout.spec.strategy!.canary!;
+  const others = replicaSets.filter(rs => rs !== newRs && rs !== stableRs);
+  const routedTo = routedWeight({ rollout: view, newRs, stableRs, others, hash: args.hash });
+  if (!routedTo) return;
+  decision.trafficWeight = routedTo.weight;
+  status.canary = {
+    ...status.canary,
+    weights: {
+      canary: { weight: routedTo.weight, podTemplateHash: routedTo.canaryHash, serviceName: canary.canaryService },
+      stable: { weight: MAX_TRAFFIC_WEIGHT - routedTo.weight, podTemplateHash: stableRs?.hash, serviceName: canary.stableService },
+    },
+  };
+}
+
 function scaleRoutedCanary(args: {
   rollout: Rollout;
   view: Rollout;
@@ -435,19 +468,8 @@ function scaleRoutedCanary(args: {
   if (newCount !== undefined && newRs !== stableRs && newRs.specReplicas !== newCount) decision.scale.push({ name: newRs.name, replicas: newCount });
   if (newRs === stableRs && newRs.specReplicas !== replicas) decision.scale.push({ name: newRs.name, replicas });
 
-  // reconcileTrafficRouting
+  routeCanaryTraffic(args);
   const others = replicaSets.filter(rs => rs !== newRs && rs !== stableRs);
-  const routedTo = routedWeight({ rollout: view, newRs, stableRs, others, hash: args.hash });
-  if (routedTo) {
-    decision.trafficWeight = routedTo.weight;
-    status.canary = {
-      ...status.canary,
-      weights: {
-        canary: { weight: routedTo.weight, podTemplateHash: routedTo.canaryHash, serviceName: canary.canaryService },
-        stable: { weight: MAX_TRAFFIC_WEIGHT - routedTo.weight, podTemplateHash: stableRs?.hash, serviceName: canary.stableService },
-      },
-    };
-  }
 
   // scaleDownOldReplicaSetsForCanary with a router
   let maxScaleDown = sum(replicaSets, rs => rs.availableReplicas) - (replicas - canaryFenceposts(rollout.spec).maxUnavailable);
@@ -455,7 +477,14 @@ function scaleRoutedCanary(args: {
     const fullyPromoted = Boolean(old.stableRS) && old.stableRS === old.currentPodHash;
     const weights = old.canary?.weights;
     const referenced = new Set([old.stableRS, old.currentPodHash, weights?.canary.podTemplateHash, weights?.stable.podTemplateHash]);
-    const delay = new ScaleDownDelay({ now, delaySeconds: canary.scaleDownDelaySeconds ?? DEFAULT_SCALE_DOWN_DELAY_SECONDS, decision, requeue });
+    // GetScaleDownRevisionLimit reads the canary's scaleDownDelayRevisionLimit too: old ReplicaSets past it go down at once.
+    const delay = new ScaleDownDelay({
+      now,
+      delaySeconds: canary.scaleDownDelaySeconds ?? DEFAULT_SCALE_DOWN_DELAY_SECONDS,
+      revisionLimit: (canary as { scaleDownDelayRevisionLimit?: number }).scaleDownDelayRevisionLimit,
+      decision,
+      requeue,
+    });
     for (const rs of [...others].sort((a, b) => b.revision - a.revision)) {
       if (referenced.has(rs.hash)) continue;
       if (maxScaleDown <= 0) break;

@@ -367,6 +367,12 @@ export class RolloutReconciler {
       };
     });
     const restart = await this.restartPods(rollout, owned, hash);
+    if (canary && restart.evicted > 0) {
+      // rolloutCanary: the ReplicaSets' availability does not count the pods just evicted, so scaling down now could
+      // take more pods than maxUnavailable allows; the next pass (their ReplicaSet's update brings it) counts again.
+      if (restart.requeueAfterMs !== undefined) this.queue.addAfter(key, restart.requeueAfterMs);
+      return;
+    }
     const current = restart.done ? { ...rollout, status: { ...rollout.status, restartedAt: rollout.spec.restartAt } } : rollout;
     const decision: RolloutDecision = blueGreen
       ? reconcileBlueGreen({ rollout: current, replicaSets: states, services: services!, analysisRuns: runStates, now: this.now() })
@@ -399,11 +405,11 @@ export class RolloutReconciler {
    * and says when all are newer. Lists pods only while a restart is due and
    * the template is unchanged, as Argo's pod restarter does.
    */
-  private async restartPods(rollout: Rollout, owned: ReplicaSet[], hash: string): Promise<{ done: boolean; requeueAfterMs?: number }> {
+  private async restartPods(rollout: Rollout, owned: ReplicaSet[], hash: string): Promise<{ done: boolean; evicted: number; requeueAfterMs?: number }> {
     const now = this.now();
     const restartAt = rollout.spec.restartAt ? Date.parse(rollout.spec.restartAt) : Number.NaN;
-    if (restartAt > now.getTime()) return { done: false, requeueAfterMs: restartAt - now.getTime() + 1 };
-    if (!needsRestart(rollout, now) || rollout.status?.currentPodHash !== hash) return { done: false };
+    if (restartAt > now.getTime()) return { done: false, evicted: 0, requeueAfterMs: restartAt - now.getTime() + 1 };
+    if (!needsRestart(rollout, now) || rollout.status?.currentPodHash !== hash) return { done: false, evicted: 0 };
     const uids = new Set(owned.map(rs => rs.metadata.uid));
     const labelSelector = Object.entries(rollout.spec.selector?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
     const { items } = await this.client.list({ apiVersion: 'v1', kind: 'Pod', namespace: rollout.metadata.namespace }, { labelSelector });
@@ -423,7 +429,7 @@ export class RolloutReconciler {
         if (!(error instanceof ObjectNotFoundError)) throw error;
       });
     }
-    return { done: plan.done, requeueAfterMs: plan.requeueAfterMs };
+    return { done: plan.done, evicted: plan.evict.length, requeueAfterMs: plan.requeueAfterMs };
   }
 
   /** Acts on a decision, in the order Argo's controller acts within one reconcile. */

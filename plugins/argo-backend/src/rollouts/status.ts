@@ -199,6 +199,8 @@ export interface StatusContext {
   revision: number;
   /** The desired ReplicaSet's name, once it exists. */
   newRsName?: string;
+  /** The ReplicaSet this pass creates, if it creates one. */
+  createdRsName?: string;
   /** Strategy-specific availability (the active ReplicaSet saturated; enough available pods). */
   available: boolean;
   /** The current step waits without a deadline (pause, analysis), or the Rollout is paused. */
@@ -218,9 +220,21 @@ export function finishStatus(status: RolloutStatus, ctx: StatusContext): { reque
   const timeoutMessage = ctx.newRsName ? `ReplicaSet "${ctx.newRsName}" has timed out progressing.` : `Rollout "${rollout.metadata.name}" has timed out progressing.`;
   const completed = (s: RolloutStatus) => Boolean(s.stableRS) && s.stableRS === s.currentPodHash;
 
+  // createDesiredReplicaSet: a new ReplicaSet is progress, and the deadline counts from it (before, a fix pushed to a
+  // Rollout past its deadline was aborted, or shown Degraded, on the pass that created its ReplicaSet).
+  let conditionsBefore = rollout.status?.conditions ?? [];
+  if (ctx.createdRsName) {
+    const previous = condition(status.conditions, 'Progressing');
+    status.conditions = [...(status.conditions ?? []).filter(c => c.type !== 'Progressing'), {
+      type: 'Progressing', status: 'True', reason: 'NewReplicaSetCreated', message: `Created new replica set "${ctx.createdRsName}"`,
+      lastUpdateTime: nowText, lastTransitionTime: previous?.status === 'True' ? previous.lastTransitionTime : nowText,
+    }];
+    conditionsBefore = status.conditions;
+  }
+
   // evaluateProgressDeadlineAbort
   if (rollout.spec.progressDeadlineAbort && !pause.isAborted() && !completed(status) && !madeProgress(rollout, status) &&
-    !ctx.indefiniteStep && !ctx.waitingForScaleDown && timedOut(rollout, rollout.status?.conditions ?? [], now)) {
+    !ctx.indefiniteStep && !ctx.waitingForScaleDown && timedOut(rollout, conditionsBefore, now)) {
     pause.abort(timeoutMessage);
   }
   pause.apply(status, nowText);
@@ -242,7 +256,7 @@ export function finishStatus(status: RolloutStatus, ctx: StatusContext): { reque
     const message = `Rollout aborted update to revision ${ctx.revision}${pause.abortMessage ? `: ${pause.abortMessage}` : ''}`;
     conditions = setCondition(conditions, { type: 'Progressing', status: 'False', reason: 'RolloutAborted', message }, nowText);
   }
-  const current = condition(rollout.status?.conditions, 'Progressing');
+  const current = condition(conditionsBefore, 'Progressing');
   let requeueAfterMs: number | undefined;
   if (!aborted) {
     if (healthy) {

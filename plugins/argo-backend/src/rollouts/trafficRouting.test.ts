@@ -50,6 +50,18 @@ describe('canary with a traffic router', () => {
     });
   });
 
+  it('sends the traffic back to stable at once when a canary paused by hand is aborted, as Argo routes on every pass', () => {
+    const { sim } = updating();
+    expect(sim.routerWeight).toBe(20);
+    sim.act('pause');
+    sim.settle();
+    sim.act('abort');
+    sim.settle();
+    expect(sim.rollout.spec.paused).toBe(true);
+    expect(sim.routerWeight).toBe(0);
+    expect(sim.rollout.status).toMatchObject({ abort: true, canary: { weights: { canary: { weight: 0 }, stable: { weight: 100 } } } });
+  });
+
   it('raises the weight only once the canary has its pods', () => {
     const { sim } = updating();
     sim.podsStart = false;
@@ -76,6 +88,33 @@ describe('canary with a traffic router', () => {
     sim.advance(11);
     sim.settle();
     expect(sim.rs(stable)!.specReplicas).toBe(0);
+  });
+
+  it("keeps only scaleDownDelayRevisionLimit old ReplicaSets up for their delay; older ones go down at once", () => {
+    const { sim, stable: v1 } = updating({ scaleDownDelaySeconds: 3600, scaleDownDelayRevisionLimit: 1 } as Partial<Canary>);
+    sim.act('promote-full');
+    sim.settle();
+    const v2 = sim.hash;
+    expect(sim.rs(v1)!.specReplicas).toBe(5);
+    sim.image('3');
+    sim.settle();
+    sim.act('promote-full');
+    sim.settle();
+    expect(sim.rollout.status).toMatchObject({ phase: 'Healthy', stableRS: sim.hash });
+    expect(sim.rs(v2)).toMatchObject({ specReplicas: 5, scaleDownDeadline: expect.any(String) });
+    expect(sim.rs(v1)!.specReplicas).toBe(0);
+  });
+
+  it("looks again at an old ReplicaSet's scale-down deadline during a longer timed pause, not at the pause's end", () => {
+    const { sim, stable } = updating({ scaleDownDelaySeconds: 600 }, [{ setWeight: 20 }, { pause: { duration: '1h' } }]);
+    sim.act('promote-full');
+    sim.settle();
+    expect(sim.rs(stable)!.scaleDownDeadline).toBeDefined();
+    sim.image('3');
+    sim.settle();
+    expect(sim.rollout.status).toMatchObject({ phase: 'Paused', currentStepIndex: 1 });
+    // The old stable's 10 minutes end first.
+    expect(sim.requeueAfterMs).toBeLessThanOrEqual(600_001);
   });
 
   it('is not Degraded by the progress deadline while the old pods wait out a longer scaleDownDelaySeconds', () => {
