@@ -151,7 +151,7 @@ describe('a canary with an analysis step, on the local driver', () => {
       kind: 'AnalysisTemplate',
       metadata: { name: 'versions', namespace: 'default' },
       spec: {
-        args: [{ name: 'canary-hash' }, { name: 'stable-hash' }, { name: 'team' }, { name: 'replicas' }, { name: 'token', valueFrom: { secretKeyRef: { name: 'metrics-reader', key: 'token' } } }],
+        args: [{ name: 'canary-hash' }, { name: 'stable-hash' }, { name: 'team' }, { name: 'replicas' }, { name: 'was-stable' }, { name: 'token', valueFrom: { secretKeyRef: { name: 'metrics-reader', key: 'token' } } }],
         metrics: [{
           name: 'ok',
           successCondition: 'result == true',
@@ -172,6 +172,8 @@ describe('a canary with an analysis step, on the local driver', () => {
             { name: 'stable-hash', valueFrom: { podTemplateHashValue: 'Stable' } },
             { name: 'team', valueFrom: { fieldRef: { fieldPath: "metadata.labels['team']" } } },
             { name: 'replicas', valueFrom: { fieldRef: { fieldPath: 'spec.replicas' } } },
+            // Empty on the first deploy, which must not make the Rollout InvalidSpec: read when the run is made.
+            { name: 'was-stable', valueFrom: { fieldRef: { fieldPath: 'status.stableRS' } } },
           ],
         },
       };
@@ -192,6 +194,7 @@ describe('a canary with an analysis step, on the local driver', () => {
       { name: 'stable-hash', value: first!.status!.stableRS },
       { name: 'team', value: 'payments' },
       { name: 'replicas', value: '2' },
+      { name: 'was-stable', value: first!.status!.stableRS },
       // A Secret's key stays a reference in the run: read each time it measures, never written into an object.
       { name: 'token', valueFrom: { secretKeyRef: { name: 'metrics-reader', key: 'token' } } },
     ]);

@@ -29,7 +29,7 @@ import {
   type ServiceState,
 } from './objects';
 import { calculateRolloutPhase } from './phase';
-import { mergeArgs, unresolvedArg, withPodTemplateHashes, withRolloutFields } from './analysis/args';
+import { checkRolloutFields, mergeArgs, unresolvedArg, withRolloutValues } from './analysis/args';
 import { analysisRunsToDelete, DEFAULT_SUCCESSFUL_RUN_HISTORY_LIMIT, DEFAULT_UNSUCCESSFUL_RUN_HISTORY_LIMIT } from './analysisHistory';
 import { compileCondition } from './analysis/conditions';
 import { duplicateRule, endlessMetric } from './analysis/validation';
@@ -195,13 +195,13 @@ export class RolloutReconciler {
     const templates = (analysis.templates ?? []).map(t => t.templateName).join(',');
     const twice = duplicateRule('dryRun', dryRun) ?? duplicateRule('measurementRetention', measurementRetention);
     if (twice) throw new InvalidSpecError(`The Rollout "${rollout.metadata.name}" is invalid: ${path}: Invalid value: "${templates}": ${twice}`);
-    let args = mergeArgs(templateArgs, analysis.args ?? []);
+    const args = mergeArgs(templateArgs, analysis.args ?? []);
     const missing = unresolvedArg(args);
     if (missing) {
       throw new InvalidSpecError(`The Rollout "${rollout.metadata.name}" is invalid: ${path}: Invalid value: "${templates}": missing analysis arguments in rollout spec: ${missing.name}`);
     }
     try {
-      args = withRolloutFields(args, rollout);
+      checkRolloutFields(args, rollout);
     } catch (error) {
       throw new InvalidSpecError(`The Rollout "${rollout.metadata.name}" is invalid: ${path}: Invalid value: "${templates}": ${(error as Error).message}`);
     }
@@ -546,7 +546,7 @@ export class RolloutReconciler {
     const revision = decision.create?.revision ?? decision.revise?.revision ?? this.replicaSets.get(`${namespace}/${rollout.metadata.name}-${hash}`)?.metadata.annotations?.[REVISION_ANNOTATION] ?? '1';
     // The pod template hashes an argument asks for: the new ReplicaSet's, and the stable one's as this pass leaves it.
     const hashes = { latest: hash, stable: decision.status.stableRS ?? rollout.status?.stableRS ?? hash };
-    const runSpec = (spec: AnalysisTemplateSpec): AnalysisTemplateSpec => ({ ...spec, args: withPodTemplateHashes(spec.args, hashes) });
+    const runSpec = (spec: AnalysisTemplateSpec): AnalysisTemplateSpec => ({ ...spec, args: withRolloutValues(spec.args, rollout, hashes) });
     for (const request of decision.createAnalysis) {
       await this.client.create({
         apiVersion: 'argoproj.io/v1alpha1',

@@ -145,6 +145,16 @@ describe('the gateway outbox', () => {
     expect(await waiting()).toBe(1);
   });
 
+  it.each(databases.eachSupportedId())('gives a send that hangs 10 s (here 50 ms) and goes on with the messages behind it, %p', async databaseId => {
+    const { knex, to, logger, waiting } = await setUp(databaseId);
+    await insertOutboxMessages(knex, [event('key.revoked'), notification('c asks for access')], t0);
+    const hanging = { ...to, events: { ...to.events, publish: () => new Promise<void>(() => {}) } };
+    await new OutboxDelivery(new GatewayOutboxStore(knex), hanging, logger, () => t0, 50).flush();
+    expect(to.sent.map(n => n.payload.title)).toEqual(['c asks for access']);
+    expect(await waiting()).toBe(1);
+    expect(logger.warn.mock.calls.map(call => String(call[0]))).toEqual([expect.stringMatching(/^Could not send the event key\.revoked .* \(attempt 1\); trying again at .*: Error: no answer within 0\.05 s$/)]);
+  });
+
   it.each(databases.eachSupportedId())('takes over a message whose deliverer died while sending it, once its lease is over, %p', async databaseId => {
     const { knex, to, clock, deliverer, waiting } = await setUp(databaseId);
     await insertOutboxMessages(knex, [event('key.approved')], t0);

@@ -3,11 +3,13 @@ import type { EventsService } from '@backstage/plugin-events-node';
 import type { NotificationService } from '@backstage/plugin-notifications-node';
 import type { ClaimedMessage, GatewayOutboxStore } from '../database/OutboxStore';
 
-/** Messages a claim takes at a time. */
-const BATCH = 50;
-/** How long a claim holds a message it is delivering: after it, a deliverer that died is taken over. */
+/** Messages a claim takes at a time: sent one after another, each within SEND_TIMEOUT_MS, well inside the lease. */
+const BATCH = 5;
+/** How long one send may take before it counts as failed (and is tried again later). */
+export const SEND_TIMEOUT_MS = 10_000;
+/** How long a claim holds the messages it is delivering: after it, a deliverer that died is taken over. */
 const LEASE_MS = 60_000;
-/** After a failed attempt: 30 s, doubling, at most an hour; given up after the tenth (about five hours in all). */
+/** After a failed attempt: 30 s, doubling, at most an hour; given up after the tenth (about three hours in all). */
 const FIRST_RETRY_MS = 30_000;
 const LAST_RETRY_MS = 3_600_000;
 const MAX_ATTEMPTS = 10;
@@ -39,6 +41,7 @@ export class OutboxDelivery {
     private readonly targets: { events: EventsService; notifications?: NotificationService },
     private readonly logger: LoggerService,
     private readonly now: () => Date = () => new Date(),
+    private readonly sendTimeoutMs = SEND_TIMEOUT_MS,
   ) {}
 
   /**
@@ -93,11 +96,23 @@ export class OutboxDelivery {
     }
   }
 
+  /**
+   * One send, within SEND_TIMEOUT_MS: a notifications backend or an event
+   * subscriber that hangs must neither hold the messages behind it nor keep
+   * the batch past its lease (another deliverer would send it again).
+   */
   private async deliver({ id, message }: ClaimedMessage) {
-    if (message.kind === 'event') {
-      await this.targets.events.publish({ topic: message.topic, eventPayload: { ...message.payload, eventId: id } });
-    } else if (this.targets.notifications) {
-      await this.targets.notifications.send(message.notification);
+    const send = message.kind === 'event'
+      ? this.targets.events.publish({ topic: message.topic, eventPayload: { ...message.payload, eventId: id } })
+      : this.targets.notifications?.send(message.notification);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${this.sendTimeoutMs / 1000} s`)), this.sendTimeoutMs);
+    });
+    try {
+      await Promise.race([send, timeout]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 }

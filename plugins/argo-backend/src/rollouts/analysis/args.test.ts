@@ -1,5 +1,5 @@
 import type { Rollout } from '@quarterdeck/plugin-argo-common';
-import { fieldOfRollout, goFloat, mergeArgs, unresolvedArg, withPodTemplateHashes } from './args';
+import { checkRolloutFields, fieldOfRollout, goFloat, mergeArgs, unresolvedArg, withRolloutValues } from './args';
 
 const rollout: Rollout = {
   apiVersion: 'argoproj.io/v1alpha1',
@@ -26,8 +26,12 @@ describe('analysis arguments, as Argo builds them', () => {
     ]);
     expect(unresolvedArg(merged)).toBeUndefined();
     expect(unresolvedArg(mergeArgs([{ name: 'hash' }], []))).toEqual({ name: 'hash' });
-    expect(withPodTemplateHashes(merged, { latest: 'abc', stable: 'def' })?.[1]).toEqual({ name: 'hash', value: 'abc' });
-    expect(withPodTemplateHashes([{ name: 'h', valueFrom: { podTemplateHashValue: 'Stable' } }], { latest: 'abc', stable: 'def' })).toEqual([{ name: 'h', value: 'def' }]);
+    expect(withRolloutValues(merged, rollout, { latest: 'abc', stable: 'def' })).toEqual([
+      { name: 'path', value: '/ready' },
+      { name: 'hash', value: 'abc' },
+      { name: 'token', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } },
+    ]);
+    expect(withRolloutValues([{ name: 'h', valueFrom: { podTemplateHashValue: 'Stable' } }], rollout, { latest: 'abc', stable: 'def' })).toEqual([{ name: 'h', value: 'def' }]);
   });
 
   it("reads a Rollout's fields as the downward API and Argo's extractValueFromRollout do", () => {
@@ -44,6 +48,14 @@ describe('analysis arguments, as Argo builds them', () => {
     expect(() => fieldOfRollout(rollout, 'spec.strategy.canary.steps[5]')).toThrow('index 5 out of range');
     expect(() => fieldOfRollout(rollout, 'spec.strategy.canary.steps[1].pause')).toThrow('path spec.strategy.canary.steps[1].pause in rollout must terminate in a primitive value');
     expect(() => fieldOfRollout(rollout, 'spec.nothing')).toThrow('invalid path spec.nothing in rollout');
+  });
+
+  it("checks only a metadata fieldRef with the spec: a status one is read when the run is made, once the status has it", () => {
+    const args = [{ name: 'stable', valueFrom: { fieldRef: { fieldPath: 'status.stableRS' } } }, { name: 'team', valueFrom: { fieldRef: { fieldPath: "metadata.labels['team']" } } }];
+    expect(() => checkRolloutFields(args, rollout)).not.toThrow();
+    expect(() => checkRolloutFields([{ name: 'g', valueFrom: { fieldRef: { fieldPath: 'metadata.generation' } } }], rollout)).toThrow('unsupported fieldPath: metadata.generation');
+    expect(() => withRolloutValues(args, rollout, { latest: 'a', stable: 'b' })).toThrow('invalid path status.stableRS in rollout');
+    expect(withRolloutValues(args, { ...rollout, status: { stableRS: '6d4f' } }, { latest: 'a', stable: 'b' })).toEqual([{ name: 'stable', value: '6d4f' }, { name: 'team', value: 'payments' }]);
   });
 
   it('prints numbers as Go prints a float64 with %v', () => {

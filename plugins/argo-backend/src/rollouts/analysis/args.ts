@@ -77,17 +77,32 @@ export function fieldOfRollout(rollout: Rollout, fieldPath: string): string {
   return typeof current === 'number' ? goFloat(current) : String(current);
 }
 
-/** The Rollout's fieldRefs resolved to values (a template's secretKeyRef and the hashes are left for later). */
-export function withRolloutFields(args: AnalysisArg[], rollout: Rollout): AnalysisArg[] {
-  return args.map(arg => (arg.valueFrom?.fieldRef ? { name: arg.name, value: fieldOfRollout(rollout, arg.valueFrom.fieldRef.fieldPath) } : arg));
+/**
+ * Checks the Rollout's `metadata.*` fieldRefs as the spec is checked (a path
+ * the downward API does not have is refused at once). Other paths — often
+ * the status, empty until the first pass has written it — are read only when
+ * a run is made (withRolloutValues), as Argo's validation reads them with
+ * their errors dropped.
+ */
+export function checkRolloutFields(args: AnalysisArg[], rollout: Rollout): void {
+  for (const arg of args) {
+    const fieldPath = arg.valueFrom?.fieldRef?.fieldPath;
+    if (fieldPath?.startsWith('metadata')) fieldOfRollout(rollout, fieldPath);
+  }
 }
 
-/** The pod template hashes resolved, as the run is made: Latest the new ReplicaSet's, Stable the stable one's. */
-export function withPodTemplateHashes(args: AnalysisArg[] | undefined, hashes: { latest: string; stable: string }): AnalysisArg[] | undefined {
+/**
+ * What the Rollout gives its run's arguments, as the run is made
+ * (BuildArgumentsForRolloutAnalysisRun): the pod template hashes — Latest the
+ * new ReplicaSet's, Stable the stable one's — and its fields. A template's
+ * secretKeyRef stays. Throws for a field it cannot read; the pass is retried.
+ */
+export function withRolloutValues(args: AnalysisArg[] | undefined, rollout: Rollout, hashes: { latest: string; stable: string }): AnalysisArg[] | undefined {
   return args?.map(arg => {
-    const which = arg.valueFrom?.podTemplateHashValue;
-    if (which === 'Latest') return { name: arg.name, value: hashes.latest };
-    if (which === 'Stable') return { name: arg.name, value: hashes.stable };
+    const { podTemplateHashValue, fieldRef } = arg.valueFrom ?? {};
+    if (podTemplateHashValue === 'Latest') return { name: arg.name, value: hashes.latest };
+    if (podTemplateHashValue === 'Stable') return { name: arg.name, value: hashes.stable };
+    if (fieldRef) return { name: arg.name, value: fieldOfRollout(rollout, fieldRef.fieldPath) };
     return arg;
   });
 }

@@ -162,6 +162,20 @@ describe('AnalysisRunReconciler', () => {
     await reconciler.start();
   });
 
+  it("keeps a Secret's value out of what the run records, even where a provider's error quotes it", async () => {
+    // A token with a line break is not a valid header value: fetch's error quotes the header it was given.
+    await local.cluster.create({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'multiline', namespace: 'default' }, data: { token: Buffer.from('s3cret\nline-two').toString('base64') } });
+    await argoClients(local.cluster).analysisRuns.apply(run('leaky', {
+      args: [{ name: 'token', valueFrom: { secretKeyRef: { name: 'multiline', key: 'token' } } }],
+      metrics: [{ name: 'health', consecutiveErrorLimit: 0, successCondition: 'result.ok', provider: { web: { url: `${base}/health/good`, headers: [{ key: 'Authorization', value: 'Bearer {{args.token}}' }] } } }],
+    }));
+    const r = await finished('leaky');
+    expect(r.status?.phase).toBe('Error');
+    const recorded = JSON.stringify(r.status);
+    expect(recorded).toContain('*****');
+    expect(recorded).not.toContain('s3cret');
+  });
+
   it('errors after consecutive errors beyond the limit', async () => {
     await argoClients(local.cluster).analysisRuns.apply(run('down', {
       metrics: [{ name: 'health', consecutiveErrorLimit: 0, successCondition: 'result.ok', provider: { web: { url: `${base}/down` } } }],

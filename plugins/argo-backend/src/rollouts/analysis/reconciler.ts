@@ -47,8 +47,21 @@ export function resolveMetricArgs(metric: Metric, args: Array<{ name: string; va
 }
 
 type Run = AnalysisRun & KubeObject;
-/** A run's arguments, its secrets read. */
-type ResolvedArgs = Array<{ name: string; value?: string }>;
+/** A run's arguments, its secrets read (and marked, to be kept out of what the run records). */
+type ResolvedArgs = Array<{ name: string; value?: string; secret?: boolean }>;
+
+/**
+ * A measurement's message with the run's secret values masked, as Argo's
+ * RedactorFormatter masks them in its logs: a provider's error can quote a
+ * header or URL the secret went into ("…is an invalid header value"), and
+ * the message is stored in the run, for anyone who can read it.
+ */
+export function redacted(measurement: Measurement, secrets: readonly string[]): Measurement {
+  if (!measurement.message || secrets.length === 0) return measurement;
+  let message = measurement.message;
+  for (const secret of secrets) if (secret) message = message.split(secret).join('*****');
+  return message === measurement.message ? measurement : { ...measurement, message };
+}
 
 /**
  * Runs the AnalysisRuns of one cluster: takes each metric's measurements when
@@ -197,14 +210,14 @@ export class AnalysisRunReconciler {
    * next measurement on. Throws Argo's message for a Secret or key missing.
    */
   private async secretArgs(run: Run): Promise<ResolvedArgs> {
-    return Promise.all((run.spec.args ?? []).map(async arg => {
+    return Promise.all((run.spec.args ?? []).map(async (arg): Promise<ResolvedArgs[number]> => {
       const ref = arg.valueFrom?.secretKeyRef;
       if (!ref) return arg;
       const secret = await this.client.get({ apiVersion: 'v1', kind: 'Secret', namespace: run.metadata.namespace, name: ref.name }) as (KubeObject & { data?: Record<string, string> }) | undefined;
       if (!secret) throw new Error(`secrets "${ref.name}" not found`);
       const data = secret.data?.[ref.key];
       if (data === undefined) throw new Error(`key '${ref.key}' does not exist in secret '${ref.name}'`);
-      return { name: arg.name, value: Buffer.from(data, 'base64').toString('utf8') };
+      return { name: arg.name, value: Buffer.from(data, 'base64').toString('utf8'), secret: true };
     }));
   }
 
@@ -228,8 +241,10 @@ export class AnalysisRunReconciler {
     const endWithError = (message: string) =>
       this.writeStatus(run, { phase: 'Error', message, startedAt, metricResults: status.metricResults ?? [], completedAt: nowIso(this.now()) });
     let metrics: Metric[];
+    let secrets: string[];
     try {
       const args = await this.secretArgs(run);
+      secrets = args.filter(a => a.secret && a.value).map(a => a.value!);
       metrics = (run.spec.metrics ?? []).map(m => resolveMetricArgs(m, args));
     } catch (error) {
       await endWithError(`Unable to resolve metric arguments: ${(error as Error).message}`);
@@ -253,7 +268,8 @@ export class AnalysisRunReconciler {
 
     const terminating = Boolean(run.spec.terminate) ||
       results.some(r => !dryRun.has(r.name) && ['Failed', 'Error', 'Inconclusive'].includes(r.phase));
-    results = await Promise.all(results.map((result, i) => this.advance(run, metrics[i], result, startedAt, terminating)));
+    results = (await Promise.all(results.map((result, i) => this.advance(run, metrics[i], result, startedAt, terminating))))
+      .map(result => (secrets.length ? { ...result, measurements: result.measurements.map(m => redacted(m, secrets)) } : result));
     // Stopped while measuring (a shutdown, a lost lease): what the abort cut short is not a measurement. The next
     // holder measures again.
     if (this.abort.signal.aborted) return;
