@@ -103,7 +103,16 @@ export interface RolloutDetail extends RolloutSummary {
     phase?: string;
     message?: string;
     startedAt?: string;
-    metricResults: Array<{ name: string; phase: string; measurements?: Array<{ phase: string; value?: string; finishedAt?: string; startedAt?: string }> }>;
+    metricResults: Array<{
+      name: string;
+      phase: string;
+      /** Why the metric ended as it did (its limits), as Argo writes it. */
+      message?: string;
+      /** A dry-run metric: its verdict is recorded and does not decide the run. */
+      dryRun?: boolean;
+      /** `message`: a measurement's error (the provider's words, secrets masked). */
+      measurements?: Array<{ phase: string; value?: string; message?: string; finishedAt?: string; startedAt?: string }>;
+    }>;
   }>;
   /** The newest entries of the Rollout's audit trail. */
   audit: AuditEventView[];

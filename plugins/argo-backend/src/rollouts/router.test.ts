@@ -423,8 +423,9 @@ describe('rollout routes', () => {
       const resumed = await request(server).post(`${base}/resume`).set('authorization', alice).send({ reason: 'thaw, again' });
       watched.mockRestore();
       expect(resumed.status).toBe(200);
-      expect(entryWhileSending).toMatchObject({ action: 'resume', reason: 'thaw, again', details: { outcome: 'unknown', patchesApplied: 0, patches: 1, error: 'the backend stopped before it knew the outcome' } });
+      expect(entryWhileSending).toMatchObject({ action: 'resume', reason: 'thaw, again', details: { outcome: 'unknown', pending: true, patchesApplied: 0, patches: 1, error: 'the backend stopped before it knew the outcome' } });
       expect(resumed.body.audit).toMatchObject({ id: (entryWhileSending as { id: string }).id, action: 'resume', details: { outcome: 'applied' } });
+      expect(resumed.body.audit.details.pending).toBeUndefined();
       const settled = await request(server).get(`${base}/audit`).set('authorization', alice);
       expect(settled.body.items[0]).toEqual(resumed.body.audit);
 
@@ -434,7 +435,7 @@ describe('rollout routes', () => {
       expect(paused.status).toBe(200);
       expect(paused.body).toMatchObject({
         summary: "rollout 'payments-api' paused",
-        audit: { action: 'pause', details: { outcome: 'unknown' } },
+        audit: { action: 'pause', details: { outcome: 'unknown', pending: true } },
         auditError: 'The action was sent, but its outcome could not be written to the audit trail, which says it may have been applied; the backend log has the cause',
       });
       expect((await rollouts.get('default', 'payments-api'))?.spec.paused).toBe(true);

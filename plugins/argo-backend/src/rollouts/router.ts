@@ -453,7 +453,8 @@ export function createRolloutsRouter(options: RolloutsRouterOptions) {
         namespace,
         name,
         reason: parsed.data.reason,
-        details: detailsOf({ outcome: 'unknown', patchesApplied: 0, patches: plan.patches.length, error: 'the backend stopped before it knew the outcome' }),
+        // `pending` until settled below: a page shows it as being sent, then, if it stays, as cut short.
+        details: { ...detailsOf({ outcome: 'unknown', patchesApplied: 0, patches: plan.patches.length, error: 'the backend stopped before it knew the outcome' }), pending: true },
       });
     } catch (error) {
       options.logger.error(`${actor} asked to ${action} Rollout ${cluster}/${namespace}/${name}; not sent, as its audit entry could not be written: ${toError(error).message}`);

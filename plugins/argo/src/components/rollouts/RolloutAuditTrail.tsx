@@ -26,6 +26,31 @@ export function auditWhere(details: Record<string, unknown> | undefined): string
 }
 
 /** Entries newest first, each once (entries never change, so any copy of one will do). */
+/** How long an action's entry may wait for its outcome before the backend is taken to have stopped while sending it. */
+const SENDING_MS = 5 * 60_000;
+
+/**
+ * What came of an action that was not simply applied. Its entry is written
+ * before anything is sent, `pending` until settled: young, it is being sent
+ * (the page polls while someone's action is under way); old, its backend
+ * stopped while sending it.
+ */
+function ActionOutcome({ details, createdAt }: { details: Record<string, unknown>; createdAt: string }) {
+  const pending = details.pending === true;
+  if (pending && Date.now() - Date.parse(createdAt) < SENDING_MS) {
+    return <Typography variant="caption" color="text.secondary" display="block">being sent…</Typography>;
+  }
+  let text = String(details.outcome);
+  if (pending) text = 'no outcome recorded: the backend stopped while sending it, so it may have been applied';
+  else if (details.outcome === 'unknown') text = 'sent, with no answer: it may have been applied';
+  return (
+    <Typography variant="caption" color="error" display="block">
+      {text}
+      {!pending && typeof details.error === 'string' ? `: ${details.error}` : ''}
+    </Typography>
+  );
+}
+
 function merged(...lists: AuditEventView[][]): AuditEventView[] {
   const byId = new Map<string, AuditEventView>();
   for (const list of lists) for (const event of list) byId.set(event.id, event);
@@ -86,10 +111,7 @@ export function RolloutAuditTrail({ rollout, newest, next }: {
                 {a.action}
                 {/* An attempt that did not go through is on the trail too, and says so. */}
                 {typeof a.details?.outcome === 'string' && a.details.outcome !== 'applied' && (
-                  <Typography variant="caption" color="error" display="block">
-                    {a.details.outcome === 'unknown' ? 'sent, with no answer: it may have been applied' : String(a.details.outcome)}
-                    {typeof a.details.error === 'string' ? `: ${a.details.error}` : ''}
-                  </Typography>
+                  <ActionOutcome details={a.details} createdAt={a.createdAt} />
                 )}
               </TableCell>
               <TableCell>{auditWhere(a.details)}</TableCell>

@@ -86,7 +86,7 @@ export function WeightBar({ canary }: { canary: number }) {
 }
 
 /** A metric's measurements over time: numbers as a line, verdicts as dots. */
-export function MeasurementChart({ measurements }: { measurements: Array<{ phase: string; value?: string }> }) {
+export function MeasurementChart({ measurements }: { measurements: Array<{ phase: string; value?: string; message?: string }> }) {
   const values = measurements.map(m => {
     // A query that found nothing ("[]", "") has no value: not a 0, which would read as healthy.
     const first = m.value?.replace(/^\[|\]$/g, '').split(',')[0].trim();
@@ -116,7 +116,7 @@ export function MeasurementChart({ measurements }: { measurements: Array<{ phase
       {points && <polyline points={points} fill="none" stroke={theme.palette.primary.main} strokeWidth={1.5} />}
       {measurements.map((m, i) => (
         <circle key={i} cx={x(i)} cy={values[i] !== undefined ? y(values[i]!) : height / 2} r={3.5} fill={color(m.phase)}>
-          <title>{`${m.phase}${m.value ? `: ${m.value}` : ''}`}</title>
+          <title>{`${m.phase}${m.value ? `: ${m.value}` : ''}${m.message ? ` (${m.message})` : ''}`}</title>
         </circle>
       ))}
     </svg>
@@ -240,8 +240,13 @@ export function RolloutCard({ entityRef: pageEntityRef, summary }: { entityRef: 
   // What the Rollout was when its dialog opened: the detail is read again while the reason is typed, and an undo
   // meant for the template shown then must not go out for a template someone changed meanwhile.
   const seenWhenAsked = useRef<ReturnType<typeof whatWasSeen>>({});
+  // The Rollout as the card now shows it: after a refusal the dialog's next Confirm is for what was read since.
+  const shown = useRef(detail ?? summary);
+  shown.current = detail ?? summary;
+  const refusedInDialog = useRef(false);
   const confirm = (action: RolloutActionName) => {
     seenWhenAsked.current = whatWasSeen(action, detail ?? summary);
+    refusedInDialog.current = false;
     dialog.current++;
     setReason('');
     setRefusal(undefined);
@@ -259,6 +264,8 @@ export function RolloutCard({ entityRef: pageEntityRef, summary }: { entityRef: 
     setActing('sending');
     if (dialogOpen()) setRefusal(undefined);
     try {
+      // A dialog confirmed again after a refusal ("it moved on; look at it again") acts on the Rollout read since, which the refusal described.
+      if (confirmedIn !== undefined && refusedInDialog.current) seenWhenAsked.current = whatWasSeen(action, shown.current);
       const seen = confirmedIn !== undefined ? seenWhenAsked.current : whatWasSeen(action, detail ?? summary);
       const result = await argo.rolloutAction(ref, action, { ...(reasonText ? { reason: reasonText } : {}), ...seen });
       alerts.post({ message: result.summary, severity: 'success', display: 'transient' });
@@ -270,8 +277,12 @@ export function RolloutCard({ entityRef: pageEntityRef, summary }: { entityRef: 
       }
     } catch (e) {
       // The backend's sentence (a 409 says why the action does not apply now); a dialog stays open with the reason typed.
-      if (dialogOpen()) setRefusal(errorMessage(e));
-      else alerts.post({ message: errorMessage(e), severity: 'error' });
+      if (dialogOpen()) {
+        refusedInDialog.current = true;
+        setRefusal(errorMessage(e));
+      } else {
+        alerts.post({ message: errorMessage(e), severity: 'error' });
+      }
     } finally {
       // Applied, failed or partly applied: what the Rollout is now, before the buttons are offered again.
       setActing('refreshing');
@@ -383,13 +394,23 @@ export function RolloutCard({ entityRef: pageEntityRef, summary }: { entityRef: 
                 {analysis.message && <Typography variant="caption" color="text.secondary">{analysis.message}</Typography>}
                 {analysis.metricResults.map(m => {
                   const latest = m.measurements?.[m.measurements.length - 1];
+                  // Why it is where it is: its limits' verdict, else its latest measurement's error (a wrong address shows at once).
+                  const why = m.message ?? (latest?.phase === 'Error' ? latest.message : undefined);
                   return (
-                    <Stack key={m.name} direction="row" spacing={1} alignItems="center">
-                      <Typography variant="caption" sx={{ minWidth: 110 }}>{m.name}</Typography>
-                      <Chip size="small" variant="outlined" label={m.phase} color={RUN_STATUS_COLORS[m.phase] ?? 'default'} />
-                      <MeasurementChart measurements={m.measurements ?? []} />
-                      {latest?.value !== undefined && <Typography variant="caption" aria-label={`${m.name} latest value`}>{latest.value}</Typography>}
-                    </Stack>
+                    <Box key={m.name}>
+                      <Stack direction="row" spacing={1} alignItems="center">
+                        <Typography variant="caption" sx={{ minWidth: 110 }}>{m.name}</Typography>
+                        <Chip size="small" variant="outlined" label={m.phase} color={m.dryRun ? 'default' : RUN_STATUS_COLORS[m.phase] ?? 'default'} />
+                        {m.dryRun && (
+                          <Tooltip title="A dry-run metric: its verdict is recorded and does not decide the run">
+                            <Chip size="small" variant="outlined" label="dry run" />
+                          </Tooltip>
+                        )}
+                        <MeasurementChart measurements={m.measurements ?? []} />
+                        {latest?.value !== undefined && <Typography variant="caption">{m.name} latest: {latest.value}</Typography>}
+                      </Stack>
+                      {why && <Typography variant="caption" color={m.dryRun ? 'text.secondary' : 'error'} display="block" sx={{ pl: 1 }}>{why}</Typography>}
+                    </Box>
                   );
                 })}
               </Box>

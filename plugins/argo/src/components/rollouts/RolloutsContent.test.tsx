@@ -281,6 +281,47 @@ describe('RolloutsContent', () => {
     await waitFor(() => expect(argo.rolloutAction).toHaveBeenCalledWith(expect.anything(), 'promote-full', { reason: 'canary looks right', expectedPodHash: 'new' }));
   });
 
+  it('sends a dialog confirmed again after a "moved on" refusal for the Rollout read since, not the one it opened on', async () => {
+    const argo = api();
+    await render(argo, AuthorizeResult.ALLOW);
+    const promoteFull = await screen.findByRole('button', { name: 'Promote full' });
+    await waitFor(() => expect(promoteFull).toBeEnabled());
+    fireEvent.click(promoteFull);
+    fireEvent.change(screen.getByLabelText(/Reason/), { target: { value: 'canary looks right' } });
+    // Someone pushed another template: refused, and the card reads the Rollout again.
+    argo.rolloutAction.mockRejectedValueOnce(new Error('Rollout default/payments-api runs another pod template now (pushed); look at it again'));
+    argo.getRollout.mockResolvedValue({ ...detail, currentPodHash: 'pushed' });
+    fireEvent.click(screen.getByRole('button', { name: 'Confirm' }));
+    expect(await screen.findByText(/runs another pod template now/)).toBeInTheDocument();
+    await waitFor(() => expect(screen.getByRole('button', { name: 'Confirm' })).toBeEnabled());
+    fireEvent.click(screen.getByRole('button', { name: 'Confirm' }));
+    await waitFor(() => expect(argo.rolloutAction).toHaveBeenLastCalledWith(expect.anything(), 'promote-full', { reason: 'canary looks right', expectedPodHash: 'pushed' }));
+  });
+
+  it("says an action being sent is being sent, one whose backend stopped may have been applied, and why a metric errs or is only tried", async () => {
+    const argo = api();
+    const now = new Date().toISOString();
+    argo.getRollout.mockResolvedValue({
+      ...detail,
+      analysisRuns: [{
+        name: 'payments-api-new-2-2', phase: 'Running', metricResults: [
+          { name: 'error-rate', phase: 'Running', measurements: [{ phase: 'Error', message: 'dial tcp 10.0.0.9:9090: connection refused' }] },
+          { name: 'latency', phase: 'Failed', dryRun: true, message: 'Metric assessed Failed due to failed (1) > failureLimit (0)', measurements: [{ phase: 'Failed', value: '[900]' }] },
+        ],
+      }],
+      audit: [
+        { id: '11', createdAt: now, actor: 'user:default/bob', action: 'undo', details: { outcome: 'unknown', pending: true, error: 'the backend stopped before it knew the outcome' } },
+        { id: '10', createdAt: '2026-11-22T10:00:00Z', actor: 'user:default/alice', action: 'pause', details: { outcome: 'unknown', pending: true, error: 'the backend stopped before it knew the outcome' } },
+      ],
+    });
+    await render(argo, AuthorizeResult.ALLOW);
+    expect(await screen.findByText('being sent…')).toBeInTheDocument();
+    expect(screen.getByText('no outcome recorded: the backend stopped while sending it, so it may have been applied')).toBeInTheDocument();
+    expect(screen.getByText('dial tcp 10.0.0.9:9090: connection refused')).toBeInTheDocument();
+    expect(screen.getByText('dry run')).toBeInTheDocument();
+    expect(screen.getByText('Metric assessed Failed due to failed (1) > failureLimit (0)')).toBeInTheDocument();
+  });
+
   it("offers Promote at a step that is under way as skipping it, naming the step (kubectl skips it), and shows an attempt that failed on the trail", async () => {
     const argo = api();
     const analysing = {
