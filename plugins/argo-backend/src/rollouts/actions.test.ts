@@ -87,10 +87,14 @@ describe('planRolloutAction: the patches kubectl argo rollouts sends', () => {
     expect(planRolloutAction(rollout(), 'abort')).toMatchObject({ ok: true, patches: [{ subresource: 'status', type: 'merge', body: { status: { abort: true } } }] });
     expect(planRolloutAction(rollout({ abort: true }), 'abort')).toMatchObject({ ok: false, status: 409 });
     expect(planRolloutAction(rollout({ stableRS: 'new', observedGeneration: '1' }), 'abort')).toMatchObject({ ok: false, status: 409 });
-    // A template pushed since the controller last looked is an update, whatever the status still says: "abort now" goes through.
+    // A template pushed that the controller has not yet started: the controller would drop the abort as the update starts.
     const justPushed = rollout({ stableRS: 'new', observedGeneration: '1' });
     justPushed.metadata.generation = 2;
-    expect(planRolloutAction(justPushed, 'abort')).toMatchObject({ ok: true, patches: [{ subresource: 'status', type: 'merge', body: { status: { abort: true } } }] });
+    expect(planRolloutAction(justPushed, 'abort')).toEqual({
+      ok: false,
+      status: 409,
+      message: "Rollout 'payments-api' has a change its controller has not started yet (generation 2, it has seen 1); an abort now would be dropped as the update starts: abort once the update is under way",
+    });
     expect(planRolloutAction(rollout({ abort: true }), 'retry')).toMatchObject({ ok: true, patches: [{ subresource: 'status', type: 'merge', body: { status: { abort: false } } }] });
     expect(planRolloutAction(rollout(), 'retry')).toMatchObject({ ok: false, status: 409 });
   });

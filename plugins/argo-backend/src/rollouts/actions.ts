@@ -156,10 +156,18 @@ export function planRolloutAction(
     }
     case 'abort':
       if (status.abort) return { ok: false, status: 409, message: `Rollout '${name}' is already aborted; retry it to start the update again` };
-      // A template changed since the controller last looked (generation ahead of observedGeneration) is an update to abort,
-      // whatever the status still says: "abort now" right after a bad image was pushed must not wait for the controller.
-      if (fullyPromoted && String(rollout.metadata.generation ?? 1) === status.observedGeneration) {
-        return { ok: false, status: 409, message: `Rollout '${name}' is fully promoted: there is no update to abort` };
+      // A controller drops an abort of a fully promoted Rollout (newRolloutContext), and one sent before it has seen a new
+      // template as it starts the update (resetRolloutStatus): either would answer "aborted" and abort nothing.
+      if (fullyPromoted) {
+        const seen = status.observedGeneration;
+        const ahead = String(rollout.metadata.generation ?? 1) !== seen;
+        return {
+          ok: false,
+          status: 409,
+          message: ahead
+            ? `Rollout '${name}' has a change its controller has not started yet (generation ${rollout.metadata.generation ?? 1}, it has seen ${seen ?? 'none'}); an abort now would be dropped as the update starts: abort once the update is under way`
+            : `Rollout '${name}' is fully promoted: there is no update to abort`,
+        };
       }
       return { ok: true, patches: [{ subresource: 'status', type: 'merge', body: { status: { abort: true } } }], summary: `rollout '${name}' aborted` };
     case 'retry':
