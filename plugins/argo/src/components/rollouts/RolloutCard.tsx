@@ -1,4 +1,4 @@
-import { useRef, useState } from 'react';
+import { useRef, useState, type FormEvent } from 'react';
 import { InfoCard, Progress, ResponseErrorPanel } from '@backstage/core-components';
 import { alertApiRef, useApi } from '@backstage/core-plugin-api';
 import { usePermission } from '@backstage/plugin-permission-react';
@@ -422,7 +422,18 @@ export function RolloutCard({ entityRef: pageEntityRef, summary }: { entityRef: 
           </Grid>
         </Grid>
       )}
-      <Dialog open={confirming !== undefined} onClose={closeDialog}>
+      <Dialog
+        open={confirming !== undefined}
+        onClose={closeDialog}
+        // Enter in the reason confirms, as the Confirm button does.
+        PaperProps={{
+          component: 'form',
+          onSubmit: (e: FormEvent) => {
+            e.preventDefault();
+            if (confirming && reason.trim() && !busy) run(confirming, reason.trim());
+          },
+        }}
+      >
         <DialogTitle>{confirming ? CONFIRM_TITLES[confirming] : ''} {r.name}?</DialogTitle>
         <DialogContent>
           <Typography variant="body2" paragraph>
@@ -432,14 +443,15 @@ export function RolloutCard({ entityRef: pageEntityRef, summary }: { entityRef: 
               : 'All remaining steps, pauses and analyses are skipped.')}
             {confirming === 'undo' && 'The previous revision\'s pod template replaces the current one.'}
           </Typography>
-          <TextField fullWidth required label="Reason" value={reason} onChange={e => setReason(e.target.value)}
+          {/* A dialog moves the focus into itself (WAI-ARIA's dialog pattern): here, to the one field it asks for. */}
+          {/* eslint-disable-next-line jsx-a11y/no-autofocus */}
+          <TextField fullWidth required autoFocus label="Reason" value={reason} onChange={e => setReason(e.target.value)}
             inputProps={{ maxLength: 2000 }} helperText={reason.length > 1800 ? `${reason.length} of 2000 characters` : undefined} />
           {refusal && <Alert severity="error" sx={{ mt: 2 }}>{refusal}</Alert>}
         </DialogContent>
         <DialogActions>
           <Button onClick={closeDialog} disabled={acting === 'sending'}>Cancel</Button>
-          <Button variant="contained" color={confirming === 'abort' ? 'error' : 'primary'} disabled={!reason.trim() || busy}
-            onClick={() => confirming && run(confirming, reason.trim())}>
+          <Button type="submit" variant="contained" color={confirming === 'abort' ? 'error' : 'primary'} disabled={!reason.trim() || busy}>
             Confirm
           </Button>
         </DialogActions>

@@ -191,6 +191,19 @@ describe('RolloutsContent', () => {
     expect(screen.queryByRole('button', { name: 'Show older' })).not.toBeInTheDocument();
   });
 
+  it('puts the focus in the reason, and confirms with Enter there', async () => {
+    const argo = api();
+    await render(argo, AuthorizeResult.ALLOW);
+    const abort = await screen.findByRole('button', { name: 'Abort' });
+    await waitFor(() => expect(abort).toBeEnabled());
+    fireEvent.click(abort);
+    const reason = await screen.findByLabelText(/Reason/);
+    await waitFor(() => expect(reason).toHaveFocus());
+    fireEvent.change(reason, { target: { value: 'error rate doubled' } });
+    fireEvent.submit(reason.closest('form')!);
+    await waitFor(() => expect(argo.rolloutAction).toHaveBeenCalledWith(expect.anything(), 'abort', { reason: 'error rate doubled' }));
+  });
+
   it('asks for a reason before aborting, and sends it', async () => {
     const argo = api();
     await render(argo, AuthorizeResult.ALLOW);
