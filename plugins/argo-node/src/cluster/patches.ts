@@ -40,6 +40,18 @@ export function createMergePatch(before: unknown, after: unknown): unknown {
   return JSON.stringify(before) === JSON.stringify(after) ? undefined : after;
 }
 
+/** Two JSON values equal member by member, whatever the order of an object's keys. */
+function sameJson(a: unknown, b: unknown): boolean {
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((item, i) => sameJson(item, b[i]));
+  }
+  if (isPlainObject(a) && isPlainObject(b)) {
+    const keys = Object.keys(a);
+    return keys.length === Object.keys(b).length && keys.every(key => key in b && sameJson(a[key], b[key]));
+  }
+  return a === b;
+}
+
 function parsePointer(pointer: string): string[] {
   if (pointer === '') return [];
   if (!pointer.startsWith('/')) throw new InvalidObjectError(`invalid JSON pointer "${pointer}"`);
@@ -110,7 +122,8 @@ export function applyJsonPatch(target: unknown, ops: JsonPatchOperation[]): unkn
       case 'replace': doc = add(doc, op.path, op.value, true); break;
       case 'remove': remove(doc, op.path); break;
       case 'test':
-        if (JSON.stringify(get(doc, op.path)) !== JSON.stringify(op.value)) {
+        // Compared as values, as the API server compares them: members in any order.
+        if (!sameJson(get(doc, op.path), op.value)) {
           throw new InvalidObjectError(`json patch: test failed at ${op.path}`);
         }
         break;

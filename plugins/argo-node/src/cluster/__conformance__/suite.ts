@@ -245,6 +245,26 @@ export function describeConformance(driver: string, setup: () => Promise<Conform
       expect(managers).toEqual(['team-a/Apply', 'team-b/Apply']);
     });
 
+    it('applies strings YAML 1.1 would read as booleans or numbers as the strings they are', async () => {
+      const data = { feature: 'on', enabled: 'yes', off: 'off', answer: 'NO', count: '1_000', octal: '0755' };
+      await client.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'yaml11', namespace: ns, labels: { ready: 'yes' } }, data }, { fieldManager: 'team-a' });
+      const stored = await client.get({ apiVersion: 'v1', kind: 'ConfigMap', namespace: ns, name: 'yaml11' });
+      expect(stored?.data).toEqual(data);
+      expect(stored?.metadata.labels).toEqual({ ready: 'yes' });
+    });
+
+    it("compares a JSON patch's test as values, whatever the order of an object's members", async () => {
+      const created = await client.create({ ...cm(ns, 'tested'), metadata: { name: 'tested', namespace: ns, labels: { a: '1', b: '2' } } });
+      const ref = { apiVersion: 'v1', kind: 'ConfigMap', namespace: ns, name: 'tested' };
+      await client.patch(ref, 'json', [
+        { op: 'test', path: '/metadata/labels', value: { b: '2', a: '1' } },
+        { op: 'add', path: '/metadata/labels/c', value: '3' },
+      ]);
+      expect((await client.get(ref))?.metadata.labels).toEqual({ a: '1', b: '2', c: '3' });
+      await expect(client.patch(ref, 'json', [{ op: 'test', path: '/metadata/labels', value: { a: '1', b: '2' } }])).rejects.toThrow(InvalidObjectError);
+      expect(created.metadata.name).toBe('tested');
+    });
+
     it('records an apply that changes only who owns a field, and keeps a field another manager still applies', async () => {
       const applied = (data: Record<string, string>) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'ssa-shared', namespace: ns }, data });
       const ref = { apiVersion: 'v1', kind: 'ConfigMap', namespace: ns, name: 'ssa-shared' };

@@ -2,7 +2,6 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import http from 'node:http';
 import https from 'node:https';
 import { StringDecoder } from 'node:string_decoder';
-import { stringify as toYaml } from 'yaml';
 import {
   ApplyConflictError,
   InvalidObjectError,
@@ -321,7 +320,9 @@ export class KubernetesCluster implements ClusterClient {
       method: 'PATCH',
       path,
       query: { fieldManager: options.fieldManager ?? DEFAULT_MANAGER, force: options.force ? 'true' : undefined },
-      body: toYaml(object),
+      // JSON, which is YAML, as kubectl and client-go send it: the API server reads YAML 1.1, where an unquoted yes, on or
+      // off is a boolean (a ConfigMap's "on" refused, an open schema's string made true), and the yaml package writes 1.2.
+      body: JSON.stringify(object),
       contentType: 'application/apply-patch+yaml',
     });
   }

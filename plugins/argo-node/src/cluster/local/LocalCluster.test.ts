@@ -17,6 +17,29 @@ const cm = (name: string, data: Record<string, string> = {}): KubeObject => ({
 const ref = (name: string) => ({ apiVersion: 'v1', kind: 'ConfigMap', namespace: 'default', name });
 
 describe.each(databases.eachSupportedId())('LocalCluster on %s', databaseId => {
+  it('goes on telling watches and controllers of changes after one of them fails on a change, and says which', async () => {
+    const db = await databases.init(databaseId);
+    await migrateLocalObjectStore(db);
+    const errors: string[] = [];
+    const cluster = await LocalCluster.open({ name: 'c', store: new LocalObjectStore(db, 'c'), logger: { error: (message: string) => void errors.push(message) } });
+    const seen: string[] = [];
+    // A controller given an object the API server would have refused (a Pod without a spec, say) throws on it.
+    cluster.onChange(change => {
+      if (change.object.metadata.name === 'poison') throw new TypeError("Cannot read properties of undefined (reading 'containers')");
+    });
+    cluster.onChange(change => void seen.push(change.object.metadata.name!));
+    const informer = new Informer<KubeObject>(cluster, { apiVersion: 'v1', kind: 'ConfigMap' });
+    await informer.start();
+    await cluster.create(cm('poison'));
+    await cluster.create(cm('after'));
+    await cluster.settle();
+    await new Promise(resolve => setTimeout(resolve, 100));
+    expect(seen).toEqual(['poison', 'after']);
+    expect(informer.get('default/after')).toBeDefined();
+    expect(errors).toEqual([expect.stringMatching(/^Local cluster c: a controller failed on ADDED ConfigMap default\/poison \(resourceVersion \d+\): TypeError: Cannot read properties of undefined/)]);
+    await informer.stop();
+  });
+
   it('keeps objects and keeps resourceVersions growing across a restart', async () => {
     const db = await databases.init(databaseId);
     await migrateLocalObjectStore(db);

@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import type { LoggerService } from '@backstage/backend-plugin-api';
 import {
   InvalidObjectError,
   ObjectConflictError,
@@ -33,6 +34,7 @@ import type {
   WatchEvent,
   WatchOptions,
 } from '../types';
+import { objectKey } from '../types';
 import { AsyncQueue } from '../asyncQueue';
 import type { LocalObjectStore } from './LocalObjectStore';
 
@@ -67,6 +69,8 @@ export interface LocalClusterOptions {
   bookmarkIntervalMs?: number;
   /** Pod logs, which the local kubelet writes. */
   podLogs?: PodLogSource;
+  /** Where a watcher or controller that fails on a change is reported (the change still reaches the others). */
+  logger?: Pick<LoggerService, 'error'>;
 }
 
 /** A committed change, as the built-in controllers see it. */
@@ -112,6 +116,7 @@ export class LocalCluster implements ClusterClient {
   private readonly watchLogSize: number;
   private readonly bookmarkIntervalMs: number;
   private podLogs?: PodLogSource;
+  private readonly logger?: Pick<LoggerService, 'error'>;
   private resourceVersion = 0;
   /** The oldest resourceVersion a watch may resume from. */
   private oldestRetained = 0;
@@ -124,6 +129,7 @@ export class LocalCluster implements ClusterClient {
     this.watchLogSize = options.watchLogSize ?? 20_000;
     this.bookmarkIntervalMs = options.bookmarkIntervalMs ?? 30_000;
     this.podLogs = options.podLogs;
+    this.logger = options.logger;
   }
 
   static async open(options: LocalClusterOptions): Promise<LocalCluster> {
@@ -424,9 +430,18 @@ export class LocalCluster implements ClusterClient {
         this.oldestRetained = dropped[dropped.length - 1].rv;
       }
       this.committedRv = rv;
-      for (const w of this.watchers) if (w.typeKey === change.typeKey) w.push(change);
+      // One that throws (a controller given an object the API server would have refused) must not stop the chain:
+      // every later change would then reach no watch and no controller, with reads and writes still working.
+      const each = (what: string, deliver: () => void) => {
+        try {
+          deliver();
+        } catch (error) {
+          this.logger?.error(`Local cluster ${this.name}: ${what} failed on ${change.type} ${change.object.kind} ${objectKey(change.object)} (resourceVersion ${rv}): ${error}`);
+        }
+      };
+      for (const w of this.watchers) if (w.typeKey === change.typeKey) each('a watch', () => w.push(change));
       for (const listener of this.changeListeners) {
-        listener({ type: change.type, object: change.object, previous: change.previous });
+        each('a controller', () => listener({ type: change.type, object: change.object, previous: change.previous }));
       }
     });
     await persisted;

@@ -37,6 +37,7 @@ export async function startLocalCluster(options: StartLocalClusterOptions): Prom
     store,
     watchLogSize: options.watchLogSize,
     bookmarkIntervalMs: options.bookmarkIntervalMs,
+    logger: options.logger,
   });
   if (options.installCrds !== false) {
     for (const crd of [...argoCrds(), ...gatewayApiCrds()]) await cluster.apply(crd, { fieldManager: 'quarterdeck-install', force: true });
