@@ -213,4 +213,32 @@ describe('local kubelet across a restart', () => {
       await second.stop();
     }
   });
+
+  it("counts a ReplicaSet's pod available only once it has been ready for minReadySeconds", async () => {
+    const db = await databases.init('SQLITE_3');
+    const { cluster, stop } = await startLocalCluster({ name: 'min-ready', db, installCrds: false, kubelet: { readyDelayMs: 10 } });
+    try {
+      await cluster.create({
+        apiVersion: 'apps/v1', kind: 'ReplicaSet', metadata: { name: 'web', namespace: 'default' },
+        spec: {
+          replicas: 1, minReadySeconds: 2, selector: { matchLabels: { app: 'web' } },
+          template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image: 'example/web:1' }] } },
+        },
+      });
+      const status = async () => ((await cluster.get({ apiVersion: 'apps/v1', kind: 'ReplicaSet', namespace: 'default', name: 'web' }))?.status ?? {}) as { readyReplicas?: number; availableReplicas?: number };
+      const until = async (test: (s: Awaited<ReturnType<typeof status>>) => boolean, ms: number) => {
+        const deadline = Date.now() + ms;
+        while (!test(await status()) && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 50));
+        return status();
+      };
+      const ready = await until(s => s.readyReplicas === 1, 3_000);
+      const readyAt = Date.now();
+      expect(ready).toMatchObject({ readyReplicas: 1, availableReplicas: 0 });
+      const available = await until(s => s.availableReplicas === 1, 6_000);
+      expect(available).toMatchObject({ readyReplicas: 1, availableReplicas: 1 });
+      expect(Date.now() - readyAt).toBeGreaterThanOrEqual(900);
+    } finally {
+      await stop();
+    }
+  });
 });

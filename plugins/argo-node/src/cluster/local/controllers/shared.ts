@@ -53,6 +53,13 @@ export function isPodReady(pod: KubeObject): boolean {
   return status?.phase === 'Running' && (status.conditions ?? []).some(c => c.type === 'Ready' && c.status === 'True');
 }
 
+/** When the pod's Ready condition last became true (ms), if it is ready. */
+export function readySince(pod: KubeObject): number | undefined {
+  const ready = ((pod as Pod).status?.conditions ?? []).find(c => c.type === 'Ready' && c.status === 'True');
+  const at = ready?.lastTransitionTime ? Date.parse(ready.lastTransitionTime) : Number.NaN;
+  return Number.isNaN(at) ? undefined : at;
+}
+
 export function isPodFinished(pod: KubeObject): boolean {
   const phase = (pod as Pod).status?.phase;
   return phase === 'Succeeded' || phase === 'Failed';

@@ -11,6 +11,7 @@ import {
   controllerOf,
   isPodFinished,
   isPodReady,
+  readySince,
   keyOf,
   now,
   ownerRef,
@@ -30,6 +31,7 @@ type Deployment = KubeObject & {
     selector?: LabelSelectorObject;
     template: Template;
     revisionHistoryLimit?: number;
+    minReadySeconds?: number;
     paused?: boolean;
     strategy?: { type?: 'RollingUpdate' | 'Recreate'; rollingUpdate?: { maxSurge?: number | string; maxUnavailable?: number | string } };
   };
@@ -70,7 +72,7 @@ export class WorkloadControllers {
     // before the Pod cache holds its pods would make them again. Handlers added then are called for
     // what the caches hold.
     await Promise.all([this.pods, this.replicaSets, this.deployments, this.jobs, this.services].map(i => i.start()));
-    const rsQueue = this.queue(key => this.reconcileReplicaSet(key));
+    const rsQueue = this.queue(key => this.reconcileReplicaSet(key, rsQueue));
     const deployQueue = this.queue(key => this.reconcileDeployment(key));
     const jobQueue = this.queue(key => this.reconcileJob(key));
     const endpointsQueue = this.queue(key => this.reconcileEndpoints(key));
@@ -150,7 +152,7 @@ export class WorkloadControllers {
 
   // ------------------------------------------------------------ ReplicaSet
 
-  private async reconcileReplicaSet(key: string) {
+  private async reconcileReplicaSet(key: string, queue: WorkQueue) {
     const rs = this.replicaSets.get(key);
     if (!rs || rs.metadata.deletionTimestamp) return;
     const desired = rs.spec.replicas ?? 1;
@@ -166,12 +168,23 @@ export class WorkloadControllers {
       for (const p of victims) await this.ignoreMissing(this.cluster.delete(refOf(p)));
     }
     const current = this.ownedPods(rs).filter(p => !p.metadata.deletionTimestamp && !isPodFinished(p));
-    const ready = current.filter(isPodReady).length;
+    const readyPods = current.filter(isPodReady);
+    // Available: Ready for minReadySeconds (podutil.IsPodAvailable); a pod not yet there is looked at again when it will be.
+    const minReadyMs = (rs.spec.minReadySeconds ?? 0) * 1000;
+    const at = Date.now();
+    let available = 0;
+    let soonest: number | undefined;
+    for (const pod of readyPods) {
+      const since = readySince(pod);
+      if (minReadyMs === 0 || (since !== undefined && since + minReadyMs < at)) available++;
+      else if (since !== undefined) soonest = Math.min(soonest ?? Infinity, since + minReadyMs - at);
+    }
+    if (soonest !== undefined) queue.addAfter(key, soonest + 1000);
     await writeStatus(this.cluster, rs, {
       replicas: current.length,
       fullyLabeledReplicas: current.length,
-      readyReplicas: ready,
-      availableReplicas: ready,
+      readyReplicas: readyPods.length,
+      availableReplicas: available,
       observedGeneration: rs.metadata.generation,
     }, 'kube-controller-manager');
   }
@@ -210,6 +223,7 @@ export class WorkloadControllers {
             replicas: olds.every(rs => (rs.spec.replicas ?? 0) === 0) && strategy === 'RollingUpdate' ? replicas : 0,
             selector: { ...(d.spec.selector ?? {}), matchLabels: { ...(d.spec.selector?.matchLabels ?? {}), [HASH_LABEL]: hash } },
             template: { ...d.spec.template, metadata: { ...(d.spec.template.metadata ?? {}), labels } },
+            ...(d.spec.minReadySeconds ? { minReadySeconds: d.spec.minReadySeconds } : {}),
           },
         },
         { fieldManager: 'kube-controller-manager' },
