@@ -356,6 +356,19 @@ export function describeConformance(driver: string, setup: () => Promise<Conform
       const orphan = await client.get(ref('or-dep'));
       expect(orphan).toBeDefined();
       expect(orphan?.metadata.ownerReferences ?? []).toEqual([]);
+
+      // A dependent with another owner still there outlives a foreground deletion of one of them, losing only that reference.
+      const first = await owner('two-a');
+      const second = await owner('two-b');
+      const shared = (of: KubeObject) => ({ apiVersion: 'v1', kind: 'ConfigMap', name: of.metadata.name!, uid: of.metadata.uid!, blockOwnerDeletion: true });
+      await client.create(cm(ns, 'shared', { metadata: { ownerReferences: [shared(first), shared(second)] } as any }));
+      await client.delete(ref('two-a'), { propagationPolicy: 'Foreground' });
+      await eventually('the foreground owner to go', async () => (await client.get(ref('two-a'))) === undefined);
+      const kept = await eventually('the shared dependent to lose its reference', async () => {
+        const now = await client.get(ref('shared'));
+        return now && (now.metadata.ownerReferences ?? []).length === 1 ? now : undefined;
+      });
+      expect(kept.metadata.ownerReferences?.map(r => r.name)).toEqual(['two-b']);
     });
 
     it('rolls a Deployment out to Ready through a ReplicaSet, and rolls it again', async () => {

@@ -1,8 +1,11 @@
 import type { LoggerService } from '@backstage/backend-plugin-api';
-import { ObjectNotFoundError } from '../../errors';
+import { ObjectConflictError, ObjectNotFoundError } from '../../errors';
 import type { KubeObject, ObjectRef } from '../../types';
 import { WorkQueue } from '../../workQueue';
 import type { LocalChange, LocalCluster } from '../LocalCluster';
+
+/** An object's owner references, as far as they are well formed (the local driver does not check their shape). */
+const ownersOf = (o: KubeObject) => (Array.isArray(o.metadata.ownerReferences) ? o.metadata.ownerReferences : []).filter(r => r && typeof r.uid === 'string');
 
 const refOf = (o: KubeObject): ObjectRef => ({
   apiVersion: o.apiVersion,
@@ -50,7 +53,7 @@ export class GarbageCollector {
     const uid = o.metadata.uid!;
     this.byUid.set(uid, o);
     if (o.kind === 'Namespace' && o.apiVersion === 'v1') this.namespaces.set(o.metadata.name!, uid);
-    for (const owner of o.metadata.ownerReferences ?? []) {
+    for (const owner of ownersOf(o)) {
       let set = this.dependents.get(owner.uid);
       if (!set) this.dependents.set(owner.uid, (set = new Set()));
       set.add(uid);
@@ -60,7 +63,7 @@ export class GarbageCollector {
   private unindex(o: KubeObject) {
     this.byUid.delete(o.metadata.uid!);
     if (o.kind === 'Namespace' && o.apiVersion === 'v1') this.namespaces.delete(o.metadata.name!);
-    for (const owner of o.metadata.ownerReferences ?? []) {
+    for (const owner of ownersOf(o)) {
       const set = this.dependents.get(owner.uid);
       set?.delete(o.metadata.uid!);
       // An owner with no dependents left holds no entry (owners come and go for the backend's lifetime).
@@ -75,7 +78,8 @@ export class GarbageCollector {
     // The object itself (dangling owners, its own deletion) and whoever it concerns.
     this.queue.add(uid);
     for (const dep of this.dependents.get(uid) ?? []) this.queue.add(dep);
-    for (const owner of object.metadata.ownerReferences ?? []) this.queue.add(owner.uid);
+    // Its owners, those it had too: one waiting in the foreground for it goes on once it no longer names it.
+    for (const owner of [...ownersOf(object), ...(previous ? ownersOf(previous) : [])]) this.queue.add(owner.uid);
     if (type === 'DELETED' && object.metadata.namespace) {
       // A namespace being emptied finishes when its last object goes.
       const ns = this.namespaceUid(object.metadata.namespace);
@@ -108,18 +112,27 @@ export class GarbageCollector {
     const o = this.byUid.get(uid);
     if (!o) return;
 
-    // A dependent goes first when an owner is deleted in the foreground,
-    // and goes when its owners are all gone.
-    const owners = (o.metadata.ownerReferences ?? []).map(ref => this.byUid.get(ref.uid));
-    if (owners.length > 0 && !o.metadata.deletionTimestamp) {
-      if (owners.some(owner => (owner?.metadata.finalizers ?? []).includes('foregroundDeletion'))) {
-        await this.deleteQuietly(refOf(o), 'Foreground');
+    // attemptToDeleteItem: a dependent with an owner still solid (there, and not deleted in the foreground) stays,
+    // only losing its references to owners gone or going; with none, it goes — in the foreground when an owner waits.
+    const refs = ownersOf(o);
+    if (refs.length > 0 && !o.metadata.deletionTimestamp) {
+      const waiting = refs.filter(ref => {
+        const owner = this.byUid.get(ref.uid);
+        return Boolean(owner?.metadata.deletionTimestamp && (owner.metadata.finalizers ?? []).includes('foregroundDeletion'));
+      });
+      const solid = refs.filter(ref => this.byUid.has(ref.uid) && !waiting.includes(ref));
+      if (solid.length > 0) {
+        if (solid.length < refs.length) {
+          await this.cluster.patch(refOf(o), 'merge', { metadata: { ownerReferences: solid, resourceVersion: o.metadata.resourceVersion } })
+            .catch(error => {
+              // Changed meanwhile (its next event brings it back here), or gone.
+              if (!(error instanceof ObjectNotFoundError || error instanceof ObjectConflictError)) throw error;
+            });
+        }
         return;
       }
-      if (owners.every(owner => owner === undefined)) {
-        await this.deleteQuietly(refOf(o), 'Background');
-        return;
-      }
+      await this.deleteQuietly(refOf(o), waiting.length > 0 ? 'Foreground' : 'Background');
+      return;
     }
 
     if (!o.metadata.deletionTimestamp) return;
@@ -127,16 +140,29 @@ export class GarbageCollector {
     const deps = [...(this.dependents.get(uid) ?? [])].map(d => this.byUid.get(d)).filter((d): d is KubeObject => Boolean(d));
 
     if (finalizers.includes('orphan')) {
+      let orphaned = true;
       for (const dep of deps) {
-        const remaining = (dep.metadata.ownerReferences ?? []).filter(r => r.uid !== uid);
-        await this.cluster.patch(refOf(dep), 'merge', { metadata: { ownerReferences: remaining.length > 0 ? remaining : null } });
+        const remaining = ownersOf(dep).filter(r => r.uid !== uid);
+        try {
+          // Over the version this collector saw: a reference someone added meanwhile is not written away.
+          await this.cluster.patch(refOf(dep), 'merge', { metadata: { ownerReferences: remaining.length > 0 ? remaining : null, resourceVersion: dep.metadata.resourceVersion } });
+        } catch (error) {
+          if (error instanceof ObjectConflictError) {
+            // Changed meanwhile: its event brings this owner back here, and the finalizer stays until it is done.
+            orphaned = false;
+          } else if (!(error instanceof ObjectNotFoundError)) {
+            throw error;
+          }
+        }
       }
-      await this.removeFinalizer(o, 'orphan');
+      if (orphaned) await this.removeFinalizer(o, 'orphan');
       return;
     }
     if (finalizers.includes('foregroundDeletion')) {
-      if (deps.length === 0) await this.removeFinalizer(o, 'foregroundDeletion');
-      else for (const dep of deps) if (!dep.metadata.deletionTimestamp) await this.deleteQuietly(refOf(dep), 'Foreground');
+      // It waits only for the dependents that block it (blockOwnerDeletion); each of them is looked at as above.
+      const blocking = deps.filter(dep => ownersOf(dep).some(ref => ref.uid === uid && ref.blockOwnerDeletion));
+      if (blocking.length === 0) await this.removeFinalizer(o, 'foregroundDeletion');
+      for (const dep of deps) if (!dep.metadata.deletionTimestamp) this.queue.add(dep.metadata.uid!);
       return;
     }
     if (o.kind === 'Namespace' && o.apiVersion === 'v1' && finalizers.includes('kubernetes')) {
