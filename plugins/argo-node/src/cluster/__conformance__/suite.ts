@@ -371,6 +371,22 @@ export function describeConformance(driver: string, setup: () => Promise<Conform
       expect(kept.metadata.ownerReferences?.map(r => r.name)).toEqual(['two-b']);
     });
 
+    it("counts a deletion as a generation, and takes no new finalizer on an object being deleted", async () => {
+      const ref = { apiVersion: 'apps/v1', kind: 'Deployment', namespace: ns, name: 'held' };
+      await client.create({
+        apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'held', namespace: ns, finalizers: ['example.com/hold'] },
+        spec: { replicas: 0, selector: { matchLabels: { app: 'held' } }, template: { metadata: { labels: { app: 'held' } }, spec: { containers: [{ name: 'app', image: 'example/held:1' }] } } },
+      });
+      const before = (await client.get(ref))!;
+      await client.delete(ref);
+      const deleting = (await client.get(ref))!;
+      expect(deleting.metadata.deletionTimestamp).toBeDefined();
+      expect(deleting.metadata.generation).toBe(before.metadata.generation! + 1);
+      await expect(client.patch(ref, 'merge', { metadata: { finalizers: ['example.com/hold', 'example.com/another'] } })).rejects.toThrow(InvalidObjectError);
+      await client.patch(ref, 'merge', { metadata: { finalizers: null } });
+      await eventually('the held Deployment to go', async () => (await client.get(ref)) === undefined);
+    });
+
     it('rolls a Deployment out to Ready through a ReplicaSet, and rolls it again', async () => {
       const deployment = (image: string) => ({
         apiVersion: 'apps/v1',

@@ -580,6 +580,13 @@ export class LocalCluster implements ClusterClient {
     }
     this.validateMeta(type, next);
     this.validateSchema(type, next);
+    if (live.metadata.deletionTimestamp) {
+      // ValidateObjectMetaUpdate: a deleting object's finalizers may only go.
+      const added = (next.metadata.finalizers ?? []).filter(f => !(live.metadata.finalizers ?? []).includes(f));
+      if (added.length > 0) {
+        throw new InvalidObjectError(`${type.kind} "${live.metadata.name}" is invalid: metadata.finalizers: Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers ${JSON.stringify(added)}`);
+      }
+    }
     if (!fieldsRecorded) recordUpdate(live, next, manager, nowIso(), subresource);
     this.bumpGeneration(type, live, next);
     // A no-op write changes nothing, not even the resourceVersion. Who owns which field is part of the object (an
@@ -649,7 +656,12 @@ export class LocalCluster implements ClusterClient {
     }
     const next = structuredClone(live);
     next.metadata.finalizers = finalizers;
-    next.metadata.deletionTimestamp ??= nowIso();
+    if (!next.metadata.deletionTimestamp) {
+      next.metadata.deletionTimestamp = nowIso();
+      // BeforeDelete: an object that counts generations counts its deletion as one (a controller comparing
+      // observedGeneration sees it has not caught up).
+      if ((next.metadata.generation ?? 0) > 0) next.metadata.generation = next.metadata.generation! + 1;
+    }
     await this.commit(type, key, live, next);
   }
 
