@@ -71,7 +71,7 @@ export interface ListOptions {
   labelSelector?: string;
   /** e.g. `metadata.name=x,status.phase!=Running` */
   fieldSelector?: string;
-  /** Page size; with `continue` pages through a consistent snapshot. */
+  /** Page size; with `continue`, the next page in key order (a snapshot on the kubernetes driver; on the local driver later pages show objects as they are then). */
   limit?: number;
   continue?: string;
   /** Gives the list up (an informer being stopped). */
