@@ -371,6 +371,26 @@ export function describeConformance(driver: string, setup: () => Promise<Conform
       expect(kept.metadata.ownerReferences?.map(r => r.name)).toEqual(['two-b']);
     });
 
+    it('adopts the ReplicaSet a Deployment deleted with Orphan left, when the Deployment is made again', async () => {
+      const ref = { apiVersion: 'apps/v1', kind: 'Deployment', namespace: ns, name: 'again' };
+      const deployment = () => ({
+        apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'again', namespace: ns },
+        spec: { replicas: 1, selector: { matchLabels: { app: 'again' } }, template: { metadata: { labels: { app: 'again' } }, spec: { containers: [{ name: 'app', image: 'example/again:1' }] } } },
+      });
+      const replicaSets = async () => (await client.list({ apiVersion: 'apps/v1', kind: 'ReplicaSet', namespace: ns }, { labelSelector: 'app=again' })).items;
+      await client.create(deployment());
+      const [first] = await eventually('its ReplicaSet', async () => ((await replicaSets()).length === 1 ? replicaSets() : undefined));
+      await client.delete(ref, { propagationPolicy: 'Orphan' });
+      await eventually('the Deployment to go', async () => (await client.get(ref)) === undefined);
+      const made = await client.create(deployment());
+      const adopted = await eventually('the ReplicaSet to be adopted', async () => {
+        const items = await replicaSets();
+        return items.length === 1 && items[0].metadata.ownerReferences?.some(r => r.uid === made.metadata.uid && r.controller) ? items : undefined;
+      });
+      expect(adopted[0].metadata.name).toBe(first.metadata.name);
+      await client.delete(ref);
+    });
+
     it("counts a deletion as a generation, and takes no new finalizer on an object being deleted", async () => {
       const ref = { apiVersion: 'apps/v1', kind: 'Deployment', namespace: ns, name: 'held' };
       await client.create({

@@ -1,5 +1,5 @@
 import type { LoggerService } from '@backstage/backend-plugin-api';
-import { ObjectNotFoundError } from '../../errors';
+import { ObjectConflictError, ObjectNotFoundError } from '../../errors';
 import { Informer } from '../../informer';
 import { scaledValue } from '../../intOrPercent';
 import { computePodTemplateHash } from '../../podTemplateHash';
@@ -195,6 +195,21 @@ export class WorkloadControllers {
     const d = this.deployments.get(key);
     if (!d || d.metadata.deletionTimestamp) return;
     const replicas = d.spec.replicas ?? 1;
+    // ClaimReplicaSets: ReplicaSets its selector matches that no controller owns (a Deployment deleted with Orphan
+    // and applied again) are adopted, not made a second time; the adoption's events bring it back here.
+    const selector = requirementsOf(d.spec.selector ?? {});
+    const orphans = this.replicaSets.list(rs => rs.metadata.namespace === d.metadata.namespace && !controllerOf(rs) &&
+      !rs.metadata.deletionTimestamp && matchesLabels(selector, rs.metadata.labels));
+    if (orphans.length > 0) {
+      for (const rs of orphans) {
+        await this.cluster.patch(refOf(rs), 'merge', {
+          metadata: { ownerReferences: [...(rs.metadata.ownerReferences ?? []), ownerRef(d)], resourceVersion: rs.metadata.resourceVersion },
+        }, { fieldManager: 'kube-controller-manager' }).catch(error => {
+          if (!(error instanceof ObjectNotFoundError || error instanceof ObjectConflictError)) throw error;
+        });
+      }
+      return;
+    }
     const owned = this.replicaSets.list(rs => rs.metadata.namespace === d.metadata.namespace && controllerOf(rs)?.uid === d.metadata.uid);
     const hash = computePodTemplateHash(d.spec.template, d.status?.collisionCount);
     let newRs = owned.find(rs => rs.metadata.labels?.[HASH_LABEL] === hash);
@@ -227,7 +242,13 @@ export class WorkloadControllers {
           },
         },
         { fieldManager: 'kube-controller-manager' },
-      );
+      ).catch(async error => {
+        if (!(error instanceof ObjectConflictError)) throw error;
+        // Its name is another controller's ReplicaSet: count the collision, which changes the hash (getNewReplicaSet).
+        await writeStatus(this.cluster, d, { collisionCount: (d.status?.collisionCount ?? 0) + 1 }, 'kube-controller-manager');
+        return undefined;
+      });
+      if (!created) return;
       newRs = created;
       if (strategy === 'RollingUpdate') return; // the new ReplicaSet's events bring us back
     } else if (Number(newRs.metadata.annotations?.[REVISION] ?? 0) < revision) {
