@@ -14,7 +14,7 @@ import {
 import { pauseDurationSeconds } from '@quarterdeck/plugin-argo-common';
 import { canaryFenceposts, weightedCanaryStableCounts } from './replicas';
 import { abortedReplicas, cleanupRevisionHistory, DEFAULT_SCALE_DOWN_DELAY_SECONDS, ScaleDownDelay, waitingForScaleDown } from './scaleDown';
-import { abortScaleDownDelaySeconds, atDesiredRoutedCounts, MAX_TRAFFIC_WEIGHT, routedCanaryCounts, routedWeight } from './trafficRouting';
+import { abortScaleDownDelaySeconds, atDesiredRoutedCounts, dynamicallyRollingBack, MAX_TRAFFIC_WEIGHT, routedCanaryCounts, routedWeight } from './trafficRouting';
 import { baseStatus, finishStatus, formatTime, PAUSE_REASON, pausedConditions, type PauseDecisions } from './status';
 
 /**
@@ -365,7 +365,10 @@ export function reconcileCanary(ctx: CanaryContext): RolloutDecision {
     decision.keepAnalysis = [stepRun, backgroundRun].filter((n): n is string => Boolean(n));
   }
   status.currentStepIndex = index;
-  if (!changed) switchCanaryServices(ctx.services ?? {}, replicaSets.find(rs => rs.hash === status.stableRS), newRs, Boolean(status.abort), routed, decision);
+  if (!changed) {
+    const rollingBack = Boolean(newRs) && dynamicallyRollingBack(view(), newRs, hash);
+    switchCanaryServices(ctx.services ?? {}, replicaSets.find(rs => rs.hash === status.stableRS), newRs, Boolean(status.abort), routed, rollingBack, decision);
+  }
   decision.delete = cleanupRevisionHistory(rollout, others.filter(rs => rs !== newRs));
 
   const pause: PauseDecisions = {
@@ -511,6 +514,8 @@ function switchCanaryServices(
   newRs: ReplicaSetState | undefined,
   aborted: boolean,
   routed: boolean,
+  /** A dynamicStableScale rollback: the canary Service keeps the previous canary until the stable one is full size. */
+  rollingBack: boolean,
   decision: RolloutDecision,
 ) {
   const ensure = (svc: ServiceState | undefined, rs: ReplicaSetState | undefined) => {
@@ -522,5 +527,7 @@ function switchCanaryServices(
   ensure(services.stable, stableRs);
   // With a router, an aborted canary's traffic is already at zero, so its Service may point back at stable too.
   if (aborted && (!routed || decision.trafficWeight === 0)) ensure(services.canary, stableRs);
-  else ensure(services.canary, newRs);
+  // reconcileStableAndCanaryService: switching it now would send the previous canary's share to a stable version
+  // trimmed to part of its size (argo-rollouts#3020).
+  else if (!rollingBack) ensure(services.canary, newRs);
 }

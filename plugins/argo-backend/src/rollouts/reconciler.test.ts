@@ -238,12 +238,14 @@ describe('RolloutReconciler on the local driver', () => {
     await local.cluster.apply(svc('checkout-stable'));
     await local.cluster.apply(svc('checkout-canary'));
     const routeRef = { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', namespace: 'default', name: 'checkout' };
-    await local.cluster.apply({
-      apiVersion: routeRef.apiVersion,
-      kind: routeRef.kind,
-      metadata: { name: 'checkout', namespace: 'default' },
-      spec: { parentRefs: [{ name: 'edge' }], rules: [{ backendRefs: [{ name: 'checkout-stable', port: 80, weight: 100 }, { name: 'checkout-canary', port: 80, weight: 0 }] }] },
-    });
+    for (const name of ['checkout', 'checkout-internal']) {
+      await local.cluster.apply({
+        apiVersion: routeRef.apiVersion,
+        kind: routeRef.kind,
+        metadata: { name, namespace: 'default' },
+        spec: { parentRefs: [{ name: 'edge' }], rules: [{ backendRefs: [{ name: 'checkout-stable', port: 80, weight: 100 }, { name: 'checkout-canary', port: 80, weight: 0 }] }] },
+      });
+    }
     const routed = (image: string): Rollout => ({
       apiVersion: 'argoproj.io/v1alpha1',
       kind: 'Rollout',
@@ -256,7 +258,8 @@ describe('RolloutReconciler on the local driver', () => {
           canary: {
             stableService: 'checkout-stable',
             canaryService: 'checkout-canary',
-            trafficRouting: { plugins: { 'argoproj-labs/gatewayAPI': { httpRoute: 'checkout' } } },
+            // Both fields, as the plugin merges them.
+            trafficRouting: { plugins: { 'argoproj-labs/gatewayAPI': { httpRoute: 'checkout', httpRoutes: [{ name: 'checkout-internal' }] } } },
             steps: [{ setWeight: 25 }, { pause: {} }],
           },
         },
@@ -264,7 +267,7 @@ describe('RolloutReconciler on the local driver', () => {
     });
     const rollouts = argoClients(local.cluster).rollouts;
     const getRouted = () => rollouts.get('default', 'checkout');
-    const weights = async () => ((await local.cluster.get(routeRef))?.spec as any).rules[0].backendRefs.map((r: any) => `${r.name}=${r.weight}`);
+    const weights = async (name = 'checkout') => ((await local.cluster.get({ ...routeRef, name }))?.spec as any).rules[0].backendRefs.map((r: any) => `${r.name}=${r.weight}`);
     await rollouts.apply(routed('checkout:1'));
     await eventually('the first deploy', async () => (await getRouted())?.status?.phase === 'Healthy');
     await rollouts.apply(routed('checkout:2'));
@@ -274,6 +277,7 @@ describe('RolloutReconciler on the local driver', () => {
     });
     expect(paused.status?.canary?.weights?.canary.weight).toBe(25);
     expect(await weights()).toEqual(['checkout-stable=75', 'checkout-canary=25']);
+    expect(await weights('checkout-internal')).toEqual(['checkout-stable=75', 'checkout-canary=25']);
     // One canary pod beside all four stable ones: the router, not the pod ratio, splits traffic.
     const rs = (await local.cluster.list({ apiVersion: 'apps/v1', kind: 'ReplicaSet', namespace: 'default' }, { labelSelector: 'app=checkout' })).items;
     expect(rs.map(r => (r.spec as any).replicas).sort()).toEqual([1, 4]);

@@ -166,9 +166,36 @@ describe('canary with a traffic router', () => {
     expect(sim.counts()).toEqual({ canary: 3, stable: 2 });
   });
 
+  it("keeps the canary Service on the previous canary while a dynamicStableScale rollback brings the stable back to full size", () => {
+    const { sim, stable } = updating({ dynamicStableScale: true });
+    sim.act('promote');
+    sim.settle();
+    const v2 = sim.hash;
+    expect(sim.counts()).toEqual({ canary: 3, stable: 2 });
+    // Back to the stable template, whose ReplicaSet was trimmed to two pods: the new ones take their time.
+    sim.podsStart = false;
+    sim.image('1');
+    sim.settle();
+    expect(sim.hash).toBe(stable);
+    expect(sim.routerWeight).toBeGreaterThan(0);
+    // Both Services on the two stable pods would put all traffic there; the canary's share stays on the canary's pods.
+    expect(sim.services).toEqual({ 'checkout-stable': stable, 'checkout-canary': v2 });
+    sim.rs(stable)!.availableReplicas = 5;
+    sim.settle();
+    expect(sim.routerWeight).toBe(0);
+    expect(sim.services).toEqual({ 'checkout-stable': stable, 'checkout-canary': stable });
+  });
+
   it('is InvalidSpec without both Services, with a router Quarterdeck does not implement, or with pod-ratio-only fields', () => {
     const noCanaryService = routedRollout({ canaryService: undefined });
     expect(rolloutSpecProblem(noCanaryService)).toBe('The Rollout "checkout" is invalid: spec.strategy.canary.canaryService: Invalid value: "": Canary service and Stable service must to be set to use Traffic Routing');
+    // The plugin's other route kinds, or no route at all: refused, not a canary whose traffic never moves.
+    const grpc = routedRollout({ trafficRouting: { plugins: { 'argoproj-labs/gatewayAPI': { grpcRoute: 'checkout' } } } });
+    expect(rolloutSpecProblem(grpc)).toBe('The Rollout "checkout" is invalid: spec.strategy.canary.trafficRouting.plugins.argoproj-labs/gatewayAPI.grpcRoute: Unsupported value: "grpcRoute": Quarterdeck\'s router drives HTTPRoutes named by httpRoute or httpRoutes');
+    const none = routedRollout({ trafficRouting: { plugins: { 'argoproj-labs/gatewayAPI': { namespace: 'shop' } } } });
+    expect(rolloutSpecProblem(none)).toBe('The Rollout "checkout" is invalid: spec.strategy.canary.trafficRouting.plugins.argoproj-labs/gatewayAPI: Required value: httpRoute or httpRoutes must name the HTTPRoute whose weights the canary moves');
+    const both = routedRollout({ trafficRouting: { plugins: { 'argoproj-labs/gatewayAPI': { httpRoute: 'a', httpRoutes: [{ name: 'b' }] } } } });
+    expect(rolloutSpecProblem(both)).toBeUndefined();
     const nginx = routedRollout({ trafficRouting: { nginx: { stableIngress: 'checkout' } } });
     expect(rolloutSpecProblem(nginx)).toBe('The Rollout "checkout" is invalid: spec.strategy.canary.trafficRouting.nginx: Unsupported value: "nginx": supported values: "plugins.argoproj-labs/gatewayAPI", "plugins.quarterdeck.io/gateway"');
     const basic = routedRollout({ trafficRouting: undefined, dynamicStableScale: true });

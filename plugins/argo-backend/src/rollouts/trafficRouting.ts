@@ -145,6 +145,21 @@ export function weightOnAbortOrRollback(rollout: Rollout, newRs: ReplicaSetState
  * (reconcileTrafficRouting's decision), and the canary hash it applies to;
  * undefined while the stable lacks the pods to take the rest.
  */
+/**
+ * IsDynamicallyRollingBackToStable: a dynamicStableScale canary sent back to
+ * its stable template before the update ended — the stable ReplicaSet was
+ * trimmed and is not yet at full size, so traffic stays on the previous
+ * canary meanwhile.
+ */
+export function dynamicallyRollingBack(rollout: Rollout, newRs: ReplicaSetState | undefined, hash: string): boolean {
+  const status = rollout.status ?? {};
+  const canary = rollout.spec.strategy?.canary;
+  const previous = status.canary?.weights;
+  const fullyPromoted = Boolean(status.stableRS) && status.stableRS === status.currentPodHash;
+  return fullyPromoted && Boolean(canary?.trafficRouting) && Boolean(canary?.dynamicStableScale) && Boolean(previous) &&
+    previous!.canary.podTemplateHash !== hash && (newRs?.availableReplicas ?? 0) < (rollout.spec.replicas ?? 1);
+}
+
 export function routedWeight(args: {
   rollout: Rollout;
   newRs: ReplicaSetState | undefined;
@@ -160,9 +175,7 @@ export function routedWeight(args: {
   const previous = status.canary?.weights;
   let weight = 0;
   let canaryHash = newRs?.hash;
-  const rollingBack = fullyPromoted && canary.dynamicStableScale && previous && previous.canary.podTemplateHash !== args.hash &&
-    (newRs?.availableReplicas ?? 0) < replicas;
-  if (rollingBack) {
+  if (dynamicallyRollingBack(rollout, newRs, args.hash)) {
     weight = weightOnAbortOrRollback(rollout, newRs, stableRs);
     canaryHash = previous!.canary.podTemplateHash;
   } else if (fullyPromoted) {

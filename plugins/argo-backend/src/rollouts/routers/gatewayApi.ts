@@ -20,6 +20,28 @@ export function gatewayApiConfig(rollout: Rollout): GatewayApiConfig | undefined
   return plugins?.[GATEWAY_API_PLUGIN];
 }
 
+/** The HTTPRoutes the config names: `httpRoutes` and `httpRoute` together, as the plugin merges them. */
+function routeNames(config: GatewayApiConfig): string[] {
+  return [...new Set([...(config.httpRoutes ?? []).map(r => r?.name).filter((n): n is string => typeof n === 'string' && n !== ''), ...(config.httpRoute ? [config.httpRoute] : [])])];
+}
+
+/** What this router drives: the plugin's other route kinds and selectors are refused, not ignored. */
+const SUPPORTED_KEYS = new Set(['httpRoute', 'httpRoutes', 'namespace']);
+
+/**
+ * The InvalidSpec message for a gatewayAPI config this router would not act
+ * on, or undefined. The plugin also drives gRPC, TCP and TLS routes and
+ * routes found by a label selector; a canary whose traffic is never moved
+ * would walk its steps and have its analysis judge an idle canary.
+ */
+export function gatewayApiProblem(config: Record<string, unknown>): string | undefined {
+  const path = `spec.strategy.canary.trafficRouting.plugins.${GATEWAY_API_PLUGIN}`;
+  const other = Object.keys(config).find(key => !SUPPORTED_KEYS.has(key));
+  if (other) return `${path}.${other}: Unsupported value: "${other}": Quarterdeck's router drives HTTPRoutes named by httpRoute or httpRoutes`;
+  if (routeNames(config as GatewayApiConfig).length === 0) return `${path}: Required value: httpRoute or httpRoutes must name the HTTPRoute whose weights the canary moves`;
+  return undefined;
+}
+
 /**
  * Gateway API HTTPRoutes, as the argoproj-labs gatewayAPI plugin drives
  * them: every backendRef naming the canary Service gets the canary weight,
@@ -36,8 +58,7 @@ export class GatewayApiRouter implements TrafficRouter {
     const canaryService = rollout.spec.strategy!.canary!.canaryService!;
     const stableService = rollout.spec.strategy!.canary!.stableService!;
     const namespace = config.namespace ?? rollout.metadata.namespace;
-    const names = config.httpRoutes?.map(r => r.name) ?? (config.httpRoute ? [config.httpRoute] : []);
-    for (const name of names) {
+    for (const name of routeNames(config)) {
       const ref = { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', namespace, name };
       const route = (await this.client.get(ref)) as HttpRoute | undefined;
       if (!route) throw new Error(`httproutes.gateway.networking.k8s.io "${name}" not found`);

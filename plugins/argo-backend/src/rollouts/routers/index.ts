@@ -1,7 +1,7 @@
 import type { Rollout } from '@quarterdeck/plugin-argo-common';
 import type { ClusterClient } from '@quarterdeck/plugin-argo-node';
 import type { QuarterdeckGateway } from '../../gateway/client';
-import { GATEWAY_API_PLUGIN, GatewayApiRouter } from './gatewayApi';
+import { GATEWAY_API_PLUGIN, GatewayApiRouter, gatewayApiProblem } from './gatewayApi';
 import { QUARTERDECK_GATEWAY_PLUGIN, QuarterdeckGatewayRouter, quarterdeckGatewayProblem, type QuarterdeckGatewayConfig } from './quarterdeckGateway';
 import type { TrafficRouter } from './types';
 
@@ -26,6 +26,11 @@ export function trafficRoutingProblem(rollout: Rollout): string | undefined {
   const unknown = plugins.find(p => !SUPPORTED_PLUGINS.includes(p));
   if (unknown) return `spec.strategy.canary.trafficRouting.plugins: Unsupported value: "${unknown}": supported values: "${SUPPORTED_PLUGINS.join('", "')}"`;
   if (plugins.length === 0) return 'spec.strategy.canary.trafficRouting: Required value: a traffic router is required';
+  const gatewayApi = (routing.plugins as Record<string, unknown>)[GATEWAY_API_PLUGIN];
+  if (gatewayApi !== undefined) {
+    const problem = gatewayApiProblem((gatewayApi ?? {}) as Record<string, unknown>);
+    if (problem) return problem;
+  }
   const gateway = (routing.plugins as Record<string, Partial<QuarterdeckGatewayConfig>>)[QUARTERDECK_GATEWAY_PLUGIN];
   if (gateway) {
     const problem = quarterdeckGatewayProblem(rollout, gateway);
