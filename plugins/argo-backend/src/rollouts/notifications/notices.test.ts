@@ -22,7 +22,7 @@ describe('rolloutNotice', () => {
     const notice = rolloutNotice(rollout({ phase: 'Paused', message: 'CanaryPauseStep', currentStepIndex: 1, ...paused('CanaryPauseStep') }));
     expect(notice).toMatchObject({
       kind: 'awaiting-promotion',
-      key: 'awaiting-promotion:new:1:CanaryPauseStep',
+      key: 'awaiting-promotion:new:1:CanaryPauseStep:2026-12-06T17:00:00Z',
       title: 'payments-api: waits for promotion at step 2 of 5',
       severity: 'normal',
     });
@@ -36,7 +36,7 @@ describe('rolloutNotice', () => {
 
   it('tells of a blue-green Rollout waiting for promotion, unless autoPromotionSeconds will promote it', () => {
     const waiting = rollout({ phase: 'Paused', message: 'BlueGreenPause', ...paused('BlueGreenPause') }, blueGreen());
-    expect(rolloutNotice(waiting)).toMatchObject({ key: 'awaiting-promotion:new::BlueGreenPause', title: 'payments-api: waits for promotion' });
+    expect(rolloutNotice(waiting)).toMatchObject({ key: 'awaiting-promotion:new::BlueGreenPause:2026-12-06T17:00:00Z', title: 'payments-api: waits for promotion' });
     expect(rolloutNotice(waiting)!.description).toContain('is up behind sentiment-model-preview; sentiment-model still serves the stable one');
     const timed = rollout({ phase: 'Paused', message: 'BlueGreenPause', ...paused('BlueGreenPause') }, blueGreen({ autoPromotionEnabled: true, autoPromotionSeconds: 60 }));
     expect(rolloutNotice(timed)).toBeUndefined();
@@ -57,9 +57,12 @@ describe('rolloutNotice', () => {
 
   it('asks a person to decide after an inconclusive analysis', () => {
     expect(rolloutNotice(rollout({ phase: 'Paused', message: 'InconclusiveAnalysisRun', currentStepIndex: 3, ...paused('InconclusiveAnalysisRun') }))).toMatchObject({
-      key: 'awaiting-promotion:new:3:InconclusiveAnalysisRun',
+      key: 'awaiting-promotion:new:3:InconclusiveAnalysisRun:2026-12-06T17:00:00Z',
       title: 'payments-api: analysis inconclusive',
     });
+    // Promoted, a new run at the same step is inconclusive too: news again.
+    const again = rolloutNotice(rollout({ phase: 'Paused', message: 'InconclusiveAnalysisRun', currentStepIndex: 3, ...paused('InconclusiveAnalysisRun', '2026-12-06T17:30:00Z') }));
+    expect(again!.key).toBe('awaiting-promotion:new:3:InconclusiveAnalysisRun:2026-12-06T17:30:00Z');
   });
 
   const abortedBy = (reason: string) => ({
@@ -88,7 +91,11 @@ describe('rolloutNotice', () => {
   it('tells of an update that stopped progressing, each distinct reason once', () => {
     const notice = rolloutNotice(rollout({ phase: 'Degraded', message: 'ProgressDeadlineExceeded: ReplicaSet "payments-api-new" has timed out progressing.' }));
     expect(notice).toMatchObject({ kind: 'degraded', title: 'payments-api: update stopped', severity: 'high' });
-    expect(notice!.key).toBe('degraded:new:ProgressDeadlineExceeded: ReplicaSet "payments-api-new" has timed out progressing.');
+    expect(notice!.key).toMatch(/^degraded:new:[0-9a-f]{32}$/);
+    // Another reason is another notice; a message of any length keeps the key short (the column holds 1,024 characters).
+    const other = rolloutNotice(rollout({ phase: 'Degraded', message: `InvalidSpec: ${'x'.repeat(5000)}` }));
+    expect(other!.key).not.toBe(notice!.key);
+    expect(other!.key.length).toBeLessThan(100);
   });
 
   it('tells of a completed update once the new version is stable, naming its revision rather than calling it new', () => {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Rollout } from '@quarterdeck/plugin-argo-common';
 import type { KubeObject } from '@quarterdeck/plugin-argo-node';
 import { REVISION_ANNOTATION } from '../objects';
@@ -107,7 +108,8 @@ export function rolloutNotice(rollout: RolloutObject, cluster?: string): Rollout
   if (phase === 'Degraded' && !message.startsWith('RolloutAborted')) {
     return {
       kind: 'degraded',
-      key: `degraded:${hash}:${message}`,
+      // The message's digest: a key holds at most 1,024 characters, and an InvalidSpec message can be longer.
+      key: `degraded:${hash}:${createHash('sha256').update(message).digest('hex').slice(0, 32)}`,
       title: `${name}: update stopped`,
       description: `The update of ${where(rollout, cluster)} is Degraded. ${reasonOf(message)}`,
       severity: 'high',
@@ -118,7 +120,8 @@ export function rolloutNotice(rollout: RolloutObject, cluster?: string): Rollout
   if (awaiting) {
     return {
       kind: 'awaiting-promotion',
-      key: `awaiting-promotion:${hash}:${status.currentStepIndex ?? ''}:${awaiting.reason}`,
+      // With the pause's start: a second inconclusive run at the same step (after a promotion made a new one) is news too.
+      key: `awaiting-promotion:${hash}:${status.currentStepIndex ?? ''}:${awaiting.reason}:${(status.pauseConditions ?? []).find(p => p.reason === awaiting.reason)?.startTime ?? ''}`,
       title: `${name}: ${awaiting.title}`,
       description: `${awaiting.description} Promote or abort it on the Rollouts tab.`,
       severity: 'normal',
