@@ -290,6 +290,47 @@ describe('RolloutReconciler on the local driver', () => {
     });
   });
 
+  it('scales nothing while its router fails: a canary does not get pods its route cannot send traffic to, nor lose them while the route still does', async () => {
+    const svc = (name: string) => ({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'default' }, spec: { selector: { app: 'orders' }, ports: [{ port: 80 }] } });
+    await local.cluster.apply(svc('orders-stable'));
+    await local.cluster.apply(svc('orders-canary'));
+    const routed = (image: string): Rollout => ({
+      apiVersion: 'argoproj.io/v1alpha1',
+      kind: 'Rollout',
+      metadata: { name: 'orders', namespace: 'default' },
+      spec: {
+        replicas: 2,
+        selector: { matchLabels: { app: 'orders' } },
+        template: { metadata: { labels: { app: 'orders' } }, spec: { containers: [{ name: 'app', image }] } },
+        strategy: {
+          canary: {
+            stableService: 'orders-stable',
+            canaryService: 'orders-canary',
+            trafficRouting: { plugins: { 'argoproj-labs/gatewayAPI': { httpRoute: 'orders' } } },
+            steps: [{ setWeight: 50 }, { pause: {} }],
+          },
+        },
+      },
+    });
+    const routeRef = { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', namespace: 'default', name: 'orders' };
+    await local.cluster.apply({
+      ...routeRef, metadata: { name: 'orders', namespace: 'default' },
+      spec: { parentRefs: [{ name: 'edge' }], rules: [{ backendRefs: [{ name: 'orders-stable', port: 80, weight: 100 }, { name: 'orders-canary', port: 80, weight: 0 }] }] },
+    });
+    const rollouts = argoClients(local.cluster).rollouts;
+    await rollouts.apply(routed('orders:1'));
+    await eventually('the first deploy', async () => (await rollouts.get('default', 'orders'))?.status?.phase === 'Healthy');
+    // The route goes (a GitOps sync, a typo): every weight write fails from now on.
+    await local.cluster.delete(routeRef);
+    await rollouts.apply(routed('orders:2'));
+    await eventually('the new ReplicaSet', async () =>
+      (await local.cluster.list({ apiVersion: 'apps/v1', kind: 'ReplicaSet', namespace: 'default' }, { labelSelector: 'app=orders' })).items.length === 2);
+    await new Promise(resolve => setTimeout(resolve, 1500));
+    const replicas = (await local.cluster.list({ apiVersion: 'apps/v1', kind: 'ReplicaSet', namespace: 'default' }, { labelSelector: 'app=orders' })).items
+      .map(rs => (rs.spec as { replicas?: number }).replicas).sort();
+    expect(replicas).toEqual([0, 2]);
+  });
+
   it('runs a Rollout from a Deployment through workloadRef, and scales the Deployment down once Healthy', async () => {
     const deploymentRef = { apiVersion: 'apps/v1', kind: 'Deployment', namespace: 'default', name: 'legacy' };
     const template = (image: string) => ({ metadata: { labels: { app: 'legacy' } }, spec: { containers: [{ name: 'app', image }] } });

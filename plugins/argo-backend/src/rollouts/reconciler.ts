@@ -491,12 +491,8 @@ export class RolloutReconciler {
         metadata: { annotations: { [REVISION_ANNOTATION]: String(revision), ...(history ? { [REVISION_HISTORY_ANNOTATION]: history } : {}) } },
       }, { fieldManager: FIELD_MANAGER });
     }
-    for (const { name, scaleDownDeadline } of decision.annotate) {
-      await this.client.patch(rsRef(name), 'merge', { metadata: { annotations: { [SCALE_DOWN_DEADLINE_ANNOTATION]: scaleDownDeadline } } }, { fieldManager: FIELD_MANAGER });
-    }
-    for (const { name, replicas } of decision.scale) {
-      await this.client.patch(rsRef(name), 'merge', { spec: { replicas } }, { fieldManager: FIELD_MANAGER });
-    }
+    // Services and traffic before scaling, as rolloutCanary orders them: a router that fails stops the pass before
+    // anything is scaled (an aborted canary is not scaled away while the route still sends it traffic).
     for (const { name, hash: to } of decision.switchServices) {
       // switchServiceSelector: the selector, and the managed-by annotation the first time.
       await this.client.patch(
@@ -518,6 +514,12 @@ export class RolloutReconciler {
         },
       };
       for (const router of trafficRoutersFor(rollout, this.client, this.options.gateway)) await router.setWeight(rollout, decision.trafficWeight, versions);
+    }
+    for (const { name, scaleDownDeadline } of decision.annotate) {
+      await this.client.patch(rsRef(name), 'merge', { metadata: { annotations: { [SCALE_DOWN_DEADLINE_ANNOTATION]: scaleDownDeadline } } }, { fieldManager: FIELD_MANAGER });
+    }
+    for (const { name, replicas } of decision.scale) {
+      await this.client.patch(rsRef(name), 'merge', { spec: { replicas } }, { fieldManager: FIELD_MANAGER });
     }
     // Runs no longer current stop measuring (cancelAnalysisRuns).
     const keep = new Set(decision.keepAnalysis);
